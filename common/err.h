@@ -1,0 +1,38 @@
+/*
+ * err - a reason a person can read, carried back from any call that can fail.
+ *
+ * SYNOPSIS
+ *	struct mts_err err;
+ *	if (policy_parse(buf, len, &p, &err) != 0)
+ *		fprintf(stderr, "%s\n", err.msg);
+ *
+ * DESCRIPTION
+ *	Functions that can fail take a struct mts_err * (which may be NULL) and
+ *	fill it with one sentence. mts_err_set() truncates silently at
+ *	MTS_ERR_MAX - 1 bytes: a reason is for reading, not parsing.
+ */
+#ifndef MTS_ERR_H
+#define MTS_ERR_H
+
+#include <stddef.h>
+
+#define MTS_ERR_MAX 256
+
+struct mts_err {
+    char msg[MTS_ERR_MAX];
+};
+
+void mts_err_set(struct mts_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Clears err so that msg is the empty string. */
+void mts_err_clear(struct mts_err *err);
+
+/*
+ * Writes a printable rendering of untrusted bytes into out (at most outsz - 1
+ * characters, always terminated): printable ASCII as is, anything else as
+ * \xNN, and an ellipsis when cut. For quoting remote data in a reason.
+ */
+void mts_err_quote(char *out, size_t outsz, const char *in, size_t inlen);
+
+#endif

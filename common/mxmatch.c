@@ -1,0 +1,165 @@
+/*
+ * mxmatch - RFC 8461 §4.1 MX pattern matching; see mxmatch.h.
+ *
+ * Host names are checked label by label with the LDH rule. Checking the
+ * pattern once at policy parse time means matching itself can be a plain
+ * case-insensitive compare.
+ */
+#include "mxmatch.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+static bool
+is_ldh(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-';
+}
+
+static char
+ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/*
+ * Checks that name[0..len) is a host name: LDH labels of 1..63 characters,
+ * no hyphen at either end of a label, last label not all digits. what names
+ * the thing for the error ("pattern", "host name").
+ */
+static int
+check_hostname(const char *name, size_t len, const char *what, struct mts_err *err)
+{
+    size_t start = 0, label_no = 1;
+    bool last_all_digits = false;
+
+    if (len == 0) {
+        mts_err_set(err, "%s is empty", what);
+        return -1;
+    }
+    if (len > MXMATCH_NAME_MAX) {
+        mts_err_set(err, "%s is %zu characters long, over the limit of %d", what, len,
+                    MXMATCH_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        size_t llen;
+        bool all_digits = true;
+
+        if (i < len && name[i] != '.')
+            continue;
+        llen = i - start;
+        if (llen == 0) {
+            mts_err_set(err, "%s has an empty label (label %zu)", what, label_no);
+            return -1;
+        }
+        if (llen > MXMATCH_LABEL_MAX) {
+            mts_err_set(err, "%s label %zu is %zu characters long, over the limit of %d",
+                        what, label_no, llen, MXMATCH_LABEL_MAX);
+            return -1;
+        }
+        for (size_t k = start; k < i; k++) {
+            unsigned char c = (unsigned char)name[k];
+
+            if (!is_ldh(c)) {
+                if (c >= 0x80)
+                    mts_err_set(err, "%s label %zu has a non-ASCII byte "
+                                "(an A-label \"xn--...\" is required)", what, label_no);
+                else if (c == '*')
+                    mts_err_set(err, "%s label %zu has a '*': the wildcard may only be "
+                                "the whole first label", what, label_no);
+                else
+                    mts_err_set(err, "%s label %zu has an invalid character 0x%02x "
+                                "(only letters, digits and '-')", what, label_no, c);
+                return -1;
+            }
+            if (c < '0' || c > '9')
+                all_digits = false;
+        }
+        if (name[start] == '-' || name[i - 1] == '-') {
+            mts_err_set(err, "%s label %zu begins or ends with '-'", what, label_no);
+            return -1;
+        }
+        last_all_digits = all_digits;
+        start = i + 1;
+        label_no++;
+    }
+    if (last_all_digits) {
+        mts_err_set(err, "%s has an all-numeric last label: an IP address is not a host name",
+                    what);
+        return -1;
+    }
+    return 0;
+}
+
+int
+mxmatch_pattern_check(const char *pat, size_t len, struct mts_err *err)
+{
+    if (pat == NULL || len == 0) {
+        mts_err_set(err, "mx pattern is empty");
+        return -1;
+    }
+    if (len > MXMATCH_NAME_MAX) {
+        mts_err_set(err, "mx pattern is %zu characters long, over the limit of %d", len,
+                    MXMATCH_NAME_MAX);
+        return -1;
+    }
+    if (pat[len - 1] == '.') {
+        mts_err_set(err, "mx pattern ends with '.': write the name without a trailing dot");
+        return -1;
+    }
+    if (pat[0] == '*') {
+        if (len < 2 || pat[1] != '.') {
+            mts_err_set(err, "mx pattern: the wildcard must be the whole first label (\"*.\")");
+            return -1;
+        }
+        if (len == 2) {
+            mts_err_set(err, "mx pattern \"*.\" has no name after the wildcard");
+            return -1;
+        }
+        return check_hostname(pat + 2, len - 2, "mx pattern", err);
+    }
+    return check_hostname(pat, len, "mx pattern", err);
+}
+
+int
+mxmatch_host_normalize(const char *in, size_t len, char *out, size_t outsz,
+                       struct mts_err *err)
+{
+    if (in == NULL)
+        len = 0;
+    /* DNS names may be written absolute: one trailing dot is not part of it. */
+    if (len > 0 && in[len - 1] == '.')
+        len--;
+    if (check_hostname(in, len, "host name", err) != 0)
+        return -1;
+    if (len + 1 > outsz) {
+        mts_err_set(err, "host name does not fit in %zu bytes", outsz);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        out[i] = ascii_lower(in[i]);
+    out[len] = '\0';
+    return 0;
+}
+
+bool
+mxmatch_match(const char *pattern, const char *host)
+{
+    char h[MXMATCH_NAME_MAX + 1];
+    const char *dot;
+
+    if (pattern == NULL || host == NULL)
+        return false;
+    if (mxmatch_host_normalize(host, strlen(host), h, sizeof(h), NULL) != 0)
+        return false;
+    if (pattern[0] != '*')
+        return strcasecmp(pattern, h) == 0;
+    /* "*.rest" matches exactly one label followed by ".rest". */
+    dot = strchr(h, '.');
+    if (dot == NULL || dot == h)
+        return false;
+    return strcasecmp(pattern + 1, dot) == 0;
+}
