@@ -20,6 +20,18 @@ mts_err_set(struct mts_err *err, const char *fmt, ...)
 }
 
 void
+mts_text_set(char *out, size_t outsz, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (outsz == 0)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(out, outsz, fmt, ap);
+    va_end(ap);
+}
+
+void
 mts_err_clear(struct mts_err *err)
 {
     if (err != NULL)

@@ -25,6 +25,13 @@ struct mts_err {
 void mts_err_set(struct mts_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * snprintf for sentences meant for people: cuts silently at outsz - 1
+ * bytes (always terminated). Not for anything a program parses.
+ */
+void mts_text_set(char *out, size_t outsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Clears err so that msg is the empty string. */
 void mts_err_clear(struct mts_err *err);
 

@@ -6,15 +6,34 @@
 #ifndef MTS_CTL_H
 #define MTS_CTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 /* Exit statuses, documented in man/mtasts-ctl.1. */
 #define CTL_EXIT_OK 0		/* success; the input is valid */
 #define CTL_EXIT_INVALID 1	/* the input is invalid; the reason was printed */
-#define CTL_EXIT_USAGE 2	/* bad arguments, or a file that cannot be read */
+#define CTL_EXIT_USAGE 2	/* bad arguments, configuration, or a file that cannot be read */
+#define CTL_EXIT_UNKNOWN 3	/* a status could not be learnt now (DNS, deadline) */
+#define CTL_EXIT_CACHE 4	/* the cache could not be opened or read */
 
 int ctl_validate_policy(int argc, char **argv);
 int ctl_validate_txt(int argc, char **argv);
+int ctl_lookup(int argc, char **argv);
+int ctl_prefetch(int argc, char **argv);
+int ctl_cache(int argc, char **argv);
+
+struct config;
+/*
+ * The configuration given with -c, or the default file when it exists, or
+ * the built-in defaults. Loaded on first use; NULL (with a message printed)
+ * when it is invalid.
+ */
+struct config *ctl_config(void);
+
+/* A Unix time as "2026-11-23 03:40:00Z", or "-" for 0. */
+void ctl_fmt_time(int64_t t, char *out, size_t outsz);
 
 /* Prints one JSON value on stdout followed by a newline. */
 void ctl_print_json(json_t *value);

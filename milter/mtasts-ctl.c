@@ -4,13 +4,18 @@
  *
  * This file only dispatches; each command lives in its own ctl_*.c.
  */
-#include "config.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <unistd.h>
+
+#include "config.h"  /* common/config.h */
 #include "ctl.h"
+#include "log.h"
+
+static int ctl_show_config(int argc, char **argv);
 
 struct ctl_command {
     const char *name;
@@ -23,7 +28,50 @@ static const struct ctl_command commands[] = {
      "[--json] [--mx HOST]... FILE|-   check a policy file (RFC 8461 §3.2)"},
     {"validate-txt", ctl_validate_txt,
      "[--json] RECORD...               check the TXT records at _mta-sts.<domain>"},
+    {"lookup", ctl_lookup,
+     "[--json] [--no-cache] [--recheck] [--deadline MS] DOMAIN\n"
+     "                                  a domain's MTA-STS status (cache, DNS, HTTPS)"},
+    {"prefetch", ctl_prefetch,
+     "FILE|-                               look up many domains (one a line) into the cache"},
+    {"config", ctl_show_config,
+     "                                     print the configuration in effect"},
+    {"cache", ctl_cache,
+     "list [--json] | show [--json] DOMAIN | flush [DOMAIN]\n"
+     "                                  inspect or empty the shared cache"},
 };
+
+static const char *config_path;
+static struct config *config_loaded;
+
+struct config *
+ctl_config(void)
+{
+    struct mts_err err;
+    const char *path = config_path;
+
+    if (config_loaded != NULL)
+        return config_loaded;
+    /* Without -c, the installed file if there is one, else the defaults. */
+    if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+        path = CONFIG_DEFAULT_PATH;
+    if (config_load(path, &config_loaded, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        return NULL;
+    }
+    log_set_level(log_level_from_name(config_loaded->log_level));
+    return config_loaded;
+}
+
+void
+ctl_fmt_time(int64_t t, char *out, size_t outsz)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, outsz, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+        snprintf(out, outsz, "-");
+}
 
 void
 ctl_print_json(json_t *value)
@@ -39,20 +87,54 @@ ctl_print_json(json_t *value)
 }
 
 static void
+print_line(const char *line, void *arg)
+{
+    (void)arg;
+    puts(line);
+}
+
+static int
+ctl_show_config(int argc, char **argv)
+{
+    struct config *cfg;
+
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: mtasts-ctl [-c CONFIG] config\n");
+        return CTL_EXIT_USAGE;
+    }
+    if ((cfg = ctl_config()) == NULL)
+        return CTL_EXIT_USAGE;
+    printf("# from %s\n", cfg->path);
+    config_dump(cfg, print_line, NULL);
+    return CTL_EXIT_OK;
+}
+
+static void
 usage(FILE *to)
 {
-    fprintf(to, "usage: mtasts-ctl COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(to, "usage: mtasts-ctl [-c CONFIG] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(to, "  %s %s\n", commands[i].name, commands[i].summary);
-    fprintf(to, "\nNot built yet: lookup, explain, check, cache, prefetch (they need\n"
-                "the DNS, HTTPS and cache modules, which are still being written).\n"
-                "\nExit status: 0 valid, 1 invalid, 2 usage or I/O error.\n"
-                "See mtasts-ctl(1).\n");
+    fprintf(to, "\n  -c CONFIG  configuration file (default %s if it exists)\n"
+                "\nNot built yet: explain and check (they need the verdict and TLS\n"
+                "probe modules).\n"
+                "\nExit status: 0 success or valid, 1 invalid or not found, 2 usage or\n"
+                "configuration error, 3 status unknown, 4 cache error. See mtasts-ctl(1).\n",
+            CONFIG_DEFAULT_PATH);
 }
 
 int
 main(int argc, char **argv)
 {
+    int rc;
+
+    log_init("mtasts-ctl", LOG_TO_STDERR, 0);
+    if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
+        config_path = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return CTL_EXIT_USAGE;
@@ -65,9 +147,13 @@ main(int argc, char **argv)
         usage(stdout);
         return CTL_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            rc = commands[i].run(argc - 1, argv + 1);
+            config_unref(config_loaded);
+            return rc;
+        }
+    }
     fprintf(stderr, "mtasts-ctl: unknown command \"%s\" (try --help)\n", argv[1]);
     return CTL_EXIT_USAGE;
 }

@@ -5,8 +5,6 @@
  * the milter issue. Until then this program says so instead of pretending
  * to filter mail.
  */
-#include "config.h"
-
 #include <stdio.h>
 #include <string.h>
 

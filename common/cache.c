@@ -1,0 +1,891 @@
+/*
+ * cache - the shared SQLite database; see cache.h for the interface.
+ *
+ * DESCRIPTION
+ *	One connection and one mutex per struct cache. Statements are prepared
+ *	once at open and reset after every use. Both tables are described once
+ *	as column tables (domain_cols, probe_cols) that drive binding and the
+ *	defensive reading of rows. The only module that includes sqlite3.h.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ITER_BATCH 32 /* rows read under the lock before callbacks run */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Schema steps, applied in order; step N takes version N-1 to N. Append only. */
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE domains (domain TEXT PRIMARY KEY NOT NULL, txt_id TEXT,"
+    " has_policy INTEGER NOT NULL DEFAULT 0, mode TEXT, max_age INTEGER NOT NULL DEFAULT 0,"
+    " mx TEXT, policy_text TEXT, fetched_at INTEGER NOT NULL DEFAULT 0,"
+    " expires_at INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0,"
+    " last_used INTEGER NOT NULL DEFAULT 0, status TEXT, dnssec TEXT, last_error TEXT,"
+    " fetch_failed_id TEXT, fetch_failed_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX domains_expires_at ON domains(expires_at);"
+    "CREATE INDEX domains_last_used ON domains(last_used);"
+    "CREATE TABLE mx_probes (host TEXT PRIMARY KEY NOT NULL,"
+    " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+    " starttls INTEGER NOT NULL DEFAULT 0, tls_version TEXT,"
+    " cert_valid INTEGER NOT NULL DEFAULT 0, error TEXT);",
+};
+
+_Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
+
+/* How a column maps to a struct field. */
+enum kind {
+    K_STR,  /* char[]; NULL <-> ""; too long is refused */
+    K_CUT,  /* char[] for people; too long is cut */
+    K_DUP,  /* char *, malloc'd; NULL <-> NULL */
+    K_I64,  /* int64_t */
+    K_BOOL, /* bool as 0/1 */
+    K_U32,  /* uint32_t max_age, at most POLICY_MAX_AGE_LIMIT */
+    K_MODE  /* enum policy_mode as its name; NULL when there is no policy */
+};
+
+struct col {
+    const char *name;
+    enum kind kind;
+    size_t off, size;
+};
+
+/* clang-format off */
+#define COL(t, f, k) {#f, k, offsetof(struct t, f), sizeof(((struct t *)0)->f)}
+static const struct col domain_cols[] = {
+    COL(cache_entry, domain, K_STR),      COL(cache_entry, txt_id, K_STR),
+    COL(cache_entry, has_policy, K_BOOL), COL(cache_entry, mode, K_MODE),
+    COL(cache_entry, max_age, K_U32),     COL(cache_entry, mx, K_DUP),
+    COL(cache_entry, policy_text, K_DUP), COL(cache_entry, fetched_at, K_I64),
+    COL(cache_entry, expires_at, K_I64),  COL(cache_entry, checked_at, K_I64),
+    COL(cache_entry, last_used, K_I64),   COL(cache_entry, status, K_STR),
+    COL(cache_entry, dnssec, K_STR),      COL(cache_entry, last_error, K_CUT),
+    COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_I64),
+};
+static const struct col probe_cols[] = {
+    COL(cache_probe, host, K_STR),        COL(cache_probe, probed_at, K_I64),
+    COL(cache_probe, expires_at, K_I64),  COL(cache_probe, starttls, K_BOOL),
+    COL(cache_probe, tls_version, K_STR), COL(cache_probe, cert_valid, K_BOOL),
+    COL(cache_probe, error, K_CUT),
+};
+/* clang-format on */
+
+/* Must list the columns in the order of the tables above. */
+#define DOMAIN_COLS                                                                                \
+    "domain, txt_id, has_policy, mode, max_age, mx, policy_text, fetched_at, expires_at,"          \
+    " checked_at, last_used, status, dnssec, last_error, fetch_failed_id, fetch_failed_at"
+#define PROBE_COLS "host, probed_at, expires_at, starttls, tls_version, cert_valid, error"
+#define SELECT_DOMAINS "SELECT " DOMAIN_COLS " FROM domains WHERE "
+
+/* The prepared statements, by use. */
+enum {
+    ST_GET,
+    ST_PUT,
+    ST_TOUCH,
+    ST_DELETE,
+    ST_LIST,
+    ST_DUE,
+    ST_PURGE,
+    ST_PUT_PROBE,
+    ST_GET_PROBE,
+    ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_GET] = SELECT_DOMAINS "domain = ?1",
+    /* last_used never moves back: a touch from another process may have won. */
+    [ST_PUT] =
+        "INSERT INTO domains (" DOMAIN_COLS ") VALUES"
+        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+        " ON CONFLICT(domain) DO UPDATE SET txt_id=excluded.txt_id,"
+        " has_policy=excluded.has_policy, mode=excluded.mode, max_age=excluded.max_age,"
+        " mx=excluded.mx, policy_text=excluded.policy_text,"
+        " fetched_at=excluded.fetched_at, expires_at=excluded.expires_at,"
+        " checked_at=excluded.checked_at, last_used=MAX(last_used, excluded.last_used),"
+        " status=excluded.status, dnssec=excluded.dnssec, last_error=excluded.last_error,"
+        " fetch_failed_id=excluded.fetch_failed_id, fetch_failed_at=excluded.fetch_failed_at",
+    [ST_TOUCH] = "UPDATE domains SET last_used = MAX(last_used, ?2) WHERE domain = ?1",
+    [ST_DELETE] = "DELETE FROM domains WHERE domain = ?1",
+    /* typeof() keeps the keyset cursor strictly increasing whatever a hand-made row holds. */
+    [ST_LIST] = SELECT_DOMAINS "typeof(domain) = 'text' AND domain > ?1 ORDER BY domain LIMIT ?2",
+    [ST_DUE] = SELECT_DOMAINS "typeof(domain) = 'text' AND domain > ?1 AND last_used >= ?3"
+                              " AND (checked_at + ?4 <= ?5 OR expires_at - ?6 <= ?5)"
+                              " ORDER BY domain LIMIT ?2",
+    [ST_PURGE] = "DELETE FROM domains WHERE last_used < ?1",
+    [ST_PUT_PROBE] =
+        "INSERT OR REPLACE INTO mx_probes (" PROBE_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    [ST_GET_PROBE] = "SELECT " PROBE_COLS " FROM mx_probes WHERE host = ?1",
+};
+
+static const char *const mode_names[] = {[POLICY_MODE_ENFORCE] = "enforce",
+                                         [POLICY_MODE_TESTING] = "testing",
+                                         [POLICY_MODE_NONE] = "none"};
+static const char *const status_names[] = {"enforce", "testing", "none",
+                                           "absent",  "failed",  "unknown"};
+static const char *const dnssec_names[] = {"secure", "insecure"};
+
+struct cache {
+    sqlite3 *db;
+    pthread_mutex_t mu; /* serialises every use of db, sqlite3_errmsg included */
+    sqlite3_stmt *st[ST_N];
+    int busy_ms;
+    char *path;
+};
+
+/* Maps an SQLite result to our status and a sentence naming the file. */
+static enum cache_status
+fail(struct cache *c, int rc, const char *what, struct mts_err *err)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        mts_err_set(err, "%s: database is locked (busy timeout %d ms exceeded): %s", what,
+                    c->busy_ms, c->path);
+        return CACHE_BUSY;
+    case SQLITE_READONLY:
+        mts_err_set(err, "%s: database is read-only: %s (%s)", what, c->path, sqlite3_errstr(rc));
+        return CACHE_READONLY;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        mts_err_set(err, "%s: database file is corrupt or not an SQLite database: %s", what,
+                    c->path);
+        return CACHE_CORRUPT;
+    default:
+        /* errmsg has the detail, but only when it is about this rc. */
+        mts_err_set(err, "%s: %s: %s", what, c->path,
+                    c->db != NULL && (sqlite3_errcode(c->db) & 0xff) == (rc & 0xff)
+                        ? sqlite3_errmsg(c->db)
+                        : sqlite3_errstr(rc));
+        return CACHE_ERROR;
+    }
+}
+
+/* reset() repeats the step's error, which the caller has already reported. */
+static void
+stmt_done(sqlite3_stmt *s)
+{
+    (void)sqlite3_reset(s);
+    (void)sqlite3_clear_bindings(s);
+}
+
+#define DIGITS "0123456789"
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+/* Keys are stored exactly as given, so refuse anything that is not already normalised. */
+static bool
+name_ok(const char *what, const char *d, struct mts_err *err)
+{
+    size_t n = d != NULL ? strnlen(d, CACHE_DOMAIN_MAX + 1) : 0, bad;
+
+    if (n == 0 || n > CACHE_DOMAIN_MAX) {
+        mts_err_set(err, "invalid %s: empty or longer than %d bytes", what, CACHE_DOMAIN_MAX);
+        return false;
+    }
+    if ((bad = strspn(d, LOWER DIGITS "-._")) < n) {
+        mts_err_set(err, "invalid %s: byte 0x%02x at offset %zu (want lower-case A-label)", what,
+                    (unsigned char)d[bad], bad);
+        return false;
+    }
+    return true;
+}
+
+/* Empty, or one of set. */
+static bool
+in_set(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n && s[0] != '\0'; i++)
+        if (strcmp(s, set[i]) == 0)
+            return true;
+    return s[0] == '\0';
+}
+
+/* Every string field terminated within its array, and no text over CACHE_TEXT_MAX. */
+static const char *
+fields_bounded(const struct col *cols, size_t n, const void *obj)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *f = (const char *)obj + cols[i].off;
+        if (cols[i].kind == K_DUP) {
+            const char *p = *(char *const *)(const void *)f;
+            if (p != NULL && strnlen(p, CACHE_TEXT_MAX + 1) > CACHE_TEXT_MAX)
+                return cols[i].name;
+        } else if ((cols[i].kind == K_STR || cols[i].kind == K_CUT) &&
+                   strnlen(f, cols[i].size) == cols[i].size) {
+            return cols[i].name;
+        }
+    }
+    return NULL;
+}
+
+/* The same rules for what we write and what we read back. */
+static bool
+entry_ok(const struct cache_entry *e, struct mts_err *err)
+{
+    const char *bad = fields_bounded(domain_cols, NELEM(domain_cols), e);
+    struct mts_err why;
+
+    if (bad == NULL && !name_ok("domain", e->domain, &why)) {
+        mts_err_set(err, "cache row %s: %s", e->domain, why.msg);
+        return false;
+    }
+    if (bad == NULL) {
+        /* sts-id: 1*32 alnum (§3.1), or "" */
+        if (e->txt_id[strspn(e->txt_id, LOWER UPPER DIGITS)] != '\0')
+            bad = "txt_id";
+        else if (e->fetch_failed_id[strspn(e->fetch_failed_id, LOWER UPPER DIGITS)] != '\0')
+            bad = "fetch_failed_id";
+        else if (e->has_policy && (unsigned)e->mode >= NELEM(mode_names))
+            bad = "mode";
+        else if (e->max_age > POLICY_MAX_AGE_LIMIT)
+            bad = "max_age";
+        else if (!in_set(e->status, status_names, NELEM(status_names)))
+            bad = "status";
+        else if (!in_set(e->dnssec, dnssec_names, NELEM(dnssec_names)))
+            bad = "dnssec";
+    }
+    if (bad != NULL) {
+        mts_err_set(err, "cache row for %.*s: invalid %s", (int)sizeof(e->domain) - 1, e->domain,
+                    bad);
+        return false;
+    }
+    return true;
+}
+
+static int
+bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    return v == NULL || v[0] == '\0' ? sqlite3_bind_null(s, i)
+                                     : sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* Binds every field of obj to ?1..?n. The strings must outlive the step. */
+static int
+bind_cols(sqlite3_stmt *s, const struct col *cols, size_t n, const void *obj)
+{
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+        const char *f = (const char *)obj + cols[i].off;
+        int idx = (int)i + 1;
+        int64_t v;
+        switch (cols[i].kind) {
+        case K_STR:
+        case K_CUT:
+            rc = bind_opt(s, idx, f);
+            break;
+        case K_DUP:
+            /* Unlike K_STR, "" stays "": an empty policy body is not a missing one. */
+            f = *(char *const *)(const void *)f;
+            rc = f == NULL ? sqlite3_bind_null(s, idx)
+                           : sqlite3_bind_text(s, idx, f, -1, SQLITE_STATIC);
+            break;
+        case K_MODE:
+            rc = bind_opt(s, idx,
+                          ((const struct cache_entry *)obj)->has_policy
+                              ? mode_names[*(const enum policy_mode *)(const void *)f]
+                              : NULL);
+            break;
+        default:
+            if (cols[i].kind == K_I64)
+                memcpy(&v, f, sizeof(v));
+            else if (cols[i].kind == K_U32)
+                v = *(const uint32_t *)(const void *)f;
+            else
+                v = *(const bool *)(const void *)f ? 1 : 0;
+            rc = sqlite3_bind_int64(s, idx, v);
+        }
+    }
+    return rc;
+}
+
+/* One column into field f (zeroed); returns why it is refused, or NULL. */
+static const char *
+read_col(sqlite3_stmt *s, int i, const struct col *col, char *f)
+{
+    int t = sqlite3_column_type(s, i);
+    const char *p;
+    size_t len, m;
+    int64_t v;
+
+    if (t == SQLITE_NULL) {
+        if (col->kind == K_MODE) /* no mode: entry_ok refuses it for a row with a policy */
+            *(enum policy_mode *)(void *)f = (enum policy_mode)NELEM(mode_names);
+        return NULL; /* otherwise "", NULL or 0 as zeroed */
+    }
+    if (col->kind == K_I64 || col->kind == K_BOOL || col->kind == K_U32) {
+        v = sqlite3_column_int64(s, i);
+        if (t != SQLITE_INTEGER)
+            return "is not an integer";
+        if (col->kind == K_BOOL && v != 0 && v != 1)
+            return "is not 0 or 1";
+        if (col->kind == K_U32 && (v < 0 || v > POLICY_MAX_AGE_LIMIT))
+            return "is out of range";
+        if (col->kind == K_BOOL)
+            *(bool *)(void *)f = v == 1;
+        else if (col->kind == K_U32)
+            *(uint32_t *)(void *)f = (uint32_t)v;
+        else
+            memcpy(f, &v, sizeof(v));
+        return NULL;
+    }
+    if (t != SQLITE_TEXT)
+        return "is not text";
+    p = (const char *)sqlite3_column_text(s, i);
+    len = (size_t)sqlite3_column_bytes(s, i);
+    if (p == NULL)
+        return "could not be read (out of memory)";
+    if (memchr(p, '\0', len) != NULL)
+        return "holds a NUL byte";
+    if ((col->kind == K_STR && len >= col->size) || (col->kind == K_DUP && len > CACHE_TEXT_MAX))
+        return "is too long";
+    if (col->kind == K_MODE) {
+        for (m = 0; m < NELEM(mode_names) && strcmp(p, mode_names[m]) != 0; m++)
+            ;
+        *(enum policy_mode *)(void *)f = (enum policy_mode)m;
+        return m < NELEM(mode_names) ? NULL : "is not enforce, testing or none";
+    }
+    if (col->kind == K_DUP) {
+        char *d = malloc(len + 1);
+        if (d == NULL)
+            return "could not be copied (out of memory)";
+        memcpy(d, p, len + 1);
+        *(char **)(void *)f = d;
+        return NULL;
+    }
+    if (len >= col->size)
+        len = col->size - 1; /* K_CUT: for people, so cut rather than refuse */
+    memcpy(f, p, len);
+    f[len] = '\0';
+    return NULL;
+}
+
+/*
+ * Reads the current row into obj (zeroed by the caller), trusting nothing.
+ * On false, K_DUP fields already copied are left for the caller to free.
+ */
+static bool
+read_cols(sqlite3_stmt *s, const struct col *cols, size_t n, void *obj, struct mts_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *why = read_col(s, (int)i, &cols[i], (char *)obj + cols[i].off);
+        if (why != NULL) {
+            /* Column 0 is the key: name the row once that column has been read whole. */
+            mts_err_set(err, "invalid cache row %s: column %s %s",
+                        i > 0 ? (const char *)obj + cols[0].off : "?", cols[i].name, why);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One domain row into *e. On false, *e is zeroed and owns nothing. */
+static bool
+row_to_entry(sqlite3_stmt *s, struct cache_entry *e, struct mts_err *err)
+{
+    bool ok;
+
+    memset(e, 0, sizeof(*e));
+    ok = read_cols(s, domain_cols, NELEM(domain_cols), e, err) && entry_ok(e, err);
+    if (ok && !e->has_policy)
+        e->mode = POLICY_MODE_NONE; /* whatever was stored, or NULL */
+    if (!ok) {
+        cache_entry_free(e);
+        memset(e, 0, sizeof(*e));
+    }
+    return ok;
+}
+
+static int
+exec(struct cache *c, const char *sql)
+{
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* Runs a pragma that returns one row: its value into *num or text. */
+static enum cache_status
+pragma(struct cache *c, const char *sql, int64_t *num, char *text, size_t textsz,
+       struct mts_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+    enum cache_status st = CACHE_OK;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        st = fail(c, rc, "cannot open", err);
+    else if (num != NULL)
+        *num = sqlite3_column_int64(s, 0);
+    else if (sqlite3_column_text(s, 0) != NULL)
+        (void)snprintf(text, textsz, "%s", (const char *)sqlite3_column_text(s, 0));
+    (void)sqlite3_finalize(s); /* repeats the error above, if any */
+    return st;
+}
+
+/* Also refuses older schemas for read-only opens, which cannot migrate. */
+static enum cache_status
+version_check(struct cache *c, int64_t v, bool ro, struct mts_err *err)
+{
+    if (v > CACHE_SCHEMA_VERSION) {
+        mts_err_set(err,
+                    "database schema version %lld is newer than this program supports (%d): %s; "
+                    "upgrade the program or use another file",
+                    (long long)v, CACHE_SCHEMA_VERSION, c->path);
+        return CACHE_ERROR;
+    }
+    if (ro && v < CACHE_SCHEMA_VERSION) {
+        mts_err_set(err,
+                    "database schema version %lld is older than %d: %s; open it read-write "
+                    "once to create or migrate it",
+                    (long long)v, CACHE_SCHEMA_VERSION, c->path);
+        return CACHE_ERROR;
+    }
+    return CACHE_OK;
+}
+
+static enum cache_status
+migrate(struct cache *c, struct mts_err *err)
+{
+    enum cache_status st;
+    int64_t v;
+    int rc;
+    char sql[64];
+
+    if ((st = pragma(c, "PRAGMA user_version", &v, NULL, 0, err)) != CACHE_OK ||
+        v == CACHE_SCHEMA_VERSION || (st = version_check(c, v, false, err)) != CACHE_OK)
+        return st;
+    /* Another process may be migrating the same file: lock first, then look again. */
+    if ((rc = exec(c, "BEGIN IMMEDIATE")) != SQLITE_OK)
+        return fail(c, rc, "cannot migrate schema", err);
+    if ((st = pragma(c, "PRAGMA user_version", &v, NULL, 0, err)) == CACHE_OK)
+        st = version_check(c, v, false, err);
+    for (int64_t i = v < 0 ? 0 : v; st == CACHE_OK && i < CACHE_SCHEMA_VERSION; i++)
+        if ((rc = exec(c, migrations[i])) != SQLITE_OK)
+            st = fail(c, rc, "cannot migrate schema", err);
+    if (st == CACHE_OK) {
+        (void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CACHE_SCHEMA_VERSION);
+        if ((rc = exec(c, sql)) == SQLITE_OK)
+            rc = exec(c, "COMMIT");
+        if (rc != SQLITE_OK)
+            st = fail(c, rc, "cannot migrate schema", err);
+    }
+    if (st != CACHE_OK)
+        (void)exec(c, "ROLLBACK"); /* fails harmlessly if SQLite already rolled back */
+    return st;
+}
+
+/* SQLite would create the file 0644; the cache reveals who mails whom, so 0640. */
+static enum cache_status
+precreate(const char *path, struct mts_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+    if (fd >= 0) {
+        (void)close(fd);
+        return CACHE_OK;
+    }
+    if (errno == EEXIST)
+        return CACHE_OK;
+    mts_err_set(err, "cannot create database %s: %s", path, strerror(errno));
+    return (errno == EACCES || errno == EPERM || errno == EROFS) ? CACHE_READONLY : CACHE_ERROR;
+}
+
+static enum cache_status
+setup(struct cache *c, bool ro, bool mem, struct mts_err *err)
+{
+    enum cache_status st;
+    char jm[16] = "";
+    int64_t v;
+    int rc;
+
+    if ((rc = sqlite3_busy_timeout(c->db, c->busy_ms)) != SQLITE_OK)
+        return fail(c, rc, "cannot set busy timeout", err);
+    if (!ro && sqlite3_db_readonly(c->db, "main") == 1) {
+        mts_err_set(err, "cannot open: database is read-only (no write permission): %s", c->path);
+        return CACHE_READONLY;
+    }
+    if (ro) {
+        if ((st = pragma(c, "PRAGMA user_version", &v, NULL, 0, err)) != CACHE_OK ||
+            (st = version_check(c, v, true, err)) != CACHE_OK)
+            return st;
+    } else {
+        /*
+         * Processes that open a new file together can deadlock upgrading
+         * their rollback-mode locks; SQLite then fails one at once without
+         * calling the busy handler. Retry for about the busy timeout.
+         */
+        for (int waited = 0;
+             (st = pragma(c, "PRAGMA journal_mode=WAL", NULL, jm, sizeof(jm), err)) == CACHE_BUSY &&
+             waited < c->busy_ms;
+             waited += 10)
+            (void)sqlite3_sleep(10); /* returns the time slept, nothing to check */
+        if (st != CACHE_OK)
+            return st;
+        /* WAL is what lets milter threads read while the tool or a refresher writes. */
+        if (!mem && strcmp(jm, "wal") != 0) {
+            mts_err_set(err, "cannot switch %s to WAL mode (journal_mode is %s)", c->path, jm);
+            return CACHE_ERROR;
+        }
+        /* NORMAL in WAL mode: a power cut may lose the last commits, never consistency. */
+        if ((rc = exec(c, "PRAGMA synchronous=NORMAL")) != SQLITE_OK)
+            return fail(c, rc, "cannot open", err);
+        /* The schema has no foreign keys, so PRAGMA foreign_keys is not needed. */
+        if ((st = migrate(c, err)) != CACHE_OK)
+            return st;
+    }
+    for (int i = 0; i < ST_N; i++)
+        if ((rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                                     NULL)) != SQLITE_OK)
+            return fail(c, rc, "cannot prepare statements", err);
+    return CACHE_OK;
+}
+
+static enum cache_status
+open_common(const char *path, int busy_ms, bool ro, struct cache **out, struct mts_err *err)
+{
+    struct cache *c;
+    enum cache_status st;
+    bool mem;
+    int rc;
+
+    mts_err_clear(err);
+    *out = NULL;
+    if (path == NULL || path[0] == '\0' || busy_ms < 0) {
+        mts_err_set(err, "cache_open: empty path or negative busy timeout");
+        return CACHE_ERROR;
+    }
+    mem = strcmp(path, ":memory:") == 0;
+    if (!ro && !mem && (st = precreate(path, err)) != CACHE_OK)
+        return st;
+    if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL ||
+        pthread_mutex_init(&c->mu, NULL) != 0) {
+        if (c != NULL)
+            free(c->path);
+        free(c);
+        mts_err_set(err, "cannot open %s: out of memory", path);
+        return CACHE_ERROR;
+    }
+    c->busy_ms = busy_ms;
+    /* NOMUTEX: our own mutex already serialises every call on the connection. */
+    rc = sqlite3_open_v2(path, &c->db,
+                         (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                             SQLITE_OPEN_NOMUTEX,
+                         NULL);
+    st = rc == SQLITE_OK ? setup(c, ro, mem, err) : fail(c, rc, "cannot open", err);
+    if (st != CACHE_OK) {
+        cache_close(c);
+        return st;
+    }
+    *out = c;
+    return CACHE_OK;
+}
+
+enum cache_status
+cache_open(const char *path, int busy_timeout_ms, struct cache **out, struct mts_err *err)
+{
+    return open_common(path, busy_timeout_ms, false, out, err);
+}
+
+enum cache_status
+cache_open_readonly(const char *path, int busy_timeout_ms, struct cache **out, struct mts_err *err)
+{
+    return open_common(path, busy_timeout_ms, true, out, err);
+}
+
+void
+cache_close(struct cache *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < ST_N; i++)
+        (void)sqlite3_finalize(c->st[i]); /* only repeats the last step's error */
+    /* close_v2 cannot be refused: every statement is finalised above. */
+    (void)sqlite3_close_v2(c->db);
+    (void)pthread_mutex_destroy(&c->mu);
+    free(c->path);
+    free(c);
+}
+
+void
+cache_entry_free(struct cache_entry *e)
+{
+    if (e == NULL)
+        return;
+    free(e->mx);
+    free(e->policy_text);
+    e->mx = NULL;
+    e->policy_text = NULL;
+}
+
+const char *
+cache_status_name(enum cache_status st)
+{
+    static const char *const names[] = {"ok",      "not found", "busy", "read-only",
+                                        "corrupt", "bad row",   "error"};
+
+    return (unsigned)st < NELEM(names) ? names[st] : "?";
+}
+
+/* Steps a bound statement that returns no rows, under the caller's lock. */
+static enum cache_status
+run(struct cache *c, sqlite3_stmt *s, int rc, const char *what, struct mts_err *err)
+{
+    enum cache_status st = CACHE_OK;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE)
+        st = fail(c, rc, what, err);
+    stmt_done(s);
+    return st;
+}
+
+/* Looks key up with statement which and reads the row into obj (zeroed first). */
+static enum cache_status
+get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[which];
+    enum cache_status st;
+    int rc;
+
+    memset(obj, 0, objsz);
+    if (!name_ok(which == ST_GET ? "domain" : "MX host", key, err))
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        mts_err_set(err, "%s: not in cache", key);
+        st = CACHE_NOT_FOUND;
+    } else if (rc != SQLITE_ROW) {
+        st = fail(c, rc, "cannot read cache row", err);
+    } else if (which == ST_GET) {
+        st = row_to_entry(s, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
+    } else {
+        st = read_cols(s, probe_cols, NELEM(probe_cols), obj, err) ? CACHE_OK : CACHE_BAD_ROW;
+        if (st != CACHE_OK)
+            memset(obj, 0, objsz);
+    }
+    stmt_done(s);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_get(struct cache *c, const char *domain, struct cache_entry *out, struct mts_err *err)
+{
+    return get_row(c, ST_GET, domain, out, sizeof(*out), err);
+}
+
+enum cache_status
+cache_get_probe(struct cache *c, const char *host, struct cache_probe *out, struct mts_err *err)
+{
+    return get_row(c, ST_GET_PROBE, host, out, sizeof(*out), err);
+}
+
+enum cache_status
+cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
+{
+    enum cache_status st;
+
+    if (!entry_ok(e, err))
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    st = run(c, c->st[ST_PUT], bind_cols(c->st[ST_PUT], domain_cols, NELEM(domain_cols), e),
+             "cannot store cache row", err);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_put_probe(struct cache *c, const struct cache_probe *p, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_PUT_PROBE];
+    const char *bad = fields_bounded(probe_cols, NELEM(probe_cols), p);
+    enum cache_status st;
+
+    if (bad != NULL) {
+        mts_err_set(err, "probe row: %s is not terminated within its buffer", bad);
+        return CACHE_ERROR;
+    }
+    if (!name_ok("MX host", p->host, err))
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    st = run(c, s, bind_cols(s, probe_cols, NELEM(probe_cols), p), "cannot store probe row", err);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+/* A one-key statement; NOT_FOUND when it changed no row. */
+static enum cache_status
+keyed_change(struct cache *c, int which, const char *domain, const int64_t *v, const char *what,
+             struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[which];
+    enum cache_status st;
+    int rc;
+
+    if (!name_ok("domain", domain, err))
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    rc = sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && v != NULL)
+        rc = sqlite3_bind_int64(s, 2, *v);
+    st = run(c, s, rc, what, err);
+    if (st == CACHE_OK && sqlite3_changes(c->db) == 0) {
+        mts_err_set(err, "%s: not in cache", domain);
+        st = CACHE_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_touch(struct cache *c, const char *domain, int64_t now, struct mts_err *err)
+{
+    return keyed_change(c, ST_TOUCH, domain, &now, "cannot update last use", err);
+}
+
+enum cache_status
+cache_delete(struct cache *c, const char *domain, struct mts_err *err)
+{
+    return keyed_change(c, ST_DELETE, domain, NULL, "cannot delete cache row", err);
+}
+
+enum cache_status
+cache_flush_all(struct cache *c, struct mts_err *err)
+{
+    enum cache_status st = CACHE_OK;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    /* One transaction, so no reader sees the domains gone but their probes still there. */
+    rc = exec(c, "BEGIN IMMEDIATE; DELETE FROM domains; DELETE FROM mx_probes; COMMIT");
+    if (rc != SQLITE_OK) {
+        st = fail(c, rc, "cannot flush cache", err);
+        (void)exec(c, "ROLLBACK"); /* fails harmlessly when BEGIN did */
+    }
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_purge_unused(struct cache *c, int64_t older_than, uint64_t *n_deleted, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_PURGE];
+    enum cache_status st;
+
+    pthread_mutex_lock(&c->mu);
+    st = run(c, s, sqlite3_bind_int64(s, 1, older_than), "cannot purge cache", err);
+    if (n_deleted != NULL)
+        *n_deleted = st == CACHE_OK ? (uint64_t)sqlite3_changes(c->db) : 0;
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+struct iter {
+    char *cursor; /* raw key of the last row read: the next batch starts after it */
+    size_t cursor_len, n, scanned, n_bad;
+    struct mts_err first_bad;
+    struct cache_entry batch[ITER_BATCH];
+};
+
+/* Reads one batch of at most lim rows into it->batch; the caller holds the lock. */
+static enum cache_status
+read_batch(struct cache *c, sqlite3_stmt *s, const int64_t *due, size_t lim, struct iter *it,
+           struct mts_err *err)
+{
+    int rc = sqlite3_bind_text(s, 1, it->cursor != NULL ? it->cursor : "", (int)it->cursor_len,
+                               SQLITE_TRANSIENT);
+    char *p;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)lim);
+    for (int i = 0; due != NULL && i < 4 && rc == SQLITE_OK; i++)
+        rc = sqlite3_bind_int64(s, 3 + i, due[i]);
+    it->n = it->scanned = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        size_t klen = (size_t)sqlite3_column_bytes(s, 0);
+        const void *k = sqlite3_column_text(s, 0);
+        if (k == NULL || (p = realloc(it->cursor, klen + 1)) == NULL) {
+            mts_err_set(err, "cannot list cache: out of memory");
+            return CACHE_ERROR;
+        }
+        memcpy(p, k, klen);
+        it->cursor = p;
+        it->cursor_len = klen;
+        it->scanned++;
+        if (row_to_entry(s, &it->batch[it->n], it->n_bad == 0 ? &it->first_bad : NULL))
+            it->n++;
+        else
+            it->n_bad++;
+        rc = SQLITE_OK;
+    }
+    return rc == SQLITE_DONE ? CACHE_OK : fail(c, rc, "cannot list cache", err);
+}
+
+/*
+ * Keyset pagination by domain: a batch is read under the lock, then the
+ * callbacks run without it, so they may write to the cache, and no read
+ * transaction stays open to hold back WAL checkpoints.
+ */
+static enum cache_status
+iterate(struct cache *c, int which, const int64_t *due, size_t max_rows, cache_row_fn fn, void *arg,
+        struct mts_err *err)
+{
+    struct iter *it = calloc(1, sizeof(*it));
+    enum cache_status st = CACHE_OK;
+    int stop = 0;
+
+    if (it == NULL) {
+        mts_err_set(err, "cannot list cache: out of memory");
+        return CACHE_ERROR;
+    }
+    while (st == CACHE_OK && !stop && max_rows > 0) {
+        size_t lim = max_rows < ITER_BATCH ? max_rows : ITER_BATCH;
+        pthread_mutex_lock(&c->mu);
+        st = read_batch(c, c->st[which], due, lim, it, err);
+        stmt_done(c->st[which]);
+        pthread_mutex_unlock(&c->mu);
+        for (size_t i = 0; i < it->n; i++) {
+            if (st == CACHE_OK && !stop)
+                stop = fn(&it->batch[i], arg);
+            cache_entry_free(&it->batch[i]);
+        }
+        max_rows -= it->n;
+        if (it->scanned < lim)
+            break;
+    }
+    if (st == CACHE_OK && it->n_bad > 0) {
+        mts_err_set(err, "%zu cache row(s) skipped; first: %s", it->n_bad, it->first_bad.msg);
+        st = CACHE_BAD_ROW;
+    }
+    free(it->cursor);
+    free(it);
+    return st;
+}
+
+enum cache_status
+cache_list(struct cache *c, cache_row_fn fn, void *arg, struct mts_err *err)
+{
+    return iterate(c, ST_LIST, NULL, SIZE_MAX, fn, arg, err);
+}
+
+enum cache_status
+cache_due(struct cache *c, int64_t now, int64_t check_interval, int64_t refresh_before,
+          int64_t used_since, size_t max_rows, cache_row_fn fn, void *arg, struct mts_err *err)
+{
+    /* In the order of ?3..?6 in ST_DUE. */
+    const int64_t due[4] = {used_since, check_interval, now, refresh_before};
+
+    return iterate(c, ST_DUE, due, max_rows, fn, arg, err);
+}

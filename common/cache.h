@@ -1,0 +1,203 @@
+/*
+ * cache - the one SQLite database shared by every process and thread.
+ *
+ * SYNOPSIS
+ *	#include "cache.h"
+ *
+ *	enum cache_status cache_open(const char *path, int busy_timeout_ms,
+ *	                     struct cache **out, struct mts_err *err);
+ *	enum cache_status cache_open_readonly(const char *path,
+ *	                     int busy_timeout_ms, struct cache **out,
+ *	                     struct mts_err *err);
+ *	void cache_close(struct cache *c);
+ *
+ *	enum cache_status cache_get(c, domain, &entry, err);
+ *	enum cache_status cache_put(c, &entry, err);
+ *	enum cache_status cache_touch(c, domain, now, err);
+ *	enum cache_status cache_delete(c, domain, err);
+ *	enum cache_status cache_flush_all(c, err);
+ *	enum cache_status cache_list(c, fn, arg, err);
+ *	enum cache_status cache_due(c, now, check_interval, refresh_before,
+ *	                     used_since, max_rows, fn, arg, err);
+ *	enum cache_status cache_purge_unused(c, older_than, &n_deleted, err);
+ *	enum cache_status cache_put_probe(c, &probe, err);
+ *	enum cache_status cache_get_probe(c, host, &probe, err);
+ *
+ * DESCRIPTION
+ *	One table row per recipient domain (its TXT id, its policy as raw text
+ *	plus the parsed mode / max_age / mx list, and the timestamps the
+ *	refresh logic needs) and one per probed MX host. The database is in
+ *	WAL mode so that readers never wait for the writer; every write is a
+ *	single autocommit statement, so a row is always replaced whole.
+ *
+ *	Threads: one struct cache holds one connection and a mutex; any
+ *	number of threads may share it. Several processes each open their
+ *	own. Never fork() with a cache open and use it (or any other
+ *	connection to the same file) in the child: open after the fork.
+ *
+ *	Time is always passed in by the caller; this module never reads the
+ *	clock. Domains are keys as given: the caller lower-cases and converts
+ *	to A-labels; a domain with upper-case letters, controls or spaces is
+ *	refused rather than silently stored under a second key.
+ *
+ *	The schema version lives in PRAGMA user_version. cache_open migrates
+ *	an older database in one transaction; a database newer than this code
+ *	is refused. cache_open_readonly never writes and so refuses a database
+ *	whose schema is missing or old. Requires SQLite 3.24 or newer (upsert).
+ *
+ *	Every statement waits up to busy_timeout_ms for a lock. cache_open of
+ *	a file that other processes are creating at the same moment may wait
+ *	up to about twice that (SQLite gives up one side of that race at once,
+ *	and the open retries it).
+ *
+ *	Rows are read back as untrusted (another version, or a person with
+ *	the sqlite3 shell, may have written them): a field that is too long,
+ *	of the wrong type, holds a NUL byte or an unknown value makes the row
+ *	invalid (CACHE_BAD_ROW) instead of being cut to fit; only last_error,
+ *	which is for people, is truncated.
+ *
+ * DIAGNOSTICS
+ *	Every function returns a cache_status and, for anything but CACHE_OK,
+ *	a sentence in err. CACHE_BUSY, CACHE_READONLY and CACHE_CORRUPT name
+ *	the database file so that callers can apply their fail-safe (treat
+ *	the domain's status as unknown) and an operator can act.
+ */
+#ifndef MTS_CACHE_H
+#define MTS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "policy.h"
+
+#define CACHE_SCHEMA_VERSION 1
+#define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
+#define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
+
+enum cache_status {
+    CACHE_OK = 0,
+    CACHE_NOT_FOUND, /* no such row (get, touch, delete) */
+    CACHE_BUSY,      /* locked past the busy timeout */
+    CACHE_READONLY,  /* a write was refused: file, directory or open mode */
+    CACHE_CORRUPT,   /* not an SQLite database, or damaged */
+    CACHE_BAD_ROW,   /* a row holds values this code does not accept */
+    CACHE_ERROR      /* anything else: open failure, schema, bad argument */
+};
+
+struct cache;
+
+/* One row of table domains. The fixed-size strings store "" as NULL. */
+struct cache_entry {
+    char domain[CACHE_DOMAIN_MAX + 1];
+    char txt_id[POLICY_ID_MAX + 1]; /* "" = no TXT record known */
+    bool has_policy;
+    enum policy_mode mode; /* meaningful only with has_policy */
+    uint32_t max_age;
+    char *mx;          /* patterns, '\n'-separated; malloc'd or NULL */
+    char *policy_text; /* raw body; malloc'd or NULL */
+    int64_t fetched_at;
+    int64_t expires_at; /* policy expiry, or negative answer expiry */
+    int64_t checked_at; /* last TXT id check */
+    int64_t last_used;  /* last time a recipient asked */
+    char status[16];    /* enforce/testing/none/absent/failed/unknown */
+    char dnssec[16];    /* secure / insecure / "" */
+    char last_error[256];
+    char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */
+    int64_t fetch_failed_at;
+};
+
+/* One row of table mx_probes. */
+struct cache_probe {
+    char host[CACHE_DOMAIN_MAX + 1];
+    int64_t probed_at;
+    int64_t expires_at;
+    bool starttls;
+    char tls_version[16]; /* "TLSv1.3", ... or "" */
+    bool cert_valid;
+    char error[256];
+};
+
+/*
+ * Called once per row by cache_list and cache_due, with no lock held: the
+ * callback may call any cache function, on this cache too. A non-zero
+ * return stops the iteration (the function then returns CACHE_OK).
+ */
+typedef int (*cache_row_fn)(const struct cache_entry *e, void *arg);
+
+/*
+ * Opens (creating with mode 0640 if absent) and migrates the database.
+ * path ":memory:" gives a private in-memory database, for tests.
+ */
+enum cache_status cache_open(const char *path, int busy_timeout_ms, struct cache **out,
+                             struct mts_err *err);
+
+/* Opens without write access; every write returns CACHE_READONLY. */
+enum cache_status cache_open_readonly(const char *path, int busy_timeout_ms, struct cache **out,
+                                      struct mts_err *err);
+
+/* Safe with NULL. */
+void cache_close(struct cache *c);
+
+/*
+ * On CACHE_OK *out is the row (free with cache_entry_free); on any other
+ * result *out is zeroed, so cache_entry_free is safe either way.
+ */
+enum cache_status cache_get(struct cache *c, const char *domain, struct cache_entry *out,
+                            struct mts_err *err);
+
+/*
+ * Inserts or replaces the whole row for e->domain in one statement. An
+ * entry that cache_get would refuse (see DESCRIPTION) is refused here with
+ * CACHE_ERROR, so a row this code writes can always be read back.
+ */
+enum cache_status cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err);
+
+/* Sets last_used to now (never moves it backwards). */
+enum cache_status cache_touch(struct cache *c, const char *domain, int64_t now,
+                              struct mts_err *err);
+
+enum cache_status cache_delete(struct cache *c, const char *domain, struct mts_err *err);
+
+/* Deletes every domain and probe row. */
+enum cache_status cache_flush_all(struct cache *c, struct mts_err *err);
+
+/*
+ * Every row, in domain order, read in small batches so that no lock or
+ * read transaction is held while fn runs. Invalid rows are skipped; the
+ * result is then CACHE_BAD_ROW naming the first one, after all valid rows
+ * were delivered.
+ */
+enum cache_status cache_list(struct cache *c, cache_row_fn fn, void *arg, struct mts_err *err);
+
+/*
+ * The rows a background refresher should revisit, in domain order, at most
+ * max_rows of them: used at or after used_since, and either due for a TXT
+ * id check (checked_at + check_interval <= now) or close to expiry
+ * (expires_at - refresh_before <= now). Invalid rows as in cache_list.
+ * Rows are read after the last domain delivered, so a row the callback
+ * refreshes is not delivered twice in one call.
+ */
+enum cache_status cache_due(struct cache *c, int64_t now, int64_t check_interval,
+                            int64_t refresh_before, int64_t used_since, size_t max_rows,
+                            cache_row_fn fn, void *arg, struct mts_err *err);
+
+/* Deletes domain rows with last_used < older_than; *n_deleted may be NULL. */
+enum cache_status cache_purge_unused(struct cache *c, int64_t older_than, uint64_t *n_deleted,
+                                     struct mts_err *err);
+
+enum cache_status cache_put_probe(struct cache *c, const struct cache_probe *p,
+                                  struct mts_err *err);
+
+/* On anything but CACHE_OK *out is zeroed. */
+enum cache_status cache_get_probe(struct cache *c, const char *host, struct cache_probe *out,
+                                  struct mts_err *err);
+
+/* Frees mx and policy_text and sets them to NULL. Safe with NULL. */
+void cache_entry_free(struct cache_entry *e);
+
+/* "ok", "not found", "busy", ... for logs. */
+const char *cache_status_name(enum cache_status st);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * config - configuration file parser; see config.h.
+ *
+ * The options are a table (name, type, default, bounds, offset into struct
+ * config), so adding one is one line here plus its documentation.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CONFIG_LINE_MAX 4096
+
+enum opt_type {
+    OPT_STRING,
+    OPT_SECONDS,		/* value in seconds; units s m h d */
+    OPT_MILLIS,			/* value in milliseconds; units ms s */
+    OPT_INT,
+    OPT_FACILITY,
+    OPT_LEVEL
+};
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    const char *def;
+    int64_t min, max;
+    size_t offset;
+};
+
+#define STR(f, d) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f)}
+#define NUM(f, t, d, lo, hi) {#f, t, d, lo, hi, offsetof(struct config, f)}
+
+static const struct opt options[] = {
+    STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite"),
+    NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000),
+    STR(resolv_conf, "/etc/resolv.conf"),
+    STR(trust_anchor, "/usr/share/dns/root.key"),
+    STR(unbound_conf, ""),
+    NUM(dns_timeout_ms, OPT_MILLIS, "5s", 100, 60000),
+    STR(ca_file, ""),
+    NUM(fetch_connect_timeout_ms, OPT_MILLIS, "5s", 100, 60000),
+    NUM(fetch_timeout_ms, OPT_MILLIS, "20s", 100, 120000),
+    NUM(check_interval, OPT_SECONDS, "1h", 60, 604800),
+    NUM(absent_ttl, OPT_SECONDS, "15m", 0, 86400),
+    NUM(unknown_backoff, OPT_SECONDS, "1m", 0, 3600),
+    NUM(fetch_retry_interval, OPT_SECONDS, "5m", 0, 86400),
+    NUM(refresh_margin, OPT_SECONDS, "6h", 0, 2592000),
+    NUM(refresh_interval, OPT_SECONDS, "1m", 1, 86400),
+    NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),
+    NUM(lookup_workers, OPT_INT, "8", 1, 256),
+    NUM(lookup_deadline_ms, OPT_MILLIS, "10s", 100, 300000),
+    NUM(log_facility, OPT_FACILITY, "mail", 0, 0),
+    NUM(log_level, OPT_LEVEL, "info", 0, 0),
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static bool
+is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parses "123", "5m", "500ms"... into the option's base unit. */
+static int
+parse_number(const struct opt *o, const char *v, int64_t *out, struct mts_err *err)
+{
+    char *end;
+    long long n;
+    int64_t mult = 1;
+
+    if (*v < '0' || *v > '9') {
+        mts_err_set(err, "\"%s\" is not a number", v);
+        return -1;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || n < 0 || n > INT64_MAX / 86400000) {
+        mts_err_set(err, "\"%s\" is out of range", v);
+        return -1;
+    }
+    if (o->type == OPT_SECONDS) {
+        if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+            mult = 1;
+        else if (strcmp(end, "m") == 0)
+            mult = 60;
+        else if (strcmp(end, "h") == 0)
+            mult = 3600;
+        else if (strcmp(end, "d") == 0)
+            mult = 86400;
+        else {
+            mts_err_set(err, "\"%s\": unit must be s, m, h or d", v);
+            return -1;
+        }
+    } else if (o->type == OPT_MILLIS) {
+        if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+            mult = 1;
+        else if (strcmp(end, "s") == 0)
+            mult = 1000;
+        else {
+            mts_err_set(err, "\"%s\": unit must be ms or s", v);
+            return -1;
+        }
+    } else if (*end != '\0') {
+        mts_err_set(err, "\"%s\" is not a whole number", v);
+        return -1;
+    }
+    n *= mult;
+    if (n < o->min || n > o->max) {
+        mts_err_set(err, "%s is out of bounds (%lld to %lld%s)", v, (long long)o->min,
+                    (long long)o->max,
+                    o->type == OPT_SECONDS ? " seconds" : o->type == OPT_MILLIS ? " ms" : "");
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int
+set_option(struct config *cfg, const struct opt *o, const char *v, struct mts_err *err)
+{
+    char *field = (char *)cfg + o->offset;
+
+    switch (o->type) {
+    case OPT_FACILITY:
+        if (log_facility_from_name(v) < 0) {
+            mts_err_set(err, "\"%s\" is not a syslog facility (mail, daemon, local0..local7)", v);
+            return -1;
+        }
+        break;
+    case OPT_LEVEL:
+        if (log_level_from_name(v) < 0) {
+            mts_err_set(err, "\"%s\" is not a level (error, warning, notice, info, debug)", v);
+            return -1;
+        }
+        break;
+    case OPT_STRING:
+        break;
+    default:
+        return parse_number(o, v, (int64_t *)(void *)field, err);
+    }
+    {
+        char **s = (char **)(void *)field;
+        char *copy = strdup(v);
+
+        if (copy == NULL) {
+            mts_err_set(err, "out of memory");
+            return -1;
+        }
+        free(*s);
+        *s = copy;
+    }
+    return 0;
+}
+
+static void
+config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (options[i].type == OPT_STRING || options[i].type == OPT_FACILITY ||
+            options[i].type == OPT_LEVEL)
+            free(*(char **)(void *)((char *)cfg + options[i].offset));
+    }
+    free(cfg->path);
+    free(cfg);
+}
+
+int
+config_defaults(struct config **out, struct mts_err *err)
+{
+    struct config *cfg = calloc(1, sizeof(*cfg));
+
+    *out = NULL;
+    if (cfg == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    cfg->refs = 1;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        struct mts_err e;
+        if (set_option(cfg, &options[i], options[i].def, &e) != 0) {
+            mts_err_set(err, "built-in default of %s: %s", options[i].name, e.msg);
+            config_free(cfg);
+            return -1;
+        }
+    }
+    cfg->path = strdup("(defaults)");
+    if (cfg->path == NULL) {
+        config_free(cfg);
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int
+config_load(const char *path, struct config **out, struct mts_err *err)
+{
+    struct config *cfg;
+    bool seen[N_OPTIONS] = {false};
+    char *line;
+    FILE *f;
+    size_t line_no = 0;
+    int rc = -1;
+
+    if (config_defaults(&cfg, err) != 0)
+        return -1;
+    if (path == NULL) {
+        *out = cfg;
+        return 0;
+    }
+    free(cfg->path);
+    cfg->path = strdup(path);
+    f = fopen(path, "r");
+    line = malloc(CONFIG_LINE_MAX);
+    if (f == NULL || line == NULL || cfg->path == NULL) {
+        mts_err_set(err, "%s: cannot open: %s", path, f == NULL ? strerror(errno) : "out of memory");
+        goto out;
+    }
+    while (fgets(line, CONFIG_LINE_MAX, f) != NULL) {
+        char *p = line, *eq, *name_end, *v, *v_end, *hash;
+        const struct opt *o = NULL;
+        size_t idx = 0;
+        struct mts_err e;
+
+        line_no++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            mts_err_set(err, "%s:%zu: line is longer than %d bytes", path, line_no,
+                        CONFIG_LINE_MAX - 1);
+            goto out;
+        }
+        hash = strchr(p, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        while (is_space(*p))
+            p++;
+        if (*p == '\0')
+            continue;
+        eq = strchr(p, '=');
+        if (eq == NULL) {
+            mts_err_set(err, "%s:%zu: expected \"option = value\"", path, line_no);
+            goto out;
+        }
+        name_end = eq;
+        while (name_end > p && is_space(name_end[-1]))
+            name_end--;
+        *name_end = '\0';
+        v = eq + 1;
+        while (is_space(*v))
+            v++;
+        v_end = v + strlen(v);
+        while (v_end > v && is_space(v_end[-1]))
+            v_end--;
+        *v_end = '\0';
+        for (idx = 0; idx < N_OPTIONS; idx++) {
+            if (strcmp(options[idx].name, p) == 0) {
+                o = &options[idx];
+                break;
+            }
+        }
+        if (o == NULL) {
+            mts_err_set(err, "%s:%zu: option %s: unknown option", path, line_no, p);
+            goto out;
+        }
+        if (seen[idx]) {
+            mts_err_set(err, "%s:%zu: option %s: given more than once", path, line_no, p);
+            goto out;
+        }
+        seen[idx] = true;
+        if (set_option(cfg, o, v, &e) != 0) {
+            mts_err_set(err, "%s:%zu: option %s: %s", path, line_no, o->name, e.msg);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        mts_err_set(err, "%s: read error: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    free(line);
+    if (rc == 0)
+        *out = cfg;
+    else
+        config_free(cfg);
+    return rc;
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+    __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST);
+    return cfg;
+}
+
+void
+config_unref(struct config *cfg)
+{
+    if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST) == 0)
+        config_free(cfg);
+}
+
+void
+config_dump(const struct config *cfg, void (*emit)(const char *line, void *arg), void *arg)
+{
+    char buf[CONFIG_LINE_MAX];
+
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *field = (const char *)cfg + options[i].offset;
+        int n;
+
+        if (options[i].type == OPT_STRING || options[i].type == OPT_FACILITY ||
+            options[i].type == OPT_LEVEL)
+            n = snprintf(buf, sizeof(buf), "%s = %s", options[i].name,
+                         *(char *const *)(const void *)field);
+        else
+            n = snprintf(buf, sizeof(buf), "%s = %lld%s", options[i].name,
+                         (long long)*(const int64_t *)(const void *)field,
+                         options[i].type == OPT_MILLIS ? "ms" :
+                         options[i].type == OPT_SECONDS ? "s" : "");
+        if (n > 0)
+            emit(buf, arg);
+    }
+}

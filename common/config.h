@@ -1,0 +1,90 @@
+/*
+ * config - the configuration file, parsed once into an immutable object.
+ *
+ * SYNOPSIS
+ *	struct config *cfg;
+ *	if (config_load(path, &cfg, &err) != 0) ... err names file, line, option
+ *	...
+ *	config_unref(cfg);
+ *
+ * DESCRIPTION
+ *	One "option = value" per line; '#' starts a comment; blank lines are
+ *	ignored. Every option is in the table in config.c with its type,
+ *	default and bounds, and in etc/mtasts-milter.conf and
+ *	mtasts-milter.conf(5). Durations take a unit: "90s", "5m", "1h", "7d"
+ *	(seconds when none is given) or, for *_ms options, "500ms" / "5s".
+ *	An unknown option, a value out of bounds or a repeated option is an
+ *	error: a typo must not silently fall back to a default.
+ *
+ *	A loaded config is never changed. Readers that outlive a reload hold a
+ *	reference (config_ref / config_unref).
+ *
+ * DIAGNOSTICS
+ *	config_load returns -1 and "FILE:LINE: option NAME: reason" in err.
+ */
+#ifndef MTS_CONFIG_H
+#define MTS_CONFIG_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/mtasts-milter.conf"
+
+struct config {
+    int refs;
+
+    /* cache */
+    char *cache_db;
+    int64_t cache_busy_timeout_ms;
+
+    /* DNS */
+    char *resolv_conf;		/* "none": full recursion from the root */
+    char *trust_anchor;
+    char *unbound_conf;		/* "": none */
+    int64_t dns_timeout_ms;
+
+    /* HTTPS policy fetch */
+    char *ca_file;		/* "": the system store */
+    int64_t fetch_connect_timeout_ms;
+    int64_t fetch_timeout_ms;
+
+    /* discovery and refresh */
+    int64_t check_interval;
+    int64_t absent_ttl;
+    int64_t unknown_backoff;
+    int64_t fetch_retry_interval;
+    int64_t refresh_margin;
+    int64_t refresh_interval;
+    int64_t unused_ttl;
+    int64_t lookup_workers;
+    int64_t lookup_deadline_ms;
+
+    /* logging */
+    char *log_facility;
+    char *log_level;
+
+    char *path;			/* the file this came from, or "(defaults)" */
+};
+
+/* Loads path; a NULL path gives the built-in defaults. */
+int config_load(const char *path, struct config **out, struct mts_err *err);
+
+/* Built-in defaults only (for tests and a missing default file). */
+int config_defaults(struct config **out, struct mts_err *err);
+
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
+
+/* Writes every option and its value, one per line (for `-n -v` / debugging). */
+void config_dump(const struct config *cfg, void (*emit)(const char *line, void *arg),
+                 void *arg);
+
+#endif

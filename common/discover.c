@@ -1,0 +1,796 @@
+/*
+ * discover - a domain's MTA-STS status; see discover.h and DESIGN.md.
+ *
+ * Three parts:
+ *  - status_from_row(): what a cache row says now, without any I/O;
+ *  - refresh(): one lookup of one domain (TXT, maybe HTTPS), applying the
+ *    RFC 8461 §5.1 rules to the cached row and writing the new row;
+ *  - the in-flight table and worker pool: at most one refresh per domain
+ *    at a time, callers waiting on it with their own deadlines.
+ *
+ * Every cache write is a whole row (cache_put), so a reader in another
+ * process never sees half of a refresh.
+ */
+#include "discover.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <idn2.h>
+
+#include "cache.h"
+#include "clock.h"
+#include "dns.h"
+#include "fetch.h"
+#include "log.h"
+#include "mxmatch.h"
+
+#define QUEUE_MAX 100000		/* lookups waiting for a worker */
+#define DUE_BATCH 500			/* rows the refresher takes per round */
+#define TOUCH_EVERY 3600		/* last_used is for months-scale purging */
+
+struct inflight {
+    struct inflight *next;		/* in the in-flight list */
+    struct inflight *qnext;		/* in the work queue */
+    char domain[254];
+    int refs;				/* waiters + the job itself */
+    bool done;
+    struct discover_result res;
+};
+
+struct discover {
+    struct config *cfg;
+    int flags;
+    struct cache *cache;
+    struct dns *dns;
+    struct fetch_options fopts;
+    char user_agent[64];
+    discover_clock_fn now;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;		/* workers: a job is queued, or stop */
+    pthread_cond_t done_cv;		/* callers: some lookup finished */
+    struct inflight *inflight;		/* every queued or running lookup */
+    struct inflight *qhead, *qtail;
+    size_t queued, running;
+    bool stopping;
+    pthread_t *workers;
+    size_t n_workers;
+
+    pthread_t refresher;
+    bool refresher_started;
+    pthread_cond_t refresher_cv;
+};
+
+static int64_t
+wall_clock(void)
+{
+    return (int64_t)time(NULL);
+}
+
+const char *
+discover_status_name(enum discover_status s)
+{
+    static const char *const names[] = {"enforce", "testing", "none",
+                                        "absent",  "failed",  "unknown"};
+    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static enum discover_status
+status_from_mode(enum policy_mode m)
+{
+    return m == POLICY_MODE_ENFORCE ? DISCOVER_ENFORCE :
+           m == POLICY_MODE_TESTING ? DISCOVER_TESTING : DISCOVER_NONE;
+}
+
+static int
+status_from_name(const char *name, enum discover_status *out)
+{
+    for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++) {
+        if (strcmp(name, discover_status_name((enum discover_status)s)) == 0) {
+            *out = (enum discover_status)s;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void
+discover_result_free(struct discover_result *res)
+{
+    free(res->mx);
+    res->mx = NULL;
+}
+
+static void
+result_copy(struct discover_result *dst, const struct discover_result *src)
+{
+    *dst = *src;
+    dst->mx = src->mx ? strdup(src->mx) : NULL;
+}
+
+bool
+discover_result_mx_allows(const struct discover_result *res, const char *host)
+{
+    const char *p = res->mx;
+
+    while (p != NULL && *p != '\0') {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char pat[MXMATCH_NAME_MAX + 1];
+
+        if (len > 0 && len <= MXMATCH_NAME_MAX) {
+            memcpy(pat, p, len);
+            pat[len] = '\0';
+            if (mxmatch_match(pat, host))
+                return true;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+int
+discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err)
+{
+    char *ascii = NULL;
+    int rc;
+
+    if (in == NULL || *in == '\0') {
+        mts_err_set(err, "empty domain");
+        return -1;
+    }
+    /* Pure ASCII skips IDNA, which would refuse names it need not judge. */
+    for (const char *p = in; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            goto idn;
+    }
+    return mxmatch_host_normalize(in, strlen(in), out, outsz, err);
+idn:
+    rc = idn2_to_ascii_8z(in, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (rc != IDN2_OK) {
+        mts_err_set(err, "domain is not a valid internationalized name: %s",
+                    idn2_strerror(rc));
+        return -1;
+    }
+    rc = mxmatch_host_normalize(ascii, strlen(ascii), out, outsz, err);
+    idn2_free(ascii);
+    return rc;
+}
+
+/* ------------------------------------------------------------ rows */
+
+static void
+result_from_row(struct discover_result *res, const struct cache_entry *e)
+{
+    snprintf(res->txt_id, sizeof(res->txt_id), "%s", e->txt_id);
+    res->has_policy = e->has_policy;
+    res->mode = e->mode;
+    res->max_age = e->max_age;
+    free(res->mx);
+    res->mx = (e->has_policy && e->mx) ? strdup(e->mx) : NULL;
+    res->fetched_at = e->fetched_at;
+    res->expires_at = e->expires_at;
+    res->checked_at = e->checked_at;
+    snprintf(res->dnssec, sizeof(res->dnssec), "%s", e->dnssec);
+    mts_text_set(res->error, sizeof(res->error), "%s", e->last_error);
+}
+
+/*
+ * What the row says at time now, with no I/O: true with res->status set
+ * when it answers; false when it is too old to answer anything.
+ */
+static bool
+status_from_row(const struct cache_entry *e, int64_t now, struct discover_result *res)
+{
+    enum discover_status st;
+
+    result_from_row(res, e);
+    if (e->has_policy && now < e->expires_at) {
+        res->status = status_from_mode(e->mode);
+        return true;
+    }
+    res->has_policy = false;
+    free(res->mx);
+    res->mx = NULL;
+    if (status_from_name(e->status, &st) != 0 || st <= DISCOVER_NONE)
+        return false;
+    if (now >= e->expires_at)
+        return false;
+    res->status = st;
+    return true;
+}
+
+/* ------------------------------------------------------------ refresh */
+
+
+/* Records a fetch (or policy) failure for txt_id, keeping any cached policy. */
+static void
+note_fetch_failure(struct discover *d, struct cache_entry *e, bool have_policy,
+                   const char *txt_id, const char *why, int64_t now)
+{
+    snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "%s", txt_id);
+    e->fetch_failed_at = now;
+    e->checked_at = now;
+    mts_text_set(e->last_error, sizeof(e->last_error), "policy fetch failed: %s", why);
+    if (have_policy) {
+        /* RFC 8461 §3.3: alert unless the cached mode is none. */
+        if (e->mode != POLICY_MODE_NONE)
+            log_msg(LOG_WARNING, "%s: policy fetch for id %s failed, cached %s policy "
+                    "kept until it expires: %s", e->domain, txt_id,
+                    policy_mode_name(e->mode), why);
+        return;
+    }
+    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
+    snprintf(e->status, sizeof(e->status), "failed");
+    e->expires_at = now + d->cfg->fetch_retry_interval;
+    log_msg(LOG_NOTICE, "%s: MTA-STS TXT id %s but no valid policy: %s", e->domain,
+            txt_id, why);
+}
+
+/* Fetches and parses the policy for e->domain; fills e on success. */
+static int
+fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, int64_t now,
+                char *why, size_t whysz)
+{
+    char host[300];
+    struct dns_answer addrs;
+    struct fetch_result fr;
+    struct policy p;
+    struct mts_err err;
+    const char *list[DNS_MAX_RRS];
+    char *mx = NULL;
+    size_t mxlen = 0;
+
+    snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
+    mts_err_clear(&err);
+    dns_addresses(d->dns, host, (int)d->cfg->dns_timeout_ms, &addrs, &err);
+    if (addrs.status != DNS_OK) {
+        mts_text_set(why, whysz, "%s", err.msg);
+        dns_answer_free(&addrs);
+        return -1;
+    }
+    for (size_t i = 0; i < addrs.n; i++)
+        list[i] = addrs.rr[i].text;
+    memset(&fr, 0, sizeof(fr));
+    if (fetch_policy(&d->fopts, e->domain, list, addrs.n, &fr, &err) != 0) {
+        mts_text_set(why, whysz, "%s", err.msg);
+        dns_answer_free(&addrs);
+        fetch_result_free(&fr);
+        return -1;
+    }
+    dns_answer_free(&addrs);
+    if (policy_parse(fr.body, fr.body_len, &p, &err) != 0) {
+        mts_text_set(why, whysz, "invalid policy: %s", err.msg);
+        fetch_result_free(&fr);
+        return -1;
+    }
+    for (size_t i = 0; i < p.n_mx; i++)
+        mxlen += strlen(p.mx[i]) + 1;
+    mx = calloc(1, mxlen + 1);
+    if (mx == NULL) {
+        mts_text_set(why, whysz, "out of memory");
+        policy_free(&p);
+        fetch_result_free(&fr);
+        return -1;
+    }
+    for (size_t i = 0; i < p.n_mx; i++) {
+        strcat(mx, p.mx[i]);
+        if (i + 1 < p.n_mx)
+            strcat(mx, "\n");
+    }
+    if (e->has_policy && e->mode == POLICY_MODE_ENFORCE && p.mode != POLICY_MODE_ENFORCE)
+        log_msg(LOG_WARNING, "%s: policy changed from enforce to %s (id %s): a downgrade; "
+                "check that it is genuine", e->domain, policy_mode_name(p.mode), txt_id);
+    free(e->mx);
+    free(e->policy_text);
+    e->mx = mx;
+    e->policy_text = fr.body;		/* taken over from the fetch result */
+    fr.body = NULL;
+    fetch_result_free(&fr);
+    e->has_policy = true;
+    e->mode = p.mode;
+    e->max_age = p.max_age;
+    e->fetched_at = now;
+    e->expires_at = now + (int64_t)p.max_age;
+    e->checked_at = now;
+    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
+    snprintf(e->status, sizeof(e->status), "%s", policy_mode_name(p.mode));
+    e->fetch_failed_id[0] = '\0';
+    e->fetch_failed_at = 0;
+    e->last_error[0] = '\0';
+    policy_free(&p);
+    return 0;
+}
+
+/*
+ * One lookup of one domain: starts from the cached row (or none), applies
+ * the RFC 8461 rules, writes the row back, and reports the status.
+ */
+static void
+refresh(struct discover *d, const char *domain, struct discover_result *res)
+{
+    struct cache_entry e;
+    struct dns_answer txt;
+    struct policy_txt_input recs[DNS_MAX_RRS];
+    struct policy_txt parsed;
+    struct mts_err err;
+    char qname[300], why[256];
+    enum policy_txt_result tr;
+    int64_t now = d->now();
+    bool have_policy, rechecked;
+    enum cache_status cs = CACHE_NOT_FOUND;
+
+    memset(&e, 0, sizeof(e));
+    if (d->cache != NULL) {
+        cs = cache_get(d->cache, domain, &e, &err);
+        if (cs != CACHE_OK && cs != CACHE_NOT_FOUND) {
+            /* Without the row we cannot know whether a policy is cached:
+             * never guess "no policy". */
+            res->status = DISCOVER_UNKNOWN;
+            mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
+            log_msg(LOG_ERR, "%s: cache unreadable: %s", domain, err.msg);
+            return;
+        }
+    }
+    if (cs == CACHE_NOT_FOUND) {
+        memset(&e, 0, sizeof(e));
+        snprintf(e.domain, sizeof(e.domain), "%s", domain);
+    }
+    /* A policy past max_age is dropped (§5.1). */
+    if (e.has_policy && now >= e.expires_at) {
+        log_msg(LOG_INFO, "%s: cached %s policy (id %s) expired", domain,
+                policy_mode_name(e.mode), e.txt_id);
+        e.has_policy = false;
+        free(e.mx);
+        free(e.policy_text);
+        e.mx = e.policy_text = NULL;
+    }
+    have_policy = e.has_policy;
+    e.last_used = now;
+
+    snprintf(qname, sizeof(qname), "_mta-sts.%s", domain);
+    mts_err_clear(&err);
+    dns_query(d->dns, qname, DNS_TXT, (int)d->cfg->dns_timeout_ms, &txt, &err);
+    snprintf(e.dnssec, sizeof(e.dnssec), "%s",
+             dns_status_is_answer(txt.status) || txt.status == DNS_BOGUS ?
+             dns_sec_name(txt.sec) : "");
+    /* §5: the check counts only if DNS answered and any new id was fetched. */
+    rechecked = dns_status_is_answer(txt.status);
+
+    if (!dns_status_is_answer(txt.status)) {
+        /* We do not know: a cached policy stays; otherwise unknown, briefly. */
+        mts_text_set(e.last_error, sizeof(e.last_error), "%s", err.msg);
+        if (have_policy) {
+            /* Try again after the back-off, not a whole check interval. */
+            e.checked_at = now - d->cfg->check_interval + d->cfg->unknown_backoff;
+            log_msg(LOG_WARNING, "%s: TXT check failed, cached %s policy kept: %s", domain,
+                    policy_mode_name(e.mode), err.msg);
+        } else {
+            snprintf(e.status, sizeof(e.status), "unknown");
+            e.expires_at = now + d->cfg->unknown_backoff;
+            e.checked_at = now;
+        }
+        goto store;
+    }
+    for (size_t i = 0; i < txt.n; i++) {
+        recs[i].data = txt.rr[i].text;
+        recs[i].len = txt.rr[i].len;
+    }
+    tr = txt.status == DNS_OK ? policy_txt_select(recs, txt.n, &parsed, &err) : POLICY_TXT_NONE;
+    if (tr != POLICY_TXT_OK) {
+        e.checked_at = now;
+        mts_text_set(e.last_error, sizeof(e.last_error), "no usable MTA-STS TXT record: %s", err.msg);
+        if (have_policy) {
+            /* §3.1 and §10.3: a vanished record does not remove a policy. */
+            if (e.mode == POLICY_MODE_ENFORCE)
+                log_msg(LOG_WARNING, "%s: cached enforce policy (id %s) but %s; kept until "
+                        "it expires (a possible attack, or a domain leaving MTA-STS "
+                        "incorrectly)", domain, e.txt_id, err.msg);
+        } else {
+            snprintf(e.status, sizeof(e.status), "absent");
+            e.expires_at = now + d->cfg->absent_ttl;
+            e.txt_id[0] = '\0';
+        }
+        goto store;
+    }
+
+    if (have_policy && strcmp(parsed.id, e.txt_id) == 0 &&
+        e.expires_at - d->cfg->refresh_margin > now) {
+        /* Unchanged id, not near expiry: nothing to fetch. */
+        e.checked_at = now;
+        e.last_error[0] = '\0';
+        goto store;
+    }
+    if (strcmp(e.fetch_failed_id, parsed.id) == 0 &&
+        now < e.fetch_failed_at + d->cfg->fetch_retry_interval) {
+        /* §3.3: a failed id is not fetched again before the back-off ends. */
+        e.checked_at = now;
+        rechecked = false;
+        if (!have_policy) {
+            snprintf(e.txt_id, sizeof(e.txt_id), "%s", parsed.id);
+            snprintf(e.status, sizeof(e.status), "failed");
+            e.expires_at = e.fetch_failed_at + d->cfg->fetch_retry_interval;
+        }
+        goto store;
+    }
+    if (fetch_and_parse(d, &e, parsed.id, now, why, sizeof(why)) != 0) {
+        note_fetch_failure(d, &e, have_policy, parsed.id, why, now);
+        rechecked = false;
+    }
+
+store:
+    dns_answer_free(&txt);
+    if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
+        log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
+    res->source = DISCOVER_FROM_FRESH;
+    if (!status_from_row(&e, now, res)) {
+        /* A max_age of 0 expires at once, yet was valid when fetched. */
+        if (e.has_policy && e.fetched_at == now) {
+            result_from_row(res, &e);
+            res->status = status_from_mode(e.mode);
+        } else {
+            res->status = DISCOVER_UNKNOWN;
+        }
+    }
+    res->rechecked = rechecked;
+    cache_entry_free(&e);
+}
+
+/* ------------------------------------------------------------ in flight */
+
+static struct inflight *
+inflight_find(struct discover *d, const char *domain)
+{
+    for (struct inflight *f = d->inflight; f != NULL; f = f->next)
+        if (strcmp(f->domain, domain) == 0)
+            return f;
+    return NULL;
+}
+
+static void
+inflight_unref(struct discover *d, struct inflight *f)
+{
+    /* Called with d->mu held. */
+    if (--f->refs > 0)
+        return;
+    discover_result_free(&f->res);
+    free(f);
+}
+
+/* Finds or starts the lookup of domain; returns it with a reference for the caller. */
+static struct inflight *
+inflight_join(struct discover *d, const char *domain)
+{
+    struct inflight *f = inflight_find(d, domain);
+
+    if (f != NULL) {
+        f->refs++;
+        return f;
+    }
+    if (d->queued >= QUEUE_MAX || d->stopping)
+        return NULL;
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    snprintf(f->domain, sizeof(f->domain), "%s", domain);
+    snprintf(f->res.domain, sizeof(f->res.domain), "%s", domain);
+    f->refs = 2;			/* the caller and the job */
+    f->next = d->inflight;
+    d->inflight = f;
+    if (d->qtail)
+        d->qtail->qnext = f;
+    else
+        d->qhead = f;
+    d->qtail = f;
+    d->queued++;
+    pthread_cond_signal(&d->work_cv);
+    return f;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct discover *d = arg;
+
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        struct inflight *f, **pp;
+
+        while (d->qhead == NULL && !d->stopping)
+            pthread_cond_wait(&d->work_cv, &d->mu);
+        if (d->qhead == NULL)
+            break;
+        f = d->qhead;
+        d->qhead = f->qnext;
+        if (d->qhead == NULL)
+            d->qtail = NULL;
+        d->queued--;
+        d->running++;
+        pthread_mutex_unlock(&d->mu);
+
+        refresh(d, f->domain, &f->res);
+
+        pthread_mutex_lock(&d->mu);
+        for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        }
+        f->done = true;
+        d->running--;
+        pthread_cond_broadcast(&d->done_cv);
+        inflight_unref(d, f);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/*
+ * Joins (or starts) the lookup of domain and waits for it until deadline_ms.
+ * Returns whether it finished; if not, res says unknown and why.
+ */
+static bool
+lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
+                struct discover_result *res)
+{
+    struct timespec deadline = clock_deadline_after(deadline_ms);
+    struct inflight *f;
+    bool finished;
+
+    pthread_mutex_lock(&d->mu);
+    f = inflight_join(d, domain);
+    if (f == NULL) {
+        pthread_mutex_unlock(&d->mu);
+        res->status = DISCOVER_UNKNOWN;
+        mts_text_set(res->error, sizeof(res->error), "lookup queue is full or shutting down");
+        return false;
+    }
+    while (!f->done) {
+        if (pthread_cond_timedwait(&d->done_cv, &d->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (f->done) {
+        discover_result_free(res);
+        result_copy(res, &f->res);
+    } else {
+        res->status = DISCOVER_UNKNOWN;
+        res->source = DISCOVER_FROM_FRESH;
+        mts_text_set(res->error, sizeof(res->error),
+                 "lookup did not finish within %d ms (it goes on and will fill the cache)",
+                 deadline_ms);
+    }
+    finished = f->done;
+    inflight_unref(d, f);
+    pthread_mutex_unlock(&d->mu);
+    return finished;
+}
+
+int
+discover_queue(struct discover *d, const char *domain)
+{
+    char norm[MXMATCH_NAME_MAX + 1];
+    struct inflight *f;
+
+    if (discover_normalize_domain(domain, norm, sizeof(norm), NULL) != 0)
+        return -1;
+    pthread_mutex_lock(&d->mu);
+    f = inflight_join(d, norm);
+    if (f != NULL)
+        inflight_unref(d, f);		/* nobody waits for it */
+    pthread_mutex_unlock(&d->mu);
+    return f != NULL ? 0 : -1;
+}
+
+void
+discover_drain(struct discover *d)
+{
+    pthread_mutex_lock(&d->mu);
+    while (d->queued > 0 || d->running > 0)
+        pthread_cond_wait(&d->done_cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void
+discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
+                struct discover_result *res)
+{
+    struct cache_entry e;
+    struct mts_err err;
+    enum cache_status cs;
+    int64_t now = d->now();
+
+    memset(res, 0, sizeof(*res));
+    res->status = DISCOVER_UNKNOWN;
+    res->source = DISCOVER_FROM_CACHE;
+    if (discover_normalize_domain(domain, res->domain, sizeof(res->domain), &err) != 0) {
+        snprintf(res->domain, sizeof(res->domain), "%.*s", 200, domain ? domain : "");
+        mts_text_set(res->error, sizeof(res->error), "invalid domain: %s", err.msg);
+        return;
+    }
+    if (d->cache == NULL) {
+        (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+        return;
+    }
+    cs = cache_get(d->cache, res->domain, &e, &err);
+    if (cs == CACHE_OK) {
+        if (now - e.last_used >= TOUCH_EVERY)
+            (void)cache_touch(d->cache, res->domain, now, NULL);
+        if (status_from_row(&e, now, res)) {
+            bool due = e.checked_at + d->cfg->check_interval <= now ||
+                       (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
+            bool recheck = (flags & DISCOVER_RECHECK) && res->has_policy;
+
+            cache_entry_free(&e);
+            if (recheck) {
+                struct discover_result fresh;
+
+                memset(&fresh, 0, sizeof(fresh));
+                if (lookup_and_wait(d, res->domain, deadline_ms, &fresh)) {
+                    discover_result_free(res);
+                    *res = fresh;
+                    return;
+                }
+                /* The check did not complete: the cached answer stands. */
+                res->rechecked = false;
+                mts_text_set(res->error, sizeof(res->error), "TXT re-check incomplete: %s",
+                         fresh.error);
+                discover_result_free(&fresh);
+                return;
+            }
+            if (due)
+                (void)discover_queue(d, res->domain);
+            return;
+        }
+        cache_entry_free(&e);
+    } else if (cs != CACHE_NOT_FOUND) {
+        res->status = DISCOVER_UNKNOWN;
+        mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
+        log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
+        return;
+    }
+    (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+}
+
+/* ------------------------------------------------------------ refresher */
+
+static int
+queue_due_row(const struct cache_entry *e, void *arg)
+{
+    return discover_queue(arg, e->domain) == 0 ? 0 : 1;
+}
+
+static void *
+refresher_main(void *arg)
+{
+    struct discover *d = arg;
+
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping) {
+        struct timespec until = clock_deadline_after((int)d->cfg->refresh_interval * 1000);
+        int64_t now;
+        struct mts_err err;
+        uint64_t purged = 0;
+
+        pthread_cond_timedwait(&d->refresher_cv, &d->mu, &until);
+        if (d->stopping)
+            break;
+        pthread_mutex_unlock(&d->mu);
+        now = d->now();
+        /* Only domains in use are refreshed; unused ones age out. */
+        if (cache_due(d->cache, now, d->cfg->check_interval, d->cfg->refresh_margin,
+                      now - d->cfg->unused_ttl, DUE_BATCH, queue_due_row, d,
+                      &err) != CACHE_OK)
+            log_msg(LOG_ERR, "refresh: cannot read the cache: %s", err.msg);
+        if (cache_purge_unused(d->cache, now - d->cfg->unused_ttl, &purged, &err) != CACHE_OK)
+            log_msg(LOG_ERR, "refresh: cannot purge unused rows: %s", err.msg);
+        else if (purged > 0)
+            log_msg(LOG_INFO, "refresh: removed %llu rows unused for %lld s",
+                    (unsigned long long)purged, (long long)d->cfg->unused_ttl);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ setup */
+
+int
+discover_open(const struct config *cfg, int flags, struct discover **out, struct mts_err *err)
+{
+    struct discover *d = calloc(1, sizeof(*d));
+    struct dns_options dopts;
+
+    *out = NULL;
+    if (d == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    d->cfg = config_ref((struct config *)cfg);
+    d->flags = flags;
+    d->now = wall_clock;
+    pthread_mutex_init(&d->mu, NULL);
+    clock_cond_init(&d->work_cv);
+    clock_cond_init(&d->done_cv);
+    clock_cond_init(&d->refresher_cv);
+
+    if (!(flags & DISCOVER_NO_CACHE) &&
+        cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) != CACHE_OK)
+        goto fail;
+    dopts.resolv_conf = cfg->resolv_conf;
+    dopts.trust_anchor = cfg->trust_anchor;
+    dopts.unbound_conf = cfg->unbound_conf;
+    dopts.timeout_ms = (int)cfg->dns_timeout_ms;
+    if (dns_open(&dopts, &d->dns, err) != 0)
+        goto fail;
+    if (fetch_global_init(err) != 0)
+        goto fail;
+    snprintf(d->user_agent, sizeof(d->user_agent), "mtasts-milter/%s", MTS_VERSION);
+    d->fopts.ca_file = cfg->ca_file;
+    d->fopts.connect_timeout_ms = (long)cfg->fetch_connect_timeout_ms;
+    d->fopts.total_timeout_ms = (long)cfg->fetch_timeout_ms;
+    d->fopts.user_agent = d->user_agent;
+    d->fopts.port = 443;
+
+    d->workers = calloc((size_t)cfg->lookup_workers, sizeof(*d->workers));
+    if (d->workers == NULL) {
+        mts_err_set(err, "out of memory");
+        goto fail;
+    }
+    for (int64_t i = 0; i < cfg->lookup_workers; i++) {
+        if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) {
+            mts_err_set(err, "cannot start lookup worker threads");
+            goto fail;
+        }
+        d->n_workers++;
+    }
+    if ((flags & DISCOVER_REFRESHER) && d->cache != NULL) {
+        if (pthread_create(&d->refresher, NULL, refresher_main, d) != 0) {
+            mts_err_set(err, "cannot start the refresh thread");
+            goto fail;
+        }
+        d->refresher_started = true;
+    }
+    *out = d;
+    return 0;
+fail:
+    discover_close(d);
+    return -1;
+}
+
+void
+discover_set_clock(struct discover *d, discover_clock_fn now)
+{
+    d->now = now ? now : wall_clock;
+}
+
+void
+discover_close(struct discover *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stopping = true;
+    pthread_cond_broadcast(&d->work_cv);
+    pthread_cond_broadcast(&d->refresher_cv);
+    pthread_mutex_unlock(&d->mu);
+    if (d->refresher_started)
+        pthread_join(d->refresher, NULL);
+    /* Workers finish the queue first: each job is bounded by its timeouts. */
+    for (size_t i = 0; i < d->n_workers; i++)
+        pthread_join(d->workers[i], NULL);
+    free(d->workers);
+    dns_close(d->dns);
+    cache_close(d->cache);
+    pthread_cond_destroy(&d->work_cv);
+    pthread_cond_destroy(&d->done_cv);
+    pthread_cond_destroy(&d->refresher_cv);
+    pthread_mutex_destroy(&d->mu);
+    config_unref(d->cfg);
+    free(d);
+}

@@ -1,0 +1,124 @@
+/*
+ * discover - a domain's MTA-STS status: cache first, then DNS and HTTPS,
+ * following RFC 8461 §3 and §5.1.
+ *
+ * SYNOPSIS
+ *	struct discover *d;
+ *	discover_open(cfg, flags, &d, &err);
+ *	discover_lookup(d, "partner.example", deadline_ms, 0, &res);
+ *	... res.status, res.source, res.error ...
+ *	discover_result_free(&res);
+ *	discover_close(d);
+ *
+ * DESCRIPTION
+ *	Statuses (see DESIGN.md): enforce / testing / none (a valid policy,
+ *	cached or fresh), absent (no usable TXT record and no cached policy),
+ *	failed (a valid TXT record but no valid policy, nothing cached: RFC
+ *	8461 §3.3 says deliver as without MTA-STS), unknown (DNS could not
+ *	answer, the cache could not be read, or the caller's deadline passed).
+ *
+ *	A cached policy within its max_age answers at once. When its TXT id is
+ *	due for a check (check_interval) it still answers at once, and a
+ *	refresh is queued. A refresh fetches the policy again only when the id
+ *	changed, none is cached, or the cached one nears expiry. Failures of
+ *	DNS or HTTPS, and a vanished TXT record, never replace a cached
+ *	policy; only max_age does. After a failed fetch for a TXT id, that id
+ *	is not fetched again for fetch_retry_interval.
+ *
+ *	Any number of concurrent callers for one domain share one lookup: one
+ *	TXT query, at most one HTTPS fetch. Each waits until its own deadline
+ *	and then gets unknown, while the lookup goes on and fills the cache.
+ *	Lookups of different domains run on a pool of lookup_workers threads.
+ *
+ *	With DISCOVER_RECHECK the TXT id of a cached policy is checked now,
+ *	within the deadline (RFC 8461 §5: before a permanent failure);
+ *	res.rechecked says whether that check completed.
+ *
+ * DIAGNOSTICS
+ *	discover_open returns -1 with a reason. discover_lookup always fills a
+ *	result; res.error says why for failed, unknown, and for a cached
+ *	policy kept despite a failure.
+ */
+#ifndef MTS_DISCOVER_H
+#define MTS_DISCOVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "policy.h"
+
+enum discover_status {
+    DISCOVER_ENFORCE,
+    DISCOVER_TESTING,
+    DISCOVER_NONE,
+    DISCOVER_ABSENT,
+    DISCOVER_FAILED,
+    DISCOVER_UNKNOWN
+};
+
+enum discover_source {
+    DISCOVER_FROM_CACHE,
+    DISCOVER_FROM_FRESH
+};
+
+/* discover_open flags */
+#define DISCOVER_NO_CACHE 0x1	/* neither read nor write the cache */
+#define DISCOVER_REFRESHER 0x2	/* run the background refresh thread */
+
+/* discover_lookup flags */
+#define DISCOVER_RECHECK 0x1	/* check the TXT id of a cached policy now */
+
+struct discover_result {
+    enum discover_status status;
+    enum discover_source source;
+    char domain[254];
+    char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
+    bool has_policy;
+    enum policy_mode mode;
+    uint32_t max_age;
+    char *mx;			/* policy mx patterns, '\n'-separated; NULL without policy */
+    int64_t fetched_at, expires_at, checked_at;
+    char dnssec[16];		/* "secure", "insecure" or "" (not known) */
+    char error[256];		/* why, or "" */
+    bool rechecked;		/* DISCOVER_RECHECK: the TXT id check completed */
+};
+
+struct discover;
+
+/* Clock used for every cache time (seconds); tests may replace it. */
+typedef int64_t (*discover_clock_fn)(void);
+
+int discover_open(const struct config *cfg, int flags, struct discover **out,
+                  struct mts_err *err);
+
+/* Waits for lookups still running (each is bounded by its own timeouts). */
+void discover_close(struct discover *d);
+
+void discover_set_clock(struct discover *d, discover_clock_fn now);
+
+/*
+ * Lower-cases a domain and converts U-labels to A-labels (IDNA 2008 with
+ * libidn2); rejects what is not a host name.
+ */
+int discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err);
+
+/* domain: as given by a user or an address; normalised here. */
+void discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
+                     struct discover_result *res);
+
+/* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
+int discover_queue(struct discover *d, const char *domain);
+
+/* Waits until no lookup is queued or running. */
+void discover_drain(struct discover *d);
+
+void discover_result_free(struct discover_result *res);
+
+/* Does a policy mx pattern of the result match host? */
+bool discover_result_mx_allows(const struct discover_result *res, const char *host);
+
+const char *discover_status_name(enum discover_status s);
+
+#endif

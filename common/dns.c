@@ -1,0 +1,524 @@
+/*
+ * dns - libunbound resolver with per-caller deadlines; see dns.h.
+ *
+ * One ub_ctx in threaded async mode. A delivery thread polls ub_fd() and
+ * calls ub_process(), which runs each query's callback; the callback fills
+ * the caller's slot and signals it. A caller that reaches its deadline
+ * marks its query abandoned and cancels it: if the cancel fails the
+ * callback is already on its way and frees the query itself. That hand-off
+ * is the only subtle part, and it happens under the query's mutex.
+ *
+ * This is the only file that includes unbound.h, and the only place where
+ * libunbound's result flags are mapped to our statuses.
+ */
+#include "dns.h"
+#include "clock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unbound.h>
+
+#include "policy.h"
+
+struct dns {
+    struct ub_ctx *ub;
+    int timeout_ms;
+    pthread_t thread;
+    int stop_pipe[2];
+    bool thread_started;
+};
+
+/* One query in flight. */
+struct query {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done, abandoned;
+    int ub_err;
+    struct ub_result *result;
+};
+
+static void
+query_free(struct query *q)
+{
+    if (q->result != NULL)
+        ub_resolve_free(q->result);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}
+
+static void
+on_result(void *arg, int ub_err, struct ub_result *result)
+{
+    struct query *q = arg;
+    bool abandoned;
+
+    pthread_mutex_lock(&q->mu);
+    abandoned = q->abandoned;
+    q->ub_err = ub_err;
+    q->result = result;
+    q->done = true;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    /* The caller gave up and its cancel failed: nobody else will free it. */
+    if (abandoned)
+        query_free(q);
+}
+
+static void *
+delivery_thread(void *arg)
+{
+    struct dns *d = arg;
+    struct pollfd pfd[2];
+
+    pfd[0].fd = ub_fd(d->ub);
+    pfd[0].events = POLLIN;
+    pfd[1].fd = d->stop_pipe[0];
+    pfd[1].events = POLLIN;
+    for (;;) {
+        int r = poll(pfd, 2, 1000);
+
+        if (r < 0 && errno != EINTR)
+            break;
+        if (pfd[1].revents != 0)
+            break;
+        if (r > 0 && (pfd[0].revents & POLLIN))
+            (void)ub_process(d->ub);
+    }
+    return NULL;
+}
+
+int
+dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err)
+{
+    struct dns *d = calloc(1, sizeof(*d));
+    int r;
+
+    *out = NULL;
+    if (d == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    d->stop_pipe[0] = d->stop_pipe[1] = -1;
+    d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+    d->ub = ub_ctx_create();
+    if (d->ub == NULL) {
+        mts_err_set(err, "cannot create the DNS resolver context");
+        goto fail;
+    }
+    if ((r = ub_ctx_async(d->ub, 1)) != 0) {
+        mts_err_set(err, "DNS resolver: cannot use threads: %s", ub_strerror(r));
+        goto fail;
+    }
+    if (o->unbound_conf != NULL && o->unbound_conf[0] != '\0' &&
+        (r = ub_ctx_config(d->ub, o->unbound_conf)) != 0) {
+        mts_err_set(err, "DNS resolver: cannot use settings file %s: %s", o->unbound_conf,
+                    r == UB_READFILE ? strerror(errno) : ub_strerror(r));
+        goto fail;
+    }
+    if (o->resolv_conf != NULL && o->resolv_conf[0] != '\0' &&
+        strcmp(o->resolv_conf, "none") != 0) {
+        /* Forwarders on loopback (a local validating resolver) are normal. */
+        (void)ub_ctx_set_option(d->ub, "do-not-query-localhost:", "no");
+        if ((r = ub_ctx_resolvconf(d->ub, o->resolv_conf)) != 0) {
+            mts_err_set(err, "DNS resolver: cannot read %s: %s", o->resolv_conf,
+                        r == UB_READFILE ? strerror(errno) : ub_strerror(r));
+            goto fail;
+        }
+    }
+    if (o->trust_anchor != NULL && o->trust_anchor[0] != '\0') {
+        if (access(o->trust_anchor, R_OK) != 0) {
+            mts_err_set(err, "DNSSEC trust anchor %s: %s (Debian: apt-get install "
+                        "dns-root-data)", o->trust_anchor, strerror(errno));
+            goto fail;
+        }
+        if ((r = ub_ctx_add_ta_file(d->ub, o->trust_anchor)) != 0) {
+            mts_err_set(err, "DNSSEC trust anchor %s: %s", o->trust_anchor, ub_strerror(r));
+            goto fail;
+        }
+    }
+    if (pipe(d->stop_pipe) != 0) {
+        mts_err_set(err, "DNS resolver: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    if (pthread_create(&d->thread, NULL, delivery_thread, d) != 0) {
+        mts_err_set(err, "DNS resolver: cannot start its thread");
+        goto fail;
+    }
+    d->thread_started = true;
+    *out = d;
+    return 0;
+fail:
+    dns_close(d);
+    return -1;
+}
+
+void
+dns_close(struct dns *d)
+{
+    if (d == NULL)
+        return;
+    if (d->thread_started) {
+        (void)write(d->stop_pipe[1], "x", 1);
+        pthread_join(d->thread, NULL);
+    }
+    if (d->stop_pipe[0] >= 0)
+        close(d->stop_pipe[0]);
+    if (d->stop_pipe[1] >= 0)
+        close(d->stop_pipe[1]);
+    if (d->ub != NULL)
+        ub_ctx_delete(d->ub);
+    free(d);
+}
+
+void
+dns_answer_free(struct dns_answer *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->rr[i].text);
+    a->n = 0;
+}
+
+bool
+dns_status_is_answer(enum dns_status s)
+{
+    return s == DNS_OK || s == DNS_NXDOMAIN || s == DNS_NODATA;
+}
+
+const char *
+dns_status_name(enum dns_status s)
+{
+    static const char *const names[] = {"ok", "nxdomain", "nodata", "servfail",
+                                        "timeout", "bogus", "error"};
+    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "invalid";
+}
+
+const char *
+dns_sec_name(enum dns_sec s)
+{
+    return s == DNS_SEC_SECURE ? "secure" : s == DNS_SEC_BOGUS ? "bogus" : "insecure";
+}
+
+static struct query *
+query_new(void)
+{
+    struct query *q = calloc(1, sizeof(*q));
+
+    if (q == NULL)
+        return NULL;
+    pthread_mutex_init(&q->mu, NULL);
+    clock_cond_init(&q->cv);
+    return q;
+}
+
+/*
+ * Waits for q until the deadline. Returns true when it finished; false when
+ * the deadline passed, in which case q now belongs to someone else (it was
+ * freed here or will be by on_result) and must not be touched.
+ */
+static bool
+query_wait(struct dns *d, struct query *q, int id, const struct timespec *deadline)
+{
+    bool done;
+
+    pthread_mutex_lock(&q->mu);
+    while (!q->done) {
+        if (pthread_cond_timedwait(&q->cv, &q->mu, deadline) == ETIMEDOUT)
+            break;
+    }
+    done = q->done;
+    if (!done)
+        q->abandoned = true;
+    pthread_mutex_unlock(&q->mu);
+    if (!done && ub_cancel(d->ub, id) == 0)
+        query_free(q);		/* cancelled: the callback will never run */
+    return done;
+}
+
+/* Decodes an uncompressed wire-format name at p (at most len bytes). */
+static int
+wire_name(const unsigned char *p, size_t len, char *out, size_t outsz)
+{
+    size_t i = 0, o = 0;
+
+    for (;;) {
+        size_t l;
+
+        if (i >= len)
+            return -1;
+        l = p[i++];
+        if (l == 0)
+            break;
+        if (l > 63 || l > len - i)
+            return -1;		/* compression pointers are not expected here */
+        if (o + l + 2 > outsz)
+            return -1;
+        if (o > 0)
+            out[o++] = '.';
+        for (size_t k = 0; k < l; k++) {
+            unsigned char c = p[i + k];
+            /* Keep only host name bytes; anything else cannot be an MX name. */
+            if (c <= 0x20 || c >= 0x7f || c == '.')
+                return -1;
+            out[o++] = (char)c;
+        }
+        i += l;
+    }
+    if (o == 0)
+        out[o++] = '.';		/* the root: an MX of "." means "no mail" (RFC 7505) */
+    out[o] = '\0';
+    return 0;
+}
+
+static int
+add_rr(struct dns_answer *a, const char *text, size_t len, uint16_t pref)
+{
+    char *copy;
+
+    if (a->n == DNS_MAX_RRS)
+        return 0;		/* more records than we keep: the rest are dropped */
+    copy = malloc(len + 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    a->rr[a->n].text = copy;
+    a->rr[a->n].len = len;
+    a->rr[a->n].pref = pref;
+    a->n++;
+    return 0;
+}
+
+/* Maps one libunbound result into a (adding records when there are any). */
+static void
+map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_err,
+           struct ub_result *r, struct mts_err *err)
+{
+    char *buf = NULL;
+
+    if (ub_err != 0 || r == NULL) {
+        a->status = DNS_ERROR;
+        mts_err_set(err, "DNS lookup of %s failed: %s", name, ub_strerror(ub_err));
+        return;
+    }
+    if (r->bogus) {
+        /* Bogus data is never used, whatever it says. */
+        a->status = DNS_BOGUS;
+        a->sec = DNS_SEC_BOGUS;
+        mts_err_set(err, "DNSSEC validation of %s failed (bogus): %s", name,
+                    r->why_bogus ? r->why_bogus : "no reason given");
+        return;
+    }
+    a->sec = r->secure ? DNS_SEC_SECURE : DNS_SEC_INSECURE;
+    if (r->canonname != NULL) {
+        size_t l = strlen(r->canonname);
+        if (l > 0 && r->canonname[l - 1] == '.')
+            l--;
+        if (l < sizeof(a->canonical)) {
+            memcpy(a->canonical, r->canonname, l);
+            a->canonical[l] = '\0';
+        }
+    }
+    if (r->rcode == 2) {
+        a->status = DNS_SERVFAIL;
+        mts_err_set(err, "DNS lookup of %s: server failure (SERVFAIL)", name);
+        return;
+    }
+    if (r->nxdomain || r->rcode == 3) {
+        a->status = DNS_NXDOMAIN;
+        mts_err_set(err, "%s does not exist (NXDOMAIN)", name);
+        return;
+    }
+    if (r->rcode != 0) {
+        a->status = DNS_ERROR;
+        mts_err_set(err, "DNS lookup of %s: response code %d", name, r->rcode);
+        return;
+    }
+    if (!r->havedata) {
+        a->status = DNS_NODATA;
+        mts_err_set(err, "%s has no %s record (NODATA)", name,
+                    type == DNS_TXT ? "TXT" : type == DNS_MX ? "MX" :
+                    type == DNS_A ? "A" : "AAAA");
+        return;
+    }
+    a->status = DNS_OK;
+    buf = malloc(POLICY_TXT_MAX_BYTES + 1);
+    if (buf == NULL) {
+        a->status = DNS_ERROR;
+        mts_err_set(err, "out of memory");
+        return;
+    }
+    for (size_t i = 0; r->data[i] != NULL; i++) {
+        const unsigned char *rd = (const unsigned char *)r->data[i];
+        size_t len = (size_t)r->len[i], outlen = 0;
+        int rc = 0;
+
+        switch (type) {
+        case DNS_TXT:
+            /* An over-long or malformed record is kept as empty: it is then
+             * simply not an STSv1 record, and the others still count. */
+            if (policy_txt_from_rdata(rd, len, buf, POLICY_TXT_MAX_BYTES + 1, &outlen,
+                                      NULL) != 0)
+                outlen = 0;
+            rc = add_rr(a, buf, outlen, 0);
+            break;
+        case DNS_MX:
+            if (len < 3 || wire_name(rd + 2, len - 2, buf, 256) != 0)
+                continue;
+            rc = add_rr(a, buf, strlen(buf), (uint16_t)((rd[0] << 8) | rd[1]));
+            break;
+        case DNS_A:
+        case DNS_AAAA:
+            if ((type == DNS_A && len != 4) || (type == DNS_AAAA && len != 16))
+                continue;
+            if (inet_ntop(type == DNS_A ? AF_INET : AF_INET6, rd, buf, 64) == NULL)
+                continue;
+            rc = add_rr(a, buf, strlen(buf), 0);
+            break;
+        }
+        if (rc != 0) {
+            a->status = DNS_ERROR;
+            mts_err_set(err, "out of memory");
+            break;
+        }
+    }
+    free(buf);
+}
+
+static int
+check_name(const char *name, struct mts_err *err)
+{
+    size_t l = name ? strlen(name) : 0;
+
+    if (l == 0 || l > 253) {
+        mts_err_set(err, "invalid DNS name (length %zu)", l);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs n queries of name at once and waits for all of them (or the deadline). */
+static int
+query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n,
+           int timeout_ms, struct dns_answer *ans, struct mts_err *errs)
+{
+    struct query *q[2] = {NULL, NULL};
+    int ids[2];
+    struct timespec deadline;
+
+    if (timeout_ms <= 0 || timeout_ms > d->timeout_ms)
+        timeout_ms = d->timeout_ms;
+    deadline = clock_deadline_after(timeout_ms);
+    for (size_t i = 0; i < n; i++) {
+        int r;
+
+        memset(&ans[i], 0, sizeof(ans[i]));
+        q[i] = query_new();
+        if (q[i] == NULL) {
+            ans[i].status = DNS_ERROR;
+            mts_err_set(&errs[i], "out of memory");
+            continue;
+        }
+        r = ub_resolve_async(d->ub, name, (int)types[i], 1, q[i], on_result, &ids[i]);
+        if (r != 0) {
+            ans[i].status = DNS_ERROR;
+            mts_err_set(&errs[i], "DNS lookup of %s: %s", name, ub_strerror(r));
+            query_free(q[i]);
+            q[i] = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] == NULL)
+            continue;
+        if (!query_wait(d, q[i], ids[i], &deadline)) {
+            ans[i].status = DNS_TIMEOUT;
+            mts_err_set(&errs[i], "DNS lookup of %s timed out after %d ms", name, timeout_ms);
+            continue;
+        }
+        map_result(&ans[i], name, types[i], q[i]->ub_err, q[i]->result, &errs[i]);
+        query_free(q[i]);
+    }
+    return 0;
+}
+
+int
+dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
+          struct dns_answer *out, struct mts_err *err)
+{
+    struct mts_err e;
+
+    memset(out, 0, sizeof(*out));
+    mts_err_clear(&e);
+    if (check_name(name, err) != 0)
+        return -1;
+    query_many(d, name, &type, 1, timeout_ms, out, &e);
+    if (err != NULL)
+        *err = e;
+    return 0;
+}
+
+/* Orders statuses for combining A and AAAA: the more useful wins. */
+static int
+status_rank(enum dns_status s)
+{
+    switch (s) {
+    case DNS_OK:
+        return 0;
+    case DNS_BOGUS:
+        return 1;
+    case DNS_SERVFAIL:
+    case DNS_TIMEOUT:
+    case DNS_ERROR:
+        return 2;
+    case DNS_NODATA:
+        return 3;
+    case DNS_NXDOMAIN:
+        return 4;
+    }
+    return 5;
+}
+
+int
+dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer *out,
+              struct mts_err *err)
+{
+    static const enum dns_type types[2] = {DNS_A, DNS_AAAA};
+    struct dns_answer ans[2];
+    struct mts_err errs[2];
+    size_t best;
+
+    memset(out, 0, sizeof(*out));
+    if (check_name(name, err) != 0)
+        return -1;
+    mts_err_clear(&errs[0]);
+    mts_err_clear(&errs[1]);
+    query_many(d, name, types, 2, timeout_ms, ans, errs);
+    best = status_rank(ans[1].status) < status_rank(ans[0].status) ? 1 : 0;
+    out->status = ans[best].status;
+    out->sec = ans[best].sec;
+    memcpy(out->canonical, ans[best].canonical, sizeof(out->canonical));
+    if (out->status == DNS_OK) {
+        /* Addresses of both families, A first; both moved, not copied. */
+        for (size_t k = 0; k < 2; k++) {
+            for (size_t i = 0; i < ans[k].n && out->n < DNS_MAX_RRS; i++) {
+                out->rr[out->n++] = ans[k].rr[i];
+                ans[k].rr[i].text = NULL;
+            }
+            if (ans[k].status == DNS_OK && ans[k].sec != DNS_SEC_SECURE)
+                out->sec = DNS_SEC_INSECURE;
+        }
+    } else if (err != NULL) {
+        *err = errs[best];
+    }
+    dns_answer_free(&ans[0]);
+    dns_answer_free(&ans[1]);
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * dns - the one resolver of the process (libunbound): TXT, MX, A and AAAA
+ * lookups with DNSSEC state and a deadline on every wait.
+ *
+ * SYNOPSIS
+ *	struct dns *d;
+ *	dns_open(&opts, &d, &err);
+ *	dns_query(d, "_mta-sts.example.com", DNS_TXT, 5000, &ans, &err);
+ *	dns_addresses(d, "mta-sts.example.com", 5000, &ans, &err);
+ *	dns_answer_free(&ans);
+ *	dns_close(d);
+ *
+ * DESCRIPTION
+ *	One context serves every thread. It forwards to the nameservers of a
+ *	resolv.conf file or, with resolv_conf NULL or "none", recurses from
+ *	the root itself; either way it validates DNSSEC against the trust
+ *	anchor file. A background thread delivers results; callers wait on
+ *	their own query until their deadline, then give up (the query is
+ *	cancelled) with DNS_TIMEOUT.
+ *
+ *	Each answer is one of: DNS_OK (data), DNS_NXDOMAIN and DNS_NODATA
+ *	(facts: the name, or the record type, does not exist), or DNS_SERVFAIL,
+ *	DNS_TIMEOUT, DNS_BOGUS, DNS_ERROR (we do not know: temporary). Bogus
+ *	data is never returned. sec says whether a fact or data was proven by
+ *	DNSSEC.
+ *
+ *	CNAMEs are followed by the resolver; canonical holds the final name.
+ *
+ * DIAGNOSTICS
+ *	dns_open returns -1 with a reason. dns_query and dns_addresses return
+ *	0 whenever an answer (any status) was filled in, with a reason in
+ *	err for every status but DNS_OK; -1 only for misuse (bad name).
+ */
+#ifndef MTS_DNS_H
+#define MTS_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define DNS_MAX_RRS 64		/* records kept from one answer */
+
+enum dns_type {
+    DNS_TXT = 16,
+    DNS_MX = 15,
+    DNS_A = 1,
+    DNS_AAAA = 28
+};
+
+enum dns_status {
+    DNS_OK,
+    DNS_NXDOMAIN,
+    DNS_NODATA,
+    DNS_SERVFAIL,
+    DNS_TIMEOUT,
+    DNS_BOGUS,
+    DNS_ERROR
+};
+
+enum dns_sec {
+    DNS_SEC_INSECURE,
+    DNS_SEC_SECURE,
+    DNS_SEC_BOGUS
+};
+
+struct dns_options {
+    const char *resolv_conf;	/* NULL or "none": full recursion */
+    const char *trust_anchor;	/* DS/DNSKEY file; NULL or "": no DNSSEC */
+    const char *unbound_conf;	/* extra libunbound settings file; NULL or "": none */
+    int timeout_ms;		/* upper bound on any one wait */
+};
+
+struct dns_rr {
+    char *text;			/* TXT: the record (strings joined); MX: host; A/AAAA: address */
+    size_t len;			/* length of text (TXT may hold NUL bytes) */
+    uint16_t pref;		/* MX preference */
+};
+
+struct dns_answer {
+    enum dns_status status;
+    enum dns_sec sec;
+    size_t n;
+    struct dns_rr rr[DNS_MAX_RRS];
+    char canonical[256];	/* name after CNAMEs, without the trailing dot */
+};
+
+struct dns;
+
+int dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err);
+void dns_close(struct dns *d);
+
+int dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
+              struct dns_answer *out, struct mts_err *err);
+
+/* A and AAAA at once: OK if either has addresses. */
+int dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer *out,
+                  struct mts_err *err);
+
+void dns_answer_free(struct dns_answer *a);
+
+/* Is this a fact about the name (data, NXDOMAIN or NODATA), not a failure? */
+bool dns_status_is_answer(enum dns_status s);
+
+const char *dns_status_name(enum dns_status s);
+const char *dns_sec_name(enum dns_sec s);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * ctl_lookup - `mtasts-ctl lookup DOMAIN` and `mtasts-ctl prefetch FILE`:
+ * a domain's MTA-STS status through the same discovery code and cache the
+ * milter uses.
+ *
+ * Exit status: 0 a status was learnt (enforce, testing, none, absent,
+ * failed); 3 unknown (DNS could not answer, or the deadline passed); 2
+ * usage or configuration error. See man/mtasts-ctl.1.
+ */
+#include "ctl.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "discover.h"
+
+static json_t *
+json_str_or_null(const char *s)
+{
+    return s != NULL && *s != '\0' ? json_string(s) : json_null();
+}
+
+static json_t *
+result_json(const struct discover_result *r)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "domain", json_string(r->domain));
+    json_object_set_new(o, "status", json_string(discover_status_name(r->status)));
+    json_object_set_new(o, "source",
+                        json_string(r->source == DISCOVER_FROM_CACHE ? "cache" : "fresh"));
+    json_object_set_new(o, "dnssec", json_str_or_null(r->dnssec));
+    json_object_set_new(o, "txt_id", json_str_or_null(r->txt_id));
+    if (r->has_policy) {
+        json_t *p = json_object(), *mx = json_array();
+        const char *s = r->mx;
+
+        while (s != NULL && *s != '\0') {
+            const char *nl = strchr(s, '\n');
+            size_t len = nl ? (size_t)(nl - s) : strlen(s);
+            json_array_append_new(mx, json_stringn(s, len));
+            s = nl ? nl + 1 : NULL;
+        }
+        json_object_set_new(p, "mode", json_string(policy_mode_name(r->mode)));
+        json_object_set_new(p, "max_age", json_integer(r->max_age));
+        json_object_set_new(p, "mx", mx);
+        json_object_set_new(p, "fetched_at", json_integer(r->fetched_at));
+        json_object_set_new(p, "expires_at", json_integer(r->expires_at));
+        json_object_set_new(o, "policy", p);
+    } else {
+        json_object_set_new(o, "policy", json_null());
+    }
+    json_object_set_new(o, "checked_at", r->checked_at > 0 ? json_integer(r->checked_at) :
+                                                             json_null());
+    json_object_set_new(o, "error", json_str_or_null(r->error));
+    return o;
+}
+
+static void
+result_print(const struct discover_result *r)
+{
+    char t1[32], t2[32], t3[32];
+
+    printf("domain:  %s\nstatus:  %s\nsource:  %s\n", r->domain,
+           discover_status_name(r->status),
+           r->source == DISCOVER_FROM_CACHE ? "cache" : "fresh lookup");
+    printf("dnssec:  %s\n", r->dnssec[0] ? r->dnssec : "-");
+    printf("txt id:  %s\n", r->txt_id[0] ? r->txt_id : "-");
+    if (r->has_policy) {
+        const char *s = r->mx;
+
+        ctl_fmt_time(r->fetched_at, t1, sizeof(t1));
+        ctl_fmt_time(r->expires_at, t2, sizeof(t2));
+        printf("policy:  mode %s, max_age %u s, fetched %s, expires %s\n",
+               policy_mode_name(r->mode), (unsigned)r->max_age, t1, t2);
+        while (s != NULL && *s != '\0') {
+            const char *nl = strchr(s, '\n');
+            int len = nl ? (int)(nl - s) : (int)strlen(s);
+            printf("mx:      %.*s\n", len, s);
+            s = nl ? nl + 1 : NULL;
+        }
+    } else {
+        printf("policy:  -\n");
+    }
+    ctl_fmt_time(r->checked_at, t3, sizeof(t3));
+    printf("checked: %s\n", t3);
+    if (r->error[0])
+        printf("reason:  %s\n", r->error);
+}
+
+static void
+usage_lookup(FILE *to)
+{
+    fprintf(to, "usage: mtasts-ctl [-c CONFIG] lookup [--json] [--no-cache] [--recheck]\n"
+                "                  [--deadline MS] DOMAIN\n");
+}
+
+int
+ctl_lookup(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"no-cache", no_argument, NULL, 'n'},
+        {"recheck", no_argument, NULL, 'r'},
+        {"deadline", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    int flags = 0, lflags = 0, c, deadline;
+    struct config *cfg;
+    struct discover *d;
+    struct discover_result res;
+    struct mts_err err;
+    char *end;
+
+    if ((cfg = ctl_config()) == NULL)
+        return CTL_EXIT_USAGE;
+    deadline = (int)cfg->lookup_deadline_ms;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+jnrd:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = true;
+            break;
+        case 'n':
+            flags |= DISCOVER_NO_CACHE;
+            break;
+        case 'r':
+            lflags |= DISCOVER_RECHECK;
+            break;
+        case 'd':
+            deadline = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || deadline < 1 || deadline > 600000) {
+                fprintf(stderr, "mtasts-ctl: --deadline: 1 to 600000 ms\n");
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            usage_lookup(stdout);
+            return CTL_EXIT_OK;
+        default:
+            usage_lookup(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        usage_lookup(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (discover_open(cfg, flags, &d, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        return CTL_EXIT_USAGE;
+    }
+    discover_lookup(d, argv[optind], deadline, lflags, &res);
+    if (json) {
+        json_t *o = result_json(&res);
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        result_print(&res);
+    }
+    discover_close(d);
+    c = res.status == DISCOVER_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;
+    if (res.error[0] && strncmp(res.error, "invalid domain", 14) == 0)
+        c = CTL_EXIT_USAGE;
+    discover_result_free(&res);
+    return c;
+}
+
+/* ------------------------------------------------------------ prefetch */
+
+#define PREFETCH_MAX_DOMAINS 1000000
+
+struct prefetch {
+    pthread_mutex_t mu;
+    char **domains;
+    size_t n, next, done;
+    size_t count[DISCOVER_UNKNOWN + 1];
+    struct discover *d;
+    int deadline;
+    bool progress;
+};
+
+static void *
+prefetch_thread(void *arg)
+{
+    struct prefetch *p = arg;
+
+    for (;;) {
+        struct discover_result res;
+        size_t i;
+
+        pthread_mutex_lock(&p->mu);
+        if (p->next == p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+
+        discover_lookup(p->d, p->domains[i], p->deadline, 0, &res);
+        if (res.status == DISCOVER_UNKNOWN)
+            fprintf(stderr, "%s%s: unknown: %s\n", p->progress ? "\r\033[K" : "", res.domain,
+                    res.error);
+        discover_result_free(&res);
+
+        pthread_mutex_lock(&p->mu);
+        p->count[res.status]++;
+        p->done++;
+        if (p->progress)
+            fprintf(stderr, "\rprefetch: %zu/%zu", p->done, p->n);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* Reads one domain a line; blank lines and '#' comments are skipped. */
+static int
+read_domains(const char *path, struct prefetch *p)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    char line[512];
+    size_t cap = 0;
+
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *s = line, *e;
+
+        while (*s == ' ' || *s == '\t')
+            s++;
+        e = s + strcspn(s, " \t\r\n#");
+        *e = '\0';
+        if (*s == '\0')
+            continue;
+        if (p->n == PREFETCH_MAX_DOMAINS) {
+            fprintf(stderr, "mtasts-ctl: more than %d domains\n", PREFETCH_MAX_DOMAINS);
+            break;
+        }
+        if (p->n == cap) {
+            char **nd;
+            cap = cap ? cap * 2 : 64;
+            nd = realloc(p->domains, cap * sizeof(*nd));
+            if (nd == NULL)
+                break;
+            p->domains = nd;
+        }
+        if ((p->domains[p->n] = strdup(s)) == NULL)
+            break;
+        p->n++;
+    }
+    if (f != stdin)
+        fclose(f);
+    return 0;
+}
+
+int
+ctl_prefetch(int argc, char **argv)
+{
+    struct prefetch p;
+    struct config *cfg;
+    struct mts_err err;
+    pthread_t *threads;
+    size_t n_threads;
+    int rc = CTL_EXIT_OK;
+
+    if (argc != 2 || argv[1][0] == '\0') {
+        fprintf(stderr, "usage: mtasts-ctl [-c CONFIG] prefetch FILE|-\n");
+        return CTL_EXIT_USAGE;
+    }
+    if ((cfg = ctl_config()) == NULL)
+        return CTL_EXIT_USAGE;
+    memset(&p, 0, sizeof(p));
+    pthread_mutex_init(&p.mu, NULL);
+    if (read_domains(argv[1], &p) != 0)
+        return CTL_EXIT_USAGE;
+    if (discover_open(cfg, 0, &p.d, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        return CTL_EXIT_USAGE;
+    }
+    /* A lookup that waits on DNS and then HTTPS needs both deadlines. */
+    p.deadline = (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);
+    p.progress = isatty(STDERR_FILENO);
+    n_threads = (size_t)cfg->lookup_workers;
+    if (n_threads > p.n)
+        n_threads = p.n;
+    threads = calloc(n_threads ? n_threads : 1, sizeof(*threads));
+    for (size_t i = 0; threads != NULL && i < n_threads; i++)
+        pthread_create(&threads[i], NULL, prefetch_thread, &p);
+    for (size_t i = 0; threads != NULL && i < n_threads; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    discover_close(p.d);
+    if (p.progress)
+        fprintf(stderr, "\n");
+    printf("prefetched %zu domains:", p.done);
+    for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++)
+        printf(" %zu %s%s", p.count[s], discover_status_name((enum discover_status)s),
+               s == DISCOVER_UNKNOWN ? "\n" : ",");
+    if (p.count[DISCOVER_UNKNOWN] > 0 || p.done < p.n)
+        rc = CTL_EXIT_UNKNOWN;
+    for (size_t i = 0; i < p.n; i++)
+        free(p.domains[i]);
+    free(p.domains);
+    pthread_mutex_destroy(&p.mu);
+    return rc;
+}

@@ -1,0 +1,1101 @@
+/*
+ * test_cache - unit tests for common/cache.c.
+ *
+ * Every test gets a fresh scratch directory (mkdtemp) removed afterwards.
+ * Rows that this code would never write are made with a raw sqlite3
+ * connection, as another version or an operator with the sqlite3 shell
+ * could. The tests run as root in CI, where file permissions do not stop
+ * writes: read-only access is tested through cache_open_readonly, and the
+ * chmod case is skipped for root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+
+static char dir[64];
+
+static int
+dir_setup(void **state)
+{
+    (void)state;
+    (void)snprintf(dir, sizeof(dir), "/tmp/test_cache.XXXXXX");
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+dir_teardown(void **state)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char p[512];
+
+    (void)state;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        (void)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        (void)chmod(p, 0600);
+        (void)unlink(p);
+    }
+    (void)closedir(d);
+    return rmdir(dir);
+}
+
+static const char *
+db_path(char *buf, size_t sz)
+{
+    int n = snprintf(buf, sz, "%s/cache.db", dir);
+    assert_true(n > 0 && (size_t)n < sz);
+    return buf;
+}
+
+static struct cache *
+open_ok(const char *path)
+{
+    struct cache *c = NULL;
+    struct mts_err err;
+
+    mts_err_clear(&err);
+    if (cache_open(path, 2000, &c, &err) != CACHE_OK)
+        fail_msg("cache_open(%s): %s", path, err.msg);
+    return c;
+}
+
+/* A valid policy row with distinct values in every field. */
+static void
+make_entry(struct cache_entry *e, const char *domain)
+{
+    memset(e, 0, sizeof(*e));
+    (void)snprintf(e->domain, sizeof(e->domain), "%s", domain);
+    (void)snprintf(e->txt_id, sizeof(e->txt_id), "20240101T000000");
+    e->has_policy = true;
+    e->mode = POLICY_MODE_TESTING;
+    e->max_age = 604800;
+    e->mx = strdup("mx1.example.net\n*.mail.example.net");
+    e->policy_text = strdup("version: STSv1\nmode: testing\nmx: mx1.example.net\n"
+                            "mx: *.mail.example.net\nmax_age: 604800\n");
+    assert_non_null(e->mx);
+    assert_non_null(e->policy_text);
+    e->fetched_at = 1000;
+    e->expires_at = 1000 + 604800;
+    e->checked_at = 1100;
+    e->last_used = 1200;
+    (void)snprintf(e->status, sizeof(e->status), "testing");
+    (void)snprintf(e->dnssec, sizeof(e->dnssec), "secure");
+    (void)snprintf(e->last_error, sizeof(e->last_error), "previous fetch: HTTP 503");
+    (void)snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "abc123");
+    e->fetch_failed_at = 1300;
+}
+
+static void
+put_ok(struct cache *c, const struct cache_entry *e)
+{
+    struct mts_err err;
+
+    if (cache_put(c, e, &err) != CACHE_OK)
+        fail_msg("cache_put(%s): %s", e->domain, err.msg);
+}
+
+static void
+put_simple(struct cache *c, const char *domain, int64_t checked, int64_t expires, int64_t used)
+{
+    struct cache_entry e;
+
+    make_entry(&e, domain);
+    e.checked_at = checked;
+    e.expires_at = expires;
+    e.last_used = used;
+    put_ok(c, &e);
+    cache_entry_free(&e);
+}
+
+struct collect {
+    char names[128][CACHE_DOMAIN_MAX + 1];
+    size_t n;
+    size_t stop_after; /* 0: never */
+    struct cache *c;   /* set: delete each row from inside the callback */
+};
+
+static int
+collect_fn(const struct cache_entry *e, void *arg)
+{
+    struct collect *col = arg;
+
+    if (col->n < 128)
+        (void)snprintf(col->names[col->n], sizeof(col->names[0]), "%s", e->domain);
+    col->n++;
+    if (col->c != NULL && cache_delete(col->c, e->domain, NULL) != CACHE_OK)
+        return 1;
+    return col->stop_after != 0 && col->n >= col->stop_after;
+}
+
+static int
+count_fn(const struct cache_entry *e, void *arg)
+{
+    (void)e;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static size_t
+count_rows(struct cache *c)
+{
+    size_t n = 0;
+    struct mts_err err;
+
+    if (cache_list(c, count_fn, &n, &err) != CACHE_OK)
+        fail_msg("cache_list: %s", err.msg);
+    return n;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("raw sql %s: %s", sql, msg);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t
+raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    v = sqlite3_column_int64(s, 0);
+    assert_int_equal(sqlite3_finalize(s), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return v;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void
+test_roundtrip_all_fields(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry in, out;
+    struct mts_err err;
+
+    (void)state;
+    make_entry(&in, "partner.example");
+    put_ok(c, &in);
+    assert_int_equal(cache_get(c, "partner.example", &out, &err), CACHE_OK);
+    assert_string_equal(out.domain, in.domain);
+    assert_string_equal(out.txt_id, in.txt_id);
+    assert_true(out.has_policy);
+    assert_int_equal(out.mode, POLICY_MODE_TESTING);
+    assert_int_equal(out.max_age, 604800);
+    assert_string_equal(out.mx, in.mx);
+    assert_string_equal(out.policy_text, in.policy_text);
+    assert_int_equal(out.fetched_at, 1000);
+    assert_int_equal(out.expires_at, 1000 + 604800);
+    assert_int_equal(out.checked_at, 1100);
+    assert_int_equal(out.last_used, 1200);
+    assert_string_equal(out.status, "testing");
+    assert_string_equal(out.dnssec, "secure");
+    assert_string_equal(out.last_error, in.last_error);
+    assert_string_equal(out.fetch_failed_id, "abc123");
+    assert_int_equal(out.fetch_failed_at, 1300);
+    cache_entry_free(&out);
+    cache_entry_free(&in);
+    cache_close(c);
+}
+
+static void
+test_negative_entry_roundtrip(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry in, out;
+    struct mts_err err;
+
+    (void)state;
+    memset(&in, 0, sizeof(in));
+    (void)snprintf(in.domain, sizeof(in.domain), "nosts.example");
+    in.mode = (enum policy_mode)77; /* ignored without a policy */
+    in.expires_at = -5;             /* negative times are stored as given */
+    in.checked_at = INT64_MAX;
+    (void)snprintf(in.status, sizeof(in.status), "absent");
+    put_ok(c, &in);
+    assert_int_equal(cache_get(c, "nosts.example", &out, &err), CACHE_OK);
+    assert_false(out.has_policy);
+    assert_int_equal(out.mode, POLICY_MODE_NONE);
+    assert_null(out.mx);
+    assert_null(out.policy_text);
+    assert_string_equal(out.txt_id, "");
+    assert_string_equal(out.dnssec, "");
+    assert_int_equal(out.expires_at, -5);
+    assert_true(out.checked_at == INT64_MAX);
+    assert_string_equal(out.status, "absent");
+    cache_entry_free(&out);
+
+    /* An empty policy body is kept as "" (not NULL): it is not a missing one. */
+    make_entry(&in, "empty.example");
+    free(in.policy_text);
+    in.policy_text = strdup("");
+    put_ok(c, &in);
+    assert_int_equal(cache_get(c, "empty.example", &out, &err), CACHE_OK);
+    assert_non_null(out.policy_text);
+    assert_string_equal(out.policy_text, "");
+    cache_entry_free(&out);
+    cache_entry_free(&in);
+    cache_close(c);
+}
+
+static void
+test_not_found(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry out;
+    struct cache_probe p;
+    struct mts_err err;
+
+    (void)state;
+    out.mx = (char *)&out; /* must be zeroed, so that free is safe */
+    assert_int_equal(cache_get(c, "absent.example", &out, &err), CACHE_NOT_FOUND);
+    assert_null(out.mx);
+    assert_non_null(strstr(err.msg, "absent.example"));
+    cache_entry_free(&out);
+    assert_int_equal(cache_touch(c, "absent.example", 5, &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_delete(c, "absent.example", &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_get_probe(c, "mx.absent.example", &p, &err), CACHE_NOT_FOUND);
+    cache_close(c);
+}
+
+static void
+test_update_keeps_one_row(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry e, out;
+    struct mts_err err;
+
+    (void)state;
+    make_entry(&e, "partner.example");
+    put_ok(c, &e);
+    e.mode = POLICY_MODE_ENFORCE;
+    e.max_age = 86400;
+    free(e.mx);
+    e.mx = strdup("mx.partner.example");
+    e.last_error[0] = '\0';
+    e.dnssec[0] = '\0';
+    put_ok(c, &e);
+    assert_int_equal(count_rows(c), 1);
+    assert_int_equal(cache_get(c, "partner.example", &out, &err), CACHE_OK);
+    assert_int_equal(out.mode, POLICY_MODE_ENFORCE);
+    assert_int_equal(out.max_age, 86400);
+    assert_string_equal(out.mx, "mx.partner.example");
+    assert_string_equal(out.last_error, "");
+    assert_string_equal(out.dnssec, "");
+    cache_entry_free(&out);
+    cache_entry_free(&e);
+    cache_close(c);
+}
+
+static void
+test_put_never_moves_last_used_back(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry out;
+    struct mts_err err;
+
+    (void)state;
+    put_simple(c, "a.example", 0, 0, 500);
+    /* A refresher that read the row before a touch must not undo the touch. */
+    put_simple(c, "a.example", 0, 0, 100);
+    assert_int_equal(cache_get(c, "a.example", &out, &err), CACHE_OK);
+    assert_int_equal(out.last_used, 500);
+    cache_entry_free(&out);
+    cache_close(c);
+}
+
+static void
+test_touch(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry out;
+    struct mts_err err;
+
+    (void)state;
+    put_simple(c, "a.example", 0, 0, 100);
+    assert_int_equal(cache_touch(c, "a.example", 900, &err), CACHE_OK);
+    assert_int_equal(cache_touch(c, "a.example", 300, &err), CACHE_OK); /* older: ignored */
+    assert_int_equal(cache_get(c, "a.example", &out, &err), CACHE_OK);
+    assert_int_equal(out.last_used, 900);
+    cache_entry_free(&out);
+    cache_close(c);
+}
+
+static void
+test_delete(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry out;
+    struct mts_err err;
+
+    (void)state;
+    put_simple(c, "a.example", 0, 0, 1);
+    put_simple(c, "b.example", 0, 0, 1);
+    assert_int_equal(cache_delete(c, "a.example", &err), CACHE_OK);
+    assert_int_equal(cache_get(c, "a.example", &out, &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_get(c, "b.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+    assert_int_equal(cache_delete(c, "a.example", &err), CACHE_NOT_FOUND);
+    cache_close(c);
+}
+
+static void
+test_flush_all(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_probe p = {.host = "mx.a.example", .starttls = true};
+    struct mts_err err;
+
+    (void)state;
+    for (int i = 0; i < 10; i++) {
+        char d[32];
+        (void)snprintf(d, sizeof(d), "d%d.example", i);
+        put_simple(c, d, 0, 0, 1);
+    }
+    assert_int_equal(cache_put_probe(c, &p, &err), CACHE_OK);
+    assert_int_equal(cache_flush_all(c, &err), CACHE_OK);
+    assert_int_equal(count_rows(c), 0);
+    assert_int_equal(cache_get_probe(c, "mx.a.example", &p, &err), CACHE_NOT_FOUND);
+    put_simple(c, "after.example", 0, 0, 1); /* still usable */
+    assert_int_equal(count_rows(c), 1);
+    cache_close(c);
+}
+
+static void
+test_list_order_and_batches(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+    char d[32];
+
+    (void)state;
+    assert_non_null(col);
+    /* 100 rows (several ITER_BATCH batches), inserted out of order. */
+    for (int i = 0; i < 100; i++) {
+        (void)snprintf(d, sizeof(d), "d%03d.example", (i * 37) % 100);
+        put_simple(c, d, 0, 0, 1);
+    }
+    assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 100);
+    for (int i = 0; i < 100; i++) {
+        (void)snprintf(d, sizeof(d), "d%03d.example", i);
+        assert_string_equal(col->names[i], d);
+    }
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_list_callback_may_write_and_stop(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+    char d[32];
+
+    (void)state;
+    assert_non_null(col);
+    for (int i = 0; i < 50; i++) {
+        (void)snprintf(d, sizeof(d), "d%03d.example", i);
+        put_simple(c, d, 0, 0, 1);
+    }
+    /* No lock is held during the callback: deleting through the same cache works. */
+    col->c = c;
+    col->stop_after = 40;
+    assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 40);
+    assert_int_equal(count_rows(c), 10);
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_due_by_check_interval(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+
+    (void)state;
+    assert_non_null(col);
+    /* now = 10000, check_interval = 3600: checked at or before 6400 is due. */
+    put_simple(c, "due.example", 6400, 1000000, 9000);
+    put_simple(c, "fresh.example", 6401, 1000000, 9000);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 1);
+    assert_string_equal(col->names[0], "due.example");
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_due_by_expiry(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+
+    (void)state;
+    assert_non_null(col);
+    /* now = 10000, refresh_before = 600: expiring at or before 10600 is due. */
+    put_simple(c, "expiring.example", 9999, 10600, 9000);
+    put_simple(c, "expired.example", 9999, 5000, 9000);
+    put_simple(c, "later.example", 9999, 10601, 9000);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 2);
+    assert_string_equal(col->names[0], "expired.example");
+    assert_string_equal(col->names[1], "expiring.example");
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_due_by_last_used_and_max_rows(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+    char d[32];
+
+    (void)state;
+    assert_non_null(col);
+    put_simple(c, "unused.example", 0, 0, 4999); /* due, but nobody asked lately */
+    put_simple(c, "used.example", 0, 0, 5000);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 1);
+    assert_string_equal(col->names[0], "used.example");
+
+    for (int i = 0; i < 70; i++) {
+        (void)snprintf(d, sizeof(d), "m%02d.example", i);
+        put_simple(c, d, 0, 0, 9000);
+    }
+    memset(col, 0, sizeof(*col));
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 45, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 45);
+    assert_string_equal(col->names[0], "m00.example");
+    assert_string_equal(col->names[44], "m44.example");
+    memset(col, 0, sizeof(*col));
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 0, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 0);
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_purge_unused(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+    uint64_t n = 99;
+
+    (void)state;
+    assert_non_null(col);
+    put_simple(c, "old1.example", 0, 0, 100);
+    put_simple(c, "old2.example", 0, 0, 499);
+    put_simple(c, "edge.example", 0, 0, 500);
+    put_simple(c, "new.example", 0, 0, 900);
+    assert_int_equal(cache_purge_unused(c, 500, &n, &err), CACHE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(col->n, 2);
+    assert_string_equal(col->names[0], "edge.example");
+    assert_string_equal(col->names[1], "new.example");
+    assert_int_equal(cache_purge_unused(c, 500, NULL, &err), CACHE_OK);
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_probe_roundtrip(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_probe in = {.host = "mx1.partner.example",
+                             .probed_at = 10,
+                             .expires_at = 3610,
+                             .starttls = true,
+                             .tls_version = "TLSv1.3",
+                             .cert_valid = false,
+                             .error = "certificate name mismatch"};
+    struct cache_probe out;
+    struct mts_err err;
+
+    (void)state;
+    assert_int_equal(cache_put_probe(c, &in, &err), CACHE_OK);
+    in.probed_at = 20; /* replace */
+    assert_int_equal(cache_put_probe(c, &in, &err), CACHE_OK);
+    assert_int_equal(cache_get_probe(c, "mx1.partner.example", &out, &err), CACHE_OK);
+    assert_string_equal(out.host, in.host);
+    assert_int_equal(out.probed_at, 20);
+    assert_int_equal(out.expires_at, 3610);
+    assert_true(out.starttls);
+    assert_false(out.cert_valid);
+    assert_string_equal(out.tls_version, "TLSv1.3");
+    assert_string_equal(out.error, in.error);
+    memset(in.tls_version, 'x', sizeof(in.tls_version)); /* unterminated */
+    assert_int_equal(cache_put_probe(c, &in, &err), CACHE_ERROR);
+    cache_close(c);
+}
+
+static void
+test_invalid_put_refused(void **state)
+{
+    struct cache *c = open_ok(":memory:");
+    struct cache_entry e;
+    struct mts_err err;
+
+    (void)state;
+    make_entry(&e, "Upper.Example"); /* not normalised: would be a second key */
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    assert_non_null(strstr(err.msg, "invalid domain"));
+    (void)snprintf(e.domain, sizeof(e.domain), "ok.example");
+    memset(e.txt_id, 'a', sizeof(e.txt_id)); /* unterminated */
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    (void)snprintf(e.txt_id, sizeof(e.txt_id), "id;1"); /* not an sts-id */
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    (void)snprintf(e.txt_id, sizeof(e.txt_id), "1");
+    (void)snprintf(e.status, sizeof(e.status), "bogus");
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    (void)snprintf(e.status, sizeof(e.status), "enforce");
+    e.mode = (enum policy_mode)7;
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    e.mode = POLICY_MODE_ENFORCE;
+    e.max_age = POLICY_MAX_AGE_LIMIT + 1;
+    assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
+    e.max_age = 1;
+    struct cache_entry out;
+    assert_int_equal(cache_get(c, "", &out, &err), CACHE_ERROR);
+    assert_int_equal(cache_get(c, "UPPER.example", &out, &err), CACHE_ERROR);
+    assert_int_equal(count_rows(c), 0);
+    cache_entry_free(&e);
+    cache_close(c);
+}
+
+static void
+test_schema_version_and_mode(void **state)
+{
+    char path[256];
+    struct cache *c;
+    struct stat st;
+    mode_t old = umask(022);
+
+    (void)state;
+    c = open_ok(db_path(path, sizeof(path)));
+    umask(old);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    cache_close(c);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                   " ('domains','mx_probes','domains_expires_at',"
+                                   "'domains_last_used')"),
+                     4);
+    /* A second open of a current schema changes nothing. */
+    cache_close(open_ok(path));
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
+}
+
+static void
+test_wal_mode(void **state)
+{
+    char path[256];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    struct cache *c;
+
+    (void)state;
+    c = open_ok(db_path(path, sizeof(path)));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    cache_close(c);
+}
+
+static void
+test_future_version_refused(void **state)
+{
+    char path[256];
+    struct cache *c = (struct cache *)path;
+    struct mts_err err;
+    char want[64];
+
+    (void)state;
+    cache_close(open_ok(db_path(path, sizeof(path))));
+    raw_exec(path, "PRAGMA user_version = 99");
+    assert_int_equal(cache_open(path, 100, &c, &err), CACHE_ERROR);
+    assert_null(c);
+    (void)snprintf(want, sizeof(want), "version 99 is newer than this program supports (%d)",
+                   CACHE_SCHEMA_VERSION);
+    assert_non_null(strstr(err.msg, want));
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(cache_open_readonly(path, 100, &c, &err), CACHE_ERROR);
+    assert_non_null(strstr(err.msg, "newer"));
+    /* Refusing must not have touched the file. */
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 99);
+}
+
+static void
+test_not_a_database(void **state)
+{
+    char path[256];
+    struct cache *c = NULL;
+    struct mts_err err;
+    FILE *f;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 131 + 7) & 0xff, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(cache_open(path, 100, &c, &err), CACHE_CORRUPT);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "database file is corrupt or not an SQLite database"));
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(cache_open_readonly(path, 100, &c, &err), CACHE_CORRUPT);
+}
+
+static void
+test_busy_then_recovers(void **state)
+{
+    char path[256];
+    struct cache *c;
+    struct cache_entry e, out;
+    struct mts_err err;
+    struct timespec t0, t1;
+    sqlite3 *raw;
+    long ms;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    assert_int_equal(cache_open(path, 100, &c, &err), CACHE_OK);
+    put_simple(c, "before.example", 0, 0, 1);
+
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "BEGIN EXCLUSIVE; INSERT INTO domains (domain) "
+                                  "VALUES ('raw.example')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    make_entry(&e, "during.example");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(cache_put(c, &e, &err), CACHE_BUSY);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(ms >= 90);
+    assert_non_null(strstr(err.msg, "database is locked (busy timeout 100 ms exceeded)"));
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(cache_touch(c, "before.example", 5, &err), CACHE_BUSY);
+    assert_int_equal(cache_flush_all(c, &err), CACHE_BUSY);
+    /* WAL: readers are not blocked by the writer. */
+    assert_int_equal(cache_get(c, "before.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+
+    assert_int_equal(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+    put_ok(c, &e);
+    assert_int_equal(count_rows(c), 3); /* before, raw, during: nothing lost */
+    assert_int_equal(cache_get(c, "raw.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+    cache_entry_free(&e);
+    cache_close(c);
+}
+
+static void
+test_readonly_open(void **state)
+{
+    char path[256];
+    struct cache *c;
+    struct cache_entry e, out;
+    struct mts_err err;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    /* Read-only cannot create or migrate. */
+    assert_int_equal(cache_open_readonly(path, 100, &c, &err), CACHE_ERROR);
+    assert_non_null(strstr(err.msg, path));
+    c = open_ok(path);
+    put_simple(c, "ro.example", 0, 0, 1);
+    cache_close(c);
+
+    assert_int_equal(cache_open_readonly(path, 100, &c, &err), CACHE_OK);
+    assert_int_equal(cache_get(c, "ro.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+    assert_int_equal(count_rows(c), 1);
+    make_entry(&e, "new.example");
+    assert_int_equal(cache_put(c, &e, &err), CACHE_READONLY);
+    assert_non_null(strstr(err.msg, "read-only"));
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(cache_touch(c, "ro.example", 9, &err), CACHE_READONLY);
+    assert_int_equal(cache_flush_all(c, &err), CACHE_READONLY);
+    assert_int_equal(count_rows(c), 1);
+    cache_entry_free(&e);
+    cache_close(c);
+}
+
+static void
+test_readonly_file_nonroot(void **state)
+{
+    char path[256];
+    pid_t pid;
+    int status;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    cache_close(open_ok(path));
+    assert_int_equal(chmod(path, 0444), 0);
+    /* Root writes through mode 0444, so check it as an unprivileged user:
+     * a child that drops to nobody (65534) reports through its exit code. */
+    assert_int_equal(chmod(dir, 0777), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct cache *c;
+        struct mts_err err;
+
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        if (cache_open(path, 100, &c, &err) != CACHE_READONLY)
+            _exit(1);
+        _exit(strstr(err.msg, "read-only") != NULL ? 0 : 2);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+test_overlong_and_bad_rows(void **state)
+{
+    char path[256];
+    struct cache *c;
+    struct cache_entry out;
+    struct collect *col = calloc(1, sizeof(*col));
+    struct mts_err err;
+
+    (void)state;
+    assert_non_null(col);
+    db_path(path, sizeof(path));
+    cache_close(open_ok(path));
+    raw_exec(
+        path,
+        "INSERT INTO domains (domain, txt_id) VALUES ('longid.example', printf('%.100c','x'));"
+        "INSERT INTO domains (domain, last_error, status) VALUES ('longerr.example',"
+        " printf('%.5000c','e'), 'failed');"
+        "INSERT INTO domains (domain, policy_text) VALUES ('bigpolicy.example',"
+        " printf('%.70000c','p'));"
+        "INSERT INTO domains (domain) VALUES (printf('%.1000c','d'));"
+        "INSERT INTO domains (domain, status) VALUES ('longstatus.example',"
+        " printf('%.300c','s'));"
+        "INSERT INTO domains (domain, mx) VALUES ('blobmx.example', x'6d7800');"
+        "INSERT INTO domains (domain, mx) VALUES ('nul.example', CAST(x'61006200' AS TEXT));"
+        "INSERT INTO domains (domain, checked_at) VALUES ('textint.example', 'soon');"
+        "INSERT INTO domains (domain, has_policy, mode) VALUES ('badmode.example', 1, 'strict');"
+        "INSERT INTO domains (domain, has_policy) VALUES ('nomode.example', 1);"
+        "INSERT INTO domains (domain, has_policy) VALUES ('hp.example', 7);"
+        "INSERT INTO domains (domain, max_age) VALUES ('age.example', 99999999999);"
+        "INSERT INTO domains (domain) VALUES ('UPPER.example');"
+        "INSERT INTO domains (domain) VALUES (CAST(x'6100626364' AS TEXT));"
+        "INSERT INTO domains (domain) VALUES (x'00ff');"
+        "INSERT INTO domains (domain) VALUES (42);"
+        "INSERT INTO domains (domain, last_used) VALUES ('good.example', 3);"
+        "INSERT INTO domains (domain, fetch_failed_at) VALUES ('lastcol.example', 1.5);"
+        "INSERT INTO mx_probes (host, tls_version) VALUES ('mx.example',"
+        " printf('%.40c','v'));");
+    c = open_ok(path);
+
+    static const char *const bad[] = {"longid.example",  "bigpolicy.example", "longstatus.example",
+                                      "blobmx.example",  "nul.example",       "textint.example",
+                                      "badmode.example", "nomode.example",    "hp.example",
+                                      "age.example",     "lastcol.example"};
+    /* The reason names the row and the column that was wrong. */
+    static const char *const why[] = {"longid.example: column txt_id is too long",
+                                      "bigpolicy.example: column policy_text is too long",
+                                      "longstatus.example: column status is too long",
+                                      "blobmx.example: column mx is not text",
+                                      "nul.example: column mx holds a NUL byte",
+                                      "textint.example: column checked_at is not an integer",
+                                      "badmode.example: column mode is not enforce",
+                                      "nomode.example: invalid mode",
+                                      "hp.example: column has_policy is not 0 or 1",
+                                      "age.example: column max_age is out of range",
+                                      "lastcol.example: column fetch_failed_at is not an integer"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out.mx = (char *)&out;
+        if (cache_get(c, bad[i], &out, &err) != CACHE_BAD_ROW)
+            fail_msg("%s: not refused", bad[i]);
+        assert_null(out.mx);
+        assert_null(out.policy_text);
+        if (strstr(err.msg, why[i]) == NULL)
+            fail_msg("%s: reason \"%s\" lacks \"%s\"", bad[i], err.msg, why[i]);
+    }
+    /* last_error is for people: cut, not refused. */
+    assert_int_equal(cache_get(c, "longerr.example", &out, &err), CACHE_OK);
+    assert_int_equal(strlen(out.last_error), sizeof(out.last_error) - 1);
+    cache_entry_free(&out);
+
+    /* list delivers every valid row, skips the rest, and terminates. */
+    assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_BAD_ROW);
+    assert_non_null(strstr(err.msg, "14 cache row(s) skipped"));
+    assert_non_null(strstr(err.msg, "UPPER.example")); /* the first bad row, by name */
+    /* 42 was stored as the text '42' (TEXT affinity): a valid key. The BLOB key
+     * x'00ff' is not a text key at all and is not listed. */
+    assert_int_equal(col->n, 3);
+    assert_string_equal(col->names[0], "42");
+    assert_string_equal(col->names[1], "good.example");
+    assert_string_equal(col->names[2], "longerr.example");
+
+    struct cache_probe p;
+    assert_int_equal(cache_get_probe(c, "mx.example", &p, &err), CACHE_BAD_ROW);
+    assert_non_null(strstr(err.msg, "tls_version"));
+
+    /* A bad row can be replaced by a good one. */
+    put_simple(c, "longid.example", 0, 0, 1);
+    assert_int_equal(cache_get(c, "longid.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+    free(col);
+    cache_close(c);
+}
+
+static void
+test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(cache_status_name(CACHE_OK), "ok");
+    assert_string_equal(cache_status_name(CACHE_BUSY), "busy");
+    assert_string_equal(cache_status_name(CACHE_CORRUPT), "corrupt");
+    assert_string_equal(cache_status_name(CACHE_ERROR), "error");
+    assert_string_equal(cache_status_name((enum cache_status)42), "?");
+}
+
+static void
+test_open_errors(void **state)
+{
+    char path[256];
+    struct cache *c = (struct cache *)path;
+    struct mts_err err;
+
+    (void)state;
+    (void)snprintf(path, sizeof(path), "%s/no/such/dir/cache.db", dir);
+    assert_int_equal(cache_open(path, 100, &c, &err), CACHE_ERROR);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(cache_open("", 100, &c, &err), CACHE_ERROR);
+    assert_int_equal(cache_open(":memory:", -1, &c, &err), CACHE_ERROR);
+    cache_close(NULL);
+}
+
+/* Each child: its own connection, n distinct domains. */
+static void
+child_writer(const char *path, int id, int n)
+{
+    struct cache *c;
+    struct cache_entry e;
+    struct mts_err err;
+    char d[64];
+
+    if (cache_open(path, 10000, &c, &err) != CACHE_OK) {
+        fprintf(stderr, "child %d: %s\n", id, err.msg);
+        _exit(2);
+    }
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(d, sizeof(d), "c%d-%04d.example", id, i);
+        make_entry(&e, d);
+        e.last_used = i;
+        if (cache_put(c, &e, &err) != CACHE_OK) {
+            fprintf(stderr, "child %d: %s\n", id, err.msg);
+            _exit(3);
+        }
+        cache_entry_free(&e);
+    }
+    cache_close(c);
+    _exit(0);
+}
+
+static void
+test_concurrent_processes(void **state)
+{
+    char path[256];
+    struct cache *c;
+    pid_t pid[2];
+    int status, running = 2, reads = 0;
+    size_t last = 0, n;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    /* No connection may be open across fork(). */
+    cache_close(open_ok(path));
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0)
+            child_writer(path, i, 500);
+    }
+    c = open_ok(path);
+    while (running > 0) {
+        n = count_rows(c);      /* reads while the children write */
+        assert_true(n >= last); /* rows never disappear */
+        last = n;
+        reads++;
+        for (int i = 0; i < 2; i++) {
+            if (pid[i] > 0 && waitpid(pid[i], &status, WNOHANG) == pid[i]) {
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+                pid[i] = 0;
+                running--;
+            }
+        }
+    }
+    assert_int_equal(count_rows(c), 1000);
+    assert_true(reads > 0);
+    cache_close(c);
+}
+
+static void
+test_concurrent_first_open(void **state)
+{
+    char path[256];
+    pid_t pid[4];
+    int status;
+
+    (void)state;
+    db_path(path, sizeof(path)); /* does not exist yet: all four race to create it */
+    for (int i = 0; i < 4; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0)
+            child_writer(path, i, 20);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct cache *c = open_ok(path);
+    assert_int_equal(count_rows(c), 80);
+    cache_close(c);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
+}
+
+struct thread_arg {
+    struct cache *c;
+    int id;
+    int failures;
+};
+
+static void *
+thread_main(void *p)
+{
+    struct thread_arg *a = p;
+    struct cache_entry e, out;
+    char d[64];
+
+    for (int i = 0; i < 200; i++) {
+        (void)snprintf(d, sizeof(d), "t%d-%03d.example", a->id, i);
+        make_entry(&e, d);
+        if (cache_put(a->c, &e, NULL) != CACHE_OK || cache_get(a->c, d, &out, NULL) != CACHE_OK ||
+            strcmp(out.mx, e.mx) != 0 || cache_touch(a->c, d, i, NULL) != CACHE_OK)
+            a->failures++;
+        cache_entry_free(&out);
+        cache_entry_free(&e);
+    }
+    return NULL;
+}
+
+static void
+test_threads_share_one_cache(void **state)
+{
+    char path[256];
+    struct cache *c;
+    pthread_t t[4];
+    struct thread_arg a[4];
+
+    (void)state;
+    c = open_ok(db_path(path, sizeof(path)));
+    for (int i = 0; i < 4; i++) {
+        a[i] = (struct thread_arg){c, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, thread_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(a[i].failures, 0);
+    }
+    assert_int_equal(count_rows(c), 800);
+    cache_close(c);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_roundtrip_all_fields),
+        T(test_negative_entry_roundtrip),
+        T(test_not_found),
+        T(test_update_keeps_one_row),
+        T(test_put_never_moves_last_used_back),
+        T(test_touch),
+        T(test_delete),
+        T(test_flush_all),
+        T(test_list_order_and_batches),
+        T(test_list_callback_may_write_and_stop),
+        T(test_due_by_check_interval),
+        T(test_due_by_expiry),
+        T(test_due_by_last_used_and_max_rows),
+        T(test_purge_unused),
+        T(test_probe_roundtrip),
+        T(test_invalid_put_refused),
+        T(test_schema_version_and_mode),
+        T(test_wal_mode),
+        T(test_future_version_refused),
+        T(test_not_a_database),
+        T(test_busy_then_recovers),
+        T(test_readonly_open),
+        T(test_readonly_file_nonroot),
+        T(test_overlong_and_bad_rows),
+        T(test_status_names),
+        T(test_open_errors),
+        T(test_concurrent_processes),
+        T(test_concurrent_first_open),
+        T(test_threads_share_one_cache),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

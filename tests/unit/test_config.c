@@ -1,0 +1,272 @@
+/*
+ * test_config - the configuration file parser: defaults, units, bounds,
+ * and errors that name the file, the line and the option.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+/* Writes text to a fresh temporary file; returns its path (static buffer). */
+static const char *
+write_conf(const char *text)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/mts-conf-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Loads text and expects failure with every fragment present in the reason. */
+static void
+expect_error(const char *text, const char *frag1, const char *frag2)
+{
+    const char *path = write_conf(text);
+    struct config *cfg = NULL;
+    struct mts_err err = {""};
+
+    assert_int_equal(config_load(path, &cfg, &err), -1);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, path));
+    if (frag1 != NULL && strstr(err.msg, frag1) == NULL)
+        fail_msg("reason \"%s\" lacks \"%s\"", err.msg, frag1);
+    if (frag2 != NULL && strstr(err.msg, frag2) == NULL)
+        fail_msg("reason \"%s\" lacks \"%s\"", err.msg, frag2);
+    unlink(path);
+}
+
+static struct config *
+load_ok(const char *text)
+{
+    const char *path = write_conf(text);
+    struct config *cfg = NULL;
+    struct mts_err err = {""};
+
+    if (config_load(path, &cfg, &err) != 0)
+        fail_msg("unexpected error: %s", err.msg);
+    unlink(path);
+    return cfg;
+}
+
+static void
+defaults(void **state)
+{
+    struct config *cfg;
+    struct mts_err err;
+
+    assert_int_equal(config_load(NULL, &cfg, &err), 0);
+    assert_string_equal(cfg->resolv_conf, "/etc/resolv.conf");
+    assert_string_equal(cfg->trust_anchor, "/usr/share/dns/root.key");
+    assert_string_equal(cfg->ca_file, "");
+    assert_int_equal(cfg->check_interval, 3600);
+    assert_int_equal(cfg->fetch_retry_interval, 300);
+    assert_int_equal(cfg->fetch_timeout_ms, 20000);
+    assert_int_equal(cfg->unused_ttl, 90 * 86400);
+    assert_non_null(strstr(cfg->cache_db, "cache.sqlite"));
+    config_unref(cfg);
+}
+
+static void
+values_and_units(void **state)
+{
+    struct config *cfg = load_ok("# comment\n\n"
+                                 "cache_db = /tmp/x.sqlite   # trailing comment\n"
+                                 "check_interval = 2h\n"
+                                 "absent_ttl = 90\n"
+                                 "fetch_retry_interval = 10m\n"
+                                 "unused_ttl = 30d\n"
+                                 "dns_timeout_ms = 2s\n"
+                                 "fetch_timeout_ms = 1500ms\n"
+                                 "fetch_connect_timeout_ms=700\n"
+                                 "\tlookup_workers\t=\t4\t\n"
+                                 "resolv_conf = none\n"
+                                 "log_facility = local3\n"
+                                 "log_level = debug\n");
+    assert_string_equal(cfg->cache_db, "/tmp/x.sqlite");
+    assert_int_equal(cfg->check_interval, 7200);
+    assert_int_equal(cfg->absent_ttl, 90);
+    assert_int_equal(cfg->fetch_retry_interval, 600);
+    assert_int_equal(cfg->unused_ttl, 30 * 86400);
+    assert_int_equal(cfg->dns_timeout_ms, 2000);
+    assert_int_equal(cfg->fetch_timeout_ms, 1500);
+    assert_int_equal(cfg->fetch_connect_timeout_ms, 700);
+    assert_int_equal(cfg->lookup_workers, 4);
+    assert_string_equal(cfg->resolv_conf, "none");
+    assert_string_equal(cfg->log_facility, "local3");
+    config_unref(cfg);
+}
+
+static void
+empty_string_value(void **state)
+{
+    struct config *cfg = load_ok("ca_file =\n");
+    assert_string_equal(cfg->ca_file, "");
+    config_unref(cfg);
+}
+
+static void
+unknown_option(void **state)
+{
+    expect_error("check_interval = 1h\ncheck_intervall = 2h\n", ":2:", "check_intervall");
+}
+
+static void
+repeated_option(void **state)
+{
+    expect_error("absent_ttl = 1\nabsent_ttl = 2\n", ":2:", "more than once");
+}
+
+static void
+below_minimum(void **state)
+{
+    expect_error("check_interval = 59\n", "check_interval", "out of bounds");
+}
+
+static void
+above_maximum(void **state)
+{
+    expect_error("lookup_workers = 257\n", "lookup_workers", "out of bounds");
+}
+
+static void
+wrong_unit_seconds(void **state)
+{
+    expect_error("check_interval = 5ms\n", "check_interval", "unit");
+}
+
+static void
+wrong_unit_millis(void **state)
+{
+    expect_error("dns_timeout_ms = 1h\n", "dns_timeout_ms", "unit");
+}
+
+static void
+not_a_number(void **state)
+{
+    expect_error("absent_ttl = soon\n", "absent_ttl", "not a number");
+}
+
+static void
+negative_number(void **state)
+{
+    expect_error("absent_ttl = -5\n", "absent_ttl", "not a number");
+}
+
+static void
+huge_number(void **state)
+{
+    expect_error("absent_ttl = 99999999999999999999\n", "absent_ttl", "out of range");
+}
+
+static void
+no_equals(void **state)
+{
+    expect_error("absent_ttl 5\n", ":1:", "option = value");
+}
+
+static void
+bad_facility(void **state)
+{
+    expect_error("log_facility = kern\n", "log_facility", "facility");
+}
+
+static void
+bad_level(void **state)
+{
+    expect_error("log_level = loud\n", "log_level", "level");
+}
+
+static void
+overlong_line(void **state)
+{
+    char *text = malloc(10000);
+
+    memset(text, 'a', 9998);
+    text[9998] = '\n';
+    text[9999] = '\0';
+    expect_error(text, ":1:", "longer than");
+    free(text);
+}
+
+static void
+missing_file(void **state)
+{
+    struct config *cfg = NULL;
+    struct mts_err err;
+
+    assert_int_equal(config_load("/nonexistent/mtasts.conf", &cfg, &err), -1);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "/nonexistent/mtasts.conf"));
+    assert_non_null(strstr(err.msg, "No such file"));
+}
+
+static void
+references(void **state)
+{
+    struct config *cfg = load_ok("absent_ttl = 7\n");
+
+    assert_ptr_equal(config_ref(cfg), cfg);
+    assert_int_equal(cfg->refs, 2);
+    config_unref(cfg);
+    assert_int_equal(cfg->absent_ttl, 7);	/* still alive: one reference left */
+    config_unref(cfg);
+}
+
+static void
+count_line(const char *line, void *arg)
+{
+    int *n = arg;
+
+    assert_non_null(strstr(line, " = "));
+    (*n)++;
+}
+
+static void
+dump_lists_every_option(void **state)
+{
+    struct config *cfg = load_ok("");
+    int n = 0;
+
+    config_dump(cfg, count_line, &n);
+    assert_int_equal(n, 20);
+    config_unref(cfg);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(values_and_units),
+        cmocka_unit_test(empty_string_value),
+        cmocka_unit_test(unknown_option),
+        cmocka_unit_test(repeated_option),
+        cmocka_unit_test(below_minimum),
+        cmocka_unit_test(above_maximum),
+        cmocka_unit_test(wrong_unit_seconds),
+        cmocka_unit_test(wrong_unit_millis),
+        cmocka_unit_test(not_a_number),
+        cmocka_unit_test(negative_number),
+        cmocka_unit_test(huge_number),
+        cmocka_unit_test(no_equals),
+        cmocka_unit_test(bad_facility),
+        cmocka_unit_test(bad_level),
+        cmocka_unit_test(overlong_line),
+        cmocka_unit_test(missing_file),
+        cmocka_unit_test(references),
+        cmocka_unit_test(dump_lists_every_option),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
