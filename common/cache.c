@@ -129,7 +129,7 @@ static const char *const mode_names[] = {[POLICY_MODE_ENFORCE] = "enforce",
                                          [POLICY_MODE_NONE] = "none"};
 static const char *const status_names[] = {"enforce", "testing", "none",
                                            "absent",  "failed",  "unknown"};
-static const char *const dnssec_names[] = {"secure", "insecure"};
+static const char *const dnssec_names[] = {"secure", "insecure", "bogus"};
 
 struct cache {
     sqlite3 *db;

@@ -102,7 +102,7 @@ struct cache_entry {
     int64_t checked_at; /* last TXT id check */
     int64_t last_used;  /* last time a recipient asked */
     char status[16];    /* enforce/testing/none/absent/failed/unknown */
-    char dnssec[16];    /* secure / insecure / "" */
+    char dnssec[16];    /* secure / insecure / bogus / "" */
     char last_error[256];
     char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */
     int64_t fetch_failed_at;

@@ -720,8 +720,10 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     clock_cond_init(&d->refresher_cv);
 
     if (!(flags & DISCOVER_NO_CACHE) &&
-        cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) != CACHE_OK)
-        goto fail;
+        cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) != CACHE_OK) {
+        discover_close(d);
+        return DISCOVER_OPEN_CACHE_ERROR;
+    }
     dopts.resolv_conf = cfg->resolv_conf;
     dopts.trust_anchor = cfg->trust_anchor;
     dopts.unbound_conf = cfg->unbound_conf;

@@ -90,6 +90,8 @@ struct discover;
 /* Clock used for every cache time (seconds); tests may replace it. */
 typedef int64_t (*discover_clock_fn)(void);
 
+/* Returns 0, DISCOVER_OPEN_CACHE_ERROR when the cache cannot be opened, or -1. */
+#define DISCOVER_OPEN_CACHE_ERROR (-2)
 int discover_open(const struct config *cfg, int flags, struct discover **out,
                   struct mts_err *err);
 

@@ -153,9 +153,9 @@ ctl_lookup(int argc, char **argv)
         usage_lookup(stderr);
         return CTL_EXIT_USAGE;
     }
-    if (discover_open(cfg, flags, &d, &err) != 0) {
+    if ((c = discover_open(cfg, flags, &d, &err)) != 0) {
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
-        return CTL_EXIT_USAGE;
+        return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
     discover_lookup(d, argv[optind], deadline, lflags, &res);
     if (json) {
@@ -281,9 +281,9 @@ ctl_prefetch(int argc, char **argv)
     pthread_mutex_init(&p.mu, NULL);
     if (read_domains(argv[1], &p) != 0)
         return CTL_EXIT_USAGE;
-    if (discover_open(cfg, 0, &p.d, &err) != 0) {
+    if ((rc = discover_open(cfg, 0, &p.d, &err)) != 0) {
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
-        return CTL_EXIT_USAGE;
+        return rc == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
     /* A lookup that waits on DNS and then HTTPS needs both deadlines. */
     p.deadline = (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);

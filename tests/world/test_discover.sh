@@ -1,0 +1,217 @@
+#!/bin/bash
+# test_discover.sh - discovery against the real test world: a DNSSEC-signed
+# zone behind a validating unbound, nginx with a CA of our own, servers that
+# hang. Brings the world up itself, stops it by PID at the end. TAP output.
+#
+# Needs root (ports 53 and 443 on 127.0.0.0/8). Not root: the whole script
+# is skipped with a reason.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${top_builddir:-$(cd "$HERE/../.." && pwd)}
+CTL="$BUILD/milter/mtasts-ctl"
+DEDUP="$BUILD/tests/world/dedup"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-world.$$}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+cleanup() { "$HERE/world.sh" down "$W" >/dev/null 2>&1; rm -rf "$W"; }
+trap cleanup EXIT
+"$HERE/world.sh" up "$W" >"$W.up.log" 2>&1 || { cat "$W.up.log" | sed 's/^/# /'; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+# The world's configuration with short deadlines, so that hangs are quick.
+CONF="$W/test.conf"
+{
+    grep -v '^#' "$MTS_WORLD_CONF"
+    echo "fetch_connect_timeout_ms = 1s"
+    echo "fetch_timeout_ms = 2s"
+    echo "dns_timeout_ms = 2s"
+    echo "lookup_deadline_ms = 15s"
+} >"$CONF"
+OUT="$W/out.json"
+ERR="$W/err.txt"
+
+# lookup DOMAIN [ARGS...]: runs mtasts-ctl lookup --json; sets $rc.
+lookup() {
+    local d=$1
+    shift
+    "$CTL" -c "$CONF" lookup --json "$@" "$d" >"$OUT" 2>"$ERR"
+    rc=$?
+}
+# is LABEL JQ-EXPR: the last lookup's JSON satisfies the expression.
+is() {
+    local got
+    got=$(jq -r "$2" "$OUT" 2>/dev/null)
+    [ "$got" = "true" ] || echo "# $(cat "$OUT") / stderr: $(head -c 300 "$ERR")"
+    [ "$got" = "true" ]
+    ok "$1" $?
+}
+# requests HOST: how many policy requests nginx logged for HOST.
+requests() { grep -c "host=$1 " "$MTS_WORLD_NGINX_ACCESS_LOG"; }
+# txt_queries NAME: how many TXT queries unbound logged for NAME.
+txt_queries() { grep -c " $1\. TXT IN" "$MTS_WORLD_UNBOUND_LOG"; }
+
+# expect DOMAIN STATUS REASON-REGEX (or "null") [extra jq condition]
+expect() {
+    local d=$1 st=$2 re=$3 extra=${4:-true} cond
+    lookup "$d"
+    if [ "$re" = null ]; then
+        cond=".status == \"$st\" and .source == \"fresh\" and .error == null and ($extra)"
+    else
+        cond=".status == \"$st\" and .source == \"fresh\" and (.error | test(\"$re\")) and ($extra)"
+    fi
+    is "$d: $st${re:+, reason /$re/}" "$cond"
+}
+
+echo "1..58"
+
+# ---- statuses, each with its reason -------------------------------------
+expect enforce.test enforce null \
+    '.dnssec == "secure" and .txt_id == "20240101T000000" and .policy.mode == "enforce" and .policy.max_age == 86400 and .policy.mx == ["mx1.enforce.test","*.mx.enforce.test"]'
+ok "enforce: exit status 0" "$rc"
+expect testing.test testing null '.policy.mode == "testing"'
+expect none.test none null '.policy.mx == []'
+expect notxt.test absent 'NODATA' '.policy == null and .txt_id == null'
+expect nxdomain.test absent 'NXDOMAIN'
+expect two.test absent 'exactly one'
+expect other.test absent 'no TXT record begins with v=STSv1'
+expect badtxt.test absent "id has the character"
+expect servfail.test unknown 'SERVFAIL'
+[ "$rc" -eq 3 ]; ok "unknown: exit status 3" $?
+expect bogus.test unknown 'DNSSEC validation .* failed \\(bogus\\)' '.dnssec == "bogus" and .policy == null'
+expect timeout.test unknown 'timed out after 2000 ms'
+expect insecure.test enforce null '.dnssec == "insecure"'
+expect cname.test enforce null '.txt_id == "target20240101"'
+expect redirect.test failed 'HTTP 301 redirect to .* not followed' '.txt_id == "20240101000000" and .policy == null'
+[ "$(requests mta-sts.redirect.test)" -eq 1 ] && [ "$(requests mta-sts.enforce.test)" -eq 1 ]
+ok "redirect: one request, the Location was not fetched" $?
+expect notfound.test failed 'HTTP status 404'
+expect badtype.test failed 'Content-Type .text/html. is not text/plain'
+expect huge.test failed 'exceeds 65536 bytes'
+expect chunked.test failed 'exceeds 65536 bytes'
+expect exact.test enforce null
+expect badpolicy.test failed 'invalid policy: line 2: mode .sometimes.'
+expect wrongname.test failed 'TLS: .*no alternative certificate subject name'
+expect expired.test failed 'TLS: .*certificate has expired'
+expect selfsigned.test failed 'TLS: .*self-signed certificate'
+expect hang.test failed 'timed out after 1000 ms'
+expect hangtls.test failed 'timed out'
+expect refused.test failed '[Cc]onnect|refused'
+expect nohost.test failed 'mta-sts.nohost.test'
+
+# ---- the caller's deadline: unknown now, the lookup goes on -------------
+"$CTL" -c "$CONF" cache flush hang.test >/dev/null 2>&1
+lookup hang.test --deadline 300
+is "deadline passed: unknown, and says the lookup goes on" \
+    '.status == "unknown" and (.error | test("did not finish within 300 ms"))'
+"$CTL" -c "$CONF" cache show --json hang.test >"$OUT" 2>"$ERR"
+is "the lookup that outlived the deadline filled the cache" '.status == "failed"'
+
+# ---- the cache --------------------------------------------------------------
+lookup enforce.test
+is "second lookup answers from the cache" '.source == "cache" and .status == "enforce"'
+[ "$(requests mta-sts.enforce.test)" -eq 1 ]; ok "a cached policy is not fetched again" $?
+lookup d50.test --no-cache
+is "--no-cache looks up afresh" '.source == "fresh" and .status == "enforce"'
+"$CTL" -c "$CONF" cache show d50.test >/dev/null 2>&1
+[ $? -eq 1 ]; ok "--no-cache writes nothing to the cache" $?
+"$CTL" -c "$CONF" cache list --json >"$OUT"
+is "cache list shows what was looked up" 'map(.domain) | index("enforce.test") != null'
+"$CTL" -c "$CONF" cache flush enforce.test >/dev/null && ! "$CTL" -c "$CONF" cache show enforce.test >/dev/null 2>&1
+ok "cache flush DOMAIN removes the row" $?
+
+# ---- RFC 8461 §5.1 over time, on changing.test ----------------------------
+P="$W/policies"
+mkdir -p "$P"
+printf 'version: STSv1\nmode: testing\nmx: mx1.changing.test\nmax_age: 86400\n' >"$P/testing"
+printf 'version: STSv1\nmode: enforce\nmx: mx1.changing.test\nmax_age: 2\n' >"$P/short"
+printf 'this is not a policy\n' >"$P/bad"
+H=mta-sts.changing.test
+expect changing.test enforce null '.txt_id == "1"'
+"$HERE/world.sh" set-policy "$W" changing.test 2 "$P/testing" >/dev/null 2>&1
+lookup changing.test
+is "before the check interval the cached policy answers" '.source == "cache" and .txt_id == "1"'
+lookup changing.test --recheck
+is "a changed TXT id is picked up and the new policy fetched" \
+    '.status == "testing" and .txt_id == "2" and .source == "fresh"'
+[ "$(requests $H)" -eq 2 ]; ok "id change: exactly one more fetch" $?
+lookup changing.test --recheck
+is "unchanged id: checked again" '.status == "testing" and .txt_id == "2" and .error == null'
+[ "$(requests $H)" -eq 2 ]; ok "unchanged id: no new fetch" $?
+
+"$HERE/world.sh" set-policy "$W" changing.test 3 "$P/bad" >/dev/null 2>&1
+lookup changing.test --recheck
+is "a failed fetch keeps the cached policy, and says why" \
+    '.status == "testing" and .txt_id == "2" and (.error | test("policy fetch failed: invalid policy"))'
+lookup changing.test --recheck
+[ "$(requests $H)" -eq 3 ]; ok "failed id is not fetched again within the retry interval" $?
+
+"$HERE/world.sh" set-policy "$W" changing.test - - >/dev/null 2>&1
+lookup changing.test --recheck
+is "a vanished TXT record keeps the cached policy" \
+    '.status == "testing" and .txt_id == "2" and (.error | test("no usable MTA-STS TXT record"))'
+
+"$HERE/world.sh" set-policy "$W" changing.test 4 "$P/short" >/dev/null 2>&1
+lookup changing.test --recheck
+is "a new id with max_age 2 is fetched" '.status == "enforce" and .policy.max_age == 2'
+"$HERE/world.sh" set-policy "$W" changing.test 5 "$P/bad" >/dev/null 2>&1
+sleep 3
+lookup changing.test
+is "past max_age the policy is dropped (and the refetch failed)" \
+    '.status == "failed" and .policy == null and .txt_id == "5"'
+
+# ---- one lookup in flight per domain --------------------------------------
+"$DEDUP" "$CONF" d49.test 200 >"$W/dedup.out" 2>&1
+ok "200 concurrent lookups all get enforce ($(tr '\n' ' ' <"$W/dedup.out"))" $?
+[ "$(requests mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one HTTPS request ($(requests mta-sts.d49.test))" $?
+[ "$(txt_queries _mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one TXT query ($(txt_queries _mta-sts.d49.test))" $?
+
+# ---- two processes writing the cache at once -------------------------------
+seq -w 1 30 | sed 's/^/d/; s/$/.test/' >"$W/list1"
+seq -w 20 48 | sed 's/^/d/; s/$/.test/' >"$W/list2"
+"$CTL" -c "$CONF" prefetch "$W/list1" >"$W/p1.out" 2>&1 &
+p1=$!
+"$CTL" -c "$CONF" prefetch "$W/list2" >"$W/p2.out" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ]; ok "two concurrent prefetches succeed ($(cat "$W/p1.out"))" $?
+"$CTL" -c "$CONF" cache list --json >"$OUT"
+is "no row lost: d01..d48 all cached, all enforce" \
+    '[.[] | select(.domain | test("^d[0-9]+\\.test$")) | select(.domain != "d49.test" and .domain != "d50.test") | select(.status == "enforce")] | length == 48'
+
+# ---- a locked or corrupt database --------------------------------------------
+LOCKCONF="$W/lock.conf"
+grep -v '^cache_busy_timeout_ms' "$CONF" >"$LOCKCONF"
+echo "cache_busy_timeout_ms = 200ms" >>"$LOCKCONF"
+{ echo "BEGIN EXCLUSIVE; DELETE FROM domains WHERE domain = 'none.test';"; sleep 4; echo "ROLLBACK;"; } |
+    sqlite3 "$MTS_WORLD_CACHE_DB" &
+locker=$!
+sleep 0.5
+"$CTL" -c "$LOCKCONF" lookup --json d50.test >"$OUT" 2>"$ERR"
+is "locked database: the lookup still answers" '.status == "enforce"'
+grep -q "database is locked" "$ERR"; ok "locked database: the error says so ($(head -c 200 "$ERR"))" $?
+wait $locker
+"$CTL" -c "$CONF" cache show none.test >/dev/null 2>&1; ok "a rolled-back writer lost no committed row" $?
+
+head -c 4096 /dev/urandom >"$W/corrupt.sqlite"
+sed "s|^cache_db = .*|cache_db = $W/corrupt.sqlite|" "$CONF" >"$W/corrupt.conf"
+"$CTL" -c "$W/corrupt.conf" lookup enforce.test >"$OUT" 2>"$ERR"
+rc=$?
+[ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
+ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
+
+[ "$n" -eq 58 ] || echo "# planned 58, ran $n"
+[ "$fails" -eq 0 ]
