@@ -23,7 +23,10 @@ enum opt_type {
     OPT_MILLIS,			/* value in milliseconds; units ms s */
     OPT_INT,
     OPT_FACILITY,
-    OPT_LEVEL
+    OPT_LEVEL,
+    OPT_BOOL,
+    OPT_LIST,			/* comma or space separated */
+    OPT_REPEAT			/* may be given many times; each line one entry */
 };
 
 struct opt {
@@ -35,9 +38,27 @@ struct opt {
 };
 
 #define STR(f, d) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f)}
+#define TYPED(f, t, d) {#f, t, d, 0, 0, offsetof(struct config, f)}
 #define NUM(f, t, d, lo, hi) {#f, t, d, lo, hi, offsetof(struct config, f)}
 
 static const struct opt options[] = {
+    STR(socket, "unix:/run/mtasts-milter/milter.sock"),
+    STR(pid_file, ""),
+    STR(user, ""),
+    STR(group, ""),
+    NUM(rcpt_deadline_ms, OPT_MILLIS, "8s", 100, 120000),
+    TYPED(act_on, OPT_LIST, "authenticated, non-smtpd"),
+    TYPED(local_domains, OPT_LIST, ""),
+    TYPED(dry_run, OPT_BOOL, "no"),
+    STR(header_name, "MTA-STS-Status"),
+    STR(defer_reply, "450 4.7.5"),
+    STR(reject_reply, "550 5.7.5"),
+    STR(on_internal_error, "defer"),
+    TYPED(enforcing_transports, OPT_LIST, ""),
+    TYPED(enforcing_relays, OPT_LIST, ""),
+    STR(default_route, "smtp"),
+    {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules)},
+    STR(rules_file, ""),
     STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite"),
     NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000),
     STR(resolv_conf, "/etc/resolv.conf"),
@@ -123,12 +144,99 @@ parse_number(const struct opt *o, const char *v, int64_t *out, struct mts_err *e
     return 0;
 }
 
+static void
+list_free(struct config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    free(l->line);
+    memset(l, 0, sizeof(*l));
+}
+
 static int
-set_option(struct config *cfg, const struct opt *o, const char *v, struct mts_err *err)
+list_append(struct config_list *l, const char *s, size_t len, int line)
+{
+    char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+    int *nl;
+
+    if (nv == NULL)
+        return -1;
+    l->v = nv;
+    nl = realloc(l->line, (l->n + 1) * sizeof(*nl));
+    if (nl == NULL)
+        return -1;
+    l->line = nl;
+    if ((l->v[l->n] = strndup(s, len)) == NULL)
+        return -1;
+    l->line[l->n] = line;
+    l->n++;
+    return 0;
+}
+
+/* Splits "a, b c" into the list, replacing what it held. */
+static int
+list_set(struct config_list *l, const char *v)
+{
+    list_free(l);
+    while (*v != '\0') {
+        size_t len = strcspn(v, ", \t");
+        if (len > 0 && list_append(l, v, len, 0) != 0)
+            return -1;
+        v += len;
+        v += strspn(v, ", \t");
+    }
+    return 0;
+}
+
+static bool
+is_type_string(enum opt_type t)
+{
+    return t == OPT_STRING || t == OPT_FACILITY || t == OPT_LEVEL;
+}
+
+/* Options whose value must be one of a few words. */
+static int
+check_enum(const char *name, const char *v, struct mts_err *err)
+{
+    if (strcmp(name, "on_internal_error") == 0 && strcmp(v, "defer") != 0 &&
+        strcmp(v, "tag") != 0 && strcmp(v, "reject") != 0) {
+        mts_err_set(err, "\"%s\" is not defer, tag or reject", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+set_option(struct config *cfg, const struct opt *o, const char *v, int line,
+           struct mts_err *err)
 {
     char *field = (char *)cfg + o->offset;
 
     switch (o->type) {
+    case OPT_BOOL:
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            *(int *)(void *)field = 1;
+        else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            *(int *)(void *)field = 0;
+        else {
+            mts_err_set(err, "\"%s\" is not yes or no", v);
+            return -1;
+        }
+        return 0;
+    case OPT_LIST:
+        if (list_set((struct config_list *)(void *)field, v) != 0) {
+            mts_err_set(err, "out of memory");
+            return -1;
+        }
+        return 0;
+    case OPT_REPEAT:
+        if (*v != '\0' &&
+            list_append((struct config_list *)(void *)field, v, strlen(v), line) != 0) {
+            mts_err_set(err, "out of memory");
+            return -1;
+        }
+        return 0;
     case OPT_FACILITY:
         if (log_facility_from_name(v) < 0) {
             mts_err_set(err, "\"%s\" is not a syslog facility (mail, daemon, local0..local7)", v);
@@ -142,6 +250,8 @@ set_option(struct config *cfg, const struct opt *o, const char *v, struct mts_er
         }
         break;
     case OPT_STRING:
+        if (check_enum(o->name, v, err) != 0)
+            return -1;
         break;
     default:
         return parse_number(o, v, (int64_t *)(void *)field, err);
@@ -164,9 +274,12 @@ static void
 config_free(struct config *cfg)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type == OPT_STRING || options[i].type == OPT_FACILITY ||
-            options[i].type == OPT_LEVEL)
-            free(*(char **)(void *)((char *)cfg + options[i].offset));
+        char *field = (char *)cfg + options[i].offset;
+
+        if (is_type_string(options[i].type))
+            free(*(char **)(void *)field);
+        else if (options[i].type == OPT_LIST || options[i].type == OPT_REPEAT)
+            list_free((struct config_list *)(void *)field);
     }
     free(cfg->path);
     free(cfg);
@@ -185,7 +298,7 @@ config_defaults(struct config **out, struct mts_err *err)
     cfg->refs = 1;
     for (size_t i = 0; i < N_OPTIONS; i++) {
         struct mts_err e;
-        if (set_option(cfg, &options[i], options[i].def, &e) != 0) {
+        if (set_option(cfg, &options[i], options[i].def, 0, &e) != 0) {
             mts_err_set(err, "built-in default of %s: %s", options[i].name, e.msg);
             config_free(cfg);
             return -1;
@@ -270,12 +383,12 @@ config_load(const char *path, struct config **out, struct mts_err *err)
             mts_err_set(err, "%s:%zu: option %s: unknown option", path, line_no, p);
             goto out;
         }
-        if (seen[idx]) {
+        if (seen[idx] && o->type != OPT_REPEAT) {
             mts_err_set(err, "%s:%zu: option %s: given more than once", path, line_no, p);
             goto out;
         }
         seen[idx] = true;
-        if (set_option(cfg, o, v, &e) != 0) {
+        if (set_option(cfg, o, v, (int)line_no, &e) != 0) {
             mts_err_set(err, "%s:%zu: option %s: %s", path, line_no, o->name, e.msg);
             goto out;
         }
@@ -319,11 +432,31 @@ config_dump(const struct config *cfg, void (*emit)(const char *line, void *arg),
         const char *field = (const char *)cfg + options[i].offset;
         int n;
 
-        if (options[i].type == OPT_STRING || options[i].type == OPT_FACILITY ||
-            options[i].type == OPT_LEVEL)
+        if (is_type_string(options[i].type)) {
             n = snprintf(buf, sizeof(buf), "%s = %s", options[i].name,
                          *(char *const *)(const void *)field);
-        else
+        } else if (options[i].type == OPT_BOOL) {
+            n = snprintf(buf, sizeof(buf), "%s = %s", options[i].name,
+                         *(const int *)(const void *)field ? "yes" : "no");
+        } else if (options[i].type == OPT_LIST || options[i].type == OPT_REPEAT) {
+            const struct config_list *l = (const struct config_list *)(const void *)field;
+            size_t o = (size_t)snprintf(buf, sizeof(buf), "%s =", options[i].name);
+
+            if (options[i].type == OPT_REPEAT) {
+                /* One line per entry, as they were written. */
+                for (size_t k = 0; k < l->n; k++) {
+                    snprintf(buf, sizeof(buf), "%s = %s", options[i].name, l->v[k]);
+                    emit(buf, arg);
+                }
+                if (l->n == 0) {
+                    emit(buf, arg);
+                }
+                continue;
+            }
+            for (size_t k = 0; k < l->n && o < sizeof(buf); k++)
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s %s", k ? "," : "", l->v[k]);
+            n = (int)o;
+        } else
             n = snprintf(buf, sizeof(buf), "%s = %lld%s", options[i].name,
                          (long long)*(const int64_t *)(const void *)field,
                          options[i].type == OPT_MILLIS ? "ms" :

@@ -38,8 +38,37 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/mtasts-milter.conf"
 
+/* A list option: "a, b c" -> {"a", "b", "c"}; a repeatable option: one entry per line. */
+struct config_list {
+    size_t n;
+    char **v;
+    int *line;			/* line of each entry (repeatable options), else 0 */
+};
+
 struct config {
     int refs;
+
+    /* the milter daemon */
+    char *socket;
+    char *pid_file;		/* "": none */
+    char *user, *group;		/* "": keep the starting user */
+    int64_t rcpt_deadline_ms;
+    struct config_list act_on;	/* authenticated, non-smtpd, daemon:NAME, all */
+    struct config_list local_domains;
+    int dry_run;
+    char *header_name;
+    char *defer_reply;		/* "450 4.7.5" */
+    char *reject_reply;		/* "550 5.7.5" */
+    char *on_internal_error;	/* defer | tag | reject */
+
+    /* the downstream route */
+    struct config_list enforcing_transports;
+    struct config_list enforcing_relays;
+    char *default_route;	/* transport[:nexthop] when the MTA sends no macros */
+
+    /* organization rules */
+    struct config_list rules;	/* "rule = ..." lines, in order */
+    char *rules_file;		/* "": none */
 
     /* cache */
     char *cache_db;

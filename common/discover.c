@@ -657,6 +657,34 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
     (void)lookup_and_wait(d, res->domain, deadline_ms, res);
 }
 
+int
+discover_mx(struct discover *d, const char *domain, int deadline_ms, char hosts[][254],
+            struct mts_err *err)
+{
+    struct dns_answer a;
+    int n = 0;
+
+    dns_query(d->dns, domain, DNS_MX, deadline_ms, &a, err);
+    if (a.status == DNS_NXDOMAIN || a.status == DNS_NODATA) {
+        /* No MX: mail goes to the domain's own address (implicit MX). */
+        snprintf(hosts[0], 254, "%s", domain);
+        dns_answer_free(&a);
+        return 1;
+    }
+    if (a.status != DNS_OK) {
+        dns_answer_free(&a);
+        return -1;
+    }
+    for (size_t i = 0; i < a.n && n < DISCOVER_MAX_MX; i++) {
+        if (mxmatch_host_normalize(a.rr[i].text, a.rr[i].len, hosts[n], 254, NULL) == 0)
+            n++;
+        else if (strcmp(a.rr[i].text, ".") == 0)
+            snprintf(hosts[n++], 254, ".");	/* null MX (RFC 7505): matches nothing */
+    }
+    dns_answer_free(&a);
+    return n;
+}
+
 /* ------------------------------------------------------------ refresher */
 
 static int

@@ -118,6 +118,15 @@ void discover_drain(struct discover *d);
 
 void discover_result_free(struct discover_result *res);
 
+/*
+ * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),
+ * normalised, at most DISCOVER_MAX_MX. Returns the count, or -1 with a
+ * reason when DNS could not answer within deadline_ms.
+ */
+#define DISCOVER_MAX_MX 32
+int discover_mx(struct discover *d, const char *domain, int deadline_ms,
+                char hosts[][254], struct mts_err *err);
+
 /* Does a policy mx pattern of the result match host? */
 bool discover_result_mx_allows(const struct discover_result *res, const char *host);
 

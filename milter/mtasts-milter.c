@@ -1,35 +1,435 @@
 /*
- * mtasts-milter - the milter daemon.
+ * mtasts-milter - the milter daemon: options, socket, privileges, signals.
  *
- * Not built yet: the libmilter callbacks, verdicts and tagging come with
- * the milter issue. Until then this program says so instead of pretending
- * to filter mail.
+ * Order of start-up: load and check the configuration; open the socket
+ * (smfi_opensocket) while still root; daemonize; write the pid file; drop
+ * to the configured user; block the signals; start discovery (its threads
+ * and cache connection belong to the final process and user); run
+ * smfi_main() on a thread of its own.
+ *
+ * Signals: libmilter's own signal thread stops the filter on SIGHUP. We
+ * want SIGHUP to reload, so the main thread waits for SIGHUP, SIGUSR1,
+ * SIGTERM and SIGINT itself: Linux gives a process-directed signal to the
+ * main thread when it is waiting for it. The main thread hands reloads to
+ * a reload thread and goes straight back to waiting.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "fetch.h"
+#include "filter.h"
+#include "log.h"
+#include "runtime.h"
+
+struct options {
+    const char *config;
+    const char *socket;
+    bool foreground;
+    bool check_only;
+    bool verbose;
+};
 
 static void
 usage(FILE *to)
 {
     fprintf(to,
-            "usage: mtasts-milter [-f] [-c CONFIG] [-p SOCKET] [-n]\n\n"
-            "The milter daemon is NOT BUILT YET in this version: it does not\n"
-            "connect to an MTA and filters no mail. What works today is\n"
-            "mtasts-ctl validate-policy and validate-txt (see mtasts-ctl --help).\n");
+            "usage: mtasts-milter [-f] [-n] [-v] [-c CONFIG] [-p SOCKET]\n\n"
+            "  -c CONFIG  configuration file (default %s if it exists,\n"
+            "             else the built-in defaults)\n"
+            "  -p SOCKET  listen on unix:PATH, inet:PORT@HOST or inet6:PORT@HOST\n"
+            "             (overrides the socket option)\n"
+            "  -f         stay in the foreground and log to stderr\n"
+            "  -n         check the configuration and exit (0 when it is valid)\n"
+            "  -v         log debug messages\n"
+            "  -V         print the version\n\n"
+            "Signals: SIGHUP or SIGUSR1 reloads the configuration (a bad file is\n"
+            "refused and the old one stays); SIGTERM or SIGINT stops.\n"
+            "See mtasts-milter(8) and mtasts-milter.conf(5).\n",
+            CONFIG_DEFAULT_PATH);
+}
+
+/* ------------------------------------------------------------ the socket */
+
+/* Makes the directory of a unix socket, owned by the user who will run. */
+static int
+prepare_unix_socket(const char *spec, uid_t uid, gid_t gid, struct mts_err *err)
+{
+    const char *path = strchr(spec, ':') + 1;
+    char dir[512], *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        mts_err_set(err, "socket path too long: %s", path);
+        return -1;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, 0755) == 0) {
+        if (chown(dir, uid, gid) != 0)
+            log_msg(LOG_WARNING, "cannot give %s to the milter user: %s", dir, strerror(errno));
+    } else if (errno != EEXIST) {
+        mts_err_set(err, "cannot create the socket directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * libmilter leaves Nagle on. Under Postfix, a reply that follows a small
+ * write then waits for the delayed ACK (~40 ms a message). The listening
+ * socket is libmilter's own and has no accessor, so find it among our
+ * descriptors; accepted sockets inherit TCP_NODELAY from it.
+ */
+static void
+set_nodelay_on_listener(void)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        int acc = 0, one = 1, type = 0;
+        socklen_t len = sizeof(acc);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
+            continue;
+        len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_msg(LOG_WARNING, "cannot set TCP_NODELAY on the milter socket: %s",
+                    strerror(errno));
+        else
+            log_msg(LOG_DEBUG, "TCP_NODELAY set on the listening socket");
+    }
+}
+
+/* ------------------------------------------------------------ privileges */
+
+static int
+lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid, struct mts_err *err)
+{
+    *uid = getuid();
+    *gid = getgid();
+    if (cfg->user[0] != '\0') {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (pw == NULL) {
+            mts_err_set(err, "%s: option user: no such user \"%s\"", cfg->path, cfg->user);
+            return -1;
+        }
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    }
+    if (cfg->group[0] != '\0') {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL) {
+            mts_err_set(err, "%s: option group: no such group \"%s\"", cfg->path, cfg->group);
+            return -1;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+static int
+drop_privileges(const struct config *cfg, uid_t uid, gid_t gid, struct mts_err *err)
+{
+    if (cfg->user[0] == '\0') {
+        if (getuid() == 0)
+            log_msg(LOG_WARNING, "running as root: set the user option to drop privileges");
+        return 0;
+    }
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        mts_err_set(err, "cannot drop privileges to %s: %s", cfg->user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        mts_err_set(err, "privileges were not dropped: setuid(0) still works");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ daemon */
+
+static int
+daemonize(struct mts_err *err)
+{
+    pid_t pid = fork();
+    int fd;
+
+    if (pid < 0) {
+        mts_err_set(err, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0) {
+        mts_err_set(err, "setsid: %s", strerror(errno));
+        return -1;
+    }
+    if (chdir("/") != 0) {
+        mts_err_set(err, "chdir /: %s", strerror(errno));
+        return -1;
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
+
+static int
+write_pid_file(const char *path, struct mts_err *err)
+{
+    FILE *f;
+
+    if (path[0] == '\0')
+        return 0;
+    f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        mts_err_set(err, "cannot write the pid file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ reload */
+
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reload_cv = PTHREAD_COND_INITIALIZER;
+static int reload_pending;
+static bool reload_stop;
+static const char *config_path;
+
+static void *
+reload_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&reload_mu);
+    for (;;) {
+        struct runtime *rt;
+        struct mts_err err;
+
+        while (reload_pending == 0 && !reload_stop)
+            pthread_cond_wait(&reload_cv, &reload_mu);
+        if (reload_stop)
+            break;
+        reload_pending = 0;
+        pthread_mutex_unlock(&reload_mu);
+        if (runtime_build(config_path, true, &rt, &err) != 0) {
+            log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
+        } else {
+            log_set_level(log_level_from_name(rt->cfg->log_level));
+            runtime_install(rt);
+            log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
+        }
+        pthread_mutex_lock(&reload_mu);
+    }
+    pthread_mutex_unlock(&reload_mu);
+    return NULL;
+}
+
+static void *
+milter_thread(void *arg)
+{
+    int *rc = arg;
+
+    *rc = smfi_main();
+    /* Tell the main thread that the filter has stopped, however it did. */
+    kill(getpid(), SIGUSR2);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ main */
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    while ((c = getopt(argc, argv, "c:p:fnvVh")) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'p':
+            o->socket = optarg;
+            break;
+        case 'f':
+            o->foreground = true;
+            break;
+        case 'n':
+            o->check_only = true;
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
+        case 'V':
+            printf("mtasts-milter %s\n", MTS_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        printf("mtasts-milter %s (milter daemon not built yet)\n", PACKAGE_VERSION);
+    struct options o;
+    struct runtime *rt;
+    struct mts_err err;
+    char *sock = NULL;
+    uid_t uid;
+    gid_t gid;
+    sigset_t sigs;
+    pthread_t mt, rtid;
+    int milter_rc = 0, sig;
+
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("mtasts-milter %s\n", MTS_VERSION);
         return 0;
     }
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
         usage(stdout);
         return 0;
     }
-    usage(stderr);
-    /* EX_UNAVAILABLE: a service that does not exist yet. */
-    return 69;
+    if (parse_options(argc, argv, &o) != 0)
+        return 2;
+    config_path = o.config;
+    log_init("mtasts-milter", LOG_TO_STDERR, LOG_MAIL);
+    if (runtime_build(o.config, false, &rt, &err) != 0) {
+        fprintf(stderr, "mtasts-milter: %s\n", err.msg);
+        return 1;
+    }
+    if (o.check_only) {
+        printf("%s: configuration is valid (%zu rule%s)\n", rt->cfg->path, rt->rules.n,
+               rt->rules.n == 1 ? "" : "s");
+        runtime_unref(rt);
+        return 0;
+    }
+    if (!o.foreground)
+        log_init("mtasts-milter", LOG_TO_SYSLOG, log_facility_from_name(rt->cfg->log_facility));
+    log_set_level(o.verbose ? LOG_DEBUG : log_level_from_name(rt->cfg->log_level));
+    /* A copy: rt is released before the socket name is used in logs. */
+    sock = strdup(o.socket ? o.socket : rt->cfg->socket);
+    if (sock == NULL) {
+        mts_err_set(&err, "out of memory");
+        goto fail;
+    }
+    if (lookup_user(rt->cfg, &uid, &gid, &err) != 0)
+        goto fail;
+    if (smfi_register(filter_desc) != MI_SUCCESS || smfi_setconn((char *)sock) != MI_SUCCESS) {
+        mts_err_set(&err, "libmilter refused the socket %s", sock);
+        goto fail;
+    }
+    if ((strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) &&
+        prepare_unix_socket(sock, uid, gid, &err) != 0)
+        goto fail;
+    /* Group members (the MTA) may connect to a unix socket; others may not. */
+    umask(007);
+    if (smfi_opensocket(true) != MI_SUCCESS) {
+        mts_err_set(&err, "cannot open the milter socket %s (in use, or no permission?)", sock);
+        goto fail;
+    }
+    if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) {
+        if (chown(strchr(sock, ':') + 1, uid, gid) != 0)
+            log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
+                    strerror(errno));
+    } else {
+        set_nodelay_on_listener();
+    }
+    if (!o.foreground && daemonize(&err) != 0)
+        goto fail;
+    if (write_pid_file(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
+        goto fail;
+    runtime_unref(rt);
+
+    /* Every thread from here on inherits the blocked set. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (fetch_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
+        log_msg(LOG_ERR, "cannot start: %s", err.msg);
+        return 1;
+    }
+    runtime_install(rt);
+    if (pthread_create(&rtid, NULL, reload_thread, NULL) != 0 ||
+        pthread_create(&mt, NULL, milter_thread, &milter_rc) != 0) {
+        log_msg(LOG_ERR, "cannot start threads");
+        return 1;
+    }
+    log_msg(LOG_NOTICE, "mtasts-milter %s listening on %s", MTS_VERSION, sock);
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP || sig == SIGUSR1) {
+            pthread_mutex_lock(&reload_mu);
+            reload_pending++;
+            pthread_cond_signal(&reload_cv);
+            pthread_mutex_unlock(&reload_mu);
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT)
+            log_msg(LOG_NOTICE, "stopping on signal %d", sig);
+        break;			/* SIGUSR2: the filter stopped by itself */
+    }
+    smfi_stop();
+    pthread_join(mt, NULL);
+    pthread_mutex_lock(&reload_mu);
+    reload_stop = true;
+    pthread_cond_signal(&reload_cv);
+    pthread_mutex_unlock(&reload_mu);
+    pthread_join(rtid, NULL);
+    runtime_install(NULL);
+    log_msg(LOG_NOTICE, "stopped");
+    free(sock);
+    return milter_rc == MI_SUCCESS ? 0 : 1;
+
+fail:
+    log_msg(LOG_ERR, "%s", err.msg);
+    if (o.foreground)
+        fprintf(stderr, "mtasts-milter: %s\n", err.msg);
+    runtime_unref(rt);
+    free(sock);
+    return 1;
 }

@@ -1,0 +1,482 @@
+/*
+ * verdict - recipient verdicts from status, route and rules; see verdict.h.
+ *
+ * verdict_decide() is pure: every fact comes in through struct
+ * verdict_facts, so the whole matrix of status x requirement x route is
+ * testable without a network. verdict_for_recipient() gathers the facts.
+ */
+#include "verdict.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mxmatch.h"
+
+#define RULES_FILE_LINE_MAX 1024
+
+/* The rule that applies when none matches (DESIGN.md: "with no rules"). */
+static const struct verdict_rule default_rule = {
+    NULL, NULL, NULL, VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_DEFER, "built-in default",
+};
+
+const char *
+verdict_action_name(enum verdict_action a)
+{
+    return a == VERDICT_TAG ? "tag" : a == VERDICT_DEFER ? "defer" : "reject";
+}
+
+const char *
+verdict_outcome_name(enum verdict_outcome o)
+{
+    static const char *const names[] = {"pass", "not-required", "fail", "unknown"};
+    return names[o];
+}
+
+const char *
+verdict_req_name(enum verdict_req r)
+{
+    static const char *const names[] = {"none", "tls", "verified-tls", "mta-sts"};
+    return names[r];
+}
+
+/* ------------------------------------------------------------ rules */
+
+static int
+parse_action(const char *v, enum verdict_action *out)
+{
+    if (strcmp(v, "tag") == 0)
+        *out = VERDICT_TAG;
+    else if (strcmp(v, "defer") == 0)
+        *out = VERDICT_DEFER;
+    else if (strcmp(v, "reject") == 0)
+        *out = VERDICT_REJECT;
+    else
+        return -1;
+    return 0;
+}
+
+static void
+rule_free(struct verdict_rule *r)
+{
+    free(r->from);
+    free(r->auth);
+    free(r->rcpt);
+    r->from = r->auth = r->rcpt = NULL;
+}
+
+int
+verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *err)
+{
+    char *copy = strdup(text), *save = NULL, *tok;
+    bool have_req = false;
+
+    memset(out, 0, sizeof(*out));
+    out->on_fail = VERDICT_DEFER;
+    out->on_unknown = VERDICT_DEFER;
+    if (copy == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    for (tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '='), **field = NULL;
+        const char *v;
+
+        if (eq == NULL || eq == tok || eq[1] == '\0') {
+            mts_err_set(err, "\"%s\" is not key=value", tok);
+            goto fail;
+        }
+        *eq = '\0';
+        v = eq + 1;
+        if (strcmp(tok, "from") == 0)
+            field = &out->from;
+        else if (strcmp(tok, "auth") == 0)
+            field = &out->auth;
+        else if (strcmp(tok, "rcpt") == 0)
+            field = &out->rcpt;
+        if (field != NULL) {
+            if (*field != NULL) {
+                mts_err_set(err, "%s given twice", tok);
+                goto fail;
+            }
+            if ((*field = strdup(v)) == NULL) {
+                mts_err_set(err, "out of memory");
+                goto fail;
+            }
+            /* Domains compare in lower case. */
+            if (field != &out->auth)
+                for (char *p = *field; *p; p++)
+                    *p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+        } else if (strcmp(tok, "require") == 0) {
+            if (strcmp(v, "none") == 0)
+                out->req = VERDICT_REQ_NONE;
+            else if (strcmp(v, "tls") == 0)
+                out->req = VERDICT_REQ_TLS;
+            else if (strcmp(v, "verified-tls") == 0)
+                out->req = VERDICT_REQ_VERIFIED_TLS;
+            else if (strcmp(v, "mta-sts") == 0)
+                out->req = VERDICT_REQ_MTA_STS;
+            else {
+                mts_err_set(err, "require=%s: expected none, tls, verified-tls or mta-sts", v);
+                goto fail;
+            }
+            have_req = true;
+        } else if (strcmp(tok, "fail") == 0 || strcmp(tok, "unknown") == 0) {
+            if (parse_action(v, tok[0] == 'f' ? &out->on_fail : &out->on_unknown) != 0) {
+                mts_err_set(err, "%s=%s: expected tag, defer or reject", tok, v);
+                goto fail;
+            }
+        } else {
+            mts_err_set(err, "unknown key \"%s\" (from, auth, rcpt, require, fail, unknown)", tok);
+            goto fail;
+        }
+    }
+    if (!have_req) {
+        mts_err_set(err, "require= is missing");
+        goto fail;
+    }
+    free(copy);
+    return 0;
+fail:
+    free(copy);
+    rule_free(out);
+    return -1;
+}
+
+static int
+add_rule(struct verdict_rules *rules, const char *text, const char *file, int line,
+         struct mts_err *err)
+{
+    struct verdict_rule r, *nr;
+    struct mts_err e;
+
+    if (verdict_rule_parse(text, &r, &e) != 0) {
+        mts_err_set(err, "%s:%d: rule: %s", file, line, e.msg);
+        return -1;
+    }
+    if (r.req == VERDICT_REQ_TLS || r.req == VERDICT_REQ_VERIFIED_TLS) {
+        mts_err_set(err, "%s:%d: rule: require=%s needs MX TLS probes, which are not built "
+                    "yet; use require=mta-sts or require=none", file, line,
+                    verdict_req_name(r.req));
+        rule_free(&r);
+        return -1;
+    }
+    snprintf(r.where, sizeof(r.where), "%s:%d", file, line);
+    nr = realloc(rules->r, (rules->n + 1) * sizeof(*nr));
+    if (nr == NULL) {
+        rule_free(&r);
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    rules->r = nr;
+    rules->r[rules->n++] = r;
+    return 0;
+}
+
+int
+verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct mts_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < cfg->rules.n; i++)
+        if (add_rule(out, cfg->rules.v[i], cfg->path, cfg->rules.line[i], err) != 0)
+            goto fail;
+    if (cfg->rules_file[0] != '\0') {
+        FILE *f = fopen(cfg->rules_file, "r");
+        char line[RULES_FILE_LINE_MAX];
+        int line_no = 0;
+
+        if (f == NULL) {
+            mts_err_set(err, "%s: option rules_file: cannot open %s", cfg->path, cfg->rules_file);
+            goto fail;
+        }
+        while (fgets(line, sizeof(line), f) != NULL) {
+            char *s = line, *hash = strchr(line, '#'), *end;
+
+            line_no++;
+            if (hash != NULL)
+                *hash = '\0';
+            end = s + strlen(s);
+            while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
+                               end[-1] == '\t'))
+                *--end = '\0';
+            s += strspn(s, " \t");
+            if (*s == '\0')
+                continue;
+            if (add_rule(out, s, cfg->rules_file, line_no, err) != 0) {
+                fclose(f);
+                goto fail;
+            }
+        }
+        fclose(f);
+    }
+    return 0;
+fail:
+    verdict_rules_free(out);
+    return -1;
+}
+
+void
+verdict_rules_free(struct verdict_rules *rules)
+{
+    for (size_t i = 0; i < rules->n; i++)
+        rule_free(&rules->r[i]);
+    free(rules->r);
+    rules->r = NULL;
+    rules->n = 0;
+}
+
+/* "*" any; "*.d" strict subdomains of d; otherwise the domain itself. */
+static bool
+domain_matches(const char *pat, const char *domain)
+{
+    size_t pl, dl;
+
+    if (strcmp(pat, "*") == 0)
+        return true;
+    if (pat[0] == '@')
+        pat++;
+    if (pat[0] == '*' && pat[1] == '.') {
+        pl = strlen(pat + 1);
+        dl = strlen(domain);
+        return dl > pl && strcasecmp(domain + dl - pl, pat + 1) == 0;
+    }
+    return strcasecmp(pat, domain) == 0;
+}
+
+static bool
+sender_matches(const char *pat, const char *sender)
+{
+    const char *at = strrchr(sender, '@');
+
+    if (strcmp(pat, "*") == 0)
+        return true;
+    if (strchr(pat, '@') != NULL && pat[0] != '@')
+        return strcasecmp(pat, sender) == 0;	/* a whole address */
+    return at != NULL && domain_matches(pat, at + 1);
+}
+
+const struct verdict_rule *
+verdict_rule_match(const struct verdict_rules *rules, const char *sender, const char *auth,
+                   const char *rcpt_domain)
+{
+    for (size_t i = 0; rules != NULL && i < rules->n; i++) {
+        const struct verdict_rule *r = &rules->r[i];
+
+        if (r->from != NULL && !sender_matches(r->from, sender ? sender : ""))
+            continue;
+        if (r->auth != NULL) {
+            bool authed = auth != NULL && auth[0] != '\0';
+            if (strcmp(r->auth, "-") == 0 ? authed :
+                strcmp(r->auth, "*") == 0 ? !authed : !authed || strcmp(r->auth, auth) != 0)
+                continue;
+        }
+        if (r->rcpt != NULL && !domain_matches(r->rcpt, rcpt_domain))
+            continue;
+        return r;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ decide */
+
+static void
+set_outcome(struct verdict *v, enum verdict_action a, enum verdict_outcome o, const char *fmt,
+            ...) __attribute__((format(printf, 4, 5)));
+
+static void
+set_outcome(struct verdict *v, enum verdict_action a, enum verdict_outcome o, const char *fmt,
+            ...)
+{
+    va_list ap;
+
+    v->action = a;
+    v->outcome = o;
+    va_start(ap, fmt);
+    (void)vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+    va_end(ap);
+}
+
+void
+verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
+               struct verdict *out)
+{
+    const struct verdict_rule *r = verdict_rule_match(rules, f->sender, f->auth, f->rcpt_domain);
+    const struct discover_result *st = f->status;
+    const char *d = f->rcpt_domain;
+    bool any_match = false;
+
+    memset(out, 0, sizeof(*out));
+    out->rule = r;
+    if (r == NULL)
+        r = &default_rule;
+    out->req = r->req;
+
+    if (r->req == VERDICT_REQ_NONE) {
+        set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED,
+                    "%s: no transport security required (%s)", d, r->where);
+        return;
+    }
+    if (st->status == DISCOVER_UNKNOWN) {
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "MTA-STS status of %s could not be determined: %s", d,
+                    st->error[0] ? st->error : "no reason given");
+        return;
+    }
+    if (st->status != DISCOVER_ENFORCE) {
+        /* absent, failed (RFC 8461 §3.3), none, testing: nothing demanded. */
+        set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED, "%s: MTA-STS %s, nothing required",
+                    d, discover_status_name(st->status));
+        return;
+    }
+    if (!f->mx_known) {
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s requires MTA-STS but its MX hosts could not be looked up", d);
+        return;
+    }
+    for (size_t i = 0; i < f->n_mx && !any_match; i++)
+        any_match = discover_result_mx_allows(st, f->mx[i]);
+    if (!any_match) {
+        /* It can never be delivered under this policy: a permanent failure,
+         * except where a rule asks for something milder. */
+        enum verdict_action a = out->rule == NULL ? VERDICT_REJECT : r->on_fail;
+        set_outcome(out, a, VERDICT_FAIL,
+                    "%s requires MTA-STS (enforce) and none of its MX hosts (%s%s) matches "
+                    "its policy", d, f->n_mx > 0 ? f->mx[0] : "none",
+                    f->n_mx > 1 ? ", ..." : "");
+        out->permanent = a == VERDICT_REJECT;
+        return;
+    }
+    if (!f->route_enforces) {
+        set_outcome(out, r->on_fail, VERDICT_FAIL,
+                    "%s requires MTA-STS (enforce) and the route %s does not enforce it", d,
+                    f->route ? f->route : "(unknown)");
+        out->permanent = r->on_fail == VERDICT_REJECT;
+        return;
+    }
+    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX and route comply", d);
+}
+
+/* ------------------------------------------------------------ with I/O */
+
+static bool
+list_has(const struct config_list *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && strncasecmp(l->v[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+bool
+verdict_route_enforces(const struct config *cfg, const char *mailer, const char *host,
+                       char *desc, size_t descsz)
+{
+    const char *colon;
+    char route[300];
+    const char *h;
+    size_t hl;
+
+    if ((mailer == NULL || *mailer == '\0') && (host == NULL || *host == '\0')) {
+        /* The MTA did not say: the configured default route applies. */
+        snprintf(route, sizeof(route), "%s", cfg->default_route);
+        colon = strchr(route, ':');
+        if (colon != NULL)
+            route[colon - route] = '\0';
+        mailer = route;
+        host = colon ? cfg->default_route + (colon - route) + 1 : "";
+    }
+    snprintf(desc, descsz, "%s:%s", mailer ? mailer : "", host ? host : "");
+    if (mailer != NULL && list_has(&cfg->enforcing_transports, mailer, strlen(mailer)))
+        return true;
+    if (host == NULL || *host == '\0')
+        return false;
+    /* "[relay.example]:587" and "relay.example" name the same relay. */
+    h = host;
+    hl = strlen(h);
+    if (h[0] == '[') {
+        const char *close = strchr(h, ']');
+        h++;
+        hl = close ? (size_t)(close - h) : hl - 1;
+    } else if ((colon = strrchr(h, ':')) != NULL && strchr(h, ':') == colon) {
+        hl = (size_t)(colon - h);
+    }
+    return list_has(&cfg->enforcing_relays, h, hl);
+}
+
+static int
+elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+void
+verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
+                      int deadline_ms, struct verdict *out, struct discover_result *st)
+{
+    struct verdict_facts f;
+    struct timespec t0;
+    /* On the heap: this runs on libmilter threads, whose stacks may be small. */
+    char (*mx)[254] = malloc(DISCOVER_MAX_MX * sizeof(*mx));
+    const char *mxp[DISCOVER_MAX_MX];
+    char route[300];
+    struct mts_err err;
+    int n_mx = -1, left;
+
+    if (mx == NULL) {
+        memset(out, 0, sizeof(*out));
+        memset(st, 0, sizeof(*st));
+        st->status = DISCOVER_UNKNOWN;
+        out->action = VERDICT_DEFER;
+        out->outcome = VERDICT_UNKNOWN;
+        snprintf(out->reason, sizeof(out->reason), "out of memory");
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&f, 0, sizeof(f));
+    f.sender = req->sender;
+    f.auth = req->auth;
+    f.rcpt_domain = req->rcpt_domain;
+    f.status = st;
+    f.route_enforces = verdict_route_enforces(ctx->cfg, req->mailer, req->host, route,
+                                              sizeof(route));
+    f.route = route;
+
+    discover_lookup(ctx->discover, req->rcpt_domain, deadline_ms, 0, st);
+    for (int pass = 0; pass < 2; pass++) {
+        if (st->status == DISCOVER_ENFORCE && n_mx < 0) {
+            left = deadline_ms - elapsed_ms(&t0);
+            n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, left, mx, &err) : -1;
+            for (int i = 0; i < n_mx; i++)
+                mxp[i] = mx[i];
+        }
+        f.mx_known = n_mx >= 0;
+        f.n_mx = n_mx > 0 ? (size_t)n_mx : 0;
+        f.mx = mxp;
+        verdict_decide(ctx->rules, &f, out);
+        if (out->action != VERDICT_REJECT || pass == 1 || st->rechecked)
+            break;
+        /* RFC 8461 §5: no permanent failure before checking for a new policy. */
+        left = deadline_ms - elapsed_ms(&t0);
+        discover_result_free(st);
+        if (left <= 0) {
+            st->rechecked = false;
+        } else {
+            discover_lookup(ctx->discover, req->rcpt_domain, left, DISCOVER_RECHECK, st);
+        }
+        if (!st->rechecked) {
+            out->action = VERDICT_DEFER;
+            out->permanent = false;
+            mts_text_set(out->reason + strlen(out->reason),
+                         sizeof(out->reason) - strlen(out->reason),
+                         "; the policy could not be re-checked in time");
+            break;
+        }
+    }
+    free(mx);
+}

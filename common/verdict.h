@@ -1,0 +1,142 @@
+/*
+ * verdict - what to do with one recipient: its domain's MTA-STS status,
+ * the downstream route, and the organization's rules -> an action and a
+ * reason a sender can read.
+ *
+ * SYNOPSIS
+ *	verdict_rules_load(cfg, &rules, &err);
+ *	verdict_decide(&rules, &facts, &v);                   no I/O
+ *	verdict_for_recipient(&ctx, &req, deadline_ms, &v);  with lookups
+ *
+ * DESCRIPTION
+ *	Rules (first match wins) come from "rule = ..." lines and rules_file:
+ *
+ *	    [from=SENDER] [auth=USER] [rcpt=DOMAIN] require=REQ [fail=ACT] [unknown=ACT]
+ *
+ *	SENDER is an address, "@domain" / "domain", "*.domain" (subdomains)
+ *	or "*"; USER a login, "*" (any authenticated) or "-" (none); DOMAIN a
+ *	recipient domain, "*.domain" or "*". REQ is none, tls, verified-tls or
+ *	mta-sts; ACT is tag, defer or reject (defaults: fail=defer,
+ *	unknown=defer). tls and verified-tls need MX probes, which are not
+ *	built yet: rules that use them are refused at load time.
+ *
+ *	With no matching rule: require mta-sts; an enforce domain whose MX
+ *	hosts none match its policy is rejected (it can never be delivered),
+ *	one whose route does not enforce is deferred; unknown is deferred;
+ *	absent, failed, none and testing demand nothing. Every recipient that
+ *	is not deferred or rejected is tagged.
+ *
+ *	A reject that rests on a cached policy is only final after the TXT id
+ *	was re-checked (RFC 8461 §5); verdict_for_recipient does that within
+ *	the deadline and defers when it cannot.
+ *
+ * DIAGNOSTICS
+ *	verdict_rules_load returns -1 and "FILE:LINE: rule: reason".
+ */
+#ifndef MTS_VERDICT_H
+#define MTS_VERDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "discover.h"
+#include "err.h"
+
+#define VERDICT_REASON_MAX 512
+
+enum verdict_req {
+    VERDICT_REQ_NONE,
+    VERDICT_REQ_TLS,
+    VERDICT_REQ_VERIFIED_TLS,
+    VERDICT_REQ_MTA_STS
+};
+
+enum verdict_action {
+    VERDICT_TAG,		/* accept, and tag the message */
+    VERDICT_DEFER,		/* 4xx for this recipient */
+    VERDICT_REJECT		/* 5xx for this recipient */
+};
+
+/* What the verdict found, for the tag header. */
+enum verdict_outcome {
+    VERDICT_PASS,		/* the requirement is met */
+    VERDICT_NOT_REQUIRED,	/* nothing is demanded of the path */
+    VERDICT_FAIL,		/* the requirement is not met */
+    VERDICT_UNKNOWN		/* the status could not be learnt */
+};
+
+struct verdict_rule {
+    char *from, *auth, *rcpt;	/* NULL: any */
+    enum verdict_req req;
+    enum verdict_action on_fail, on_unknown;
+    char where[160];		/* "FILE:LINE", for logs */
+};
+
+struct verdict_rules {
+    size_t n;
+    struct verdict_rule *r;
+};
+
+/* Everything the decision needs, already looked up. */
+struct verdict_facts {
+    const char *sender;		/* envelope sender, "" for <> */
+    const char *auth;		/* authenticated user, NULL if none */
+    const char *rcpt_domain;	/* normalised */
+    const struct discover_result *status;
+    bool mx_known;		/* the MX lookup answered */
+    size_t n_mx;
+    const char *const *mx;	/* the domain's MX hosts */
+    bool route_enforces;
+    const char *route;		/* "smtp:[relay.example]" */
+};
+
+struct verdict {
+    enum verdict_action action;
+    enum verdict_outcome outcome;
+    enum verdict_req req;
+    bool permanent;		/* a reject that may need a policy re-check */
+    const struct verdict_rule *rule;	/* NULL: the built-in default */
+    char reason[VERDICT_REASON_MAX];
+};
+
+int verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *err);
+int verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct mts_err *err);
+void verdict_rules_free(struct verdict_rules *rules);
+
+/* The first rule that matches, or NULL. */
+const struct verdict_rule *verdict_rule_match(const struct verdict_rules *rules,
+                                              const char *sender, const char *auth,
+                                              const char *rcpt_domain);
+
+void verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
+                    struct verdict *out);
+
+/* Does the route (transport, next hop) enforce MTA-STS, per the config? */
+bool verdict_route_enforces(const struct config *cfg, const char *mailer, const char *host,
+                            char *desc, size_t descsz);
+
+struct verdict_ctx {
+    const struct config *cfg;
+    const struct verdict_rules *rules;
+    struct discover *discover;
+};
+
+struct verdict_request {
+    const char *sender;
+    const char *auth;
+    const char *rcpt_domain;	/* normalised by the caller */
+    const char *mailer;		/* {rcpt_mailer}, NULL if not sent */
+    const char *host;		/* {rcpt_host}, NULL if not sent */
+};
+
+/* Looks up status, MX and route, decides, re-checks before a reject. */
+void verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
+                           int deadline_ms, struct verdict *out,
+                           struct discover_result *status_out);
+
+const char *verdict_action_name(enum verdict_action a);
+const char *verdict_outcome_name(enum verdict_outcome o);
+const char *verdict_req_name(enum verdict_req r);
+
+#endif

@@ -1,0 +1,444 @@
+/*
+ * filter - the libmilter callbacks: per-recipient verdicts at RCPT TO, tag
+ * headers at end of message.
+ *
+ * State: one struct conn per connection (smfi priv), holding a reference
+ * to the runtime it started with, and the message state that MAIL FROM,
+ * RSET (abort) and end of message reset, so nothing leaks from one message
+ * to the next. Every libmilter call goes through the smfi table.
+ */
+#define _GNU_SOURCE 1  /* asprintf */
+#include "filter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "address.h"
+#include "log.h"
+#include "reply.h"
+#include "runtime.h"
+#include "smfi.h"
+
+#define MAX_TAGS 100		/* distinct recipient domains tagged per message */
+
+struct tag {
+    char domain[254];
+    enum discover_status status;
+    char txt_id[POLICY_ID_MAX + 1];
+    enum verdict_req req;
+    enum verdict_outcome outcome;
+    const char *action;		/* "tag", "defer", "reject", "hold" */
+    bool dry_run;
+};
+
+struct conn {
+    struct runtime *rt;
+    bool non_smtpd;		/* Postfix non_smtpd_milters: sendmail(1), pickup */
+    bool no_header_reply;	/* SMFIP_NR_HDR negotiated */
+    /* the message */
+    bool act;
+    char *sender;
+    char *auth;
+    char qid[64];
+    size_t n_tags;
+    struct tag *tags;
+    int forged;			/* copies of our header that came with it */
+    char *hold_reason;
+};
+
+static void
+message_reset(struct conn *c)
+{
+    free(c->sender);
+    free(c->auth);
+    free(c->tags);
+    free(c->hold_reason);
+    c->sender = c->auth = c->hold_reason = NULL;
+    c->tags = NULL;
+    c->n_tags = 0;
+    c->forged = 0;
+    c->act = false;
+    snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
+}
+
+static const char *
+macro(SMFICTX *ctx, const char *name)
+{
+    const char *v = smfi.getsymval(ctx, (char *)name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static void
+update_qid(SMFICTX *ctx, struct conn *c)
+{
+    const char *i = macro(ctx, "i");
+
+    if (i != NULL)
+        snprintf(c->qid, sizeof(c->qid), "%s", i);
+}
+
+/* Does the configuration say to act on this session? */
+static bool
+session_in_scope(const struct config *cfg, const struct conn *c, const char *daemon)
+{
+    for (size_t i = 0; i < cfg->act_on.n; i++) {
+        const char *v = cfg->act_on.v[i];
+
+        if (strcmp(v, "all") == 0)
+            return true;
+        if (strcmp(v, "authenticated") == 0 && c->auth != NULL)
+            return true;
+        if (strcmp(v, "non-smtpd") == 0 && c->non_smtpd)
+            return true;
+        if (strncmp(v, "daemon:", 7) == 0 && daemon != NULL && strcmp(v + 7, daemon) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+is_local_domain(const struct config *cfg, const char *domain)
+{
+    for (size_t i = 0; i < cfg->local_domains.n; i++)
+        if (strcasecmp(cfg->local_domains.v[i], domain) == 0)
+            return true;
+    return false;
+}
+
+static sfsistat
+mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+               unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
+               unsigned long *pf3)
+{
+    /* Only the steps the verdicts need: no HELO, DATA, body or unknown. */
+    unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY |
+                         SMFIP_NOEOH;
+
+    (void)f2;
+    (void)f3;
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+    *pf1 = (f1 & want) | (f1 & SMFIP_NR_HDR);
+    *pf2 = *pf3 = 0;
+    if (f0 & SMFIF_SETSYMLIST) {
+        smfi.setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
+        smfi.setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {daemon_name}");
+        smfi.setsymlist(ctx, SMFIM_ENVRCPT, "i {rcpt_mailer} {rcpt_host}");
+        smfi.setsymlist(ctx, SMFIM_EOM, "i");
+    }
+    /* Remember whether header callbacks must stay silent. */
+    {
+        struct conn *c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            return SMFIS_TEMPFAIL;
+        c->no_header_reply = (*pf1 & SMFIP_NR_HDR) != 0;
+        snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
+        smfi.setpriv(ctx, c);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static struct conn *
+conn_get(SMFICTX *ctx)
+{
+    struct conn *c = smfi.getpriv(ctx);
+
+    if (c == NULL) {
+        /* An MTA that did not negotiate (milter protocol 2): start here. */
+        c = calloc(1, sizeof(*c));
+        if (c != NULL) {
+            snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
+            smfi.setpriv(ctx, c);
+        }
+    }
+    return c;
+}
+
+static sfsistat
+mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
+{
+    struct conn *c = conn_get(ctx);
+
+    if (c == NULL)
+        return SMFIS_TEMPFAIL;
+    if (c->rt == NULL)
+        c->rt = runtime_current();
+    if (c->rt == NULL)
+        return SMFIS_TEMPFAIL;
+    /* Postfix's cleanup server presents non-SMTP mail (sendmail(1),
+     * pickup) as a connection without a socket address. */
+    c->non_smtpd = addr == NULL;
+    log_msg(LOG_DEBUG, "connect from %s%s", hostname ? hostname : "?",
+            c->non_smtpd ? " (non-SMTP mail)" : "");
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = conn_get(ctx);
+    const char *auth, *daemon;
+
+    if (c == NULL || c->rt == NULL)
+        return SMFIS_TEMPFAIL;
+    message_reset(c);
+    update_qid(ctx, c);
+    auth = macro(ctx, "{auth_authen}");
+    daemon = macro(ctx, "{daemon_name}");
+    c->sender = strdup(argv[0] ? argv[0] : "");
+    c->auth = auth ? strdup(auth) : NULL;
+    if (c->sender == NULL || (auth != NULL && c->auth == NULL))
+        return SMFIS_TEMPFAIL;
+    /* Keep the address only: "<a@b>" -> "a@b". */
+    if (c->sender[0] == '<') {
+        size_t l = strlen(c->sender);
+        memmove(c->sender, c->sender + 1, l);
+        if (l >= 2 && c->sender[l - 2] == '>')
+            c->sender[l - 2] = '\0';
+    }
+    c->act = session_in_scope(c->rt->cfg, c, daemon);
+    log_msg(LOG_DEBUG, "%s: from=<%s> auth=%s %s", c->qid, c->sender, auth ? auth : "-",
+            c->act ? "in scope" : "not in scope (passes untouched)");
+    return SMFIS_CONTINUE;
+}
+
+static struct tag *
+tag_for(struct conn *c, const char *domain)
+{
+    struct tag *t;
+
+    for (size_t i = 0; i < c->n_tags; i++)
+        if (strcmp(c->tags[i].domain, domain) == 0)
+            return &c->tags[i];
+    if (c->n_tags == MAX_TAGS)
+        return NULL;
+    t = realloc(c->tags, (c->n_tags + 1) * sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    c->tags = t;
+    t = &c->tags[c->n_tags++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->domain, sizeof(t->domain), "%s", domain);
+    return t;
+}
+
+/* Answers one recipient with action a and reason; reply is per recipient. */
+static sfsistat
+answer(SMFICTX *ctx, struct conn *c, enum verdict_action a, const char *domain,
+       const char *reason)
+{
+    const struct runtime *rt = c->rt;
+    struct reply *r;
+    char *text;
+
+    if (a == VERDICT_TAG)
+        return SMFIS_CONTINUE;
+    if (c->non_smtpd) {
+        /* Mail from sendmail(1) or pickup cannot be refused per recipient:
+         * the whole message is held for the operator, and tagged. */
+        if (c->hold_reason == NULL && asprintf(&c->hold_reason, "MTA-STS: %s: %s", domain,
+                                               reason) < 0)
+            c->hold_reason = NULL;
+        return SMFIS_CONTINUE;
+    }
+    r = malloc(sizeof(*r));
+    if (r == NULL)
+        return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    if (asprintf(&text, "MTA-STS: %s", reason) < 0)
+        text = NULL;
+    reply_build(a == VERDICT_REJECT ? &rt->reject : &rt->defer, text ? text : "MTA-STS", r);
+    free(text);
+    if (smfi.setreply(ctx, r->rcode, r->xcode, r->text) != MI_SUCCESS)
+        log_msg(LOG_WARNING, "%s: the MTA refused our reply text; it uses its own", c->qid);
+    free(r);
+    return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+/* An address we cannot read: the action for "unknown" of the rules that apply. */
+static enum verdict_action
+unknown_action(const struct conn *c)
+{
+    const struct verdict_rule *r = verdict_rule_match(&c->rt->rules, c->sender, c->auth, "");
+    return r != NULL ? r->on_unknown : VERDICT_DEFER;
+}
+
+static enum verdict_action
+internal_error_action(const struct config *cfg)
+{
+    return strcmp(cfg->on_internal_error, "tag") == 0    ? VERDICT_TAG :
+           strcmp(cfg->on_internal_error, "reject") == 0 ? VERDICT_REJECT :
+                                                           VERDICT_DEFER;
+}
+
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = conn_get(ctx);
+    const struct config *cfg;
+    struct verdict_request req;
+    struct verdict *v;
+    struct discover_result *st;
+    struct mts_err err;
+    char domain[254];
+    struct tag *t;
+    enum verdict_action a;
+    enum address_result ar;
+    sfsistat rc;
+
+    if (c == NULL || c->rt == NULL)
+        return SMFIS_TEMPFAIL;
+    if (!c->act)
+        return SMFIS_CONTINUE;
+    cfg = c->rt->cfg;
+    update_qid(ctx, c);
+    ar = address_domain(argv[0], domain, sizeof(domain), &err);
+    if (ar == ADDRESS_INVALID) {
+        a = cfg->dry_run ? VERDICT_TAG : unknown_action(c);
+        log_msg(LOG_WARNING, "%s: rcpt %.200s: unreadable address (%s): %s", c->qid, argv[0],
+                err.msg, verdict_action_name(a));
+        return answer(ctx, c, a, "recipient", "the recipient address could not be read");
+    }
+    if (ar != ADDRESS_OK || is_local_domain(cfg, domain))
+        return SMFIS_CONTINUE;
+
+    v = calloc(1, sizeof(*v));
+    st = calloc(1, sizeof(*st));
+    if (v == NULL || st == NULL) {
+        free(v);
+        free(st);
+        a = internal_error_action(cfg);
+        log_msg(LOG_ERR, "%s: %s: out of memory: %s", c->qid, domain, verdict_action_name(a));
+        return answer(ctx, c, a, domain, "internal error (out of memory)");
+    }
+    req.sender = c->sender;
+    req.auth = c->auth;
+    req.rcpt_domain = domain;
+    req.mailer = macro(ctx, "{rcpt_mailer}");
+    req.host = macro(ctx, "{rcpt_host}");
+    verdict_for_recipient(&c->rt->vctx, &req, (int)cfg->rcpt_deadline_ms, v, st);
+
+    a = v->action;
+    /* Tags describe the recipients that stay in the message: a refused one
+     * is not there (unless nothing is refused: dry run, or non-SMTP hold). */
+    t = (a == VERDICT_TAG || cfg->dry_run || c->non_smtpd) ? tag_for(c, domain) : NULL;
+    if (t != NULL && !(t->action != NULL && strcmp(t->action, "tag") == 0 && a != VERDICT_TAG)) {
+        t->status = st->status;
+        snprintf(t->txt_id, sizeof(t->txt_id), "%s", st->txt_id);
+        t->req = v->req;
+        t->outcome = v->outcome;
+        t->dry_run = cfg->dry_run && a != VERDICT_TAG;
+        t->action = c->non_smtpd && a != VERDICT_TAG ? "hold" : verdict_action_name(a);
+    }
+    log_msg(a == VERDICT_TAG ? LOG_INFO : LOG_NOTICE,
+            "%s: rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s rule=%s: %s",
+            c->qid, domain, discover_status_name(st->status), verdict_req_name(v->req),
+            verdict_outcome_name(v->outcome), verdict_action_name(a),
+            cfg->dry_run && a != VERDICT_TAG ? " (dry run: not applied)" : "",
+            v->rule ? v->rule->where : "default", v->reason);
+    rc = answer(ctx, c, cfg->dry_run ? VERDICT_TAG : a, domain, v->reason);
+    discover_result_free(st);
+    free(st);
+    free(v);
+    return rc;
+}
+
+static sfsistat
+mlfi_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = conn_get(ctx);
+
+    (void)value;
+    if (c != NULL && c->rt != NULL && strcasecmp(name, c->rt->cfg->header_name) == 0)
+        c->forged++;
+    return c != NULL && c->no_header_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_eom(SMFICTX *ctx)
+{
+    struct conn *c = conn_get(ctx);
+    char *hdr = NULL;
+    const char *name;
+
+    if (c == NULL || c->rt == NULL)
+        return SMFIS_TEMPFAIL;
+    name = c->rt->cfg->header_name;
+    update_qid(ctx, c);
+    /* Nobody upstream may forge a tag: remove every copy that came in,
+     * last first so that the indexes of the others do not move. */
+    for (int i = c->forged; i >= 1; i--)
+        if (smfi.chgheader(ctx, (char *)name, i, NULL) != MI_SUCCESS)
+            log_msg(LOG_ERR, "%s: cannot remove forged %s header %d", c->qid, name, i);
+    if (c->forged > 0)
+        log_msg(LOG_NOTICE, "%s: removed %d %s header(s) that came with the message", c->qid,
+                c->forged, name);
+    /* Inserted from the last: each lands at the top, so they read in order. */
+    for (size_t i = c->n_tags; i-- > 0;) {
+        const struct tag *t = &c->tags[i];
+
+        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s",
+                     t->domain, discover_status_name(t->status), t->txt_id[0] ? "; id=" : "",
+                     t->txt_id, verdict_req_name(t->req), verdict_outcome_name(t->outcome),
+                     t->action, t->dry_run ? "; dry-run=yes" : "") < 0)
+            break;
+        if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
+            log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);
+        free(hdr);
+    }
+    if (c->hold_reason != NULL && !c->rt->cfg->dry_run) {
+        struct reply r;
+        /* The reason goes into the queue file: the same hygiene as replies. */
+        reply_build(&c->rt->defer, c->hold_reason, &r);
+        if (smfi.quarantine(ctx, r.text) != MI_SUCCESS)
+            log_msg(LOG_ERR, "%s: cannot hold the message", c->qid);
+        else
+            log_msg(LOG_NOTICE, "%s: held (non-SMTP mail cannot be refused per recipient): %s",
+                    c->qid, r.text);
+    }
+    message_reset(c);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_abort(SMFICTX *ctx)
+{
+    struct conn *c = smfi.getpriv(ctx);
+
+    if (c != NULL)
+        message_reset(c);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_close(SMFICTX *ctx)
+{
+    struct conn *c = smfi.getpriv(ctx);
+
+    if (c != NULL) {
+        message_reset(c);
+        runtime_unref(c->rt);
+        free(c);
+        smfi.setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc filter_desc = {
+    "mtasts-milter",
+    SMFI_VERSION,
+    SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST,
+    mlfi_connect,
+    NULL,			/* helo */
+    mlfi_envfrom,
+    mlfi_envrcpt,
+    mlfi_header,
+    NULL,			/* eoh */
+    NULL,			/* body */
+    mlfi_eom,
+    mlfi_abort,
+    mlfi_close,
+    NULL,			/* unknown */
+    NULL,			/* data */
+    mlfi_negotiate,
+};

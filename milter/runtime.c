@@ -1,0 +1,142 @@
+/*
+ * runtime - configuration snapshots for the milter; see runtime.h.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static pthread_mutex_t current_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct runtime *current;
+
+/* A file named by the configuration must be readable (empty: not used). */
+static int
+check_readable(const struct config *cfg, const char *option, const char *path,
+               struct mts_err *err)
+{
+    if (path[0] == '\0' || strcmp(path, "none") == 0)
+        return 0;
+    if (access(path, R_OK) != 0) {
+        mts_err_set(err, "%s: option %s: %s: %s", cfg->path, option, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Settings that the config table cannot check alone. */
+static int
+check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
+{
+    struct mts_err e;
+
+    for (size_t i = 0; i < cfg->act_on.n; i++) {
+        const char *v = cfg->act_on.v[i];
+        if (strcmp(v, "all") != 0 && strcmp(v, "authenticated") != 0 &&
+            strcmp(v, "non-smtpd") != 0 && strncmp(v, "daemon:", 7) != 0) {
+            mts_err_set(err, "%s: option act_on: \"%s\" is not all, authenticated, non-smtpd "
+                        "or daemon:NAME", cfg->path, v);
+            return -1;
+        }
+    }
+    if (reply_code_parse(cfg->defer_reply, '4', &rt->defer, &e) != 0) {
+        mts_err_set(err, "%s: option defer_reply: %s", cfg->path, e.msg);
+        return -1;
+    }
+    if (reply_code_parse(cfg->reject_reply, '5', &rt->reject, &e) != 0) {
+        mts_err_set(err, "%s: option reject_reply: %s", cfg->path, e.msg);
+        return -1;
+    }
+    if (cfg->header_name[0] == '\0' || strpbrk(cfg->header_name, ": \t\r\n") != NULL) {
+        mts_err_set(err, "%s: option header_name: \"%s\" is not a header field name",
+                    cfg->path, cfg->header_name);
+        return -1;
+    }
+    if (strncmp(cfg->socket, "unix:", 5) != 0 && strncmp(cfg->socket, "local:", 6) != 0 &&
+        strncmp(cfg->socket, "inet:", 5) != 0 && strncmp(cfg->socket, "inet6:", 6) != 0) {
+        mts_err_set(err, "%s: option socket: \"%s\" is not unix:PATH, inet:PORT@HOST or "
+                    "inet6:PORT@HOST", cfg->path, cfg->socket);
+        return -1;
+    }
+    if (check_readable(cfg, "trust_anchor", cfg->trust_anchor, err) != 0 ||
+        check_readable(cfg, "resolv_conf", cfg->resolv_conf, err) != 0 ||
+        check_readable(cfg, "unbound_conf", cfg->unbound_conf, err) != 0 ||
+        check_readable(cfg, "ca_file", cfg->ca_file, err) != 0)
+        return -1;
+    return verdict_rules_load(cfg, &rt->rules, err);
+}
+
+int
+runtime_build(const char *path, bool start_discovery, struct runtime **out,
+              struct mts_err *err)
+{
+    struct runtime *rt = calloc(1, sizeof(*rt));
+
+    *out = NULL;
+    if (rt == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    rt->refs = 1;
+    if (path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+        path = CONFIG_DEFAULT_PATH;
+    if (config_load(path, &rt->cfg, err) != 0) {
+        free(rt);
+        return -1;
+    }
+    if (check_config(rt->cfg, rt, err) != 0) {
+        runtime_unref(rt);
+        return -1;
+    }
+    if (start_discovery &&
+        discover_open(rt->cfg, DISCOVER_REFRESHER, &rt->discover, err) != 0) {
+        runtime_unref(rt);
+        return -1;
+    }
+    rt->vctx.cfg = rt->cfg;
+    rt->vctx.rules = &rt->rules;
+    rt->vctx.discover = rt->discover;
+    *out = rt;
+    return 0;
+}
+
+struct runtime *
+runtime_current(void)
+{
+    struct runtime *rt;
+
+    pthread_mutex_lock(&current_mu);
+    rt = current;
+    if (rt != NULL)
+        __atomic_add_fetch(&rt->refs, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&current_mu);
+    return rt;
+}
+
+void
+runtime_unref(struct runtime *rt)
+{
+    if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_SEQ_CST) > 0)
+        return;
+    /* Lookups still running finish first (each bounded by its timeouts). */
+    discover_close(rt->discover);
+    verdict_rules_free(&rt->rules);
+    config_unref(rt->cfg);
+    free(rt);
+}
+
+void
+runtime_install(struct runtime *rt)
+{
+    struct runtime *old;
+
+    pthread_mutex_lock(&current_mu);
+    old = current;
+    current = rt;
+    pthread_mutex_unlock(&current_mu);
+    runtime_unref(old);
+}

@@ -1,0 +1,43 @@
+/*
+ * runtime - everything built from one configuration file: the config, the
+ * parsed rules, the reply codes and the discovery engine. A connection
+ * holds a reference from connect to close; a reload (SIGHUP) builds a new
+ * runtime and swaps it in, and the old one goes when its last connection
+ * closes. A configuration that does not load leaves the old one in place.
+ */
+#ifndef MTS_RUNTIME_H
+#define MTS_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "discover.h"
+#include "err.h"
+#include "reply.h"
+#include "verdict.h"
+
+struct runtime {
+    int refs;
+    struct config *cfg;
+    struct verdict_rules rules;
+    struct reply_code defer, reject;
+    struct discover *discover;	/* NULL when built only to check */
+    struct verdict_ctx vctx;
+};
+
+/*
+ * Loads and checks path (NULL: the default file if it exists, else the
+ * built-in defaults). With start_discovery, also opens the cache and starts
+ * the lookup threads. Errors name the file, line and option.
+ */
+int runtime_build(const char *path, bool start_discovery, struct runtime **out,
+                  struct mts_err *err);
+
+/* The runtime in force, with a reference for the caller; NULL before any. */
+struct runtime *runtime_current(void);
+void runtime_unref(struct runtime *rt);
+
+/* Makes rt the runtime in force (taking over the caller's reference). */
+void runtime_install(struct runtime *rt);
+
+#endif
