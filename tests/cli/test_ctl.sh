@@ -46,7 +46,7 @@ jqtrue() {
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n' >"$TMP/rfc.txt"
 printf 'version: STSv1\nmode: enforce\nmx: mail.example.com\n' >"$TMP/nomaxage.txt"
 
-echo "1..31"
+echo "1..34"
 
 run 0 "validate-policy accepts the RFC 8461 example" "$CTL" validate-policy "$TMP/rfc.txt"
 has "human output lists the mode" "$TMP/out" "mode: enforce"
@@ -99,7 +99,22 @@ jqtrue "json: valid false, id null" '.valid == false and .id == null and (.error
 "$CTL" --version | grep -q '^mtasts-ctl [0-9]'
 ok "mtasts-ctl --version" $?
 
-"$MILTER" --help | grep -q 'NOT BUILT YET'
-ok "mtasts-milter --help says honestly that the daemon is not built yet" $?
+"$MILTER" -n -c /dev/null | grep -q 'configuration is valid'
+ok "mtasts-milter -n accepts the built-in defaults" $?
+
+printf 'rcpt_deadline_ms = 8s\nrule = rcpt=*.bank.test require=verified-tls\n' >"$TMP/bad.conf"
+"$MILTER" -n -c "$TMP/bad.conf" >"$TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "bad.conf:2: rule: require=verified-tls needs MX TLS probes, which are not built yet" "$TMP/out"
+ok "mtasts-milter -n refuses a rule needing probes, naming file and line" $?
+
+printf 'defer_reply = 550 4.7.1\n' >"$TMP/bad2.conf"
+"$MILTER" -n -c "$TMP/bad2.conf" >"$TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "bad2.conf: option defer_reply:" "$TMP/out"
+ok "mtasts-milter -n refuses a reply code of the wrong class" $?
+
+printf 'check_interval = 5x\n' >"$TMP/bad3.conf"
+"$MILTER" -n -c "$TMP/bad3.conf" >"$TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "bad3.conf:1: option check_interval:" "$TMP/out"
+ok "mtasts-milter -n names file, line and option" $?
 
 [ "$fails" -eq 0 ]

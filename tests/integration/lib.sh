@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# lib.sh — helpers for the e2e tests (source it; bash). TAP output.
+#
+#   E2E_DIR=/tmp/mts-e2e.$$; . "$HERE/lib.sh"
+#   e2e_up [--no-milter]        brings the harness up (bails out on failure)
+#   ok "name" CMD...            runs CMD, prints ok / not ok
+#   submit OUT [swaks args]     swaks inside the namespace, authenticated as
+#                               alice@e2e.test on 127.0.40.1:587; output in OUT
+#   swaks_ns OUT [swaks args]   plain swaks inside the namespace
+#   wait_grep SECS FILE ERE     poll (flushing the submit queue) until FILE
+#                               has a line matching ERE
+#   finish                      prints the plan, returns the exit status
+# The namespace and everything in it go away in the EXIT trap (e2e_down).
+
+E2E_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+E2E="$E2E_HERE/e2e.sh"
+: "${E2E_DIR:=/tmp/mts-e2e.$$}"
+T_N=0
+T_FAIL=0
+
+diag() { printf '# %s\n' "$@"; }
+diag_file() { [ -r "$1" ] && sed 's/^/#   /' "$1" | tail -n "${2:-20}"; return 0; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+pass() { T_N=$((T_N + 1)); echo "ok $T_N - $1"; }
+fail() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $1"; }
+# ok NAME CMD...: pass when CMD succeeds
+ok() {
+    local name="$1"; shift
+    if "$@"; then pass "$name"; else fail "$name"; return 1; fi
+}
+finish() {
+    echo "1..$T_N"
+    [ "$T_FAIL" -eq 0 ] || diag "$T_FAIL of $T_N failed"
+    [ "$T_FAIL" -eq 0 ]
+}
+
+e2e() { "$E2E" "$@"; }
+ns() { "$E2E" run "$E2E_DIR" "$@"; }
+
+e2e_up() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "1..0 # SKIP the e2e harness needs root (network namespace, ports 25/53/443)"
+        exit 0
+    fi
+    local t
+    for t in postfix swaks saslpasswd2 ip; do
+        command -v "$t" >/dev/null 2>&1 ||
+            { echo "1..0 # SKIP $t is not installed (see: tests/integration/e2e.sh packages)"; exit 0; }
+    done
+    trap e2e_down EXIT
+    if ! "$E2E" up "$E2E_DIR" "$@" >"$E2E_DIR.up.log" 2>&1; then
+        diag_file "$E2E_DIR.up.log" 40
+        bail "e2e.sh up failed"
+    fi
+    rm -f "$E2E_DIR.up.log"
+    # shellcheck disable=SC1091
+    . "$E2E_DIR/env"
+}
+
+e2e_down() {
+    if [ -z "${E2E_KEEP:-}" ]; then
+        "$E2E" down "$E2E_DIR" >/dev/null 2>&1 || "$E2E" down "$E2E_DIR" >&2 || true
+        rm -rf "$E2E_DIR" "$E2E_DIR.up.log"
+    else
+        echo "# E2E_KEEP set: harness left up in $E2E_DIR (down: $E2E down $E2E_DIR)"
+    fi
+}
+
+swaks_ns() {
+    local out="$1"; shift
+    ns swaks --timeout 30 "$@" >"$out" 2>&1
+}
+submit() {
+    local out="$1"; shift
+    swaks_ns "$out" --server 127.0.40.1:587 --auth PLAIN \
+        --auth-user alice@e2e.test --auth-password secret \
+        --from alice@e2e.test "$@"
+}
+
+# smtp_code OUT STAGE: the reply code swaks got for the last command of a
+# stage ("MAIL", "RCPT", "DATA" end = "DOT", "AUTH")
+last_reply() { grep -E '^<[-~*]* +[0-9]{3}[ -]' "$1" | tail -n1 | sed -E 's/^<[-~*]* +//'; }
+has_reply() { grep -Eq "^<[-~*]* +$2" "$1"; }
+
+wait_grep() {
+    local secs="$1" file="$2" re="$3" i
+    for ((i = 0; i < secs * 2; i++)); do
+        [ -r "$file" ] && grep -Eq -- "$re" "$file" && return 0
+        [ $((i % 4)) = 3 ] && ns postqueue -c "$E2E_DIR/submit" -f >/dev/null 2>&1
+        sleep 0.5
+    done
+    diag "no line matching /$re/ in $file after $secs s"
+    return 1
+}
+
+token() { echo "e2e-$(date +%s%N)-$RANDOM"; }

@@ -1,0 +1,876 @@
+/*
+ * test_verdict - unit tests for common/verdict.c: what to do with one
+ * recipient, from its domain's status, the route and the rules.
+ *
+ * Tables, one cmocka test per row:
+ *	decide		verdict_decide over the whole matrix rule x status x
+ *			MX fact x route, built at run time; the expected
+ *			result comes from oracle(), which restates DESIGN.md
+ *			("Verdict") and verdict.h without calling verdict code
+ *	mx		verdict_decide on enforce domains: MX hosts against
+ *			the policy's mx patterns (wildcards, several MX, null MX)
+ *	match		verdict_rule_match: from=, auth=, rcpt=, first match wins
+ *	parse		verdict_rule_parse: valid rules and refused ones
+ *	route		verdict_route_enforces: transports, relays, default_route
+ *	names		verdict_action_name, _outcome_name, _req_name
+ * and single tests for verdict_rules_load (config lines, then rules_file).
+ * No network: every fact is built by hand.
+ */
+#include "unit.h"
+
+#include <stdbool.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "discover.h"
+#include "verdict.h"
+
+#define DOMAIN "partner.example"
+/* Policy mx patterns and MX hosts: none of them contains DOMAIN. */
+#define POLICY_MX "mx1.sts-hosting.test\n*.pool.sts-hosting.test"
+#define MX_OK "mx9.pool.sts-hosting.test"
+#define MX_BAD "mx.elsewhere.test"
+#define ROUTE "smtp:[relay.test]"
+#define STATUS_ERROR "DNS SERVFAIL for _mta-sts"
+
+/* ---------------------------------------------------------- scratch */
+
+/* What a test builds; the teardown frees it even when the test failed. */
+static struct verdict_rules scratch_rules;
+static struct config *scratch_cfg;
+static char temp_paths[4][32];
+static size_t n_temp;
+
+static int
+free_scratch(void **state)
+{
+    verdict_rules_free(&scratch_rules);
+    if (scratch_cfg != NULL)
+        config_unref(scratch_cfg);
+    scratch_cfg = NULL;
+    while (n_temp > 0)
+        unlink(temp_paths[--n_temp]);
+    return unit_scratch_free(state);
+}
+
+/* A temporary file holding text; returns its path. */
+static const char *
+temp_file(const char *text)
+{
+    char *path;
+    size_t len = strlen(text);
+    int fd;
+
+    if (n_temp == N_ROWS(temp_paths))
+        fail_msg("temp_file: more than %zu files in one test", N_ROWS(temp_paths));
+    path = temp_paths[n_temp];
+    snprintf(path, sizeof(temp_paths[0]), "/tmp/mts-verdict-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    n_temp++;
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* Loads a config file holding text into scratch_cfg. */
+static struct config *
+load_config(const char *text)
+{
+    struct mts_err err;
+
+    if (config_load(temp_file(text), &scratch_cfg, &err) != 0)
+        fail_msg("config_load: %s", err.msg);
+    return scratch_cfg;
+}
+
+/* Parses text as one more rule of rules. */
+static int
+rules_add(struct verdict_rules *rules, const char *text, struct mts_err *err)
+{
+    struct verdict_rule *nr = realloc(rules->r, (rules->n + 1) * sizeof(*nr));
+
+    assert_non_null(nr);
+    rules->r = nr;
+    if (verdict_rule_parse(text, &rules->r[rules->n], err) != 0)
+        return -1;
+    rules->n++;
+    return 0;
+}
+
+/* scratch_rules from a NULL-terminated list of rule texts. */
+static const struct verdict_rules *
+make_rules(const char *const *texts)
+{
+    struct mts_err err;
+
+    for (size_t i = 0; texts[i] != NULL; i++)
+        if (rules_add(&scratch_rules, texts[i], &err) != 0)
+            fail_msg("rule \"%s\" refused: %s", texts[i], err.msg);
+    return &scratch_rules;
+}
+
+/* A status as discover would give it: a policy for enforce/testing/none. */
+static void
+make_status(struct discover_result *st, enum discover_status s, const char *policy_mx)
+{
+    memset(st, 0, sizeof(*st));
+    st->status = s;
+    st->source = DISCOVER_FROM_CACHE;
+    snprintf(st->domain, sizeof(st->domain), "%s", DOMAIN);
+    st->has_policy = s == DISCOVER_ENFORCE || s == DISCOVER_TESTING || s == DISCOVER_NONE;
+    if (st->has_policy) {
+        st->mode = s == DISCOVER_ENFORCE ? POLICY_MODE_ENFORCE :
+                   s == DISCOVER_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
+        st->mx = unit_str_new(policy_mx);
+        snprintf(st->txt_id, sizeof(st->txt_id), "20240101");
+    }
+    if (s == DISCOVER_UNKNOWN || s == DISCOVER_FAILED || s == DISCOVER_ABSENT)
+        snprintf(st->error, sizeof(st->error), "%s", STATUS_ERROR);
+}
+
+static void
+assert_reason_names(const char *reason, size_t size, const char *what)
+{
+    if (memchr(reason, '\0', size) == NULL)
+        fail_msg("reason is not NUL-terminated");
+    if (reason[0] == '\0')
+        fail_msg("empty reason");
+    if (strstr(reason, what) == NULL)
+        fail_msg("reason \"%s\" does not name \"%s\"", reason, what);
+}
+
+static void
+assert_action(const struct verdict *v, enum verdict_action action,
+              enum verdict_outcome outcome, bool permanent)
+{
+    if (v->action != action || v->outcome != outcome)
+        fail_msg("got %s/%s, want %s/%s (reason: %s)", verdict_action_name(v->action),
+                 verdict_outcome_name(v->outcome), verdict_action_name(action),
+                 verdict_outcome_name(outcome), v->reason);
+    if (v->permanent != permanent)
+        fail_msg("permanent is %d, want %d (reason: %s)", v->permanent, permanent, v->reason);
+}
+
+static void
+assert_opt_string(const char *what, const char *got, const char *want)
+{
+    if (want == NULL && got != NULL)
+        fail_msg("%s is \"%s\", want NULL", what, got);
+    if (want != NULL && (got == NULL || strcmp(got, want) != 0))
+        fail_msg("%s is \"%s\", want \"%s\"", what, got ? got : "(null)", want);
+}
+
+/* -------------------------------------------------- decide: the matrix */
+
+struct rule_variant {
+    const char *label;
+    const char *text;		/* the one rule; NULL: no rules at all */
+    bool builtin;		/* the built-in default applies (no rule matches) */
+    enum verdict_req req;	/* of the rule, when one matches */
+    enum verdict_action on_fail, on_unknown;
+};
+
+static const struct rule_variant rule_variants[] = {
+    { "no rules", NULL, true, VERDICT_REQ_MTA_STS, 0, 0 },
+    { "rule for another domain", "rcpt=other.example require=none", true,
+      VERDICT_REQ_MTA_STS, 0, 0 },
+    { "require=none", "rcpt=" DOMAIN " require=none", false, VERDICT_REQ_NONE,
+      VERDICT_DEFER, VERDICT_DEFER },
+    { "require=none fail=reject unknown=reject",
+      "require=none fail=reject unknown=reject", false, VERDICT_REQ_NONE,
+      VERDICT_REJECT, VERDICT_REJECT },
+    { "require=mta-sts (default actions)", "rcpt=" DOMAIN " require=mta-sts", false,
+      VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_DEFER },
+    { "fail=tag unknown=defer", "rcpt=*.example require=mta-sts fail=tag unknown=defer",
+      false, VERDICT_REQ_MTA_STS, VERDICT_TAG, VERDICT_DEFER },
+    { "fail=defer unknown=reject", "rcpt=* require=mta-sts fail=defer unknown=reject",
+      false, VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_REJECT },
+    { "fail=reject unknown=tag", "from=* require=mta-sts fail=reject unknown=tag", false,
+      VERDICT_REQ_MTA_STS, VERDICT_REJECT, VERDICT_TAG },
+};
+
+static const enum discover_status all_statuses[] = {
+    DISCOVER_ENFORCE, DISCOVER_TESTING, DISCOVER_NONE,
+    DISCOVER_ABSENT,  DISCOVER_FAILED,  DISCOVER_UNKNOWN,
+};
+
+enum mx_fact { MX_MATCH, MX_MISMATCH, MX_LOOKUP_FAILED };
+
+static const char *const mx_fact_names[] = { "MX matches", "MX mismatch", "MX unknown" };
+
+struct decide_case {
+    size_t variant;
+    enum discover_status status;
+    enum mx_fact mx;
+    bool route_enforces;
+};
+
+#define N_DECIDE (N_ROWS(rule_variants) * N_ROWS(all_statuses) * N_ROWS(mx_fact_names) * 2)
+
+static struct decide_case decide_cases[N_DECIDE];
+
+struct expect {
+    enum verdict_action action;
+    enum verdict_outcome outcome;
+    bool permanent;
+};
+
+/*
+ * DESIGN.md "Verdict", restated. With no rule: require mta-sts, reject
+ * what can never be delivered under an enforce policy (no MX matches),
+ * defer what cannot be guaranteed now (unknown, a route that does not
+ * enforce); absent, failed, none and testing demand nothing; the rest is
+ * tagged. A rule's fail= covers every unmet requirement and its unknown=
+ * every fact that could not be learnt. permanent marks a reject that rests
+ * on the policy (an unmet requirement), never one for an unknown status.
+ */
+static struct expect
+oracle(const struct rule_variant *rv, enum discover_status status, enum mx_fact mx,
+       bool route_enforces)
+{
+    enum verdict_action on_fail = rv->builtin ? VERDICT_DEFER : rv->on_fail;
+    enum verdict_action on_unknown = rv->builtin ? VERDICT_DEFER : rv->on_unknown;
+    enum verdict_action on_mismatch = rv->builtin ? VERDICT_REJECT : rv->on_fail;
+
+    if (!rv->builtin && rv->req == VERDICT_REQ_NONE)
+        return (struct expect){ VERDICT_TAG, VERDICT_NOT_REQUIRED, false };
+    if (status == DISCOVER_UNKNOWN)
+        return (struct expect){ on_unknown, VERDICT_UNKNOWN, false };
+    if (status != DISCOVER_ENFORCE)
+        return (struct expect){ VERDICT_TAG, VERDICT_NOT_REQUIRED, false };
+    if (mx == MX_LOOKUP_FAILED)
+        return (struct expect){ on_unknown, VERDICT_UNKNOWN, false };
+    if (mx == MX_MISMATCH)
+        return (struct expect){ on_mismatch, VERDICT_FAIL, on_mismatch == VERDICT_REJECT };
+    if (!route_enforces)
+        return (struct expect){ on_fail, VERDICT_FAIL, on_fail == VERDICT_REJECT };
+    return (struct expect){ VERDICT_TAG, VERDICT_PASS, false };
+}
+
+static void
+run_decide_case(void **state)
+{
+    const struct decide_case *c = *state;
+    const struct rule_variant *rv = &rule_variants[c->variant];
+    const char *const texts[] = { rv->text, NULL };
+    const char *const mx_ok[] = { MX_OK };
+    const char *const mx_bad[] = { MX_BAD };
+    struct expect want = oracle(rv, c->status, c->mx, c->route_enforces);
+    const struct verdict_rules *rules = make_rules(texts);
+    struct discover_result st;
+    struct verdict_facts f = {
+        .sender = "alice@corp.example",
+        .auth = "alice",
+        .rcpt_domain = DOMAIN,
+        .status = &st,
+        .mx_known = c->mx != MX_LOOKUP_FAILED,
+        .n_mx = c->mx == MX_LOOKUP_FAILED ? 0 : 1,
+        .mx = c->mx == MX_MATCH ? mx_ok : c->mx == MX_MISMATCH ? mx_bad : NULL,
+        .route_enforces = c->route_enforces,
+        .route = ROUTE,
+    };
+    struct verdict v;
+
+    make_status(&st, c->status, POLICY_MX);
+    memset(&v, 0xa5, sizeof(v));
+    verdict_decide(rules, &f, &v);
+    assert_action(&v, want.action, want.outcome, want.permanent);
+    assert_ptr_equal(v.rule, rv->builtin ? NULL : &rules->r[0]);
+    assert_int_equal(v.req, rv->builtin ? VERDICT_REQ_MTA_STS : rv->req);
+    assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+    /* The sender can read why. */
+    if (want.outcome == VERDICT_UNKNOWN && c->status == DISCOVER_UNKNOWN)
+        assert_reason_names(v.reason, sizeof(v.reason), STATUS_ERROR);
+    if (want.outcome == VERDICT_FAIL && c->mx == MX_MATCH)
+        assert_reason_names(v.reason, sizeof(v.reason), ROUTE);
+    if (want.outcome == VERDICT_FAIL && c->mx == MX_MISMATCH)
+        assert_reason_names(v.reason, sizeof(v.reason), MX_BAD);
+}
+
+static void
+add_decide_cases(struct unit_list *list)
+{
+    size_t n = 0;
+    char label[UNIT_NAME_MAX];
+
+    for (size_t r = 0; r < N_ROWS(rule_variants); r++)
+        for (size_t s = 0; s < N_ROWS(all_statuses); s++)
+            for (size_t m = 0; m < N_ROWS(mx_fact_names); m++)
+                for (int route = 0; route < 2; route++) {
+                    struct decide_case *c = &decide_cases[n++];
+
+                    *c = (struct decide_case){ r, all_statuses[s], (enum mx_fact)m,
+                                               route == 1 };
+                    snprintf(label, sizeof(label), "%s | %s, %s, route %s",
+                             rule_variants[r].label, discover_status_name(c->status),
+                             mx_fact_names[m], route ? "enforces" : "does not enforce");
+                    unit_add(list, "decide", label, run_decide_case, c);
+                }
+}
+
+/* ------------------------------------------------ decide: MX matching */
+
+#define MX_MAX 4
+
+struct mx_case {
+    const char *label;
+    const char *policy_mx;
+    const char *hosts[MX_MAX];	/* NULL-terminated */
+    bool pass;
+};
+
+static const struct mx_case mx_cases[] = {
+    { "wildcard allows one label", "*.mx.example", { "a.mx.example" }, true },
+    { "wildcard does not allow the parent", "*.mx.example", { "mx.example" }, false },
+    { "wildcard does not allow two labels", "*.mx.example", { "a.b.mx.example" }, false },
+    { "exact pattern", "mx1.example", { "mx1.example" }, true },
+    { "exact pattern is not a suffix", "mx.example", { "evilmx.example" }, false },
+    { "exact pattern does not cover subdomains", "mx.example", { "a.mx.example" }, false },
+    { "case and trailing dot of the MX ignored", "mx1.example", { "MX1.Example." }, true },
+    { "only the second MX matches", "mx1.example\nmx2.example",
+      { "other.example", "mx2.example" }, true },
+    { "only the third MX matches the wildcard", "*.mx.example",
+      { "x.example", "y.example", "c.mx.example" }, true },
+    { "second pattern matches", "mx1.example\n*.mx.example", { "b.mx.example" }, true },
+    { "none of several MX matches", "mx1.example\nmx2.example",
+      { "mx3.example", "mx4.example" }, false },
+    { "null MX", "mx1.example", { "." }, false },
+    { "no MX hosts", "mx1.example", { NULL }, false },
+    { "policy without mx patterns", "", { "mx1.example" }, false },
+};
+
+static void
+run_mx_case(void **state)
+{
+    const struct mx_case *c = *state;
+    struct verdict_rules none = { 0, NULL };
+    struct discover_result st;
+    struct verdict_facts f = {
+        .sender = "",
+        .rcpt_domain = DOMAIN,
+        .status = &st,
+        .mx_known = true,
+        .mx = c->hosts,
+        .route_enforces = true,
+        .route = ROUTE,
+    };
+    struct verdict v;
+
+    while (f.n_mx < MX_MAX && c->hosts[f.n_mx] != NULL)
+        f.n_mx++;
+    make_status(&st, DISCOVER_ENFORCE, c->policy_mx);
+    verdict_decide(&none, &f, &v);
+    if (c->pass) {
+        assert_action(&v, VERDICT_TAG, VERDICT_PASS, false);
+    } else {
+        assert_action(&v, VERDICT_REJECT, VERDICT_FAIL, true);
+        if (f.n_mx > 0)
+            assert_reason_names(v.reason, sizeof(v.reason), c->hosts[0]);
+    }
+    assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+}
+
+/* ----------------------------------------------------- rule matching */
+
+#define RULES_MAX 4
+
+struct match_case {
+    const char *label;
+    const char *rules[RULES_MAX];	/* NULL-terminated */
+    const char *sender, *auth, *rcpt;
+    int want;			/* index of the matching rule, -1: none */
+};
+
+#define FROM_ADDR "from=Alice@Corp.Example require=none"
+#define FROM_AT "from=@corp.example require=none"
+#define FROM_DOM "from=corp.example require=none"
+#define FROM_SUB "from=*.corp.example require=none"
+#define ALL_OF "from=@corp.example auth=* rcpt=partner.example require=none"
+
+static const struct match_case match_cases[] = {
+    { "no rules", { NULL }, "a@corp.example", NULL, DOMAIN, -1 },
+    { "from address, same case", { FROM_ADDR }, "alice@corp.example", NULL, DOMAIN, 0 },
+    { "from address, other case", { FROM_ADDR }, "ALICE@corp.EXAMPLE", NULL, DOMAIN, 0 },
+    { "from address, other user", { FROM_ADDR }, "bob@corp.example", NULL, DOMAIN, -1 },
+    { "from address, longer domain", { FROM_ADDR }, "alice@corp.example.net", NULL,
+      DOMAIN, -1 },
+    { "from address, subdomain", { FROM_ADDR }, "alice@eu.corp.example", NULL, DOMAIN, -1 },
+    { "from @domain", { FROM_AT }, "bob@corp.example", NULL, DOMAIN, 0 },
+    { "from @domain, other case", { FROM_AT }, "bob@CORP.Example", NULL, DOMAIN, 0 },
+    { "from @domain, subdomain", { FROM_AT }, "bob@eu.corp.example", NULL, DOMAIN, -1 },
+    { "from @domain, null sender", { FROM_AT }, "", NULL, DOMAIN, -1 },
+    { "from domain", { FROM_DOM }, "bob@corp.example", NULL, DOMAIN, 0 },
+    { "from domain, suffix of another", { FROM_DOM }, "bob@notcorp.example", NULL, DOMAIN,
+      -1 },
+    { "from domain, subdomain", { FROM_DOM }, "bob@eu.corp.example", NULL, DOMAIN, -1 },
+    { "from *.domain, subdomain", { FROM_SUB }, "bob@eu.corp.example", NULL, DOMAIN, 0 },
+    { "from *.domain, deeper subdomain", { FROM_SUB }, "bob@a.eu.corp.example", NULL,
+      DOMAIN, 0 },
+    { "from *.domain, the domain itself", { FROM_SUB }, "bob@corp.example", NULL, DOMAIN,
+      -1 },
+    { "from *.domain, suffix of another", { FROM_SUB }, "bob@xcorp.example", NULL, DOMAIN,
+      -1 },
+    { "from *, any sender", { "from=* require=none" }, "x@y.example", NULL, DOMAIN, 0 },
+    { "from *, null sender", { "from=* require=none" }, "", NULL, DOMAIN, 0 },
+    { "auth user", { "auth=alice require=none" }, "", "alice", DOMAIN, 0 },
+    { "auth user, other user", { "auth=alice require=none" }, "", "bob", DOMAIN, -1 },
+    { "auth user, unauthenticated", { "auth=alice require=none" }, "", NULL, DOMAIN, -1 },
+    { "auth *, any user", { "auth=* require=none" }, "", "bob", DOMAIN, 0 },
+    { "auth *, unauthenticated", { "auth=* require=none" }, "", NULL, DOMAIN, -1 },
+    { "auth *, empty user", { "auth=* require=none" }, "", "", DOMAIN, -1 },
+    { "auth -, unauthenticated", { "auth=- require=none" }, "", NULL, DOMAIN, 0 },
+    { "auth -, empty user", { "auth=- require=none" }, "", "", DOMAIN, 0 },
+    { "auth -, authenticated", { "auth=- require=none" }, "", "bob", DOMAIN, -1 },
+    { "rcpt domain", { "rcpt=Partner.Example require=none" }, "", NULL, DOMAIN, 0 },
+    { "rcpt domain, subdomain", { "rcpt=partner.example require=none" }, "", NULL,
+      "mx." DOMAIN, -1 },
+    { "rcpt *.domain, subdomain", { "rcpt=*.partner.example require=none" }, "", NULL,
+      "eu." DOMAIN, 0 },
+    { "rcpt *.domain, the domain itself", { "rcpt=*.partner.example require=none" }, "",
+      NULL, DOMAIN, -1 },
+    { "rcpt *", { "rcpt=* require=none" }, "", NULL, "any.example", 0 },
+    { "first match wins", { "rcpt=" DOMAIN " require=none", "rcpt=* require=mta-sts" },
+      "", NULL, DOMAIN, 0 },
+    { "later rule when the first does not match",
+      { "rcpt=" DOMAIN " require=none", "rcpt=* require=mta-sts" }, "", NULL,
+      "other.example", 1 },
+    { "first match wins over a more specific one",
+      { "rcpt=* require=mta-sts", "rcpt=" DOMAIN " require=none" }, "", NULL, DOMAIN, 0 },
+    { "each field tried in turn",
+      { FROM_AT, "auth=alice require=none", "rcpt=" DOMAIN " require=none" },
+      "x@other.example", "alice", DOMAIN, 1 },
+    { "all fields match", { ALL_OF }, "bob@corp.example", "bob", DOMAIN, 0 },
+    { "all fields but from", { ALL_OF }, "bob@other.example", "bob", DOMAIN, -1 },
+    { "all fields but auth", { ALL_OF }, "bob@corp.example", NULL, DOMAIN, -1 },
+    { "all fields but rcpt", { ALL_OF }, "bob@corp.example", "bob", "other.example", -1 },
+};
+
+static void
+run_match_case(void **state)
+{
+    const struct match_case *c = *state;
+    const struct verdict_rules *rules = make_rules(c->rules);
+    const struct verdict_rule *got = verdict_rule_match(rules, c->sender, c->auth, c->rcpt);
+    const struct verdict_rule *want = c->want < 0 ? NULL : &rules->r[c->want];
+
+    if (got != want)
+        fail_msg("matched rule %td, want %d", got ? got - rules->r : -1, c->want);
+}
+
+/* ------------------------------------------------------- rule parsing */
+
+struct parse_case {
+    const char *label;
+    const char *text;
+    bool ok;
+    const char *from, *auth, *rcpt;
+    enum verdict_req req;
+    enum verdict_action on_fail, on_unknown;
+    const char *reason;		/* for a refused rule: a fragment of the reason */
+};
+
+#define PARSE_OK(label_, text_, from_, auth_, rcpt_, req_, fail_, unknown_)                 \
+    { (label_), (text_), true, (from_), (auth_), (rcpt_), VERDICT_REQ_##req_,              \
+      VERDICT_##fail_, VERDICT_##unknown_, NULL }
+#define PARSE_BAD(label_, text_, reason_)                                                   \
+    { (label_), (text_), false, NULL, NULL, NULL, 0, 0, 0, (reason_) }
+
+static const struct parse_case parse_cases[] = {
+    PARSE_OK("require alone", "require=mta-sts", NULL, NULL, NULL, MTA_STS, DEFER, DEFER),
+    PARSE_OK("require=none", "require=none", NULL, NULL, NULL, NONE, DEFER, DEFER),
+    PARSE_OK("require=tls parses (refused at load)", "require=tls", NULL, NULL, NULL, TLS,
+             DEFER, DEFER),
+    PARSE_OK("require=verified-tls parses (refused at load)", "require=verified-tls", NULL,
+             NULL, NULL, VERIFIED_TLS, DEFER, DEFER),
+    PARSE_OK("every key", "from=@Corp.Example auth=Alice rcpt=*.Partner.example "
+             "require=mta-sts fail=tag unknown=reject",
+             "@corp.example", "Alice", "*.partner.example", MTA_STS, TAG, REJECT),
+    PARSE_OK("keys in any order", "unknown=tag require=none rcpt=* fail=reject", NULL, NULL,
+             "*", NONE, REJECT, TAG),
+    PARSE_OK("tabs and runs of blanks", "  from=bob@x.example\t\trequire=mta-sts   ",
+             "bob@x.example", NULL, NULL, MTA_STS, DEFER, DEFER),
+    PARSE_OK("fail=defer unknown=defer", "require=mta-sts fail=defer unknown=defer", NULL,
+             NULL, NULL, MTA_STS, DEFER, DEFER),
+    PARSE_OK("auth=- and auth=*", "auth=- require=none", NULL, "-", NULL, NONE, DEFER,
+             DEFER),
+    PARSE_BAD("empty", "", "require"),
+    PARSE_BAD("blanks only", " \t ", "require"),
+    PARSE_BAD("missing require", "from=@corp.example fail=reject", "require"),
+    PARSE_BAD("unknown key", "require=mta-sts colour=red", "colour"),
+    PARSE_BAD("key in upper case", "Require=none", "Require"),
+    PARSE_BAD("bad require value", "require=strict", "strict"),
+    PARSE_BAD("require value in upper case", "require=NONE", "NONE"),
+    PARSE_BAD("bad fail action", "require=mta-sts fail=bounce", "bounce"),
+    PARSE_BAD("bad unknown action", "require=mta-sts unknown=accept", "accept"),
+    PARSE_BAD("key without '='", "require=mta-sts from", "from"),
+    PARSE_BAD("require without '='", "require", "require"),
+    PARSE_BAD("empty value", "require=", "require"),
+    PARSE_BAD("empty key", "=none require=none", "=none"),
+    PARSE_BAD("repeated from=", "from=a.example from=b.example require=none", "from"),
+    PARSE_BAD("repeated auth=", "auth=a auth=b require=none", "auth"),
+    PARSE_BAD("repeated rcpt=", "rcpt=a.example rcpt=b.example require=none", "rcpt"),
+};
+
+static void
+run_parse_case(void **state)
+{
+    const struct parse_case *c = *state;
+    struct mts_err err;
+    int r;
+
+    mts_err_clear(&err);
+    r = rules_add(&scratch_rules, c->text, &err);
+    if (!c->ok) {
+        if (r != -1)
+            fail_msg("accepted \"%s\" (returned %d)", c->text, r);
+        unit_assert_reason(&err, c->reason);
+        return;
+    }
+    if (r != 0)
+        fail_msg("refused \"%s\": %s", c->text, err.msg);
+    assert_opt_string("from", scratch_rules.r[0].from, c->from);
+    assert_opt_string("auth", scratch_rules.r[0].auth, c->auth);
+    assert_opt_string("rcpt", scratch_rules.r[0].rcpt, c->rcpt);
+    assert_int_equal(scratch_rules.r[0].req, c->req);
+    assert_int_equal(scratch_rules.r[0].on_fail, c->on_fail);
+    assert_int_equal(scratch_rules.r[0].on_unknown, c->on_unknown);
+}
+
+/* ------------------------------------------------------- rule loading */
+
+/*
+ * A config holding conf_lines, and a rules_file holding file_text unless
+ * it is NULL; *rules_path names that file.
+ */
+static struct config *
+config_with_rules(const char *conf_lines, const char *file_text, const char **rules_path)
+{
+    size_t size = strlen(conf_lines) + 64;
+    char *text = unit_alloc(size);
+
+    *rules_path = file_text != NULL ? temp_file(file_text) : "";
+    snprintf(text, size, "%srules_file = %s\n", conf_lines, *rules_path);
+    return load_config(text);
+}
+
+/* "PATH:LINE:" as a reason names a place. */
+static const char *
+place(const char *path, int line)
+{
+    size_t size = strlen(path) + 16;
+    char *s = unit_alloc(size);
+
+    snprintf(s, size, "%s:%d:", path, line);
+    return s;
+}
+
+static void
+expect_load_error(const struct config *cfg, const char *frag1, const char *frag2)
+{
+    struct mts_err err;
+
+    mts_err_clear(&err);
+    if (verdict_rules_load(cfg, &scratch_rules, &err) != -1)
+        fail_msg("loaded %zu rules, want an error", scratch_rules.n);
+    unit_assert_reason(&err, frag1);
+    unit_assert_reason(&err, frag2);
+}
+
+static void
+assert_rule(const struct verdict_rule *r, const char *rcpt, enum verdict_req req,
+            const char *path, int line)
+{
+    char where[sizeof(r->where)];
+
+    assert_opt_string("rcpt", r->rcpt, rcpt);
+    assert_int_equal(r->req, req);
+    snprintf(where, sizeof(where), "%s:%d", path, line);
+    assert_string_equal(r->where, where);
+}
+
+static void
+test_load_config_then_file(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules(
+        "rule = rcpt=a.example require=none\n"
+        "rule = rcpt=b.example require=mta-sts fail=reject\n",
+        "# partners\n"
+        "\n"
+        "   rcpt=c.example require=none   # trailing comment\n"
+        "\trcpt=d.example require=mta-sts unknown=tag\r\n"
+        "   \t\n",
+        &rules_path);
+    struct mts_err err;
+
+    (void)state;
+    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("verdict_rules_load: %s", err.msg);
+    assert_int_equal(scratch_rules.n, 4);
+    assert_rule(&scratch_rules.r[0], "a.example", VERDICT_REQ_NONE, cfg->path, 1);
+    assert_rule(&scratch_rules.r[1], "b.example", VERDICT_REQ_MTA_STS, cfg->path, 2);
+    assert_rule(&scratch_rules.r[2], "c.example", VERDICT_REQ_NONE, rules_path, 3);
+    assert_rule(&scratch_rules.r[3], "d.example", VERDICT_REQ_MTA_STS, rules_path, 4);
+    assert_int_equal(scratch_rules.r[1].on_fail, VERDICT_REJECT);
+    assert_int_equal(scratch_rules.r[3].on_unknown, VERDICT_TAG);
+}
+
+static void
+test_load_no_rules(void **state)
+{
+    struct config *cfg = load_config("");
+    struct mts_err err;
+
+    (void)state;
+    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("verdict_rules_load: %s", err.msg);
+    assert_int_equal(scratch_rules.n, 0);
+}
+
+static void
+test_load_refuses_tls_in_config(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("rule = rcpt=a.example require=none\n"
+                                           "rule = rcpt=* require=tls\n",
+                                           NULL, &rules_path);
+
+    (void)state;
+    expect_load_error(cfg, "not built yet", place(cfg->path, 2));
+}
+
+static void
+test_load_refuses_verified_tls_in_file(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("", "rcpt=a.example require=none\n"
+                                               "# comment\n"
+                                               "rcpt=* require=verified-tls fail=reject\n",
+                                           &rules_path);
+
+    (void)state;
+    expect_load_error(cfg, "not built yet", place(rules_path, 3));
+}
+
+static void
+test_load_bad_rule_in_config(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("rule = require=sometimes\n", NULL, &rules_path);
+
+    (void)state;
+    expect_load_error(cfg, "sometimes", place(cfg->path, 1));
+}
+
+static void
+test_load_bad_rule_in_file(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("rule = rcpt=a.example require=none\n",
+                                           "rcpt=b.example require=none\n"
+                                           "rcpt=c.example require=mta-sts colour=red\n",
+                                           &rules_path);
+
+    (void)state;
+    expect_load_error(cfg, "colour", place(rules_path, 2));
+}
+
+static void
+test_load_missing_rules_file(void **state)
+{
+    struct config *cfg = load_config("rules_file = /nonexistent/mts-rules\n");
+
+    (void)state;
+    expect_load_error(cfg, "/nonexistent/mts-rules", NULL);
+}
+
+/*
+ * A rules file line longer than any buffer: "#" then blanks, then text.
+ * It is one line (line 2) and all of it is a comment.
+ */
+static const char *
+long_comment_file(const char *tail)
+{
+    size_t size = 3000;
+    char *text = unit_alloc(size);
+    int n = snprintf(text, size, "rcpt=* require=mta-sts\n#");
+
+    memset(text + n, ' ', 1500);
+    snprintf(text + n + 1500, size - (size_t)n - 1500, "%s\n", tail);
+    return text;
+}
+
+/* Loads the file; it must give the one real rule, or an error at line 2. */
+static void
+expect_long_comment_ignored(const char *tail)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("", long_comment_file(tail), &rules_path);
+    struct mts_err err;
+
+    mts_err_clear(&err);
+    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0) {
+        unit_assert_reason(&err, place(rules_path, 2));
+        return;
+    }
+    if (scratch_rules.n != 1)
+        fail_msg("the comment at line 2 gave %zu rule(s); the last: rcpt=%s require=%s at %s",
+                 scratch_rules.n - 1, scratch_rules.r[scratch_rules.n - 1].rcpt,
+                 verdict_req_name(scratch_rules.r[scratch_rules.n - 1].req),
+                 scratch_rules.r[scratch_rules.n - 1].where);
+}
+
+static void
+test_load_long_comment_line(void **state)
+{
+    (void)state;
+    expect_long_comment_ignored("a long note");
+}
+
+static void
+test_load_long_commented_out_rule(void **state)
+{
+    (void)state;
+    expect_long_comment_ignored("rcpt=" DOMAIN " require=none");
+}
+
+static const struct CMUnitTest load_tests[] = {
+    cmocka_unit_test(test_load_config_then_file),
+    cmocka_unit_test(test_load_no_rules),
+    cmocka_unit_test(test_load_refuses_tls_in_config),
+    cmocka_unit_test(test_load_refuses_verified_tls_in_file),
+    cmocka_unit_test(test_load_bad_rule_in_config),
+    cmocka_unit_test(test_load_bad_rule_in_file),
+    cmocka_unit_test(test_load_missing_rules_file),
+    cmocka_unit_test(test_load_long_comment_line),
+    cmocka_unit_test(test_load_long_commented_out_rule),
+};
+
+/* -------------------------------------------------------------- route */
+
+struct route_case {
+    const char *label;
+    const char *default_route;
+    const char *mailer, *host;	/* {rcpt_mailer}, {rcpt_host}; NULL: not sent */
+    bool want;
+    const char *desc;		/* a fragment of the description */
+};
+
+static const struct route_case route_cases[] = {
+    { "enforcing transport", "smtp", "smtp-sts", "mx1.partner.example", true, "smtp-sts" },
+    { "enforcing transport, no host", "smtp", "smtp-sts", NULL, true, "smtp-sts" },
+    { "transport name is not a prefix", "smtp", "smtp-sts2", "mx1.partner.example", false,
+      "smtp-sts2" },
+    { "relay in brackets with a port", "smtp", "relay", "[relay.example]:587", true,
+      "[relay.example]:587" },
+    { "relay as a bare name", "smtp", "relay", "relay.example", true, "relay.example" },
+    { "relay with a port", "smtp", "relay", "relay.example:25", true, "relay.example:25" },
+    { "relay in other case", "smtp", "smtp", "[RELAY.example]", true, "[RELAY.example]" },
+    { "relay, host only", "smtp", NULL, "[relay.example]", true, "[relay.example]" },
+    { "other host", "smtp", "smtp", "mx1.partner.example", false, "mx1.partner.example" },
+    { "subdomain of the relay", "smtp", "smtp", "[a.relay.example]", false,
+      "[a.relay.example]" },
+    { "relay name as a prefix", "smtp", "smtp", "[relay.example.net]", false,
+      "[relay.example.net]" },
+    { "plain transport, no host", "smtp", "smtp", NULL, false, "smtp" },
+    { "no macros: default transport enforces", "smtp-sts", NULL, NULL, true, "smtp-sts" },
+    { "empty macros: default transport enforces", "smtp-sts", "", "", true, "smtp-sts" },
+    { "no macros: default relay does not enforce", "relay:[other.example]", NULL, NULL,
+      false, "[other.example]" },
+    { "no macros: default relay enforces", "smtp:[relay.example]:587", NULL, NULL, true,
+      "[relay.example]:587" },
+    { "no macros: default plain transport", "smtp", NULL, NULL, false, "smtp" },
+    { "macros win over the default route", "smtp-sts", "smtp", "mx1.partner.example", false,
+      "mx1.partner.example" },
+};
+
+static void
+run_route_case(void **state)
+{
+    const struct route_case *c = *state;
+    size_t size = 256;
+    char *text = unit_alloc(size), desc[300];
+    struct config *cfg;
+    bool got;
+
+    snprintf(text, size, "enforcing_transports = smtp-sts\n"
+                         "enforcing_relays = relay.example\n"
+                         "default_route = %s\n", c->default_route);
+    cfg = load_config(text);
+    memset(desc, 'x', sizeof(desc));
+    got = verdict_route_enforces(cfg, c->mailer, c->host, desc, sizeof(desc));
+    if (got != c->want)
+        fail_msg("route \"%s\" %s, want %s", desc, got ? "enforces" : "does not enforce",
+                 c->want ? "enforces" : "does not enforce");
+    if (memchr(desc, '\0', sizeof(desc)) == NULL)
+        fail_msg("desc is not NUL-terminated");
+    if (strstr(desc, c->desc) == NULL)
+        fail_msg("desc \"%s\" does not show \"%s\"", desc, c->desc);
+}
+
+/* -------------------------------------------------------------- names */
+
+enum name_kind { ACTION, OUTCOME, REQ };
+
+struct name_case {
+    const char *label;
+    enum name_kind kind;
+    int value;
+    const char *want;
+};
+
+static const struct name_case name_cases[] = {
+    { "action tag", ACTION, VERDICT_TAG, "tag" },
+    { "action defer", ACTION, VERDICT_DEFER, "defer" },
+    { "action reject", ACTION, VERDICT_REJECT, "reject" },
+    { "outcome pass", OUTCOME, VERDICT_PASS, "pass" },
+    { "outcome not-required", OUTCOME, VERDICT_NOT_REQUIRED, "not-required" },
+    { "outcome fail", OUTCOME, VERDICT_FAIL, "fail" },
+    { "outcome unknown", OUTCOME, VERDICT_UNKNOWN, "unknown" },
+    { "req none", REQ, VERDICT_REQ_NONE, "none" },
+    { "req tls", REQ, VERDICT_REQ_TLS, "tls" },
+    { "req verified-tls", REQ, VERDICT_REQ_VERIFIED_TLS, "verified-tls" },
+    { "req mta-sts", REQ, VERDICT_REQ_MTA_STS, "mta-sts" },
+};
+
+static void
+run_name_case(void **state)
+{
+    const struct name_case *c = *state;
+    const char *got = c->kind == ACTION ? verdict_action_name((enum verdict_action)c->value) :
+                      c->kind == OUTCOME ? verdict_outcome_name((enum verdict_outcome)c->value) :
+                      verdict_req_name((enum verdict_req)c->value);
+
+    assert_non_null(got);
+    assert_string_equal(got, c->want);
+}
+
+/* --------------------------------------------------------------- main */
+
+#define N_TESTS                                                                  \
+    (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
+     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases))
+
+static struct CMUnitTest verdict_tests[N_TESTS];
+static char test_names[N_TESTS][UNIT_NAME_MAX];
+
+int
+main(void)
+{
+    struct unit_list list = { verdict_tests, test_names, N_TESTS, 0, free_scratch };
+
+    add_decide_cases(&list);
+    UNIT_ADD_TABLE(&list, "mx", mx_cases, run_mx_case);
+    UNIT_ADD_TABLE(&list, "match", match_cases, run_match_case);
+    UNIT_ADD_TABLE(&list, "parse", parse_cases, run_parse_case);
+    unit_add_singles(&list, load_tests, N_ROWS(load_tests));
+    UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
+    UNIT_ADD_TABLE(&list, "names", name_cases, run_name_case);
+    if (list.n != N_TESTS) {
+        fprintf(stderr, "test_verdict: %zu tests registered, %zu expected\n", list.n,
+                (size_t)N_TESTS);
+        return 2;
+    }
+    return cmocka_run_group_tests(verdict_tests, NULL, NULL);
+}
