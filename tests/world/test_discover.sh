@@ -16,6 +16,17 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
     exit 0
 fi
+# Run in a network namespace of our own, so that other suites' worlds (same
+# fixed loopback addresses) can run at the same time and nothing leaves it.
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    ns=mts-disc-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
 
 n=0 fails=0
 ok() {
