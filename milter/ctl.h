@@ -23,6 +23,10 @@ int ctl_validate_txt(int argc, char **argv);
 int ctl_lookup(int argc, char **argv);
 int ctl_prefetch(int argc, char **argv);
 int ctl_cache(int argc, char **argv);
+int ctl_explain(int argc, char **argv);
+
+/* The path given with -c, else NULL (the default file or the defaults). */
+const char *ctl_config_path(void);
 
 struct config;
 /*

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE 1  /* asprintf */
 #include "filter.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,34 +80,6 @@ update_qid(SMFICTX *ctx, struct conn *c)
         snprintf(c->qid, sizeof(c->qid), "%s", i);
 }
 
-/* Does the configuration say to act on this session? */
-static bool
-session_in_scope(const struct config *cfg, const struct conn *c, const char *daemon)
-{
-    for (size_t i = 0; i < cfg->act_on.n; i++) {
-        const char *v = cfg->act_on.v[i];
-
-        if (strcmp(v, "all") == 0)
-            return true;
-        if (strcmp(v, "authenticated") == 0 && c->auth != NULL)
-            return true;
-        if (strcmp(v, "non-smtpd") == 0 && c->non_smtpd)
-            return true;
-        if (strncmp(v, "daemon:", 7) == 0 && daemon != NULL && strcmp(v + 7, daemon) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool
-is_local_domain(const struct config *cfg, const char *domain)
-{
-    for (size_t i = 0; i < cfg->local_domains.n; i++)
-        if (strcasecmp(cfg->local_domains.v[i], domain) == 0)
-            return true;
-    return false;
-}
-
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -155,6 +128,23 @@ conn_get(SMFICTX *ctx)
     return c;
 }
 
+/*
+ * Postfix's cleanup server presents non-SMTP mail (sendmail(1), pickup) to
+ * non_smtpd_milters as a connection from localhost, 127.0.0.1, port 0; a
+ * real TCP client never has port 0. Other MTAs may send no address at all.
+ */
+static bool
+is_non_smtp(const _SOCK_ADDR *addr)
+{
+    if (addr == NULL)
+        return true;
+    if (addr->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)addr)->sin_port == 0;
+    if (addr->sa_family == AF_INET6)
+        return ((const struct sockaddr_in6 *)(const void *)addr)->sin6_port == 0;
+    return false;
+}
+
 static sfsistat
 mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
 {
@@ -166,9 +156,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
         c->rt = runtime_current();
     if (c->rt == NULL)
         return SMFIS_TEMPFAIL;
-    /* Postfix's cleanup server presents non-SMTP mail (sendmail(1),
-     * pickup) as a connection without a socket address. */
-    c->non_smtpd = addr == NULL;
+    c->non_smtpd = is_non_smtp(addr);
     log_msg(LOG_DEBUG, "connect from %s%s", hostname ? hostname : "?",
             c->non_smtpd ? " (non-SMTP mail)" : "");
     return SMFIS_CONTINUE;
@@ -197,7 +185,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
         if (l >= 2 && c->sender[l - 2] == '>')
             c->sender[l - 2] = '\0';
     }
-    c->act = session_in_scope(c->rt->cfg, c, daemon);
+    c->act = runtime_in_scope(c->rt->cfg, c->auth, c->non_smtpd, daemon);
     log_msg(LOG_DEBUG, "%s: from=<%s> auth=%s %s", c->qid, c->sender, auth ? auth : "-",
             c->act ? "in scope" : "not in scope (passes untouched)");
     return SMFIS_CONTINUE;
@@ -230,7 +218,6 @@ answer(SMFICTX *ctx, struct conn *c, enum verdict_action a, const char *domain,
 {
     const struct runtime *rt = c->rt;
     struct reply *r;
-    char *text;
 
     if (a == VERDICT_TAG)
         return SMFIS_CONTINUE;
@@ -245,30 +232,11 @@ answer(SMFICTX *ctx, struct conn *c, enum verdict_action a, const char *domain,
     r = malloc(sizeof(*r));
     if (r == NULL)
         return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-    if (asprintf(&text, "MTA-STS: %s", reason) < 0)
-        text = NULL;
-    reply_build(a == VERDICT_REJECT ? &rt->reject : &rt->defer, text ? text : "MTA-STS", r);
-    free(text);
+    runtime_reply(rt, a, reason, r);
     if (smfi.setreply(ctx, r->rcode, r->xcode, r->text) != MI_SUCCESS)
         log_msg(LOG_WARNING, "%s: the MTA refused our reply text; it uses its own", c->qid);
     free(r);
     return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-}
-
-/* An address we cannot read: the action for "unknown" of the rules that apply. */
-static enum verdict_action
-unknown_action(const struct conn *c)
-{
-    const struct verdict_rule *r = verdict_rule_match(&c->rt->rules, c->sender, c->auth, "");
-    return r != NULL ? r->on_unknown : VERDICT_DEFER;
-}
-
-static enum verdict_action
-internal_error_action(const struct config *cfg)
-{
-    return strcmp(cfg->on_internal_error, "tag") == 0    ? VERDICT_TAG :
-           strcmp(cfg->on_internal_error, "reject") == 0 ? VERDICT_REJECT :
-                                                           VERDICT_DEFER;
 }
 
 static sfsistat
@@ -294,12 +262,12 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     update_qid(ctx, c);
     ar = address_domain(argv[0], domain, sizeof(domain), &err);
     if (ar == ADDRESS_INVALID) {
-        a = cfg->dry_run ? VERDICT_TAG : unknown_action(c);
+        a = cfg->dry_run ? VERDICT_TAG : runtime_unreadable_action(c->rt, c->sender, c->auth);
         log_msg(LOG_WARNING, "%s: rcpt %.200s: unreadable address (%s): %s", c->qid, argv[0],
                 err.msg, verdict_action_name(a));
         return answer(ctx, c, a, "recipient", "the recipient address could not be read");
     }
-    if (ar != ADDRESS_OK || is_local_domain(cfg, domain))
+    if (ar != ADDRESS_OK || runtime_is_local_domain(cfg, domain))
         return SMFIS_CONTINUE;
 
     v = calloc(1, sizeof(*v));
@@ -307,7 +275,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (v == NULL || st == NULL) {
         free(v);
         free(st);
-        a = internal_error_action(cfg);
+        a = runtime_internal_error_action(cfg);
         log_msg(LOG_ERR, "%s: %s: out of memory: %s", c->qid, domain, verdict_action_name(a));
         return answer(ctx, c, a, domain, "internal error (out of memory)");
     }

@@ -33,6 +33,9 @@ static const struct ctl_command commands[] = {
      "                                  a domain's MTA-STS status (cache, DNS, HTTPS)"},
     {"prefetch", ctl_prefetch,
      "FILE|-                               look up many domains (one a line) into the cache"},
+    {"explain", ctl_explain,
+     "[--json] [--from S] [--auth U] [--non-smtpd] [--mailer T] [--host H] RCPT...\n"
+     "                                  the verdict the milter would give, and why"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,
@@ -42,6 +45,12 @@ static const struct ctl_command commands[] = {
 
 static const char *config_path;
 static struct config *config_loaded;
+
+const char *
+ctl_config_path(void)
+{
+    return config_path;
+}
 
 struct config *
 ctl_config(void)
@@ -117,8 +126,8 @@ usage(FILE *to)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(to, "  %s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\n  -c CONFIG  configuration file (default %s if it exists)\n"
-                "\nNot built yet: explain and check (they need the verdict and TLS\n"
-                "probe modules).\n"
+                "\nNot built yet: check (a full TLS check of a domain's MX hosts needs the\n"
+                "TLS probe module).\n"
                 "\nExit status: 0 success or valid, 1 invalid or not found, 2 usage or\n"
                 "configuration error, 3 status unknown, 4 cache error. See mtasts-ctl(1).\n",
             CONFIG_DEFAULT_PATH);

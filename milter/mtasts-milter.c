@@ -66,26 +66,38 @@ usage(FILE *to)
 
 /* ------------------------------------------------------------ the socket */
 
-/* Makes the directory of a unix socket, owned by the user who will run. */
+/*
+ * Makes the directory that will hold path (and its parents), the last one
+ * owned by the user who will run: the socket and the cache live there.
+ */
 static int
-prepare_unix_socket(const char *spec, uid_t uid, gid_t gid, struct mts_err *err)
+prepare_parent_dir(const char *path, uid_t uid, gid_t gid, struct mts_err *err)
 {
-    const char *path = strchr(spec, ':') + 1;
     char dir[512], *slash;
 
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        mts_err_set(err, "socket path too long: %s", path);
+        mts_err_set(err, "path too long: %s", path);
         return -1;
     }
     slash = strrchr(dir, '/');
     if (slash == NULL || slash == dir)
         return 0;
     *slash = '\0';
-    if (mkdir(dir, 0755) == 0) {
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            mts_err_set(err, "cannot create %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(dir, 0750) == 0) {
         if (chown(dir, uid, gid) != 0)
             log_msg(LOG_WARNING, "cannot give %s to the milter user: %s", dir, strerror(errno));
     } else if (errno != EEXIST) {
-        mts_err_set(err, "cannot create the socket directory %s: %s", dir, strerror(errno));
+        mts_err_set(err, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -356,7 +368,9 @@ main(int argc, char **argv)
         goto fail;
     }
     if ((strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) &&
-        prepare_unix_socket(sock, uid, gid, &err) != 0)
+        prepare_parent_dir(strchr(sock, ':') + 1, uid, gid, &err) != 0)
+        goto fail;
+    if (prepare_parent_dir(rt->cfg->cache_db, uid, gid, &err) != 0)
         goto fail;
     /* Group members (the MTA) may connect to a unix socket; others may not. */
     umask(007);

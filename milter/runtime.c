@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -127,6 +129,59 @@ runtime_unref(struct runtime *rt)
     verdict_rules_free(&rt->rules);
     config_unref(rt->cfg);
     free(rt);
+}
+
+bool
+runtime_in_scope(const struct config *cfg, const char *auth, bool non_smtpd, const char *daemon)
+{
+    for (size_t i = 0; i < cfg->act_on.n; i++) {
+        const char *v = cfg->act_on.v[i];
+
+        if (strcmp(v, "all") == 0)
+            return true;
+        if (strcmp(v, "authenticated") == 0 && auth != NULL)
+            return true;
+        if (strcmp(v, "non-smtpd") == 0 && non_smtpd)
+            return true;
+        if (strncmp(v, "daemon:", 7) == 0 && daemon != NULL && strcmp(v + 7, daemon) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool
+runtime_is_local_domain(const struct config *cfg, const char *domain)
+{
+    for (size_t i = 0; i < cfg->local_domains.n; i++)
+        if (strcasecmp(cfg->local_domains.v[i], domain) == 0)
+            return true;
+    return false;
+}
+
+enum verdict_action
+runtime_unreadable_action(const struct runtime *rt, const char *sender, const char *auth)
+{
+    /* Only rules without rcpt= can match a recipient without a domain. */
+    const struct verdict_rule *r = verdict_rule_match(&rt->rules, sender, auth, "");
+    return r != NULL ? r->on_unknown : VERDICT_DEFER;
+}
+
+enum verdict_action
+runtime_internal_error_action(const struct config *cfg)
+{
+    return strcmp(cfg->on_internal_error, "tag") == 0    ? VERDICT_TAG :
+           strcmp(cfg->on_internal_error, "reject") == 0 ? VERDICT_REJECT :
+                                                           VERDICT_DEFER;
+}
+
+void
+runtime_reply(const struct runtime *rt, enum verdict_action a, const char *reason,
+              struct reply *out)
+{
+    char text[VERDICT_REASON_MAX + 16];
+
+    snprintf(text, sizeof(text), "MTA-STS: %s", reason);
+    reply_build(a == VERDICT_REJECT ? &rt->reject : &rt->defer, text, out);
 }
 
 void

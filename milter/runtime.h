@@ -40,4 +40,20 @@ void runtime_unref(struct runtime *rt);
 /* Makes rt the runtime in force (taking over the caller's reference). */
 void runtime_install(struct runtime *rt);
 
+/*
+ * The decisions the milter and `mtasts-ctl explain` share, so that explain
+ * says what the milter does.
+ */
+/* Does act_on cover this session (auth: authenticated user or NULL)? */
+bool runtime_in_scope(const struct config *cfg, const char *auth, bool non_smtpd,
+                      const char *daemon);
+bool runtime_is_local_domain(const struct config *cfg, const char *domain);
+/* The action for a recipient whose address cannot be read. */
+enum verdict_action runtime_unreadable_action(const struct runtime *rt, const char *sender,
+                                              const char *auth);
+enum verdict_action runtime_internal_error_action(const struct config *cfg);
+/* The checked SMTP reply for a deferral or rejection with this reason. */
+void runtime_reply(const struct runtime *rt, enum verdict_action a, const char *reason,
+                   struct reply *out);
+
 #endif

@@ -626,6 +626,7 @@ cmd_down() {
         ip netns del "$NS"
     fi
     rm -rf "$NSETC"
+    rmdir /etc/netns 2>/dev/null || true   # only when empty
     # verify
     local left=""
     for p in "$DIR/submit-spool/pid/master.pid" "$DIR/mx-spool/pid/master.pid"; do

@@ -15,6 +15,9 @@
 E2E_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E="$E2E_HERE/e2e.sh"
 : "${E2E_DIR:=/tmp/mts-e2e.$$}"
+# one namespace per test script: scripts can run in parallel (make -j check)
+: "${MTS_E2E_NETNS:=mts-e2e-$$}"
+export MTS_E2E_NETNS
 T_N=0
 T_FAIL=0
 
