@@ -39,6 +39,10 @@ reply_code_parse(const char *spec, char class, struct reply_code *out, struct mt
     const char *x;
 
     memset(out, 0, sizeof(*out));
+    if (class != '4' && class != '5') {
+        mts_err_set(err, "a reply of class %c is not a refusal (4 or 5)", class);
+        return -1;
+    }
     if (spec == NULL || strlen(spec) < 9 || spec[0] != class || !is_digit(spec[1]) ||
         !is_digit(spec[2]) || spec[3] != ' ') {
         mts_err_set(err, "\"%s\" is not \"%cNN %c.N.N\" (an SMTP code of class %c and an "

@@ -38,7 +38,11 @@ struct reply {
 /* Parses "450 4.7.5"; class is '4' or '5': the code must be of that class. */
 int reply_code_parse(const char *spec, char class, struct reply_code *out, struct mts_err *err);
 
-/* Builds a safe reply from a checked code and untrusted text. */
+/*
+ * Builds a safe reply from a checked code and untrusted text: controls
+ * become spaces, bytes outside ASCII become '?', '%' is doubled, and the
+ * text is cut to fit REPLY_MAX_LINE (never between the two '%' of a pair).
+ */
 void reply_build(const struct reply_code *code, const char *text, struct reply *out);
 
 #endif

@@ -72,7 +72,7 @@ int
 verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *err)
 {
     char *copy = strdup(text), *save = NULL, *tok;
-    bool have_req = false;
+    bool have_req = false, have_fail = false, have_unknown = false;
 
     memset(out, 0, sizeof(*out));
     out->on_fail = VERDICT_DEFER;
@@ -111,6 +111,10 @@ verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *e
                 for (char *p = *field; *p; p++)
                     *p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
         } else if (strcmp(tok, "require") == 0) {
+            if (have_req) {
+                mts_err_set(err, "require given twice");
+                goto fail;
+            }
             if (strcmp(v, "none") == 0)
                 out->req = VERDICT_REQ_NONE;
             else if (strcmp(v, "tls") == 0)
@@ -125,6 +129,12 @@ verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *e
             }
             have_req = true;
         } else if (strcmp(tok, "fail") == 0 || strcmp(tok, "unknown") == 0) {
+            bool *seen = tok[0] == 'f' ? &have_fail : &have_unknown;
+            if (*seen) {
+                mts_err_set(err, "%s given twice", tok);
+                goto fail;
+            }
+            *seen = true;
             if (parse_action(v, tok[0] == 'f' ? &out->on_fail : &out->on_unknown) != 0) {
                 mts_err_set(err, "%s=%s: expected tag, defer or reject", tok, v);
                 goto fail;
@@ -193,9 +203,17 @@ verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct m
             goto fail;
         }
         while (fgets(line, sizeof(line), f) != NULL) {
-            char *s = line, *hash = strchr(line, '#'), *end;
+            char *s = line, *hash, *end;
 
             line_no++;
+            /* A line cut in two would turn its tail into a rule of its own. */
+            if (strchr(line, '\n') == NULL && !feof(f)) {
+                mts_err_set(err, "%s:%d: rule: line is longer than %d bytes", cfg->rules_file,
+                            line_no, RULES_FILE_LINE_MAX - 2);
+                fclose(f);
+                goto fail;
+            }
+            hash = strchr(line, '#');
             if (hash != NULL)
                 *hash = '\0';
             end = s + strlen(s);
@@ -459,7 +477,9 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         f.n_mx = n_mx > 0 ? (size_t)n_mx : 0;
         f.mx = mxp;
         verdict_decide(ctx->rules, &f, out);
-        if (out->action != VERDICT_REJECT || pass == 1 || st->rechecked)
+        /* Only a reject that rests on the policy waits for a re-check;
+         * a rule's unknown=reject, say, stands as it is. */
+        if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
             break;
         /* RFC 8461 §5: no permanent failure before checking for a new policy. */
         left = deadline_ms - elapsed_ms(&t0);

@@ -323,7 +323,7 @@ main(int argc, char **argv)
     struct options o;
     struct runtime *rt;
     struct mts_err err;
-    char *sock = NULL;
+    char *sock = NULL, *pid_file = NULL;
     uid_t uid;
     gid_t gid;
     sigset_t sigs;
@@ -389,6 +389,8 @@ main(int argc, char **argv)
         goto fail;
     if (write_pid_file(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
         goto fail;
+    /* Kept apart: a reload may replace the runtime before we stop. */
+    pid_file = strdup(rt->cfg->pid_file);
     runtime_unref(rt);
 
     /* Every thread from here on inherits the blocked set. */
@@ -434,8 +436,12 @@ main(int argc, char **argv)
     pthread_cond_signal(&reload_cv);
     pthread_mutex_unlock(&reload_mu);
     pthread_join(rtid, NULL);
-    runtime_install(NULL);
+    /* Lookups still in flight are abandoned, not awaited: each cache write
+     * is a whole row in one transaction, so nothing committed is lost. */
+    if (pid_file != NULL && pid_file[0] != '\0')
+        (void)unlink(pid_file);
     log_msg(LOG_NOTICE, "stopped");
+    free(pid_file);
     free(sock);
     return milter_rc == MI_SUCCESS ? 0 : 1;
 

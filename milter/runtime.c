@@ -119,16 +119,38 @@ runtime_current(void)
     return rt;
 }
 
-void
-runtime_unref(struct runtime *rt)
+static void *
+runtime_destroy(void *arg)
 {
-    if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_SEQ_CST) > 0)
-        return;
+    struct runtime *rt = arg;
+
     /* Lookups still running finish first (each bounded by its timeouts). */
     discover_close(rt->discover);
     verdict_rules_free(&rt->rules);
     config_unref(rt->cfg);
     free(rt);
+    return NULL;
+}
+
+void
+runtime_unref(struct runtime *rt)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+
+    if (rt == NULL || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_SEQ_CST) > 0)
+        return;
+    if (rt->discover == NULL) {
+        runtime_destroy(rt);
+        return;
+    }
+    /* The last user may be a libmilter thread closing a connection: it must
+     * not wait for the old runtime's lookups, so a thread of its own does. */
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, runtime_destroy, rt) != 0)
+        runtime_destroy(rt);
+    pthread_attr_destroy(&attr);
 }
 
 bool
