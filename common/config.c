@@ -43,6 +43,7 @@ struct opt {
 
 static const struct opt options[] = {
     STR(socket, "unix:/run/mtasts-milter/milter.sock"),
+    TYPED(tcp_nodelay, OPT_BOOL, "yes"),
     STR(pid_file, ""),
     STR(user, ""),
     STR(group, ""),

@@ -50,6 +50,7 @@ struct config {
 
     /* the milter daemon */
     char *socket;
+    int tcp_nodelay;
     char *pid_file;		/* "": none */
     char *user, *group;		/* "": keep the starting user */
     int64_t rcpt_deadline_ms;

@@ -382,7 +382,7 @@ main(int argc, char **argv)
         if (chown(strchr(sock, ':') + 1, uid, gid) != 0)
             log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
                     strerror(errno));
-    } else {
+    } else if (rt->cfg->tcp_nodelay) {
         set_nodelay_on_listener();
     }
     if (!o.foreground && daemonize(&err) != 0)

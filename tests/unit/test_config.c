@@ -240,7 +240,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 37);
+    assert_int_equal(n, 38);
     config_unref(cfg);
 }
 
