@@ -106,6 +106,45 @@ ok "it sits in the hold queue ('!' in postqueue -p)" \
 ok "the milter logged why it held it" \
     wait_grep 5 "$E2E_DIR/milter.log" 'held \(non-SMTP mail cannot be refused per recipient\): MTA-STS: mxmismatch.test'
 
+# ---- SIGHUP reloads without dropping connections; a bad file is refused
+MPID=$(cat "$E2E_DIR/milter.pid")
+# A session that is open across the reload: its milter connection must live on.
+python3 - "$MTS_E2E_NETNS" "$MPID" "$E2E_DIR/milter.conf" "$E2E_DIR/reload-go" >"$E2E_DIR/reload.out" 2>&1 <<'PY'
+import subprocess, sys, time
+ns, pid, conf, flag = sys.argv[1:5]
+code = r"""
+import smtplib, sys, time, os
+s = smtplib.SMTP("127.0.40.1", 587, timeout=30)
+s.ehlo("reload"); s.login("alice@e2e.test", "secret")
+s.mail("alice@e2e.test"); print("before", s.rcpt("bob@testing.test")[0]); s.rset()
+sys.stdout.flush(); open(sys.argv[1], "w").close()
+while os.path.exists(sys.argv[1]): time.sleep(0.1)
+s.mail("alice@e2e.test"); print("after", s.rcpt("bob@mxmismatch.test")[0]); s.quit()
+"""
+p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", code, flag], stdout=subprocess.PIPE, text=True)
+import os
+for _ in range(100):
+    if os.path.exists(flag): break
+    time.sleep(0.1)
+with open(conf, "a") as f: f.write("dry_run = yes\n")
+subprocess.run(["kill", "-HUP", pid]); time.sleep(1.5)
+os.unlink(flag)
+print(p.communicate()[0].strip())
+PY
+ok "reload: the open session survived it (RCPT before 250, after 550 on its old configuration)" \
+    sh -c "grep -q 'before 250' '$E2E_DIR/reload.out' && grep -q 'after 550' '$E2E_DIR/reload.out'" ||
+    diag_file "$E2E_DIR/reload.out"
+ok "reload: logged" wait_grep 5 "$E2E_DIR/milter.log" 'configuration reloaded from'
+submit "$OUT" --to bob@mxmismatch.test --quit-after RCPT
+ok "reload: a new session gets the new configuration (dry run: 250)" grep -Eq '^<- +250 ' "$OUT"
+echo "no_such_option = 1" >>"$E2E_DIR/milter.conf"
+kill -HUP "$MPID"
+ok "reload: a bad file is refused, naming file, line and option" \
+    wait_grep 5 "$E2E_DIR/milter.log" 'reload refused, the running configuration stays: .*milter.conf:[0-9]+: option no_such_option: unknown option'
+ok "reload: the milter still runs" kill -0 "$MPID"
+submit "$OUT" --to bob@mxmismatch.test --quit-after RCPT
+ok "reload: the old (dry-run) configuration still answers" grep -Eq '^<- +250 ' "$OUT"
+
 # ---- the milter stopped: Postfix applies milter_default_action (tempfail)
 e2e milter-stop "$E2E_DIR" >/dev/null
 submit "$OUT" --to bob@enforce.test --quit-after RCPT
