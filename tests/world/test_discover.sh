@@ -86,7 +86,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..58"
+echo "1..60"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -189,6 +189,16 @@ ok "200 concurrent lookups all get enforce ($(tr '\n' ' ' <"$W/dedup.out"))" $?
 [ "$(requests mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one HTTPS request ($(requests mta-sts.d49.test))" $?
 [ "$(txt_queries _mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one TXT query ($(txt_queries _mta-sts.d49.test))" $?
 
+# ---- the background refresher, with a clock the test moves -----------------
+RCONF="$W/refresh.conf"
+sed "s|^cache_db = .*|cache_db = $W/refresh.sqlite|" "$CONF" >"$RCONF"
+echo "refresh_interval = 1s" >>"$RCONF"
+before=$(txt_queries _mta-sts.d47.test)
+"$BUILD/tests/world/refresh" "$RCONF" d47.test d46.test >"$W/refresh.out" 2>&1
+ok "refresher: a row in use and due is re-checked, an unused one purged ($(tr '\n' ';' <"$W/refresh.out"))" $?
+[ "$(txt_queries _mta-sts.d47.test)" -gt "$before" ]
+ok "refresher: the re-check asked DNS for the TXT id again" $?
+
 # ---- two processes writing the cache at once -------------------------------
 seq -w 1 30 | sed 's/^/d/; s/$/.test/' >"$W/list1"
 seq -w 20 48 | sed 's/^/d/; s/$/.test/' >"$W/list2"
@@ -224,5 +234,5 @@ rc=$?
 [ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
 ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
 
-[ "$n" -eq 58 ] || echo "# planned 58, ran $n"
+[ "$n" -eq 60 ] || echo "# planned 60, ran $n"
 [ "$fails" -eq 0 ]
