@@ -12,7 +12,8 @@ address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *
 {
     size_t len, start = 0, end, at = (size_t)-1;
     int in_quote = 0;
-    char buf[256];
+    /* UTF-8 may be longer than its A-label: the 253 limit applies after IDNA. */
+    char buf[ADDRESS_MAX + 1];
 
     if (domainsz > 0)
         domain[0] = '\0';
@@ -24,6 +25,13 @@ address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *
     if (len > ADDRESS_MAX) {
         mts_err_set(err, "address longer than %d bytes", ADDRESS_MAX);
         return ADDRESS_INVALID;
+    }
+    /* Anywhere, the source route included, a control byte is malformed. */
+    for (size_t i = 0; i < len; i++) {
+        if (addr[i] == '\r' || addr[i] == '\n' || (unsigned char)addr[i] < 0x09) {
+            mts_err_set(err, "control character in the address");
+            return ADDRESS_INVALID;
+        }
     }
     end = len;
     while (start < end && (addr[start] == ' ' || addr[start] == '\t'))
@@ -51,6 +59,10 @@ address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *
             return ADDRESS_INVALID;
         }
         start = (size_t)(colon - addr) + 1;
+        if (start == end) {
+            mts_err_set(err, "source route without a mailbox");
+            return ADDRESS_INVALID;
+        }
     }
     for (size_t i = start; i < end; i++) {
         char c = addr[i];
@@ -85,11 +97,14 @@ address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *
         mts_err_set(err, "empty domain");
         return ADDRESS_INVALID;
     }
-    if (addr[at + 1] == '[')
-        return ADDRESS_NO_DOMAIN;	/* address literal: no Policy Domain */
-    if (end - at - 1 >= sizeof(buf)) {
-        mts_err_set(err, "domain longer than 253 characters");
-        return ADDRESS_INVALID;
+    if (addr[at + 1] == '[') {
+        /* An address literal, "[192.0.2.1]", is whole or it is malformed. */
+        const char *close = memchr(addr + at + 1, ']', end - at - 1);
+        if (close == NULL || (size_t)(close - addr) != end - 1) {
+            mts_err_set(err, "malformed address literal");
+            return ADDRESS_INVALID;
+        }
+        return ADDRESS_NO_DOMAIN;	/* no Policy Domain (RFC 8461 §3.4) */
     }
     memcpy(buf, addr + at + 1, end - at - 1);
     buf[end - at - 1] = '\0';

@@ -86,3 +86,15 @@ reply_build(const struct reply_code *code, const char *text, struct reply *out)
     }
     out->text[o] = '\0';
 }
+
+void
+reply_clean_text(const char *in, char *out, size_t outsz)
+{
+    size_t o = 0;
+
+    if (outsz == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && o + 1 < outsz; p++)
+        out[o++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (*p >= 0x80 ? '?' : (char)*p);
+    out[o] = '\0';
+}

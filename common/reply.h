@@ -45,4 +45,10 @@ int reply_code_parse(const char *spec, char class, struct reply_code *out, struc
  */
 void reply_build(const struct reply_code *code, const char *text, struct reply *out);
 
+/*
+ * Untrusted text for a place that is not a format (a hold reason): controls
+ * become spaces, bytes outside ASCII '?', cut to outsz - 1; '%' kept as is.
+ */
+void reply_clean_text(const char *in, char *out, size_t outsz);
+
 #endif

@@ -37,7 +37,6 @@ struct tag {
 struct conn {
     struct runtime *rt;
     bool non_smtpd;		/* Postfix non_smtpd_milters: sendmail(1), pickup */
-    bool no_header_reply;	/* SMFIP_NR_HDR negotiated */
     /* the message */
     bool act;
     char *sender;
@@ -80,38 +79,6 @@ update_qid(SMFICTX *ctx, struct conn *c)
         snprintf(c->qid, sizeof(c->qid), "%s", i);
 }
 
-static sfsistat
-mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
-               unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
-               unsigned long *pf3)
-{
-    /* Only the steps the verdicts need: no HELO, DATA, body or unknown. */
-    unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY |
-                         SMFIP_NOEOH;
-
-    (void)f2;
-    (void)f3;
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
-    *pf1 = (f1 & want) | (f1 & SMFIP_NR_HDR);
-    *pf2 = *pf3 = 0;
-    if (f0 & SMFIF_SETSYMLIST) {
-        smfi.setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
-        smfi.setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {daemon_name}");
-        smfi.setsymlist(ctx, SMFIM_ENVRCPT, "i {rcpt_mailer} {rcpt_host}");
-        smfi.setsymlist(ctx, SMFIM_EOM, "i");
-    }
-    /* Remember whether header callbacks must stay silent. */
-    {
-        struct conn *c = calloc(1, sizeof(*c));
-        if (c == NULL)
-            return SMFIS_TEMPFAIL;
-        c->no_header_reply = (*pf1 & SMFIP_NR_HDR) != 0;
-        snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
-        smfi.setpriv(ctx, c);
-    }
-    return SMFIS_CONTINUE;
-}
-
 static struct conn *
 conn_get(SMFICTX *ctx)
 {
@@ -127,6 +94,32 @@ conn_get(SMFICTX *ctx)
     }
     return c;
 }
+
+static sfsistat
+mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+               unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
+               unsigned long *pf3)
+{
+    /* Only the steps the verdicts need: no HELO, DATA, body or unknown. */
+    unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOBODY |
+                         SMFIP_NOEOH;
+
+    (void)f2;
+    (void)f3;
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+    /* Header replies are not waived (SMFIP_NR_HDR): measured, it saves
+     * nothing, and libmilter forgets it when an MTA reuses a connection. */
+    *pf1 = f1 & want;
+    *pf2 = *pf3 = 0;
+    if (f0 & SMFIF_SETSYMLIST) {
+        smfi.setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
+        smfi.setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {daemon_name}");
+        smfi.setsymlist(ctx, SMFIM_ENVRCPT, "i {rcpt_mailer} {rcpt_host}");
+        smfi.setsymlist(ctx, SMFIM_EOM, "i");
+    }
+    return conn_get(ctx) != NULL ? SMFIS_CONTINUE : SMFIS_TEMPFAIL;
+}
+
 
 /*
  * Postfix's cleanup server presents non-SMTP mail (sendmail(1), pickup) to
@@ -239,6 +232,13 @@ answer(SMFICTX *ctx, struct conn *c, enum verdict_action a, const char *domain,
     return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
+static int
+action_severity(const char *action)
+{
+    return strcmp(action, "tag") == 0 ? VERDICT_TAG :
+           strcmp(action, "defer") == 0 ? VERDICT_DEFER : VERDICT_REJECT;
+}
+
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
@@ -262,9 +262,13 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     update_qid(ctx, c);
     ar = address_domain(argv[0], domain, sizeof(domain), &err);
     if (ar == ADDRESS_INVALID) {
+        /* Quoted: the address is the client's bytes, not text for a log. */
+        char q[208];
+
+        mts_err_quote(q, sizeof(q), argv[0], strnlen(argv[0], ADDRESS_MAX + 1));
         a = cfg->dry_run ? VERDICT_TAG : runtime_unreadable_action(c->rt, c->sender, c->auth);
-        log_msg(LOG_WARNING, "%s: rcpt %.200s: unreadable address (%s): %s", c->qid, argv[0],
-                err.msg, verdict_action_name(a));
+        log_msg(LOG_WARNING, "%s: rcpt %s: unreadable address (%s): %s", c->qid, q, err.msg,
+                verdict_action_name(a));
         return answer(ctx, c, a, "recipient", "the recipient address could not be read");
     }
     if (ar != ADDRESS_OK || runtime_is_local_domain(cfg, domain))
@@ -290,7 +294,11 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     /* Tags describe the recipients that stay in the message: a refused one
      * is not there (unless nothing is refused: dry run, or non-SMTP hold). */
     t = (a == VERDICT_TAG || cfg->dry_run || c->non_smtpd) ? tag_for(c, domain) : NULL;
-    if (t != NULL && !(t->action != NULL && strcmp(t->action, "tag") == 0 && a != VERDICT_TAG)) {
+    if (t == NULL && (a == VERDICT_TAG || cfg->dry_run || c->non_smtpd) && c->n_tags == MAX_TAGS)
+        log_msg(LOG_WARNING, "%s: more than %d recipient domains: %s gets no tag header "
+                "(the verdict still applies)", c->qid, MAX_TAGS, domain);
+    /* One tag per domain: it shows the most severe answer its recipients got. */
+    if (t != NULL && (t->action == NULL || (int)a >= action_severity(t->action))) {
         t->status = st->status;
         snprintf(t->txt_id, sizeof(t->txt_id), "%s", st->txt_id);
         t->req = v->req;
@@ -319,7 +327,7 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
     (void)value;
     if (c != NULL && c->rt != NULL && strcasecmp(name, c->rt->cfg->header_name) == 0)
         c->forged++;
-    return c != NULL && c->no_header_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -355,14 +363,15 @@ mlfi_eom(SMFICTX *ctx)
         free(hdr);
     }
     if (c->hold_reason != NULL && !c->rt->cfg->dry_run) {
-        struct reply r;
-        /* The reason goes into the queue file: the same hygiene as replies. */
-        reply_build(&c->rt->defer, c->hold_reason, &r);
-        if (smfi.quarantine(ctx, r.text) != MI_SUCCESS)
+        char reason[REPLY_MAX_LINE + 1];
+        /* The reason goes into the queue file: no controls, bounded; but not
+         * a format, so '%' stays single. */
+        reply_clean_text(c->hold_reason, reason, sizeof(reason));
+        if (smfi.quarantine(ctx, reason) != MI_SUCCESS)
             log_msg(LOG_ERR, "%s: cannot hold the message", c->qid);
         else
             log_msg(LOG_NOTICE, "%s: held (non-SMTP mail cannot be refused per recipient): %s",
-                    c->qid, r.text);
+                    c->qid, reason);
     }
     message_reset(c);
     return SMFIS_CONTINUE;

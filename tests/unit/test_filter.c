@@ -1,0 +1,1764 @@
+/*
+ * test_filter - the libmilter callbacks of milter/filter.c, driven in
+ * process: no MTA, and no network.
+ *
+ * The fakes. Every libmilter call of the filter goes through `smfi`
+ * (milter/smfi.h); the tests replace it with fakes that record each call
+ * and check it against the milter protocol as they go: header changes and
+ * quarantine only at end of message, symbol lists only at negotiation,
+ * and every SMTP reply safe to hand to the MTA (codes of one class, no
+ * control characters, every '%' doubled, at most REPLY_MAX_LINE
+ * characters). A connection's SMFICTX * is an address inside a page
+ * mapped PROT_NONE: the filter may pass it on, and would crash if it
+ * looked inside. getpriv/setpriv keep one pointer per connection.
+ *
+ * The world. Each test builds a runtime (runtime_build + runtime_install)
+ * from a fresh configuration file and a fresh cache, pre-filled through
+ * the cache API (see put_rows): enforce, testing, none, absent, failed
+ * and unknown domains with fresh rows, so that no refresh is due.
+ * DNS goes to libunbound with `unbound_conf` local zones (see
+ * unbound_conf_text): "example." is static, so every name under it is
+ * answered locally (MX for the enforce domains, the _mta-sts TXT records
+ * the re-checks read, NXDOMAIN for the rest); "slowtxt.test." is
+ * typetransparent (its MX is local, its TXT is not) and "uncached.test."
+ * transparent (unbound's built-in local zone "test." would otherwise
+ * answer NXDOMAIN). resolv_conf names 127.0.0.9, where nothing listens: a
+ * query that the local zones do not answer (_mta-sts.uncached.test,
+ * _mta-sts.slowtxt.test) times out after dns_timeout_ms on loopback, which
+ * is how the tests get "unknown" and an incomplete re-check. Nothing
+ * leaves the host (strace: only 127.0.0.9:53 is ever sent to), and the
+ * suite passes in a network namespace with no interface up (unshare -n).
+ *
+ * Tables, one cmocka test per row:
+ *	rcpt_cases	one message to one recipient: the answer at RCPT
+ *			TO, the reply, the tag header and the hold at EOM,
+ *			across statuses, routes, rules, scope, dry run,
+ *			non-SMTP mail, local domains and unreadable addresses
+ * and single tests for negotiation, forged headers, message state across
+ * messages, abort and close, header order, interleaved connections,
+ * reloads and reply hygiene.
+ *
+ * Not tested: on_internal_error (only reached when malloc fails in the
+ * callbacks; there is no fault injection for that yet).
+ *
+ * Two tests pin bugs these tests found, since fixed (see
+ * "known bugs" below).
+ *
+ * TEST_FILTER_VERBOSE=1 in the environment shows the filter's log.
+ */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "cache.h"
+#include "filter.h"
+#include "log.h"
+#include "reply.h"
+#include "runtime.h"
+#include "smfi.h"
+
+/* ================================================================ fakes */
+
+#define N_CONN 4		/* connections a test may open */
+#define MAX_MACROS 12
+#define MAX_CALLS 400
+#define MAX_SYMREADS 64
+#define TEXT_MAX 1200
+
+/* Where a connection is in the milter protocol (SMFIM_* and ours). */
+#define STAGE_NEGOTIATE (-2)
+#define STAGE_NONE (-1)
+#define STAGE_HEADER 20
+#define STAGE_ABORT 21
+#define STAGE_CLOSE 22
+
+struct fake {
+    void *priv;
+    int stage;
+    bool negotiated;
+    unsigned long pf1;		/* the protocol flags the filter asked for */
+    struct {
+        const char *name, *value;
+    } macro[MAX_MACROS];
+    size_t n_macro;
+};
+
+enum call_kind {
+    CALL_SETREPLY,
+    CALL_INSHEADER,
+    CALL_CHGHEADER,
+    CALL_QUARANTINE,
+    CALL_SETSYMLIST
+};
+
+struct call {
+    enum call_kind kind;
+    int conn;
+    int index;			/* header index; symbol list stage */
+    bool value_null;		/* chgheader with a NULL value (delete) */
+    char name[64];		/* rcode; header name */
+    char xcode[16];
+    char text[TEXT_MAX];	/* reply text; header value; reason; macro list */
+};
+
+static struct fake fakes[N_CONN];
+static struct call calls[MAX_CALLS];
+static size_t n_calls;
+static struct {
+    int stage;
+    char name[64];
+} symreads[MAX_SYMREADS];
+static size_t n_symreads;
+static char *ctx_page;		/* PROT_NONE: the SMFICTX handles point here */
+
+#define CTX(i) ((SMFICTX *)(void *)(ctx_page + (i)))
+
+static int
+conn_of(SMFICTX *ctx)
+{
+    ptrdiff_t i = (const char *)(const void *)ctx - ctx_page;
+
+    if (ctx_page == NULL || i < 0 || i >= N_CONN)
+        fail_msg("the filter passed an SMFICTX * that no connection has: %p", (void *)ctx);
+    return (int)i;
+}
+
+static const char *
+stage_name(int stage)
+{
+    switch (stage) {
+    case STAGE_NEGOTIATE:
+        return "negotiate";
+    case SMFIM_CONNECT:
+        return "connect";
+    case SMFIM_ENVFROM:
+        return "envfrom";
+    case SMFIM_ENVRCPT:
+        return "envrcpt";
+    case STAGE_HEADER:
+        return "header";
+    case SMFIM_EOM:
+        return "eom";
+    case STAGE_ABORT:
+        return "abort";
+    case STAGE_CLOSE:
+        return "close";
+    default:
+        return "(none)";
+    }
+}
+
+static struct call *
+record(enum call_kind kind, int conn)
+{
+    struct call *c;
+
+    if (n_calls == MAX_CALLS)
+        fail_msg("more than %d recorded libmilter calls", MAX_CALLS);
+    c = &calls[n_calls++];
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    c->conn = conn;
+    return c;
+}
+
+static void
+copy_text(char *out, size_t outsz, const char *in, const char *what)
+{
+    if (in == NULL)
+        fail_msg("%s is NULL", what);
+    if (strlen(in) >= outsz)
+        fail_msg("%s is %zu bytes long", what, strlen(in));
+    memcpy(out, in, strlen(in) + 1);
+}
+
+static char *
+fake_getsymval(SMFICTX *ctx, char *name)
+{
+    struct fake *f = &fakes[conn_of(ctx)];
+
+    if (n_symreads < MAX_SYMREADS) {
+        symreads[n_symreads].stage = f->stage;
+        snprintf(symreads[n_symreads].name, sizeof(symreads[0].name), "%s", name);
+        n_symreads++;
+    }
+    for (size_t i = 0; i < f->n_macro; i++)
+        if (strcmp(f->macro[i].name, name) == 0)
+            return (char *)f->macro[i].value;
+    return NULL;
+}
+
+/* The checks of Postfix's milter8_valid_smtp_reply, and libmilter's '%'. */
+static void
+check_reply(const char *rcode, const char *xcode, const char *text)
+{
+    size_t n;
+
+    if (rcode == NULL || strlen(rcode) != 3 || (rcode[0] != '4' && rcode[0] != '5') ||
+        rcode[1] < '0' || rcode[1] > '9' || rcode[2] < '0' || rcode[2] > '9')
+        fail_msg("reply code \"%s\" is not 4xx or 5xx", rcode ? rcode : "(null)");
+    if (xcode == NULL || xcode[0] != rcode[0] || xcode[1] != '.')
+        fail_msg("enhanced code \"%s\" is not of the class of %s", xcode ? xcode : "(null)",
+                 rcode);
+    if (text == NULL)
+        fail_msg("reply without text");
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            fail_msg("reply text has the byte 0x%02x at %zu: \"%s\"", *p,
+                     (size_t)(p - (const unsigned char *)text), text);
+    for (const char *p = text; *p != '\0'; p += n) {
+        n = strspn(p, "%");
+        if (n % 2 != 0)
+            fail_msg("reply text has an undoubled '%%' at %zu: \"%s\"", (size_t)(p - text),
+                     text);
+        if (n == 0)
+            n = 1;
+    }
+    if (strlen(rcode) + 1 + strlen(xcode) + 1 + strlen(text) > REPLY_MAX_LINE)
+        fail_msg("reply line is %zu characters long",
+                 strlen(rcode) + strlen(xcode) + strlen(text) + 2);
+}
+
+static int
+fake_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *text)
+{
+    int conn = conn_of(ctx);
+    struct call *c;
+
+    if (fakes[conn].stage != SMFIM_ENVRCPT)
+        fail_msg("setreply at %s", stage_name(fakes[conn].stage));
+    check_reply(rcode, xcode, text);
+    c = record(CALL_SETREPLY, conn);
+    copy_text(c->name, sizeof(c->name), rcode, "rcode");
+    copy_text(c->xcode, sizeof(c->xcode), xcode, "xcode");
+    copy_text(c->text, sizeof(c->text), text, "reply text");
+    return MI_SUCCESS;
+}
+
+static void
+check_at_eom(int conn, const char *what)
+{
+    if (fakes[conn].stage != SMFIM_EOM)
+        fail_msg("%s at %s: libmilter allows it only at end of message", what,
+                 stage_name(fakes[conn].stage));
+}
+
+static int
+fake_insheader(SMFICTX *ctx, int index, char *name, char *value)
+{
+    int conn = conn_of(ctx);
+    struct call *c;
+
+    check_at_eom(conn, "insheader");
+    if (value == NULL || strpbrk(value, "\r\n") != NULL)
+        fail_msg("header value with CR or LF, or NULL");
+    c = record(CALL_INSHEADER, conn);
+    c->index = index;
+    copy_text(c->name, sizeof(c->name), name, "header name");
+    copy_text(c->text, sizeof(c->text), value, "header value");
+    return MI_SUCCESS;
+}
+
+static int
+fake_chgheader(SMFICTX *ctx, char *name, int index, char *value)
+{
+    int conn = conn_of(ctx);
+    struct call *c;
+
+    check_at_eom(conn, "chgheader");
+    c = record(CALL_CHGHEADER, conn);
+    c->index = index;
+    c->value_null = value == NULL;
+    copy_text(c->name, sizeof(c->name), name, "header name");
+    if (value != NULL)
+        copy_text(c->text, sizeof(c->text), value, "header value");
+    return MI_SUCCESS;
+}
+
+static int
+fake_quarantine(SMFICTX *ctx, char *reason)
+{
+    int conn = conn_of(ctx);
+    struct call *c;
+
+    check_at_eom(conn, "quarantine");
+    if (reason == NULL || reason[0] == '\0')
+        fail_msg("quarantine without a reason (libmilter refuses it)");
+    if (strpbrk(reason, "\r\n") != NULL)
+        fail_msg("quarantine reason with CR or LF: \"%s\"", reason);
+    c = record(CALL_QUARANTINE, conn);
+    copy_text(c->text, sizeof(c->text), reason, "quarantine reason");
+    return MI_SUCCESS;
+}
+
+static int
+fake_setsymlist(SMFICTX *ctx, int stage, char *macros)
+{
+    int conn = conn_of(ctx);
+    struct call *c;
+
+    if (fakes[conn].stage != STAGE_NEGOTIATE)
+        fail_msg("setsymlist at %s: libmilter allows it only in xxfi_negotiate",
+                 stage_name(fakes[conn].stage));
+    c = record(CALL_SETSYMLIST, conn);
+    c->index = stage;
+    copy_text(c->text, sizeof(c->text), macros, "macro list");
+    return MI_SUCCESS;
+}
+
+static void *
+fake_getpriv(SMFICTX *ctx)
+{
+    return fakes[conn_of(ctx)].priv;
+}
+
+static int
+fake_setpriv(SMFICTX *ctx, void *priv)
+{
+    fakes[conn_of(ctx)].priv = priv;
+    return MI_SUCCESS;
+}
+
+static const struct smfi_ops fake_ops = {
+    fake_getsymval, fake_setreply,  fake_insheader, fake_chgheader,
+    fake_quarantine, fake_setsymlist, fake_getpriv,  fake_setpriv,
+};
+
+/* ---------------------------------------------------------- macros */
+
+static void
+set_macro(int conn, const char *name, const char *value)
+{
+    struct fake *f = &fakes[conn];
+
+    for (size_t i = 0; i < f->n_macro; i++) {
+        if (strcmp(f->macro[i].name, name) == 0) {
+            if (value != NULL) {
+                f->macro[i].value = value;
+            } else {
+                f->macro[i] = f->macro[f->n_macro - 1];
+                f->n_macro--;
+            }
+            return;
+        }
+    }
+    if (value == NULL)
+        return;
+    assert_true(f->n_macro < MAX_MACROS);
+    f->macro[f->n_macro].name = name;
+    f->macro[f->n_macro].value = value;
+    f->n_macro++;
+}
+
+/* ---------------------------------------------------------- queries on the record */
+
+static size_t
+count_calls(int conn, enum call_kind kind)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < n_calls; i++)
+        if (calls[i].conn == conn && calls[i].kind == kind)
+            n++;
+    return n;
+}
+
+/* The k-th call of kind on conn (from 0), or NULL. */
+static const struct call *
+nth_call(int conn, enum call_kind kind, size_t k)
+{
+    for (size_t i = 0; i < n_calls; i++)
+        if (calls[i].conn == conn && calls[i].kind == kind && k-- == 0)
+            return &calls[i];
+    return NULL;
+}
+
+static void
+forget_calls(void)
+{
+    n_calls = 0;
+    n_symreads = 0;
+}
+
+/* ================================================================ world */
+
+#define ENFORCE_MAX_AGE 2592000
+#define SENDER "<alice@sender.example>"
+#define AUTH_USER "alice"
+
+/*
+ * Local answers for every name the tests look up, so that nothing but
+ * loopback is ever asked. See the file comment.
+ */
+static const char unbound_conf_text[] =
+    "server:\n"
+    "    local-zone: \"example.\" static\n"
+    "    local-data: \"enforce.example. MX 10 mx1.enforce.example.\"\n"
+    "    local-data: '_mta-sts.enforce.example. TXT \"v=STSv1; id=enf1\"'\n"
+    "    local-data: \"wild.example. MX 10 mx7.wild.example.\"\n"
+    "    local-data: \"implicit.example. A 192.0.2.25\"\n"
+    "    local-data: \"mismatch.example. MX 10 mx.other.example.\"\n"
+    "    local-data: '_mta-sts.mismatch.example. TXT \"v=STSv1; id=mis1\"'\n"
+    "    local-data: \"mismatchnx.example. MX 10 mx.other.example.\"\n"
+    "    local-data: \"testing.example. MX 10 mx.testing.example.\"\n"
+    "    local-zone: \"slowtxt.test.\" typetransparent\n"
+    "    local-data: \"slowtxt.test. MX 10 mx.other.example.\"\n"
+    /* unbound answers test. itself (a default local zone): not this one. */
+    "    local-zone: \"uncached.test.\" transparent\n";
+
+/* A reason from the network, with what an attacker would put in it. */
+#define HOSTILE_ERROR "upstream said %s\r\nINJECT: 250 2.0.0 ok %n 100%"
+
+static char dir[64];
+static char cache_path[128];
+static int world_no;		/* conf-N and cache-N of the last runtime built */
+static int world_first;		/* the first conf-N of the running test */
+static bool world_up;
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        fail_msg("cannot write %s", path);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void
+put_row(struct cache *c, const char *domain, const char *status, bool has_policy,
+        enum policy_mode mode, const char *txt_id, const char *mx, const char *last_error,
+        int64_t now)
+{
+    struct cache_entry e;
+    struct mts_err err;
+    char text[512];
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.domain, sizeof(e.domain), "%s", domain);
+    snprintf(e.txt_id, sizeof(e.txt_id), "%s", txt_id);
+    snprintf(e.status, sizeof(e.status), "%s", status);
+    snprintf(e.last_error, sizeof(e.last_error), "%s", last_error);
+    e.has_policy = has_policy;
+    e.fetched_at = now;
+    e.checked_at = now;
+    e.last_used = now;
+    if (has_policy) {
+        e.mode = mode;
+        e.max_age = ENFORCE_MAX_AGE;
+        e.expires_at = now + ENFORCE_MAX_AGE;
+        e.mx = (char *)mx;
+        snprintf(text, sizeof(text), "version: STSv1\nmode: %s\nmx: %s\nmax_age: %d\n",
+                 policy_mode_name(mode), mx, ENFORCE_MAX_AGE);
+        e.policy_text = text;
+    } else {
+        e.expires_at = now + 3600;
+    }
+    if (cache_put(c, &e, &err) != CACHE_OK)
+        fail_msg("cache_put %s: %s", domain, err.msg);
+}
+
+/* The cache every test starts from: fresh rows, nothing due for a refresh. */
+static void
+put_rows(const char *path)
+{
+    struct cache *c = NULL;
+    struct mts_err err;
+    int64_t now = (int64_t)time(NULL);
+
+    if (cache_open(path, 2000, &c, &err) != CACHE_OK)
+        fail_msg("cache_open %s: %s", path, err.msg);
+    put_row(c, "enforce.example", "enforce", true, POLICY_MODE_ENFORCE, "enf1",
+            "mx1.enforce.example", "", now);
+    put_row(c, "wild.example", "enforce", true, POLICY_MODE_ENFORCE, "wld1", "*.wild.example",
+            "", now);
+    put_row(c, "implicit.example", "enforce", true, POLICY_MODE_ENFORCE, "imp1",
+            "implicit.example", "", now);
+    put_row(c, "mismatch.example", "enforce", true, POLICY_MODE_ENFORCE, "mis1",
+            "mx1.mismatch.example", "", now);
+    put_row(c, "mismatchnx.example", "enforce", true, POLICY_MODE_ENFORCE, "mnx1",
+            "mx1.mismatchnx.example", "", now);
+    put_row(c, "slowtxt.test", "enforce", true, POLICY_MODE_ENFORCE, "slow1",
+            "mx1.slowtxt.test", "", now);
+    put_row(c, "testing.example", "testing", true, POLICY_MODE_TESTING, "tst1",
+            "mx.testing.example", "", now);
+    put_row(c, "none.example", "none", true, POLICY_MODE_NONE, "non1", "mx.none.example", "",
+            now);
+    put_row(c, "absent.example", "absent", false, POLICY_MODE_NONE, "", NULL,
+            "no usable MTA-STS TXT record", now);
+    put_row(c, "failed.example", "failed", false, POLICY_MODE_NONE, "fail1", NULL,
+            "policy fetch failed: HTTP status 404", now);
+    put_row(c, "unknown.example", "unknown", false, POLICY_MODE_NONE, "", NULL, HOSTILE_ERROR,
+            now);
+    cache_close(c);
+}
+
+static void
+remove_cache(void)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[160];
+
+    for (size_t i = 0; i < N_ROWS(suffix); i++) {
+        snprintf(p, sizeof(p), "%s%s", cache_path, suffix[i]);
+        (void)unlink(p);
+    }
+}
+
+/* Writes a configuration (the base plus extra) to a new file; returns its path. */
+static const char *
+write_conf(const char *extra)
+{
+    static char path[128];
+    char text[2048];
+    int n;
+
+    snprintf(path, sizeof(path), "%s/conf-%d", dir, ++world_no);
+    n = snprintf(text, sizeof(text),
+                 "cache_db = %s\n"
+                 "resolv_conf = %s/resolv.conf\n"
+                 "unbound_conf = %s/unbound.conf\n"
+                 "trust_anchor =\n"
+                 "dns_timeout_ms = 500ms\n"
+                 "rcpt_deadline_ms = 1s\n"
+                 "lookup_workers = 2\n"
+                 "refresh_interval = 1h\n"
+                 "enforcing_transports = smtp\n"
+                 "%s",
+                 cache_path, dir, dir, extra != NULL ? extra : "");
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    write_file(path, text);
+    return path;
+}
+
+static struct runtime *
+build_runtime(const char *extra)
+{
+    struct runtime *rt = NULL;
+    struct mts_err err;
+    const char *path = write_conf(extra);
+
+    mts_err_clear(&err);
+    if (runtime_build(path, true, &rt, &err) != 0)
+        fail_msg("runtime_build: %s", err.msg);
+    assert_non_null(rt->discover);
+    return rt;
+}
+
+/* Starts a test: a fresh cache, a runtime from base + extra, installed. */
+static void
+world_start(const char *extra)
+{
+    memset(fakes, 0, sizeof(fakes));
+    for (int i = 0; i < N_CONN; i++)
+        fakes[i].stage = STAGE_NONE;
+    forget_calls();
+    snprintf(cache_path, sizeof(cache_path), "%s/cache-%d.sqlite", dir, world_no + 1);
+    world_first = world_no + 1;
+    world_up = true;
+    put_rows(cache_path);
+    runtime_install(build_runtime(extra));
+}
+
+/* Closes every connection still open and drops the runtime (waits for lookups). */
+static void
+world_shutdown(void)
+{
+    for (int i = 0; i < N_CONN; i++) {
+        if (fakes[i].priv != NULL) {
+            fakes[i].stage = STAGE_CLOSE;
+            filter_desc.xxfi_close(CTX(i));
+        }
+    }
+    runtime_install(NULL);
+}
+
+/* Teardown of every test: also after a failure. */
+static int
+world_teardown(void **state)
+{
+    if (world_up) {
+        world_shutdown();
+        remove_cache();
+        for (int k = world_first; k <= world_no; k++) {
+            char p[128];
+            snprintf(p, sizeof(p), "%s/conf-%d", dir, k);
+            (void)unlink(p);
+        }
+        world_up = false;
+    }
+    return unit_scratch_free(state);
+}
+
+/* Does the cache hold a row for domain? Only after world_shutdown(). */
+static bool
+cache_has_row(const char *domain)
+{
+    struct cache *c = NULL;
+    struct cache_entry e;
+    struct mts_err err;
+    enum cache_status st;
+
+    if (cache_open(cache_path, 2000, &c, &err) != CACHE_OK)
+        fail_msg("cache_open: %s", err.msg);
+    st = cache_get(c, domain, &e, &err);
+    cache_entry_free(&e);
+    cache_close(c);
+    if (st != CACHE_OK && st != CACHE_NOT_FOUND)
+        fail_msg("cache_get %s: %s", domain, err.msg);
+    return st == CACHE_OK;
+}
+
+static int
+group_setup(void **state)
+{
+    char p[128];
+
+    (void)state;
+    log_init("test_filter", LOG_TO_STDERR, LOG_MAIL);
+    log_set_level(getenv("TEST_FILTER_VERBOSE") != NULL ? LOG_DEBUG : LOG_CRIT);
+    snprintf(dir, sizeof(dir), "/tmp/test_filter.XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(p, sizeof(p), "%s/resolv.conf", dir);
+    write_file(p, "nameserver 127.0.0.9\n");
+    snprintf(p, sizeof(p), "%s/unbound.conf", dir);
+    write_file(p, unbound_conf_text);
+    ctx_page = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ctx_page == MAP_FAILED) {
+        ctx_page = NULL;
+        return -1;
+    }
+    smfi = fake_ops;
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    char p[128];
+
+    (void)state;
+    snprintf(p, sizeof(p), "%s/resolv.conf", dir);
+    (void)unlink(p);
+    snprintf(p, sizeof(p), "%s/unbound.conf", dir);
+    (void)unlink(p);
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "test_filter: %s is not empty\n", dir);
+    if (ctx_page != NULL)
+        munmap(ctx_page, (size_t)sysconf(_SC_PAGESIZE));
+    return 0;
+}
+
+/* ================================================================ the MTA side */
+
+/* What the MTA offers in negotiation: everything it knows. */
+#define OFFER_ACTIONS                                                                   \
+    (SMFIF_ADDHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_CHGHDRS |    \
+     SMFIF_QUARANTINE | SMFIF_CHGFROM | SMFIF_ADDRCPT_PAR | SMFIF_SETSYMLIST)
+#define OFFER_PROTOCOL SMFI_CURR_PROT
+
+enum peer {
+    PEER_TCP,			/* an SMTP client: 192.0.2.10 port 41234 */
+    PEER_NONE,			/* no address: non-SMTP mail */
+    PEER_PORT0,			/* 127.0.0.1 port 0: Postfix non_smtpd_milters */
+    PEER_PORT0_V6		/* ::1 port 0 */
+};
+
+struct negotiated {
+    unsigned long f[4];
+};
+
+static sfsistat
+negotiate(int conn, unsigned long f0, unsigned long f1, struct negotiated *out)
+{
+    struct negotiated n;
+    sfsistat rc;
+
+    memset(&n, 0xa5, sizeof(n));
+    fakes[conn].stage = STAGE_NEGOTIATE;
+    rc = filter_desc.xxfi_negotiate(CTX(conn), f0, f1, 0, 0, &n.f[0], &n.f[1], &n.f[2],
+                                    &n.f[3]);
+    fakes[conn].negotiated = rc == SMFIS_CONTINUE;
+    fakes[conn].pf1 = n.f[1];
+    if (out != NULL)
+        *out = n;
+    return rc;
+}
+
+static sfsistat
+connect_peer(int conn, enum peer peer)
+{
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    struct sockaddr *sa = NULL;
+    char host[] = "client.example";
+
+    memset(&in4, 0, sizeof(in4));
+    memset(&in6, 0, sizeof(in6));
+    switch (peer) {
+    case PEER_TCP:
+        in4.sin_family = AF_INET;
+        in4.sin_port = htons(41234);
+        assert_int_equal(inet_pton(AF_INET, "192.0.2.10", &in4.sin_addr), 1);
+        sa = (struct sockaddr *)(void *)&in4;
+        break;
+    case PEER_PORT0:
+        in4.sin_family = AF_INET;
+        in4.sin_port = 0;
+        assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &in4.sin_addr), 1);
+        sa = (struct sockaddr *)(void *)&in4;
+        break;
+    case PEER_PORT0_V6:
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = 0;
+        assert_int_equal(inet_pton(AF_INET6, "::1", &in6.sin6_addr), 1);
+        sa = (struct sockaddr *)(void *)&in6;
+        break;
+    case PEER_NONE:
+        break;
+    }
+    fakes[conn].stage = SMFIM_CONNECT;
+    return filter_desc.xxfi_connect(CTX(conn), peer == PEER_NONE ? NULL : host, sa);
+}
+
+/* Negotiation (everything offered) and connect; both must continue. */
+static void
+session_open(int conn, enum peer peer)
+{
+    assert_int_equal(negotiate(conn, OFFER_ACTIONS, OFFER_PROTOCOL, NULL), SMFIS_CONTINUE);
+    assert_int_equal(connect_peer(conn, peer), SMFIS_CONTINUE);
+}
+
+/* A heap copy of exactly strlen + 1 bytes, as libmilter hands them over. */
+static char *
+dup_arg(const char *s)
+{
+    char *p = strdup(s);
+
+    assert_non_null(p);
+    return p;
+}
+
+/* MAIL FROM, with auth as {auth_authen} (NULL: not authenticated). */
+static sfsistat
+mail_from(int conn, const char *from, const char *auth, const char *qid)
+{
+    char *argv[3];
+    sfsistat rc;
+
+    argv[0] = dup_arg(from);
+    argv[1] = dup_arg("SIZE=1234");
+    argv[2] = NULL;
+    set_macro(conn, "{auth_authen}", auth);
+    set_macro(conn, "i", qid);
+    fakes[conn].stage = SMFIM_ENVFROM;
+    rc = filter_desc.xxfi_envfrom(CTX(conn), argv);
+    free(argv[0]);
+    free(argv[1]);
+    return rc;
+}
+
+/* RCPT TO, with the route the MTA resolved (NULL: macro not sent). */
+static sfsistat
+rcpt_to(int conn, const char *rcpt, const char *mailer, const char *host)
+{
+    char *argv[2];
+    sfsistat rc;
+
+    argv[0] = dup_arg(rcpt);
+    argv[1] = NULL;
+    set_macro(conn, "{rcpt_mailer}", mailer);
+    set_macro(conn, "{rcpt_host}", host);
+    fakes[conn].stage = SMFIM_ENVRCPT;
+    rc = filter_desc.xxfi_envrcpt(CTX(conn), argv);
+    free(argv[0]);
+    return rc;
+}
+
+/*
+ * A header; the answer must be SMFIS_NOREPLY exactly when the filter asked
+ * for SMFIP_NR_HDR (libmilter's sendreply() logs "milter claimed not to
+ * reply ... but did anyway" for any other answer, and the MTA would wait
+ * for a reply that never comes if the filter said NOREPLY unasked).
+ */
+static void
+header(int conn, const char *name, const char *value)
+{
+    bool noreply = fakes[conn].negotiated && (fakes[conn].pf1 & SMFIP_NR_HDR) != 0;
+    char *n = dup_arg(name), *v = dup_arg(value);
+    sfsistat rc;
+
+    fakes[conn].stage = STAGE_HEADER;
+    rc = filter_desc.xxfi_header(CTX(conn), n, v);
+    free(n);
+    free(v);
+    if (rc != (noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE))
+        fail_msg("header returned %d with SMFIP_NR_HDR %s", rc,
+                 noreply ? "negotiated" : "not negotiated");
+}
+
+static sfsistat
+end_of_message(int conn)
+{
+    fakes[conn].stage = SMFIM_EOM;
+    return filter_desc.xxfi_eom(CTX(conn));
+}
+
+static sfsistat
+abort_message(int conn)
+{
+    fakes[conn].stage = STAGE_ABORT;
+    return filter_desc.xxfi_abort(CTX(conn));
+}
+
+static sfsistat
+close_conn(int conn)
+{
+    fakes[conn].stage = STAGE_CLOSE;
+    return filter_desc.xxfi_close(CTX(conn));
+}
+
+static const char *
+rc_name(sfsistat rc)
+{
+    switch (rc) {
+    case SMFIS_CONTINUE:
+        return "SMFIS_CONTINUE";
+    case SMFIS_REJECT:
+        return "SMFIS_REJECT";
+    case SMFIS_DISCARD:
+        return "SMFIS_DISCARD";
+    case SMFIS_ACCEPT:
+        return "SMFIS_ACCEPT";
+    case SMFIS_TEMPFAIL:
+        return "SMFIS_TEMPFAIL";
+    case SMFIS_NOREPLY:
+        return "SMFIS_NOREPLY";
+    default:
+        return "(other)";
+    }
+}
+
+static void
+expect_rc(sfsistat got, sfsistat want, const char *what)
+{
+    if (got != want)
+        fail_msg("%s returned %s, want %s", what, rc_name(got), rc_name(want));
+}
+
+/* The one tag header of conn at EOM (name MTA-STS-Status, index 0), or NULL. */
+static void
+expect_tags(int conn, const char *const *want, size_t n_want)
+{
+    size_t n = count_calls(conn, CALL_INSHEADER);
+
+    if (n != n_want) {
+        const struct call *c = nth_call(conn, CALL_INSHEADER, 0);
+        fail_msg("%zu tag headers, want %zu (first: \"%s\")", n, n_want, c ? c->text : "");
+    }
+    /* Inserted at index 0 from the last, so that they read in order. */
+    for (size_t i = 0; i < n_want; i++) {
+        const struct call *c = nth_call(conn, CALL_INSHEADER, n_want - 1 - i);
+        assert_string_equal(c->name, "MTA-STS-Status");
+        assert_int_equal(c->index, 0);
+        assert_string_equal(c->text, want[i]);
+    }
+}
+
+static void
+expect_reply(int conn, const char *rcode, const char *xcode, const char *const *frags)
+{
+    const struct call *c;
+
+    if (rcode == NULL) {
+        c = nth_call(conn, CALL_SETREPLY, 0);
+        if (c != NULL)
+            fail_msg("unexpected reply %s %s %s", c->name, c->xcode, c->text);
+        return;
+    }
+    assert_int_equal(count_calls(conn, CALL_SETREPLY), 1);
+    c = nth_call(conn, CALL_SETREPLY, 0);
+    assert_string_equal(c->name, rcode);
+    assert_string_equal(c->xcode, xcode);
+    for (size_t i = 0; frags != NULL && frags[i] != NULL; i++)
+        if (strstr(c->text, frags[i]) == NULL)
+            fail_msg("reply text \"%s\" lacks \"%s\"", c->text, frags[i]);
+}
+
+/* ================================================================ one recipient */
+
+#define MAX_FRAGS 4
+
+struct rcpt_case {
+    const char *label;
+    const char *conf;		/* appended to the base configuration */
+    enum peer peer;
+    const char *auth;		/* {auth_authen}, NULL: none */
+    const char *from;		/* NULL: SENDER */
+    const char *daemon;		/* {daemon_name}, NULL: not sent */
+    const char *rcpt;
+    const char *mailer, *host;	/* {rcpt_mailer}, {rcpt_host} */
+    sfsistat want;
+    const char *rcode, *xcode;	/* the reply; NULL: none */
+    const char *text[MAX_FRAGS];	/* fragments of the reply text */
+    const char *tag;		/* the tag header's value; NULL: none */
+    const char *hold;		/* a fragment of the quarantine reason; NULL: none */
+};
+
+#define TAG_ENFORCE_PASS                                                                  \
+    "domain=enforce.example; status=enforce; id=enf1; requirement=mta-sts; verdict=pass; " \
+    "action=tag"
+#define TAG_MISMATCH(action)                                                               \
+    "domain=mismatch.example; status=enforce; id=mis1; requirement=mta-sts; verdict=fail; " \
+    "action=" action
+#define DEFER "450", "4.7.5"
+#define REJECT "550", "5.7.5"
+#define AUTHED PEER_TCP, AUTH_USER, NULL, NULL
+
+static const struct rcpt_case rcpt_cases[] = {
+    /* enforce domains */
+    { "enforce, MX matches, direct smtp enforces", NULL, AUTHED, "<bob@enforce.example>",
+      "smtp", "enforce.example", SMFIS_CONTINUE, NULL, NULL, { NULL }, TAG_ENFORCE_PASS,
+      NULL },
+    { "enforce, no route macros: default_route smtp", NULL, AUTHED,
+      "<bob@enforce.example>", NULL, NULL, SMFIS_CONTINUE, NULL, NULL, { NULL },
+      TAG_ENFORCE_PASS, NULL },
+    { "enforce, recipient domain in mixed case", NULL, AUTHED, "<Bob@ENFORCE.Example>",
+      "smtp", "enforce.example", SMFIS_CONTINUE, NULL, NULL, { NULL }, TAG_ENFORCE_PASS,
+      NULL },
+    { "enforce, relay that does not enforce: defer", NULL, AUTHED, "<bob@enforce.example>",
+      "relay", "[relay.example]:587", SMFIS_TEMPFAIL, DEFER,
+      { "MTA-STS", "enforce.example", "relay.example", "does not enforce" }, NULL, NULL },
+    { "enforce, relay declared enforcing", "enforcing_relays = relay-ok.example\n", AUTHED,
+      "<bob@enforce.example>", "relay", "[relay-ok.example]:587", SMFIS_CONTINUE, NULL,
+      NULL, { NULL }, TAG_ENFORCE_PASS, NULL },
+    { "enforce, wildcard mx pattern", NULL, AUTHED, "<bob@wild.example>", "smtp",
+      "wild.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=wild.example; status=enforce; id=wld1; requirement=mta-sts; verdict=pass; "
+      "action=tag", NULL },
+    { "enforce, no MX record: the domain itself", NULL, AUTHED, "<bob@implicit.example>",
+      "smtp", "implicit.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=implicit.example; status=enforce; id=imp1; requirement=mta-sts; "
+      "verdict=pass; action=tag", NULL },
+    /* A reject resting on a cached policy is final only after the TXT re-check. */
+    { "enforce, MX mismatch, TXT id re-checked unchanged: reject", NULL, AUTHED,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_REJECT, REJECT,
+      { "MTA-STS", "mismatch.example", "mx.other.example", "policy" }, NULL, NULL },
+    { "enforce, MX mismatch, TXT record gone, policy kept: reject", NULL, AUTHED,
+      "<bob@mismatchnx.example>", "smtp", "mismatchnx.example", SMFIS_REJECT, REJECT,
+      { "mismatchnx.example", "mx.other.example" }, NULL, NULL },
+    { "enforce, MX mismatch, TXT re-check times out: defer", NULL, AUTHED,
+      "<bob@slowtxt.test>", "smtp", "slowtxt.test", SMFIS_TEMPFAIL, DEFER,
+      { "slowtxt.test", "could not be re-checked in time" }, NULL, NULL },
+
+    /* statuses that demand nothing */
+    { "testing: tag", NULL, AUTHED, "<bob@testing.example>", "relay", "[relay.example]",
+      SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=testing.example; status=testing; id=tst1; requirement=mta-sts; "
+      "verdict=not-required; action=tag", NULL },
+    { "none: tag", NULL, AUTHED, "<bob@none.example>", "smtp", "none.example",
+      SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=none.example; status=none; id=non1; requirement=mta-sts; "
+      "verdict=not-required; action=tag", NULL },
+    { "absent: tag", NULL, AUTHED, "<bob@absent.example>", "relay", "[relay.example]",
+      SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=absent.example; status=absent; requirement=mta-sts; verdict=not-required; "
+      "action=tag", NULL },
+    { "failed (RFC 8461 3.3): tag", NULL, AUTHED, "<bob@failed.example>", "smtp",
+      "failed.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=failed.example; status=failed; id=fail1; requirement=mta-sts; "
+      "verdict=not-required; action=tag", NULL },
+    { "absent, learnt now from local DNS (IDN recipient)", NULL, AUTHED,
+      "<bob@B\xc3\x9c" "CHER.example>", "smtp", "xn--bcher-kva.example", SMFIS_CONTINUE,
+      NULL, NULL, { NULL },
+      "domain=xn--bcher-kva.example; status=absent; requirement=mta-sts; "
+      "verdict=not-required; action=tag", NULL },
+
+    /* unknown */
+    { "unknown (cached): defer", NULL, AUTHED, "<bob@unknown.example>", "smtp",
+      "unknown.example", SMFIS_TEMPFAIL, DEFER, { "unknown.example", "could not be determined" },
+      NULL, NULL },
+    { "uncached, DNS does not answer: unknown, defer", NULL, AUTHED, "<bob@uncached.test>",
+      "smtp", "uncached.test", SMFIS_TEMPFAIL, DEFER, { "uncached.test" }, NULL, NULL },
+    { "unknown, configured reply codes", "defer_reply = 451 4.7.1\n", AUTHED,
+      "<bob@unknown.example>", "smtp", "unknown.example", SMFIS_TEMPFAIL, "451", "4.7.1",
+      { "unknown.example" }, NULL, NULL },
+
+    /* rules */
+    { "rule unknown=tag", "rule = rcpt=unknown.example require=mta-sts unknown=tag\n",
+      AUTHED, "<bob@unknown.example>", "smtp", "unknown.example", SMFIS_CONTINUE, NULL,
+      NULL, { NULL },
+      "domain=unknown.example; status=unknown; requirement=mta-sts; verdict=unknown; "
+      "action=tag", NULL },
+    { "rule fail=tag on an MX mismatch", "rule = rcpt=mismatch.example require=mta-sts fail=tag\n",
+      AUTHED, "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_CONTINUE, NULL,
+      NULL, { NULL }, TAG_MISMATCH("tag"), NULL },
+    { "rule fail=reject on a relay: reject after the re-check",
+      "rule = rcpt=enforce.example require=mta-sts fail=reject\n", AUTHED,
+      "<bob@enforce.example>", "relay", "[relay.example]", SMFIS_REJECT, REJECT,
+      { "enforce.example", "does not enforce" }, NULL, NULL },
+    { "rule require=none by sender domain", "rule = from=@vip.example require=none\n",
+      PEER_TCP, AUTH_USER, "<Boss@VIP.Example>", NULL, "<bob@mismatch.example>", "smtp",
+      "mismatch.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=mismatch.example; status=enforce; id=mis1; requirement=none; "
+      "verdict=not-required; action=tag", NULL },
+    { "reject reply code from the configuration", "reject_reply = 554 5.7.1\n", AUTHED,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_REJECT, "554", "5.7.1",
+      { "mismatch.example" }, NULL, NULL },
+
+    /* scope */
+    { "unauthenticated: MX mismatch passes untouched", NULL, PEER_TCP, NULL, NULL, NULL,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, NULL, NULL },
+    { "unauthenticated: unknown passes untouched", NULL, PEER_TCP, NULL, NULL, NULL,
+      "<bob@unknown.example>", "smtp", "unknown.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, NULL, NULL },
+    { "unauthenticated: pass is not tagged", NULL, PEER_TCP, NULL, NULL, NULL,
+      "<bob@enforce.example>", "smtp", "enforce.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, NULL, NULL },
+    { "act_on = all: unauthenticated is in scope", "act_on = all\n", PEER_TCP, NULL, NULL,
+      NULL, "<bob@unknown.example>", "smtp", "unknown.example", SMFIS_TEMPFAIL, DEFER,
+      { "unknown.example" }, NULL, NULL },
+    { "act_on = daemon:NAME matches {daemon_name}", "act_on = daemon:submission\n", PEER_TCP,
+      NULL, NULL, "submission", "<bob@unknown.example>", "smtp", "unknown.example",
+      SMFIS_TEMPFAIL, DEFER, { "unknown.example" }, NULL, NULL },
+    { "act_on = daemon:NAME, another daemon", "act_on = daemon:submission\n", PEER_TCP,
+      AUTH_USER, NULL, "smtpd", "<bob@unknown.example>", "smtp", "unknown.example",
+      SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, NULL },
+
+    /* dry run: nothing refused, everything tagged */
+    { "dry run, MX mismatch", "dry_run = yes\n", AUTHED, "<bob@mismatch.example>", "smtp",
+      "mismatch.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      TAG_MISMATCH("reject") "; dry-run=yes", NULL },
+    { "dry run, unknown", "dry_run = yes\n", AUTHED, "<bob@unknown.example>", "smtp",
+      "unknown.example", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      "domain=unknown.example; status=unknown; requirement=mta-sts; verdict=unknown; "
+      "action=defer; dry-run=yes", NULL },
+    { "dry run, relay that does not enforce", "dry_run = yes\n", AUTHED,
+      "<bob@enforce.example>", "relay", "[relay.example]", SMFIS_CONTINUE, NULL, NULL,
+      { NULL },
+      "domain=enforce.example; status=enforce; id=enf1; requirement=mta-sts; "
+      "verdict=fail; action=defer; dry-run=yes", NULL },
+    { "dry run, pass is tagged without dry-run", "dry_run = yes\n", AUTHED,
+      "<bob@enforce.example>", "smtp", "enforce.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ENFORCE_PASS, NULL },
+
+    /* non-SMTP mail (sendmail(1), pickup): held, never refused */
+    { "non-SMTP (no address), MX mismatch: hold", NULL, PEER_NONE, NULL, NULL, NULL,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_MISMATCH("hold"), "mismatch.example" },
+    { "non-SMTP (127.0.0.1 port 0), unknown: hold", NULL, PEER_PORT0, NULL, NULL, NULL,
+      "<bob@unknown.example>", "smtp", "unknown.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL },
+      "domain=unknown.example; status=unknown; requirement=mta-sts; verdict=unknown; "
+      "action=hold", "unknown.example" },
+    { "non-SMTP (::1 port 0), pass: tag, no hold", NULL, PEER_PORT0_V6, NULL, NULL, NULL,
+      "<bob@enforce.example>", "smtp", "enforce.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ENFORCE_PASS, NULL },
+    { "non-SMTP, unreadable address: hold", NULL, PEER_NONE, NULL, NULL, NULL, "<broken@",
+      "smtp", NULL, SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, "could not be read" },
+    { "non-SMTP, dry run, MX mismatch: tag only", "dry_run = yes\n", PEER_NONE, NULL, NULL,
+      NULL, "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_MISMATCH("hold") "; dry-run=yes", NULL },
+    { "non-SMTP not in act_on", "act_on = authenticated\n", PEER_NONE, NULL, NULL, NULL,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, NULL, NULL },
+
+    /* recipients without a domain to check */
+    { "local domain: no lookup, no tag", "local_domains = local.test, Enforce.EXAMPLE\n",
+      AUTHED, "<bob@enforce.example>", "smtp", "enforce.example", SMFIS_CONTINUE, NULL,
+      NULL, { NULL }, NULL, NULL },
+    { "local domain, upper case in the address", "local_domains = local.test\n", AUTHED,
+      "<bob@LOCAL.test>", "local", NULL, SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, NULL },
+    { "address literal: no Policy Domain", NULL, AUTHED, "<bob@[192.0.2.1]>", "smtp",
+      "[192.0.2.1]", SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, NULL },
+    { "local name without a domain", NULL, AUTHED, "<postmaster>", "local", NULL,
+      SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, NULL },
+    { "unreadable address: defer", NULL, AUTHED, "<broken@", "smtp", NULL, SMFIS_TEMPFAIL,
+      DEFER, { "MTA-STS", "recipient address could not be read" }, NULL, NULL },
+    { "unreadable address, rule unknown=reject",
+      "rule = auth=* require=mta-sts unknown=reject\n", AUTHED, "<bob@exa mple.com>", "smtp",
+      NULL, SMFIS_REJECT, REJECT, { "could not be read" }, NULL, NULL },
+    { "unreadable address, dry run", "dry_run = yes\n", AUTHED, "<bob@>", "smtp", NULL,
+      SMFIS_CONTINUE, NULL, NULL, { NULL }, NULL, NULL },
+};
+
+static void
+run_rcpt_case(void **state)
+{
+    const struct rcpt_case *c = *state;
+    const struct call *q;
+
+    world_start(c->conf);
+    session_open(0, c->peer);
+    set_macro(0, "{daemon_name}", c->daemon);
+    expect_rc(mail_from(0, c->from != NULL ? c->from : SENDER, c->auth, "QID1"),
+              SMFIS_CONTINUE, "envfrom");
+    expect_rc(rcpt_to(0, c->rcpt, c->mailer, c->host), c->want, "envrcpt");
+    expect_reply(0, c->rcode, c->xcode, c->text);
+    header(0, "Subject", "hello");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    expect_tags(0, c->tag != NULL ? &c->tag : NULL, c->tag != NULL ? 1 : 0);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 0);
+    q = nth_call(0, CALL_QUARANTINE, 0);
+    if (c->hold == NULL) {
+        if (q != NULL)
+            fail_msg("unexpected hold: \"%s\"", q->text);
+    } else {
+        assert_int_equal(count_calls(0, CALL_QUARANTINE), 1);
+        if (strstr(q->text, c->hold) == NULL)
+            fail_msg("hold reason \"%s\" lacks \"%s\"", q->text, c->hold);
+    }
+    expect_rc(close_conn(0), SMFIS_CONTINUE, "close");
+    assert_null(fakes[0].priv);
+}
+
+/* ================================================================ singles */
+
+/* The filter_desc fields agree with what negotiation asks the MTA to skip. */
+static void
+test_desc(void **state)
+{
+    (void)state;
+    assert_int_equal(filter_desc.xxfi_version, SMFI_VERSION);
+    assert_int_equal(filter_desc.xxfi_flags,
+                     SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+    assert_non_null(filter_desc.xxfi_negotiate);
+    assert_non_null(filter_desc.xxfi_connect);
+    assert_non_null(filter_desc.xxfi_envfrom);
+    assert_non_null(filter_desc.xxfi_envrcpt);
+    assert_non_null(filter_desc.xxfi_header);
+    assert_non_null(filter_desc.xxfi_eom);
+    assert_non_null(filter_desc.xxfi_abort);
+    assert_non_null(filter_desc.xxfi_close);
+    assert_null(filter_desc.xxfi_helo);
+    assert_null(filter_desc.xxfi_eoh);
+    assert_null(filter_desc.xxfi_body);
+    assert_null(filter_desc.xxfi_unknown);
+    assert_null(filter_desc.xxfi_data);
+}
+
+static const char *
+symlist_of(int conn, int stage)
+{
+    for (size_t i = 0; i < n_calls; i++)
+        if (calls[i].conn == conn && calls[i].kind == CALL_SETSYMLIST &&
+            calls[i].index == stage)
+            return calls[i].text;
+    return NULL;
+}
+
+/* Is macro a word of the space-separated list? */
+static bool
+list_has_word(const char *list, const char *macro)
+{
+    size_t n = strlen(macro);
+
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        p += strspn(p, " ");
+        if (strncmp(p, macro, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+        p += strcspn(p, " ");
+    }
+    return false;
+}
+
+/* Everything offered: only the actions and steps the filter needs. */
+static void
+test_negotiate_all_offered(void **state)
+{
+    static const int stages[] = {SMFIM_CONNECT, SMFIM_ENVFROM, SMFIM_ENVRCPT, SMFIM_EOM};
+    const unsigned long skip = SMFIP_NOHELO | SMFIP_NOBODY | SMFIP_NODATA |
+                               SMFIP_NOUNKNOWN | SMFIP_NOEOH;
+    struct negotiated n;
+
+    (void)state;
+    world_start(NULL);
+    expect_rc(negotiate(0, OFFER_ACTIONS, OFFER_PROTOCOL, &n), SMFIS_CONTINUE, "negotiate");
+    assert_int_equal(n.f[0],
+                     SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+    assert_int_equal(n.f[1] & skip, skip);
+    /* Never skip what the verdicts and the forged-header removal need. */
+    assert_int_equal(n.f[1] & (SMFIP_NOHDRS | SMFIP_NOCONNECT | SMFIP_NOMAIL | SMFIP_NORCPT |
+                               SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_RCPT_REJ),
+                     0);
+    assert_int_equal(n.f[1] & ~OFFER_PROTOCOL, 0);
+    assert_int_equal(n.f[2], 0);
+    assert_int_equal(n.f[3], 0);
+    assert_int_equal(count_calls(0, CALL_SETSYMLIST), 4);
+    assert_true(list_has_word(symlist_of(0, SMFIM_ENVFROM), "{auth_authen}"));
+    assert_true(list_has_word(symlist_of(0, SMFIM_ENVFROM), "i"));
+    assert_true(list_has_word(symlist_of(0, SMFIM_ENVRCPT), "{rcpt_mailer}"));
+    assert_true(list_has_word(symlist_of(0, SMFIM_ENVRCPT), "{rcpt_host}"));
+    assert_true(list_has_word(symlist_of(0, SMFIM_ENVRCPT), "i"));
+    assert_true(list_has_word(symlist_of(0, SMFIM_EOM), "i"));
+    assert_non_null(symlist_of(0, SMFIM_CONNECT));
+
+    /* Every macro the filter reads was asked for at that stage or before. */
+    expect_rc(connect_peer(0, PEER_TCP), SMFIS_CONTINUE, "connect");
+    set_macro(0, "{daemon_name}", "submission");
+    expect_rc(mail_from(0, SENDER, AUTH_USER, "QID1"), SMFIS_CONTINUE, "envfrom");
+    expect_rc(rcpt_to(0, "<bob@enforce.example>", "smtp", "enforce.example"),
+              SMFIS_CONTINUE, "envrcpt");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    assert_true(n_symreads > 0);
+    for (size_t i = 0; i < n_symreads; i++) {
+        bool asked = false;
+
+        for (size_t s = 0; s < N_ROWS(stages) && stages[s] <= symreads[i].stage; s++)
+            asked = asked || list_has_word(symlist_of(0, stages[s]), symreads[i].name);
+        if (!asked)
+            fail_msg("the filter reads %s at %s but never asked for it", symreads[i].name,
+                     stage_name(symreads[i].stage));
+    }
+}
+
+/* Nothing offered: nothing asked, no symbol lists, and the filter still works. */
+static void
+test_negotiate_nothing_offered(void **state)
+{
+    struct negotiated n;
+    static const char *const tag[] = {TAG_ENFORCE_PASS};
+
+    (void)state;
+    world_start(NULL);
+    expect_rc(negotiate(0, 0, 0, &n), SMFIS_CONTINUE, "negotiate");
+    assert_int_equal(n.f[0], 0);
+    assert_int_equal(n.f[1], 0);
+    assert_int_equal(n.f[2], 0);
+    assert_int_equal(n.f[3], 0);
+    assert_int_equal(count_calls(0, CALL_SETSYMLIST), 0);
+    expect_rc(connect_peer(0, PEER_TCP), SMFIS_CONTINUE, "connect");
+    expect_rc(mail_from(0, SENDER, AUTH_USER, "QID1"), SMFIS_CONTINUE, "envfrom");
+    expect_rc(rcpt_to(0, "<bob@enforce.example>", "smtp", "x"), SMFIS_CONTINUE, "envrcpt");
+    /* SMFIP_NR_HDR was not offered: the header callback must answer. */
+    header(0, "Subject", "x");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    expect_tags(0, tag, 1);
+}
+
+/* Protocol 2 MTA: no negotiate callback; the connection starts at connect. */
+static void
+test_no_negotiation(void **state)
+{
+    static const char *const tag[] = {TAG_ENFORCE_PASS};
+
+    (void)state;
+    world_start(NULL);
+    expect_rc(connect_peer(0, PEER_TCP), SMFIS_CONTINUE, "connect");
+    assert_non_null(fakes[0].priv);
+    expect_rc(mail_from(0, SENDER, AUTH_USER, "QID1"), SMFIS_CONTINUE, "envfrom");
+    expect_rc(rcpt_to(0, "<bob@enforce.example>", "smtp", "x"), SMFIS_CONTINUE, "envrcpt");
+    header(0, "Subject", "x");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    expect_tags(0, tag, 1);
+}
+
+/* No runtime installed: the connection is refused for now, and nothing leaks. */
+static void
+test_no_runtime(void **state)
+{
+    (void)state;
+    world_start(NULL);
+    runtime_install(NULL);
+    assert_int_equal(negotiate(0, OFFER_ACTIONS, OFFER_PROTOCOL, NULL), SMFIS_CONTINUE);
+    expect_rc(connect_peer(0, PEER_TCP), SMFIS_TEMPFAIL, "connect");
+    expect_rc(close_conn(0), SMFIS_CONTINUE, "close");
+    assert_null(fakes[0].priv);
+}
+
+/* Copies of our header that came with the message are removed, last first. */
+static void
+forged_headers(bool authenticated)
+{
+    static const char *const tag[] = {TAG_ENFORCE_PASS};
+    const struct call *c;
+    size_t first_ins;
+
+    session_open(0, PEER_TCP);
+    expect_rc(mail_from(0, SENDER, authenticated ? AUTH_USER : NULL, "QID1"), SMFIS_CONTINUE,
+              "envfrom");
+    expect_rc(rcpt_to(0, "<bob@enforce.example>", "smtp", "x"), SMFIS_CONTINUE, "envrcpt");
+    header(0, "Received", "from a by b");
+    header(0, "MTA-STS-Status", "domain=enforce.example; status=enforce; verdict=pass");
+    header(0, "Subject", "MTA-STS-Status");
+    header(0, "MTA-STS-Status", "forged");
+    header(0, "mta-sts-status", "forged in lower case");
+    header(0, "X-MTA-STS-Status", "not ours");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    first_ins = n_calls;
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 3);
+    for (int k = 0; k < 3; k++) {
+        c = nth_call(0, CALL_CHGHEADER, (size_t)k);
+        assert_int_equal(c->index, 3 - k);
+        assert_true(c->value_null);
+        assert_int_equal(strcasecmp(c->name, "MTA-STS-Status"), 0);
+    }
+    /* Removed before our own is added, so that ours is never removed. */
+    for (size_t i = 0; i < n_calls; i++) {
+        if (calls[i].kind == CALL_INSHEADER && first_ins == n_calls)
+            first_ins = i;
+        if (calls[i].kind == CALL_CHGHEADER && first_ins < i)
+            fail_msg("a forged header was removed after ours was added");
+    }
+    expect_tags(0, authenticated ? tag : NULL, authenticated ? 1 : 0);
+}
+
+static void
+test_forged_headers_removed(void **state)
+{
+    (void)state;
+    world_start(NULL);
+    forged_headers(true);
+}
+
+/* Out of scope, the message is not tagged, but a forged tag still goes. */
+static void
+test_forged_headers_removed_out_of_scope(void **state)
+{
+    (void)state;
+    world_start(NULL);
+    forged_headers(false);
+}
+
+static void
+test_forged_header_custom_name(void **state)
+{
+    const struct call *c;
+
+    (void)state;
+    world_start("header_name = X-Transport-Security\n");
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    rcpt_to(0, "<bob@testing.example>", "smtp", "x");
+    header(0, "MTA-STS-Status", "not ours any more");
+    header(0, "x-transport-security", "forged");
+    end_of_message(0);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 1);
+    c = nth_call(0, CALL_CHGHEADER, 0);
+    assert_string_equal(c->name, "X-Transport-Security");
+    assert_int_equal(c->index, 1);
+    assert_int_equal(count_calls(0, CALL_INSHEADER), 1);
+    c = nth_call(0, CALL_INSHEADER, 0);
+    assert_string_equal(c->name, "X-Transport-Security");
+}
+
+/* One tag per recipient domain, in RCPT order; refused recipients are not tagged. */
+static void
+test_several_recipients(void **state)
+{
+    static const char *const tags[] = {
+        TAG_ENFORCE_PASS,
+        "domain=testing.example; status=testing; id=tst1; requirement=mta-sts; "
+        "verdict=not-required; action=tag",
+        "domain=absent.example; status=absent; requirement=mta-sts; verdict=not-required; "
+        "action=tag",
+    };
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    expect_rc(rcpt_to(0, "<a@enforce.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt 1");
+    expect_rc(rcpt_to(0, "<b@unknown.example>", "smtp", "x"), SMFIS_TEMPFAIL, "rcpt 2");
+    expect_rc(rcpt_to(0, "<c@testing.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt 3");
+    expect_rc(rcpt_to(0, "<d@mismatch.example>", "smtp", "x"), SMFIS_REJECT, "rcpt 4");
+    expect_rc(rcpt_to(0, "<e@ENFORCE.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt 5");
+    expect_rc(rcpt_to(0, "<f@absent.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt 6");
+    assert_int_equal(count_calls(0, CALL_SETREPLY), 2);
+    assert_string_equal(nth_call(0, CALL_SETREPLY, 0)->name, "450");
+    assert_string_equal(nth_call(0, CALL_SETREPLY, 1)->name, "550");
+    end_of_message(0);
+    expect_tags(0, tags, N_ROWS(tags));
+}
+
+/* A refused recipient does not make its domain's tag, whatever the order. */
+static void
+test_refused_then_passed_same_domain(void **state)
+{
+    static const char *const tag[] = {TAG_ENFORCE_PASS};
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    expect_rc(rcpt_to(0, "<a@enforce.example>", "relay", "[relay.example]"), SMFIS_TEMPFAIL,
+              "rcpt via relay");
+    expect_rc(rcpt_to(0, "<b@enforce.example>", "smtp", "enforce.example"), SMFIS_CONTINUE,
+              "rcpt direct");
+    expect_rc(rcpt_to(0, "<c@enforce.example>", "relay", "[relay.example]"), SMFIS_TEMPFAIL,
+              "rcpt via relay again");
+    end_of_message(0);
+    expect_tags(0, tag, 1);
+}
+
+/* Nothing of the first message shows in the second on the same connection. */
+static void
+test_two_messages(void **state)
+{
+    static const char *const tag1[] = {TAG_ENFORCE_PASS};
+    static const char *const tag2[] = {
+        "domain=testing.example; status=testing; id=tst1; requirement=mta-sts; "
+        "verdict=not-required; action=tag",
+    };
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    rcpt_to(0, "<a@enforce.example>", "smtp", "x");
+    header(0, "MTA-STS-Status", "forged");
+    end_of_message(0);
+    expect_tags(0, tag1, 1);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 1);
+
+    forget_calls();
+    mail_from(0, SENDER, AUTH_USER, "QID2");
+    rcpt_to(0, "<b@testing.example>", "smtp", "x");
+    end_of_message(0);
+    expect_tags(0, tag2, 1);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 0);
+
+    /* The third message is not authenticated: no tags at all. */
+    forget_calls();
+    mail_from(0, SENDER, NULL, "QID3");
+    rcpt_to(0, "<c@enforce.example>", "smtp", "x");
+    end_of_message(0);
+    expect_tags(0, NULL, 0);
+}
+
+/* RSET (abort) forgets recipients, forged headers and a hold. */
+static void
+test_abort_clears_state(void **state)
+{
+    static const char *const tag[] = {
+        "domain=testing.example; status=testing; id=tst1; requirement=mta-sts; "
+        "verdict=not-required; action=tag",
+    };
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_NONE);
+    mail_from(0, SENDER, NULL, "QID1");
+    rcpt_to(0, "<a@mismatch.example>", "smtp", "x");
+    rcpt_to(0, "<b@enforce.example>", "smtp", "x");
+    header(0, "MTA-STS-Status", "forged");
+    expect_rc(abort_message(0), SMFIS_CONTINUE, "abort");
+    assert_non_null(fakes[0].priv);
+    /* An end of message now (no MTA sends one, but state must be gone). */
+    forget_calls();
+    end_of_message(0);
+    assert_int_equal(n_calls, 0);
+
+    mail_from(0, SENDER, NULL, "QID2");
+    rcpt_to(0, "<c@testing.example>", "smtp", "x");
+    end_of_message(0);
+    expect_tags(0, tag, 1);
+    assert_int_equal(count_calls(0, CALL_QUARANTINE), 0);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 0);
+}
+
+/* Abort with no message, and close after abort, are harmless. */
+static void
+test_abort_and_close_without_message(void **state)
+{
+    (void)state;
+    world_start(NULL);
+    expect_rc(abort_message(0), SMFIS_CONTINUE, "abort before anything");
+    expect_rc(close_conn(0), SMFIS_CONTINUE, "close before anything");
+    session_open(0, PEER_TCP);
+    expect_rc(abort_message(0), SMFIS_CONTINUE, "abort without a message");
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    rcpt_to(0, "<a@enforce.example>", "smtp", "x");
+    expect_rc(abort_message(0), SMFIS_CONTINUE, "abort");
+    expect_rc(close_conn(0), SMFIS_CONTINUE, "close");
+    assert_null(fakes[0].priv);
+    assert_int_equal(n_calls - count_calls(0, CALL_SETSYMLIST), 0);
+}
+
+/* Two connections interleaved keep their own state. */
+static void
+test_interleaved_connections(void **state)
+{
+    static const char *const tag0[] = {TAG_ENFORCE_PASS};
+    static const char *const tag2[] = {TAG_MISMATCH("hold")};
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    session_open(1, PEER_TCP);
+    session_open(2, PEER_PORT0);
+    assert_ptr_not_equal(fakes[0].priv, fakes[1].priv);
+    assert_ptr_not_equal(fakes[1].priv, fakes[2].priv);
+    mail_from(0, SENDER, AUTH_USER, "QIDA");
+    mail_from(1, SENDER, NULL, "QIDB");
+    mail_from(2, SENDER, NULL, "QIDC");
+    expect_rc(rcpt_to(1, "<x@mismatch.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt conn 1");
+    expect_rc(rcpt_to(0, "<x@enforce.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt conn 0");
+    expect_rc(rcpt_to(2, "<x@mismatch.example>", "smtp", "x"), SMFIS_CONTINUE, "rcpt conn 2");
+    header(1, "MTA-STS-Status", "forged");
+    end_of_message(1);
+    end_of_message(0);
+    end_of_message(2);
+    expect_tags(0, tag0, 1);
+    expect_tags(1, NULL, 0);
+    expect_tags(2, tag2, 1);
+    assert_int_equal(count_calls(0, CALL_CHGHEADER), 0);
+    assert_int_equal(count_calls(1, CALL_CHGHEADER), 1);
+    assert_int_equal(count_calls(0, CALL_QUARANTINE), 0);
+    assert_int_equal(count_calls(1, CALL_QUARANTINE), 0);
+    assert_int_equal(count_calls(2, CALL_QUARANTINE), 1);
+    close_conn(1);
+    assert_null(fakes[1].priv);
+    assert_non_null(fakes[0].priv);
+}
+
+/* A connection keeps the runtime it started with across a reload. */
+static void
+test_reload_keeps_connection_runtime(void **state)
+{
+    static const char *const tag_old[] = {TAG_MISMATCH("reject") "; dry-run=yes"};
+
+    (void)state;
+    world_start("dry_run = yes\n");
+    session_open(0, PEER_TCP);
+    runtime_install(build_runtime(NULL));	/* the reload: dry run off */
+    session_open(1, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    mail_from(1, SENDER, AUTH_USER, "QID2");
+    expect_rc(rcpt_to(0, "<a@mismatch.example>", "smtp", "x"), SMFIS_CONTINUE,
+              "old connection (dry run)");
+    expect_rc(rcpt_to(1, "<a@mismatch.example>", "smtp", "x"), SMFIS_REJECT,
+              "new connection");
+    end_of_message(0);
+    expect_tags(0, tag_old, 1);
+    close_conn(0);
+    close_conn(1);
+}
+
+/* Remote text in a reason reaches the reply only made safe. */
+static void
+test_reply_text_sanitised(void **state)
+{
+    const struct call *c;
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    expect_rc(rcpt_to(0, "<a@unknown.example>", "smtp", "x"), SMFIS_TEMPFAIL, "rcpt");
+    c = nth_call(0, CALL_SETREPLY, 0);
+    assert_non_null(c);
+    /* check_reply (in the fake) already refused CR, LF and a lone '%'. */
+    if (strstr(c->text, "upstream said %%s") == NULL || strstr(c->text, "INJECT") == NULL ||
+        strstr(c->text, "%%n") == NULL || strstr(c->text, "100%%") == NULL)
+        fail_msg("reply text \"%s\" lost or mangled the quoted reason", c->text);
+}
+
+/* The same reason in a hold (non-SMTP mail): one line, no control characters. */
+static void
+test_hold_reason_sanitised(void **state)
+{
+    const struct call *c;
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_NONE);
+    mail_from(0, SENDER, NULL, "QID1");
+    rcpt_to(0, "<a@unknown.example>", "smtp", "x");
+    rcpt_to(0, "<b@mismatch.example>", "smtp", "x");
+    end_of_message(0);
+    assert_int_equal(count_calls(0, CALL_QUARANTINE), 1);
+    c = nth_call(0, CALL_QUARANTINE, 0);
+    for (const unsigned char *p = (const unsigned char *)c->text; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            fail_msg("hold reason has the byte 0x%02x: \"%s\"", *p, c->text);
+    /* The first refused recipient names the hold. */
+    if (strstr(c->text, "unknown.example") == NULL || strstr(c->text, "INJECT") == NULL)
+        fail_msg("hold reason \"%s\"", c->text);
+}
+
+/* Out of scope and local domains start no lookup: the cache gains no row. */
+static void
+test_no_lookup_when_not_needed(void **state)
+{
+    (void)state;
+    world_start("local_domains = local.test\n");
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, NULL, "QID1");
+    expect_rc(rcpt_to(0, "<a@nolookup1.test>", "smtp", "x"), SMFIS_CONTINUE, "out of scope");
+    mail_from(0, SENDER, AUTH_USER, "QID2");
+    expect_rc(rcpt_to(0, "<a@local.test>", "local", NULL), SMFIS_CONTINUE, "local domain");
+    expect_rc(rcpt_to(0, "<a@absentnow.example>", "smtp", "x"), SMFIS_CONTINUE, "looked up");
+    end_of_message(0);
+    world_shutdown();
+    assert_false(cache_has_row("nolookup1.test"));
+    assert_false(cache_has_row("local.test"));
+    /* The control: a recipient in scope is looked up, and cached. */
+    assert_true(cache_has_row("absentnow.example"));
+}
+
+/* At most MAX_TAGS (100) domains are tagged; the rest still pass. */
+static void
+test_tag_limit(void **state)
+{
+    char rcpt[64];
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    for (int i = 0; i < 101; i++) {
+        snprintf(rcpt, sizeof(rcpt), "<bob@d%d.example>", i);
+        expect_rc(rcpt_to(0, rcpt, "smtp", "x"), SMFIS_CONTINUE, rcpt);
+    }
+    end_of_message(0);
+    assert_int_equal(count_calls(0, CALL_INSHEADER), 100);
+    /* The first inserted is the last tagged: d99. */
+    assert_non_null(strstr(nth_call(0, CALL_INSHEADER, 0)->text, "domain=d99.example;"));
+    assert_non_null(strstr(nth_call(0, CALL_INSHEADER, 99)->text, "domain=d0.example;"));
+}
+
+/* The sender as the rules see it: brackets gone, null sender "". */
+static void
+test_sender_forms(void **state)
+{
+    static const char *const tag[] = {
+        "domain=mismatch.example; status=enforce; id=mis1; requirement=none; "
+        "verdict=not-required; action=tag",
+    };
+
+    (void)state;
+    world_start("rule = from=boss@vip.example require=none\n");
+    session_open(0, PEER_TCP);
+    mail_from(0, "<boss@vip.example>", AUTH_USER, "QID1");
+    expect_rc(rcpt_to(0, "<a@mismatch.example>", "smtp", "x"), SMFIS_CONTINUE, "bracketed");
+    end_of_message(0);
+    expect_tags(0, tag, 1);
+    forget_calls();
+    mail_from(0, "boss@vip.example", AUTH_USER, "QID2");
+    expect_rc(rcpt_to(0, "<a@mismatch.example>", "smtp", "x"), SMFIS_CONTINUE, "bare");
+    end_of_message(0);
+    expect_tags(0, tag, 1);
+    forget_calls();
+    mail_from(0, "<>", AUTH_USER, "QID3");
+    expect_rc(rcpt_to(0, "<a@mismatch.example>", "smtp", "x"), SMFIS_REJECT, "null sender");
+}
+
+/* ------------------------------------------------------------ known bugs */
+
+/*
+ * Bugs these tests found, now fixed: they stay as regression tests;
+ * since fixed in filter.c.
+ */
+/*
+ * SMFIC_QUIT_NC ("quit, new connection follows"): libmilter calls
+ * xxfi_close, then xxfi_connect for the next SMTP session on the same
+ * milter connection, with no new negotiation: the protocol flags of the
+ * first negotiation (SMFIP_NR_HDR) still hold. mlfi_close frees the
+ * connection state, and conn_get() makes a new one with no_header_reply
+ * false, so every header answers SMFIS_CONTINUE.
+ */
+static void
+test_connection_reused_after_quit_nc(void **state)
+{
+    static const char *const tag[] = {TAG_ENFORCE_PASS};
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QID1");
+    rcpt_to(0, "<a@enforce.example>", "smtp", "x");
+    header(0, "Subject", "first session");
+    end_of_message(0);
+    close_conn(0);			/* SMFIC_QUIT_NC */
+    forget_calls();
+    expect_rc(connect_peer(0, PEER_TCP), SMFIS_CONTINUE, "connect, no negotiation");
+    mail_from(0, SENDER, AUTH_USER, "QID2");
+    rcpt_to(0, "<a@enforce.example>", "smtp", "x");
+    header(0, "Subject", "second session");
+    end_of_message(0);
+    expect_tags(0, tag, 1);
+}
+
+/*
+ * The hold reason goes through reply_build(), which doubles '%' for
+ * smfi_setreply (a format for the MTA). smfi_quarantine takes the reason
+ * as it is: "100%" reaches the queue file and the log as "100%%".
+ */
+static void
+test_hold_reason_percent_not_doubled(void **state)
+{
+    const struct call *c;
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_NONE);
+    mail_from(0, SENDER, NULL, "QID1");
+    rcpt_to(0, "<a@unknown.example>", "smtp", "x");
+    end_of_message(0);
+    c = nth_call(0, CALL_QUARANTINE, 0);
+    assert_non_null(c);
+    if (strstr(c->text, "%%") != NULL || strstr(c->text, "100%") == NULL)
+        fail_msg("hold reason \"%s\"", c->text);
+}
+#define KNOWN_BUG_TESTS                                                       \
+    cmocka_unit_test(test_connection_reused_after_quit_nc),                  \
+    cmocka_unit_test(test_hold_reason_percent_not_doubled),
+
+static const struct CMUnitTest single_tests[] = {
+    cmocka_unit_test(test_desc),
+    cmocka_unit_test(test_negotiate_all_offered),
+    cmocka_unit_test(test_negotiate_nothing_offered),
+    cmocka_unit_test(test_no_negotiation),
+    cmocka_unit_test(test_no_runtime),
+    cmocka_unit_test(test_forged_headers_removed),
+    cmocka_unit_test(test_forged_headers_removed_out_of_scope),
+    cmocka_unit_test(test_forged_header_custom_name),
+    cmocka_unit_test(test_several_recipients),
+    cmocka_unit_test(test_refused_then_passed_same_domain),
+    cmocka_unit_test(test_two_messages),
+    cmocka_unit_test(test_abort_clears_state),
+    cmocka_unit_test(test_abort_and_close_without_message),
+    cmocka_unit_test(test_interleaved_connections),
+    cmocka_unit_test(test_reload_keeps_connection_runtime),
+    cmocka_unit_test(test_reply_text_sanitised),
+    cmocka_unit_test(test_hold_reason_sanitised),
+    cmocka_unit_test(test_no_lookup_when_not_needed),
+    cmocka_unit_test(test_tag_limit),
+    cmocka_unit_test(test_sender_forms),
+    KNOWN_BUG_TESTS
+};
+
+/* ================================================================ main */
+
+#define N_TESTS (N_ROWS(rcpt_cases) + N_ROWS(single_tests))
+
+static struct CMUnitTest filter_tests[N_TESTS];
+static char test_names[N_TESTS][UNIT_NAME_MAX];
+
+int
+main(void)
+{
+    struct unit_list list = { filter_tests, test_names, N_TESTS, 0, world_teardown };
+
+    UNIT_ADD_TABLE(&list, "rcpt", rcpt_cases, run_rcpt_case);
+    unit_add_singles(&list, single_tests, N_ROWS(single_tests));
+    if (list.n != N_TESTS) {
+        fprintf(stderr, "test_filter: %zu tests registered, %zu expected\n", list.n,
+                (size_t)N_TESTS);
+        return 2;
+    }
+    return cmocka_run_group_tests(filter_tests, group_setup, group_teardown);
+}
