@@ -66,7 +66,7 @@ e2e_down() {
         "$E2E" down "$E2E_DIR" >/dev/null 2>&1 || "$E2E" down "$E2E_DIR" >&2 || true
         rm -rf "$E2E_DIR" "$E2E_DIR.up.log"
     else
-        echo "# E2E_KEEP set: harness left up in $E2E_DIR (down: $E2E down $E2E_DIR)"
+        echo "# E2E_KEEP set: harness left up in $E2E_DIR (down: MTS_E2E_NETNS=$MTS_E2E_NETNS $E2E down $E2E_DIR)"
     fi
 }
 
