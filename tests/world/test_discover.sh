@@ -86,7 +86,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..60"
+echo "1..68"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -157,6 +157,8 @@ is "before the check interval the cached policy answers" '.source == "cache" and
 lookup changing.test --recheck
 is "a changed TXT id is picked up and the new policy fetched" \
     '.status == "testing" and .txt_id == "2" and .source == "fresh"'
+grep -q "warning: changing.test: policy changed from enforce to testing (id 2): a downgrade" "$ERR"
+ok "enforce -> testing is logged as a warning ($(head -c 160 "$ERR"))" $?
 [ "$(requests $H)" -eq 2 ]; ok "id change: exactly one more fetch" $?
 lookup changing.test --recheck
 is "unchanged id: checked again" '.status == "testing" and .txt_id == "2" and .error == null'
@@ -199,6 +201,26 @@ ok "refresher: a row in use and due is re-checked, an unused one purged ($(tr '\
 [ "$(txt_queries _mta-sts.d47.test)" -gt "$before" ]
 ok "refresher: the re-check asked DNS for the TXT id again" $?
 
+# ---- mtasts-ctl explain: the milter's verdict through the milter's code -----
+ECONF="$W/explain.conf"
+{ cat "$CONF"; echo "enforcing_transports = smtp"; echo "rcpt_deadline_ms = 3s"; } >"$ECONF"
+"$CTL" -c "$ECONF" explain --json --auth alice --from alice@example.org --mailer smtp \
+    bob@enforce.test bob@mxmismatch.test bob@testing.test '<broken@' >"$OUT" 2>"$ERR"
+rc=$?
+[ $rc -eq 1 ]; ok "explain: exit 1 when a recipient would be refused" $?
+is "explain: enforce.test over an enforcing transport is tagged (pass)" \
+    '.[0].action == "tag" and .[0].verdict == "pass" and .[0].status == "enforce" and .[0].reply == null'
+is "explain: mxmismatch.test is rejected, with the exact reply" \
+    '.[1].action == "reject" and (.[1].reply | startswith("550 5.7.5 MTA-STS: mxmismatch.test requires MTA-STS (enforce)"))'
+is "explain: testing.test demands nothing" '.[2].action == "tag" and .[2].verdict == "not-required"'
+is "explain: an unreadable address follows the unknown action (defer)" \
+    '.[3].action == "defer" and (.[3].reply | startswith("450 4.7.5"))'
+"$CTL" -c "$ECONF" explain --auth alice --mailer relay --host '[smart.example]:587' bob@enforce.test >"$OUT" 2>&1
+grep -q "reply: 450 4.7.5 MTA-STS: enforce.test requires MTA-STS (enforce) and the route relay:\[smart.example\]:587 does not enforce it" "$OUT"
+ok "explain: a smarthost not declared enforcing defers an enforce domain" $?
+"$CTL" -c "$ECONF" explain bob@mxmismatch.test >"$OUT" 2>&1
+grep -q "untouched" "$OUT"; ok "explain: an unauthenticated session passes untouched" $?
+
 # ---- two processes writing the cache at once -------------------------------
 seq -w 1 30 | sed 's/^/d/; s/$/.test/' >"$W/list1"
 seq -w 20 48 | sed 's/^/d/; s/$/.test/' >"$W/list2"
@@ -234,5 +256,5 @@ rc=$?
 [ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
 ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
 
-[ "$n" -eq 60 ] || echo "# planned 60, ran $n"
+[ "$n" -eq 68 ] || echo "# planned 68, ran $n"
 [ "$fails" -eq 0 ]
