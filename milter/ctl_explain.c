@@ -173,6 +173,6 @@ ctl_explain(int argc, char **argv)
         ctl_print_json(arr);
         json_decref(arr);
     }
-    runtime_unref(rt);
+    runtime_unref_wait(rt);
     return all_ok ? CTL_EXIT_OK : CTL_EXIT_INVALID;
 }

@@ -133,6 +133,13 @@ runtime_destroy(void *arg)
 }
 
 void
+runtime_unref_wait(struct runtime *rt)
+{
+    if (rt != NULL && __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_SEQ_CST) == 0)
+        runtime_destroy(rt);
+}
+
+void
 runtime_unref(struct runtime *rt)
 {
     pthread_t t;

@@ -35,7 +35,12 @@ int runtime_build(const char *path, bool start_discovery, struct runtime **out,
 
 /* The runtime in force, with a reference for the caller; NULL before any. */
 struct runtime *runtime_current(void);
+/* Drops a reference; the last one tears the runtime down on a thread of its
+ * own, so that a libmilter thread never waits for lookups in flight. */
 void runtime_unref(struct runtime *rt);
+/* The same, but the teardown happens before it returns: for a process
+ * about to exit (mtasts-ctl), which must not leave it half done. */
+void runtime_unref_wait(struct runtime *rt);
 
 /* Makes rt the runtime in force (taking over the caller's reference). */
 void runtime_install(struct runtime *rt);
