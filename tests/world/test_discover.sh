@@ -86,7 +86,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..68"
+echo "1..70"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -235,6 +235,15 @@ wait $p2; r2=$?
 is "no row lost: d01..d48 all cached, all enforce" \
     '[.[] | select(.domain | test("^d[0-9]+\\.test$")) | select(.domain != "d49.test" and .domain != "d50.test") | select(.status == "enforce")] | length == 48'
 
+# ---- prefetch on a terminal shows progress; piped, it does not ------------------
+printf 'd01.test\nd02.test\n# a comment\n\nd03.test\n' >"$W/list3"
+script -qec "$CTL -c $CONF prefetch $W/list3" /dev/null >"$W/tty.out" 2>&1
+grep -q "prefetch: 3/3" "$W/tty.out" && grep -q "prefetched 3 domains: 3 enforce" "$W/tty.out"
+ok "prefetch on a terminal: a progress line, then the summary ($(tr '\r\n' '  ' <"$W/tty.out" | head -c 120))" $?
+"$CTL" -c "$CONF" prefetch - <"$W/list3" >"$W/pipe.out" 2>&1
+! grep -q "prefetch: 3/3" "$W/pipe.out" && grep -q "prefetched 3 domains" "$W/pipe.out"
+ok "prefetch from stdin, not a terminal: no progress line, the summary" $?
+
 # ---- a locked or corrupt database --------------------------------------------
 LOCKCONF="$W/lock.conf"
 grep -v '^cache_busy_timeout_ms' "$CONF" >"$LOCKCONF"
@@ -256,5 +265,5 @@ rc=$?
 [ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
 ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
 
-[ "$n" -eq 68 ] || echo "# planned 68, ran $n"
+[ "$n" -eq 70 ] || echo "# planned 70, ran $n"
 [ "$fails" -eq 0 ]
