@@ -51,6 +51,10 @@ e2e_up() {
         command -v "$t" >/dev/null 2>&1 ||
             { echo "1..0 # SKIP $t is not installed (see: tests/integration/e2e.sh packages)"; exit 0; }
     done
+    # a network namespace must work here (not so in a chroot whose / is not
+    # a mount point): else one clear line, not e2e.sh's failure log
+    local why
+    why=$("$E2E_HERE/../world/world.sh" netns-check) || bail "$why"
     trap e2e_down EXIT
     if ! "$E2E" up "$E2E_DIR" "$@" >"$E2E_DIR.up.log" 2>&1; then
         diag_file "$E2E_DIR.up.log" 40

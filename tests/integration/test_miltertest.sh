@@ -65,6 +65,7 @@ fi
 # Run in a network namespace of our own: other suites' worlds use the same
 # fixed loopback addresses, and nothing may leave the namespace.
 if [ -z "${MTS_MT_IN_NETNS:-}" ]; then
+    why=$("$WORLD_SH" netns-check) || { echo "Bail out! $why"; exit 1; }
     ns=mts-mt-$$
     ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
     trap 'ip netns del "$ns" 2>/dev/null' EXIT

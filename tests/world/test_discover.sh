@@ -19,6 +19,7 @@ fi
 # Run in a network namespace of our own, so that other suites' worlds (same
 # fixed loopback addresses) can run at the same time and nothing leaves it.
 if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
     ns=mts-disc-$$
     ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
     ip netns exec "$ns" ip link set lo up

@@ -16,6 +16,10 @@
 #                            flush unbound's cache (everything, or NAME and
 #                            everything below it)
 #   world.sh packages        Debian packages the world needs
+#   world.sh netns-check     whether a network namespace works here (ip netns
+#                            add, then ip netns exec in it); if not, prints
+#                            one line saying why (what ip said, a hint) and
+#                            exits 1. The suites bail out with that line.
 #
 # See tests/world/README for the domains, addresses and ports.
 set -euo pipefail
@@ -916,6 +920,30 @@ cmd_set_policy() {
     fi
 }
 
+# ---- can a network namespace run here? ----------------------------------------
+# The suites run in network namespaces of their own (ip netns add, then a
+# re-exec under ip netns exec). Where that cannot work, e.g. in a chroot whose
+# / is not a mount point (ip netns exec: '"mount --make-rslave /" failed:
+# Invalid argument'), they bail out with this line instead of failing later
+# without a test plan.
+cmd_netns_check() {
+    local ns="mts-check-$$" err why=""
+    if ! command -v ip >/dev/null 2>&1; then
+        why="ip (iproute2) is not installed"
+    elif ! err=$(ip netns add "$ns" 2>&1); then
+        why="ip netns add $ns: ${err:-failed}"
+    else
+        err=$(ip netns exec "$ns" ip link set lo up 2>&1) || why="ip netns exec $ns: ${err:-failed}"
+        ip netns del "$ns" >/dev/null 2>&1
+    fi
+    [ -z "$why" ] && return 0
+    why=$(printf '%s' "$why" | tr -s '\n' ' ')
+    echo "cannot run in a network namespace: $why (hint: is / a mount point? ip netns exec needs" \
+        "one: in a chroot, bind-mount its directory onto itself before chroot; /run and /sys" \
+        "must be mounted as well)"
+    return 1
+}
+
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
     exit 2
@@ -925,6 +953,7 @@ usage() {
 cmd="$1"; shift
 case "$cmd" in
     packages) echo "$PACKAGES"; exit 0 ;;
+    netns-check) [ $# -eq 0 ] || usage; cmd_netns_check; exit ;;
     up|down|env|status|flush|set-policy) ;;
     -h|--help|help) usage ;;
     *) usage ;;
