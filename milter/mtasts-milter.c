@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -130,6 +132,129 @@ set_nodelay_on_listener(void)
                     strerror(errno));
         else
             log_msg(LOG_DEBUG, "TCP_NODELAY set on the listening socket");
+    }
+}
+
+/*
+ * A unix socket path, or NULL for inet sockets. libmilter takes "unix:" and
+ * "local:" alike.
+ */
+static const char *
+unix_socket_path(const char *sock)
+{
+    if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
+        return strchr(sock, ':') + 1;
+    return NULL;
+}
+
+/*
+ * smfi_opensocket(true) removes whatever socket file is in the way, which
+ * would steal the socket of a milter that is still running. Refuse when one
+ * answers; a socket file nobody answers on is a crash's leftover and goes.
+ */
+static int
+check_socket_free(const char *path, struct mts_err *err)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return 0;		/* absent, or not a socket: libmilter says why */
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >= (int)sizeof(sun.sun_path))
+        return 0;
+    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+        return 0;
+    rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    close(fd);
+    if (rc == 0) {
+        mts_err_set(err, "the milter socket %s is in use by a running process "
+                    "(another mtasts-milter?)", path);
+        return -1;
+    }
+    log_msg(LOG_NOTICE, "removing the stale socket %s (nothing answers on it)", path);
+    return 0;
+}
+
+/* What the socket file we created is, so that we remove ours and no other. */
+static struct stat our_socket;
+static bool our_socket_known;
+
+static void
+remember_socket(const char *path)
+{
+    our_socket_known = path != NULL && lstat(path, &our_socket) == 0;
+}
+
+/*
+ * libmilter removes its unix socket at stop only when not running as root
+ * (mi_closener checks geteuid), so a stop as root left it behind. Remove it
+ * ourselves, if it is still the one we made.
+ */
+static void
+remove_socket(const char *path)
+{
+    struct stat st;
+
+    if (path == NULL || !our_socket_known || lstat(path, &st) != 0)
+        return;
+    if (S_ISSOCK(st.st_mode) && st.st_dev == our_socket.st_dev &&
+        st.st_ino == our_socket.st_ino && unlink(path) != 0)
+        log_msg(LOG_WARNING, "cannot remove the socket %s: %s", path, strerror(errno));
+}
+
+/*
+ * A connection of our own ends the libmilter listener's wait for one (see
+ * stop_milter); the session it starts reads end-of-file and ends.
+ */
+static void
+wake_listener(const char *sock)
+{
+    const char *path = unix_socket_path(sock);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = -1;
+
+    if (path != NULL) {
+        struct sockaddr_un sun;
+
+        memset(&sun, 0, sizeof(sun));
+        sun.sun_family = AF_UNIX;
+        if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >=
+                (int)sizeof(sun.sun_path) ||
+            (fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+            return;
+        (void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+        close(fd);
+        return;
+    }
+    /* inet: the listener is libmilter's own descriptor; find it. */
+    for (int lfd = 3; lfd < 1024; lfd++) {
+        int acc = 0;
+        socklen_t len = sizeof(acc);
+
+        sl = sizeof(ss);
+        if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc ||
+            getsockname(lfd, (struct sockaddr *)&ss, &sl) != 0)
+            continue;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+                in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+                in6->sin6_addr = in6addr_loopback;
+        } else {
+            continue;
+        }
+        if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+            return;
+        (void)connect(fd, (struct sockaddr *)&ss, sl);
+        close(fd);
+        return;
     }
 }
 
@@ -263,15 +388,50 @@ reload_thread(void *arg)
     return NULL;
 }
 
+static volatile int milter_done;	/* set once smfi_main has returned */
+
 static void *
 milter_thread(void *arg)
 {
     int *rc = arg;
 
     *rc = smfi_main();
+    __atomic_store_n(&milter_done, 1, __ATOMIC_SEQ_CST);
     /* Tell the main thread that the filter has stopped, however it did. */
     kill(getpid(), SIGUSR2);
     return NULL;
+}
+
+static void *
+stop_thread(void *arg)
+{
+    (void)arg;
+    smfi_stop();
+    return NULL;
+}
+
+/*
+ * smfi_stop() waits for the listener's lock, which the listener holds
+ * through each 5 s wait for a connection (MI_CHK_TIME). So stop from a
+ * thread of its own and end the listener's waits with connections of our
+ * own until it has stopped: a stop takes milliseconds, not seconds.
+ */
+static void
+stop_milter(const char *sock)
+{
+    pthread_t st;
+    bool started = pthread_create(&st, NULL, stop_thread, NULL) == 0;
+
+    if (!started)
+        smfi_stop();
+    for (int i = 0; i < 250 && !__atomic_load_n(&milter_done, __ATOMIC_SEQ_CST); i++) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+
+        wake_listener(sock);
+        nanosleep(&ts, NULL);
+    }
+    if (started)
+        pthread_join(st, NULL);
 }
 
 /* ------------------------------------------------------------ main */
@@ -367,8 +527,9 @@ main(int argc, char **argv)
         mts_err_set(&err, "libmilter refused the socket %s", sock);
         goto fail;
     }
-    if ((strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) &&
-        prepare_parent_dir(strchr(sock, ':') + 1, uid, gid, &err) != 0)
+    if (unix_socket_path(sock) != NULL &&
+        (prepare_parent_dir(unix_socket_path(sock), uid, gid, &err) != 0 ||
+         check_socket_free(unix_socket_path(sock), &err) != 0))
         goto fail;
     if (prepare_parent_dir(rt->cfg->cache_db, uid, gid, &err) != 0)
         goto fail;
@@ -378,8 +539,9 @@ main(int argc, char **argv)
         mts_err_set(&err, "cannot open the milter socket %s (in use, or no permission?)", sock);
         goto fail;
     }
-    if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0) {
-        if (chown(strchr(sock, ':') + 1, uid, gid) != 0)
+    if (unix_socket_path(sock) != NULL) {
+        remember_socket(unix_socket_path(sock));
+        if (chown(unix_socket_path(sock), uid, gid) != 0)
             log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
                     strerror(errno));
     } else if (rt->cfg->tcp_nodelay) {
@@ -405,6 +567,7 @@ main(int argc, char **argv)
 
     if (fetch_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);
+        remove_socket(unix_socket_path(sock));
         return 1;
     }
     runtime_install(rt);
@@ -429,8 +592,9 @@ main(int argc, char **argv)
             log_msg(LOG_NOTICE, "stopping on signal %d", sig);
         break;			/* SIGUSR2: the filter stopped by itself */
     }
-    smfi_stop();
+    stop_milter(sock);
     pthread_join(mt, NULL);
+    remove_socket(unix_socket_path(sock));
     pthread_mutex_lock(&reload_mu);
     reload_stop = true;
     pthread_cond_signal(&reload_cv);
@@ -447,6 +611,8 @@ main(int argc, char **argv)
 
 fail:
     log_msg(LOG_ERR, "%s", err.msg);
+    if (sock != NULL)
+        remove_socket(unix_socket_path(sock));
     if (o.foreground)
         fprintf(stderr, "mtasts-milter: %s\n", err.msg);
     runtime_unref(rt);

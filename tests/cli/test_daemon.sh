@@ -1,7 +1,10 @@
 #!/bin/sh
 # test_daemon.sh - mtasts-milter as a daemon: it detaches, writes its pid
 # file, opens its socket as root and then runs as the configured user, the
-# socket is 0660 and the user's, SIGTERM stops it and removes the pid file.
+# socket is 0660 and the user's, SIGTERM stops it and removes the pid file
+# and the socket (also when running as root, where libmilter leaves it); a
+# second milter on a socket in use is refused; a stale socket left by a
+# crash (kill -9) does not stop a restart.
 # Needs root (to drop privileges); skipped otherwise. No network is used:
 # the milter only opens its socket and its cache.
 set -u
@@ -32,7 +35,7 @@ cache_db = $TMP/state/cache.sqlite
 resolv_conf = none
 trust_anchor =
 CONF
-echo "1..8"
+echo "1..15"
 
 "$MILTER" -c "$TMP/milter.conf"
 ok "starts as a daemon (the parent exits 0)" $?
@@ -60,4 +63,54 @@ while kill -0 "$pid" 2>/dev/null; do i=$((i + 1)); [ $i -gt 100 ] && break; slee
 ok "SIGTERM stops it (within 10 s)" $?
 [ ! -e "$RUN/milter.pid" ]
 ok "and its pid file is removed" $?
+[ ! -e "$RUN/milter.sock" ]
+ok "and its socket is removed" $?
+
+# As root in the foreground (no user option): libmilter removes its socket
+# only when not root, so this is the milter's own doing.
+sed -e '/^user/d' -e '/^group/d' -e '/^pid_file/d' "$TMP/milter.conf" >"$TMP/root.conf"
+wait_socket() {
+    i=0
+    while [ ! -S "$RUN/milter.sock" ]; do i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1; done
+}
+"$MILTER" -f -c "$TMP/root.conf" 2>"$TMP/root1.err" &
+pid=$!
+wait_socket
+"$MILTER" -f -c "$TMP/root.conf" 2>"$TMP/second.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "is in use by a running process" "$TMP/second.err" && kill -0 "$pid" &&
+    [ -S "$RUN/milter.sock" ]
+ok "a second milter on a socket in use is refused and leaves it alone (exit $rc: $(tail -1 "$TMP/second.err"))" $?
+start=$(date +%s%N)
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+end=$(date +%s%N)
+echo "# SIGTERM to exit as root: $(( (end - start) / 1000000 )) ms"
+[ $rc -eq 0 ]
+ok "SIGTERM stops it as root, exit status 0 (got $rc)" $?
+[ ! -e "$RUN/milter.sock" ]
+ok "and as root its socket is removed too" $?
+
+# A crash leaves the socket file: the next start removes it and listens.
+"$MILTER" -f -c "$TMP/root.conf" 2>/dev/null &
+pid=$!
+wait_socket
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+[ -S "$RUN/milter.sock" ]
+ok "kill -9 leaves a stale socket behind" $?
+"$MILTER" -f -c "$TMP/root.conf" 2>"$TMP/restart.err" &
+pid=$!
+i=0
+while ! grep -q "listening on" "$TMP/restart.err"; do
+    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+done
+grep -q "removing the stale socket" "$TMP/restart.err" && grep -q "listening on" "$TMP/restart.err" &&
+    kill -0 "$pid" 2>/dev/null
+ok "a restart removes the stale socket and listens ($(grep -c . "$TMP/restart.err") log lines)" $?
+kill -TERM "$pid"
+wait "$pid"
+[ ! -e "$RUN/milter.sock" ]
+ok "and stops cleanly again" $?
 [ "$fails" -eq 0 ]
