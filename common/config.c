@@ -77,7 +77,7 @@ static const struct opt options[] = {
     NUM(refresh_interval, OPT_SECONDS, "1m", 1, 86400),
     NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),
     NUM(lookup_workers, OPT_INT, "8", 1, 256),
-    NUM(lookup_deadline_ms, OPT_MILLIS, "10s", 100, 300000),
+    NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000),
     NUM(log_facility, OPT_FACILITY, "mail", 0, 0),
     NUM(log_level, OPT_LEVEL, "info", 0, 0),
 };

@@ -99,6 +99,19 @@ status_from_name(const char *name, enum discover_status *out)
     return -1;
 }
 
+bool
+discover_check_resolver(struct discover *d, char *why, size_t whysz)
+{
+    return dns_check_dnssec_path(d->dns, (int)d->cfg->dns_timeout_ms, why, whysz) ==
+           DNS_PATH_STRIPPED;
+}
+
+int
+discover_lookup_bound_ms(const struct config *cfg)
+{
+    return (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);
+}
+
 void
 discover_result_free(struct discover_result *res)
 {
@@ -562,7 +575,9 @@ lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
         res->status = DISCOVER_UNKNOWN;
         res->source = DISCOVER_FROM_FRESH;
         mts_text_set(res->error, sizeof(res->error),
-                 "lookup did not finish within %d ms (it goes on and will fill the cache)",
+                 d->cache != NULL ?
+                     "lookup did not finish within %d ms (it goes on and will fill the cache)" :
+                     "lookup did not finish within %d ms (without a cache, its result is not kept)",
                  deadline_ms);
     }
     finished = f->done;
@@ -697,6 +712,13 @@ static void *
 refresher_main(void *arg)
 {
     struct discover *d = arg;
+    char why[768];
+
+    /* Once at start, off the RCPT path: a resolver that strips DNSSEC makes
+     * every lookup unknown, which would otherwise read like a fault of
+     * each recipient's DNS. */
+    if (discover_check_resolver(d, why, sizeof(why)))
+        log_msg(LOG_ERR, "%s", why);
 
     pthread_mutex_lock(&d->mu);
     while (!d->stopping) {

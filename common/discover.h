@@ -43,6 +43,7 @@
 #define MTS_DISCOVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -117,6 +118,20 @@ int discover_queue(struct discover *d, const char *domain);
 void discover_drain(struct discover *d);
 
 void discover_result_free(struct discover_result *res);
+
+/*
+ * The longest one lookup can take under cfg: the TXT query, the policy
+ * host's addresses and the HTTPS fetch, each at its own timeout, plus a
+ * second. A caller that waits this long gets the definitive answer.
+ */
+int discover_lookup_bound_ms(const struct config *cfg);
+
+/*
+ * True when the configured resolver cannot carry DNSSEC (it strips it, see
+ * dns_check_dnssec_path): why then says so plainly, with the fix. Waits up
+ * to dns_timeout_ms.
+ */
+bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
 
 /*
  * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,8 @@
 struct dns {
     struct ub_ctx *ub;
     int timeout_ms;
+    char anchor[256];		/* owner of the first trust anchor; "" without DNSSEC */
+    char resolvers[256];	/* where queries go, for messages */
     pthread_t thread;
     int stop_pipe[2];
     bool thread_started;
@@ -96,6 +99,59 @@ delivery_thread(void *arg)
     return NULL;
 }
 
+/*
+ * The owner name of the first record of a trust anchor file ("." for the
+ * root's, "test." for the test world's): the zone whose DNSKEY set every
+ * validation starts from.
+ */
+static void
+read_anchor_owner(const char *path, char *out, size_t outsz)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        size_t n = strspn(line, " \t");
+        size_t len = strcspn(line + n, " \t\r\n");
+
+        if (len == 0 || line[n] == ';' || line[n] == '#' || line[n] == '$')
+            continue;
+        if (len < outsz) {
+            memcpy(out, line + n, len);
+            out[len] = '\0';
+        }
+        break;
+    }
+    fclose(f);
+}
+
+/* "127.0.0.53, 10.0.0.1" from a resolv.conf, for messages. */
+static void
+read_nameservers(const char *path, char *out, size_t outsz)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t used = 0;
+
+    out[0] = '\0';
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char addr[128];
+
+        if (sscanf(line, " nameserver %127s", addr) != 1)
+            continue;
+        int w = snprintf(out + used, outsz - used, "%s%s", used ? ", " : "", addr);
+        if (w < 0 || (size_t)w >= outsz - used)
+            break;
+        used += (size_t)w;
+    }
+    fclose(f);
+}
+
 int
 dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err)
 {
@@ -133,6 +189,7 @@ dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err)
                         r == UB_READFILE ? strerror(errno) : ub_strerror(r));
             goto fail;
         }
+        read_nameservers(o->resolv_conf, d->resolvers, sizeof(d->resolvers));
     }
     if (o->trust_anchor != NULL && o->trust_anchor[0] != '\0') {
         if (access(o->trust_anchor, R_OK) != 0) {
@@ -144,6 +201,7 @@ dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err)
             mts_err_set(err, "DNSSEC trust anchor %s: %s", o->trust_anchor, ub_strerror(r));
             goto fail;
         }
+        read_anchor_owner(o->trust_anchor, d->anchor, sizeof(d->anchor));
     }
     if (pipe(d->stop_pipe) != 0) {
         mts_err_set(err, "DNS resolver: pipe: %s", strerror(errno));
@@ -185,6 +243,47 @@ dns_answer_free(struct dns_answer *a)
     for (size_t i = 0; i < a->n; i++)
         free(a->rr[i].text);
     a->n = 0;
+}
+
+enum dns_path
+dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz)
+{
+    struct dns_answer a;
+    struct mts_err e;
+    char name[256];
+    size_t l;
+
+    why[0] = '\0';
+    if (d->anchor[0] == '\0')
+        return DNS_PATH_OK;	/* no DNSSEC asked for: nothing to strip */
+    /* dns_query takes names without the trailing dot; the root stays ".". */
+    snprintf(name, sizeof(name), "%s", d->anchor);
+    l = strlen(name);
+    if (l > 1 && name[l - 1] == '.')
+        name[l - 1] = '\0';
+    memset(&a, 0, sizeof(a));
+    if (dns_query(d, name, DNS_DNSKEY, timeout_ms, &a, &e) != 0)
+        return DNS_PATH_UNKNOWN;
+    dns_answer_free(&a);
+    if (a.status == DNS_OK && a.sec == DNS_SEC_SECURE)
+        return DNS_PATH_OK;
+    if (a.status != DNS_BOGUS) {
+        snprintf(why, whysz, "the DNSSEC path could not be checked: %s", e.msg);
+        return DNS_PATH_UNKNOWN;
+    }
+    if (d->resolvers[0] != '\0')
+        snprintf(why, whysz,
+                 "the resolver (%s) gives no usable DNSSEC data for the trust anchor %s "
+                 "(%s): it most likely strips DNSSEC, so every lookup will be unknown. "
+                 "Set resolv_conf = none to resolve from the root, or use a resolver "
+                 "that passes DNSSEC (a validating one, such as unbound)",
+                 d->resolvers, d->anchor, e.msg);
+    else
+        snprintf(why, whysz,
+                 "DNSSEC validation fails at the trust anchor %s itself (%s): the "
+                 "trust anchor file is outdated, or the network alters DNS answers, so "
+                 "every lookup will be unknown", d->anchor, e.msg);
+    return DNS_PATH_STRIPPED;
 }
 
 bool
@@ -346,7 +445,7 @@ map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_er
         a->status = DNS_NODATA;
         mts_err_set(err, "%s has no %s record (NODATA)", name,
                     type == DNS_TXT ? "TXT" : type == DNS_MX ? "MX" :
-                    type == DNS_A ? "A" : "AAAA");
+                    type == DNS_A ? "A" : type == DNS_AAAA ? "AAAA" : "DNSKEY");
         return;
     }
     a->status = DNS_OK;
@@ -382,6 +481,9 @@ map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_er
             if (inet_ntop(type == DNS_A ? AF_INET : AF_INET6, rd, buf, 64) == NULL)
                 continue;
             rc = add_rr(a, buf, strlen(buf), 0);
+            break;
+        case DNS_DNSKEY:
+            rc = add_rr(a, "", 0, 0);	/* only their presence matters */
             break;
         }
         if (rc != 0) {

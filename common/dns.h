@@ -46,7 +46,8 @@ enum dns_type {
     DNS_TXT = 16,
     DNS_MX = 15,
     DNS_A = 1,
-    DNS_AAAA = 28
+    DNS_AAAA = 28,
+    DNS_DNSKEY = 48
 };
 
 enum dns_status {
@@ -99,6 +100,20 @@ int dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_an
                   struct mts_err *err);
 
 void dns_answer_free(struct dns_answer *a);
+
+/*
+ * Can DNSSEC be validated through this resolver at all? Asks for the trust
+ * anchor zone's own DNSKEY set: bogus there means the forwarder strips
+ * DNSSEC data (or the anchor is outdated), and then every answer below it
+ * would be bogus too. why says so in words, with the fix, for
+ * DNS_PATH_STRIPPED (and why it could not tell, for DNS_PATH_UNKNOWN).
+ */
+enum dns_path {
+    DNS_PATH_OK,
+    DNS_PATH_STRIPPED,
+    DNS_PATH_UNKNOWN
+};
+enum dns_path dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz);
 
 /* Is this a fact about the name (data, NXDOMAIN or NODATA), not a failure? */
 bool dns_status_is_answer(enum dns_status s);

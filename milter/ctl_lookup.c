@@ -117,11 +117,14 @@ ctl_lookup(int argc, char **argv)
     struct discover *d;
     struct discover_result res;
     struct mts_err err;
-    char *end;
+    char *end, resolver_problem[768];
 
     if ((cfg = ctl_config()) == NULL)
         return CTL_EXIT_USAGE;
-    deadline = (int)cfg->lookup_deadline_ms;
+    /* 0: wait as long as the lookup itself can take, for the definitive
+     * answer (a policy host that hangs is "failed", not "unknown"). */
+    deadline = cfg->lookup_deadline_ms > 0 ? (int)cfg->lookup_deadline_ms :
+                                             discover_lookup_bound_ms(cfg);
     optind = 1;
     while ((c = getopt_long(argc, argv, "+jnrd:h", opts, NULL)) != -1) {
         switch (c) {
@@ -158,12 +161,21 @@ ctl_lookup(int argc, char **argv)
         return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
     discover_lookup(d, argv[optind], deadline, lflags, &res);
+    /* An unknown answer may be no fault of the domain's: say so when the
+     * resolver itself cannot carry DNSSEC. */
+    resolver_problem[0] = '\0';
+    if (res.status == DISCOVER_UNKNOWN &&
+        !discover_check_resolver(d, resolver_problem, sizeof(resolver_problem)))
+        resolver_problem[0] = '\0';
     if (json) {
         json_t *o = result_json(&res);
+        json_object_set_new(o, "resolver_problem", json_str_or_null(resolver_problem));
         ctl_print_json(o);
         json_decref(o);
     } else {
         result_print(&res);
+        if (resolver_problem[0] != '\0')
+            printf("resolver: %s\n", resolver_problem);
     }
     discover_close(d);
     c = res.status == DISCOVER_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;
@@ -285,8 +297,7 @@ ctl_prefetch(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return rc == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
-    /* A lookup that waits on DNS and then HTTPS needs both deadlines. */
-    p.deadline = (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);
+    p.deadline = discover_lookup_bound_ms(cfg);
     p.progress = isatty(STDERR_FILENO);
     n_threads = (size_t)cfg->lookup_workers;
     if (n_threads > p.n)

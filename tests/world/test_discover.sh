@@ -50,8 +50,9 @@ CONF="$W/test.conf"
     echo "fetch_connect_timeout_ms = 1s"
     echo "fetch_timeout_ms = 2s"
     echo "dns_timeout_ms = 2s"
-    echo "lookup_deadline_ms = 15s"
 } >"$CONF"
+# lookup_deadline_ms keeps its default (0: as long as a lookup can take), so
+# a hanging policy host below answers "failed", not "unknown".
 OUT="$W/out.json"
 ERR="$W/err.txt"
 
@@ -87,7 +88,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..70"
+echo "1..76"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -130,6 +131,9 @@ is "deadline passed: unknown, and says the lookup goes on" \
     '.status == "unknown" and (.error | test("did not finish within 300 ms"))'
 "$CTL" -c "$CONF" cache show --json hang.test >"$OUT" 2>"$ERR"
 is "the lookup that outlived the deadline filled the cache" '.status == "failed"'
+lookup hang.test --no-cache --deadline 300
+is "deadline passed without a cache: says the result is not kept" \
+    '.status == "unknown" and (.error | test("without a cache, its result is not kept"))'
 
 # ---- the cache --------------------------------------------------------------
 lookup enforce.test
@@ -266,5 +270,41 @@ rc=$?
 [ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
 ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
 
-[ "$n" -eq 70 ] || echo "# planned 70, ran $n"
+# ---- a resolver that strips DNSSEC -----------------------------------------
+# A forwarder that clears the DO bit (as many laptop and container resolvers
+# do) in front of the world's resolver: lookups cannot validate, and the
+# tool and the milter must say the resolver is at fault, with the fix.
+STRIP_ADDR=127.0.10.7
+python3 "$HERE/stripdns.py" "$STRIP_ADDR" "$(awk '/^nameserver/ {print $2; exit}' "$MTS_WORLD_RESOLV_CONF")" \
+    "$W/stripdns.pid" &
+strip_pid=$!
+printf 'nameserver %s\n' "$STRIP_ADDR" >"$W/strip-resolv.conf"
+sed "s|^resolv_conf = .*|resolv_conf = $W/strip-resolv.conf|" "$CONF" >"$W/strip.conf"
+i=0; while [ ! -s "$W/stripdns.pid" ] && [ $i -lt 50 ]; do i=$((i + 1)); sleep 0.1; done
+"$CTL" -c "$W/strip.conf" lookup --json --no-cache enforce.test >"$OUT" 2>"$ERR"
+is "stripping resolver: unknown, and the tool blames the resolver with the fix" \
+    '.status == "unknown" and (.resolver_problem | test("strips DNSSEC")) and
+     (.resolver_problem | test("resolv_conf = none")) and (.resolver_problem | test("'"$STRIP_ADDR"'"))'
+"$CTL" -c "$W/strip.conf" lookup --no-cache enforce.test >"$W/strip.txt" 2>&1
+[ "$(grep -c '^resolver: .*strips DNSSEC' "$W/strip.txt")" -eq 1 ]
+ok "stripping resolver: the plain output says so once ($(grep '^resolver:' "$W/strip.txt" | head -c 160))" $?
+lookup bogus.test --no-cache
+is "a domain's own bogus DNSSEC is not blamed on a good resolver" \
+    '.status == "unknown" and .resolver_problem == null'
+"$BUILD/milter/mtasts-milter" -f -c "$W/strip.conf" -p "unix:$W/strip.sock" 2>"$W/strip-milter.log" &
+mpid=$!
+i=0; while ! grep -q "strips DNSSEC" "$W/strip-milter.log" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+kill "$mpid"; wait "$mpid" 2>/dev/null
+[ "$(grep -c "strips DNSSEC" "$W/strip-milter.log")" -eq 1 ]
+ok "stripping resolver: the milter logs it once at start ($(grep -o 'error: the resolver.\{0,60\}' "$W/strip-milter.log"))" $?
+"$BUILD/milter/mtasts-milter" -f -c "$CONF" -p "unix:$W/good.sock" 2>"$W/good-milter.log" &
+mpid=$!
+i=0; while ! grep -q "listening on" "$W/good-milter.log" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+sleep 1
+kill "$mpid"; wait "$mpid" 2>/dev/null
+! grep -q "DNSSEC" "$W/good-milter.log" && grep -q "listening on" "$W/good-milter.log"
+ok "a resolver that passes DNSSEC: no such warning at start" $?
+kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
+
+[ "$n" -eq 76 ] || echo "# planned 76, ran $n"
 [ "$fails" -eq 0 ]
