@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "action.h"
 #include "log.h"
+#include "nametab.h"
 
 #define CONFIG_LINE_MAX 4096
 
@@ -22,8 +24,7 @@ enum opt_type {
     OPT_SECONDS,		/* value in seconds; units s m h d */
     OPT_MILLIS,			/* value in milliseconds; units ms s */
     OPT_INT,
-    OPT_FACILITY,
-    OPT_LEVEL,
+    OPT_ENUM,			/* one word of the option's name table, stored as its code */
     OPT_BOOL,
     OPT_LIST,			/* comma or space separated */
     OPT_REPEAT			/* may be given many times; each line one entry */
@@ -35,11 +36,26 @@ struct opt {
     const char *def;
     int64_t min, max;
     size_t offset;
+    const struct nametab *names;	/* OPT_ENUM: its words */
+    /* Fills the fields derived from this option (OPT_LIST), once at load. */
+    int (*derive)(struct config *cfg, struct mts_err *err);
 };
 
-#define STR(f, d) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f)}
-#define TYPED(f, t, d) {#f, t, d, 0, 0, offsetof(struct config, f)}
-#define NUM(f, t, d, lo, hi) {#f, t, d, lo, hi, offsetof(struct config, f)}
+#define STR(f, d) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f), NULL, NULL}
+#define TYPED(f, t, d) {#f, t, d, 0, 0, offsetof(struct config, f), NULL, NULL}
+#define NUM(f, t, d, lo, hi) {#f, t, d, lo, hi, offsetof(struct config, f), NULL, NULL}
+#define ENUM(f, d, tab) {#f, OPT_ENUM, d, 0, 0, offsetof(struct config, f), tab, NULL}
+#define DERIVED_LIST(f, d, fn) {#f, OPT_LIST, d, 0, 0, offsetof(struct config, f), NULL, fn}
+
+static int parse_act_on(struct config *cfg, struct mts_err *err);
+
+/* act_on's words; daemon:NAME is handled apart (it carries a name). */
+static const struct nametab act_on_names[] = {
+    {"all", CONFIG_ACT_ON_ALL},
+    {"authenticated", CONFIG_ACT_ON_AUTHENTICATED},
+    {"non-smtpd", CONFIG_ACT_ON_NON_SMTPD},
+    {NULL, 0},
+};
 
 static const struct opt options[] = {
     STR(socket, "unix:/run/mtasts-milter/milter.sock"),
@@ -48,17 +64,17 @@ static const struct opt options[] = {
     STR(user, ""),
     STR(group, ""),
     NUM(rcpt_deadline_ms, OPT_MILLIS, "8s", 100, 120000),
-    TYPED(act_on, OPT_LIST, "authenticated, non-smtpd"),
+    DERIVED_LIST(act_on, "authenticated, non-smtpd", parse_act_on),
     TYPED(local_domains, OPT_LIST, ""),
     TYPED(dry_run, OPT_BOOL, "no"),
     STR(header_name, "MTA-STS-Status"),
     STR(defer_reply, "450 4.7.5"),
     STR(reject_reply, "550 5.7.5"),
-    STR(on_internal_error, "defer"),
+    ENUM(on_internal_error, "defer", verdict_action_names),
     TYPED(enforcing_transports, OPT_LIST, ""),
     TYPED(enforcing_relays, OPT_LIST, ""),
     STR(default_route, "smtp"),
-    {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules)},
+    {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules), NULL, NULL},
     STR(rules_file, ""),
     STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite"),
     NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000),
@@ -78,8 +94,8 @@ static const struct opt options[] = {
     NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),
     NUM(lookup_workers, OPT_INT, "8", 1, 256),
     NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000),
-    NUM(log_facility, OPT_FACILITY, "mail", 0, 0),
-    NUM(log_level, OPT_LEVEL, "info", 0, 0),
+    ENUM(log_facility, "mail", log_facility_names),
+    ENUM(log_level, "info", log_level_names),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -193,17 +209,33 @@ list_set(struct config_list *l, const char *v)
 static bool
 is_type_string(enum opt_type t)
 {
-    return t == OPT_STRING || t == OPT_FACILITY || t == OPT_LEVEL;
+    return t == OPT_STRING;
 }
 
-/* Options whose value must be one of a few words. */
+/*
+ * act_on: the session kinds as a bitmask and the daemon:NAME entries as
+ * names, parsed here once so that a session's scope is a bit test.
+ */
 static int
-check_enum(const char *name, const char *v, struct mts_err *err)
+parse_act_on(struct config *cfg, struct mts_err *err)
 {
-    if (strcmp(name, "on_internal_error") == 0 && strcmp(v, "defer") != 0 &&
-        strcmp(v, "tag") != 0 && strcmp(v, "reject") != 0) {
-        mts_err_set(err, "\"%s\" is not defer, tag or reject", v);
-        return -1;
+    cfg->act_on_flags = 0;
+    list_free(&cfg->act_on_daemons);
+    for (size_t i = 0; i < cfg->act_on.n; i++) {
+        const char *v = cfg->act_on.v[i];
+        int bit = nametab_code(act_on_names, NAMETAB_EXACT, v);
+
+        if (bit != 0) {
+            cfg->act_on_flags |= (unsigned)bit;
+        } else if (strncmp(v, "daemon:", 7) == 0 && v[7] != '\0') {
+            if (list_append(&cfg->act_on_daemons, v + 7, strlen(v + 7), 0) != 0) {
+                mts_err_set(err, "out of memory");
+                return -1;
+            }
+        } else {
+            mts_err_set(err, "\"%s\" is not all, authenticated, non-smtpd or daemon:NAME", v);
+            return -1;
+        }
     }
     return 0;
 }
@@ -230,7 +262,7 @@ set_option(struct config *cfg, const struct opt *o, const char *v, int line,
             mts_err_set(err, "out of memory");
             return -1;
         }
-        return 0;
+        return o->derive != NULL ? o->derive(cfg, err) : 0;
     case OPT_REPEAT:
         if (*v != '\0' &&
             list_append((struct config_list *)(void *)field, v, strlen(v), line) != 0) {
@@ -238,21 +270,19 @@ set_option(struct config *cfg, const struct opt *o, const char *v, int line,
             return -1;
         }
         return 0;
-    case OPT_FACILITY:
-        if (log_facility_from_name(v) < 0) {
-            mts_err_set(err, "\"%s\" is not a syslog facility (mail, daemon, local0..local7)", v);
+    case OPT_ENUM: {
+        int code = nametab_code(o->names, NAMETAB_EXACT, v);
+        char words[256];
+
+        if (code < 0) {
+            mts_err_set(err, "\"%s\" is not %s", v,
+                        nametab_list(o->names, words, sizeof(words)));
             return -1;
         }
-        break;
-    case OPT_LEVEL:
-        if (log_level_from_name(v) < 0) {
-            mts_err_set(err, "\"%s\" is not a level (error, warning, notice, info, debug)", v);
-            return -1;
-        }
-        break;
+        *(int *)(void *)field = code;
+        return 0;
+    }
     case OPT_STRING:
-        if (check_enum(o->name, v, err) != 0)
-            return -1;
         break;
     default:
         return parse_number(o, v, (int64_t *)(void *)field, err);
@@ -282,6 +312,7 @@ config_free(struct config *cfg)
         else if (options[i].type == OPT_LIST || options[i].type == OPT_REPEAT)
             list_free((struct config_list *)(void *)field);
     }
+    list_free(&cfg->act_on_daemons);
     free(cfg->path);
     free(cfg);
 }
@@ -439,6 +470,9 @@ config_dump(const struct config *cfg, void (*emit)(const char *line, void *arg),
         } else if (options[i].type == OPT_BOOL) {
             n = snprintf(buf, sizeof(buf), "%s = %s", options[i].name,
                          *(const int *)(const void *)field ? "yes" : "no");
+        } else if (options[i].type == OPT_ENUM) {
+            n = snprintf(buf, sizeof(buf), "%s = %s", options[i].name,
+                         nametab_name(options[i].names, *(const int *)(const void *)field));
         } else if (options[i].type == OPT_LIST || options[i].type == OPT_REPEAT) {
             const struct config_list *l = (const struct config_list *)(const void *)field;
             size_t o = (size_t)snprintf(buf, sizeof(buf), "%s =", options[i].name);

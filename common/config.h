@@ -54,13 +54,15 @@ struct config {
     char *pid_file;		/* "": none */
     char *user, *group;		/* "": keep the starting user */
     int64_t rcpt_deadline_ms;
-    struct config_list act_on;	/* authenticated, non-smtpd, daemon:NAME, all */
+    struct config_list act_on;	/* as written: authenticated, non-smtpd, daemon:NAME, all */
+    unsigned act_on_flags;	/* CONFIG_ACT_ON_*, parsed from act_on at load */
+    struct config_list act_on_daemons;	/* the NAMEs of act_on's daemon:NAME */
     struct config_list local_domains;
     int dry_run;
     char *header_name;
     char *defer_reply;		/* "450 4.7.5" */
     char *reject_reply;		/* "550 5.7.5" */
-    char *on_internal_error;	/* defer | tag | reject */
+    int on_internal_error;	/* enum verdict_action */
 
     /* the downstream route */
     struct config_list enforcing_transports;
@@ -98,11 +100,16 @@ struct config {
     int64_t lookup_deadline_ms;
 
     /* logging */
-    char *log_facility;
-    char *log_level;
+    int log_facility;		/* LOG_MAIL ... (syslog.h) */
+    int log_level;		/* LOG_ERR ... LOG_DEBUG */
 
     char *path;			/* the file this came from, or "(defaults)" */
 };
+
+/* act_on's session kinds. */
+#define CONFIG_ACT_ON_ALL 0x1
+#define CONFIG_ACT_ON_AUTHENTICATED 0x2
+#define CONFIG_ACT_ON_NON_SMTPD 0x4
 
 /* Loads path; a NULL path gives the built-in defaults. */
 int config_load(const char *path, struct config **out, struct mts_err *err);

@@ -26,13 +26,13 @@ log_init(const char *ident, enum log_target target, int facility)
 void
 log_set_level(int level)
 {
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 bool
 log_enabled(int level)
 {
-    return level <= log_level;
+    return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 static const char *
@@ -77,40 +77,14 @@ log_msg(int level, const char *fmt, ...)
         fprintf(stderr, "%s: %s: %s\n", log_ident, level_word(level), line);
 }
 
-struct name_value {
-    const char *name;
-    int value;
-};
-
-static const struct name_value facilities[] = {
+const struct nametab log_facility_names[] = {
     {"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"user", LOG_USER},
     {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
     {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
-    {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}, {NULL, -1},
 };
 
-static const struct name_value levels[] = {
-    {"error", LOG_ERR}, {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
-    {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+const struct nametab log_level_names[] = {
+    {"error", LOG_ERR},   {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
+    {"info", LOG_INFO},   {"debug", LOG_DEBUG},     {NULL, -1},
 };
-
-static int
-lookup(const struct name_value *t, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(t[i].name, name) == 0)
-            return t[i].value;
-    return -1;
-}
-
-int
-log_facility_from_name(const char *name)
-{
-    return lookup(facilities, sizeof(facilities) / sizeof(facilities[0]), name);
-}
-
-int
-log_level_from_name(const char *name)
-{
-    return lookup(levels, sizeof(levels) / sizeof(levels[0]), name);
-}

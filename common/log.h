@@ -9,13 +9,16 @@
  * DESCRIPTION
  *	Levels are syslog's (LOG_ERR ... LOG_DEBUG). Messages below the level
  *	set by log_set_level are dropped. Safe from any thread: each call
- *	formats into a bounded buffer and writes one line.
+ *	formats into a bounded buffer and writes one line, and the level is
+ *	an atomic (a reload sets it while connections log).
  */
 #ifndef MTS_LOG_H
 #define MTS_LOG_H
 
 #include <stdbool.h>
 #include <syslog.h>
+
+#include "nametab.h"
 
 enum log_target {
     LOG_TO_STDERR,
@@ -27,8 +30,9 @@ void log_set_level(int level);
 bool log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Facility and level names of syslog.conf ("mail", "local0", "info"); -1 if unknown. */
-int log_facility_from_name(const char *name);
-int log_level_from_name(const char *name);
+/* Facility and level words of syslog.conf ("mail", "local0", "info"); an
+ * unknown word gives -1. The config parses them once, at load. */
+extern const struct nametab log_facility_names[];
+extern const struct nametab log_level_names[];
 
 #endif

@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "action.h"
 #include "config.h"
 #include "discover.h"
 #include "err.h"
@@ -50,12 +51,6 @@ enum verdict_req {
     VERDICT_REQ_TLS,
     VERDICT_REQ_VERIFIED_TLS,
     VERDICT_REQ_MTA_STS
-};
-
-enum verdict_action {
-    VERDICT_TAG,		/* accept, and tag the message */
-    VERDICT_DEFER,		/* 4xx for this recipient */
-    VERDICT_REJECT		/* 5xx for this recipient */
 };
 
 /* What the verdict found, for the tag header. */

@@ -67,7 +67,7 @@ ctl_config(void)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return NULL;
     }
-    log_set_level(log_level_from_name(config_loaded->log_level));
+    log_set_level(config_loaded->log_level);
     return config_loaded;
 }
 

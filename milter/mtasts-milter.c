@@ -378,7 +378,7 @@ reload_thread(void *arg)
         if (runtime_build(config_path, true, &rt, &err) != 0) {
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {
-            log_set_level(log_level_from_name(rt->cfg->log_level));
+            log_set_level(rt->cfg->log_level);
             runtime_install(rt);
             log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
         }
@@ -513,8 +513,8 @@ main(int argc, char **argv)
         return 0;
     }
     if (!o.foreground)
-        log_init("mtasts-milter", LOG_TO_SYSLOG, log_facility_from_name(rt->cfg->log_facility));
-    log_set_level(o.verbose ? LOG_DEBUG : log_level_from_name(rt->cfg->log_level));
+        log_init("mtasts-milter", LOG_TO_SYSLOG, rt->cfg->log_facility);
+    log_set_level(o.verbose ? LOG_DEBUG : rt->cfg->log_level);
     /* A copy: rt is released before the socket name is used in logs. */
     sock = strdup(o.socket ? o.socket : rt->cfg->socket);
     if (sock == NULL) {

@@ -36,15 +36,6 @@ check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
 {
     struct mts_err e;
 
-    for (size_t i = 0; i < cfg->act_on.n; i++) {
-        const char *v = cfg->act_on.v[i];
-        if (strcmp(v, "all") != 0 && strcmp(v, "authenticated") != 0 &&
-            strcmp(v, "non-smtpd") != 0 && strncmp(v, "daemon:", 7) != 0) {
-            mts_err_set(err, "%s: option act_on: \"%s\" is not all, authenticated, non-smtpd "
-                        "or daemon:NAME", cfg->path, v);
-            return -1;
-        }
-    }
     if (reply_code_parse(cfg->defer_reply, '4', &rt->defer, &e) != 0) {
         mts_err_set(err, "%s: option defer_reply: %s", cfg->path, e.msg);
         return -1;
@@ -163,18 +154,13 @@ runtime_unref(struct runtime *rt)
 bool
 runtime_in_scope(const struct config *cfg, const char *auth, bool non_smtpd, const char *daemon)
 {
-    for (size_t i = 0; i < cfg->act_on.n; i++) {
-        const char *v = cfg->act_on.v[i];
-
-        if (strcmp(v, "all") == 0)
+    if ((cfg->act_on_flags & CONFIG_ACT_ON_ALL) ||
+        ((cfg->act_on_flags & CONFIG_ACT_ON_AUTHENTICATED) && auth != NULL) ||
+        ((cfg->act_on_flags & CONFIG_ACT_ON_NON_SMTPD) && non_smtpd))
+        return true;
+    for (size_t i = 0; daemon != NULL && i < cfg->act_on_daemons.n; i++)
+        if (strcmp(cfg->act_on_daemons.v[i], daemon) == 0)
             return true;
-        if (strcmp(v, "authenticated") == 0 && auth != NULL)
-            return true;
-        if (strcmp(v, "non-smtpd") == 0 && non_smtpd)
-            return true;
-        if (strncmp(v, "daemon:", 7) == 0 && daemon != NULL && strcmp(v + 7, daemon) == 0)
-            return true;
-    }
     return false;
 }
 
@@ -198,9 +184,7 @@ runtime_unreadable_action(const struct runtime *rt, const char *sender, const ch
 enum verdict_action
 runtime_internal_error_action(const struct config *cfg)
 {
-    return strcmp(cfg->on_internal_error, "tag") == 0    ? VERDICT_TAG :
-           strcmp(cfg->on_internal_error, "reject") == 0 ? VERDICT_REJECT :
-                                                           VERDICT_DEFER;
+    return (enum verdict_action)cfg->on_internal_error;
 }
 
 void

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "action.h"
 #include "config.h"
 
 /* Writes text to a fresh temporary file; returns its path (static buffer). */
@@ -104,7 +106,8 @@ values_and_units(void **state)
     assert_int_equal(cfg->fetch_connect_timeout_ms, 700);
     assert_int_equal(cfg->lookup_workers, 4);
     assert_string_equal(cfg->resolv_conf, "none");
-    assert_string_equal(cfg->log_facility, "local3");
+    assert_int_equal(cfg->log_facility, LOG_LOCAL3);
+    assert_int_equal(cfg->log_level, LOG_DEBUG);
     config_unref(cfg);
 }
 
@@ -179,13 +182,49 @@ no_equals(void **state)
 static void
 bad_facility(void **state)
 {
-    expect_error("log_facility = kern\n", "log_facility", "facility");
+    expect_error("log_facility = kern\n", "log_facility", "\"kern\" is not mail, daemon, user, local0");
 }
 
 static void
 bad_level(void **state)
 {
-    expect_error("log_level = loud\n", "log_level", "level");
+    expect_error("log_level = loud\n", "log_level",
+                 "\"loud\" is not error, warning, notice, info or debug");
+}
+
+static void
+bad_internal_error_action(void **state)
+{
+    expect_error("on_internal_error = bounce\n", "on_internal_error",
+                 "\"bounce\" is not tag, defer or reject");
+}
+
+static void
+bad_act_on(void **state)
+{
+    expect_error("act_on = authenticated, everyone\n", "act_on",
+                 "\"everyone\" is not all, authenticated, non-smtpd or daemon:NAME");
+    expect_error("act_on = daemon:\n", "act_on", "daemon:NAME");
+}
+
+static void
+enums_parsed_at_load(void **state)
+{
+    struct config *cfg = load_ok("on_internal_error = reject\n"
+                              "act_on = non-smtpd daemon:submission, daemon:smtps\n");
+
+    assert_int_equal(cfg->on_internal_error, VERDICT_REJECT);
+    assert_int_equal(cfg->act_on_flags, CONFIG_ACT_ON_NON_SMTPD);
+    assert_int_equal(cfg->act_on_daemons.n, 2);
+    assert_string_equal(cfg->act_on_daemons.v[0], "submission");
+    assert_string_equal(cfg->act_on_daemons.v[1], "smtps");
+    config_unref(cfg);
+    cfg = load_ok("");
+    assert_int_equal(cfg->on_internal_error, VERDICT_DEFER);
+    assert_int_equal(cfg->act_on_flags, CONFIG_ACT_ON_AUTHENTICATED | CONFIG_ACT_ON_NON_SMTPD);
+    assert_int_equal(cfg->act_on_daemons.n, 0);
+    assert_int_equal(cfg->log_level, LOG_INFO);
+    config_unref(cfg);
 }
 
 static void
@@ -263,6 +302,9 @@ main(void)
         cmocka_unit_test(no_equals),
         cmocka_unit_test(bad_facility),
         cmocka_unit_test(bad_level),
+        cmocka_unit_test(bad_internal_error_action),
+        cmocka_unit_test(bad_act_on),
+        cmocka_unit_test(enums_parsed_at_load),
         cmocka_unit_test(overlong_line),
         cmocka_unit_test(missing_file),
         cmocka_unit_test(references),
