@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -37,6 +38,7 @@
 #include "fetch.h"
 #include "filter.h"
 #include "log.h"
+#include "quickack.h"
 #include "runtime.h"
 
 struct options {
@@ -106,33 +108,96 @@ prepare_parent_dir(const char *path, uid_t uid, gid_t gid, struct mts_err *err)
 }
 
 /*
- * libmilter leaves Nagle on. Under Postfix, a reply that follows a small
- * write then waits for the delayed ACK (~40 ms a message). The listening
- * socket is libmilter's own and has no accessor, so find it among our
- * descriptors; accepted sockets inherit TCP_NODELAY from it.
+ * The inet listening socket is libmilter's own and has no accessor: find it
+ * among our descriptors. Returns it (and its address), or -1.
  */
-static void
-set_nodelay_on_listener(void)
+static int
+inet_listener(struct sockaddr_storage *ss, socklen_t *sl)
 {
     for (int fd = 3; fd < 1024; fd++) {
-        int acc = 0, one = 1, type = 0;
+        int acc = 0, type = 0;
         socklen_t len = sizeof(acc);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
 
+        *sl = sizeof(*ss);
         if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
             continue;
         len = sizeof(type);
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
-            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            getsockname(fd, (struct sockaddr *)ss, sl) != 0 ||
+            (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
             continue;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-            log_msg(LOG_WARNING, "cannot set TCP_NODELAY on the milter socket: %s",
-                    strerror(errno));
-        else
-            log_msg(LOG_DEBUG, "TCP_NODELAY set on the listening socket");
+        return fd;
     }
+    return -1;
+}
+
+/* An address to reach a listener at: its own, or loopback for "any". */
+static void
+reachable_address(struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+    }
+}
+
+/*
+ * libmilter leaves Nagle on. Under Postfix, a reply that follows a small
+ * write then waits for the delayed ACK (~40 ms a message); accepted
+ * sockets inherit TCP_NODELAY from the listener.
+ */
+static void
+set_nodelay_on_listener(void)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int one = 1, fd = inet_listener(&ss, &sl);
+
+    if (fd < 0)
+        return;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_msg(LOG_WARNING, "cannot set TCP_NODELAY on the milter socket: %s", strerror(errno));
+    else
+        log_msg(LOG_DEBUG, "TCP_NODELAY set on the listening socket");
+}
+
+/*
+ * TCP_NODELAY is half the cure: the MTA's small writes still meet our
+ * delayed ACKs, unless the route has the quickack attribute. Say so once,
+ * with the command; never change the route ourselves.
+ */
+static void
+hint_quickack(void)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct mts_err e;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    bool has = false;
+
+    if (inet_listener(&ss, &sl) < 0)
+        return;
+    reachable_address(&ss);
+    mts_err_clear(&e);
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+    if (quickack_route_check((struct sockaddr *)&ss, &has, &e) != 0) {
+        log_msg(LOG_DEBUG, "cannot read the route to %s: %s", addr, e.msg);
+        return;
+    }
+    if (!has)
+        log_msg(LOG_NOTICE, "hint: the route to %s has no quickack attribute, so each message "
+                "from Postfix over this inet socket waits for delayed ACKs (about 40 ms); a "
+                "unix socket avoids it, or set it with: ip route change local %s dev lo table "
+                "local proto kernel scope host src %s quickack 1 (see mtasts-milter(8))",
+                addr, addr, addr);
 }
 
 /*
@@ -230,32 +295,14 @@ wake_listener(const char *sock)
         close(fd);
         return;
     }
-    /* inet: the listener is libmilter's own descriptor; find it. */
-    for (int lfd = 3; lfd < 1024; lfd++) {
-        int acc = 0;
-        socklen_t len = sizeof(acc);
-
-        sl = sizeof(ss);
-        if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc ||
-            getsockname(lfd, (struct sockaddr *)&ss, &sl) != 0)
-            continue;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-            if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-                in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-            if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-                in6->sin6_addr = in6addr_loopback;
-        } else {
-            continue;
-        }
-        if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
-            return;
-        (void)connect(fd, (struct sockaddr *)&ss, sl);
-        close(fd);
+    /* inet: connect to the listener's own address. */
+    if (inet_listener(&ss, &sl) < 0)
         return;
-    }
+    reachable_address(&ss);
+    if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+        return;
+    (void)connect(fd, (struct sockaddr *)&ss, sl);
+    close(fd);
 }
 
 /* ------------------------------------------------------------ privileges */
@@ -544,8 +591,10 @@ main(int argc, char **argv)
         if (chown(unix_socket_path(sock), uid, gid) != 0)
             log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
                     strerror(errno));
-    } else if (rt->cfg->tcp_nodelay) {
-        set_nodelay_on_listener();
+    } else {
+        if (rt->cfg->tcp_nodelay)
+            set_nodelay_on_listener();
+        hint_quickack();
     }
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;

@@ -35,7 +35,7 @@ cache_db = $TMP/state/cache.sqlite
 resolv_conf = none
 trust_anchor =
 CONF
-echo "1..15"
+echo "1..17"
 
 "$MILTER" -c "$TMP/milter.conf"
 ok "starts as a daemon (the parent exits 0)" $?
@@ -113,4 +113,34 @@ kill -TERM "$pid"
 wait "$pid"
 [ ! -e "$RUN/milter.sock" ]
 ok "and stops cleanly again" $?
+
+# On an inet socket, a hint at start when the route to it lacks quickack
+# (read, never changed), and none when it has it. In a namespace of our own,
+# so that the route is ours to set.
+hint_case() { # NAME ROUTE-CMD...: runs the milter in a fresh namespace, prints its log
+    local ns=mts-qa-$$-$1
+    shift
+    ip netns add "$ns" 2>/dev/null || return 1
+    ip netns exec "$ns" ip link set lo up
+    [ $# -gt 0 ] && ip netns exec "$ns" "$@"
+    sed -e 's|^socket = .*|socket = inet:12399@127.0.0.1|' "$TMP/root.conf" >"$TMP/inet.conf"
+    ip netns exec "$ns" "$MILTER" -f -c "$TMP/inet.conf" 2>"$TMP/inet.err" &
+    local p=$! i=0
+    while ! grep -q "listening on" "$TMP/inet.err" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+    kill "$p"; wait "$p"
+    ip netns del "$ns"
+}
+if hint_case plain; then
+    grep -q "hint: the route to 127.0.0.1 has no quickack attribute" "$TMP/inet.err" &&
+        grep -q "ip route change local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1" "$TMP/inet.err"
+    ok "inet socket, route without quickack: a hint naming the command" $?
+    hint_case set ip route change local 127.0.0.1 dev lo table local proto kernel scope host \
+        src 127.0.0.1 quickack 1
+    grep -q "listening on" "$TMP/inet.err" && ! grep -q quickack "$TMP/inet.err"
+    ok "inet socket, route with quickack: no hint" $?
+else
+    echo "ok 16 # SKIP cannot create a network namespace here"
+    echo "ok 17 # SKIP cannot create a network namespace here"
+    n=$((n + 2))
+fi
 [ "$fails" -eq 0 ]
