@@ -23,41 +23,41 @@ static const struct verdict_rule default_rule = {
     NULL, NULL, NULL, VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_DEFER, "built-in default",
 };
 
+const struct nametab verdict_outcome_names[] = {
+    {"pass", VERDICT_PASS},
+    {"not-required", VERDICT_NOT_REQUIRED},
+    {"fail", VERDICT_FAIL},
+    {"unknown", VERDICT_UNKNOWN},
+    {NULL, -1},
+};
+
+const struct nametab verdict_req_names[] = {
+    {"none", VERDICT_REQ_NONE},
+    {"tls", VERDICT_REQ_TLS},
+    {"verified-tls", VERDICT_REQ_VERIFIED_TLS},
+    {"mta-sts", VERDICT_REQ_MTA_STS},
+    {NULL, -1},
+};
+
 const char *
 verdict_action_name(enum verdict_action a)
 {
-    return a == VERDICT_TAG ? "tag" : a == VERDICT_DEFER ? "defer" : "reject";
+    return nametab_name(verdict_action_names, (int)a);
 }
 
 const char *
 verdict_outcome_name(enum verdict_outcome o)
 {
-    static const char *const names[] = {"pass", "not-required", "fail", "unknown"};
-    return names[o];
+    return nametab_name(verdict_outcome_names, (int)o);
 }
 
 const char *
 verdict_req_name(enum verdict_req r)
 {
-    static const char *const names[] = {"none", "tls", "verified-tls", "mta-sts"};
-    return names[r];
+    return nametab_name(verdict_req_names, (int)r);
 }
 
 /* ------------------------------------------------------------ rules */
-
-static int
-parse_action(const char *v, enum verdict_action *out)
-{
-    if (strcmp(v, "tag") == 0)
-        *out = VERDICT_TAG;
-    else if (strcmp(v, "defer") == 0)
-        *out = VERDICT_DEFER;
-    else if (strcmp(v, "reject") == 0)
-        *out = VERDICT_REJECT;
-    else
-        return -1;
-    return 0;
-}
 
 static void
 rule_free(struct verdict_rule *r)
@@ -84,6 +84,8 @@ verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *e
     for (tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
         char *eq = strchr(tok, '='), **field = NULL;
         const char *v;
+        char words[64];
+        int code;
 
         if (eq == NULL || eq == tok || eq[1] == '\0') {
             mts_err_set(err, "\"%s\" is not key=value", tok);
@@ -115,18 +117,13 @@ verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *e
                 mts_err_set(err, "require given twice");
                 goto fail;
             }
-            if (strcmp(v, "none") == 0)
-                out->req = VERDICT_REQ_NONE;
-            else if (strcmp(v, "tls") == 0)
-                out->req = VERDICT_REQ_TLS;
-            else if (strcmp(v, "verified-tls") == 0)
-                out->req = VERDICT_REQ_VERIFIED_TLS;
-            else if (strcmp(v, "mta-sts") == 0)
-                out->req = VERDICT_REQ_MTA_STS;
-            else {
-                mts_err_set(err, "require=%s: expected none, tls, verified-tls or mta-sts", v);
+            code = nametab_code(verdict_req_names, NAMETAB_EXACT, v);
+            if (code < 0) {
+                mts_err_set(err, "require=%s: expected %s", v,
+                            nametab_list(verdict_req_names, words, sizeof(words)));
                 goto fail;
             }
+            out->req = (enum verdict_req)code;
             have_req = true;
         } else if (strcmp(tok, "fail") == 0 || strcmp(tok, "unknown") == 0) {
             bool *seen = tok[0] == 'f' ? &have_fail : &have_unknown;
@@ -135,10 +132,13 @@ verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *e
                 goto fail;
             }
             *seen = true;
-            if (parse_action(v, tok[0] == 'f' ? &out->on_fail : &out->on_unknown) != 0) {
-                mts_err_set(err, "%s=%s: expected tag, defer or reject", tok, v);
+            code = nametab_code(verdict_action_names, NAMETAB_EXACT, v);
+            if (code < 0) {
+                mts_err_set(err, "%s=%s: expected %s", tok, v,
+                            nametab_list(verdict_action_names, words, sizeof(words)));
                 goto fail;
             }
+            *(tok[0] == 'f' ? &out->on_fail : &out->on_unknown) = (enum verdict_action)code;
         } else {
             mts_err_set(err, "unknown key \"%s\" (from, auth, rcpt, require, fail, unknown)", tok);
             goto fail;
@@ -424,21 +424,32 @@ verdict_route_enforces(const struct config *cfg, const char *mailer, const char 
     return list_has(&cfg->enforcing_relays, h, hl);
 }
 
+/* Milliseconds left until deadline (0 or less: it has passed). */
 static int
-elapsed_ms(const struct timespec *t0)
+ms_left(const struct timespec *deadline)
 {
     struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
+    return (int)((deadline->tv_sec - t.tv_sec) * 1000 +
+                 (deadline->tv_nsec - t.tv_nsec) / 1000000);
+}
+
+/* The same, at least 1: what the discover calls take. */
+static int
+ms_until(const struct timespec *deadline)
+{
+    int ms = ms_left(deadline);
+
+    return ms > 0 ? ms : 1;
 }
 
 void
 verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
-                      int deadline_ms, struct verdict *out, struct discover_result *st)
+                      const struct timespec *deadline, struct verdict *out,
+                      struct discover_result *st)
 {
     struct verdict_facts f;
-    struct timespec t0;
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
     char (*mx)[254] = malloc(DISCOVER_MAX_MX * sizeof(*mx));
     const char *mxp[DISCOVER_MAX_MX];
@@ -455,7 +466,6 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         snprintf(out->reason, sizeof(out->reason), "out of memory");
         return;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&f, 0, sizeof(f));
     f.sender = req->sender;
     f.auth = req->auth;
@@ -465,10 +475,10 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
                                               sizeof(route));
     f.route = route;
 
-    discover_lookup(ctx->discover, req->rcpt_domain, deadline_ms, 0, st);
+    discover_lookup(ctx->discover, req->rcpt_domain, ms_until(deadline), 0, st);
     for (int pass = 0; pass < 2; pass++) {
         if (st->status == DISCOVER_ENFORCE && n_mx < 0) {
-            left = deadline_ms - elapsed_ms(&t0);
+            left = ms_left(deadline);
             n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, left, mx, &err) : -1;
             for (int i = 0; i < n_mx; i++)
                 mxp[i] = mx[i];
@@ -482,7 +492,7 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
             break;
         /* RFC 8461 §5: no permanent failure before checking for a new policy. */
-        left = deadline_ms - elapsed_ms(&t0);
+        left = ms_left(deadline);
         discover_result_free(st);
         if (left <= 0) {
             st->rechecked = false;

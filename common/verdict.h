@@ -6,7 +6,7 @@
  * SYNOPSIS
  *	verdict_rules_load(cfg, &rules, &err);
  *	verdict_decide(&rules, &facts, &v);                   no I/O
- *	verdict_for_recipient(&ctx, &req, deadline_ms, &v);  with lookups
+ *	verdict_for_recipient(&ctx, &req, &deadline, &v, &st); with lookups
  *
  * DESCRIPTION
  *	Rules (first match wins) come from "rule = ..." lines and rules_file:
@@ -38,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "action.h"
 #include "config.h"
@@ -127,8 +128,13 @@ struct verdict_request {
 
 /* Looks up status, MX and route, decides, re-checks before a reject. */
 void verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
-                           int deadline_ms, struct verdict *out,
+                           const struct timespec *deadline, struct verdict *out,
                            struct discover_result *status_out);
+
+/* The words of the enums (tag headers, logs, rules): pass, not-required,
+ * fail, unknown; none, tls, verified-tls, mta-sts. */
+extern const struct nametab verdict_outcome_names[];
+extern const struct nametab verdict_req_names[];
 
 const char *verdict_action_name(enum verdict_action a);
 const char *verdict_outcome_name(enum verdict_outcome o);

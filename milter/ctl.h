@@ -6,6 +6,7 @@
 #ifndef MTS_CTL_H
 #define MTS_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,16 @@ int ctl_lookup(int argc, char **argv);
 int ctl_prefetch(int argc, char **argv);
 int ctl_cache(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
+
+struct runtime;
+struct decide_session;
+/*
+ * explain for one recipient, as decide_recipient() decides it under rt:
+ * appended to out_array as a JSON object, or printed as text when
+ * out_array is NULL. Returns true when the recipient would be accepted.
+ */
+bool ctl_explain_one(struct runtime *rt, const struct decide_session *s, const char *mailer,
+                     const char *host, const char *rcpt, json_t *out_array);
 
 /* The path given with -c, else NULL (the default file or the defaults). */
 const char *ctl_config_path(void);

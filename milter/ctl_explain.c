@@ -1,11 +1,11 @@
 /*
  * ctl_explain - `mtasts-ctl explain [--from SENDER] [--auth USER] RCPT...`:
- * the verdict the milter would give each recipient, and why, through the
- * milter's own code (runtime, address, verdict, reply).
+ * the decision the milter would make for each recipient, and why: it
+ * prints what decide_recipient() returns, the function the milter calls.
  *
  * Exit status: 0 every recipient would be accepted (tagged or untouched);
- * 1 at least one would be deferred or rejected; 2 usage or configuration
- * error; 4 the cache could not be opened.
+ * 1 at least one would be deferred, rejected or held; 2 usage or
+ * configuration error; 4 the cache could not be opened.
  */
 #include "ctl.h"
 
@@ -14,102 +14,96 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "address.h"
+#include "clock.h"
+#include "decide.h"
 #include "runtime.h"
 
 static void
 usage(FILE *to)
 {
     fprintf(to, "usage: mtasts-ctl [-c CONFIG] explain [--json] [--from SENDER] [--auth USER]\n"
-                "                  [--non-smtpd] [--mailer TRANSPORT] [--host NEXTHOP] RCPT...\n");
+                "                  [--non-smtpd] [--daemon NAME] [--mailer TRANSPORT]\n"
+                "                  [--host NEXTHOP] RCPT...\n");
 }
 
-struct session {
-    const char *sender, *auth, *mailer, *host;
-    bool non_smtpd;
-};
-
-/* Explains one recipient; returns true when it would be accepted. */
 static bool
-explain_one(struct runtime *rt, const struct session *s, const char *rcpt, json_t *out_array)
+judged(const struct decision *d)
 {
-    const struct config *cfg = rt->cfg;
-    struct discover_result st;
-    struct verdict v;
-    struct reply r;
-    struct mts_err err;
-    char domain[254];
-    enum address_result ar;
-    const char *what;		/* untouched | tag | defer | reject | hold */
-    const char *why;
-    enum verdict_action a = VERDICT_TAG;
-    bool refused;
+    return d->effect != DECIDE_UNTOUCHED;
+}
+
+static bool
+replied(const struct decision *d)
+{
+    return d->effect == DECIDE_DEFER || d->effect == DECIDE_REJECT;
+}
+
+static const char *
+rule_name(const struct decision *d)
+{
+    return d->rule ? d->rule->where : "built-in default";
+}
+
+static json_t *
+explain_json(const char *rcpt, const struct decision *d)
+{
     json_t *o = json_object();
-
-    memset(&st, 0, sizeof(st));
-    memset(&v, 0, sizeof(v));
-    st.status = DISCOVER_UNKNOWN;
-    r.text[0] = '\0';
-    ar = address_domain(rcpt, domain, sizeof(domain), &err);
-    if (!runtime_in_scope(cfg, s->auth, s->non_smtpd, NULL)) {
-        what = "untouched";
-        why = "the session is not in scope (act_on)";
-    } else if (ar == ADDRESS_INVALID) {
-        a = runtime_unreadable_action(rt, s->sender, s->auth);
-        what = verdict_action_name(a);
-        why = err.msg;
-        runtime_reply(rt, a, "the recipient address could not be read", &r);
-    } else if (ar != ADDRESS_OK) {
-        what = "untouched";
-        why = ar == ADDRESS_NULL ? "null address" : "no domain (local name or address literal)";
-    } else if (runtime_is_local_domain(cfg, domain)) {
-        what = "untouched";
-        why = "a local domain (local_domains)";
-    } else {
-        struct verdict_request req = {s->sender, s->auth, domain, s->mailer, s->host};
-
-        verdict_for_recipient(&rt->vctx, &req, (int)cfg->rcpt_deadline_ms, &v, &st);
-        a = v.action;
-        what = verdict_action_name(a);
-        why = v.reason;
-        if (a != VERDICT_TAG)
-            runtime_reply(rt, a, v.reason, &r);
-    }
-    refused = strcmp(what, "defer") == 0 || strcmp(what, "reject") == 0;
-    if (refused && s->non_smtpd)
-        what = "hold";
-    if (refused && cfg->dry_run)
-        why = v.reason;		/* the reason stands; only the action is not applied */
+    bool has_domain = d->domain[0] != '\0';
 
     json_object_set_new(o, "recipient", json_string(rcpt));
-    json_object_set_new(o, "domain", ar == ADDRESS_OK ? json_string(domain) : json_null());
-    json_object_set_new(o, "status", ar == ADDRESS_OK && strcmp(what, "untouched") != 0 ?
-                        json_string(discover_status_name(st.status)) : json_null());
-    json_object_set_new(o, "requirement", v.rule || strcmp(what, "untouched") != 0 ?
-                        json_string(verdict_req_name(v.req)) : json_null());
-    json_object_set_new(o, "verdict", strcmp(what, "untouched") != 0 && ar == ADDRESS_OK ?
-                        json_string(verdict_outcome_name(v.outcome)) : json_null());
-    json_object_set_new(o, "action", json_string(what));
-    json_object_set_new(o, "dry_run", json_boolean(cfg->dry_run && refused));
-    json_object_set_new(o, "rule", json_string(v.rule ? v.rule->where : "built-in default"));
-    json_object_set_new(o, "reply", r.text[0] && !s->non_smtpd ?
-                        json_sprintf("%s %s %s", r.rcode, r.xcode, r.text) : json_null());
-    json_object_set_new(o, "reason", json_string(why));
-    if (out_array != NULL) {
-        json_array_append_new(out_array, o);
-    } else {
-        printf("%s: %s%s\n", rcpt, what, cfg->dry_run && refused ? " (dry run: not applied)" : "");
-        if (ar == ADDRESS_OK && strcmp(what, "untouched") != 0)
-            printf("  domain %s, status %s, requirement %s, verdict %s, rule %s\n", domain,
-                   discover_status_name(st.status), verdict_req_name(v.req),
-                   verdict_outcome_name(v.outcome), v.rule ? v.rule->where : "built-in default");
-        if (r.text[0] && !s->non_smtpd)
-            printf("  reply: %s %s %s\n", r.rcode, r.xcode, r.text);
-        printf("  why: %s\n", why);
-        json_decref(o);
+    json_object_set_new(o, "domain", has_domain ? json_string(d->domain) : json_null());
+    json_object_set_new(o, "status", has_domain && judged(d) ?
+                        json_string(discover_status_name(d->status)) : json_null());
+    json_object_set_new(o, "requirement", judged(d) ?
+                        json_string(verdict_req_name(d->req)) : json_null());
+    json_object_set_new(o, "verdict", has_domain && judged(d) ?
+                        json_string(verdict_outcome_name(d->outcome)) : json_null());
+    json_object_set_new(o, "action",
+                        json_string(nametab_name(decide_effect_names, (int)d->effect)));
+    json_object_set_new(o, "dry_run", json_boolean(d->dry_run));
+    json_object_set_new(o, "rule", json_string(rule_name(d)));
+    json_object_set_new(o, "reply", replied(d) ?
+                        json_sprintf("%s %s %s", d->reply.rcode, d->reply.xcode, d->reply.text) :
+                        json_null());
+    json_object_set_new(o, "reason", json_string(d->why));
+    return o;
+}
+
+static void
+print_text(const char *rcpt, const struct decision *d)
+{
+    printf("%s: %s%s\n", rcpt, nametab_name(decide_effect_names, (int)d->effect),
+           d->dry_run ? " (dry run: not applied)" : "");
+    if (d->domain[0] != '\0' && judged(d))
+        printf("  domain %s, status %s, requirement %s, verdict %s, rule %s\n", d->domain,
+               discover_status_name(d->status), verdict_req_name(d->req),
+               verdict_outcome_name(d->outcome), rule_name(d));
+    if (replied(d))
+        printf("  reply: %s %s %s\n", d->reply.rcode, d->reply.xcode, d->reply.text);
+    printf("  why: %s\n", d->why);
+}
+
+bool
+ctl_explain_one(struct runtime *rt, const struct decide_session *s, const char *mailer,
+            const char *host, const char *rcpt, json_t *out_array)
+{
+    struct decide_rcpt r = {rcpt, mailer, host};
+    struct timespec deadline = clock_deadline_after((int)rt->cfg->rcpt_deadline_ms);
+    struct decision *d = malloc(sizeof(*d));
+    bool accepted;
+
+    if (d == NULL) {
+        fprintf(stderr, "mtasts-ctl: out of memory\n");
+        return false;
     }
-    discover_result_free(&st);
-    return !refused || cfg->dry_run;
+    decide_recipient(&rt->dctx, s, &r, &deadline, d);
+    if (out_array != NULL)
+        json_array_append_new(out_array, explain_json(rcpt, d));
+    else
+        print_text(rcpt, d);
+    accepted = d->applied == DECIDE_TAG || d->applied == DECIDE_UNTOUCHED;
+    free(d);
+    return accepted;
 }
 
 int
@@ -119,9 +113,11 @@ ctl_explain(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},      {"from", required_argument, NULL, 'f'},
         {"auth", required_argument, NULL, 'a'}, {"mailer", required_argument, NULL, 'm'},
         {"host", required_argument, NULL, 'H'}, {"non-smtpd", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"daemon", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct session s = {"", NULL, NULL, NULL, false};
+    struct decide_session s = {"", NULL, NULL, false};
+    const char *mailer = NULL, *host = NULL;
     struct runtime *rt;
     struct mts_err err;
     bool json = false, all_ok = true;
@@ -129,7 +125,7 @@ ctl_explain(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+jf:a:m:H:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+jf:a:m:H:nD:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             json = true;
@@ -141,10 +137,13 @@ ctl_explain(int argc, char **argv)
             s.auth = optarg;
             break;
         case 'm':
-            s.mailer = optarg;
+            mailer = optarg;
             break;
         case 'H':
-            s.host = optarg;
+            host = optarg;
+            break;
+        case 'D':
+            s.daemon = optarg;
             break;
         case 'n':
             s.non_smtpd = true;
@@ -168,7 +167,7 @@ ctl_explain(int argc, char **argv)
     if (json)
         arr = json_array();
     for (int i = optind; i < argc; i++)
-        all_ok &= explain_one(rt, &s, argv[i], arr);
+        all_ok &= ctl_explain_one(rt, &s, mailer, host, argv[i], arr);
     if (json) {
         ctl_print_json(arr);
         json_decref(arr);

@@ -1,6 +1,7 @@
 /*
- * filter - the libmilter callbacks: per-recipient verdicts at RCPT TO, tag
- * headers at end of message.
+ * filter - the libmilter callbacks: per-recipient decisions at RCPT TO
+ * (decide_recipient, mapped to SMFIS codes and replies), tag headers and
+ * the hold at end of message.
  *
  * State: one struct conn per connection (smfi priv), holding a reference
  * to the runtime it started with, and the message state that MAIL FROM,
@@ -17,6 +18,8 @@
 #include <strings.h>
 
 #include "address.h"
+#include "clock.h"
+#include "decide.h"
 #include "log.h"
 #include "reply.h"
 #include "runtime.h"
@@ -26,11 +29,13 @@
 
 struct tag {
     char domain[254];
+    bool set;			/* a recipient's decision is recorded */
     enum discover_status status;
     char txt_id[POLICY_ID_MAX + 1];
     enum verdict_req req;
     enum verdict_outcome outcome;
-    const char *action;		/* "tag", "defer", "reject", "hold" */
+    enum verdict_action action;
+    enum decide_effect effect;	/* tag, defer, reject, hold */
     bool dry_run;
 };
 
@@ -41,6 +46,7 @@ struct conn {
     bool act;
     char *sender;
     char *auth;
+    char *daemon;
     char qid[64];
     size_t n_tags;
     struct tag *tags;
@@ -53,9 +59,10 @@ message_reset(struct conn *c)
 {
     free(c->sender);
     free(c->auth);
+    free(c->daemon);
     free(c->tags);
     free(c->hold_reason);
-    c->sender = c->auth = c->hold_reason = NULL;
+    c->sender = c->auth = c->daemon = c->hold_reason = NULL;
     c->tags = NULL;
     c->n_tags = 0;
     c->forged = 0;
@@ -155,11 +162,20 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
     return SMFIS_CONTINUE;
 }
 
+static struct decide_session
+session_of(const struct conn *c)
+{
+    struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd};
+
+    return s;
+}
+
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
     struct conn *c = conn_get(ctx);
     const char *auth, *daemon;
+    struct decide_session s;
 
     if (c == NULL || c->rt == NULL)
         return SMFIS_TEMPFAIL;
@@ -169,7 +185,9 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
     daemon = macro(ctx, "{daemon_name}");
     c->sender = strdup(argv[0] ? argv[0] : "");
     c->auth = auth ? strdup(auth) : NULL;
-    if (c->sender == NULL || (auth != NULL && c->auth == NULL))
+    c->daemon = daemon ? strdup(daemon) : NULL;
+    if (c->sender == NULL || (auth != NULL && c->auth == NULL) ||
+        (daemon != NULL && c->daemon == NULL))
         return SMFIS_TEMPFAIL;
     /* Keep the address only: "<a@b>" -> "a@b". */
     if (c->sender[0] == '<') {
@@ -178,7 +196,8 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
         if (l >= 2 && c->sender[l - 2] == '>')
             c->sender[l - 2] = '\0';
     }
-    c->act = runtime_in_scope(c->rt->cfg, c->auth, c->non_smtpd, daemon);
+    s = session_of(c);
+    c->act = decide_in_scope(c->rt->cfg, &s);
     log_msg(LOG_DEBUG, "%s: from=<%s> auth=%s %s", c->qid, c->sender, auth ? auth : "-",
             c->act ? "in scope" : "not in scope (passes untouched)");
     return SMFIS_CONTINUE;
@@ -204,118 +223,132 @@ tag_for(struct conn *c, const char *domain)
     return t;
 }
 
-/* Answers one recipient with action a and reason; reply is per recipient. */
 static sfsistat
-answer(SMFICTX *ctx, struct conn *c, enum verdict_action a, const char *domain,
-       const char *reason)
+smfis_of(enum verdict_action a)
 {
-    const struct runtime *rt = c->rt;
-    struct reply *r;
-
-    if (a == VERDICT_TAG)
-        return SMFIS_CONTINUE;
-    if (c->non_smtpd) {
-        /* Mail from sendmail(1) or pickup cannot be refused per recipient:
-         * the whole message is held for the operator, and tagged. */
-        if (c->hold_reason == NULL && asprintf(&c->hold_reason, "MTA-STS: %s: %s", domain,
-                                               reason) < 0)
-            c->hold_reason = NULL;
-        return SMFIS_CONTINUE;
-    }
-    r = malloc(sizeof(*r));
-    if (r == NULL)
-        return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-    runtime_reply(rt, a, reason, r);
-    if (smfi.setreply(ctx, r->rcode, r->xcode, r->text) != MI_SUCCESS)
-        log_msg(LOG_WARNING, "%s: the MTA refused our reply text; it uses its own", c->qid);
-    free(r);
-    return a == VERDICT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    return a == VERDICT_TAG ? SMFIS_CONTINUE : a == VERDICT_REJECT ? SMFIS_REJECT :
+           SMFIS_TEMPFAIL;
 }
 
-static int
-action_severity(const char *action)
+/* Applies a decision to the recipient: the SMFIS code, the reply, the hold. */
+static sfsistat
+answer(SMFICTX *ctx, struct conn *c, const struct decision *d)
 {
-    return strcmp(action, "tag") == 0 ? VERDICT_TAG :
-           strcmp(action, "defer") == 0 ? VERDICT_DEFER : VERDICT_REJECT;
+    switch (d->applied) {
+    case DECIDE_DEFER:
+    case DECIDE_REJECT:
+        if (smfi.setreply(ctx, (char *)d->reply.rcode, (char *)d->reply.xcode,
+                          (char *)d->reply.text) != MI_SUCCESS)
+            log_msg(LOG_WARNING, "%s: the MTA refused our reply text; it uses its own", c->qid);
+        return d->applied == DECIDE_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    case DECIDE_HOLD:
+        /* Mail from sendmail(1) or pickup cannot be refused per recipient:
+         * the whole message is held for the operator, and tagged. */
+        if (c->hold_reason == NULL &&
+            asprintf(&c->hold_reason, "MTA-STS: %s: %s",
+                     d->scope == DECIDE_UNREADABLE ? "recipient" : d->domain, d->reason) < 0)
+            c->hold_reason = NULL;
+        return SMFIS_CONTINUE;
+    case DECIDE_UNTOUCHED:
+    case DECIDE_TAG:
+        break;
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* A hold ranks with a reject: the tag shows the most severe answer. */
+static int
+tag_severity(const struct tag *t)
+{
+    return t->effect == DECIDE_HOLD ? VERDICT_REJECT : (int)t->action;
+}
+
+/* Tags describe the recipients that stay in the message: a refused one is
+ * not there (unless nothing is refused: dry run, or non-SMTP hold). */
+static void
+record_tag(struct conn *c, const struct decision *d)
+{
+    struct tag *t;
+
+    if (d->applied != DECIDE_TAG && d->applied != DECIDE_HOLD)
+        return;
+    t = tag_for(c, d->domain);
+    if (t == NULL && c->n_tags == MAX_TAGS)
+        log_msg(LOG_WARNING, "%s: more than %d recipient domains: %s gets no tag header "
+                "(the verdict still applies)", c->qid, MAX_TAGS, d->domain);
+    /* One tag per domain: it shows the most severe answer its recipients got. */
+    if (t != NULL && (!t->set || (int)d->action >= tag_severity(t))) {
+        t->set = true;
+        t->status = d->status;
+        snprintf(t->txt_id, sizeof(t->txt_id), "%s", d->txt_id);
+        t->req = d->req;
+        t->outcome = d->outcome;
+        t->action = d->action;
+        t->effect = d->effect;
+        t->dry_run = d->dry_run;
+    }
 }
 
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct conn *c = conn_get(ctx);
-    const struct config *cfg;
-    struct verdict_request req;
-    struct verdict *v;
-    struct discover_result *st;
-    struct mts_err err;
-    char domain[254];
-    struct tag *t;
+    struct decide_session s;
+    struct decide_rcpt r;
+    struct decision *d;
+    struct timespec deadline;
     enum verdict_action a;
-    enum address_result ar;
     sfsistat rc;
 
     if (c == NULL || c->rt == NULL)
         return SMFIS_TEMPFAIL;
     if (!c->act)
         return SMFIS_CONTINUE;
-    cfg = c->rt->cfg;
+    /* One deadline for the recipient, from now. */
+    deadline = clock_deadline_after((int)c->rt->cfg->rcpt_deadline_ms);
     update_qid(ctx, c);
-    ar = address_domain(argv[0], domain, sizeof(domain), &err);
-    if (ar == ADDRESS_INVALID) {
+    d = malloc(sizeof(*d));
+    if (d == NULL) {
+        a = decide_internal_error_action(c->rt->cfg);
+        log_msg(LOG_ERR, "%s: out of memory: %s", c->qid, verdict_action_name(a));
+        return smfis_of(a);
+    }
+    s = session_of(c);
+    r.address = argv[0];
+    r.mailer = macro(ctx, "{rcpt_mailer}");
+    r.host = macro(ctx, "{rcpt_host}");
+    decide_recipient(&c->rt->dctx, &s, &r, &deadline, d);
+    switch (d->scope) {
+    case DECIDE_UNREADABLE: {
         /* Quoted: the address is the client's bytes, not text for a log. */
         char q[208];
 
         mts_err_quote(q, sizeof(q), argv[0], strnlen(argv[0], ADDRESS_MAX + 1));
-        a = cfg->dry_run ? VERDICT_TAG : runtime_unreadable_action(c->rt, c->sender, c->auth);
-        log_msg(LOG_WARNING, "%s: rcpt %s: unreadable address (%s): %s", c->qid, q, err.msg,
-                verdict_action_name(a));
-        return answer(ctx, c, a, "recipient", "the recipient address could not be read");
+        log_msg(LOG_WARNING, "%s: rcpt %s: unreadable address (%s): %s", c->qid, q, d->why,
+                verdict_action_name(d->dry_run ? VERDICT_TAG : d->action));
+        break;
     }
-    if (ar != ADDRESS_OK || runtime_is_local_domain(cfg, domain))
-        return SMFIS_CONTINUE;
-
-    v = calloc(1, sizeof(*v));
-    st = calloc(1, sizeof(*st));
-    if (v == NULL || st == NULL) {
-        free(v);
-        free(st);
-        a = runtime_internal_error_action(cfg);
-        log_msg(LOG_ERR, "%s: %s: out of memory: %s", c->qid, domain, verdict_action_name(a));
-        return answer(ctx, c, a, domain, "internal error (out of memory)");
+    case DECIDE_INTERNAL_ERROR:
+        log_msg(LOG_ERR, "%s: %s: out of memory: %s", c->qid, d->domain,
+                verdict_action_name(d->action));
+        break;
+    case DECIDE_IN_SCOPE:
+        record_tag(c, d);
+        log_msg(d->action == VERDICT_TAG ? LOG_INFO : LOG_NOTICE,
+                "%s: rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s rule=%s: %s",
+                c->qid, d->domain, discover_status_name(d->status), verdict_req_name(d->req),
+                verdict_outcome_name(d->outcome), verdict_action_name(d->action),
+                d->dry_run ? " (dry run: not applied)" : "",
+                d->rule ? d->rule->where : "default", d->reason);
+        break;
+    case DECIDE_NOT_IN_ACT_ON:
+    case DECIDE_NULL_ADDRESS:
+    case DECIDE_NO_DOMAIN:
+    case DECIDE_LOCAL_DOMAIN:
+        break;
     }
-    req.sender = c->sender;
-    req.auth = c->auth;
-    req.rcpt_domain = domain;
-    req.mailer = macro(ctx, "{rcpt_mailer}");
-    req.host = macro(ctx, "{rcpt_host}");
-    verdict_for_recipient(&c->rt->vctx, &req, (int)cfg->rcpt_deadline_ms, v, st);
-
-    a = v->action;
-    /* Tags describe the recipients that stay in the message: a refused one
-     * is not there (unless nothing is refused: dry run, or non-SMTP hold). */
-    t = (a == VERDICT_TAG || cfg->dry_run || c->non_smtpd) ? tag_for(c, domain) : NULL;
-    if (t == NULL && (a == VERDICT_TAG || cfg->dry_run || c->non_smtpd) && c->n_tags == MAX_TAGS)
-        log_msg(LOG_WARNING, "%s: more than %d recipient domains: %s gets no tag header "
-                "(the verdict still applies)", c->qid, MAX_TAGS, domain);
-    /* One tag per domain: it shows the most severe answer its recipients got. */
-    if (t != NULL && (t->action == NULL || (int)a >= action_severity(t->action))) {
-        t->status = st->status;
-        snprintf(t->txt_id, sizeof(t->txt_id), "%s", st->txt_id);
-        t->req = v->req;
-        t->outcome = v->outcome;
-        t->dry_run = cfg->dry_run && a != VERDICT_TAG;
-        t->action = c->non_smtpd && a != VERDICT_TAG ? "hold" : verdict_action_name(a);
-    }
-    log_msg(a == VERDICT_TAG ? LOG_INFO : LOG_NOTICE,
-            "%s: rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s rule=%s: %s",
-            c->qid, domain, discover_status_name(st->status), verdict_req_name(v->req),
-            verdict_outcome_name(v->outcome), verdict_action_name(a),
-            cfg->dry_run && a != VERDICT_TAG ? " (dry run: not applied)" : "",
-            v->rule ? v->rule->where : "default", v->reason);
-    rc = answer(ctx, c, cfg->dry_run ? VERDICT_TAG : a, domain, v->reason);
-    discover_result_free(st);
-    free(st);
-    free(v);
+    rc = answer(ctx, c, d);
+    free(d);
     return rc;
 }
 
@@ -356,7 +389,8 @@ mlfi_eom(SMFICTX *ctx)
         if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s",
                      t->domain, discover_status_name(t->status), t->txt_id[0] ? "; id=" : "",
                      t->txt_id, verdict_req_name(t->req), verdict_outcome_name(t->outcome),
-                     t->action, t->dry_run ? "; dry-run=yes" : "") < 0)
+                     nametab_name(decide_effect_names, (int)t->effect),
+                     t->dry_run ? "; dry-run=yes" : "") < 0)
             break;
         if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
             log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);

@@ -34,7 +34,8 @@ static const struct ctl_command commands[] = {
     {"prefetch", ctl_prefetch,
      "FILE|-                               look up many domains (one a line) into the cache"},
     {"explain", ctl_explain,
-     "[--json] [--from S] [--auth U] [--non-smtpd] [--mailer T] [--host H] RCPT...\n"
+     "[--json] [--from S] [--auth U] [--non-smtpd] [--daemon N] [--mailer T]\n"
+     "          [--host H] RCPT...\n"
      "                                  the verdict the milter would give, and why"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -34,16 +33,8 @@ check_readable(const struct config *cfg, const char *option, const char *path,
 static int
 check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
 {
-    struct mts_err e;
-
-    if (reply_code_parse(cfg->defer_reply, '4', &rt->defer, &e) != 0) {
-        mts_err_set(err, "%s: option defer_reply: %s", cfg->path, e.msg);
+    if (decide_ctx_init(&rt->dctx, cfg, &rt->rules, err) != 0)
         return -1;
-    }
-    if (reply_code_parse(cfg->reject_reply, '5', &rt->reject, &e) != 0) {
-        mts_err_set(err, "%s: option reject_reply: %s", cfg->path, e.msg);
-        return -1;
-    }
     if (cfg->header_name[0] == '\0' || strpbrk(cfg->header_name, ": \t\r\n") != NULL) {
         mts_err_set(err, "%s: option header_name: \"%s\" is not a header field name",
                     cfg->path, cfg->header_name);
@@ -90,9 +81,7 @@ runtime_build(const char *path, bool start_discovery, struct runtime **out,
         runtime_unref(rt);
         return -1;
     }
-    rt->vctx.cfg = rt->cfg;
-    rt->vctx.rules = &rt->rules;
-    rt->vctx.discover = rt->discover;
+    rt->dctx.v.discover = rt->discover;
     *out = rt;
     return 0;
 }
@@ -149,52 +138,6 @@ runtime_unref(struct runtime *rt)
     if (pthread_create(&t, &attr, runtime_destroy, rt) != 0)
         runtime_destroy(rt);
     pthread_attr_destroy(&attr);
-}
-
-bool
-runtime_in_scope(const struct config *cfg, const char *auth, bool non_smtpd, const char *daemon)
-{
-    if ((cfg->act_on_flags & CONFIG_ACT_ON_ALL) ||
-        ((cfg->act_on_flags & CONFIG_ACT_ON_AUTHENTICATED) && auth != NULL) ||
-        ((cfg->act_on_flags & CONFIG_ACT_ON_NON_SMTPD) && non_smtpd))
-        return true;
-    for (size_t i = 0; daemon != NULL && i < cfg->act_on_daemons.n; i++)
-        if (strcmp(cfg->act_on_daemons.v[i], daemon) == 0)
-            return true;
-    return false;
-}
-
-bool
-runtime_is_local_domain(const struct config *cfg, const char *domain)
-{
-    for (size_t i = 0; i < cfg->local_domains.n; i++)
-        if (strcasecmp(cfg->local_domains.v[i], domain) == 0)
-            return true;
-    return false;
-}
-
-enum verdict_action
-runtime_unreadable_action(const struct runtime *rt, const char *sender, const char *auth)
-{
-    /* Only rules without rcpt= can match a recipient without a domain. */
-    const struct verdict_rule *r = verdict_rule_match(&rt->rules, sender, auth, "");
-    return r != NULL ? r->on_unknown : VERDICT_DEFER;
-}
-
-enum verdict_action
-runtime_internal_error_action(const struct config *cfg)
-{
-    return (enum verdict_action)cfg->on_internal_error;
-}
-
-void
-runtime_reply(const struct runtime *rt, enum verdict_action a, const char *reason,
-              struct reply *out)
-{
-    char text[VERDICT_REASON_MAX + 16];
-
-    snprintf(text, sizeof(text), "MTA-STS: %s", reason);
-    reply_build(a == VERDICT_REJECT ? &rt->reject : &rt->defer, text, out);
 }
 
 void

@@ -1,6 +1,7 @@
 /*
  * runtime - everything built from one configuration file: the config, the
- * parsed rules, the reply codes and the discovery engine. A connection
+ * parsed rules, the reply codes and the discovery engine, ready for
+ * decide_recipient() (rt->dctx). A connection
  * holds a reference from connect to close; a reload (SIGHUP) builds a new
  * runtime and swaps it in, and the old one goes when its last connection
  * closes. A configuration that does not load leaves the old one in place.
@@ -11,18 +12,17 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "decide.h"
 #include "discover.h"
 #include "err.h"
-#include "reply.h"
 #include "verdict.h"
 
 struct runtime {
     int refs;
     struct config *cfg;
     struct verdict_rules rules;
-    struct reply_code defer, reject;
     struct discover *discover;	/* NULL when built only to check */
-    struct verdict_ctx vctx;
+    struct decide_ctx dctx;	/* cfg, rules, discover and the reply codes */
 };
 
 /*
@@ -44,21 +44,5 @@ void runtime_unref_wait(struct runtime *rt);
 
 /* Makes rt the runtime in force (taking over the caller's reference). */
 void runtime_install(struct runtime *rt);
-
-/*
- * The decisions the milter and `mtasts-ctl explain` share, so that explain
- * says what the milter does.
- */
-/* Does act_on cover this session (auth: authenticated user or NULL)? */
-bool runtime_in_scope(const struct config *cfg, const char *auth, bool non_smtpd,
-                      const char *daemon);
-bool runtime_is_local_domain(const struct config *cfg, const char *domain);
-/* The action for a recipient whose address cannot be read. */
-enum verdict_action runtime_unreadable_action(const struct runtime *rt, const char *sender,
-                                              const char *auth);
-enum verdict_action runtime_internal_error_action(const struct config *cfg);
-/* The checked SMTP reply for a deferral or rejection with this reason. */
-void runtime_reply(const struct runtime *rt, enum verdict_action a, const char *reason,
-                   struct reply *out);
 
 #endif

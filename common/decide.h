@@ -1,0 +1,123 @@
+/*
+ * NAME
+ *	decide - the whole decision for one recipient: scope, address,
+ *	verdict, dry run / hold, reply. The milter and `mtasts-ctl explain`
+ *	both call it, so explain says what the milter does by construction.
+ *
+ * SYNOPSIS
+ *	decide_ctx_init(&ctx, cfg, &rules, &err);	at load
+ *	ctx.v.discover = discover;
+ *	deadline = clock_deadline_after(cfg->rcpt_deadline_ms);	at RCPT TO
+ *	decide_recipient(&ctx, &session, &rcpt, &deadline, &decision);
+ *
+ * DESCRIPTION
+ *	In order, the first that applies:
+ *	  the session is not covered by act_on	-> untouched
+ *	  the address cannot be read		-> the unknown action of the
+ *						   first rule without rcpt=
+ *						   that matches (else defer)
+ *	  a null address, a local name or an address literal, or a domain in
+ *	  local_domains				-> untouched
+ *	  otherwise				-> verdict_for_recipient()
+ *	A refusal (defer, reject) of non-SMTP mail becomes a hold; with
+ *	dry_run it is not applied (the milter tags and accepts). Every
+ *	refusal comes with a checked SMTP reply (defer_reply / reject_reply,
+ *	"MTA-STS: " and the reason), also when it is held or not applied.
+ *
+ * DIAGNOSTICS
+ *	decide_ctx_init returns -1 and "FILE: option NAME: reason" for a
+ *	malformed defer_reply or reject_reply. decide_recipient cannot fail:
+ *	when memory runs out it answers with on_internal_error
+ *	(scope DECIDE_INTERNAL_ERROR).
+ */
+#ifndef MTS_DECIDE_H
+#define MTS_DECIDE_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "config.h"
+#include "discover.h"
+#include "err.h"
+#include "nametab.h"
+#include "reply.h"
+#include "verdict.h"
+
+/* Everything a decision needs that lives as long as one configuration. */
+struct decide_ctx {
+    struct verdict_ctx v;	/* config, rules, discovery (NULL: no lookups) */
+    struct reply_code defer, reject;
+};
+
+/* What the MTA said about the session (MAIL FROM and before). */
+struct decide_session {
+    const char *sender;		/* envelope sender without <>, "" for <> */
+    const char *auth;		/* {auth_authen}, NULL: not authenticated */
+    const char *daemon;		/* {daemon_name}, NULL: not sent */
+    bool non_smtpd;		/* sendmail(1), pickup: no address or port 0 */
+};
+
+/* One recipient, with the route the MTA resolved for it. */
+struct decide_rcpt {
+    const char *address;	/* the RCPT TO argument, as the client sent it */
+    const char *mailer;		/* {rcpt_mailer}, NULL: not sent */
+    const char *host;		/* {rcpt_host}, NULL: not sent */
+};
+
+/* Which road the decision took. */
+enum decide_scope {
+    DECIDE_IN_SCOPE,		/* looked up and judged by the verdict */
+    DECIDE_UNREADABLE,		/* in scope; the address cannot be read */
+    DECIDE_INTERNAL_ERROR,	/* in scope; out of memory: on_internal_error */
+    DECIDE_NOT_IN_ACT_ON,	/* out of scope: the session is not in act_on */
+    DECIDE_NULL_ADDRESS,	/* out of scope: <> */
+    DECIDE_NO_DOMAIN,		/* out of scope: a local name or address literal */
+    DECIDE_LOCAL_DOMAIN		/* out of scope: in local_domains */
+};
+
+/* What happens to the recipient. */
+enum decide_effect {
+    DECIDE_UNTOUCHED,		/* out of scope: no verdict, no tag */
+    DECIDE_TAG,			/* accepted (and tagged when judged) */
+    DECIDE_DEFER,		/* 4xx for this recipient */
+    DECIDE_REJECT,		/* 5xx for this recipient */
+    DECIDE_HOLD			/* non-SMTP mail: the message is held */
+};
+
+/* untouched, tag, defer, reject, hold. */
+extern const struct nametab decide_effect_names[];
+
+struct decision {
+    enum decide_scope scope;
+    char domain[254];		/* normalised; "" when the address has none */
+    enum discover_status status;	/* DISCOVER_UNKNOWN unless looked up */
+    char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
+    enum verdict_req req;
+    enum verdict_outcome outcome;
+    enum verdict_action action;	/* the verdict's action; TAG when untouched */
+    const struct verdict_rule *rule;	/* the verdict's rule; NULL: built-in default */
+    enum decide_effect effect;	/* action after the non-SMTP hold */
+    bool dry_run;		/* effect is a refusal that dry_run does not apply */
+    enum decide_effect applied;	/* what the milter does: effect, or TAG in a dry run */
+    struct reply reply;		/* for a refusal; text "" otherwise */
+    char reason[VERDICT_REASON_MAX];	/* of a refusal: the reply's and hold's text */
+    char why[VERDICT_REASON_MAX];	/* for a person: the reason, the address error,
+					 * or why the recipient is out of scope */
+};
+
+/* Parses defer_reply and reject_reply; ctx->v.discover is left NULL. */
+int decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
+                    const struct verdict_rules *rules, struct mts_err *err);
+
+/* Does act_on cover this session? */
+bool decide_in_scope(const struct config *cfg, const struct decide_session *s);
+
+/* The action when the milter itself fails (on_internal_error). */
+enum verdict_action decide_internal_error_action(const struct config *cfg);
+
+/* Decides one recipient; lookups wait until deadline (CLOCK_MONOTONIC). */
+void decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,
+                      const struct decide_rcpt *r, const struct timespec *deadline,
+                      struct decision *out);
+
+#endif
