@@ -102,6 +102,44 @@ conn_get(SMFICTX *ctx)
     return c;
 }
 
+/* The actions without which the milter cannot do its job. */
+static const struct {
+    unsigned long flag;
+    const char *what;
+} needed_actions[] = {
+    {SMFIF_ADDHDRS, "add header (SMFIF_ADDHDRS)"},
+    {SMFIF_CHGHDRS, "change header (SMFIF_CHGHDRS)"},
+    {SMFIF_QUARANTINE, "quarantine (SMFIF_QUARANTINE)"},
+};
+
+/*
+ * Refuses an MTA that does not offer what the milter needs: without them
+ * the tags, the removal of forged tags and the hold would fail at end of
+ * message, after the recipients were already answered.
+ */
+static bool
+actions_offered(unsigned long f0)
+{
+    char missing[160] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < sizeof(needed_actions) / sizeof(needed_actions[0]); i++) {
+        int w;
+
+        if (f0 & needed_actions[i].flag)
+            continue;
+        w = snprintf(missing + used, sizeof(missing) - used, "%s%s", used ? ", " : "",
+                     needed_actions[i].what);
+        if (w > 0 && (size_t)w < sizeof(missing) - used)
+            used += (size_t)w;
+    }
+    if (used == 0)
+        return true;
+    log_msg(LOG_ERR, "the MTA does not offer the milter actions %s: refusing the connection",
+            missing);
+    return false;
+}
+
 static sfsistat
 mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
@@ -113,6 +151,8 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 
     (void)f2;
     (void)f3;
+    if (!actions_offered(f0))
+        return SMFIS_REJECT;
     *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
     /* Header replies are not waived (SMFIP_NR_HDR): measured, it saves
      * nothing, and libmilter forgets it when an MTA reuses a connection. */

@@ -34,7 +34,8 @@
  *			TO, the reply, the tag header and the hold at EOM,
  *			across statuses, routes, rules, scope, dry run,
  *			non-SMTP mail, local domains and unreadable addresses
- * and single tests for negotiation, forged headers, message state across
+ * and single tests for negotiation (and its refusal when the MTA lacks
+ * an action the filter needs), forged headers, message state across
  * messages, abort and close, header order, interleaved connections,
  * reloads and reply hygiene.
  *
@@ -1224,17 +1225,44 @@ test_negotiate_all_offered(void **state)
     }
 }
 
-/* Nothing offered: nothing asked, no symbol lists, and the filter still works. */
+/*
+ * An MTA that does not offer add header, change header or quarantine is
+ * refused at negotiation (libmilter then drops the connection): without
+ * them the tags, the forged-tag removal and the hold would fail at end of
+ * message, after the recipients were answered.
+ */
 static void
-test_negotiate_nothing_offered(void **state)
+test_negotiate_refused(void **state)
+{
+    static const unsigned long offers[] = {
+        0,
+        OFFER_ACTIONS & ~SMFIF_ADDHDRS,
+        OFFER_ACTIONS & ~SMFIF_CHGHDRS,
+        OFFER_ACTIONS & ~SMFIF_QUARANTINE,
+        SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST,
+    };
+
+    (void)state;
+    world_start(NULL);
+    for (size_t i = 0; i < N_ROWS(offers); i++) {
+        expect_rc(negotiate(0, offers[i], OFFER_PROTOCOL, NULL), SMFIS_REJECT, "negotiate");
+        assert_int_equal(count_calls(0, CALL_SETSYMLIST), 0);
+        assert_null(fakes[0].priv);
+    }
+}
+
+/* Symbol lists are optional: without them the filter still works. */
+static void
+test_negotiate_no_symlist(void **state)
 {
     struct negotiated n;
     static const char *const tag[] = {TAG_ENFORCE_PASS};
 
     (void)state;
     world_start(NULL);
-    expect_rc(negotiate(0, 0, 0, &n), SMFIS_CONTINUE, "negotiate");
-    assert_int_equal(n.f[0], 0);
+    expect_rc(negotiate(0, SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE, 0, &n),
+              SMFIS_CONTINUE, "negotiate");
+    assert_int_equal(n.f[0], SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
     assert_int_equal(n.f[1], 0);
     assert_int_equal(n.f[2], 0);
     assert_int_equal(n.f[3], 0);
@@ -1720,7 +1748,8 @@ test_hold_reason_percent_not_doubled(void **state)
 static const struct CMUnitTest single_tests[] = {
     cmocka_unit_test(test_desc),
     cmocka_unit_test(test_negotiate_all_offered),
-    cmocka_unit_test(test_negotiate_nothing_offered),
+    cmocka_unit_test(test_negotiate_refused),
+    cmocka_unit_test(test_negotiate_no_symlist),
     cmocka_unit_test(test_no_negotiation),
     cmocka_unit_test(test_no_runtime),
     cmocka_unit_test(test_forged_headers_removed),
