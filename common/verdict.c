@@ -8,6 +8,7 @@
 #include "verdict.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,15 +425,16 @@ verdict_route_enforces(const struct config *cfg, const char *mailer, const char 
     return list_has(&cfg->enforcing_relays, h, hl);
 }
 
-/* Milliseconds left until deadline (0 or less: it has passed). */
+/* Milliseconds left until deadline, rounded up (0 or less: it has passed). */
 static int
 ms_left(const struct timespec *deadline)
 {
     struct timespec t;
+    int64_t ns;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int)((deadline->tv_sec - t.tv_sec) * 1000 +
-                 (deadline->tv_nsec - t.tv_nsec) / 1000000);
+    ns = (int64_t)(deadline->tv_sec - t.tv_sec) * 1000000000 + (deadline->tv_nsec - t.tv_nsec);
+    return ns > 0 ? (int)((ns + 999999) / 1000000) : (int)(ns / 1000000);
 }
 
 /* The same, at least 1: what the discover calls take. */
