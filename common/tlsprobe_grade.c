@@ -234,9 +234,10 @@ tlsprobe_grade(const struct tlsprobe_result *r, struct tlsprobe_grade *g)
     else
         g->grade = g->floor ? TLSPROBE_GRADE_GOOD : TLSPROBE_GRADE_WEAK;
     /* Notes that do not change the grade. */
-    if (cert_ok && r->days_left < TLSPROBE_EXPIRY_WARN_DAYS)
-        add(g, "note: the certificate expires in %ld days", r->days_left);
-    if (g->n == 0)
+    if (cert_ok)
         add(g, "%s %s, certificate valid for %s, %ld days left", r->protocol, r->cipher,
             r->mx_host, r->days_left);
+    if (cert_ok && r->days_left < TLSPROBE_EXPIRY_WARN_DAYS)
+        add(g, "note: the certificate expires in under %d days (%ld days left)",
+            TLSPROBE_EXPIRY_WARN_DAYS, r->days_left);
 }
