@@ -37,6 +37,7 @@ static const struct ctl_command commands[] = {
      "[--json] [--from S] [--auth U] [--non-smtpd] [--daemon N] [--mailer T]\n"
      "          [--host H] RCPT...\n"
      "                                  the verdict the milter would give, and why"},
+    {"probe", ctl_probe, "[--json] [--address A] [--port N] HOST   one STARTTLS probe of an MX host, graded"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""STARTTLS SMTP servers for tests/unit/test_tlsprobe.c (common/tlsprobe.c).
+
+Usage:
+  smtp_server.py DIR
+
+Creates two CAs (the trusted test CA and an "other" CA the client does not
+trust) and leaf certificates in DIR with the openssl CLI, then listens on
+127.0.0.1, one ephemeral port per behaviour (see BEHAVIOURS). When every
+socket listens, DIR/ports is written atomically, one "name=port" line per
+behaviour, plus tls10_note= and tls11_note= ("ok", or why this OpenSSL
+cannot serve that version; the port is then 0).
+Every command a client sends goes to DIR/server.log as "<behaviour> <line>"
+(and "<behaviour> tls-error <reason>" when a handshake fails), so a test
+can see that the probe said QUIT and never MAIL or RCPT.
+SIGTERM ends the process. Exit 4: the openssl CLI is missing.
+"""
+
+import os
+import shutil
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+DIR = None
+LOG_LOCK = threading.Lock()
+
+# behaviour -> (certificate, what happens); the good path unless said.
+BEHAVIOURS = {
+    "good": "good",            # multi-line greeting, STARTTLS, mx.good.test
+    "nostarttls": "good",      # EHLO reply without STARTTLS
+    "refuse454": "good",       # STARTTLS answered 454
+    "expired": "expired",
+    "notyet": "notyet",
+    "wrongname": "wrongname",  # SAN other.test only
+    "cnonly": "cnonly",        # CN = the MX name, no subjectAltName
+    "selfsigned": "selfsigned",
+    "untrusted": "untrusted",  # issued by the other CA
+    "wildcard": "wildcard",    # *.mx.test
+    "tls10": "good",           # TLS 1.0 only
+    "tls11": "good",           # TLS 1.1 only
+    "longline": None,          # a greeting line that never ends
+    "manylines": None,         # "220-..." lines forever
+    "mixed": None,             # 220- then 250: not one reply
+    "greet554": None,          # 554 greeting
+    "silent": None,            # accepts, never a byte
+    "hangtls": "good",         # 220 to STARTTLS, then never a TLS byte
+    "inject": "good",          # 220 to STARTTLS plus bytes before TLS
+    "ehlo550": None,           # EHLO answered 550
+}
+
+CNF = """\
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = unused
+[ ca ]
+default_ca = ca_default
+[ ca_default ]
+database = index.txt
+new_certs_dir = .
+certificate = ca.pem
+private_key = ca.key
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+x509_extensions = leaf_ext
+[ any ]
+commonName = supplied
+[ leaf_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+[ ca_ext ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+"""
+
+
+def log(line):
+    with LOG_LOCK:
+        with open(os.path.join(DIR, "server.log"), "a") as f:
+            f.write(line + "\n")
+
+
+def run(*args):
+    subprocess.run(args, cwd=DIR, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+def gencerts():
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    with open(os.path.join(DIR, "ca.cnf"), "w") as f:
+        f.write(CNF)
+    with open(os.path.join(DIR, "other.cnf"), "w") as f:
+        f.write(CNF.replace("ca.pem", "other.pem").replace("ca.key", "other.key")
+                .replace("index.txt", "index-other.txt"))
+    for idx in ("index.txt", "index-other.txt"):
+        open(os.path.join(DIR, idx), "w").close()
+    with open(os.path.join(DIR, "serial"), "w") as f:
+        f.write("1000\n")
+    for ca, cn in (("ca", "probe test CA"), ("other", "untrusted other CA")):
+        run("openssl", "req", "-config", "ca.cnf", "-x509", *ec, "-keyout", ca + ".key",
+            "-out", ca + ".pem", "-days", "2", "-subj", "/CN=" + cn, "-extensions", "ca_ext")
+
+    def leaf(name, cn, sans, dates, cnf="ca.cnf"):
+        ext = ["-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans)] if sans else []
+        run("openssl", "req", "-config", cnf, "-new", *ec, "-keyout", name + ".key",
+            "-out", name + ".csr", "-subj", "/CN=" + cn, *ext)
+        run("openssl", "ca", "-config", cnf, "-batch", "-notext", *dates,
+            "-in", name + ".csr", "-out", name + ".pem")
+
+    two_days = ["-days", "2"]
+    leaf("good", "mx.good.test", ["mx.good.test"], two_days)
+    leaf("wrongname", "other.test", ["other.test"], two_days)
+    leaf("cnonly", "mx.cnonly.test", [], two_days)
+    leaf("wildcard", "*.mx.test", ["*.mx.test"], two_days)
+    # openssl x509 -days cannot backdate; openssl ca -startdate/-enddate can.
+    leaf("expired", "mx.expired.test", ["mx.expired.test"],
+         ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"])
+    leaf("notyet", "mx.notyet.test", ["mx.notyet.test"],
+         ["-startdate", "20991201000000Z", "-enddate", "20991231000000Z"])
+    leaf("untrusted", "mx.untrusted.test", ["mx.untrusted.test"], two_days, "other.cnf")
+    run("openssl", "req", "-config", "ca.cnf", "-x509", *ec, "-keyout", "selfsigned.key",
+        "-out", "selfsigned.pem", "-days", "2", "-subj", "/CN=mx.selfsigned.test",
+        "-addext", "subjectAltName=DNS:mx.selfsigned.test")
+
+
+def context(cert, version=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if version is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+        # OpenSSL 3 refuses TLS < 1.2 at the default security level.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.load_cert_chain(os.path.join(DIR, cert + ".pem"), os.path.join(DIR, cert + ".key"))
+    return ctx
+
+
+class Conn:
+    """Line I/O over a plain or TLS socket."""
+
+    def __init__(self, sock, name):
+        self.sock = sock
+        self.name = name
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            d = self.sock.recv(4096)
+            if not d:
+                return None
+            self.buf += d
+            if len(self.buf) > 4096:
+                return None
+        line, self.buf = self.buf.split(b"\n", 1)
+        text = line.rstrip(b"\r").decode("latin-1")
+        log("%s %s" % (self.name, text))
+        return text
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        name = self.server.behaviour
+        s = self.request
+        s.settimeout(30)
+        c = Conn(s, name)
+        try:
+            self.dialogue(name, c)
+        except (OSError, ssl.SSLError) as e:
+            log("%s error %s" % (name, e))
+
+    def dialogue(self, name, c):
+        if name == "silent":
+            time.sleep(30)
+            return
+        if name == "longline":
+            c.send(b"220 " + b"x" * 100000)  # no CRLF, ever
+            time.sleep(30)
+            return
+        if name == "manylines":
+            try:
+                for i in range(100000):
+                    c.send(b"220-still greeting you, line %d\r\n" % i)
+            except OSError:
+                pass
+            return
+        if name == "mixed":
+            c.send(b"220-mx.mixed.test\r\n250 not a greeting\r\n")
+        elif name == "greet554":
+            c.send(b"554 5.7.1 mx.greet554.test no service for you\r\n")
+        else:
+            c.send(b"220-mx.%s.test ESMTP\r\n220-a second line\r\n220 ready\r\n"
+                   % name.encode())
+        tls = False
+        while True:
+            line = c.line()
+            if line is None:
+                return
+            verb = line.split(" ")[0].upper()
+            if verb == "QUIT":
+                c.send(b"221 2.0.0 bye\r\n")
+                return
+            if verb == "EHLO":
+                if name == "ehlo550":
+                    c.send(b"550 5.7.1 not you\r\n")
+                    continue
+                c.send(b"250-mx.%s.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+                       % name.encode())
+                if name != "nostarttls" and not tls:
+                    c.send(b"250-STARTTLS\r\n")
+                c.send(b"250 8BITMIME\r\n")
+            elif verb == "STARTTLS" and not tls:
+                if name == "refuse454":
+                    c.send(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+                    continue
+                if name == "inject":
+                    c.send(b"220 2.0.0 go ahead\r\n250 injected\r\n")
+                    time.sleep(2)
+                    return
+                c.send(b"220 2.0.0 go ahead\r\n")
+                if name == "hangtls":
+                    time.sleep(30)
+                    return
+                try:
+                    c.sock = self.server.ctx.wrap_socket(c.sock, server_side=True)
+                except (OSError, ssl.SSLError) as e:
+                    log("%s tls-error %s" % (name, e))
+                    return
+                log("%s tls %s %s" % (name, c.sock.version(), c.sock.cipher()[0]))
+                tls = True
+            else:
+                c.send(b"502 5.5.1 not here\r\n")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, behaviour, ctx):
+        self.behaviour = behaviour
+        self.ctx = ctx
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def version_check(port, version, name):
+    """Does a client limited to version really complete a STARTTLS handshake?"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        c = Conn(raw, name + "-selfcheck")
+        while not (c.line() or "").startswith("220 "):
+            pass
+        raw.sendall(b"EHLO selfcheck\r\n")
+        while not (c.line() or "250 ").startswith("250 "):
+            pass
+        raw.sendall(b"STARTTLS\r\n")
+        c.line()
+        with ctx.wrap_socket(raw, server_hostname="mx.good.test") as tls:
+            got = tls.version()
+            tls.sendall(b"QUIT\r\n")
+            return got
+
+
+def main():
+    global DIR
+    if len(sys.argv) != 2:
+        sys.exit("usage: smtp_server.py DIR")
+    DIR = sys.argv[1]
+    if shutil.which("openssl") is None:
+        print("openssl CLI not found", file=sys.stderr)
+        sys.exit(4)
+    gencerts()
+    ports, notes = {}, {}
+    for name, cert in BEHAVIOURS.items():
+        version = {"tls10": ssl.TLSVersion.TLSv1,
+                   "tls11": ssl.TLSVersion.TLSv1_1}.get(name)
+        try:
+            srv = Server(name, context(cert, version) if cert else None)
+        except (OSError, ValueError, ssl.SSLError) as e:
+            ports[name], notes[name] = 0, str(e).replace("\n", " ")
+            continue
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        ports[name] = srv.server_address[1]
+        if version is not None:
+            try:
+                got = version_check(ports[name], version, name)
+                want = "TLSv1" if name == "tls10" else "TLSv1.1"
+                if got != want:
+                    raise RuntimeError("negotiated %s" % got)
+                notes[name] = "ok"
+            except (OSError, ValueError, RuntimeError, ssl.SSLError) as e:
+                ports[name], notes[name] = 0, str(e).replace("\n", " ")
+    tmp = os.path.join(DIR, "ports.tmp")
+    with open(tmp, "w") as f:
+        for name, port in ports.items():
+            f.write("%s=%d\n" % (name, port))
+        for name in ("tls10", "tls11"):
+            f.write("%s_note=%s\n" % (name, notes.get(name, "?")))
+    os.rename(tmp, os.path.join(DIR, "ports"))
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
