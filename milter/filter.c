@@ -51,6 +51,7 @@ struct conn {
     size_t n_tags;
     struct tag *tags;
     int forged;			/* copies of our header that came with it */
+    size_t untagged;		/* recipients past MAX_TAGS domains: no tag */
     char *hold_reason;
 };
 
@@ -66,6 +67,7 @@ message_reset(struct conn *c)
     c->tags = NULL;
     c->n_tags = 0;
     c->forged = 0;
+    c->untagged = 0;
     c->act = false;
     snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
 }
@@ -313,9 +315,11 @@ record_tag(struct conn *c, const struct decision *d)
     if (d->applied != DECIDE_TAG && d->applied != DECIDE_HOLD)
         return;
     t = tag_for(c, d->domain);
-    if (t == NULL && c->n_tags == MAX_TAGS)
-        log_msg(LOG_WARNING, "%s: more than %d recipient domains: %s gets no tag header "
-                "(the verdict still applies)", c->qid, MAX_TAGS, d->domain);
+    /* Warned once a message: a 10,000-recipient message must not log
+     * 9,900 lines; EOM says how many went untagged. */
+    if (t == NULL && c->n_tags == MAX_TAGS && c->untagged++ == 0)
+        log_msg(LOG_WARNING, "%s: more than %d recipient domains: %s and the domains after it "
+                "get no tag header (the verdicts still apply)", c->qid, MAX_TAGS, d->domain);
     /* One tag per domain: it shows the most severe answer its recipients got. */
     if (t != NULL && (!t->set || (int)d->action >= tag_severity(t))) {
         t->set = true;
@@ -436,6 +440,9 @@ mlfi_eom(SMFICTX *ctx)
             log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);
         free(hdr);
     }
+    if (c->untagged > 0)
+        log_msg(LOG_INFO, "%s: %zu recipient(s) beyond %d domains got no tag header", c->qid,
+                c->untagged, MAX_TAGS);
     if (c->hold_reason != NULL && !c->rt->cfg->dry_run) {
         char reason[REPLY_MAX_LINE + 1];
         /* The reason goes into the queue file: no controls, bounded; but not

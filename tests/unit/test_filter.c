@@ -815,21 +815,52 @@ test_no_lookup_when_not_needed(void **state)
     assert_true(cache_has_row("absentnow.example"));
 }
 
-/* At most MAX_TAGS (100) domains are tagged; the rest still pass. */
+/* Counts the lines of path that contain needle. */
+static int
+count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int n = 0;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* At most MAX_TAGS (100) domains are tagged; the rest still pass, and the
+ * log says so once a message, not once a recipient. */
 static void
 test_tag_limit(void **state)
 {
-    char rcpt[64];
+    char rcpt[64], logpath[] = "/tmp/mts-taglog-XXXXXX";
+    int saved = dup(STDERR_FILENO), fd = mkstemp(logpath);
 
     (void)state;
+    assert_true(saved >= 0 && fd >= 0);
     world_start(NULL);
     session_open(0, PEER_TCP);
     mail_from(0, SENDER, AUTH_USER, "QID1");
-    for (int i = 0; i < 101; i++) {
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    log_set_level(LOG_INFO);
+    for (int i = 0; i < 150; i++) {
         snprintf(rcpt, sizeof(rcpt), "<bob@d%d.example>", i);
         expect_rc(rcpt_to(0, rcpt, "smtp", "x"), SMFIS_CONTINUE, rcpt);
     }
     end_of_message(0);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    log_set_level(getenv("TEST_FILTER_VERBOSE") != NULL ? LOG_DEBUG : LOG_CRIT);
+    assert_int_equal(count_lines(logpath, "get no tag header"), 1);
+    assert_int_equal(count_lines(logpath, "d100.example and the domains after it"), 1);
+    assert_int_equal(count_lines(logpath, "50 recipient(s) beyond 100 domains got no tag header"),
+                     1);
+    unlink(logpath);
     assert_int_equal(count_calls(0, CALL_INSHEADER), 100);
     /* The first inserted is the last tagged: d99. */
     assert_non_null(strstr(nth_call(0, CALL_INSHEADER, 0)->text, "domain=d99.example;"));
