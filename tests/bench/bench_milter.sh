@@ -1,0 +1,213 @@
+#!/bin/bash
+# bench_milter.sh - RCPT verdicts against the speed of a no-op milter
+# (issue 9). miltload speaks the milter protocol as Postfix does (MAIL with
+# {auth_authen}, RCPTs with {rcpt_mailer}=smtp and {rcpt_host}, EOM) to
+# mtasts-milter and to noop_milter (libmilter, CONTINUE everywhere, one
+# header at EOM), both on unix sockets, same machine, alternating runs.
+#
+#   warm: the test world's 50 enforce domains (d01..d50.test) prefetched,
+#         enforcing_transports = smtp, so every recipient is tagged; RUNS
+#         runs of each filter at each connection count; prints the medians
+#         of RCPT/s, p50 and p99, and milter / no-op ratios; then each
+#         process's VmRSS.
+#   cold: 50 never-seen domains at once (50 connections, one RCPT each) to
+#         a fresh mtasts-milter with an empty cache and a flushed resolver,
+#         against the slowest of COLD_SINGLES lookups of one cold domain
+#         alone (each on a fresh milter too).
+#
+# Brings up the test world in a network namespace of its own and stops
+# everything it started, by PID. Needs root. Prints numbers, asserts none.
+#
+# Environment: BENCH_MESSAGES (per case, split over the connections; 4000),
+# BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
+# BENCH_COLD_SINGLES (5), BENCH_KEEP=1 (keep the scratch directory).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SELF="$HERE/$(basename "$0")"
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+LOAD="$BUILD/tests/bench/miltload"
+NOOP="$BUILD/tests/bench/noop_milter"
+WORLD_SH="$HERE/../world/world.sh"
+MESSAGES=${BENCH_MESSAGES:-4000}
+RCPTS=${BENCH_RCPTS:-5}
+RUNS=${BENCH_RUNS:-3}
+CONNECTIONS=${BENCH_CONNECTIONS:-1 8}
+COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
+
+say() { echo "bench_milter: $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    say "skipped (the test world needs root)"
+    exit 0
+fi
+for p in "$MILTER" "$CTL" "$LOAD" "$NOOP"; do
+    [ -x "$p" ] || { say "skipped ($p is not built)"; exit 0; }
+done
+if [ -z "${MTS_BENCH_IN_NETNS:-}" ]; then
+    why=$("$WORLD_SH" netns-check) || { say "skipped ($why)"; exit 0; }
+    ns=mts-bench-$$
+    ip netns add "$ns" || { say "cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_BENCH_IN_NETNS=$ns ip netns exec "$ns" "$SELF" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+W=/tmp/mts-bench-milter.$$
+declare -A PIDS=() # name -> pid of what we started
+stop() {           # stop NAME: SIGTERM, wait 10 s, then SIGKILL
+    local p=${PIDS[$1]:-} i
+    [ -n "$p" ] || return 0
+    kill -TERM "$p" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    unset "PIDS[$1]"
+}
+cleanup() {
+    local k
+    for k in "${!PIDS[@]}"; do stop "$k"; done
+    "$WORLD_SH" down "$W/world" >/dev/null 2>&1
+    if [ -n "${BENCH_KEEP:-}" ]; then say "scratch directory $W kept"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$W" || exit 1
+if ! "$WORLD_SH" up "$W/world" >"$W/world-up.log" 2>&1; then
+    say "the test world did not come up:"
+    tail -n 20 "$W/world-up.log"
+    exit 1
+fi
+# shellcheck disable=SC1091
+. "$W/world/env"
+seq -w 1 50 | sed 's/^/d/; s/$/.test/' >"$W/domains"
+
+# conf NAME: the world's configuration with its own cache and smtp enforcing
+conf() {
+    {
+        grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+        echo "cache_db = $W/$1.sqlite"
+        echo "enforcing_transports = smtp"
+    } >"$W/$1.conf"
+}
+
+# start_milter NAME: mtasts-milter with $W/NAME.conf on $W/NAME.sock
+start_milter() {
+    local n=$1 i p
+    rm -f "$W/$n.sock"
+    "$MILTER" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
+    p=$!
+    PIDS[$n]=$p
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$p" 2>/dev/null || break
+        [ -S "$W/$n.sock" ] && grep -q ' listening on ' "$W/$n.log" && return 0
+        sleep 0.1
+    done
+    say "mtasts-milter ($n) did not come up:"
+    tail -n 20 "$W/$n.log"
+    return 1
+}
+
+# load NAME OUT ARGS...: miltload against $W/NAME.sock; output to OUT
+load() {
+    local n=$1 out=$2
+    shift 2
+    timeout 300 "$LOAD" -s "unix:$W/$n.sock" "$@" >"$out" 2>&1
+    local rc=$?
+    [ $rc -eq 0 ] || { say "miltload against $n failed ($rc):"; sed 's/^/  /' "$out"; }
+    return $rc
+}
+# field FILE KEY: the value of KEY=VALUE in FILE
+field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
+rss() { awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
+replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*' "$1" | head -n 1; }
+
+# ---------------------------------------------------------------- warm
+conf warm
+"$CTL" -c "$W/warm.conf" prefetch "$W/domains" >"$W/prefetch.out" 2>&1 ||
+    { say "prefetch failed:"; cat "$W/prefetch.out"; exit 1; }
+start_milter warm || exit 1
+rm -f "$W/noop.sock"
+"$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
+PIDS[noop]=$!
+for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && break; sleep 0.05; done
+
+say "warm cache: 50 enforce domains prefetched ($(cat "$W/prefetch.out")), enforcing_transports = smtp,"
+say "  $MESSAGES messages x $RCPTS RCPTs a case over unix sockets, median of $RUNS alternating runs;"
+say "  mtasts-milter runs in the foreground, logging at its default level to a file"
+# one pass over every domain first (the milter's resolver learns the MX sets)
+load warm "$W/warmup.out" -c 1 -m 100 -r "$RCPTS" -D "$W/domains" || exit 1
+load noop "$W/warmup-noop.out" -c 1 -m 100 -r "$RCPTS" -D "$W/domains" || exit 1
+say "  warm-up, mtasts-milter's RCPT replies: $(replies "$W/warmup.out")"
+
+for c in $CONNECTIONS; do
+    per=$(((MESSAGES + c - 1) / c))
+    declare -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=()
+    for ((r = 1; r <= RUNS; r++)); do
+        for f in warm noop; do
+            out="$W/$f-c$c-r$r.out"
+            load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains" || exit 1
+            if [ $f = warm ]; then
+                m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
+                m_p99+=("$(field "$out" rcpt_p99_us)")
+            else
+                n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
+                n_p99+=("$(field "$out" rcpt_p99_us)")
+            fi
+        done
+    done
+    mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
+    nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
+    say "$c connection(s), $((per * c)) messages, $((per * c * RCPTS)) RCPTs:"
+    printf 'bench_milter:   mtasts-milter %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+        "$mr" "$mp50" "$mp99" "${m_rate[*]}"
+    printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+        "$nr" "$np50" "$np99" "${n_rate[*]}"
+    say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
+    say "  RCPT replies of the last run: mtasts-milter $(replies "$W/warm-c$c-r$RUNS.out"); no-op $(replies "$W/noop-c$c-r$RUNS.out")"
+    unset m_rate m_p50 m_p99 n_rate n_p50 n_p99
+done
+say "RSS after the runs: mtasts-milter $(rss "${PIDS[warm]}"), no-op milter $(rss "${PIDS[noop]}")"
+say "  ($(grep -c '' "$W/warm.log") lines in mtasts-milter's log)"
+stop warm
+stop noop
+
+# ---------------------------------------------------------------- cold
+# cold NAME OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
+cold() {
+    local n=$1 out=$2
+    shift 2
+    conf "$n"
+    "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
+    start_milter "$n" || return 1
+    load "$n" "$out" "$@"
+    local rc=$?
+    stop "$n"
+    return $rc
+}
+singles=() worst=0
+for ((i = 1; i <= COLD_SINGLES; i++)); do
+    d=$(sed -n "${i}p" "$W/domains")
+    cold "single$i" "$W/single$i.out" -c 1 -m 1 -r 1 -d "$d" || exit 1
+    us=$(field "$W/single$i.out" rcpt_max_us)
+    singles+=("$d $(ms "$us")")
+    [ "$us" -gt "$worst" ] && worst=$us
+done
+cold parallel "$W/parallel.out" -c 50 -m 1 -r 1 -D "$W/domains" || exit 1
+pmax=$(field "$W/parallel.out" rcpt_max_us) pp50=$(field "$W/parallel.out" rcpt_p50_us)
+psecs=$(field "$W/parallel.out" seconds)
+say "cold cache (fresh mtasts-milter, empty cache, flushed resolver; lookup_workers at its default):"
+say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") ($(IFS=,; echo "${singles[*]}" | sed 's/,/, /g'))"
+say "  50 never-seen domains at once (50 connections, 1 RCPT each): slowest $(ms "$pmax"), p50 $(ms "$pp50"), all answered in $psecs s"
+say "  ratio slowest of 50 at once / slowest alone: $(ratio "$pmax" "$worst"); replies: $(replies "$W/parallel.out")"
+say "not measured: RSS with 100,000 cached domains (needs the in-memory cache, not built yet)"
