@@ -183,6 +183,13 @@ hint_quickack(void)
     if (inet_listener(&ss, &sl) < 0)
         return;
     reachable_address(&ss);
+    /* Only on loopback do the MTA and the milter share this route; for a
+     * remote MTA the attribute belongs on its host. */
+    if (!(ss.ss_family == AF_INET &&
+          (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127) &&
+        !(ss.ss_family == AF_INET6 &&
+          IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)))
+        return;
     mts_err_clear(&e);
     if (ss.ss_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
@@ -195,7 +202,7 @@ hint_quickack(void)
     if (!has)
         log_msg(LOG_NOTICE, "hint: the route to %s has no quickack attribute, so each message "
                 "from Postfix over this inet socket waits for delayed ACKs (about 40 ms); a "
-                "unix socket avoids it, or set it with: ip route change local %s dev lo table "
+                "unix socket avoids it, or set it with: ip route replace local %s dev lo table "
                 "local proto kernel scope host src %s quickack 1 (see mtasts-milter(8))",
                 addr, addr, addr);
 }

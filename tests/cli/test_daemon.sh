@@ -132,7 +132,7 @@ hint_case() { # NAME ROUTE-CMD...: runs the milter in a fresh namespace, prints 
 }
 if hint_case plain; then
     grep -q "hint: the route to 127.0.0.1 has no quickack attribute" "$TMP/inet.err" &&
-        grep -q "ip route change local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1" "$TMP/inet.err"
+        grep -q "ip route replace local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1" "$TMP/inet.err"
     ok "inet socket, route without quickack: a hint naming the command" $?
     hint_case set ip route change local 127.0.0.1 dev lo table local proto kernel scope host \
         src 127.0.0.1 quickack 1
