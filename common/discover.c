@@ -261,7 +261,7 @@ fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, i
 
     snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
     mts_err_clear(&err);
-    dns_addresses(d->dns, host, (int)d->cfg->dns_timeout_ms, &addrs, &err);
+    dns_addresses(d->dns, host, NULL, &addrs, &err);
     if (addrs.status != DNS_OK) {
         mts_text_set(why, whysz, "%s", err.msg);
         dns_answer_free(&addrs);
@@ -368,7 +368,7 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
 
     snprintf(qname, sizeof(qname), "_mta-sts.%s", domain);
     mts_err_clear(&err);
-    dns_query(d->dns, qname, DNS_TXT, (int)d->cfg->dns_timeout_ms, &txt, &err);
+    dns_query(d->dns, qname, DNS_TXT, NULL, &txt, &err);
     snprintf(e.dnssec, sizeof(e.dnssec), "%s",
              dns_status_is_answer(txt.status) || txt.status == DNS_BOGUS ?
              dns_sec_name(txt.sec) : "");
@@ -545,14 +545,14 @@ worker_main(void *arg)
 }
 
 /*
- * Joins (or starts) the lookup of domain and waits for it until deadline_ms.
- * Returns whether it finished; if not, res says unknown and why.
+ * Joins (or starts) the lookup of domain and waits for it until deadline.
+ * Returns whether it finished; if not, res says unknown and why (budget_ms:
+ * the caller's whole wait, for that sentence).
  */
 static bool
-lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
-                struct discover_result *res)
+lookup_and_wait(struct discover *d, const char *domain, const struct timespec *deadline,
+                int budget_ms, struct discover_result *res)
 {
-    struct timespec deadline = clock_deadline_after(deadline_ms);
     struct inflight *f;
     bool finished;
 
@@ -565,7 +565,7 @@ lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
         return false;
     }
     while (!f->done) {
-        if (pthread_cond_timedwait(&d->done_cv, &d->mu, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&d->done_cv, &d->mu, deadline) == ETIMEDOUT)
             break;
     }
     if (f->done) {
@@ -578,7 +578,7 @@ lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
                  d->cache != NULL ?
                      "lookup did not finish within %d ms (it goes on and will fill the cache)" :
                      "lookup did not finish within %d ms (without a cache, its result is not kept)",
-                 deadline_ms);
+                 budget_ms);
     }
     finished = f->done;
     inflight_unref(d, f);
@@ -612,13 +612,14 @@ discover_drain(struct discover *d)
 }
 
 void
-discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
-                struct discover_result *res)
+discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
+                int flags, struct discover_result *res)
 {
     struct cache_entry e;
     struct mts_err err;
     enum cache_status cs;
     int64_t now = d->now();
+    int budget_ms = clock_ms_until(deadline);
 
     memset(res, 0, sizeof(*res));
     res->status = DISCOVER_UNKNOWN;
@@ -629,7 +630,7 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
         return;
     }
     if (d->cache == NULL) {
-        (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+        (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
         return;
     }
     cs = cache_get(d->cache, res->domain, &e, &err);
@@ -646,7 +647,7 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
                 struct discover_result fresh;
 
                 memset(&fresh, 0, sizeof(fresh));
-                if (lookup_and_wait(d, res->domain, deadline_ms, &fresh)) {
+                if (lookup_and_wait(d, res->domain, deadline, budget_ms, &fresh)) {
                     discover_result_free(res);
                     *res = fresh;
                     return;
@@ -669,17 +670,17 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
         return;
     }
-    (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+    (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
 }
 
 int
-discover_mx(struct discover *d, const char *domain, int deadline_ms, char hosts[][254],
-            struct mts_err *err)
+discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
+            char hosts[][254], struct mts_err *err)
 {
     struct dns_answer a;
     int n = 0;
 
-    dns_query(d->dns, domain, DNS_MX, deadline_ms, &a, err);
+    dns_query(d->dns, domain, DNS_MX, deadline, &a, err);
     if (a.status == DNS_NXDOMAIN || a.status == DNS_NODATA) {
         /* No MX: mail goes to the domain's own address (implicit MX). */
         snprintf(hosts[0], 254, "%s", domain);

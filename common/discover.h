@@ -5,7 +5,8 @@
  * SYNOPSIS
  *	struct discover *d;
  *	discover_open(cfg, flags, &d, &err);
- *	discover_lookup(d, "partner.example", deadline_ms, 0, &res);
+ *	struct timespec deadline = clock_deadline_after(ms);
+ *	discover_lookup(d, "partner.example", &deadline, 0, &res);
  *	... res.status, res.source, res.error ...
  *	discover_result_free(&res);
  *	discover_close(d);
@@ -24,6 +25,9 @@
  *	DNS or HTTPS, and a vanished TXT record, never replace a cached
  *	policy; only max_age does. After a failed fetch for a TXT id, that id
  *	is not fetched again for fetch_retry_interval.
+ *
+ *	Deadlines are absolute, on the monotonic clock (clock.h): the cache
+ *	read and every wait of one call count against the same budget.
  *
  *	Any number of concurrent callers for one domain share one lookup: one
  *	TXT query, at most one HTTPS fetch. Each waits until its own deadline
@@ -45,7 +49,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "policy.h"
@@ -108,8 +114,8 @@ void discover_set_clock(struct discover *d, discover_clock_fn now);
 int discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err);
 
 /* domain: as given by a user or an address; normalised here. */
-void discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
-                     struct discover_result *res);
+void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
+                     int flags, struct discover_result *res);
 
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);
@@ -136,10 +142,10 @@ bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
 /*
  * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),
  * normalised, at most DISCOVER_MAX_MX. Returns the count, or -1 with a
- * reason when DNS could not answer within deadline_ms.
+ * reason when DNS could not answer before deadline (or dns_timeout_ms).
  */
 #define DISCOVER_MAX_MX 32
-int discover_mx(struct discover *d, const char *domain, int deadline_ms,
+int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
                 char hosts[][254], struct mts_err *err);
 
 /* Does a policy mx pattern of the result match host? */

@@ -250,6 +250,7 @@ dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz)
 {
     struct dns_answer a;
     struct mts_err e;
+    struct timespec deadline;
     char name[256];
     size_t l;
 
@@ -262,7 +263,8 @@ dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz)
     if (l > 1 && name[l - 1] == '.')
         name[l - 1] = '\0';
     memset(&a, 0, sizeof(a));
-    if (dns_query(d, name, DNS_DNSKEY, timeout_ms, &a, &e) != 0)
+    deadline = clock_deadline_after(timeout_ms > 0 ? timeout_ms : d->timeout_ms);
+    if (dns_query(d, name, DNS_DNSKEY, &deadline, &a, &e) != 0)
         return DNS_PATH_UNKNOWN;
     dns_answer_free(&a);
     if (a.status == DNS_OK && a.sec == DNS_SEC_SECURE)
@@ -507,18 +509,23 @@ check_name(const char *name, struct mts_err *err)
     return 0;
 }
 
-/* Runs n queries of name at once and waits for all of them (or the deadline). */
+/*
+ * Runs n queries of name at once and waits for all of them, until the
+ * earlier of the caller's deadline (NULL: none) and dns_timeout_ms from now.
+ */
 static int
 query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n,
-           int timeout_ms, struct dns_answer *ans, struct mts_err *errs)
+           const struct timespec *caller, struct dns_answer *ans, struct mts_err *errs)
 {
     struct query *q[2] = {NULL, NULL};
     int ids[2];
-    struct timespec deadline;
+    struct timespec deadline = clock_deadline_after(d->timeout_ms);
+    int timeout_ms = d->timeout_ms;
 
-    if (timeout_ms <= 0 || timeout_ms > d->timeout_ms)
-        timeout_ms = d->timeout_ms;
-    deadline = clock_deadline_after(timeout_ms);
+    if (caller != NULL && clock_earlier(caller, &deadline) == caller) {
+        deadline = *caller;
+        timeout_ms = clock_ms_until(caller);
+    }
     for (size_t i = 0; i < n; i++) {
         int r;
 
@@ -552,7 +559,7 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
 }
 
 int
-dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
+dns_query(struct dns *d, const char *name, enum dns_type type, const struct timespec *deadline,
           struct dns_answer *out, struct mts_err *err)
 {
     struct mts_err e;
@@ -561,7 +568,7 @@ dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
     mts_err_clear(&e);
     if (check_name(name, err) != 0)
         return -1;
-    query_many(d, name, &type, 1, timeout_ms, out, &e);
+    query_many(d, name, &type, 1, deadline, out, &e);
     if (err != NULL)
         *err = e;
     return 0;
@@ -589,8 +596,8 @@ status_rank(enum dns_status s)
 }
 
 int
-dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer *out,
-              struct mts_err *err)
+dns_addresses(struct dns *d, const char *name, const struct timespec *deadline,
+              struct dns_answer *out, struct mts_err *err)
 {
     static const enum dns_type types[2] = {DNS_A, DNS_AAAA};
     struct dns_answer ans[2];
@@ -602,7 +609,7 @@ dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer
         return -1;
     mts_err_clear(&errs[0]);
     mts_err_clear(&errs[1]);
-    query_many(d, name, types, 2, timeout_ms, ans, errs);
+    query_many(d, name, types, 2, deadline, ans, errs);
     best = status_rank(ans[1].status) < status_rank(ans[0].status) ? 1 : 0;
     out->status = ans[best].status;
     out->sec = ans[best].sec;

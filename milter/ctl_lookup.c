@@ -160,7 +160,7 @@ ctl_lookup(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
-    discover_lookup(d, argv[optind], deadline, lflags, &res);
+    discover_lookup(d, argv[optind], (struct timespec[]){clock_deadline_after(deadline)}, lflags, &res);
     /* An unknown answer may be no fault of the domain's: say so when the
      * resolver itself cannot carry DNSSEC. */
     resolver_problem[0] = '\0';
@@ -216,7 +216,7 @@ prefetch_thread(void *arg)
         i = p->next++;
         pthread_mutex_unlock(&p->mu);
 
-        discover_lookup(p->d, p->domains[i], p->deadline, 0, &res);
+        discover_lookup(p->d, p->domains[i], (struct timespec[]){clock_deadline_after(p->deadline)}, 0, &res);
         if (res.status == DISCOVER_UNKNOWN)
             fprintf(stderr, "%s%s: unknown: %s\n", p->progress ? "\r\033[K" : "", res.domain,
                     res.error);

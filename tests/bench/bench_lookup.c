@@ -76,7 +76,7 @@ main(int argc, char **argv)
     t0 = now_ns();
     for (long i = 0; i < n; i++) {
         struct discover_result r;
-        discover_lookup(d, "partner.example", 1000, 0, &r);
+        discover_lookup(d, "partner.example", (struct timespec[]){clock_deadline_after(1000)}, 0, &r);
         bad += r.status != DISCOVER_ENFORCE || r.source != DISCOVER_FROM_CACHE;
         discover_result_free(&r);
     }
