@@ -48,7 +48,8 @@ enum kind {
     K_I64,  /* int64_t */
     K_BOOL, /* bool as 0/1 */
     K_U32,  /* uint32_t max_age, at most POLICY_MAX_AGE_LIMIT */
-    K_MODE  /* enum policy_mode as its name; NULL when there is no policy */
+    K_MODE,  /* enum policy_mode as its name; NULL when there is no policy */
+    K_STATUS /* enum discover_status as its name; NULL: has_status false */
 };
 
 struct col {
@@ -65,7 +66,7 @@ static const struct col domain_cols[] = {
     COL(cache_entry, max_age, K_U32),     COL(cache_entry, mx, K_DUP),
     COL(cache_entry, policy_text, K_DUP), COL(cache_entry, fetched_at, K_I64),
     COL(cache_entry, expires_at, K_I64),  COL(cache_entry, checked_at, K_I64),
-    COL(cache_entry, last_used, K_I64),   COL(cache_entry, status, K_STR),
+    COL(cache_entry, last_used, K_I64),   COL(cache_entry, status, K_STATUS),
     COL(cache_entry, dnssec, K_STR),      COL(cache_entry, last_error, K_CUT),
     COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_I64),
 };
@@ -124,12 +125,15 @@ static const char *const stmt_sql[ST_N] = {
     [ST_GET_PROBE] = "SELECT " PROBE_COLS " FROM mx_probes WHERE host = ?1",
 };
 
-static const char *const mode_names[] = {[POLICY_MODE_ENFORCE] = "enforce",
-                                         [POLICY_MODE_TESTING] = "testing",
-                                         [POLICY_MODE_NONE] = "none"};
-static const char *const status_names[] = {"enforce", "testing", "none",
-                                           "absent",  "failed",  "unknown"};
-static const char *const dnssec_names[] = {"secure", "insecure", "bogus"};
+/* A longer status word is refused as too long (the column once filled a char[16]). */
+#define STATUS_WORD_MAX 16
+/* An unknown word read back: entry_ok refuses it. */
+#define STATUS_INVALID ((enum discover_status)(DISCOVER_UNKNOWN + 1))
+#define MODE_INVALID ((enum policy_mode)(POLICY_MODE_NONE + 1))
+
+static const struct nametab dnssec_names[] = {
+    {"secure", 0}, {"insecure", 1}, {"bogus", 2}, {NULL, -1},
+};
 
 struct cache {
     sqlite3 *db;
@@ -197,14 +201,11 @@ name_ok(const char *what, const char *d, struct mts_err *err)
     return true;
 }
 
-/* Empty, or one of set. */
+/* Empty, or a word of t. */
 static bool
-in_set(const char *s, const char *const *set, size_t n)
+in_set(const char *s, const struct nametab *t)
 {
-    for (size_t i = 0; i < n && s[0] != '\0'; i++)
-        if (strcmp(s, set[i]) == 0)
-            return true;
-    return s[0] == '\0';
+    return s[0] == '\0' || nametab_code(t, NAMETAB_EXACT, s) >= 0;
 }
 
 /* Every string field terminated within its array, and no text over CACHE_TEXT_MAX. */
@@ -242,13 +243,13 @@ entry_ok(const struct cache_entry *e, struct mts_err *err)
             bad = "txt_id";
         else if (e->fetch_failed_id[strspn(e->fetch_failed_id, LOWER UPPER DIGITS)] != '\0')
             bad = "fetch_failed_id";
-        else if (e->has_policy && (unsigned)e->mode >= NELEM(mode_names))
+        else if (e->has_policy && (unsigned)e->mode > POLICY_MODE_NONE)
             bad = "mode";
         else if (e->max_age > POLICY_MAX_AGE_LIMIT)
             bad = "max_age";
-        else if (!in_set(e->status, status_names, NELEM(status_names)))
+        else if (e->has_status && (unsigned)e->status > DISCOVER_UNKNOWN)
             bad = "status";
-        else if (!in_set(e->dnssec, dnssec_names, NELEM(dnssec_names)))
+        else if (!in_set(e->dnssec, dnssec_names))
             bad = "dnssec";
     }
     if (bad != NULL) {
@@ -290,7 +291,15 @@ bind_cols(sqlite3_stmt *s, const struct col *cols, size_t n, const void *obj)
         case K_MODE:
             rc = bind_opt(s, idx,
                           ((const struct cache_entry *)obj)->has_policy
-                              ? mode_names[*(const enum policy_mode *)(const void *)f]
+                              ? nametab_name(policy_mode_names,
+                                             *(const enum policy_mode *)(const void *)f)
+                              : NULL);
+            break;
+        case K_STATUS:
+            rc = bind_opt(s, idx,
+                          ((const struct cache_entry *)obj)->has_status
+                              ? nametab_name(discover_status_names,
+                                             *(const enum discover_status *)(const void *)f)
                               : NULL);
             break;
         default:
@@ -312,13 +321,14 @@ read_col(sqlite3_stmt *s, int i, const struct col *col, char *f)
 {
     int t = sqlite3_column_type(s, i);
     const char *p;
-    size_t len, m;
+    size_t len;
     int64_t v;
+    int m;
 
     if (t == SQLITE_NULL) {
         if (col->kind == K_MODE) /* no mode: entry_ok refuses it for a row with a policy */
-            *(enum policy_mode *)(void *)f = (enum policy_mode)NELEM(mode_names);
-        return NULL; /* otherwise "", NULL or 0 as zeroed */
+            *(enum policy_mode *)(void *)f = MODE_INVALID;
+        return NULL; /* otherwise "", NULL, 0 or no status as zeroed */
     }
     if (col->kind == K_I64 || col->kind == K_BOOL || col->kind == K_U32) {
         v = sqlite3_column_int64(s, i);
@@ -344,13 +354,21 @@ read_col(sqlite3_stmt *s, int i, const struct col *col, char *f)
         return "could not be read (out of memory)";
     if (memchr(p, '\0', len) != NULL)
         return "holds a NUL byte";
-    if ((col->kind == K_STR && len >= col->size) || (col->kind == K_DUP && len > CACHE_TEXT_MAX))
+    if ((col->kind == K_STR && len >= col->size) || (col->kind == K_DUP && len > CACHE_TEXT_MAX) ||
+        (col->kind == K_STATUS && len >= STATUS_WORD_MAX))
         return "is too long";
     if (col->kind == K_MODE) {
-        for (m = 0; m < NELEM(mode_names) && strcmp(p, mode_names[m]) != 0; m++)
-            ;
-        *(enum policy_mode *)(void *)f = (enum policy_mode)m;
-        return m < NELEM(mode_names) ? NULL : "is not enforce, testing or none";
+        m = nametab_coden(policy_mode_names, NAMETAB_EXACT, p, len);
+        *(enum policy_mode *)(void *)f = m >= 0 ? (enum policy_mode)m : MODE_INVALID;
+        return m >= 0 ? NULL : "is not enforce, testing or none";
+    }
+    if (col->kind == K_STATUS) {
+        m = nametab_coden(discover_status_names, NAMETAB_EXACT, p, len);
+        *(enum discover_status *)(void *)f = m >= 0 ? (enum discover_status)m : STATUS_INVALID;
+        /* The flag sits before the status (see struct cache_entry). */
+        ((struct cache_entry *)(void *)(f - offsetof(struct cache_entry, status)))->has_status =
+            true;
+        return NULL; /* an unknown word: entry_ok names it */
     }
     if (col->kind == K_DUP) {
         char *d = malloc(len + 1);
@@ -628,10 +646,13 @@ cache_entry_free(struct cache_entry *e)
 const char *
 cache_status_name(enum cache_status st)
 {
-    static const char *const names[] = {"ok",      "not found", "busy", "read-only",
-                                        "corrupt", "bad row",   "error"};
+    static const struct nametab names[] = {
+        {"ok", CACHE_OK},           {"not found", CACHE_NOT_FOUND}, {"busy", CACHE_BUSY},
+        {"read-only", CACHE_READONLY}, {"corrupt", CACHE_CORRUPT},   {"bad row", CACHE_BAD_ROW},
+        {"error", CACHE_ERROR},     {NULL, -1},
+    };
 
-    return (unsigned)st < NELEM(names) ? names[st] : "?";
+    return nametab_name(names, (int)st);
 }
 
 /* Steps a bound statement that returns no rows, under the caller's lock. */

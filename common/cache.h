@@ -71,6 +71,7 @@
 
 #include "err.h"
 #include "policy.h"
+#include "status.h"
 
 #define CACHE_SCHEMA_VERSION 1
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
@@ -101,7 +102,8 @@ struct cache_entry {
     int64_t expires_at; /* policy expiry, or negative answer expiry */
     int64_t checked_at; /* last TXT id check */
     int64_t last_used;  /* last time a recipient asked */
-    char status[16];    /* enforce/testing/none/absent/failed/unknown */
+    bool has_status;    /* false: the column is NULL (a row written elsewhere) */
+    enum discover_status status; /* meaningful only with has_status */
     char dnssec[16];    /* secure / insecure / bogus / "" */
     char last_error[256];
     char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */

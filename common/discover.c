@@ -75,28 +75,16 @@ wall_clock(void)
 const char *
 discover_status_name(enum discover_status s)
 {
-    static const char *const names[] = {"enforce", "testing", "none",
-                                        "absent",  "failed",  "unknown"};
-    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+    return nametab_name(discover_status_names,
+                        (unsigned)s <= DISCOVER_UNKNOWN ? (int)s : DISCOVER_UNKNOWN);
 }
 
-static enum discover_status
-status_from_mode(enum policy_mode m)
+/* Sets the status a row stores. */
+static void
+row_status(struct cache_entry *e, enum discover_status s)
 {
-    return m == POLICY_MODE_ENFORCE ? DISCOVER_ENFORCE :
-           m == POLICY_MODE_TESTING ? DISCOVER_TESTING : DISCOVER_NONE;
-}
-
-static int
-status_from_name(const char *name, enum discover_status *out)
-{
-    for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++) {
-        if (strcmp(name, discover_status_name((enum discover_status)s)) == 0) {
-            *out = (enum discover_status)s;
-            return 0;
-        }
-    }
-    return -1;
+    e->has_status = true;
+    e->status = s;
 }
 
 bool
@@ -200,21 +188,19 @@ result_from_row(struct discover_result *res, const struct cache_entry *e)
 static bool
 status_from_row(const struct cache_entry *e, int64_t now, struct discover_result *res)
 {
-    enum discover_status st;
-
     result_from_row(res, e);
     if (e->has_policy && now < e->expires_at) {
-        res->status = status_from_mode(e->mode);
+        res->status = discover_status_of_mode(e->mode);
         return true;
     }
     res->has_policy = false;
     free(res->mx);
     res->mx = NULL;
-    if (status_from_name(e->status, &st) != 0 || st <= DISCOVER_NONE)
+    if (!e->has_status || e->status <= DISCOVER_NONE)
         return false;
     if (now >= e->expires_at)
         return false;
-    res->status = st;
+    res->status = e->status;
     return true;
 }
 
@@ -239,7 +225,7 @@ note_fetch_failure(struct discover *d, struct cache_entry *e, bool have_policy,
         return;
     }
     snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    snprintf(e->status, sizeof(e->status), "failed");
+    row_status(e, DISCOVER_FAILED);
     e->expires_at = now + d->cfg->fetch_retry_interval;
     log_msg(LOG_NOTICE, "%s: MTA-STS TXT id %s but no valid policy: %s", e->domain,
             txt_id, why);
@@ -312,7 +298,7 @@ fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, i
     e->expires_at = now + (int64_t)p.max_age;
     e->checked_at = now;
     snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    snprintf(e->status, sizeof(e->status), "%s", policy_mode_name(p.mode));
+    row_status(e, discover_status_of_mode(p.mode));
     e->fetch_failed_id[0] = '\0';
     e->fetch_failed_at = 0;
     e->last_error[0] = '\0';
@@ -384,7 +370,7 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
             log_msg(LOG_WARNING, "%s: TXT check failed, cached %s policy kept: %s", domain,
                     policy_mode_name(e.mode), err.msg);
         } else {
-            snprintf(e.status, sizeof(e.status), "unknown");
+            row_status(&e, DISCOVER_UNKNOWN);
             e.expires_at = now + d->cfg->unknown_backoff;
             e.checked_at = now;
         }
@@ -405,7 +391,7 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
                         "it expires (a possible attack, or a domain leaving MTA-STS "
                         "incorrectly)", domain, e.txt_id, err.msg);
         } else {
-            snprintf(e.status, sizeof(e.status), "absent");
+            row_status(&e, DISCOVER_ABSENT);
             e.expires_at = now + d->cfg->absent_ttl;
             e.txt_id[0] = '\0';
         }
@@ -426,7 +412,7 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
         rechecked = false;
         if (!have_policy) {
             snprintf(e.txt_id, sizeof(e.txt_id), "%s", parsed.id);
-            snprintf(e.status, sizeof(e.status), "failed");
+            row_status(&e, DISCOVER_FAILED);
             e.expires_at = e.fetch_failed_at + d->cfg->fetch_retry_interval;
         }
         goto store;
@@ -445,7 +431,7 @@ store:
         /* A max_age of 0 expires at once, yet was valid when fetched. */
         if (e.has_policy && e.fetched_at == now) {
             result_from_row(res, &e);
-            res->status = status_from_mode(e.mode);
+            res->status = discover_status_of_mode(e.mode);
         } else {
             res->status = DISCOVER_UNKNOWN;
         }

@@ -55,15 +55,7 @@
 #include "config.h"
 #include "err.h"
 #include "policy.h"
-
-enum discover_status {
-    DISCOVER_ENFORCE,
-    DISCOVER_TESTING,
-    DISCOVER_NONE,
-    DISCOVER_ABSENT,
-    DISCOVER_FAILED,
-    DISCOVER_UNKNOWN
-};
+#include "status.h"
 
 enum discover_source {
     DISCOVER_FROM_CACHE,
@@ -151,6 +143,7 @@ int discover_mx(struct discover *d, const char *domain, const struct timespec *d
 /* Does a policy mx pattern of the result match host? */
 bool discover_result_mx_allows(const struct discover_result *res, const char *host);
 
+/* The word of discover_status_names; "unknown" for a value out of range. */
 const char *discover_status_name(enum discover_status s);
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "dns.h"
 #include "clock.h"
+#include "nametab.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -294,18 +295,28 @@ dns_status_is_answer(enum dns_status s)
     return s == DNS_OK || s == DNS_NXDOMAIN || s == DNS_NODATA;
 }
 
+static const struct nametab status_names[] = {
+    {"ok", DNS_OK},           {"nxdomain", DNS_NXDOMAIN}, {"nodata", DNS_NODATA},
+    {"servfail", DNS_SERVFAIL}, {"timeout", DNS_TIMEOUT}, {"bogus", DNS_BOGUS},
+    {"error", DNS_ERROR},     {NULL, -1},
+};
+
+static const struct nametab sec_names[] = {
+    {"insecure", DNS_SEC_INSECURE}, {"secure", DNS_SEC_SECURE}, {"bogus", DNS_SEC_BOGUS},
+    {NULL, -1},
+};
+
 const char *
 dns_status_name(enum dns_status s)
 {
-    static const char *const names[] = {"ok", "nxdomain", "nodata", "servfail",
-                                        "timeout", "bogus", "error"};
-    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "invalid";
+    return (unsigned)s <= DNS_ERROR ? nametab_name(status_names, (int)s) : "invalid";
 }
 
 const char *
 dns_sec_name(enum dns_sec s)
 {
-    return s == DNS_SEC_SECURE ? "secure" : s == DNS_SEC_BOGUS ? "bogus" : "insecure";
+    /* Anything not proven secure (or bogus) is insecure. */
+    return nametab_name(sec_names, (unsigned)s <= DNS_SEC_BOGUS ? (int)s : DNS_SEC_INSECURE);
 }
 
 static struct query *

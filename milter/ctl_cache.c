@@ -20,7 +20,9 @@ entry_json(const struct cache_entry *e)
 
 #define STR_OR_NULL(s) ((s) != NULL && (s)[0] ? json_string(s) : json_null())
     json_object_set_new(o, "domain", json_string(e->domain));
-    json_object_set_new(o, "status", STR_OR_NULL(e->status));
+    json_object_set_new(o, "status", e->has_status ?
+                                         json_string(discover_status_name(e->status)) :
+                                         json_null());
     json_object_set_new(o, "txt_id", STR_OR_NULL(e->txt_id));
     json_object_set_new(o, "has_policy", json_boolean(e->has_policy));
     json_object_set_new(o, "mode", e->has_policy ? json_string(policy_mode_name(e->mode)) :
@@ -57,7 +59,8 @@ list_row(const struct cache_entry *e, void *arg)
         return 0;
     }
     ctl_fmt_time(e->expires_at, exp, sizeof(exp));
-    printf("%-40s %-8s %-32s %s\n", e->domain, e->status, e->txt_id[0] ? e->txt_id : "-", exp);
+    printf("%-40s %-8s %-32s %s\n", e->domain,
+           e->has_status ? discover_status_name(e->status) : "", e->txt_id[0] ? e->txt_id : "-", exp);
     return 0;
 }
 

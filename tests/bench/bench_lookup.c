@@ -57,7 +57,8 @@ main(int argc, char **argv)
     memset(&e, 0, sizeof(e));
     snprintf(e.domain, sizeof(e.domain), "partner.example");
     snprintf(e.txt_id, sizeof(e.txt_id), "20261123");
-    snprintf(e.status, sizeof(e.status), "enforce");
+    e.has_status = true;
+    e.status = DISCOVER_ENFORCE;
     snprintf(e.dnssec, sizeof(e.dnssec), "secure");
     e.has_policy = true;
     e.mode = POLICY_MODE_ENFORCE;

@@ -99,7 +99,8 @@ make_entry(struct cache_entry *e, const char *domain)
     e->expires_at = 1000 + 604800;
     e->checked_at = 1100;
     e->last_used = 1200;
-    (void)snprintf(e->status, sizeof(e->status), "testing");
+    e->has_status = true;
+    e->status = DISCOVER_TESTING;
     (void)snprintf(e->dnssec, sizeof(e->dnssec), "secure");
     (void)snprintf(e->last_error, sizeof(e->last_error), "previous fetch: HTTP 503");
     (void)snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "abc123");
@@ -219,7 +220,8 @@ test_roundtrip_all_fields(void **state)
     assert_int_equal(out.expires_at, 1000 + 604800);
     assert_int_equal(out.checked_at, 1100);
     assert_int_equal(out.last_used, 1200);
-    assert_string_equal(out.status, "testing");
+    assert_true(out.has_status);
+    assert_int_equal(out.status, DISCOVER_TESTING);
     assert_string_equal(out.dnssec, "secure");
     assert_string_equal(out.last_error, in.last_error);
     assert_string_equal(out.fetch_failed_id, "abc123");
@@ -242,7 +244,8 @@ test_negative_entry_roundtrip(void **state)
     in.mode = (enum policy_mode)77; /* ignored without a policy */
     in.expires_at = -5;             /* negative times are stored as given */
     in.checked_at = INT64_MAX;
-    (void)snprintf(in.status, sizeof(in.status), "absent");
+    in.has_status = true;
+    in.status = DISCOVER_ABSENT;
     put_ok(c, &in);
     assert_int_equal(cache_get(c, "nosts.example", &out, &err), CACHE_OK);
     assert_false(out.has_policy);
@@ -253,7 +256,8 @@ test_negative_entry_roundtrip(void **state)
     assert_string_equal(out.dnssec, "");
     assert_int_equal(out.expires_at, -5);
     assert_true(out.checked_at == INT64_MAX);
-    assert_string_equal(out.status, "absent");
+    assert_true(out.has_status);
+    assert_int_equal(out.status, DISCOVER_ABSENT);
     cache_entry_free(&out);
 
     /* An empty policy body is kept as "" (not NULL): it is not a missing one. */
@@ -586,9 +590,9 @@ test_invalid_put_refused(void **state)
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "id;1"); /* not an sts-id */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "1");
-    (void)snprintf(e.status, sizeof(e.status), "bogus");
+    e.status = (enum discover_status)42; /* not a status */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
-    (void)snprintf(e.status, sizeof(e.status), "enforce");
+    e.status = DISCOVER_ENFORCE;
     e.mode = (enum policy_mode)7;
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     e.mode = POLICY_MODE_ENFORCE;

@@ -172,7 +172,8 @@ put_row(struct cache *c, const char *domain, const char *mx, const char *id, int
     memset(&e, 0, sizeof(e));
     snprintf(e.domain, sizeof(e.domain), "%s", domain);
     snprintf(e.txt_id, sizeof(e.txt_id), "%s", id);
-    snprintf(e.status, sizeof(e.status), "enforce");
+    e.has_status = true;
+    e.status = DISCOVER_ENFORCE;
     e.has_policy = true;
     e.fetched_at = e.checked_at = e.last_used = now;
     e.mode = POLICY_MODE_ENFORCE;
