@@ -20,11 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <idn2.h>
-
 #include "cache.h"
 #include "clock.h"
 #include "dns.h"
+#include "domain.h"
 #include "fetch.h"
 #include "log.h"
 #include "mxmatch.h"
@@ -133,34 +132,6 @@ discover_result_mx_allows(const struct discover_result *res, const char *host)
         p = nl ? nl + 1 : NULL;
     }
     return false;
-}
-
-int
-discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err)
-{
-    char *ascii = NULL;
-    int rc;
-
-    if (in == NULL || *in == '\0') {
-        mts_err_set(err, "empty domain");
-        return -1;
-    }
-    /* Pure ASCII skips IDNA, which would refuse names it need not judge. */
-    for (const char *p = in; *p; p++) {
-        if ((unsigned char)*p >= 0x80)
-            goto idn;
-    }
-    return mxmatch_host_normalize(in, strlen(in), out, outsz, err);
-idn:
-    rc = idn2_to_ascii_8z(in, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-    if (rc != IDN2_OK) {
-        mts_err_set(err, "domain is not a valid internationalized name: %s",
-                    idn2_strerror(rc));
-        return -1;
-    }
-    rc = mxmatch_host_normalize(ascii, strlen(ascii), out, outsz, err);
-    idn2_free(ascii);
-    return rc;
 }
 
 /* ------------------------------------------------------------ rows */
@@ -578,7 +549,7 @@ discover_queue(struct discover *d, const char *domain)
     char norm[MXMATCH_NAME_MAX + 1];
     struct inflight *f;
 
-    if (discover_normalize_domain(domain, norm, sizeof(norm), NULL) != 0)
+    if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
         return -1;
     pthread_mutex_lock(&d->mu);
     f = inflight_join(d, norm);
@@ -610,7 +581,7 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
     memset(res, 0, sizeof(*res));
     res->status = DISCOVER_UNKNOWN;
     res->source = DISCOVER_FROM_CACHE;
-    if (discover_normalize_domain(domain, res->domain, sizeof(res->domain), &err) != 0) {
+    if (domain_normalize(domain, res->domain, sizeof(res->domain), &err) != 0) {
         snprintf(res->domain, sizeof(res->domain), "%.*s", 200, domain ? domain : "");
         mts_text_set(res->error, sizeof(res->error), "invalid domain: %s", err.msg);
         return;

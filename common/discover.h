@@ -99,13 +99,7 @@ void discover_close(struct discover *d);
 
 void discover_set_clock(struct discover *d, discover_clock_fn now);
 
-/*
- * Lower-cases a domain and converts U-labels to A-labels (IDNA 2008 with
- * libidn2); rejects what is not a host name.
- */
-int discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err);
-
-/* domain: as given by a user or an address; normalised here. */
+/* domain: as given by a user or an address; normalised here (domain.h). */
 void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
                      int flags, struct discover_result *res);
 

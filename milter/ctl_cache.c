@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "discover.h"
+#include "domain.h"
 
 static json_t *
 entry_json(const struct cache_entry *e)
@@ -111,7 +112,7 @@ ctl_cache(int argc, char **argv)
             return CTL_EXIT_USAGE;
         }
     }
-    if (domain != NULL && discover_normalize_domain(domain, norm, sizeof(norm), &err) != 0) {
+    if (domain != NULL && domain_normalize(domain, norm, sizeof(norm), &err) != 0) {
         fprintf(stderr, "mtasts-ctl: %s: %s\n", domain, err.msg);
         return CTL_EXIT_USAGE;
     }
