@@ -102,36 +102,23 @@ discover_lookup_bound_ms(const struct config *cfg)
 void
 discover_result_free(struct discover_result *res)
 {
-    free(res->mx);
+    mxmatch_list_free(res->mx, res->n_mx);
     res->mx = NULL;
+    res->n_mx = 0;
 }
 
 static void
 result_copy(struct discover_result *dst, const struct discover_result *src)
 {
     *dst = *src;
-    dst->mx = src->mx ? strdup(src->mx) : NULL;
+    dst->mx = src->mx ? mxmatch_list_dup(src->mx, src->n_mx) : NULL;
+    dst->n_mx = dst->mx ? src->n_mx : 0;
 }
 
 bool
 discover_result_mx_allows(const struct discover_result *res, const char *host)
 {
-    const char *p = res->mx;
-
-    while (p != NULL && *p != '\0') {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char pat[MXMATCH_NAME_MAX + 1];
-
-        if (len > 0 && len <= MXMATCH_NAME_MAX) {
-            memcpy(pat, p, len);
-            pat[len] = '\0';
-            if (mxmatch_match(pat, host))
-                return true;
-        }
-        p = nl ? nl + 1 : NULL;
-    }
-    return false;
+    return mxmatch_any(res->mx, res->n_mx, host);
 }
 
 /* ------------------------------------------------------------ rows */
@@ -143,8 +130,9 @@ result_from_row(struct discover_result *res, const struct cache_entry *e)
     res->has_policy = e->has_policy;
     res->mode = e->mode;
     res->max_age = e->max_age;
-    free(res->mx);
-    res->mx = (e->has_policy && e->mx) ? strdup(e->mx) : NULL;
+    discover_result_free(res);
+    res->mx = (e->has_policy && e->mx) ? mxmatch_list_dup(e->mx, e->n_mx) : NULL;
+    res->n_mx = res->mx ? e->n_mx : 0;
     res->fetched_at = e->fetched_at;
     res->expires_at = e->expires_at;
     res->checked_at = e->checked_at;
@@ -165,8 +153,7 @@ status_from_row(const struct cache_entry *e, int64_t now, struct discover_result
         return true;
     }
     res->has_policy = false;
-    free(res->mx);
-    res->mx = NULL;
+    discover_result_free(res);
     if (!e->has_status || e->status <= DISCOVER_NONE)
         return false;
     if (now >= e->expires_at)
@@ -213,8 +200,6 @@ fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, i
     struct policy p;
     struct mts_err err;
     const char *list[DNS_MAX_RRS];
-    char *mx = NULL;
-    size_t mxlen = 0;
 
     snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
     mts_err_clear(&err);
@@ -239,26 +224,15 @@ fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, i
         fetch_result_free(&fr);
         return -1;
     }
-    for (size_t i = 0; i < p.n_mx; i++)
-        mxlen += strlen(p.mx[i]) + 1;
-    mx = calloc(1, mxlen + 1);
-    if (mx == NULL) {
-        mts_text_set(why, whysz, "out of memory");
-        policy_free(&p);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    for (size_t i = 0; i < p.n_mx; i++) {
-        strcat(mx, p.mx[i]);
-        if (i + 1 < p.n_mx)
-            strcat(mx, "\n");
-    }
     if (e->has_policy && e->mode == POLICY_MODE_ENFORCE && p.mode != POLICY_MODE_ENFORCE)
         log_msg(LOG_WARNING, "%s: policy changed from enforce to %s (id %s): a downgrade; "
                 "check that it is genuine", e->domain, policy_mode_name(p.mode), txt_id);
-    free(e->mx);
+    mxmatch_list_free(e->mx, e->n_mx);
     free(e->policy_text);
-    e->mx = mx;
+    e->mx = p.mx;			/* the list, taken over from the policy */
+    e->n_mx = p.n_mx;
+    p.mx = NULL;
+    p.n_mx = 0;
     e->policy_text = fr.body;		/* taken over from the fetch result */
     fr.body = NULL;
     fetch_result_free(&fr);
@@ -316,9 +290,7 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
         log_msg(LOG_INFO, "%s: cached %s policy (id %s) expired", domain,
                 policy_mode_name(e.mode), e.txt_id);
         e.has_policy = false;
-        free(e.mx);
-        free(e.policy_text);
-        e.mx = e.policy_text = NULL;
+        cache_entry_free(&e);
     }
     have_policy = e.has_policy;
     e.last_used = now;

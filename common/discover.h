@@ -77,7 +77,8 @@ struct discover_result {
     bool has_policy;
     enum policy_mode mode;
     uint32_t max_age;
-    char *mx;			/* policy mx patterns, '\n'-separated; NULL without policy */
+    char **mx;			/* policy mx patterns, mx[0..n_mx-1]; NULL without policy */
+    size_t n_mx;
     int64_t fetched_at, expires_at, checked_at;
     char dnssec[16];		/* "secure", "insecure" or "" (not known) */
     char error[256];		/* why, or "" */

@@ -328,9 +328,7 @@ policy_free(struct policy *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < p->n_mx; i++)
-        free(p->mx[i]);
-    free(p->mx);
+    mxmatch_list_free(p->mx, p->n_mx);
     p->mx = NULL;
     p->n_mx = 0;
 }
@@ -619,8 +617,5 @@ policy_mx_allows(const struct policy *p, const char *host)
 {
     if (p == NULL || host == NULL)
         return false;
-    for (size_t i = 0; i < p->n_mx; i++)
-        if (mxmatch_match(p->mx[i], host))
-            return true;
-    return false;
+    return mxmatch_any(p->mx, p->n_mx, host);
 }

@@ -8,6 +8,7 @@
 #include "ctl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
@@ -18,6 +19,7 @@ static json_t *
 entry_json(const struct cache_entry *e)
 {
     json_t *o = json_object();
+    char *mx;
 
 #define STR_OR_NULL(s) ((s) != NULL && (s)[0] ? json_string(s) : json_null())
     json_object_set_new(o, "domain", json_string(e->domain));
@@ -29,7 +31,10 @@ entry_json(const struct cache_entry *e)
     json_object_set_new(o, "mode", e->has_policy ? json_string(policy_mode_name(e->mode)) :
                                                    json_null());
     json_object_set_new(o, "max_age", e->has_policy ? json_integer(e->max_age) : json_null());
-    json_object_set_new(o, "mx", STR_OR_NULL(e->mx));
+    /* As stored: one string, the patterns joined with '\n'. */
+    mx = e->mx != NULL ? cache_mx_join(e->mx, e->n_mx) : NULL;
+    json_object_set_new(o, "mx", STR_OR_NULL(mx));
+    free(mx);
     json_object_set_new(o, "fetched_at", json_integer(e->fetched_at));
     json_object_set_new(o, "expires_at", json_integer(e->expires_at));
     json_object_set_new(o, "checked_at", json_integer(e->checked_at));

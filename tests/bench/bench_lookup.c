@@ -63,7 +63,10 @@ main(int argc, char **argv)
     e.has_policy = true;
     e.mode = POLICY_MODE_ENFORCE;
     e.max_age = 604800;
-    e.mx = strdup("mx1.partner.example\n*.mx.partner.example");
+    e.mx = calloc(2, sizeof(*e.mx));
+    e.mx[0] = strdup("mx1.partner.example");
+    e.mx[1] = strdup("*.mx.partner.example");
+    e.n_mx = 2;
     e.policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.partner.example\n"
                            "mx: *.mx.partner.example\nmax_age: 604800\n");
     e.fetched_at = e.checked_at = e.last_used = (int64_t)time(NULL);

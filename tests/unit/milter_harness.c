@@ -361,7 +361,8 @@ put_row(struct cache *c, const char *domain, const char *status, bool has_policy
         e.mode = mode;
         e.max_age = ENFORCE_MAX_AGE;
         e.expires_at = now + ENFORCE_MAX_AGE;
-        e.mx = (char *)mx;
+        e.mx = (char **)&mx; /* one pattern */
+        e.n_mx = 1;
         snprintf(text, sizeof(text), "version: STSv1\nmode: %s\nmx: %s\nmax_age: %d\n",
                  policy_mode_name(mode), mx, ENFORCE_MAX_AGE);
         e.policy_text = text;

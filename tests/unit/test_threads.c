@@ -179,7 +179,8 @@ put_row(struct cache *c, const char *domain, const char *mx, const char *id, int
     e.mode = POLICY_MODE_ENFORCE;
     e.max_age = ENFORCE_MAX_AGE;
     e.expires_at = now + ENFORCE_MAX_AGE;
-    e.mx = (char *)mx;
+    e.mx = (char **)&mx; /* one pattern */
+    e.n_mx = 1;
     snprintf(text, sizeof(text), "version: STSv1\nmode: enforce\nmx: %s\nmax_age: %d\n", mx,
              ENFORCE_MAX_AGE);
     e.policy_text = text;
