@@ -1,12 +1,16 @@
 /*
  * discover - a domain's MTA-STS status; see discover.h and DESIGN.md.
  *
- * Three parts:
- *  - status_from_row(): what a cache row says now, without any I/O;
- *  - refresh(): one lookup of one domain (TXT, maybe HTTPS), applying the
- *    RFC 8461 §5.1 rules to the cached row and writing the new row;
- *  - the in-flight table and worker pool: at most one refresh per domain
- *    at a time, callers waiting on it with their own deadlines.
+ * Orchestration only; the RFC 8461 §5.1 rules are in refresh.c, behind
+ * struct refresh_io (DNS and HTTPS), which this file fills with the real
+ * resolver and fetcher. Three parts:
+ *  - discover_lookup(): the cached row answers when it can
+ *    (refresh_status_from_row, no I/O), else the caller joins a lookup;
+ *  - refresh(): one lookup of one domain: cache row in, refresh_step,
+ *    row out;
+ *  - the in-flight table, worker pool and background refresher: at most
+ *    one refresh per domain at a time, callers waiting on it with their
+ *    own deadlines.
  *
  * Every cache write is a whole row (cache_put), so a reader in another
  * process never sees half of a refresh.
@@ -27,6 +31,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "mxmatch.h"
+#include "refresh.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 #define DUE_BATCH 500			/* rows the refresher takes per round */
@@ -71,21 +76,7 @@ wall_clock(void)
     return (int64_t)time(NULL);
 }
 
-const char *
-discover_status_name(enum discover_status s)
-{
-    return nametab_name(discover_status_names,
-                        (unsigned)s <= DISCOVER_UNKNOWN ? (int)s : DISCOVER_UNKNOWN);
-}
-
 /* Sets the status a row stores. */
-static void
-row_status(struct cache_entry *e, enum discover_status s)
-{
-    e->has_status = true;
-    e->status = s;
-}
-
 bool
 discover_check_resolver(struct discover *d, char *why, size_t whysz)
 {
@@ -99,174 +90,45 @@ discover_lookup_bound_ms(const struct config *cfg)
     return (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);
 }
 
-void
-discover_result_free(struct discover_result *res)
-{
-    mxmatch_list_free(res->mx, res->n_mx);
-    res->mx = NULL;
-    res->n_mx = 0;
-}
-
-static void
-result_copy(struct discover_result *dst, const struct discover_result *src)
-{
-    *dst = *src;
-    dst->mx = src->mx ? mxmatch_list_dup(src->mx, src->n_mx) : NULL;
-    dst->n_mx = dst->mx ? src->n_mx : 0;
-}
-
-bool
-discover_result_mx_allows(const struct discover_result *res, const char *host)
-{
-    return mxmatch_any(res->mx, res->n_mx, host);
-}
-
-/* ------------------------------------------------------------ rows */
-
-static void
-result_from_row(struct discover_result *res, const struct cache_entry *e)
-{
-    snprintf(res->txt_id, sizeof(res->txt_id), "%s", e->txt_id);
-    res->has_policy = e->has_policy;
-    res->mode = e->mode;
-    res->max_age = e->max_age;
-    discover_result_free(res);
-    res->mx = (e->has_policy && e->mx) ? mxmatch_list_dup(e->mx, e->n_mx) : NULL;
-    res->n_mx = res->mx ? e->n_mx : 0;
-    res->fetched_at = e->fetched_at;
-    res->expires_at = e->expires_at;
-    res->checked_at = e->checked_at;
-    snprintf(res->dnssec, sizeof(res->dnssec), "%s", e->dnssec);
-    mts_text_set(res->error, sizeof(res->error), "%s", e->last_error);
-}
-
-/*
- * What the row says at time now, with no I/O: true with res->status set
- * when it answers; false when it is too old to answer anything.
- */
-static bool
-status_from_row(const struct cache_entry *e, int64_t now, struct discover_result *res)
-{
-    result_from_row(res, e);
-    if (e->has_policy && now < e->expires_at) {
-        res->status = discover_status_of_mode(e->mode);
-        return true;
-    }
-    res->has_policy = false;
-    discover_result_free(res);
-    if (!e->has_status || e->status <= DISCOVER_NONE)
-        return false;
-    if (now >= e->expires_at)
-        return false;
-    res->status = e->status;
-    return true;
-}
-
 /* ------------------------------------------------------------ refresh */
 
-
-/* Records a fetch (or policy) failure for txt_id, keeping any cached policy. */
 static void
-note_fetch_failure(struct discover *d, struct cache_entry *e, bool have_policy,
-                   const char *txt_id, const char *why, int64_t now)
+io_txt(void *arg, const char *qname, struct dns_answer *out, struct mts_err *err)
 {
-    snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "%s", txt_id);
-    e->fetch_failed_at = now;
-    e->checked_at = now;
-    mts_text_set(e->last_error, sizeof(e->last_error), "policy fetch failed: %s", why);
-    if (have_policy) {
-        /* RFC 8461 §3.3: alert unless the cached mode is none. */
-        if (e->mode != POLICY_MODE_NONE)
-            log_msg(LOG_WARNING, "%s: policy fetch for id %s failed, cached %s policy "
-                    "kept until it expires: %s", e->domain, txt_id,
-                    policy_mode_name(e->mode), why);
-        return;
-    }
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    row_status(e, DISCOVER_FAILED);
-    e->expires_at = now + d->cfg->fetch_retry_interval;
-    log_msg(LOG_NOTICE, "%s: MTA-STS TXT id %s but no valid policy: %s", e->domain,
-            txt_id, why);
+    struct discover *d = arg;
+
+    /* A worker is bounded by dns_timeout_ms, not by any one caller's deadline. */
+    dns_query(d->dns, qname, DNS_TXT, NULL, out, err);
 }
 
-/* Fetches and parses the policy for e->domain; fills e on success. */
-static int
-fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, int64_t now,
-                char *why, size_t whysz)
+static void
+io_addresses(void *arg, const char *host, struct dns_answer *out, struct mts_err *err)
 {
-    char host[300];
-    struct dns_answer addrs;
-    struct fetch_result fr;
-    struct policy p;
-    struct mts_err err;
-    const char *list[DNS_MAX_RRS];
+    struct discover *d = arg;
 
-    snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
-    mts_err_clear(&err);
-    dns_addresses(d->dns, host, NULL, &addrs, &err);
-    if (addrs.status != DNS_OK) {
-        mts_text_set(why, whysz, "%s", err.msg);
-        dns_answer_free(&addrs);
-        return -1;
-    }
-    for (size_t i = 0; i < addrs.n; i++)
-        list[i] = addrs.rr[i].text;
-    memset(&fr, 0, sizeof(fr));
-    if (fetch_policy(&d->fopts, e->domain, list, addrs.n, &fr, &err) != 0) {
-        mts_text_set(why, whysz, "%s", err.msg);
-        dns_answer_free(&addrs);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    dns_answer_free(&addrs);
-    if (policy_parse(fr.body, fr.body_len, &p, &err) != 0) {
-        mts_text_set(why, whysz, "invalid policy: %s", err.msg);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    if (e->has_policy && e->mode == POLICY_MODE_ENFORCE && p.mode != POLICY_MODE_ENFORCE)
-        log_msg(LOG_WARNING, "%s: policy changed from enforce to %s (id %s): a downgrade; "
-                "check that it is genuine", e->domain, policy_mode_name(p.mode), txt_id);
-    mxmatch_list_free(e->mx, e->n_mx);
-    free(e->policy_text);
-    e->mx = p.mx;			/* the list, taken over from the policy */
-    e->n_mx = p.n_mx;
-    p.mx = NULL;
-    p.n_mx = 0;
-    e->policy_text = fr.body;		/* taken over from the fetch result */
-    fr.body = NULL;
-    fetch_result_free(&fr);
-    e->has_policy = true;
-    e->mode = p.mode;
-    e->max_age = p.max_age;
-    e->fetched_at = now;
-    e->expires_at = now + (int64_t)p.max_age;
-    e->checked_at = now;
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    row_status(e, discover_status_of_mode(p.mode));
-    e->fetch_failed_id[0] = '\0';
-    e->fetch_failed_at = 0;
-    e->last_error[0] = '\0';
-    policy_free(&p);
-    return 0;
+    dns_addresses(d->dns, host, NULL, out, err);
+}
+
+static int
+io_fetch(void *arg, const char *domain, const char *const *addrs, size_t n_addrs,
+         struct fetch_result *out, struct mts_err *err)
+{
+    struct discover *d = arg;
+
+    return fetch_policy(&d->fopts, domain, addrs, n_addrs, out, err);
 }
 
 /*
- * One lookup of one domain: starts from the cached row (or none), applies
- * the RFC 8461 rules, writes the row back, and reports the status.
+ * One lookup of one domain: reads the cached row (or none), applies the
+ * RFC 8461 rules (refresh.c), writes the row back, and reports the status.
  */
 static void
 refresh(struct discover *d, const char *domain, struct discover_result *res)
 {
+    const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
     struct cache_entry e;
-    struct dns_answer txt;
-    struct policy_txt_input recs[DNS_MAX_RRS];
-    struct policy_txt parsed;
     struct mts_err err;
-    char qname[300], why[256];
-    enum policy_txt_result tr;
     int64_t now = d->now();
-    bool have_policy, rechecked;
     enum cache_status cs = CACHE_NOT_FOUND;
 
     memset(&e, 0, sizeof(e));
@@ -285,101 +147,9 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
         memset(&e, 0, sizeof(e));
         snprintf(e.domain, sizeof(e.domain), "%s", domain);
     }
-    /* A policy past max_age is dropped (§5.1). */
-    if (e.has_policy && now >= e.expires_at) {
-        log_msg(LOG_INFO, "%s: cached %s policy (id %s) expired", domain,
-                policy_mode_name(e.mode), e.txt_id);
-        e.has_policy = false;
-        cache_entry_free(&e);
-    }
-    have_policy = e.has_policy;
-    e.last_used = now;
-
-    snprintf(qname, sizeof(qname), "_mta-sts.%s", domain);
-    mts_err_clear(&err);
-    dns_query(d->dns, qname, DNS_TXT, NULL, &txt, &err);
-    snprintf(e.dnssec, sizeof(e.dnssec), "%s",
-             dns_status_is_answer(txt.status) || txt.status == DNS_BOGUS ?
-             dns_sec_name(txt.sec) : "");
-    /* §5: the check counts only if DNS answered and any new id was fetched. */
-    rechecked = dns_status_is_answer(txt.status);
-
-    if (!dns_status_is_answer(txt.status)) {
-        /* We do not know: a cached policy stays; otherwise unknown, briefly. */
-        mts_text_set(e.last_error, sizeof(e.last_error), "%s", err.msg);
-        if (have_policy) {
-            /* Try again after the back-off, not a whole check interval. */
-            e.checked_at = now - d->cfg->check_interval + d->cfg->unknown_backoff;
-            log_msg(LOG_WARNING, "%s: TXT check failed, cached %s policy kept: %s", domain,
-                    policy_mode_name(e.mode), err.msg);
-        } else {
-            row_status(&e, DISCOVER_UNKNOWN);
-            e.expires_at = now + d->cfg->unknown_backoff;
-            e.checked_at = now;
-        }
-        goto store;
-    }
-    for (size_t i = 0; i < txt.n; i++) {
-        recs[i].data = txt.rr[i].text;
-        recs[i].len = txt.rr[i].len;
-    }
-    tr = txt.status == DNS_OK ? policy_txt_select(recs, txt.n, &parsed, &err) : POLICY_TXT_NONE;
-    if (tr != POLICY_TXT_OK) {
-        e.checked_at = now;
-        mts_text_set(e.last_error, sizeof(e.last_error), "no usable MTA-STS TXT record: %s", err.msg);
-        if (have_policy) {
-            /* §3.1 and §10.3: a vanished record does not remove a policy. */
-            if (e.mode == POLICY_MODE_ENFORCE)
-                log_msg(LOG_WARNING, "%s: cached enforce policy (id %s) but %s; kept until "
-                        "it expires (a possible attack, or a domain leaving MTA-STS "
-                        "incorrectly)", domain, e.txt_id, err.msg);
-        } else {
-            row_status(&e, DISCOVER_ABSENT);
-            e.expires_at = now + d->cfg->absent_ttl;
-            e.txt_id[0] = '\0';
-        }
-        goto store;
-    }
-
-    if (have_policy && strcmp(parsed.id, e.txt_id) == 0 &&
-        e.expires_at - d->cfg->refresh_margin > now) {
-        /* Unchanged id, not near expiry: nothing to fetch. */
-        e.checked_at = now;
-        e.last_error[0] = '\0';
-        goto store;
-    }
-    if (strcmp(e.fetch_failed_id, parsed.id) == 0 &&
-        now < e.fetch_failed_at + d->cfg->fetch_retry_interval) {
-        /* §3.3: a failed id is not fetched again before the back-off ends. */
-        e.checked_at = now;
-        rechecked = false;
-        if (!have_policy) {
-            snprintf(e.txt_id, sizeof(e.txt_id), "%s", parsed.id);
-            row_status(&e, DISCOVER_FAILED);
-            e.expires_at = e.fetch_failed_at + d->cfg->fetch_retry_interval;
-        }
-        goto store;
-    }
-    if (fetch_and_parse(d, &e, parsed.id, now, why, sizeof(why)) != 0) {
-        note_fetch_failure(d, &e, have_policy, parsed.id, why, now);
-        rechecked = false;
-    }
-
-store:
-    dns_answer_free(&txt);
+    refresh_step(d->cfg, &io, &e, now, res);
     if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
-    res->source = DISCOVER_FROM_FRESH;
-    if (!status_from_row(&e, now, res)) {
-        /* A max_age of 0 expires at once, yet was valid when fetched. */
-        if (e.has_policy && e.fetched_at == now) {
-            result_from_row(res, &e);
-            res->status = discover_status_of_mode(e.mode);
-        } else {
-            res->status = DISCOVER_UNKNOWN;
-        }
-    }
-    res->rechecked = rechecked;
     cache_entry_free(&e);
 }
 
@@ -499,7 +269,7 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     }
     if (f->done) {
         discover_result_free(res);
-        result_copy(res, &f->res);
+        discover_result_copy(res, &f->res);
     } else {
         res->status = DISCOVER_UNKNOWN;
         res->source = DISCOVER_FROM_FRESH;
@@ -566,7 +336,7 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
     if (cs == CACHE_OK) {
         if (now - e.last_used >= TOUCH_EVERY)
             (void)cache_touch(d->cache, res->domain, now, NULL);
-        if (status_from_row(&e, now, res)) {
+        if (refresh_status_from_row(&e, now, res)) {
             bool due = e.checked_at + d->cfg->check_interval <= now ||
                        (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
             bool recheck = (flags & DISCOVER_RECHECK) && res->has_policy;

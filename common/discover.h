@@ -57,11 +57,6 @@
 #include "policy.h"
 #include "status.h"
 
-enum discover_source {
-    DISCOVER_FROM_CACHE,
-    DISCOVER_FROM_FRESH
-};
-
 /* discover_open flags */
 #define DISCOVER_NO_CACHE 0x1	/* neither read nor write the cache */
 #define DISCOVER_REFRESHER 0x2	/* run the background refresh thread */
@@ -69,21 +64,6 @@ enum discover_source {
 /* discover_lookup flags */
 #define DISCOVER_RECHECK 0x1	/* check the TXT id of a cached policy now */
 
-struct discover_result {
-    enum discover_status status;
-    enum discover_source source;
-    char domain[254];
-    char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
-    bool has_policy;
-    enum policy_mode mode;
-    uint32_t max_age;
-    char **mx;			/* policy mx patterns, mx[0..n_mx-1]; NULL without policy */
-    size_t n_mx;
-    int64_t fetched_at, expires_at, checked_at;
-    char dnssec[16];		/* "secure", "insecure" or "" (not known) */
-    char error[256];		/* why, or "" */
-    bool rechecked;		/* DISCOVER_RECHECK: the TXT id check completed */
-};
 
 struct discover;
 
@@ -110,8 +90,6 @@ int discover_queue(struct discover *d, const char *domain);
 /* Waits until no lookup is queued or running. */
 void discover_drain(struct discover *d);
 
-void discover_result_free(struct discover_result *res);
-
 /*
  * The longest one lookup can take under cfg: the TXT query, the policy
  * host's addresses and the HTTPS fetch, each at its own timeout, plus a
@@ -135,10 +113,5 @@ bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
 int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
                 char hosts[][254], struct mts_err *err);
 
-/* Does a policy mx pattern of the result match host? */
-bool discover_result_mx_allows(const struct discover_result *res, const char *host);
-
-/* The word of discover_status_names; "unknown" for a value out of range. */
-const char *discover_status_name(enum discover_status s);
 
 #endif
