@@ -451,6 +451,12 @@ refresher_main(void *arg)
 /* ------------------------------------------------------------ setup */
 
 int
+discover_global_init(struct mts_err *err)
+{
+    return fetch_global_init(err);
+}
+
+int
 discover_open(const struct config *cfg, int flags, struct discover **out, struct mts_err *err)
 {
     struct discover *d = calloc(1, sizeof(*d));

@@ -4,6 +4,7 @@
  *
  * SYNOPSIS
  *	struct discover *d;
+ *	discover_global_init(&err);                  at start, before threads
  *	discover_open(cfg, flags, &d, &err);
  *	struct timespec deadline = clock_deadline_after(ms);
  *	discover_lookup(d, "partner.example", &deadline, 0, &res);
@@ -69,6 +70,13 @@ struct discover;
 
 /* Clock used for every cache time (seconds); tests may replace it. */
 typedef int64_t (*discover_clock_fn)(void);
+
+/*
+ * Once in a program, before it starts any thread: sets up what lookups
+ * need process-wide (libcurl). discover_open does it too, for programs
+ * with one thread at that point. 0, or -1 with a reason.
+ */
+int discover_global_init(struct mts_err *err);
 
 /* Returns 0, DISCOVER_OPEN_CACHE_ERROR when the cache cannot be opened, or -1. */
 #define DISCOVER_OPEN_CACHE_ERROR (-2)
