@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "discover.h"
+#include "domain.h"
 
 enum address_result
 address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *err)
@@ -108,7 +108,7 @@ address_domain(const char *addr, char *domain, size_t domainsz, struct mts_err *
     }
     memcpy(buf, addr + at + 1, end - at - 1);
     buf[end - at - 1] = '\0';
-    if (discover_normalize_domain(buf, domain, domainsz, err) != 0)
+    if (domain_normalize(buf, domain, domainsz, err) != 0)
         return ADDRESS_INVALID;
     return ADDRESS_OK;
 }

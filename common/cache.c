@@ -3,11 +3,13 @@
  *
  * DESCRIPTION
  *	One connection and one mutex per struct cache. Statements are prepared
- *	once at open and reset after every use. Both tables are described once
- *	as column tables (domain_cols, probe_cols) that drive binding and the
- *	defensive reading of rows. The only module that includes sqlite3.h.
+ *	once at open and reset after every use. Rows travel as arrays of
+ *	column values (struct cache_val): cache_row.c encodes, decodes and
+ *	checks them, this file binds and reads them. The only module that
+ *	includes sqlite3.h.
  */
 #include "cache.h"
+#include "cache_row.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,48 +42,9 @@ static const char *const migrations[] = {
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
 
-/* How a column maps to a struct field. */
-enum kind {
-    K_STR,  /* char[]; NULL <-> ""; too long is refused */
-    K_CUT,  /* char[] for people; too long is cut */
-    K_DUP,  /* char *, malloc'd; NULL <-> NULL */
-    K_I64,  /* int64_t */
-    K_BOOL, /* bool as 0/1 */
-    K_U32,  /* uint32_t max_age, at most POLICY_MAX_AGE_LIMIT */
-    K_MODE  /* enum policy_mode as its name; NULL when there is no policy */
-};
-
-struct col {
-    const char *name;
-    enum kind kind;
-    size_t off, size;
-};
-
-/* clang-format off */
-#define COL(t, f, k) {#f, k, offsetof(struct t, f), sizeof(((struct t *)0)->f)}
-static const struct col domain_cols[] = {
-    COL(cache_entry, domain, K_STR),      COL(cache_entry, txt_id, K_STR),
-    COL(cache_entry, has_policy, K_BOOL), COL(cache_entry, mode, K_MODE),
-    COL(cache_entry, max_age, K_U32),     COL(cache_entry, mx, K_DUP),
-    COL(cache_entry, policy_text, K_DUP), COL(cache_entry, fetched_at, K_I64),
-    COL(cache_entry, expires_at, K_I64),  COL(cache_entry, checked_at, K_I64),
-    COL(cache_entry, last_used, K_I64),   COL(cache_entry, status, K_STR),
-    COL(cache_entry, dnssec, K_STR),      COL(cache_entry, last_error, K_CUT),
-    COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_I64),
-};
-static const struct col probe_cols[] = {
-    COL(cache_probe, host, K_STR),        COL(cache_probe, probed_at, K_I64),
-    COL(cache_probe, expires_at, K_I64),  COL(cache_probe, starttls, K_BOOL),
-    COL(cache_probe, tls_version, K_STR), COL(cache_probe, cert_valid, K_BOOL),
-    COL(cache_probe, error, K_CUT),
-};
-/* clang-format on */
-
-/* Must list the columns in the order of the tables above. */
-#define DOMAIN_COLS                                                                                \
-    "domain, txt_id, has_policy, mode, max_age, mx, policy_text, fetched_at, expires_at,"          \
-    " checked_at, last_used, status, dnssec, last_error, fetch_failed_id, fetch_failed_at"
-#define PROBE_COLS "host, probed_at, expires_at, starttls, tls_version, cert_valid, error"
+/* The columns in the order of cache_row's values. */
+#define DOMAIN_COLS CACHE_ROW_DOMAIN_COLUMNS
+#define PROBE_COLS CACHE_ROW_PROBE_COLUMNS
 #define SELECT_DOMAINS "SELECT " DOMAIN_COLS " FROM domains WHERE "
 
 /* The prepared statements, by use. */
@@ -123,13 +86,6 @@ static const char *const stmt_sql[ST_N] = {
         "INSERT OR REPLACE INTO mx_probes (" PROBE_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [ST_GET_PROBE] = "SELECT " PROBE_COLS " FROM mx_probes WHERE host = ?1",
 };
-
-static const char *const mode_names[] = {[POLICY_MODE_ENFORCE] = "enforce",
-                                         [POLICY_MODE_TESTING] = "testing",
-                                         [POLICY_MODE_NONE] = "none"};
-static const char *const status_names[] = {"enforce", "testing", "none",
-                                           "absent",  "failed",  "unknown"};
-static const char *const dnssec_names[] = {"secure", "insecure", "bogus"};
 
 struct cache {
     sqlite3 *db;
@@ -175,232 +131,55 @@ stmt_done(sqlite3_stmt *s)
     (void)sqlite3_clear_bindings(s);
 }
 
-#define DIGITS "0123456789"
-#define LOWER "abcdefghijklmnopqrstuvwxyz"
-#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-/* Keys are stored exactly as given, so refuse anything that is not already normalised. */
-static bool
-name_ok(const char *what, const char *d, struct mts_err *err)
-{
-    size_t n = d != NULL ? strnlen(d, CACHE_DOMAIN_MAX + 1) : 0, bad;
-
-    if (n == 0 || n > CACHE_DOMAIN_MAX) {
-        mts_err_set(err, "invalid %s: empty or longer than %d bytes", what, CACHE_DOMAIN_MAX);
-        return false;
-    }
-    if ((bad = strspn(d, LOWER DIGITS "-._")) < n) {
-        mts_err_set(err, "invalid %s: byte 0x%02x at offset %zu (want lower-case A-label)", what,
-                    (unsigned char)d[bad], bad);
-        return false;
-    }
-    return true;
-}
-
-/* Empty, or one of set. */
-static bool
-in_set(const char *s, const char *const *set, size_t n)
-{
-    for (size_t i = 0; i < n && s[0] != '\0'; i++)
-        if (strcmp(s, set[i]) == 0)
-            return true;
-    return s[0] == '\0';
-}
-
-/* Every string field terminated within its array, and no text over CACHE_TEXT_MAX. */
-static const char *
-fields_bounded(const struct col *cols, size_t n, const void *obj)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *f = (const char *)obj + cols[i].off;
-        if (cols[i].kind == K_DUP) {
-            const char *p = *(char *const *)(const void *)f;
-            if (p != NULL && strnlen(p, CACHE_TEXT_MAX + 1) > CACHE_TEXT_MAX)
-                return cols[i].name;
-        } else if ((cols[i].kind == K_STR || cols[i].kind == K_CUT) &&
-                   strnlen(f, cols[i].size) == cols[i].size) {
-            return cols[i].name;
-        }
-    }
-    return NULL;
-}
-
-/* The same rules for what we write and what we read back. */
-static bool
-entry_ok(const struct cache_entry *e, struct mts_err *err)
-{
-    const char *bad = fields_bounded(domain_cols, NELEM(domain_cols), e);
-    struct mts_err why;
-
-    if (bad == NULL && !name_ok("domain", e->domain, &why)) {
-        mts_err_set(err, "cache row %s: %s", e->domain, why.msg);
-        return false;
-    }
-    if (bad == NULL) {
-        /* sts-id: 1*32 alnum (§3.1), or "" */
-        if (e->txt_id[strspn(e->txt_id, LOWER UPPER DIGITS)] != '\0')
-            bad = "txt_id";
-        else if (e->fetch_failed_id[strspn(e->fetch_failed_id, LOWER UPPER DIGITS)] != '\0')
-            bad = "fetch_failed_id";
-        else if (e->has_policy && (unsigned)e->mode >= NELEM(mode_names))
-            bad = "mode";
-        else if (e->max_age > POLICY_MAX_AGE_LIMIT)
-            bad = "max_age";
-        else if (!in_set(e->status, status_names, NELEM(status_names)))
-            bad = "status";
-        else if (!in_set(e->dnssec, dnssec_names, NELEM(dnssec_names)))
-            bad = "dnssec";
-    }
-    if (bad != NULL) {
-        mts_err_set(err, "cache row for %.*s: invalid %s", (int)sizeof(e->domain) - 1, e->domain,
-                    bad);
-        return false;
-    }
-    return true;
-}
-
+/* Binds v[0..n-1] to ?1..?n. The texts must outlive the step. */
 static int
-bind_opt(sqlite3_stmt *s, int i, const char *v)
-{
-    return v == NULL || v[0] == '\0' ? sqlite3_bind_null(s, i)
-                                     : sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-/* Binds every field of obj to ?1..?n. The strings must outlive the step. */
-static int
-bind_cols(sqlite3_stmt *s, const struct col *cols, size_t n, const void *obj)
+bind_vals(sqlite3_stmt *s, const struct cache_val *v, size_t n)
 {
     int rc = SQLITE_OK;
 
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
-        const char *f = (const char *)obj + cols[i].off;
         int idx = (int)i + 1;
-        int64_t v;
-        switch (cols[i].kind) {
-        case K_STR:
-        case K_CUT:
-            rc = bind_opt(s, idx, f);
-            break;
-        case K_DUP:
-            /* Unlike K_STR, "" stays "": an empty policy body is not a missing one. */
-            f = *(char *const *)(const void *)f;
-            rc = f == NULL ? sqlite3_bind_null(s, idx)
-                           : sqlite3_bind_text(s, idx, f, -1, SQLITE_STATIC);
-            break;
-        case K_MODE:
-            rc = bind_opt(s, idx,
-                          ((const struct cache_entry *)obj)->has_policy
-                              ? mode_names[*(const enum policy_mode *)(const void *)f]
-                              : NULL);
-            break;
-        default:
-            if (cols[i].kind == K_I64)
-                memcpy(&v, f, sizeof(v));
-            else if (cols[i].kind == K_U32)
-                v = *(const uint32_t *)(const void *)f;
-            else
-                v = *(const bool *)(const void *)f ? 1 : 0;
-            rc = sqlite3_bind_int64(s, idx, v);
-        }
+        if (v[i].type == CACHE_VAL_INT)
+            rc = sqlite3_bind_int64(s, idx, v[i].i);
+        else if (v[i].type == CACHE_VAL_TEXT)
+            rc = sqlite3_bind_text(s, idx, v[i].text, (int)v[i].len, SQLITE_STATIC);
+        else
+            rc = sqlite3_bind_null(s, idx);
     }
     return rc;
 }
 
-/* One column into field f (zeroed); returns why it is refused, or NULL. */
-static const char *
-read_col(sqlite3_stmt *s, int i, const struct col *col, char *f)
-{
-    int t = sqlite3_column_type(s, i);
-    const char *p;
-    size_t len, m;
-    int64_t v;
-
-    if (t == SQLITE_NULL) {
-        if (col->kind == K_MODE) /* no mode: entry_ok refuses it for a row with a policy */
-            *(enum policy_mode *)(void *)f = (enum policy_mode)NELEM(mode_names);
-        return NULL; /* otherwise "", NULL or 0 as zeroed */
-    }
-    if (col->kind == K_I64 || col->kind == K_BOOL || col->kind == K_U32) {
-        v = sqlite3_column_int64(s, i);
-        if (t != SQLITE_INTEGER)
-            return "is not an integer";
-        if (col->kind == K_BOOL && v != 0 && v != 1)
-            return "is not 0 or 1";
-        if (col->kind == K_U32 && (v < 0 || v > POLICY_MAX_AGE_LIMIT))
-            return "is out of range";
-        if (col->kind == K_BOOL)
-            *(bool *)(void *)f = v == 1;
-        else if (col->kind == K_U32)
-            *(uint32_t *)(void *)f = (uint32_t)v;
-        else
-            memcpy(f, &v, sizeof(v));
-        return NULL;
-    }
-    if (t != SQLITE_TEXT)
-        return "is not text";
-    p = (const char *)sqlite3_column_text(s, i);
-    len = (size_t)sqlite3_column_bytes(s, i);
-    if (p == NULL)
-        return "could not be read (out of memory)";
-    if (memchr(p, '\0', len) != NULL)
-        return "holds a NUL byte";
-    if ((col->kind == K_STR && len >= col->size) || (col->kind == K_DUP && len > CACHE_TEXT_MAX))
-        return "is too long";
-    if (col->kind == K_MODE) {
-        for (m = 0; m < NELEM(mode_names) && strcmp(p, mode_names[m]) != 0; m++)
-            ;
-        *(enum policy_mode *)(void *)f = (enum policy_mode)m;
-        return m < NELEM(mode_names) ? NULL : "is not enforce, testing or none";
-    }
-    if (col->kind == K_DUP) {
-        char *d = malloc(len + 1);
-        if (d == NULL)
-            return "could not be copied (out of memory)";
-        memcpy(d, p, len + 1);
-        *(char **)(void *)f = d;
-        return NULL;
-    }
-    if (len >= col->size)
-        len = col->size - 1; /* K_CUT: for people, so cut rather than refuse */
-    memcpy(f, p, len);
-    f[len] = '\0';
-    return NULL;
-}
-
-/*
- * Reads the current row into obj (zeroed by the caller), trusting nothing.
- * On false, K_DUP fields already copied are left for the caller to free.
- */
-static bool
-read_cols(sqlite3_stmt *s, const struct col *cols, size_t n, void *obj, struct mts_err *err)
+/* The current row's columns as values, valid until the statement steps or resets. */
+static void
+read_vals(sqlite3_stmt *s, struct cache_val *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *why = read_col(s, (int)i, &cols[i], (char *)obj + cols[i].off);
-        if (why != NULL) {
-            /* Column 0 is the key: name the row once that column has been read whole. */
-            mts_err_set(err, "invalid cache row %s: column %s %s",
-                        i > 0 ? (const char *)obj + cols[0].off : "?", cols[i].name, why);
-            return false;
+        int t = sqlite3_column_type(s, (int)i);
+
+        memset(&v[i], 0, sizeof(v[i]));
+        if (t == SQLITE_NULL) {
+            v[i].type = CACHE_VAL_NULL;
+        } else if (t == SQLITE_INTEGER) {
+            v[i].type = CACHE_VAL_INT;
+            v[i].i = sqlite3_column_int64(s, (int)i);
+        } else if (t == SQLITE_TEXT) {
+            v[i].type = CACHE_VAL_TEXT;
+            v[i].text = (const char *)sqlite3_column_text(s, (int)i);
+            v[i].len = (size_t)sqlite3_column_bytes(s, (int)i);
+        } else {
+            v[i].type = CACHE_VAL_OTHER;
         }
     }
-    return true;
 }
 
 /* One domain row into *e. On false, *e is zeroed and owns nothing. */
 static bool
 row_to_entry(sqlite3_stmt *s, struct cache_entry *e, struct mts_err *err)
 {
-    bool ok;
+    struct cache_val v[CACHE_ROW_DOMAIN_NCOLS];
 
-    memset(e, 0, sizeof(*e));
-    ok = read_cols(s, domain_cols, NELEM(domain_cols), e, err) && entry_ok(e, err);
-    if (ok && !e->has_policy)
-        e->mode = POLICY_MODE_NONE; /* whatever was stored, or NULL */
-    if (!ok) {
-        cache_entry_free(e);
-        memset(e, 0, sizeof(*e));
-    }
-    return ok;
+    read_vals(s, v, CACHE_ROW_DOMAIN_NCOLS);
+    return cache_row_decode(v, e, err);
 }
 
 static int
@@ -614,24 +393,16 @@ cache_close(struct cache *c)
     free(c);
 }
 
-void
-cache_entry_free(struct cache_entry *e)
-{
-    if (e == NULL)
-        return;
-    free(e->mx);
-    free(e->policy_text);
-    e->mx = NULL;
-    e->policy_text = NULL;
-}
-
 const char *
 cache_status_name(enum cache_status st)
 {
-    static const char *const names[] = {"ok",      "not found", "busy", "read-only",
-                                        "corrupt", "bad row",   "error"};
+    static const struct nametab names[] = {
+        {"ok", CACHE_OK},           {"not found", CACHE_NOT_FOUND}, {"busy", CACHE_BUSY},
+        {"read-only", CACHE_READONLY}, {"corrupt", CACHE_CORRUPT},   {"bad row", CACHE_BAD_ROW},
+        {"error", CACHE_ERROR},     {NULL, -1},
+    };
 
-    return (unsigned)st < NELEM(names) ? names[st] : "?";
+    return nametab_name(names, (int)st);
 }
 
 /* Steps a bound statement that returns no rows, under the caller's lock. */
@@ -657,7 +428,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
     int rc;
 
     memset(obj, 0, objsz);
-    if (!name_ok(which == ST_GET ? "domain" : "MX host", key, err))
+    if (!cache_row_name_ok(which == ST_GET ? "domain" : "MX host", key, err))
         return CACHE_ERROR;
     pthread_mutex_lock(&c->mu);
     rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -671,9 +442,10 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
     } else if (which == ST_GET) {
         st = row_to_entry(s, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     } else {
-        st = read_cols(s, probe_cols, NELEM(probe_cols), obj, err) ? CACHE_OK : CACHE_BAD_ROW;
-        if (st != CACHE_OK)
-            memset(obj, 0, objsz);
+        struct cache_val v[CACHE_ROW_PROBE_NCOLS];
+
+        read_vals(s, v, CACHE_ROW_PROBE_NCOLS);
+        st = cache_probe_decode(v, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     }
     stmt_done(s);
     pthread_mutex_unlock(&c->mu);
@@ -695,14 +467,17 @@ cache_get_probe(struct cache *c, const char *host, struct cache_probe *out, stru
 enum cache_status
 cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
 {
+    struct cache_val v[CACHE_ROW_DOMAIN_NCOLS];
     enum cache_status st;
+    char *joined;
 
-    if (!entry_ok(e, err))
+    if (cache_row_encode(e, v, &joined, err) != 0)
         return CACHE_ERROR;
     pthread_mutex_lock(&c->mu);
-    st = run(c, c->st[ST_PUT], bind_cols(c->st[ST_PUT], domain_cols, NELEM(domain_cols), e),
+    st = run(c, c->st[ST_PUT], bind_vals(c->st[ST_PUT], v, CACHE_ROW_DOMAIN_NCOLS),
              "cannot store cache row", err);
     pthread_mutex_unlock(&c->mu);
+    free(joined);
     return st;
 }
 
@@ -710,17 +485,13 @@ enum cache_status
 cache_put_probe(struct cache *c, const struct cache_probe *p, struct mts_err *err)
 {
     sqlite3_stmt *s = c->st[ST_PUT_PROBE];
-    const char *bad = fields_bounded(probe_cols, NELEM(probe_cols), p);
+    struct cache_val v[CACHE_ROW_PROBE_NCOLS];
     enum cache_status st;
 
-    if (bad != NULL) {
-        mts_err_set(err, "probe row: %s is not terminated within its buffer", bad);
-        return CACHE_ERROR;
-    }
-    if (!name_ok("MX host", p->host, err))
+    if (cache_probe_encode(p, v, err) != 0)
         return CACHE_ERROR;
     pthread_mutex_lock(&c->mu);
-    st = run(c, s, bind_cols(s, probe_cols, NELEM(probe_cols), p), "cannot store probe row", err);
+    st = run(c, s, bind_vals(s, v, CACHE_ROW_PROBE_NCOLS), "cannot store probe row", err);
     pthread_mutex_unlock(&c->mu);
     return st;
 }
@@ -734,7 +505,7 @@ keyed_change(struct cache *c, int which, const char *domain, const int64_t *v, c
     enum cache_status st;
     int rc;
 
-    if (!name_ok("domain", domain, err))
+    if (!cache_row_name_ok("domain", domain, err))
         return CACHE_ERROR;
     pthread_mutex_lock(&c->mu);
     rc = sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC);

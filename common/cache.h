@@ -24,9 +24,12 @@
  *	enum cache_status cache_get_probe(c, host, &probe, err);
  *
  * DESCRIPTION
- *	One table row per recipient domain (its TXT id, its policy as raw text
- *	plus the parsed mode / max_age / mx list, and the timestamps the
- *	refresh logic needs) and one per probed MX host. The database is in
+ *	One table row per recipient domain (its TXT id, its status, its
+ *	policy as raw text plus the parsed mode / max_age / mx list, and the
+ *	timestamps the refresh logic needs) and one per probed MX host.
+ *	Statuses and modes are enums and the mx list an array here; their
+ *	words, and the list joined with '\n', exist only in the database
+ *	(cache_row.c converts). The database is in
  *	WAL mode so that readers never wait for the writer; every write is a
  *	single autocommit statement, so a row is always replaced whole.
  *
@@ -71,6 +74,7 @@
 
 #include "err.h"
 #include "policy.h"
+#include "status.h"
 
 #define CACHE_SCHEMA_VERSION 1
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
@@ -95,13 +99,15 @@ struct cache_entry {
     bool has_policy;
     enum policy_mode mode; /* meaningful only with has_policy */
     uint32_t max_age;
-    char *mx;          /* patterns, '\n'-separated; malloc'd or NULL */
+    char **mx;         /* patterns, malloc'd (mxmatch_list_free), or NULL */
+    size_t n_mx;
     char *policy_text; /* raw body; malloc'd or NULL */
     int64_t fetched_at;
     int64_t expires_at; /* policy expiry, or negative answer expiry */
     int64_t checked_at; /* last TXT id check */
     int64_t last_used;  /* last time a recipient asked */
-    char status[16];    /* enforce/testing/none/absent/failed/unknown */
+    bool has_status;    /* false: the column is NULL (a row written elsewhere) */
+    enum discover_status status; /* meaningful only with has_status */
     char dnssec[16];    /* secure / insecure / bogus / "" */
     char last_error[256];
     char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */
@@ -194,8 +200,14 @@ enum cache_status cache_put_probe(struct cache *c, const struct cache_probe *p,
 enum cache_status cache_get_probe(struct cache *c, const char *host, struct cache_probe *out,
                                   struct mts_err *err);
 
-/* Frees mx and policy_text and sets them to NULL. Safe with NULL. */
+/* Frees mx and policy_text and sets them to NULL (n_mx 0). Safe with NULL. */
 void cache_entry_free(struct cache_entry *e);
+
+/*
+ * The n patterns joined with '\n', as a row stores them ("" for none), for
+ * showing a row as stored; malloc'd, NULL when out of memory.
+ */
+char *cache_mx_join(char *const *mx, size_t n);
 
 /* "ok", "not found", "busy", ... for logs. */
 const char *cache_status_name(enum cache_status st);

@@ -3,6 +3,9 @@
  */
 #include "clock.h"
 
+#include <limits.h>
+#include <stdint.h>
+
 struct timespec
 clock_deadline_after(int ms)
 {
@@ -16,6 +19,29 @@ clock_deadline_after(int ms)
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
+}
+
+int
+clock_ms_until(const struct timespec *deadline)
+{
+    struct timespec now;
+    int64_t ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ns = ((int64_t)deadline->tv_sec - (int64_t)now.tv_sec) * 1000000000 +
+         (deadline->tv_nsec - now.tv_nsec);
+    if (ns <= 0)
+        return 0;
+    ns = (ns + 999999) / 1000000;
+    return ns > INT_MAX ? INT_MAX : (int)ns;
+}
+
+const struct timespec *
+clock_earlier(const struct timespec *a, const struct timespec *b)
+{
+    if (a->tv_sec != b->tv_sec)
+        return a->tv_sec < b->tv_sec ? a : b;
+    return a->tv_nsec <= b->tv_nsec ? a : b;
 }
 
 void

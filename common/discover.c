@@ -1,12 +1,16 @@
 /*
  * discover - a domain's MTA-STS status; see discover.h and DESIGN.md.
  *
- * Three parts:
- *  - status_from_row(): what a cache row says now, without any I/O;
- *  - refresh(): one lookup of one domain (TXT, maybe HTTPS), applying the
- *    RFC 8461 §5.1 rules to the cached row and writing the new row;
- *  - the in-flight table and worker pool: at most one refresh per domain
- *    at a time, callers waiting on it with their own deadlines.
+ * Orchestration only; the RFC 8461 §5.1 rules are in refresh.c, behind
+ * struct refresh_io (DNS and HTTPS), which this file fills with the real
+ * resolver and fetcher. Three parts:
+ *  - discover_lookup(): the cached row answers when it can
+ *    (refresh_status_from_row, no I/O), else the caller joins a lookup;
+ *  - refresh(): one lookup of one domain: cache row in, refresh_step,
+ *    row out;
+ *  - the in-flight table, worker pool and background refresher: at most
+ *    one refresh per domain at a time, callers waiting on it with their
+ *    own deadlines.
  *
  * Every cache write is a whole row (cache_put), so a reader in another
  * process never sees half of a refresh.
@@ -20,14 +24,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <idn2.h>
-
 #include "cache.h"
 #include "clock.h"
 #include "dns.h"
+#include "domain.h"
 #include "fetch.h"
 #include "log.h"
 #include "mxmatch.h"
+#include "refresh.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 #define DUE_BATCH 500			/* rows the refresher takes per round */
@@ -72,33 +76,7 @@ wall_clock(void)
     return (int64_t)time(NULL);
 }
 
-const char *
-discover_status_name(enum discover_status s)
-{
-    static const char *const names[] = {"enforce", "testing", "none",
-                                        "absent",  "failed",  "unknown"};
-    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
-}
-
-static enum discover_status
-status_from_mode(enum policy_mode m)
-{
-    return m == POLICY_MODE_ENFORCE ? DISCOVER_ENFORCE :
-           m == POLICY_MODE_TESTING ? DISCOVER_TESTING : DISCOVER_NONE;
-}
-
-static int
-status_from_name(const char *name, enum discover_status *out)
-{
-    for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++) {
-        if (strcmp(name, discover_status_name((enum discover_status)s)) == 0) {
-            *out = (enum discover_status)s;
-            return 0;
-        }
-    }
-    return -1;
-}
-
+/* Sets the status a row stores. */
 bool
 discover_check_resolver(struct discover *d, char *why, size_t whysz)
 {
@@ -112,230 +90,45 @@ discover_lookup_bound_ms(const struct config *cfg)
     return (int)(cfg->dns_timeout_ms * 2 + cfg->fetch_timeout_ms + 1000);
 }
 
-void
-discover_result_free(struct discover_result *res)
-{
-    free(res->mx);
-    res->mx = NULL;
-}
-
-static void
-result_copy(struct discover_result *dst, const struct discover_result *src)
-{
-    *dst = *src;
-    dst->mx = src->mx ? strdup(src->mx) : NULL;
-}
-
-bool
-discover_result_mx_allows(const struct discover_result *res, const char *host)
-{
-    const char *p = res->mx;
-
-    while (p != NULL && *p != '\0') {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char pat[MXMATCH_NAME_MAX + 1];
-
-        if (len > 0 && len <= MXMATCH_NAME_MAX) {
-            memcpy(pat, p, len);
-            pat[len] = '\0';
-            if (mxmatch_match(pat, host))
-                return true;
-        }
-        p = nl ? nl + 1 : NULL;
-    }
-    return false;
-}
-
-int
-discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err)
-{
-    char *ascii = NULL;
-    int rc;
-
-    if (in == NULL || *in == '\0') {
-        mts_err_set(err, "empty domain");
-        return -1;
-    }
-    /* Pure ASCII skips IDNA, which would refuse names it need not judge. */
-    for (const char *p = in; *p; p++) {
-        if ((unsigned char)*p >= 0x80)
-            goto idn;
-    }
-    return mxmatch_host_normalize(in, strlen(in), out, outsz, err);
-idn:
-    rc = idn2_to_ascii_8z(in, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-    if (rc != IDN2_OK) {
-        mts_err_set(err, "domain is not a valid internationalized name: %s",
-                    idn2_strerror(rc));
-        return -1;
-    }
-    rc = mxmatch_host_normalize(ascii, strlen(ascii), out, outsz, err);
-    idn2_free(ascii);
-    return rc;
-}
-
-/* ------------------------------------------------------------ rows */
-
-static void
-result_from_row(struct discover_result *res, const struct cache_entry *e)
-{
-    snprintf(res->txt_id, sizeof(res->txt_id), "%s", e->txt_id);
-    res->has_policy = e->has_policy;
-    res->mode = e->mode;
-    res->max_age = e->max_age;
-    free(res->mx);
-    res->mx = (e->has_policy && e->mx) ? strdup(e->mx) : NULL;
-    res->fetched_at = e->fetched_at;
-    res->expires_at = e->expires_at;
-    res->checked_at = e->checked_at;
-    snprintf(res->dnssec, sizeof(res->dnssec), "%s", e->dnssec);
-    mts_text_set(res->error, sizeof(res->error), "%s", e->last_error);
-}
-
-/*
- * What the row says at time now, with no I/O: true with res->status set
- * when it answers; false when it is too old to answer anything.
- */
-static bool
-status_from_row(const struct cache_entry *e, int64_t now, struct discover_result *res)
-{
-    enum discover_status st;
-
-    result_from_row(res, e);
-    if (e->has_policy && now < e->expires_at) {
-        res->status = status_from_mode(e->mode);
-        return true;
-    }
-    res->has_policy = false;
-    free(res->mx);
-    res->mx = NULL;
-    if (status_from_name(e->status, &st) != 0 || st <= DISCOVER_NONE)
-        return false;
-    if (now >= e->expires_at)
-        return false;
-    res->status = st;
-    return true;
-}
-
 /* ------------------------------------------------------------ refresh */
 
-
-/* Records a fetch (or policy) failure for txt_id, keeping any cached policy. */
 static void
-note_fetch_failure(struct discover *d, struct cache_entry *e, bool have_policy,
-                   const char *txt_id, const char *why, int64_t now)
+io_txt(void *arg, const char *qname, struct dns_answer *out, struct mts_err *err)
 {
-    snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "%s", txt_id);
-    e->fetch_failed_at = now;
-    e->checked_at = now;
-    mts_text_set(e->last_error, sizeof(e->last_error), "policy fetch failed: %s", why);
-    if (have_policy) {
-        /* RFC 8461 §3.3: alert unless the cached mode is none. */
-        if (e->mode != POLICY_MODE_NONE)
-            log_msg(LOG_WARNING, "%s: policy fetch for id %s failed, cached %s policy "
-                    "kept until it expires: %s", e->domain, txt_id,
-                    policy_mode_name(e->mode), why);
-        return;
-    }
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    snprintf(e->status, sizeof(e->status), "failed");
-    e->expires_at = now + d->cfg->fetch_retry_interval;
-    log_msg(LOG_NOTICE, "%s: MTA-STS TXT id %s but no valid policy: %s", e->domain,
-            txt_id, why);
+    struct discover *d = arg;
+
+    /* A worker is bounded by dns_timeout_ms, not by any one caller's deadline. */
+    dns_query(d->dns, qname, DNS_TXT, NULL, out, err);
 }
 
-/* Fetches and parses the policy for e->domain; fills e on success. */
-static int
-fetch_and_parse(struct discover *d, struct cache_entry *e, const char *txt_id, int64_t now,
-                char *why, size_t whysz)
+static void
+io_addresses(void *arg, const char *host, struct dns_answer *out, struct mts_err *err)
 {
-    char host[300];
-    struct dns_answer addrs;
-    struct fetch_result fr;
-    struct policy p;
-    struct mts_err err;
-    const char *list[DNS_MAX_RRS];
-    char *mx = NULL;
-    size_t mxlen = 0;
+    struct discover *d = arg;
 
-    snprintf(host, sizeof(host), "mta-sts.%s", e->domain);
-    mts_err_clear(&err);
-    dns_addresses(d->dns, host, (int)d->cfg->dns_timeout_ms, &addrs, &err);
-    if (addrs.status != DNS_OK) {
-        mts_text_set(why, whysz, "%s", err.msg);
-        dns_answer_free(&addrs);
-        return -1;
-    }
-    for (size_t i = 0; i < addrs.n; i++)
-        list[i] = addrs.rr[i].text;
-    memset(&fr, 0, sizeof(fr));
-    if (fetch_policy(&d->fopts, e->domain, list, addrs.n, &fr, &err) != 0) {
-        mts_text_set(why, whysz, "%s", err.msg);
-        dns_answer_free(&addrs);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    dns_answer_free(&addrs);
-    if (policy_parse(fr.body, fr.body_len, &p, &err) != 0) {
-        mts_text_set(why, whysz, "invalid policy: %s", err.msg);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    for (size_t i = 0; i < p.n_mx; i++)
-        mxlen += strlen(p.mx[i]) + 1;
-    mx = calloc(1, mxlen + 1);
-    if (mx == NULL) {
-        mts_text_set(why, whysz, "out of memory");
-        policy_free(&p);
-        fetch_result_free(&fr);
-        return -1;
-    }
-    for (size_t i = 0; i < p.n_mx; i++) {
-        strcat(mx, p.mx[i]);
-        if (i + 1 < p.n_mx)
-            strcat(mx, "\n");
-    }
-    if (e->has_policy && e->mode == POLICY_MODE_ENFORCE && p.mode != POLICY_MODE_ENFORCE)
-        log_msg(LOG_WARNING, "%s: policy changed from enforce to %s (id %s): a downgrade; "
-                "check that it is genuine", e->domain, policy_mode_name(p.mode), txt_id);
-    free(e->mx);
-    free(e->policy_text);
-    e->mx = mx;
-    e->policy_text = fr.body;		/* taken over from the fetch result */
-    fr.body = NULL;
-    fetch_result_free(&fr);
-    e->has_policy = true;
-    e->mode = p.mode;
-    e->max_age = p.max_age;
-    e->fetched_at = now;
-    e->expires_at = now + (int64_t)p.max_age;
-    e->checked_at = now;
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    snprintf(e->status, sizeof(e->status), "%s", policy_mode_name(p.mode));
-    e->fetch_failed_id[0] = '\0';
-    e->fetch_failed_at = 0;
-    e->last_error[0] = '\0';
-    policy_free(&p);
-    return 0;
+    dns_addresses(d->dns, host, NULL, out, err);
+}
+
+static int
+io_fetch(void *arg, const char *domain, const char *const *addrs, size_t n_addrs,
+         struct fetch_result *out, struct mts_err *err)
+{
+    struct discover *d = arg;
+
+    return fetch_policy(&d->fopts, domain, addrs, n_addrs, out, err);
 }
 
 /*
- * One lookup of one domain: starts from the cached row (or none), applies
- * the RFC 8461 rules, writes the row back, and reports the status.
+ * One lookup of one domain: reads the cached row (or none), applies the
+ * RFC 8461 rules (refresh.c), writes the row back, and reports the status.
  */
 static void
 refresh(struct discover *d, const char *domain, struct discover_result *res)
 {
+    const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
     struct cache_entry e;
-    struct dns_answer txt;
-    struct policy_txt_input recs[DNS_MAX_RRS];
-    struct policy_txt parsed;
     struct mts_err err;
-    char qname[300], why[256];
-    enum policy_txt_result tr;
     int64_t now = d->now();
-    bool have_policy, rechecked;
     enum cache_status cs = CACHE_NOT_FOUND;
 
     memset(&e, 0, sizeof(e));
@@ -354,103 +147,9 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
         memset(&e, 0, sizeof(e));
         snprintf(e.domain, sizeof(e.domain), "%s", domain);
     }
-    /* A policy past max_age is dropped (§5.1). */
-    if (e.has_policy && now >= e.expires_at) {
-        log_msg(LOG_INFO, "%s: cached %s policy (id %s) expired", domain,
-                policy_mode_name(e.mode), e.txt_id);
-        e.has_policy = false;
-        free(e.mx);
-        free(e.policy_text);
-        e.mx = e.policy_text = NULL;
-    }
-    have_policy = e.has_policy;
-    e.last_used = now;
-
-    snprintf(qname, sizeof(qname), "_mta-sts.%s", domain);
-    mts_err_clear(&err);
-    dns_query(d->dns, qname, DNS_TXT, (int)d->cfg->dns_timeout_ms, &txt, &err);
-    snprintf(e.dnssec, sizeof(e.dnssec), "%s",
-             dns_status_is_answer(txt.status) || txt.status == DNS_BOGUS ?
-             dns_sec_name(txt.sec) : "");
-    /* §5: the check counts only if DNS answered and any new id was fetched. */
-    rechecked = dns_status_is_answer(txt.status);
-
-    if (!dns_status_is_answer(txt.status)) {
-        /* We do not know: a cached policy stays; otherwise unknown, briefly. */
-        mts_text_set(e.last_error, sizeof(e.last_error), "%s", err.msg);
-        if (have_policy) {
-            /* Try again after the back-off, not a whole check interval. */
-            e.checked_at = now - d->cfg->check_interval + d->cfg->unknown_backoff;
-            log_msg(LOG_WARNING, "%s: TXT check failed, cached %s policy kept: %s", domain,
-                    policy_mode_name(e.mode), err.msg);
-        } else {
-            snprintf(e.status, sizeof(e.status), "unknown");
-            e.expires_at = now + d->cfg->unknown_backoff;
-            e.checked_at = now;
-        }
-        goto store;
-    }
-    for (size_t i = 0; i < txt.n; i++) {
-        recs[i].data = txt.rr[i].text;
-        recs[i].len = txt.rr[i].len;
-    }
-    tr = txt.status == DNS_OK ? policy_txt_select(recs, txt.n, &parsed, &err) : POLICY_TXT_NONE;
-    if (tr != POLICY_TXT_OK) {
-        e.checked_at = now;
-        mts_text_set(e.last_error, sizeof(e.last_error), "no usable MTA-STS TXT record: %s", err.msg);
-        if (have_policy) {
-            /* §3.1 and §10.3: a vanished record does not remove a policy. */
-            if (e.mode == POLICY_MODE_ENFORCE)
-                log_msg(LOG_WARNING, "%s: cached enforce policy (id %s) but %s; kept until "
-                        "it expires (a possible attack, or a domain leaving MTA-STS "
-                        "incorrectly)", domain, e.txt_id, err.msg);
-        } else {
-            snprintf(e.status, sizeof(e.status), "absent");
-            e.expires_at = now + d->cfg->absent_ttl;
-            e.txt_id[0] = '\0';
-        }
-        goto store;
-    }
-
-    if (have_policy && strcmp(parsed.id, e.txt_id) == 0 &&
-        e.expires_at - d->cfg->refresh_margin > now) {
-        /* Unchanged id, not near expiry: nothing to fetch. */
-        e.checked_at = now;
-        e.last_error[0] = '\0';
-        goto store;
-    }
-    if (strcmp(e.fetch_failed_id, parsed.id) == 0 &&
-        now < e.fetch_failed_at + d->cfg->fetch_retry_interval) {
-        /* §3.3: a failed id is not fetched again before the back-off ends. */
-        e.checked_at = now;
-        rechecked = false;
-        if (!have_policy) {
-            snprintf(e.txt_id, sizeof(e.txt_id), "%s", parsed.id);
-            snprintf(e.status, sizeof(e.status), "failed");
-            e.expires_at = e.fetch_failed_at + d->cfg->fetch_retry_interval;
-        }
-        goto store;
-    }
-    if (fetch_and_parse(d, &e, parsed.id, now, why, sizeof(why)) != 0) {
-        note_fetch_failure(d, &e, have_policy, parsed.id, why, now);
-        rechecked = false;
-    }
-
-store:
-    dns_answer_free(&txt);
+    refresh_step(d->cfg, &io, &e, now, res);
     if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
-    res->source = DISCOVER_FROM_FRESH;
-    if (!status_from_row(&e, now, res)) {
-        /* A max_age of 0 expires at once, yet was valid when fetched. */
-        if (e.has_policy && e.fetched_at == now) {
-            result_from_row(res, &e);
-            res->status = status_from_mode(e.mode);
-        } else {
-            res->status = DISCOVER_UNKNOWN;
-        }
-    }
-    res->rechecked = rechecked;
     cache_entry_free(&e);
 }
 
@@ -545,14 +244,14 @@ worker_main(void *arg)
 }
 
 /*
- * Joins (or starts) the lookup of domain and waits for it until deadline_ms.
- * Returns whether it finished; if not, res says unknown and why.
+ * Joins (or starts) the lookup of domain and waits for it until deadline.
+ * Returns whether it finished; if not, res says unknown and why (budget_ms:
+ * the caller's whole wait, for that sentence).
  */
 static bool
-lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
-                struct discover_result *res)
+lookup_and_wait(struct discover *d, const char *domain, const struct timespec *deadline,
+                int budget_ms, struct discover_result *res)
 {
-    struct timespec deadline = clock_deadline_after(deadline_ms);
     struct inflight *f;
     bool finished;
 
@@ -565,12 +264,12 @@ lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
         return false;
     }
     while (!f->done) {
-        if (pthread_cond_timedwait(&d->done_cv, &d->mu, &deadline) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&d->done_cv, &d->mu, deadline) == ETIMEDOUT)
             break;
     }
     if (f->done) {
         discover_result_free(res);
-        result_copy(res, &f->res);
+        discover_result_copy(res, &f->res);
     } else {
         res->status = DISCOVER_UNKNOWN;
         res->source = DISCOVER_FROM_FRESH;
@@ -578,7 +277,7 @@ lookup_and_wait(struct discover *d, const char *domain, int deadline_ms,
                  d->cache != NULL ?
                      "lookup did not finish within %d ms (it goes on and will fill the cache)" :
                      "lookup did not finish within %d ms (without a cache, its result is not kept)",
-                 deadline_ms);
+                 budget_ms);
     }
     finished = f->done;
     inflight_unref(d, f);
@@ -592,7 +291,7 @@ discover_queue(struct discover *d, const char *domain)
     char norm[MXMATCH_NAME_MAX + 1];
     struct inflight *f;
 
-    if (discover_normalize_domain(domain, norm, sizeof(norm), NULL) != 0)
+    if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
         return -1;
     pthread_mutex_lock(&d->mu);
     f = inflight_join(d, norm);
@@ -612,31 +311,32 @@ discover_drain(struct discover *d)
 }
 
 void
-discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
-                struct discover_result *res)
+discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
+                int flags, struct discover_result *res)
 {
     struct cache_entry e;
     struct mts_err err;
     enum cache_status cs;
     int64_t now = d->now();
+    int budget_ms = clock_ms_until(deadline);
 
     memset(res, 0, sizeof(*res));
     res->status = DISCOVER_UNKNOWN;
     res->source = DISCOVER_FROM_CACHE;
-    if (discover_normalize_domain(domain, res->domain, sizeof(res->domain), &err) != 0) {
+    if (domain_normalize(domain, res->domain, sizeof(res->domain), &err) != 0) {
         snprintf(res->domain, sizeof(res->domain), "%.*s", 200, domain ? domain : "");
         mts_text_set(res->error, sizeof(res->error), "invalid domain: %s", err.msg);
         return;
     }
     if (d->cache == NULL) {
-        (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+        (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
         return;
     }
     cs = cache_get(d->cache, res->domain, &e, &err);
     if (cs == CACHE_OK) {
         if (now - e.last_used >= TOUCH_EVERY)
             (void)cache_touch(d->cache, res->domain, now, NULL);
-        if (status_from_row(&e, now, res)) {
+        if (refresh_status_from_row(&e, now, res)) {
             bool due = e.checked_at + d->cfg->check_interval <= now ||
                        (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
             bool recheck = (flags & DISCOVER_RECHECK) && res->has_policy;
@@ -646,7 +346,7 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
                 struct discover_result fresh;
 
                 memset(&fresh, 0, sizeof(fresh));
-                if (lookup_and_wait(d, res->domain, deadline_ms, &fresh)) {
+                if (lookup_and_wait(d, res->domain, deadline, budget_ms, &fresh)) {
                     discover_result_free(res);
                     *res = fresh;
                     return;
@@ -669,17 +369,17 @@ discover_lookup(struct discover *d, const char *domain, int deadline_ms, int fla
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
         return;
     }
-    (void)lookup_and_wait(d, res->domain, deadline_ms, res);
+    (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
 }
 
 int
-discover_mx(struct discover *d, const char *domain, int deadline_ms, char hosts[][254],
-            struct mts_err *err)
+discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
+            char hosts[][254], struct mts_err *err)
 {
     struct dns_answer a;
     int n = 0;
 
-    dns_query(d->dns, domain, DNS_MX, deadline_ms, &a, err);
+    dns_query(d->dns, domain, DNS_MX, deadline, &a, err);
     if (a.status == DNS_NXDOMAIN || a.status == DNS_NODATA) {
         /* No MX: mail goes to the domain's own address (implicit MX). */
         snprintf(hosts[0], 254, "%s", domain);
@@ -749,6 +449,12 @@ refresher_main(void *arg)
 }
 
 /* ------------------------------------------------------------ setup */
+
+int
+discover_global_init(struct mts_err *err)
+{
+    return fetch_global_init(err);
+}
 
 int
 discover_open(const struct config *cfg, int flags, struct discover **out, struct mts_err *err)

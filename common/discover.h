@@ -4,8 +4,10 @@
  *
  * SYNOPSIS
  *	struct discover *d;
+ *	discover_global_init(&err);                  at start, before threads
  *	discover_open(cfg, flags, &d, &err);
- *	discover_lookup(d, "partner.example", deadline_ms, 0, &res);
+ *	struct timespec deadline = clock_deadline_after(ms);
+ *	discover_lookup(d, "partner.example", &deadline, 0, &res);
  *	... res.status, res.source, res.error ...
  *	discover_result_free(&res);
  *	discover_close(d);
@@ -24,6 +26,9 @@
  *	DNS or HTTPS, and a vanished TXT record, never replace a cached
  *	policy; only max_age does. After a failed fetch for a TXT id, that id
  *	is not fetched again for fetch_retry_interval.
+ *
+ *	Deadlines are absolute, on the monotonic clock (clock.h): the cache
+ *	read and every wait of one call count against the same budget.
  *
  *	Any number of concurrent callers for one domain share one lookup: one
  *	TXT query, at most one HTTPS fetch. Each waits until its own deadline
@@ -45,24 +50,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "policy.h"
-
-enum discover_status {
-    DISCOVER_ENFORCE,
-    DISCOVER_TESTING,
-    DISCOVER_NONE,
-    DISCOVER_ABSENT,
-    DISCOVER_FAILED,
-    DISCOVER_UNKNOWN
-};
-
-enum discover_source {
-    DISCOVER_FROM_CACHE,
-    DISCOVER_FROM_FRESH
-};
+#include "status.h"
 
 /* discover_open flags */
 #define DISCOVER_NO_CACHE 0x1	/* neither read nor write the cache */
@@ -71,25 +65,18 @@ enum discover_source {
 /* discover_lookup flags */
 #define DISCOVER_RECHECK 0x1	/* check the TXT id of a cached policy now */
 
-struct discover_result {
-    enum discover_status status;
-    enum discover_source source;
-    char domain[254];
-    char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
-    bool has_policy;
-    enum policy_mode mode;
-    uint32_t max_age;
-    char *mx;			/* policy mx patterns, '\n'-separated; NULL without policy */
-    int64_t fetched_at, expires_at, checked_at;
-    char dnssec[16];		/* "secure", "insecure" or "" (not known) */
-    char error[256];		/* why, or "" */
-    bool rechecked;		/* DISCOVER_RECHECK: the TXT id check completed */
-};
 
 struct discover;
 
 /* Clock used for every cache time (seconds); tests may replace it. */
 typedef int64_t (*discover_clock_fn)(void);
+
+/*
+ * Once in a program, before it starts any thread: sets up what lookups
+ * need process-wide (libcurl). discover_open does it too, for programs
+ * with one thread at that point. 0, or -1 with a reason.
+ */
+int discover_global_init(struct mts_err *err);
 
 /* Returns 0, DISCOVER_OPEN_CACHE_ERROR when the cache cannot be opened, or -1. */
 #define DISCOVER_OPEN_CACHE_ERROR (-2)
@@ -101,23 +88,15 @@ void discover_close(struct discover *d);
 
 void discover_set_clock(struct discover *d, discover_clock_fn now);
 
-/*
- * Lower-cases a domain and converts U-labels to A-labels (IDNA 2008 with
- * libidn2); rejects what is not a host name.
- */
-int discover_normalize_domain(const char *in, char *out, size_t outsz, struct mts_err *err);
-
-/* domain: as given by a user or an address; normalised here. */
-void discover_lookup(struct discover *d, const char *domain, int deadline_ms, int flags,
-                     struct discover_result *res);
+/* domain: as given by a user or an address; normalised here (domain.h). */
+void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
+                     int flags, struct discover_result *res);
 
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);
 
 /* Waits until no lookup is queued or running. */
 void discover_drain(struct discover *d);
-
-void discover_result_free(struct discover_result *res);
 
 /*
  * The longest one lookup can take under cfg: the TXT query, the policy
@@ -136,15 +115,11 @@ bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
 /*
  * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),
  * normalised, at most DISCOVER_MAX_MX. Returns the count, or -1 with a
- * reason when DNS could not answer within deadline_ms.
+ * reason when DNS could not answer before deadline (or dns_timeout_ms).
  */
 #define DISCOVER_MAX_MX 32
-int discover_mx(struct discover *d, const char *domain, int deadline_ms,
+int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
                 char hosts[][254], struct mts_err *err);
 
-/* Does a policy mx pattern of the result match host? */
-bool discover_result_mx_allows(const struct discover_result *res, const char *host);
-
-const char *discover_status_name(enum discover_status s);
 
 #endif

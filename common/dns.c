@@ -13,6 +13,7 @@
  */
 #include "dns.h"
 #include "clock.h"
+#include "nametab.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -250,6 +251,7 @@ dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz)
 {
     struct dns_answer a;
     struct mts_err e;
+    struct timespec deadline;
     char name[256];
     size_t l;
 
@@ -262,7 +264,8 @@ dns_check_dnssec_path(struct dns *d, int timeout_ms, char *why, size_t whysz)
     if (l > 1 && name[l - 1] == '.')
         name[l - 1] = '\0';
     memset(&a, 0, sizeof(a));
-    if (dns_query(d, name, DNS_DNSKEY, timeout_ms, &a, &e) != 0)
+    deadline = clock_deadline_after(timeout_ms > 0 ? timeout_ms : d->timeout_ms);
+    if (dns_query(d, name, DNS_DNSKEY, &deadline, &a, &e) != 0)
         return DNS_PATH_UNKNOWN;
     dns_answer_free(&a);
     if (a.status == DNS_OK && a.sec == DNS_SEC_SECURE)
@@ -292,18 +295,28 @@ dns_status_is_answer(enum dns_status s)
     return s == DNS_OK || s == DNS_NXDOMAIN || s == DNS_NODATA;
 }
 
+static const struct nametab status_names[] = {
+    {"ok", DNS_OK},           {"nxdomain", DNS_NXDOMAIN}, {"nodata", DNS_NODATA},
+    {"servfail", DNS_SERVFAIL}, {"timeout", DNS_TIMEOUT}, {"bogus", DNS_BOGUS},
+    {"error", DNS_ERROR},     {NULL, -1},
+};
+
+static const struct nametab sec_names[] = {
+    {"insecure", DNS_SEC_INSECURE}, {"secure", DNS_SEC_SECURE}, {"bogus", DNS_SEC_BOGUS},
+    {NULL, -1},
+};
+
 const char *
 dns_status_name(enum dns_status s)
 {
-    static const char *const names[] = {"ok", "nxdomain", "nodata", "servfail",
-                                        "timeout", "bogus", "error"};
-    return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "invalid";
+    return (unsigned)s <= DNS_ERROR ? nametab_name(status_names, (int)s) : "invalid";
 }
 
 const char *
 dns_sec_name(enum dns_sec s)
 {
-    return s == DNS_SEC_SECURE ? "secure" : s == DNS_SEC_BOGUS ? "bogus" : "insecure";
+    /* Anything not proven secure (or bogus) is insecure. */
+    return nametab_name(sec_names, (unsigned)s <= DNS_SEC_BOGUS ? (int)s : DNS_SEC_INSECURE);
 }
 
 static struct query *
@@ -507,18 +520,23 @@ check_name(const char *name, struct mts_err *err)
     return 0;
 }
 
-/* Runs n queries of name at once and waits for all of them (or the deadline). */
+/*
+ * Runs n queries of name at once and waits for all of them, until the
+ * earlier of the caller's deadline (NULL: none) and dns_timeout_ms from now.
+ */
 static int
 query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n,
-           int timeout_ms, struct dns_answer *ans, struct mts_err *errs)
+           const struct timespec *caller, struct dns_answer *ans, struct mts_err *errs)
 {
     struct query *q[2] = {NULL, NULL};
     int ids[2];
-    struct timespec deadline;
+    struct timespec deadline = clock_deadline_after(d->timeout_ms);
+    int timeout_ms = d->timeout_ms;
 
-    if (timeout_ms <= 0 || timeout_ms > d->timeout_ms)
-        timeout_ms = d->timeout_ms;
-    deadline = clock_deadline_after(timeout_ms);
+    if (caller != NULL && clock_earlier(caller, &deadline) == caller) {
+        deadline = *caller;
+        timeout_ms = clock_ms_until(caller);
+    }
     for (size_t i = 0; i < n; i++) {
         int r;
 
@@ -552,7 +570,7 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
 }
 
 int
-dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
+dns_query(struct dns *d, const char *name, enum dns_type type, const struct timespec *deadline,
           struct dns_answer *out, struct mts_err *err)
 {
     struct mts_err e;
@@ -561,7 +579,7 @@ dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
     mts_err_clear(&e);
     if (check_name(name, err) != 0)
         return -1;
-    query_many(d, name, &type, 1, timeout_ms, out, &e);
+    query_many(d, name, &type, 1, deadline, out, &e);
     if (err != NULL)
         *err = e;
     return 0;
@@ -589,8 +607,8 @@ status_rank(enum dns_status s)
 }
 
 int
-dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer *out,
-              struct mts_err *err)
+dns_addresses(struct dns *d, const char *name, const struct timespec *deadline,
+              struct dns_answer *out, struct mts_err *err)
 {
     static const enum dns_type types[2] = {DNS_A, DNS_AAAA};
     struct dns_answer ans[2];
@@ -602,7 +620,7 @@ dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer
         return -1;
     mts_err_clear(&errs[0]);
     mts_err_clear(&errs[1]);
-    query_many(d, name, types, 2, timeout_ms, ans, errs);
+    query_many(d, name, types, 2, deadline, ans, errs);
     best = status_rank(ans[1].status) < status_rank(ans[0].status) ? 1 : 0;
     out->status = ans[best].status;
     out->sec = ans[best].sec;

@@ -5,8 +5,9 @@
  * SYNOPSIS
  *	struct dns *d;
  *	dns_open(&opts, &d, &err);
- *	dns_query(d, "_mta-sts.example.com", DNS_TXT, 5000, &ans, &err);
- *	dns_addresses(d, "mta-sts.example.com", 5000, &ans, &err);
+ *	struct timespec dl = clock_deadline_after(5000);
+ *	dns_query(d, "_mta-sts.example.com", DNS_TXT, &dl, &ans, &err);
+ *	dns_addresses(d, "mta-sts.example.com", &dl, &ans, &err);
  *	dns_answer_free(&ans);
  *	dns_close(d);
  *
@@ -15,7 +16,9 @@
  *	resolv.conf file or, with resolv_conf NULL or "none", recurses from
  *	the root itself; either way it validates DNSSEC against the trust
  *	anchor file. A background thread delivers results; callers wait on
- *	their own query until their deadline, then give up (the query is
+ *	their own query until their absolute (monotonic, see clock.h)
+ *	deadline or timeout_ms from the start of the query, whichever comes
+ *	first (a NULL deadline: timeout_ms only), then give up (the query is
  *	cancelled) with DNS_TIMEOUT.
  *
  *	Each answer is one of: DNS_OK (data), DNS_NXDOMAIN and DNS_NODATA
@@ -37,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <time.h>
 
 #include "err.h"
 
@@ -92,12 +97,12 @@ struct dns;
 int dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err);
 void dns_close(struct dns *d);
 
-int dns_query(struct dns *d, const char *name, enum dns_type type, int timeout_ms,
-              struct dns_answer *out, struct mts_err *err);
+int dns_query(struct dns *d, const char *name, enum dns_type type,
+              const struct timespec *deadline, struct dns_answer *out, struct mts_err *err);
 
 /* A and AAAA at once: OK if either has addresses. */
-int dns_addresses(struct dns *d, const char *name, int timeout_ms, struct dns_answer *out,
-                  struct mts_err *err);
+int dns_addresses(struct dns *d, const char *name, const struct timespec *deadline,
+                  struct dns_answer *out, struct mts_err *err);
 
 void dns_answer_free(struct dns_answer *a);
 

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "nametab.h"
 #include "policy.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
@@ -486,17 +487,18 @@ fetch_result_free(struct fetch_result *r)
 const char *
 fetch_status_name(enum fetch_status s)
 {
-    static const char *const names[] = {
-        [FETCH_OK] = "ok",
-        [FETCH_HTTP_STATUS] = "http-status",
-        [FETCH_REDIRECT] = "redirect",
-        [FETCH_CONTENT_TYPE] = "content-type",
-        [FETCH_TOO_LARGE] = "too-large",
-        [FETCH_TLS] = "tls",
-        [FETCH_TIMEOUT] = "timeout",
-        [FETCH_CONNECT] = "connect",
-        [FETCH_ERROR] = "error",
+    static const struct nametab names[] = {
+        {"ok", FETCH_OK},
+        {"http-status", FETCH_HTTP_STATUS},
+        {"redirect", FETCH_REDIRECT},
+        {"content-type", FETCH_CONTENT_TYPE},
+        {"too-large", FETCH_TOO_LARGE},
+        {"tls", FETCH_TLS},
+        {"timeout", FETCH_TIMEOUT},
+        {"connect", FETCH_CONNECT},
+        {"error", FETCH_ERROR},
+        {NULL, -1},
     };
 
-    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+    return (unsigned)s <= FETCH_ERROR ? nametab_name(names, (int)s) : "unknown";
 }

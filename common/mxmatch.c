@@ -8,6 +8,7 @@
 #include "mxmatch.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -162,4 +163,40 @@ mxmatch_match(const char *pattern, const char *host)
     if (dot == NULL || dot == h)
         return false;
     return strcasecmp(pattern + 1, dot) == 0;
+}
+
+bool
+mxmatch_any(char *const *pats, size_t n, const char *host)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(pats[i]);
+
+        if (len > 0 && len <= MXMATCH_NAME_MAX && mxmatch_match(pats[i], host))
+            return true;
+    }
+    return false;
+}
+
+char **
+mxmatch_list_dup(char *const *pats, size_t n)
+{
+    char **out = calloc(n > 0 ? n : 1, sizeof(*out));
+
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        if ((out[i] = strdup(pats[i])) == NULL) {
+            mxmatch_list_free(out, i);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+void
+mxmatch_list_free(char **pats, size_t n)
+{
+    if (pats == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(pats[i]);
+    free(pats);
 }

@@ -8,6 +8,9 @@
  *	int mxmatch_host_normalize(const char *in, size_t len, char *out,
  *	                           size_t outsz, struct mts_err *err);
  *	bool mxmatch_match(const char *pattern, const char *host);
+ *	bool mxmatch_any(char *const *pats, size_t n, const char *host);
+ *	char **mxmatch_list_dup(char *const *pats, size_t n);
+ *	void mxmatch_list_free(char **pats, size_t n);
  *
  * DESCRIPTION
  *	A pattern is a host name, or "*." followed by a host name. The
@@ -23,9 +26,13 @@
  *	first label only, and no trailing dot (the policy grammar's Domain has
  *	none). MX names from DNS may end in one dot, which is ignored.
  *
+ *	A policy's patterns stay a list (pats[0..n-1]) from the parser to the
+ *	verdict; mxmatch_any matches a host against the list.
+ *
  * DIAGNOSTICS
  *	mxmatch_pattern_check and mxmatch_host_normalize return 0, or -1 with
- *	a reason in err (which label, what was wrong).
+ *	a reason in err (which label, what was wrong). mxmatch_list_dup
+ *	returns NULL when out of memory.
  */
 #ifndef MTS_MXMATCH_H
 #define MTS_MXMATCH_H
@@ -54,5 +61,14 @@ int mxmatch_host_normalize(const char *in, size_t len, char *out, size_t outsz,
  * an invalid host matches nothing.
  */
 bool mxmatch_match(const char *pattern, const char *host);
+
+/* Does any of the n patterns match host? Empty or over-long ones match nothing. */
+bool mxmatch_any(char *const *pats, size_t n, const char *host);
+
+/* A copy of n patterns (n may be 0: an empty list, not NULL); NULL when out of memory. */
+char **mxmatch_list_dup(char *const *pats, size_t n);
+
+/* Frees the n patterns and the list. Safe with NULL. */
+void mxmatch_list_free(char **pats, size_t n);
 
 #endif

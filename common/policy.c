@@ -298,33 +298,28 @@ policy_txt_from_rdata(const unsigned char *rdata, size_t len, char *out,
 
 /* --------------------------------------------------------------- policy */
 
+const struct nametab policy_mode_names[] = {
+    {"enforce", POLICY_MODE_ENFORCE},
+    {"testing", POLICY_MODE_TESTING},
+    {"none", POLICY_MODE_NONE},
+    {NULL, -1},
+};
+
 const char *
 policy_mode_name(enum policy_mode mode)
 {
-    switch (mode) {
-    case POLICY_MODE_ENFORCE:
-        return "enforce";
-    case POLICY_MODE_TESTING:
-        return "testing";
-    case POLICY_MODE_NONE:
-        return "none";
-    }
-    return "invalid";
+    return (unsigned)mode <= POLICY_MODE_NONE ? nametab_name(policy_mode_names, (int)mode) :
+                                                "invalid";
 }
 
 int
 policy_mode_from_name(const char *name, enum policy_mode *out)
 {
-    if (name == NULL)
+    int m = name != NULL ? nametab_code(policy_mode_names, NAMETAB_EXACT, name) : -1;
+
+    if (m < 0)
         return -1;
-    if (strcmp(name, "enforce") == 0)
-        *out = POLICY_MODE_ENFORCE;
-    else if (strcmp(name, "testing") == 0)
-        *out = POLICY_MODE_TESTING;
-    else if (strcmp(name, "none") == 0)
-        *out = POLICY_MODE_NONE;
-    else
-        return -1;
+    *out = (enum policy_mode)m;
     return 0;
 }
 
@@ -333,9 +328,7 @@ policy_free(struct policy *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < p->n_mx; i++)
-        free(p->mx[i]);
-    free(p->mx);
+    mxmatch_list_free(p->mx, p->n_mx);
     p->mx = NULL;
     p->n_mx = 0;
 }
@@ -512,12 +505,10 @@ parse_line(struct policy *p, struct parse_state *st, const char *line, size_t le
     } else if (span_equals(line, klen, "mode")) {
         if (st->have_mode)
             return 0;
-        if (span_equals(v, vlen, "enforce")) {
-            p->mode = POLICY_MODE_ENFORCE;
-        } else if (span_equals(v, vlen, "testing")) {
-            p->mode = POLICY_MODE_TESTING;
-        } else if (span_equals(v, vlen, "none")) {
-            p->mode = POLICY_MODE_NONE;
+        int m = nametab_coden(policy_mode_names, NAMETAB_EXACT, v, vlen);
+
+        if (m >= 0) {
+            p->mode = (enum policy_mode)m;
         } else {
             mts_err_quote(q, sizeof(q), v, vlen);
             mts_err_set(err, "line %zu: mode \"%s\" is not enforce, testing or none "
@@ -626,8 +617,5 @@ policy_mx_allows(const struct policy *p, const char *host)
 {
     if (p == NULL || host == NULL)
         return false;
-    for (size_t i = 0; i < p->n_mx; i++)
-        if (mxmatch_match(p->mx[i], host))
-            return true;
-    return false;
+    return mxmatch_any(p->mx, p->n_mx, host);
 }

@@ -81,6 +81,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "nametab.h"
 
 #define POLICY_MAX_BYTES 65536		/* §3.3 suggested limit, our hard one */
 #define POLICY_MAX_AGE_LIMIT 31557600u	/* §3.2 */
@@ -149,7 +150,10 @@ int policy_parse(const char *text, size_t len, struct policy *out,
 
 void policy_free(struct policy *p);
 
-/* "enforce", "testing" or "none". */
+/* "enforce", "testing", "none"; {NULL, -1}. */
+extern const struct nametab policy_mode_names[];
+
+/* "enforce", "testing" or "none" ("invalid" for anything else). */
 const char *policy_mode_name(enum policy_mode mode);
 
 /* Parses "enforce" / "testing" / "none"; -1 on anything else. */

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "mxmatch.h"
 
 #define RULES_FILE_LINE_MAX 1024
@@ -425,27 +426,6 @@ verdict_route_enforces(const struct config *cfg, const char *mailer, const char 
     return list_has(&cfg->enforcing_relays, h, hl);
 }
 
-/* Milliseconds left until deadline, rounded up (0 or less: it has passed). */
-static int
-ms_left(const struct timespec *deadline)
-{
-    struct timespec t;
-    int64_t ns;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    ns = (int64_t)(deadline->tv_sec - t.tv_sec) * 1000000000 + (deadline->tv_nsec - t.tv_nsec);
-    return ns > 0 ? (int)((ns + 999999) / 1000000) : (int)(ns / 1000000);
-}
-
-/* The same, at least 1: what the discover calls take. */
-static int
-ms_until(const struct timespec *deadline)
-{
-    int ms = ms_left(deadline);
-
-    return ms > 0 ? ms : 1;
-}
-
 void
 verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
                       const struct timespec *deadline, struct verdict *out,
@@ -477,11 +457,11 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
                                               sizeof(route));
     f.route = route;
 
-    discover_lookup(ctx->discover, req->rcpt_domain, ms_until(deadline), 0, st);
+    discover_lookup(ctx->discover, req->rcpt_domain, deadline, 0, st);
     for (int pass = 0; pass < 2; pass++) {
         if (st->status == DISCOVER_ENFORCE && n_mx < 0) {
-            left = ms_left(deadline);
-            n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, left, mx, &err) : -1;
+            left = clock_ms_until(deadline);
+            n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, deadline, mx, &err) : -1;
             for (int i = 0; i < n_mx; i++)
                 mxp[i] = mx[i];
         }
@@ -494,12 +474,12 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
             break;
         /* RFC 8461 §5: no permanent failure before checking for a new policy. */
-        left = ms_left(deadline);
+        left = clock_ms_until(deadline);
         discover_result_free(st);
         if (left <= 0) {
             st->rechecked = false;
         } else {
-            discover_lookup(ctx->discover, req->rcpt_domain, left, DISCOVER_RECHECK, st);
+            discover_lookup(ctx->discover, req->rcpt_domain, deadline, DISCOVER_RECHECK, st);
         }
         if (!st->rechecked) {
             out->action = VERDICT_DEFER;

@@ -8,25 +8,33 @@
 #include "ctl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
 #include "discover.h"
+#include "domain.h"
 
 static json_t *
 entry_json(const struct cache_entry *e)
 {
     json_t *o = json_object();
+    char *mx;
 
 #define STR_OR_NULL(s) ((s) != NULL && (s)[0] ? json_string(s) : json_null())
     json_object_set_new(o, "domain", json_string(e->domain));
-    json_object_set_new(o, "status", STR_OR_NULL(e->status));
+    json_object_set_new(o, "status", e->has_status ?
+                                         json_string(discover_status_name(e->status)) :
+                                         json_null());
     json_object_set_new(o, "txt_id", STR_OR_NULL(e->txt_id));
     json_object_set_new(o, "has_policy", json_boolean(e->has_policy));
     json_object_set_new(o, "mode", e->has_policy ? json_string(policy_mode_name(e->mode)) :
                                                    json_null());
     json_object_set_new(o, "max_age", e->has_policy ? json_integer(e->max_age) : json_null());
-    json_object_set_new(o, "mx", STR_OR_NULL(e->mx));
+    /* As stored: one string, the patterns joined with '\n'. */
+    mx = e->mx != NULL ? cache_mx_join(e->mx, e->n_mx) : NULL;
+    json_object_set_new(o, "mx", STR_OR_NULL(mx));
+    free(mx);
     json_object_set_new(o, "fetched_at", json_integer(e->fetched_at));
     json_object_set_new(o, "expires_at", json_integer(e->expires_at));
     json_object_set_new(o, "checked_at", json_integer(e->checked_at));
@@ -57,7 +65,8 @@ list_row(const struct cache_entry *e, void *arg)
         return 0;
     }
     ctl_fmt_time(e->expires_at, exp, sizeof(exp));
-    printf("%-40s %-8s %-32s %s\n", e->domain, e->status, e->txt_id[0] ? e->txt_id : "-", exp);
+    printf("%-40s %-8s %-32s %s\n", e->domain,
+           e->has_status ? discover_status_name(e->status) : "", e->txt_id[0] ? e->txt_id : "-", exp);
     return 0;
 }
 
@@ -108,7 +117,7 @@ ctl_cache(int argc, char **argv)
             return CTL_EXIT_USAGE;
         }
     }
-    if (domain != NULL && discover_normalize_domain(domain, norm, sizeof(norm), &err) != 0) {
+    if (domain != NULL && domain_normalize(domain, norm, sizeof(norm), &err) != 0) {
         fprintf(stderr, "mtasts-ctl: %s: %s\n", domain, err.msg);
         return CTL_EXIT_USAGE;
     }

@@ -38,14 +38,9 @@ result_json(const struct discover_result *r)
     json_object_set_new(o, "txt_id", json_str_or_null(r->txt_id));
     if (r->has_policy) {
         json_t *p = json_object(), *mx = json_array();
-        const char *s = r->mx;
 
-        while (s != NULL && *s != '\0') {
-            const char *nl = strchr(s, '\n');
-            size_t len = nl ? (size_t)(nl - s) : strlen(s);
-            json_array_append_new(mx, json_stringn(s, len));
-            s = nl ? nl + 1 : NULL;
-        }
+        for (size_t i = 0; i < r->n_mx; i++)
+            json_array_append_new(mx, json_string(r->mx[i]));
         json_object_set_new(p, "mode", json_string(policy_mode_name(r->mode)));
         json_object_set_new(p, "max_age", json_integer(r->max_age));
         json_object_set_new(p, "mx", mx);
@@ -72,18 +67,12 @@ result_print(const struct discover_result *r)
     printf("dnssec:  %s\n", r->dnssec[0] ? r->dnssec : "-");
     printf("txt id:  %s\n", r->txt_id[0] ? r->txt_id : "-");
     if (r->has_policy) {
-        const char *s = r->mx;
-
         ctl_fmt_time(r->fetched_at, t1, sizeof(t1));
         ctl_fmt_time(r->expires_at, t2, sizeof(t2));
         printf("policy:  mode %s, max_age %u s, fetched %s, expires %s\n",
                policy_mode_name(r->mode), (unsigned)r->max_age, t1, t2);
-        while (s != NULL && *s != '\0') {
-            const char *nl = strchr(s, '\n');
-            int len = nl ? (int)(nl - s) : (int)strlen(s);
-            printf("mx:      %.*s\n", len, s);
-            s = nl ? nl + 1 : NULL;
-        }
+        for (size_t i = 0; i < r->n_mx; i++)
+            printf("mx:      %s\n", r->mx[i]);
     } else {
         printf("policy:  -\n");
     }
@@ -160,7 +149,7 @@ ctl_lookup(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
-    discover_lookup(d, argv[optind], deadline, lflags, &res);
+    discover_lookup(d, argv[optind], (struct timespec[]){clock_deadline_after(deadline)}, lflags, &res);
     /* An unknown answer may be no fault of the domain's: say so when the
      * resolver itself cannot carry DNSSEC. */
     resolver_problem[0] = '\0';
@@ -216,7 +205,7 @@ prefetch_thread(void *arg)
         i = p->next++;
         pthread_mutex_unlock(&p->mu);
 
-        discover_lookup(p->d, p->domains[i], p->deadline, 0, &res);
+        discover_lookup(p->d, p->domains[i], (struct timespec[]){clock_deadline_after(p->deadline)}, 0, &res);
         if (res.status == DISCOVER_UNKNOWN)
             fprintf(stderr, "%s%s: unknown: %s\n", p->progress ? "\r\033[K" : "", res.domain,
                     res.error);

@@ -161,7 +161,7 @@ resolve(const struct config *cfg, const char *host, char *out, size_t outsz, int
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return -1;
     }
-    if (dns_addresses(d, host, timeout_ms, &ans, &err) != 0 || ans.status != DNS_OK ||
+    if (dns_addresses(d, host, NULL, &ans, &err) != 0 || ans.status != DNS_OK ||
         ans.n == 0)
         fprintf(stderr, "mtasts-ctl: no address for %s: %s\n", host, err.msg);
     else if ((size_t)snprintf(out, outsz, "%s", ans.rr[0].text) < outsz)

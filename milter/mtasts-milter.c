@@ -35,7 +35,7 @@
 
 #include <libmilter/mfapi.h>
 
-#include "fetch.h"
+#include "discover.h"
 #include "filter.h"
 #include "log.h"
 #include "quickack.h"
@@ -621,7 +621,7 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (fetch_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
+    if (discover_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);
         remove_socket(unix_socket_path(sock));
         return 1;

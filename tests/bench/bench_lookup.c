@@ -57,12 +57,16 @@ main(int argc, char **argv)
     memset(&e, 0, sizeof(e));
     snprintf(e.domain, sizeof(e.domain), "partner.example");
     snprintf(e.txt_id, sizeof(e.txt_id), "20261123");
-    snprintf(e.status, sizeof(e.status), "enforce");
+    e.has_status = true;
+    e.status = DISCOVER_ENFORCE;
     snprintf(e.dnssec, sizeof(e.dnssec), "secure");
     e.has_policy = true;
     e.mode = POLICY_MODE_ENFORCE;
     e.max_age = 604800;
-    e.mx = strdup("mx1.partner.example\n*.mx.partner.example");
+    e.mx = calloc(2, sizeof(*e.mx));
+    e.mx[0] = strdup("mx1.partner.example");
+    e.mx[1] = strdup("*.mx.partner.example");
+    e.n_mx = 2;
     e.policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.partner.example\n"
                            "mx: *.mx.partner.example\nmax_age: 604800\n");
     e.fetched_at = e.checked_at = e.last_used = (int64_t)time(NULL);
@@ -76,7 +80,7 @@ main(int argc, char **argv)
     t0 = now_ns();
     for (long i = 0; i < n; i++) {
         struct discover_result r;
-        discover_lookup(d, "partner.example", 1000, 0, &r);
+        discover_lookup(d, "partner.example", (struct timespec[]){clock_deadline_after(1000)}, 0, &r);
         bad += r.status != DISCOVER_ENFORCE || r.source != DISCOVER_FROM_CACHE;
         discover_result_free(&r);
     }

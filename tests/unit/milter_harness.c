@@ -350,7 +350,8 @@ put_row(struct cache *c, const char *domain, const char *status, bool has_policy
     memset(&e, 0, sizeof(e));
     snprintf(e.domain, sizeof(e.domain), "%s", domain);
     snprintf(e.txt_id, sizeof(e.txt_id), "%s", txt_id);
-    snprintf(e.status, sizeof(e.status), "%s", status);
+    e.has_status = true;
+    e.status = (enum discover_status)nametab_code(discover_status_names, NAMETAB_EXACT, status);
     snprintf(e.last_error, sizeof(e.last_error), "%s", last_error);
     e.has_policy = has_policy;
     e.fetched_at = now;
@@ -360,7 +361,8 @@ put_row(struct cache *c, const char *domain, const char *status, bool has_policy
         e.mode = mode;
         e.max_age = ENFORCE_MAX_AGE;
         e.expires_at = now + ENFORCE_MAX_AGE;
-        e.mx = (char *)mx;
+        e.mx = (char **)&mx; /* one pattern */
+        e.n_mx = 1;
         snprintf(text, sizeof(text), "version: STSv1\nmode: %s\nmx: %s\nmax_age: %d\n",
                  policy_mode_name(mode), mx, ENFORCE_MAX_AGE);
         e.policy_text = text;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "mxmatch.h"
 
 static char dir[64];
 
@@ -80,6 +81,33 @@ open_ok(const char *path)
     return c;
 }
 
+/* e->mx = the n patterns given, as the policy parser hands them over. */
+static void
+set_mx(struct cache_entry *e, size_t n, ...)
+{
+    va_list ap;
+
+    mxmatch_list_free(e->mx, e->n_mx);
+    e->mx = calloc(n + 1, sizeof(*e->mx));
+    assert_non_null(e->mx);
+    va_start(ap, n);
+    for (e->n_mx = 0; e->n_mx < n; e->n_mx++)
+        assert_non_null(e->mx[e->n_mx] = strdup(va_arg(ap, const char *)));
+    va_end(ap);
+}
+
+/* Do both rows hold the same mx list? */
+static bool
+same_mx(const struct cache_entry *a, const struct cache_entry *b)
+{
+    if (a->n_mx != b->n_mx)
+        return false;
+    for (size_t i = 0; i < a->n_mx; i++)
+        if (strcmp(a->mx[i], b->mx[i]) != 0)
+            return false;
+    return true;
+}
+
 /* A valid policy row with distinct values in every field. */
 static void
 make_entry(struct cache_entry *e, const char *domain)
@@ -90,7 +118,7 @@ make_entry(struct cache_entry *e, const char *domain)
     e->has_policy = true;
     e->mode = POLICY_MODE_TESTING;
     e->max_age = 604800;
-    e->mx = strdup("mx1.example.net\n*.mail.example.net");
+    set_mx(e, 2, "mx1.example.net", "*.mail.example.net");
     e->policy_text = strdup("version: STSv1\nmode: testing\nmx: mx1.example.net\n"
                             "mx: *.mail.example.net\nmax_age: 604800\n");
     assert_non_null(e->mx);
@@ -99,7 +127,8 @@ make_entry(struct cache_entry *e, const char *domain)
     e->expires_at = 1000 + 604800;
     e->checked_at = 1100;
     e->last_used = 1200;
-    (void)snprintf(e->status, sizeof(e->status), "testing");
+    e->has_status = true;
+    e->status = DISCOVER_TESTING;
     (void)snprintf(e->dnssec, sizeof(e->dnssec), "secure");
     (void)snprintf(e->last_error, sizeof(e->last_error), "previous fetch: HTTP 503");
     (void)snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "abc123");
@@ -213,13 +242,14 @@ test_roundtrip_all_fields(void **state)
     assert_true(out.has_policy);
     assert_int_equal(out.mode, POLICY_MODE_TESTING);
     assert_int_equal(out.max_age, 604800);
-    assert_string_equal(out.mx, in.mx);
+    assert_true(same_mx(&out, &in));
     assert_string_equal(out.policy_text, in.policy_text);
     assert_int_equal(out.fetched_at, 1000);
     assert_int_equal(out.expires_at, 1000 + 604800);
     assert_int_equal(out.checked_at, 1100);
     assert_int_equal(out.last_used, 1200);
-    assert_string_equal(out.status, "testing");
+    assert_true(out.has_status);
+    assert_int_equal(out.status, DISCOVER_TESTING);
     assert_string_equal(out.dnssec, "secure");
     assert_string_equal(out.last_error, in.last_error);
     assert_string_equal(out.fetch_failed_id, "abc123");
@@ -242,7 +272,8 @@ test_negative_entry_roundtrip(void **state)
     in.mode = (enum policy_mode)77; /* ignored without a policy */
     in.expires_at = -5;             /* negative times are stored as given */
     in.checked_at = INT64_MAX;
-    (void)snprintf(in.status, sizeof(in.status), "absent");
+    in.has_status = true;
+    in.status = DISCOVER_ABSENT;
     put_ok(c, &in);
     assert_int_equal(cache_get(c, "nosts.example", &out, &err), CACHE_OK);
     assert_false(out.has_policy);
@@ -253,7 +284,8 @@ test_negative_entry_roundtrip(void **state)
     assert_string_equal(out.dnssec, "");
     assert_int_equal(out.expires_at, -5);
     assert_true(out.checked_at == INT64_MAX);
-    assert_string_equal(out.status, "absent");
+    assert_true(out.has_status);
+    assert_int_equal(out.status, DISCOVER_ABSENT);
     cache_entry_free(&out);
 
     /* An empty policy body is kept as "" (not NULL): it is not a missing one. */
@@ -278,7 +310,7 @@ test_not_found(void **state)
     struct mts_err err;
 
     (void)state;
-    out.mx = (char *)&out; /* must be zeroed, so that free is safe */
+    out.mx = (char **)&out; /* must be zeroed, so that free is safe */
     assert_int_equal(cache_get(c, "absent.example", &out, &err), CACHE_NOT_FOUND);
     assert_null(out.mx);
     assert_non_null(strstr(err.msg, "absent.example"));
@@ -301,8 +333,7 @@ test_update_keeps_one_row(void **state)
     put_ok(c, &e);
     e.mode = POLICY_MODE_ENFORCE;
     e.max_age = 86400;
-    free(e.mx);
-    e.mx = strdup("mx.partner.example");
+    set_mx(&e, 1, "mx.partner.example");
     e.last_error[0] = '\0';
     e.dnssec[0] = '\0';
     put_ok(c, &e);
@@ -310,7 +341,8 @@ test_update_keeps_one_row(void **state)
     assert_int_equal(cache_get(c, "partner.example", &out, &err), CACHE_OK);
     assert_int_equal(out.mode, POLICY_MODE_ENFORCE);
     assert_int_equal(out.max_age, 86400);
-    assert_string_equal(out.mx, "mx.partner.example");
+    assert_int_equal(out.n_mx, 1);
+    assert_string_equal(out.mx[0], "mx.partner.example");
     assert_string_equal(out.last_error, "");
     assert_string_equal(out.dnssec, "");
     cache_entry_free(&out);
@@ -586,9 +618,9 @@ test_invalid_put_refused(void **state)
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "id;1"); /* not an sts-id */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "1");
-    (void)snprintf(e.status, sizeof(e.status), "bogus");
+    e.status = (enum discover_status)42; /* not a status */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
-    (void)snprintf(e.status, sizeof(e.status), "enforce");
+    e.status = DISCOVER_ENFORCE;
     e.mode = (enum policy_mode)7;
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     e.mode = POLICY_MODE_ENFORCE;
@@ -857,7 +889,7 @@ test_overlong_and_bad_rows(void **state)
                                       "age.example: column max_age is out of range",
                                       "lastcol.example: column fetch_failed_at is not an integer"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        out.mx = (char *)&out;
+        out.mx = (char **)&out;
         if (cache_get(c, bad[i], &out, &err) != CACHE_BAD_ROW)
             fail_msg("%s: not refused", bad[i]);
         assert_null(out.mx);
@@ -1030,7 +1062,7 @@ thread_main(void *p)
         (void)snprintf(d, sizeof(d), "t%d-%03d.example", a->id, i);
         make_entry(&e, d);
         if (cache_put(a->c, &e, NULL) != CACHE_OK || cache_get(a->c, d, &out, NULL) != CACHE_OK ||
-            strcmp(out.mx, e.mx) != 0 || cache_touch(a->c, d, i, NULL) != CACHE_OK)
+            !same_mx(&out, &e) || cache_touch(a->c, d, i, NULL) != CACHE_OK)
             a->failures++;
         cache_entry_free(&out);
         cache_entry_free(&e);

@@ -172,13 +172,15 @@ put_row(struct cache *c, const char *domain, const char *mx, const char *id, int
     memset(&e, 0, sizeof(e));
     snprintf(e.domain, sizeof(e.domain), "%s", domain);
     snprintf(e.txt_id, sizeof(e.txt_id), "%s", id);
-    snprintf(e.status, sizeof(e.status), "enforce");
+    e.has_status = true;
+    e.status = DISCOVER_ENFORCE;
     e.has_policy = true;
     e.fetched_at = e.checked_at = e.last_used = now;
     e.mode = POLICY_MODE_ENFORCE;
     e.max_age = ENFORCE_MAX_AGE;
     e.expires_at = now + ENFORCE_MAX_AGE;
-    e.mx = (char *)mx;
+    e.mx = (char **)&mx; /* one pattern */
+    e.n_mx = 1;
     snprintf(text, sizeof(text), "version: STSv1\nmode: enforce\nmx: %s\nmax_age: %d\n", mx,
              ENFORCE_MAX_AGE);
     e.policy_text = text;

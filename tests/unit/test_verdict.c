@@ -122,7 +122,16 @@ make_status(struct discover_result *st, enum discover_status s, const char *poli
     if (st->has_policy) {
         st->mode = s == DISCOVER_ENFORCE ? POLICY_MODE_ENFORCE :
                    s == DISCOVER_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
-        st->mx = unit_str_new(policy_mx);
+        /* The patterns as a list; the table spells them '\n'-separated. */
+        st->mx = calloc(DISCOVER_MAX_MX, sizeof(*st->mx));
+        assert_non_null(st->mx);
+        for (const char *p = policy_mx; p != NULL && *p != '\0' && st->n_mx < DISCOVER_MAX_MX;) {
+            const char *nl = strchr(p, '\n');
+
+            st->mx[st->n_mx] = strndup(p, nl != NULL ? (size_t)(nl - p) : strlen(p));
+            assert_non_null(st->mx[st->n_mx++]);
+            p = nl != NULL ? nl + 1 : NULL;
+        }
         snprintf(st->txt_id, sizeof(st->txt_id), "20240101");
     }
     if (s == DISCOVER_UNKNOWN || s == DISCOVER_FAILED || s == DISCOVER_ABSENT)

@@ -33,7 +33,7 @@ one_lookup(void *arg)
     struct discover_result res;
 
     pthread_barrier_wait(&s->start);
-    discover_lookup(s->d, s->domain, 20000, 0, &res);
+    discover_lookup(s->d, s->domain, (struct timespec[]){clock_deadline_after(20000)}, 0, &res);
     pthread_mutex_lock(&s->mu);
     s->count[res.status]++;
     pthread_mutex_unlock(&s->mu);

@@ -55,7 +55,7 @@ main(int argc, char **argv)
     }
     discover_set_clock(d, test_clock);
     for (int i = 2; i <= 3; i++) {
-        discover_lookup(d, argv[i], 10000, 0, &r);
+        discover_lookup(d, argv[i], (struct timespec[]){clock_deadline_after(10000)}, 0, &r);
         printf("%s: %s at T\n", argv[i], discover_status_name(r.status));
         discover_result_free(&r);
     }
