@@ -35,6 +35,7 @@
 
 #include "err.h"
 #include "mxmatch.h"
+#include "tlsprobe_cert.h"
 
 #define IOBUF 4096       /* read buffer: more than one whole line (LINE_MAX + CRLF) */
 #define EHLO_NAME_MAX 255 /* RFC 5321 domain or address literal */
@@ -87,8 +88,8 @@ ms_spent(const struct conn *c)
 }
 
 /* Records the first failure only: later ones follow from it. Returns -1. */
-static int __attribute__((format(printf, 3, 4)))
-fail(struct tlsprobe_result *r, enum tlsprobe_status s, const char *fmt, ...)
+int
+tlsprobe_fail(struct tlsprobe_result *r, enum tlsprobe_status s, const char *fmt, ...)
 {
     va_list ap;
 
@@ -144,18 +145,18 @@ fail_io(struct conn *c, enum io e, const char *detail)
 
     switch (e) {
     case IO_TIMEOUT:
-        return fail(c->r, TLSPROBE_TIMEOUT, "timed out after %ld ms %s", ms_spent(c), doing);
+        return tlsprobe_fail(c->r, TLSPROBE_TIMEOUT, "timed out after %ld ms %s", ms_spent(c), doing);
     case IO_CLOSED:
-        return fail(c->r, TLSPROBE_CLOSED, "the server closed the connection %s%s%s", doing,
+        return tlsprobe_fail(c->r, TLSPROBE_CLOSED, "the server closed the connection %s%s%s", doing,
                     detail[0] != '\0' ? ": " : "", detail);
     case IO_TOO_LONG:
-        return fail(c->r, TLSPROBE_REPLY_TOO_LONG, "hostile or broken reply %s: %s", doing,
+        return tlsprobe_fail(c->r, TLSPROBE_REPLY_TOO_LONG, "hostile or broken reply %s: %s", doing,
                     detail);
     case IO_ERROR:
     case IO_OK:
         break;
     }
-    return fail(c->r, TLSPROBE_CLOSED, "connection failed %s: %s", doing, detail);
+    return tlsprobe_fail(c->r, TLSPROBE_CLOSED, "connection failed %s: %s", doing, detail);
 }
 
 /* The latest OpenSSL reason on this thread's queue, else fallback. */
@@ -292,11 +293,11 @@ read_reply(struct conn *c, struct reply *rep)
         if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
             line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != '-' && line[3] != ' ') ||
             memchr(line, '\0', len) != NULL)
-            return fail(c->r, TLSPROBE_BAD_REPLY, "not an SMTP reply %s: \"%s\"",
+            return tlsprobe_fail(c->r, TLSPROBE_BAD_REPLY, "not an SMTP reply %s: \"%s\"",
                         stage_doing[c->stage], q);
         code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
         if (rep->lines > 1 && code != rep->code)
-            return fail(c->r, TLSPROBE_BAD_REPLY, "reply codes %d and %d mixed in one reply %s",
+            return tlsprobe_fail(c->r, TLSPROBE_BAD_REPLY, "reply codes %d and %d mixed in one reply %s",
                         rep->code, code, stage_doing[c->stage]);
         rep->code = code;
         if (rep->lines > 1 && len > 4 && is_starttls_line(line + 4, len - 4))
@@ -406,12 +407,12 @@ connect_to(struct conn *c, const char *address, int port)
         v6->sin6_port = htons((uint16_t)port);
         sslen = sizeof(*v6);
     } else {
-        return fail(c->r, TLSPROBE_ERROR, "address \"%.64s\" is not a numeric IPv4 or IPv6 address",
+        return tlsprobe_fail(c->r, TLSPROBE_ERROR, "address \"%.64s\" is not a numeric IPv4 or IPv6 address",
                     address);
     }
     c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
-        return fail(c->r, TLSPROBE_ERROR, "socket: %s", strerror(errno));
+        return tlsprobe_fail(c->r, TLSPROBE_ERROR, "socket: %s", strerror(errno));
     if (connect(c->fd, (struct sockaddr *)&ss, sslen) != 0) {
         if (errno != EINPROGRESS)
             e = errno;
@@ -421,58 +422,15 @@ connect_to(struct conn *c, const char *address, int port)
             e = errno;
     }
     if (e == ECONNREFUSED)
-        return fail(c->r, TLSPROBE_REFUSED, "connection to %s port %d refused", address, port);
+        return tlsprobe_fail(c->r, TLSPROBE_REFUSED, "connection to %s port %d refused", address, port);
     if (e != 0)
-        return fail(c->r, TLSPROBE_UNREACHABLE, "cannot connect to %s port %d: %s", address, port,
+        return tlsprobe_fail(c->r, TLSPROBE_UNREACHABLE, "cannot connect to %s port %d: %s", address, port,
                     strerror(e));
     return 0;
 }
 
 /* ------------------------------------------------------------------ TLS */
 
-static unsigned
-chain_flag(int e)
-{
-    switch (e) {
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        return TLSPROBE_CHAIN_SELF_SIGNED;
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return TLSPROBE_CHAIN_UNKNOWN_CA;
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return TLSPROBE_CHAIN_EXPIRED;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return TLSPROBE_CHAIN_NOT_YET_VALID;
-    default:
-        return TLSPROBE_CHAIN_OTHER;
-    }
-}
-
-/*
- * Collect, don't abort: note every chain problem in the result (found
- * through the SSL's app data, so nothing is global) and let the handshake
- * go on, so that one probe tells the whole story (expired AND wrong name).
- */
-static int
-verify_cb(int ok, X509_STORE_CTX *x)
-{
-    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-    struct tlsprobe_result *r = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
-    int e;
-
-    if (ok || r == NULL)
-        return 1;
-    e = X509_STORE_CTX_get_error(x);
-    r->chain_flags |= chain_flag(e);
-    if (r->verify_code == 0) {
-        r->verify_code = e;
-        mts_text_set(r->verify_text, sizeof(r->verify_text), "%s (depth %d)",
-                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(x));
-    }
-    return 1;
-}
 
 static SSL_CTX *
 make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
@@ -480,7 +438,7 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
     if (ctx == NULL) {
-        fail(r, TLSPROBE_ERROR, "SSL_CTX_new: %s", ssl_reason("failed"));
+        tlsprobe_fail(r, TLSPROBE_ERROR, "SSL_CTX_new: %s", ssl_reason("failed"));
         return NULL;
     }
     /*
@@ -493,7 +451,7 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
      */
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") != 1) {
-        fail(r, TLSPROBE_ERROR, "OpenSSL setup: %s", ssl_reason("failed"));
+        tlsprobe_fail(r, TLSPROBE_ERROR, "OpenSSL setup: %s", ssl_reason("failed"));
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -502,16 +460,16 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
     if (o->ca_file != NULL && o->ca_file[0] != '\0') {
         /* Only this file: the system store must not add anchors. */
         if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-            fail(r, TLSPROBE_ERROR, "CA file %s: %s", o->ca_file, ssl_reason("cannot load"));
+            tlsprobe_fail(r, TLSPROBE_ERROR, "CA file %s: %s", o->ca_file, ssl_reason("cannot load"));
             SSL_CTX_free(ctx);
             return NULL;
         }
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        fail(r, TLSPROBE_ERROR, "system CA store: %s", ssl_reason("cannot load"));
+        tlsprobe_fail(r, TLSPROBE_ERROR, "system CA store: %s", ssl_reason("cannot load"));
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tlsprobe_verify_cb);
     return ctx;
 }
 
@@ -523,17 +481,17 @@ fail_handshake(struct conn *c, int err)
     char why[160];
 
     if (err == SSL_ERROR_SYSCALL && e == 0)
-        return fail(c->r, TLSPROBE_HANDSHAKE,
+        return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE,
                     "the server closed the connection in the TLS handshake%s%s",
                     errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
     /* We offer TLS 1.0-1.3: "unsupported protocol" means older than that. */
     if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNSUPPORTED_PROTOCOL)
-        return fail(c->r, TLSPROBE_TLS_TOO_OLD,
+        return tlsprobe_fail(c->r, TLSPROBE_TLS_TOO_OLD,
                     "TLS too old: the server offered a protocol older than TLS 1.0 (%s); "
                     "TLS 1.2 or newer is required (RFC 8461 §7.2)",
                     ssl_reason("unsupported protocol"));
     mts_text_set(why, sizeof(why), "%s", ssl_reason("unknown failure"));
-    return fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: %s", why);
+    return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: %s", why);
 }
 
 static int
@@ -546,7 +504,7 @@ handshake(struct conn *c, SSL_CTX *ctx)
     if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
         SSL_set_app_data(c->ssl, c->r) != 1 ||
         SSL_set_tlsext_host_name(c->ssl, c->r->mx_host) != 1) /* §7.1: SNI = MX */
-        return fail(c->r, TLSPROBE_ERROR, "OpenSSL setup: %s", ssl_reason("failed"));
+        return tlsprobe_fail(c->r, TLSPROBE_ERROR, "OpenSSL setup: %s", ssl_reason("failed"));
     for (;;) {
         ERR_clear_error();
         errno = 0;
@@ -559,188 +517,6 @@ handshake(struct conn *c, SSL_CTX *ctx)
         if (w != IO_OK)
             return fail_io(c, w, "");
     }
-}
-
-/* An ASN1_TIME as Unix time (0 when it cannot be read). */
-static int64_t
-asn1_unix(const ASN1_TIME *t)
-{
-    struct tm tm;
-
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
-/* subjectAltName dNSNames: kept quoted for showing; matched raw, NUL-free. */
-static void
-read_names(X509 *leaf, struct tlsprobe_result *r)
-{
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-    char name[TLSPROBE_HOST_MAX + 1];
-    int n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
-
-    for (int i = 0; i < n; i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        const unsigned char *d;
-        int len;
-
-        if (g->type != GEN_DNS)
-            continue;
-        d = ASN1_STRING_get0_data(g->d.dNSName);
-        len = ASN1_STRING_length(g->d.dNSName);
-        r->n_names_total++;
-        if (r->n_names < TLSPROBE_NAMES_MAX)
-            mts_err_quote(r->names[r->n_names++], sizeof(r->names[0]), (const char *)d,
-                          (size_t)len);
-        /* A name with a NUL or over 253 octets is no DNS-ID: never matches. */
-        if (r->name_match || len <= 0 || len > TLSPROBE_HOST_MAX ||
-            memchr(d, '\0', (size_t)len) != NULL)
-            continue;
-        memcpy(name, d, (size_t)len);
-        name[len] = '\0';
-        if (mxmatch_pattern_check(name, (size_t)len, NULL) == 0 &&
-            mxmatch_match(name, r->mx_host))
-            r->name_match = true;
-    }
-    GENERAL_NAMES_free(gens);
-}
-
-static void
-read_leaf(X509 *leaf, struct tlsprobe_result *r)
-{
-    EVP_PKEY *pk = X509_get0_pubkey(leaf);
-    int mdnid = NID_undef, id;
-    char buf[TLSPROBE_TEXT_MAX];
-    BIO *b;
-    int n;
-
-    r->cert_present = true;
-    if (pk != NULL) {
-        id = EVP_PKEY_get_base_id(pk);
-        mts_text_set(r->key_type, sizeof(r->key_type), "%s",
-                     id == EVP_PKEY_RSA ? "RSA" : id == EVP_PKEY_EC ? "EC" :
-                     id == EVP_PKEY_ED25519 ? "Ed25519" : id == EVP_PKEY_ED448 ? "Ed448" :
-                     id == EVP_PKEY_DSA ? "DSA" : OBJ_nid2sn(id));
-        r->key_bits = EVP_PKEY_get_bits(pk);
-        if (id == EVP_PKEY_EC &&
-            EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, r->key_curve,
-                                           sizeof(r->key_curve), NULL) != 1)
-            r->key_curve[0] = '\0';
-    }
-    if (X509_get_signature_info(leaf, &mdnid, NULL, NULL, NULL) == 1 && mdnid != NID_undef)
-        mts_text_set(r->sig_hash, sizeof(r->sig_hash), "%s", OBJ_nid2sn(mdnid));
-    n = X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, buf,
-                                  (int)sizeof(buf));
-    if (n > 0)
-        mts_err_quote(r->subject_cn, sizeof(r->subject_cn), buf, (size_t)n);
-    if ((b = BIO_new(BIO_s_mem())) != NULL) {
-        X509_NAME_print_ex(b, X509_get_issuer_name(leaf), 0, XN_FLAG_RFC2253);
-        n = BIO_read(b, buf, (int)sizeof(buf));
-        if (n > 0)
-            mts_err_quote(r->issuer, sizeof(r->issuer), buf, (size_t)n);
-        BIO_free(b);
-    }
-    r->not_before = asn1_unix(X509_get0_notBefore(leaf));
-    r->not_after = asn1_unix(X509_get0_notAfter(leaf));
-    /* Floor division, so a certificate that expired an hour ago has -1. */
-    int64_t left = r->not_after - (int64_t)time(NULL);
-    r->days_left = (long)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
-    read_names(leaf, r);
-}
-
-/* What was negotiated and what the certificate says. */
-static void
-read_session(SSL *ssl, struct tlsprobe_result *r)
-{
-    const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
-    const char *group;
-    EVP_PKEY *tmp = NULL;
-    X509 *leaf;
-    int nid;
-
-    r->tls_done = true;
-    r->tls_version = SSL_version(ssl);
-    mts_text_set(r->protocol, sizeof(r->protocol), "%s", SSL_get_version(ssl));
-    if (ci != NULL) {
-        mts_text_set(r->cipher, sizeof(r->cipher), "%s", SSL_CIPHER_standard_name(ci));
-        r->cipher_bits = SSL_CIPHER_get_bits(ci, NULL);
-    }
-    nid = SSL_get_negotiated_group(ssl);
-    if (nid != 0 && (group = SSL_group_to_name(ssl, nid)) != NULL)
-        mts_text_set(r->kex_group, sizeof(r->kex_group), "%s", group);
-    if (SSL_get_peer_tmp_key(ssl, &tmp) == 1) {
-        r->kex_bits = EVP_PKEY_get_bits(tmp);
-        if (r->kex_group[0] == '\0' && EVP_PKEY_get_base_id(tmp) == EVP_PKEY_DH)
-            mts_text_set(r->kex_group, sizeof(r->kex_group), "DH");
-        EVP_PKEY_free(tmp);
-    }
-    if ((leaf = SSL_get0_peer_certificate(ssl)) != NULL)
-        read_leaf(leaf, r);
-    r->chain_valid = r->cert_present && r->chain_flags == 0;
-}
-
-/* The names of the certificate, for a "wrong name" sentence. */
-static void
-names_list(const struct tlsprobe_result *r, char *out, size_t outsz)
-{
-    size_t o = 0;
-    int n;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < r->n_names && o < outsz; i++) {
-        n = snprintf(out + o, outsz - o, "%s%s", i > 0 ? ", " : "", r->names[i]);
-        if (n < 0)
-            break;
-        o += (size_t)n;
-    }
-    if (o < outsz && r->n_names_total > r->n_names)
-        (void)snprintf(out + o, outsz - o, " and %zu more", r->n_names_total - r->n_names);
-}
-
-/* The first of: too old, no certificate, untrusted, expired, not yet valid, wrong name. */
-static int
-judge_session(struct tlsprobe_result *r)
-{
-    char names[300], when[32];
-    time_t t;
-    struct tm tm;
-
-    if (r->tls_version < TLS1_2_VERSION)
-        return fail(r, TLSPROBE_TLS_TOO_OLD,
-                    "TLS too old: the server negotiated %s though TLS 1.2 and 1.3 were offered; "
-                    "TLS 1.2 or newer is required (RFC 8461 §7.2)", r->protocol);
-    if (!r->cert_present)
-        return fail(r, TLSPROBE_NO_CERT, "the server sent no certificate (%s)", r->cipher);
-    if (r->chain_flags & (TLSPROBE_CHAIN_SELF_SIGNED | TLSPROBE_CHAIN_UNKNOWN_CA |
-                          TLSPROBE_CHAIN_OTHER))
-        return fail(r, TLSPROBE_UNTRUSTED, "untrusted certificate: %s%s: %s, issuer \"%s\"",
-                    (r->chain_flags & TLSPROBE_CHAIN_SELF_SIGNED) ? "self-signed, " :
-                    (r->chain_flags & TLSPROBE_CHAIN_UNKNOWN_CA) ? "unknown CA, " : "",
-                    "not trusted by the CA store", r->verify_text, r->issuer);
-    t = (time_t)r->not_after;
-    if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
-        mts_text_set(when, sizeof(when), "?");
-    if (r->chain_flags & TLSPROBE_CHAIN_EXPIRED)
-        return fail(r, TLSPROBE_EXPIRED, "the certificate expired on %s (%ld days ago)", when,
-                    r->days_left < 0 ? -r->days_left : 0);
-    if (r->chain_flags & TLSPROBE_CHAIN_NOT_YET_VALID) {
-        t = (time_t)r->not_before;
-        if (gmtime_r(&t, &tm) == NULL ||
-            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
-            mts_text_set(when, sizeof(when), "?");
-        return fail(r, TLSPROBE_NOT_YET_VALID, "the certificate is not valid before %s", when);
-    }
-    if (!r->name_match) {
-        names_list(r, names, sizeof(names));
-        return fail(r, TLSPROBE_WRONG_NAME,
-                    "wrong name: no DNS-ID matches %s; the certificate names %s%s%s%s "
-                    "(RFC 8461 §4.2: subjectAltName only)",
-                    r->mx_host, r->n_names_total > 0 ? names : "no DNS name",
-                    r->subject_cn[0] != '\0' ? " (subject CN \"" : "", r->subject_cn,
-                    r->subject_cn[0] != '\0' ? "\" is not used)" : "");
-    }
-    return 0;
 }
 
 /* -------------------------------------------------------------- the probe */
@@ -771,7 +547,7 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
     mts_text_set(c->r->greeting, sizeof(c->r->greeting), "%s", rep.first);
     if (rep.code != 220) {
         c->r->reply_code = rep.code;
-        fail(c->r, TLSPROBE_GREETING_REJECT, "the greeting is %d, not 220: \"%s\"", rep.code,
+        tlsprobe_fail(c->r, TLSPROBE_GREETING_REJECT, "the greeting is %d, not 220: \"%s\"", rep.code,
              rep.first);
         quit_politely(c); /* RFC 5321 §3.1: after a 554 greeting the client sends QUIT */
         return;
@@ -781,12 +557,12 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
         return;
     if (rep.code != 250) {
         c->r->reply_code = rep.code;
-        fail(c->r, TLSPROBE_EHLO_REJECT, "EHLO answered %d: \"%s\"", rep.code, rep.first);
+        tlsprobe_fail(c->r, TLSPROBE_EHLO_REJECT, "EHLO answered %d: \"%s\"", rep.code, rep.first);
         quit_politely(c);
         return;
     }
     if (!(c->r->starttls_offered = rep.starttls)) {
-        fail(c->r, TLSPROBE_NO_STARTTLS, "STARTTLS is not offered in the reply to EHLO (%zu lines)",
+        tlsprobe_fail(c->r, TLSPROBE_NO_STARTTLS, "STARTTLS is not offered in the reply to EHLO (%zu lines)",
              rep.lines);
         quit_politely(c);
         return;
@@ -795,7 +571,7 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
         return;
     if (rep.code != 220) {
         c->r->reply_code = rep.code;
-        fail(c->r, TLSPROBE_STARTTLS_REFUSED, "STARTTLS refused with %d: \"%s\"", rep.code,
+        tlsprobe_fail(c->r, TLSPROBE_STARTTLS_REFUSED, "STARTTLS refused with %d: \"%s\"", rep.code,
              rep.first);
         quit_politely(c);
         return;
@@ -807,20 +583,20 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
      */
     if (c->len > c->off) {
         mts_err_quote(q, sizeof(q), c->buf + c->off, c->len - c->off);
-        fail(c->r, TLSPROBE_BAD_REPLY, "%zu bytes after the 220 to STARTTLS, before TLS: \"%s\"",
+        tlsprobe_fail(c->r, TLSPROBE_BAD_REPLY, "%zu bytes after the 220 to STARTTLS, before TLS: \"%s\"",
              c->len - c->off, q);
         return;
     }
     if (handshake(c, ctx) != 0)
         return;
-    read_session(c->ssl, c->r);
-    (void)judge_session(c->r);
+    tlsprobe_read_session(c->ssl, c->r);
+    (void)tlsprobe_judge_session(c->r);
     /* RFC 3207 §4.2: the session starts afresh; see that it works inside TLS. */
     if (command(c, TLSPROBE_STAGE_EHLO_TLS, cmd, &rep) != 0)
         return;
     if (rep.code != 250) {
         c->r->reply_code = rep.code;
-        fail(c->r, TLSPROBE_EHLO_REJECT, "EHLO inside TLS answered %d: \"%s\"", rep.code,
+        tlsprobe_fail(c->r, TLSPROBE_EHLO_REJECT, "EHLO inside TLS answered %d: \"%s\"", rep.code,
              rep.first);
     }
     quit_politely(c);
@@ -882,16 +658,16 @@ tlsprobe_run(const struct tlsprobe_options *o, const char *mx_host, const char *
     if (opts.ehlo_name == NULL)
         opts.ehlo_name = "localhost";
     if (mx_host == NULL || address == NULL || deadline == NULL || port < 0 || port > 65535)
-        return fail(out, TLSPROBE_ERROR, "tlsprobe_run: missing or bad argument");
+        return tlsprobe_fail(out, TLSPROBE_ERROR, "tlsprobe_run: missing or bad argument");
     mts_text_set(out->address, sizeof(out->address), "%s", address);
     if (mxmatch_host_normalize(mx_host, strlen(mx_host), out->mx_host, sizeof(out->mx_host),
                                NULL) != 0)
-        return fail(out, TLSPROBE_ERROR, "invalid MX host name \"%.253s\"", mx_host);
+        return tlsprobe_fail(out, TLSPROBE_ERROR, "invalid MX host name \"%.253s\"", mx_host);
     if (!valid_ehlo_name(opts.ehlo_name))
-        return fail(out, TLSPROBE_ERROR, "invalid EHLO name \"%.64s\"", opts.ehlo_name);
+        return tlsprobe_fail(out, TLSPROBE_ERROR, "invalid EHLO name \"%.64s\"", opts.ehlo_name);
     /* The 4 KiB buffer and the state live on the heap: milter threads have small stacks. */
     if ((c = calloc(1, sizeof(*c))) == NULL)
-        return fail(out, TLSPROBE_ERROR, "out of memory");
+        return tlsprobe_fail(out, TLSPROBE_ERROR, "out of memory");
     c->fd = -1;
     c->r = out;
     c->deadline = deadline;
