@@ -295,6 +295,7 @@ run_decide_case(void **state)
         assert_reason_names(v.reason, sizeof(v.reason), ROUTE);
     if (want.outcome == VERDICT_FAIL && c->mx == MX_MISMATCH)
         assert_reason_names(v.reason, sizeof(v.reason), MX_BAD);
+    discover_result_free(&st);
 }
 
 static void
@@ -378,6 +379,7 @@ run_mx_case(void **state)
             assert_reason_names(v.reason, sizeof(v.reason), c->hosts[0]);
     }
     assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+    discover_result_free(&st);
 }
 
 /* ----------------------------------------------------- rule matching */
