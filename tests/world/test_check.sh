@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_check.sh - `mtasts-ctl check DOMAIN` and `mtasts-ctl probe HOST`
-# against the test world's MX hosts (STARTTLS SMTP servers on 127.0.40.0/24
+# against the test world's MX hosts (STARTTLS SMTP servers on 127.0.50.0/24
 # port 25, see tests/world/README): grades, the sender's action, exit
 # statuses, human and JSON output, the bounds (a silent MX, 30 MX records),
 # --mx and --port. Brings the world up in a network namespace of its own,
@@ -94,7 +94,7 @@ is "goodmx: grade good, deliver to mx.goodmx.test" \
 is "goodmx: TXT and MX DNSSEC secure, policy" \
     '.txt.name == "_mta-sts.goodmx.test" and .txt.dnssec == "secure" and .txt.records == ["v=STSv1; id=20240101000000;"] and .status == "enforce" and .policy.mx == ["mx.goodmx.test"] and .mx.dnssec == "secure" and .mx.hosts_total == 1'
 is "goodmx: both addresses probed, ok, TLS 1.2+, chain valid, name match" \
-    '.hosts[0].host == "mx.goodmx.test" and .hosts[0].preference == 10 and .hosts[0].policy_match and ([.hosts[0].probes[].address] | sort) == ["127.0.40.2","127.0.40.3"] and all(.hosts[0].probes[]; .status == "ok" and .certificate.chain_valid and .certificate.name_match and .certificate.names == ["mx.goodmx.test"] and (.certificate.issuer | test("MTA-STS World Test CA")) and .certificate.days_left > 300 and (.tls.protocol | test("TLSv1.[23]")))'
+    '.hosts[0].host == "mx.goodmx.test" and .hosts[0].preference == 10 and .hosts[0].policy_match and ([.hosts[0].probes[].address] | sort) == ["127.0.50.2","127.0.50.3"] and all(.hosts[0].probes[]; .status == "ok" and .certificate.chain_valid and .certificate.name_match and .certificate.names == ["mx.goodmx.test"] and (.certificate.issuer | test("MTA-STS World Test CA")) and .certificate.days_left > 300 and (.tls.protocol | test("TLSv1.[23]")))'
 run check goodmx.test
 exits "goodmx human: exit 0" 0
 has "goodmx human: grade line" "grade:    good (the worst of the policy-matching MX hosts that pass RFC 8461)"
@@ -138,10 +138,10 @@ ok "mismatchmx human: NOT in policy" $?
 check cnamemx.test
 exits "cnamemx: exit 0" 0
 is "cnamemx: the MX name is a CNAME; probed with its own name (SNI), good" \
-    '.grade == "good" and .hosts[0].host == "mx.cnamemx.test" and .hosts[0].cname == "mx.provider.test" and .hosts[0].probes[0].address == "127.0.40.1" and .hosts[0].probes[0].certificate.name_match'
+    '.grade == "good" and .hosts[0].host == "mx.cnamemx.test" and .hosts[0].cname == "mx.provider.test" and .hosts[0].probes[0].address == "127.0.50.1" and .hosts[0].probes[0].certificate.name_match'
 run check cnamemx.test
 has "cnamemx human: the CNAME is said" "mx.cnamemx.test (CNAME to mx.provider.test"
-before=$(accepts 127.0.40.1)
+before=$(accepts 127.0.50.1)
 check nullmx.test
 exits "nullmx: exit 0" 0
 is "nullmx: no mail, grade none, nothing probed" \
@@ -171,11 +171,11 @@ ok "hangmx: bounded by --timeout (took $ms ms)" $?
 check downmx.test --timeout 2000
 exits "downmx: exit 3" 3
 is "downmx: refused, unknown" '.grade == "unknown" and .hosts[0].probes[0].status == "refused"'
-before=$(accepts 127.0.40.1)
+before=$(accepts 127.0.50.1)
 check manymx.test --timeout 5000
 is "manymx: 30 MX, 10 probed, a note says so" \
     '.mx.hosts_total == 30 and .mx.hosts_probed == 10 and (.hosts | length) == 10 and .hosts[0].host == "mx01.manymx.test" and .hosts[9].host == "mx10.manymx.test" and (.notes | any(test("30 MX hosts; the 10 most preferred were probed")))'
-after=$(accepts 127.0.40.1)
+after=$(accepts 127.0.50.1)
 [ $((after - before)) -eq 10 ]
 ok "manymx: 10 connections, not 30 (got $((after - before)))" $?
 is "manymx: wrong name everywhere: unverified, defer" '.grade == "unverified" and .sender.action == "defer"'
@@ -183,10 +183,10 @@ is "manymx: wrong name everywhere: unverified, defer" '.grade == "unverified" an
 ok "manymx: bounded (took $ms ms)" $?
 
 # ---- --mx and --port ---------------------------------------------------------
-before=$(accepts 127.0.40.8)
+before=$(accepts 127.0.50.8)
 check mixedmx.test --mx MX.Provider.TEST.
 is "--mx: only that host" '(.hosts | length) == 1 and .hosts[0].host == "mx.provider.test" and .hosts[0].preference == 20 and .grade == "good"'
-[ "$(accepts 127.0.40.8)" -eq "$before" ]
+[ "$(accepts 127.0.50.8)" -eq "$before" ]
 ok "--mx: the other MX was not contacted" $?
 check mixedmx.test --mx mx.goodmx.test
 is "--mx elsewhere: probed, a note, no preference" \
@@ -207,7 +207,7 @@ exits "check --mx with a bad name: exit 2" 2
 run probe --json mx.provider.test
 exits "probe mx.provider.test: exit 0" 0
 is "probe: ok, good, names, TLS" \
-    '.status == "ok" and .address == "127.0.40.1" and .port == 25 and .starttls and .grade.grade == "good" and .grade.rfc8461 and .certificate.names == ["mx.provider.test","mx.cnamemx.test"] and .certificate.chain_valid'
+    '.status == "ok" and .address == "127.0.50.1" and .port == 25 and .starttls and .grade.grade == "good" and .grade.rfc8461 and .certificate.names == ["mx.provider.test","mx.cnamemx.test"] and .certificate.chain_valid'
 run probe --json mx.nostarttls.test
 exits "probe mx.nostarttls.test: exit 1" 1
 is "probe: no-starttls, fail" '.status == "no-starttls" and .grade.grade == "fail" and .starttls == false'

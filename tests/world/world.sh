@@ -41,16 +41,16 @@ MX_ADDR=127.0.30.1        # every MX host name resolves here (no SMTP yet)
 # STARTTLS SMTP servers (tests/unit/smtp_server.py, world form) on port 25;
 # the domains that use them are made in build_mx_domains
 SMTP_PORT=25
-PROVIDER_MX_ADDR=127.0.40.1  # mx.provider.test: good; shared by several domains
-GOODMX_ADDR1=127.0.40.2      # mx.goodmx.test (two addresses, both good)
-GOODMX_ADDR2=127.0.40.3
-EXPIREDMX_ADDR=127.0.40.4    # certificate from the CA, expired
-WRONGNAMEMX_ADDR=127.0.40.5  # certificate for mx.someone-else.test
-NOSTARTTLS_ADDR=127.0.40.6   # no STARTTLS in the EHLO reply
-TLS10MX_ADDR=127.0.40.7      # TLS 1.0 only
-SELFSIGNEDMX_ADDR=127.0.40.8 # self-signed certificate
-SILENTMX_ADDR=127.0.40.9     # accepts, never says a word
-DOWNMX_ADDR=127.0.40.99      # nothing listens (connection refused)
+PROVIDER_MX_ADDR=127.0.50.1  # mx.provider.test: good; shared by several domains
+GOODMX_ADDR1=127.0.50.2      # mx.goodmx.test (two addresses, both good)
+GOODMX_ADDR2=127.0.50.3
+EXPIREDMX_ADDR=127.0.50.4    # certificate from the CA, expired
+WRONGNAMEMX_ADDR=127.0.50.5  # certificate for mx.someone-else.test
+NOSTARTTLS_ADDR=127.0.50.6   # no STARTTLS in the EHLO reply
+TLS10MX_ADDR=127.0.50.7      # TLS 1.0 only
+SELFSIGNEDMX_ADDR=127.0.50.8 # self-signed certificate
+SILENTMX_ADDR=127.0.50.9     # accepts, never says a word
+DOWNMX_ADDR=127.0.50.99      # nothing listens (connection refused)
 
 PACKAGES="nsd unbound ldnsutils nginx-light openssl curl iproute2 python3"
 SMTP_SERVER="$HERE/../unit/smtp_server.py"
