@@ -26,6 +26,7 @@ int ctl_prefetch(int argc, char **argv);
 int ctl_cache(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_probe(int argc, char **argv);
+int ctl_check(int argc, char **argv);
 
 struct runtime;
 struct decide_session;
@@ -36,6 +37,18 @@ struct decide_session;
  */
 bool ctl_explain_one(struct runtime *rt, const struct decide_session *s, const char *mailer,
                      const char *host, const char *rcpt, json_t *out_array);
+
+struct tlsprobe_result;
+struct tlsprobe_grade;
+/* One probe and its grade as the JSON object of `probe --json` (new reference). */
+json_t *ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g);
+/* One probe and its grade as `probe` prints it, every line prefixed with indent. */
+void ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
+                     const char *indent);
+
+/* The EHLO name of probes: this machine's name when fully qualified, else
+ * "localhost" (buf holds the name; the result is buf or a constant). */
+const char *ctl_ehlo_name(char *buf, size_t bufsz);
 
 /* The path given with -c, else NULL (the default file or the defaults). */
 const char *ctl_config_path(void);

@@ -37,8 +37,8 @@ str_or_null(const char *s)
     return s != NULL && *s != '\0' ? json_string(s) : json_null();
 }
 
-static json_t *
-probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
+json_t *
+ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
 {
     json_t *o = json_object(), *tls = json_null(), *cert = json_null(), *gr = json_object();
     json_t *names, *reasons = json_array();
@@ -101,45 +101,58 @@ yes(bool b)
     return b ? "yes" : "no";
 }
 
-static void
-probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
+void
+ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g, const char *in)
 {
     char from[32], to[32];
 
-    printf("%s [%s]:%d\n", r->mx_host, r->address, r->port);
-    printf("  result:      %s%s%s\n", tlsprobe_status_name(r->status),
+    printf("%s%s [%s]:%d\n", in, r->mx_host, r->address, r->port);
+    printf("%s  result:      %s%s%s\n", in, tlsprobe_status_name(r->status),
            r->reason[0] != '\0' ? ": " : "", r->reason);
     if (r->greeting[0] != '\0')
-        printf("  greeting:    %s\n", r->greeting);
+        printf("%s  greeting:    %s\n", in, r->greeting);
     if (r->stage > TLSPROBE_STAGE_EHLO || r->status == TLSPROBE_NO_STARTTLS)
-        printf("  STARTTLS:    %s\n", r->starttls_offered ? "offered" : "not offered");
+        printf("%s  STARTTLS:    %s\n", in, r->starttls_offered ? "offered" : "not offered");
     if (r->tls_done)
-        printf("  protocol:    %s %s (%d bits)%s%s\n", r->protocol, r->cipher, r->cipher_bits,
-               r->kex_group[0] != '\0' ? ", key exchange " : "", r->kex_group);
+        printf("%s  protocol:    %s %s (%d bits)%s%s\n", in, r->protocol, r->cipher,
+               r->cipher_bits, r->kex_group[0] != '\0' ? ", key exchange " : "", r->kex_group);
     if (r->cert_present) {
-        printf("  certificate: %s %d bits%s%s%s, signed with %s\n", r->key_type, r->key_bits,
-               r->key_curve[0] != '\0' ? " (" : "", r->key_curve,
+        printf("%s  certificate: %s %d bits%s%s%s, signed with %s\n", in, r->key_type,
+               r->key_bits, r->key_curve[0] != '\0' ? " (" : "", r->key_curve,
                r->key_curve[0] != '\0' ? ")" : "", r->sig_hash[0] != '\0' ? r->sig_hash : "?");
-        printf("  names:       ");
+        printf("%s  names:       ", in);
         for (size_t i = 0; i < r->n_names; i++)
             printf("%s%s", i > 0 ? ", " : "", r->names[i]);
         if (r->n_names_total > r->n_names)
             printf(" and %zu more", r->n_names_total - r->n_names);
         printf("%s\n", r->n_names_total == 0 ? "(no DNS name)" : "");
         if (r->subject_cn[0] != '\0')
-            printf("  subject CN:  %s (shown only: never matched)\n", r->subject_cn);
-        printf("  issuer:      %s\n", r->issuer);
+            printf("%s  subject CN:  %s (shown only: never matched)\n", in, r->subject_cn);
+        printf("%s  issuer:      %s\n", in, r->issuer);
         ctl_fmt_time(r->not_before, from, sizeof(from));
         ctl_fmt_time(r->not_after, to, sizeof(to));
-        printf("  valid:       %s to %s (%ld days left)\n", from, to, r->days_left);
-        printf("  chain:       %s\n", r->chain_valid ? "valid" : r->verify_text);
-        printf("  name match:  %s\n", yes(r->name_match));
+        printf("%s  valid:       %s to %s (%ld days left)\n", in, from, to, r->days_left);
+        printf("%s  chain:       %s\n", in, r->chain_valid ? "valid" : r->verify_text);
+        printf("%s  name match:  %s\n", in, yes(r->name_match));
     }
-    printf("  grade:       %s (RFC 8461: %s, TLS 1.2+: %s, NIST floor: %s)\n",
+    printf("%s  grade:       %s (RFC 8461: %s, TLS 1.2+: %s, NIST floor: %s)\n", in,
            tlsprobe_grade_name(g->grade), yes(g->rfc8461), yes(g->tls), yes(g->floor));
     for (size_t i = 0; i < g->n; i++)
-        printf("    - %s\n", g->reasons[i]);
-    printf("  time:        %ld ms\n", r->elapsed_ms);
+        printf("%s    - %s\n", in, g->reasons[i]);
+    printf("%s  time:        %ld ms\n", in, r->elapsed_ms);
+}
+
+const char *
+ctl_ehlo_name(char *buf, size_t bufsz)
+{
+    char scratch[MXMATCH_NAME_MAX + 1];
+
+    /* Our own name when it is a fully qualified one (RFC 5321 §4.1.4). */
+    if (gethostname(buf, bufsz) == 0 && memchr(buf, '\0', bufsz) != NULL &&
+        strchr(buf, '.') != NULL &&
+        mxmatch_host_normalize(buf, strlen(buf), scratch, sizeof(scratch), NULL) == 0)
+        return buf;
+    return "localhost";
 }
 
 /* HOST's first address through the milter's own resolver. */
@@ -188,7 +201,7 @@ ctl_probe(int argc, char **argv)
     struct tlsprobe_grade g;
     struct timespec dl;
     struct config *cfg;
-    char host[MXMATCH_NAME_MAX + 1], scratch[MXMATCH_NAME_MAX + 1], addr[ADDR_MAX + 1], me[256];
+    char host[MXMATCH_NAME_MAX + 1], addr[ADDR_MAX + 1], me[256];
     char *end;
     const char *address = NULL, *ca = NULL;
     long port = TLSPROBE_PORT, timeout = PROBE_DEFAULT_MS;
@@ -245,14 +258,8 @@ ctl_probe(int argc, char **argv)
     if ((cfg = ctl_config()) == NULL)
         return CTL_EXIT_USAGE;
     o.ca_file = ca != NULL ? ca : cfg->ca_file;
-    /* Our own name when it is a fully qualified one (RFC 5321 §4.1.4), else "localhost". */
-    if (o.ehlo_name == NULL) {
-        o.ehlo_name = "localhost";
-        if (gethostname(me, sizeof(me)) == 0 && memchr(me, '\0', sizeof(me)) != NULL &&
-            strchr(me, '.') != NULL &&
-            mxmatch_host_normalize(me, strlen(me), scratch, sizeof(scratch), NULL) == 0)
-            o.ehlo_name = me;
-    }
+    if (o.ehlo_name == NULL)
+        o.ehlo_name = ctl_ehlo_name(me, sizeof(me));
     if (address == NULL) {
         if (resolve(cfg, host, addr, sizeof(addr), (int)(timeout < 10000 ? timeout : 10000)) != 0)
             return CTL_EXIT_UNKNOWN;
@@ -271,11 +278,11 @@ ctl_probe(int argc, char **argv)
     }
     tlsprobe_grade(r, &g);
     if (json) {
-        json_t *j = probe_json(r, &g);
+        json_t *j = ctl_probe_json(r, &g);
         ctl_print_json(j);
         json_decref(j);
     } else {
-        probe_print(r, &g);
+        ctl_probe_print(r, &g, "");
     }
     rc = g.rfc8461 ? CTL_EXIT_OK :
          g.grade == TLSPROBE_GRADE_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_INVALID;

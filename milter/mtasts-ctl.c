@@ -38,6 +38,8 @@ static const struct ctl_command commands[] = {
      "          [--host H] RCPT...\n"
      "                                  the verdict the milter would give, and why"},
     {"probe", ctl_probe, "[--json] [--address A] [--port N] HOST   one STARTTLS probe of an MX host, graded"},
+    {"check", ctl_check, "[--json] [--mx HOST] [--port N] [--timeout MS] DOMAIN\n"
+     "                                  a domain's MTA-STS and MX TLS report, graded"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,
@@ -128,8 +130,6 @@ usage(FILE *to)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(to, "  %s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\n  -c CONFIG  configuration file (default %s if it exists)\n"
-                "\nNot built yet: check (a full TLS check of a domain's MX hosts needs the\n"
-                "TLS probe module).\n"
                 "\nExit status: 0 success or valid, 1 invalid or not found, 2 usage or\n"
                 "configuration error, 3 status unknown, 4 cache error. See mtasts-ctl(1).\n",
             CONFIG_DEFAULT_PATH);

@@ -3,6 +3,7 @@
 
 Usage:
   smtp_server.py DIR
+  smtp_server.py --pidfile FILE --log FILE LISTEN [LISTEN ...]
 
 Creates two CAs (the trusted test CA and an "other" CA the client does not
 trust) and leaf certificates in DIR with the openssl CLI, then listens on
@@ -14,6 +15,13 @@ Every command a client sends goes to DIR/server.log as "<behaviour> <line>"
 (and "<behaviour> tls-error <reason>" when a handshake fails), so a test
 can see that the probe said QUIT and never MAIL or RCPT.
 SIGTERM ends the process. Exit 4: the openssl CLI is missing.
+
+The second form is the test world's (tests/world/world.sh): no certificates
+are made; each LISTEN is ADDR:PORT:BEHAVIOUR[:CERT:KEY] (PEM files; needed
+by the behaviours that do TLS), and the log FILE gets "<time> accept
+<behaviour>@<addr>:<port> <peer>" per connection and "<time>
+<behaviour>@<addr>:<port> <line>" per command. FILE (the pid file) is
+written once every socket listens.
 """
 
 import os
@@ -28,6 +36,7 @@ import time
 import warnings
 
 DIR = None
+LOG_PATH = None   # world mode: the --log file (else DIR/server.log)
 LOG_LOCK = threading.Lock()
 
 # behaviour -> (certificate, what happens); the good path unless said.
@@ -88,6 +97,10 @@ subjectKeyIdentifier = hash
 
 def log(line):
     with LOG_LOCK:
+        if LOG_PATH is not None:
+            with open(LOG_PATH, "a") as f:
+                f.write("%.3f %s\n" % (time.time(), line))
+            return
         with open(os.path.join(DIR, "server.log"), "a") as f:
             f.write(line + "\n")
 
@@ -136,6 +149,11 @@ def gencerts():
 
 
 def context(cert, version=None):
+    return context_files(os.path.join(DIR, cert + ".pem"), os.path.join(DIR, cert + ".key"),
+                         version)
+
+
+def context_files(certfile, keyfile, version=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if version is not None:
         with warnings.catch_warnings():
@@ -144,7 +162,7 @@ def context(cert, version=None):
             ctx.maximum_version = version
         # OpenSSL 3 refuses TLS < 1.2 at the default security level.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.load_cert_chain(os.path.join(DIR, cert + ".pem"), os.path.join(DIR, cert + ".key"))
+    ctx.load_cert_chain(certfile, keyfile)
     return ctx
 
 
@@ -176,13 +194,16 @@ class Conn:
 class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         name = self.server.behaviour
+        label = self.server.label
         s = self.request
         s.settimeout(30)
-        c = Conn(s, name)
+        c = Conn(s, label)
+        if label != name:
+            log("accept %s %s:%d" % (label, self.client_address[0], self.client_address[1]))
         try:
             self.dialogue(name, c)
         except (OSError, ssl.SSLError) as e:
-            log("%s error %s" % (name, e))
+            log("%s error %s" % (label, e))
 
     def dialogue(self, name, c):
         if name == "silent":
@@ -239,9 +260,9 @@ class Handler(socketserver.BaseRequestHandler):
                 try:
                     c.sock = self.server.ctx.wrap_socket(c.sock, server_side=True)
                 except (OSError, ssl.SSLError) as e:
-                    log("%s tls-error %s" % (name, e))
+                    log("%s tls-error %s" % (c.name, e))
                     return
-                log("%s tls %s %s" % (name, c.sock.version(), c.sock.cipher()[0]))
+                log("%s tls %s %s" % (c.name, c.sock.version(), c.sock.cipher()[0]))
                 tls = True
             else:
                 c.send(b"502 5.5.1 not here\r\n")
@@ -251,10 +272,11 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, behaviour, ctx):
+    def __init__(self, behaviour, ctx, addr=("127.0.0.1", 0), label=None):
         self.behaviour = behaviour
+        self.label = label or behaviour
         self.ctx = ctx
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(addr, Handler)
 
 
 def version_check(port, version, name):
@@ -282,8 +304,49 @@ def version_check(port, version, name):
             return got
 
 
+VERSIONS = {"tls10": ssl.TLSVersion.TLSv1, "tls11": ssl.TLSVersion.TLSv1_1}
+
+
+def world_main(args):
+    """The test world's form: fixed addresses, the world's certificates."""
+    global LOG_PATH
+    pidfile = None
+    i = 0
+    while i < len(args) and args[i].startswith("--"):
+        if args[i] == "--pidfile" and i + 1 < len(args):
+            pidfile = args[i + 1]
+        elif args[i] == "--log" and i + 1 < len(args):
+            LOG_PATH = args[i + 1]
+        else:
+            sys.exit("smtp_server.py: unknown option %s" % args[i])
+        i += 2
+    if pidfile is None or LOG_PATH is None or i == len(args):
+        sys.exit("usage: smtp_server.py --pidfile FILE --log FILE ADDR:PORT:BEHAVIOUR[:CERT:KEY]...")
+    for spec in args[i:]:
+        f = spec.split(":")
+        if len(f) not in (3, 5) or f[2] not in BEHAVIOURS:
+            sys.exit("smtp_server.py: bad listener %s" % spec)
+        addr, port, name = f[0], int(f[1]), f[2]
+        ctx = None
+        if BEHAVIOURS[name] is not None:
+            if len(f) != 5:
+                sys.exit("smtp_server.py: %s needs CERT:KEY" % spec)
+            ctx = context_files(f[3], f[4], VERSIONS.get(name))
+        srv = Server(name, ctx, (addr, port), "%s@%s:%d" % (name, addr, port))
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    tmp = pidfile + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(tmp, pidfile)
+    while True:
+        time.sleep(3600)
+
+
 def main():
     global DIR
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--"):
+        world_main(sys.argv[1:])
+        return
     if len(sys.argv) != 2:
         sys.exit("usage: smtp_server.py DIR")
     DIR = sys.argv[1]

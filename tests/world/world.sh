@@ -38,8 +38,22 @@ HANGTLS_ADDR=127.0.20.3   # hangserver.py: TLS handshake, never answers HTTP
 REFUSED_ADDR=127.0.20.9   # nothing listens (connection refused)
 HTTPS_PORT=443
 MX_ADDR=127.0.30.1        # every MX host name resolves here (no SMTP yet)
+# STARTTLS SMTP servers (tests/unit/smtp_server.py, world form) on port 25;
+# the domains that use them are made in build_mx_domains
+SMTP_PORT=25
+PROVIDER_MX_ADDR=127.0.50.1  # mx.provider.test: good; shared by several domains
+GOODMX_ADDR1=127.0.50.2      # mx.goodmx.test (two addresses, both good)
+GOODMX_ADDR2=127.0.50.3
+EXPIREDMX_ADDR=127.0.50.4    # certificate from the CA, expired
+WRONGNAMEMX_ADDR=127.0.50.5  # certificate for mx.someone-else.test
+NOSTARTTLS_ADDR=127.0.50.6   # no STARTTLS in the EHLO reply
+TLS10MX_ADDR=127.0.50.7      # TLS 1.0 only
+SELFSIGNEDMX_ADDR=127.0.50.8 # self-signed certificate
+SILENTMX_ADDR=127.0.50.9     # accepts, never says a word
+DOWNMX_ADDR=127.0.50.99      # nothing listens (connection refused)
 
 PACKAGES="nsd unbound ldnsutils nginx-light openssl curl iproute2 python3"
+SMTP_SERVER="$HERE/../unit/smtp_server.py"
 
 ZONE_TTL=300
 NEG_TTL=60
@@ -57,6 +71,7 @@ need_tools() {
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     [ -n "$PY" ] || missing+=(python3)
+    [ -r "$SMTP_SERVER" ] || die "missing $SMTP_SERVER (the SMTP test server)"
     if [ "${#missing[@]}" -gt 0 ]; then
         die "missing tools: ${missing[*]} (apt-get install $PACKAGES)"
     fi
@@ -124,11 +139,11 @@ stop_one() {
     rm -f "$pidfile"
 }
 
-SERVERS="nginx hangserver unbound nsd"
+SERVERS="nginx hangserver smtpserver unbound nsd"
 server_pidfile() { echo "$DIR/$1.pid"; }
 server_comm() {
     case "$1" in
-        hangserver) echo python3 ;;
+        hangserver|smtpserver) echo python3 ;;
         *) echo "$1" ;;
     esac
 }
@@ -181,6 +196,12 @@ mx() {  # mx DOMAIN PREF HOST
     RR "$3. A $MX_ADDR"
 }
 
+mxa() {  # mxa DOMAIN PREF HOST ADDR...: an MX host with addresses of its own
+    local d="$1" pref="$2" host="$3" a; shift 3
+    RR "$d. MX $pref $host."
+    for a in "$@"; do RR "$host. A $a"; done
+}
+
 # policy text: write_policy FILE EOL MODE MAXAGE [MX...]
 write_policy() {
     local f="$1" eol="$2" mode="$3" age="$4" m; shift 4
@@ -229,15 +250,18 @@ EOF
 }
 
 # leaf NAME SAN [expired]: DIR/certs/NAME.{crt,key}, issued by the CA for
-# the DNS name SAN (one openssl call for a good one: up stays fast)
+# the DNS name SAN (one openssl call for a good one: up stays fast); SAN may
+# be several names, separated by spaces (the CN is the first)
 LEAF_SERIAL=0
 leaf() {
     local name="$1" san="$2" how="${3:-}" crt="$DIR/certs/$1.crt" key="$DIR/certs/$1.key"
+    local sans="DNS:${2// /,DNS:}"
+    san="${san%% *}"
     LEAF_SERIAL=$((LEAF_SERIAL + 1))
     if [ "$how" = expired ]; then
         local ext="$DIR/certs/$name.ext" csr="$DIR/certs/$name.csr"
-        printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s\nauthorityKeyIdentifier=keyid\n' \
-            "$san" >"$ext"
+        printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\nauthorityKeyIdentifier=keyid\n' \
+            "$sans" >"$ext"
         openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
             -keyout "$key" -out "$csr" -subj "/CN=$san" 2>/dev/null
         openssl ca -batch -config "$DIR/ca/ca.cnf" -notext \
@@ -252,7 +276,7 @@ leaf() {
             -addext "basicConstraints=critical,CA:FALSE" \
             -addext "keyUsage=critical,digitalSignature" \
             -addext "extendedKeyUsage=serverAuth" \
-            -addext "subjectAltName=DNS:$san" 2>/dev/null
+            -addext "subjectAltName=$sans" 2>/dev/null
     fi
 }
 
@@ -307,6 +331,7 @@ http {
     charset off;
     etag off;
     server_tokens off;
+    server_names_hash_max_size 1024;
     gzip off;
     sendfile off;
     keepalive_timeout 10s;
@@ -497,6 +522,8 @@ build_domains() {
     }
 EOF
     done
+    build_mx_domains
+
     for d in insecure.test bogus.test; do
         cat >"$DIR/zones/$d.zone" <<EOF
 \$ORIGIN $d.
@@ -508,6 +535,78 @@ mx1 A $MX_ADDR
 _mta-sts TXT "v=STSv1; id=20240101000000;"
 mta-sts A $HTTPS_ADDR
 EOF
+    done
+}
+
+# an enforce domain (TXT, policy host, policy with the mx patterns given)
+# whose MX records the caller adds: mx_domain DOMAIN MODE PATTERN...
+mx_domain() {
+    local d="$1" mode="$2"; shift 2
+    sts_txt "$d" "20240101000000"
+    vhost "$d"
+    write_policy "$(policy_file "$d")" $'\n' "$mode" 86400 "$@"
+}
+
+# Domains whose MX hosts run STARTTLS SMTP servers (SMTP_LISTENERS, started
+# by cmd_up). Certificates from the world's CA unless said otherwise.
+build_mx_domains() {
+    local i c="$DIR/certs"
+    leaf mx.provider.test "mx.provider.test mx.cnamemx.test"
+    leaf mx.goodmx.test mx.goodmx.test
+    leaf mx.expiredmx.test mx.expiredmx.test expired
+    leaf mx.wrongnamemx.test mx.someone-else.test
+    leaf mx.tls10mx.test mx.tls10mx.test
+    selfsigned bad.mixedmx.test bad.mixedmx.test
+    SMTP_LISTENERS=(
+        "$PROVIDER_MX_ADDR:$SMTP_PORT:good:$c/mx.provider.test.crt:$c/mx.provider.test.key"
+        "$GOODMX_ADDR1:$SMTP_PORT:good:$c/mx.goodmx.test.crt:$c/mx.goodmx.test.key"
+        "$GOODMX_ADDR2:$SMTP_PORT:good:$c/mx.goodmx.test.crt:$c/mx.goodmx.test.key"
+        "$EXPIREDMX_ADDR:$SMTP_PORT:expired:$c/mx.expiredmx.test.crt:$c/mx.expiredmx.test.key"
+        "$WRONGNAMEMX_ADDR:$SMTP_PORT:wrongname:$c/mx.wrongnamemx.test.crt:$c/mx.wrongnamemx.test.key"
+        "$NOSTARTTLS_ADDR:$SMTP_PORT:nostarttls:$c/mx.goodmx.test.crt:$c/mx.goodmx.test.key"
+        "$TLS10MX_ADDR:$SMTP_PORT:tls10:$c/mx.tls10mx.test.crt:$c/mx.tls10mx.test.key"
+        "$SELFSIGNEDMX_ADDR:$SMTP_PORT:selfsigned:$c/bad.mixedmx.test.crt:$c/bad.mixedmx.test.key"
+        "$SILENTMX_ADDR:$SMTP_PORT:silent"
+    )
+
+    RR "mx.provider.test. A $PROVIDER_MX_ADDR"
+    mx_domain goodmx.test enforce mx.goodmx.test
+    mxa goodmx.test 10 mx.goodmx.test "$GOODMX_ADDR1" "$GOODMX_ADDR2"
+    mx_domain expiredmx.test enforce mx.expiredmx.test
+    mxa expiredmx.test 10 mx.expiredmx.test "$EXPIREDMX_ADDR"
+    mx_domain wrongnamemx.test enforce mx.wrongnamemx.test
+    mxa wrongnamemx.test 10 mx.wrongnamemx.test "$WRONGNAMEMX_ADDR"
+    mx_domain nostarttls.test enforce mx.nostarttls.test
+    mxa nostarttls.test 10 mx.nostarttls.test "$NOSTARTTLS_ADDR"
+    mx_domain tls10mx.test enforce mx.tls10mx.test
+    mxa tls10mx.test 10 mx.tls10mx.test "$TLS10MX_ADDR"
+    # one bad (self-signed), one good (the provider), both in the policy
+    mx_domain mixedmx.test enforce bad.mixedmx.test mx.provider.test
+    mxa mixedmx.test 10 bad.mixedmx.test "$SELFSIGNEDMX_ADDR"
+    RR "mixedmx.test. MX 20 mx.provider.test."
+    # the provider's customers: one enforce, one testing
+    mx_domain shared1.test enforce mx.provider.test
+    RR "shared1.test. MX 10 mx.provider.test."
+    mx_domain shared2.test testing mx.provider.test
+    RR "shared2.test. MX 10 mx.provider.test."
+    # null MX (RFC 7505), no MTA-STS
+    RR "nullmx.test. MX 0 ."
+    # the MX name is a CNAME to the provider (whose certificate names it)
+    mx_domain cnamemx.test enforce mx.cnamemx.test
+    RR "cnamemx.test. MX 10 mx.cnamemx.test."
+    RR "mx.cnamemx.test. CNAME mx.provider.test."
+    # the good MX is not in the policy; the one that is has no STARTTLS
+    mx_domain mismatchmx.test enforce mx1.mismatchmx.test
+    RR "mismatchmx.test. MX 10 mx.provider.test."
+    mxa mismatchmx.test 20 mx1.mismatchmx.test "$NOSTARTTLS_ADDR"
+    # hostile: an MX that never answers; one where nothing listens; 30 MX
+    mx_domain hangmx.test enforce mx.hangmx.test
+    mxa hangmx.test 10 mx.hangmx.test "$SILENTMX_ADDR"
+    mx_domain downmx.test enforce mx.downmx.test
+    mxa downmx.test 10 mx.downmx.test "$DOWNMX_ADDR"
+    mx_domain manymx.test enforce "*.manymx.test"
+    for i in $(seq -w 1 30); do
+        mxa manymx.test "$i" "mx$i.manymx.test" "$PROVIDER_MX_ADDR"
     done
 }
 
@@ -686,6 +785,10 @@ MTS_WORLD_HANGTLS_ADDR='$HANGTLS_ADDR'
 MTS_WORLD_REFUSED_ADDR='$REFUSED_ADDR'
 MTS_WORLD_HTTPS_PORT='$HTTPS_PORT'
 MTS_WORLD_MX_ADDR='$MX_ADDR'
+MTS_WORLD_SMTP_PORT='$SMTP_PORT'
+MTS_WORLD_SMTP_LOG='$DIR/smtp.log'
+MTS_WORLD_PROVIDER_MX_ADDR='$PROVIDER_MX_ADDR'
+MTS_WORLD_SILENTMX_ADDR='$SILENTMX_ADDR'
 MTS_WORLD_CONF='$DIR/mtasts-milter.conf'
 MTS_WORLD_CACHE_DB='$DIR/cache.sqlite'
 MTS_WORLD_UNBOUND_CONF='$DIR/unbound.conf'
@@ -701,6 +804,7 @@ export MTS_WORLD_TRUST_ANCHOR MTS_WORLD_CA_FILE MTS_WORLD_HTTPS_ADDR MTS_WORLD_H
 export MTS_WORLD_HANGTLS_ADDR MTS_WORLD_REFUSED_ADDR MTS_WORLD_HTTPS_PORT MTS_WORLD_MX_ADDR
 export MTS_WORLD_CONF MTS_WORLD_CACHE_DB MTS_WORLD_UNBOUND_CONF MTS_WORLD_UNBOUND_LOG
 export MTS_WORLD_LIBUNBOUND_CONF
+export MTS_WORLD_SMTP_PORT MTS_WORLD_SMTP_LOG MTS_WORLD_PROVIDER_MX_ADDR MTS_WORLD_SILENTMX_ADDR
 export MTS_WORLD_NGINX_ACCESS_LOG MTS_WORLD_HANG_LOG MTS_WORLD_WWW MTS_WORLD_SCRIPT
 EOF
     cat >"$DIR/resolv.conf" <<EOF
@@ -749,6 +853,13 @@ ready() {
             curl -s --max-time 1 -o /dev/null --cacert "$DIR/ca.crt" \
                 --resolve "world-ready.test:$HTTPS_PORT:$HTTPS_ADDR" \
                 -k "https://world-ready.test/" ;;
+        smtpserver)
+            running "$SMTP_PID" || return 2
+            local l
+            [ -s "$DIR/smtpserver.pid" ] || return 1
+            for l in "${SMTP_LISTENERS[@]}"; do
+                listening_tcp "${l%%:*}" "$SMTP_PORT" || return 1
+            done ;;
         hangserver)
             running "$HANG_PID" || return 2
             [ -s "$DIR/hangserver.pid" ] &&
@@ -797,7 +908,8 @@ check_ports() {
     local busy=() a
     for a in "$AUTH_ADDR:$DNS_PORT" "$RES_ADDR:$DNS_PORT" "$RES_ADDR:$UNBOUND_CTL_PORT" \
              "$HTTPS_ADDR:$HTTPS_PORT" "$HANG_ADDR:$HTTPS_PORT" "$HANGTLS_ADDR:$HTTPS_PORT" \
-             "$DEAD_DNS_ADDR:$DNS_PORT" "$REFUSED_ADDR:$HTTPS_PORT"; do
+             "$DEAD_DNS_ADDR:$DNS_PORT" "$REFUSED_ADDR:$HTTPS_PORT" \
+             "$PROVIDER_MX_ADDR:$SMTP_PORT" "$DOWNMX_ADDR:$SMTP_PORT"; do
         port_busy "${a%:*}" "${a##*:}" && busy+=("$a")
     done
     if [ "${#busy[@]}" -gt 0 ]; then
@@ -851,6 +963,10 @@ cmd_up() {
         </dev/null >>"$DIR/hangserver.log" 2>&1 &
     HANG_PID=$!
     wait_ready hangserver "$DIR/hangserver.log" || false
+    setsid "$PY" "$SMTP_SERVER" --pidfile "$DIR/smtpserver.pid" --log "$DIR/smtp.log" \
+        "${SMTP_LISTENERS[@]}" </dev/null >>"$DIR/smtpserver.out" 2>&1 &
+    SMTP_PID=$!
+    wait_ready smtpserver "$DIR/smtpserver.out" || false
     trap - ERR
     echo "world up in $DIR (resolver $RES_ADDR:$DNS_PORT, https $HTTPS_ADDR:$HTTPS_PORT); env: $DIR/env"
 }

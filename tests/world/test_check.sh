@@ -1,0 +1,213 @@
+#!/bin/bash
+# test_check.sh - `mtasts-ctl check DOMAIN` and `mtasts-ctl probe HOST`
+# against the test world's MX hosts (STARTTLS SMTP servers on 127.0.50.0/24
+# port 25, see tests/world/README): grades, the sender's action, exit
+# statuses, human and JSON output, the bounds (a silent MX, 30 MX records),
+# --mx and --port. Brings the world up in a network namespace of its own,
+# stops it by PID at the end. TAP output.
+#
+# Needs root (ports 25, 53 and 443 on 127.0.0.0/8). Not root: the whole
+# script is skipped with a reason.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${top_builddir:-$(cd "$HERE/../.." && pwd)}
+CTL="$BUILD/milter/mtasts-ctl"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-check.$$}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (SMTP on 25, DNS on 53, HTTPS on 443)"
+    exit 0
+fi
+if ! command -v jq >/dev/null 2>&1; then
+    echo "1..0 # SKIP jq is not installed"
+    exit 0
+fi
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=mts-check-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+cleanup() { "$HERE/world.sh" down "$W" >/dev/null 2>&1; rm -rf "$W"; }
+trap cleanup EXIT
+"$HERE/world.sh" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+CONF="$W/test.conf"
+{
+    grep -v '^#' "$MTS_WORLD_CONF"
+    echo "fetch_connect_timeout_ms = 1s"
+    echo "fetch_timeout_ms = 2s"
+    echo "dns_timeout_ms = 2s"
+} >"$CONF"
+OUT="$W/out"
+ERR="$W/err"
+
+# run ARGS...: mtasts-ctl with the world's configuration; sets $rc, $ms.
+run() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$CTL" -c "$CONF" "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+    t1=$(date +%s%N)
+    ms=$(((t1 - t0) / 1000000))
+}
+# check DOMAIN [ARGS...]: check --json
+check() { local d=$1; shift; run check --json "$@" "$d"; }
+# is LABEL JQ-EXPR: the last output satisfies the expression.
+is() {
+    local got
+    got=$(jq -r "$2" "$OUT" 2>/dev/null)
+    [ "$got" = "true" ] || echo "# $(head -c 1500 "$OUT") / stderr: $(head -c 300 "$ERR")"
+    [ "$got" = "true" ]
+    ok "$1" $?
+}
+# has LABEL FIXED-STRING: the last (human) output has a line with it.
+has() {
+    grep -qF -- "$2" "$OUT" || sed 's/^/# /' "$OUT" | head -30
+    grep -qF -- "$2" "$OUT"
+    ok "$1" $?
+}
+exits() { [ "$rc" -eq "$2" ] || echo "# exit status $rc, wanted $2"; [ "$rc" -eq "$2" ]; ok "$1" $?; }
+accepts() { grep -c " accept .*@$1:25 " "$MTS_WORLD_SMTP_LOG"; }
+
+echo "1..57"
+
+# ---- goodmx.test: enforce, one MX with two good addresses ---------------------
+check goodmx.test
+exits "goodmx: exit 0" 0
+is "goodmx: grade good, deliver to mx.goodmx.test" \
+    '.grade == "good" and .sender.action == "deliver" and .sender.summary == "deliver to mx.goodmx.test"'
+is "goodmx: TXT and MX DNSSEC secure, policy" \
+    '.txt.name == "_mta-sts.goodmx.test" and .txt.dnssec == "secure" and .txt.records == ["v=STSv1; id=20240101000000;"] and .status == "enforce" and .policy.mx == ["mx.goodmx.test"] and .mx.dnssec == "secure" and .mx.hosts_total == 1'
+is "goodmx: both addresses probed, ok, TLS 1.2+, chain valid, name match" \
+    '.hosts[0].host == "mx.goodmx.test" and .hosts[0].preference == 10 and .hosts[0].policy_match and ([.hosts[0].probes[].address] | sort) == ["127.0.50.2","127.0.50.3"] and all(.hosts[0].probes[]; .status == "ok" and .certificate.chain_valid and .certificate.name_match and .certificate.names == ["mx.goodmx.test"] and (.certificate.issuer | test("MTA-STS World Test CA")) and .certificate.days_left > 300 and (.tls.protocol | test("TLSv1.[23]")))'
+run check goodmx.test
+exits "goodmx human: exit 0" 0
+has "goodmx human: grade line" "grade:    good (the worst of the policy-matching MX hosts that pass RFC 8461)"
+has "goodmx human: sender line" "sender:   deliver to mx.goodmx.test"
+has "goodmx human: TXT line" 'txt:      "v=STSv1; id=20240101000000;" (DNSSEC secure)'
+grep -qE '^ +10 mx\.goodmx\.test +good +in policy; ' "$OUT"
+ok "goodmx human: the MX table row" $?
+[ "$(grep -c '^    result:      ok$' "$OUT")" -eq 2 ]
+ok "goodmx human: two probes, both ok" $?
+
+# ---- certificate and TLS failures ---------------------------------------------
+check expiredmx.test
+exits "expiredmx: exit 1" 1
+is "expiredmx: unverified, expired, defer" \
+    '.grade == "unverified" and .hosts[0].probes[0].status == "expired" and .hosts[0].grade == "unverified" and .sender.action == "defer" and (.sender.summary | test("^defer: no MX host that matches the policy passes RFC 8461 \\(mx.expiredmx.test: the certificate expired"))'
+check wrongnamemx.test
+exits "wrongnamemx: exit 1" 1
+is "wrongnamemx: unverified, wrong-name, the names shown" \
+    '.grade == "unverified" and .hosts[0].probes[0].status == "wrong-name" and .hosts[0].probes[0].certificate.names == ["mx.someone-else.test"] and .sender.action == "defer"'
+run check nostarttls.test
+exits "nostarttls: exit 1" 1
+has "nostarttls human: grade fail" "grade:    fail (the best of the policy-matching MX hosts, none of which passes RFC 8461)"
+has "nostarttls human: the reason" "sender:   defer: no MX host that matches the policy passes RFC 8461 (mx.nostarttls.test: STARTTLS is not offered"
+check tls10mx.test
+exits "tls10mx: exit 1" 1
+is "tls10mx: fail, tls-too-old" \
+    '.grade == "fail" and .hosts[0].probes[0].status == "tls-too-old" and .hosts[0].probes[0].tls.protocol == "TLSv1"'
+
+# ---- MX sets -----------------------------------------------------------------
+check mixedmx.test
+exits "mixedmx: exit 0 (one good MX is enough)" 0
+is "mixedmx: good, deliver to the provider only, the self-signed one unverified" \
+    '.grade == "good" and .sender.summary == "deliver to mx.provider.test" and [.hosts[] | [.host, .preference, .grade]] == [["bad.mixedmx.test",10,"unverified"],["mx.provider.test",20,"good"]] and .hosts[0].probes[0].status == "untrusted"'
+check mismatchmx.test
+exits "mismatchmx: exit 1" 1
+is "mismatchmx: the good MX is not in the policy, the one in it fails: defer, fail" \
+    '.grade == "fail" and .sender.action == "defer" and .hosts[0].host == "mx.provider.test" and .hosts[0].policy_match == false and .hosts[0].grade == "good" and .hosts[1].policy_match and .hosts[1].probes[0].status == "no-starttls"'
+run check mismatchmx.test
+grep -qE '^ +10 mx\.provider\.test +good +NOT in policy; ' "$OUT"
+ok "mismatchmx human: NOT in policy" $?
+check cnamemx.test
+exits "cnamemx: exit 0" 0
+is "cnamemx: the MX name is a CNAME; probed with its own name (SNI), good" \
+    '.grade == "good" and .hosts[0].host == "mx.cnamemx.test" and .hosts[0].cname == "mx.provider.test" and .hosts[0].probes[0].address == "127.0.50.1" and .hosts[0].probes[0].certificate.name_match'
+run check cnamemx.test
+has "cnamemx human: the CNAME is said" "mx.cnamemx.test (CNAME to mx.provider.test"
+before=$(accepts 127.0.50.1)
+check nullmx.test
+exits "nullmx: exit 0" 0
+is "nullmx: no mail, grade none, nothing probed" \
+    '.grade == "none" and .sender.action == "no-mail" and .mx.null_mx and .hosts == [] and .status == "absent"'
+run check nullmx.test
+has "nullmx human: the null MX is said" 'mx:       null MX ("."): the domain accepts no mail (RFC 7505)'
+check shared2.test
+exits "shared2 (testing): exit 0" 0
+is "shared2: testing: not applicable, grade of the MX" \
+    '.status == "testing" and .sender.action == "not-applicable" and .grade == "good" and (.sender.summary | test("mode testing"))'
+check redirect.test
+exits "redirect (failed policy): exit 1" 1
+is "redirect: failed: grade fail, the reason kept" \
+    '.status == "failed" and .grade == "fail" and .sender.action == "not-applicable" and (.policy_error | test("redirect"))'
+check servfail.test
+exits "servfail: exit 3" 3
+is "servfail: unknown, no DNSSEC claim" \
+    '.grade == "unknown" and .sender.action == "unknown" and .txt.dnssec == null and .mx.dns == "servfail"'
+
+# ---- hostile and down --------------------------------------------------------
+check hangmx.test --timeout 2000
+exits "hangmx: exit 3" 3
+is "hangmx: unknown, timeout waiting for the greeting" \
+    '.grade == "unknown" and .hosts[0].probes[0].status == "timeout" and .hosts[0].probes[0].stage == "greeting"'
+[ "$ms" -lt 6000 ]
+ok "hangmx: bounded by --timeout (took $ms ms)" $?
+check downmx.test --timeout 2000
+exits "downmx: exit 3" 3
+is "downmx: refused, unknown" '.grade == "unknown" and .hosts[0].probes[0].status == "refused"'
+before=$(accepts 127.0.50.1)
+check manymx.test --timeout 5000
+is "manymx: 30 MX, 10 probed, a note says so" \
+    '.mx.hosts_total == 30 and .mx.hosts_probed == 10 and (.hosts | length) == 10 and .hosts[0].host == "mx01.manymx.test" and .hosts[9].host == "mx10.manymx.test" and (.notes | any(test("30 MX hosts; the 10 most preferred were probed")))'
+after=$(accepts 127.0.50.1)
+[ $((after - before)) -eq 10 ]
+ok "manymx: 10 connections, not 30 (got $((after - before)))" $?
+is "manymx: wrong name everywhere: unverified, defer" '.grade == "unverified" and .sender.action == "defer"'
+[ "$ms" -lt 10000 ]
+ok "manymx: bounded (took $ms ms)" $?
+
+# ---- --mx and --port ---------------------------------------------------------
+before=$(accepts 127.0.50.8)
+check mixedmx.test --mx MX.Provider.TEST.
+is "--mx: only that host" '(.hosts | length) == 1 and .hosts[0].host == "mx.provider.test" and .hosts[0].preference == 20 and .grade == "good"'
+[ "$(accepts 127.0.50.8)" -eq "$before" ]
+ok "--mx: the other MX was not contacted" $?
+check mixedmx.test --mx mx.goodmx.test
+is "--mx elsewhere: probed, a note, no preference" \
+    '.hosts[0].preference == null and .hosts[0].policy_match == false and (.notes | any(test("not an MX host of mixedmx.test")))'
+check goodmx.test --port 2525 --timeout 2000
+exits "--port: nothing listens on 2525: exit 3" 3
+is "--port: the port is used" 'all(.hosts[0].probes[]; .port == 2525 and .status == "refused")'
+
+# ---- usage -------------------------------------------------------------------
+run check
+exits "check without a domain: exit 2" 2
+run check --port 0 goodmx.test
+exits "check --port 0: exit 2" 2
+run check --mx 'not a host' goodmx.test
+exits "check --mx with a bad name: exit 2" 2
+
+# ---- mtasts-ctl probe against the world's MX hosts ---------------------------
+run probe --json mx.provider.test
+exits "probe mx.provider.test: exit 0" 0
+is "probe: ok, good, names, TLS" \
+    '.status == "ok" and .address == "127.0.50.1" and .port == 25 and .starttls and .grade.grade == "good" and .grade.rfc8461 and .certificate.names == ["mx.provider.test","mx.cnamemx.test"] and .certificate.chain_valid'
+run probe --json mx.nostarttls.test
+exits "probe mx.nostarttls.test: exit 1" 1
+is "probe: no-starttls, fail" '.status == "no-starttls" and .grade.grade == "fail" and .starttls == false'
