@@ -26,6 +26,7 @@ int ctl_prefetch(int argc, char **argv);
 int ctl_cache(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_probe(int argc, char **argv);
+int ctl_map(int argc, char **argv);
 
 struct runtime;
 struct decide_session;

@@ -38,6 +38,7 @@ static const struct ctl_command commands[] = {
      "          [--host H] RCPT...\n"
      "                                  the verdict the milter would give, and why"},
     {"probe", ctl_probe, "[--json] [--address A] [--port N] HOST   one STARTTLS probe of an MX host, graded"},
+    {"map", ctl_map, "[--name NAME] DOMAIN          the policy map's answer for DOMAIN"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,
