@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "domain.h"
@@ -269,11 +270,18 @@ add_tlsrpt(struct sbuf *b, const struct discover_result *r)
     sb_add(b, " { policy_string = max_age: %u }", (unsigned)r->max_age);
 }
 
+static int
+cmp_host(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 enum sockmap_reply
 sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
 {
     const struct discover_result *r = in->res;
     struct sbuf b = {out, outsz, 0, false};
+    const char *hosts[SOCKMAP_MAX_MX];
     char pats[256];
     int matched = 0;
 
@@ -295,19 +303,22 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
     if (in->n_mx < 0)
         return temp(out, outsz, "MX hosts of %s unknown: %s", r->domain,
                     in->mx_error != NULL && in->mx_error[0] ? in->mx_error : "DNS did not answer");
-    sb_add(&b, "OK secure match=");
-    for (int i = 0; i < in->n_mx; i++) {
+    /* The matching MX hosts, once each, sorted: the answer does not
+     * change with the order DNS gives them in. */
+    for (int i = 0; i < in->n_mx && i < SOCKMAP_MAX_MX; i++) {
         bool dup = false;
 
         if (!mxmatch_any(r->mx, r->n_mx, in->mx[i]))
             continue;
-        for (int k = 0; k < i && !dup; k++)
-            dup = strcmp(in->mx[k], in->mx[i]) == 0;
-        if (dup)
-            continue;
-        sb_add(&b, "%s%s", matched ? ":" : "", in->mx[i]);
-        matched++;
+        for (int k = 0; k < matched && !dup; k++)
+            dup = strcmp(hosts[k], in->mx[i]) == 0;
+        if (!dup)
+            hosts[matched++] = in->mx[i];
     }
+    qsort(hosts, (size_t)matched, sizeof(hosts[0]), cmp_host);
+    sb_add(&b, "OK secure match=");
+    for (int i = 0; i < matched; i++)
+        sb_add(&b, "%s%s", i ? ":" : "", hosts[i]);
     if (matched == 0) {
         patterns_text(r, pats, sizeof(pats));
         return temp(out, outsz, "no MX host of %s matches its MTA-STS policy (mx: %s)",

@@ -28,7 +28,7 @@
  *
  *	sockmap_answer builds the answer for a discovery result: an enforce
  *	policy gives "OK secure match=H1:H2 servername=hostname" where H1, H2
- *	are the domain's MX hosts that match the policy's patterns now (RFC
+ *	are the domain's MX hosts that match the policy's patterns now, sorted (RFC
  *	8461 §4.1: a wildcard is one label, which Postfix's ".domain" is not;
  *	so exact names). No matching MX host, or MX hosts unknown, gives TEMP
  *	(Postfix defers). testing, none, absent, failed give "NOTFOUND ";
@@ -55,6 +55,8 @@
 #define SOCKMAP_MAX_REPLY 100000	/* Postfix socketmap_max_reply_size */
 /* A netstring's framing: at most 6 length digits, ':' and ','. */
 #define SOCKMAP_FRAMING 8
+/* MX hosts considered in an answer (discover_mx gives at most 32). */
+#define SOCKMAP_MAX_MX 64
 /* The map name Sendmail's FEATURE(`sts') sends: never TLSRPT attributes. */
 #define SOCKMAP_SENDMAIL_NAME "sts"
 
@@ -109,7 +111,7 @@ enum sockmap_key sockmap_key_domain(const char *key, char *domain, size_t domain
 
 struct sockmap_answer_in {
     const struct discover_result *res;
-    const char (*mx)[254];	/* the domain's MX hosts, in DNS order */
+    const char (*mx)[254];	/* the domain's MX hosts (at most SOCKMAP_MAX_MX used) */
     int n_mx;			/* -1: not known (then mx_error says why) */
     const char *mx_error;
     bool tlsrpt;		/* add the TLSRPT attributes */

@@ -224,13 +224,13 @@ static const struct answer_case answer_cases[] = {
       SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname" },
     { "enforce, two MX", DISCOVER_ENFORCE, {"mx1.example.com", "mx2.example.com"}, 2,
       {"mx2.example.com", "mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx2.example.com:mx1.example.com servername=hostname" },
+      "OK secure match=mx1.example.com:mx2.example.com servername=hostname" },
     { "wildcard, one label matches", DISCOVER_ENFORCE, {"*.mx.example.com"}, 1,
       {"a.mx.example.com"}, false, SOCKMAP_OK,
       "OK secure match=a.mx.example.com servername=hostname" },
     { "wildcard is never .domain", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 3,
       {"mx1.example.com", "b.mx.example.com", "a.b.mx.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com:b.mx.example.com servername=hostname" },
+      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname" },
     { "wildcard does not match its parent", DISCOVER_ENFORCE, {"*.example.com", "mx.other.net"},
       2, {"example.com", "mx.other.net"}, false, SOCKMAP_OK,
       "OK secure match=mx.other.net servername=hostname" },
@@ -254,7 +254,7 @@ static const struct answer_case answer_cases[] = {
       SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL" },
     { "tlsrpt", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 2,
       {"mx1.example.com", "b.mx.example.com"}, true, SOCKMAP_OK,
-      "OK secure match=mx1.example.com:b.mx.example.com servername=hostname "
+      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname "
       "policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com "
       "mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } "
       "{ policy_string = mode: enforce } { policy_string = mx: mx1.example.com } "
