@@ -96,6 +96,11 @@ static const struct opt options[] = {
     NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000),
     ENUM(log_facility, "mail", log_facility_names),
     ENUM(log_level, "info", log_level_names),
+    STR(map_socket, ""),
+    NUM(map_deadline_ms, OPT_MILLIS, "10s", 10, 90000),
+    NUM(map_max_clients, OPT_INT, "256", 1, 4096),
+    NUM(map_workers, OPT_INT, "4", 1, 256),
+    TYPED(map_tlsrpt, OPT_BOOL, "no"),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -103,6 +103,13 @@ struct config {
     int log_facility;		/* LOG_MAIL ... (syslog.h) */
     int log_level;		/* LOG_ERR ... LOG_DEBUG */
 
+    /* the MTA-STS policy map (socketmap for smtp_tls_policy_maps) */
+    char *map_socket;		/* "": off; unix:PATH or inet:PORT@HOST */
+    int64_t map_deadline_ms;
+    int64_t map_max_clients;
+    int64_t map_workers;
+    int map_tlsrpt;
+
     char *path;			/* the file this came from, or "(defaults)" */
 };
 

@@ -27,6 +27,7 @@ int ctl_cache(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_probe(int argc, char **argv);
 int ctl_check(int argc, char **argv);
+int ctl_map(int argc, char **argv);
 
 struct runtime;
 struct decide_session;

@@ -40,6 +40,7 @@ static const struct ctl_command commands[] = {
     {"probe", ctl_probe, "[--json] [--address A] [--port N] HOST   one STARTTLS probe of an MX host, graded"},
     {"check", ctl_check, "[--json] [--mx HOST] [--port N] [--timeout MS] DOMAIN\n"
      "                                  a domain's MTA-STS and MX TLS report, graded"},
+    {"map", ctl_map, "[--name NAME] DOMAIN          the policy map's answer for DOMAIN"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,

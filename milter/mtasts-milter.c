@@ -38,6 +38,8 @@
 #include "discover.h"
 #include "filter.h"
 #include "log.h"
+#include "map_query.h"
+#include "mapserver.h"
 #include "quickack.h"
 #include "runtime.h"
 
@@ -488,6 +490,25 @@ stop_milter(const char *sock)
         pthread_join(st, NULL);
 }
 
+/* ------------------------------------------------------------ policy map */
+
+/* The map's answers, under the runtime in force at each request. */
+static enum sockmap_reply
+map_answer(const char *req, size_t len, char *out, size_t outsz, void *arg)
+{
+    struct runtime *rt = runtime_current();
+    enum sockmap_reply k;
+
+    (void)arg;
+    if (rt == NULL) {
+        sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
+        return SOCKMAP_TEMP;
+    }
+    k = map_query(rt->discover, rt->cfg, req, len, out, outsz);
+    runtime_unref(rt);
+    return k;
+}
+
 /* ------------------------------------------------------------ main */
 
 static int
@@ -538,6 +559,9 @@ main(int argc, char **argv)
     struct runtime *rt;
     struct mts_err err;
     char *sock = NULL, *pid_file = NULL;
+    struct mapserver *map = NULL;
+    char *map_spec = NULL;
+    struct mapserver_limits map_limits;
     uid_t uid;
     gid_t gid;
     sigset_t sigs;
@@ -603,6 +627,20 @@ main(int argc, char **argv)
             set_nodelay_on_listener();
         hint_quickack();
     }
+    /* The policy map's socket, opened while still root (an inet port < 1024). */
+    if (rt->cfg->map_socket[0] != '\0') {
+        const char *mp = unix_socket_path(rt->cfg->map_socket);
+
+        if ((mp != NULL && prepare_parent_dir(mp, uid, gid, &err) != 0) ||
+            mapserver_open(rt->cfg->map_socket, uid, gid, &map, &err) != 0)
+            goto fail;
+        if ((map_spec = strdup(rt->cfg->map_socket)) == NULL) {
+            mts_err_set(&err, "out of memory");
+            goto fail;
+        }
+        map_limits.max_clients = (int)rt->cfg->map_max_clients;
+        map_limits.workers = (int)rt->cfg->map_workers;
+    }
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;
     if (write_pid_file(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
@@ -633,6 +671,17 @@ main(int argc, char **argv)
         return 1;
     }
     log_msg(LOG_NOTICE, "mtasts-milter %s listening on %s", MTS_VERSION, sock);
+    if (map != NULL) {
+        if (mapserver_start(map, &map_limits, map_answer, NULL, &err) != 0) {
+            log_msg(LOG_ERR, "cannot start the policy map: %s", err.msg);
+            stop_milter(sock);
+            pthread_join(mt, NULL);
+            remove_socket(unix_socket_path(sock));
+            mapserver_close(map);
+            return 1;
+        }
+        log_msg(LOG_NOTICE, "policy map (socketmap) listening on %s", map_spec);
+    }
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
@@ -651,6 +700,8 @@ main(int argc, char **argv)
     stop_milter(sock);
     pthread_join(mt, NULL);
     remove_socket(unix_socket_path(sock));
+    mapserver_close(map);
+    free(map_spec);
     pthread_mutex_lock(&reload_mu);
     reload_stop = true;
     pthread_cond_signal(&reload_cv);
@@ -669,6 +720,8 @@ fail:
     log_msg(LOG_ERR, "%s", err.msg);
     if (sock != NULL)
         remove_socket(unix_socket_path(sock));
+    mapserver_close(map);
+    free(map_spec);
     if (o.foreground)
         fprintf(stderr, "mtasts-milter: %s\n", err.msg);
     runtime_unref(rt);

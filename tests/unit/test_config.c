@@ -81,6 +81,28 @@ defaults(void **state)
 }
 
 static void
+map_options(void **state)
+{
+    struct config *cfg = load_ok("");
+
+    (void)state;
+    assert_string_equal(cfg->map_socket, "");
+    assert_int_equal(cfg->map_deadline_ms, 10000);
+    assert_int_equal(cfg->map_max_clients, 256);
+    assert_int_equal(cfg->map_workers, 4);
+    assert_int_equal(cfg->map_tlsrpt, 0);
+    config_unref(cfg);
+    cfg = load_ok("map_socket = unix:/run/m/map.sock\nmap_deadline_ms = 1500ms\n"
+                  "map_max_clients = 10\nmap_workers = 2\nmap_tlsrpt = yes\n");
+    assert_string_equal(cfg->map_socket, "unix:/run/m/map.sock");
+    assert_int_equal(cfg->map_deadline_ms, 1500);
+    assert_int_equal(cfg->map_max_clients, 10);
+    assert_int_equal(cfg->map_workers, 2);
+    assert_int_equal(cfg->map_tlsrpt, 1);
+    config_unref(cfg);
+}
+
+static void
 values_and_units(void **state)
 {
     struct config *cfg = load_ok("# comment\n\n"
@@ -279,7 +301,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 38);
+    assert_int_equal(n, 43);
     config_unref(cfg);
 }
 
@@ -309,6 +331,7 @@ main(void)
         cmocka_unit_test(missing_file),
         cmocka_unit_test(references),
         cmocka_unit_test(dump_lists_every_option),
+        cmocka_unit_test(map_options),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,56 @@
+/*
+ * map_query - one policy-map request answered; see map_query.h.
+ */
+#include "map_query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "domain.h"
+#include "log.h"
+
+enum sockmap_reply
+map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
+          char *out, size_t outsz)
+{
+    char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
+    char hosts[DISCOVER_MAX_MX][254];
+    struct discover_result res;
+    struct sockmap_answer_in in;
+    struct timespec deadline;
+    struct mts_err err;
+    enum sockmap_reply k;
+
+    mts_err_clear(&err);
+    if (sockmap_request_split(req, len, name, sizeof(name), key, sizeof(key), &err) != 0) {
+        sockmap_reply_text(SOCKMAP_PERM, err.msg, out, outsz);
+        log_msg(LOG_NOTICE, "map: %s", err.msg);
+        return SOCKMAP_PERM;
+    }
+    if (sockmap_key_domain(key, domain, sizeof(domain), &err) != SOCKMAP_KEY_DOMAIN) {
+        log_msg(LOG_DEBUG, "map: %s: NOTFOUND (%s)", name, err.msg);
+        snprintf(out, outsz, "NOTFOUND ");
+        return SOCKMAP_NOTFOUND;
+    }
+    if (d == NULL) {
+        sockmap_reply_text(SOCKMAP_TEMP, "discovery is not running", out, outsz);
+        return SOCKMAP_TEMP;
+    }
+    deadline = clock_deadline_after((int)cfg->map_deadline_ms);
+    memset(&res, 0, sizeof(res));
+    discover_lookup(d, domain, &deadline, 0, &res);
+    memset(&in, 0, sizeof(in));
+    in.res = &res;
+    in.mx = (const char (*)[254])hosts;
+    in.n_mx = 0;
+    in.tlsrpt = cfg->map_tlsrpt && strcmp(name, SOCKMAP_SENDMAIL_NAME) != 0;
+    if (res.status == DISCOVER_ENFORCE) {
+        in.n_mx = discover_mx(d, domain, &deadline, hosts, &err);
+        in.mx_error = err.msg;
+    }
+    k = sockmap_answer(&in, out, outsz);
+    log_msg(k == SOCKMAP_TEMP ? LOG_INFO : LOG_DEBUG, "map: %s %s (%s): %s", name, domain,
+            discover_status_name(res.status), out);
+    discover_result_free(&res);
+    return k;
+}

@@ -1,0 +1,697 @@
+/*
+ * mapserver - the policy-map listener; see mapserver.h.
+ *
+ * Threads: the loop thread owns the listener and every connection; the
+ * answer threads see only jobs (a copy of one request, and its reply).
+ * Jobs go to the answer threads through `queue` and come back through
+ * `done`, both under `mu`; a byte on the wake pipe tells the loop.
+ */
+#define _GNU_SOURCE 1 /* accept4, pipe2 */
+#include "mapserver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define INBUF_SIZE (SOCKMAP_MAX_REQUEST + SOCKMAP_FRAMING)
+#define REPLY_SIZE (SOCKMAP_MAX_REPLY + 1)
+#define THREAD_STACK (1024 * 1024)
+
+enum conn_state { C_READ, C_BUSY, C_WRITE };
+
+struct conn {
+    int fd;			/* -1: the slot is free */
+    unsigned long id;		/* for logs, and to match a job to its connection */
+    enum conn_state st;
+    bool gone;			/* closed while an answer was pending */
+    char *in;
+    size_t in_len;
+    char *out;
+    size_t out_len, out_off;
+    int64_t since;		/* ms: idle since, request begun, or write begun */
+};
+
+struct job {
+    struct job *next;
+    int slot;
+    unsigned long id;
+    char *req;
+    size_t len;
+    char *reply;
+};
+
+struct mapserver {
+    int lfd;
+    int wake[2];
+    char *path;			/* unix socket file, or NULL */
+    struct stat st;		/* ... as we made it */
+    struct mapserver_limits lim;
+    mapserver_answer_fn fn;
+    void *arg;
+
+    /* the loop thread's own */
+    struct conn *conns;
+    int nconns;
+    unsigned long next_id;
+    int64_t full_logged;
+    struct pollfd *pfd;
+    int *pslot;
+    pthread_t loop;
+    bool started;
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t work, gone;
+    struct job *q_head, *q_tail, *done;
+    int queued, threads, idle;
+    bool stop;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+job_free(struct job *j)
+{
+    if (j != NULL) {
+        free(j->req);
+        free(j->reply);
+        free(j);
+    }
+}
+
+/* ------------------------------------------------------------ the socket */
+
+static int
+open_unix(struct mapserver *ms, const char *path, uid_t uid, gid_t gid, struct mts_err *err)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >= (int)sizeof(sun.sun_path)) {
+        mts_err_set(err, "map socket path too long: %s", path);
+        return -1;
+    }
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+
+        if (fd >= 0)
+            close(fd);
+        if (rc == 0) {
+            mts_err_set(err, "the map socket %s is in use by a running process", path);
+            return -1;
+        }
+        log_msg(LOG_NOTICE, "removing the stale map socket %s (nothing answers on it)", path);
+        (void)unlink(path);
+    }
+    ms->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ms->lfd < 0 || bind(ms->lfd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        mts_err_set(err, "cannot bind the map socket %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((ms->path = strdup(path)) == NULL || lstat(path, &ms->st) != 0) {
+        mts_err_set(err, "map socket %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (chown(path, uid, gid) != 0)
+        log_msg(LOG_WARNING, "cannot give the map socket to the milter user: %s",
+                strerror(errno));
+    return 0;
+}
+
+/* inet:PORT@HOST or inet6:PORT@HOST */
+static int
+open_inet(struct mapserver *ms, const char *spec, int family, struct mts_err *err)
+{
+    const char *at = strchr(spec, '@');
+    struct addrinfo hints, *ai = NULL;
+    char port[16];
+    int one = 1, rc;
+
+    if (at == NULL || at == spec || at[1] == '\0' || (size_t)(at - spec) >= sizeof(port)) {
+        mts_err_set(err, "map socket \"%s\": expected PORT@HOST", spec);
+        return -1;
+    }
+    memcpy(port, spec, (size_t)(at - spec));
+    port[at - spec] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if ((rc = getaddrinfo(at + 1, port, &hints, &ai)) != 0) {
+        mts_err_set(err, "map socket \"%s\": %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    ms->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ms->lfd >= 0)
+        (void)setsockopt(ms->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ms->lfd < 0 || bind(ms->lfd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        mts_err_set(err, "cannot bind the map socket %s: %s", spec, strerror(errno));
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int
+mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
+               struct mts_err *err)
+{
+    struct mapserver *ms = calloc(1, sizeof(*ms));
+    int rc;
+
+    *out = NULL;
+    if (ms == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    ms->lfd = ms->wake[0] = ms->wake[1] = -1;
+    pthread_mutex_init(&ms->mu, NULL);
+    clock_cond_init(&ms->work);
+    clock_cond_init(&ms->gone);
+    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0)
+        rc = open_unix(ms, strchr(spec, ':') + 1, uid, gid, err);
+    else if (strncmp(spec, "inet:", 5) == 0)
+        rc = open_inet(ms, spec + 5, AF_INET, err);
+    else if (strncmp(spec, "inet6:", 6) == 0)
+        rc = open_inet(ms, spec + 6, AF_INET6, err);
+    else {
+        mts_err_set(err, "map_socket \"%s\": expected unix:PATH, inet:PORT@HOST or "
+                    "inet6:PORT@HOST", spec);
+        rc = -1;
+    }
+    if (rc == 0 && listen(ms->lfd, 128) != 0) {
+        mts_err_set(err, "cannot listen on the map socket %s: %s", spec, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && pipe2(ms->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        mts_err_set(err, "pipe: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        mapserver_close(ms);
+        return -1;
+    }
+    *out = ms;
+    return 0;
+}
+
+/* ------------------------------------------------------------ answer threads */
+
+static void *worker_main(void *arg);
+
+/* Under mu: one more answer thread. */
+static int
+spawn_worker(struct mapserver *ms)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    rc = pthread_create(&t, &attr, worker_main, ms);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    ms->threads++;
+    return 0;
+}
+
+static void
+wake_loop(struct mapserver *ms)
+{
+    char c = 'x';
+
+    /* Full pipe: the loop has wake-ups pending anyway. */
+    if (write(ms->wake[1], &c, 1) < 0 && errno != EAGAIN)
+        log_msg(LOG_WARNING, "map: cannot wake the event loop: %s", strerror(errno));
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct mapserver *ms = arg;
+
+    pthread_mutex_lock(&ms->mu);
+    for (;;) {
+        struct job *j;
+        bool timed_out = false;
+
+        while (ms->q_head == NULL && !ms->stop && !timed_out) {
+            ms->idle++;
+            if (ms->threads > ms->lim.workers) {
+                struct timespec dl = clock_deadline_after(MAPSERVER_LINGER_MS);
+                timed_out = pthread_cond_timedwait(&ms->work, &ms->mu, &dl) == ETIMEDOUT;
+            } else {
+                pthread_cond_wait(&ms->work, &ms->mu);
+            }
+            ms->idle--;
+        }
+        if (ms->stop || ms->q_head == NULL)
+            break;
+        j = ms->q_head;
+        ms->q_head = j->next;
+        if (ms->q_head == NULL)
+            ms->q_tail = NULL;
+        ms->queued--;
+        pthread_mutex_unlock(&ms->mu);
+
+        if ((j->reply = malloc(REPLY_SIZE)) != NULL)
+            ms->fn(j->req, j->len, j->reply, REPLY_SIZE, ms->arg);
+
+        pthread_mutex_lock(&ms->mu);
+        j->next = ms->done;
+        ms->done = j;
+        wake_loop(ms);
+    }
+    ms->threads--;
+    if (ms->threads == 0)
+        pthread_cond_broadcast(&ms->gone);
+    pthread_mutex_unlock(&ms->mu);
+    return NULL;
+}
+
+static int
+submit(struct mapserver *ms, struct job *j)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&ms->mu);
+    j->next = NULL;
+    if (ms->q_tail != NULL)
+        ms->q_tail->next = j;
+    else
+        ms->q_head = j;
+    ms->q_tail = j;
+    ms->queued++;
+    if (ms->queued > ms->idle && ms->threads < ms->lim.max_clients + ms->lim.workers &&
+        spawn_worker(ms) != 0 && ms->threads == 0)
+        rc = -1;		/* nobody will answer; the job stays queued until close */
+    pthread_cond_signal(&ms->work);
+    pthread_mutex_unlock(&ms->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void
+conn_close(struct mapserver *ms, int slot)
+{
+    struct conn *c = &ms->conns[slot];
+
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = c->in_len = 0;
+    if (c->st == C_BUSY) {
+        c->gone = true;		/* the slot is freed when the answer comes back */
+        return;
+    }
+    free(c->in);
+    c->in = NULL;
+    c->id = 0;
+    ms->nconns--;
+}
+
+static void conn_input(struct mapserver *ms, int slot);
+
+static void
+conn_write(struct mapserver *ms, int slot)
+{
+    struct conn *c = &ms->conns[slot];
+
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            log_msg(LOG_INFO, "map: connection #%lu: write: %s", c->id,
+                    n < 0 ? strerror(errno) : "nothing written");
+            conn_close(ms, slot);
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    c->st = C_READ;
+    c->since = now_ms();
+    conn_input(ms, slot);	/* a pipelined request may be waiting */
+}
+
+/* Takes the next complete request out of the connection's buffer, if any. */
+static void
+conn_input(struct mapserver *ms, int slot)
+{
+    struct conn *c = &ms->conns[slot];
+    const char *payload;
+    size_t plen, used;
+    struct mts_err err;
+    struct job *j;
+
+    mts_err_clear(&err);
+    switch (sockmap_netstring_parse(c->in, c->in_len, SOCKMAP_MAX_REQUEST, &payload, &plen,
+                                    &used, &err)) {
+    case SOCKMAP_PARTIAL:
+        return;
+    case SOCKMAP_MALFORMED:
+        log_msg(LOG_NOTICE, "map: connection #%lu: %s; closing it", c->id, err.msg);
+        conn_close(ms, slot);
+        return;
+    case SOCKMAP_COMPLETE:
+        break;
+    }
+    j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->req = malloc(plen + 1)) == NULL) {
+        free(j);
+        log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
+        conn_close(ms, slot);
+        return;
+    }
+    memcpy(j->req, payload, plen);
+    j->req[plen] = '\0';
+    j->len = plen;
+    j->slot = slot;
+    j->id = c->id;
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    c->st = C_BUSY;
+    if (submit(ms, j) != 0)
+        log_msg(LOG_ERR, "map: cannot start an answer thread");
+}
+
+static void
+conn_read(struct mapserver *ms, int slot)
+{
+    struct conn *c = &ms->conns[slot];
+    ssize_t n = recv(c->fd, c->in + c->in_len, INBUF_SIZE - c->in_len, MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        if (c->in_len > 0)
+            log_msg(LOG_INFO, "map: connection #%lu: closed by the client in the middle "
+                    "of a request", c->id);
+        conn_close(ms, slot);
+        return;
+    }
+    if (c->in_len == 0)
+        c->since = now_ms();	/* a request begins */
+    c->in_len += (size_t)n;
+    conn_input(ms, slot);
+}
+
+/* An answer is back: frame it and send it. */
+static void
+deliver(struct mapserver *ms, struct job *j)
+{
+    struct conn *c = &ms->conns[j->slot];
+    size_t rl;
+    int n;
+
+    if (c->id != j->id || c->st != C_BUSY)
+        return;
+    if (c->gone) {
+        c->st = C_READ;
+        c->gone = false;
+        conn_close(ms, j->slot);
+        return;
+    }
+    if (j->reply == NULL) {
+        log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
+        c->st = C_READ;
+        conn_close(ms, j->slot);
+        return;
+    }
+    rl = strlen(j->reply);
+    c->out = malloc(rl + SOCKMAP_FRAMING + 1);
+    n = c->out == NULL ? -1 :
+        sockmap_netstring_encode(j->reply, rl, c->out, rl + SOCKMAP_FRAMING + 1);
+    c->st = C_WRITE;
+    if (n < 0) {
+        log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
+        c->st = C_READ;
+        conn_close(ms, j->slot);
+        return;
+    }
+    c->out_len = (size_t)n;
+    c->out_off = 0;
+    c->since = now_ms();
+    conn_write(ms, j->slot);
+}
+
+static void
+accept_all(struct mapserver *ms)
+{
+    for (;;) {
+        int fd = accept4(ms->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                log_msg(LOG_WARNING, "map: accept: %s", strerror(errno));
+            return;
+        }
+        if (ms->nconns >= ms->lim.max_clients) {
+            int64_t t = now_ms();
+
+            close(fd);
+            if (t - ms->full_logged >= 10000) {
+                log_msg(LOG_WARNING, "map: %d connections open (map_max_clients); "
+                        "refusing new ones", ms->nconns);
+                ms->full_logged = t;
+            }
+            continue;
+        }
+        for (slot = 0; ms->conns[slot].fd >= 0 || ms->conns[slot].gone; slot++)
+            ;
+        ms->conns[slot].in = malloc(INBUF_SIZE);
+        if (ms->conns[slot].in == NULL) {
+            close(fd);
+            continue;
+        }
+        ms->conns[slot].fd = fd;
+        ms->conns[slot].id = ++ms->next_id;
+        ms->conns[slot].st = C_READ;
+        ms->conns[slot].in_len = 0;
+        ms->conns[slot].since = now_ms();
+        ms->nconns++;
+    }
+}
+
+static void
+sweep(struct mapserver *ms)
+{
+    int64_t t = now_ms();
+
+    for (int s = 0; s < ms->lim.max_clients; s++) {
+        struct conn *c = &ms->conns[s];
+
+        if (c->fd < 0 || c->st == C_BUSY)
+            continue;
+        if (c->st == C_WRITE && t - c->since > MAPSERVER_WRITE_TIMEOUT_MS) {
+            log_msg(LOG_NOTICE, "map: connection #%lu: the client does not read its "
+                    "answer; closing it", c->id);
+            conn_close(ms, s);
+        } else if (c->st == C_READ && c->in_len > 0 &&
+                   t - c->since > MAPSERVER_REQUEST_TIMEOUT_MS) {
+            log_msg(LOG_NOTICE, "map: connection #%lu: request not completed within %d ms; "
+                    "closing it", c->id, MAPSERVER_REQUEST_TIMEOUT_MS);
+            conn_close(ms, s);
+        } else if (c->st == C_READ && c->in_len == 0 &&
+                   t - c->since > MAPSERVER_IDLE_TIMEOUT_MS) {
+            conn_close(ms, s);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void *
+loop_main(void *arg)
+{
+    struct mapserver *ms = arg;
+
+    for (;;) {
+        struct job *done;
+        int n = 0, rc;
+        char drain[256];
+
+        ms->pfd[n] = (struct pollfd){.fd = ms->wake[0], .events = POLLIN};
+        ms->pslot[n++] = -1;
+        ms->pfd[n] = (struct pollfd){.fd = ms->lfd, .events = POLLIN};
+        ms->pslot[n++] = -1;
+        for (int s = 0; s < ms->lim.max_clients; s++) {
+            struct conn *c = &ms->conns[s];
+
+            if (c->fd < 0)
+                continue;
+            ms->pfd[n] = (struct pollfd){
+                .fd = c->fd,
+                .events = c->st == C_READ ? POLLIN : c->st == C_WRITE ? POLLOUT : 0};
+            ms->pslot[n++] = s;
+        }
+        rc = poll(ms->pfd, (nfds_t)n, 1000);
+        if (rc < 0 && errno != EINTR) {
+            log_msg(LOG_ERR, "map: poll: %s", strerror(errno));
+            break;
+        }
+        while (read(ms->wake[0], drain, sizeof(drain)) > 0)
+            ;
+        pthread_mutex_lock(&ms->mu);
+        if (ms->stop) {
+            pthread_mutex_unlock(&ms->mu);
+            break;
+        }
+        done = ms->done;
+        ms->done = NULL;
+        pthread_mutex_unlock(&ms->mu);
+        while (done != NULL) {
+            struct job *next = done->next;
+
+            deliver(ms, done);
+            job_free(done);
+            done = next;
+        }
+        for (int i = 2; i < n && rc > 0; i++) {
+            int s = ms->pslot[i];
+            struct conn *c = &ms->conns[s];
+
+            if (ms->pfd[i].revents == 0 || c->fd != ms->pfd[i].fd)
+                continue;
+            if (c->st == C_READ && (ms->pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                conn_read(ms, s);
+            else if (c->st == C_WRITE && (ms->pfd[i].revents & (POLLOUT | POLLHUP | POLLERR)))
+                conn_write(ms, s);
+            else if (c->st == C_BUSY && (ms->pfd[i].revents & (POLLHUP | POLLERR)))
+                conn_close(ms, s);
+        }
+        if (rc > 0 && (ms->pfd[1].revents & POLLIN))
+            accept_all(ms);
+        sweep(ms);
+    }
+    return NULL;
+}
+
+int
+mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
+                mapserver_answer_fn fn, void *arg, struct mts_err *err)
+{
+    int n;
+
+    ms->lim = *limits;
+    ms->fn = fn;
+    ms->arg = arg;
+    n = ms->lim.max_clients;
+    ms->conns = calloc((size_t)n, sizeof(*ms->conns));
+    ms->pfd = calloc((size_t)n + 2, sizeof(*ms->pfd));
+    ms->pslot = calloc((size_t)n + 2, sizeof(*ms->pslot));
+    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    for (int s = 0; s < n; s++)
+        ms->conns[s].fd = -1;
+    pthread_mutex_lock(&ms->mu);
+    for (int i = 0; i < ms->lim.workers; i++) {
+        if (spawn_worker(ms) != 0) {
+            pthread_mutex_unlock(&ms->mu);
+            mts_err_set(err, "cannot start the map's answer threads");
+            return -1;
+        }
+    }
+    pthread_mutex_unlock(&ms->mu);
+    if (pthread_create(&ms->loop, NULL, loop_main, ms) != 0) {
+        mts_err_set(err, "cannot start the map's event loop");
+        return -1;
+    }
+    ms->started = true;
+    return 0;
+}
+
+void
+mapserver_close(struct mapserver *ms)
+{
+    struct stat st;
+
+    if (ms == NULL)
+        return;
+    pthread_mutex_lock(&ms->mu);
+    ms->stop = true;
+    pthread_cond_broadcast(&ms->work);
+    pthread_mutex_unlock(&ms->mu);
+    if (ms->started) {
+        wake_loop(ms);
+        pthread_join(ms->loop, NULL);
+    }
+    if (ms->lfd >= 0)
+        close(ms->lfd);
+    /* Answer threads finish their job (bounded by its deadline) and go. */
+    pthread_mutex_lock(&ms->mu);
+    while (ms->threads > 0)
+        pthread_cond_wait(&ms->gone, &ms->mu);
+    pthread_mutex_unlock(&ms->mu);
+    for (int s = 0; ms->conns != NULL && s < ms->lim.max_clients; s++) {
+        if (ms->conns[s].fd >= 0)
+            close(ms->conns[s].fd);
+        free(ms->conns[s].in);
+        free(ms->conns[s].out);
+    }
+    while (ms->q_head != NULL) {
+        struct job *j = ms->q_head;
+        ms->q_head = j->next;
+        job_free(j);
+    }
+    while (ms->done != NULL) {
+        struct job *j = ms->done;
+        ms->done = j->next;
+        job_free(j);
+    }
+    if (ms->path != NULL && lstat(ms->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_dev == ms->st.st_dev && st.st_ino == ms->st.st_ino)
+        (void)unlink(ms->path);
+    for (int i = 0; i < 2; i++)
+        if (ms->wake[i] >= 0)
+            close(ms->wake[i]);
+    pthread_mutex_destroy(&ms->mu);
+    pthread_cond_destroy(&ms->work);
+    pthread_cond_destroy(&ms->gone);
+    free(ms->conns);
+    free(ms->pfd);
+    free(ms->pslot);
+    free(ms->path);
+    free(ms);
+}

@@ -1,0 +1,81 @@
+/*
+ * mapserver - the policy-map listener: Postfix's socketmap protocol on a
+ * socket of its own, one poll(2) event loop thread, and a pool of answer
+ * threads, apart from libmilter's threads.
+ *
+ * SYNOPSIS
+ *	struct mapserver *ms;
+ *	mapserver_open("unix:/run/mtasts-milter/map.sock", uid, gid, &ms, &err);
+ *	... drop privileges ...
+ *	mapserver_start(ms, &limits, answer_fn, arg, &err);
+ *	...
+ *	mapserver_close(ms);
+ *
+ * DESCRIPTION
+ *	The event loop accepts connections (at most limits.max_clients; one
+ *	more is closed at once, with a log line), reads netstrings without
+ *	blocking and hands each complete request to the answer threads; it
+ *	never waits for an answer itself. A connection has one request in
+ *	flight; further pipelined requests wait in its buffer, so answers
+ *	keep their order. A malformed or over-long netstring (socketmap.h) is
+ *	logged and the connection closed; so is a request not completed
+ *	within MAPSERVER_REQUEST_TIMEOUT_MS, a reply not taken within
+ *	MAPSERVER_WRITE_TIMEOUT_MS, and a connection idle for
+ *	MAPSERVER_IDLE_TIMEOUT_MS.
+ *
+ *	limits.workers answer threads are always there; when all are busy a
+ *	request gets a thread of its own (at most one per connection), which
+ *	goes after MAPSERVER_LINGER_MS without work: a slow domain holds only
+ *	the threads of the clients that asked for it, each for at most the
+ *	answer function's own deadline.
+ *
+ * DIAGNOSTICS
+ *	mapserver_open and mapserver_start return -1 with a reason.
+ */
+#ifndef MTS_MAPSERVER_H
+#define MTS_MAPSERVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "socketmap.h"
+
+#define MAPSERVER_REQUEST_TIMEOUT_MS 10000
+#define MAPSERVER_WRITE_TIMEOUT_MS 10000
+#define MAPSERVER_IDLE_TIMEOUT_MS 300000
+#define MAPSERVER_LINGER_MS 30000
+
+struct mapserver;
+
+struct mapserver_limits {
+    int max_clients;
+    int workers;
+};
+
+/*
+ * Answers one request ("NAME KEY", len bytes) into out (reply text, no
+ * framing, NUL-terminated). Called on the answer threads, concurrently.
+ */
+typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, char *out,
+                                                  size_t outsz, void *arg);
+
+/*
+ * Opens the listening socket: unix:PATH (local:PATH), inet:PORT@HOST or
+ * inet6:PORT@HOST. A unix socket is given to uid:gid; a socket file that
+ * nobody answers on is replaced, one that answers is an error.
+ */
+int mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
+                   struct mts_err *err);
+
+int mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
+                    mapserver_answer_fn fn, void *arg, struct mts_err *err);
+
+/*
+ * Stops: closes the listener and every connection, waits for the answer
+ * threads (each bounded by its answer's deadline), removes the unix
+ * socket file if it is still ours. Safe with NULL.
+ */
+void mapserver_close(struct mapserver *ms);
+
+#endif

@@ -1,0 +1,187 @@
+#!/bin/bash
+# test_map.sh - the policy map (map_socket) of a running mtasts-milter
+# against the test world, asked by Postfix's own socketmap client
+# (postmap -q ... socketmap:unix:PATH:postfix) and by hostile clients
+# (mapclient.py). Brings the world up in a network namespace of its own,
+# stops everything by PID at the end. TAP output.
+#
+# Needs root (the world) and Postfix's postmap; otherwise skipped.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+BUILD=${top_builddir:-$SRC}
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+WORLD="$SRC/tests/world/world.sh"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-map.$$}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+if ! command -v postmap >/dev/null; then
+    echo "1..0 # SKIP postmap (Postfix) is not installed"
+    exit 0
+fi
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$WORLD" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=mts-map-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+MPID=
+cleanup() {
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    "$WORLD" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+MAP="$W/run/map.sock"
+CONF="$W/map.conf"
+{
+    grep -v '^#' "$MTS_WORLD_CONF"
+    echo "socket = unix:$W/run/milter.sock"
+    echo "map_socket = unix:$MAP"
+    echo "map_deadline_ms = 1500"
+    echo "map_workers = 1"
+    echo "map_max_clients = 150"
+    echo "fetch_connect_timeout_ms = 5s"
+    echo "fetch_timeout_ms = 5s"
+    echo "dns_timeout_ms = 3s"
+} >"$CONF"
+# postmap reads a main.cf; an empty one will do.
+PF="$W/postfix"
+mkdir -p "$PF"
+: >"$PF/main.cf"
+
+"$MILTER" -f -c "$CONF" 2>"$W/milter.log" &
+MPID=$!
+for _ in $(seq 1 100); do [ -S "$MAP" ] && break; sleep 0.1; done
+[ -S "$MAP" ] || { sed 's/^/# /' "$W/milter.log"; bail "the map socket did not appear"; }
+
+# q KEY [NAME]: postmap's answer in $out (stdout), $err (stderr), $rc.
+q() {
+    out=$(cd "$W" && postmap -c "$PF" -q "$1" "socketmap:unix:$MAP:${2:-postfix}" 2>"$W/pm.err")
+    rc=$?
+    err=$(cat "$W/pm.err")
+}
+# The match= list, sorted, and the rest of the answer.
+sorted_match() {
+    sed -n 's/.*match=\([^ ]*\).*/\1/p' <<<"$1" | tr ':' '\n' | sort | tr '\n' ' '
+}
+is_notfound() { [ "$rc" -eq 1 ] && [ -z "$out" ] && [ -z "$err" ]; }
+is_temp() { [ -z "$out" ] && grep -q "$1" <<<"$err"; }
+show() { echo "# rc=$rc out=[$out] err=[$(head -c 400 <<<"$err")]"; }
+
+echo "1..32"
+
+# ---- postmap (Postfix's socketmap client) ------------------------------
+q enforce.test
+[ "$rc" -eq 0 ] && [ "$(sorted_match "$out")" = "backup.mx.enforce.test mx1.enforce.test " ] &&
+    grep -Eq '^secure match=[^ ]+ servername=hostname$' <<<"$out" || show
+ok "enforce: secure match=<both MX hosts, exact names> servername=hostname" $?
+grep -Eq 'match=([^ ]*:)?\.' <<<"$out"
+[ $? -ne 0 ]; ok "enforce: no .domain (any-depth) pattern in match=" $?
+q '[enforce.test]:25'
+[ "$rc" -eq 0 ] && [ "$(sorted_match "$out")" = "backup.mx.enforce.test mx1.enforce.test " ] || show
+ok "[enforce.test]:25: the same answer" $?
+q ENFORCE.test.
+[ "$rc" -eq 0 ] && grep -q '^secure match=' <<<"$out" || show
+ok "ENFORCE.test.: the same answer" $?
+q cname.test
+[ "$rc" -eq 0 ] && [ "$out" = "secure match=mx1.cname.test servername=hostname" ] || show
+ok "cname.test (delegated TXT): secure match=mx1.cname.test" $?
+q insecure.test
+[ "$rc" -eq 0 ] && grep -q '^secure match=mx1.insecure.test ' <<<"$out" || show
+ok "insecure.test (no DNSSEC): enforce all the same" $?
+for d in testing.test none.test nxdomain.test two.test badtxt.test notfound.test \
+         redirect.test badtype.test .enforce.test 127.0.30.1 '[127.0.30.1]'; do
+    q "$d"
+    is_notfound || show
+    ok "$d: not found" $?
+done
+q servfail.test
+is_temp 'MTA-STS status of servfail.test unknown' || show
+ok "servfail.test (unknown): TEMP, postmap reports a lookup error" $?
+q mxmismatch.test
+is_temp 'no MX host of mxmismatch.test matches its MTA-STS policy' || show
+ok "mxmismatch.test (no MX matches the policy): TEMP, so Postfix defers" $?
+t0=$(date +%s%N)
+q hang.test
+t1=$(date +%s%N)
+is_temp 'MTA-STS status of hang.test unknown' && [ $(((t1 - t0) / 1000000)) -lt 3000 ] || show
+ok "hang.test (policy host never answers): TEMP within map_deadline_ms" $?
+q enforce.test sts
+[ "$rc" -eq 0 ] && grep -q '^secure match=.* servername=hostname$' <<<"$out" || show
+ok "map name sts (Sendmail): the same answer" $?
+
+# ---- mtasts-ctl map: the same code path ---------------------------------
+q enforce.test
+got=$("$CTL" -c "$CONF" map enforce.test 2>/dev/null)
+crc=$?
+[ "$crc" -eq 0 ] && [ "$(sorted_match "$got")" = "$(sorted_match "$out")" ] &&
+    [ "${got#OK }" != "$got" ] || echo "# ctl: rc=$crc [$got]"
+ok "mtasts-ctl map enforce.test: OK and the map's answer" $?
+got=$("$CTL" -c "$CONF" map testing.test 2>/dev/null)
+crc=$?
+[ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || echo "# ctl: rc=$crc [$got]"
+ok "mtasts-ctl map testing.test: NOTFOUND, exit 1" $?
+got=$("$CTL" -c "$CONF" map servfail.test 2>/dev/null)
+crc=$?
+[ "$crc" -eq 3 ] && [ "${got#TEMP }" != "$got" ] || echo "# ctl: rc=$crc [$got]"
+ok "mtasts-ctl map servfail.test: TEMP, exit 3" $?
+{ cat "$CONF"; echo "map_tlsrpt = yes"; } | grep -v '^map_socket' >"$W/tlsrpt.conf"
+got=$("$CTL" -c "$W/tlsrpt.conf" map enforce.test 2>/dev/null)
+grep -q ' policy_type=sts policy_domain=enforce.test mx_host_pattern=mx1.enforce.test mx_host_pattern=\*.mx.enforce.test { policy_string = version: STSv1 } { policy_string = mode: enforce }' <<<"$got" ||
+    echo "# [$got]"
+ok "map_tlsrpt = yes: TLSRPT attributes, mx_host_pattern keeps *." $?
+got=$("$CTL" -c "$W/tlsrpt.conf" map --name sts enforce.test 2>/dev/null)
+grep -q 'policy_type' <<<"$got"
+[ $? -ne 0 ]; ok "map_tlsrpt = yes, name sts (Sendmail): no TLSRPT attributes" $?
+
+# ---- hostile clients ------------------------------------------------------
+python3 "$HERE/mapclient.py" "$MAP" hostile enforce.test hangtls.test >"$W/hostile.out" 2>&1
+nh=$(grep -c '^ok \|^not ok ' "$W/hostile.out")
+grep -q '^not ok' "$W/hostile.out" && sed 's/^/# /' "$W/hostile.out"
+[ "$nh" -ge 13 ] && ! grep -q '^not ok\|Traceback' "$W/hostile.out"
+ok "hostile clients: $nh checks (garbage, 1 MB, slow, pipelined, 100 idle, 10 slow lookups)" $?
+grep -q 'netstring too long: the length exceeds 10065 bytes; closing it' "$W/milter.log" &&
+    grep -q 'malformed netstring' "$W/milter.log" || sed -n '/map:/s/^/# /p' "$W/milter.log"
+ok "the milter logged the bad netstrings" $?
+python3 "$HERE/mapclient.py" "$MAP" overflow 150 >"$W/overflow.out" 2>&1
+! grep -q '^not ok\|Traceback' "$W/overflow.out" && grep -q 'refusing new ones' "$W/milter.log" ||
+    sed 's/^/# /' "$W/overflow.out"
+ok "over map_max_clients: extra connections closed and logged" $?
+q enforce.test
+[ "$rc" -eq 0 ] && kill -0 "$MPID" || show
+ok "after all that: the milter runs and postmap gets its answer" $?
+
+kill "$MPID"
+wait "$MPID"
+mrc=$?
+MPID=
+[ "$mrc" -eq 0 ] && [ ! -e "$MAP" ] || echo "# exit $mrc"
+ok "SIGTERM: exit 0, map socket removed" $?
+if grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"; then
+    sed 's/^/# /' "$W/milter.log" | head -40
+    false
+fi
+ok "no sanitizer report in the milter's log" $?
+[ "$fails" -eq 0 ]
