@@ -279,7 +279,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 38);
+    assert_int_equal(n, 39);
     config_unref(cfg);
 }
 
