@@ -30,17 +30,18 @@ struct hotstate {
     pthread_mutex_t check_mu;
 };
 
+/* Packed: copied with memcpy, and there is one for every domain kept. */
 struct row_hdr {
     int64_t fetched_at, expires_at, checked_at;
     uint32_t max_age;
     uint8_t has_policy, mode, has_status, status;
     uint16_t n_mx;
-};
+} __attribute__((packed));
 
 struct mx_hdr {
     int64_t fetched_at, expires_at;
-    uint16_t n;
-};
+    uint8_t n;
+} __attribute__((packed));
 
 static int64_t
 mono_ms(void)
@@ -232,9 +233,9 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
                 enum memstate_put_mode mode)
 {
     char buf[VAL_MAX];
-    struct mx_hdr hd = {m->fetched_at, m->expires_at, (uint16_t)m->n};
+    struct mx_hdr hd = {m->fetched_at, m->expires_at, (uint8_t)m->n};
     size_t off = sizeof(hd);
-    bool ok = m->n <= CACHE_MX_MAX && add_str(buf, &off, m->dnssec);
+    bool ok = m->n <= CACHE_MX_MAX; /* dnssec is not kept: no verdict reads it */
 
     memcpy(buf, &hd, sizeof(hd));
     for (size_t i = 0; ok && i < m->n; i++)
@@ -260,7 +261,6 @@ copy_mx(const void *val, size_t len, void *arg)
     memcpy(&hd, val, sizeof(hd));
     m->fetched_at = hd.fetched_at;
     m->expires_at = hd.expires_at;
-    p = take_str(p, m->dnssec, sizeof(m->dnssec));
     if ((m->hosts = calloc(hd.n ? hd.n : 1, sizeof(*m->hosts))) == NULL)
         return;
     for (m->n = 0; m->n < hd.n; m->n++) {

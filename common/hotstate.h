@@ -78,7 +78,7 @@ bool hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struc
 void hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, int64_t now,
                       enum memstate_put_mode mode);
 
-/* The MX set of domain (whatever its expiry); free with cache_mxset_free. */
+/* The MX set of domain (whatever its expiry; dnssec ""); free with cache_mxset_free. */
 bool hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m);
 void hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
                      enum memstate_put_mode mode);

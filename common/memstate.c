@@ -17,17 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Small: there is one for every domain a process keeps. */
 struct node {
     struct node *hnext;          /* in its bucket */
     struct node *prev, *next;    /* in the recency list */
-    uint64_t hash;
-    uint32_t gen;
-    atomic_bool ref;             /* read since it was (re)queued */
     _Atomic int64_t used_at;     /* last read (seconds), 0: never */
-    int64_t touched_at;          /* used_at when last taken (memstate_take_used) */
-    size_t klen, vlen, voff;
-    char data[];                 /* key, NUL, padding, value */
+    uint32_t hash;               /* low half of the key's hash */
+    uint32_t gen;
+    uint16_t klen, vlen;
+    atomic_bool ref;             /* read since it was (re)queued */
+    atomic_bool used_new;        /* used_at not yet taken (memstate_take_used) */
+    char data[];                 /* key, NUL, value */
 };
+
+#define VALUE(n) ((n)->data + (n)->klen + 1)
 
 struct shard {
     pthread_rwlock_t lk;
@@ -143,7 +146,7 @@ memstate_invalidate(struct memstate *m)
 
 /* The node of key in s, or NULL; the caller holds s->lk. */
 static struct node *
-find(struct shard *s, uint64_t h, const char *key, size_t klen)
+find(struct shard *s, uint32_t h, const char *key, size_t klen)
 {
     for (struct node *n = s->buckets[h & s->mask]; n != NULL; n = n->hnext)
         if (n->hash == h && n->klen == klen && memcmp(n->data, key, klen) == 0)
@@ -161,14 +164,16 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
     bool hit = false;
 
     pthread_rwlock_rdlock(&s->lk);
-    n = find(s, h, key, klen);
+    n = find(s, (uint32_t)h, key, klen);
     if (n != NULL && n->gen == memstate_gen(m)) {
         hit = true;
         if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
             atomic_store_explicit(&n->ref, true, memory_order_relaxed);
-        if (now > atomic_load_explicit(&n->used_at, memory_order_relaxed))
+        if (now > atomic_load_explicit(&n->used_at, memory_order_relaxed)) {
             atomic_store_explicit(&n->used_at, now, memory_order_relaxed);
-        fn(n->data + n->voff, n->vlen, arg);
+            atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
+        }
+        fn(VALUE(n), n->vlen, arg);
     }
     pthread_rwlock_unlock(&s->lk);
     return hit;
@@ -240,24 +245,23 @@ memstate_put(struct memstate *m, const char *key, const void *val, size_t len, u
     size_t klen;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    size_t voff = (klen + 1 + 7) & ~(size_t)7;
-    struct node *n = malloc(sizeof(*n) + voff + len), *old;
+    struct node *n, *old;
 
-    if (n == NULL)
+    if (klen > UINT16_MAX || len > UINT16_MAX || (n = malloc(sizeof(*n) + klen + 1 + len)) == NULL)
         return -1;
     memset(n, 0, sizeof(*n));
-    n->hash = h;
+    n->hash = (uint32_t)h;
     n->gen = gen;
-    n->klen = klen;
-    n->vlen = len;
-    n->voff = voff;
+    n->klen = (uint16_t)klen;
+    n->vlen = (uint16_t)len;
     memcpy(n->data, key, klen + 1);
-    memcpy(n->data + voff, val, len);
+    memcpy(VALUE(n), val, len);
     atomic_init(&n->ref, false);
     atomic_init(&n->used_at, now);
+    atomic_init(&n->used_new, now > 0);
 
     pthread_rwlock_wrlock(&s->lk);
-    old = find(s, h, key, klen);
+    old = find(s, n->hash, key, klen);
     if (old != NULL && mode == MEMSTATE_ADD && old->gen == memstate_gen(m)) {
         pthread_rwlock_unlock(&s->lk);
         free(n);
@@ -269,7 +273,8 @@ memstate_put(struct memstate *m, const char *key, const void *val, size_t len, u
         /* The uses of the key carry over to its new value. */
         if (u > now)
             atomic_store_explicit(&n->used_at, u, memory_order_relaxed);
-        n->touched_at = old->touched_at;
+        if (atomic_load_explicit(&old->used_new, memory_order_relaxed))
+            atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
         remove_node(s, old);
     }
     if (s->count >= s->cap)
@@ -291,7 +296,7 @@ memstate_del(struct memstate *m, const char *key)
     struct node *n;
 
     pthread_rwlock_wrlock(&s->lk);
-    if ((n = find(s, h, key, klen)) != NULL)
+    if ((n = find(s, (uint32_t)h, key, klen)) != NULL)
         remove_node(s, n);
     pthread_rwlock_unlock(&s->lk);
 }
@@ -330,13 +335,13 @@ memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg)
         if (s->count > 0)
             u = malloc(s->count * sizeof(*u));
         for (struct node *x = s->head; u != NULL && x != NULL; x = x->next) {
-            int64_t at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
-
-            if (at <= x->touched_at || (u[n].key = strdup(x->data)) == NULL)
+            if (!atomic_exchange_explicit(&x->used_new, false, memory_order_relaxed))
                 continue;
-            /* Only this function writes touched_at, under take_mu. */
-            x->touched_at = at;
-            u[n++].at = at;
+            if ((u[n].key = strdup(x->data)) == NULL) {
+                atomic_store_explicit(&x->used_new, true, memory_order_relaxed);
+                continue;
+            }
+            u[n++].at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
         }
         pthread_rwlock_unlock(&s->lk);
         for (size_t k = 0; k < n; k++) {
