@@ -3,7 +3,10 @@
  * see hotstate.h.
  *
  * DESCRIPTION
- *	Values are packed: a fixed header (memcpy'd, so no alignment is
+ *	One memstate entry a domain holds both its row and its MX set:
+ *	a 16-bit length of the row part (0: none), the row part, then the MX
+ *	part (empty: none); a put of one part keeps the other (memstate_merge).
+ *	Each part is packed: a fixed header (memcpy'd, so no alignment is
  *	assumed) followed by NUL-terminated strings. Only what a verdict and
  *	the refresh schedule read is kept: no policy text, no fetch back-off
  *	(the refresh reads the whole row from the database anyway).
@@ -20,10 +23,10 @@
 #include "log.h"
 #include "mxmatch.h"
 
-#define VAL_MAX 4096 /* a bigger row is simply not kept in memory */
+#define VAL_MAX 2048 /* a bigger part is simply not kept in memory */
 
 struct hotstate {
-    struct memstate *rows, *mx;
+    struct memstate *map;
     struct cache *cache;
     _Atomic int64_t next_check_ms; /* monotonic: when data_version is read next */
     int64_t seen_version;          /* under check_mu */
@@ -57,19 +60,15 @@ hotstate_new(size_t cap, struct cache *cache, struct mts_err *err)
 {
     struct hotstate *h = calloc(1, sizeof(*h));
 
-    if (h == NULL || (h->rows = memstate_new(cap, 0)) == NULL ||
-        (h->mx = memstate_new(cap, 0)) == NULL) {
-        hotstate_free(h);
+    if (h == NULL || (h->map = memstate_new(cap, 0)) == NULL) {
+        free(h);
         mts_err_set(err, "cannot set up the in-memory cache: out of memory");
         return NULL;
     }
     h->cache = cache;
     pthread_mutex_init(&h->check_mu, NULL);
     if (cache_data_version(cache, &h->seen_version, err) != CACHE_OK) {
-        memstate_free(h->rows);
-        memstate_free(h->mx);
-        pthread_mutex_destroy(&h->check_mu);
-        free(h);
+        hotstate_free(h);
         return NULL;
     }
     atomic_init(&h->next_check_ms, mono_ms() + HOTSTATE_RECHECK_MS);
@@ -81,18 +80,9 @@ hotstate_free(struct hotstate *h)
 {
     if (h == NULL)
         return;
-    if (h->rows != NULL && h->mx != NULL)
-        pthread_mutex_destroy(&h->check_mu);
-    memstate_free(h->rows);
-    memstate_free(h->mx);
+    pthread_mutex_destroy(&h->check_mu);
+    memstate_free(h->map);
     free(h);
-}
-
-static void
-invalidate(struct hotstate *h)
-{
-    memstate_invalidate(h->rows);
-    memstate_invalidate(h->mx);
 }
 
 void
@@ -109,7 +99,7 @@ hotstate_freshen(struct hotstate *h)
     pthread_mutex_lock(&h->check_mu);
     if (cache_data_version(h->cache, &v, NULL) != CACHE_OK || v != h->seen_version) {
         h->seen_version = v;
-        invalidate(h);
+        memstate_invalidate(h->map);
     }
     pthread_mutex_unlock(&h->check_mu);
 }
@@ -117,8 +107,7 @@ hotstate_freshen(struct hotstate *h)
 uint32_t
 hotstate_gen(struct hotstate *h)
 {
-    /* Both maps are invalidated together; rows' generation stands for both. */
-    return memstate_gen(h->rows);
+    return memstate_gen(h->map);
 }
 
 /* ------------------------------------------------------------ rows */
@@ -136,24 +125,75 @@ add_str(char *buf, size_t *off, const char *s)
     return true;
 }
 
+/* A part to put, and which. */
+struct part {
+    char *buf;
+    size_t len;
+    bool is_row;
+    enum memstate_put_mode mode;
+};
+
+/* The entry's value with one part replaced: the other part carried over. */
+static size_t
+merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
+{
+    const struct part *p = arg;
+    uint16_t rowlen = 0, newrow;
+    const char *o = old;
+    size_t mxlen = 0, len;
+
+    if (old != NULL) {
+        memcpy(&rowlen, o, sizeof(rowlen));
+        mxlen = oldlen - sizeof(rowlen) - rowlen;
+        if (p->mode == MEMSTATE_ADD && (p->is_row ? rowlen > 0 : mxlen > 0))
+            return MEMSTATE_KEEP;
+    }
+    newrow = (uint16_t)(p->is_row ? p->len : rowlen);
+    len = sizeof(newrow) + newrow + (p->is_row ? mxlen : p->len);
+    if (len > outsz)
+        return len;
+    memcpy(out, &newrow, sizeof(newrow));
+    if (p->is_row) {
+        memcpy((char *)out + sizeof(newrow), p->buf, p->len);
+        if (mxlen > 0)
+            memcpy((char *)out + sizeof(newrow) + newrow, o + sizeof(rowlen) + rowlen, mxlen);
+    } else {
+        if (rowlen > 0)
+            memcpy((char *)out + sizeof(newrow), o + sizeof(rowlen), rowlen);
+        memcpy((char *)out + sizeof(newrow) + newrow, p->buf, p->len);
+    }
+    return len;
+}
+
+static void
+put_part(struct hotstate *h, const char *domain, struct part *p, bool ok, uint32_t gen,
+         int64_t now)
+{
+    if (!ok || memstate_merge(h->map, domain, gen, now, merge_part, p) != 0)
+        memstate_del(h->map, domain); /* never leave an older copy behind */
+}
+
 void
 hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, int64_t now,
                  enum memstate_put_mode mode)
 {
-    char buf[VAL_MAX];
+    char *buf = malloc(VAL_MAX);
+    struct part part = {buf, 0, true, mode};
     struct row_hdr hd = {e->fetched_at, e->expires_at, e->checked_at, e->max_age,
                          e->has_policy, (uint8_t)e->mode, e->has_status, (uint8_t)e->status,
                          (uint16_t)(e->has_policy ? e->n_mx : 0)};
     size_t off = sizeof(hd);
-    bool ok = e->n_mx <= UINT16_MAX;
+    bool ok = buf != NULL && e->n_mx <= UINT16_MAX;
 
-    memcpy(buf, &hd, sizeof(hd));
+    if (ok)
+        memcpy(buf, &hd, sizeof(hd));
     ok = ok && add_str(buf, &off, e->txt_id) && add_str(buf, &off, e->dnssec) &&
          add_str(buf, &off, e->last_error);
     for (size_t i = 0; ok && i < hd.n_mx; i++)
         ok = add_str(buf, &off, e->mx[i]);
-    if (!ok || memstate_put(h->rows, e->domain, buf, off, gen, now, mode) != 0)
-        memstate_del(h->rows, e->domain); /* never leave an older copy behind */
+    part.len = off;
+    put_part(h, e->domain, &part, ok, gen, now);
+    free(buf);
 }
 
 struct row_out {
@@ -177,9 +217,15 @@ copy_row(const void *val, size_t len, void *arg)
     struct row_out *o = arg;
     struct cache_entry *e = o->e;
     struct row_hdr hd;
-    const char *p = (const char *)val + sizeof(hd);
+    uint16_t rowlen;
+    const char *p;
 
     (void)len;
+    memcpy(&rowlen, val, sizeof(rowlen));
+    if (rowlen == 0)
+        return; /* only the MX set is held */
+    val = (const char *)val + sizeof(rowlen);
+    p = (const char *)val + sizeof(hd);
     memcpy(&hd, val, sizeof(hd));
     e->fetched_at = hd.fetched_at;
     e->expires_at = hd.expires_at;
@@ -214,7 +260,7 @@ hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cac
     struct row_out o = {e, false};
 
     memset(e, 0, sizeof(*e));
-    if (!memstate_get(h->rows, domain, now, copy_row, &o))
+    if (!memstate_get(h->map, domain, now, copy_row, &o))
         return false;
     if (!o.ok) {
         cache_entry_free(e);
@@ -232,16 +278,19 @@ void
 hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
                 enum memstate_put_mode mode)
 {
-    char buf[VAL_MAX];
+    char *buf = malloc(VAL_MAX);
+    struct part part = {buf, 0, false, mode};
     struct mx_hdr hd = {m->fetched_at, m->expires_at, (uint8_t)m->n};
     size_t off = sizeof(hd);
-    bool ok = m->n <= CACHE_MX_MAX; /* dnssec is not kept: no verdict reads it */
+    bool ok = buf != NULL && m->n <= CACHE_MX_MAX; /* dnssec is not kept: no verdict reads it */
 
-    memcpy(buf, &hd, sizeof(hd));
+    if (ok)
+        memcpy(buf, &hd, sizeof(hd));
     for (size_t i = 0; ok && i < m->n; i++)
         ok = add_str(buf, &off, m->hosts[i]);
-    if (!ok || memstate_put(h->mx, m->domain, buf, off, gen, 0, mode) != 0)
-        memstate_del(h->mx, m->domain);
+    part.len = off;
+    put_part(h, m->domain, &part, ok, gen, 0);
+    free(buf);
 }
 
 struct mx_out {
@@ -255,9 +304,14 @@ copy_mx(const void *val, size_t len, void *arg)
     struct mx_out *o = arg;
     struct cache_mxset *m = o->m;
     struct mx_hdr hd;
-    const char *p = (const char *)val + sizeof(hd);
+    uint16_t rowlen;
+    const char *p;
 
-    (void)len;
+    memcpy(&rowlen, val, sizeof(rowlen));
+    if (len <= sizeof(rowlen) + rowlen)
+        return; /* only the row is held */
+    val = (const char *)val + sizeof(rowlen) + rowlen;
+    p = (const char *)val + sizeof(hd);
     memcpy(&hd, val, sizeof(hd));
     m->fetched_at = hd.fetched_at;
     m->expires_at = hd.expires_at;
@@ -277,7 +331,7 @@ hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m)
     struct mx_out o = {m, false};
 
     memset(m, 0, sizeof(*m));
-    if (!memstate_get(h->mx, domain, 0, copy_mx, &o))
+    if (!memstate_get(h->map, domain, 0, copy_mx, &o))
         return false;
     if (!o.ok) {
         cache_mxset_free(m);
@@ -324,7 +378,7 @@ hotstate_flush_used(struct hotstate *h)
     struct mts_err err;
     size_t n;
 
-    (void)memstate_take_used(h->rows, collect_used, &b);
+    (void)memstate_take_used(h->map, collect_used, &b);
     n = b.n;
     /* A failed batch is lost: last_used is for months-scale purging only. */
     if (b.n > 0 &&
@@ -343,5 +397,5 @@ hotstate_flush_used(struct hotstate *h)
 size_t
 hotstate_count(struct hotstate *h)
 {
-    return memstate_count(h->rows);
+    return memstate_count(h->map);
 }

@@ -239,34 +239,46 @@ evict_one(struct shard *s)
 }
 
 int
-memstate_put(struct memstate *m, const char *key, const void *val, size_t len, uint32_t gen,
-             int64_t now, enum memstate_put_mode mode)
+memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
+               memstate_merge_fn fn, void *arg)
 {
-    size_t klen;
+    size_t klen, len;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    struct node *n, *old;
+    struct node *n, *old, *shrunk;
 
-    if (klen > UINT16_MAX || len > UINT16_MAX || (n = malloc(sizeof(*n) + klen + 1 + len)) == NULL)
+    if (klen > UINT16_MAX || (n = malloc(sizeof(*n) + klen + 1 + MEMSTATE_VAL_MAX)) == NULL)
         return -1;
     memset(n, 0, sizeof(*n));
     n->hash = (uint32_t)h;
     n->gen = gen;
     n->klen = (uint16_t)klen;
-    n->vlen = (uint16_t)len;
     memcpy(n->data, key, klen + 1);
-    memcpy(VALUE(n), val, len);
     atomic_init(&n->ref, false);
     atomic_init(&n->used_at, now);
     atomic_init(&n->used_new, now > 0);
 
     pthread_rwlock_wrlock(&s->lk);
-    old = find(s, n->hash, key, klen);
-    if (old != NULL && mode == MEMSTATE_ADD && old->gen == memstate_gen(m)) {
+    /* A value read before the last invalidation is never stored. */
+    if (gen != memstate_gen(m)) {
         pthread_rwlock_unlock(&s->lk);
         free(n);
         return 0;
     }
+    old = find(s, n->hash, key, klen);
+    if (old != NULL && old->gen != gen)
+        len = fn(NULL, 0, VALUE(n), MEMSTATE_VAL_MAX, arg);
+    else
+        len = fn(old != NULL ? VALUE(old) : NULL, old != NULL ? old->vlen : 0, VALUE(n),
+                 MEMSTATE_VAL_MAX, arg);
+    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX) {
+        pthread_rwlock_unlock(&s->lk);
+        free(n);
+        return len == MEMSTATE_KEEP ? 0 : -1;
+    }
+    n->vlen = (uint16_t)len;
+    if ((shrunk = realloc(n, sizeof(*n) + klen + 1 + len)) != NULL)
+        n = shrunk;
     if (old != NULL) {
         int64_t u = atomic_load_explicit(&old->used_at, memory_order_relaxed);
 
@@ -285,6 +297,35 @@ memstate_put(struct memstate *m, const char *key, const void *val, size_t len, u
     s->count++;
     pthread_rwlock_unlock(&s->lk);
     return 0;
+}
+
+struct put_arg {
+    const void *val;
+    size_t len;
+    enum memstate_put_mode mode;
+};
+
+static size_t
+put_merge(const void *old, size_t oldlen, void *buf, size_t bufsz, void *arg)
+{
+    const struct put_arg *p = arg;
+
+    (void)oldlen;
+    if (old != NULL && p->mode == MEMSTATE_ADD)
+        return MEMSTATE_KEEP;
+    if (p->len > bufsz)
+        return p->len;
+    memcpy(buf, p->val, p->len);
+    return p->len;
+}
+
+int
+memstate_put(struct memstate *m, const char *key, const void *val, size_t len, uint32_t gen,
+             int64_t now, enum memstate_put_mode mode)
+{
+    struct put_arg p = {val, len, mode};
+
+    return memstate_merge(m, key, gen, now, put_merge, &p);
 }
 
 void

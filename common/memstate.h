@@ -8,6 +8,7 @@
  *	struct memstate *m = memstate_new(cap, 0);      0: default shards
  *	uint32_t g = memstate_gen(m);                   before reading the truth
  *	memstate_put(m, "example.com", val, len, g, now, MEMSTATE_REPLACE);
+ *	memstate_merge(m, "example.com", g, now, merge_fn, arg);
  *	memstate_get(m, "example.com", now, copy_fn, arg);
  *	memstate_invalidate(m);                         the truth changed
  *	memstate_take_used(m, fn, arg);                 last-use times to store
@@ -25,7 +26,8 @@
  *	queued goes back to the front instead). With one shard the order is
  *	exact LRU.
  *
- *	Values are immutable: a put replaces the whole entry; a get copies
+ *	Values are immutable: a put replaces the whole entry (a merge builds
+ *	the new value from the old one under the write lock); a get copies
  *	the value out through a callback while holding the read lock.
  *
  *	Freshness: every entry carries the generation current when its value
@@ -75,9 +77,25 @@ void memstate_invalidate(struct memstate *m);
 bool memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn fn,
                   void *arg);
 
-/* gen: memstate_gen() from before the value was read; now: its last use (0: none). */
+/*
+ * gen: memstate_gen() from before the value was read (an older one stores
+ * nothing); now: its last use (0: none). Values are at most MEMSTATE_VAL_MAX.
+ */
+#define MEMSTATE_VAL_MAX 4096
 int memstate_put(struct memstate *m, const char *key, const void *val, size_t len, uint32_t gen,
                  int64_t now, enum memstate_put_mode mode);
+
+/*
+ * The new value of key from its current one (old NULL when it has none of
+ * this generation), built under the shard's write lock into buf: returns
+ * its length, or MEMSTATE_KEEP to leave the entry as it is. fn must not
+ * call memstate. Returns 0, or -1 when out of memory or too long.
+ */
+#define MEMSTATE_KEEP ((size_t)-1)
+typedef size_t (*memstate_merge_fn)(const void *old, size_t oldlen, void *buf, size_t bufsz,
+                                    void *arg);
+int memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
+                   memstate_merge_fn fn, void *arg);
 
 void memstate_del(struct memstate *m, const char *key);
 
