@@ -150,7 +150,7 @@ merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
     }
     newrow = (uint16_t)(p->is_row ? p->len : rowlen);
     len = sizeof(newrow) + newrow + (p->is_row ? mxlen : p->len);
-    if (len > outsz)
+    if (out == NULL || len > outsz)
         return len;
     memcpy(out, &newrow, sizeof(newrow));
     if (p->is_row) {

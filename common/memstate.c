@@ -242,43 +242,42 @@ int
 memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
                memstate_merge_fn fn, void *arg)
 {
-    size_t klen, len;
+    size_t klen, len, oldlen = 0;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    struct node *n, *old, *shrunk;
+    struct node *n, *old;
+    const void *oldval = NULL;
 
-    if (klen > UINT16_MAX || (n = malloc(sizeof(*n) + klen + 1 + MEMSTATE_VAL_MAX)) == NULL)
+    if (klen > UINT16_MAX)
         return -1;
-    memset(n, 0, sizeof(*n));
-    n->hash = (uint32_t)h;
-    n->gen = gen;
-    n->klen = (uint16_t)klen;
-    memcpy(n->data, key, klen + 1);
-    atomic_init(&n->ref, false);
-    atomic_init(&n->used_at, now);
-    atomic_init(&n->used_new, now > 0);
-
     pthread_rwlock_wrlock(&s->lk);
     /* A value read before the last invalidation is never stored. */
     if (gen != memstate_gen(m)) {
         pthread_rwlock_unlock(&s->lk);
-        free(n);
         return 0;
     }
-    old = find(s, n->hash, key, klen);
-    if (old != NULL && old->gen != gen)
-        len = fn(NULL, 0, VALUE(n), MEMSTATE_VAL_MAX, arg);
-    else
-        len = fn(old != NULL ? VALUE(old) : NULL, old != NULL ? old->vlen : 0, VALUE(n),
-                 MEMSTATE_VAL_MAX, arg);
-    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX) {
+    old = find(s, (uint32_t)h, key, klen);
+    if (old != NULL && old->gen == gen) {
+        oldval = VALUE(old);
+        oldlen = old->vlen;
+    }
+    /* Asked for the length first, so that the node is allocated to fit. */
+    len = fn(oldval, oldlen, NULL, 0, arg);
+    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX ||
+        (n = malloc(sizeof(*n) + klen + 1 + len)) == NULL) {
         pthread_rwlock_unlock(&s->lk);
-        free(n);
         return len == MEMSTATE_KEEP ? 0 : -1;
     }
+    memset(n, 0, sizeof(*n));
+    n->hash = (uint32_t)h;
+    n->gen = gen;
+    n->klen = (uint16_t)klen;
     n->vlen = (uint16_t)len;
-    if ((shrunk = realloc(n, sizeof(*n) + klen + 1 + len)) != NULL)
-        n = shrunk;
+    memcpy(n->data, key, klen + 1);
+    atomic_init(&n->ref, false);
+    atomic_init(&n->used_at, now);
+    atomic_init(&n->used_new, now > 0);
+    (void)fn(oldval, oldlen, VALUE(n), len, arg);
     if (old != NULL) {
         int64_t u = atomic_load_explicit(&old->used_at, memory_order_relaxed);
 
@@ -313,7 +312,7 @@ put_merge(const void *old, size_t oldlen, void *buf, size_t bufsz, void *arg)
     (void)oldlen;
     if (old != NULL && p->mode == MEMSTATE_ADD)
         return MEMSTATE_KEEP;
-    if (p->len > bufsz)
+    if (buf == NULL || p->len > bufsz)
         return p->len;
     memcpy(buf, p->val, p->len);
     return p->len;

@@ -87,9 +87,11 @@ int memstate_put(struct memstate *m, const char *key, const void *val, size_t le
 
 /*
  * The new value of key from its current one (old NULL when it has none of
- * this generation), built under the shard's write lock into buf: returns
- * its length, or MEMSTATE_KEEP to leave the entry as it is. fn must not
- * call memstate. Returns 0, or -1 when out of memory or too long.
+ * this generation), built under the shard's write lock: fn returns its
+ * length, or MEMSTATE_KEEP to leave the entry as it is, and writes it into
+ * buf only when bufsz is at least that (it is called first with bufsz 0,
+ * then with a buffer of the length it gave). fn must not call memstate.
+ * Returns 0, or -1 when out of memory or too long.
  */
 #define MEMSTATE_KEEP ((size_t)-1)
 typedef size_t (*memstate_merge_fn)(const void *old, size_t oldlen, void *buf, size_t bufsz,
