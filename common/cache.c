@@ -38,6 +38,12 @@ static const char *const migrations[] = {
     " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
     " starttls INTEGER NOT NULL DEFAULT 0, tls_version TEXT,"
     " cert_valid INTEGER NOT NULL DEFAULT 0, error TEXT);",
+    /* 2: MX sets with their DNS TTL; a domain's set goes with its row. */
+    "CREATE TABLE mx_sets (domain TEXT PRIMARY KEY NOT NULL, hosts TEXT NOT NULL,"
+    " fetched_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+    " dnssec TEXT);"
+    "CREATE TRIGGER domains_delete_mx_set AFTER DELETE ON domains"
+    " BEGIN DELETE FROM mx_sets WHERE domain = old.domain; END;",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
@@ -58,6 +64,9 @@ enum {
     ST_PURGE,
     ST_PUT_PROBE,
     ST_GET_PROBE,
+    ST_GET_MX,
+    ST_PUT_MX,
+    ST_DATA_VERSION,
     ST_N
 };
 
@@ -85,6 +94,9 @@ static const char *const stmt_sql[ST_N] = {
     [ST_PUT_PROBE] =
         "INSERT OR REPLACE INTO mx_probes (" PROBE_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [ST_GET_PROBE] = "SELECT " PROBE_COLS " FROM mx_probes WHERE host = ?1",
+    [ST_GET_MX] = "SELECT " CACHE_ROW_MX_COLUMNS " FROM mx_sets WHERE domain = ?1",
+    [ST_PUT_MX] = "INSERT OR REPLACE INTO mx_sets (" CACHE_ROW_MX_COLUMNS ") VALUES (?1,?2,?3,?4,?5)",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 struct cache {
@@ -428,7 +440,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
     int rc;
 
     memset(obj, 0, objsz);
-    if (!cache_row_name_ok(which == ST_GET ? "domain" : "MX host", key, err))
+    if (!cache_row_name_ok(which == ST_GET_PROBE ? "MX host" : "domain", key, err))
         return CACHE_ERROR;
     pthread_mutex_lock(&c->mu);
     rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -441,6 +453,11 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
         st = fail(c, rc, "cannot read cache row", err);
     } else if (which == ST_GET) {
         st = row_to_entry(s, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
+    } else if (which == ST_GET_MX) {
+        struct cache_val v[CACHE_ROW_MX_NCOLS];
+
+        read_vals(s, v, CACHE_ROW_MX_NCOLS);
+        st = cache_mxset_decode(v, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     } else {
         struct cache_val v[CACHE_ROW_PROBE_NCOLS];
 
@@ -462,6 +479,73 @@ enum cache_status
 cache_get_probe(struct cache *c, const char *host, struct cache_probe *out, struct mts_err *err)
 {
     return get_row(c, ST_GET_PROBE, host, out, sizeof(*out), err);
+}
+
+enum cache_status
+cache_get_mx(struct cache *c, const char *domain, struct cache_mxset *out, struct mts_err *err)
+{
+    return get_row(c, ST_GET_MX, domain, out, sizeof(*out), err);
+}
+
+enum cache_status
+cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_PUT_MX];
+    struct cache_val v[CACHE_ROW_MX_NCOLS];
+    enum cache_status st;
+    char *joined;
+
+    if (cache_mxset_encode(m, v, &joined, err) != 0)
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    st = run(c, s, bind_vals(s, v, CACHE_ROW_MX_NCOLS), "cannot store MX set", err);
+    pthread_mutex_unlock(&c->mu);
+    free(joined);
+    return st;
+}
+
+enum cache_status
+cache_data_version(struct cache *c, int64_t *version, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_DATA_VERSION];
+    enum cache_status st = CACHE_OK;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        *version = sqlite3_column_int64(s, 0);
+    else
+        st = fail(c, rc, "cannot read the data version", err);
+    stmt_done(s);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_touch_many(struct cache *c, const char *const *domains, const int64_t *at, size_t n,
+                 struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_TOUCH];
+    enum cache_status st = CACHE_OK;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    if ((rc = exec(c, "BEGIN IMMEDIATE")) != SQLITE_OK)
+        st = fail(c, rc, "cannot update last use", err);
+    for (size_t i = 0; st == CACHE_OK && i < n; i++) {
+        if (!cache_row_name_ok("domain", domains[i], NULL))
+            continue;
+        rc = sqlite3_bind_text(s, 1, domains[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(s, 2, at[i]);
+        st = run(c, s, rc, "cannot update last use", err);
+    }
+    if (st == CACHE_OK && (rc = exec(c, "COMMIT")) != SQLITE_OK)
+        st = fail(c, rc, "cannot update last use", err);
+    if (st != CACHE_OK)
+        (void)exec(c, "ROLLBACK"); /* fails harmlessly when nothing is open */
+    pthread_mutex_unlock(&c->mu);
+    return st;
 }
 
 enum cache_status
@@ -540,7 +624,8 @@ cache_flush_all(struct cache *c, struct mts_err *err)
 
     pthread_mutex_lock(&c->mu);
     /* One transaction, so no reader sees the domains gone but their probes still there. */
-    rc = exec(c, "BEGIN IMMEDIATE; DELETE FROM domains; DELETE FROM mx_probes; COMMIT");
+    rc = exec(c, "BEGIN IMMEDIATE; DELETE FROM mx_sets; DELETE FROM domains;"
+                 " DELETE FROM mx_probes; COMMIT");
     if (rc != SQLITE_OK) {
         st = fail(c, rc, "cannot flush cache", err);
         (void)exec(c, "ROLLBACK"); /* fails harmlessly when BEGIN did */

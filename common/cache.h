@@ -22,11 +22,17 @@
  *	enum cache_status cache_purge_unused(c, older_than, &n_deleted, err);
  *	enum cache_status cache_put_probe(c, &probe, err);
  *	enum cache_status cache_get_probe(c, host, &probe, err);
+ *	enum cache_status cache_put_mx(c, &mxset, err);
+ *	enum cache_status cache_get_mx(c, domain, &mxset, err);
+ *	enum cache_status cache_touch_many(c, domains, at, n, err);
+ *	enum cache_status cache_data_version(c, &version, err);
  *
  * DESCRIPTION
  *	One table row per recipient domain (its TXT id, its status, its
  *	policy as raw text plus the parsed mode / max_age / mx list, and the
- *	timestamps the refresh logic needs) and one per probed MX host.
+ *	timestamps the refresh logic needs), one per probed MX host, and one
+ *	per domain's MX set (its hosts, with the expiry its DNS TTL gave;
+ *	deleting a domain's row deletes its MX set).
  *	Statuses and modes are enums and the mx list an array here; their
  *	words, and the list joined with '\n', exist only in the database
  *	(cache_row.c converts). The database is in
@@ -76,7 +82,7 @@
 #include "policy.h"
 #include "status.h"
 
-#define CACHE_SCHEMA_VERSION 1
+#define CACHE_SCHEMA_VERSION 2
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
 
@@ -123,6 +129,17 @@ struct cache_probe {
     char tls_version[16]; /* "TLSv1.3", ... or "" */
     bool cert_valid;
     char error[256];
+};
+
+/* One row of table mx_sets: a domain's MX hosts as DNS gave them. */
+#define CACHE_MX_MAX 32
+struct cache_mxset {
+    char domain[CACHE_DOMAIN_MAX + 1];
+    char **hosts;       /* normalised names, or "." (null MX); malloc'd */
+    size_t n;           /* 1 .. CACHE_MX_MAX */
+    int64_t fetched_at;
+    int64_t expires_at; /* fetched_at + the answer's TTL */
+    char dnssec[16];    /* secure / insecure / "" */
 };
 
 /*
@@ -199,6 +216,29 @@ enum cache_status cache_put_probe(struct cache *c, const struct cache_probe *p,
 /* On anything but CACHE_OK *out is zeroed. */
 enum cache_status cache_get_probe(struct cache *c, const char *host, struct cache_probe *out,
                                   struct mts_err *err);
+
+/* Inserts or replaces the MX set of m->domain (refused like cache_put). */
+enum cache_status cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err);
+
+/* On anything but CACHE_OK *out is zeroed; free with cache_mxset_free. */
+enum cache_status cache_get_mx(struct cache *c, const char *domain, struct cache_mxset *out,
+                               struct mts_err *err);
+
+void cache_mxset_free(struct cache_mxset *m);
+
+/*
+ * cache_touch of n domains in one transaction (a batch of last uses);
+ * domains that are not keys, or have no row, are skipped.
+ */
+enum cache_status cache_touch_many(struct cache *c, const char *const *domains, const int64_t *at,
+                                   size_t n, struct mts_err *err);
+
+/*
+ * SQLite's PRAGMA data_version of this connection: it changes when another
+ * connection (this process's or another's) commits a change, never for
+ * this connection's own writes. Cheap: no table is read.
+ */
+enum cache_status cache_data_version(struct cache *c, int64_t *version, struct mts_err *err);
 
 /* Frees mx and policy_text and sets them to NULL (n_mx 0). Safe with NULL. */
 void cache_entry_free(struct cache_entry *e);

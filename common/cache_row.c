@@ -401,3 +401,97 @@ cache_entry_free(struct cache_entry *e)
     e->n_mx = 0;
     e->policy_text = NULL;
 }
+
+/* ------------------------------------------------------------ MX sets */
+
+static bool
+mxset_ok(const struct cache_mxset *m, struct mts_err *err)
+{
+    struct mts_err why;
+
+    if (strnlen(m->domain, sizeof(m->domain)) == sizeof(m->domain) ||
+        !cache_row_name_ok("domain", m->domain, &why)) {
+        mts_err_set(err, "MX set: invalid domain");
+        return false;
+    }
+    if (m->n == 0 || m->n > CACHE_MX_MAX) {
+        mts_err_set(err, "MX set of %s: %zu hosts (1 to %d)", m->domain, m->n, CACHE_MX_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->hosts[i], ".") != 0 && !cache_row_name_ok("MX host", m->hosts[i], &why)) {
+            mts_err_set(err, "MX set of %s: %s", m->domain, why.msg);
+            return false;
+        }
+    if (m->dnssec[strnlen(m->dnssec, sizeof(m->dnssec) - 1)] != '\0' ||
+        (m->dnssec[0] != '\0' && nametab_code(dnssec_names, NAMETAB_EXACT, m->dnssec) < 0)) {
+        mts_err_set(err, "MX set of %s: invalid dnssec", m->domain);
+        return false;
+    }
+    return true;
+}
+
+int
+cache_mxset_encode(const struct cache_mxset *m, struct cache_val *v, char **joined,
+                   struct mts_err *err)
+{
+    *joined = NULL;
+    if (!mxset_ok(m, err))
+        return -1;
+    if ((*joined = cache_mx_join(m->hosts, m->n)) == NULL) {
+        mts_err_set(err, "MX set of %s: out of memory", m->domain);
+        return -1;
+    }
+    v[0] = text_or_null(m->domain);
+    v[1] = text_or_null(*joined);
+    v[2] = (struct cache_val){CACHE_VAL_INT, m->fetched_at, NULL, 0};
+    v[3] = (struct cache_val){CACHE_VAL_INT, m->expires_at, NULL, 0};
+    v[4] = text_or_null(m->dnssec[0] != '\0' ? m->dnssec : NULL);
+    return 0;
+}
+
+bool
+cache_mxset_decode(const struct cache_val *v, struct cache_mxset *m, struct mts_err *err)
+{
+    struct cache_entry e; /* for mx_split */
+
+    memset(m, 0, sizeof(*m));
+    memset(&e, 0, sizeof(e));
+    if (v[0].type != CACHE_VAL_TEXT || v[0].text == NULL || v[0].len >= sizeof(m->domain) ||
+        v[1].type != CACHE_VAL_TEXT || v[1].text == NULL || v[1].len > CACHE_TEXT_MAX ||
+        memchr(v[1].text, '\0', v[1].len) != NULL || v[2].type != CACHE_VAL_INT ||
+        v[3].type != CACHE_VAL_INT || (v[4].type != CACHE_VAL_NULL &&
+                                      (v[4].type != CACHE_VAL_TEXT || v[4].text == NULL ||
+                                       v[4].len >= sizeof(m->dnssec)))) {
+        mts_err_set(err, "invalid MX set row: a column has the wrong type or length");
+        return false;
+    }
+    memcpy(m->domain, v[0].text, v[0].len);
+    if (!mx_split(v[1].text, v[1].len, &e)) {
+        mxmatch_list_free(e.mx, e.n_mx);
+        mts_err_set(err, "MX set of %s: out of memory", m->domain);
+        return false;
+    }
+    m->hosts = e.mx;
+    m->n = e.n_mx;
+    m->fetched_at = v[2].i;
+    m->expires_at = v[3].i;
+    if (v[4].type == CACHE_VAL_TEXT)
+        memcpy(m->dnssec, v[4].text, v[4].len);
+    if (!mxset_ok(m, err)) {
+        cache_mxset_free(m);
+        memset(m, 0, sizeof(*m));
+        return false;
+    }
+    return true;
+}
+
+void
+cache_mxset_free(struct cache_mxset *m)
+{
+    if (m == NULL)
+        return;
+    mxmatch_list_free(m->hosts, m->n);
+    m->hosts = NULL;
+    m->n = 0;
+}

@@ -45,6 +45,7 @@
 
 #define CACHE_ROW_DOMAIN_NCOLS 16
 #define CACHE_ROW_PROBE_NCOLS 7
+#define CACHE_ROW_MX_NCOLS 5
 
 /* The columns, in the order of the values. */
 #define CACHE_ROW_DOMAIN_COLUMNS                                                                   \
@@ -52,6 +53,7 @@
     " checked_at, last_used, status, dnssec, last_error, fetch_failed_id, fetch_failed_at"
 #define CACHE_ROW_PROBE_COLUMNS                                                                    \
     "host, probed_at, expires_at, starttls, tls_version, cert_valid, error"
+#define CACHE_ROW_MX_COLUMNS "domain, hosts, fetched_at, expires_at, dnssec"
 
 enum cache_val_type {
     CACHE_VAL_NULL,
@@ -80,6 +82,11 @@ bool cache_row_decode(const struct cache_val *v, struct cache_entry *e, struct m
 
 int cache_probe_encode(const struct cache_probe *p, struct cache_val *v, struct mts_err *err);
 bool cache_probe_decode(const struct cache_val *v, struct cache_probe *p, struct mts_err *err);
+
+/* An MX set: hosts joined with '\n' into *joined (malloc'd), like cache_row_encode. */
+int cache_mxset_encode(const struct cache_mxset *m, struct cache_val *v, char **joined,
+                       struct mts_err *err);
+bool cache_mxset_decode(const struct cache_val *v, struct cache_mxset *m, struct mts_err *err);
 
 /* Is d (what: "domain" or "MX host") a key as stored: lower-case A-labels? */
 bool cache_row_name_ok(const char *what, const char *d, struct mts_err *err);

@@ -94,6 +94,7 @@ static const struct opt options[] = {
     NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),
     NUM(lookup_workers, OPT_INT, "8", 1, 256),
     NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000),
+    NUM(memory_cache_domains, OPT_INT, "100000", 100, 10000000),
     ENUM(log_facility, "mail", log_facility_names),
     ENUM(log_level, "info", log_level_names),
     STR(map_socket, ""),

@@ -98,6 +98,7 @@ struct config {
     int64_t unused_ttl;
     int64_t lookup_workers;
     int64_t lookup_deadline_ms;
+    int64_t memory_cache_domains;
 
     /* logging */
     int log_facility;		/* LOG_MAIL ... (syslog.h) */

@@ -29,18 +29,20 @@
 #include "dns.h"
 #include "domain.h"
 #include "fetch.h"
+#include "hotstate.h"
 #include "log.h"
 #include "mxmatch.h"
 #include "refresh.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 #define DUE_BATCH 500			/* rows the refresher takes per round */
-#define TOUCH_EVERY 3600		/* last_used is for months-scale purging */
+#define MX_TTL_MAX 86400		/* an MX set is looked up again at least daily */
 
 struct inflight {
     struct inflight *next;		/* in the in-flight list */
     struct inflight *qnext;		/* in the work queue */
     char domain[254];
+    bool mx_only;			/* only the MX set (its TTL is near) */
     int refs;				/* waiters + the job itself */
     bool done;
     struct discover_result res;
@@ -50,6 +52,7 @@ struct discover {
     struct config *cfg;
     int flags;
     struct cache *cache;
+    struct hotstate *hot;		/* with a cache: what recipients use, in memory */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];
@@ -131,6 +134,8 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
     int64_t now = d->now();
     enum cache_status cs = CACHE_NOT_FOUND;
 
+    uint32_t gen = d->hot != NULL ? hotstate_gen(d->hot) : 0;
+
     memset(&e, 0, sizeof(e));
     if (d->cache != NULL) {
         cs = cache_get(d->cache, domain, &e, &err);
@@ -150,16 +155,18 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
     refresh_step(d->cfg, &io, &e, now, res);
     if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
+    else if (d->hot != NULL)
+        hotstate_put_row(d->hot, &e, gen, 0, MEMSTATE_REPLACE);
     cache_entry_free(&e);
 }
 
 /* ------------------------------------------------------------ in flight */
 
 static struct inflight *
-inflight_find(struct discover *d, const char *domain)
+inflight_find(struct discover *d, const char *domain, bool mx_only)
 {
     for (struct inflight *f = d->inflight; f != NULL; f = f->next)
-        if (strcmp(f->domain, domain) == 0)
+        if (f->mx_only == mx_only && strcmp(f->domain, domain) == 0)
             return f;
     return NULL;
 }
@@ -176,9 +183,9 @@ inflight_unref(struct discover *d, struct inflight *f)
 
 /* Finds or starts the lookup of domain; returns it with a reference for the caller. */
 static struct inflight *
-inflight_join(struct discover *d, const char *domain)
+inflight_join(struct discover *d, const char *domain, bool mx_only)
 {
-    struct inflight *f = inflight_find(d, domain);
+    struct inflight *f = inflight_find(d, domain, mx_only);
 
     if (f != NULL) {
         f->refs++;
@@ -191,6 +198,7 @@ inflight_join(struct discover *d, const char *domain)
         return NULL;
     snprintf(f->domain, sizeof(f->domain), "%s", domain);
     snprintf(f->res.domain, sizeof(f->res.domain), "%s", domain);
+    f->mx_only = mx_only;
     f->refs = 2;			/* the caller and the job */
     f->next = d->inflight;
     d->inflight = f;
@@ -203,6 +211,8 @@ inflight_join(struct discover *d, const char *domain)
     pthread_cond_signal(&d->work_cv);
     return f;
 }
+
+static void mx_refresh(struct discover *d, const char *domain, bool if_missing);
 
 static void *
 worker_main(void *arg)
@@ -225,7 +235,10 @@ worker_main(void *arg)
         d->running++;
         pthread_mutex_unlock(&d->mu);
 
-        refresh(d, f->domain, &f->res);
+        if (f->mx_only)
+            mx_refresh(d, f->domain, false);
+        else
+            refresh(d, f->domain, &f->res);
 
         pthread_mutex_lock(&d->mu);
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
@@ -235,6 +248,14 @@ worker_main(void *arg)
             }
         }
         f->done = true;
+        pthread_cond_broadcast(&d->done_cv);
+        if (!f->mx_only && f->res.status == DISCOVER_ENFORCE && d->cache != NULL) {
+            /* After the callers have their answer: the MX set their
+             * recipients will need, unless one is cached. */
+            pthread_mutex_unlock(&d->mu);
+            mx_refresh(d, f->domain, true);
+            pthread_mutex_lock(&d->mu);
+        }
         d->running--;
         pthread_cond_broadcast(&d->done_cv);
         inflight_unref(d, f);
@@ -256,7 +277,7 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     bool finished;
 
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, domain);
+    f = inflight_join(d, domain, false);
     if (f == NULL) {
         pthread_mutex_unlock(&d->mu);
         res->status = DISCOVER_UNKNOWN;
@@ -285,20 +306,28 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     return finished;
 }
 
-int
-discover_queue(struct discover *d, const char *domain)
+/* Queues a job nobody waits for: a refresh of domain (normalised), or of its MX set. */
+static int
+queue_job(struct discover *d, const char *domain, bool mx_only)
 {
-    char norm[MXMATCH_NAME_MAX + 1];
     struct inflight *f;
 
-    if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
-        return -1;
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, norm);
+    f = inflight_join(d, domain, mx_only);
     if (f != NULL)
         inflight_unref(d, f);		/* nobody waits for it */
     pthread_mutex_unlock(&d->mu);
     return f != NULL ? 0 : -1;
+}
+
+int
+discover_queue(struct discover *d, const char *domain)
+{
+    char norm[MXMATCH_NAME_MAX + 1];
+
+    if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
+        return -1;
+    return queue_job(d, norm, false);
 }
 
 void
@@ -332,10 +361,19 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
         (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
         return;
     }
-    cs = cache_get(d->cache, res->domain, &e, &err);
+    /* Memory first (no lock shared by all threads), then the database. */
+    hotstate_freshen(d->hot);
+    if (hotstate_get_row(d->hot, res->domain, now, &e)) {
+        cs = CACHE_OK;
+    } else {
+        uint32_t gen = hotstate_gen(d->hot);
+
+        cs = cache_get(d->cache, res->domain, &e, &err);
+        if (cs == CACHE_OK)
+            hotstate_put_row(d->hot, &e, gen, now, MEMSTATE_ADD);
+    }
     if (cs == CACHE_OK) {
-        if (now - e.last_used >= TOUCH_EVERY)
-            (void)cache_touch(d->cache, res->domain, now, NULL);
+        /* The last use is in memory; the refresh thread writes it (hotstate.h). */
         if (refresh_status_from_row(&e, now, res)) {
             bool due = e.checked_at + d->cfg->check_interval <= now ||
                        (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
@@ -372,31 +410,148 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
     (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
 }
 
+/*
+ * Resolves domain's MX set into *m (fetched now, expiring with the DNS
+ * TTL). 0, or -1 with err when DNS could not answer before deadline.
+ */
+static int
+mx_resolve(struct discover *d, const char *domain, const struct timespec *deadline,
+           struct cache_mxset *m, struct mts_err *err)
+{
+    struct dns_answer a;
+    int64_t now = d->now();
+
+    memset(m, 0, sizeof(*m));
+    snprintf(m->domain, sizeof(m->domain), "%s", domain);
+    dns_query(d->dns, domain, DNS_MX, deadline, &a, err);
+    if (a.status != DNS_OK && a.status != DNS_NXDOMAIN && a.status != DNS_NODATA) {
+        dns_answer_free(&a);
+        return -1;
+    }
+    if ((m->hosts = calloc(a.status == DNS_OK && a.n > 0 ? a.n : 1, sizeof(*m->hosts))) == NULL) {
+        dns_answer_free(&a);
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    if (a.status != DNS_OK) {
+        /* No MX: mail goes to the domain's own address (implicit MX). */
+        if ((m->hosts[0] = strdup(domain)) != NULL)
+            m->n = 1;
+    }
+    for (size_t i = 0; a.status == DNS_OK && i < a.n && m->n < DISCOVER_MAX_MX; i++) {
+        char host[254];
+
+        if (mxmatch_host_normalize(a.rr[i].text, a.rr[i].len, host, sizeof(host), NULL) == 0 ||
+            /* null MX (RFC 7505): matches nothing */
+            (strcmp(a.rr[i].text, ".") == 0 && snprintf(host, sizeof(host), ".") > 0)) {
+            if ((m->hosts[m->n] = strdup(host)) == NULL)
+                break;
+            m->n++;
+        }
+    }
+    m->fetched_at = now;
+    m->expires_at = now + (a.ttl < MX_TTL_MAX ? (int64_t)a.ttl : MX_TTL_MAX);
+    snprintf(m->dnssec, sizeof(m->dnssec), "%s", dns_sec_name(a.sec));
+    dns_answer_free(&a);
+    return 0;
+}
+
+/* Keeps m in the shared cache and in memory (gen: from before it was resolved). */
+static void
+mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
+{
+    struct mts_err err;
+
+    /* An empty set (every record unusable) is answered, not kept. */
+    if (d->cache == NULL || m->n == 0)
+        return;
+    if (cache_put_mx(d->cache, m, &err) != CACHE_OK) {
+        log_msg(LOG_ERR, "%s: cannot write the cache: %s", m->domain, err.msg);
+        return;
+    }
+    hotstate_put_mx(d->hot, m, gen, MEMSTATE_REPLACE);
+}
+
+/*
+ * A job of a worker: resolves domain's MX set and keeps it; with
+ * if_missing, only when neither memory nor the shared cache has one.
+ */
+static void
+mx_refresh(struct discover *d, const char *domain, bool if_missing)
+{
+    struct cache_mxset m;
+    struct mts_err err;
+    uint32_t gen = hotstate_gen(d->hot);
+    int64_t now = d->now();
+
+    if (if_missing) {
+        bool have = hotstate_get_mx(d->hot, domain, &m) && now < m.expires_at;
+
+        cache_mxset_free(&m);
+        if (have || (cache_get_mx(d->cache, domain, &m, &err) == CACHE_OK && now < m.expires_at)) {
+            cache_mxset_free(&m);
+            return;
+        }
+        cache_mxset_free(&m);
+    }
+    if (mx_resolve(d, domain, NULL, &m, &err) == 0)
+        mx_store(d, &m, gen);
+    cache_mxset_free(&m);
+}
+
+/* Copies m's hosts out; queues its refresh when past three quarters of its TTL. */
+static int
+mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hosts[][254])
+{
+    int n = 0;
+
+    for (size_t i = 0; i < m->n && n < DISCOVER_MAX_MX; i++)
+        snprintf(hosts[n++], 254, "%s", m->hosts[i]);
+    if (d->cache != NULL && now >= m->fetched_at + (m->expires_at - m->fetched_at) * 3 / 4)
+        (void)queue_job(d, m->domain, true);
+    return n;
+}
+
 int
 discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
             char hosts[][254], struct mts_err *err)
 {
-    struct dns_answer a;
-    int n = 0;
+    char norm[MXMATCH_NAME_MAX + 1];
+    struct cache_mxset m;
+    int64_t now = d->now();
+    uint32_t gen = 0;
+    int n;
 
-    dns_query(d->dns, domain, DNS_MX, deadline, &a, err);
-    if (a.status == DNS_NXDOMAIN || a.status == DNS_NODATA) {
-        /* No MX: mail goes to the domain's own address (implicit MX). */
-        snprintf(hosts[0], 254, "%s", domain);
-        dns_answer_free(&a);
-        return 1;
+    if (domain_normalize(domain, norm, sizeof(norm), err) != 0)
+        return -1;
+    if (d->hot != NULL) {
+        /* Memory, then the shared cache: a warm recipient waits for no DNS. */
+        hotstate_freshen(d->hot);
+        if (hotstate_get_mx(d->hot, norm, &m) && now < m.expires_at) {
+            n = mx_answer(d, &m, now, hosts);
+            cache_mxset_free(&m);
+            return n;
+        }
+        cache_mxset_free(&m);
+        gen = hotstate_gen(d->hot);
+        if (cache_get_mx(d->cache, norm, &m, NULL) == CACHE_OK) {
+            hotstate_put_mx(d->hot, &m, gen, MEMSTATE_ADD);
+            if (now < m.expires_at) {
+                n = mx_answer(d, &m, now, hosts);
+                cache_mxset_free(&m);
+                return n;
+            }
+        }
+        cache_mxset_free(&m);
     }
-    if (a.status != DNS_OK) {
-        dns_answer_free(&a);
+    /* A cold domain: DNS, within the caller's deadline. */
+    if (mx_resolve(d, norm, deadline, &m, err) != 0) {
+        cache_mxset_free(&m);
         return -1;
     }
-    for (size_t i = 0; i < a.n && n < DISCOVER_MAX_MX; i++) {
-        if (mxmatch_host_normalize(a.rr[i].text, a.rr[i].len, hosts[n], 254, NULL) == 0)
-            n++;
-        else if (strcmp(a.rr[i].text, ".") == 0)
-            snprintf(hosts[n++], 254, ".");	/* null MX (RFC 7505): matches nothing */
-    }
-    dns_answer_free(&a);
+    mx_store(d, &m, gen);
+    n = mx_answer(d, &m, INT64_MIN, hosts);
+    cache_mxset_free(&m);
     return n;
 }
 
@@ -432,6 +587,8 @@ refresher_main(void *arg)
             break;
         pthread_mutex_unlock(&d->mu);
         now = d->now();
+        /* The last uses recorded in memory, in one transaction. */
+        (void)hotstate_flush_used(d->hot);
         /* Only domains in use are refreshed; unused ones age out. */
         if (cache_due(d->cache, now, d->cfg->check_interval, d->cfg->refresh_margin,
                       now - d->cfg->unused_ttl, DUE_BATCH, queue_due_row, d,
@@ -480,6 +637,9 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
         discover_close(d);
         return DISCOVER_OPEN_CACHE_ERROR;
     }
+    if (d->cache != NULL &&
+        (d->hot = hotstate_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
+        goto fail;
     dopts.resolv_conf = cfg->resolv_conf;
     dopts.trust_anchor = cfg->trust_anchor;
     dopts.unbound_conf = cfg->unbound_conf;
@@ -543,6 +703,9 @@ discover_close(struct discover *d)
     for (size_t i = 0; i < d->n_workers; i++)
         pthread_join(d->workers[i], NULL);
     free(d->workers);
+    if (d->hot != NULL)
+        (void)hotstate_flush_used(d->hot);
+    hotstate_free(d->hot);
     dns_close(d->dns);
     cache_close(d->cache);
     pthread_cond_destroy(&d->work_cv);

@@ -35,6 +35,12 @@
  *	and then gets unknown, while the lookup goes on and fills the cache.
  *	Lookups of different domains run on a pool of lookup_workers threads.
  *
+ *	With a cache, the rows and MX sets that lookups use are also held in
+ *	memory (hotstate.h: bounded by memory_cache_domains, kept fresh from
+ *	the shared cache): a lookup of a domain in memory reads no database,
+ *	takes no lock shared by all threads and writes nothing; its last use
+ *	is written in batches by the refresh thread (or at discover_close).
+ *
  *	With DISCOVER_RECHECK the TXT id of a cached policy is checked now,
  *	within the deadline (RFC 8461 §5: before a permanent failure);
  *	res.rechecked says whether that check completed.
@@ -116,6 +122,11 @@ bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
  * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),
  * normalised, at most DISCOVER_MAX_MX. Returns the count, or -1 with a
  * reason when DNS could not answer before deadline (or dns_timeout_ms).
+ * With a cache, the set is kept there and in memory until its DNS TTL
+ * runs out (at most a day), and refreshed in the background after three
+ * quarters of it; only a domain with no set in either waits for DNS.
+ * The refresh of an enforce domain's policy also fetches its MX set
+ * when none is cached.
  */
 #define DISCOVER_MAX_MX 32
 int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,

@@ -430,6 +430,7 @@ map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_er
         return;
     }
     a->sec = r->secure ? DNS_SEC_SECURE : DNS_SEC_INSECURE;
+    a->ttl = r->ttl > 0 ? (uint32_t)r->ttl : 0;
     if (r->canonname != NULL) {
         size_t l = strlen(r->canonname);
         if (l > 0 && r->canonname[l - 1] == '.')

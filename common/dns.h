@@ -90,6 +90,7 @@ struct dns_answer {
     size_t n;
     struct dns_rr rr[DNS_MAX_RRS];
     char canonical[256];	/* name after CNAMEs, without the trailing dot */
+    uint32_t ttl;		/* seconds the answer (or the fact) may be kept */
 };
 
 struct dns;

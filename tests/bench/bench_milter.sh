@@ -10,6 +10,9 @@
 #         runs of each filter at each connection count; prints the medians
 #         of RCPT/s, p50 and p99, and milter / no-op ratios; then each
 #         process's VmRSS.
+#   rss:  BENCH_RSS_DOMAINS (100,000) domains with enforce policies and MX
+#         sets written into the cache of a running mtasts-milter, then one
+#         RCPT to each; prints its VmRSS before and after.
 #   cold: 50 never-seen domains at once (50 connections, one RCPT each) to
 #         a fresh mtasts-milter with an empty cache and a flushed resolver,
 #         against the slowest of COLD_SINGLES lookups of one cold domain
@@ -20,7 +23,8 @@
 #
 # Environment: BENCH_MESSAGES (per case, split over the connections; 4000),
 # BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
-# BENCH_COLD_SINGLES (5), BENCH_KEEP=1 (keep the scratch directory).
+# BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
+# 100000), BENCH_KEEP=1 (keep the scratch directory).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -35,6 +39,7 @@ RCPTS=${BENCH_RCPTS:-5}
 RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 8}
 COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
+RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
 
 say() { echo "bench_milter: $*"; }
 
@@ -210,4 +215,31 @@ say "cold cache (fresh mtasts-milter, empty cache, flushed resolver; lookup_work
 say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") ($(IFS=,; echo "${singles[*]}" | sed 's/,/, /g'))"
 say "  50 never-seen domains at once (50 connections, 1 RCPT each): slowest $(ms "$pmax"), p50 $(ms "$pp50"), all answered in $psecs s"
 say "  ratio slowest of 50 at once / slowest alone: $(ratio "$pmax" "$worst"); replies: $(replies "$W/parallel.out")"
-say "not measured: RSS with 100,000 cached domains (needs the in-memory cache, not built yet)"
+
+# ---------------------------------------------------------------- RSS
+# RSS_DOMAINS rows (enforce policies and MX sets, no DNS needed) written
+# into a running milter's cache with sqlite3, then one RCPT to each.
+conf rss
+start_milter rss || exit 1 # creates the cache with its schema
+seq -w 1 "$RSS_DOMAINS" | sed 's/^/h/; s/$/.rss.test/' >"$W/rss-domains"
+now=$(date +%s) w=${#RSS_DOMAINS}
+sqlite3 "$W/rss.sqlite" >/dev/null <<EOF || { say "cannot fill the cache for the RSS case"; exit 1; }
+PRAGMA busy_timeout = 10000;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $RSS_DOMAINS)
+INSERT INTO domains (domain, txt_id, has_policy, mode, max_age, mx, fetched_at, expires_at,
+                     checked_at, last_used, status, dnssec)
+SELECT printf('h%0${w}d.rss.test', i), 'bench1', 1, 'enforce', 86400,
+       printf('mx.h%0${w}d.rss.test', i), $now, $now + 86400, $now, $now, 'enforce', 'secure'
+FROM n;
+INSERT INTO mx_sets (domain, hosts, fetched_at, expires_at, dnssec)
+SELECT domain, 'mx.' || domain, $now, $now + 86400, 'secure' FROM domains
+WHERE domain LIKE '%.rss.test';
+COMMIT;
+EOF
+rss_before=$(rss "${PIDS[rss]}")
+per=$(((RSS_DOMAINS + 5 * 8 - 1) / (5 * 8)))
+load rss "$W/rss.out" -c 8 -m "$per" -r 5 -D "$W/rss-domains" || exit 1
+say "$RSS_DOMAINS cached domains (memory_cache_domains at its default), one RCPT to each over 8 connections:"
+say "  RSS of mtasts-milter: $rss_before before, $(rss "${PIDS[rss]}") after; $(field "$W/rss.out" rcpt_per_s) RCPT/s; replies: $(replies "$W/rss.out")"
+stop rss

@@ -652,8 +652,8 @@ test_schema_version_and_mode(void **state)
     assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN"
                                    " ('domains','mx_probes','domains_expires_at',"
-                                   "'domains_last_used')"),
-                     4);
+                                   "'domains_last_used','mx_sets','domains_delete_mx_set')"),
+                     6);
     /* A second open of a current schema changes nothing. */
     cache_close(open_ok(path));
     assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
@@ -1092,6 +1092,82 @@ test_threads_share_one_cache(void **state)
     cache_close(c);
 }
 
+/* MX sets: round trip, refusal of bad hosts, gone with their domain's row. */
+static void
+test_mx_sets(void **state)
+{
+    char path[256];
+    struct cache *c = open_ok(db_path(path, sizeof(path)));
+    struct cache_entry e;
+    struct cache_mxset m = {0}, got;
+    char *hosts[2] = {"mx1.example.net", "."}, *bad[1] = {"MX1.example.net"};
+    struct mts_err err;
+
+    (void)state;
+    snprintf(m.domain, sizeof(m.domain), "example.com");
+    m.hosts = hosts;
+    m.n = 2;
+    m.fetched_at = 100;
+    m.expires_at = 400;
+    snprintf(m.dnssec, sizeof(m.dnssec), "secure");
+    assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_OK);
+    assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_OK);
+    assert_int_equal(got.n, 2);
+    assert_string_equal(got.hosts[0], "mx1.example.net");
+    assert_string_equal(got.hosts[1], ".");
+    assert_int_equal(got.fetched_at, 100);
+    assert_int_equal(got.expires_at, 400);
+    assert_string_equal(got.dnssec, "secure");
+    cache_mxset_free(&got);
+    m.hosts = bad;
+    m.n = 1;
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_ERROR);
+    m.n = 0;
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_ERROR);
+    raw_exec(path, "UPDATE mx_sets SET hosts = 'a b' WHERE domain = 'example.com'");
+    assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_BAD_ROW);
+    /* Deleting the domain's row deletes its MX set. */
+    m.hosts = hosts;
+    m.n = 2;
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_OK);
+    make_entry(&e, "example.com");
+    put_ok(c, &e);
+    cache_entry_free(&e);
+    assert_int_equal(cache_delete(c, "example.com", &err), CACHE_OK);
+    assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_NOT_FOUND);
+    cache_close(c);
+}
+
+/* data_version moves for another connection's commit, not for our own. */
+static void
+test_data_version_and_touch_many(void **state)
+{
+    char path[256];
+    struct cache *c = open_ok(db_path(path, sizeof(path)));
+    struct cache_entry e;
+    struct mts_err err;
+    int64_t v0, v1, v2;
+    const char *doms[3] = {"a.example", "nosuch.example", "B.example"};
+    const int64_t at[3] = {5000, 5000, 5000};
+
+    (void)state;
+    assert_int_equal(cache_data_version(c, &v0, &err), CACHE_OK);
+    make_entry(&e, "a.example");
+    put_ok(c, &e);
+    cache_entry_free(&e);
+    assert_int_equal(cache_data_version(c, &v1, &err), CACHE_OK);
+    assert_true(v1 == v0);
+    raw_exec(path, "UPDATE domains SET txt_id = 'other' WHERE domain = 'a.example'");
+    assert_int_equal(cache_data_version(c, &v2, &err), CACHE_OK);
+    assert_true(v2 != v1);
+    /* One transaction; a missing row and a key that is not one are skipped. */
+    assert_int_equal(cache_touch_many(c, doms, at, 3, &err), CACHE_OK);
+    assert_int_equal(raw_int(path, "SELECT last_used FROM domains WHERE domain = 'a.example'"),
+                     5000);
+    cache_close(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 
 int
@@ -1127,6 +1203,8 @@ main(void)
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
         T(test_threads_share_one_cache),
+        T(test_mx_sets),
+        T(test_data_version_and_touch_many),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -301,7 +301,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 43);
+    assert_int_equal(n, 44);
     config_unref(cfg);
 }
 

@@ -1,0 +1,93 @@
+/*
+ * hotstate - what one process's recipients use, in memory: the cache rows
+ * (status, policy, times) and the MX sets of the domains asked for, kept
+ * fresh from the shared cache.
+ *
+ * SYNOPSIS
+ *	#include "hotstate.h"
+ *
+ *	struct hotstate *h = hotstate_new(cfg->memory_cache_domains, cache, &err);
+ *	hotstate_freshen(h);                       before each read
+ *	uint32_t g = hotstate_gen(h);              before reading the cache
+ *	hotstate_get_row(h, domain, now, &entry);  no policy_text
+ *	hotstate_put_row(h, &entry, g, now, MEMSTATE_ADD);
+ *	hotstate_get_mx(h, domain, &mxset);
+ *	hotstate_put_mx(h, &mxset, g, MEMSTATE_REPLACE);
+ *	hotstate_flush_used(h);                    by the refresh thread
+ *	hotstate_free(h);
+ *
+ * DESCRIPTION
+ *	One memstate map (memstate.h) capped at cap domains with
+ *	least-recently-used eviction; a domain's entry holds its cache row and
+ *	its MX set, stored compactly (one allocation a domain, about 200
+ *	bytes for a typical one). A read takes only the read lock of its
+ *	shard: readers never wait for each other, nor for a database or DNS.
+ *
+ *	Freshness. The shared SQLite cache stays the truth; memory is a copy
+ *	of rows read from it or written to it by this process. SQLite's
+ *	PRAGMA data_version on this process's own connection changes when any
+ *	other connection (another process: a milter, mtasts-ctl, the sqlite3
+ *	shell) commits. hotstate_freshen reads it at most once every
+ *	HOTSTATE_RECHECK_MS, on the thread of the first read after that time
+ *	(the others go on); when it moved, every entry is dropped at once (a
+ *	new generation), and the next read of each domain goes to the
+ *	database. So another process's write is seen by every read that
+ *	starts HOTSTATE_RECHECK_MS after it commits (plus the time one
+ *	statement may wait for the database lock).
+ *
+ *	Never stale past the RFC 8461 rules: a copy is only ever what the
+ *	shared cache held, and it is judged at each read by the same rules as
+ *	a row read from the database (refresh_status_from_row: a policy is
+ *	never used beyond its max_age, a negative answer never beyond its
+ *	expiry); the §5.1 checks and refetches still run on their schedule
+ *	(discover queues them, the refresh thread finds due rows in the
+ *	database). An MX set is never used past its DNS TTL.
+ *
+ *	Last use: a read records it in memory only; hotstate_flush_used
+ *	writes the batch to the database in one transaction (cache_touch_many),
+ *	from the refresh thread, never from a recipient's thread.
+ *
+ * DIAGNOSTICS
+ *	hotstate_new returns NULL with a reason. A put that runs out of memory
+ *	leaves the entry out (the next read goes to the database). A failed
+ *	data_version read drops every entry, as a change would.
+ */
+#ifndef MTS_HOTSTATE_H
+#define MTS_HOTSTATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "err.h"
+#include "memstate.h"
+
+#define HOTSTATE_RECHECK_MS 1
+
+struct hotstate;
+
+/* cache: the connection whose data_version is watched (the caller's writer). */
+struct hotstate *hotstate_new(size_t cap, struct cache *cache, struct mts_err *err);
+void hotstate_free(struct hotstate *h);
+
+void hotstate_freshen(struct hotstate *h);
+uint32_t hotstate_gen(struct hotstate *h);
+
+/* The row of domain (policy_text NULL), recording a use at now; free with cache_entry_free. */
+bool hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cache_entry *e);
+void hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, int64_t now,
+                      enum memstate_put_mode mode);
+
+/* The MX set of domain (whatever its expiry; dnssec ""); free with cache_mxset_free. */
+bool hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m);
+void hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
+                     enum memstate_put_mode mode);
+
+/* Writes the last uses recorded since the previous call; returns how many. */
+size_t hotstate_flush_used(struct hotstate *h);
+
+/* Rows held in memory (for tests and the benchmark). */
+size_t hotstate_count(struct hotstate *h);
+
+#endif

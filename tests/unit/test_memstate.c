@@ -1,0 +1,259 @@
+/*
+ * test_memstate - the bounded in-memory map (common/memstate.c): the cap
+ * under 200,000 distinct domains, least-recently-used eviction,
+ * generations, MEMSTATE_ADD, last-use hand-off, and concurrent readers
+ * and writers (run under ThreadSanitizer in CI).
+ *
+ * TABLES
+ *	cap_cases	cap x shards x domains put -> entries held <= cap, and
+ *			the newest domains all still held
+ */
+#include "unit.h"
+
+#include <pthread.h>
+
+#include "memstate.h"
+
+static void
+copy_int(const void *val, size_t len, void *arg)
+{
+    assert_int_equal(len, sizeof(int));
+    memcpy(arg, val, sizeof(int));
+}
+
+static void
+name(char *buf, size_t sz, int i)
+{
+    snprintf(buf, sz, "d%06d.example", i);
+}
+
+static bool
+has(struct memstate *m, int i, int *v)
+{
+    char k[64];
+
+    name(k, sizeof(k), i);
+    return memstate_get(m, k, 1, copy_int, v);
+}
+
+static void
+put(struct memstate *m, int i, enum memstate_put_mode mode)
+{
+    char k[64];
+
+    name(k, sizeof(k), i);
+    assert_int_equal(memstate_put(m, k, &i, sizeof(i), memstate_gen(m), 0, mode), 0);
+}
+
+struct cap_case {
+    const char *label;
+    size_t cap, shards;
+    int n; /* domains put */
+};
+
+static const struct cap_case cap_cases[] = {
+    {"200,000 domains, cap 100,000, default shards", 100000, 0, 200000},
+    {"200,000 domains, cap 1,000, one shard", 1000, 1, 200000},
+    {"200,000 domains, cap 10, default shards (fewer shards than that)", 10, 0, 200000},
+    {"fewer domains than the cap", 1000, 0, 500},
+};
+
+static void
+run_cap_case(void **state)
+{
+    const struct cap_case *c = *state;
+    struct memstate *m = memstate_new(c->cap, c->shards);
+    size_t want = (size_t)c->n < c->cap ? (size_t)c->n : c->cap;
+    int v;
+
+    assert_non_null(m);
+    for (int i = 0; i < c->n; i++) {
+        put(m, i, MEMSTATE_REPLACE);
+        if (i % 1000 == 0)
+            assert_true(memstate_count(m) <= c->cap);
+    }
+    assert_true(memstate_count(m) <= c->cap);
+    /* Shards fill unevenly, but never past their share, and the newest stay. */
+    assert_true(memstate_count(m) >= want * 9 / 10);
+    assert_true(has(m, c->n - 1, &v));
+    assert_int_equal(v, c->n - 1);
+    assert_false(c->n > (int)c->cap * 2 && has(m, 0, &v));
+    memstate_free(m);
+}
+
+/* One shard of 4: 0..3 held; 0 and 2 read; 4 evicts 1; 0, 2, 4 read; 5 evicts 3. */
+static void
+test_lru_order(void **state)
+{
+    struct memstate *m = memstate_new(4, 1);
+    int v;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        put(m, i, MEMSTATE_REPLACE);
+    assert_true(has(m, 0, &v));
+    assert_true(has(m, 2, &v));
+    put(m, 4, MEMSTATE_REPLACE);
+    assert_int_equal(memstate_count(m), 4);
+    assert_false(has(m, 1, &v)); /* the oldest unread */
+    /* Everything read again except 3: it goes next. */
+    assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v));
+    put(m, 5, MEMSTATE_REPLACE);
+    assert_false(has(m, 3, &v));
+    assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v) && has(m, 5, &v));
+    memstate_free(m);
+}
+
+/* A new generation hides everything; ADD fills it but never replaces it. */
+static void
+test_generations(void **state)
+{
+    struct memstate *m = memstate_new(100, 0);
+    uint32_t before = memstate_gen(m);
+    int v = 0, one = 1, two = 2;
+
+    (void)state;
+    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), before, 0, MEMSTATE_ADD), 0);
+    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(v, 1);
+    /* ADD does not replace a current entry (a refresh's newer result). */
+    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), before, 0, MEMSTATE_ADD), 0);
+    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(v, 1);
+    memstate_invalidate(m);
+    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
+    /* A value read before the invalidation is stored but never served. */
+    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), before, 0, MEMSTATE_ADD), 0);
+    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
+    /* One read after it is. */
+    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), memstate_gen(m), 0,
+                                  MEMSTATE_ADD), 0);
+    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(v, 2);
+    memstate_del(m, "a.example");
+    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(memstate_count(m), 0);
+    memstate_free(m);
+}
+
+struct taken {
+    int n;
+    int64_t at;
+    char key[64];
+};
+
+static void
+on_used(const char *key, int64_t at, void *arg)
+{
+    struct taken *t = arg;
+
+    t->n++;
+    t->at = at;
+    snprintf(t->key, sizeof(t->key), "%s", key);
+}
+
+/* Each use is handed out once; a replaced value keeps its key's uses. */
+static void
+test_take_used(void **state)
+{
+    struct memstate *m = memstate_new(100, 0);
+    struct taken t = {0};
+    int v, one = 1;
+
+    (void)state;
+    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
+    assert_int_equal(memstate_put(m, "b.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
+    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
+    assert_true(memstate_get(m, "a.example", 500, copy_int, &v));
+    assert_true(memstate_get(m, "a.example", 400, copy_int, &v)); /* never moves back */
+    assert_int_equal(memstate_take_used(m, on_used, &t), 1);
+    assert_int_equal(t.at, 500);
+    assert_string_equal(t.key, "a.example");
+    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
+    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
+    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
+    assert_true(memstate_get(m, "a.example", 600, copy_int, &v));
+    assert_int_equal(memstate_take_used(m, on_used, &t), 1);
+    assert_int_equal(t.at, 600);
+    memstate_free(m);
+}
+
+#define THREADS 8
+#define ROUNDS 20000
+
+static void *
+hammer(void *arg)
+{
+    struct memstate *m = arg;
+    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+
+    for (int i = 0; i < ROUNDS; i++) {
+        int k = (int)(rand_r(&seed) % 300), v;
+        char key[64];
+
+        name(key, sizeof(key), k);
+        if (i % 7 == 0)
+            (void)memstate_put(m, key, &k, sizeof(k), memstate_gen(m), i, MEMSTATE_REPLACE);
+        else if (i % 1001 == 0)
+            memstate_invalidate(m);
+        else if (memstate_get(m, key, i, copy_int, &v) && v != k)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void
+on_used_count(const char *key, int64_t at, void *arg)
+{
+    (void)key;
+    (void)at;
+    ++*(int *)arg;
+}
+
+/* Readers, writers, invalidations and a taker at once: values stay whole. */
+static void
+test_threads(void **state)
+{
+    struct memstate *m = memstate_new(200, 0);
+    pthread_t t[THREADS];
+    int taken = 0;
+
+    (void)state;
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer, m), 0);
+    for (int i = 0; i < 20; i++)
+        (void)memstate_take_used(m, on_used_count, &taken);
+    for (int i = 0; i < THREADS; i++) {
+        void *r;
+
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        assert_null(r);
+    }
+    assert_true(memstate_count(m) <= 200);
+    memstate_free(m);
+}
+
+#define N_TESTS (N_ROWS(cap_cases) + 4)
+
+static struct CMUnitTest tests[N_TESTS];
+static char test_names[N_TESTS][UNIT_NAME_MAX];
+
+int
+main(void)
+{
+    struct unit_list list = {tests, test_names, N_TESTS, 0, NULL};
+    const struct CMUnitTest singles[] = {
+        cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_generations),
+        cmocka_unit_test(test_take_used),
+        cmocka_unit_test(test_threads),
+    };
+
+    UNIT_ADD_TABLE(&list, "cap", cap_cases, run_cap_case);
+    unit_add_singles(&list, singles, N_ROWS(singles));
+    if (list.n != N_TESTS) {
+        fprintf(stderr, "test_memstate: %zu tests registered\n", list.n);
+        return 2;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
