@@ -102,6 +102,8 @@ static const struct opt options[] = {
     NUM(map_max_clients, OPT_INT, "256", 1, 4096),
     NUM(map_workers, OPT_INT, "4", 1, 256),
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
+    TYPED(map_transports, OPT_LIST, "auto"),
+    STR(map_postfix_config, ""),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -110,6 +110,8 @@ struct config {
     int64_t map_max_clients;
     int64_t map_workers;
     int map_tlsrpt;
+    struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
+    char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */
 
     char *path;			/* the file this came from, or "(defaults)" */
 };

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "maproute.h"
 #include "mxmatch.h"
 
 #define RULES_FILE_LINE_MAX 1024
@@ -391,7 +392,8 @@ list_has(const struct config_list *l, const char *s, size_t len)
 }
 
 bool
-verdict_route_enforces(const struct config *cfg, const char *mailer, const char *host,
+verdict_route_enforces(const struct config *cfg, const struct maproute *map,
+                       const char *mailer, const char *host, const char *rcpt_domain,
                        char *desc, size_t descsz)
 {
     const char *colon;
@@ -411,8 +413,8 @@ verdict_route_enforces(const struct config *cfg, const char *mailer, const char 
     snprintf(desc, descsz, "%s:%s", mailer ? mailer : "", host ? host : "");
     if (mailer != NULL && list_has(&cfg->enforcing_transports, mailer, strlen(mailer)))
         return true;
-    if (host == NULL || *host == '\0')
-        return false;
+    if (host == NULL)
+        host = "";
     /* "[relay.example]:587" and "relay.example" name the same relay. */
     h = host;
     hl = strlen(h);
@@ -423,6 +425,15 @@ verdict_route_enforces(const struct config *cfg, const char *mailer, const char 
     } else if ((colon = strrchr(h, ':')) != NULL && strchr(h, ':') == colon) {
         hl = (size_t)(colon - h);
     }
+    /* A transport whose TLS policy map is this daemon's own enforces by
+     * construction, when the map is asked about the recipient's domain:
+     * the next hop is that domain (a relay would be asked about instead). */
+    if (maproute_has(map, mailer) &&
+        (hl == 0 || (rcpt_domain != NULL && strlen(rcpt_domain) == hl &&
+                     strncasecmp(rcpt_domain, h, hl) == 0)))
+        return true;
+    if (hl == 0)
+        return false;
     return list_has(&cfg->enforcing_relays, h, hl);
 }
 
@@ -453,7 +464,8 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     f.auth = req->auth;
     f.rcpt_domain = req->rcpt_domain;
     f.status = st;
-    f.route_enforces = verdict_route_enforces(ctx->cfg, req->mailer, req->host, route,
+    f.route_enforces = verdict_route_enforces(ctx->cfg, ctx->map_routes, req->mailer,
+                                              req->host, req->rcpt_domain, route,
                                               sizeof(route));
     f.route = route;
 

@@ -108,14 +108,20 @@ const struct verdict_rule *verdict_rule_match(const struct verdict_rules *rules,
 void verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
                     struct verdict *out);
 
-/* Does the route (transport, next hop) enforce MTA-STS, per the config? */
-bool verdict_route_enforces(const struct config *cfg, const char *mailer, const char *host,
+struct maproute;
+
+/* Does the route (transport, next hop) enforce MTA-STS, per the config and
+ * the transports that use this daemon's map (map NULL: none)? A map
+ * transport enforces when its next hop is rcpt_domain (or not given). */
+bool verdict_route_enforces(const struct config *cfg, const struct maproute *map,
+                            const char *mailer, const char *host, const char *rcpt_domain,
                             char *desc, size_t descsz);
 
 struct verdict_ctx {
     const struct config *cfg;
     const struct verdict_rules *rules;
     struct discover *discover;
+    const struct maproute *map_routes;	/* transports using our map; NULL: none */
 };
 
 struct verdict_request {

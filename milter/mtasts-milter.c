@@ -410,6 +410,25 @@ write_pid_file(const char *path, struct mts_err *err)
 
 /* ------------------------------------------------------------ reload */
 
+/* Which transports enforce MTA-STS through our map (at start, at reload). */
+static void
+log_map_routes(const struct runtime *rt)
+{
+    char names[512];
+
+    if (rt->cfg->map_socket[0] == '\0' && rt->map_routes.n == 0)
+        return;
+    maproute_describe(&rt->map_routes, names, sizeof(names));
+    if (rt->map_routes_err.msg[0] != '\0')
+        log_msg(LOG_WARNING, "cannot ask Postfix which transports use the policy map (%s); "
+                "transports enforcing through the map: %s", rt->map_routes_err.msg, names);
+    else
+        log_msg(LOG_NOTICE, "transports enforcing MTA-STS through the policy map%s: %s",
+                rt->map_routes.asked_postfix ? " (from postconf)" : "", names);
+    if (rt->map_routes.notes[0] != '\0')
+        log_msg(LOG_WARNING, "policy map: %s", rt->map_routes.notes);
+}
+
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reload_cv = PTHREAD_COND_INITIALIZER;
 static int reload_pending;
@@ -435,8 +454,9 @@ reload_thread(void *arg)
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {
             log_set_level(rt->cfg->log_level);
-            runtime_install(rt);
             log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
+            log_map_routes(rt);
+            runtime_install(rt);
         }
         pthread_mutex_lock(&reload_mu);
     }
@@ -664,6 +684,7 @@ main(int argc, char **argv)
         remove_socket(unix_socket_path(sock));
         return 1;
     }
+    log_map_routes(rt);
     runtime_install(rt);
     if (pthread_create(&rtid, NULL, reload_thread, NULL) != 0 ||
         pthread_create(&mt, NULL, milter_thread, &milter_rc) != 0) {

@@ -82,6 +82,12 @@ runtime_build(const char *path, bool start_discovery, struct runtime **out,
         return -1;
     }
     rt->dctx.v.discover = rt->discover;
+    /* Not fatal: without postconf, only map_transports' names count. */
+    mts_err_clear(&rt->map_routes_err);
+    if (maproute_learn(rt->cfg, &rt->map_routes, &rt->map_routes_err) != 0 &&
+        rt->map_routes_err.msg[0] == '\0')
+        mts_err_set(&rt->map_routes_err, "unknown error");
+    rt->dctx.v.map_routes = &rt->map_routes;
     *out = rt;
     return 0;
 }
@@ -107,6 +113,7 @@ runtime_destroy(void *arg)
     /* Lookups still running finish first (each bounded by its timeouts). */
     discover_close(rt->discover);
     verdict_rules_free(&rt->rules);
+    maproute_free(&rt->map_routes);
     config_unref(rt->cfg);
     free(rt);
     return NULL;

@@ -15,6 +15,7 @@
 #include "decide.h"
 #include "discover.h"
 #include "err.h"
+#include "maproute.h"
 #include "verdict.h"
 
 struct runtime {
@@ -23,6 +24,8 @@ struct runtime {
     struct verdict_rules rules;
     struct discover *discover;	/* NULL when built only to check */
     struct decide_ctx dctx;	/* cfg, rules, discover and the reply codes */
+    struct maproute map_routes;	/* transports using our policy map (dctx.v) */
+    struct mts_err map_routes_err;	/* why postconf could not tell; "" if it did */
 };
 
 /*

@@ -91,14 +91,21 @@ map_options(void **state)
     assert_int_equal(cfg->map_max_clients, 256);
     assert_int_equal(cfg->map_workers, 4);
     assert_int_equal(cfg->map_tlsrpt, 0);
+    assert_int_equal(cfg->map_transports.n, 1);
+    assert_string_equal(cfg->map_transports.v[0], "auto");
+    assert_string_equal(cfg->map_postfix_config, "");
     config_unref(cfg);
     cfg = load_ok("map_socket = unix:/run/m/map.sock\nmap_deadline_ms = 1500ms\n"
-                  "map_max_clients = 10\nmap_workers = 2\nmap_tlsrpt = yes\n");
+                  "map_max_clients = 10\nmap_workers = 2\nmap_tlsrpt = yes\n"
+                  "map_transports = smtp, relay\nmap_postfix_config = /etc/postfix-out\n");
     assert_string_equal(cfg->map_socket, "unix:/run/m/map.sock");
     assert_int_equal(cfg->map_deadline_ms, 1500);
     assert_int_equal(cfg->map_max_clients, 10);
     assert_int_equal(cfg->map_workers, 2);
     assert_int_equal(cfg->map_tlsrpt, 1);
+    assert_int_equal(cfg->map_transports.n, 2);
+    assert_string_equal(cfg->map_transports.v[1], "relay");
+    assert_string_equal(cfg->map_postfix_config, "/etc/postfix-out");
     config_unref(cfg);
 }
 
@@ -301,7 +308,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 44);
+    assert_int_equal(n, 46);
     config_unref(cfg);
 }
 

@@ -810,7 +810,7 @@ run_route_case(void **state)
                          "default_route = %s\n", c->default_route);
     cfg = load_config(text);
     memset(desc, 'x', sizeof(desc));
-    got = verdict_route_enforces(cfg, c->mailer, c->host, desc, sizeof(desc));
+    got = verdict_route_enforces(cfg, NULL, c->mailer, c->host, NULL, desc, sizeof(desc));
     if (got != c->want)
         fail_msg("route \"%s\" %s, want %s", desc, got ? "enforces" : "does not enforce",
                  c->want ? "enforces" : "does not enforce");
