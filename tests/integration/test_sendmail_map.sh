@@ -1,0 +1,208 @@
+#!/bin/bash
+# test_sendmail_map.sh - Sendmail's FEATURE(`sts') asking this daemon's
+# policy map. Debian 12's sendmail-bin (8.17, built with _FFR_MTA_STS) is
+# never installed (it conflicts with postfix): its .debs are fetched with
+# apt-get download and unpacked with dpkg-deb -x (MTS_SENDMAIL_ROOT, default
+# /var/cache/mtasts-test/sendmail; .ci/install-deps fills it). A .cf is built
+# from etc/sendmail.mc with the unpacked m4 files; that Sendmail, in address
+# test mode (sendmail -bt, "/map sts DOMAIN"), asks the milter's map for the
+# test world's domains, and its answers must be the map's (mtasts-ctl map
+# --name sts). TAP output; needs root (the world); skipped without Sendmail.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+BUILD=${top_builddir:-$SRC}
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+WORLD="$SRC/tests/world/world.sh"
+SM_ROOT=${MTS_SENDMAIL_ROOT:-/var/cache/mtasts-test/sendmail}
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-sm.$$}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+for t in m4 unshare dpkg-deb; do
+    command -v "$t" >/dev/null || { echo "1..0 # SKIP $t is not installed"; exit 0; }
+done
+# The unpacked Sendmail: fetched once (apt-get download, no install).
+SENDMAIL="$SM_ROOT/root/usr/libexec/sendmail/sendmail"
+if [ ! -x "$SENDMAIL" ] && [ -z "${MTS_IN_NETNS:-}" ]; then
+    mkdir -p "$SM_ROOT/debs"
+    if ! (cd "$SM_ROOT/debs" && apt-get download sendmail-bin sendmail-cf libwrap0) \
+        >"$SM_ROOT/download.log" 2>&1; then
+        echo "1..0 # SKIP cannot fetch Sendmail (apt-get download sendmail-bin sendmail-cf libwrap0): $(tail -n1 "$SM_ROOT/download.log")"
+        exit 0
+    fi
+    for d in "$SM_ROOT"/debs/*.deb; do
+        dpkg-deb -x "$d" "$SM_ROOT/root" || { echo "Bail out! dpkg-deb -x $d failed"; exit 1; }
+    done
+    # setgid: the loader would ignore LD_LIBRARY_PATH (libwrap.so.0 is unpacked too)
+    chmod 0755 "$SENDMAIL"
+fi
+[ -x "$SENDMAIL" ] || { echo "1..0 # SKIP no unpacked Sendmail in $SM_ROOT"; exit 0; }
+CF_DIR="$SM_ROOT/root/usr/share/sendmail/cf"
+export LD_LIBRARY_PATH="$SM_ROOT/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$WORLD" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=mts-sm-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+MPID=
+cleanup() {
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    "$WORLD" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+RUN="$W/run"
+MAP="$RUN/map.sock"
+CONF="$W/map.conf"
+{
+    grep -v '^#' "$MTS_WORLD_CONF"
+    echo "socket = unix:$RUN/milter.sock"
+    echo "map_socket = unix:$MAP"
+    echo "map_deadline_ms = 1500"
+    echo "map_tlsrpt = yes"
+    echo "map_transports = esmtp, smtp"
+    echo "dns_timeout_ms = 3s"
+} >"$CONF"
+"$MILTER" -f -c "$CONF" 2>"$W/milter.log" &
+MPID=$!
+for _ in $(seq 1 100); do [ -S "$MAP" ] && break; sleep 0.1; done
+[ -S "$MAP" ] || { sed 's/^/# /' "$W/milter.log"; bail "the map socket did not appear"; }
+
+# ---- the .cf, from etc/sendmail.mc (its socket paths moved into $RUN) ----------
+SM="$W/sendmail"
+mkdir -p "$SM/queue"
+chmod 0700 "$SM/queue"
+{
+    echo "divert(0)dnl"
+    echo "OSTYPE(\`linux')dnl"
+    echo "define(\`confDOMAIN_NAME', \`sm.e2e.test')dnl"
+    echo "define(\`QUEUE_DIR', \`$SM/queue')dnl"
+    # the test directory is under /tmp (world-writable, sticky)
+    echo "define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl"
+    echo "define(\`confDONT_PROBE_INTERFACES', \`True')dnl"
+    sed "s#/run/mtasts-milter/#$RUN/#g" "$SRC/etc/sendmail.mc"
+    echo "MAILER(\`smtp')dnl"
+} >"$SM/test.mc"
+m4 -D_CF_DIR_="$CF_DIR/" "$CF_DIR/m4/cf.m4" "$SM/test.mc" >"$SM/test.cf" 2>"$SM/m4.err"
+ok "a .cf builds from etc/sendmail.mc with Debian's sendmail-cf m4 files" $?
+cf_ok() {
+    grep -qx "Ksts socket -d5 -T<TMPF> unix:$MAP" "$SM/test.cf" &&
+        grep -qx 'O StrictTransportSecurity=true' "$SM/test.cf" &&
+        grep -q "^Xmtasts-milter, S=unix:$RUN/milter.sock" "$SM/test.cf"
+}
+if cf_ok; then r=0; else r=1; grep -n '^Ksts\|^O Strict\|^Xmtasts' "$SM/test.cf" | sed 's/^/# /'; fi
+ok "the .cf has FEATURE(sts) on the map's socket and the milter" $r
+strings "$SENDMAIL" | grep -q _FFR_MTA_STS
+ok "the unpacked sendmail is built with _FFR_MTA_STS" $?
+
+# ---- Sendmail asks the map ------------------------------------------------------
+DOMAINS="enforce.test ENFORCE.Test cname.test insecure.test testing.test none.test nxdomain.test badtxt.test servfail.test mxmismatch.test"
+for d in $DOMAINS; do echo "/map sts $d"; done >"$SM/bt.in"
+# An unqualified host name makes Sendmail sleep before it reads the .cf:
+# a UTS namespace of its own with a qualified one.
+timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
+    "$SENDMAIL" -C "$SM/test.cf" -bt <"$SM/bt.in" >"$SM/bt.out" 2>&1
+ok "sendmail -bt ran (exit $?)" $?
+sed 's/^/#   /' "$SM/bt.out"
+
+echo
+# want DOMAIN: what Sendmail must print for it, from the map's own answer
+want() {
+    local ans rc
+    ans=$("$CTL" -c "$CONF" map --name sts "$(tr '[:upper:]' '[:lower:]' <<<"$1")" 2>/dev/null)
+    rc=$?
+    case "$rc:$ans" in
+        0:OK\ *) echo "map_lookup: sts ($1) returns ${ans#OK } (0)" ;;
+        1:NOTFOUND*) echo "map_lookup: sts ($1) no match (68)" ;;
+        3:TEMP*) echo "map_lookup: sts ($1) no match (75)" ;;
+        *) echo "unexpected: $rc $ans" ;;
+    esac
+}
+for d in $DOMAINS; do
+    w=$(want "$d")
+    grep -qxF -- "$w" <(sed 's/^> //' "$SM/bt.out") || echo "# want: $w"
+    ok "Sendmail's map lookup for $d: ${w#*) }" $?
+done
+grep -Eq '^(> )?map_lookup: sts \(enforce\.test\) returns secure match=[^ ]+ servername=hostname \(0\)$' "$SM/bt.out"
+ok "enforce.test: secure match=<MX names> servername=hostname, as FEATURE(sts) parses it" $?
+! grep -q 'policy_type' "$SM/bt.out"
+ok "map_tlsrpt = yes: no TLSRPT attributes for the name sts" $?
+! grep -q 'unsafe' "$SM/bt.out"
+ok "Sendmail found the socket safe" $?
+
+# ---- FEATURE(sts)'s own rules read the answer: STS_Check per recipient ---------
+# (what Sendmail runs in tls_rcpt once connected: {server_name} is the MX it
+# reached, {cert_altnames} the names of its certificate)
+cat >"$SM/check.in" <<'EOF'
+.D{rcpt_addr}bob@enforce.test
+.D{server_name}mx1.enforce.test
+STS_Check bob@enforce.test
+.C{cert_altnames}mx1.enforce.test
+STS_Check bob@enforce.test
+.D{server_name}backup.mx.enforce.test
+.C{cert_altnames}backup.mx.enforce.test
+STS_Check bob@enforce.test
+.D{server_name}mx9.evil.test
+.C{cert_altnames}mx9.evil.test
+STS_Check bob@enforce.test
+.D{rcpt_addr}bob@mxmismatch.test
+STS_Check bob@mxmismatch.test
+.D{rcpt_addr}bob@testing.test
+STS_Check bob@testing.test
+EOF
+timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
+    "$SENDMAIL" -C "$SM/test.cf" -bt <"$SM/check.in" >"$SM/check.out" 2>&1
+sed -n 's/^.*STS_Check  *returns: //p' "$SM/check.out" >"$SM/check.got"
+check_got() {
+    sed -n "${1}p" "$SM/check.got" | grep -q -- "$2" ||
+        { echo "# STS_Check answer $1: $(sed -n "${1}p" "$SM/check.got")"; false; }
+}
+check_got 1 '450 mx1 \. enforce \. test not listed in SANs'
+ok "STS_Check enforce.test, MX mx1.enforce.test, certificate without its name: 450 not listed in SANs" $?
+check_got 2 '^ok$'
+ok "STS_Check enforce.test, MX mx1.enforce.test with its certificate: ok" $?
+check_got 3 '^ok$'
+ok "STS_Check enforce.test, MX backup.mx.enforce.test (policy *.mx.enforce.test, in the map's match=): ok" $?
+check_got 4 '450 mx9 \. evil \. test not found in'
+ok "STS_Check enforce.test, MX mx9.evil.test (valid certificate, not in the policy): 450 not found" $?
+check_got 5 '450 STS lookup temp fail'
+ok "STS_Check mxmismatch.test (the map's TEMP): 450 STS lookup temp fail" $?
+check_got 6 '^ok$'
+ok "STS_Check testing.test (NOTFOUND): ok, nothing enforced" $?
+
+kill "$MPID"
+wait "$MPID"
+mrc=$?
+MPID=
+[ "$mrc" -eq 0 ] || echo "# milter exit $mrc"
+ok "the milter stops cleanly" "$mrc"
+if grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"; then
+    sed 's/^/# /' "$W/milter.log" | head -40
+    false
+fi
+ok "no sanitizer report in the milter's log" $?
+echo "1..$n"
+[ "$fails" -eq 0 ]
