@@ -9,6 +9,9 @@
 #   swaks_ns OUT [swaks args]   plain swaks inside the namespace
 #   wait_grep SECS FILE ERE     poll (flushing the submit queue) until FILE
 #                               has a line matching ERE
+#   message_of MBOX TOKEN       the message of MBOX that contains TOKEN
+#   header_of MBOX TOKEN        its MTA-STS-Status header lines
+#   tag_is MBOX TOKEN WANT      they are exactly WANT (else diag what they are)
 #   finish                      prints the plan, returns the exit status
 # The namespace and everything in it go away in the EXIT trap (e2e_down).
 
@@ -99,6 +102,16 @@ wait_grep() {
     done
     diag "no line matching /$re/ in $file after $secs s"
     return 1
+}
+
+message_of() {
+    awk -v tok="$2" '/^From /{msg=""} {msg = msg $0 "\n"} index($0, tok){found=msg} END{printf "%s", found}' "$1"
+}
+header_of() { message_of "$1" "$2" | grep '^MTA-STS-Status:'; }
+tag_is() {
+    local got
+    got=$(header_of "$1" "$2")
+    [ "$got" = "$3" ] || { diag "got: $got"; return 1; }
 }
 
 token() { echo "e2e-$(date +%s%N)-$RANDOM"; }

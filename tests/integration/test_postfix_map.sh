@@ -43,14 +43,6 @@ e2e postconf "$E2E_DIR" submit "smtp_tls_policy_maps = socketmap:unix:$MAP:postf
 start_milter
 
 delivered() { wait_grep 20 "$1" "$2"; }
-header_of() {
-    awk -v tok="$2" '/^From /{msg=""} {msg = msg $0 "\n"} index($0, tok){found=msg} END{printf "%s", found}' "$1" |
-        grep '^MTA-STS-Status:'
-}
-# message_of FILE TOKEN: the whole message with TOKEN
-message_of() {
-    awk -v tok="$2" '/^From /{msg=""} {msg = msg $0 "\n"} index($0, tok){found=msg} END{printf "%s", found}' "$1"
-}
 # received_tls FILE TOKEN: the MX's Received header of the message says TLS
 received_tls() {
     message_of "$1" "$2" | grep -A3 '^Received: from submit.e2e.test' | grep -q '(using TLSv1\.[23]'
@@ -79,9 +71,7 @@ ok "enforce.test: accepted at RCPT (250), not deferred" grep -Eq '^<- +250 2\.0\
 qid=$(queue_id)
 ok "enforce.test: delivered to the world's MX" delivered "$MAIL/enforce.test" "$tok"
 want='MTA-STS-Status: domain=enforce.test; status=enforce; id=20240101T000000; requirement=mta-sts; verdict=pass; action=tag'
-got=$(header_of "$MAIL/enforce.test" "$tok")
-[ "$got" = "$want" ] || diag "got: $got"
-ok "enforce.test: tagged verdict=pass" [ "$got" = "$want" ]
+ok "enforce.test: tagged verdict=pass" tag_is "$MAIL/enforce.test" "$tok" "$want"
 ok "enforce.test: Postfix asked the map and verified the MX certificate" \
     grep -Eq "smtp\[[0-9]+\]: Verified TLS connection established to mx1\.enforce\.test" "$LOG"
 ok "enforce.test: Postfix's smtp client sent it (status=sent, queue id $qid)" \

@@ -44,35 +44,10 @@ fi
 CF_DIR="$SM_ROOT/root/usr/share/sendmail/cf"
 export LD_LIBRARY_PATH="$SM_ROOT/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-if [ -z "${MTS_IN_NETNS:-}" ]; then
-    why=$("$WORLD" netns-check) || { echo "Bail out! $why"; exit 1; }
-    ns=mts-sm-$$
-    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
-    ip netns exec "$ns" ip link set lo up
-    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
-    rc=$?
-    ip netns del "$ns"
-    exit $rc
-fi
-
-n=0 fails=0
-ok() {
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
-
-MPID=
-cleanup() {
-    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
-    "$WORLD" down "$W" >/dev/null 2>&1
-    rm -rf "$W"
-}
-trap cleanup EXIT
-"$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
-rm -f "$W.up.log"
-# shellcheck disable=SC1091
-. "$W/env"
+# shellcheck source=tests/integration/maplib.sh
+. "$HERE/maplib.sh"
+maplib_netns mts-sm "$@"
+maplib_world_up
 
 RUN="$W/run"
 MAP="$RUN/map.sock"

@@ -1,0 +1,49 @@
+# shellcheck shell=bash
+# maplib.sh - shared by the policy-map tests that bring the test world up
+# in a network namespace of their own (test_map.sh, test_sendmail_map.sh).
+# Source it after setting WORLD (tests/world/world.sh) and W (the world's
+# directory). TAP output.
+#
+#   maplib_netns PREFIX "$@"   outside a namespace: runs this script again
+#                              in a new one (PREFIX-PID) and exits with its
+#                              status; inside: returns
+#   ok NAME RC                 one TAP line; counts n and fails
+#   bail MSG                   "Bail out!" and exit
+#   maplib_world_up            the world up in $W, its env sourced; at exit
+#                              the milter ($MPID, if set) and the world stop
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+maplib_netns() {
+    local prefix="$1" ns why rc
+    shift
+    [ -n "${MTS_IN_NETNS:-}" ] && return 0
+    why=$("$WORLD" netns-check) || bail "$why"
+    ns=$prefix-$$
+    ip netns add "$ns" || bail "cannot create network namespace $ns"
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+}
+
+MPID=
+maplib_cleanup() {
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    "$WORLD" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+
+maplib_world_up() {
+    trap maplib_cleanup EXIT
+    "$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+    rm -f "$W.up.log"
+    # shellcheck disable=SC1091
+    . "$W/env"
+}
