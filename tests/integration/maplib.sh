@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # maplib.sh - shared by the policy-map tests that bring the test world up
-# in a network namespace of their own (test_map.sh, test_sendmail_map.sh).
+# in a network namespace of their own (test_map.sh, test_sendmail.sh).
 # Source it after setting WORLD (tests/world/world.sh) and W (the world's
 # directory). TAP output.
 #
@@ -10,7 +10,8 @@
 #   ok NAME RC                 one TAP line; counts n and fails
 #   bail MSG                   "Bail out!" and exit
 #   maplib_world_up            the world up in $W, its env sourced; at exit
-#                              the milter ($MPID, if set) and the world stop
+#                              the milter ($MPID, if set), the processes in
+#                              $MAPLIB_PIDS and the world stop
 
 n=0 fails=0
 ok() {
@@ -34,8 +35,11 @@ maplib_netns() {
 }
 
 MPID=
+MAPLIB_PIDS=
 maplib_cleanup() {
     [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    # shellcheck disable=SC2086 # a list of pids
+    [ -n "$MAPLIB_PIDS" ] && kill $MAPLIB_PIDS 2>/dev/null
     "$WORLD" down "$W" >/dev/null 2>&1
     rm -rf "$W"
 }

@@ -1,13 +1,17 @@
 #!/bin/bash
-# test_sendmail_map.sh - Sendmail's FEATURE(`sts') asking this daemon's
-# policy map. Debian 12's sendmail-bin (8.17, built with _FFR_MTA_STS) is
+# test_sendmail.sh - mtasts-milter under Sendmail (INPUT_MAIL_FILTER), and
+# Sendmail's FEATURE(`sts') asking this daemon's policy map. Debian 12's sendmail-bin (8.17, built with _FFR_MTA_STS) is
 # never installed (it conflicts with postfix): its .debs are fetched with
 # apt-get download and unpacked with dpkg-deb -x (MTS_SENDMAIL_ROOT, default
 # /var/cache/mtasts-test/sendmail; .ci/install-deps fills it). A .cf is built
 # from etc/sendmail.mc with the unpacked m4 files; that Sendmail, in address
 # test mode (sendmail -bt, "/map sts DOMAIN"), asks the milter's map for the
 # test world's domains, and its answers must be the map's (mtasts-ctl map
-# --name sts). TAP output; needs root (the world); skipped without Sendmail.
+# --name sts), and FEATURE(sts)'s STS_Check rules read them. Then that
+# Sendmail runs as a daemon (-bd, queue only) on 127.0.0.1:2525 with the
+# milter: per-recipient answers over SMTP, tags in the queued message, and a
+# hold for a non-SMTP (-bs) submission. TAP output; needs root (the world);
+# skipped without Sendmail.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -59,6 +63,8 @@ CONF="$W/map.conf"
     echo "map_deadline_ms = 1500"
     echo "map_tlsrpt = yes"
     echo "map_transports = esmtp, smtp"
+    echo "act_on = all"
+    echo "rcpt_deadline_ms = 3s"
     echo "dns_timeout_ms = 3s"
 } >"$CONF"
 "$MILTER" -f -c "$CONF" 2>"$W/milter.log" &
@@ -78,6 +84,8 @@ chmod 0700 "$SM/queue"
     # the test directory is under /tmp (world-writable, sticky)
     echo "define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl"
     echo "define(\`confDONT_PROBE_INTERFACES', \`True')dnl"
+    echo "define(\`confPID_FILE', \`$SM/sendmail.pid')dnl"
+    echo "DAEMON_OPTIONS(\`Port=2525, Addr=127.0.0.1, Name=MTA')dnl"
     sed "s#/run/mtasts-milter/#$RUN/#g" "$SRC/etc/sendmail.mc"
     echo "MAILER(\`smtp')dnl"
 } >"$SM/test.mc"
@@ -96,10 +104,14 @@ ok "the unpacked sendmail is built with _FFR_MTA_STS" $?
 # ---- Sendmail asks the map ------------------------------------------------------
 DOMAINS="enforce.test ENFORCE.Test cname.test insecure.test testing.test none.test nxdomain.test badtxt.test servfail.test mxmismatch.test"
 for d in $DOMAINS; do echo "/map sts $d"; done >"$SM/bt.in"
-# An unqualified host name makes Sendmail sleep before it reads the .cf:
-# a UTS namespace of its own with a qualified one.
-timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
-    "$SENDMAIL" -C "$SM/test.cf" -bt <"$SM/bt.in" >"$SM/bt.out" 2>&1
+# sm ARGS...: the unpacked sendmail with the test .cf. An unqualified host
+# name makes Sendmail sleep before it reads the .cf: a UTS namespace of its
+# own with a qualified one.
+sm() {
+    timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
+        "$SENDMAIL" -C "$SM/test.cf" "$@"
+}
+sm -bt <"$SM/bt.in" >"$SM/bt.out" 2>&1
 ok "sendmail -bt ran (exit $?)" $?
 sed 's/^/#   /' "$SM/bt.out"
 
@@ -148,8 +160,7 @@ STS_Check bob@mxmismatch.test
 .D{rcpt_addr}bob@testing.test
 STS_Check bob@testing.test
 EOF
-timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
-    "$SENDMAIL" -C "$SM/test.cf" -bt <"$SM/check.in" >"$SM/check.out" 2>&1
+sm -bt <"$SM/check.in" >"$SM/check.out" 2>&1
 sed -n 's/^.*STS_Check  *returns: //p' "$SM/check.out" >"$SM/check.got"
 check_got() {
     sed -n "${1}p" "$SM/check.got" | grep -q -- "$2" ||
@@ -167,6 +178,84 @@ check_got 5 '450 STS lookup temp fail'
 ok "STS_Check mxmismatch.test (the map's TEMP): 450 STS lookup temp fail" $?
 check_got 6 '^ok$'
 ok "STS_Check testing.test (NOTFOUND): ok, nothing enforced" $?
+
+# ---- the milter under Sendmail: SMTP on 127.0.0.1:2525 --------------------------
+sm -odq -bd >"$SM/daemon.out" 2>&1
+for _ in $(seq 1 50); do
+    [ -s "$SM/sendmail.pid" ] && (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break
+    sleep 0.1
+done
+SMPID=$(head -n1 "$SM/sendmail.pid" 2>/dev/null)
+MAPLIB_PIDS=$SMPID
+[ -n "$SMPID" ] && kill -0 "$SMPID"
+ok "sendmail -bd runs (pid $SMPID) with INPUT_MAIL_FILTER(mtasts-milter)" $?
+python3 - >"$SM/smtp.out" 2>&1 <<'PY'
+import smtplib
+s = smtplib.SMTP("127.0.0.1", 2525, timeout=30)
+s.ehlo("client.test")
+s.mail("alice@sm.e2e.test")
+for r in ["bob@enforce.test", "bob@mxmismatch.test", "bob@testing.test", "bob@servfail.test"]:
+    code, text = s.rcpt(r)
+    print("RCPT %s %d %s" % (r, code, text.decode()))
+code, text = s.data("Subject: sendmail smtp test\r\n\r\nbody\r\n")
+print("DATA %d %s" % (code, text.decode()))
+s.quit()
+PY
+sed 's/^/#   /' "$SM/smtp.out"
+grep -q '^RCPT bob@enforce.test 250 ' "$SM/smtp.out"
+ok "SMTP: enforce.test accepted (esmtp enforces through the map: map_transports)" $?
+grep -q '^RCPT bob@mxmismatch.test 550 5.7.5 .*MTA-STS: mxmismatch.test requires MTA-STS' "$SM/smtp.out"
+ok "SMTP: mxmismatch.test refused per recipient with 550 5.7.5 and the reason" $?
+grep -q '^RCPT bob@servfail.test 450 4.7.5 .*MTA-STS: MTA-STS status of servfail.test could not be determined' "$SM/smtp.out"
+ok "SMTP: servfail.test deferred per recipient with 450 4.7.5" $?
+grep -q '^RCPT bob@testing.test 250 ' "$SM/smtp.out" && grep -q '^DATA 250 ' "$SM/smtp.out"
+ok "SMTP: testing.test accepted, the message queued" $?
+qf=$(grep -l '^H??Subject: sendmail smtp test' "$SM"/queue/qf* 2>/dev/null | head -n1)
+grep -a '^H??MTA-STS-Status:' "${qf:-/dev/null}" >"$SM/smtp.tags"
+printf '%s\n' \
+    'H??MTA-STS-Status: domain=enforce.test; status=enforce; id=20240101T000000; requirement=mta-sts; verdict=pass; action=tag' \
+    'H??MTA-STS-Status: domain=testing.test; status=testing; id=20240101000000; requirement=mta-sts; verdict=not-required; action=tag' |
+    cmp -s - "$SM/smtp.tags" || sed 's/^/# tags: /' "$SM/smtp.tags"
+ok "SMTP: the queued message has one tag per accepted domain (enforce.test pass, testing.test)" $?
+python3 - "$SM/bs.out" "$SENDMAIL" "$SM/test.cf" <<'PY'
+import subprocess, sys
+out, sendmail, cf = sys.argv[1:4]
+p = subprocess.Popen(["unshare", "--uts", "sh", "-c", 'hostname sm.e2e.test && exec "$@"', "sh",
+                      sendmail, "-C", cf, "-odq", "-bs"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+log = open(out, "w")
+def reply():
+    while True:
+        l = p.stdout.readline()
+        log.write("<- " + l)
+        if not l or (len(l) >= 4 and l[3] == " "):
+            return l
+def send(line):
+    log.write("-> " + line + "\n")
+    p.stdin.write(line + "\r\n")
+    p.stdin.flush()
+    return reply()
+reply()
+for c in ["EHLO client.test", "MAIL FROM:<alice@sm.e2e.test>", "RCPT TO:<bob@enforce.test>",
+          "RCPT TO:<bob@mxmismatch.test>", "DATA"]:
+    send(c)
+p.stdin.write("Subject: sendmail bs test\r\n\r\nbody\r\n")
+send(".")
+send("QUIT")
+p.wait()
+PY
+hf=$(grep -l '^H??Subject: sendmail bs test' "$SM"/queue/hf* 2>/dev/null | head -n1)
+if [ -n "$hf" ] && grep -aq '^qMTA-STS: mxmismatch.test: mxmismatch.test requires MTA-STS' "$hf"; then
+    r=0
+else
+    r=1
+    sed 's/^/#   /' "$SM/bs.out"
+fi
+ok "non-SMTP (sendmail -bs): the message is quarantined (hf file) with the reason" $r
+grep -aq '^H??MTA-STS-Status: domain=mxmismatch.test; .*verdict=fail; action=hold$' "${hf:-/dev/null}"
+ok "non-SMTP: its tag says verdict=fail, action=hold" $?
+kill "$SMPID" 2>/dev/null
+MAPLIB_PIDS=
 
 kill "$MPID"
 wait "$MPID"
