@@ -1,9 +1,11 @@
 # shellcheck shell=bash
 # maplib.sh - shared by the policy-map tests that bring the test world up
 # in a network namespace of their own (test_map.sh, test_sendmail.sh).
-# Source it after setting WORLD (tests/world/world.sh) and W (the world's
-# directory). TAP output.
+# Source it after setting HERE (this folder). TAP output.
 #
+#   maplib_init PREFIX         sets SRC, BUILD, MILTER, CTL, WORLD and W (the
+#                              world's folder, MTS_TEST_WORLD_DIR or
+#                              /tmp/PREFIX.PID); skips the test unless root
 #   maplib_netns PREFIX "$@"   outside a namespace: runs this script again
 #                              in a new one (PREFIX-PID) and exits with its
 #                              status; inside: returns
@@ -12,6 +14,20 @@
 #   maplib_world_up            the world up in $W, its env sourced; at exit
 #                              the milter ($MPID, if set), the processes in
 #                              $MAPLIB_PIDS and the world stop
+
+# shellcheck disable=SC2034 # for the scripts that source this
+maplib_init() {
+    SRC=$(cd "$HERE/../.." && pwd)
+    BUILD=${top_builddir:-$SRC}
+    MILTER="$BUILD/milter/mtasts-milter"
+    CTL="$BUILD/milter/mtasts-ctl"
+    WORLD="$SRC/tests/world/world.sh"
+    W=${MTS_TEST_WORLD_DIR:-/tmp/$1.$$}
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+        exit 0
+    fi
+}
 
 n=0 fails=0
 ok() {

@@ -8,23 +8,13 @@
 # Needs root (the world) and Postfix's postmap; otherwise skipped.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-BUILD=${top_builddir:-$SRC}
-MILTER="$BUILD/milter/mtasts-milter"
-CTL="$BUILD/milter/mtasts-ctl"
-WORLD="$SRC/tests/world/world.sh"
-W=${MTS_TEST_WORLD_DIR:-/tmp/mts-map.$$}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
-    exit 0
-fi
+# shellcheck source=tests/integration/maplib.sh
+. "$HERE/maplib.sh"
+maplib_init mts-map
 if ! command -v postmap >/dev/null; then
     echo "1..0 # SKIP postmap (Postfix) is not installed"
     exit 0
 fi
-# shellcheck source=tests/integration/maplib.sh
-. "$HERE/maplib.sh"
 maplib_netns mts-map "$@"
 maplib_world_up
 

@@ -14,42 +14,12 @@
 # skipped without Sendmail.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-BUILD=${top_builddir:-$SRC}
-MILTER="$BUILD/milter/mtasts-milter"
-CTL="$BUILD/milter/mtasts-ctl"
-WORLD="$SRC/tests/world/world.sh"
-SM_ROOT=${MTS_SENDMAIL_ROOT:-/var/cache/mtasts-test/sendmail}
-W=${MTS_TEST_WORLD_DIR:-/tmp/mts-sm.$$}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
-    exit 0
-fi
-for t in m4 unshare dpkg-deb; do
-    command -v "$t" >/dev/null || { echo "1..0 # SKIP $t is not installed"; exit 0; }
-done
-# The unpacked Sendmail: fetched once (apt-get download, no install).
-SENDMAIL="$SM_ROOT/root/usr/libexec/sendmail/sendmail"
-if [ ! -x "$SENDMAIL" ] && [ -z "${MTS_IN_NETNS:-}" ]; then
-    mkdir -p "$SM_ROOT/debs"
-    if ! (cd "$SM_ROOT/debs" && apt-get download sendmail-bin sendmail-cf libwrap0) \
-        >"$SM_ROOT/download.log" 2>&1; then
-        echo "1..0 # SKIP cannot fetch Sendmail (apt-get download sendmail-bin sendmail-cf libwrap0): $(tail -n1 "$SM_ROOT/download.log")"
-        exit 0
-    fi
-    for d in "$SM_ROOT"/debs/*.deb; do
-        dpkg-deb -x "$d" "$SM_ROOT/root" || { echo "Bail out! dpkg-deb -x $d failed"; exit 1; }
-    done
-    # setgid: the loader would ignore LD_LIBRARY_PATH (libwrap.so.0 is unpacked too)
-    chmod 0755 "$SENDMAIL"
-fi
-[ -x "$SENDMAIL" ] || { echo "1..0 # SKIP no unpacked Sendmail in $SM_ROOT"; exit 0; }
-CF_DIR="$SM_ROOT/root/usr/share/sendmail/cf"
-export LD_LIBRARY_PATH="$SM_ROOT/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-
 # shellcheck source=tests/integration/maplib.sh
 . "$HERE/maplib.sh"
+maplib_init mts-sm
+# shellcheck source=tests/integration/smlib.sh
+. "$HERE/smlib.sh"
+sm_fetch     # outside the namespace: it may download
 maplib_netns mts-sm "$@"
 maplib_world_up
 
@@ -74,22 +44,7 @@ for _ in $(seq 1 100); do [ -S "$MAP" ] && break; sleep 0.1; done
 
 # ---- the .cf, from etc/sendmail.mc (its socket paths moved into $RUN) ----------
 SM="$W/sendmail"
-mkdir -p "$SM/queue"
-chmod 0700 "$SM/queue"
-{
-    echo "divert(0)dnl"
-    echo "OSTYPE(\`linux')dnl"
-    echo "define(\`confDOMAIN_NAME', \`sm.e2e.test')dnl"
-    echo "define(\`QUEUE_DIR', \`$SM/queue')dnl"
-    # the test directory is under /tmp (world-writable, sticky)
-    echo "define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl"
-    echo "define(\`confDONT_PROBE_INTERFACES', \`True')dnl"
-    echo "define(\`confPID_FILE', \`$SM/sendmail.pid')dnl"
-    echo "DAEMON_OPTIONS(\`Port=2525, Addr=127.0.0.1, Name=MTA')dnl"
-    sed "s#/run/mtasts-milter/#$RUN/#g" "$SRC/etc/sendmail.mc"
-    echo "MAILER(\`smtp')dnl"
-} >"$SM/test.mc"
-m4 -D_CF_DIR_="$CF_DIR/" "$CF_DIR/m4/cf.m4" "$SM/test.mc" >"$SM/test.cf" 2>"$SM/m4.err"
+sm_cf "$SM" "$RUN" "DAEMON_OPTIONS(\`Port=2525, Addr=127.0.0.1, Name=MTA')dnl"
 ok "a .cf builds from etc/sendmail.mc with Debian's sendmail-cf m4 files" $?
 cf_ok() {
     grep -qx "Ksts socket -d5 -T<TMPF> unix:$MAP" "$SM/test.cf" &&
@@ -104,14 +59,7 @@ ok "the unpacked sendmail is built with _FFR_MTA_STS" $?
 # ---- Sendmail asks the map ------------------------------------------------------
 DOMAINS="enforce.test ENFORCE.Test cname.test insecure.test testing.test none.test nxdomain.test badtxt.test servfail.test mxmismatch.test"
 for d in $DOMAINS; do echo "/map sts $d"; done >"$SM/bt.in"
-# sm ARGS...: the unpacked sendmail with the test .cf. An unqualified host
-# name makes Sendmail sleep before it reads the .cf: a UTS namespace of its
-# own with a qualified one.
-sm() {
-    timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
-        "$SENDMAIL" -C "$SM/test.cf" "$@"
-}
-sm -bt <"$SM/bt.in" >"$SM/bt.out" 2>&1
+sm "$SM" -bt <"$SM/bt.in" >"$SM/bt.out" 2>&1
 ok "sendmail -bt ran (exit $?)" $?
 sed 's/^/#   /' "$SM/bt.out"
 
@@ -160,7 +108,7 @@ STS_Check bob@mxmismatch.test
 .D{rcpt_addr}bob@testing.test
 STS_Check bob@testing.test
 EOF
-sm -bt <"$SM/check.in" >"$SM/check.out" 2>&1
+sm "$SM" -bt <"$SM/check.in" >"$SM/check.out" 2>&1
 sed -n 's/^.*STS_Check  *returns: //p' "$SM/check.out" >"$SM/check.got"
 check_got() {
     sed -n "${1}p" "$SM/check.got" | grep -q -- "$2" ||
@@ -180,7 +128,7 @@ check_got 6 '^ok$'
 ok "STS_Check testing.test (NOTFOUND): ok, nothing enforced" $?
 
 # ---- the milter under Sendmail: SMTP on 127.0.0.1:2525 --------------------------
-sm -odq -bd >"$SM/daemon.out" 2>&1
+sm "$SM" -odq -bd >"$SM/daemon.out" 2>&1
 for _ in $(seq 1 50); do
     [ -s "$SM/sendmail.pid" ] && (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null && break
     sleep 0.1
