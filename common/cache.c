@@ -44,6 +44,14 @@ static const char *const migrations[] = {
     " dnssec TEXT);"
     "CREATE TRIGGER domains_delete_mx_set AFTER DELETE ON domains"
     " BEGIN DELETE FROM mx_sets WHERE domain = old.domain; END;",
+    /* 3: STARTTLS probes per MX host, address and port (probecache.c owns the values). */
+    "CREATE TABLE tls_probes (host TEXT NOT NULL, address TEXT NOT NULL,"
+    " port INTEGER NOT NULL, status TEXT NOT NULL, grade TEXT NOT NULL,"
+    " rfc8461 INTEGER NOT NULL DEFAULT 0, tls INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+    " protocol TEXT, cipher TEXT, cert_names TEXT, cert_not_after INTEGER NOT NULL DEFAULT 0,"
+    " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (host, address, port));"
+    "CREATE INDEX tls_probes_expires_at ON tls_probes(expires_at);",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
@@ -67,6 +75,9 @@ enum {
     ST_GET_MX,
     ST_PUT_MX,
     ST_DATA_VERSION,
+    ST_PUT_TLS_PROBE,
+    ST_GET_TLS_PROBES,
+    ST_PURGE_TLS_PROBES,
     ST_N
 };
 
@@ -97,6 +108,11 @@ static const char *const stmt_sql[ST_N] = {
     [ST_GET_MX] = "SELECT " CACHE_ROW_MX_COLUMNS " FROM mx_sets WHERE domain = ?1",
     [ST_PUT_MX] = "INSERT OR REPLACE INTO mx_sets (" CACHE_ROW_MX_COLUMNS ") VALUES (?1,?2,?3,?4,?5)",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_PUT_TLS_PROBE] = "INSERT OR REPLACE INTO tls_probes (" CACHE_TLS_PROBE_COLUMNS ") VALUES"
+                         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    [ST_GET_TLS_PROBES] = "SELECT " CACHE_TLS_PROBE_COLUMNS " FROM tls_probes"
+                          " WHERE host = ?1 AND port = ?2 ORDER BY address LIMIT ?3",
+    [ST_PURGE_TLS_PROBES] = "DELETE FROM tls_probes WHERE expires_at < ?1",
 };
 
 struct cache {
@@ -625,7 +641,7 @@ cache_flush_all(struct cache *c, struct mts_err *err)
     pthread_mutex_lock(&c->mu);
     /* One transaction, so no reader sees the domains gone but their probes still there. */
     rc = exec(c, "BEGIN IMMEDIATE; DELETE FROM mx_sets; DELETE FROM domains;"
-                 " DELETE FROM mx_probes; COMMIT");
+                 " DELETE FROM mx_probes; DELETE FROM tls_probes; COMMIT");
     if (rc != SQLITE_OK) {
         st = fail(c, rc, "cannot flush cache", err);
         (void)exec(c, "ROLLBACK"); /* fails harmlessly when BEGIN did */
@@ -744,4 +760,62 @@ cache_due(struct cache *c, int64_t now, int64_t check_interval, int64_t refresh_
     const int64_t due[4] = {used_since, check_interval, now, refresh_before};
 
     return iterate(c, ST_DUE, due, max_rows, fn, arg, err);
+}
+
+/* ------------------------------------------------------------ tls_probes */
+
+enum cache_status
+cache_put_tls_probe(struct cache *c, const struct cache_val *v, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_PUT_TLS_PROBE];
+    enum cache_status st;
+
+    pthread_mutex_lock(&c->mu);
+    st = run(c, s, bind_vals(s, v, CACHE_TLS_PROBE_NCOLS), "cannot store probe row", err);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_get_tls_probes(struct cache *c, const char *host, int port, size_t max_rows,
+                     cache_vals_fn fn, void *arg, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_GET_TLS_PROBES];
+    enum cache_status st = CACHE_OK;
+    int rc;
+
+    if (!cache_row_name_ok("MX host", host, err))
+        return CACHE_ERROR;
+    pthread_mutex_lock(&c->mu);
+    rc = sqlite3_bind_text(s, 1, host, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(s, 2, port);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)max_rows);
+    /* Few rows (one per address): fn runs under the lock and must not use the cache. */
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        struct cache_val v[CACHE_TLS_PROBE_NCOLS];
+
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+            break;
+        read_vals(s, v, CACHE_TLS_PROBE_NCOLS);
+        fn(v, arg);
+    }
+    if (rc != SQLITE_DONE)
+        st = fail(c, rc, "cannot read probe rows", err);
+    stmt_done(s);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_purge_tls_probes(struct cache *c, int64_t expired_before, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_PURGE_TLS_PROBES];
+    enum cache_status st;
+
+    pthread_mutex_lock(&c->mu);
+    st = run(c, s, sqlite3_bind_int64(s, 1, expired_before), "cannot purge probe rows", err);
+    pthread_mutex_unlock(&c->mu);
+    return st;
 }

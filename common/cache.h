@@ -26,6 +26,9 @@
  *	enum cache_status cache_get_mx(c, domain, &mxset, err);
  *	enum cache_status cache_touch_many(c, domains, at, n, err);
  *	enum cache_status cache_data_version(c, &version, err);
+ *	enum cache_status cache_put_tls_probe(c, vals, err);
+ *	enum cache_status cache_get_tls_probes(c, host, port, max, fn, arg, err);
+ *	enum cache_status cache_purge_tls_probes(c, expired_before, err);
  *
  * DESCRIPTION
  *	One table row per recipient domain (its TXT id, its status, its
@@ -82,7 +85,7 @@
 #include "policy.h"
 #include "status.h"
 
-#define CACHE_SCHEMA_VERSION 2
+#define CACHE_SCHEMA_VERSION 3
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
 
@@ -239,6 +242,35 @@ enum cache_status cache_touch_many(struct cache *c, const char *const *domains, 
  * this connection's own writes. Cheap: no table is read.
  */
 enum cache_status cache_data_version(struct cache *c, int64_t *version, struct mts_err *err);
+
+/*
+ * Table tls_probes: one STARTTLS probe of one MX host address and port.
+ * The SQL layer only moves the values (struct cache_val, cache_row.h);
+ * probecache.c encodes and checks them, in this column order.
+ */
+#define CACHE_TLS_PROBE_NCOLS 14
+#define CACHE_TLS_PROBE_COLUMNS                                                                    \
+    "host, address, port, status, grade, rfc8461, tls, reason, protocol, cipher, cert_names,"     \
+    " cert_not_after, probed_at, expires_at"
+struct cache_val;
+typedef void (*cache_vals_fn)(const struct cache_val *v, void *arg);
+
+/* Inserts or replaces the row of (host, address, port). */
+enum cache_status cache_put_tls_probe(struct cache *c, const struct cache_val *v,
+                                      struct mts_err *err);
+
+/*
+ * The rows of host and port, at most max_rows, in address order. fn runs
+ * with the cache's lock held: it must copy what it keeps and not call the
+ * cache. The values are valid only during the call.
+ */
+enum cache_status cache_get_tls_probes(struct cache *c, const char *host, int port,
+                                       size_t max_rows, cache_vals_fn fn, void *arg,
+                                       struct mts_err *err);
+
+/* Deletes probe rows whose expires_at is before expired_before. */
+enum cache_status cache_purge_tls_probes(struct cache *c, int64_t expired_before,
+                                         struct mts_err *err);
 
 /* Frees mx and policy_text and sets them to NULL (n_mx 0). Safe with NULL. */
 void cache_entry_free(struct cache_entry *e);

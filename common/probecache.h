@@ -1,0 +1,90 @@
+/*
+ * probecache - STARTTLS probe results as rows of the shared cache (table
+ * tls_probes), and what one MX host's rows say together.
+ *
+ * SYNOPSIS
+ *	struct probecache_row row;
+ *	probecache_row_from(&result, &grade, now, ttl, failure_ttl, &row);
+ *	probecache_put(cache, &row, &err);
+ *	probecache_get(cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &err);
+ *	probecache_summarise(rows, n, &host_summary);
+ *
+ * DESCRIPTION
+ *	One row per MX host, address and port: the probe's status and grade
+ *	(tlsprobe.h), whether RFC 8461 and require=tls are met, its reason,
+ *	protocol, cipher, the certificate's DNS names and expiry, when it was
+ *	probed and when the row expires. A probe whose grade is good or weak
+ *	(an MTA-STS sender delivers) is kept for ttl seconds; anything else
+ *	for failure_ttl, so that a repaired server is seen soon.
+ *
+ *	Rows read back are untrusted: a wrong type, an unknown word or a
+ *	field too long for its buffer makes the row invalid (skipped and
+ *	counted); only reason and cert_names, which are for people, are cut.
+ *
+ *	probecache_summarise folds a host's rows into one judgement: the
+ *	worst grade among the addresses that could be judged (an address
+ *	graded unknown counts only when no address could be judged, since the
+ *	sending MTA tries the next address), and the earliest expiry.
+ *
+ * DIAGNOSTICS
+ *	probecache_put / probecache_get return a cache_status with a sentence
+ *	in err; probecache_get reports invalid rows in *n_bad.
+ */
+#ifndef MTS_PROBECACHE_H
+#define MTS_PROBECACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "err.h"
+#include "tlsprobe.h"
+
+#define PROBECACHE_ADDR_MAX 4      /* addresses of one host probed and kept */
+#define PROBECACHE_ADDRESS_MAX 64  /* numeric IPv4/IPv6 text */
+#define PROBECACHE_REASON_MAX 256
+#define PROBECACHE_NAMES_MAX 512   /* certificate DNS names, '\n'-joined, cut */
+
+struct probecache_row {
+    char host[TLSPROBE_HOST_MAX + 1];
+    char address[PROBECACHE_ADDRESS_MAX];
+    int port;
+    enum tlsprobe_status status;
+    enum tlsprobe_grade_word grade;
+    bool rfc8461;  /* RFC 8461 §4.2 + TLS 1.2+ */
+    bool tls;      /* STARTTLS with TLS 1.2+ */
+    char reason[PROBECACHE_REASON_MAX];
+    char protocol[16];
+    char cipher[64];
+    char cert_names[PROBECACHE_NAMES_MAX];
+    int64_t cert_not_after;
+    int64_t probed_at;
+    int64_t expires_at;
+};
+
+/* What a host's rows say together (see DESCRIPTION). */
+struct probecache_host {
+    enum tlsprobe_grade_word grade;
+    bool rfc8461, tls;
+    const struct probecache_row *worst; /* the row the grade comes from */
+    int64_t probed_at, expires_at;      /* oldest probe, earliest expiry */
+};
+
+void probecache_row_from(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
+                         int64_t now, int64_t ttl, int64_t failure_ttl,
+                         struct probecache_row *out);
+
+enum cache_status probecache_put(struct cache *c, const struct probecache_row *row,
+                                 struct mts_err *err);
+
+/* Up to max rows of host:port in rows[], count in *n; invalid rows in *n_bad. */
+enum cache_status probecache_get(struct cache *c, const char *host, int port,
+                                 struct probecache_row *rows, size_t max, size_t *n,
+                                 size_t *n_bad, struct mts_err *err);
+
+/* n >= 1. */
+void probecache_summarise(const struct probecache_row *rows, size_t n,
+                          struct probecache_host *out);
+
+#endif
