@@ -104,6 +104,15 @@ static const struct opt options[] = {
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
     TYPED(map_transports, OPT_LIST, "auto"),
     STR(map_postfix_config, ""),
+    TYPED(mx_probes, OPT_BOOL, "no"),
+    NUM(probe_timeout_ms, OPT_MILLIS, "20s", 100, 120000),
+    NUM(probe_ttl, OPT_SECONDS, "1d", 60, 2592000),
+    NUM(probe_failure_ttl, OPT_SECONDS, "15m", 10, 86400),
+    NUM(probe_concurrency, OPT_INT, "8", 1, 256),
+    NUM(probe_network_concurrency, OPT_INT, "2", 1, 256),
+    NUM(probe_port, OPT_INT, "25", 1, 65535),
+    STR(probe_ca_file, ""),
+    TYPED(probe_never, OPT_LIST, ""),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -113,6 +113,17 @@ struct config {
     struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
     char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */
 
+    /* STARTTLS probes of MX hosts (probes.h) */
+    int mx_probes;
+    int64_t probe_timeout_ms;
+    int64_t probe_ttl;
+    int64_t probe_failure_ttl;
+    int64_t probe_concurrency;
+    int64_t probe_network_concurrency;	/* per destination /24 (IPv4) or /64 (IPv6) */
+    int64_t probe_port;
+    char *probe_ca_file;		/* "": ca_file */
+    struct config_list probe_never;	/* hosts, or *.domain, never probed */
+
     char *path;			/* the file this came from, or "(defaults)" */
 };
 

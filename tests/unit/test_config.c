@@ -308,7 +308,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 46);
+    assert_int_equal(n, 55);
     config_unref(cfg);
 }
 

@@ -1,0 +1,120 @@
+/*
+ * probes - STARTTLS probes of MX hosts on background threads, their
+ * results in memory and in the shared cache, for verdicts that only read.
+ *
+ * SYNOPSIS
+ *	struct probes *p;
+ *	probes_open(cfg, NULL, 0, &p, &err);       NULL: real DNS and tlsprobe
+ *	struct probes_host h;
+ *	probes_get(p, "mx1.partner.example", &h);  memory only, never waits
+ *	... h.state, h.grade, h.rfc8461, h.tls, h.reason ...
+ *	probes_close(p);
+ *
+ * DESCRIPTION
+ *	probes_get answers from memory. A host it has no live result for is
+ *	PROBES_NOT_YET (the path is unknown) and is queued; a host on
+ *	probe_never is PROBES_NEVER. The answer never waits for a probe.
+ *
+ *	A queued host is taken by one of probe_concurrency worker threads,
+ *	so a host is never probed twice at once, however many domains and
+ *	RCPTs ask, and no more than probe_concurrency probes run at once. The
+ *	worker first reads the host's rows from the shared cache (another
+ *	process, or an earlier run, may have probed it): when they are live
+ *	and not yet in the last quarter of their life they are taken as they
+ *	are. Otherwise it resolves the host's
+ *	addresses (at most PROBECACHE_ADDR_MAX) and probes each on
+ *	probe_port within probe_timeout_ms, at most probe_network_concurrency
+ *	at once per destination /24 (IPv4) or /64 (IPv6), and writes the rows
+ *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
+ *	probe_failure_ttl for any other).
+ *
+ *	A refresher thread, every refresh_interval, queues the hosts asked
+ *	for within probe_ttl whose result is in the last quarter of its life
+ *	(hosts of domains in use are probed again before they expire), and,
+ *	when the shared cache changed (PRAGMA data_version), queues the hosts
+ *	in memory so that their rows are read again. Memory holds at most
+ *	memory_cache_domains hosts; the least recently asked is dropped.
+ *
+ *	The seam (struct probes_seam) replaces DNS, the probe and the clock
+ *	for tests.
+ *
+ * DIAGNOSTICS
+ *	probes_open returns -1 with a reason (threads, cache, DNS). Problems
+ *	later (a cache write failing) are logged, and the result is kept in
+ *	memory anyway.
+ */
+#ifndef MTS_PROBES_H
+#define MTS_PROBES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "err.h"
+#include "probecache.h"
+#include "tlsprobe.h"
+
+/* probes_open flags */
+#define PROBES_NO_CACHE 0x1     /* neither read nor write the shared cache */
+#define PROBES_NO_REFRESHER 0x2 /* no refresher thread (tests drive it) */
+
+struct probes_seam {
+    /* Numeric addresses of host, at most max; the count, or -1 with err. */
+    int (*resolve)(void *arg, const char *host, const struct timespec *deadline,
+                   char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);
+    void (*probe)(void *arg, const char *host, const char *address, int port,
+                  const struct timespec *deadline, struct tlsprobe_result *out);
+    int64_t (*now)(void); /* seconds, for probed_at / expires_at */
+    void *arg;
+};
+
+enum probes_state {
+    PROBES_NOT_YET, /* no live result: queued or running */
+    PROBES_NEVER,   /* probe_never names it */
+    PROBES_KNOWN    /* a live result */
+};
+
+struct probes_host {
+    enum probes_state state;
+    enum tlsprobe_grade_word grade; /* the worst judged address (probecache.h) */
+    bool rfc8461, tls;
+    char address[PROBECACHE_ADDRESS_MAX]; /* the address the grade comes from */
+    enum tlsprobe_status status;
+    char reason[PROBECACHE_REASON_MAX];
+    char protocol[16];
+    int64_t probed_at, expires_at;
+};
+
+struct probes_stats {
+    uint64_t probes;       /* tlsprobe runs (one per address) */
+    uint64_t jobs;         /* host jobs run */
+    uint64_t cache_loads;  /* jobs answered by live rows of the shared cache */
+    int running_max;       /* most probes at once */
+    int network_max;       /* most probes at once to one network */
+};
+
+struct probes;
+
+int probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
+                struct probes **out, struct mts_err *err);
+
+/* Waits for running probes (each bounded by probe_timeout_ms). Safe with NULL. */
+void probes_close(struct probes *p);
+
+/* host: normalised (lower case, no trailing dot). Memory only; see DESCRIPTION. */
+void probes_get(struct probes *p, const char *host, struct probes_host *out);
+
+/* One round of the refresher (tests, and the refresher thread). */
+void probes_refresh(struct probes *p);
+
+/* Waits until nothing is queued or running. */
+void probes_drain(struct probes *p);
+
+void probes_get_stats(struct probes *p, struct probes_stats *out);
+
+/* Is host on the list (names, or *.domain)? */
+bool probes_never(const struct config_list *never, const char *host);
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * test_probes - the probe cache and its orchestration (probes.c,
+ * probecache.c) through the seam: no DNS, no network. TTLs, the failure
+ * TTL, one probe in flight per host, the concurrency bounds, probe_never,
+ * and rows shared through the SQLite cache.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "config.h"
+#include "probes.h"
+
+static _Atomic int64_t fake_now = 1000000;
+static atomic_int probe_calls;
+static atomic_int sleep_ms;
+
+static int64_t
+now_fn(void)
+{
+    return atomic_load(&fake_now);
+}
+
+/* host "[N.]...net-A.example" resolves to 10.A.0.N (N 0 when absent, A 99). */
+static int
+fake_resolve(void *arg, const char *host, const struct timespec *deadline,
+             char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err)
+{
+    unsigned n = 0, net = 99;
+    const char *netp = strstr(host, "net-");
+
+    (void)arg;
+    (void)deadline;
+    (void)max;
+    if (strcmp(host, "nxdomain.example") == 0) {
+        mts_err_set(err, "%s has no address (nxdomain)", host);
+        return -1;
+    }
+    if (sscanf(host, "%u.", &n) != 1)
+        n = 0;
+    if (netp == NULL || sscanf(netp, "net-%u.", &net) != 1)
+        net = 99;
+    snprintf(addrs[0], PROBECACHE_ADDRESS_MAX, "10.%u.0.%u", net, n);
+    return 1;
+}
+
+/* "good*" hosts pass; "notls*" offer no STARTTLS; "unverified*" are self-signed. */
+static void
+fake_probe(void *arg, const char *host, const char *address, int port,
+           const struct timespec *deadline, struct tlsprobe_result *r)
+{
+    (void)arg;
+    (void)deadline;
+    atomic_fetch_add(&probe_calls, 1);
+    if (atomic_load(&sleep_ms) > 0)
+        usleep((useconds_t)atomic_load(&sleep_ms) * 1000);
+    memset(r, 0, sizeof(*r));
+    snprintf(r->mx_host, sizeof(r->mx_host), "%s", host);
+    snprintf(r->address, sizeof(r->address), "%s", address);
+    r->port = port;
+    r->stage = TLSPROBE_STAGE_DONE;
+    r->starttls_offered = true;
+    if (strstr(host, "notls") != NULL) {
+        r->status = TLSPROBE_NO_STARTTLS;
+        r->starttls_offered = false;
+        r->stage = TLSPROBE_STAGE_EHLO;
+        snprintf(r->reason, sizeof(r->reason), "the EHLO reply does not offer STARTTLS");
+        return;
+    }
+    r->tls_done = true;
+    r->tls_version = 0x0304;
+    snprintf(r->protocol, sizeof(r->protocol), "TLSv1.3");
+    snprintf(r->cipher, sizeof(r->cipher), "TLS_AES_256_GCM_SHA384");
+    r->cipher_bits = 256;
+    snprintf(r->kex_group, sizeof(r->kex_group), "X25519");
+    r->cert_present = true;
+    snprintf(r->key_type, sizeof(r->key_type), "EC");
+    r->key_bits = 256;
+    snprintf(r->sig_hash, sizeof(r->sig_hash), "sha256");
+    r->n_names = r->n_names_total = 1;
+    snprintf(r->names[0], sizeof(r->names[0]), "%s", host);
+    r->not_after = atomic_load(&fake_now) + 86400 * 60;
+    r->days_left = 60;
+    if (strstr(host, "unverified") != NULL) {
+        r->status = TLSPROBE_UNTRUSTED;
+        r->chain_flags = TLSPROBE_CHAIN_SELF_SIGNED;
+        r->name_match = true;
+        snprintf(r->reason, sizeof(r->reason), "self-signed certificate");
+        return;
+    }
+    r->status = TLSPROBE_OK;
+    r->chain_valid = true;
+    r->name_match = true;
+}
+
+static const struct probes_seam seam = {fake_resolve, fake_probe, now_fn, NULL};
+
+static struct config *
+conf(const char *text)
+{
+    char path[] = "/tmp/test_probes.XXXXXX";
+    int fd = mkstemp(path);
+    struct config *cfg = NULL;
+    struct mts_err err = {""};
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    if (config_load(path, &cfg, &err) != 0)
+        fail_msg("config: %s", err.msg);
+    unlink(path);
+    return cfg;
+}
+
+static struct probes *
+open_probes(struct config *cfg, int flags)
+{
+    struct probes *p = NULL;
+    struct mts_err err = {""};
+
+    atomic_store(&probe_calls, 0);
+    atomic_store(&sleep_ms, 0);
+    if (probes_open(cfg, &seam, flags | PROBES_NO_REFRESHER, &p, &err) != 0)
+        fail_msg("probes_open: %s", err.msg);
+    return p;
+}
+
+static void
+get_known(struct probes *p, const char *host, struct probes_host *h)
+{
+    probes_get(p, host, h);
+    if (h->state == PROBES_NOT_YET) {
+        probes_drain(p);
+        probes_get(p, host, h);
+    }
+    assert_int_equal(h->state, PROBES_KNOWN);
+}
+
+static void
+first_ask_is_unknown_then_known(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+
+    (void)state;
+    probes_get(p, "good.net-1.example", &h);
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_UNKNOWN);
+    assert_non_null(strstr(h.reason, "not been probed yet"));
+    probes_drain(p);
+    probes_get(p, "good.net-1.example", &h);
+    assert_int_equal(h.state, PROBES_KNOWN);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
+    assert_true(h.rfc8461);
+    assert_true(h.tls);
+    assert_string_equal(h.address, "10.1.0.0");
+    assert_string_equal(h.protocol, "TLSv1.3");
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+static void
+success_and_failure_ttls(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_ttl = 1d\nprobe_failure_ttl = 15m\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+    int64_t t0 = atomic_load(&fake_now);
+
+    (void)state;
+    get_known(p, "good.net-1.example", &h);
+    assert_int_equal(h.expires_at, t0 + 86400);
+    get_known(p, "notls.net-2.example", &h);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_FAIL);
+    assert_false(h.tls);
+    assert_int_equal(h.status, TLSPROBE_NO_STARTTLS);
+    assert_int_equal(h.expires_at, t0 + 900);
+    get_known(p, "unverified.net-3.example", &h);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_UNVERIFIED);
+    assert_true(h.tls);
+    assert_false(h.rfc8461);
+    assert_int_equal(h.expires_at, t0 + 900);
+    get_known(p, "nxdomain.example", &h);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_UNKNOWN);
+    assert_non_null(strstr(h.reason, "no address"));
+    assert_int_equal(atomic_load(&probe_calls), 3);
+
+    /* 16 minutes on: the failures are gone, the success is not. */
+    atomic_store(&fake_now, t0 + 960);
+    probes_get(p, "good.net-1.example", &h);
+    assert_int_equal(h.state, PROBES_KNOWN);
+    probes_get(p, "notls.net-2.example", &h);
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 4);
+    /* A day on: the success expires too and is probed again. */
+    atomic_store(&fake_now, t0 + 86401);
+    probes_get(p, "good.net-1.example", &h);
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 5);
+    atomic_store(&fake_now, t0);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+static void
+refresh_before_expiry_of_hosts_in_use(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_ttl = 1d\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+    int64_t t0 = atomic_load(&fake_now);
+
+    (void)state;
+    get_known(p, "good.net-1.example", &h);
+    probes_refresh(p); /* fresh: nothing to do */
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    atomic_store(&fake_now, t0 + 86400 * 8 / 10); /* the last quarter of its life */
+    probes_get(p, "good.net-1.example", &h);    /* in use */
+    assert_int_equal(h.state, PROBES_KNOWN);
+    probes_refresh(p);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 2);
+    probes_get(p, "good.net-1.example", &h);
+    assert_int_equal(h.expires_at, t0 + 86400 * 8 / 10 + 86400);
+    atomic_store(&fake_now, t0);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+struct asker {
+    struct probes *p;
+    const char *host;
+};
+
+static void *
+ask_many(void *arg)
+{
+    struct asker *a = arg;
+    struct probes_host h;
+
+    for (int i = 0; i < 200; i++)
+        probes_get(a->p, a->host, &h);
+    return NULL;
+}
+
+static void
+one_probe_in_flight_per_host(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 8\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct asker a = {p, "good.net-7.example"};
+    struct probes_stats st;
+    pthread_t t[8];
+
+    (void)state;
+    atomic_store(&sleep_ms, 50);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, ask_many, &a), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    probes_drain(p);
+    probes_get_stats(p, &st);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    assert_int_equal(st.jobs, 1);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+static void
+concurrency_bounds(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 3\n"
+                              "probe_network_concurrency = 2\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_stats st;
+    struct probes_host h;
+    char host[64];
+
+    (void)state;
+    atomic_store(&sleep_ms, 20);
+    /* Twelve hosts in one /24, six in others. */
+    for (int i = 0; i < 12; i++) {
+        snprintf(host, sizeof(host), "%d.net-5.example", i);
+        probes_get(p, host, &h);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(host, sizeof(host), "1.net-%d.example", 10 + i);
+        probes_get(p, host, &h);
+    }
+    probes_drain(p);
+    probes_get_stats(p, &st);
+    assert_int_equal(atomic_load(&probe_calls), 18);
+    assert_true(st.running_max <= 3);
+    assert_true(st.running_max >= 2);
+    assert_true(st.network_max <= 2);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+static void
+never_probed(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\n"
+                              "probe_never = mx.never.example, *.skip.example\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+
+    (void)state;
+    probes_get(p, "mx.never.example", &h);
+    assert_int_equal(h.state, PROBES_NEVER);
+    probes_get(p, "a.skip.example", &h);
+    assert_int_equal(h.state, PROBES_NEVER);
+    probes_get(p, "skip.example", &h); /* *.d is strict subdomains */
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+static void
+rows_shared_through_the_cache(void **state)
+{
+    char dir[] = "/tmp/test_probes.XXXXXX", text[512], db[300];
+    struct config *cfg;
+    struct probes *p;
+    struct probes_stats st;
+    struct probes_host h;
+    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    struct mts_err err;
+    struct cache *c;
+    size_t n, n_bad;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/cache.sqlite", dir);
+    snprintf(text, sizeof(text), "mx_probes = yes\ncache_db = %s\n", db);
+    cfg = conf(text);
+    p = open_probes(cfg, 0);
+    get_known(p, "unverified.net-4.example", &h);
+    probes_close(p);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+
+    /* The row, as stored. */
+    assert_int_equal(cache_open(db, 1000, &c, &err), CACHE_OK);
+    assert_int_equal(probecache_get(c, "unverified.net-4.example", 25, rows,
+                                    PROBECACHE_ADDR_MAX, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(n_bad, 0);
+    assert_string_equal(rows[0].address, "10.4.0.0");
+    assert_int_equal(rows[0].status, TLSPROBE_UNTRUSTED);
+    assert_int_equal(rows[0].grade, TLSPROBE_GRADE_UNVERIFIED);
+    assert_true(rows[0].tls);
+    assert_false(rows[0].rfc8461);
+    assert_string_equal(rows[0].cert_names, "unverified.net-4.example");
+    assert_string_equal(rows[0].cipher, "TLS_AES_256_GCM_SHA384");
+    cache_close(c);
+
+    /* A second process takes the live row and probes nothing. */
+    p = open_probes(cfg, 0);
+    get_known(p, "unverified.net-4.example", &h);
+    probes_get_stats(p, &st);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_UNVERIFIED);
+    assert_int_equal(atomic_load(&probe_calls), 0);
+    assert_int_equal(st.cache_loads, 1);
+    /* In the last quarter of its life the row is probed again, not reloaded. */
+    atomic_store(&fake_now, atomic_load(&fake_now) + 900 * 8 / 10);
+    probes_refresh(p);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    atomic_store(&fake_now, atomic_load(&fake_now) - 900 * 8 / 10);
+    probes_close(p);
+    config_unref(cfg);
+    unlink(db);
+    snprintf(text, sizeof(text), "%s-wal", db);
+    unlink(text);
+    snprintf(text, sizeof(text), "%s-shm", db);
+    unlink(text);
+    rmdir(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(first_ask_is_unknown_then_known),
+        cmocka_unit_test(success_and_failure_ttls),
+        cmocka_unit_test(refresh_before_expiry_of_hosts_in_use),
+        cmocka_unit_test(one_probe_in_flight_per_host),
+        cmocka_unit_test(concurrency_bounds),
+        cmocka_unit_test(never_probed),
+        cmocka_unit_test(rows_shared_through_the_cache),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
