@@ -136,6 +136,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->req = v->req;
         out->outcome = v->outcome;
         out->action = v->action;
+        out->tls = v->tls;
         out->rule = v->rule;
         mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
         mts_text_set(out->why, sizeof(out->why), "%s", v->reason);

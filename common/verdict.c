@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "maproute.h"
 #include "mxmatch.h"
+#include "probes.h"
 
 #define RULES_FILE_LINE_MAX 1024
 
@@ -41,6 +42,20 @@ const struct nametab verdict_req_names[] = {
     {"mta-sts", VERDICT_REQ_MTA_STS},
     {NULL, -1},
 };
+
+const struct nametab verdict_tls_names[] = {
+    {"verified", VERDICT_TLS_VERIFIED},
+    {"unverified", VERDICT_TLS_UNVERIFIED},
+    {"none", VERDICT_TLS_NONE},
+    {"unknown", VERDICT_TLS_UNKNOWN},
+    {NULL, -1},
+};
+
+const char *
+verdict_tls_name(enum verdict_tls t)
+{
+    return t == VERDICT_TLS_UNSEEN ? "" : nametab_name(verdict_tls_names, (int)t);
+}
 
 const char *
 verdict_action_name(enum verdict_action a)
@@ -161,7 +176,7 @@ fail:
 
 static int
 add_rule(struct verdict_rules *rules, const char *text, const char *file, int line,
-         struct mts_err *err)
+         bool probes_on, struct mts_err *err)
 {
     struct verdict_rule r, *nr;
     struct mts_err e;
@@ -170,10 +185,10 @@ add_rule(struct verdict_rules *rules, const char *text, const char *file, int li
         mts_err_set(err, "%s:%d: rule: %s", file, line, e.msg);
         return -1;
     }
-    if (r.req == VERDICT_REQ_TLS || r.req == VERDICT_REQ_VERIFIED_TLS) {
-        mts_err_set(err, "%s:%d: rule: require=%s needs MX TLS probes, which are not built "
-                    "yet; use require=mta-sts or require=none", file, line,
-                    verdict_req_name(r.req));
+    if ((r.req == VERDICT_REQ_TLS || r.req == VERDICT_REQ_VERIFIED_TLS) && !probes_on) {
+        mts_err_set(err, "%s:%d: rule: require=%s needs MX TLS probes, which are off "
+                    "(mx_probes = no); set mx_probes = yes, or use require=mta-sts or "
+                    "require=none", file, line, verdict_req_name(r.req));
         rule_free(&r);
         return -1;
     }
@@ -194,7 +209,8 @@ verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct m
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < cfg->rules.n; i++)
-        if (add_rule(out, cfg->rules.v[i], cfg->path, cfg->rules.line[i], err) != 0)
+        if (add_rule(out, cfg->rules.v[i], cfg->path, cfg->rules.line[i], cfg->mx_probes,
+                     err) != 0)
             goto fail;
     if (cfg->rules_file[0] != '\0') {
         FILE *f = fopen(cfg->rules_file, "r");
@@ -226,7 +242,7 @@ verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct m
             s += strspn(s, " \t");
             if (*s == '\0')
                 continue;
-            if (add_rule(out, s, cfg->rules_file, line_no, err) != 0) {
+            if (add_rule(out, s, cfg->rules_file, line_no, cfg->mx_probes, err) != 0) {
                 fclose(f);
                 goto fail;
             }
@@ -320,6 +336,162 @@ set_outcome(struct verdict *v, enum verdict_action a, enum verdict_outcome o, co
     va_end(ap);
 }
 
+/* What one host's probe showed. "." (null MX, RFC 7505) takes no mail at all. */
+static enum verdict_tls
+host_tls(const struct verdict_facts *f, size_t i)
+{
+    const struct probes_host *h = &f->probe[i];
+
+    if (strcmp(f->mx[i], ".") == 0)
+        return VERDICT_TLS_NONE;
+    if (h->state != PROBES_KNOWN || h->grade == TLSPROBE_GRADE_UNKNOWN)
+        return VERDICT_TLS_UNKNOWN;
+    return h->rfc8461 ? VERDICT_TLS_VERIFIED : h->tls ? VERDICT_TLS_UNVERIFIED :
+           VERDICT_TLS_NONE;
+}
+
+/* "mx.example [192.0.2.1]: grade: reason", for replies and logs. */
+static void
+host_why(const struct verdict_facts *f, size_t i, char *out, size_t outsz)
+{
+    const struct probes_host *h = &f->probe[i];
+
+    if (strcmp(f->mx[i], ".") == 0)
+        mts_text_set(out, outsz, "a null MX (RFC 7505): the domain accepts no mail");
+    else if (h->state != PROBES_KNOWN)
+        mts_text_set(out, outsz, "%s: %s", f->mx[i], h->reason);
+    else
+        mts_text_set(out, outsz, "%s%s%s%s: %s%s%s", f->mx[i], h->address[0] ? " [" : "",
+                     h->address, h->address[0] ? "]" : "", tlsprobe_grade_name(h->grade),
+                     h->reason[0] ? ": " : "", h->reason);
+}
+
+/* Is mx[i] one the mail can go to: a host matching an enforce policy (when
+ * one does), else any. */
+static bool
+considered(const struct verdict_facts *f, size_t i, bool any_match)
+{
+    return !any_match || discover_result_mx_allows(f->status, f->mx[i]);
+}
+
+/* require=tls / verified-tls: every MX host the mail can go to. */
+static void
+decide_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct verdict *out)
+{
+    const char *d = f->rcpt_domain, *req = verdict_req_name(r->req);
+    enum verdict_tls need = r->req == VERDICT_REQ_VERIFIED_TLS ? VERDICT_TLS_VERIFIED :
+                            VERDICT_TLS_UNVERIFIED;
+    bool any_match = false, unknown = false;
+    size_t n_fail = 0, first_fail = 0, first_unknown = 0;
+    enum verdict_tls worst = VERDICT_TLS_VERIFIED;
+    char why[VERDICT_REASON_MAX / 2];
+
+    if (!f->probes_on) {
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s: require=%s cannot be judged: MX probes are off", d, req);
+        return;
+    }
+    if (!f->mx_known) {
+        out->tls = VERDICT_TLS_UNKNOWN;
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s requires %s but its MX hosts could not be looked up", d, req);
+        return;
+    }
+    for (size_t i = 0; f->status->status == DISCOVER_ENFORCE && i < f->n_mx && !any_match; i++)
+        any_match = discover_result_mx_allows(f->status, f->mx[i]);
+    for (size_t i = 0; i < f->n_mx; i++) {
+        enum verdict_tls t;
+
+        if (!considered(f, i, any_match))
+            continue;
+        t = host_tls(f, i);
+        if (t == VERDICT_TLS_UNKNOWN) {
+            if (!unknown)
+                first_unknown = i;
+            unknown = true;
+        } else if (t > need) {
+            if (n_fail++ == 0)
+                first_fail = i;
+        }
+        /* For the tag: none < unverified < unknown < verified. */
+        if (t == VERDICT_TLS_NONE || (t == VERDICT_TLS_UNVERIFIED && worst != VERDICT_TLS_NONE) ||
+            (t == VERDICT_TLS_UNKNOWN && worst == VERDICT_TLS_VERIFIED))
+            worst = t;
+    }
+    out->tls = f->n_mx > 0 ? worst : VERDICT_TLS_UNKNOWN;
+    if (n_fail > 0) {
+        host_why(f, first_fail, why, sizeof(why));
+        set_outcome(out, r->on_fail, VERDICT_FAIL, "%s requires %s and its MX host %s%s", d, req,
+                    why, n_fail > 1 ? " (and other hosts)" : "");
+        out->permanent = r->on_fail == VERDICT_REJECT;
+        return;
+    }
+    if (unknown || f->n_mx == 0) {
+        if (f->n_mx > 0)
+            host_why(f, first_unknown, why, sizeof(why));
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s requires %s and the TLS of its MX hosts is not known yet: %s", d, req,
+                    f->n_mx > 0 ? why : "no MX host");
+        return;
+    }
+    if (!f->route_enforces) {
+        set_outcome(out, r->on_fail, VERDICT_FAIL,
+                    "%s requires %s and the route %s does not enforce it", d, req,
+                    f->route ? f->route : "(unknown)");
+        out->permanent = r->on_fail == VERDICT_REJECT;
+        return;
+    }
+    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: %s: every MX host and the route comply", d,
+                req);
+}
+
+/* MTA-STS enforce with probes: one matching host passes verified TLS.
+ * Returns false when the outcome is set (a failure or unknown). */
+static bool
+enforce_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct verdict *out)
+{
+    const char *d = f->rcpt_domain;
+    bool unknown = false, unverified = false;
+    size_t n_fail = 0, first_fail = 0, first_unknown = 0;
+    char why[VERDICT_REASON_MAX / 2];
+
+    for (size_t i = 0; i < f->n_mx; i++) {
+        enum verdict_tls t;
+
+        if (!discover_result_mx_allows(f->status, f->mx[i]))
+            continue;
+        t = host_tls(f, i);
+        if (t == VERDICT_TLS_VERIFIED) {
+            out->tls = VERDICT_TLS_VERIFIED;
+            return true;
+        }
+        if (t == VERDICT_TLS_UNKNOWN) {
+            if (!unknown)
+                first_unknown = i;
+            unknown = true;
+        } else {
+            unverified = unverified || t == VERDICT_TLS_UNVERIFIED;
+            if (n_fail++ == 0)
+                first_fail = i;
+        }
+    }
+    if (unknown) {
+        out->tls = VERDICT_TLS_UNKNOWN;
+        host_why(f, first_unknown, why, sizeof(why));
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s requires MTA-STS (enforce) and no MX host matching its policy is known "
+                    "to pass verified TLS yet: %s", d, why);
+        return false;
+    }
+    out->tls = unverified ? VERDICT_TLS_UNVERIFIED : VERDICT_TLS_NONE;
+    host_why(f, first_fail, why, sizeof(why));
+    set_outcome(out, r->on_fail, VERDICT_FAIL,
+                "%s requires MTA-STS (enforce) and no MX host matching its policy passes "
+                "verified TLS: %s%s", d, why, n_fail > 1 ? " (and the others fail too)" : "");
+    out->permanent = r->on_fail == VERDICT_REJECT;
+    return false;
+}
+
 void
 verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
                struct verdict *out)
@@ -338,6 +510,10 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
     if (r->req == VERDICT_REQ_NONE) {
         set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED,
                     "%s: no transport security required (%s)", d, r->where);
+        return;
+    }
+    if (r->req == VERDICT_REQ_TLS || r->req == VERDICT_REQ_VERIFIED_TLS) {
+        decide_tls(r, f, out);
         return;
     }
     if (st->status == DISCOVER_UNKNOWN) {
@@ -370,6 +546,8 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
         out->permanent = a == VERDICT_REJECT;
         return;
     }
+    if (f->probes_on && !enforce_tls(r, f, out))
+        return;
     if (!f->route_enforces) {
         set_outcome(out, r->on_fail, VERDICT_FAIL,
                     "%s requires MTA-STS (enforce) and the route %s does not enforce it", d,
@@ -377,7 +555,8 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
         out->permanent = r->on_fail == VERDICT_REJECT;
         return;
     }
-    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX and route comply", d);
+    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX%s and route comply", d,
+                f->probes_on ? ", MX TLS" : "");
 }
 
 /* ------------------------------------------------------------ with I/O */
@@ -445,12 +624,17 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     struct verdict_facts f;
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
     char (*mx)[254] = malloc(DISCOVER_MAX_MX * sizeof(*mx));
+    struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
     const char *mxp[DISCOVER_MAX_MX];
+    const struct verdict_rule *rule;
+    bool tls_req;
     char route[300];
     struct mts_err err;
     int n_mx = -1, left;
 
-    if (mx == NULL) {
+    if (mx == NULL || (ctx->probes != NULL && ph == NULL)) {
+        free(mx);
+        free(ph);
         memset(out, 0, sizeof(*out));
         memset(st, 0, sizeof(*st));
         st->status = DISCOVER_UNKNOWN;
@@ -468,14 +652,22 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
                                               req->host, req->rcpt_domain, route,
                                               sizeof(route));
     f.route = route;
+    f.probes_on = ctx->probes != NULL;
+    f.probe = ph;
+    rule = verdict_rule_match(ctx->rules, req->sender, req->auth, req->rcpt_domain);
+    tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
 
     discover_lookup(ctx->discover, req->rcpt_domain, deadline, 0, st);
     for (int pass = 0; pass < 2; pass++) {
-        if (st->status == DISCOVER_ENFORCE && n_mx < 0) {
+        if ((st->status == DISCOVER_ENFORCE || tls_req) && n_mx < 0) {
             left = clock_ms_until(deadline);
             n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, deadline, mx, &err) : -1;
-            for (int i = 0; i < n_mx; i++)
+            for (int i = 0; i < n_mx; i++) {
                 mxp[i] = mx[i];
+                /* Memory only: a host not probed yet is queued, never waited for. */
+                if (ph != NULL && strcmp(mx[i], ".") != 0)
+                    probes_get(ctx->probes, mx[i], &ph[i]);
+            }
         }
         f.mx_known = n_mx >= 0;
         f.n_mx = n_mx > 0 ? (size_t)n_mx : 0;
@@ -502,5 +694,6 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
             break;
         }
     }
+    free(ph);
     free(mx);
 }

@@ -17,14 +17,27 @@
  *	or "*"; USER a login, "*" (any authenticated) or "-" (none); DOMAIN a
  *	recipient domain, "*.domain" or "*". REQ is none, tls, verified-tls or
  *	mta-sts; ACT is tag, defer or reject (defaults: fail=defer,
- *	unknown=defer). tls and verified-tls need MX probes, which are not
- *	built yet: rules that use them are refused at load time.
+ *	unknown=defer). tls and verified-tls are judged from MX probes
+ *	(probes.h): with mx_probes = no, rules that use them are refused at
+ *	load time.
  *
  *	With no matching rule: require mta-sts; an enforce domain whose MX
  *	hosts none match its policy is rejected (it can never be delivered),
  *	one whose route does not enforce is deferred; unknown is deferred;
  *	absent, failed, none and testing demand nothing. Every recipient that
  *	is not deferred or rejected is tagged.
+ *
+ *	With probes on, mta-sts also needs, for an enforce domain, one MX
+ *	host matching the policy whose probe met RFC 8461 (grade good or
+ *	weak); when every matching host was probed and none did, that is a
+ *	failure (fail=, by default a deferral) naming the host and what
+ *	failed; when none passed and one is not probed yet, unknown.
+ *	require=tls needs every MX host the mail can go to (those matching
+ *	the policy of an enforce domain, else all) to offer STARTTLS with TLS
+ *	1.2+; verified-tls the same with a certificate valid for the MX name
+ *	(RFC 8461 §4.2), whatever the domain's MTA-STS status. One host that
+ *	fails it is a failure; else one not probed yet is unknown; else the
+ *	route must enforce it.
  *
  *	A reject that rests on a cached policy is only final after the TXT id
  *	was re-checked (RFC 8461 §5); verdict_for_recipient does that within
@@ -62,6 +75,18 @@ enum verdict_outcome {
     VERDICT_UNKNOWN		/* the status could not be learnt */
 };
 
+/* What the probes showed of the path, for the tag (tls=). */
+enum verdict_tls {
+    VERDICT_TLS_UNSEEN,		/* probes off, or no MX host looked at: no tls= */
+    VERDICT_TLS_VERIFIED,	/* STARTTLS, TLS 1.2+, certificate valid for the MX name */
+    VERDICT_TLS_UNVERIFIED,	/* STARTTLS, TLS 1.2+, the certificate does not validate */
+    VERDICT_TLS_NONE,		/* no STARTTLS with TLS 1.2+ */
+    VERDICT_TLS_UNKNOWN		/* not probed yet, or could not be reached */
+};
+
+struct probes;
+struct probes_host;
+
 struct verdict_rule {
     char *from, *auth, *rcpt;	/* NULL: any */
     enum verdict_req req;
@@ -85,6 +110,8 @@ struct verdict_facts {
     const char *const *mx;	/* the domain's MX hosts */
     bool route_enforces;
     const char *route;		/* "smtp:[relay.example]" */
+    bool probes_on;		/* mx_probes = yes */
+    const struct probes_host *probe;	/* probe[i] for mx[i], when probes_on */
 };
 
 struct verdict {
@@ -92,6 +119,7 @@ struct verdict {
     enum verdict_outcome outcome;
     enum verdict_req req;
     bool permanent;		/* a reject that may need a policy re-check */
+    enum verdict_tls tls;	/* what the path showed */
     const struct verdict_rule *rule;	/* NULL: the built-in default */
     char reason[VERDICT_REASON_MAX];
 };
@@ -122,6 +150,7 @@ struct verdict_ctx {
     const struct verdict_rules *rules;
     struct discover *discover;
     const struct maproute *map_routes;	/* transports using our map; NULL: none */
+    struct probes *probes;	/* NULL: mx_probes = no */
 };
 
 struct verdict_request {
@@ -141,9 +170,12 @@ void verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_r
  * fail, unknown; none, tls, verified-tls, mta-sts. */
 extern const struct nametab verdict_outcome_names[];
 extern const struct nametab verdict_req_names[];
+/* verified, unverified, none, unknown (UNSEEN has no word: "") */
+extern const struct nametab verdict_tls_names[];
 
 const char *verdict_action_name(enum verdict_action a);
 const char *verdict_outcome_name(enum verdict_outcome o);
 const char *verdict_req_name(enum verdict_req r);
+const char *verdict_tls_name(enum verdict_tls t);
 
 #endif

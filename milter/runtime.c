@@ -88,6 +88,12 @@ runtime_build(const char *path, bool start_discovery, struct runtime **out,
         rt->map_routes_err.msg[0] == '\0')
         mts_err_set(&rt->map_routes_err, "unknown error");
     rt->dctx.v.map_routes = &rt->map_routes;
+    if (start_discovery && rt->cfg->mx_probes &&
+        probes_open(rt->cfg, NULL, 0, &rt->probes, err) != 0) {
+        runtime_unref(rt);
+        return -1;
+    }
+    rt->dctx.v.probes = rt->probes;
     *out = rt;
     return 0;
 }
@@ -111,6 +117,7 @@ runtime_destroy(void *arg)
     struct runtime *rt = arg;
 
     /* Lookups still running finish first (each bounded by its timeouts). */
+    probes_close(rt->probes);
     discover_close(rt->discover);
     verdict_rules_free(&rt->rules);
     maproute_free(&rt->map_routes);

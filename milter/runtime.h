@@ -14,6 +14,7 @@
 #include "config.h"
 #include "decide.h"
 #include "discover.h"
+#include "probes.h"
 #include "err.h"
 #include "maproute.h"
 #include "verdict.h"
@@ -23,6 +24,7 @@ struct runtime {
     struct config *cfg;
     struct verdict_rules rules;
     struct discover *discover;	/* NULL when built only to check */
+    struct probes *probes;	/* NULL unless mx_probes = yes (and discover) */
     struct decide_ctx dctx;	/* cfg, rules, discover and the reply codes */
     struct maproute map_routes;	/* transports using our policy map (dctx.v) */
     struct mts_err map_routes_err;	/* why postconf could not tell; "" if it did */

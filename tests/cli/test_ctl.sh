@@ -46,7 +46,7 @@ jqtrue() {
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n' >"$TMP/rfc.txt"
 printf 'version: STSv1\nmode: enforce\nmx: mail.example.com\n' >"$TMP/nomaxage.txt"
 
-echo "1..34"
+echo "1..35"
 
 run 0 "validate-policy accepts the RFC 8461 example" "$CTL" validate-policy "$TMP/rfc.txt"
 has "human output lists the mode" "$TMP/out" "mode: enforce"
@@ -104,8 +104,12 @@ ok "mtasts-milter -n accepts the built-in defaults" $?
 
 printf 'rcpt_deadline_ms = 8s\nrule = rcpt=*.bank.test require=verified-tls\n' >"$TMP/bad.conf"
 "$MILTER" -n -c "$TMP/bad.conf" >"$TMP/out" 2>&1
-[ $? -eq 1 ] && grep -q "bad.conf:2: rule: require=verified-tls needs MX TLS probes, which are not built yet" "$TMP/out"
+[ $? -eq 1 ] && grep -q "bad.conf:2: rule: require=verified-tls needs MX TLS probes, which are off (mx_probes = no)" "$TMP/out"
 ok "mtasts-milter -n refuses a rule needing probes, naming file and line" $?
+
+printf 'mx_probes = yes\nrule = rcpt=*.bank.test require=verified-tls\nrule = rcpt=* require=tls\n' >"$TMP/probes.conf"
+"$MILTER" -n -c "$TMP/probes.conf" 2>&1 | grep -q 'configuration is valid'
+ok "mtasts-milter -n accepts require=tls and verified-tls with mx_probes = yes" $?
 
 printf 'defer_reply = 550 4.7.1\n' >"$TMP/bad2.conf"
 "$MILTER" -n -c "$TMP/bad2.conf" >"$TMP/out" 2>&1

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "discover.h"
 #include "verdict.h"
+#include "probes.h"
 
 #define DOMAIN "partner.example"
 /* Policy mx patterns and MX hosts: none of them contains DOMAIN. */
@@ -648,7 +649,7 @@ test_load_refuses_tls_in_config(void **state)
                                            NULL, &rules_path);
 
     (void)state;
-    expect_load_error(cfg, "not built yet", place(cfg->path, 2));
+    expect_load_error(cfg, "mx_probes = no", place(cfg->path, 2));
 }
 
 static void
@@ -661,7 +662,7 @@ test_load_refuses_verified_tls_in_file(void **state)
                                            &rules_path);
 
     (void)state;
-    expect_load_error(cfg, "not built yet", place(rules_path, 3));
+    expect_load_error(cfg, "mx_probes = no", place(rules_path, 3));
 }
 
 static void
@@ -746,7 +747,25 @@ test_load_long_commented_out_rule(void **state)
     expect_long_comment_ignored("rcpt=" DOMAIN " require=none");
 }
 
+static void
+test_load_accepts_tls_with_probes(void **state)
+{
+    const char *rules_path;
+    struct config *cfg = config_with_rules("mx_probes = yes\nrule = rcpt=* require=tls\n",
+                                           "rcpt=a.example require=verified-tls\n",
+                                           &rules_path);
+    struct mts_err err;
+
+    (void)state;
+    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("verdict_rules_load: %s", err.msg);
+    assert_int_equal(scratch_rules.n, 2);
+    assert_int_equal(scratch_rules.r[0].req, VERDICT_REQ_TLS);
+    assert_int_equal(scratch_rules.r[1].req, VERDICT_REQ_VERIFIED_TLS);
+}
+
 static const struct CMUnitTest load_tests[] = {
+    cmocka_unit_test(test_load_accepts_tls_with_probes),
     cmocka_unit_test(test_load_config_then_file),
     cmocka_unit_test(test_load_no_rules),
     cmocka_unit_test(test_load_refuses_tls_in_config),
@@ -857,11 +876,159 @@ run_name_case(void **state)
     assert_string_equal(got, c->want);
 }
 
+/* ------------------------------------------------------------- probes */
+
+/* What a probe of one host showed. */
+enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE };
+
+struct probe_case {
+    const char *label;
+    const char *rule;			/* NULL: the built-in default */
+    enum discover_status status;
+    const char *mx[2];			/* NULL-terminated */
+    enum probe_fact probe[2];
+    bool route_enforces;
+    enum verdict_action action;
+    enum verdict_outcome outcome;
+    bool permanent;
+    enum verdict_tls tls;
+    const char *why;			/* a fragment of the reason, or NULL */
+};
+
+#define MX_OTHER "mx2.pool.sts-hosting.test"
+static const struct probe_case probe_cases[] = {
+    { "enforce, the matching MX verified", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD }, true,
+      VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "MX TLS" },
+    { "enforce, verified, route does not enforce", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD },
+      false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE },
+    { "enforce, the only MX unverified: defer naming it", NULL, DISCOVER_ENFORCE, { MX_OK },
+      { P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED,
+      MX_OK " [192.0.2.9]: unverified: certificate has expired" },
+    { "enforce, no STARTTLS", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true,
+      VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "does not offer STARTTLS" },
+    { "enforce, fail=reject: a permanent reject", "rcpt=* require=mta-sts fail=reject",
+      DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true, VERDICT_REJECT, VERDICT_FAIL, true,
+      VERDICT_TLS_NONE, MX_OK },
+    { "enforce, one good and one bad MX", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
+      { P_NOTLS, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL },
+    { "enforce, the good MX does not match the policy", NULL, DISCOVER_ENFORCE,
+      { MX_BAD, MX_OK }, { P_GOOD, P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      VERDICT_TLS_UNVERIFIED, MX_OK },
+    { "enforce, not probed yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET },
+      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN, "not been probed yet" },
+    { "enforce, not probed yet, unknown=tag", "rcpt=* require=mta-sts unknown=tag",
+      DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET }, true, VERDICT_TAG, VERDICT_UNKNOWN, false,
+      VERDICT_TLS_UNKNOWN, NULL },
+    { "enforce, one bad, one not yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
+      { P_NOTLS, P_NOT_YET }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
+      MX_OTHER },
+    { "enforce, unreachable: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_UNREACHABLE },
+      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN, "connection refused" },
+    { "testing domain: nothing demanded, MX not looked at", NULL, DISCOVER_TESTING, { MX_OK },
+      { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL },
+    { "tls: unverified is enough", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
+      { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED, NULL },
+    { "tls: one MX without STARTTLS fails", "rcpt=* require=tls", DISCOVER_ABSENT,
+      { MX_OK, MX_OTHER }, { P_GOOD, P_NOTLS }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      VERDICT_TLS_NONE, MX_OTHER },
+    { "tls: route does not enforce", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
+      { P_GOOD }, false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE },
+    { "verified-tls: expired fails, fail=reject", "rcpt=* require=verified-tls fail=reject",
+      DISCOVER_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, true,
+      VERDICT_TLS_UNVERIFIED, "certificate has expired" },
+    { "verified-tls: all good", "rcpt=* require=verified-tls", DISCOVER_NONE,
+      { MX_OK, MX_OTHER }, { P_GOOD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
+      VERDICT_TLS_VERIFIED, NULL },
+    { "verified-tls: not yet probed, unknown=reject", "rcpt=* require=verified-tls unknown=reject",
+      DISCOVER_ABSENT, { MX_OK }, { P_NOT_YET }, true, VERDICT_REJECT, VERDICT_UNKNOWN, false,
+      VERDICT_TLS_UNKNOWN, NULL },
+    { "verified-tls: judged even when MTA-STS is unknown", "rcpt=* require=verified-tls",
+      DISCOVER_UNKNOWN, { MX_OK }, { P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
+      VERDICT_TLS_VERIFIED, NULL },
+    { "verified-tls on enforce: only matching hosts count", "rcpt=* require=verified-tls",
+      DISCOVER_ENFORCE, { MX_OK, MX_BAD }, { P_GOOD, P_NOTLS }, true, VERDICT_TAG, VERDICT_PASS,
+      false, VERDICT_TLS_VERIFIED, NULL },
+    { "tls: null MX fails", "rcpt=* require=tls", DISCOVER_ABSENT, { "." }, { P_NOT_YET },
+      true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX" },
+};
+
+static void
+fill_probe(struct probes_host *h, enum probe_fact p)
+{
+    memset(h, 0, sizeof(*h));
+    h->state = p == P_NOT_YET ? PROBES_NOT_YET : PROBES_KNOWN;
+    snprintf(h->address, sizeof(h->address), "192.0.2.9");
+    switch (p) {
+    case P_GOOD:
+        h->grade = TLSPROBE_GRADE_GOOD;
+        h->rfc8461 = h->tls = true;
+        break;
+    case P_UNVERIFIED:
+        h->grade = TLSPROBE_GRADE_UNVERIFIED;
+        h->tls = true;
+        h->status = TLSPROBE_EXPIRED;
+        snprintf(h->reason, sizeof(h->reason), "certificate has expired");
+        break;
+    case P_NOTLS:
+        h->grade = TLSPROBE_GRADE_FAIL;
+        h->status = TLSPROBE_NO_STARTTLS;
+        snprintf(h->reason, sizeof(h->reason), "the EHLO reply does not offer STARTTLS");
+        break;
+    case P_NOT_YET:
+        h->grade = TLSPROBE_GRADE_UNKNOWN;
+        snprintf(h->reason, sizeof(h->reason), "the host has not been probed yet");
+        break;
+    case P_UNREACHABLE:
+        h->grade = TLSPROBE_GRADE_UNKNOWN;
+        h->status = TLSPROBE_REFUSED;
+        snprintf(h->reason, sizeof(h->reason), "connection refused");
+        break;
+    }
+}
+
+static void
+run_probe_case(void **state)
+{
+    const struct probe_case *c = *state;
+    const char *const texts[] = { c->rule, NULL };
+    const struct verdict_rules *rules = make_rules(c->rule ? texts : texts + 1);
+    struct probes_host ph[2];
+    struct discover_result st;
+    size_t n = c->mx[1] != NULL ? 2 : 1;
+    struct verdict_facts f = {
+        .sender = "alice@corp.example",
+        .rcpt_domain = DOMAIN,
+        .status = &st,
+        .mx_known = true,
+        .n_mx = n,
+        .mx = c->mx,
+        .route_enforces = c->route_enforces,
+        .route = ROUTE,
+        .probes_on = true,
+        .probe = ph,
+    };
+    struct verdict v;
+
+    for (size_t i = 0; i < n; i++)
+        fill_probe(&ph[i], c->probe[i]);
+    make_status(&st, c->status, POLICY_MX);
+    memset(&v, 0xa5, sizeof(v));
+    verdict_decide(rules, &f, &v);
+    assert_action(&v, c->action, c->outcome, c->permanent);
+    if (v.tls != c->tls)
+        fail_msg("tls=%s, want tls=%s (%s)", verdict_tls_name(v.tls), verdict_tls_name(c->tls),
+                 v.reason);
+    assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+    if (c->why != NULL)
+        assert_reason_names(v.reason, sizeof(v.reason), c->why);
+    discover_result_free(&st);
+}
+
 /* --------------------------------------------------------------- main */
 
 #define N_TESTS                                                                  \
     (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
-     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases))
+     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases))
 
 static struct CMUnitTest verdict_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -878,6 +1045,7 @@ main(void)
     unit_add_singles(&list, load_tests, N_ROWS(load_tests));
     UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
     UNIT_ADD_TABLE(&list, "names", name_cases, run_name_case);
+    UNIT_ADD_TABLE(&list, "probes", probe_cases, run_probe_case);
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_verdict: %zu tests registered, %zu expected\n", list.n,
                 (size_t)N_TESTS);
