@@ -421,9 +421,10 @@ decide_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct v
     out->tls = f->n_mx > 0 ? worst : VERDICT_TLS_UNKNOWN;
     if (n_fail > 0) {
         host_why(f, first_fail, why, sizeof(why));
+        /* Not permanent: the reject rests on the probes, not on a policy
+         * that a TXT re-check could replace (RFC 8461 §5). */
         set_outcome(out, r->on_fail, VERDICT_FAIL, "%s requires %s and its MX host %s%s", d, req,
                     why, n_fail > 1 ? " (and other hosts)" : "");
-        out->permanent = r->on_fail == VERDICT_REJECT;
         return;
     }
     if (unknown || f->n_mx == 0) {
@@ -438,7 +439,6 @@ decide_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct v
         set_outcome(out, r->on_fail, VERDICT_FAIL,
                     "%s requires %s and the route %s does not enforce it", d, req,
                     f->route ? f->route : "(unknown)");
-        out->permanent = r->on_fail == VERDICT_REJECT;
         return;
     }
     set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: %s: every MX host and the route comply", d,

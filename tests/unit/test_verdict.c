@@ -933,8 +933,9 @@ static const struct probe_case probe_cases[] = {
       VERDICT_TLS_NONE, MX_OTHER },
     { "tls: route does not enforce", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
       { P_GOOD }, false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE },
+    /* Not permanent: no policy re-check can change a probe. */
     { "verified-tls: expired fails, fail=reject", "rcpt=* require=verified-tls fail=reject",
-      DISCOVER_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, true,
+      DISCOVER_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, "certificate has expired" },
     { "verified-tls: all good", "rcpt=* require=verified-tls", DISCOVER_NONE,
       { MX_OK, MX_OTHER }, { P_GOOD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,

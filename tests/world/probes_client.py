@@ -1,0 +1,152 @@
+r"""probes_client - the MTA side for test_probes.sh: RCPTs to the world's
+STARTTLS MX domains through a running mtasts-milter (MT_SOCKET), with
+mx_probes = yes. Prints TAP.
+
+usage: probes_client.py PHASE      (enforce | rules)
+
+enforce: the built-in rule (plus shared2.test require=tls): a not-yet-probed
+path is unknown (450 4.7.5, answered at once, also while a probe hangs);
+then goodmx and mixedmx pass with tls=verified; expiredmx, wrongnamemx,
+nostarttls and mismatchmx defer naming the host and the failure; hangmx
+and downmx stay unknown.
+rules: expiredmx.test without MTA-STS under require=verified-tls
+fail=reject is rejected; wrongnamemx.test under require=tls passes with
+tls=unverified.
+"""
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration", "miltertest", "lib"))
+from rawmilter import Milter, name, REPLYCODE, CONTINUE  # noqa: E402
+
+HEADER = b"MTA-STS-Status"
+n = 0
+fails = 0
+
+
+def check(cond, desc, diag=None):
+    global n, fails
+    n += 1
+    print(("ok %d - " if cond else "not ok %d - ") % n + desc)
+    if not cond:
+        fails += 1
+        if diag is not None:
+            for line in str(diag).splitlines():
+                print("#   " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def ask(domain):
+    """One message to bob@DOMAIN: (reply kind, reply text, tag header, seconds)."""
+    m = Milter(timeout=30)
+    m.connect()
+    m.mail(b"<alice@example.org>", b"PROBE1", b"alice")
+    t0 = time.monotonic()
+    cmd, data = m.rcpt(b"<bob@" + domain.encode() + b">", b"smtp", domain.encode())
+    took = time.monotonic() - t0
+    text = data.rstrip(b"\0").decode("utf-8", "replace")
+    tag = ""
+    if cmd == CONTINUE:
+        m.header(b"Subject", b"probe test")
+        final, actions = m.eom()
+        for kind, d in actions:
+            if kind == b"h" or kind == b"i":
+                body = d[4:] if kind == b"i" else d
+                parts = body.split(b"\0")
+                if parts[0] == HEADER:
+                    tag = parts[1].decode("utf-8", "replace")
+    m.quit()
+    return cmd, text, tag, took
+
+
+def unknown_yet(cmd, text, tag):
+    return (cmd == REPLYCODE and ("is not known yet" in text or "is known to pass" in text)) \
+        or "tls=unknown" in tag
+
+
+def wait_known(domain, limit=40):
+    """Asks until the path is no longer unknown (the probes ran)."""
+    end = time.monotonic() + limit
+    while True:
+        r = ask(domain)
+        if not unknown_yet(*r[:3]) or time.monotonic() > end:
+            return r
+        time.sleep(0.3)
+
+
+def show(r):
+    return "%s %r tag=%r (%.2f s)" % (name(r[0]), r[1], r[2], r[3])
+
+
+def phase_enforce():
+    deadline = float(os.environ.get("RCPT_DEADLINE_S", "3"))
+    domains = ["goodmx.test", "expiredmx.test", "wrongnamemx.test", "nostarttls.test",
+               "mixedmx.test", "mismatchmx.test", "hangmx.test", "downmx.test",
+               "shared1.test", "shared2.test"]
+    # Cold: the policy is learnt, the probes are queued; nothing waits for them.
+    first = {d: ask(d) for d in domains}
+    r = first["goodmx.test"]
+    check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and unknown_yet(*r[:3])
+          and "mx.goodmx.test has not been probed yet" in r[1],
+          "goodmx.test, not probed yet: 450 4.7.5, the path is unknown", show(r))
+    r = ask("hangmx.test")
+    check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and r[3] < 1.0,
+          "hangmx.test while its probe hangs: 450 4.7.5 at once (%.2f s)" % r[3], show(r))
+    check(all(v[3] < deadline + 0.5 for v in first.values()),
+          "every cold RCPT answered within the RCPT deadline (%.1f s)" % deadline,
+          "\n".join("%s: %s" % (d, show(v)) for d, v in first.items()))
+
+    r = wait_known("goodmx.test")
+    check(r[0] == CONTINUE and "verdict=pass" in r[2] and r[2].endswith("; tls=verified"),
+          "goodmx.test: accepted, tag verdict=pass ... tls=verified", show(r))
+    check(r[2].startswith("domain=goodmx.test; status=enforce; id="),
+          "goodmx.test: the tag keeps its fields and order", show(r))
+    for dom, host, why in (("expiredmx.test", "mx.expiredmx.test", "expired"),
+                           ("wrongnamemx.test", "mx.wrongnamemx.test", "someone-else"),
+                           ("nostarttls.test", "mx.nostarttls.test", "STARTTLS"),
+                           ("mismatchmx.test", "mx1.mismatchmx.test", "STARTTLS")):
+        r = wait_known(dom)
+        check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 MTA-STS: " + dom +
+                                                   " requires MTA-STS (enforce) and no MX host")
+              and host in r[1] and why in r[1],
+              "%s: 450 4.7.5 naming %s and \"%s\"" % (dom, host, why), show(r))
+    r = wait_known("mixedmx.test")
+    check(r[0] == CONTINUE and "verdict=pass" in r[2] and "tls=verified" in r[2],
+          "mixedmx.test (one good MX, one self-signed): accepted, tls=verified", show(r))
+    r = wait_known("shared1.test")
+    check(r[0] == CONTINUE and "tls=verified" in r[2], "shared1.test: accepted, tls=verified",
+          show(r))
+    r = wait_known("shared2.test")
+    check(r[0] == CONTINUE and "requirement=tls; verdict=pass" in r[2] and "tls=verified" in r[2],
+          "shared2.test (require=tls, same MX host): accepted, tls=verified", show(r))
+    # Both stay unknown: hangmx times out at the greeting, downmx refuses.
+    time.sleep(float(os.environ.get("PROBE_TIMEOUT_S", "3")) + 0.5)
+    for dom, why in (("hangmx.test", "timed out"), ("downmx.test", "refused")):
+        r = ask(dom)
+        check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and unknown_yet(*r[:3])
+              and why in r[1] and r[3] < 1.0, "%s: still unknown after its probe (%s): 450 4.7.5 at once" % (dom, why),
+              show(r))
+
+
+def phase_rules():
+    r = ask("expiredmx.test")
+    r = wait_known("expiredmx.test")
+    check(r[0] == REPLYCODE and
+          r[1].startswith("550 5.7.5 MTA-STS: expiredmx.test requires verified-tls and its MX "
+                          "host mx.expiredmx.test") and "expired" in r[1],
+          "expiredmx.test without MTA-STS, require=verified-tls fail=reject: 550 5.7.5 naming "
+          "the host", show(r))
+    r = wait_known("wrongnamemx.test")
+    check(r[0] == CONTINUE and "requirement=tls; verdict=pass" in r[2]
+          and r[2].endswith("; tls=unverified"),
+          "wrongnamemx.test, require=tls: an unverified certificate is enough (tls=unverified)",
+          show(r))
+
+
+if __name__ == "__main__":
+    {"enforce": phase_enforce, "rules": phase_rules}[sys.argv[1]]()
+    sys.exit(1 if fails else 0)

@@ -1,0 +1,152 @@
+#!/bin/bash
+# test_probes.sh - issue 10's path guarantee against the real test world:
+# the milter (mx_probes = yes) probes the MX hosts of the world's STARTTLS
+# domains in the background and judges RCPTs from the results; a path not
+# probed yet is unknown, and an RCPT never waits for a probe.
+#
+# Two milter instances, each with a cache of its own, driven over the milter
+# protocol by probes_client.py (tests/integration/miltertest/lib/rawmilter.py):
+#   enforce  the built-in rule (+ shared2.test require=tls): goodmx, mixedmx
+#            pass (tls=verified); expiredmx, wrongnamemx, nostarttls,
+#            mismatchmx defer naming the host and the failure; hangmx and
+#            downmx stay unknown, answered at once; shared1 + shared2 (and
+#            mixedmx, mismatchmx) share mx.provider.test: ONE probe
+#            (connections counted in the world's smtp.log).
+#   rules    expiredmx.test with its TXT record removed (no MTA-STS) under
+#            require=verified-tls fail=reject: rejected; wrongnamemx.test
+#            under require=tls: accepted with tls=unverified.
+#
+# Needs root (the test world); skipped otherwise. TAP output.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-probes.$$}
+PROBE_TIMEOUT_S=3
+RCPT_DEADLINE_S=3
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=mts-probes-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+bail() { echo "Bail out! $*"; exit 1; }
+
+MPID=
+stop_milter() {
+    if [ -n "$MPID" ]; then
+        kill "$MPID" 2>/dev/null
+        wait "$MPID" 2>/dev/null
+        MPID=
+    fi
+}
+cleanup() {
+    stop_milter
+    "$HERE/world.sh" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$HERE/world.sh" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+# write_conf NAME EXTRA-LINES...
+write_conf() {
+    local v=$1
+    shift
+    {
+        grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+        echo "cache_db = $W/$v.sqlite"
+        echo "enforcing_transports = smtp"
+        echo "rcpt_deadline_ms = ${RCPT_DEADLINE_S}s"
+        echo "fetch_connect_timeout_ms = 1s"
+        echo "fetch_timeout_ms = 2s"
+        echo "dns_timeout_ms = 2s"
+        echo "mx_probes = yes"
+        echo "probe_timeout_ms = ${PROBE_TIMEOUT_S}s"
+        echo "probe_concurrency = 4"
+        for l in "$@"; do echo "$l"; done
+    } >"$W/$v.conf"
+}
+
+# start_milter NAME: waits (10 s at most) for its socket.
+start_milter() {
+    local v=$1 i
+    "$MILTER" -f -v -c "$W/$v.conf" -p "unix:$W/$v.sock" >"$W/$v.log" 2>&1 </dev/null &
+    MPID=$!
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$W/$v.sock" ] && return 0
+        kill -0 "$MPID" 2>/dev/null || { sed 's/^/# /' "$W/$v.log"; MPID=; return 1; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# provider_accepts: connections the world's SMTP server accepted at mx.provider.test.
+provider_accepts() {
+    if [ -f "$MTS_WORLD_SMTP_LOG" ]; then
+        grep -c " accept [a-z0-9]*@$MTS_WORLD_PROVIDER_MX_ADDR:25 " "$MTS_WORLD_SMTP_LOG"
+    else
+        echo 0
+    fi
+}
+
+# client PHASE: its TAP lines, renumbered after ours.
+N=0 FAILS=0
+client() {
+    local line
+    while IFS= read -r line; do
+        case $line in
+            "ok "*)
+                N=$((N + 1)); echo "ok $N - ${line#ok * - }" ;;
+            "not ok "*)
+                N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N - ${line#not ok * - }" ;;
+            *) echo "$line" ;;
+        esac
+    done < <(MT_SOCKET="$W/$1.sock" PROBE_TIMEOUT_S=$PROBE_TIMEOUT_S \
+        RCPT_DEADLINE_S=$RCPT_DEADLINE_S python3 "$HERE/probes_client.py" "$1" 2>&1)
+}
+ok() {
+    N=$((N + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $N - $1"; else echo "not ok $N - $1"; FAILS=$((FAILS + 1)); fi
+}
+
+# ---- phase 1: MTA-STS enforce domains under the built-in rule --------------
+write_conf enforce "rule = rcpt=shared2.test require=tls"
+a0=$(provider_accepts)
+start_milter enforce || bail "mtasts-milter (enforce) did not start"
+client enforce
+a1=$(provider_accepts)
+[ $((a1 - a0)) -eq 1 ]
+ok "shared1, shared2, mixedmx and mismatchmx share mx.provider.test: one probe ($((a1 - a0)) connections)" $?
+[ "$(sqlite3 "$W/enforce.sqlite" "SELECT grade FROM tls_probes WHERE host = 'mx.provider.test'")" = good ]
+ok "the probe of mx.provider.test is in the shared cache (grade good)" $?
+[ "$(sqlite3 "$W/enforce.sqlite" "SELECT expires_at - probed_at FROM tls_probes WHERE host = 'mx.nostarttls.test'")" -eq 900 ]
+ok "a failed probe is kept for probe_failure_ttl (15m)" $?
+grep -q "probe mx.expiredmx.test\[127.0.50.4\]:25: unverified: the certificate expired" "$W/enforce.log"
+ok "the probe is logged with host, address, grade and reason" $?
+stop_milter
+
+# ---- phase 2: rules, on a domain without MTA-STS ------------------------------
+"$HERE/world.sh" set-policy "$W" expiredmx.test - - >/dev/null 2>&1 || bail "set-policy failed"
+write_conf rules "rule = rcpt=expiredmx.test require=verified-tls fail=reject" \
+    "rule = rcpt=wrongnamemx.test require=tls"
+start_milter rules || bail "mtasts-milter (rules) did not start"
+client rules
+grep -q "rcpt domain=expiredmx.test status=absent requirement=verified-tls verdict=fail action=reject" "$W/rules.log"
+ok "expiredmx.test was judged without MTA-STS (status=absent)" $?
+stop_milter
+
+echo "1..$N"
+exit $((FAILS > 0))
