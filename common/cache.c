@@ -51,7 +51,8 @@ static const char *const migrations[] = {
     " protocol TEXT, cipher TEXT, cert_names TEXT, cert_not_after INTEGER NOT NULL DEFAULT 0,"
     " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (host, address, port));"
-    "CREATE INDEX tls_probes_expires_at ON tls_probes(expires_at);",
+    "CREATE INDEX tls_probes_expires_at ON tls_probes(expires_at);"
+    "CREATE INDEX tls_probes_probed_at ON tls_probes(probed_at);",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
@@ -78,6 +79,7 @@ enum {
     ST_PUT_TLS_PROBE,
     ST_GET_TLS_PROBES,
     ST_PURGE_TLS_PROBES,
+    ST_TLS_PROBED_SINCE,
     ST_N
 };
 
@@ -113,6 +115,8 @@ static const char *const stmt_sql[ST_N] = {
     [ST_GET_TLS_PROBES] = "SELECT " CACHE_TLS_PROBE_COLUMNS " FROM tls_probes"
                           " WHERE host = ?1 AND port = ?2 ORDER BY address LIMIT ?3",
     [ST_PURGE_TLS_PROBES] = "DELETE FROM tls_probes WHERE expires_at < ?1",
+    [ST_TLS_PROBED_SINCE] = "SELECT host, MAX(probed_at) FROM tls_probes WHERE probed_at >= ?1"
+                            " AND typeof(host) = 'text' GROUP BY host LIMIT ?2",
 };
 
 struct cache {
@@ -816,6 +820,34 @@ cache_purge_tls_probes(struct cache *c, int64_t expired_before, struct mts_err *
 
     pthread_mutex_lock(&c->mu);
     st = run(c, s, sqlite3_bind_int64(s, 1, expired_before), "cannot purge probe rows", err);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_tls_probed_since(struct cache *c, int64_t since, size_t max_rows, cache_probed_fn fn,
+                       void *arg, struct mts_err *err)
+{
+    sqlite3_stmt *s = c->st[ST_TLS_PROBED_SINCE];
+    enum cache_status st = CACHE_OK;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    rc = sqlite3_bind_int64(s, 1, since);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        const unsigned char *host;
+
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+            break;
+        host = sqlite3_column_text(s, 0);
+        if (host != NULL && sqlite3_column_type(s, 1) == SQLITE_INTEGER)
+            fn((const char *)host, sqlite3_column_int64(s, 1), arg);
+    }
+    if (rc != SQLITE_DONE)
+        st = fail(c, rc, "cannot read probe rows", err);
+    stmt_done(s);
     pthread_mutex_unlock(&c->mu);
     return st;
 }

@@ -29,6 +29,7 @@
  *	enum cache_status cache_put_tls_probe(c, vals, err);
  *	enum cache_status cache_get_tls_probes(c, host, port, max, fn, arg, err);
  *	enum cache_status cache_purge_tls_probes(c, expired_before, err);
+ *	enum cache_status cache_tls_probed_since(c, since, max, fn, arg, err);
  *
  * DESCRIPTION
  *	One table row per recipient domain (its TXT id, its status, its
@@ -271,6 +272,14 @@ enum cache_status cache_get_tls_probes(struct cache *c, const char *host, int po
 /* Deletes probe rows whose expires_at is before expired_before. */
 enum cache_status cache_purge_tls_probes(struct cache *c, int64_t expired_before,
                                          struct mts_err *err);
+
+/*
+ * The hosts with a row probed at or after since, each once with its latest
+ * probed_at, at most max_rows; fn runs with the lock held, as above.
+ */
+typedef void (*cache_probed_fn)(const char *host, int64_t probed_at, void *arg);
+enum cache_status cache_tls_probed_since(struct cache *c, int64_t since, size_t max_rows,
+                                         cache_probed_fn fn, void *arg, struct mts_err *err);
 
 /* Frees mx and policy_text and sets them to NULL (n_mx 0). Safe with NULL. */
 void cache_entry_free(struct cache_entry *e);

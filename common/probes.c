@@ -22,6 +22,7 @@
 
 #define N_BUCKETS 4096
 #define NET_KEY_MAX 48
+#define SYNC_MAX 10000 /* hosts re-read from the shared cache in one refresh round */
 
 enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
 
@@ -54,7 +55,8 @@ struct probes {
     int busy;                  /* jobs running */
     int running;               /* probes running */
     struct net *nets;          /* probe_concurrency slots */
-    int64_t data_version;
+    int64_t data_version;     /* of the shared cache, at the last sync */
+    int64_t synced_at;        /* when rows were last looked for */
     bool stop;
     struct probes_stats stats;
     pthread_t *workers;
@@ -413,28 +415,67 @@ worker(void *arg)
     return NULL;
 }
 
+struct probed {
+    char host[TLSPROBE_HOST_MAX + 1];
+    int64_t at;
+};
+
+struct sync {
+    struct probed *v;
+    size_t n, max;
+};
+
+static void
+collect_probed(const char *host, int64_t at, void *arg)
+{
+    struct sync *s = arg;
+
+    if (s->n < s->max && strlen(host) <= TLSPROBE_HOST_MAX) {
+        memcpy(s->v[s->n].host, host, strlen(host) + 1);
+        s->v[s->n++].at = at;
+    }
+}
+
+/* One thread at a time: the refresher, or a test. */
 void
 probes_refresh(struct probes *p)
 {
-    int64_t now = p->seam.now(), v = p->data_version;
-    bool changed = false;
+    int64_t now = p->seam.now(), v = 0;
+    struct sync sync = {NULL, 0, SYNC_MAX};
     struct mts_err err;
 
-    if (p->cache != NULL && cache_data_version(p->cache, &v, &err) == CACHE_OK)
-        changed = v != p->data_version;
+    /* Another process (or this one's discover) wrote: look for probe rows
+     * written since the last look (a second back: same-second writes). */
+    if (p->cache != NULL && cache_data_version(p->cache, &v, &err) == CACHE_OK &&
+        v != p->data_version && (sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) != NULL) {
+        if (cache_tls_probed_since(p->cache, p->synced_at - 1, SYNC_MAX, collect_probed, &sync,
+                                   &err) != CACHE_OK)
+            log_msg(LOG_WARNING, "probes: %s", err.msg);
+        p->data_version = v;
+        p->synced_at = now;
+    }
+    /* Rows nobody refreshed for a whole probe_ttl past their expiry. */
+    if (p->cache != NULL &&
+        cache_purge_tls_probes(p->cache, now - p->cfg->probe_ttl, &err) != CACHE_OK)
+        log_msg(LOG_WARNING, "probes: %s", err.msg);
     pthread_mutex_lock(&p->mu);
-    p->data_version = v;
+    for (size_t i = 0; i < sync.n; i++) {
+        struct entry *e = find(p, sync.v[i].host);
+
+        /* Newer than what memory holds: the job reads the rows again. */
+        if (e != NULL && (!e->have || e->res.probed_at < sync.v[i].at))
+            enqueue(p, e);
+    }
     for (size_t b = 0; b < N_BUCKETS; b++)
         for (struct entry *e = p->buckets[b]; e != NULL; e = e->next) {
             int64_t life = e->res.expires_at - e->res.probed_at;
             bool in_use = e->last_used >= now - p->cfg->probe_ttl;
 
-            if (!e->have)
-                continue;
-            if (changed || (in_use && e->res.expires_at - life / 4 <= now))
+            if (e->have && in_use && e->res.expires_at - life / 4 <= now)
                 enqueue(p, e);
         }
     pthread_mutex_unlock(&p->mu);
+    free(sync.v);
 }
 
 static void *
@@ -520,6 +561,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         goto fail;
     if (p->cache != NULL)
         (void)cache_data_version(p->cache, &p->data_version, err);
+    p->synced_at = p->seam.now();
     p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     if (p->nets == NULL || p->workers == NULL) {

@@ -31,9 +31,13 @@
  *	A refresher thread, every refresh_interval, queues the hosts asked
  *	for within probe_ttl whose result is in the last quarter of its life
  *	(hosts of domains in use are probed again before they expire), and,
- *	when the shared cache changed (PRAGMA data_version), queues the hosts
- *	in memory so that their rows are read again. Memory holds at most
- *	memory_cache_domains hosts; the least recently asked is dropped.
+ *	when another connection wrote to the shared cache (PRAGMA
+ *	data_version), looks for probe rows written since its last look and
+ *	queues the hosts in memory that have newer rows, so that their rows
+ *	are read again (at most SYNC_MAX hosts a round). It also deletes rows
+ *	that expired a whole probe_ttl ago. Memory holds at most
+ *	memory_cache_domains hosts; the least recently asked is dropped (a
+ *	linear scan, only when a new host arrives with memory full).
  *
  *	The seam (struct probes_seam) replaces DNS, the probe and the clock
  *	for tests.

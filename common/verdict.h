@@ -37,7 +37,8 @@
  *	1.2+; verified-tls the same with a certificate valid for the MX name
  *	(RFC 8461 §4.2), whatever the domain's MTA-STS status. One host that
  *	fails it is a failure; else one not probed yet is unknown; else the
- *	route must enforce it.
+ *	route must enforce it. Their fail=reject is not held for a TXT
+ *	re-check: it rests on the probes, which no new policy changes.
  *
  *	A reject that rests on a cached policy is only final after the TXT id
  *	was re-checked (RFC 8461 §5); verdict_for_recipient does that within

@@ -376,6 +376,25 @@ rows_shared_through_the_cache(void **state)
     probes_drain(p);
     assert_int_equal(atomic_load(&probe_calls), 1);
     atomic_store(&fake_now, atomic_load(&fake_now) - 900 * 8 / 10);
+
+    /* Another process writes a newer row: the next refresh round reads it. */
+    assert_int_equal(cache_open(db, 1000, &c, &err), CACHE_OK);
+    rows[0].grade = TLSPROBE_GRADE_GOOD;
+    rows[0].status = TLSPROBE_OK;
+    rows[0].rfc8461 = true;
+    rows[0].probed_at = atomic_load(&fake_now) + 800;
+    rows[0].expires_at = rows[0].probed_at + 86400;
+    assert_int_equal(probecache_put(c, &rows[0], &err), CACHE_OK);
+    cache_close(c);
+    atomic_store(&fake_now, atomic_load(&fake_now) + 810);
+    probes_refresh(p);
+    probes_drain(p);
+    probes_get(p, "unverified.net-4.example", &h);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    probes_get_stats(p, &st);
+    assert_int_equal(st.cache_loads, 2);
+    atomic_store(&fake_now, atomic_load(&fake_now) - 810);
     probes_close(p);
     config_unref(cfg);
     unlink(db);
