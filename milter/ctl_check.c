@@ -7,9 +7,11 @@
  * the domain.
  *
  * DESCRIPTION
- *	Looks up afresh (discover with DISCOVER_NO_CACHE: the cache is
+ *	Looks up afresh (discover with DISCOVER_NO_CACHE: the policy cache is
  *	neither read nor written) and asks the resolver itself for the TXT
  *	and MX records (with their DNSSEC state) and each host's addresses.
+ *	The probe results (on probe_port only) are written to the shared
+ *	cache's probe rows, which a running milter then reads (probes.h).
  *	At most CHECK_MAX_HOSTS MX hosts (the most preferred) and
  *	CHECK_MAX_ADDRS addresses a host are probed, CHECK_PARALLEL at a
  *	time; each probe ends timeout ms after it starts, and none runs past
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "config.h"
@@ -37,6 +40,7 @@
 #include "domain.h"
 #include "mxmatch.h"
 #include "nametab.h"
+#include "probecache.h"
 #include "tlsprobe.h"
 
 #define CHECK_MAX_HOSTS 10     /* MX hosts probed, the most preferred first */
@@ -295,6 +299,35 @@ run_probes(struct check *c)
         probe_worker(c);
     for (size_t i = 0; i < started; i++)
         pthread_join(t[i], NULL);
+}
+
+/* Probes of probe_port update the shared cache, as the milter's would. */
+static void
+store_probes(const struct check *c, const struct config *cfg)
+{
+    struct cache *db = NULL;
+    struct mts_err err;
+    int64_t now = (int64_t)time(NULL);
+
+    if (c->port != cfg->probe_port || c->n_probes == 0)
+        return;
+    if (cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &db, &err) != CACHE_OK) {
+        fprintf(stderr, "mtasts-ctl: probe results not cached: %s\n", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < c->n_probes; i++) {
+        struct probecache_row row;
+
+        if (c->probes[i].r.address[0] == '\0')
+            continue; /* never started */
+        probecache_row_from(&c->probes[i].r, &c->probes[i].g, now, cfg->probe_ttl,
+                            cfg->probe_failure_ttl, &row);
+        if (probecache_put(db, &row, &err) != CACHE_OK) {
+            fprintf(stderr, "mtasts-ctl: probe results not cached: %s\n", err.msg);
+            break;
+        }
+    }
+    cache_close(db);
 }
 
 /* ---------------------------------------------------------------- judgement */
@@ -720,6 +753,7 @@ ctl_check(int argc, char **argv)
         goto out;
     }
     run_probes(c);
+    store_probes(c, cfg);
     check_judge(c);
     struct timespec now = clock_deadline_after(0);
     long elapsed = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;

@@ -84,7 +84,7 @@ has() {
 exits() { [ "$rc" -eq "$2" ] || echo "# exit status $rc, wanted $2"; [ "$rc" -eq "$2" ]; ok "$1" $?; }
 accepts() { grep -c " accept .*@$1:25 " "$MTS_WORLD_SMTP_LOG"; }
 
-echo "1..57"
+echo "1..58"
 
 # ---- goodmx.test: enforce, one MX with two good addresses ---------------------
 check goodmx.test
@@ -95,6 +95,8 @@ is "goodmx: TXT and MX DNSSEC secure, policy" \
     '.txt.name == "_mta-sts.goodmx.test" and .txt.dnssec == "secure" and .txt.records == ["v=STSv1; id=20240101000000;"] and .status == "enforce" and .policy.mx == ["mx.goodmx.test"] and .mx.dnssec == "secure" and .mx.hosts_total == 1'
 is "goodmx: both addresses probed, ok, TLS 1.2+, chain valid, name match" \
     '.hosts[0].host == "mx.goodmx.test" and .hosts[0].preference == 10 and .hosts[0].policy_match and ([.hosts[0].probes[].address] | sort) == ["127.0.50.2","127.0.50.3"] and all(.hosts[0].probes[]; .status == "ok" and .certificate.chain_valid and .certificate.name_match and .certificate.names == ["mx.goodmx.test"] and (.certificate.issuer | test("MTA-STS World Test CA")) and .certificate.days_left > 300 and (.tls.protocol | test("TLSv1.[23]")))'
+[ "$(sqlite3 "$MTS_WORLD_CACHE_DB" "SELECT group_concat(address || ' ' || grade, ',') FROM (SELECT * FROM tls_probes WHERE host = 'mx.goodmx.test' AND port = 25 ORDER BY address)")" = "127.0.50.2 good,127.0.50.3 good" ]
+ok "goodmx: the probes updated the shared cache (tls_probes)" $?
 run check goodmx.test
 exits "goodmx human: exit 0" 0
 has "goodmx human: grade line" "grade:    good (the worst of the policy-matching MX hosts that pass RFC 8461)"
