@@ -58,6 +58,7 @@ struct probes {
     int64_t data_version;     /* of the shared cache, at the last sync */
     int64_t synced_at;        /* when rows were last looked for */
     bool stop;
+    bool load_on_miss;        /* probes_load_on_miss */
     struct probes_stats stats;
     pthread_t *workers;
     int n_workers;
@@ -152,6 +153,23 @@ evict_one(struct probes *p)
     return true;
 }
 
+/* host's entry, made when missing; under p->mu. NULL: no memory, or full of busy entries. */
+static struct entry *
+entry_for(struct probes *p, const char *host)
+{
+    struct entry *e = find(p, host);
+
+    if (e == NULL && (p->n_entries < p->max_entries || evict_one(p)) &&
+        (e = calloc(1, sizeof(*e))) != NULL) {
+        unsigned b = hash(host);
+        snprintf(e->host, sizeof(e->host), "%s", host);
+        e->next = p->buckets[b];
+        p->buckets[b] = e;
+        p->n_entries++;
+    }
+    return e;
+}
+
 static void
 enqueue(struct probes *p, struct entry *e)
 {
@@ -186,6 +204,47 @@ probes_never(const struct config_list *never, const char *host)
 }
 
 void
+probes_load_on_miss(struct probes *p)
+{
+    p->load_on_miss = true;
+}
+
+static void fill_host(const struct probecache_host *sum, struct probes_host *res);
+
+/* The live rows of host from the shared cache into its entry (load_on_miss). */
+static void
+load_now(struct probes *p, const char *host, int64_t now)
+{
+    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    struct probecache_host sum;
+    struct probes_host res;
+    struct mts_err err;
+    size_t n = 0;
+    struct entry *e;
+    bool live;
+
+    pthread_mutex_lock(&p->mu);
+    e = find(p, host);
+    live = e != NULL && e->have && e->res.expires_at > now;
+    pthread_mutex_unlock(&p->mu);
+    if (live || p->cache == NULL ||
+        probecache_get(p->cache, host, (int)p->cfg->probe_port, rows, PROBECACHE_ADDR_MAX, &n,
+                       NULL, &err) != CACHE_OK ||
+        n == 0)
+        return;
+    probecache_summarise(rows, n, &sum);
+    if (sum.expires_at <= now)
+        return;
+    fill_host(&sum, &res);
+    pthread_mutex_lock(&p->mu);
+    if ((e = entry_for(p, host)) != NULL && (!e->have || e->res.probed_at < res.probed_at)) {
+        e->res = res;
+        e->have = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void
 probes_get(struct probes *p, const char *host, struct probes_host *out)
 {
     int64_t now = p->seam.now();
@@ -203,17 +262,10 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
         snprintf(out->reason, sizeof(out->reason), "not a host name");
         return;
     }
+    if (p->load_on_miss)
+        load_now(p, host, now);
     pthread_mutex_lock(&p->mu);
-    e = find(p, host);
-    if (e == NULL && (p->n_entries < p->max_entries || evict_one(p)) &&
-        (e = calloc(1, sizeof(*e))) != NULL) {
-        unsigned b = hash(host);
-        snprintf(e->host, sizeof(e->host), "%s", host);
-        e->next = p->buckets[b];
-        p->buckets[b] = e;
-        p->n_entries++;
-    }
-    if (e != NULL) {
+    if ((e = entry_for(p, host)) != NULL) {
         e->last_used = now;
         if (e->have && e->res.expires_at > now)
             *out = e->res;
@@ -358,16 +410,23 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     }
     probecache_summarise(rows, n, &sum);
 done:
+    fill_host(&sum, res);
+}
+
+static void
+fill_host(const struct probecache_host *sum, struct probes_host *res)
+{
+    memset(res, 0, sizeof(*res));
     res->state = PROBES_KNOWN;
-    res->grade = sum.grade;
-    res->rfc8461 = sum.rfc8461;
-    res->tls = sum.tls;
-    res->status = sum.worst->status;
-    snprintf(res->address, sizeof(res->address), "%s", sum.worst->address);
-    snprintf(res->reason, sizeof(res->reason), "%s", sum.worst->reason);
-    snprintf(res->protocol, sizeof(res->protocol), "%s", sum.worst->protocol);
-    res->probed_at = sum.probed_at;
-    res->expires_at = sum.expires_at;
+    res->grade = sum->grade;
+    res->rfc8461 = sum->rfc8461;
+    res->tls = sum->tls;
+    res->status = sum->worst->status;
+    snprintf(res->address, sizeof(res->address), "%s", sum->worst->address);
+    snprintf(res->reason, sizeof(res->reason), "%s", sum->worst->reason);
+    snprintf(res->protocol, sizeof(res->protocol), "%s", sum->worst->protocol);
+    res->probed_at = sum->probed_at;
+    res->expires_at = sum->expires_at;
 }
 
 static void *

@@ -113,6 +113,14 @@ void probes_get(struct probes *p, const char *host, struct probes_host *out);
 /* One round of the refresher (tests, and the refresher thread). */
 void probes_refresh(struct probes *p);
 
+/*
+ * For one-shot tools (mtasts-ctl explain), whose memory starts empty: a
+ * probes_get that finds no live result in memory reads the host's rows
+ * from the shared cache on the calling thread first. Never for the milter,
+ * whose RCPTs read memory only. Call before any probes_get.
+ */
+void probes_load_on_miss(struct probes *p);
+
 /* Waits until nothing is queued or running. */
 void probes_drain(struct probes *p);
 

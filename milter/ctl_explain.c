@@ -66,6 +66,9 @@ explain_json(const char *rcpt, const struct decision *d)
                         json_sprintf("%s %s %s", d->reply.rcode, d->reply.xcode, d->reply.text) :
                         json_null());
     json_object_set_new(o, "reason", json_string(d->why));
+    /* What the MX probes showed (the tag's tls=); null when not looked at. */
+    json_object_set_new(o, "tls", d->tls != VERDICT_TLS_UNSEEN ?
+                        json_string(verdict_tls_name(d->tls)) : json_null());
     return o;
 }
 
@@ -78,6 +81,8 @@ print_text(const char *rcpt, const struct decision *d)
         printf("  domain %s, status %s, requirement %s, verdict %s, rule %s\n", d->domain,
                discover_status_name(d->status), verdict_req_name(d->req),
                verdict_outcome_name(d->outcome), rule_name(d));
+    if (d->tls != VERDICT_TLS_UNSEEN)
+        printf("  tls: %s\n", verdict_tls_name(d->tls));
     if (replied(d))
         printf("  reply: %s %s %s\n", d->reply.rcode, d->reply.xcode, d->reply.text);
     printf("  why: %s\n", d->why);
@@ -164,6 +169,9 @@ ctl_explain(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return strstr(err.msg, "database") != NULL ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
+    /* A fresh process: what the milter's memory would hold is in the cache. */
+    if (rt->probes != NULL)
+        probes_load_on_miss(rt->probes);
     if (json)
         arr = json_array();
     for (int i = optind; i < argc; i++)

@@ -277,9 +277,10 @@ expect_same_tag(json_t *o, const char *applied)
         return;
     snprintf(head, sizeof(head), "domain=%s; status=%s", field(o, "domain"),
              field(o, "status"));
-    snprintf(tail, sizeof(tail), "; requirement=%s; verdict=%s; action=%s%s",
+    snprintf(tail, sizeof(tail), "; requirement=%s; verdict=%s; action=%s%s%s%s",
              field(o, "requirement"), field(o, "verdict"), field(o, "action"),
-             dry ? "; dry-run=yes" : "");
+             dry ? "; dry-run=yes" : "", field(o, "tls") ? "; tls=" : "",
+             field(o, "tls") ? field(o, "tls") : "");
     if (strncmp(t->text, head, strlen(head)) != 0 || strlen(t->text) < strlen(tail) ||
         strcmp(t->text + strlen(t->text) - strlen(tail), tail) != 0)
         fail_msg("tag \"%s\", explain \"%s ...%s\"", t->text, head, tail);

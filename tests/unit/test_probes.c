@@ -396,6 +396,20 @@ rows_shared_through_the_cache(void **state)
     assert_int_equal(st.cache_loads, 2);
     atomic_store(&fake_now, atomic_load(&fake_now) - 810);
     probes_close(p);
+
+    /* A one-shot tool reads the rows at once, on its own thread. */
+    p = open_probes(cfg, 0);
+    probes_load_on_miss(p);
+    atomic_store(&fake_now, atomic_load(&fake_now) + 810);
+    probes_get(p, "unverified.net-4.example", &h);
+    assert_int_equal(h.state, PROBES_KNOWN);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
+    probes_get(p, "good.net-9.example", &h); /* no rows: queued as usual */
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    atomic_store(&fake_now, atomic_load(&fake_now) - 810);
+    probes_close(p);
     config_unref(cfg);
     unlink(db);
     snprintf(text, sizeof(text), "%s-wal", db);

@@ -137,6 +137,11 @@ ok "a failed probe is kept for probe_failure_ttl (15m)" $?
 grep -q "probe mx.expiredmx.test\[127.0.50.4\]:25: unverified: the certificate expired" "$W/enforce.log"
 ok "the probe is logged with host, address, grade and reason" $?
 stop_milter
+"$BUILD/milter/mtasts-ctl" -c "$W/enforce.conf" explain --json --auth alice bob@goodmx.test bob@nostarttls.test \
+    >"$W/explain.json" 2>&1
+jq -e '.[0].verdict == "pass" and .[0].tls == "verified" and .[1].action == "defer" and .[1].tls == "none"' \
+    "$W/explain.json" >/dev/null
+ok "mtasts-ctl explain reads the cached probes: goodmx pass tls=verified, nostarttls defer tls=none" $?
 
 # ---- phase 2: rules, on a domain without MTA-STS ------------------------------
 "$HERE/world.sh" set-policy "$W" expiredmx.test - - >/dev/null 2>&1 || bail "set-policy failed"
