@@ -11,7 +11,8 @@ nostarttls and mismatchmx defer naming the host and the failure; hangmx
 and downmx stay unknown.
 rules: expiredmx.test without MTA-STS under require=verified-tls
 fail=reject is rejected; wrongnamemx.test under require=tls passes with
-tls=unverified.
+tls=unverified; cnamemx.test (MX through a CNAME) passes; nullmx.test under
+require=tls is deferred (a null MX takes no mail).
 """
 import os
 import re
@@ -86,7 +87,7 @@ def phase_enforce():
     deadline = float(os.environ.get("RCPT_DEADLINE_S", "3"))
     domains = ["goodmx.test", "expiredmx.test", "wrongnamemx.test", "nostarttls.test",
                "mixedmx.test", "mismatchmx.test", "hangmx.test", "downmx.test",
-               "shared1.test", "shared2.test"]
+               "shared1.test", "shared2.test", "tls10mx.test"]
     # Cold: the policy is learnt, the probes are queued; nothing waits for them.
     first = {d: ask(d) for d in domains}
     r = first["goodmx.test"]
@@ -108,6 +109,7 @@ def phase_enforce():
     for dom, host, why in (("expiredmx.test", "mx.expiredmx.test", "expired"),
                            ("wrongnamemx.test", "mx.wrongnamemx.test", "someone-else"),
                            ("nostarttls.test", "mx.nostarttls.test", "STARTTLS"),
+                           ("tls10mx.test", "mx.tls10mx.test", "TLS too old"),
                            ("mismatchmx.test", "mx1.mismatchmx.test", "STARTTLS")):
         r = wait_known(dom)
         check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 MTA-STS: " + dom +
@@ -144,6 +146,14 @@ def phase_rules():
     check(r[0] == CONTINUE and "requirement=tls; verdict=pass" in r[2]
           and r[2].endswith("; tls=unverified"),
           "wrongnamemx.test, require=tls: an unverified certificate is enough (tls=unverified)",
+          show(r))
+    r = wait_known("cnamemx.test")
+    check(r[0] == CONTINUE and "verdict=pass" in r[2] and r[2].endswith("; tls=verified"),
+          "cnamemx.test (its MX a CNAME to mx.provider.test, the certificate names both): "
+          "accepted, tls=verified", show(r))
+    r = ask("nullmx.test")
+    check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 MTA-STS: nullmx.test requires tls")
+          and "null MX" in r[1], "nullmx.test, require=tls: 450 4.7.5, a null MX takes no mail",
           show(r))
 
 

@@ -11,10 +11,13 @@
 #            mismatchmx defer naming the host and the failure; hangmx and
 #            downmx stay unknown, answered at once; shared1 + shared2 (and
 #            mixedmx, mismatchmx) share mx.provider.test: ONE probe
-#            (connections counted in the world's smtp.log).
+#            (connections counted in the world's smtp.log); tls10mx defers.
 #   rules    expiredmx.test with its TXT record removed (no MTA-STS) under
 #            require=verified-tls fail=reject: rejected; wrongnamemx.test
-#            under require=tls: accepted with tls=unverified.
+#            under require=tls: accepted with tls=unverified; cnamemx.test
+#            (MX through a CNAME) passes; nullmx.test under require=tls is
+#            deferred.
+#   Between them, mtasts-ctl explain reads the probes the first one cached.
 #
 # Needs root (the test world); skipped otherwise. TAP output.
 set -u
@@ -146,7 +149,7 @@ ok "mtasts-ctl explain reads the cached probes: goodmx pass tls=verified, nostar
 # ---- phase 2: rules, on a domain without MTA-STS ------------------------------
 "$HERE/world.sh" set-policy "$W" expiredmx.test - - >/dev/null 2>&1 || bail "set-policy failed"
 write_conf rules "rule = rcpt=expiredmx.test require=verified-tls fail=reject" \
-    "rule = rcpt=wrongnamemx.test require=tls"
+    "rule = rcpt=wrongnamemx.test require=tls" "rule = rcpt=nullmx.test require=tls"
 start_milter rules || bail "mtasts-milter (rules) did not start"
 client rules
 grep -q "rcpt domain=expiredmx.test status=absent requirement=verified-tls verdict=fail action=reject" "$W/rules.log"
