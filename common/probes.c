@@ -1,14 +1,21 @@
 /*
  * probes - MX host probes on background threads; see probes.h.
  *
- * One mutex guards the host table, the queue and the network counters;
- * it is never held across DNS, a probe or the cache.
+ * Locks. The host table is sharded (N_SHARDS), each shard with a
+ * read-write lock: a probes_get that finds a live result takes only its
+ * shard's read lock (no lock shared by every RCPT). One mutex (mu) guards
+ * the queue, the job states, the network counters and the statistics.
+ * Order: a shard lock, then mu; neither is held across DNS, a probe or
+ * the cache. An entry's state leaves E_IDLE only in enqueue(), under its
+ * shard's write lock, so eviction (also under it) never frees an entry a
+ * worker holds.
  */
 #include "probes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +27,27 @@
 #include "dns.h"
 #include "log.h"
 
-#define N_BUCKETS 4096
+#define N_SHARDS 16
+#define SHARD_BUCKETS 256
 #define NET_KEY_MAX 48
 #define SYNC_MAX 10000 /* hosts re-read from the shared cache in one refresh round */
 
 enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
 
 struct entry {
-    char host[TLSPROBE_HOST_MAX + 1];
-    enum entry_state state;
-    bool have;                 /* res holds a result */
-    struct probes_host res;
-    int64_t last_used;
-    struct entry *next;        /* hash chain */
-    struct entry *qnext;       /* queue */
+    char host[TLSPROBE_HOST_MAX + 1]; /* never changes */
+    _Atomic int state;         /* enum entry_state; changed under mu */
+    bool have;                 /* res holds a result; under the shard lock */
+    struct probes_host res;    /* under the shard lock */
+    _Atomic int64_t last_used;
+    struct entry *next;        /* hash chain; under the shard lock */
+    struct entry *qnext;       /* queue; under mu */
+};
+
+struct shard {
+    pthread_rwlock_t lk;
+    struct entry *buckets[SHARD_BUCKETS];
+    size_t n;
 };
 
 struct net {
@@ -49,8 +63,8 @@ struct probes {
     char ehlo[256];
     pthread_mutex_t mu;
     pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
-    struct entry *buckets[N_BUCKETS];
-    size_t n_entries, max_entries;
+    struct shard shards[N_SHARDS];
+    size_t max_per_shard;
     struct entry *qhead, *qtail;
     int busy;                  /* jobs running */
     int running;               /* probes running */
@@ -119,28 +133,43 @@ hash(const char *s)
 
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % N_BUCKETS;
+    return h;
 }
 
-static struct entry *
-find(struct probes *p, const char *host)
+static struct shard *
+shard_of(struct probes *p, unsigned h)
 {
-    for (struct entry *e = p->buckets[hash(host)]; e != NULL; e = e->next)
+    return &p->shards[h % N_SHARDS];
+}
+
+static struct entry **
+bucket_of(struct shard *s, unsigned h)
+{
+    return &s->buckets[(h / N_SHARDS) % SHARD_BUCKETS];
+}
+
+/* Under the shard's lock (read or write). */
+static struct entry *
+find(struct shard *s, unsigned h, const char *host)
+{
+    for (struct entry *e = *bucket_of(s, h); e != NULL; e = e->next)
         if (strcmp(e->host, host) == 0)
             return e;
     return NULL;
 }
 
-/* Drops the least recently asked idle entry; false when none is idle. */
+/* Drops the shard's least recently asked idle entry; false when none is
+ * idle. Under the shard's write lock. */
 static bool
-evict_one(struct probes *p)
+evict_one(struct shard *s)
 {
     struct entry **victim = NULL;
 
-    for (size_t b = 0; b < N_BUCKETS; b++)
-        for (struct entry **pe = &p->buckets[b]; *pe != NULL; pe = &(*pe)->next)
-            if ((*pe)->state == E_IDLE &&
-                (victim == NULL || (*pe)->last_used < (*victim)->last_used))
+    for (size_t b = 0; b < SHARD_BUCKETS; b++)
+        for (struct entry **pe = &s->buckets[b]; *pe != NULL; pe = &(*pe)->next)
+            if (atomic_load(&(*pe)->state) == E_IDLE &&
+                (victim == NULL || atomic_load(&(*pe)->last_used) <
+                                       atomic_load(&(*victim)->last_used)))
                 victim = pe;
     if (victim == NULL)
         return false;
@@ -148,41 +177,47 @@ evict_one(struct probes *p)
         struct entry *e = *victim;
         *victim = e->next;
         free(e);
-        p->n_entries--;
+        s->n--;
     }
     return true;
 }
 
-/* host's entry, made when missing; under p->mu. NULL: no memory, or full of busy entries. */
+/* host's entry, made when missing; under the shard's write lock. NULL: no
+ * memory, or the shard is full of busy entries. */
 static struct entry *
-entry_for(struct probes *p, const char *host)
+entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
 {
-    struct entry *e = find(p, host);
+    struct entry *e = find(s, h, host);
 
-    if (e == NULL && (p->n_entries < p->max_entries || evict_one(p)) &&
+    if (e == NULL && (s->n < p->max_per_shard || evict_one(s)) &&
         (e = calloc(1, sizeof(*e))) != NULL) {
-        unsigned b = hash(host);
+        struct entry **b = bucket_of(s, h);
         snprintf(e->host, sizeof(e->host), "%s", host);
-        e->next = p->buckets[b];
-        p->buckets[b] = e;
-        p->n_entries++;
+        atomic_init(&e->state, E_IDLE);
+        atomic_init(&e->last_used, 0);
+        e->next = *b;
+        *b = e;
+        s->n++;
     }
     return e;
 }
 
+/* Under e's shard's write lock; takes mu. */
 static void
 enqueue(struct probes *p, struct entry *e)
 {
-    if (e->state != E_IDLE)
-        return; /* queued or running: one job per host */
-    e->state = E_QUEUED;
-    e->qnext = NULL;
-    if (p->qtail != NULL)
-        p->qtail->qnext = e;
-    else
-        p->qhead = e;
-    p->qtail = e;
-    pthread_cond_signal(&p->work_cv);
+    pthread_mutex_lock(&p->mu);
+    if (atomic_load(&e->state) == E_IDLE) { /* else queued or running: one job per host */
+        atomic_store(&e->state, E_QUEUED);
+        e->qnext = NULL;
+        if (p->qtail != NULL)
+            p->qtail->qnext = e;
+        else
+            p->qhead = e;
+        p->qtail = e;
+        pthread_cond_signal(&p->work_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 bool
@@ -220,13 +255,15 @@ load_now(struct probes *p, const char *host, int64_t now)
     struct probes_host res;
     struct mts_err err;
     size_t n = 0;
+    unsigned h = hash(host);
+    struct shard *s = shard_of(p, h);
     struct entry *e;
     bool live;
 
-    pthread_mutex_lock(&p->mu);
-    e = find(p, host);
+    pthread_rwlock_rdlock(&s->lk);
+    e = find(s, h, host);
     live = e != NULL && e->have && e->res.expires_at > now;
-    pthread_mutex_unlock(&p->mu);
+    pthread_rwlock_unlock(&s->lk);
     if (live || p->cache == NULL ||
         probecache_get(p->cache, host, (int)p->cfg->probe_port, rows, PROBECACHE_ADDR_MAX, &n,
                        NULL, &err) != CACHE_OK ||
@@ -236,18 +273,20 @@ load_now(struct probes *p, const char *host, int64_t now)
     if (sum.expires_at <= now)
         return;
     fill_host(&sum, &res);
-    pthread_mutex_lock(&p->mu);
-    if ((e = entry_for(p, host)) != NULL && (!e->have || e->res.probed_at < res.probed_at)) {
+    pthread_rwlock_wrlock(&s->lk);
+    if ((e = entry_for(p, s, h, host)) != NULL && (!e->have || e->res.probed_at < res.probed_at)) {
         e->res = res;
         e->have = true;
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_rwlock_unlock(&s->lk);
 }
 
 void
 probes_get(struct probes *p, const char *host, struct probes_host *out)
 {
     int64_t now = p->seam.now();
+    unsigned h;
+    struct shard *s;
     struct entry *e;
 
     memset(out, 0, sizeof(*out));
@@ -262,17 +301,29 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
         snprintf(out->reason, sizeof(out->reason), "not a host name");
         return;
     }
+    h = hash(host);
+    s = shard_of(p, h);
+    /* The warm path: the shard's read lock only. */
+    pthread_rwlock_rdlock(&s->lk);
+    e = find(s, h, host);
+    if (e != NULL && e->have && e->res.expires_at > now) {
+        *out = e->res;
+        atomic_store(&e->last_used, now);
+    }
+    pthread_rwlock_unlock(&s->lk);
+    if (out->state == PROBES_KNOWN)
+        return;
     if (p->load_on_miss)
         load_now(p, host, now);
-    pthread_mutex_lock(&p->mu);
-    if ((e = entry_for(p, host)) != NULL) {
-        e->last_used = now;
+    pthread_rwlock_wrlock(&s->lk);
+    if ((e = entry_for(p, s, h, host)) != NULL) {
+        atomic_store(&e->last_used, now);
         if (e->have && e->res.expires_at > now)
             *out = e->res;
         else
             enqueue(p, e);
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_NOT_YET)
         snprintf(out->reason, sizeof(out->reason), "%s has not been probed yet", host);
 }
@@ -448,7 +499,7 @@ worker(void *arg)
         p->qhead = e->qnext;
         if (p->qhead == NULL)
             p->qtail = NULL;
-        e->state = E_RUNNING;
+        atomic_store(&e->state, E_RUNNING);
         p->busy++;
         p->stats.jobs++;
         snprintf(host, sizeof(host), "%s", e->host);
@@ -458,14 +509,18 @@ worker(void *arg)
         if (res != NULL)
             probe_host(p, host, res);
 
-        pthread_mutex_lock(&p->mu);
         /* A running entry is never evicted, so e is still ours. */
         if (res != NULL && res->state == PROBES_KNOWN) {
+            struct shard *sh = shard_of(p, hash(host));
+
+            pthread_rwlock_wrlock(&sh->lk);
             e->res = *res;
             e->have = true;
+            pthread_rwlock_unlock(&sh->lk);
         }
         free(res);
-        e->state = E_IDLE;
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&e->state, E_IDLE);
         p->busy--;
         if (p->busy == 0 && p->qhead == NULL)
             pthread_cond_broadcast(&p->idle_cv);
@@ -517,23 +572,32 @@ probes_refresh(struct probes *p)
     if (p->cache != NULL &&
         cache_purge_tls_probes(p->cache, now - p->cfg->probe_ttl, &err) != CACHE_OK)
         log_msg(LOG_WARNING, "probes: %s", err.msg);
-    pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < sync.n; i++) {
-        struct entry *e = find(p, sync.v[i].host);
+        unsigned h = hash(sync.v[i].host);
+        struct shard *sh = shard_of(p, h);
+        struct entry *e;
 
+        pthread_rwlock_wrlock(&sh->lk);
+        e = find(sh, h, sync.v[i].host);
         /* Newer than what memory holds: the job reads the rows again. */
         if (e != NULL && (!e->have || e->res.probed_at < sync.v[i].at))
             enqueue(p, e);
+        pthread_rwlock_unlock(&sh->lk);
     }
-    for (size_t b = 0; b < N_BUCKETS; b++)
-        for (struct entry *e = p->buckets[b]; e != NULL; e = e->next) {
-            int64_t life = e->res.expires_at - e->res.probed_at;
-            bool in_use = e->last_used >= now - p->cfg->probe_ttl;
+    for (size_t k = 0; k < N_SHARDS; k++) {
+        struct shard *sh = &p->shards[k];
 
-            if (e->have && in_use && e->res.expires_at - life / 4 <= now)
-                enqueue(p, e);
-        }
-    pthread_mutex_unlock(&p->mu);
+        pthread_rwlock_wrlock(&sh->lk);
+        for (size_t b = 0; b < SHARD_BUCKETS; b++)
+            for (struct entry *e = sh->buckets[b]; e != NULL; e = e->next) {
+                int64_t life = e->res.expires_at - e->res.probed_at;
+                bool in_use = atomic_load(&e->last_used) >= now - p->cfg->probe_ttl;
+
+                if (e->have && in_use && e->res.expires_at - life / 4 <= now)
+                    enqueue(p, e);
+            }
+        pthread_rwlock_unlock(&sh->lk);
+    }
     free(sync.v);
 }
 
@@ -589,7 +653,9 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         return -1;
     }
     p->cfg = config_ref((struct config *)cfg);
-    p->max_entries = (size_t)cfg->memory_cache_domains;
+    p->max_per_shard = (size_t)cfg->memory_cache_domains / N_SHARDS + 1;
+    for (size_t k = 0; k < N_SHARDS; k++)
+        pthread_rwlock_init(&p->shards[k].lk, NULL);
     p->n_workers = (int)cfg->probe_concurrency;
     pthread_mutex_init(&p->mu, NULL);
     clock_cond_init(&p->work_cv);
@@ -661,12 +727,15 @@ probes_close(struct probes *p)
         pthread_join(p->workers[i], NULL);
     if (p->have_refresher)
         pthread_join(p->refresher, NULL);
-    for (size_t b = 0; b < N_BUCKETS; b++)
-        while (p->buckets[b] != NULL) {
-            struct entry *e = p->buckets[b];
-            p->buckets[b] = e->next;
-            free(e);
-        }
+    for (size_t k = 0; k < N_SHARDS; k++) {
+        for (size_t b = 0; b < SHARD_BUCKETS; b++)
+            while (p->shards[k].buckets[b] != NULL) {
+                struct entry *e = p->shards[k].buckets[b];
+                p->shards[k].buckets[b] = e->next;
+                free(e);
+            }
+        pthread_rwlock_destroy(&p->shards[k].lk);
+    }
     cache_close(p->cache);
     if (p->dns != NULL)
         dns_close(p->dns);

@@ -35,9 +35,11 @@
  *	data_version), looks for probe rows written since its last look and
  *	queues the hosts in memory that have newer rows, so that their rows
  *	are read again (at most SYNC_MAX hosts a round). It also deletes rows
- *	that expired a whole probe_ttl ago. Memory holds at most
- *	memory_cache_domains hosts; the least recently asked is dropped (a
- *	linear scan, only when a new host arrives with memory full).
+ *	that expired a whole probe_ttl ago. Memory holds about
+ *	memory_cache_domains hosts (a cap per shard of the table); the least
+ *	recently asked of a full shard is dropped (a scan of the shard, only
+ *	when a new host arrives). A read of a live result takes only its
+ *	shard's read lock.
  *
  *	The seam (struct probes_seam) replaces DNS, the probe and the clock
  *	for tests.
