@@ -601,6 +601,25 @@ probes_refresh(struct probes *p)
     free(sync.v);
 }
 
+/* At open: the live probe rows of the shared cache into memory, so that a
+ * restart or a reload does not make every MX host unknown again. */
+static void
+preload(struct probes *p)
+{
+    int64_t now = p->seam.now();
+    struct sync sync = {NULL, 0, SYNC_MAX};
+    struct mts_err err;
+
+    if ((sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) == NULL)
+        return;
+    if (cache_tls_probed_since(p->cache, now - p->cfg->probe_ttl, SYNC_MAX, collect_probed,
+                               &sync, &err) != CACHE_OK)
+        log_msg(LOG_WARNING, "probes: %s", err.msg);
+    for (size_t i = 0; i < sync.n; i++)
+        load_now(p, sync.v[i].host, now);
+    free(sync.v);
+}
+
 static void *
 refresher(void *arg)
 {
@@ -684,8 +703,10 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     if (!(flags & PROBES_NO_CACHE) &&
         cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &p->cache, err) != CACHE_OK)
         goto fail;
-    if (p->cache != NULL)
+    if (p->cache != NULL) {
         (void)cache_data_version(p->cache, &p->data_version, err);
+        preload(p);
+    }
     p->synced_at = p->seam.now();
     p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));

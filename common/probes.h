@@ -28,6 +28,10 @@
  *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
  *	probe_failure_ttl for any other).
  *
+ *	probes_open loads the live rows of the shared cache (at most SYNC_MAX
+ *	hosts, probed within probe_ttl) into memory, so that a restart or a
+ *	reload (a new probes) does not make every path unknown again.
+ *
  *	A refresher thread, every refresh_interval, queues the hosts asked
  *	for within probe_ttl whose result is in the last quarter of its life
  *	(hosts of domains in use are probed again before they expire), and,
