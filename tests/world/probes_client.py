@@ -2,7 +2,7 @@ r"""probes_client - the MTA side for test_probes.sh: RCPTs to the world's
 STARTTLS MX domains through a running mtasts-milter (MT_SOCKET), with
 mx_probes = yes. Prints TAP.
 
-usage: probes_client.py PHASE      (enforce | rules)
+usage: probes_client.py PHASE      (enforce | rules | restart)
 
 enforce: the built-in rule (plus shared2.test require=tls): a not-yet-probed
 path is unknown (450 4.7.5, answered at once, also while a probe hangs);
@@ -43,7 +43,14 @@ def check(cond, desc, diag=None):
 
 def ask(domain):
     """One message to bob@DOMAIN: (reply kind, reply text, tag header, seconds)."""
-    m = Milter(timeout=30)
+    for i in range(50):  # a milter just started may not listen yet
+        try:
+            m = Milter(timeout=30)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if i == 49:
+                raise
+            time.sleep(0.1)
     m.connect()
     m.mail(b"<alice@example.org>", b"PROBE1", b"alice")
     t0 = time.monotonic()
@@ -157,6 +164,16 @@ def phase_rules():
           show(r))
 
 
+def phase_restart():
+    r = ask("goodmx.test")
+    check(r[0] == CONTINUE and r[2].endswith("; tls=verified"),
+          "after a restart, goodmx.test passes at the first RCPT (probes loaded from the cache)",
+          show(r))
+
+
 if __name__ == "__main__":
-    {"enforce": phase_enforce, "rules": phase_rules}[sys.argv[1]]()
+    try:
+        {"enforce": phase_enforce, "rules": phase_rules, "restart": phase_restart}[sys.argv[1]]()
+    except Exception as e:  # a crash is a failure, never a silent pass
+        check(False, "phase %s ran to its end" % sys.argv[1], repr(e))
     sys.exit(1 if fails else 0)

@@ -17,7 +17,8 @@
 #            under require=tls: accepted with tls=unverified; cnamemx.test
 #            (MX through a CNAME) passes; nullmx.test under require=tls is
 #            deferred.
-#   Between them, mtasts-ctl explain reads the probes the first one cached.
+#   Between them, mtasts-ctl explain reads the probes the first one cached,
+#   and the first one, restarted, answers from them at once.
 #
 # Needs root (the test world); skipped otherwise. TAP output.
 set -u
@@ -105,7 +106,8 @@ provider_accepts() {
     fi
 }
 
-# client PHASE: its TAP lines, renumbered after ours.
+# client MILTER [PHASE]: probes_client.py's TAP lines for PHASE (default:
+# MILTER) against the milter MILTER, renumbered after ours.
 N=0 FAILS=0
 client() {
     local line
@@ -118,7 +120,7 @@ client() {
             *) echo "$line" ;;
         esac
     done < <(MT_SOCKET="$W/$1.sock" PROBE_TIMEOUT_S=$PROBE_TIMEOUT_S \
-        RCPT_DEADLINE_S=$RCPT_DEADLINE_S python3 "$HERE/probes_client.py" "$1" 2>&1)
+        RCPT_DEADLINE_S=$RCPT_DEADLINE_S python3 "$HERE/probes_client.py" "${2:-$1}" 2>&1)
 }
 ok() {
     N=$((N + 1))
@@ -145,6 +147,10 @@ stop_milter
 jq -e '.[0].verdict == "pass" and .[0].tls == "verified" and .[1].action == "defer" and .[1].tls == "none"' \
     "$W/explain.json" >/dev/null
 ok "mtasts-ctl explain reads the cached probes: goodmx pass tls=verified, nostarttls defer tls=none" $?
+rm -f "$W/enforce.sock"
+start_milter enforce || bail "mtasts-milter (enforce) did not start again"
+client enforce restart
+stop_milter
 
 # ---- phase 2: rules, on a domain without MTA-STS ------------------------------
 "$HERE/world.sh" set-policy "$W" expiredmx.test - - >/dev/null 2>&1 || bail "set-policy failed"
