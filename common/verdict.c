@@ -648,9 +648,6 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     f.auth = req->auth;
     f.rcpt_domain = req->rcpt_domain;
     f.status = st;
-    f.route_enforces = verdict_route_enforces(ctx->cfg, ctx->map_routes, req->mailer,
-                                              req->host, req->rcpt_domain, route,
-                                              sizeof(route));
     f.route = route;
     f.probes_on = ctx->probes != NULL;
     f.probe = ph;
@@ -658,6 +655,12 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
 
     discover_lookup(ctx->discover, req->rcpt_domain, deadline, 0, st);
+    /* Our MTA-STS map enforces a TLS floor only for a domain with an
+     * enforce policy (it answers NOTFOUND for the others): for tls and
+     * verified-tls elsewhere only the declared transports and relays count. */
+    f.route_enforces = verdict_route_enforces(
+        ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
+        req->mailer, req->host, req->rcpt_domain, route, sizeof(route));
     for (int pass = 0; pass < 2; pass++) {
         if ((st->status == DISCOVER_ENFORCE || tls_req) && n_mx < 0) {
             left = clock_ms_until(deadline);
