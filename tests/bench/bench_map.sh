@@ -1,0 +1,240 @@
+#!/bin/bash
+# bench_map.sh - the policy map (map_socket) against the physical limit
+# (issue 11). mapload asks as Postfix's smtp client does (netstring
+# "postfix DOMAIN") over unix sockets, same machine, alternating runs:
+#
+#   warm: mtasts-milter with map_socket and the test world's 50 enforce
+#         domains (d01..d50.test) prefetched and asked once each, against
+#         netstring_echo (one fixed OK, nothing computed) and, when
+#         installed, postfix-mta-sts-resolver (mta-sts-daemon) warmed the
+#         same way. Cases (BENCH_MAP_CASES, CONNECTIONSxIN_FLIGHT): 1x1 one
+#         connection answer by answer (one Postfix smtp process), 64x1 64
+#         connections answer by answer (64 processes: 64 in flight), 1x64
+#         one connection with 64 pipelined. RUNS runs of each server per
+#         case; prints the medians of lookups/s, p50 and p99, and the
+#         ratios map / echo (issue 11's target: >= 0.8).
+#   cold: 20 never-seen domains at once (20 connections, one request
+#         each) to a fresh mtasts-milter with an empty cache and a flushed
+#         resolver: the slowest answer and the p50.
+#
+# Brings up the test world in a network namespace of its own and stops
+# everything it started, by PID. Needs root. Prints numbers, asserts none.
+#
+# Environment: BENCH_MAP_LOOKUPS (per case and run, split over the
+# connections; 20000), BENCH_RUNS (3), BENCH_MAP_CASES ("1x1 64x1 1x64"),
+# BENCH_KEEP=1 (keep the scratch directory).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SELF="$HERE/$(basename "$0")"
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+LOAD="$BUILD/tests/bench/mapload"
+ECHO="$BUILD/tests/bench/netstring_echo"
+WORLD_SH="$HERE/../world/world.sh"
+LOOKUPS=${BENCH_MAP_LOOKUPS:-20000}
+RUNS=${BENCH_RUNS:-3}
+CASES=${BENCH_MAP_CASES:-1x1 64x1 1x64}
+COLD=20
+
+say() { echo "bench_map: $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    say "skipped (the test world needs root)"
+    exit 0
+fi
+for p in "$MILTER" "$CTL" "$LOAD" "$ECHO"; do
+    [ -x "$p" ] || { say "skipped ($p is not built)"; exit 0; }
+done
+if [ -z "${MTS_BENCH_IN_NETNS:-}" ]; then
+    why=$("$WORLD_SH" netns-check) || { say "skipped ($why)"; exit 0; }
+    ns=mts-bench-map-$$
+    ip netns add "$ns" || { say "cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_BENCH_IN_NETNS=$ns ip netns exec "$ns" "$SELF" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+W=/tmp/mts-bench-map.$$
+declare -A PIDS=() # name -> pid of what we started
+stop() {           # stop NAME: SIGTERM, wait 10 s, then SIGKILL
+    local p=${PIDS[$1]:-} i
+    [ -n "$p" ] || return 0
+    kill -TERM "$p" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    unset "PIDS[$1]"
+}
+cleanup() {
+    local k
+    for k in "${!PIDS[@]}"; do stop "$k"; done
+    "$WORLD_SH" down "$W/world" >/dev/null 2>&1
+    if [ -n "${BENCH_KEEP:-}" ]; then say "scratch directory $W kept"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$W" || exit 1
+if ! "$WORLD_SH" up "$W/world" >"$W/world-up.log" 2>&1; then
+    say "the test world did not come up:"
+    tail -n 20 "$W/world-up.log"
+    exit 1
+fi
+# shellcheck disable=SC1091
+. "$W/world/env"
+seq -w 1 50 | sed 's/^/d/; s/$/.test/' >"$W/domains"
+
+# conf NAME: the world's configuration with its own cache and map socket
+conf() {
+    {
+        grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+        echo "cache_db = $W/$1.sqlite"
+        echo "socket = unix:$W/$1.milter.sock"
+        echo "map_socket = unix:$W/$1.sock"
+    } >"$W/$1.conf"
+}
+
+# wait_sock NAME PID: until $W/NAME.sock exists (10 s)
+wait_sock() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$2" 2>/dev/null || break
+        [ -S "$W/$1.sock" ] && return 0
+        sleep 0.1
+    done
+    say "$1 did not come up:"
+    tail -n 20 "$W/$1.log"
+    return 1
+}
+
+# start_milter NAME: mtasts-milter with $W/NAME.conf, its map on $W/NAME.sock
+start_milter() {
+    rm -f "$W/$1.sock"
+    "$MILTER" -f -c "$W/$1.conf" >"$W/$1.log" 2>&1 </dev/null &
+    PIDS[$1]=$!
+    wait_sock "$1" "${PIDS[$1]}"
+}
+
+# load NAME OUT ARGS...: mapload against $W/NAME.sock; output to OUT
+load() {
+    local n=$1 out=$2
+    shift 2
+    timeout 300 "$LOAD" -s "unix:$W/$n.sock" "$@" >"$out" 2>&1
+    local rc=$?
+    [ $rc -eq 0 ] || { say "mapload against $n failed ($rc):"; sed 's/^/  /' "$out" | head; }
+    return $rc
+}
+# field FILE KEY: the value of KEY=VALUE in FILE
+field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
+replies() { grep -o 'ok=[0-9]* notfound=[0-9]* temp=[0-9]* perm=[0-9]* other=[0-9]* errors=[0-9]*' "$1" | head -n 1; }
+
+# ---------------------------------------------------------------- warm
+conf map
+"$CTL" -c "$W/map.conf" prefetch "$W/domains" >"$W/prefetch.out" 2>&1 ||
+    { say "prefetch failed:"; cat "$W/prefetch.out"; exit 1; }
+start_milter map || exit 1
+rm -f "$W/echo.sock"
+"$ECHO" -s "unix:$W/echo.sock" >"$W/echo.log" 2>&1 &
+PIDS[echo]=$!
+wait_sock echo "${PIDS[echo]}" || exit 1
+SERVERS="map echo"
+
+# postfix-mta-sts-resolver, when installed, on a unix socket of its own,
+# resolving through the world's resolver (it reads /etc/resolv.conf).
+peer="not installed"
+if command -v mta-sts-daemon >/dev/null; then
+    cat >"$W/peer.yml" <<EOF
+path: "$W/peer.sock"
+mode: 0666
+default_zone:
+  strict_testing: false
+  timeout: 4
+cache:
+  type: internal
+  options:
+    cache_size: 10000
+EOF
+    rm -f "$W/peer.sock"
+    mta-sts-daemon -c "$W/peer.yml" >"$W/peer.log" 2>&1 </dev/null &
+    PIDS[peer]=$!
+    if wait_sock peer "${PIDS[peer]}"; then
+        SERVERS="map echo peer"
+        peer="$(command -v mta-sts-daemon)"
+    else
+        peer="installed, did not start"
+        stop peer
+    fi
+fi
+
+say "warm: 50 enforce domains (d01..d50.test) prefetched ($(cat "$W/prefetch.out")) and asked once"
+say "  each; $LOOKUPS lookups a case over unix sockets, median of $RUNS alternating runs;"
+say "  mtasts-milter (map_workers at its default) logs at its default level to a file;"
+say "  echo: netstring_echo, one fixed OK, nothing computed (the physical limit)"
+say "  postfix-mta-sts-resolver (mta-sts-daemon): $peer"
+for s in $SERVERS; do
+    [ "$s" = echo ] && continue
+    load "$s" "$W/warmup-$s.out" -c 1 -n 50 -K "$W/domains" || exit 1
+    say "  warm-up, $s: $(replies "$W/warmup-$s.out")"
+done
+
+declare -A RATE=() P50=() P99=()
+for case in $CASES; do
+    c=${case%x*} p=${case#*x}
+    per=$(((LOOKUPS + c - 1) / c))
+    declare -A runs=()
+    for ((r = 1; r <= RUNS; r++)); do
+        for s in $SERVERS; do
+            out="$W/$s-$case-r$r.out"
+            load "$s" "$out" -c "$c" -n "$per" -p "$p" -K "$W/domains" || exit 1
+            runs[$s.rate]+="$(field "$out" lookups_per_s) "
+            runs[$s.p50]+="$(field "$out" p50_us) "
+            runs[$s.p99]+="$(field "$out" p99_us) "
+        done
+    done
+    case "$case" in
+    1x1) what="1 connection, answer by answer" ;;
+    *x1) what="$c connections, answer by answer ($c in flight)" ;;
+    1x*) what="1 connection, $p pipelined in flight" ;;
+    *) what="$c connections x $p pipelined in flight" ;;
+    esac
+    say "$what, $((per * c)) lookups:"
+    for s in $SERVERS; do
+        # shellcheck disable=SC2086 # lists of numbers
+        {
+            RATE[$s]=$(median ${runs[$s.rate]}) P50[$s]=$(median ${runs[$s.p50]})
+            P99[$s]=$(median ${runs[$s.p99]})
+        }
+        printf 'bench_map:   %-13s %7s lookups/s  p50 %5s us  p99 %5s us   (runs: %s lookups/s; %s)\n' \
+            "$(case $s in map) echo mtasts-milter ;; echo) echo echo ;; peer) echo mta-sts-daemon ;; esac)" \
+            "${RATE[$s]}" "${P50[$s]}" "${P99[$s]}" "${runs[$s.rate]% }" "$(replies "$W/$s-$case-r$RUNS.out")"
+    done
+    say "  ratio map / echo: lookups/s $(ratio "${RATE[map]}" "${RATE[echo]}"), p50 $(ratio "${P50[map]}" "${P50[echo]}"), p99 $(ratio "${P99[map]}" "${P99[echo]}")"
+    if [ -n "${RATE[peer]:-}" ]; then
+        say "  ratio map / mta-sts-daemon: lookups/s $(ratio "${RATE[map]}" "${RATE[peer]}"), p50 $(ratio "${P50[map]}" "${P50[peer]}")"
+    fi
+    unset runs
+done
+say "  ($(grep -c '' "$W/map.log") lines in mtasts-milter's log)"
+for s in $SERVERS; do stop "$s"; done
+
+# ---------------------------------------------------------------- cold
+# 20 never-seen domains at once: a fresh milter, an empty cache, a
+# flushed resolver.
+conf cold
+"$WORLD_SH" flush "$W/world" >/dev/null 2>&1
+start_milter cold || exit 1
+load cold "$W/cold.out" -c "$COLD" -n 1 -K "$W/domains" -t 30000 || exit 1
+stop cold
+say "cold: $COLD never-seen domains at once ($COLD connections, one request each; fresh"
+say "  mtasts-milter, empty cache, flushed resolver, map_deadline_ms at its default):"
+say "  slowest $(ms "$(field "$W/cold.out" max_us)"), p50 $(ms "$(field "$W/cold.out" p50_us)"), all answered in $(field "$W/cold.out" seconds) s; replies: $(replies "$W/cold.out")"
+say "  (issue 11 measured postfix-mta-sts-resolver at 77-105 ms for the same)"
