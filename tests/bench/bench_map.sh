@@ -15,14 +15,16 @@
 #         ratios map / echo (issue 11's target: >= 0.8).
 #   cold: 20 never-seen domains at once (20 connections, one request
 #         each) to a fresh mtasts-milter with an empty cache and a flushed
-#         resolver: the slowest answer and the p50.
+#         resolver: the slowest answer and the p50; and, for scale, the
+#         slowest of COLD_SINGLES lookups of one cold domain alone (each on
+#         a fresh milter too).
 #
 # Brings up the test world in a network namespace of its own and stops
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
 #
 # Environment: BENCH_MAP_LOOKUPS (per case and run, split over the
 # connections; 20000), BENCH_RUNS (3), BENCH_MAP_CASES ("1x1 64x1 1x64"),
-# BENCH_KEEP=1 (keep the scratch directory).
+# BENCH_COLD_SINGLES (3; 0: none), BENCH_KEEP=1 (keep the scratch directory).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -36,6 +38,7 @@ LOOKUPS=${BENCH_MAP_LOOKUPS:-20000}
 RUNS=${BENCH_RUNS:-3}
 CASES=${BENCH_MAP_CASES:-1x1 64x1 1x64}
 COLD=20
+COLD_SINGLES=${BENCH_COLD_SINGLES:-3}
 
 say() { echo "bench_map: $*"; }
 
@@ -227,14 +230,34 @@ say "  ($(grep -c '' "$W/map.log") lines in mtasts-milter's log)"
 for s in $SERVERS; do stop "$s"; done
 
 # ---------------------------------------------------------------- cold
-# 20 never-seen domains at once: a fresh milter, an empty cache, a
-# flushed resolver.
-conf cold
-"$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-start_milter cold || exit 1
-load cold "$W/cold.out" -c "$COLD" -n 1 -K "$W/domains" -t 30000 || exit 1
-stop cold
-say "cold: $COLD never-seen domains at once ($COLD connections, one request each; fresh"
-say "  mtasts-milter, empty cache, flushed resolver, map_deadline_ms at its default):"
-say "  slowest $(ms "$(field "$W/cold.out" max_us)"), p50 $(ms "$(field "$W/cold.out" p50_us)"), all answered in $(field "$W/cold.out" seconds) s; replies: $(replies "$W/cold.out")"
-say "  (issue 11 measured postfix-mta-sts-resolver at 77-105 ms for the same)"
+# cold NAME OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
+cold() {
+    local n=$1 out=$2
+    shift 2
+    conf "$n"
+    "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
+    start_milter "$n" || return 1
+    load "$n" "$out" -t 30000 "$@"
+    local rc=$?
+    stop "$n"
+    return $rc
+}
+singles=() worst=0
+for ((i = 1; i <= COLD_SINGLES; i++)); do
+    d=$(sed -n "$((COLD + i))p" "$W/domains")
+    cold "single$i" "$W/single$i.out" -c 1 -n 1 -k "$d" || exit 1
+    us=$(field "$W/single$i.out" max_us)
+    singles+=("$d $(ms "$us") $(grep -o 'ok=[0-9]*' "$W/single$i.out" | head -n 1)")
+    [ "${us%.*}" -gt "$worst" ] && worst=${us%.*}
+done
+cold cold "$W/cold.out" -c "$COLD" -n 1 -K "$W/domains" || exit 1
+pmax=$(field "$W/cold.out" max_us)
+say "cold (fresh mtasts-milter each time, empty cache, flushed resolver, defaults):"
+if [ "$COLD_SINGLES" -gt 0 ]; then
+    joined=$(printf '%s, ' "${singles[@]}")
+    say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") (${joined%, })"
+fi
+say "  $COLD never-seen domains at once ($COLD connections, one request each): slowest $(ms "$pmax"),"
+say "  p50 $(ms "$(field "$W/cold.out" p50_us)"), all answered in $(field "$W/cold.out" seconds) s; replies: $(replies "$W/cold.out")"
+[ "$COLD_SINGLES" -gt 0 ] && say "  ratio slowest of $COLD at once / slowest alone: $(ratio "$pmax" "$worst")"
+say "  (issue 11 measured postfix-mta-sts-resolver at 77-105 ms for $COLD at once)"
