@@ -100,7 +100,9 @@ static const char *const stmt_sql[ST_N] = {
     [ST_DELETE] = "DELETE FROM domains WHERE domain = ?1",
     /* typeof() keeps the keyset cursor strictly increasing whatever a hand-made row holds. */
     [ST_LIST] = SELECT_DOMAINS "typeof(domain) = 'text' AND domain > ?1 ORDER BY domain LIMIT ?2",
-    [ST_DUE] = SELECT_DOMAINS "typeof(domain) = 'text' AND domain > ?1 AND last_used >= ?3"
+    /* Only rows with a policy: a negative answer lives out its own TTL (issue 12). */
+    [ST_DUE] = SELECT_DOMAINS "typeof(domain) = 'text' AND domain > ?1 AND has_policy = 1"
+                              " AND last_used >= ?3"
                               " AND (checked_at + ?4 <= ?5 OR expires_at - ?6 <= ?5)"
                               " ORDER BY domain LIMIT ?2",
     [ST_PURGE] = "DELETE FROM domains WHERE last_used < ?1",
@@ -715,17 +717,20 @@ read_batch(struct cache *c, sqlite3_stmt *s, const int64_t *due, size_t lim, str
  * transaction stays open to hold back WAL checkpoints.
  */
 static enum cache_status
-iterate(struct cache *c, int which, const int64_t *due, size_t max_rows, cache_row_fn fn, void *arg,
-        struct mts_err *err)
+iterate(struct cache *c, int which, const char *after, const int64_t *due, size_t max_rows,
+        cache_row_fn fn, void *arg, struct mts_err *err)
 {
     struct iter *it = calloc(1, sizeof(*it));
     enum cache_status st = CACHE_OK;
     int stop = 0;
 
-    if (it == NULL) {
+    if (it == NULL || (after != NULL && (it->cursor = strdup(after)) == NULL)) {
+        free(it);
         mts_err_set(err, "cannot list cache: out of memory");
         return CACHE_ERROR;
     }
+    if (it->cursor != NULL)
+        it->cursor_len = strlen(it->cursor);
     while (st == CACHE_OK && !stop && max_rows > 0) {
         size_t lim = max_rows < ITER_BATCH ? max_rows : ITER_BATCH;
         pthread_mutex_lock(&c->mu);
@@ -753,17 +758,18 @@ iterate(struct cache *c, int which, const int64_t *due, size_t max_rows, cache_r
 enum cache_status
 cache_list(struct cache *c, cache_row_fn fn, void *arg, struct mts_err *err)
 {
-    return iterate(c, ST_LIST, NULL, SIZE_MAX, fn, arg, err);
+    return iterate(c, ST_LIST, NULL, NULL, SIZE_MAX, fn, arg, err);
 }
 
 enum cache_status
 cache_due(struct cache *c, int64_t now, int64_t check_interval, int64_t refresh_before,
-          int64_t used_since, size_t max_rows, cache_row_fn fn, void *arg, struct mts_err *err)
+          int64_t used_since, const char *after, size_t max_rows, cache_row_fn fn, void *arg,
+          struct mts_err *err)
 {
     /* In the order of ?3..?6 in ST_DUE. */
     const int64_t due[4] = {used_since, check_interval, now, refresh_before};
 
-    return iterate(c, ST_DUE, due, max_rows, fn, arg, err);
+    return iterate(c, ST_DUE, after, due, max_rows, fn, arg, err);
 }
 
 /* ------------------------------------------------------------ tls_probes */

@@ -18,7 +18,7 @@
  *	enum cache_status cache_flush_all(c, err);
  *	enum cache_status cache_list(c, fn, arg, err);
  *	enum cache_status cache_due(c, now, check_interval, refresh_before,
- *	                     used_since, max_rows, fn, arg, err);
+ *	                     used_since, after, max_rows, fn, arg, err);
  *	enum cache_status cache_purge_unused(c, older_than, &n_deleted, err);
  *	enum cache_status cache_put_probe(c, &probe, err);
  *	enum cache_status cache_get_probe(c, host, &probe, err);
@@ -199,16 +199,19 @@ enum cache_status cache_flush_all(struct cache *c, struct mts_err *err);
 enum cache_status cache_list(struct cache *c, cache_row_fn fn, void *arg, struct mts_err *err);
 
 /*
- * The rows a background refresher should revisit, in domain order, at most
- * max_rows of them: used at or after used_since, and either due for a TXT
- * id check (checked_at + check_interval <= now) or close to expiry
- * (expires_at - refresh_before <= now). Invalid rows as in cache_list.
- * Rows are read after the last domain delivered, so a row the callback
- * refreshes is not delivered twice in one call.
+ * The rows a background refresher should revisit, in domain order after
+ * the domain after (NULL or "": from the first), at most max_rows of
+ * them: rows with a policy, used at or after used_since, and either due
+ * for a TXT id check (checked_at + check_interval <= now) or close to
+ * expiry (expires_at - refresh_before <= now). Rows without a policy
+ * (absent, unknown, failed) are never due: they live out their own TTL.
+ * Invalid rows as in cache_list. Rows are read after the last domain
+ * delivered, so a row the callback refreshes is not delivered twice in
+ * one call.
  */
 enum cache_status cache_due(struct cache *c, int64_t now, int64_t check_interval,
-                            int64_t refresh_before, int64_t used_since, size_t max_rows,
-                            cache_row_fn fn, void *arg, struct mts_err *err);
+                            int64_t refresh_before, int64_t used_since, const char *after,
+                            size_t max_rows, cache_row_fn fn, void *arg, struct mts_err *err);
 
 /* Deletes domain rows with last_used < older_than; *n_deleted may be NULL. */
 enum cache_status cache_purge_unused(struct cache *c, int64_t older_than, uint64_t *n_deleted,

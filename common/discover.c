@@ -43,6 +43,7 @@ struct inflight {
     struct inflight *qnext;		/* in the work queue */
     char domain[254];
     bool mx_only;			/* only the MX set (its TTL is near) */
+    bool used;				/* a recipient (or prefetch) asked, not only the refresher */
     int refs;				/* waiters + the job itself */
     bool done;
     struct discover_result res;
@@ -71,6 +72,7 @@ struct discover {
     pthread_t refresher;
     bool refresher_started;
     pthread_cond_t refresher_cv;
+    struct refresh_cursor cursor;	/* the refresher's own: where its next round starts */
 };
 
 static int64_t
@@ -124,9 +126,11 @@ io_fetch(void *arg, const char *domain, const char *const *addrs, size_t n_addrs
 /*
  * One lookup of one domain: reads the cached row (or none), applies the
  * RFC 8461 rules (refresh.c), writes the row back, and reports the status.
+ * used: a recipient asked (its last use is now); the refresher's own
+ * visits leave last_used alone, so what nobody uses ages out.
  */
 static void
-refresh(struct discover *d, const char *domain, struct discover_result *res)
+refresh(struct discover *d, const char *domain, bool used, struct discover_result *res)
 {
     const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
     struct cache_entry e;
@@ -153,6 +157,8 @@ refresh(struct discover *d, const char *domain, struct discover_result *res)
         snprintf(e.domain, sizeof(e.domain), "%s", domain);
     }
     refresh_step(d->cfg, &io, &e, now, res);
+    if (used)
+        e.last_used = now;
     if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
     else if (d->hot != NULL)
@@ -183,12 +189,13 @@ inflight_unref(struct discover *d, struct inflight *f)
 
 /* Finds or starts the lookup of domain; returns it with a reference for the caller. */
 static struct inflight *
-inflight_join(struct discover *d, const char *domain, bool mx_only)
+inflight_join(struct discover *d, const char *domain, bool mx_only, bool used)
 {
     struct inflight *f = inflight_find(d, domain, mx_only);
 
     if (f != NULL) {
         f->refs++;
+        f->used = f->used || used;
         return f;
     }
     if (d->queued >= QUEUE_MAX || d->stopping)
@@ -199,6 +206,7 @@ inflight_join(struct discover *d, const char *domain, bool mx_only)
     snprintf(f->domain, sizeof(f->domain), "%s", domain);
     snprintf(f->res.domain, sizeof(f->res.domain), "%s", domain);
     f->mx_only = mx_only;
+    f->used = used;
     f->refs = 2;			/* the caller and the job */
     f->next = d->inflight;
     d->inflight = f;
@@ -238,7 +246,7 @@ worker_main(void *arg)
         if (f->mx_only)
             mx_refresh(d, f->domain, false);
         else
-            refresh(d, f->domain, &f->res);
+            refresh(d, f->domain, f->used, &f->res);
 
         pthread_mutex_lock(&d->mu);
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
@@ -277,7 +285,7 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     bool finished;
 
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, domain, false);
+    f = inflight_join(d, domain, false, true);
     if (f == NULL) {
         pthread_mutex_unlock(&d->mu);
         res->status = DISCOVER_UNKNOWN;
@@ -306,14 +314,17 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     return finished;
 }
 
-/* Queues a job nobody waits for: a refresh of domain (normalised), or of its MX set. */
+/*
+ * Queues a job nobody waits for: a refresh of domain (normalised), or of
+ * its MX set; used: on behalf of a recipient or prefetch, not the refresher.
+ */
 static int
-queue_job(struct discover *d, const char *domain, bool mx_only)
+queue_job(struct discover *d, const char *domain, bool mx_only, bool used)
 {
     struct inflight *f;
 
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, domain, mx_only);
+    f = inflight_join(d, domain, mx_only, used);
     if (f != NULL)
         inflight_unref(d, f);		/* nobody waits for it */
     pthread_mutex_unlock(&d->mu);
@@ -327,7 +338,7 @@ discover_queue(struct discover *d, const char *domain)
 
     if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
         return -1;
-    return queue_job(d, norm, false);
+    return queue_job(d, norm, false, true);
 }
 
 void
@@ -508,7 +519,7 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
     for (size_t i = 0; i < m->n && n < DISCOVER_MAX_MX; i++)
         snprintf(hosts[n++], 254, "%s", m->hosts[i]);
     if (d->cache != NULL && now >= m->fetched_at + (m->expires_at - m->fetched_at) * 3 / 4)
-        (void)queue_job(d, m->domain, true);
+        (void)queue_job(d, m->domain, true, true);
     return n;
 }
 
@@ -557,10 +568,11 @@ discover_mx(struct discover *d, const char *domain, const struct timespec *deadl
 
 /* ------------------------------------------------------------ refresher */
 
+/* The refresher's own visit: not a use (refresh.h). Stops the round when the queue is full. */
 static int
 queue_due_row(const struct cache_entry *e, void *arg)
 {
-    return discover_queue(arg, e->domain) == 0 ? 0 : 1;
+    return queue_job(arg, e->domain, false, false) == 0 ? 0 : 1;
 }
 
 static void *
@@ -589,10 +601,9 @@ refresher_main(void *arg)
         now = d->now();
         /* The last uses recorded in memory, in one transaction. */
         (void)hotstate_flush_used(d->hot);
-        /* Only domains in use are refreshed; unused ones age out. */
-        if (cache_due(d->cache, now, d->cfg->check_interval, d->cfg->refresh_margin,
-                      now - d->cfg->unused_ttl, DUE_BATCH, queue_due_row, d,
-                      &err) != CACHE_OK)
+        /* Policies in use, paged by a cursor; negative rows and unused ones age out. */
+        if (refresh_round(d->cache, d->cfg, now, DUE_BATCH, &d->cursor, queue_due_row, d,
+                          NULL, &err) != CACHE_OK)
             log_msg(LOG_ERR, "refresh: cannot read the cache: %s", err.msg);
         if (cache_purge_unused(d->cache, now - d->cfg->unused_ttl, &purged, &err) != CACHE_OK)
             log_msg(LOG_ERR, "refresh: cannot purge unused rows: %s", err.msg);

@@ -162,7 +162,6 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
         cache_entry_free(e);
     }
     have_policy = e->has_policy;
-    e->last_used = now;
 
     snprintf(qname, sizeof(qname), "_mta-sts.%s", e->domain);
     mts_err_clear(&err);
@@ -247,4 +246,46 @@ store:
         }
     }
     res->rechecked = rechecked;
+}
+
+/* ------------------------------------------------------------ the refresher's rounds */
+
+struct round {
+    struct refresh_cursor *cur;
+    cache_row_fn fn;
+    void *arg;
+    size_t n;
+    bool stopped;
+};
+
+static int
+round_row(const struct cache_entry *e, void *arg)
+{
+    struct round *r = arg;
+
+    if (r->fn(e, r->arg) != 0) {
+        r->stopped = true;
+        return 1;
+    }
+    snprintf(r->cur->after, sizeof(r->cur->after), "%s", e->domain);
+    r->n++;
+    return 0;
+}
+
+enum cache_status
+refresh_round(struct cache *c, const struct config *cfg, int64_t now, size_t batch,
+              struct refresh_cursor *cur, cache_row_fn fn, void *arg, size_t *n,
+              struct mts_err *err)
+{
+    struct round r = {cur, fn, arg, 0, false};
+    enum cache_status st;
+
+    st = cache_due(c, now, cfg->check_interval, cfg->refresh_margin, now - cfg->unused_ttl,
+                   cur->after, batch, round_row, &r, err);
+    /* The end of the table within this round: the next one starts over. */
+    if ((st == CACHE_OK || st == CACHE_BAD_ROW) && !r.stopped && r.n < batch)
+        cur->after[0] = '\0';
+    if (n != NULL)
+        *n = r.n;
+    return st;
 }

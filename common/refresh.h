@@ -7,6 +7,8 @@
  *	struct refresh_io io = {arg, txt_fn, addresses_fn, fetch_fn};
  *	refresh_step(cfg, &io, &row, now, &res);       row: cached, or empty
  *	refresh_status_from_row(&row, now, &res);      what a row says now
+ *	struct refresh_cursor cur = {""};
+ *	refresh_round(cache, cfg, now, batch, &cur, fn, arg, &err);  background
  *
  * DESCRIPTION
  *	refresh_step takes the cached row of a domain (or a zeroed row with
@@ -32,6 +34,20 @@
  *	res.rechecked says whether the TXT id check completed (DNS answered
  *	and any new id was fetched): RFC 8461 §5 before a permanent failure.
  *	Time is the caller's now (seconds); every wait is bounded inside io.
+ *	A step never changes the row's last_used: only a recipient's use does
+ *	(the caller sets it), so a row the refresher alone keeps visiting
+ *	still ages out after unused_ttl.
+ *
+ *	refresh_round picks what the background refresher revisits: rows with
+ *	a policy, in use (last_used within unused_ttl), due for a TXT id check
+ *	(check_interval) or within refresh_margin of expiry. Negative rows
+ *	(absent, unknown, failed) are never picked: they live out their own
+ *	TTL and are looked up again only when a recipient asks. A round
+ *	delivers at most batch rows, in domain order, starting after the
+ *	cursor; the cursor moves past them, and back to the start once a
+ *	round reaches the end, so every due row is delivered within
+ *	ceil(due / batch) rounds whatever its name. This is the module's one
+ *	read of the cache (cache_due).
  *
  * DIAGNOSTICS
  *	Nothing fails: every failure becomes the row's last_error and res's
@@ -74,5 +90,20 @@ void refresh_step(const struct config *cfg, const struct refresh_io *io, struct 
  */
 bool refresh_status_from_row(const struct cache_entry *e, int64_t now,
                              struct discover_result *res);
+
+/* Where the background refresher's next round starts. */
+struct refresh_cursor {
+    char after[CACHE_DOMAIN_MAX + 1]; /* "" = the first row */
+};
+
+/*
+ * One round of the refresher (see DESCRIPTION): calls fn for each row
+ * picked (fn's non-zero return stops the round, the cursor then stays
+ * after the last row fn accepted). Returns the count delivered in *n;
+ * the cache_due status, with err, otherwise CACHE_OK.
+ */
+enum cache_status refresh_round(struct cache *c, const struct config *cfg, int64_t now,
+                                size_t batch, struct refresh_cursor *cur, cache_row_fn fn,
+                                void *arg, size_t *n, struct mts_err *err);
 
 #endif

@@ -485,7 +485,7 @@ test_due_by_check_interval(void **state)
     /* now = 10000, check_interval = 3600: checked at or before 6400 is due. */
     put_simple(c, "due.example", 6400, 1000000, 9000);
     put_simple(c, "fresh.example", 6401, 1000000, 9000);
-    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, NULL, 100, collect_fn, col, &err), CACHE_OK);
     assert_int_equal(col->n, 1);
     assert_string_equal(col->names[0], "due.example");
     free(col);
@@ -505,7 +505,7 @@ test_due_by_expiry(void **state)
     put_simple(c, "expiring.example", 9999, 10600, 9000);
     put_simple(c, "expired.example", 9999, 5000, 9000);
     put_simple(c, "later.example", 9999, 10601, 9000);
-    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 0, NULL, 100, collect_fn, col, &err), CACHE_OK);
     assert_int_equal(col->n, 2);
     assert_string_equal(col->names[0], "expired.example");
     assert_string_equal(col->names[1], "expiring.example");
@@ -525,7 +525,7 @@ test_due_by_last_used_and_max_rows(void **state)
     assert_non_null(col);
     put_simple(c, "unused.example", 0, 0, 4999); /* due, but nobody asked lately */
     put_simple(c, "used.example", 0, 0, 5000);
-    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 100, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, NULL, 100, collect_fn, col, &err), CACHE_OK);
     assert_int_equal(col->n, 1);
     assert_string_equal(col->names[0], "used.example");
 
@@ -534,12 +534,12 @@ test_due_by_last_used_and_max_rows(void **state)
         put_simple(c, d, 0, 0, 9000);
     }
     memset(col, 0, sizeof(*col));
-    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 45, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, NULL, 45, collect_fn, col, &err), CACHE_OK);
     assert_int_equal(col->n, 45);
     assert_string_equal(col->names[0], "m00.example");
     assert_string_equal(col->names[44], "m44.example");
     memset(col, 0, sizeof(*col));
-    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, 0, collect_fn, col, &err), CACHE_OK);
+    assert_int_equal(cache_due(c, 10000, 3600, 600, 5000, NULL, 0, collect_fn, col, &err), CACHE_OK);
     assert_int_equal(col->n, 0);
     free(col);
     cache_close(c);

@@ -8,6 +8,8 @@
  *			status, the row to store, whether a fetch ran, whether
  *			the id check completed, and the warning logged
  *	row_cases	refresh_status_from_row: what a cached row says now
+ *	round_cases	refresh_round over a real (in-memory) cache: which rows
+ *			the background refresher revisits, round after round
  */
 #include "unit.h"
 
@@ -485,7 +487,8 @@ run_step_case(void **state)
     assert_string_equal(r.e.txt_id, c->want_id);
     assert_string_equal(r.e.fetch_failed_id, c->want_failed_id);
     assert_true(r.e.has_status);
-    assert_int_equal(r.e.last_used, NOW);
+    /* A step is not a use: the caller records recipients' uses. */
+    assert_int_equal(r.e.last_used, c->row == R_NONE ? 0 : NOW - 10);
     if (c->want_expires != ANY && r.e.expires_at != c->want_expires)
         fail_msg("row expires_at NOW%+lld, want NOW%+lld", (long long)(r.e.expires_at - NOW),
                  (long long)(c->want_expires - NOW));
@@ -560,9 +563,136 @@ run_row_case(void **state)
     cache_entry_free(&e);
 }
 
+/* ------------------------------------------------------------ the refresher's rounds */
+
+/* Kinds of rows a round case fills the cache with, n of each. */
+struct round_case {
+    const char *label;
+    int absent, unknown, failed; /* negative rows, long past check_interval */
+    int due;                     /* enforce rows due for a TXT id check */
+    int expiring;                /* enforce rows within refresh_margin of expiry */
+    int fresh;                   /* enforce rows checked just now */
+    int unused;                  /* enforce rows due, unused for unused_ttl */
+    size_t batch;
+    int rounds;
+    size_t want[4];              /* rows delivered in each round */
+};
+
+static const struct round_case round_cases[] = {
+    {"700 absent rows: nothing queued", 700, 0, 0, 0, 0, 0, 0, 500, 2, {0, 0}},
+    {"unknown and failed rows: nothing queued", 0, 300, 300, 0, 0, 0, 0, 500, 1, {0}},
+    {"700 enforce rows due: all within 2 rounds, then over", 0, 0, 0, 700, 0, 0, 0, 500, 3,
+     {500, 200, 500}},
+    {"policies near expiry are due whatever the check", 0, 0, 0, 0, 40, 0, 0, 500, 1, {40}},
+    {"fresh policies are not due", 0, 0, 0, 0, 0, 100, 0, 500, 1, {0}},
+    {"unused policies are not refreshed", 0, 0, 0, 0, 0, 0, 100, 500, 1, {0}},
+    {"a mix: only the policies due, paged", 300, 100, 100, 250, 50, 200, 100, 120, 4,
+     {120, 120, 60, 120}},
+};
+
+#define ROUND_USED_SINCE_OFFSET 100 /* in use: asked 100 s ago */
+
+struct seen {
+    char (*names)[CACHE_DOMAIN_MAX + 1];
+    size_t n, cap;
+};
+
+static int
+seen_row(const struct cache_entry *e, void *arg)
+{
+    struct seen *sn = arg;
+
+    assert_true(e->has_policy);
+    if (sn->n < sn->cap)
+        snprintf(sn->names[sn->n], sizeof(sn->names[0]), "%s", e->domain);
+    sn->n++;
+    return 0;
+}
+
+static void
+put_round_row(struct cache *c, const char *kind, int i, enum discover_status st,
+              int64_t checked, int64_t expires, int64_t used)
+{
+    struct cache_entry e;
+    struct mts_err err;
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.domain, sizeof(e.domain), "%s%04d.example", kind, i);
+    e.has_status = true;
+    e.status = st;
+    e.checked_at = checked;
+    e.expires_at = expires;
+    e.last_used = used;
+    if (st == DISCOVER_ENFORCE) {
+        e.has_policy = true;
+        e.mode = POLICY_MODE_ENFORCE;
+        e.max_age = DAY;
+        e.fetched_at = checked;
+        snprintf(e.txt_id, sizeof(e.txt_id), "id1");
+    }
+    if (cache_put(c, &e, &err) != CACHE_OK)
+        fail_msg("cache_put %s: %s", e.domain, err.msg);
+}
+
+static void
+run_round_case(void **state)
+{
+    const struct round_case *c = *state;
+    struct cache *cache;
+    struct mts_err err;
+    struct refresh_cursor cur = {""};
+    struct seen sn = {NULL, 0, 2000};
+    size_t total = 0, n;
+    int64_t used = NOW - ROUND_USED_SINCE_OFFSET, old = NOW - CHECK_INTERVAL - 1;
+
+    assert_int_equal(cache_open(":memory:", 1000, &cache, &err), CACHE_OK);
+    sn.names = calloc(sn.cap, sizeof(*sn.names));
+    assert_non_null(sn.names);
+    /* Negative rows checked long ago and long expired: the old rule found them due. */
+    for (int i = 0; i < c->absent; i++)
+        put_round_row(cache, "absent", i, DISCOVER_ABSENT, old, NOW - 1, used);
+    for (int i = 0; i < c->unknown; i++)
+        put_round_row(cache, "unknown", i, DISCOVER_UNKNOWN, old, NOW + 10, used);
+    for (int i = 0; i < c->failed; i++)
+        put_round_row(cache, "failed", i, DISCOVER_FAILED, old, NOW + 10, used);
+    for (int i = 0; i < c->due; i++)
+        put_round_row(cache, "due", i, DISCOVER_ENFORCE, old, NOW + DAY, used);
+    for (int i = 0; i < c->expiring; i++)
+        put_round_row(cache, "expiring", i, DISCOVER_ENFORCE, NOW, NOW + MARGIN / 2, used);
+    for (int i = 0; i < c->fresh; i++)
+        put_round_row(cache, "fresh", i, DISCOVER_ENFORCE, NOW, NOW + DAY, used);
+    for (int i = 0; i < c->unused; i++)
+        put_round_row(cache, "unused", i, DISCOVER_ENFORCE, old, NOW + DAY,
+                      NOW - cfg->unused_ttl - 1);
+    for (int r = 0; r < c->rounds; r++) {
+        size_t before = sn.n;
+
+        assert_int_equal(refresh_round(cache, cfg, NOW, c->batch, &cur, seen_row, &sn, &n, &err),
+                         CACHE_OK);
+        if (n != c->want[r] || sn.n - before != n)
+            fail_msg("round %d: %zu rows, want %zu", r + 1, n, c->want[r]);
+        total += n;
+    }
+    /* Every row due was delivered, each once, in domain order, before any came again. */
+    assert_true(total >= (size_t)(c->due + c->expiring));
+    for (size_t i = 1; i < (size_t)(c->due + c->expiring); i++)
+        if (strcmp(sn.names[i - 1], sn.names[i]) >= 0)
+            fail_msg("row %zu (%s) delivered after %s", i, sn.names[i], sn.names[i - 1]);
+    /* A round changes no row's last use (the refresher is not a recipient). */
+    if (c->due > 0) {
+        struct cache_entry e;
+
+        assert_int_equal(cache_get(cache, "due0000.example", &e, &err), CACHE_OK);
+        assert_int_equal(e.last_used, used);
+        cache_entry_free(&e);
+    }
+    free(sn.names);
+    cache_close(cache);
+}
+
 /* ------------------------------------------------------------ main */
 
-#define N_TESTS (N_ROWS(step_cases) + N_ROWS(row_cases))
+#define N_TESTS (N_ROWS(step_cases) + N_ROWS(row_cases) + N_ROWS(round_cases))
 
 static struct CMUnitTest refresh_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -586,5 +716,6 @@ main(void)
     log_set_level(LOG_DEBUG);
     UNIT_ADD_TABLE(&list, "step", step_cases, run_step_case);
     UNIT_ADD_TABLE(&list, "row", row_cases, run_row_case);
+    UNIT_ADD_TABLE(&list, "round", round_cases, run_round_case);
     return cmocka_run_group_tests(refresh_tests, NULL, NULL);
 }
