@@ -67,7 +67,9 @@
  *	the sqlite3 shell, may have written them): a field that is too long,
  *	of the wrong type, holds a NUL byte or an unknown value makes the row
  *	invalid (CACHE_BAD_ROW) instead of being cut to fit; only last_error,
- *	which is for people, is truncated.
+ *	which is for people, is truncated. Every time must lie within
+ *	0 .. CACHE_TIME_MAX, so that adding a configured duration to it can
+ *	never overflow.
  *
  * DIAGNOSTICS
  *	Every function returns a cache_status and, for anything but CACHE_OK,
@@ -89,6 +91,8 @@
 #define CACHE_SCHEMA_VERSION 3
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
+/* The latest time a row may hold: 9999-12-31T23:59:59Z; the earliest is 0. */
+#define CACHE_TIME_MAX INT64_C(253402300799)
 
 enum cache_status {
     CACHE_OK = 0,

@@ -21,7 +21,7 @@ enum kind {
     K_STR,    /* char[]; NULL <-> ""; too long is refused */
     K_CUT,    /* char[] for people; too long is cut */
     K_DUP,    /* char *, malloc'd; NULL <-> NULL */
-    K_I64,    /* int64_t */
+    K_TIME,   /* int64_t seconds since the epoch, 0 .. CACHE_TIME_MAX */
     K_BOOL,   /* bool as 0/1 */
     K_U32,    /* uint32_t max_age, at most POLICY_MAX_AGE_LIMIT */
     K_MODE,   /* enum policy_mode as its name; NULL when there is no policy */
@@ -41,15 +41,15 @@ static const struct col domain_cols[] = {
     COL(cache_entry, domain, K_STR),      COL(cache_entry, txt_id, K_STR),
     COL(cache_entry, has_policy, K_BOOL), COL(cache_entry, mode, K_MODE),
     COL(cache_entry, max_age, K_U32),     COL(cache_entry, mx, K_MX),
-    COL(cache_entry, policy_text, K_DUP), COL(cache_entry, fetched_at, K_I64),
-    COL(cache_entry, expires_at, K_I64),  COL(cache_entry, checked_at, K_I64),
-    COL(cache_entry, last_used, K_I64),   COL(cache_entry, status, K_STATUS),
+    COL(cache_entry, policy_text, K_DUP), COL(cache_entry, fetched_at, K_TIME),
+    COL(cache_entry, expires_at, K_TIME),  COL(cache_entry, checked_at, K_TIME),
+    COL(cache_entry, last_used, K_TIME),   COL(cache_entry, status, K_STATUS),
     COL(cache_entry, dnssec, K_STR),      COL(cache_entry, last_error, K_CUT),
-    COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_I64),
+    COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_TIME),
 };
 static const struct col probe_cols[] = {
-    COL(cache_probe, host, K_STR),        COL(cache_probe, probed_at, K_I64),
-    COL(cache_probe, expires_at, K_I64),  COL(cache_probe, starttls, K_BOOL),
+    COL(cache_probe, host, K_STR),        COL(cache_probe, probed_at, K_TIME),
+    COL(cache_probe, expires_at, K_TIME),  COL(cache_probe, starttls, K_BOOL),
     COL(cache_probe, tls_version, K_STR), COL(cache_probe, cert_valid, K_BOOL),
     COL(cache_probe, error, K_CUT),
 };
@@ -156,6 +156,12 @@ fields_bounded(const struct col *cols, size_t n, const void *obj)
             }
             if (len > CACHE_TEXT_MAX)
                 return cols[i].name;
+        } else if (cols[i].kind == K_TIME) {
+            int64_t t;
+
+            memcpy(&t, f, sizeof(t));
+            if (t < 0 || t > CACHE_TIME_MAX)
+                return cols[i].name;
         } else if ((cols[i].kind == K_STR || cols[i].kind == K_CUT) &&
                    strnlen(f, cols[i].size) == cols[i].size) {
             return cols[i].name;
@@ -244,7 +250,7 @@ encode_cols(const struct col *cols, size_t n, const void *obj, const char *joine
             v[i] = text_or_null(e->n_mx > 0 ? joined : e->has_policy ? "" : NULL);
             break;
         default:
-            if (cols[i].kind == K_I64)
+            if (cols[i].kind == K_TIME)
                 memcpy(&x, f, sizeof(x));
             else if (cols[i].kind == K_U32)
                 x = *(const uint32_t *)(const void *)f;
@@ -276,7 +282,7 @@ cache_probe_encode(const struct cache_probe *p, struct cache_val *v, struct mts_
     const char *bad = fields_bounded(probe_cols, NELEM(probe_cols), p);
 
     if (bad != NULL) {
-        mts_err_set(err, "probe row: %s is not terminated within its buffer", bad);
+        mts_err_set(err, "probe row: invalid %s (unterminated, or a time out of range)", bad);
         return -1;
     }
     if (!cache_row_name_ok("MX host", p->host, err))
@@ -298,13 +304,16 @@ decode_col(const struct cache_val *v, const struct col *col, void *obj)
             e->mode = MODE_INVALID;
         return NULL; /* otherwise "", NULL, 0 or no status as zeroed */
     }
-    if (col->kind == K_I64 || col->kind == K_BOOL || col->kind == K_U32) {
+    if (col->kind == K_TIME || col->kind == K_BOOL || col->kind == K_U32) {
         if (v->type != CACHE_VAL_INT)
             return "is not an integer";
         if (col->kind == K_BOOL && v->i != 0 && v->i != 1)
             return "is not 0 or 1";
         if (col->kind == K_U32 && (v->i < 0 || v->i > POLICY_MAX_AGE_LIMIT))
             return "is out of range";
+        /* A time any configured duration can be added to without overflow. */
+        if (col->kind == K_TIME && (v->i < 0 || v->i > CACHE_TIME_MAX))
+            return "is out of range (before 1970 or after 9999)";
         if (col->kind == K_BOOL)
             *(bool *)(void *)f = v->i == 1;
         else if (col->kind == K_U32)
@@ -412,6 +421,11 @@ mxset_ok(const struct cache_mxset *m, struct mts_err *err)
     if (strnlen(m->domain, sizeof(m->domain)) == sizeof(m->domain) ||
         !cache_row_name_ok("domain", m->domain, &why)) {
         mts_err_set(err, "MX set: invalid domain");
+        return false;
+    }
+    if (m->fetched_at < 0 || m->fetched_at > CACHE_TIME_MAX || m->expires_at < 0 ||
+        m->expires_at > CACHE_TIME_MAX) {
+        mts_err_set(err, "MX set of %s: a time is out of range", m->domain);
         return false;
     }
     if (m->n == 0 || m->n > CACHE_MX_MAX) {

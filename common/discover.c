@@ -143,6 +143,12 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
     memset(&e, 0, sizeof(e));
     if (d->cache != NULL) {
         cs = cache_get(d->cache, domain, &e, &err);
+        if (cs == CACHE_BAD_ROW) {
+            /* A row this code cannot trust (absurd times, bad fields) is no
+             * knowledge at all: look the domain up afresh and replace it. */
+            log_msg(LOG_WARNING, "%s: %s; replacing it", domain, err.msg);
+            cs = CACHE_NOT_FOUND;
+        }
         if (cs != CACHE_OK && cs != CACHE_NOT_FOUND) {
             /* Without the row we cannot know whether a policy is cached:
              * never guess "no policy". */
@@ -412,7 +418,8 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
             return;
         }
         cache_entry_free(&e);
-    } else if (cs != CACHE_NOT_FOUND) {
+    } else if (cs != CACHE_NOT_FOUND && cs != CACHE_BAD_ROW) {
+        /* (A bad row is looked up afresh and replaced, in refresh().) */
         res->status = DISCOVER_UNKNOWN;
         mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);

@@ -270,10 +270,17 @@ test_negative_entry_roundtrip(void **state)
     memset(&in, 0, sizeof(in));
     (void)snprintf(in.domain, sizeof(in.domain), "nosts.example");
     in.mode = (enum policy_mode)77; /* ignored without a policy */
-    in.expires_at = -5;             /* negative times are stored as given */
-    in.checked_at = INT64_MAX;
     in.has_status = true;
     in.status = DISCOVER_ABSENT;
+    /* Times out of 0 .. CACHE_TIME_MAX are refused: a sum with them could overflow. */
+    in.expires_at = -5;
+    assert_int_equal(cache_put(c, &in, &err), CACHE_ERROR);
+    assert_non_null(strstr(err.msg, "expires_at"));
+    in.expires_at = 5;
+    in.checked_at = INT64_MAX;
+    assert_int_equal(cache_put(c, &in, &err), CACHE_ERROR);
+    assert_non_null(strstr(err.msg, "checked_at"));
+    in.checked_at = CACHE_TIME_MAX;
     put_ok(c, &in);
     assert_int_equal(cache_get(c, "nosts.example", &out, &err), CACHE_OK);
     assert_false(out.has_policy);
@@ -282,8 +289,8 @@ test_negative_entry_roundtrip(void **state)
     assert_null(out.policy_text);
     assert_string_equal(out.txt_id, "");
     assert_string_equal(out.dnssec, "");
-    assert_int_equal(out.expires_at, -5);
-    assert_true(out.checked_at == INT64_MAX);
+    assert_int_equal(out.expires_at, 5);
+    assert_true(out.checked_at == CACHE_TIME_MAX);
     assert_true(out.has_status);
     assert_int_equal(out.status, DISCOVER_ABSENT);
     cache_entry_free(&out);
@@ -868,6 +875,10 @@ test_overlong_and_bad_rows(void **state)
         "INSERT INTO domains (domain) VALUES (42);"
         "INSERT INTO domains (domain, last_used) VALUES ('good.example', 3);"
         "INSERT INTO domains (domain, fetch_failed_at) VALUES ('lastcol.example', 1.5);"
+        "INSERT INTO domains (domain, checked_at) VALUES ('hugetime.example',"
+        " 9223372036854775807);"
+        "INSERT INTO domains (domain, expires_at) VALUES ('negtime.example', -1);"
+        "INSERT INTO domains (domain, last_used) VALUES ('year10000.example', 253402300800);"
         "INSERT INTO mx_probes (host, tls_version) VALUES ('mx.example',"
         " printf('%.40c','v'));");
     c = open_ok(path);
@@ -875,7 +886,9 @@ test_overlong_and_bad_rows(void **state)
     static const char *const bad[] = {"longid.example",  "bigpolicy.example", "longstatus.example",
                                       "blobmx.example",  "nul.example",       "textint.example",
                                       "badmode.example", "nomode.example",    "hp.example",
-                                      "age.example",     "lastcol.example"};
+                                      "age.example",     "lastcol.example",
+                                      "hugetime.example", "negtime.example",
+                                      "year10000.example"};
     /* The reason names the row and the column that was wrong. */
     static const char *const why[] = {"longid.example: column txt_id is too long",
                                       "bigpolicy.example: column policy_text is too long",
@@ -887,7 +900,10 @@ test_overlong_and_bad_rows(void **state)
                                       "nomode.example: invalid mode",
                                       "hp.example: column has_policy is not 0 or 1",
                                       "age.example: column max_age is out of range",
-                                      "lastcol.example: column fetch_failed_at is not an integer"};
+                                      "lastcol.example: column fetch_failed_at is not an integer",
+                                      "hugetime.example: column checked_at is out of range",
+                                      "negtime.example: column expires_at is out of range",
+                                      "year10000.example: column last_used is out of range"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         out.mx = (char **)&out;
         if (cache_get(c, bad[i], &out, &err) != CACHE_BAD_ROW)
@@ -904,7 +920,7 @@ test_overlong_and_bad_rows(void **state)
 
     /* list delivers every valid row, skips the rest, and terminates. */
     assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_BAD_ROW);
-    assert_non_null(strstr(err.msg, "14 cache row(s) skipped"));
+    assert_non_null(strstr(err.msg, "17 cache row(s) skipped"));
     assert_non_null(strstr(err.msg, "UPPER.example")); /* the first bad row, by name */
     /* 42 was stored as the text '42' (TEXT affinity): a valid key. The BLOB key
      * x'00ff' is not a text key at all and is not listed. */
@@ -1127,6 +1143,15 @@ test_mx_sets(void **state)
     assert_int_equal(cache_put_mx(c, &m, &err), CACHE_ERROR);
     raw_exec(path, "UPDATE mx_sets SET hosts = 'a b' WHERE domain = 'example.com'");
     assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_BAD_ROW);
+    /* An absurd time (a sum with it would overflow) makes the set invalid too. */
+    m.hosts = hosts;
+    m.n = 2;
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_OK);
+    raw_exec(path, "UPDATE mx_sets SET expires_at = 9223372036854775807 WHERE domain = 'example.com'");
+    assert_int_equal(cache_get_mx(c, "example.com", &got, &err), CACHE_BAD_ROW);
+    m.expires_at = INT64_MAX;
+    assert_int_equal(cache_put_mx(c, &m, &err), CACHE_ERROR);
+    m.expires_at = 400;
     /* Deleting the domain's row deletes its MX set. */
     m.hosts = hosts;
     m.n = 2;

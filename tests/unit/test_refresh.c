@@ -712,6 +712,7 @@ main(void)
     cfg->absent_ttl = ABSENT_TTL;
     cfg->fetch_retry_interval = RETRY;
     cfg->refresh_margin = MARGIN;
+    cfg->unused_ttl = 10 * DAY; /* within NOW: a row's times are never negative */
     log_init("test_refresh", LOG_TO_STDERR, LOG_MAIL);
     log_set_level(LOG_DEBUG);
     UNIT_ADD_TABLE(&list, "step", step_cases, run_step_case);

@@ -88,7 +88,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..76"
+echo "1..79"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -263,6 +263,16 @@ grep -q "database is locked" "$ERR"; ok "locked database: the error says so ($(h
 wait $locker
 "$CTL" -c "$CONF" cache show none.test >/dev/null 2>&1; ok "a rolled-back writer lost no committed row" $?
 
+# A row with an absurd time (a sum with it would overflow a signed add; UBSan
+# aborts on that): refused as a bad row, looked up afresh and replaced.
+lookup d48.test
+sqlite3 "$MTS_WORLD_CACHE_DB" "UPDATE domains SET checked_at = 9223372036854775807 WHERE domain = 'd48.test'"
+lookup d48.test
+is "a row with checked_at = INT64_MAX is looked up afresh" '.source == "fresh" and .status == "enforce"'
+grep -q "checked_at is out of range" "$ERR"; ok "the bad row is named in the log ($(head -c 200 "$ERR"))" $?
+[ "$(sqlite3 "$MTS_WORLD_CACHE_DB" "SELECT checked_at < 253402300800 FROM domains WHERE domain = 'd48.test'")" = 1 ]
+ok "the bad row was replaced" $?
+
 head -c 4096 /dev/urandom >"$W/corrupt.sqlite"
 sed "s|^cache_db = .*|cache_db = $W/corrupt.sqlite|" "$CONF" >"$W/corrupt.conf"
 "$CTL" -c "$W/corrupt.conf" lookup enforce.test >"$OUT" 2>"$ERR"
@@ -306,5 +316,5 @@ kill "$mpid"; wait "$mpid" 2>/dev/null
 ok "a resolver that passes DNSSEC: no such warning at start" $?
 kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
 
-[ "$n" -eq 76 ] || echo "# planned 76, ran $n"
+[ "$n" -eq 79 ] || echo "# planned 79, ran $n"
 [ "$fails" -eq 0 ]
