@@ -18,7 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define ITER_BATCH 32 /* rows read under the lock before callbacks run */
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -127,7 +131,33 @@ struct cache {
     sqlite3_stmt *st[ST_N];
     int busy_ms;
     char *path;
+    /* Healing (cache_open_healing): set aside a corrupt file and reopen. */
+    bool heal;
+    bool corrupt_seen;  /* a statement found the file corrupt: heal at unlock */
+    bool stand_in;      /* the file could not be reopened: an in-memory database */
+    time_t retry_at;    /* with stand_in: when to try the file again */
+    dev_t dev;          /* the file this connection opened */
+    ino_t ino;
 };
+
+static void heal_locked(struct cache *c);
+
+static void
+cache_lock(struct cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->heal && c->stand_in && time(NULL) >= c->retry_at)
+        heal_locked(c);
+}
+
+/* Heals (see cache.h) before letting go when a statement found the file corrupt. */
+static void
+cache_unlock(struct cache *c)
+{
+    if (c->corrupt_seen)
+        heal_locked(c);
+    pthread_mutex_unlock(&c->mu);
+}
 
 /* Maps an SQLite result to our status and a sentence naming the file. */
 static enum cache_status
@@ -144,6 +174,7 @@ fail(struct cache *c, int rc, const char *what, struct mts_err *err)
         return CACHE_READONLY;
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
+        c->corrupt_seen = c->heal;
         mts_err_set(err, "%s: database file is corrupt or not an SQLite database: %s", what,
                     c->path);
         return CACHE_CORRUPT;
@@ -393,12 +424,195 @@ open_common(const char *path, int busy_ms, bool ro, struct cache **out, struct m
                              SQLITE_OPEN_NOMUTEX,
                          NULL);
     st = rc == SQLITE_OK ? setup(c, ro, mem, err) : fail(c, rc, "cannot open", err);
+    if (st == CACHE_OK && !mem) {
+        struct stat sb;
+        int persist = 1;
+
+        if (stat(path, &sb) == 0) {
+            c->dev = sb.st_dev;
+            c->ino = sb.st_ino;
+        }
+        /*
+         * The last connection to close deletes PATH-wal by name; after a
+         * heal that name is the fresh file's. Keep the WAL file instead
+         * (closing then only truncates it, through its descriptor).
+         */
+        (void)sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
     if (st != CACHE_OK) {
         cache_close(c);
         return st;
     }
     *out = c;
     return CACHE_OK;
+}
+
+/* PATH -> PATH.corrupt-TIME[-N], with its -wal and -shm; the new name into moved. */
+static int
+move_aside(const char *path, char *moved, size_t movedsz, struct mts_err *err)
+{
+    static const char *const side[] = {"-wal", "-shm"};
+    char from[4096], to[4096];
+    long long t = (long long)time(NULL); /* a name, not a cache time */
+    struct stat sb;
+
+    for (int n = 0;; n++) {
+        int k = n == 0 ? snprintf(moved, movedsz, "%s.corrupt-%lld", path, t)
+                       : snprintf(moved, movedsz, "%s.corrupt-%lld-%d", path, t, n);
+
+        if (k < 0 || (size_t)k >= movedsz) {
+            mts_err_set(err, "cannot move %s aside: name too long", path);
+            return -1;
+        }
+        if (lstat(moved, &sb) != 0 || n > 100)
+            break;
+    }
+    if (rename(path, moved) != 0) {
+        mts_err_set(err, "cannot move %s aside to %s: %s", path, moved, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < NELEM(side); i++)
+        if (snprintf(from, sizeof(from), "%s%s", path, side[i]) < (int)sizeof(from) &&
+            snprintf(to, sizeof(to), "%s%s", moved, side[i]) < (int)sizeof(to))
+            (void)rename(from, to); /* absent: nothing to move */
+    return 0;
+}
+
+/* Is the file at path still the one c opened? */
+static bool
+same_file(const struct cache *c)
+{
+    struct stat sb;
+
+    return stat(c->path, &sb) == 0 && sb.st_dev == c->dev && sb.st_ino == c->ino;
+}
+
+/* Takes over n's connection and statements (n is then closed, owning c's old ones). */
+static void
+swap_connection(struct cache *c, struct cache *n)
+{
+    sqlite3 *db = c->db;
+    sqlite3_stmt *st[ST_N];
+
+    memcpy(st, c->st, sizeof(st));
+    c->db = n->db;
+    memcpy(c->st, n->st, sizeof(c->st));
+    c->dev = n->dev;
+    c->ino = n->ino;
+    n->db = db;
+    memcpy(n->st, st, sizeof(st));
+    cache_close(n);
+}
+
+/*
+ * With the lock held: the file was found corrupt (or could not be
+ * reopened before). Closes this connection, moves the file aside unless
+ * another process already did, and opens a fresh one; when that fails, an
+ * in-memory stand-in serves (every row "not found") and the file is tried
+ * again a second later.
+ */
+static void
+heal_locked(struct cache *c)
+{
+    struct cache *n = NULL;
+    struct mts_err err;
+    char moved[4096];
+    bool was_stand_in = c->stand_in;
+
+    c->corrupt_seen = false;
+    if (!was_stand_in) {
+        /* Closed first: nothing of ours may touch the file once it is moved. */
+        struct cache *old = NULL;
+        bool ours = same_file(c);
+
+        if (open_common(":memory:", c->busy_ms, false, &old, &err) != CACHE_OK) {
+            log_msg(LOG_ERR, "cache %s is corrupt, and no stand-in: %s", c->path, err.msg);
+            return;
+        }
+        swap_connection(c, old);
+        c->stand_in = true;
+        if (ours) {
+            if (move_aside(c->path, moved, sizeof(moved), &err) == 0)
+                log_msg(LOG_WARNING, "cache %s is corrupt: moved aside to %s; a fresh one "
+                        "is created", c->path, moved);
+            else
+                log_msg(LOG_ERR, "cache %s is corrupt: %s", c->path, err.msg);
+        } else {
+            log_msg(LOG_WARNING, "cache %s was found corrupt and has already been replaced; "
+                    "reopening it", c->path);
+        }
+    }
+    if (open_common(c->path, c->busy_ms, false, &n, &err) != CACHE_OK) {
+        c->retry_at = time(NULL) + 1;
+        if (!was_stand_in)
+            log_msg(LOG_ERR, "cannot reopen the cache (serving from memory until it can be): "
+                    "%s", err.msg);
+        return;
+    }
+    swap_connection(c, n);
+    c->stand_in = false;
+    log_msg(LOG_NOTICE, "cache %s reopened", c->path);
+}
+
+enum cache_status
+cache_open_healing(const char *path, int busy_timeout_ms, struct cache **out, char *moved,
+                   size_t movedsz, struct mts_err *err)
+{
+    enum cache_status st;
+    struct mts_err why;
+
+    moved[0] = '\0';
+    st = cache_check_file(path, busy_timeout_ms, &why);
+    if (st == CACHE_CORRUPT && move_aside(path, moved, movedsz, err) != 0)
+        return CACHE_CORRUPT;
+    if ((st = open_common(path, busy_timeout_ms, false, out, err)) == CACHE_OK)
+        (*out)->heal = true;
+    return st;
+}
+
+enum cache_status
+cache_check_file(const char *path, int busy_timeout_ms, struct mts_err *err)
+{
+    struct cache c;
+    sqlite3_stmt *s = NULL;
+    enum cache_status st = CACHE_OK;
+    struct stat sb;
+    int rc;
+
+    mts_err_clear(err);
+    if (strcmp(path, ":memory:") == 0 || (stat(path, &sb) != 0 && errno == ENOENT))
+        return CACHE_OK; /* created at open */
+    memset(&c, 0, sizeof(c));
+    c.path = (char *)path;
+    c.busy_ms = busy_timeout_ms;
+    rc = sqlite3_open_v2(path, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(c.db, busy_timeout_ms);
+    /* quick_check reads every page: a truncated file shows here, not at open. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c.db, "PRAGMA quick_check(1)", -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *r = sqlite3_column_text(s, 0);
+
+        rc = SQLITE_OK;
+        if (r == NULL || strcmp((const char *)r, "ok") != 0) {
+            mts_err_set(err, "database file is corrupt (%s): %s", r ? (const char *)r : "?", path);
+            st = CACHE_CORRUPT;
+        }
+    }
+    if (rc != SQLITE_OK && st == CACHE_OK)
+        st = fail(&c, rc, "cannot check", err);
+    (void)sqlite3_finalize(s);
+    s = NULL;
+    /* A newer schema: the open would refuse it, so say so now. */
+    if (st == CACHE_OK) {
+        int64_t v = 0;
+
+        if ((st = pragma(&c, "PRAGMA user_version", &v, NULL, 0, err)) == CACHE_OK)
+            st = version_check(&c, v, false, err);
+    }
+    (void)sqlite3_close_v2(c.db);
+    return st;
 }
 
 enum cache_status
@@ -457,14 +671,15 @@ run(struct cache *c, sqlite3_stmt *s, int rc, const char *what, struct mts_err *
 static enum cache_status
 get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[which];
+    sqlite3_stmt *s;
     enum cache_status st;
     int rc;
 
     memset(obj, 0, objsz);
     if (!cache_row_name_ok(which == ST_GET_PROBE ? "MX host" : "domain", key, err))
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[which]; /* after the lock: a heal replaces them */
     rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(s);
@@ -487,7 +702,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
         st = cache_probe_decode(v, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     }
     stmt_done(s);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -512,16 +727,17 @@ cache_get_mx(struct cache *c, const char *domain, struct cache_mxset *out, struc
 enum cache_status
 cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_PUT_MX];
+    sqlite3_stmt *s;
     struct cache_val v[CACHE_ROW_MX_NCOLS];
     enum cache_status st;
     char *joined;
 
     if (cache_mxset_encode(m, v, &joined, err) != 0)
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_PUT_MX]; /* after the lock: a heal replaces them */
     st = run(c, s, bind_vals(s, v, CACHE_ROW_MX_NCOLS), "cannot store MX set", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     free(joined);
     return st;
 }
@@ -529,17 +745,18 @@ cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err)
 enum cache_status
 cache_data_version(struct cache *c, int64_t *version, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_DATA_VERSION];
+    sqlite3_stmt *s;
     enum cache_status st = CACHE_OK;
     int rc;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_DATA_VERSION]; /* after the lock: a heal replaces them */
     if ((rc = sqlite3_step(s)) == SQLITE_ROW)
         *version = sqlite3_column_int64(s, 0);
     else
         st = fail(c, rc, "cannot read the data version", err);
     stmt_done(s);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -547,11 +764,12 @@ enum cache_status
 cache_touch_many(struct cache *c, const char *const *domains, const int64_t *at, size_t n,
                  struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_TOUCH];
+    sqlite3_stmt *s;
     enum cache_status st = CACHE_OK;
     int rc;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_TOUCH]; /* after the lock: a heal replaces them */
     if ((rc = exec(c, "BEGIN IMMEDIATE")) != SQLITE_OK)
         st = fail(c, rc, "cannot update last use", err);
     for (size_t i = 0; st == CACHE_OK && i < n; i++) {
@@ -566,7 +784,7 @@ cache_touch_many(struct cache *c, const char *const *domains, const int64_t *at,
         st = fail(c, rc, "cannot update last use", err);
     if (st != CACHE_OK)
         (void)exec(c, "ROLLBACK"); /* fails harmlessly when nothing is open */
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -579,10 +797,10 @@ cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
 
     if (cache_row_encode(e, v, &joined, err) != 0)
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
     st = run(c, c->st[ST_PUT], bind_vals(c->st[ST_PUT], v, CACHE_ROW_DOMAIN_NCOLS),
              "cannot store cache row", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     free(joined);
     return st;
 }
@@ -590,15 +808,16 @@ cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
 enum cache_status
 cache_put_probe(struct cache *c, const struct cache_probe *p, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_PUT_PROBE];
+    sqlite3_stmt *s;
     struct cache_val v[CACHE_ROW_PROBE_NCOLS];
     enum cache_status st;
 
     if (cache_probe_encode(p, v, err) != 0)
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_PUT_PROBE]; /* after the lock: a heal replaces them */
     st = run(c, s, bind_vals(s, v, CACHE_ROW_PROBE_NCOLS), "cannot store probe row", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -607,13 +826,14 @@ static enum cache_status
 keyed_change(struct cache *c, int which, const char *domain, const int64_t *v, const char *what,
              struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[which];
+    sqlite3_stmt *s;
     enum cache_status st;
     int rc;
 
     if (!cache_row_name_ok("domain", domain, err))
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[which]; /* after the lock: a heal replaces them */
     rc = sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && v != NULL)
         rc = sqlite3_bind_int64(s, 2, *v);
@@ -622,7 +842,7 @@ keyed_change(struct cache *c, int which, const char *domain, const int64_t *v, c
         mts_err_set(err, "%s: not in cache", domain);
         st = CACHE_NOT_FOUND;
     }
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -644,7 +864,7 @@ cache_flush_all(struct cache *c, struct mts_err *err)
     enum cache_status st = CACHE_OK;
     int rc;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
     /* One transaction, so no reader sees the domains gone but their probes still there. */
     rc = exec(c, "BEGIN IMMEDIATE; DELETE FROM mx_sets; DELETE FROM domains;"
                  " DELETE FROM mx_probes; DELETE FROM tls_probes; COMMIT");
@@ -652,21 +872,22 @@ cache_flush_all(struct cache *c, struct mts_err *err)
         st = fail(c, rc, "cannot flush cache", err);
         (void)exec(c, "ROLLBACK"); /* fails harmlessly when BEGIN did */
     }
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
 enum cache_status
 cache_purge_unused(struct cache *c, int64_t older_than, uint64_t *n_deleted, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_PURGE];
+    sqlite3_stmt *s;
     enum cache_status st;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_PURGE]; /* after the lock: a heal replaces them */
     st = run(c, s, sqlite3_bind_int64(s, 1, older_than), "cannot purge cache", err);
     if (n_deleted != NULL)
         *n_deleted = st == CACHE_OK ? (uint64_t)sqlite3_changes(c->db) : 0;
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -733,10 +954,10 @@ iterate(struct cache *c, int which, const char *after, const int64_t *due, size_
         it->cursor_len = strlen(it->cursor);
     while (st == CACHE_OK && !stop && max_rows > 0) {
         size_t lim = max_rows < ITER_BATCH ? max_rows : ITER_BATCH;
-        pthread_mutex_lock(&c->mu);
+        cache_lock(c);
         st = read_batch(c, c->st[which], due, lim, it, err);
         stmt_done(c->st[which]);
-        pthread_mutex_unlock(&c->mu);
+        cache_unlock(c);
         for (size_t i = 0; i < it->n; i++) {
             if (st == CACHE_OK && !stop)
                 stop = fn(&it->batch[i], arg);

@@ -9,6 +9,9 @@
  *	enum cache_status cache_open_readonly(const char *path,
  *	                     int busy_timeout_ms, struct cache **out,
  *	                     struct mts_err *err);
+ *	enum cache_status cache_open_healing(path, busy_timeout_ms, &c,
+ *	                     moved, movedsz, err);
+ *	enum cache_status cache_check_file(path, busy_timeout_ms, err);
  *	void cache_close(struct cache *c);
  *
  *	enum cache_status cache_get(c, domain, &entry, err);
@@ -163,6 +166,30 @@ typedef int (*cache_row_fn)(const struct cache_entry *e, void *arg);
  */
 enum cache_status cache_open(const char *path, int busy_timeout_ms, struct cache **out,
                              struct mts_err *err);
+
+/*
+ * cache_open for a daemon, healing a corrupt file: a file that SQLite
+ * finds corrupt or not a database (PRAGMA quick_check, which reads every
+ * page, so a truncated file is found too) is moved aside to
+ * PATH.corrupt-<unix time> (its -wal and -shm with it), with a warning,
+ * and a fresh one created; moved then names where it went ("" when
+ * nothing was moved). While open, a statement that finds the file corrupt
+ * makes the cache do the same before it lets go of its lock: that call
+ * returns CACHE_CORRUPT, the next ones use the fresh file. A file another
+ * process has already replaced is only reopened. When the fresh file
+ * cannot be opened, an in-memory database stands in (every row "not
+ * found") and the file is tried again once a second. Another process still
+ * connected to the old file keeps using it until it, too, finds it corrupt.
+ */
+enum cache_status cache_open_healing(const char *path, int busy_timeout_ms, struct cache **out,
+                                     char *moved, size_t movedsz, struct mts_err *err);
+
+/*
+ * What cache_open_healing would find, changing nothing: CACHE_OK for a
+ * sound or absent file, CACHE_CORRUPT (err says why) for one it would
+ * move aside, another status when the file cannot be checked.
+ */
+enum cache_status cache_check_file(const char *path, int busy_timeout_ms, struct mts_err *err);
 
 /* Opens without write access; every write returns CACHE_READONLY. */
 enum cache_status cache_open_readonly(const char *path, int busy_timeout_ms, struct cache **out,

@@ -650,8 +650,20 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     clock_cond_init(&d->done_cv);
     clock_cond_init(&d->refresher_cv);
 
-    if (!(flags & DISCOVER_NO_CACHE) &&
-        cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) != CACHE_OK) {
+    if (!(flags & DISCOVER_NO_CACHE) && (flags & DISCOVER_HEAL_CACHE)) {
+        char moved[4096];
+
+        if (cache_open_healing(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, moved,
+                               sizeof(moved), err) != CACHE_OK) {
+            discover_close(d);
+            return DISCOVER_OPEN_CACHE_ERROR;
+        }
+        if (moved[0] != '\0')
+            log_msg(LOG_WARNING, "cache %s was corrupt: moved aside to %s, a fresh one created",
+                    cfg->cache_db, moved);
+    } else if (!(flags & DISCOVER_NO_CACHE) &&
+               cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) !=
+                   CACHE_OK) {
         discover_close(d);
         return DISCOVER_OPEN_CACHE_ERROR;
     }
@@ -697,6 +709,22 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
 fail:
     discover_close(d);
     return -1;
+}
+
+int
+discover_check_cache(const struct config *cfg, struct mts_err *err)
+{
+    switch (cache_check_file(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, err)) {
+    case CACHE_OK:
+        return 0;
+    case CACHE_CORRUPT:
+        return 1;
+    case CACHE_BUSY:
+    case CACHE_READONLY:
+        return 2;
+    default:
+        return -1;
+    }
 }
 
 void

@@ -67,6 +67,7 @@
 /* discover_open flags */
 #define DISCOVER_NO_CACHE 0x1	/* neither read nor write the cache */
 #define DISCOVER_REFRESHER 0x2	/* run the background refresh thread */
+#define DISCOVER_HEAL_CACHE 0x4	/* a corrupt cache file is moved aside (cache_open_healing) */
 
 /* discover_lookup flags */
 #define DISCOVER_RECHECK 0x1	/* check the TXT id of a cached policy now */
@@ -88,6 +89,15 @@ int discover_global_init(struct mts_err *err);
 #define DISCOVER_OPEN_CACHE_ERROR (-2)
 int discover_open(const struct config *cfg, int flags, struct discover **out,
                   struct mts_err *err);
+
+/*
+ * What discover_open(cfg, DISCOVER_HEAL_CACHE) will find in the cache
+ * file, changing nothing (mtasts-milter -n): 0 when it is sound or absent,
+ * 1 when it is corrupt and will be moved aside (err says so), 2 when it
+ * cannot be checked now (locked, or not readable here), -1 when the open
+ * will fail (a newer schema, or the file cannot be opened at all).
+ */
+int discover_check_cache(const struct config *cfg, struct mts_err *err);
 
 /* Waits for lookups still running (each is bounded by its own timeouts). */
 void discover_close(struct discover *d);

@@ -605,10 +605,21 @@ main(int argc, char **argv)
         return 1;
     }
     if (o.check_only) {
-        printf("%s: configuration is valid (%zu rule%s)\n", rt->cfg->path, rt->rules.n,
-               rt->rules.n == 1 ? "" : "s");
+        /* What start will do with the cache file: -n and start agree. */
+        int cc = discover_check_cache(rt->cfg, &err);
+
+        if (cc == 1)
+            printf("%s: warning: %s; at start it will be moved aside to %s.corrupt-<time> and "
+                   "a fresh one created\n", rt->cfg->path, err.msg, rt->cfg->cache_db);
+        else if (cc == 2)
+            printf("%s: warning: cannot check the cache now: %s\n", rt->cfg->path, err.msg);
+        else if (cc < 0)
+            fprintf(stderr, "mtasts-milter: cache_db: %s\n", err.msg);
+        if (cc >= 0)
+            printf("%s: configuration is valid (%zu rule%s)\n", rt->cfg->path, rt->rules.n,
+                   rt->rules.n == 1 ? "" : "s");
         runtime_unref(rt);
-        return 0;
+        return cc >= 0 ? 0 : 1;
     }
     if (!o.foreground)
         log_init("mtasts-milter", LOG_TO_SYSLOG, rt->cfg->log_facility);

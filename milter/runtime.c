@@ -77,7 +77,7 @@ runtime_build(const char *path, bool start_discovery, struct runtime **out,
         return -1;
     }
     if (start_discovery &&
-        discover_open(rt->cfg, DISCOVER_REFRESHER, &rt->discover, err) != 0) {
+        discover_open(rt->cfg, DISCOVER_REFRESHER | DISCOVER_HEAL_CACHE, &rt->discover, err) != 0) {
         runtime_unref(rt);
         return -1;
     }

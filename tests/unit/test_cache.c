@@ -730,6 +730,139 @@ test_not_a_database(void **state)
     assert_int_equal(cache_open_readonly(path, 100, &c, &err), CACHE_CORRUPT);
 }
 
+/* n policy rows (a few KB each: many pages), then closed so the WAL is checkpointed. */
+static void
+fill_and_close(const char *path, int n)
+{
+    struct cache *c = open_ok(path);
+    struct cache_entry e;
+    char d[64];
+
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(d, sizeof(d), "d%05d.example", i);
+        make_entry(&e, d);
+        free(e.policy_text);
+        e.policy_text = calloc(1, 2001);
+        assert_non_null(e.policy_text);
+        memset(e.policy_text, 'p', 2000);
+        put_ok(c, &e);
+        cache_entry_free(&e);
+    }
+    cache_close(c);
+    /* Every page is in the file now; a kept WAL would still hold copies of some. */
+    {
+        char side[300];
+
+        (void)snprintf(side, sizeof(side), "%s-wal", path);
+        (void)unlink(side);
+        (void)snprintf(side, sizeof(side), "%s-shm", path);
+        (void)unlink(side);
+    }
+}
+
+/* How many PATH.corrupt-* files dir holds. */
+static int
+count_corrupt(void)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    assert_non_null(dd);
+    while ((de = readdir(dd)) != NULL)
+        n += strstr(de->d_name, "cache.db.corrupt-") != NULL &&
+             strstr(de->d_name, "-wal") == NULL && strstr(de->d_name, "-shm") == NULL;
+    (void)closedir(dd);
+    return n;
+}
+
+static void
+heal_at_open(const char *path)
+{
+    struct cache *c = NULL;
+    struct mts_err err;
+    char moved[512];
+
+    assert_int_equal(cache_check_file(path, 100, &err), CACHE_CORRUPT);
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(count_corrupt(), 0);
+    if (cache_open_healing(path, 100, &c, moved, sizeof(moved), &err) != CACHE_OK)
+        fail_msg("cache_open_healing: %s", err.msg);
+    assert_non_null(strstr(moved, "cache.db.corrupt-"));
+    assert_int_equal(access(moved, F_OK), 0);
+    assert_int_equal(count_corrupt(), 1);
+    /* A fresh, working cache; the check now agrees. */
+    assert_int_equal(count_rows(c), 0);
+    put_simple(c, "after.example", 1, 2, 3);
+    assert_int_equal(count_rows(c), 1);
+    assert_int_equal(cache_check_file(path, 100, &err), CACHE_OK);
+    cache_close(c);
+}
+
+/* A file of random bytes: moved aside at open, a fresh one created. */
+static void
+test_heal_random_bytes(void **state)
+{
+    char path[256];
+    FILE *f;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc(rand() & 0xff, f);
+    assert_int_equal(fclose(f), 0);
+    heal_at_open(path);
+}
+
+/* A truncated file opens, but quick_check (which reads every page) finds it. */
+static void
+test_heal_truncated(void **state)
+{
+    char path[256];
+    struct stat sb;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    fill_and_close(path, 1000);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size / 2), 0);
+    heal_at_open(path);
+}
+
+/* Corruption found while open: that call fails, the file is moved aside, the next calls work. */
+static void
+test_heal_while_open(void **state)
+{
+    char path[256], moved[512];
+    struct cache *c = NULL;
+    struct cache_entry e;
+    struct mts_err err;
+    struct stat sb;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    fill_and_close(path, 1000);
+    assert_int_equal(cache_open_healing(path, 100, &c, moved, sizeof(moved), &err), CACHE_OK);
+    assert_string_equal(moved, "");
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size / 3), 0);
+    assert_int_equal(cache_get(c, "d00999.example", &e, &err), CACHE_CORRUPT);
+    assert_int_equal(count_corrupt(), 1);
+    /* Not "defer everything for ever": a fresh file serves at once. */
+    assert_int_equal(cache_get(c, "d00999.example", &e, &err), CACHE_NOT_FOUND);
+    put_simple(c, "after.example", 1, 2, 3);
+    assert_int_equal(cache_get(c, "after.example", &e, &err), CACHE_OK);
+    cache_entry_free(&e);
+    assert_int_equal(cache_check_file(path, 100, &err), CACHE_OK);
+    cache_close(c);
+    /* The fresh file is the one at path, with what was written after the heal. */
+    c = open_ok(path);
+    assert_int_equal(count_rows(c), 1);
+    cache_close(c);
+}
+
 static void
 test_busy_then_recovers(void **state)
 {
@@ -1219,6 +1352,9 @@ main(void)
         T(test_wal_mode),
         T(test_future_version_refused),
         T(test_not_a_database),
+        T(test_heal_random_bytes),
+        T(test_heal_truncated),
+        T(test_heal_while_open),
         T(test_busy_then_recovers),
         T(test_readonly_open),
         T(test_readonly_file_nonroot),
