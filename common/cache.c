@@ -89,7 +89,12 @@ enum {
 
 static const char *const stmt_sql[ST_N] = {
     [ST_GET] = SELECT_DOMAINS "domain = ?1",
-    /* last_used never moves back: a touch from another process may have won. */
+    /*
+     * last_used never moves back: a touch from another process may have won.
+     * The rest only from a refresh that fetched no earlier than the stored
+     * one: an older policy never overwrites a newer (a second statement
+     * then raises last_used alone; see cache_put).
+     */
     [ST_PUT] =
         "INSERT INTO domains (" DOMAIN_COLS ") VALUES"
         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
@@ -99,7 +104,8 @@ static const char *const stmt_sql[ST_N] = {
         " fetched_at=excluded.fetched_at, expires_at=excluded.expires_at,"
         " checked_at=excluded.checked_at, last_used=MAX(last_used, excluded.last_used),"
         " status=excluded.status, dnssec=excluded.dnssec, last_error=excluded.last_error,"
-        " fetch_failed_id=excluded.fetch_failed_id, fetch_failed_at=excluded.fetch_failed_at",
+        " fetch_failed_id=excluded.fetch_failed_id, fetch_failed_at=excluded.fetch_failed_at"
+        " WHERE excluded.fetched_at >= domains.fetched_at",
     [ST_TOUCH] = "UPDATE domains SET last_used = MAX(last_used, ?2) WHERE domain = ?1",
     [ST_DELETE] = "DELETE FROM domains WHERE domain = ?1",
     /* typeof() keeps the keyset cursor strictly increasing whatever a hand-made row holds. */
@@ -114,7 +120,10 @@ static const char *const stmt_sql[ST_N] = {
         "INSERT OR REPLACE INTO mx_probes (" PROBE_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [ST_GET_PROBE] = "SELECT " PROBE_COLS " FROM mx_probes WHERE host = ?1",
     [ST_GET_MX] = "SELECT " CACHE_ROW_MX_COLUMNS " FROM mx_sets WHERE domain = ?1",
-    [ST_PUT_MX] = "INSERT OR REPLACE INTO mx_sets (" CACHE_ROW_MX_COLUMNS ") VALUES (?1,?2,?3,?4,?5)",
+    [ST_PUT_MX] = "INSERT INTO mx_sets (" CACHE_ROW_MX_COLUMNS ") VALUES (?1,?2,?3,?4,?5)"
+                  " ON CONFLICT(domain) DO UPDATE SET hosts=excluded.hosts,"
+                  " fetched_at=excluded.fetched_at, expires_at=excluded.expires_at,"
+                  " dnssec=excluded.dnssec WHERE excluded.fetched_at >= mx_sets.fetched_at",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_PUT_TLS_PROBE] = "INSERT OR REPLACE INTO tls_probes (" CACHE_TLS_PROBE_COLUMNS ") VALUES"
                          " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
@@ -647,7 +656,7 @@ cache_status_name(enum cache_status st)
     static const struct nametab names[] = {
         {"ok", CACHE_OK},           {"not found", CACHE_NOT_FOUND}, {"busy", CACHE_BUSY},
         {"read-only", CACHE_READONLY}, {"corrupt", CACHE_CORRUPT},   {"bad row", CACHE_BAD_ROW},
-        {"error", CACHE_ERROR},     {NULL, -1},
+        {"error", CACHE_ERROR},     {"stale", CACHE_STALE},         {NULL, -1},
     };
 
     return nametab_name(names, (int)st);
@@ -737,6 +746,10 @@ cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err)
     cache_lock(c);
     s = c->st[ST_PUT_MX]; /* after the lock: a heal replaces them */
     st = run(c, s, bind_vals(s, v, CACHE_ROW_MX_NCOLS), "cannot store MX set", err);
+    if (st == CACHE_OK && sqlite3_changes(c->db) == 0) {
+        mts_err_set(err, "MX set of %s: a later one is stored; kept", m->domain);
+        st = CACHE_STALE;
+    }
     cache_unlock(c);
     free(joined);
     return st;
@@ -800,6 +813,19 @@ cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
     cache_lock(c);
     st = run(c, c->st[ST_PUT], bind_vals(c->st[ST_PUT], v, CACHE_ROW_DOMAIN_NCOLS),
              "cannot store cache row", err);
+    if (st == CACHE_OK && sqlite3_changes(c->db) == 0) {
+        /* A later refresh won; the use still counts. */
+        sqlite3_stmt *t = c->st[ST_TOUCH];
+        int rc = sqlite3_bind_text(t, 1, e->domain, -1, SQLITE_STATIC);
+
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(t, 2, e->last_used);
+        st = run(c, t, rc, "cannot update last use", err);
+        if (st == CACHE_OK) {
+            mts_err_set(err, "%s: a policy fetched later is stored; kept", e->domain);
+            st = CACHE_STALE;
+        }
+    }
     cache_unlock(c);
     free(joined);
     return st;

@@ -104,7 +104,8 @@ enum cache_status {
     CACHE_READONLY,  /* a write was refused: file, directory or open mode */
     CACHE_CORRUPT,   /* not an SQLite database, or damaged */
     CACHE_BAD_ROW,   /* a row holds values this code does not accept */
-    CACHE_ERROR      /* anything else: open failure, schema, bad argument */
+    CACHE_ERROR,     /* anything else: open failure, schema, bad argument */
+    CACHE_STALE      /* put: the stored row (or MX set) was fetched later; kept */
 };
 
 struct cache;
@@ -209,6 +210,10 @@ enum cache_status cache_get(struct cache *c, const char *domain, struct cache_en
  * Inserts or replaces the whole row for e->domain in one statement. An
  * entry that cache_get would refuse (see DESCRIPTION) is refused here with
  * CACHE_ERROR, so a row this code writes can always be read back.
+ * The write is conditional: a stored row whose policy was fetched later
+ * (fetched_at greater than e's) is kept and CACHE_STALE returned, so that
+ * of two refreshes of one domain (two processes, or a reload) the older
+ * never overwrites the newer. Only last_used is still raised.
  */
 enum cache_status cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err);
 
@@ -255,7 +260,8 @@ enum cache_status cache_put_probe(struct cache *c, const struct cache_probe *p,
 enum cache_status cache_get_probe(struct cache *c, const char *host, struct cache_probe *out,
                                   struct mts_err *err);
 
-/* Inserts or replaces the MX set of m->domain (refused like cache_put). */
+/* Inserts or replaces the MX set of m->domain (refused like cache_put;
+ * CACHE_STALE when the stored set was resolved later). */
 enum cache_status cache_put_mx(struct cache *c, const struct cache_mxset *m, struct mts_err *err);
 
 /* On anything but CACHE_OK *out is zeroed; free with cache_mxset_free. */

@@ -147,6 +147,8 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
             /* A row this code cannot trust (absurd times, bad fields) is no
              * knowledge at all: look the domain up afresh and replace it. */
             log_msg(LOG_WARNING, "%s: %s; replacing it", domain, err.msg);
+            /* Deleted first: its times (say fetched_at) could hold back the write. */
+            (void)cache_delete(d->cache, domain, NULL);
             cs = CACHE_NOT_FOUND;
         }
         if (cs != CACHE_OK && cs != CACHE_NOT_FOUND) {
@@ -165,7 +167,11 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
     refresh_step(d->cfg, &io, &e, now, res);
     if (used)
         e.last_used = now;
-    if (d->cache != NULL && cache_put(d->cache, &e, &err) != CACHE_OK)
+    if (d->cache != NULL && (cs = cache_put(d->cache, &e, &err)) == CACHE_STALE)
+        /* Another refresh (a process, or a runtime before a reload) fetched
+         * later: its row stays, and reaches memory through the data version. */
+        log_msg(LOG_DEBUG, "%s: %s", domain, err.msg);
+    else if (d->cache != NULL && cs != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
     else if (d->hot != NULL)
         hotstate_put_row(d->hot, &e, gen, 0, MEMSTATE_REPLACE);
@@ -483,7 +489,12 @@ mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
     /* An empty set (every record unusable) is answered, not kept. */
     if (d->cache == NULL || m->n == 0)
         return;
-    if (cache_put_mx(d->cache, m, &err) != CACHE_OK) {
+    switch (cache_put_mx(d->cache, m, &err)) {
+    case CACHE_OK:
+        break;
+    case CACHE_STALE:
+        return; /* a later set is stored */
+    default:
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", m->domain, err.msg);
         return;
     }

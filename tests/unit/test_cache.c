@@ -357,6 +357,67 @@ test_update_keeps_one_row(void **state)
     cache_close(c);
 }
 
+/*
+ * Two writers (two connections, as two processes or a runtime before and
+ * after a reload) refresh one domain: the one that read the row before the
+ * other fetched a newer policy must not overwrite it.
+ */
+static void
+test_older_policy_never_overwrites_newer(void **state)
+{
+    char path[256];
+    struct cache *a, *b;
+    struct cache_entry older, newer, out;
+    struct cache_mxset m = {0};
+    char *hosts_old[1] = {"old.example.net"}, *hosts_new[1] = {"new.example.net"};
+    struct mts_err err;
+
+    (void)state;
+    a = open_ok(db_path(path, sizeof(path)));
+    b = open_ok(path);
+    make_entry(&older, "partner.example");
+    put_ok(a, &older);
+    /* Writer b fetches id "new" at 5000; writer a, slower, then stores what it
+     * derived from the row as it was (fetched at 1000), used at 9000. */
+    make_entry(&newer, "partner.example");
+    (void)snprintf(newer.txt_id, sizeof(newer.txt_id), "new");
+    newer.fetched_at = 5000;
+    newer.expires_at = 5000 + 604800;
+    put_ok(b, &newer);
+    older.checked_at = 6000;
+    older.last_used = 9000;
+    assert_int_equal(cache_put(a, &older, &err), CACHE_STALE);
+    assert_non_null(strstr(err.msg, "partner.example"));
+    assert_int_equal(cache_get(a, "partner.example", &out, &err), CACHE_OK);
+    assert_string_equal(out.txt_id, "new");
+    assert_int_equal(out.fetched_at, 5000);
+    assert_int_equal(out.last_used, 9000); /* the use still counts */
+    cache_entry_free(&out);
+    /* The same fetch time (a re-check with no fetch) is written. */
+    newer.checked_at = 7000;
+    put_ok(a, &newer);
+    assert_int_equal(cache_get(b, "partner.example", &out, &err), CACHE_OK);
+    assert_int_equal(out.checked_at, 7000);
+    cache_entry_free(&out);
+    /* MX sets alike. */
+    (void)snprintf(m.domain, sizeof(m.domain), "partner.example");
+    m.n = 1;
+    m.hosts = hosts_new;
+    m.fetched_at = 500;
+    m.expires_at = 900;
+    assert_int_equal(cache_put_mx(b, &m, &err), CACHE_OK);
+    m.hosts = hosts_old;
+    m.fetched_at = 400;
+    assert_int_equal(cache_put_mx(a, &m, &err), CACHE_STALE);
+    assert_int_equal(cache_get_mx(a, "partner.example", &m, &err), CACHE_OK);
+    assert_string_equal(m.hosts[0], "new.example.net");
+    cache_mxset_free(&m);
+    cache_entry_free(&older);
+    cache_entry_free(&newer);
+    cache_close(a);
+    cache_close(b);
+}
+
 static void
 test_put_never_moves_last_used_back(void **state)
 {
@@ -1336,6 +1397,7 @@ main(void)
         T(test_negative_entry_roundtrip),
         T(test_not_found),
         T(test_update_keeps_one_row),
+        T(test_older_policy_never_overwrites_newer),
         T(test_put_never_moves_last_used_back),
         T(test_touch),
         T(test_delete),

@@ -266,7 +266,7 @@ wait $locker
 # A row with an absurd time (a sum with it would overflow a signed add; UBSan
 # aborts on that): refused as a bad row, looked up afresh and replaced.
 lookup d48.test
-sqlite3 "$MTS_WORLD_CACHE_DB" "UPDATE domains SET checked_at = 9223372036854775807 WHERE domain = 'd48.test'"
+sqlite3 "$MTS_WORLD_CACHE_DB" "UPDATE domains SET checked_at = 9223372036854775807, fetched_at = 9223372036854775807 WHERE domain = 'd48.test'"
 lookup d48.test
 is "a row with checked_at = INT64_MAX is looked up afresh" '.source == "fresh" and .status == "enforce"'
 grep -q "checked_at is out of range" "$ERR"; ok "the bad row is named in the log ($(head -c 200 "$ERR"))" $?
