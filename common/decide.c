@@ -113,6 +113,27 @@ out_of_scope(struct decision *out, enum decide_scope scope)
                  nametab_name(out_of_scope_why, (int)scope));
 }
 
+/*
+ * The text the SMTP client sees. A failure the sender can act on (the MX
+ * hosts do not match the policy, the route does not enforce it) keeps its
+ * reason; "could not be learnt now" and internal errors say only that:
+ * their reason may name the cache file, the resolver or TLS internals,
+ * and goes to the log with the queue id (and to explain) as out->why.
+ */
+static void
+public_reason(struct decision *out)
+{
+    if (out->scope != DECIDE_INTERNAL_ERROR && out->outcome != VERDICT_UNKNOWN)
+        return;
+    if (out->action == VERDICT_REJECT)
+        mts_text_set(out->reason, sizeof(out->reason),
+                     "MTA-STS status of %s could not be determined", out->domain);
+    else
+        mts_text_set(out->reason, sizeof(out->reason),
+                     "MTA-STS status of %s could not be determined now; try again later",
+                     out->domain);
+}
+
 /* Looks the domain up and judges it (out->domain is set and in scope). */
 static void
 judge(const struct decide_ctx *ctx, const struct decide_session *s,
@@ -142,6 +163,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         mts_text_set(out->why, sizeof(out->why), "%s", v->reason);
         discover_result_free(st);
     }
+    public_reason(out);
     free(st);
     free(v);
 }

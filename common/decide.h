@@ -23,6 +23,13 @@
  *	dry_run it is not applied (the milter tags and accepts). Every
  *	refusal comes with a checked SMTP reply (defer_reply / reject_reply,
  *	"MTA-STS: " and the reason), also when it is held or not applied.
+ *	The reply says what the sender can act on and nothing of the
+ *	milter's insides: a policy failure (MX mismatch, a route that does
+ *	not enforce) keeps its reason; a status that could not be learnt, or
+ *	an internal error, says "MTA-STS status of DOMAIN could not be
+ *	determined now; try again later" ("... determined" for a reject),
+ *	while why keeps the details (the cache file, the resolver, the
+ *	fetch error) for the log and explain.
  *
  * DIAGNOSTICS
  *	decide_ctx_init returns -1 and "FILE: option NAME: reason" for a
@@ -101,9 +108,10 @@ struct decision {
     bool dry_run;		/* effect is a refusal that dry_run does not apply */
     enum decide_effect applied;	/* what the milter does: effect, or TAG in a dry run */
     struct reply reply;		/* for a refusal; text "" otherwise */
-    char reason[VERDICT_REASON_MAX];	/* of a refusal: the reply's and hold's text */
-    char why[VERDICT_REASON_MAX];	/* for a person: the reason, the address error,
-					 * or why the recipient is out of scope */
+    char reason[VERDICT_REASON_MAX];	/* of a refusal: the reply's and hold's text,
+					 * nothing internal (see DESCRIPTION) */
+    char why[VERDICT_REASON_MAX];	/* for the log and explain: the detailed reason,
+					 * the address error, or why out of scope */
 };
 
 /* Parses defer_reply and reject_reply; ctx->v.discover is left NULL. */

@@ -385,7 +385,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
                 c->qid, d->domain, discover_status_name(d->status), verdict_req_name(d->req),
                 verdict_outcome_name(d->outcome), verdict_action_name(d->action),
                 d->dry_run ? " (dry run: not applied)" : "",
-                d->rule ? d->rule->where : "default", d->reason);
+                d->rule ? d->rule->where : "default", d->why);
         break;
     case DECIDE_NOT_IN_ACT_ON:
     case DECIDE_NULL_ADDRESS:

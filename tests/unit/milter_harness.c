@@ -405,6 +405,13 @@ put_rows(const char *path)
             "policy fetch failed: HTTP status 404", now);
     put_row(c, "unknown.example", "unknown", false, POLICY_MODE_NONE, "", NULL, HOSTILE_ERROR,
             now);
+    {
+        /* A reason naming the milter's insides: never for the SMTP client. */
+        char leak[256];
+
+        snprintf(leak, sizeof(leak), LEAKY_ERROR_FMT, path);
+        put_row(c, "leaky.example", "unknown", false, POLICY_MODE_NONE, "", NULL, leak, now);
+    }
     cache_close(c);
 }
 

@@ -82,6 +82,8 @@ struct call {
 #define SENDER "<alice@sender.example>"
 #define AUTH_USER "alice"
 #define HOSTILE_ERROR "upstream said %s\r\nINJECT: 250 2.0.0 ok %n 100%"
+/* leaky.example's reason (%s: the cache file): internals a reply must not show. */
+#define LEAKY_ERROR_FMT "cache unreadable: database is locked: %s; resolver 127.0.0.53 timed out"
 
 /* What the MTA offers in negotiation: everything it knows. */
 #define OFFER_ACTIONS                                                                   \

@@ -166,7 +166,8 @@ static const struct rcpt_case rcpt_cases[] = {
 
     /* unknown */
     { "unknown (cached): defer", NULL, AUTHED, "<bob@unknown.example>", "smtp",
-      "unknown.example", SMFIS_TEMPFAIL, DEFER, { "unknown.example", "could not be determined" },
+      "unknown.example", SMFIS_TEMPFAIL, DEFER,
+      { "MTA-STS status of unknown.example could not be determined now; try again later" },
       NULL, NULL },
     { "uncached, DNS does not answer: unknown, defer", NULL, AUTHED, "<bob@uncached.test>",
       "smtp", "uncached.test", SMFIS_TEMPFAIL, DEFER, { "uncached.test" }, NULL, NULL },
@@ -753,7 +754,7 @@ test_reload_keeps_connection_runtime(void **state)
     close_conn(1);
 }
 
-/* Remote text in a reason reaches the reply only made safe. */
+/* Remote text in an unknown's reason does not reach the reply at all. */
 static void
 test_reply_text_sanitised(void **state)
 {
@@ -767,9 +768,54 @@ test_reply_text_sanitised(void **state)
     c = nth_call(0, CALL_SETREPLY, 0);
     assert_non_null(c);
     /* check_reply (in the fake) already refused CR, LF and a lone '%'. */
-    if (strstr(c->text, "upstream said %%s") == NULL || strstr(c->text, "INJECT") == NULL ||
-        strstr(c->text, "%%n") == NULL || strstr(c->text, "100%%") == NULL)
-        fail_msg("reply text \"%s\" lost or mangled the quoted reason", c->text);
+    if (strcmp(c->text, "MTA-STS: MTA-STS status of unknown.example could not be determined "
+                        "now; try again later") != 0)
+        fail_msg("reply text \"%s\"", c->text);
+}
+
+/*
+ * A reason that names the cache file and the resolver's address: the reply
+ * says neither, the log says both, with the queue id.
+ */
+static void
+test_reply_reveals_nothing_internal(void **state)
+{
+    char logpath[] = "/tmp/mts-leaklog-XXXXXX", line[1024];
+    int saved = dup(STDERR_FILENO), fd = mkstemp(logpath);
+    const struct call *c;
+    FILE *f;
+    bool logged = false;
+
+    (void)state;
+    assert_true(saved >= 0 && fd >= 0);
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from(0, SENDER, AUTH_USER, "QIDLEAK");
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    log_set_level(LOG_INFO);
+    expect_rc(rcpt_to(0, "<a@leaky.example>", "smtp", "x"), SMFIS_TEMPFAIL, "rcpt");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    log_set_level(getenv("TEST_FILTER_VERBOSE") != NULL ? LOG_DEBUG : LOG_CRIT);
+    c = nth_call(0, CALL_SETREPLY, 0);
+    assert_non_null(c);
+    if (strstr(c->text, ".sqlite") != NULL || strstr(c->text, "/tmp") != NULL ||
+        strstr(c->text, "127.0.0.53") != NULL || strstr(c->text, "locked") != NULL ||
+        strcmp(c->text, "MTA-STS: MTA-STS status of leaky.example could not be determined now; "
+                        "try again later") != 0)
+        fail_msg("reply text \"%s\" reveals internals", c->text);
+    f = fopen(logpath, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        logged = logged || (strstr(line, "QIDLEAK: rcpt domain=leaky.example") != NULL &&
+                            strstr(line, ".sqlite") != NULL && strstr(line, "127.0.0.53") != NULL);
+    fclose(f);
+    unlink(logpath);
+    if (!logged)
+        fail_msg("the log lacks the details with the queue id");
 }
 
 /* The same reason in a hold (non-SMTP mail): one line, no control characters. */
@@ -790,8 +836,8 @@ test_hold_reason_sanitised(void **state)
     for (const unsigned char *p = (const unsigned char *)c->text; *p; p++)
         if (*p < 0x20 || *p >= 0x7f)
             fail_msg("hold reason has the byte 0x%02x: \"%s\"", *p, c->text);
-    /* The first refused recipient names the hold. */
-    if (strstr(c->text, "unknown.example") == NULL || strstr(c->text, "INJECT") == NULL)
+    /* The first refused recipient names the hold; internals stay in the log. */
+    if (strstr(c->text, "unknown.example") == NULL || strstr(c->text, "INJECT") != NULL)
         fail_msg("hold reason \"%s\"", c->text);
 }
 
@@ -943,7 +989,8 @@ test_hold_reason_percent_not_doubled(void **state)
     world_start(NULL);
     session_open(0, PEER_NONE);
     mail_from(0, SENDER, NULL, "QID1");
-    rcpt_to(0, "<a@unknown.example>", "smtp", "x");
+    /* The route (the MTA's {rcpt_host}) is in the reason of a policy failure. */
+    rcpt_to(0, "<a@enforce.example>", "relay", "[100%.example]");
     end_of_message(0);
     c = nth_call(0, CALL_QUARANTINE, 0);
     assert_non_null(c);
@@ -972,6 +1019,7 @@ static const struct CMUnitTest single_tests[] = {
     cmocka_unit_test(test_interleaved_connections),
     cmocka_unit_test(test_reload_keeps_connection_runtime),
     cmocka_unit_test(test_reply_text_sanitised),
+    cmocka_unit_test(test_reply_reveals_nothing_internal),
     cmocka_unit_test(test_hold_reason_sanitised),
     cmocka_unit_test(test_no_lookup_when_not_needed),
     cmocka_unit_test(test_tag_limit),

@@ -88,7 +88,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..79"
+echo "1..80"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -225,6 +225,9 @@ grep -q "reply: 450 4.7.5 MTA-STS: enforce.test requires MTA-STS (enforce) and t
 ok "explain: a smarthost not declared enforcing defers an enforce domain" $?
 "$CTL" -c "$ECONF" explain bob@mxmismatch.test >"$OUT" 2>&1
 grep -q "untouched" "$OUT"; ok "explain: an unauthenticated session passes untouched" $?
+"$CTL" -c "$ECONF" explain --json --auth alice bob@servfail.test >"$OUT" 2>"$ERR"
+is "explain: an unknown status shows the generic reply and the detailed reason" \
+    '.[0].reply == "450 4.7.5 MTA-STS: MTA-STS status of servfail.test could not be determined now; try again later" and (.[0].reason | test("SERVFAIL"))'
 
 # ---- two processes writing the cache at once -------------------------------
 seq -w 1 30 | sed 's/^/d/; s/$/.test/' >"$W/list1"
@@ -316,5 +319,5 @@ kill "$mpid"; wait "$mpid" 2>/dev/null
 ok "a resolver that passes DNSSEC: no such warning at start" $?
 kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
 
-[ "$n" -eq 79 ] || echo "# planned 79, ran $n"
+[ "$n" -eq 80 ] || echo "# planned 80, ran $n"
 [ "$fails" -eq 0 ]
