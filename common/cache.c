@@ -150,6 +150,7 @@ struct cache {
 };
 
 static void heal_locked(struct cache *c);
+static void cache_unlock(struct cache *c);
 
 static void
 cache_lock(struct cache *c)
@@ -157,6 +158,73 @@ cache_lock(struct cache *c)
     pthread_mutex_lock(&c->mu);
     if (c->heal && c->stand_in && time(NULL) >= c->retry_at)
         heal_locked(c);
+}
+
+/* The calling thread's bound on waits for reads (cache_bound_waits); NULL: none. */
+static _Thread_local const struct timespec *wait_bound;
+
+const struct timespec *
+cache_bound_waits(const struct timespec *deadline)
+{
+    const struct timespec *old = wait_bound;
+
+    wait_bound = deadline;
+    return old;
+}
+
+/*
+ * For a read: the lock within the thread's bound, and SQLite's busy wait
+ * cut to what is left of it. false (nothing held) when the bound passed.
+ */
+static int64_t
+ms_left(void)
+{
+    struct timespec now;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(wait_bound->tv_sec - now.tv_sec) * 1000 +
+           (wait_bound->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static bool
+cache_lock_read(struct cache *c)
+{
+    struct timespec until;
+    int64_t left;
+
+    if (wait_bound == NULL) {
+        cache_lock(c);
+        return true;
+    }
+    if (pthread_mutex_trylock(&c->mu) != 0) {
+        /* timedlock takes CLOCK_REALTIME: the bound's remainder from now. */
+        if ((left = ms_left()) <= 0)
+            return false;
+        (void)clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)(left / 1000);
+        until.tv_nsec += (long)(left % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (pthread_mutex_timedlock(&c->mu, &until) != 0)
+            return false;
+    }
+    if (c->heal && c->stand_in && time(NULL) >= c->retry_at)
+        heal_locked(c);
+    left = ms_left();
+    if (left < c->busy_ms)
+        (void)sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 0);
+    return true;
+}
+
+/* After cache_lock_read: the connection's own busy timeout again. */
+static void
+cache_unlock_read(struct cache *c)
+{
+    if (wait_bound != NULL)
+        (void)sqlite3_busy_timeout(c->db, c->busy_ms);
+    cache_unlock(c);
 }
 
 /* Heals (see cache.h) before letting go when a statement found the file corrupt. */
@@ -687,7 +755,10 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
     memset(obj, 0, objsz);
     if (!cache_row_name_ok(which == ST_GET_PROBE ? "MX host" : "domain", key, err))
         return CACHE_ERROR;
-    cache_lock(c);
+    if (!cache_lock_read(c)) {
+        mts_err_set(err, "%s: the cache is in use past the deadline: %s", key, c->path);
+        return CACHE_BUSY;
+    }
     s = c->st[which]; /* after the lock: a heal replaces them */
     rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -711,7 +782,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
         st = cache_probe_decode(v, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     }
     stmt_done(s);
-    cache_unlock(c);
+    cache_unlock_read(c);
     return st;
 }
 
@@ -762,14 +833,17 @@ cache_data_version(struct cache *c, int64_t *version, struct mts_err *err)
     enum cache_status st = CACHE_OK;
     int rc;
 
-    cache_lock(c);
+    if (!cache_lock_read(c)) {
+        mts_err_set(err, "cannot read the data version: the cache is in use past the deadline");
+        return CACHE_BUSY;
+    }
     s = c->st[ST_DATA_VERSION]; /* after the lock: a heal replaces them */
     if ((rc = sqlite3_step(s)) == SQLITE_ROW)
         *version = sqlite3_column_int64(s, 0);
     else
         st = fail(c, rc, "cannot read the data version", err);
     stmt_done(s);
-    cache_unlock(c);
+    cache_unlock_read(c);
     return st;
 }
 

@@ -33,6 +33,7 @@
  *	enum cache_status cache_get_tls_probes(c, host, port, max, fn, arg, err);
  *	enum cache_status cache_purge_tls_probes(c, expired_before, err);
  *	enum cache_status cache_tls_probed_since(c, since, max, fn, arg, err);
+ *	const struct timespec *cache_bound_waits(deadline);
  *
  * DESCRIPTION
  *	One table row per recipient domain (its TXT id, its status, its
@@ -61,7 +62,8 @@
  *	is refused. cache_open_readonly never writes and so refuses a database
  *	whose schema is missing or old. Requires SQLite 3.24 or newer (upsert).
  *
- *	Every statement waits up to busy_timeout_ms for a lock. cache_open of
+ *	Every statement waits up to busy_timeout_ms for a lock (reads: less,
+ *	within a bound the thread set, cache_bound_waits). cache_open of
  *	a file that other processes are creating at the same moment may wait
  *	up to about twice that (SQLite gives up one side of that race at once,
  *	and the open retries it).
@@ -86,6 +88,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 #include "policy.h"
@@ -320,6 +323,18 @@ enum cache_status cache_purge_tls_probes(struct cache *c, int64_t expired_before
 typedef void (*cache_probed_fn)(const char *host, int64_t probed_at, void *arg);
 enum cache_status cache_tls_probed_since(struct cache *c, int64_t since, size_t max_rows,
                                          cache_probed_fn fn, void *arg, struct mts_err *err);
+
+/*
+ * Bounds, for the calling thread, every wait of the reads cache_get,
+ * cache_get_mx, cache_get_probe and cache_data_version: for this process's
+ * lock on the connection (held by a writer while SQLite waits for another
+ * process's lock) and SQLite's own busy wait, until deadline
+ * (CLOCK_MONOTONIC; NULL: no bound beyond busy_timeout_ms). Past it they
+ * return CACHE_BUSY. A recipient's thread sets it to its deadline; writes
+ * are not bounded (background threads make them). Returns the bound it
+ * replaces, to restore.
+ */
+const struct timespec *cache_bound_waits(const struct timespec *deadline);
 
 /* Frees mx and policy_text and sets them to NULL (n_mx 0). Safe with NULL. */
 void cache_entry_free(struct cache_entry *e);

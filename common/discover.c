@@ -129,8 +129,9 @@ io_fetch(void *arg, const char *domain, const char *const *addrs, size_t n_addrs
  * used: a recipient asked (its last use is now); the refresher's own
  * visits leave last_used alone, so what nobody uses ages out.
  */
-static void
-refresh(struct discover *d, const char *domain, bool used, struct discover_result *res)
+static bool
+refresh(struct discover *d, const char *domain, bool used, struct discover_result *res,
+        struct cache_entry *ep, uint32_t *genp)
 {
     const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
     struct cache_entry e;
@@ -140,6 +141,8 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
 
     uint32_t gen = d->hot != NULL ? hotstate_gen(d->hot) : 0;
 
+    memset(ep, 0, sizeof(*ep));
+    *genp = gen;
     memset(&e, 0, sizeof(e));
     if (d->cache != NULL) {
         cs = cache_get(d->cache, domain, &e, &err);
@@ -157,7 +160,7 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
             res->status = DISCOVER_UNKNOWN;
             mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
             log_msg(LOG_ERR, "%s: cache unreadable: %s", domain, err.msg);
-            return;
+            return false;
         }
     }
     if (cs == CACHE_NOT_FOUND) {
@@ -167,6 +170,23 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
     refresh_step(d->cfg, &io, &e, now, res);
     if (used)
         e.last_used = now;
+    *ep = e;
+    return true;
+}
+
+/*
+ * Stores what refresh() gave (gen: from before it read the cache), after
+ * the callers have their answer: a write may wait busy_timeout_ms for
+ * another process's lock, and nobody waits for it.
+ */
+static void
+refresh_store(struct discover *d, struct cache_entry *ep, uint32_t gen)
+{
+    struct cache_entry e = *ep;
+    const char *domain = e.domain;
+    struct mts_err err;
+    enum cache_status cs = CACHE_OK;
+
     if (d->cache != NULL && (cs = cache_put(d->cache, &e, &err)) == CACHE_STALE)
         /* Another refresh (a process, or a runtime before a reload) fetched
          * later: its row stays, and reaches memory through the data version. */
@@ -242,6 +262,9 @@ worker_main(void *arg)
     pthread_mutex_lock(&d->mu);
     for (;;) {
         struct inflight *f, **pp;
+        struct cache_entry e;
+        uint32_t gen = 0;
+        bool store = false;
 
         while (d->qhead == NULL && !d->stopping)
             pthread_cond_wait(&d->work_cv, &d->mu);
@@ -258,9 +281,10 @@ worker_main(void *arg)
         if (f->mx_only)
             mx_refresh(d, f->domain, false);
         else
-            refresh(d, f->domain, f->used, &f->res);
+            store = refresh(d, f->domain, f->used, &f->res, &e, &gen);
 
         pthread_mutex_lock(&d->mu);
+        /* Answered now; the row is written after (refresh_store). */
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == f) {
                 *pp = f->next;
@@ -269,6 +293,11 @@ worker_main(void *arg)
         }
         f->done = true;
         pthread_cond_broadcast(&d->done_cv);
+        if (store) {
+            pthread_mutex_unlock(&d->mu);
+            refresh_store(d, &e, gen);
+            pthread_mutex_lock(&d->mu);
+        }
         if (!f->mx_only && f->res.status == DISCOVER_ENFORCE && d->cache != NULL) {
             /* After the callers have their answer: the MX set their
              * recipients will need, unless one is cached. */
@@ -362,9 +391,9 @@ discover_drain(struct discover *d)
     pthread_mutex_unlock(&d->mu);
 }
 
-void
-discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
-                int flags, struct discover_result *res)
+static void
+lookup(struct discover *d, const char *domain, const struct timespec *deadline, int flags,
+       struct discover_result *res)
 {
     struct cache_entry e;
     struct mts_err err;
@@ -432,6 +461,17 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
         return;
     }
     (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
+}
+
+void
+discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
+                int flags, struct discover_result *res)
+{
+    /* No wait on the cache outlives the caller's deadline. */
+    const struct timespec *outer = cache_bound_waits(deadline);
+
+    lookup(d, domain, deadline, flags, res);
+    (void)cache_bound_waits(outer);
 }
 
 /*
@@ -541,9 +581,9 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
     return n;
 }
 
-int
-discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
-            char hosts[][254], struct mts_err *err)
+static int
+lookup_mx(struct discover *d, const char *domain, const struct timespec *deadline,
+          char hosts[][254], struct mts_err *err)
 {
     char norm[MXMATCH_NAME_MAX + 1];
     struct cache_mxset m;
@@ -581,6 +621,17 @@ discover_mx(struct discover *d, const char *domain, const struct timespec *deadl
     mx_store(d, &m, gen);
     n = mx_answer(d, &m, INT64_MIN, hosts);
     cache_mxset_free(&m);
+    return n;
+}
+
+int
+discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
+            char hosts[][254], struct mts_err *err)
+{
+    const struct timespec *outer = cache_bound_waits(deadline);
+    int n = lookup_mx(d, domain, deadline, hosts, err);
+
+    (void)cache_bound_waits(outer);
     return n;
 }
 

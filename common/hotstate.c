@@ -97,9 +97,23 @@ hotstate_freshen(struct hotstate *h)
     if (!atomic_compare_exchange_strong(&h->next_check_ms, &due, now + HOTSTATE_RECHECK_MS))
         return;
     pthread_mutex_lock(&h->check_mu);
-    if (cache_data_version(h->cache, &v, NULL) != CACHE_OK || v != h->seen_version) {
-        h->seen_version = v;
-        memstate_invalidate(h->map);
+    {
+        /* Never wait for the connection (a writer may hold it through
+         * SQLite's busy wait): when it is in use, the next read checks. */
+        struct timespec at_once;
+        const struct timespec *outer;
+        enum cache_status st;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &at_once);
+        outer = cache_bound_waits(&at_once);
+        st = cache_data_version(h->cache, &v, NULL);
+        (void)cache_bound_waits(outer);
+        if (st == CACHE_BUSY)
+            atomic_store_explicit(&h->next_check_ms, now, memory_order_relaxed);
+        else if (st != CACHE_OK || v != h->seen_version) {
+            h->seen_version = v;
+            memstate_invalidate(h->map);
+        }
     }
     pthread_mutex_unlock(&h->check_mu);
 }

@@ -1,0 +1,131 @@
+#!/bin/bash
+# test_locked_cache.sh - issue 12, finding 4: another process holds the
+# shared cache with BEGIN EXCLUSIVE for 20 s while RCPTs arrive. Every RCPT
+# must still be answered within rcpt_deadline_ms (plus a margin for this
+# machine, far below the MTA's 30 s milter timeout): warm domains from
+# memory (accepted), cold ones by a fresh lookup or "unknown" at the
+# deadline. Afterwards the milter works as before.
+#
+# Real processes in a network namespace of its own: the test world (DNS,
+# HTTPS), mtasts-milter, miltload as the MTA, sqlite3 as the other process.
+# Asserts what the MTA sees (answers, the deadline met), not speed.
+# Needs root (the test world); skipped otherwise. TAP output.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${top_builddir:-$(cd "$HERE/../.." && pwd)}
+WORLD="$HERE/../world/world.sh"
+MILTER="$BUILD/milter/mtasts-milter"
+LOAD="$BUILD/tests/bench/miltload"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-fault-locked.$$}
+DEADLINE_MS=3000
+MARGIN_MS=2000
+LOCK_S=20
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+if [ ! -x "$LOAD" ]; then
+    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
+    exit 0
+fi
+if [ -z "${MTS_IN_NETNS:-}" ]; then
+    why=$("$WORLD" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=mts-flock-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+fi
+
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+MPID= LOCKER=
+cleanup() {
+    [ -n "$LOCKER" ] && kill "$LOCKER" 2>/dev/null
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    "$WORLD" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+DB="$W/fault.sqlite"
+CONF="$W/fault.conf"
+{
+    grep -v -e '^#' -e '^cache_db' -e '^rcpt_deadline_ms' "$MTS_WORLD_CONF"
+    echo "cache_db = $DB"
+    echo "enforcing_transports = smtp"
+    echo "rcpt_deadline_ms = ${DEADLINE_MS}ms"
+} >"$CONF"
+seq -w 1 10 | sed 's/^/d/; s/$/.test/' >"$W/warm"
+seq -w 11 48 | sed 's/^/d/; s/$/.test/' >"$W/cold"
+
+echo "1..7"
+"$MILTER" -f -c "$CONF" -p "unix:$W/m.sock" >"$W/milter.log" 2>&1 </dev/null &
+MPID=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q ' listening on ' "$W/milter.log" && [ -S "$W/m.sock" ] && break
+    sleep 0.1
+done
+[ -S "$W/m.sock" ]; ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
+
+# load OUT ARGS...: miltload against the milter, as Postfix would talk to it
+load() {
+    local out=$1
+    shift
+    "$LOAD" -s "unix:$W/m.sock" -t 30000 "$@" >"$out" 2>&1
+}
+field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
+replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
+
+load "$W/warmup.out" -c 1 -m 4 -r 5 -D "$W/warm"
+[ $? -eq 0 ] && [ "$(field "$W/warmup.out" tempfail)" = 0 ]
+ok "warm-up: the 10 warm domains accepted ($(replies "$W/warmup.out"))" $?
+sleep 1 # the last rows and MX sets are written after the answers
+
+{ echo "BEGIN EXCLUSIVE; DELETE FROM domains WHERE domain = 'nothing.invalid';"; sleep "$LOCK_S"; echo "ROLLBACK;"; } |
+    sqlite3 "$DB" &
+LOCKER=$!
+sleep 0.5
+! sqlite3 -cmd ".timeout 200" "$DB" "BEGIN IMMEDIATE; ROLLBACK;" 2>/dev/null
+ok "another process holds the cache (BEGIN EXCLUSIVE, $LOCK_S s)" $?
+start=$(date +%s)
+
+max_us=$(( (DEADLINE_MS + MARGIN_MS) * 1000 ))
+load "$W/warm.out" -c 8 -m 2 -r 5 -D "$W/warm"
+rc=$?
+max=$(field "$W/warm.out" rcpt_max_us)
+[ $rc -eq 0 ] && [ "$(field "$W/warm.out" rcpts)" = 80 ] && [ "$(field "$W/warm.out" tempfail)" = 0 ] &&
+    [ -n "$max" ] && awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m <= b)}'
+ok "locked: 80 RCPTs to warm domains all answered from memory, accepted, slowest $max us (bound $max_us) ($(replies "$W/warm.out"))" $?
+
+load "$W/cold.out" -c 8 -m 1 -r 5 -D "$W/cold"
+rc=$?
+max=$(field "$W/cold.out" rcpt_max_us)
+[ $rc -eq 0 ] && [ "$(field "$W/cold.out" rcpts)" = 40 ] && [ -n "$max" ] &&
+    awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m <= b)}'
+ok "locked: 40 RCPTs to cold domains all answered within the deadline + ${MARGIN_MS} ms, slowest $max us ($(replies "$W/cold.out"))" $?
+held=$(( $(date +%s) - start ))
+kill -0 "$LOCKER" 2>/dev/null && echo "# the lock was still held after ${held} s of RCPTs" ||
+    echo "# note: the lock ended before the RCPTs did (${held} s)"
+wait "$LOCKER"
+LOCKER=
+
+load "$W/after.out" -c 4 -m 1 -r 10 -D "$W/cold"
+[ $? -eq 0 ] && [ "$(field "$W/after.out" tempfail)" = 0 ]
+ok "lock released: cold domains accepted again ($(replies "$W/after.out"))" $?
+kill -0 "$MPID"
+ok "the milter is still running" $?
+grep -E 'warning|error' "$W/milter.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^/# log: /'
+[ "$fails" -eq 0 ]
