@@ -50,6 +50,7 @@ struct inflight {
 };
 
 struct discover {
+    int refs;				/* discover_share; the last discover_close closes */
     struct config *cfg;
     int flags;
     struct cache *cache;
@@ -704,6 +705,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
         mts_err_set(err, "out of memory");
         return -1;
     }
+    d->refs = 1;
     d->cfg = config_ref((struct config *)cfg);
     d->flags = flags;
     d->now = wall_clock;
@@ -795,10 +797,17 @@ discover_set_clock(struct discover *d, discover_clock_fn now)
     d->now = now ? now : wall_clock;
 }
 
+struct discover *
+discover_share(struct discover *d)
+{
+    __atomic_add_fetch(&d->refs, 1, __ATOMIC_SEQ_CST);
+    return d;
+}
+
 void
 discover_close(struct discover *d)
 {
-    if (d == NULL)
+    if (d == NULL || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_SEQ_CST) > 0)
         return;
     pthread_mutex_lock(&d->mu);
     d->stopping = true;

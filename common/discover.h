@@ -99,7 +99,15 @@ int discover_open(const struct config *cfg, int flags, struct discover **out,
  */
 int discover_check_cache(const struct config *cfg, struct mts_err *err);
 
-/* Waits for lookups still running (each is bounded by its own timeouts). */
+/*
+ * Another owner of d (a configuration reloaded with the same engine
+ * options): d, whose threads, cache connection and memory stay until the
+ * last owner's discover_close.
+ */
+struct discover *discover_share(struct discover *d);
+
+/* Drops one owner; the last waits for lookups still running (each is
+ * bounded by its own timeouts) and closes. */
 void discover_close(struct discover *d);
 
 void discover_set_clock(struct discover *d, discover_clock_fn now);

@@ -441,8 +441,9 @@ reload_thread(void *arg)
     (void)arg;
     pthread_mutex_lock(&reload_mu);
     for (;;) {
-        struct runtime *rt;
+        struct runtime *rt, *old;
         struct mts_err err;
+        int built;
 
         while (reload_pending == 0 && !reload_stop)
             pthread_cond_wait(&reload_cv, &reload_mu);
@@ -450,7 +451,10 @@ reload_thread(void *arg)
             break;
         reload_pending = 0;
         pthread_mutex_unlock(&reload_mu);
-        if (runtime_build(config_path, true, &rt, &err) != 0) {
+        old = runtime_current();
+        built = runtime_rebuild(config_path, old, &rt, &err);
+        runtime_unref(old);
+        if (built != 0) {
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {
             log_set_level(rt->cfg->log_level);

@@ -54,9 +54,106 @@ check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
     return verdict_rules_load(cfg, &rt->rules, err);
 }
 
+/*
+ * Options a reload applies without a new discovery engine: read through
+ * the runtime at each use, never by the engine. Any other option is the
+ * engine's (the safe side for an option added later).
+ */
+static const char *const runtime_only[] = {
+    "socket", "tcp_nodelay", "pid_file", "user", "group", "rcpt_deadline_ms", "act_on",
+    "local_domains", "dry_run", "header_name", "defer_reply", "reject_reply",
+    "on_internal_error", "enforcing_transports", "enforcing_relays", "default_route", "rule",
+    "rules_file", "lookup_deadline_ms", "log_facility", "log_level", "map_socket",
+    "map_deadline_ms", "map_max_clients", "map_workers", "map_tlsrpt",
+};
+
+struct dump {
+    char *text;
+    size_t len;
+    bool oom;
+};
+
+static void
+dump_line(const char *line, void *arg)
+{
+    struct dump *d = arg;
+    size_t l = strlen(line), eq = strcspn(line, " =");
+    char *p;
+
+    for (size_t i = 0; i < sizeof(runtime_only) / sizeof(runtime_only[0]); i++)
+        if (strlen(runtime_only[i]) == eq && strncmp(line, runtime_only[i], eq) == 0)
+            return;
+    if ((p = realloc(d->text, d->len + l + 2)) == NULL) {
+        d->oom = true;
+        return;
+    }
+    d->text = p;
+    memcpy(d->text + d->len, line, l);
+    d->len += l;
+    d->text[d->len++] = '\n';
+    d->text[d->len] = '\0';
+}
+
+/* The engine's options of cfg, one "name = value" a line; NULL when out of memory. */
+static char *
+engine_options(const struct config *cfg)
+{
+    struct dump d = {NULL, 0, false};
+
+    config_dump(cfg, dump_line, &d);
+    if (d.oom || d.text == NULL) {
+        free(d.text);
+        return NULL;
+    }
+    return d.text;
+}
+
+/* Names the first engine options that differ (a, b: engine_options texts). */
+static void
+which_differ(const char *a, const char *b, char *out, size_t outsz)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (const char *p = b; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        const char *found;
+
+        snprintf(line, sizeof(line), "%.*s\n", (int)(l < 1000 ? l : 1000), p);
+        found = strstr(a, line);
+        if (found == NULL || (found != a && found[-1] != '\n')) {
+            int k = snprintf(out + used, outsz - used, "%s%.*s", used ? ", " : "",
+                             (int)strcspn(line, " ="), line);
+            if (k < 0 || (size_t)k >= outsz - used)
+                break;
+            used += (size_t)k;
+        }
+        p += l + (nl != NULL);
+    }
+}
+
+static int build(const char *path, const struct runtime *prev, bool start_discovery,
+                 struct runtime **out, struct mts_err *err);
+
 int
 runtime_build(const char *path, bool start_discovery, struct runtime **out,
               struct mts_err *err)
+{
+    return build(path, NULL, start_discovery, out, err);
+}
+
+int
+runtime_rebuild(const char *path, const struct runtime *prev, struct runtime **out,
+                struct mts_err *err)
+{
+    return build(path, prev, true, out, err);
+}
+
+static int
+build(const char *path, const struct runtime *prev, bool start_discovery,
+      struct runtime **out, struct mts_err *err)
 {
     struct runtime *rt = calloc(1, sizeof(*rt));
 
@@ -76,7 +173,22 @@ runtime_build(const char *path, bool start_discovery, struct runtime **out,
         runtime_unref(rt);
         return -1;
     }
-    if (start_discovery &&
+    if (start_discovery && prev != NULL && prev->discover != NULL) {
+        char *a = engine_options(prev->cfg), *b = engine_options(rt->cfg);
+
+        if (a != NULL && b != NULL && strcmp(a, b) == 0) {
+            rt->discover = discover_share(prev->discover);
+        } else if (a != NULL && b != NULL) {
+            char which[512];
+
+            which_differ(a, b, which, sizeof(which));
+            log_msg(LOG_NOTICE, "reload: %s changed: a new discovery engine (cache "
+                    "connection, resolver, threads) replaces the running one", which);
+        }
+        free(a);
+        free(b);
+    }
+    if (start_discovery && rt->discover == NULL &&
         discover_open(rt->cfg, DISCOVER_REFRESHER | DISCOVER_HEAL_CACHE, &rt->discover, err) != 0) {
         runtime_unref(rt);
         return -1;

@@ -4,7 +4,10 @@
  * decide_recipient() (rt->dctx). A connection
  * holds a reference from connect to close; a reload (SIGHUP) builds a new
  * runtime and swaps it in, and the old one goes when its last connection
- * closes. A configuration that does not load leaves the old one in place.
+ * closes. The discovery engine (threads, cache connection, in-memory state)
+ * is shared by the runtimes of successive reloads (runtime_rebuild), so
+ * connections left open across reloads pin only a configuration and its
+ * rules. A configuration that does not load leaves the old one in place.
  */
 #ifndef MTS_RUNTIME_H
 #define MTS_RUNTIME_H
@@ -37,6 +40,18 @@ struct runtime {
  */
 int runtime_build(const char *path, bool start_discovery, struct runtime **out,
                   struct mts_err *err);
+
+/*
+ * For a reload: runtime_build(path, true, ...), but sharing prev's
+ * discovery engine (its threads, cache connection, memory and resolver)
+ * when the options it was built with are unchanged. Only the options in
+ * runtime.c's list (rules, replies, scope, routes, logging, the map's
+ * limits...) are applied without it; when any other option changed (the
+ * cache file, the resolver, timeouts, workers, refresh timings), a new
+ * engine is built once and the log names the options that made it so.
+ */
+int runtime_rebuild(const char *path, const struct runtime *prev, struct runtime **out,
+                    struct mts_err *err);
 
 /* The runtime in force, with a reference for the caller; NULL before any. */
 struct runtime *runtime_current(void);

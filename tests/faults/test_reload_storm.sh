@@ -1,0 +1,108 @@
+#!/bin/bash
+# test_reload_storm.sh - issue 12, finding 5: reloads while connections
+# stay open. 50 idle milter connections (each past CONNECT, so each holds
+# the configuration it started with) across 20 SIGHUPs: the discovery
+# engine (its threads, cache connection, resolver) is shared by the
+# reloads, so the milter's threads and descriptors stay bounded, and go
+# back down when the connections close. A reload that changes an engine
+# option builds one new engine and says which option.
+#
+# No network: the milter only opens its socket and its cache; runs as any
+# user. TAP output.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${top_builddir:-$(cd "$HERE/../.." && pwd)}
+MILTER="$BUILD/milter/mtasts-milter"
+RAW="$HERE/../integration/miltertest/lib"
+CONNS=50 HUPS=20
+
+T=$(mktemp -d /tmp/mts-reload.XXXXXX) || { echo "Bail out! mktemp"; exit 1; }
+MPID= HPID=
+cleanup() {
+    [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+n=0 fails=0
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
+fds() { find "/proc/$MPID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+reloads() { grep -c "configuration reloaded" "$T/milter.log"; }
+
+cat >"$T/milter.conf" <<CONF
+socket = unix:$T/m.sock
+cache_db = $T/cache.sqlite
+resolv_conf = none
+trust_anchor =
+CONF
+echo "1..7"
+"$MILTER" -f -c "$T/milter.conf" >"$T/milter.log" 2>&1 </dev/null &
+MPID=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q ' listening on ' "$T/milter.log" && [ -S "$T/m.sock" ] && break
+    sleep 0.1
+done
+[ -S "$T/m.sock" ]; ok "the milter listens" $? || bail "no milter: $(tail -3 "$T/milter.log")"
+sleep 0.5
+t0=$(threads) f0=$(fds)
+
+# Holds CONNS connections, each past OPTNEG and CONNECT, until stdin closes.
+HOLDER="$T/hold.py"
+cat >"$HOLDER" <<PY
+import sys
+sys.path.insert(0, "$RAW")
+from rawmilter import Milter
+ms = []
+for i in range(int(sys.argv[2])):
+    m = Milter(sys.argv[1])
+    m.connect()
+    ms.append(m)
+print("ready", flush=True)
+sys.stdin.read()
+for m in ms:
+    m.s.close()
+PY
+coproc HOLD { python3 "$HOLDER" "$T/m.sock" "$CONNS" 2>"$T/hold.err"; }
+HPID=$HOLD_PID
+read -r -t 30 line <&"${HOLD[0]}"
+[ "$line" = ready ]; ok "$CONNS idle connections open, each past CONNECT" $? ||
+    bail "holder: $(cat "$T/hold.err")"
+t1=$(threads) f1=$(fds)
+
+for ((h = 1; h <= HUPS; h++)); do
+    kill -HUP "$MPID"
+    for ((i = 0; i < 50 && $(reloads) < h; i++)); do sleep 0.05; done
+done
+sleep 0.5
+t2=$(threads) f2=$(fds)
+[ "$(reloads)" -eq "$HUPS" ]; ok "$HUPS reloads done" $?
+echo "# threads: $t0 at start, $t1 with $CONNS connections, $t2 after $HUPS reloads"
+echo "# descriptors: $f0 at start, $f1 with $CONNS connections, $f2 after $HUPS reloads"
+# One thread and one descriptor a connection; a reload adds none that stay.
+[ "$t2" -le $((t1 + 5)) ] && [ "$f2" -le $((f1 + 5)) ]
+ok "reloads with connections open: threads $t1 -> $t2, descriptors $f1 -> $f2 (bound +5)" $?
+
+eval "exec ${HOLD[1]}>&-" # the holder reads EOF and closes them
+wait "$HPID" 2>/dev/null
+HPID=
+for ((i = 0; i < 50 && $(fds) > f0 + 2; i++)); do sleep 0.1; done
+t3=$(threads) f3=$(fds)
+echo "# after closing them: threads $t3, descriptors $f3"
+[ "$f3" -le $((f0 + 2)) ] && [ "$t3" -le $((t0 + 2)) ]
+ok "connections closed: back to threads $t3 (start $t0), descriptors $f3 (start $f0)" $?
+
+# An engine option changed: one new engine, and the log names the option.
+echo "dns_timeout_ms = 3s" >>"$T/milter.conf"
+kill -HUP "$MPID"
+for ((i = 0; i < 50 && $(reloads) <= HUPS; i++)); do sleep 0.05; done
+grep -q "reload: dns_timeout_ms changed: a new discovery engine" "$T/milter.log"
+ok "a changed engine option (dns_timeout_ms): a new engine, named in the log" $?
+sleep 0.5
+[ "$(threads)" -le $((t0 + 2)) ]
+ok "and the old engine's threads are gone (threads $(threads), start $t0)" $?
+[ "$fails" -eq 0 ]
