@@ -131,7 +131,7 @@ corrupt_case() { # KIND: random | truncated
     "$MILTER" -n -c "$TMP/root.conf" >"$TMP/n.out" 2>&1
     rc=$?
     [ $rc -eq 0 ] && grep -q "at start it will be moved aside to $DB.corrupt-" "$TMP/n.out"
-    ok "$1 cache: -n exits 0 and says start will move it aside ($(head -c 200 "$TMP/n.out"))" $?
+    r=$?; ok "$1 cache: -n exits 0 and says start will move it aside ($(head -c 200 "$TMP/n.out"))" $r
     "$MILTER" -f -c "$TMP/root.conf" 2>"$TMP/corrupt.err" &
     pid=$!
     i=0
@@ -140,7 +140,7 @@ corrupt_case() { # KIND: random | truncated
     done
     grep -q "cache $DB was corrupt: moved aside to $DB.corrupt-" "$TMP/corrupt.err" &&
         grep -q "listening on" "$TMP/corrupt.err" && kill -0 "$pid" 2>/dev/null
-    ok "$1 cache: start moves it aside with a warning and listens ($(grep -c . "$TMP/corrupt.err") log lines)" $?
+    r=$?; ok "$1 cache: start moves it aside with a warning and listens ($(grep -c . "$TMP/corrupt.err") log lines)" $r
     kill -TERM "$pid"
     wait "$pid"
     [ "$(sqlite3 "$DB" 'PRAGMA quick_check')" = ok ] && ls "$DB".corrupt-* >/dev/null 2>&1 &&
@@ -173,7 +173,7 @@ if hint_case plain; then
     hint_case set ip route change local 127.0.0.1 dev lo table local proto kernel scope host \
         src 127.0.0.1 quickack 1
     grep -q "listening on" "$TMP/inet.err" && ! grep -q quickack "$TMP/inet.err"
-    ok "inet socket, route with quickack: no hint ($(tr "\n" ";" <"$TMP/inet.err" | head -c 300))" $?
+    r=$?; ok "inet socket, route with quickack: no hint ($(tr "\n" ";" <"$TMP/inet.err" | head -c 300))" $r
 else
     echo "ok 22 # SKIP cannot create a network namespace here"
     echo "ok 23 # SKIP cannot create a network namespace here"

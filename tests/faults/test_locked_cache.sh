@@ -91,7 +91,7 @@ replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 
 load "$W/warmup.out" -c 1 -m 4 -r 5 -D "$W/warm"
 [ $? -eq 0 ] && [ "$(field "$W/warmup.out" tempfail)" = 0 ]
-ok "warm-up: the 10 warm domains accepted ($(replies "$W/warmup.out"))" $?
+r=$?; ok "warm-up: the 10 warm domains accepted ($(replies "$W/warmup.out"))" $r
 sleep 1 # the last rows and MX sets are written after the answers
 
 { echo "BEGIN EXCLUSIVE; DELETE FROM domains WHERE domain = 'nothing.invalid';"; sleep "$LOCK_S"; echo "ROLLBACK;"; } |
@@ -107,15 +107,15 @@ load "$W/warm.out" -c 8 -m 2 -r 5 -D "$W/warm"
 rc=$?
 max=$(field "$W/warm.out" rcpt_max_us)
 [ $rc -eq 0 ] && [ "$(field "$W/warm.out" rcpts)" = 80 ] && [ "$(field "$W/warm.out" tempfail)" = 0 ] &&
-    [ -n "$max" ] && awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m <= b)}'
-ok "locked: 80 RCPTs to warm domains all answered from memory, accepted, slowest $max us (bound $max_us) ($(replies "$W/warm.out"))" $?
+    [ -n "$max" ] && awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m + 0 <= b + 0)}'
+r=$?; ok "locked: 80 RCPTs to warm domains all answered from memory, accepted, slowest $max us (bound $max_us) ($(replies "$W/warm.out"))" $r
 
 load "$W/cold.out" -c 8 -m 1 -r 5 -D "$W/cold"
 rc=$?
 max=$(field "$W/cold.out" rcpt_max_us)
 [ $rc -eq 0 ] && [ "$(field "$W/cold.out" rcpts)" = 40 ] && [ -n "$max" ] &&
-    awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m <= b)}'
-ok "locked: 40 RCPTs to cold domains all answered within the deadline + ${MARGIN_MS} ms, slowest $max us ($(replies "$W/cold.out"))" $?
+    awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m + 0 <= b + 0)}'
+r=$?; ok "locked: 40 RCPTs to cold domains all answered within the deadline + ${MARGIN_MS} ms, slowest $max us ($(replies "$W/cold.out"))" $r
 held=$(( $(date +%s) - start ))
 kill -0 "$LOCKER" 2>/dev/null && echo "# the lock was still held after ${held} s of RCPTs" ||
     echo "# note: the lock ended before the RCPTs did (${held} s)"
@@ -124,7 +124,7 @@ LOCKER=
 
 load "$W/after.out" -c 4 -m 1 -r 10 -D "$W/cold"
 [ $? -eq 0 ] && [ "$(field "$W/after.out" tempfail)" = 0 ]
-ok "lock released: cold domains accepted again ($(replies "$W/after.out"))" $?
+r=$?; ok "lock released: cold domains accepted again ($(replies "$W/after.out"))" $r
 kill -0 "$MPID"
 ok "the milter is still running" $?
 grep -E 'warning|error' "$W/milter.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^/# log: /'

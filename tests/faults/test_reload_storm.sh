@@ -104,5 +104,5 @@ grep -q "reload: dns_timeout_ms changed: a new discovery engine" "$T/milter.log"
 ok "a changed engine option (dns_timeout_ms): a new engine, named in the log" $?
 sleep 0.5
 [ "$(threads)" -le $((t0 + 2)) ]
-ok "and the old engine's threads are gone (threads $(threads), start $t0)" $?
+r=$?; ok "and the old engine's threads are gone (threads $(threads), start $t0)" $r
 [ "$fails" -eq 0 ]
