@@ -265,7 +265,7 @@ worker_main(void *arg)
         struct inflight *f, **pp;
         struct cache_entry e;
         uint32_t gen = 0;
-        bool store = false;
+        bool store = false, used;
 
         while (d->qhead == NULL && !d->stopping)
             pthread_cond_wait(&d->work_cv, &d->mu);
@@ -277,14 +277,17 @@ worker_main(void *arg)
             d->qtail = NULL;
         d->queued--;
         d->running++;
+        used = f->used; /* read under the lock: a caller may join meanwhile */
         pthread_mutex_unlock(&d->mu);
 
         if (f->mx_only)
             mx_refresh(d, f->domain, false);
         else
-            store = refresh(d, f->domain, f->used, &f->res, &e, &gen);
+            store = refresh(d, f->domain, used, &f->res, &e, &gen);
 
         pthread_mutex_lock(&d->mu);
+        if (store && !used && f->used)
+            e.last_used = d->now(); /* a recipient joined the refresher's visit */
         /* Answered now; the row is written after (refresh_store). */
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == f) {
