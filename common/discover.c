@@ -622,7 +622,10 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         cache_mxset_free(&m);
         return -1;
     }
-    mx_store(d, &m, gen);
+    /* Kept by a worker (it asks DNS again, from libunbound's cache): a write
+     * may wait busy_timeout_ms, which no recipient's thread does. */
+    if (d->cache != NULL)
+        (void)queue_job(d, norm, true, true);
     n = mx_answer(d, &m, INT64_MIN, hosts);
     cache_mxset_free(&m);
     return n;
