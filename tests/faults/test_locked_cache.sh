@@ -12,53 +12,20 @@
 # Needs root (the test world); skipped otherwise. TAP output.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUILD=${top_builddir:-$(cd "$HERE/../.." && pwd)}
-WORLD="$HERE/../world/world.sh"
-MILTER="$BUILD/milter/mtasts-milter"
+# shellcheck source=../integration/maplib.sh
+. "$HERE/../integration/maplib.sh" # ok, bail, the namespace and the world
+maplib_init mts-fault-locked
 LOAD="$BUILD/tests/bench/miltload"
-W=${MTS_TEST_WORLD_DIR:-/tmp/mts-fault-locked.$$}
 DEADLINE_MS=3000
 MARGIN_MS=2000
 LOCK_S=20
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
-    exit 0
-fi
 if [ ! -x "$LOAD" ]; then
     echo "1..0 # SKIP $LOAD is not built (make check builds it)"
     exit 0
 fi
-if [ -z "${MTS_IN_NETNS:-}" ]; then
-    why=$("$WORLD" netns-check) || { echo "Bail out! $why"; exit 1; }
-    ns=mts-flock-$$
-    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
-    ip netns exec "$ns" ip link set lo up
-    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
-    rc=$?
-    ip netns del "$ns"
-    exit $rc
-fi
-
-n=0 fails=0
-ok() {
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
-
-MPID= LOCKER=
-cleanup() {
-    [ -n "$LOCKER" ] && kill "$LOCKER" 2>/dev/null
-    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
-    "$WORLD" down "$W" >/dev/null 2>&1
-    rm -rf "$W"
-}
-trap cleanup EXIT
-"$WORLD" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
-rm -f "$W.up.log"
-# shellcheck disable=SC1091
-. "$W/env"
+maplib_netns mts-flock "$@"
+maplib_world_up
 
 DB="$W/fault.sqlite"
 CONF="$W/fault.conf"
@@ -97,6 +64,7 @@ sleep 1 # the last rows and MX sets are written after the answers
 { echo "BEGIN EXCLUSIVE; DELETE FROM domains WHERE domain = 'nothing.invalid';"; sleep "$LOCK_S"; echo "ROLLBACK;"; } |
     sqlite3 "$DB" &
 LOCKER=$!
+MAPLIB_PIDS=$LOCKER
 sleep 0.5
 ! sqlite3 -cmd ".timeout 200" "$DB" "BEGIN IMMEDIATE; ROLLBACK;" 2>/dev/null
 ok "another process holds the cache (BEGIN EXCLUSIVE, $LOCK_S s)" $?
@@ -120,7 +88,7 @@ held=$(( $(date +%s) - start ))
 kill -0 "$LOCKER" 2>/dev/null && echo "# the lock was still held after ${held} s of RCPTs" ||
     echo "# note: the lock ended before the RCPTs did (${held} s)"
 wait "$LOCKER"
-LOCKER=
+MAPLIB_PIDS=
 
 load "$W/after.out" -c 4 -m 1 -r 10 -D "$W/cold"
 [ $? -eq 0 ] && [ "$(field "$W/after.out" tempfail)" = 0 ]
