@@ -115,15 +115,17 @@ out_of_scope(struct decision *out, enum decide_scope scope)
 
 /*
  * The text the SMTP client sees. A failure the sender can act on (the MX
- * hosts do not match the policy, the route does not enforce it) keeps its
- * reason; "could not be learnt now" and internal errors say only that:
- * their reason may name the cache file, the resolver or TLS internals,
- * and goes to the log with the queue id (and to explain) as out->why.
+ * hosts do not match the policy, the route does not enforce it, an MX
+ * host's TLS) keeps its reason; a status that could not be learnt and
+ * internal errors say only that: their reason may name the cache file or
+ * the resolver, and goes to the log with the queue id (and to explain) as
+ * out->why.
  */
 static void
 public_reason(struct decision *out)
 {
-    if (out->scope != DECIDE_INTERNAL_ERROR && out->outcome != VERDICT_UNKNOWN)
+    if (out->scope != DECIDE_INTERNAL_ERROR &&
+        !(out->outcome == VERDICT_UNKNOWN && out->status == DISCOVER_UNKNOWN))
         return;
     if (out->action == VERDICT_REJECT)
         mts_text_set(out->reason, sizeof(out->reason),

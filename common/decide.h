@@ -25,9 +25,10 @@
  *	"MTA-STS: " and the reason), also when it is held or not applied.
  *	The reply says what the sender can act on and nothing of the
  *	milter's insides: a policy failure (MX mismatch, a route that does
- *	not enforce) keeps its reason; a status that could not be learnt, or
- *	an internal error, says "MTA-STS status of DOMAIN could not be
- *	determined now; try again later" ("... determined" for a reject),
+ *	not enforce, the MX hosts' TLS as probed) keeps its reason; a status
+ *	that could not be learnt (DNS, HTTPS, the cache), or an internal
+ *	error, says "MTA-STS status of DOMAIN could not be determined now;
+ *	try again later" ("... determined" for a reject),
  *	while why keeps the details (the cache file, the resolver, the
  *	fetch error) for the log and explain.
  *
