@@ -163,7 +163,7 @@ lookup changing.test --recheck
 is "a changed TXT id is picked up and the new policy fetched" \
     '.status == "testing" and .txt_id == "2" and .source == "fresh"'
 grep -q "warning: changing.test: policy changed from enforce to testing (id 2): a downgrade" "$ERR"
-ok "enforce -> testing is logged as a warning ($(head -c 160 "$ERR"))" $?
+r=$?; ok "enforce -> testing is logged as a warning ($(head -c 160 "$ERR"))" $r
 [ "$(requests $H)" -eq 2 ]; ok "id change: exactly one more fetch" $?
 lookup changing.test --recheck
 is "unchanged id: checked again" '.status == "testing" and .txt_id == "2" and .error == null'
@@ -192,9 +192,9 @@ is "past max_age the policy is dropped (and the refetch failed)" \
 
 # ---- one lookup in flight per domain --------------------------------------
 "$DEDUP" "$CONF" d49.test 200 >"$W/dedup.out" 2>&1
-ok "200 concurrent lookups all get enforce ($(tr '\n' ' ' <"$W/dedup.out"))" $?
-[ "$(requests mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one HTTPS request ($(requests mta-sts.d49.test))" $?
-[ "$(txt_queries _mta-sts.d49.test)" -eq 1 ]; ok "200 concurrent lookups: one TXT query ($(txt_queries _mta-sts.d49.test))" $?
+r=$?; ok "200 concurrent lookups all get enforce ($(tr '\n' ' ' <"$W/dedup.out"))" $r
+[ "$(requests mta-sts.d49.test)" -eq 1 ]; r=$?; ok "200 concurrent lookups: one HTTPS request ($(requests mta-sts.d49.test))" $r
+[ "$(txt_queries _mta-sts.d49.test)" -eq 1 ]; r=$?; ok "200 concurrent lookups: one TXT query ($(txt_queries _mta-sts.d49.test))" $r
 
 # ---- the background refresher, with a clock the test moves -----------------
 RCONF="$W/refresh.conf"
@@ -202,7 +202,7 @@ sed "s|^cache_db = .*|cache_db = $W/refresh.sqlite|" "$CONF" >"$RCONF"
 echo "refresh_interval = 1s" >>"$RCONF"
 before=$(txt_queries _mta-sts.d47.test)
 "$BUILD/tests/world/refresh" "$RCONF" d47.test d46.test >"$W/refresh.out" 2>&1
-ok "refresher: a row in use and due is re-checked, an unused one purged ($(tr '\n' ';' <"$W/refresh.out"))" $?
+r=$?; ok "refresher: a row in use and due is re-checked, an unused one purged ($(tr '\n' ';' <"$W/refresh.out"))" $r
 [ "$(txt_queries _mta-sts.d47.test)" -gt "$before" ]
 ok "refresher: the re-check asked DNS for the TXT id again" $?
 
@@ -238,7 +238,7 @@ p1=$!
 p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?
-[ $r1 -eq 0 ] && [ $r2 -eq 0 ]; ok "two concurrent prefetches succeed ($(cat "$W/p1.out"))" $?
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ]; r=$?; ok "two concurrent prefetches succeed ($(cat "$W/p1.out"))" $r
 "$CTL" -c "$CONF" cache list --json >"$OUT"
 is "no row lost: d01..d48 all cached, all enforce" \
     '[.[] | select(.domain | test("^d[0-9]+\\.test$")) | select(.domain != "d49.test" and .domain != "d50.test") | select(.status == "enforce")] | length == 48'
@@ -247,7 +247,7 @@ is "no row lost: d01..d48 all cached, all enforce" \
 printf 'd01.test\nd02.test\n# a comment\n\nd03.test\n' >"$W/list3"
 script -qec "$CTL -c $CONF prefetch $W/list3" /dev/null >"$W/tty.out" 2>&1
 grep -q "prefetch: 3/3" "$W/tty.out" && grep -q "prefetched 3 domains: 3 enforce" "$W/tty.out"
-ok "prefetch on a terminal: a progress line, then the summary ($(tr '\r\n' '  ' <"$W/tty.out" | head -c 120))" $?
+r=$?; ok "prefetch on a terminal: a progress line, then the summary ($(tr '\r\n' '  ' <"$W/tty.out" | head -c 120))" $r
 "$CTL" -c "$CONF" prefetch - <"$W/list3" >"$W/pipe.out" 2>&1
 ! grep -q "prefetch: 3/3" "$W/pipe.out" && grep -q "prefetched 3 domains" "$W/pipe.out"
 ok "prefetch from stdin, not a terminal: no progress line, the summary" $?
@@ -262,7 +262,7 @@ locker=$!
 sleep 0.5
 "$CTL" -c "$LOCKCONF" lookup --json d50.test >"$OUT" 2>"$ERR"
 is "locked database: the lookup still answers" '.status == "enforce"'
-grep -q "database is locked" "$ERR"; ok "locked database: the error says so ($(head -c 200 "$ERR"))" $?
+grep -q "database is locked" "$ERR"; r=$?; ok "locked database: the error says so ($(head -c 200 "$ERR"))" $r
 wait $locker
 "$CTL" -c "$CONF" cache show none.test >/dev/null 2>&1; ok "a rolled-back writer lost no committed row" $?
 
@@ -281,7 +281,7 @@ sed "s|^cache_db = .*|cache_db = $W/corrupt.sqlite|" "$CONF" >"$W/corrupt.conf"
 "$CTL" -c "$W/corrupt.conf" lookup enforce.test >"$OUT" 2>"$ERR"
 rc=$?
 [ $rc -eq 4 ] && grep -q "corrupt or not an SQLite database" "$ERR"
-ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $?
+r=$?; ok "corrupt database: exit 4 and a clear error ($(head -c 200 "$ERR"))" $r
 
 # ---- a resolver that strips DNSSEC -----------------------------------------
 # A forwarder that clears the DO bit (as many laptop and container resolvers
@@ -300,7 +300,7 @@ is "stripping resolver: unknown, and the tool blames the resolver with the fix" 
      (.resolver_problem | test("resolv_conf = none")) and (.resolver_problem | test("'"$STRIP_ADDR"'"))'
 "$CTL" -c "$W/strip.conf" lookup --no-cache enforce.test >"$W/strip.txt" 2>&1
 [ "$(grep -c '^resolver: .*strips DNSSEC' "$W/strip.txt")" -eq 1 ]
-ok "stripping resolver: the plain output says so once ($(grep '^resolver:' "$W/strip.txt" | head -c 160))" $?
+r=$?; ok "stripping resolver: the plain output says so once ($(grep '^resolver:' "$W/strip.txt" | head -c 160))" $r
 lookup bogus.test --no-cache
 is "a domain's own bogus DNSSEC is not blamed on a good resolver" \
     '.status == "unknown" and .resolver_problem == null'
@@ -309,7 +309,7 @@ mpid=$!
 i=0; while ! grep -q "strips DNSSEC" "$W/strip-milter.log" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
 kill "$mpid"; wait "$mpid" 2>/dev/null
 [ "$(grep -c "strips DNSSEC" "$W/strip-milter.log")" -eq 1 ]
-ok "stripping resolver: the milter logs it once at start ($(grep -o 'error: the resolver.\{0,60\}' "$W/strip-milter.log"))" $?
+r=$?; ok "stripping resolver: the milter logs it once at start ($(grep -o 'error: the resolver.\{0,60\}' "$W/strip-milter.log"))" $r
 "$BUILD/milter/mtasts-milter" -f -c "$CONF" -p "unix:$W/good.sock" 2>"$W/good-milter.log" &
 mpid=$!
 i=0; while ! grep -q "listening on" "$W/good-milter.log" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
