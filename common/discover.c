@@ -33,48 +33,12 @@
 #include "log.h"
 #include "mxmatch.h"
 #include "refresh.h"
+#include "discover_int.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 #define DUE_BATCH 500			/* rows the refresher takes per round */
-#define MX_TTL_MAX 86400		/* an MX set is looked up again at least daily */
 
-struct inflight {
-    struct inflight *next;		/* in the in-flight list */
-    struct inflight *qnext;		/* in the work queue */
-    char domain[254];
-    bool mx_only;			/* only the MX set (its TTL is near) */
-    bool used;				/* a recipient (or prefetch) asked, not only the refresher */
-    int refs;				/* waiters + the job itself */
-    bool done;
-    struct discover_result res;
-};
 
-struct discover {
-    int refs;				/* discover_share; the last discover_close closes */
-    struct config *cfg;
-    int flags;
-    struct cache *cache;
-    struct hotstate *hot;		/* with a cache: what recipients use, in memory */
-    struct dns *dns;
-    struct fetch_options fopts;
-    char user_agent[64];
-    discover_clock_fn now;
-
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv;		/* workers: a job is queued, or stop */
-    pthread_cond_t done_cv;		/* callers: some lookup finished */
-    struct inflight *inflight;		/* every queued or running lookup */
-    struct inflight *qhead, *qtail;
-    size_t queued, running;
-    bool stopping;
-    pthread_t *workers;
-    size_t n_workers;
-
-    pthread_t refresher;
-    bool refresher_started;
-    pthread_cond_t refresher_cv;
-    struct refresh_cursor cursor;	/* the refresher's own: where its next round starts */
-};
 
 static int64_t
 wall_clock(void)
@@ -253,7 +217,6 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used)
     return f;
 }
 
-static void mx_refresh(struct discover *d, const char *domain, bool if_missing);
 
 static void *
 worker_main(void *arg)
@@ -281,7 +244,7 @@ worker_main(void *arg)
         pthread_mutex_unlock(&d->mu);
 
         if (f->mx_only)
-            mx_refresh(d, f->domain, false);
+            discover_mx_refresh(d, f->domain, false);
         else
             store = refresh(d, f->domain, used, &f->res, &e, &gen);
 
@@ -306,7 +269,7 @@ worker_main(void *arg)
             /* After the callers have their answer: the MX set their
              * recipients will need, unless one is cached. */
             pthread_mutex_unlock(&d->mu);
-            mx_refresh(d, f->domain, true);
+            discover_mx_refresh(d, f->domain, true);
             pthread_mutex_lock(&d->mu);
         }
         d->running--;
@@ -363,8 +326,8 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
  * Queues a job nobody waits for: a refresh of domain (normalised), or of
  * its MX set; used: on behalf of a recipient or prefetch, not the refresher.
  */
-static int
-queue_job(struct discover *d, const char *domain, bool mx_only, bool used)
+int
+discover_queue_job(struct discover *d, const char *domain, bool mx_only, bool used)
 {
     struct inflight *f;
 
@@ -383,7 +346,7 @@ discover_queue(struct discover *d, const char *domain)
 
     if (domain_normalize(domain, norm, sizeof(norm), NULL) != 0)
         return -1;
-    return queue_job(d, norm, false, true);
+    return discover_queue_job(d, norm, false, true);
 }
 
 void
@@ -478,177 +441,13 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
     (void)cache_bound_waits(outer);
 }
 
-/*
- * Resolves domain's MX set into *m (fetched now, expiring with the DNS
- * TTL). 0, or -1 with err when DNS could not answer before deadline.
- */
-static int
-mx_resolve(struct discover *d, const char *domain, const struct timespec *deadline,
-           struct cache_mxset *m, struct mts_err *err)
-{
-    struct dns_answer a;
-    int64_t now = d->now();
-
-    memset(m, 0, sizeof(*m));
-    snprintf(m->domain, sizeof(m->domain), "%s", domain);
-    dns_query(d->dns, domain, DNS_MX, deadline, &a, err);
-    if (a.status != DNS_OK && a.status != DNS_NXDOMAIN && a.status != DNS_NODATA) {
-        dns_answer_free(&a);
-        return -1;
-    }
-    if ((m->hosts = calloc(a.status == DNS_OK && a.n > 0 ? a.n : 1, sizeof(*m->hosts))) == NULL) {
-        dns_answer_free(&a);
-        mts_err_set(err, "out of memory");
-        return -1;
-    }
-    if (a.status != DNS_OK) {
-        /* No MX: mail goes to the domain's own address (implicit MX). */
-        if ((m->hosts[0] = strdup(domain)) != NULL)
-            m->n = 1;
-    }
-    for (size_t i = 0; a.status == DNS_OK && i < a.n && m->n < DISCOVER_MAX_MX; i++) {
-        char host[254];
-
-        if (mxmatch_host_normalize(a.rr[i].text, a.rr[i].len, host, sizeof(host), NULL) == 0 ||
-            /* null MX (RFC 7505): matches nothing */
-            (strcmp(a.rr[i].text, ".") == 0 && snprintf(host, sizeof(host), ".") > 0)) {
-            if ((m->hosts[m->n] = strdup(host)) == NULL)
-                break;
-            m->n++;
-        }
-    }
-    m->fetched_at = now;
-    m->expires_at = now + (a.ttl < MX_TTL_MAX ? (int64_t)a.ttl : MX_TTL_MAX);
-    snprintf(m->dnssec, sizeof(m->dnssec), "%s", dns_sec_name(a.sec));
-    dns_answer_free(&a);
-    return 0;
-}
-
-/* Keeps m in the shared cache and in memory (gen: from before it was resolved). */
-static void
-mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
-{
-    struct mts_err err;
-
-    /* An empty set (every record unusable) is answered, not kept. */
-    if (d->cache == NULL || m->n == 0)
-        return;
-    switch (cache_put_mx(d->cache, m, &err)) {
-    case CACHE_OK:
-        break;
-    case CACHE_STALE:
-        return; /* a later set is stored */
-    default:
-        log_msg(LOG_ERR, "%s: cannot write the cache: %s", m->domain, err.msg);
-        return;
-    }
-    hotstate_put_mx(d->hot, m, gen, MEMSTATE_REPLACE);
-}
-
-/*
- * A job of a worker: resolves domain's MX set and keeps it; with
- * if_missing, only when neither memory nor the shared cache has one.
- */
-static void
-mx_refresh(struct discover *d, const char *domain, bool if_missing)
-{
-    struct cache_mxset m;
-    struct mts_err err;
-    uint32_t gen = hotstate_gen(d->hot);
-    int64_t now = d->now();
-
-    if (if_missing) {
-        bool have = hotstate_get_mx(d->hot, domain, &m) && now < m.expires_at;
-
-        cache_mxset_free(&m);
-        if (have || (cache_get_mx(d->cache, domain, &m, &err) == CACHE_OK && now < m.expires_at)) {
-            cache_mxset_free(&m);
-            return;
-        }
-        cache_mxset_free(&m);
-    }
-    if (mx_resolve(d, domain, NULL, &m, &err) == 0)
-        mx_store(d, &m, gen);
-    cache_mxset_free(&m);
-}
-
-/* Copies m's hosts out; queues its refresh when past three quarters of its TTL. */
-static int
-mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hosts[][254])
-{
-    int n = 0;
-
-    for (size_t i = 0; i < m->n && n < DISCOVER_MAX_MX; i++)
-        snprintf(hosts[n++], 254, "%s", m->hosts[i]);
-    if (d->cache != NULL && now >= m->fetched_at + (m->expires_at - m->fetched_at) * 3 / 4)
-        (void)queue_job(d, m->domain, true, true);
-    return n;
-}
-
-static int
-lookup_mx(struct discover *d, const char *domain, const struct timespec *deadline,
-          char hosts[][254], struct mts_err *err)
-{
-    char norm[MXMATCH_NAME_MAX + 1];
-    struct cache_mxset m;
-    int64_t now = d->now();
-    uint32_t gen = 0;
-    int n;
-
-    if (domain_normalize(domain, norm, sizeof(norm), err) != 0)
-        return -1;
-    if (d->hot != NULL) {
-        /* Memory, then the shared cache: a warm recipient waits for no DNS. */
-        hotstate_freshen(d->hot);
-        if (hotstate_get_mx(d->hot, norm, &m) && now < m.expires_at) {
-            n = mx_answer(d, &m, now, hosts);
-            cache_mxset_free(&m);
-            return n;
-        }
-        cache_mxset_free(&m);
-        gen = hotstate_gen(d->hot);
-        if (cache_get_mx(d->cache, norm, &m, NULL) == CACHE_OK) {
-            hotstate_put_mx(d->hot, &m, gen, MEMSTATE_ADD);
-            if (now < m.expires_at) {
-                n = mx_answer(d, &m, now, hosts);
-                cache_mxset_free(&m);
-                return n;
-            }
-        }
-        cache_mxset_free(&m);
-    }
-    /* A cold domain: DNS, within the caller's deadline. */
-    if (mx_resolve(d, norm, deadline, &m, err) != 0) {
-        cache_mxset_free(&m);
-        return -1;
-    }
-    /* Kept by a worker (it asks DNS again, from libunbound's cache): a write
-     * may wait busy_timeout_ms, which no recipient's thread does. */
-    if (d->cache != NULL)
-        (void)queue_job(d, norm, true, true);
-    n = mx_answer(d, &m, INT64_MIN, hosts);
-    cache_mxset_free(&m);
-    return n;
-}
-
-int
-discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
-            char hosts[][254], struct mts_err *err)
-{
-    const struct timespec *outer = cache_bound_waits(deadline);
-    int n = lookup_mx(d, domain, deadline, hosts, err);
-
-    (void)cache_bound_waits(outer);
-    return n;
-}
-
 /* ------------------------------------------------------------ refresher */
 
 /* The refresher's own visit: not a use (refresh.h). Stops the round when the queue is full. */
 static int
 queue_due_row(const struct cache_entry *e, void *arg)
 {
-    return queue_job(arg, e->domain, false, false) == 0 ? 0 : 1;
+    return discover_queue_job(arg, e->domain, false, false) == 0 ? 0 : 1;
 }
 
 static void *
