@@ -22,23 +22,9 @@ if ! command -v jq >/dev/null 2>&1; then
     echo "1..0 # SKIP jq is not installed"
     exit 0
 fi
-if [ -z "${MTS_IN_NETNS:-}" ]; then
-    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
-    ns=mts-check-$$
-    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
-    ip netns exec "$ns" ip link set lo up
-    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
-    rc=$?
-    ip netns del "$ns"
-    exit $rc
-fi
+. "$HERE/suite.sh"
+suite_enter_netns mts-check "$@"
 
-n=0 fails=0
-ok() {
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
 
 cleanup() { "$HERE/world.sh" down "$W" >/dev/null 2>&1; rm -rf "$W"; }
 trap cleanup EXIT

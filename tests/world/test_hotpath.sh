@@ -22,23 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
     exit 0
 fi
-if [ -z "${MTS_IN_NETNS:-}" ]; then
-    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
-    ns=mts-hot-$$
-    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
-    ip netns exec "$ns" ip link set lo up
-    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
-    rc=$?
-    ip netns del "$ns"
-    exit $rc
-fi
+. "$HERE/suite.sh"
+suite_enter_netns mts-hot "$@"
 
-n=0 fails=0
-ok() {
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
 
 HOT_PID=
 cleanup() {

@@ -33,18 +33,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
     exit 0
 fi
-if [ -z "${MTS_IN_NETNS:-}" ]; then
-    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
-    ns=mts-probes-$$
-    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
-    ip netns exec "$ns" ip link set lo up
-    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
-    rc=$?
-    ip netns del "$ns"
-    exit $rc
-fi
-
-bail() { echo "Bail out! $*"; exit 1; }
+. "$HERE/suite.sh"
+suite_enter_netns mts-probes "$@"
 
 MPID=
 stop_milter() {

@@ -1,0 +1,34 @@
+# suite.sh - sourced by the test world's TAP suites (test_discover.sh,
+# test_check.sh, test_hotpath.sh, test_probes.sh): the TAP helpers and the
+# move into a network namespace of the suite's own, so that suites with the
+# world's fixed loopback addresses run side by side and nothing leaves.
+#
+#	HERE=...; . "$HERE/suite.sh"
+#	suite_enter_netns mts-name "$@"	# re-runs the script inside; returns there
+#	ok "label" $status		# one TAP line; counts failures in $fails
+#	bail "why"			# Bail out! and exit 1
+
+# suite_enter_netns PREFIX ARGS...: outside a namespace, runs this script
+# again inside a new one (loopback up) and exits with its status.
+suite_enter_netns() {
+    local prefix=$1 why ns rc
+    shift
+    [ -n "${MTS_IN_NETNS:-}" ] && return 0
+    why=$("$HERE/world.sh" netns-check) || { echo "Bail out! $why"; exit 1; }
+    ns=$prefix-$$
+    ip netns add "$ns" || { echo "Bail out! cannot create network namespace $ns"; exit 1; }
+    ip netns exec "$ns" ip link set lo up
+    MTS_IN_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+    rc=$?
+    ip netns del "$ns"
+    exit $rc
+}
+
+n=0 fails=0
+# In bash, pass a status saved before the label: `ok "x $(cmd)" $?` would
+# pass the substitution's status, not the check's.
+ok() {
+    n=$((n + 1))
+    if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
