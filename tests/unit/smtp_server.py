@@ -61,7 +61,18 @@ BEHAVIOURS = {
     "hangtls": "good",         # 220 to STARTTLS, then never a TLS byte
     "inject": "good",          # 220 to STARTTLS plus bytes before TLS
     "ehlo550": None,           # EHLO answered 550
+    "binary": None,            # a greeting of binary bytes (NUL, 0xff), then CRLF
+    "hugebanner": "good",      # 5000 "220-" lines of 900 octets, then "220 ready"
+    "slow": "good",            # the good path, greeting after SLOW_GREETING_S
+    "drip": None,              # a "220-" line every 0.2 s for 60 s: under any
+                               # line bound, only a deadline ends it
 }
+
+# "slow": long enough that probes started together overlap (the world's
+# concurrency test reads the "concurrent" log lines, see Handler.handle)
+SLOW_GREETING_S = 1.5
+ACTIVE_LOCK = threading.Lock()
+ACTIVE = {}  # "total" and "<a.b.c>/24" -> connections open now to "slow" listeners
 
 CNF = """\
 [ req ]
@@ -200,10 +211,25 @@ class Handler(socketserver.BaseRequestHandler):
         c = Conn(s, label)
         if label != name:
             log("accept %s %s:%d" % (label, self.client_address[0], self.client_address[1]))
+        net = None
+        if name == "slow":
+            # Connections open at once, in total and per /24 of the listener,
+            # logged at each accept: the peak is the largest value logged.
+            net = ".".join(self.server.server_address[0].split(".")[:3]) + "/24"
+            with ACTIVE_LOCK:
+                ACTIVE["total"] = ACTIVE.get("total", 0) + 1
+                ACTIVE[net] = ACTIVE.get(net, 0) + 1
+                log("concurrent %s total=%d net=%s:%d"
+                    % (label, ACTIVE["total"], net, ACTIVE[net]))
         try:
             self.dialogue(name, c)
         except (OSError, ssl.SSLError) as e:
             log("%s error %s" % (label, e))
+        finally:
+            if net is not None:
+                with ACTIVE_LOCK:
+                    ACTIVE["total"] -= 1
+                    ACTIVE[net] -= 1
 
     def dialogue(self, name, c):
         if name == "silent":
@@ -220,7 +246,29 @@ class Handler(socketserver.BaseRequestHandler):
             except OSError:
                 pass
             return
-        if name == "mixed":
+        if name == "binary":
+            c.send(b"220 \x00\xff\xfe\x01binary\x00greeting\x1b[2J\r\n")
+            time.sleep(30)
+            return
+        if name == "drip":
+            try:
+                for i in range(300):
+                    c.send(b"220-still greeting you, slowly, line %d\r\n" % i)
+                    time.sleep(0.2)
+            except OSError:
+                pass
+            return
+        if name == "hugebanner":
+            try:
+                for i in range(5000):
+                    c.send(b"220-" + b"h" * 894 + b"\r\n")
+                c.send(b"220 ready\r\n")
+            except OSError:
+                return
+        elif name == "slow":
+            time.sleep(SLOW_GREETING_S)
+            c.send(b"220 mx.slow.test ESMTP\r\n")
+        elif name == "mixed":
             c.send(b"220-mx.mixed.test\r\n250 not a greeting\r\n")
         elif name == "greet554":
             c.send(b"554 5.7.1 mx.greet554.test no service for you\r\n")

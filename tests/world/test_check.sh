@@ -70,7 +70,6 @@ has() {
 exits() { [ "$rc" -eq "$2" ] || echo "# exit status $rc, wanted $2"; [ "$rc" -eq "$2" ]; ok "$1" $?; }
 accepts() { grep -c " accept .*@$1:25 " "$MTS_WORLD_SMTP_LOG"; }
 
-echo "1..58"
 
 # ---- goodmx.test: enforce, one MX with two good addresses ---------------------
 check goodmx.test
@@ -199,3 +198,48 @@ is "probe: ok, good, names, TLS" \
 run probe --json mx.nostarttls.test
 exits "probe mx.nostarttls.test: exit 1" 1
 is "probe: no-starttls, fail" '.status == "no-starttls" and .grade.grade == "fail" and .starttls == false'
+
+# ---- the probe's edge hosts (issue 10): each failure named, each bounded ------
+# probe_edge HOST STATUS STAGE REASON-REGEX MAX-MS [GRADE EXIT]: probe --json
+# --timeout 3000 (grade fail, exit 1 unless said)
+probe_edge() {
+    local host=$1 status=$2 stage=$3 why=$4 max=$5 grade=${6:-fail} want=${7:-1}
+    run probe --json --timeout 3000 "mx.$host.test"
+    is "probe $host: $status in stage $stage, grade $grade, the reason says \"$why\"" \
+        ".status == \"$status\" and .stage == \"$stage\" and (.reason | test(\"$why\")) and .grade.grade == \"$grade\""
+    [ "$rc" -eq "$want" ] && [ "$ms" -lt "$max" ]
+    ok "probe $host: exit $want (got $rc), within $max ms (took $ms ms)" $?
+}
+# TLS 1.1 only and an unknown CA complete a handshake: fast
+probe_edge tls11mx tls-too-old handshake "TLS too old: the server negotiated TLSv1\\\\.1" 2500
+is "probe tls11mx: the session is seen (TLSv1.1), TLS 1.2+ not met" \
+    '.tls.protocol == "TLSv1.1" and .grade.tls == false and .grade.rfc8461 == false'
+run probe --json --timeout 3000 mx.untrustedmx.test
+is "probe untrustedmx: untrusted, unknown CA, the issuer named, the name matches" \
+    '.status == "untrusted" and (.reason | test("unknown CA")) and (.reason | test("Untrusted Other CA")) and .certificate.chain_valid == false and .grade.grade == "unverified" and .grade.tls == true and .grade.rfc8461 == false'
+[ "$rc" -eq 1 ]
+ok "probe untrustedmx: exit 1 (got $rc)" $?
+# hostile banners: the line and line-count bounds end them, long before the deadline
+probe_edge hugebannermx reply-too-long greeting "more than 100 lines" 2500
+probe_edge endlessmx reply-too-long greeting "more than 100 lines" 2500
+probe_edge longlinemx reply-too-long greeting "longer than 1000 octets" 2500
+probe_edge binarybannermx bad-reply greeting "not an SMTP reply.*\\\\\\\\x00" 2500
+# only the deadline ends these two: a banner dripping under every bound, and
+# a server that says 220 to STARTTLS and never sends a ServerHello
+# (a timeout at the greeting is unknown: a busy server looks the same)
+probe_edge dripmx timeout greeting "timed out after 3[0-9]{3} ms waiting for the greeting" 5000 unknown 3
+probe_edge hangtlsmx timeout handshake "timed out after 3[0-9]{3} ms in the TLS handshake" 5000
+is "probe hangtlsmx: STARTTLS was offered and answered, no TLS session" '.starttls == true and .tls == null'
+grep -q "hangtls@127.0.50.16:25 STARTTLS" "$MTS_WORLD_SMTP_LOG"
+ok "hangtlsmx: the server saw STARTTLS (the hang is after it)" $?
+! grep -Eq "@127\.0\.50\.1[0-7]:25 (MAIL|RCPT|DATA)" "$MTS_WORLD_SMTP_LOG"
+ok "the edge hosts never saw MAIL, RCPT or DATA" $?
+check hangtlsmx.test --timeout 3000
+is "check hangtlsmx.test: fail, defer naming the host and the TLS handshake timeout" \
+    '.grade == "fail" and .sender.action == "defer" and (.sender.summary | test("mx.hangtlsmx.test: timed out after [0-9]+ ms in the TLS handshake"))'
+check untrustedmx.test --timeout 3000
+is "check untrustedmx.test: unverified, defer naming the unknown CA" \
+    '.grade == "unverified" and .sender.action == "defer" and (.sender.summary | test("mx.untrustedmx.test: .*unknown CA"))'
+
+echo "1..$n"
+exit $((fails > 0))

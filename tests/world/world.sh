@@ -51,6 +51,18 @@ TLS10MX_ADDR=127.0.50.7      # TLS 1.0 only
 SELFSIGNEDMX_ADDR=127.0.50.8 # self-signed certificate
 SILENTMX_ADDR=127.0.50.9     # accepts, never says a word
 DOWNMX_ADDR=127.0.50.99      # nothing listens (connection refused)
+TLS11MX_ADDR=127.0.50.10     # TLS 1.1 only (SECLEVEL=0 in the server's context)
+UNTRUSTEDMX_ADDR=127.0.50.11 # certificate from another CA, not in ca.crt
+HUGEBANNER_ADDR=127.0.50.12  # 5000 greeting lines of 900 octets, then 220
+BINARYBANNER_ADDR=127.0.50.13 # a greeting of binary bytes (NUL, 0xff, ESC)
+ENDLESS_ADDR=127.0.50.14     # "220-" continuation lines that never end
+LONGLINE_ADDR=127.0.50.15    # a greeting line that never ends (no CRLF)
+HANGTLSMX_ADDR=127.0.50.16   # "220" to STARTTLS, then never a ServerHello
+DRIPMX_ADDR=127.0.50.17      # a "220-" line every 0.2 s: only a deadline ends it
+# "slow" MX hosts (greeting after 1.5 s): two /24 networks, four hosts each;
+# the server logs how many connections to them are open at once
+SLOW_NET1=127.0.50
+SLOW_NET2=127.0.51
 
 PACKAGES="nsd unbound ldnsutils nginx-light openssl curl iproute2 python3"
 SMTP_SERVER="$HERE/../unit/smtp_server.py"
@@ -567,6 +579,14 @@ build_mx_domains() {
         "$TLS10MX_ADDR:$SMTP_PORT:tls10:$c/mx.tls10mx.test.crt:$c/mx.tls10mx.test.key"
         "$SELFSIGNEDMX_ADDR:$SMTP_PORT:selfsigned:$c/bad.mixedmx.test.crt:$c/bad.mixedmx.test.key"
         "$SILENTMX_ADDR:$SMTP_PORT:silent"
+        "$TLS11MX_ADDR:$SMTP_PORT:tls11:$c/mx.tls11mx.test.crt:$c/mx.tls11mx.test.key"
+        "$UNTRUSTEDMX_ADDR:$SMTP_PORT:untrusted:$c/mx.untrustedmx.test.crt:$c/mx.untrustedmx.test.key"
+        "$HUGEBANNER_ADDR:$SMTP_PORT:hugebanner:$c/mx.goodmx.test.crt:$c/mx.goodmx.test.key"
+        "$BINARYBANNER_ADDR:$SMTP_PORT:binary"
+        "$ENDLESS_ADDR:$SMTP_PORT:manylines"
+        "$LONGLINE_ADDR:$SMTP_PORT:longline"
+        "$HANGTLSMX_ADDR:$SMTP_PORT:hangtls:$c/mx.hangtlsmx.test.crt:$c/mx.hangtlsmx.test.key"
+        "$DRIPMX_ADDR:$SMTP_PORT:drip"
     )
 
     RR "mx.provider.test. A $PROVIDER_MX_ADDR"
@@ -607,6 +627,54 @@ build_mx_domains() {
     mx_domain manymx.test enforce "*.manymx.test"
     for i in $(seq -w 1 30); do
         mxa manymx.test "$i" "mx$i.manymx.test" "$PROVIDER_MX_ADDR"
+    done
+    build_probe_edge_domains
+}
+
+# other_ca_leaf NAME SAN: DIR/certs/NAME.{crt,key} for SAN, issued by a CA
+# of its own (DIR/otherca) that nothing trusts (ca.crt does not hold it)
+other_ca_leaf() {
+    local o="$DIR/otherca"
+    if [ ! -f "$o/ca.crt" ]; then
+        mkdir -p "$o"
+        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout "$o/ca.key" -out "$o/ca.crt" -days 3650 -sha256 \
+            -subj "/O=mtasts-milter test world/CN=Untrusted Other CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    fi
+    LEAF_SERIAL=$((LEAF_SERIAL + 1))
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -keyout "$DIR/certs/$1.key" -out "$DIR/certs/$1.crt" -subj "/CN=$2" \
+        -CA "$o/ca.crt" -CAkey "$o/ca.key" -days 365 -sha256 \
+        -set_serial "$((SERIAL_BASE * 1000 + LEAF_SERIAL))" \
+        -addext "basicConstraints=critical,CA:FALSE" \
+        -addext "keyUsage=critical,digitalSignature" \
+        -addext "extendedKeyUsage=serverAuth" \
+        -addext "subjectAltName=DNS:$2" 2>/dev/null
+}
+
+# The probe's edge cases (issue 10): one enforce domain per hostile or
+# broken MX host, and the slow hosts of the concurrency test
+# (slowN.test -> mx.slowN.test; 1-4 on SLOW_NET1, 5-8 on SLOW_NET2).
+build_probe_edge_domains() {
+    local c="$DIR/certs" d a i
+    leaf mx.tls11mx.test mx.tls11mx.test
+    other_ca_leaf mx.untrustedmx.test mx.untrustedmx.test
+    leaf mx.hangtlsmx.test mx.hangtlsmx.test
+    for d in tls11mx:$TLS11MX_ADDR untrustedmx:$UNTRUSTEDMX_ADDR \
+             hugebannermx:$HUGEBANNER_ADDR binarybannermx:$BINARYBANNER_ADDR \
+             endlessmx:$ENDLESS_ADDR longlinemx:$LONGLINE_ADDR hangtlsmx:$HANGTLSMX_ADDR \
+             dripmx:$DRIPMX_ADDR; do
+        mx_domain "${d%%:*}.test" enforce "mx.${d%%:*}.test"
+        mxa "${d%%:*}.test" 10 "mx.${d%%:*}.test" "${d#*:}"
+    done
+    leaf mx.slow.test "$(echo mx.slow{1..8}.test)"
+    for i in 1 2 3 4 5 6 7 8; do
+        if [ "$i" -le 4 ]; then a="$SLOW_NET1.$((20 + i))"; else a="$SLOW_NET2.$((20 + i))"; fi
+        SMTP_LISTENERS+=("$a:$SMTP_PORT:slow:$c/mx.slow.test.crt:$c/mx.slow.test.key")
+        mx_domain "slow$i.test" enforce "mx.slow$i.test"
+        mxa "slow$i.test" 10 "mx.slow$i.test" "$a"
     done
 }
 
