@@ -72,6 +72,7 @@ struct probes {
     int64_t data_version;     /* of the shared cache, at the last sync */
     int64_t synced_at;        /* when rows were last looked for */
     bool stop;
+    int refs;                 /* probes_share; the last probes_close closes */
     bool load_on_miss;        /* probes_load_on_miss */
     struct probes_stats stats;
     pthread_t *workers;
@@ -671,6 +672,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         mts_err_set(err, "out of memory");
         return -1;
     }
+    p->refs = 1;
     p->cfg = config_ref((struct config *)cfg);
     p->max_per_shard = (size_t)cfg->memory_cache_domains / N_SHARDS + 1;
     for (size_t k = 0; k < N_SHARDS; k++)
@@ -734,10 +736,17 @@ fail:
     return -1;
 }
 
+struct probes *
+probes_share(struct probes *p)
+{
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_SEQ_CST);
+    return p;
+}
+
 void
 probes_close(struct probes *p)
 {
-    if (p == NULL)
+    if (p == NULL || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_SEQ_CST) > 0)
         return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;

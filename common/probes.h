@@ -110,7 +110,16 @@ struct probes;
 int probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
                 struct probes **out, struct mts_err *err);
 
-/* Waits for running probes (each bounded by probe_timeout_ms). Safe with NULL. */
+/*
+ * Another holder of the same engine (a reloaded configuration whose probe
+ * options are unchanged): its queue, its running probes, its concurrency
+ * bounds and its memory carry over, so a reload neither probes a host
+ * twice at once nor lets two engines' bounds add up. Returns p.
+ */
+struct probes *probes_share(struct probes *p);
+
+/* Drops one holder; the last one stops the threads, waiting for running
+ * probes (each bounded by probe_timeout_ms). Safe with NULL. */
 void probes_close(struct probes *p);
 
 /* host: normalised (lower case, no trailing dot). Memory only; see DESCRIPTION. */

@@ -179,6 +179,11 @@ build(const char *path, const struct runtime *prev, bool start_discovery,
 
         if (a != NULL && b != NULL && strcmp(a, b) == 0) {
             rt->discover = discover_share(prev->discover);
+            /* The probe options are engine options too: the probe engine
+             * carries over with the discovery engine, so that a reload
+             * neither probes a host twice at once nor adds up bounds. */
+            if (prev->probes != NULL)
+                rt->probes = probes_share(prev->probes);
         } else if (a != NULL && b != NULL) {
             char which[512];
 
@@ -201,7 +206,7 @@ build(const char *path, const struct runtime *prev, bool start_discovery,
         rt->map_routes_err.msg[0] == '\0')
         mts_err_set(&rt->map_routes_err, "unknown error");
     rt->dctx.v.map_routes = &rt->map_routes;
-    if (start_discovery && rt->cfg->mx_probes &&
+    if (start_discovery && rt->cfg->mx_probes && rt->probes == NULL &&
         probes_open(rt->cfg, NULL, 0, &rt->probes, err) != 0) {
         runtime_unref(rt);
         return -1;

@@ -304,6 +304,29 @@ concurrency_bounds(void **state)
     config_unref(cfg);
 }
 
+/* A shared engine (a reload) outlives the first close: its queue goes on. */
+static void
+shared_engine(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 2\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes *q = probes_share(p);
+    struct probes_host h;
+
+    (void)state;
+    assert_ptr_equal(p, q);
+    atomic_store(&sleep_ms, 20);
+    probes_get(p, "good.net-3.example", &h);
+    probes_close(p); /* the old configuration lets go */
+    probes_drain(q);
+    probes_get(q, "good.net-3.example", &h);
+    assert_int_equal(h.state, PROBES_KNOWN);
+    probes_get(q, "good.net-3.example", &h);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    probes_close(q);
+    config_unref(cfg);
+}
+
 static void
 never_probed(void **state)
 {
@@ -439,6 +462,7 @@ main(void)
         cmocka_unit_test(refresh_before_expiry_of_hosts_in_use),
         cmocka_unit_test(one_probe_in_flight_per_host),
         cmocka_unit_test(concurrency_bounds),
+        cmocka_unit_test(shared_engine),
         cmocka_unit_test(never_probed),
         cmocka_unit_test(rows_shared_through_the_cache),
     };

@@ -13,6 +13,11 @@ rules: expiredmx.test without MTA-STS under require=verified-tls
 fail=reject is rejected; wrongnamemx.test under require=tls passes with
 tls=unverified; cnamemx.test (MX through a CNAME) passes; nullmx.test under
 require=tls is deferred (a null MX takes no mail).
+edges: the probe's edge hosts (TLS 1.1 only, another CA, hostile banners, a
+hang after STARTTLS, a dripping banner): each enforce domain is deferred
+450 4.7.5 naming its MX host and what failed; an RCPT never waits for them.
+slow-ask: one RCPT to each of slow1..slow8.test (their probes start).
+slow: RCPTs to slow1..slow8.test until each passes with tls=verified.
 """
 import os
 import re
@@ -171,9 +176,52 @@ def phase_restart():
           show(r))
 
 
+def phase_edges():
+    deadline = float(os.environ.get("RCPT_DEADLINE_S", "3"))
+    cases = (("tls11mx", "TLS too old: the server negotiated TLSv1.1"),
+             ("untrustedmx", "unknown CA"),
+             ("hugebannermx", "more than 100 lines"),
+             ("binarybannermx", "not an SMTP reply"),
+             ("endlessmx", "more than 100 lines"),
+             ("longlinemx", "a line longer than 1000 octets"),
+             ("hangtlsmx", "in the TLS handshake"),
+             ("dripmx", "waiting for the greeting"))
+    first = [ask(d + ".test") for d, _ in cases]
+    check(all(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and r[3] < deadline + 0.5
+              for r in first),
+          "edge domains, cold: 450 4.7.5 each, within the RCPT deadline",
+          "\n".join(show(r) for r in first))
+    # The two that only a deadline ends are judged after it.
+    time.sleep(float(os.environ.get("PROBE_TIMEOUT_S", "3")) + 0.5)
+    for dom, why in cases:
+        host = "mx.%s.test" % dom
+        r = wait_known(dom + ".test", 10)
+        if dom == "dripmx":  # a timeout at the greeting: the path stays unknown
+            r = ask(dom + ".test")
+        check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 MTA-STS: %s.test" % dom)
+              and host in r[1] and why in r[1] and r[3] < 1.0,
+              "%s.test: 450 4.7.5 at once, naming %s and \"%s\"" % (dom, host, why), show(r))
+
+
+SLOW = ["slow%d.test" % i for i in (1, 5, 2, 6, 3, 7, 4, 8)]  # the two /24s in turn
+
+
+def phase_slow_ask():
+    r = [ask(d) for d in SLOW]
+    check(all(v[0] == REPLYCODE and v[1].startswith("450 4.7.5 ") for v in r),
+          "slow1..8.test, not probed yet: 450 4.7.5 each", "\n".join(show(v) for v in r))
+
+
+def phase_slow():
+    r = [wait_known(d) for d in SLOW]
+    check(all(v[0] == CONTINUE and v[2].endswith("; tls=verified") for v in r),
+          "slow1..8.test: each accepted, tls=verified", "\n".join(show(v) for v in r))
+
+
 if __name__ == "__main__":
     try:
-        {"enforce": phase_enforce, "rules": phase_rules, "restart": phase_restart}[sys.argv[1]]()
+        {"enforce": phase_enforce, "rules": phase_rules, "restart": phase_restart,
+         "edges": phase_edges, "slow-ask": phase_slow_ask, "slow": phase_slow}[sys.argv[1]]()
     except Exception as e:  # a crash is a failure, never a silent pass
         check(False, "phase %s ran to its end" % sys.argv[1], repr(e))
     sys.exit(1 if fails else 0)

@@ -69,7 +69,7 @@ write_conf() {
         echo "dns_timeout_ms = 2s"
         echo "mx_probes = yes"
         echo "probe_timeout_ms = ${PROBE_TIMEOUT_S}s"
-        echo "probe_concurrency = 4"
+        case " $* " in *" probe_concurrency "*) ;; *) echo "probe_concurrency = 4" ;; esac
         for l in "$@"; do echo "$l"; done
     } >"$W/$v.conf"
 }
@@ -150,6 +150,98 @@ start_milter rules || bail "mtasts-milter (rules) did not start"
 client rules
 grep -q "rcpt domain=expiredmx.test status=absent requirement=verified-tls verdict=fail action=reject" "$W/rules.log"
 ok "expiredmx.test was judged without MTA-STS (status=absent)" $?
+stop_milter
+
+# ---- phase 3: the probe's edge hosts, through the milter ---------------------
+write_conf edges
+start_milter edges || bail "mtasts-milter (edges) did not start"
+client edges
+for h in tls11mx untrustedmx hugebannermx binarybannermx endlessmx longlinemx hangtlsmx dripmx; do
+    grep -q "probe mx.$h.test\[127\.0\.50\.[0-9]*\]:25: [a-z]*: " "$W/edges.log" || echo "# no probe line for mx.$h.test"
+done
+[ "$(grep -c "probe mx\.[a-z0-9]*\.test\[127\.0\.50\.1[0-7]\]:25: " "$W/edges.log")" -eq 8 ]
+ok "edges: each of the 8 edge hosts probed once, logged with its grade and reason" $?
+stop_milter
+
+# ---- phase 4: concurrency bounds ------------------------------------------------
+# The slow hosts (greeting after 1.5 s; slow1-4 on 127.0.50.0/24, slow5-8 on
+# 127.0.51.0/24) log, at each accept, how many connections to them are open:
+# in all, and in the listener's /24. peaks FROM-LINE sets TOTAL_MAX, NET_MAX.
+log_lines() { wc -l <"$MTS_WORLD_SMTP_LOG"; }
+peaks() {
+    local s
+    s=$(tail -n +"$(($1 + 1))" "$MTS_WORLD_SMTP_LOG" | awk '
+        / concurrent slow@/ {
+            for (i = 1; i <= NF; i++) {
+                if ($i ~ /^total=/) { v = substr($i, 7) + 0; if (v > t) t = v }
+                if ($i ~ /^net=/) { sub(/^.*:/, "", $i); v = $i + 0; if (v > n) n = v }
+            }
+        }
+        END { printf "%d %d\n", t, n }')
+    TOTAL_MAX=${s% *} NET_MAX=${s#* }
+}
+# slow_accepts FROM-LINE: connections to each slow host since then, "a b c ..."
+slow_accepts() {
+    tail -n +"$(($1 + 1))" "$MTS_WORLD_SMTP_LOG" |
+        awk '/ accept slow@/ { split($3, a, "@"); c[a[2]]++ }
+             END { for (k in c) printf "%s=%d\n", k, c[k] }' | sort | tr '\n' ' '
+}
+once_each() { [ "$(slow_accepts "$1" | grep -o '=1 ' | wc -l)" -eq 8 ]; }
+
+write_conf bounds32 "probe_concurrency = 3" "probe_network_concurrency = 2"
+m0=$(log_lines)
+start_milter bounds32 || bail "mtasts-milter (bounds32) did not start"
+client bounds32 slow-ask
+client bounds32 slow
+stop_milter
+peaks "$m0"
+[ "$TOTAL_MAX" -le 3 ] && [ "$TOTAL_MAX" -ge 2 ] && [ "$NET_MAX" -le 2 ]
+ok "probe_concurrency = 3, probe_network_concurrency = 2: at most 3 probes at once ($TOTAL_MAX seen), at most 2 to one /24 ($NET_MAX seen)" $?
+once_each "$m0"
+r=$?
+ok "each slow host probed once: $(slow_accepts "$m0")" $r
+
+write_conf bounds41 "probe_concurrency = 4" "probe_network_concurrency = 1"
+m0=$(log_lines)
+start_milter bounds41 || bail "mtasts-milter (bounds41) did not start"
+client bounds41 slow-ask
+client bounds41 slow
+stop_milter
+peaks "$m0"
+[ "$NET_MAX" -eq 1 ] && [ "$TOTAL_MAX" -le 2 ]
+ok "probe_concurrency = 4, probe_network_concurrency = 1: one probe at a time per /24 ($NET_MAX seen), two networks at once at most ($TOTAL_MAX seen)" $?
+
+# ---- phase 5: reloads keep the probe engine ----------------------------------
+# SIGHUPs while the slow probes run: the engine (its queue, its running
+# probes, its bounds) is shared by the new configuration, so no host is
+# probed twice and the bounds hold across the reloads.
+write_conf reload "probe_concurrency = 3" "probe_network_concurrency = 2"
+m0=$(log_lines)
+start_milter reload || bail "mtasts-milter (reload) did not start"
+threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
+client reload slow-ask
+sleep 0.5
+t0=$(threads)
+for i in 1 2 3; do
+    kill -HUP "$MPID"
+    for ((j = 0; j < 50; j++)); do
+        [ "$(grep -c "configuration reloaded" "$W/reload.log")" -ge "$i" ] && break
+        sleep 0.1
+    done
+done
+[ "$(grep -c "configuration reloaded" "$W/reload.log")" -eq 3 ]
+ok "reload: three SIGHUPs, three reloads" $?
+client reload slow
+sleep 0.5
+t1=$(threads)
+peaks "$m0"
+once_each "$m0"
+r=$?
+ok "reload: each slow host probed once across the reloads: $(slow_accepts "$m0")" $r
+[ "$TOTAL_MAX" -le 3 ] && [ "$NET_MAX" -le 2 ]
+ok "reload: the bounds hold across the reloads ($TOTAL_MAX at once, $NET_MAX to one /24)" $?
+[ "$t1" -le "$t0" ]
+ok "reload: no threads added by the reloads ($t0 before, $t1 after)" $?
 stop_milter
 
 echo "1..$N"
