@@ -462,6 +462,27 @@ cache_due(struct cache *c, int64_t now, int64_t check_interval, int64_t refresh_
 
 /* ------------------------------------------------------------ tls_probes */
 
+/* Steps s (its parameters bound, rc their status) and hands fn each row. Under the lock. */
+static enum cache_status
+each_probe_row(struct cache *c, sqlite3_stmt *s, int rc, cache_vals_fn fn, void *arg,
+               const char *what, struct mts_err *err)
+{
+    enum cache_status st = CACHE_OK;
+
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        struct cache_val v[CACHE_TLS_PROBE_NCOLS];
+
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+            break;
+        read_vals(s, v, CACHE_TLS_PROBE_NCOLS);
+        fn(v, arg);
+    }
+    if (rc != SQLITE_DONE)
+        st = cache_fail(c, rc, what, err);
+    stmt_done(s);
+    return st;
+}
+
 enum cache_status
 cache_put_tls_probe(struct cache *c, const struct cache_val *v, struct mts_err *err)
 {
@@ -479,7 +500,7 @@ cache_get_tls_probes(struct cache *c, const char *host, int port, size_t max_row
                      cache_vals_fn fn, void *arg, struct mts_err *err)
 {
     sqlite3_stmt *s = c->st[ST_GET_TLS_PROBES];
-    enum cache_status st = CACHE_OK;
+    enum cache_status st;
     int rc;
 
     if (!cache_row_name_ok("MX host", host, err))
@@ -491,18 +512,44 @@ cache_get_tls_probes(struct cache *c, const char *host, int port, size_t max_row
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)max_rows);
     /* Few rows (one per address): fn runs under the lock and must not use the cache. */
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        struct cache_val v[CACHE_TLS_PROBE_NCOLS];
-
-        if ((rc = sqlite3_step(s)) != SQLITE_ROW)
-            break;
-        read_vals(s, v, CACHE_TLS_PROBE_NCOLS);
-        fn(v, arg);
-    }
-    if (rc != SQLITE_DONE)
-        st = cache_fail(c, rc, "cannot read probe rows", err);
-    stmt_done(s);
+    st = each_probe_row(c, s, rc, fn, arg, "cannot read probe rows", err);
     pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+enum cache_status
+cache_list_tls_probes(struct cache *c, size_t max_rows, cache_vals_fn fn, void *arg,
+                      struct mts_err *err)
+{
+    sqlite3_stmt *s;
+    enum cache_status st;
+    int rc;
+
+    cache_lock(c);
+    s = c->st[ST_LIST_TLS_PROBES]; /* after the lock: a heal replaces them */
+    rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)max_rows);
+    st = each_probe_row(c, s, rc, fn, arg, "cannot list probe rows", err);
+    cache_unlock(c);
+    return st;
+}
+
+enum cache_status
+cache_delete_tls_probes(struct cache *c, const char *host, struct mts_err *err)
+{
+    sqlite3_stmt *s;
+    enum cache_status st;
+
+    if (host != NULL && !cache_row_name_ok("MX host", host, err))
+        return CACHE_ERROR;
+    cache_lock(c);
+    s = c->st[host != NULL ? ST_DELETE_TLS_PROBES : ST_FLUSH_TLS_PROBES];
+    st = run(c, s, host != NULL ? sqlite3_bind_text(s, 1, host, -1, SQLITE_STATIC) : SQLITE_OK,
+             "cannot delete probe rows", err);
+    if (st == CACHE_OK && host != NULL && sqlite3_changes(c->db) == 0) {
+        mts_err_set(err, "%s: no probe rows in cache", host);
+        st = CACHE_NOT_FOUND;
+    }
+    cache_unlock(c);
     return st;
 }
 

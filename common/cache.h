@@ -32,6 +32,8 @@
  *	enum cache_status cache_put_tls_probe(c, vals, err);
  *	enum cache_status cache_get_tls_probes(c, host, port, max, fn, arg, err);
  *	enum cache_status cache_purge_tls_probes(c, expired_before, err);
+ *	enum cache_status cache_list_tls_probes(c, max, fn, arg, err);
+ *	enum cache_status cache_delete_tls_probes(c, host_or_NULL, err);
  *	enum cache_status cache_tls_probed_since(c, since, max, fn, arg, err);
  *	const struct timespec *cache_bound_waits(deadline);
  *
@@ -311,6 +313,18 @@ enum cache_status cache_put_tls_probe(struct cache *c, const struct cache_val *v
 enum cache_status cache_get_tls_probes(struct cache *c, const char *host, int port,
                                        size_t max_rows, cache_vals_fn fn, void *arg,
                                        struct mts_err *err);
+
+/*
+ * Every probe row, at most max_rows, in host, port, address order (for
+ * mtasts-ctl cache list); fn runs with the lock held, as above.
+ */
+enum cache_status cache_list_tls_probes(struct cache *c, size_t max_rows, cache_vals_fn fn,
+                                        void *arg, struct mts_err *err);
+
+/* Deletes the probe rows of host (CACHE_NOT_FOUND: it had none), or every
+ * probe row when host is NULL. */
+enum cache_status cache_delete_tls_probes(struct cache *c, const char *host,
+                                          struct mts_err *err);
 
 /* Deletes probe rows whose expires_at is before expired_before. */
 enum cache_status cache_purge_tls_probes(struct cache *c, int64_t expired_before,

@@ -104,6 +104,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_PURGE_TLS_PROBES] = "DELETE FROM tls_probes WHERE expires_at < ?1",
     [ST_TLS_PROBED_SINCE] = "SELECT host, MAX(probed_at) FROM tls_probes WHERE probed_at >= ?1"
                             " AND typeof(host) = 'text' GROUP BY host LIMIT ?2",
+    [ST_LIST_TLS_PROBES] = "SELECT " CACHE_TLS_PROBE_COLUMNS " FROM tls_probes"
+                           " ORDER BY host, port, address LIMIT ?1",
+    [ST_DELETE_TLS_PROBES] = "DELETE FROM tls_probes WHERE host = ?1",
+    [ST_FLUSH_TLS_PROBES] = "DELETE FROM tls_probes",
 };
 
 

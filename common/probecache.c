@@ -209,6 +209,42 @@ probecache_get(struct cache *c, const char *host, int port, struct probecache_ro
     return st;
 }
 
+struct list_ctx {
+    probecache_row_fn fn;
+    void *arg;
+    size_t n_bad;
+};
+
+static void
+list_one(const struct cache_val *v, void *arg)
+{
+    struct list_ctx *l = arg;
+    struct probecache_row row;
+
+    if (decode(v, &row))
+        l->fn(&row, l->arg);
+    else
+        l->n_bad++;
+}
+
+enum cache_status
+probecache_list(struct cache *c, size_t max, probecache_row_fn fn, void *arg, size_t *n_bad,
+                struct mts_err *err)
+{
+    struct list_ctx l = {fn, arg, 0};
+    enum cache_status st = cache_list_tls_probes(c, max, list_one, &l, err);
+
+    if (n_bad != NULL)
+        *n_bad = l.n_bad;
+    return st;
+}
+
+enum cache_status
+probecache_delete(struct cache *c, const char *host, struct mts_err *err)
+{
+    return cache_delete_tls_probes(c, host, err);
+}
+
 void
 probecache_summarise(const struct probecache_row *rows, size_t n, struct probecache_host *out)
 {

@@ -8,6 +8,8 @@
  *	probecache_put(cache, &row, &err);
  *	probecache_get(cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &err);
  *	probecache_summarise(rows, n, &host_summary);
+ *	probecache_list(cache, max, fn, arg, &n_bad, &err);   mtasts-ctl cache
+ *	probecache_delete(cache, host_or_NULL, &err);
  *
  * DESCRIPTION
  *	One row per MX host, address and port: the probe's status and grade
@@ -82,6 +84,16 @@ enum cache_status probecache_put(struct cache *c, const struct probecache_row *r
 enum cache_status probecache_get(struct cache *c, const char *host, int port,
                                  struct probecache_row *rows, size_t max, size_t *n,
                                  size_t *n_bad, struct mts_err *err);
+
+/* Every row (at most max), in host, port, address order; fn gets each valid
+ * row (a copy: fn may keep it); invalid rows are counted in *n_bad. */
+typedef void (*probecache_row_fn)(const struct probecache_row *row, void *arg);
+enum cache_status probecache_list(struct cache *c, size_t max, probecache_row_fn fn, void *arg,
+                                  size_t *n_bad, struct mts_err *err);
+
+/* Deletes host's rows (every address and port; CACHE_NOT_FOUND: none), or
+ * every probe row when host is NULL. */
+enum cache_status probecache_delete(struct cache *c, const char *host, struct mts_err *err);
 
 /* n >= 1. */
 void probecache_summarise(const struct probecache_row *rows, size_t n,

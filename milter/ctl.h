@@ -65,6 +65,9 @@ struct config *ctl_config(void);
 /* A Unix time as "2026-11-23 03:40:00Z", or "-" for 0. */
 void ctl_fmt_time(int64_t t, char *out, size_t outsz);
 
+/* s as a JSON string, or null when s is NULL or empty. */
+json_t *ctl_json_text(const char *s);
+
 /* Prints one JSON value on stdout followed by a newline. */
 void ctl_print_json(json_t *value);
 

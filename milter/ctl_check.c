@@ -469,12 +469,6 @@ check_judge(struct check *c)
 /* ---------------------------------------------------------------- output */
 
 static json_t *
-str_or_null(const char *s)
-{
-    return s != NULL && *s != '\0' ? json_string(s) : json_null();
-}
-
-static json_t *
 check_json(const struct check *c, long elapsed_ms)
 {
     json_t *o = json_object(), *txt = json_object(), *recs = json_array(), *mx = json_object();
@@ -494,10 +488,10 @@ check_json(const struct check *c, long elapsed_ms)
     }
     json_object_set_new(txt, "records", recs);
     json_object_set_new(txt, "error", c->txt.status == DNS_OK ? json_null() :
-                                                                str_or_null(c->txt_err.msg));
+                                                                ctl_json_text(c->txt_err.msg));
     json_object_set_new(o, "txt", txt);
     json_object_set_new(o, "status", json_string(discover_status_name(c->res.status)));
-    json_object_set_new(o, "txt_id", str_or_null(c->res.txt_id));
+    json_object_set_new(o, "txt_id", ctl_json_text(c->res.txt_id));
     pol = json_null();
     if (c->res.has_policy) {
         json_t *pmx = json_array();
@@ -509,7 +503,7 @@ check_json(const struct check *c, long elapsed_ms)
         json_object_set_new(pol, "mx", pmx);
     }
     json_object_set_new(o, "policy", pol);
-    json_object_set_new(o, "policy_error", str_or_null(c->res.error));
+    json_object_set_new(o, "policy_error", ctl_json_text(c->res.error));
     json_object_set_new(mx, "dns", json_string(dns_status_name(c->mx.status)));
     json_object_set_new(mx, "dnssec", dns_status_is_answer(c->mx.status) ?
                                           json_string(dns_sec_name(c->mx.sec)) :
@@ -525,14 +519,14 @@ check_json(const struct check *c, long elapsed_ms)
 
         json_object_set_new(jh, "host", json_string(h->name));
         json_object_set_new(jh, "preference", h->pref >= 0 ? json_integer(h->pref) : json_null());
-        json_object_set_new(jh, "cname", str_or_null(h->canonical));
+        json_object_set_new(jh, "cname", ctl_json_text(h->canonical));
         json_object_set_new(jh, "policy_match", h->match < 0 ? json_null() :
                                                                json_boolean(h->match == 1));
         json_object_set_new(jh, "addresses_total", json_integer((json_int_t)h->n_addrs));
-        json_object_set_new(jh, "dns_error", str_or_null(h->dns_error));
+        json_object_set_new(jh, "dns_error", ctl_json_text(h->dns_error));
         json_object_set_new(jh, "grade", json_string(tlsprobe_grade_name(h->grade)));
         json_object_set_new(jh, "rfc8461", json_boolean(passes(h)));
-        json_object_set_new(jh, "reason", str_or_null(h->why));
+        json_object_set_new(jh, "reason", ctl_json_text(h->why));
         for (size_t k = h->first; k < h->first + h->n_probes; k++)
             json_array_append_new(probes, ctl_probe_json(&c->probes[k].r, &c->probes[k].g));
         json_object_set_new(jh, "probes", probes);

@@ -31,12 +31,6 @@ usage(FILE *to)
                 "                        [--ca-file FILE] [--timeout MS] HOST\n");
 }
 
-static json_t *
-str_or_null(const char *s)
-{
-    return s != NULL && *s != '\0' ? json_string(s) : json_null();
-}
-
 json_t *
 ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
 {
@@ -48,17 +42,17 @@ ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
     json_object_set_new(o, "port", json_integer(r->port));
     json_object_set_new(o, "status", json_string(tlsprobe_status_name(r->status)));
     json_object_set_new(o, "stage", json_string(tlsprobe_stage_name(r->stage)));
-    json_object_set_new(o, "reason", str_or_null(r->reason));
+    json_object_set_new(o, "reason", ctl_json_text(r->reason));
     json_object_set_new(o, "reply_code", r->reply_code > 0 ? json_integer(r->reply_code) :
                                                              json_null());
-    json_object_set_new(o, "greeting", str_or_null(r->greeting));
+    json_object_set_new(o, "greeting", ctl_json_text(r->greeting));
     json_object_set_new(o, "starttls", json_boolean(r->starttls_offered));
     if (r->tls_done) {
         tls = json_object();
         json_object_set_new(tls, "protocol", json_string(r->protocol));
         json_object_set_new(tls, "cipher", json_string(r->cipher));
         json_object_set_new(tls, "cipher_bits", json_integer(r->cipher_bits));
-        json_object_set_new(tls, "kex_group", str_or_null(r->kex_group));
+        json_object_set_new(tls, "kex_group", ctl_json_text(r->kex_group));
         json_object_set_new(tls, "kex_bits", json_integer(r->kex_bits));
     }
     json_object_set_new(o, "tls", tls);
@@ -69,17 +63,17 @@ ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
             json_array_append_new(names, json_string(r->names[i]));
         json_object_set_new(cert, "names", names);
         json_object_set_new(cert, "names_total", json_integer((json_int_t)r->n_names_total));
-        json_object_set_new(cert, "subject_cn", str_or_null(r->subject_cn));
-        json_object_set_new(cert, "issuer", str_or_null(r->issuer));
+        json_object_set_new(cert, "subject_cn", ctl_json_text(r->subject_cn));
+        json_object_set_new(cert, "issuer", ctl_json_text(r->issuer));
         json_object_set_new(cert, "key_type", json_string(r->key_type));
         json_object_set_new(cert, "key_bits", json_integer(r->key_bits));
-        json_object_set_new(cert, "key_curve", str_or_null(r->key_curve));
-        json_object_set_new(cert, "sig_hash", str_or_null(r->sig_hash));
+        json_object_set_new(cert, "key_curve", ctl_json_text(r->key_curve));
+        json_object_set_new(cert, "sig_hash", ctl_json_text(r->sig_hash));
         json_object_set_new(cert, "not_before", json_integer(r->not_before));
         json_object_set_new(cert, "not_after", json_integer(r->not_after));
         json_object_set_new(cert, "days_left", json_integer(r->days_left));
         json_object_set_new(cert, "chain_valid", json_boolean(r->chain_valid));
-        json_object_set_new(cert, "chain_error", str_or_null(r->verify_text));
+        json_object_set_new(cert, "chain_error", ctl_json_text(r->verify_text));
         json_object_set_new(cert, "name_match", json_boolean(r->name_match));
     }
     json_object_set_new(o, "certificate", cert);

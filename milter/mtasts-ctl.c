@@ -44,8 +44,8 @@ static const struct ctl_command commands[] = {
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,
-     "list [--json] | show [--json] DOMAIN | flush [DOMAIN]\n"
-     "                                  inspect or empty the shared cache"},
+     "list [--json] [--probes] | show [--json] [--probes] NAME | flush [--probes] [NAME]\n"
+     "                                  inspect or empty the shared cache (--probes: MX probe rows)"},
 };
 
 static const char *config_path;
@@ -85,6 +85,12 @@ ctl_fmt_time(int64_t t, char *out, size_t outsz)
     if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
         strftime(out, outsz, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
         snprintf(out, outsz, "-");
+}
+
+json_t *
+ctl_json_text(const char *s)
+{
+    return s != NULL && *s != '\0' ? json_string(s) : json_null();
 }
 
 void

@@ -348,6 +348,24 @@ never_probed(void **state)
     config_unref(cfg);
 }
 
+struct listed {
+    size_t n;
+    char hosts[4][TLSPROBE_HOST_MAX + 1];
+    enum tlsprobe_grade_word grades[4];
+};
+
+static void
+list_into(const struct probecache_row *r, void *arg)
+{
+    struct listed *l = arg;
+
+    if (l->n < 4) {
+        snprintf(l->hosts[l->n], sizeof(l->hosts[0]), "%s", r->host);
+        l->grades[l->n] = r->grade;
+    }
+    l->n++;
+}
+
 static void
 rows_shared_through_the_cache(void **state)
 {
@@ -444,6 +462,33 @@ rows_shared_through_the_cache(void **state)
     assert_int_equal(atomic_load(&probe_calls), 1);
     atomic_store(&fake_now, atomic_load(&fake_now) - 810);
     probes_close(p);
+
+    /* mtasts-ctl cache: every row listed in host order, one host's deleted, then all. */
+    assert_int_equal(cache_open(db, 1000, &c, &err), CACHE_OK);
+    {
+        struct listed l = {0};
+
+        assert_int_equal(probecache_list(c, 100, list_into, &l, &n_bad, &err), CACHE_OK);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(n_bad, 0);
+        assert_string_equal(l.hosts[0], "good.net-9.example");
+        assert_string_equal(l.hosts[1], "unverified.net-4.example");
+        assert_int_equal(l.grades[1], TLSPROBE_GRADE_GOOD);
+        assert_int_equal(probecache_list(c, 1, list_into, &l, &n_bad, &err), CACHE_OK);
+        assert_int_equal(l.n, 3); /* max 1: one more */
+        assert_int_equal(probecache_delete(c, "unverified.net-4.example", &err), CACHE_OK);
+        assert_int_equal(probecache_delete(c, "unverified.net-4.example", &err),
+                         CACHE_NOT_FOUND);
+        assert_non_null(strstr(err.msg, "unverified.net-4.example"));
+        assert_int_equal(probecache_get(c, "good.net-9.example", 25, rows, PROBECACHE_ADDR_MAX,
+                                        &n, &n_bad, &err), CACHE_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(probecache_delete(c, NULL, &err), CACHE_OK);
+        l.n = 0;
+        assert_int_equal(probecache_list(c, 100, list_into, &l, &n_bad, &err), CACHE_OK);
+        assert_int_equal(l.n, 0);
+    }
+    cache_close(c);
     config_unref(cfg);
     unlink(db);
     snprintf(text, sizeof(text), "%s-wal", db);

@@ -241,5 +241,40 @@ check untrustedmx.test --timeout 3000
 is "check untrustedmx.test: unverified, defer naming the unknown CA" \
     '.grade == "unverified" and .sender.action == "defer" and (.sender.summary | test("mx.untrustedmx.test: .*unknown CA"))'
 
+# ---- mtasts-ctl cache and the probe rows the checks above wrote --------------
+# (check writes probe rows only; a lookup writes goodmx.test's domain row)
+run lookup goodmx.test
+exits "lookup goodmx.test: exit 0" 0
+run cache list --probes --json
+is "cache list --probes: goodmx's two addresses good, nostarttls fail with its reason, times set" \
+    '(map(select(.host == "mx.goodmx.test" and .grade == "good" and .port == 25)) | map(.address) == ["127.0.50.2","127.0.50.3"]) and any(.host == "mx.nostarttls.test" and .grade == "fail" and .status == "no-starttls" and (.reason | test("STARTTLS"))) and all(.expires_at > .probed_at and .probed_at > 0)'
+is "cache list --probes: the edge hosts' rows name their failure" \
+    'any(.host == "mx.hangtlsmx.test" and .status == "timeout" and (.reason | test("TLS handshake"))) and any(.host == "mx.untrustedmx.test" and .grade == "unverified")'
+run cache list
+has "cache list (human): a probe row with host, address, grade" "$(printf '%-40s %-22s %-10s' mx.goodmx.test 127.0.50.2:25 good)"
+grep -q "^goodmx\.test  *enforce " "$OUT" && [ "$(grep -n "^goodmx\.test " "$OUT" | cut -d: -f1)" -lt "$(grep -n "^MX probes" "$OUT" | cut -d: -f1)" ]
+ok "cache list (human): the domains first, then the probe rows" $?
+run cache show --probes --json MX.GoodMX.test.
+is "cache show --probes HOST: its rows, the certificate names a list" \
+    'length == 2 and all(.host == "mx.goodmx.test" and .grade == "good" and .rfc8461 and .cert_names == ["mx.goodmx.test"] and (.protocol | test("^TLSv1\\.[23]$")))'
+exits "cache show --probes HOST: exit 0" 0
+run cache show --probes mx.never-probed.test
+exits "cache show --probes of a host without rows: exit 1" 1
+run cache flush --probes mx.goodmx.test
+exits "cache flush --probes HOST: exit 0" 0
+run cache list --probes --json
+is "cache flush --probes HOST: its rows gone, the others kept" \
+    '(map(select(.host == "mx.goodmx.test")) | length == 0) and any(.host == "mx.nostarttls.test")'
+run cache flush --probes mx.goodmx.test
+exits "cache flush --probes HOST again: exit 1 (no rows)" 1
+run cache flush --probes
+exits "cache flush --probes: exit 0" 0
+run cache list --probes --json
+is "cache flush --probes: every probe row gone" 'length == 0'
+run cache list --json
+is "cache flush --probes: the domain rows kept" 'any(.domain == "goodmx.test")'
+run cache show --probes
+exits "cache show --probes without a host: exit 2" 2
+
 echo "1..$n"
 exit $((fails > 0))
