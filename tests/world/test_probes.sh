@@ -19,6 +19,15 @@
 #            deferred.
 #   Between them, mtasts-ctl explain reads the probes the first one cached,
 #   and the first one, restarted, answers from them at once.
+#   edges    the probe's edge hosts (TLS 1.1 only, another CA, huge, binary,
+#            endless and dripping banners, a line with no end, a hang after
+#            STARTTLS): each domain deferred naming its host and the failure,
+#            every RCPT answered at once.
+#   bounds   the slow hosts (tests/world/README) count the connections open
+#            at once: probe_concurrency and probe_network_concurrency (per
+#            /24) hold, each host is probed once.
+#   reload   three SIGHUPs while the slow probes run: the probe engine is
+#            kept, so no host is probed twice and the bounds still hold.
 #
 # Needs root (the test world); skipped otherwise. TAP output.
 set -u
