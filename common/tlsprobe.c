@@ -281,7 +281,14 @@ read_reply(struct conn *c, struct reply *rep)
 
     memset(rep, 0, sizeof(*rep));
     for (;;) {
-        if ((e = read_line(c, line, &len, why, sizeof(why))) != IO_OK)
+        e = read_line(c, line, &len, why, sizeof(why));
+        if (e == IO_TIMEOUT && rep->lines > 0)
+            /* A reply that drips in under every bound: say so, it is no silent server. */
+            return tlsprobe_fail(c->r, TLSPROBE_TIMEOUT,
+                                 "timed out after %ld ms %s: %zu lines of a reply came, never its "
+                                 "last line (first: \"%s\")",
+                                 ms_spent(c), stage_doing[c->stage], rep->lines, rep->first);
+        if (e != IO_OK)
             return fail_io(c, e, why);
         mts_err_quote(q, sizeof(q), line, len);
         if (rep->lines == 0)

@@ -185,7 +185,7 @@ def phase_edges():
              ("endlessmx", "more than 100 lines"),
              ("longlinemx", "a line longer than 1000 octets"),
              ("hangtlsmx", "in the TLS handshake"),
-             ("dripmx", "waiting for the greeting"))
+             ("dripmx", "lines of a reply came, never its last line"))
     first = [ask(d + ".test") for d, _ in cases]
     check(all(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and r[3] < deadline + 0.5
               for r in first),

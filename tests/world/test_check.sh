@@ -227,7 +227,7 @@ probe_edge binarybannermx bad-reply greeting "not an SMTP reply.*\\\\\\\\x00" 25
 # only the deadline ends these two: a banner dripping under every bound, and
 # a server that says 220 to STARTTLS and never sends a ServerHello
 # (a timeout at the greeting is unknown: a busy server looks the same)
-probe_edge dripmx timeout greeting "timed out after 3[0-9]{3} ms waiting for the greeting" 5000 unknown 3
+probe_edge dripmx timeout greeting "timed out after 3[0-9]{3} ms waiting for the greeting \\\\(220\\\\): [0-9]+ lines of a reply came, never its last line" 5000 unknown 3
 probe_edge hangtlsmx timeout handshake "timed out after 3[0-9]{3} ms in the TLS handshake" 5000
 is "probe hangtlsmx: STARTTLS was offered and answered, no TLS session" '.starttls == true and .tls == null'
 grep -q "hangtls@127.0.50.16:25 STARTTLS" "$MTS_WORLD_SMTP_LOG"
