@@ -486,12 +486,13 @@ each_probe_row(struct cache *c, sqlite3_stmt *s, int rc, cache_vals_fn fn, void 
 enum cache_status
 cache_put_tls_probe(struct cache *c, const struct cache_val *v, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_PUT_TLS_PROBE];
+    sqlite3_stmt *s;
     enum cache_status st;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_PUT_TLS_PROBE]; /* after the lock: a heal replaces them */
     st = run(c, s, bind_vals(s, v, CACHE_TLS_PROBE_NCOLS), "cannot store probe row", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -499,13 +500,14 @@ enum cache_status
 cache_get_tls_probes(struct cache *c, const char *host, int port, size_t max_rows,
                      cache_vals_fn fn, void *arg, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_GET_TLS_PROBES];
+    sqlite3_stmt *s;
     enum cache_status st;
     int rc;
 
     if (!cache_row_name_ok("MX host", host, err))
         return CACHE_ERROR;
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_GET_TLS_PROBES];
     rc = sqlite3_bind_text(s, 1, host, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int(s, 2, port);
@@ -513,7 +515,7 @@ cache_get_tls_probes(struct cache *c, const char *host, int port, size_t max_row
         rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)max_rows);
     /* Few rows (one per address): fn runs under the lock and must not use the cache. */
     st = each_probe_row(c, s, rc, fn, arg, "cannot read probe rows", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -556,12 +558,13 @@ cache_delete_tls_probes(struct cache *c, const char *host, struct mts_err *err)
 enum cache_status
 cache_purge_tls_probes(struct cache *c, int64_t expired_before, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_PURGE_TLS_PROBES];
+    sqlite3_stmt *s;
     enum cache_status st;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_PURGE_TLS_PROBES];
     st = run(c, s, sqlite3_bind_int64(s, 1, expired_before), "cannot purge probe rows", err);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
@@ -569,11 +572,12 @@ enum cache_status
 cache_tls_probed_since(struct cache *c, int64_t since, size_t max_rows, cache_probed_fn fn,
                        void *arg, struct mts_err *err)
 {
-    sqlite3_stmt *s = c->st[ST_TLS_PROBED_SINCE];
+    sqlite3_stmt *s;
     enum cache_status st = CACHE_OK;
     int rc;
 
-    pthread_mutex_lock(&c->mu);
+    cache_lock(c);
+    s = c->st[ST_TLS_PROBED_SINCE];
     rc = sqlite3_bind_int64(s, 1, since);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
@@ -589,7 +593,7 @@ cache_tls_probed_since(struct cache *c, int64_t since, size_t max_rows, cache_pr
     if (rc != SQLITE_DONE)
         st = cache_fail(c, rc, "cannot read probe rows", err);
     stmt_done(s);
-    pthread_mutex_unlock(&c->mu);
+    cache_unlock(c);
     return st;
 }
 
