@@ -67,3 +67,91 @@ maplib_world_up() {
     # shellcheck disable=SC1091
     . "$W/env"
 }
+
+# ---- postfix-mta-sts-resolver, the peer (test_map_peer.sh, bench_map.sh) ----
+#   maplib_peer_start DIR      mta-sts-daemon on unix:DIR/peer.sock (config
+#                              DIR/peer.yml, log DIR/peer.log) resolving
+#                              through the world's unbound and trusting the
+#                              world's CA; PEER_PID is its pid. Needs the
+#                              world's env. Returns 1 if no socket in 10 s.
+#   maplib_ask SOCKET NAME KEY...
+#                              asks each "NAME KEY" in turn on one connection
+#                              (as one Postfix smtp process does) and prints
+#                              "KEY<TAB>REPLY" (the netstring's contents, or
+#                              "ERROR ..."), one line a key
+PEER_PID=
+maplib_peer_start() {
+    local d=$1 i
+    # cache_size: the daemon's default; timeout: its default (4 s)
+    cat >"$d/peer.yml" <<EOT
+path: "$d/peer.sock"
+mode: 0666
+default_zone:
+  strict_testing: false
+  timeout: ${MAPLIB_PEER_TIMEOUT:-4}
+cache:
+  type: internal
+  options:
+    cache_size: 10000
+EOT
+    rm -f "$d/peer.sock"
+    # It resolves with aiodns (c-ares), which reads /etc/resolv.conf and has
+    # no option for a name server: the world's resolv.conf is bind-mounted
+    # over it in a mount namespace of the daemon's own (private: nothing
+    # propagates back). aiohttp's TLS context loads OpenSSL's default paths,
+    # which SSL_CERT_FILE replaces: it trusts the world's CA and nothing else.
+    SSL_CERT_FILE="$MTS_WORLD_CA_FILE" unshare --mount --propagation private \
+        sh -c 'mount --bind "$0" /etc/resolv.conf && exec mta-sts-daemon -c "$1"' \
+        "$MTS_WORLD_RESOLV_CONF" "$d/peer.yml" >"$d/peer.log" 2>&1 </dev/null &
+    PEER_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$d/peer.sock" ] && return 0
+        kill -0 "$PEER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    return 1
+}
+
+maplib_ask() {
+    python3 - "$@" <<'EOT'
+import socket
+import sys
+
+path, name, keys = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+
+def reply(s):
+    buf = b""
+    while not buf.endswith(b":"):
+        c = s.recv(1)
+        if not c or len(buf) > 8:
+            raise OSError("no netstring length")
+        buf += c
+    n = int(buf[:-1])
+    data = b""
+    while len(data) < n + 1:
+        c = s.recv(n + 1 - len(data))
+        if not c:
+            raise OSError("EOF inside the netstring")
+        data += c
+    if data[-1:] != b",":
+        raise OSError("netstring without its comma")
+    return data[:-1].decode("utf-8", "replace")
+
+
+s = None
+for key in keys:
+    try:
+        if s is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(30)
+            s.connect(path)
+        q = (name + " " + key).encode()
+        s.sendall(str(len(q)).encode() + b":" + q + b",")
+        r = reply(s)
+    except (OSError, ValueError) as e:
+        r = "ERROR " + str(e)
+        s = None
+    print(key + "\t" + r.replace("\n", "\\n"), flush=True)
+EOT
+}
