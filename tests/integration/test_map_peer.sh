@@ -40,12 +40,14 @@ declare -A FAULT=(
     [dupkey]="3.2: of a repeated policy key the last one counts, not the first"
     [maxage]="3.2: max_age is read with Python's int(), which takes 86_400 (the ABNF: 1*10DIGIT)"
     [failopen]="5: DNS failure (SERVFAIL, DNSSEC bogus, timeout) and nothing cached: NOTFOUND, delivery without MTA-STS, where this map answers TEMP"
+    [utf8]="not RFC 8461: a UTF-8 key (Postfix sends them for SMTPUTF8 mail) is decoded as ASCII, which fails, and the connection is closed"
 )
 
 # ---- the scenario table ---------------------------------------------------
-# DOMAIN|OURS|PEER: OURS is a bash pattern for our exact answer; PEER is "="
-# (the peer agrees) or FAULT:ANSWER (the peer's exact answer, match= names in
-# any order). S is the standard enforce answer for mx1.DOMAIN.
+# KEY|OURS|PEER: OURS is a bash pattern for our exact answer; PEER is "="
+# (the peer agrees) or FAULT:ANSWER (a pattern for the peer's answer, match=
+# names in any order; "ERROR*": it closed the connection). S is the standard
+# enforce answer for mx1.DOMAIN.
 S='OK secure match=mx1.%s servername=hostname'
 NF='NOTFOUND '
 unknown='TEMP MTA-STS status of %s unknown*'
@@ -105,6 +107,18 @@ TABLE=(
     "d47.test|$NF|txtid:$(printf "$S" d47.test)"
 )
 for i in $(seq -w 1 40); do TABLE+=("d$i.test|$(printf "$S" "d$i.test")|="); done
+# Postfix's keys other than a plain domain: a next hop with [] and :port,
+# upper case and a trailing dot, the ".parent" forms it asks after a
+# NOTFOUND, IP literals; a U-label (SMTPUTF8 mail; bücher.test exists nowhere)
+TABLE+=(
+    "[d01.test]:25|$(printf "$S" d01.test)|="
+    "D02.TEST.|$(printf "$S" d02.test)|="
+    ".d03.test|$NF|="
+    ".test|$NF|="
+    "127.0.30.1|$NF|="
+    "[127.0.30.1]:25|$NF|="
+    "bücher.test|$NF|utf8:ERROR*"
+)
 # The policy hosts that never answer: our map answers TEMP within
 # map_deadline_ms while its fetch runs, then (the fetch failed, nothing
 # cached: RFC 8461 section 3.3) NOTFOUND; the peer holds the connection up to
@@ -175,7 +189,7 @@ norm() {
     printf '%s\n' "${a/match=$m/match=$(tr ':' '\n' <<<"$m" | sort | paste -sd:)}"
 }
 
-echo "1..$((2 * ${#TABLE[@]} + 3 * ${#SLOW[@]} + 4))"
+echo "1..$((2 * ${#TABLE[@]} + 3 * ${#SLOW[@]} + 5))"
 agree=0 differ=0 reordered=""
 for row in "${TABLE[@]}"; do
     d=${row%%|*} rest=${row#*|}
@@ -197,7 +211,8 @@ for row in "${TABLE[@]}"; do
     else
         f=${peerwant%%:*} pw=${peerwant#*:}
         echo "# $d differs: ours [$ours], peer [$theirs] (${FAULT[$f]})"
-        [ "$(norm "$theirs")" = "$(norm "$pw")" ] && [ "$(norm "$ours")" != "$(norm "$theirs")" ]
+        # shellcheck disable=SC2053 # a pattern
+        [[ $(norm "$theirs") == $(norm "$pw") ]] && [ "$(norm "$ours")" != "$(norm "$theirs")" ]
         r=$?
         [ $r -eq 0 ] || echo "# $d: the peer's answer is not the documented fault's [$pw]"
         [ $r -eq 0 ] && differ=$((differ + 1))
@@ -212,11 +227,15 @@ for d in "${SLOW[@]}"; do
     [ $r -eq 0 ] || echo "# $d: [$ours]"
     ok "$d: ours TEMP while the policy host keeps silent" $r
     ours=$(answer "$W/ours2.tsv" "$d")
-    [ "$ours" = "$NF" ] || echo "# $d: [$ours]"
-    ok "$d: ours NOTFOUND once the fetch failed (RFC 8461 3.3)" $?
+    [ "$ours" = "$NF" ]
+    r=$?
+    [ $r -eq 0 ] || echo "# $d: [$ours]"
+    ok "$d: ours NOTFOUND once the fetch failed (RFC 8461 3.3)" $r
     theirs=$(answer "$W/peer.tsv" "$d")
-    [ "$theirs" = "$NF" ] || echo "# $d: peer [$theirs]"
-    ok "$d: the peer agrees (NOTFOUND after its 4 s timeout)" $?
+    [ "$theirs" = "$NF" ]
+    r=$?
+    [ $r -eq 0 ] || echo "# $d: peer [$theirs]"
+    ok "$d: the peer agrees (NOTFOUND after its 4 s timeout)" $r
 done
 echo "# $agree domains agree, $differ differ by a documented peer fault"
 [ -n "$reordered" ] && echo "# the same answer for Postfix, match= names in another order:$reordered"
@@ -228,14 +247,30 @@ mkdir -p "$PF"
 : >"$PF/main.cf"
 pm() { (cd "$W" && postmap -c "$PF" -q "$1" "socketmap:unix:$2:postfix" 2>&1); echo "rc=$?"; }
 a=$(pm d01.test "$MAP") b=$(pm d01.test "$PEER")
-[ "$a" = "$b" ] && [ "$a" = "$(printf "${S#OK }" d01.test)"$'\n'"rc=0" ] || echo "# ours [$a] peer [$b]"
-ok "postmap reads d01.test from both maps as the same policy" $?
+[ "$a" = "$b" ] && [ "$a" = "$(printf "${S#OK }" d01.test)"$'\n'"rc=0" ]
+r=$?
+[ $r -eq 0 ] || echo "# ours [$a] peer [$b]"
+ok "postmap reads d01.test from both maps as the same policy" $r
 a=$(pm testing.test "$MAP") b=$(pm testing.test "$PEER")
-[ "$a" = "$b" ] && [ "$a" = "rc=1" ] || echo "# ours [$a] peer [$b]"
-ok "postmap reads testing.test from both maps as not found" $?
-kill -0 "$PEER_PID" && ! grep -q 'Traceback' "$W/peer.log" || sed 's/^/# /' "$W/peer.log" | tail -20
-ok "the peer ran throughout, no Python traceback in its log" $?
-kill -0 "$MPID" && ! grep -q 'AddressSanitizer\|runtime error' "$W/milter.log" ||
-    sed 's/^/# /' "$W/milter.log" | tail -20
-ok "our milter ran throughout, no sanitizer report" $?
+[ "$a" = "$b" ] && [ "$a" = "rc=1" ]
+r=$?
+[ $r -eq 0 ] || echo "# ours [$a] peer [$b]"
+ok "postmap reads testing.test from both maps as not found" $r
+# Sendmail's FEATURE(`sts') asks with the map name "sts": the same answers
+a=$(maplib_ask "$MAP" sts d04.test testing.test) b=$(maplib_ask "$PEER" sts d04.test testing.test)
+[ "$a" = "$b" ] && grep -q "^d04.test	OK secure match=mx1.d04.test servername=hostname$" <<<"$a"
+r=$?
+[ $r -eq 0 ] || echo "# ours [$a] peer [$b]"
+ok "map name sts (Sendmail): both give the same answers" $r
+# one ERROR, the UTF-8 key's (the utf8 fault), and no other traceback
+kill -0 "$PEER_PID" && [ "$(grep -c 'Traceback' "$W/peer.log")" -eq 1 ] &&
+    [ "$(grep -c ' ERROR ' "$W/peer.log")" -eq 1 ] &&
+    grep ' ERROR ' "$W/peer.log" | grep -q "'ascii' codec can't decode"
+r=$?
+[ $r -eq 0 ] || sed 's/^/# /' "$W/peer.log" | tail -20
+ok "the peer ran throughout; its one error is the UTF-8 key's" $r
+kill -0 "$MPID" && ! grep -q 'AddressSanitizer\|runtime error' "$W/milter.log"
+r=$?
+[ $r -eq 0 ] || sed 's/^/# /' "$W/milter.log" | tail -20
+ok "our milter ran throughout, no sanitizer report" $r
 [ "$fails" -eq 0 ]
