@@ -53,7 +53,8 @@ sorted_match() {
 }
 is_notfound() { [ "$rc" -eq 1 ] && [ -z "$out" ] && [ -z "$err" ]; }
 is_temp() { [ -z "$out" ] && grep -q "$1" <<<"$err"; }
-show() { echo "# rc=$rc out=[$out] err=[$(head -c 400 <<<"$err")]"; }
+# (fails, so "CHECK || show" fails with the check: ok takes its $?)
+show() { echo "# rc=$rc out=[$out] err=[$(head -c 400 <<<"$err")]"; return 1; }
 
 echo "1..32"
 
@@ -102,20 +103,20 @@ q enforce.test
 got=$("$CTL" -c "$CONF" map enforce.test 2>/dev/null)
 crc=$?
 [ "$crc" -eq 0 ] && [ "$(sorted_match "$got")" = "$(sorted_match "$out")" ] &&
-    [ "${got#OK }" != "$got" ] || echo "# ctl: rc=$crc [$got]"
+    [ "${got#OK }" != "$got" ] || { echo "# ctl: rc=$crc [$got]"; false; }
 ok "mtasts-ctl map enforce.test: OK and the map's answer" $?
 got=$("$CTL" -c "$CONF" map testing.test 2>/dev/null)
 crc=$?
-[ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || echo "# ctl: rc=$crc [$got]"
+[ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || { echo "# ctl: rc=$crc [$got]"; false; }
 ok "mtasts-ctl map testing.test: NOTFOUND, exit 1" $?
 got=$("$CTL" -c "$CONF" map servfail.test 2>/dev/null)
 crc=$?
-[ "$crc" -eq 3 ] && [ "${got#TEMP }" != "$got" ] || echo "# ctl: rc=$crc [$got]"
+[ "$crc" -eq 3 ] && [ "${got#TEMP }" != "$got" ] || { echo "# ctl: rc=$crc [$got]"; false; }
 ok "mtasts-ctl map servfail.test: TEMP, exit 3" $?
 { cat "$CONF"; echo "map_tlsrpt = yes"; } | grep -v '^map_socket' >"$W/tlsrpt.conf"
 got=$("$CTL" -c "$W/tlsrpt.conf" map enforce.test 2>/dev/null)
 grep -q ' policy_type=sts policy_domain=enforce.test mx_host_pattern=mx1.enforce.test mx_host_pattern=\*.mx.enforce.test { policy_string = version: STSv1 } { policy_string = mode: enforce }' <<<"$got" ||
-    echo "# [$got]"
+    { echo "# [$got]"; false; }
 ok "map_tlsrpt = yes: TLSRPT attributes, mx_host_pattern keeps *." $?
 got=$("$CTL" -c "$W/tlsrpt.conf" map --name sts enforce.test 2>/dev/null)
 grep -q 'policy_type' <<<"$got"
@@ -128,11 +129,11 @@ grep -q '^not ok' "$W/hostile.out" && sed 's/^/# /' "$W/hostile.out"
 [ "$nh" -ge 13 ] && ! grep -q '^not ok\|Traceback' "$W/hostile.out"
 ok "hostile clients: $nh checks (garbage, 1 MB, slow, pipelined, 100 idle, 10 slow lookups)" $?
 grep -q 'netstring too long: the length exceeds 10065 bytes; closing it' "$W/milter.log" &&
-    grep -q 'malformed netstring' "$W/milter.log" || sed -n '/map:/s/^/# /p' "$W/milter.log"
+    grep -q 'malformed netstring' "$W/milter.log" || { sed -n '/map:/s/^/# /p' "$W/milter.log"; false; }
 ok "the milter logged the bad netstrings" $?
 python3 "$HERE/mapclient.py" "$MAP" overflow 150 >"$W/overflow.out" 2>&1
 ! grep -q '^not ok\|Traceback' "$W/overflow.out" && grep -q 'refusing new ones' "$W/milter.log" ||
-    sed 's/^/# /' "$W/overflow.out"
+    { sed 's/^/# /' "$W/overflow.out"; false; }
 ok "over map_max_clients: extra connections closed and logged" $?
 q enforce.test
 [ "$rc" -eq 0 ] && kill -0 "$MPID" || show
@@ -142,7 +143,7 @@ kill "$MPID"
 wait "$MPID"
 mrc=$?
 MPID=
-[ "$mrc" -eq 0 ] && [ ! -e "$MAP" ] || echo "# exit $mrc"
+[ "$mrc" -eq 0 ] && [ ! -e "$MAP" ] || { echo "# exit $mrc"; false; }
 ok "SIGTERM: exit 0, map socket removed" $?
 if grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"; then
     sed 's/^/# /' "$W/milter.log" | head -40

@@ -70,18 +70,18 @@ edges oversize
 # each first, then 1,000 connections x 5 requests, every answer OK.
 seq -w 1 50 | sed 's/^/d/; s/$/.test/' >"$W/domains"
 "$LOAD" -s "unix:$MAP" -c 50 -n 1 -K "$W/domains" -t 20000 >"$W/warm.out" 2>&1
-grep -q 'replies: ok=50 ' "$W/warm.out" || sed 's/^/# /' "$W/warm.out"
+grep -q 'replies: ok=50 ' "$W/warm.out" || { sed 's/^/# /' "$W/warm.out"; false; }
 ok "d01..d50.test asked once each: 50 OK" $?
 "$LOAD" -s "unix:$MAP" -c 1000 -n 5 -K "$W/domains" -t 30000 >"$W/c1000.out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q 'lookups=5000 ' "$W/c1000.out" &&
     grep -q 'replies: ok=5000 notfound=0 temp=0 perm=0 other=0 errors=0' "$W/c1000.out" ||
-    { sed 's/^/# /' "$W/c1000.out" | sort | uniq -c | sort -rn | head -20; }
+    { sed 's/^/# /' "$W/c1000.out" | sort | uniq -c | sort -rn | head -20; false; }
 ok "1,000 connections at once, 5 requests each: 5,000 OK answers, no connection lost" $?
 "$LOAD" -s "unix:$MAP" -c 1000 -n 20 -p 8 -K "$W/domains" -t 30000 >"$W/c1000p.out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q 'replies: ok=20000 notfound=0 temp=0 perm=0 other=0 errors=0' "$W/c1000p.out" ||
-    { sed 's/^/# /' "$W/c1000p.out" | sort | uniq -c | sort -rn | head -20; }
+    { sed 's/^/# /' "$W/c1000p.out" | sort | uniq -c | sort -rn | head -20; false; }
 ok "1,000 connections, 8 pipelined requests in flight each: 20,000 OK answers" $?
 alive "1,000 connections"
 
@@ -96,7 +96,7 @@ kill "$MPID"
 wait "$MPID"
 mrc=$?
 MPID=
-[ "$mrc" -eq 0 ] && [ ! -e "$MAP" ] || echo "# exit $mrc"
+[ "$mrc" -eq 0 ] && [ ! -e "$MAP" ] || { echo "# exit $mrc"; false; }
 ok "SIGTERM: exit 0, map socket removed" $?
 if grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"; then
     sed 's/^/# /' "$W/milter.log" | head -40
