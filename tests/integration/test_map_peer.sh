@@ -107,6 +107,12 @@ TABLE=(
     "d47.test|$NF|txtid:$(printf "$S" d47.test)"
 )
 for i in $(seq -w 1 40); do TABLE+=("d$i.test|$(printf "$S" "d$i.test")|="); done
+# the MX probe's edge hosts: enforce, MX 10 mx.NAME.test, mx the same (what
+# the hosts do once connected is no matter for either map)
+for d in tls11mx untrustedmx hugebannermx binarybannermx endlessmx longlinemx \
+         hangtlsmx dripmx slow1 slow2 slow3 slow4 slow5 slow6 slow7 slow8; do
+    TABLE+=("$d.test|OK secure match=mx.$d.test servername=hostname|=")
+done
 # Postfix's keys other than a plain domain: a next hop with [] and :port,
 # upper case and a trailing dot, the ".parent" forms it asks after a
 # NOTFOUND, IP literals; a U-label (SMTPUTF8 mail; bücher.test exists nowhere)
