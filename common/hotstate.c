@@ -10,6 +10,13 @@
  *	assumed) followed by NUL-terminated strings. Only what a verdict and
  *	the refresh schedule read is kept: no policy text, no fetch back-off
  *	(the refresh reads the whole row from the database anyway).
+ *
+ *	Compact, since a process keeps up to memory_cache_domains of them:
+ *	times are 32-bit seconds (a time outside 0 .. 2^32-1 keeps the domain
+ *	out of memory, so its reads go to the database), and an MX name or
+ *	pattern that ends in the domain itself ("mx1.example.com",
+ *	"*.example.com" for example.com) is stored without that suffix: its
+ *	place is marked by SUFFIX, a byte no DNS name or pattern holds.
  */
 #include "hotstate.h"
 
@@ -35,16 +42,25 @@ struct hotstate {
 
 /* Packed: copied with memcpy, and there is one for every domain kept. */
 struct row_hdr {
-    int64_t fetched_at, expires_at, checked_at;
+    uint32_t fetched_at, expires_at, checked_at;
     uint32_t max_age;
     uint8_t has_policy, mode, has_status, status;
     uint16_t n_mx;
 } __attribute__((packed));
 
 struct mx_hdr {
-    int64_t fetched_at, expires_at;
+    uint32_t fetched_at, expires_at;
     uint8_t n;
 } __attribute__((packed));
+
+#define SUFFIX '\001' /* "." and the domain (or the domain alone, at the start) */
+
+/* Does the time t fit in 32-bit seconds? */
+static bool
+fits32(int64_t t)
+{
+    return t >= 0 && t <= (int64_t)UINT32_MAX;
+}
 
 static int64_t
 mono_ms(void)
@@ -139,6 +155,49 @@ add_str(char *buf, size_t *off, const char *s)
     return true;
 }
 
+/* Appends the name s, its ".domain" (or whole "domain") suffix as SUFFIX. */
+static bool
+add_name(char *buf, size_t *off, const char *s, const char *domain)
+{
+    size_t l = strlen(s), dl = strlen(domain), keep;
+
+    if (memchr(s, SUFFIX, l) != NULL)
+        return false; /* could not be told from a suffix: not kept */
+    if (dl == 0 || l < dl || strcmp(s + l - dl, domain) != 0 ||
+        (l > dl && s[l - dl - 1] != '.'))
+        return add_str(buf, off, s);
+    keep = l > dl ? l - dl - 1 : 0;
+    if (*off + keep + 2 > VAL_MAX)
+        return false;
+    memcpy(buf + *off, s, keep);
+    buf[*off + keep] = SUFFIX;
+    buf[*off + keep + 1] = '\0';
+    *off += keep + 2;
+    return true;
+}
+
+/* The name at *p (add_name's form) in full, malloc'd; *p moves past it. */
+static char *
+take_name(const char **p, const char *domain)
+{
+    const char *s = *p, *mark;
+    size_t l = strlen(s), keep, dl;
+    char *out;
+
+    *p = s + l + 1;
+    if ((mark = memchr(s, SUFFIX, l)) == NULL)
+        return strdup(s);
+    keep = (size_t)(mark - s);
+    dl = strlen(domain);
+    if ((out = malloc(keep + (keep > 0) + dl + 1)) == NULL)
+        return NULL;
+    memcpy(out, s, keep);
+    if (keep > 0)
+        out[keep++] = '.';
+    memcpy(out + keep, domain, dl + 1);
+    return out;
+}
+
 /* A part to put, and which. */
 struct part {
     char *buf;
@@ -193,18 +252,20 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
 {
     char *buf = malloc(VAL_MAX);
     struct part part = {buf, 0, true, mode};
-    struct row_hdr hd = {e->fetched_at, e->expires_at, e->checked_at, e->max_age,
-                         e->has_policy, (uint8_t)e->mode, e->has_status, (uint8_t)e->status,
+    struct row_hdr hd = {(uint32_t)e->fetched_at, (uint32_t)e->expires_at,
+                         (uint32_t)e->checked_at, e->max_age, e->has_policy, (uint8_t)e->mode,
+                         e->has_status, (uint8_t)e->status,
                          (uint16_t)(e->has_policy ? e->n_mx : 0)};
     size_t off = sizeof(hd);
-    bool ok = buf != NULL && e->n_mx <= UINT16_MAX;
+    bool ok = buf != NULL && e->n_mx <= UINT16_MAX && fits32(e->fetched_at) &&
+              fits32(e->expires_at) && fits32(e->checked_at);
 
     if (ok)
         memcpy(buf, &hd, sizeof(hd));
     ok = ok && add_str(buf, &off, e->txt_id) && add_str(buf, &off, e->dnssec) &&
          add_str(buf, &off, e->last_error);
     for (size_t i = 0; ok && i < hd.n_mx; i++)
-        ok = add_str(buf, &off, e->mx[i]);
+        ok = add_name(buf, &off, e->mx[i], e->domain);
     part.len = off;
     put_part(h, e->domain, &part, ok, gen, now);
     free(buf);
@@ -212,6 +273,7 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
 
 struct row_out {
     struct cache_entry *e;
+    const char *domain;
     bool ok;
 };
 
@@ -259,11 +321,10 @@ copy_row(const void *val, size_t len, void *arg)
             return;
         }
         for (e->n_mx = 0; e->n_mx < hd.n_mx; e->n_mx++) {
-            if ((e->mx[e->n_mx] = strdup(p)) == NULL) {
+            if ((e->mx[e->n_mx] = take_name(&p, o->domain)) == NULL) {
                 o->ok = false;
                 return;
             }
-            p += strlen(p) + 1;
         }
     }
 }
@@ -271,7 +332,7 @@ copy_row(const void *val, size_t len, void *arg)
 bool
 hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cache_entry *e)
 {
-    struct row_out o = {e, false};
+    struct row_out o = {e, domain, false};
 
     memset(e, 0, sizeof(*e));
     if (!memstate_get(h->map, domain, now, copy_row, &o))
@@ -294,14 +355,16 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
 {
     char *buf = malloc(VAL_MAX);
     struct part part = {buf, 0, false, mode};
-    struct mx_hdr hd = {m->fetched_at, m->expires_at, (uint8_t)m->n};
+    struct mx_hdr hd = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, (uint8_t)m->n};
     size_t off = sizeof(hd);
-    bool ok = buf != NULL && m->n <= CACHE_MX_MAX; /* dnssec is not kept: no verdict reads it */
+    /* dnssec is not kept: no verdict reads it */
+    bool ok = buf != NULL && m->n <= CACHE_MX_MAX && fits32(m->fetched_at) &&
+              fits32(m->expires_at);
 
     if (ok)
         memcpy(buf, &hd, sizeof(hd));
     for (size_t i = 0; ok && i < m->n; i++)
-        ok = add_str(buf, &off, m->hosts[i]);
+        ok = add_name(buf, &off, m->hosts[i], m->domain);
     part.len = off;
     put_part(h, m->domain, &part, ok, gen, 0);
     free(buf);
@@ -309,6 +372,7 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
 
 struct mx_out {
     struct cache_mxset *m;
+    const char *domain;
     bool ok;
 };
 
@@ -331,18 +395,16 @@ copy_mx(const void *val, size_t len, void *arg)
     m->expires_at = hd.expires_at;
     if ((m->hosts = calloc(hd.n ? hd.n : 1, sizeof(*m->hosts))) == NULL)
         return;
-    for (m->n = 0; m->n < hd.n; m->n++) {
-        if ((m->hosts[m->n] = strdup(p)) == NULL)
+    for (m->n = 0; m->n < hd.n; m->n++)
+        if ((m->hosts[m->n] = take_name(&p, o->domain)) == NULL)
             return;
-        p += strlen(p) + 1;
-    }
     o->ok = true;
 }
 
 bool
 hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m)
 {
-    struct mx_out o = {m, false};
+    struct mx_out o = {m, domain, false};
 
     memset(m, 0, sizeof(*m));
     if (!memstate_get(h->map, domain, 0, copy_mx, &o))

@@ -14,14 +14,16 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Small: there is one for every domain a process keeps. */
+/* Small: there is one for every domain a process keeps (allocated to
+ * offsetof(data), without the struct's tail padding). */
 struct node {
     struct node *hnext;          /* in its bucket */
     struct node *prev, *next;    /* in the recency list */
-    _Atomic int64_t used_at;     /* last read (seconds), 0: never */
+    _Atomic uint32_t used_at;    /* last read (seconds, 32 bits: until 2106), 0: never */
     uint32_t hash;               /* low half of the key's hash */
     uint32_t gen;
     uint16_t klen, vlen;
@@ -31,6 +33,13 @@ struct node {
 };
 
 #define VALUE(n) ((n)->data + (n)->klen + 1)
+
+/* Seconds as kept in a node. */
+static uint32_t
+secs32(int64_t t)
+{
+    return t <= 0 ? 0 : t >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
 
 struct shard {
     pthread_rwlock_t lk;
@@ -169,8 +178,8 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
         hit = true;
         if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
             atomic_store_explicit(&n->ref, true, memory_order_relaxed);
-        if (now > atomic_load_explicit(&n->used_at, memory_order_relaxed)) {
-            atomic_store_explicit(&n->used_at, now, memory_order_relaxed);
+        if (secs32(now) > atomic_load_explicit(&n->used_at, memory_order_relaxed)) {
+            atomic_store_explicit(&n->used_at, secs32(now), memory_order_relaxed);
             atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
         }
         fn(VALUE(n), n->vlen, arg);
@@ -264,25 +273,25 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
     /* Asked for the length first, so that the node is allocated to fit. */
     len = fn(oldval, oldlen, NULL, 0, arg);
     if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX ||
-        (n = malloc(sizeof(*n) + klen + 1 + len)) == NULL) {
+        (n = malloc(offsetof(struct node, data) + klen + 1 + len)) == NULL) {
         pthread_rwlock_unlock(&s->lk);
         return len == MEMSTATE_KEEP ? 0 : -1;
     }
-    memset(n, 0, sizeof(*n));
+    memset(n, 0, offsetof(struct node, data));
     n->hash = (uint32_t)h;
     n->gen = gen;
     n->klen = (uint16_t)klen;
     n->vlen = (uint16_t)len;
     memcpy(n->data, key, klen + 1);
     atomic_init(&n->ref, false);
-    atomic_init(&n->used_at, now);
+    atomic_init(&n->used_at, secs32(now));
     atomic_init(&n->used_new, now > 0);
     (void)fn(oldval, oldlen, VALUE(n), len, arg);
     if (old != NULL) {
-        int64_t u = atomic_load_explicit(&old->used_at, memory_order_relaxed);
+        uint32_t u = atomic_load_explicit(&old->used_at, memory_order_relaxed);
 
         /* The uses of the key carry over to its new value. */
-        if (u > now)
+        if (u > secs32(now))
             atomic_store_explicit(&n->used_at, u, memory_order_relaxed);
         if (atomic_load_explicit(&old->used_new, memory_order_relaxed))
             atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
