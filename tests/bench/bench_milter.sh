@@ -24,7 +24,9 @@
 # Environment: BENCH_MESSAGES (per case, split over the connections; 4000),
 # BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
-# 100000), BENCH_KEEP=1 (keep the scratch directory).
+# 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
+# to run: "warm cold rss"), BENCH_PERF=FILE (perf record -g the milter during
+# one extra warm run at the last connection count, into FILE).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -40,6 +42,8 @@ RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 8}
 COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
 RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
+PARTS=${BENCH_PARTS:-warm cold rss}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
 
@@ -135,9 +139,17 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
 rss() { awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
+# rss_parts PID: VmRSS split into private (anonymous) memory and mapped files
+# (the shared libraries' pages, shared with every process that maps them)
+rss_parts() {
+    awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} /^RssShmem:/ {s = $2}
+         END {printf "anon %.1f MB, files %.1f MB, shmem %.1f MB", a / 1024, f / 1024, s / 1024}' \
+        "/proc/$1/status" 2>/dev/null
+}
 replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*' "$1" | head -n 1; }
 
 # ---------------------------------------------------------------- warm
+if part warm; then
 conf warm
 "$CTL" -c "$W/warm.conf" prefetch "$W/domains" >"$W/prefetch.out" 2>&1 ||
     { say "prefetch failed:"; cat "$W/prefetch.out"; exit 1; }
@@ -184,8 +196,18 @@ for c in $CONNECTIONS; do
 done
 say "RSS after the runs: mtasts-milter $(rss "${PIDS[warm]}"), no-op milter $(rss "${PIDS[noop]}")"
 say "  ($(grep -c '' "$W/warm.log") lines in mtasts-milter's log)"
+if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -g -o "$BENCH_PERF" -p "${PIDS[warm]}" >"$W/perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+    load warm "$W/perf-run.out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains"
+    kill -INT "$perf_pid"
+    wait "$perf_pid"
+    say "perf profile of one more warm run ($c connection(s)) in $BENCH_PERF"
+fi
 stop warm
 stop noop
+fi
 
 # ---------------------------------------------------------------- cold
 # cold NAME OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
@@ -200,6 +222,7 @@ cold() {
     stop "$n"
     return $rc
 }
+if part cold; then
 singles=() worst=0
 for ((i = 1; i <= COLD_SINGLES; i++)); do
     d=$(sed -n "${i}p" "$W/domains")
@@ -215,10 +238,12 @@ say "cold cache (fresh mtasts-milter, empty cache, flushed resolver; lookup_work
 say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") ($(IFS=,; echo "${singles[*]}" | sed 's/,/, /g'))"
 say "  50 never-seen domains at once (50 connections, 1 RCPT each): slowest $(ms "$pmax"), p50 $(ms "$pp50"), all answered in $psecs s"
 say "  ratio slowest of 50 at once / slowest alone: $(ratio "$pmax" "$worst"); replies: $(replies "$W/parallel.out")"
+fi
 
 # ---------------------------------------------------------------- RSS
 # RSS_DOMAINS rows (enforce policies and MX sets, no DNS needed) written
 # into a running milter's cache with sqlite3, then one RCPT to each.
+part rss || exit 0
 conf rss
 start_milter rss || exit 1 # creates the cache with its schema
 seq -w 1 "$RSS_DOMAINS" | sed 's/^/h/; s/$/.rss.test/' >"$W/rss-domains"
@@ -237,9 +262,10 @@ SELECT domain, 'mx.' || domain, $now, $now + 86400, 'secure' FROM domains
 WHERE domain LIKE '%.rss.test';
 COMMIT;
 EOF
-rss_before=$(rss "${PIDS[rss]}")
+rss_before="$(rss "${PIDS[rss]}") ($(rss_parts "${PIDS[rss]}"))"
 per=$(((RSS_DOMAINS + 5 * 8 - 1) / (5 * 8)))
 load rss "$W/rss.out" -c 8 -m "$per" -r 5 -D "$W/rss-domains" || exit 1
 say "$RSS_DOMAINS cached domains (memory_cache_domains at its default), one RCPT to each over 8 connections:"
-say "  RSS of mtasts-milter: $rss_before before, $(rss "${PIDS[rss]}") after; $(field "$W/rss.out" rcpt_per_s) RCPT/s; replies: $(replies "$W/rss.out")"
+say "  RSS of mtasts-milter: $rss_before before,"
+say "    $(rss "${PIDS[rss]}") ($(rss_parts "${PIDS[rss]}")) after; $(field "$W/rss.out" rcpt_per_s) RCPT/s; replies: $(replies "$W/rss.out")"
 stop rss
