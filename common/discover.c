@@ -358,15 +358,16 @@ discover_drain(struct discover *d)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void
+/* With at_once (deadline NULL) only memory answers: false when it cannot. */
+static bool
 lookup(struct discover *d, const char *domain, const struct timespec *deadline, int flags,
-       struct discover_result *res)
+       struct discover_result *res, bool at_once)
 {
     struct cache_entry e;
     struct mts_err err;
     enum cache_status cs;
     int64_t now = d->now();
-    int budget_ms = clock_ms_until(deadline);
+    int budget_ms = at_once ? 0 : clock_ms_until(deadline);
 
     memset(res, 0, sizeof(*res));
     res->status = DISCOVER_UNKNOWN;
@@ -374,16 +375,20 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
     if (domain_normalize(domain, res->domain, sizeof(res->domain), &err) != 0) {
         snprintf(res->domain, sizeof(res->domain), "%.*s", 200, domain ? domain : "");
         mts_text_set(res->error, sizeof(res->error), "invalid domain: %s", err.msg);
-        return;
+        return true;
     }
     if (d->cache == NULL) {
+        if (at_once)
+            return false;
         (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
-        return;
+        return true;
     }
     /* Memory first (no lock shared by all threads), then the database. */
     hotstate_freshen(d->hot);
     if (hotstate_get_row(d->hot, res->domain, now, &e)) {
         cs = CACHE_OK;
+    } else if (at_once) {
+        return false;
     } else {
         uint32_t gen = hotstate_gen(d->hot);
 
@@ -399,6 +404,10 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
             bool recheck = (flags & DISCOVER_RECHECK) && res->has_policy;
 
             cache_entry_free(&e);
+            if (recheck && at_once) {
+                discover_result_free(res);
+                return false;
+            }
             if (recheck) {
                 struct discover_result fresh;
 
@@ -406,28 +415,31 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
                 if (lookup_and_wait(d, res->domain, deadline, budget_ms, &fresh)) {
                     discover_result_free(res);
                     *res = fresh;
-                    return;
+                    return true;
                 }
                 /* The check did not complete: the cached answer stands. */
                 res->rechecked = false;
                 mts_text_set(res->error, sizeof(res->error), "TXT re-check incomplete: %s",
                          fresh.error);
                 discover_result_free(&fresh);
-                return;
+                return true;
             }
             if (due)
                 (void)discover_queue(d, res->domain);
-            return;
+            return true;
         }
         cache_entry_free(&e);
+        if (at_once)
+            return false; /* expired in memory: a lookup to wait for */
     } else if (cs != CACHE_NOT_FOUND && cs != CACHE_BAD_ROW) {
         /* (A bad row is looked up afresh and replaced, in refresh().) */
         res->status = DISCOVER_UNKNOWN;
         mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
-        return;
+        return true;
     }
     (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
+    return true;
 }
 
 void
@@ -437,8 +449,20 @@ discover_lookup(struct discover *d, const char *domain, const struct timespec *d
     /* No wait on the cache outlives the caller's deadline. */
     const struct timespec *outer = cache_bound_waits(deadline);
 
-    lookup(d, domain, deadline, flags, res);
+    (void)lookup(d, domain, deadline, flags, res, false);
     (void)cache_bound_waits(outer);
+}
+
+bool
+discover_lookup_at_once(struct discover *d, const char *domain, struct discover_result *res)
+{
+    bool answered = lookup(d, domain, NULL, 0, res, true);
+
+    if (!answered) {
+        discover_result_free(res);
+        memset(res, 0, sizeof(*res));
+    }
+    return answered;
 }
 
 /* ------------------------------------------------------------ refresher */

@@ -116,6 +116,14 @@ void discover_set_clock(struct discover *d, discover_clock_fn now);
 void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
                      int flags, struct discover_result *res);
 
+/*
+ * The same answer from memory alone, for a caller that must not wait (the
+ * map's event loop): false, with res zeroed, when memory does not hold a
+ * usable row for domain (then discover_lookup waits for it).
+ */
+bool discover_lookup_at_once(struct discover *d, const char *domain,
+                             struct discover_result *res);
+
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);
 
@@ -147,6 +155,8 @@ bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
  * when none is cached.
  */
 #define DISCOVER_MAX_MX 32
+/* ... from memory alone: -1 when it holds no live set (then discover_mx waits). */
+int discover_mx_at_once(struct discover *d, const char *domain, char hosts[][254]);
 int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
                 char hosts[][254], struct mts_err *err);
 

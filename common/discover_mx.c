@@ -130,6 +130,7 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
     return n;
 }
 
+/* deadline NULL: memory only, -1 (err untouched) when it does not hold a live set. */
 static int
 lookup_mx(struct discover *d, const char *domain, const struct timespec *deadline,
           char hosts[][254], struct mts_err *err)
@@ -151,6 +152,8 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
             return n;
         }
         cache_mxset_free(&m);
+        if (deadline == NULL)
+            return -1;
         gen = hotstate_gen(d->hot);
         if (cache_get_mx(d->cache, norm, &m, NULL) == CACHE_OK) {
             hotstate_put_mx(d->hot, &m, gen, MEMSTATE_ADD);
@@ -162,6 +165,8 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         }
         cache_mxset_free(&m);
     }
+    if (deadline == NULL)
+        return -1;
     /* A cold domain: DNS, within the caller's deadline. */
     if (mx_resolve(d, norm, deadline, &m, err) != 0) {
         cache_mxset_free(&m);
@@ -174,6 +179,14 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
     n = mx_answer(d, &m, INT64_MIN, hosts);
     cache_mxset_free(&m);
     return n;
+}
+
+int
+discover_mx_at_once(struct discover *d, const char *domain, char hosts[][254])
+{
+    struct mts_err err;
+
+    return lookup_mx(d, domain, NULL, hosts, &err);
 }
 
 int

@@ -9,9 +9,10 @@
 #include "domain.h"
 #include "log.h"
 
-enum sockmap_reply
-map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
-          char *out, size_t outsz)
+/* With at_once, memory alone: false (out untouched) when that cannot answer. */
+static bool
+query(struct discover *d, const struct config *cfg, const char *req, size_t len, char *out,
+      size_t outsz, bool at_once, enum sockmap_reply *kind)
 {
     char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
     char hosts[DISCOVER_MAX_MX][254];
@@ -25,32 +26,67 @@ map_query(struct discover *d, const struct config *cfg, const char *req, size_t 
     if (sockmap_request_split(req, len, name, sizeof(name), key, sizeof(key), &err) != 0) {
         sockmap_reply_text(SOCKMAP_PERM, err.msg, out, outsz);
         log_msg(LOG_NOTICE, "map: %s", err.msg);
-        return SOCKMAP_PERM;
+        *kind = SOCKMAP_PERM;
+        return true;
     }
     if (sockmap_key_domain(key, domain, sizeof(domain), &err) != SOCKMAP_KEY_DOMAIN) {
         log_msg(LOG_DEBUG, "map: %s: NOTFOUND (%s)", name, err.msg);
         snprintf(out, outsz, "NOTFOUND ");
-        return SOCKMAP_NOTFOUND;
+        *kind = SOCKMAP_NOTFOUND;
+        return true;
     }
     if (d == NULL) {
         sockmap_reply_text(SOCKMAP_TEMP, "discovery is not running", out, outsz);
-        return SOCKMAP_TEMP;
+        *kind = SOCKMAP_TEMP;
+        return true;
     }
-    deadline = clock_deadline_after((int)cfg->map_deadline_ms);
     memset(&res, 0, sizeof(res));
-    discover_lookup(d, domain, &deadline, 0, &res);
     memset(&in, 0, sizeof(in));
     in.res = &res;
     in.mx = (const char (*)[254])hosts;
     in.n_mx = 0;
     in.tlsrpt = cfg->map_tlsrpt && strcmp(name, SOCKMAP_SENDMAIL_NAME) != 0;
-    if (res.status == DISCOVER_ENFORCE) {
-        in.n_mx = discover_mx(d, domain, &deadline, hosts, &err);
-        in.mx_error = err.msg;
+    if (at_once) {
+        if (!discover_lookup_at_once(d, domain, &res))
+            return false;
+        /* Only a definite answer from memory: anything else waits, as before. */
+        if (res.status == DISCOVER_UNKNOWN ||
+            (res.status == DISCOVER_ENFORCE &&
+             (in.n_mx = discover_mx_at_once(d, domain, hosts)) < 0)) {
+            discover_result_free(&res);
+            return false;
+        }
+    } else {
+        deadline = clock_deadline_after((int)cfg->map_deadline_ms);
+        discover_lookup(d, domain, &deadline, 0, &res);
+        if (res.status == DISCOVER_ENFORCE) {
+            in.n_mx = discover_mx(d, domain, &deadline, hosts, &err);
+            in.mx_error = err.msg;
+        }
     }
     k = sockmap_answer(&in, out, outsz);
     log_msg(k == SOCKMAP_TEMP ? LOG_INFO : LOG_DEBUG, "map: %s %s (%s): %s", name, domain,
             discover_status_name(res.status), out);
     discover_result_free(&res);
+    *kind = k;
+    return true;
+}
+
+enum sockmap_reply
+map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
+          char *out, size_t outsz)
+{
+    enum sockmap_reply k = SOCKMAP_TEMP;
+
+    (void)query(d, cfg, req, len, out, outsz, false, &k);
     return k;
+}
+
+bool
+map_query_at_once(struct discover *d, const struct config *cfg, const char *req, size_t len,
+                  char *out, size_t outsz)
+{
+    enum sockmap_reply k;
+
+    return query(d, cfg, req, len, out, outsz, true, &k);
 }

@@ -16,6 +16,12 @@
  *	sockmap_answer builds the reply. TLSRPT attributes with map_tlsrpt,
  *	never for Sendmail's map name "sts".
  *
+ *	map_query_at_once gives the same answer from memory alone (the rows
+ *	and MX sets the discovery engine holds, hotstate.h), for the map's
+ *	event loop, which must never wait: it returns false when memory cannot
+ *	give a definite answer (a domain not held, expired, or unknown), and
+ *	the request then goes to map_query on an answer thread.
+ *
  * DIAGNOSTICS
  *	A malformed request gives PERM with the reason; nothing else fails:
  *	what cannot be learnt in time is TEMP.
@@ -23,6 +29,7 @@
 #ifndef MTS_MAP_QUERY_H
 #define MTS_MAP_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -31,5 +38,7 @@
 
 enum sockmap_reply map_query(struct discover *d, const struct config *cfg, const char *req,
                              size_t len, char *out, size_t outsz);
+bool map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
+                       size_t len, char *out, size_t outsz);
 
 #endif

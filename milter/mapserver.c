@@ -62,7 +62,9 @@ struct mapserver {
     struct stat st;		/* ... as we made it */
     struct mapserver_limits lim;
     mapserver_answer_fn fn;
+    mapserver_at_once_fn at_once;
     void *arg;
+    char *reply;		/* the loop thread's, for answers given at once */
 
     /* the loop thread's own */
     struct conn *conns;
@@ -344,8 +346,9 @@ conn_close(struct mapserver *ms, int slot)
 
 static void conn_input(struct mapserver *ms, int slot);
 
-static void
-conn_write(struct mapserver *ms, int slot)
+/* Sends what is pending; true when all of it went (the connection reads again). */
+static bool
+flush(struct mapserver *ms, int slot)
 {
     struct conn *c = &ms->conns[slot];
 
@@ -355,12 +358,12 @@ conn_write(struct mapserver *ms, int slot)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return false;
         if (n <= 0) {
             log_msg(LOG_INFO, "map: connection #%lu: write: %s", c->id,
                     n < 0 ? strerror(errno) : "nothing written");
             conn_close(ms, slot);
-            return;
+            return false;
         }
         c->out_off += (size_t)n;
     }
@@ -369,10 +372,44 @@ conn_write(struct mapserver *ms, int slot)
     c->out_len = c->out_off = 0;
     c->st = C_READ;
     c->since = now_ms();
-    conn_input(ms, slot);	/* a pipelined request may be waiting */
+    return true;
 }
 
-/* Takes the next complete request out of the connection's buffer, if any. */
+/* Frames reply as the connection's pending answer; false (closed) when it cannot. */
+static bool
+frame(struct mapserver *ms, int slot, const char *reply)
+{
+    struct conn *c = &ms->conns[slot];
+    size_t rl = strlen(reply);
+    int n;
+
+    c->out = malloc(rl + SOCKMAP_FRAMING + 1);
+    n = c->out == NULL ? -1 : sockmap_netstring_encode(reply, rl, c->out, rl + SOCKMAP_FRAMING + 1);
+    if (n < 0) {
+        log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
+        c->st = C_READ;
+        conn_close(ms, slot);
+        return false;
+    }
+    c->st = C_WRITE;
+    c->out_len = (size_t)n;
+    c->out_off = 0;
+    c->since = now_ms();
+    return true;
+}
+
+static void
+conn_write(struct mapserver *ms, int slot)
+{
+    if (flush(ms, slot))
+        conn_input(ms, slot);	/* a pipelined request may be waiting */
+}
+
+/*
+ * Takes the complete requests out of the connection's buffer: those that
+ * can be answered at once are, in order, while their answers can be sent;
+ * the first that cannot goes to an answer thread.
+ */
 static void
 conn_input(struct mapserver *ms, int slot)
 {
@@ -382,17 +419,25 @@ conn_input(struct mapserver *ms, int slot)
     struct mts_err err;
     struct job *j;
 
-    mts_err_clear(&err);
-    switch (sockmap_netstring_parse(c->in, c->in_len, SOCKMAP_MAX_REQUEST, &payload, &plen,
-                                    &used, &err)) {
-    case SOCKMAP_PARTIAL:
-        return;
-    case SOCKMAP_MALFORMED:
-        log_msg(LOG_NOTICE, "map: connection #%lu: %s; closing it", c->id, err.msg);
-        conn_close(ms, slot);
-        return;
-    case SOCKMAP_COMPLETE:
-        break;
+    for (;;) {
+        mts_err_clear(&err);
+        switch (sockmap_netstring_parse(c->in, c->in_len, SOCKMAP_MAX_REQUEST, &payload, &plen,
+                                        &used, &err)) {
+        case SOCKMAP_PARTIAL:
+            return;
+        case SOCKMAP_MALFORMED:
+            log_msg(LOG_NOTICE, "map: connection #%lu: %s; closing it", c->id, err.msg);
+            conn_close(ms, slot);
+            return;
+        case SOCKMAP_COMPLETE:
+            break;
+        }
+        if (ms->at_once == NULL || !ms->at_once(payload, plen, ms->reply, REPLY_SIZE, ms->arg))
+            break;
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        if (!frame(ms, slot, ms->reply) || !flush(ms, slot))
+            return;		/* closed, or the rest waits for POLLOUT */
     }
     j = calloc(1, sizeof(*j));
     if (j == NULL || (j->req = malloc(plen + 1)) == NULL) {
@@ -439,8 +484,6 @@ static void
 deliver(struct mapserver *ms, struct job *j)
 {
     struct conn *c = &ms->conns[j->slot];
-    size_t rl;
-    int n;
 
     if (c->id != j->id || c->st != C_BUSY)
         return;
@@ -456,21 +499,8 @@ deliver(struct mapserver *ms, struct job *j)
         conn_close(ms, j->slot);
         return;
     }
-    rl = strlen(j->reply);
-    c->out = malloc(rl + SOCKMAP_FRAMING + 1);
-    n = c->out == NULL ? -1 :
-        sockmap_netstring_encode(j->reply, rl, c->out, rl + SOCKMAP_FRAMING + 1);
-    c->st = C_WRITE;
-    if (n < 0) {
-        log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
-        c->st = C_READ;
-        conn_close(ms, j->slot);
-        return;
-    }
-    c->out_len = (size_t)n;
-    c->out_off = 0;
-    c->since = now_ms();
-    conn_write(ms, j->slot);
+    if (frame(ms, j->slot, j->reply))
+        conn_write(ms, j->slot);
 }
 
 static void
@@ -608,18 +638,22 @@ loop_main(void *arg)
 
 int
 mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
-                mapserver_answer_fn fn, void *arg, struct mts_err *err)
+                mapserver_answer_fn fn, mapserver_at_once_fn at_once, void *arg,
+                struct mts_err *err)
 {
     int n;
 
     ms->lim = *limits;
     ms->fn = fn;
+    ms->at_once = at_once;
     ms->arg = arg;
     n = ms->lim.max_clients;
     ms->conns = calloc((size_t)n, sizeof(*ms->conns));
     ms->pfd = calloc((size_t)n + 2, sizeof(*ms->pfd));
     ms->pslot = calloc((size_t)n + 2, sizeof(*ms->pslot));
-    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL) {
+    ms->reply = at_once != NULL ? malloc(REPLY_SIZE) : NULL;
+    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL ||
+        (at_once != NULL && ms->reply == NULL)) {
         mts_err_set(err, "out of memory");
         return -1;
     }
@@ -692,6 +726,7 @@ mapserver_close(struct mapserver *ms)
     free(ms->conns);
     free(ms->pfd);
     free(ms->pslot);
+    free(ms->reply);
     free(ms->path);
     free(ms);
 }

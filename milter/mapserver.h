@@ -7,7 +7,7 @@
  *	struct mapserver *ms;
  *	mapserver_open("unix:/run/mtasts-milter/map.sock", uid, gid, &ms, &err);
  *	... drop privileges ...
- *	mapserver_start(ms, &limits, answer_fn, arg, &err);
+ *	mapserver_start(ms, &limits, answer_fn, at_once_fn, arg, &err);
  *	...
  *	mapserver_close(ms);
  *
@@ -23,6 +23,11 @@
  *	MAPSERVER_WRITE_TIMEOUT_MS, and a connection idle for
  *	MAPSERVER_IDLE_TIMEOUT_MS.
  *
+ *	A request that at_once_fn (when given) can answer without waiting (a
+ *	warm domain, from memory) is answered on the loop thread itself, in
+ *	order with the connection's other requests: no hand-off to a thread
+ *	and back, which was most of the cost of a warm lookup.
+ *
  *	limits.workers answer threads are always there; when all are busy a
  *	request gets a thread of its own (at most one per connection), which
  *	goes after MAPSERVER_LINGER_MS without work: a slow domain holds only
@@ -35,6 +40,7 @@
 #ifndef MTS_MAPSERVER_H
 #define MTS_MAPSERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -61,6 +67,14 @@ typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, c
                                                   size_t outsz, void *arg);
 
 /*
+ * The same answer, on the event loop thread: must not wait (no database,
+ * DNS or HTTPS); returns false when it cannot answer at once (the request
+ * then goes to an answer thread).
+ */
+typedef bool (*mapserver_at_once_fn)(const char *req, size_t len, char *out, size_t outsz,
+                                     void *arg);
+
+/*
  * Opens the listening socket: unix:PATH (local:PATH), inet:PORT@HOST or
  * inet6:PORT@HOST. A unix socket is given to uid:gid; a socket file that
  * nobody answers on is replaced, one that answers is an error.
@@ -68,8 +82,10 @@ typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, c
 int mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
                    struct mts_err *err);
 
+/* at_once may be NULL: every request goes to the answer threads. */
 int mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
-                    mapserver_answer_fn fn, void *arg, struct mts_err *err);
+                    mapserver_answer_fn fn, mapserver_at_once_fn at_once, void *arg,
+                    struct mts_err *err);
 
 /*
  * Stops: closes the listener and every connection, waits for the answer

@@ -533,6 +533,21 @@ map_answer(const char *req, size_t len, char *out, size_t outsz, void *arg)
     return k;
 }
 
+/* ... on the map's event loop: from memory, or not at all. */
+static bool
+map_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg)
+{
+    struct runtime *rt = runtime_current();
+    bool answered;
+
+    (void)arg;
+    if (rt == NULL)
+        return false;
+    answered = map_query_at_once(rt->discover, rt->cfg, req, len, out, outsz);
+    runtime_unref(rt);
+    return answered;
+}
+
 /* ------------------------------------------------------------ main */
 
 static int
@@ -708,7 +723,7 @@ main(int argc, char **argv)
     }
     log_msg(LOG_NOTICE, "mtasts-milter %s listening on %s", MTS_VERSION, sock);
     if (map != NULL) {
-        if (mapserver_start(map, &map_limits, map_answer, NULL, &err) != 0) {
+        if (mapserver_start(map, &map_limits, map_answer, map_answer_at_once, NULL, &err) != 0) {
             log_msg(LOG_ERR, "cannot start the policy map: %s", err.msg);
             stop_milter(sock);
             pthread_join(mt, NULL);

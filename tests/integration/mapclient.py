@@ -124,6 +124,18 @@ def hostile(good, slow):
           rs[0] == "NOTFOUND " and rs[1] == want and rs[2] == "NOTFOUND ", repr(rs))
     s.close()
 
+    # Pipelined, a never-seen domain between warm ones: the warm ones are
+    # answered on the map's event loop, the cold one by an answer thread;
+    # the answers still keep the order of the requests.
+    s = conn()
+    s.sendall(netstring("postfix " + good) + netstring("postfix never-seen-pipelined.test") +
+              netstring("postfix") + netstring("postfix " + good))
+    rs = [read_reply(s) for _ in range(4)]
+    check("pipelined: warm, cold, malformed, warm: answers in order",
+          rs[0] == want and rs[1] == "NOTFOUND " and rs[2] is not None and
+          rs[2].startswith("PERM ") and rs[3] == want, repr(rs))
+    s.close()
+
     # A request with a malformed payload: PERM, and the connection stays.
     s = conn()
     s.sendall(netstring("postfix"))
