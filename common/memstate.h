@@ -38,8 +38,9 @@
  *	entry of the current generation: a reader filling from the shared
  *	cache never overwrites what a refresh wrote after that read.
  *
- *	Times are seconds, given by the caller. Each get records now as the
- *	entry's last use; memstate_take_used hands every use not yet taken
+ *	Times are seconds, given by the caller, kept in 32 bits (an entry is
+ *	small: there may be 100,000 of them; times after 2106 are kept as the
+ *	last second of 2106). Each get records now as the entry's last use; memstate_take_used hands every use not yet taken
  *	to a callback (with no lock held), for a batched write.
  *
  * DIAGNOSTICS

@@ -197,7 +197,7 @@ done
 say "RSS after the runs: mtasts-milter $(rss "${PIDS[warm]}"), no-op milter $(rss "${PIDS[noop]}")"
 say "  ($(grep -c '' "$W/warm.log") lines in mtasts-milter's log)"
 if [ -n "${BENCH_PERF:-}" ]; then
-    perf record -g -o "$BENCH_PERF" -p "${PIDS[warm]}" >"$W/perf.log" 2>&1 &
+    perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF" -p "${PIDS[warm]}" >"$W/perf.log" 2>&1 &
     perf_pid=$!
     sleep 0.5
     load warm "$W/perf-run.out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains"
