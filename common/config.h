@@ -97,6 +97,10 @@ struct config {
     int64_t refresh_interval;
     int64_t unused_ttl;
     int64_t lookup_workers;
+    int64_t lookup_workers_max;
+    int64_t refresh_workers;
+    int64_t lookups_per_sender;
+    int64_t lookups_per_connection;
     int64_t lookup_deadline_ms;
     int64_t memory_cache_domains;
 

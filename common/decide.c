@@ -141,7 +141,7 @@ static void
 judge(const struct decide_ctx *ctx, const struct decide_session *s,
       const struct decide_rcpt *r, const struct timespec *deadline, struct decision *out)
 {
-    struct verdict_request req = {s->sender, s->auth, out->domain, r->mailer, r->host};
+    struct verdict_request req = {s->sender, s->auth, out->domain, r->mailer, r->host, s->who};
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
     struct verdict *v = calloc(1, sizeof(*v));
     struct discover_result *st = calloc(1, sizeof(*st));

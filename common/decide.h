@@ -63,6 +63,8 @@ struct decide_session {
     const char *auth;		/* {auth_authen}, NULL: not authenticated */
     const char *daemon;		/* {daemon_name}, NULL: not sent */
     bool non_smtpd;		/* sendmail(1), pickup: no address or port 0 */
+    /* who asks, for the caps on lookups in flight (discover.h); NULL: no cap */
+    const struct discover_caller *who;
 };
 
 /* One recipient, with the route the MTA resolved for it. */

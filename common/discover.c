@@ -37,6 +37,7 @@
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 #define DUE_BATCH 500			/* rows the refresher takes per round */
+#define CAP_LOG_INTERVAL 60		/* seconds between a capped sender's log lines */
 
 
 
@@ -184,61 +185,182 @@ inflight_unref(struct discover *d, struct inflight *f)
     free(f);
 }
 
-/* Finds or starts the lookup of domain; returns it with a reference for the caller. */
+/* The job an item of the queue is (item is its first member). */
 static struct inflight *
-inflight_join(struct discover *d, const char *domain, bool mx_only, bool used)
+job_of(struct lookupq_item *it)
+{
+    return (struct inflight *)(void *)it;
+}
+
+static void *recipient_worker_main(void *arg);
+
+/*
+ * More lookups wait for a recipients' worker than are idle: one more
+ * thread, up to lookup_workers_max, so that many new domains at once run
+ * side by side rather than in rounds. Called with d->mu held.
+ */
+static void
+grow_pool(struct discover *d)
+{
+    if (d->stopping || d->n_rcpt_workers >= d->max_rcpt_workers ||
+        lookupq_pending(&d->q, LOOKUPQ_FOR_RECIPIENTS) <= d->idle_rcpt_workers)
+        return;
+    if (pthread_create(&d->workers[d->n_workers], NULL, recipient_worker_main, d) != 0) {
+        /* The threads there are serve the queue; said once per failure. */
+        log_msg(LOG_WARNING, "cannot start another lookup thread (%zu running)",
+                d->n_rcpt_workers);
+        return;
+    }
+    d->n_workers++;
+    d->n_rcpt_workers++;
+}
+
+static void
+queue_in(struct discover *d, struct inflight *f, enum lookupq_lane lane)
+{
+    lookupq_push(&d->q, &f->item, lane);
+    if (lane == LOOKUPQ_REFRESH) {
+        pthread_cond_signal(&d->refresh_work_cv);
+    } else {
+        pthread_cond_signal(&d->work_cv);
+        grow_pool(d);
+    }
+}
+
+/* A waiter joins f: a queued background or abandoned job moves up. */
+static void
+add_waiter(struct discover *d, struct inflight *f)
+{
+    f->waiters++;
+    if (lookupq_lane_of(&f->item) >= 0 && lookupq_lane_of(&f->item) != LOOKUPQ_WAITED) {
+        lookupq_move(&d->q, &f->item, LOOKUPQ_WAITED);
+        pthread_cond_signal(&d->work_cv);
+        grow_pool(d);
+    }
+}
+
+/* A waiter leaves f (answered, or its deadline passed). */
+static void
+drop_waiter(struct discover *d, struct inflight *f)
+{
+    /* Nobody waits any more: it yields to lookups somebody waits for. */
+    if (--f->waiters == 0)
+        (void)lookupq_move(&d->q, &f->item, LOOKUPQ_ABANDONED);
+}
+
+/* Why a caller's new domain is not looked up now (lookupq.h caps). */
+static void
+refuse(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
+       bool log_it, struct discover_result *res)
+{
+    bool by_sender = r == LOOKUPCAP_SENDER;
+    const char *what = by_sender ? "sender" : "connection";
+    long long cap = by_sender ? (long long)d->cfg->lookups_per_sender :
+                                (long long)d->cfg->lookups_per_connection;
+
+    res->status = DISCOVER_UNKNOWN;
+    res->source = DISCOVER_FROM_FRESH;
+    if (r == LOOKUPCAP_NOMEM) {
+        mts_text_set(res->error, sizeof(res->error), "out of memory");
+        return;
+    }
+    mts_text_set(res->error, sizeof(res->error),
+                 "this %s already has %lld lookups of new domains in flight "
+                 "(lookups_per_%s); not looked up", what, cap, what);
+    if (!log_it)
+        return;
+    if (by_sender)
+        log_msg(LOG_WARNING, "sender %s has %lld lookups of new domains in flight "
+                "(lookups_per_sender): its further new domains are answered unknown "
+                "until some end (logged at most once a minute per sender)", who->sender, cap);
+    else
+        log_msg(LOG_WARNING, "connection %llu has %lld lookups of new domains in flight "
+                "(lookups_per_connection): its further new domains are answered unknown "
+                "until some end (logged at most once a minute per connection)",
+                (unsigned long long)who->conn, cap);
+}
+
+/*
+ * Finds or starts the lookup of domain; returns it with a reference for the
+ * caller, or NULL (res says why when a cap refused it). waiter: the caller
+ * will wait for it (else it is background work); who: whom a fresh lookup
+ * is charged to (NULL: nobody, no cap).
+ */
+static struct inflight *
+inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, bool waiter,
+              const struct discover_caller *who, struct discover_result *res)
 {
     struct inflight *f = inflight_find(d, domain, mx_only);
+    bool charged = false;
 
     if (f != NULL) {
         f->refs++;
         f->used = f->used || used;
+        if (waiter)
+            add_waiter(d, f);
         return f;
     }
-    if (d->queued >= QUEUE_MAX || d->stopping)
+    if (lookupq_total(&d->q) >= QUEUE_MAX || d->stopping)
         return NULL;
+    if (who != NULL && d->cap != NULL) {
+        bool log_it;
+        enum lookupcap_result r = lookupcap_take(d->cap, who->sender, who->conn, d->now(),
+                                                 &log_it);
+
+        if (r != LOOKUPCAP_OK) {
+            if (res != NULL)
+                refuse(d, who, r, log_it, res);
+            return NULL;
+        }
+        charged = true;
+    }
     f = calloc(1, sizeof(*f));
-    if (f == NULL)
+    if (f == NULL) {
+        if (charged)
+            lookupcap_give(d->cap, who->sender, who->conn, d->now());
         return NULL;
+    }
     snprintf(f->domain, sizeof(f->domain), "%s", domain);
     snprintf(f->res.domain, sizeof(f->res.domain), "%s", domain);
     f->mx_only = mx_only;
     f->used = used;
     f->refs = 2;			/* the caller and the job */
+    f->waiters = waiter ? 1 : 0;
+    if (charged) {
+        f->charged = true;
+        f->who_conn = who->conn;
+        snprintf(f->who_sender, sizeof(f->who_sender), "%s", who->sender ? who->sender : "");
+    }
     f->next = d->inflight;
     d->inflight = f;
-    if (d->qtail)
-        d->qtail->qnext = f;
-    else
-        d->qhead = f;
-    d->qtail = f;
-    d->queued++;
-    pthread_cond_signal(&d->work_cv);
+    queue_in(d, f, waiter ? LOOKUPQ_WAITED : LOOKUPQ_REFRESH);
     return f;
 }
 
-
-static void *
-worker_main(void *arg)
+/* Runs jobs of one kind (lookupq.h lanes) until stopped and drained. */
+static void
+worker_loop(struct discover *d, enum lookupq_server kind)
 {
-    struct discover *d = arg;
+    pthread_cond_t *cv = kind == LOOKUPQ_FOR_REFRESH ? &d->refresh_work_cv : &d->work_cv;
 
     pthread_mutex_lock(&d->mu);
     for (;;) {
+        struct lookupq_item *it;
         struct inflight *f, **pp;
         struct cache_entry e;
         uint32_t gen = 0;
         bool store = false, used;
 
-        while (d->qhead == NULL && !d->stopping)
-            pthread_cond_wait(&d->work_cv, &d->mu);
-        if (d->qhead == NULL)
+        while ((it = lookupq_pop(&d->q, kind)) == NULL && !d->stopping) {
+            if (kind == LOOKUPQ_FOR_RECIPIENTS)
+                d->idle_rcpt_workers++;
+            pthread_cond_wait(cv, &d->mu);
+            if (kind == LOOKUPQ_FOR_RECIPIENTS)
+                d->idle_rcpt_workers--;
+        }
+        if (it == NULL)
             break;
-        f = d->qhead;
-        d->qhead = f->qnext;
-        if (d->qhead == NULL)
-            d->qtail = NULL;
-        d->queued--;
+        f = job_of(it);
         d->running++;
         used = f->used; /* read under the lock: a caller may join meanwhile */
         pthread_mutex_unlock(&d->mu);
@@ -259,6 +381,9 @@ worker_main(void *arg)
             }
         }
         f->done = true;
+        /* Its sender may start another new domain now. */
+        if (f->charged)
+            lookupcap_give(d->cap, f->who_sender, f->who_conn, d->now());
         pthread_cond_broadcast(&d->done_cv);
         if (store) {
             pthread_mutex_unlock(&d->mu);
@@ -277,6 +402,19 @@ worker_main(void *arg)
         inflight_unref(d, f);
     }
     pthread_mutex_unlock(&d->mu);
+}
+
+static void *
+recipient_worker_main(void *arg)
+{
+    worker_loop(arg, LOOKUPQ_FOR_RECIPIENTS);
+    return NULL;
+}
+
+static void *
+refresh_worker_main(void *arg)
+{
+    worker_loop(arg, LOOKUPQ_FOR_REFRESH);
     return NULL;
 }
 
@@ -287,23 +425,27 @@ worker_main(void *arg)
  */
 static bool
 lookup_and_wait(struct discover *d, const char *domain, const struct timespec *deadline,
-                int budget_ms, struct discover_result *res)
+                int budget_ms, const struct discover_caller *who, struct discover_result *res)
 {
     struct inflight *f;
     bool finished;
 
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, domain, false, true);
+    res->error[0] = '\0';
+    f = inflight_join(d, domain, false, true, true, who, res);
     if (f == NULL) {
         pthread_mutex_unlock(&d->mu);
         res->status = DISCOVER_UNKNOWN;
-        mts_text_set(res->error, sizeof(res->error), "lookup queue is full or shutting down");
+        if (res->error[0] == '\0')
+            mts_text_set(res->error, sizeof(res->error),
+                         "lookup queue is full or shutting down");
         return false;
     }
     while (!f->done) {
         if (pthread_cond_timedwait(&d->done_cv, &d->mu, deadline) == ETIMEDOUT)
             break;
     }
+    drop_waiter(d, f);
     if (f->done) {
         discover_result_free(res);
         discover_result_copy(res, &f->res);
@@ -332,7 +474,7 @@ discover_queue_job(struct discover *d, const char *domain, bool mx_only, bool us
     struct inflight *f;
 
     pthread_mutex_lock(&d->mu);
-    f = inflight_join(d, domain, mx_only, used);
+    f = inflight_join(d, domain, mx_only, used, false, NULL, NULL);
     if (f != NULL)
         inflight_unref(d, f);		/* nobody waits for it */
     pthread_mutex_unlock(&d->mu);
@@ -353,7 +495,7 @@ void
 discover_drain(struct discover *d)
 {
     pthread_mutex_lock(&d->mu);
-    while (d->queued > 0 || d->running > 0)
+    while (lookupq_total(&d->q) > 0 || d->running > 0)
         pthread_cond_wait(&d->done_cv, &d->mu);
     pthread_mutex_unlock(&d->mu);
 }
@@ -361,7 +503,7 @@ discover_drain(struct discover *d)
 /* With at_once (deadline NULL) only memory answers: false when it cannot. */
 static bool
 lookup(struct discover *d, const char *domain, const struct timespec *deadline, int flags,
-       struct discover_result *res, bool at_once)
+       const struct discover_caller *who, struct discover_result *res, bool at_once)
 {
     struct cache_entry e;
     struct mts_err err;
@@ -380,7 +522,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
     if (d->cache == NULL) {
         if (at_once)
             return false;
-        (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
+        (void)lookup_and_wait(d, res->domain, deadline, budget_ms, who, res);
         return true;
     }
     /* Memory first (no lock shared by all threads), then the database. */
@@ -412,7 +554,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
                 struct discover_result fresh;
 
                 memset(&fresh, 0, sizeof(fresh));
-                if (lookup_and_wait(d, res->domain, deadline, budget_ms, &fresh)) {
+                if (lookup_and_wait(d, res->domain, deadline, budget_ms, who, &fresh)) {
                     discover_result_free(res);
                     *res = fresh;
                     return true;
@@ -438,25 +580,32 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
         return true;
     }
-    (void)lookup_and_wait(d, res->domain, deadline, budget_ms, res);
+    (void)lookup_and_wait(d, res->domain, deadline, budget_ms, who, res);
     return true;
+}
+
+void
+discover_lookup_as(struct discover *d, const char *domain, const struct timespec *deadline,
+                   int flags, const struct discover_caller *who, struct discover_result *res)
+{
+    /* No wait on the cache outlives the caller's deadline. */
+    const struct timespec *outer = cache_bound_waits(deadline);
+
+    (void)lookup(d, domain, deadline, flags, who, res, false);
+    (void)cache_bound_waits(outer);
 }
 
 void
 discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
                 int flags, struct discover_result *res)
 {
-    /* No wait on the cache outlives the caller's deadline. */
-    const struct timespec *outer = cache_bound_waits(deadline);
-
-    (void)lookup(d, domain, deadline, flags, res, false);
-    (void)cache_bound_waits(outer);
+    discover_lookup_as(d, domain, deadline, flags, NULL, res);
 }
 
 bool
 discover_lookup_at_once(struct discover *d, const char *domain, struct discover_result *res)
 {
-    bool answered = lookup(d, domain, NULL, 0, res, true);
+    bool answered = lookup(d, domain, NULL, 0, NULL, res, true);
 
     if (!answered) {
         discover_result_free(res);
@@ -540,6 +689,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     d->now = wall_clock;
     pthread_mutex_init(&d->mu, NULL);
     clock_cond_init(&d->work_cv);
+    clock_cond_init(&d->refresh_work_cv);
     clock_cond_init(&d->done_cv);
     clock_cond_init(&d->refresher_cv);
 
@@ -578,18 +728,36 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     d->fopts.user_agent = d->user_agent;
     d->fopts.port = 443;
 
-    d->workers = calloc((size_t)cfg->lookup_workers, sizeof(*d->workers));
+    if (cfg->lookups_per_sender > 0 || cfg->lookups_per_connection > 0) {
+        d->cap = lookupcap_new((unsigned)cfg->lookups_per_sender,
+                               (unsigned)cfg->lookups_per_connection, CAP_LOG_INTERVAL);
+        if (d->cap == NULL) {
+            mts_err_set(err, "out of memory");
+            goto fail;
+        }
+    }
+    d->max_rcpt_workers = (size_t)(cfg->lookup_workers_max > cfg->lookup_workers ?
+                                   cfg->lookup_workers_max : cfg->lookup_workers);
+    d->workers = calloc(d->max_rcpt_workers + (size_t)cfg->refresh_workers,
+                        sizeof(*d->workers));
     if (d->workers == NULL) {
         mts_err_set(err, "out of memory");
         goto fail;
     }
-    for (int64_t i = 0; i < cfg->lookup_workers; i++) {
-        if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) {
+    pthread_mutex_lock(&d->mu);		/* grow_pool may add to workers from now on */
+    for (int64_t i = 0; i < cfg->refresh_workers + cfg->lookup_workers; i++) {
+        bool bg = i < cfg->refresh_workers;
+
+        if (pthread_create(&d->workers[i], NULL, bg ? refresh_worker_main : recipient_worker_main,
+                           d) != 0) {
+            pthread_mutex_unlock(&d->mu);
             mts_err_set(err, "cannot start lookup worker threads");
             goto fail;
         }
         d->n_workers++;
+        d->n_rcpt_workers += !bg;
     }
+    pthread_mutex_unlock(&d->mu);
     if ((flags & DISCOVER_REFRESHER) && d->cache != NULL) {
         if (pthread_create(&d->refresher, NULL, refresher_main, d) != 0) {
             mts_err_set(err, "cannot start the refresh thread");
@@ -641,20 +809,24 @@ discover_close(struct discover *d)
     pthread_mutex_lock(&d->mu);
     d->stopping = true;
     pthread_cond_broadcast(&d->work_cv);
+    pthread_cond_broadcast(&d->refresh_work_cv);
     pthread_cond_broadcast(&d->refresher_cv);
     pthread_mutex_unlock(&d->mu);
     if (d->refresher_started)
         pthread_join(d->refresher, NULL);
-    /* Workers finish the queue first: each job is bounded by its timeouts. */
+    /* Workers finish the queue first: each job is bounded by its timeouts.
+     * None is added now (stopping), so n_workers holds still. */
     for (size_t i = 0; i < d->n_workers; i++)
         pthread_join(d->workers[i], NULL);
     free(d->workers);
+    lookupcap_free(d->cap);
     if (d->hot != NULL)
         (void)hotstate_flush_used(d->hot);
     hotstate_free(d->hot);
     dns_close(d->dns);
     cache_close(d->cache);
     pthread_cond_destroy(&d->work_cv);
+    pthread_cond_destroy(&d->refresh_work_cv);
     pthread_cond_destroy(&d->done_cv);
     pthread_cond_destroy(&d->refresher_cv);
     pthread_mutex_destroy(&d->mu);

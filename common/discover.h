@@ -33,7 +33,16 @@
  *	Any number of concurrent callers for one domain share one lookup: one
  *	TXT query, at most one HTTPS fetch. Each waits until its own deadline
  *	and then gets unknown, while the lookup goes on and fills the cache.
- *	Lookups of different domains run on a pool of lookup_workers threads.
+ *	Lookups of different domains run on a pool of lookup_workers threads
+ *	that grows to lookup_workers_max while lookups wait for a thread; one
+ *	somebody waits for goes before one every caller gave up on. Background
+ *	work (the refresher, MX sets and policies due for a check) runs on
+ *	refresh_workers threads of its own (lookupq.h).
+ *
+ *	Fairness: discover_lookup_as names the caller (sender, connection).
+ *	A fresh lookup (a domain neither cached nor in flight) is charged to
+ *	both until it ends; one at lookups_per_sender or
+ *	lookups_per_connection gets unknown at once, its error says why.
  *
  *	With a cache, the rows and MX sets that lookups use are also held in
  *	memory (hotstate.h: bounded by memory_cache_domains, kept fresh from
@@ -112,7 +121,8 @@ void discover_close(struct discover *d);
 
 void discover_set_clock(struct discover *d, discover_clock_fn now);
 
-/* domain: as given by a user or an address; normalised here (domain.h). */
+/* domain: as given by a user or an address; normalised here (domain.h).
+ * Nobody is charged: no cap applies (mtasts-ctl, the policy map). */
 void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
                      int flags, struct discover_result *res);
 
@@ -123,6 +133,17 @@ void discover_lookup(struct discover *d, const char *domain, const struct timesp
  */
 bool discover_lookup_at_once(struct discover *d, const char *domain,
                              struct discover_result *res);
+
+/* Who asks, for the caps on fresh lookups in flight. */
+struct discover_caller {
+    const char *sender;		/* {auth_authen}, else the client's address; NULL: none */
+    uint64_t conn;		/* the connection, unique in the process; 0: none */
+};
+
+/* discover_lookup on behalf of who (NULL: nobody, as discover_lookup). */
+void discover_lookup_as(struct discover *d, const char *domain, const struct timespec *deadline,
+                        int flags, const struct discover_caller *who,
+                        struct discover_result *res);
 
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);

@@ -11,16 +11,21 @@
 
 #include "discover.h"
 #include "fetch.h"
+#include "lookupq.h"
 #include "refresh.h"
 
 struct inflight {
+    struct lookupq_item item;		/* in the work queue (first: see job_of) */
     struct inflight *next;		/* in the in-flight list */
-    struct inflight *qnext;		/* in the work queue */
     char domain[254];
     bool mx_only;			/* only the MX set (its TTL is near) */
     bool used;				/* a recipient (or prefetch) asked, not only the refresher */
     int refs;				/* waiters + the job itself */
+    int waiters;			/* callers waiting for it now */
     bool done;
+    bool charged;			/* counted against who_sender / who_conn (lookupq.h) */
+    uint64_t who_conn;
+    char who_sender[LOOKUPCAP_SENDER_MAX + 1];
     struct discover_result res;
 };
 
@@ -36,14 +41,17 @@ struct discover {
     discover_clock_fn now;
 
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;		/* workers: a job is queued, or stop */
+    pthread_cond_t work_cv;		/* recipients' workers: a job is queued, or stop */
+    pthread_cond_t refresh_work_cv;	/* background workers: a job is queued, or stop */
     pthread_cond_t done_cv;		/* callers: some lookup finished */
     struct inflight *inflight;		/* every queued or running lookup */
-    struct inflight *qhead, *qtail;
-    size_t queued, running;
+    struct lookupq q;			/* lanes: waited, abandoned, refresh */
+    struct lookupcap *cap;		/* fresh lookups in flight per sender / connection */
+    size_t running;
     bool stopping;
-    pthread_t *workers;
-    size_t n_workers;
+    pthread_t *workers;			/* refresh_workers, then the recipients' (growing) */
+    size_t n_workers;			/* started, both kinds */
+    size_t n_rcpt_workers, max_rcpt_workers, idle_rcpt_workers;
 
     pthread_t refresher;
     bool refresher_started;

@@ -654,7 +654,7 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     rule = verdict_rule_match(ctx->rules, req->sender, req->auth, req->rcpt_domain);
     tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
 
-    discover_lookup(ctx->discover, req->rcpt_domain, deadline, 0, st);
+    discover_lookup_as(ctx->discover, req->rcpt_domain, deadline, 0, req->who, st);
     /* Our MTA-STS map enforces a TLS floor only for a domain with an
      * enforce policy (it answers NOTFOUND for the others): for tls and
      * verified-tls elsewhere only the declared transports and relays count. */
@@ -686,7 +686,8 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         if (left <= 0) {
             st->rechecked = false;
         } else {
-            discover_lookup(ctx->discover, req->rcpt_domain, deadline, DISCOVER_RECHECK, st);
+            discover_lookup_as(ctx->discover, req->rcpt_domain, deadline, DISCOVER_RECHECK, req->who,
+                               st);
         }
         if (!st->rechecked) {
             out->action = VERDICT_DEFER;

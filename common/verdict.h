@@ -160,6 +160,7 @@ struct verdict_request {
     const char *rcpt_domain;	/* normalised by the caller */
     const char *mailer;		/* {rcpt_mailer}, NULL if not sent */
     const char *host;		/* {rcpt_host}, NULL if not sent */
+    const struct discover_caller *who;	/* for the lookup caps; NULL: none */
 };
 
 /* Looks up status, MX and route, decides, re-checks before a reject. */

@@ -121,7 +121,7 @@ ctl_explain(int argc, char **argv)
         {"daemon", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct decide_session s = {"", NULL, NULL, false};
+    struct decide_session s = {"", NULL, NULL, false, NULL};
     const char *mailer = NULL, *host = NULL;
     struct runtime *rt;
     struct mts_err err;

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE 1  /* asprintf */
 #include "filter.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct tag {
 struct conn {
     struct runtime *rt;
     bool non_smtpd;		/* Postfix non_smtpd_milters: sendmail(1), pickup */
+    uint64_t id;		/* unique in the process: the per-connection lookup cap */
+    char client[INET6_ADDRSTRLEN];	/* the client's address, "": unknown */
     /* the message */
     bool act;
     char *sender;
@@ -158,8 +161,11 @@ conn_get(SMFICTX *ctx)
 
     if (c == NULL) {
         /* An MTA that did not negotiate (milter protocol 2): start here. */
+        static uint64_t next_id;
+
         c = calloc(1, sizeof(*c));
         if (c != NULL) {
+            c->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
             snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
             smfi.setpriv(ctx, c);
         }
@@ -262,6 +268,14 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
     if (c->rt == NULL)
         return SMFIS_TEMPFAIL;
     c->non_smtpd = is_non_smtp(addr);
+    /* The sender of an unauthenticated session, for the lookup caps. */
+    c->client[0] = '\0';
+    if (addr != NULL && addr->sa_family == AF_INET)
+        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)addr)->sin_addr,
+                        c->client, sizeof(c->client));
+    else if (addr != NULL && addr->sa_family == AF_INET6)
+        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr,
+                        c->client, sizeof(c->client));
     log_msg(LOG_DEBUG, "connect from %s%s", hostname ? hostname : "?",
             c->non_smtpd ? " (non-SMTP mail)" : "");
     return SMFIS_CONTINUE;
@@ -270,7 +284,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
 static struct decide_session
 session_of(const struct conn *c)
 {
-    struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd};
+    struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd, NULL};
 
     return s;
 }
@@ -395,6 +409,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct conn *c = conn_get(ctx);
     struct decide_session s;
+    struct discover_caller who;
     struct decide_rcpt r;
     struct decision *d;
     struct timespec deadline;
@@ -409,6 +424,10 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     update_qid(ctx, c);
     d = &c->dec;
     s = session_of(c);
+    /* Caps on lookups in flight: per authenticated user, else client address. */
+    who.sender = c->auth != NULL ? c->auth : c->client[0] != '\0' ? c->client : NULL;
+    who.conn = c->id;
+    s.who = &who;
     r.address = argv[0];
     r.mailer = macro(ctx, "{rcpt_mailer}");
     r.host = macro(ctx, "{rcpt_host}");

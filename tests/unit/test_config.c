@@ -172,6 +172,27 @@ above_maximum(void **state)
     expect_error("lookup_workers = 257\n", "lookup_workers", "out of bounds");
 }
 
+/* The lookup engine's fairness options: defaults, bounds, 0 = no cap. */
+static void
+lookup_fairness_options(void **state)
+{
+    struct config *cfg = load_ok("");
+
+    assert_int_equal(cfg->lookup_workers_max, 64);
+    assert_int_equal(cfg->refresh_workers, 2);
+    assert_int_equal(cfg->lookups_per_sender, 16);
+    assert_int_equal(cfg->lookups_per_connection, 4);
+    config_unref(cfg);
+    cfg = load_ok("lookups_per_sender = 0\nlookups_per_connection = 0\nrefresh_workers = 1\n");
+    assert_int_equal(cfg->lookups_per_sender, 0);
+    assert_int_equal(cfg->lookups_per_connection, 0);
+    assert_int_equal(cfg->refresh_workers, 1);
+    config_unref(cfg);
+    expect_error("refresh_workers = 0\n", "refresh_workers", "out of bounds");
+    expect_error("lookups_per_sender = 100001\n", "lookups_per_sender", "out of bounds");
+    expect_error("lookup_workers_max = 1025\n", "lookup_workers_max", "out of bounds");
+}
+
 static void
 wrong_unit_seconds(void **state)
 {
@@ -308,7 +329,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 55);
+    assert_int_equal(n, 59);
     config_unref(cfg);
 }
 
@@ -329,6 +350,7 @@ main(void)
         cmocka_unit_test(negative_number),
         cmocka_unit_test(huge_number),
         cmocka_unit_test(no_equals),
+        cmocka_unit_test(lookup_fairness_options),
         cmocka_unit_test(bad_facility),
         cmocka_unit_test(bad_level),
         cmocka_unit_test(bad_internal_error_action),
