@@ -474,6 +474,12 @@ build_domains() {
     bad_host_domain refused.test
     RR "mta-sts.refused.test. A $REFUSED_ADDR"
     bad_host_domain nohost.test   # mta-sts.nohost.test has no address
+    # NAME.flood.test, any NAME (a wildcard): a TXT record, an MX and a policy
+    # host that accepts TCP and never answers; endless fresh domains whose
+    # lookups hang (tests/faults/test_flood.sh)
+    RR "*.flood.test. TXT \"v=STSv1; id=20240101000000;\""
+    RR "*.flood.test. MX 10 mx1.flood.test."
+    RR "*.flood.test. A $HANG_ADDR"
 
     # certificate failures (SNI selects the bad certificate)
     leaf wrongname mta-sts.someone-else.test
