@@ -330,6 +330,17 @@ run_postconf(const char *confdir, const char *const *args, char **out, struct mt
                 memcpy(ebuf + elen, tmp, (size_t)got);
                 elen += (size_t)got;
             }
+            /* Postfix's msg_fatal() sleeps a second before it exits (so
+             * that its master does not respawn in a tight loop): with the
+             * fatal line in, the answer is known, and the milter's start
+             * (the policy map's first answers) need not wait that second. */
+            if (strstr(ebuf, ": fatal: ") != NULL && memchr(ebuf, '\n', elen) != NULL) {
+                kill(pid, SIGKILL);
+                (void)waitpid(pid, &status, 0);
+                ebuf[strcspn(ebuf, "\n")] = '\0';
+                mts_err_set(err, "%s", ebuf);
+                goto done;
+            }
         }
         if (po[0] < 0 && pe[0] < 0)
             break;
