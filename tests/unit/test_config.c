@@ -178,9 +178,9 @@ lookup_fairness_options(void **state)
 {
     struct config *cfg = load_ok("");
 
-    assert_int_equal(cfg->lookup_workers_max, 64);
+    assert_int_equal(cfg->lookup_workers_max, 256);
     assert_int_equal(cfg->refresh_workers, 2);
-    assert_int_equal(cfg->lookups_per_sender, 16);
+    assert_int_equal(cfg->lookups_per_sender, 64);
     assert_int_equal(cfg->lookups_per_connection, 4);
     config_unref(cfg);
     cfg = load_ok("lookups_per_sender = 0\nlookups_per_connection = 0\nrefresh_workers = 1\n");
