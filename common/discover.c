@@ -206,9 +206,11 @@ grow_pool(struct discover *d)
         lookupq_pending(&d->q, LOOKUPQ_FOR_RECIPIENTS) <= d->idle_rcpt_workers)
         return;
     if (pthread_create(&d->workers[d->n_workers], NULL, recipient_worker_main, d) != 0) {
-        /* The threads there are serve the queue; said once per failure. */
-        log_msg(LOG_WARNING, "cannot start another lookup thread (%zu running)",
-                d->n_rcpt_workers);
+        /* The threads there are serve the queue; said once, not once a lookup. */
+        if (!d->grow_failed)
+            log_msg(LOG_WARNING, "cannot start another lookup thread (%zu running); "
+                    "the others serve the queue", d->n_rcpt_workers);
+        d->grow_failed = true;
         return;
     }
     d->n_workers++;

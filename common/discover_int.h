@@ -52,6 +52,7 @@ struct discover {
     pthread_t *workers;			/* refresh_workers, then the recipients' (growing) */
     size_t n_workers;			/* started, both kinds */
     size_t n_rcpt_workers, max_rcpt_workers, idle_rcpt_workers;
+    bool grow_failed;			/* a thread could not be started: logged once */
 
     pthread_t refresher;
     bool refresher_started;

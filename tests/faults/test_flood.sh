@@ -43,6 +43,7 @@ CONF="$W/flood.conf"
     echo "fetch_connect_timeout_ms = 12s" # it covers the TLS handshake that hangs
     echo "lookups_per_sender = $PER_SENDER"
     echo "lookups_per_connection = $PER_CONN"
+    echo "act_on = all" # the unauthenticated client too
 } >"$CONF"
 # fresh healthy enforce domains: 20 before the flood, 20 during it
 seq -w 1 20 | sed 's/^/d/; s/$/.test/' >"$W/victim-before"
@@ -51,8 +52,9 @@ seq -w 21 40 | sed 's/^/d/; s/$/.test/' >"$W/victim-during"
 seq -w 1 200 | sed 's/^/f/; s/$/.flood.test/' >"$W/flood"
 seq -w 201 205 | sed 's/^/f/; s/$/.flood.test/' >"$W/flood-more"
 seq -w 1 5 | sed 's/^/c/; s/$/.flood.test/' >"$W/carol"
+seq -w 1 10 | sed 's/^/u/; s/$/.flood.test/' >"$W/anon"
 
-echo "1..10"
+echo "1..11"
 "$MILTER" -f -c "$CONF" -p "unix:$W/m.sock" >"$W/milter.log" 2>&1 </dev/null &
 MPID=$!
 for ((i = 0; i < 100; i++)); do
@@ -85,7 +87,10 @@ load "$W/flood.out" -a mallory -c "$FLOOD_CONNS" -m 1 -r 5 -D "$W/flood" &
 FLOOD=$!
 load "$W/carol.out" -a carol -c 1 -m 1 -r 5 -D "$W/carol" &
 CAROL=$!
-MAPLIB_PIDS="$FLOOD $CAROL"
+# and an unauthenticated client (127.0.0.1), 10 connections of one RCPT
+load "$W/anon.out" -A -c 10 -m 1 -r 1 -D "$W/anon" &
+ANON=$!
+MAPLIB_PIDS="$FLOOD $CAROL $ANON"
 # until mallory holds its cap: its first refusal is logged
 for ((i = 0; i < 100; i++)); do
     grep -q 'sender mallory has' "$W/milter.log" && break
@@ -121,12 +126,18 @@ rc=$?
 r=$?; ok "the flood's 200 RCPTs were all answered: deferred, unknown ($(replies "$W/flood.out"))" $r
 wait "$CAROL"
 rc=$?
-MAPLIB_PIDS=
 [ $rc -eq 0 ] && [ "$(field "$W/carol.out" tempfail)" = 5 ] &&
     grep -q "connection [0-9]* has $PER_CONN lookups of new domains in flight (lookups_per_connection)" \
         "$W/milter.log"
-ok "one connection's hanging domains: deferred, lookups_per_connection = $PER_CONN met ($(replies "$W/carol.out"))" $r
+r=$?; ok "one connection's hanging domains: deferred, lookups_per_connection = $PER_CONN met ($(replies "$W/carol.out"))" $r
 
+wait "$ANON"
+rc=$?
+[ $rc -eq 0 ] && [ "$(field "$W/anon.out" tempfail)" = 10 ] &&
+    grep -q "sender 127.0.0.1 has $PER_SENDER lookups" "$W/milter.log"
+r=$?; ok "an unauthenticated sender is capped by its client address ($(replies "$W/anon.out"))" $r
+
+MAPLIB_PIDS=
 # Refusals are logged once a minute per sender, not once a recipient.
 lines=$(grep -c 'sender mallory has' "$W/milter.log")
 [ "$lines" -eq 1 ]
