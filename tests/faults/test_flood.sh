@@ -55,13 +55,8 @@ seq -w 1 5 | sed 's/^/c/; s/$/.flood.test/' >"$W/carol"
 seq -w 1 10 | sed 's/^/u/; s/$/.flood.test/' >"$W/anon"
 
 echo "1..11"
-"$MILTER" -f -c "$CONF" -p "unix:$W/m.sock" >"$W/milter.log" 2>&1 </dev/null &
-MPID=$!
-for ((i = 0; i < 100; i++)); do
-    grep -q ' listening on ' "$W/milter.log" 2>/dev/null && [ -S "$W/m.sock" ] && break
-    sleep 0.1
-done
-[ -S "$W/m.sock" ]; ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
+maplib_milter "$CONF" "$W/m.sock" "$W/milter.log"
+ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
 
 # load OUT ARGS...: miltload against the milter, as Postfix would talk to it
 load() {

@@ -14,6 +14,9 @@
 #   maplib_world_up            the world up in $W, its env sourced; at exit
 #                              the milter ($MPID, if set), the processes in
 #                              $MAPLIB_PIDS and the world stop
+#   maplib_milter CONF SOCK LOG  mtasts-milter -f -c CONF on unix:SOCK, its
+#                              output to LOG, its pid in MPID; returns once
+#                              it listens (1 if it did not within 10 s)
 
 # shellcheck disable=SC2034 # for the scripts that source this
 maplib_init() {
@@ -154,4 +157,16 @@ for key in keys:
         s = None
     print(key + "\t" + r.replace("\n", "\\n"), flush=True)
 EOT
+}
+
+maplib_milter() {
+    local i
+    rm -f "$2"
+    "$MILTER" -f -c "$1" -p "unix:$2" >"$3" 2>&1 </dev/null &
+    MPID=$!
+    for ((i = 0; i < 100; i++)); do
+        grep -q ' listening on ' "$3" 2>/dev/null && [ -S "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
 }
