@@ -8,7 +8,8 @@
  *    (refresh_status_from_row, no I/O), else the caller joins a lookup;
  *  - refresh(): one lookup of one domain: cache row in, refresh_step,
  *    row out;
- *  - the in-flight table, worker pool and background refresher: at most
+ *  - the in-flight table and worker pool (the background refresher's
+ *    thread is in discover_refresher.c): at most
  *    one refresh per domain at a time, callers waiting on it with their
  *    own deadlines.
  *
@@ -36,7 +37,6 @@
 #include "discover_int.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
-#define DUE_BATCH 500			/* rows the refresher takes per round */
 #define CAP_LOG_INTERVAL 60		/* seconds between a capped sender's log lines */
 
 
@@ -616,56 +616,6 @@ discover_lookup_at_once(struct discover *d, const char *domain, struct discover_
     return answered;
 }
 
-/* ------------------------------------------------------------ refresher */
-
-/* The refresher's own visit: not a use (refresh.h). Stops the round when the queue is full. */
-static int
-queue_due_row(const struct cache_entry *e, void *arg)
-{
-    return discover_queue_job(arg, e->domain, false, false) == 0 ? 0 : 1;
-}
-
-static void *
-refresher_main(void *arg)
-{
-    struct discover *d = arg;
-    char why[768];
-
-    /* Once at start, off the RCPT path: a resolver that strips DNSSEC makes
-     * every lookup unknown, which would otherwise read like a fault of
-     * each recipient's DNS. */
-    if (discover_check_resolver(d, why, sizeof(why)))
-        log_msg(LOG_ERR, "%s", why);
-
-    pthread_mutex_lock(&d->mu);
-    while (!d->stopping) {
-        struct timespec until = clock_deadline_after((int)d->cfg->refresh_interval * 1000);
-        int64_t now;
-        struct mts_err err;
-        uint64_t purged = 0;
-
-        pthread_cond_timedwait(&d->refresher_cv, &d->mu, &until);
-        if (d->stopping)
-            break;
-        pthread_mutex_unlock(&d->mu);
-        now = d->now();
-        /* The last uses recorded in memory, in one transaction. */
-        (void)hotstate_flush_used(d->hot);
-        /* Policies in use, paged by a cursor; negative rows and unused ones age out. */
-        if (refresh_round(d->cache, d->cfg, now, DUE_BATCH, &d->cursor, queue_due_row, d,
-                          NULL, &err) != CACHE_OK)
-            log_msg(LOG_ERR, "refresh: cannot read the cache: %s", err.msg);
-        if (cache_purge_unused(d->cache, now - d->cfg->unused_ttl, &purged, &err) != CACHE_OK)
-            log_msg(LOG_ERR, "refresh: cannot purge unused rows: %s", err.msg);
-        else if (purged > 0)
-            log_msg(LOG_INFO, "refresh: removed %llu rows unused for %lld s",
-                    (unsigned long long)purged, (long long)d->cfg->unused_ttl);
-        pthread_mutex_lock(&d->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
-}
-
 /* ------------------------------------------------------------ setup */
 
 int
@@ -761,7 +711,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     }
     pthread_mutex_unlock(&d->mu);
     if ((flags & DISCOVER_REFRESHER) && d->cache != NULL) {
-        if (pthread_create(&d->refresher, NULL, refresher_main, d) != 0) {
+        if (pthread_create(&d->refresher, NULL, discover_refresher_main, d) != 0) {
             mts_err_set(err, "cannot start the refresh thread");
             goto fail;
         }

@@ -1,7 +1,7 @@
 /*
- * discover_int - what discover.c (lookups, workers, refresher) and
- * discover_mx.c (MX sets) share. Not part of discover's interface:
- * callers use discover.h.
+ * discover_int - what discover.c (lookups, workers), discover_refresher.c
+ * (the refresh thread) and discover_mx.c (MX sets) share. Not part of
+ * discover's interface: callers use discover.h.
  */
 #ifndef MTS_DISCOVER_INT_H
 #define MTS_DISCOVER_INT_H
@@ -63,6 +63,10 @@ struct discover {
 /* Queues a lookup nobody waits for (mx_only: only the MX set; used: for a
  * recipient or prefetch, not the refresher). -1 when the queue is full. */
 int discover_queue_job(struct discover *d, const char *domain, bool mx_only, bool used);
+
+/* The refresh thread (discover_refresher.c), started by discover_open with
+ * DISCOVER_REFRESHER; it ends when d->stopping is set. */
+void *discover_refresher_main(void *arg);
 
 /* Looks domain's MX set up again (if_missing: only when none is stored). */
 void discover_mx_refresh(struct discover *d, const char *domain, bool if_missing);
