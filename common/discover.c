@@ -55,6 +55,12 @@ discover_check_resolver(struct discover *d, char *why, size_t whysz)
            DNS_PATH_STRIPPED;
 }
 
+void
+discover_resolver_health(struct discover *d, struct dns_health *out)
+{
+    dns_health(d->dns, out);
+}
+
 int
 discover_lookup_bound_ms(const struct config *cfg)
 {

@@ -69,6 +69,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "dns.h"
 #include "err.h"
 #include "policy.h"
 #include "status.h"
@@ -164,6 +165,9 @@ int discover_lookup_bound_ms(const struct config *cfg);
  * to dns_timeout_ms.
  */
 bool discover_check_resolver(struct discover *d, char *why, size_t whysz);
+
+/* The resolver's health counts (a backed-off forwarder, see dns.h). */
+void discover_resolver_health(struct discover *d, struct dns_health *out);
 
 /*
  * The MX hosts of domain (RFC 5321 §5.1: none means the domain itself),

@@ -1,18 +1,21 @@
 /*
  * dns - libunbound resolver with per-caller deadlines; see dns.h.
  *
- * One ub_ctx in threaded async mode. A delivery thread polls ub_fd() and
+ * One current ub_ctx in threaded async mode (dns_ctx.c; dns_health.c
+ * replaces it when libunbound has backed off a forwarder that answers). Its
+ * delivery thread polls ub_fd() and
  * calls ub_process(), which runs each query's callback; the callback fills
  * the caller's slot and signals it. A caller that reaches its deadline
  * marks its query abandoned and cancels it: if the cancel fails the
  * callback is already on its way and frees the query itself. That hand-off
  * is the only subtle part, and it happens under the query's mutex.
  *
- * This is the only file that includes unbound.h, and the only place where
- * libunbound's result flags are mapped to our statuses.
+ * dns*.c are the only files that include unbound.h; this is the only place
+ * where libunbound's result flags are mapped to our statuses.
  */
 #include "dns.h"
 #include "clock.h"
+#include "dns_int.h"
 #include "nametab.h"
 
 #include <arpa/inet.h>
@@ -29,16 +32,6 @@
 #include <unbound.h>
 
 #include "policy.h"
-
-struct dns {
-    struct ub_ctx *ub;
-    int timeout_ms;
-    char anchor[256];		/* owner of the first trust anchor; "" without DNSSEC */
-    char resolvers[256];	/* where queries go, for messages */
-    pthread_t thread;
-    int stop_pipe[2];
-    bool thread_started;
-};
 
 /* One query in flight. */
 struct query {
@@ -77,29 +70,6 @@ on_result(void *arg, int ub_err, struct ub_result *result)
         query_free(q);
 }
 
-static void *
-delivery_thread(void *arg)
-{
-    struct dns *d = arg;
-    struct pollfd pfd[2];
-
-    pfd[0].fd = ub_fd(d->ub);
-    pfd[0].events = POLLIN;
-    pfd[1].fd = d->stop_pipe[0];
-    pfd[1].events = POLLIN;
-    for (;;) {
-        int r = poll(pfd, 2, 1000);
-
-        if (r < 0 && errno != EINTR)
-            break;
-        if (pfd[1].revents != 0)
-            break;
-        if (r > 0 && (pfd[0].revents & POLLIN))
-            (void)ub_process(d->ub);
-    }
-    return NULL;
-}
-
 /*
  * The owner name of the first record of a trust anchor file ("." for the
  * root's, "test." for the test world's): the zone whose DNSKEY set every
@@ -129,9 +99,10 @@ read_anchor_owner(const char *path, char *out, size_t outsz)
     fclose(f);
 }
 
-/* "127.0.0.53, 10.0.0.1" from a resolv.conf, for messages. */
+/* "127.0.0.53, 10.0.0.1" from a resolv.conf, for messages, and the first
+ * DNS_MAX_SERVERS addresses one by one, for the health check. */
 static void
-read_nameservers(const char *path, char *out, size_t outsz)
+read_nameservers(struct dns *d, const char *path, char *out, size_t outsz)
 {
     FILE *f = fopen(path, "r");
     char line[512];
@@ -145,6 +116,8 @@ read_nameservers(const char *path, char *out, size_t outsz)
 
         if (sscanf(line, " nameserver %127s", addr) != 1)
             continue;
+        if (d->n_servers < DNS_MAX_SERVERS && strlen(addr) < sizeof(d->servers[0]))
+            snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", addr);
         int w = snprintf(out + used, outsz - used, "%s%s", used ? ", " : "", addr);
         if (w < 0 || (size_t)w >= outsz - used)
             break;
@@ -153,66 +126,46 @@ read_nameservers(const char *path, char *out, size_t outsz)
     fclose(f);
 }
 
+static char *
+dup_opt(const char *s, bool *failed)
+{
+    char *c;
+
+    if (s == NULL)
+        return NULL;
+    if ((c = strdup(s)) == NULL)
+        *failed = true;
+    return c;
+}
+
 int
 dns_open(const struct dns_options *o, struct dns **out, struct mts_err *err)
 {
     struct dns *d = calloc(1, sizeof(*d));
-    int r;
+    bool failed = false;
 
     *out = NULL;
     if (d == NULL) {
         mts_err_set(err, "out of memory");
         return -1;
     }
-    d->stop_pipe[0] = d->stop_pipe[1] = -1;
+    pthread_mutex_init(&d->mu, NULL);
     d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
-    d->ub = ub_ctx_create();
-    if (d->ub == NULL) {
-        mts_err_set(err, "cannot create the DNS resolver context");
+    d->resolv_conf = dup_opt(o->resolv_conf, &failed);
+    d->trust_anchor = dup_opt(o->trust_anchor, &failed);
+    d->unbound_conf = dup_opt(o->unbound_conf, &failed);
+    if (failed) {
+        mts_err_set(err, "out of memory");
         goto fail;
     }
-    if ((r = ub_ctx_async(d->ub, 1)) != 0) {
-        mts_err_set(err, "DNS resolver: cannot use threads: %s", ub_strerror(r));
+    if ((d->cur = ubx_new(d, err)) == NULL)
         goto fail;
-    }
-    if (o->unbound_conf != NULL && o->unbound_conf[0] != '\0' &&
-        (r = ub_ctx_config(d->ub, o->unbound_conf)) != 0) {
-        mts_err_set(err, "DNS resolver: cannot use settings file %s: %s", o->unbound_conf,
-                    r == UB_READFILE ? strerror(errno) : ub_strerror(r));
-        goto fail;
-    }
-    if (o->resolv_conf != NULL && o->resolv_conf[0] != '\0' &&
-        strcmp(o->resolv_conf, "none") != 0) {
-        /* Forwarders on loopback (a local validating resolver) are normal. */
-        (void)ub_ctx_set_option(d->ub, "do-not-query-localhost:", "no");
-        if ((r = ub_ctx_resolvconf(d->ub, o->resolv_conf)) != 0) {
-            mts_err_set(err, "DNS resolver: cannot read %s: %s", o->resolv_conf,
-                        r == UB_READFILE ? strerror(errno) : ub_strerror(r));
-            goto fail;
-        }
-        read_nameservers(o->resolv_conf, d->resolvers, sizeof(d->resolvers));
-    }
-    if (o->trust_anchor != NULL && o->trust_anchor[0] != '\0') {
-        if (access(o->trust_anchor, R_OK) != 0) {
-            mts_err_set(err, "DNSSEC trust anchor %s: %s (Debian: apt-get install "
-                        "dns-root-data)", o->trust_anchor, strerror(errno));
-            goto fail;
-        }
-        if ((r = ub_ctx_add_ta_file(d->ub, o->trust_anchor)) != 0) {
-            mts_err_set(err, "DNSSEC trust anchor %s: %s", o->trust_anchor, ub_strerror(r));
-            goto fail;
-        }
-        read_anchor_owner(o->trust_anchor, d->anchor, sizeof(d->anchor));
-    }
-    if (pipe(d->stop_pipe) != 0) {
-        mts_err_set(err, "DNS resolver: pipe: %s", strerror(errno));
-        goto fail;
-    }
-    if (pthread_create(&d->thread, NULL, delivery_thread, d) != 0) {
-        mts_err_set(err, "DNS resolver: cannot start its thread");
-        goto fail;
-    }
-    d->thread_started = true;
+    d->cur->refs = 1;
+    if (d->resolv_conf != NULL && d->resolv_conf[0] != '\0' &&
+        strcmp(d->resolv_conf, "none") != 0)
+        read_nameservers(d, d->resolv_conf, d->resolvers, sizeof(d->resolvers));
+    if (d->trust_anchor != NULL && d->trust_anchor[0] != '\0')
+        read_anchor_owner(d->trust_anchor, d->anchor, sizeof(d->anchor));
     *out = d;
     return 0;
 fail:
@@ -225,16 +178,13 @@ dns_close(struct dns *d)
 {
     if (d == NULL)
         return;
-    if (d->thread_started) {
-        (void)write(d->stop_pipe[1], "x", 1);
-        pthread_join(d->thread, NULL);
-    }
-    if (d->stop_pipe[0] >= 0)
-        close(d->stop_pipe[0]);
-    if (d->stop_pipe[1] >= 0)
-        close(d->stop_pipe[1]);
-    if (d->ub != NULL)
-        ub_ctx_delete(d->ub);
+    /* Every query is done by now (the callers are gone), so the current
+     * context is the only one left. */
+    ubx_free(d->cur);
+    free(d->resolv_conf);
+    free(d->trust_anchor);
+    free(d->unbound_conf);
+    pthread_mutex_destroy(&d->mu);
     free(d);
 }
 
@@ -337,7 +287,7 @@ query_new(void)
  * freed here or will be by on_result) and must not be touched.
  */
 static bool
-query_wait(struct dns *d, struct query *q, int id, const struct timespec *deadline)
+query_wait(struct ubx *x, struct query *q, int id, const struct timespec *deadline)
 {
     bool done;
 
@@ -350,7 +300,7 @@ query_wait(struct dns *d, struct query *q, int id, const struct timespec *deadli
     if (!done)
         q->abandoned = true;
     pthread_mutex_unlock(&q->mu);
-    if (!done && ub_cancel(d->ub, id) == 0)
+    if (!done && ub_cancel(x->ub, id) == 0)
         query_free(q);		/* cancelled: the callback will never run */
     return done;
 }
@@ -521,34 +471,27 @@ check_name(const char *name, struct mts_err *err)
     return 0;
 }
 
-/*
- * Runs n queries of name at once and waits for all of them, until the
- * earlier of the caller's deadline (NULL: none) and dns_timeout_ms from now.
- */
-static int
-query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n,
-           const struct timespec *caller, struct dns_answer *ans, struct mts_err *errs)
+/* Runs n queries of name at once on x and waits for all of them until deadline. */
+static void
+query_once(struct ubx *x, const char *name, const enum dns_type *types, size_t n,
+           const struct timespec *deadline, int timeout_ms, struct dns_answer *ans,
+           struct mts_err *errs)
 {
     struct query *q[2] = {NULL, NULL};
     int ids[2];
-    struct timespec deadline = clock_deadline_after(d->timeout_ms);
-    int timeout_ms = d->timeout_ms;
 
-    if (caller != NULL && clock_earlier(caller, &deadline) == caller) {
-        deadline = *caller;
-        timeout_ms = clock_ms_until(caller);
-    }
     for (size_t i = 0; i < n; i++) {
         int r;
 
         memset(&ans[i], 0, sizeof(ans[i]));
+        mts_err_clear(&errs[i]);
         q[i] = query_new();
         if (q[i] == NULL) {
             ans[i].status = DNS_ERROR;
             mts_err_set(&errs[i], "out of memory");
             continue;
         }
-        r = ub_resolve_async(d->ub, name, (int)types[i], 1, q[i], on_result, &ids[i]);
+        r = ub_resolve_async(x->ub, name, (int)types[i], 1, q[i], on_result, &ids[i]);
         if (r != 0) {
             ans[i].status = DNS_ERROR;
             mts_err_set(&errs[i], "DNS lookup of %s: %s", name, ub_strerror(r));
@@ -559,7 +502,7 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
     for (size_t i = 0; i < n; i++) {
         if (q[i] == NULL)
             continue;
-        if (!query_wait(d, q[i], ids[i], &deadline)) {
+        if (!query_wait(x, q[i], ids[i], deadline)) {
             ans[i].status = DNS_TIMEOUT;
             mts_err_set(&errs[i], "DNS lookup of %s timed out after %d ms", name, timeout_ms);
             continue;
@@ -567,6 +510,44 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
         map_result(&ans[i], name, types[i], q[i]->ub_err, q[i]->result, &errs[i]);
         query_free(q[i]);
     }
+}
+
+/*
+ * Runs n queries of name at once and waits for all of them, until the
+ * earlier of the caller's deadline (NULL: none) and dns_timeout_ms from now.
+ * A lookup that libunbound failed although the forwarder answers it is
+ * tried once more on a fresh context (dns_health_check, dns_health.c), within the same
+ * deadline.
+ */
+static int
+query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n,
+           const struct timespec *caller, struct dns_answer *ans, struct mts_err *errs)
+{
+    struct timespec deadline = clock_deadline_after(d->timeout_ms);
+    int timeout_ms = d->timeout_ms;
+    struct ubx *x = ubx_get(d);
+    size_t i;
+
+    if (caller != NULL && clock_earlier(caller, &deadline) == caller) {
+        deadline = *caller;
+        timeout_ms = clock_ms_until(caller);
+    }
+    query_once(x, name, types, n, &deadline, timeout_ms, ans, errs);
+    for (i = 0; i < n; i++)
+        if (ans[i].status == DNS_SERVFAIL || ans[i].status == DNS_TIMEOUT)
+            break;
+    /* A timeout has used up its deadline; a caller without one (a worker)
+     * still gets the check, for the next lookups' sake. */
+    if (i < n && dns_health_check(d, x, name, types[i], ans[i].status,
+                              ans[i].status == DNS_TIMEOUT && caller == NULL ? NULL : &deadline) &&
+        clock_ms_until(&deadline) > 0) {
+        ubx_put(d, x);
+        x = ubx_get(d);
+        for (size_t k = 0; k < n; k++)
+            dns_answer_free(&ans[k]);
+        query_once(x, name, types, n, &deadline, timeout_ms, ans, errs);
+    }
+    ubx_put(d, x);
     return 0;
 }
 

@@ -108,6 +108,29 @@ int dns_addresses(struct dns *d, const char *name, const struct timespec *deadli
 void dns_answer_free(struct dns_answer *a);
 
 /*
+ * Resolver health. libunbound backs a forwarder off when queries to it
+ * time out, and then fails every lookup at once, although the forwarder
+ * may only be dropping some names (one sender's junk). After a failed
+ * lookup (SERVFAIL, timeout) the forwarder is asked directly; if it
+ * answers, libunbound has backed it off wrongly: the context is replaced
+ * by a fresh one, the lookup tried once more (same deadline) and a
+ * warning logged (one per 10 s). Counts since dns_open:
+ */
+struct dns_health {
+    unsigned backoffs_seen;	/* lookups libunbound failed that the forwarder answered */
+    unsigned renewals;		/* fresh contexts taken over because of that */
+    unsigned silent_answers;	/* failed lookups the forwarder did not answer either */
+    time_t last_backoff;	/* wall clock of the last backoff seen; 0: never */
+    time_t last_renewal;	/* and of the last renewal */
+    char forwarder[64];		/* the forwarder it concerned */
+};
+void dns_health(struct dns *d, struct dns_health *out);
+
+/* One sentence on a backed-off forwarder, for mtasts-ctl; false (and "")
+ * when none was seen. */
+bool dns_health_text(const struct dns_health *h, char *buf, size_t bufsz);
+
+/*
  * Can DNSSEC be validated through this resolver at all? Asks for the trust
  * anchor zone's own DNSKEY set: bogus there means the forwarder strips
  * DNSSEC data (or the anchor is outdated), and then every answer below it

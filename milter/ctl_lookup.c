@@ -106,7 +106,8 @@ ctl_lookup(int argc, char **argv)
     struct discover *d;
     struct discover_result res;
     struct mts_err err;
-    char *end, resolver_problem[768];
+    char *end, resolver_problem[768], health_note[512];
+    struct dns_health health;
 
     if ((cfg = ctl_config()) == NULL)
         return CTL_EXIT_USAGE;
@@ -156,15 +157,21 @@ ctl_lookup(int argc, char **argv)
     if (res.status == DISCOVER_UNKNOWN &&
         !discover_check_resolver(d, resolver_problem, sizeof(resolver_problem)))
         resolver_problem[0] = '\0';
+    /* Say so when libunbound had backed off a forwarder that answers. */
+    discover_resolver_health(d, &health);
+    dns_health_text(&health, health_note, sizeof(health_note));
     if (json) {
         json_t *o = result_json(&res);
         json_object_set_new(o, "resolver_problem", json_str_or_null(resolver_problem));
+        json_object_set_new(o, "resolver_health", json_str_or_null(health_note));
         ctl_print_json(o);
         json_decref(o);
     } else {
         result_print(&res);
         if (resolver_problem[0] != '\0')
             printf("resolver: %s\n", resolver_problem);
+        if (health_note[0] != '\0')
+            printf("resolver: %s\n", health_note);
     }
     discover_close(d);
     c = res.status == DISCOVER_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;
