@@ -543,6 +543,11 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
         uint32_t gen = hotstate_gen(d->hot);
 
         cs = cache_get(d->cache, res->domain, &e, &err);
+        /* A corrupt file is moved aside and a fresh one opened on the next
+         * call (cache_conn.c): ask that one, where the row is simply not
+         * there yet, rather than defer the RCPT that found the damage. */
+        if (cs == CACHE_CORRUPT)
+            cs = cache_get(d->cache, res->domain, &e, &err);
         if (cs == CACHE_OK)
             hotstate_put_row(d->hot, &e, gen, now, MEMSTATE_ADD);
     }
