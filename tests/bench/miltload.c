@@ -98,8 +98,8 @@ struct options {
     bool send_queue_id;      /* i */
     const char *daemon_name; /* {daemon_name}; NULL: not sent */
     const char *sender;
+    FILE *headers;           /* --headers FILE: header requests written here */
 };
-
 static struct options opt = {
     .connections = 1,
     .messages = 1000,
@@ -112,6 +112,20 @@ static struct options opt = {
     .daemon_name = "bench",
     .sender = "sender@bench.invalid",
 };
+
+static pthread_mutex_t headers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* --headers: "name: value" of an ADDHEADER / INSHEADER request, one a line
+ * (strings_ok has checked both are NUL-terminated within the packet). */
+static void
+dump_header(const char *name, const char *value)
+{
+    if (opt.headers == NULL)
+        return;
+    pthread_mutex_lock(&headers_mu);
+    fprintf(opt.headers, "%s: %s\n", name, value);
+    pthread_mutex_unlock(&headers_mu);
+}
 
 /* One milter connection. */
 struct conn {
@@ -588,6 +602,10 @@ eom_replies(struct conn *c, enum kind *kind)
                         cmd_name(r.cmd));
         if (!ok)
             return fail(c, "EOM reply: malformed %s (%zu bytes)", cmd_name(r.cmd), r.len);
+        if (r.cmd == SMFIR_ADDHEADER || r.cmd == SMFIR_INSHEADER) {
+            const char *name = (const char *)r.data + (r.cmd == SMFIR_INSHEADER ? 4 : 0);
+            dump_header(name, name + strlen(name) + 1);
+        }
         c->mods++;
     }
 }
@@ -959,6 +977,7 @@ usage(void)
             "  -H, --rcpt-host HOST     {rcpt_host} (default: the recipient domain)\n"
             "      --no-rcpt-host       send no {rcpt_host}\n"
             "      --no-queue-id        send no i\n"
+            "      --headers FILE       write the headers the filter adds, one a line\n"
             "  -n, --daemon-name NAME   {daemon_name} (default bench); \"\": not sent\n"
             "  -t, --timeout MS         bound on every read and write (default 30000)\n"
             "Prints RCPT/s, RCPT latency p50/p99/max, messages/s and replies by kind.\n");
@@ -1074,6 +1093,7 @@ main(int argc, char **argv)
         {"rcpt-host", required_argument, NULL, 'H'},
         {"no-rcpt-host", no_argument, NULL, 1},
         {"no-queue-id", no_argument, NULL, 2},
+        {"headers", required_argument, NULL, 3},
         {"daemon-name", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
@@ -1092,7 +1112,13 @@ main(int argc, char **argv)
         case 's': opt.socket = optarg; break;
         case 'c': opt.connections = positive(optarg, "connections", MAX_CONNECTIONS); break;
         case 'm': opt.messages = positive(optarg, "messages", 10000000); break;
-        case 'r': opt.rcpts = positive(optarg, "rcpts", 1000); break;
+        case 'r': opt.rcpts = positive(optarg, "rcpts", 100000); break;
+        case 3:
+            if ((opt.headers = fopen(optarg, "w")) == NULL) {
+                fprintf(stderr, "miltload: %s: %s\n", optarg, strerror(errno));
+                exit(2);
+            }
+            break;
         case 'd':
             for (const char *p = optarg; *p;) {
                 size_t n = strcspn(p, ",");
