@@ -36,6 +36,7 @@
 #include <libmilter/mfapi.h>
 
 #include "discover.h"
+#include "fdlimit.h"
 #include "filter.h"
 #include "log.h"
 #include "map_query.h"
@@ -643,6 +644,7 @@ main(int argc, char **argv)
     if (!o.foreground)
         log_init("mtasts-milter", LOG_TO_SYSLOG, rt->cfg->log_facility);
     log_set_level(o.verbose ? LOG_DEBUG : rt->cfg->log_level);
+    fdlimit_raise();
     /* A copy: rt is released before the socket name is used in logs. */
     sock = strdup(o.socket ? o.socket : rt->cfg->socket);
     if (sock == NULL) {
