@@ -66,8 +66,15 @@ bad=$(grep -cvE '^[A-Za-z0-9-]+: domain=[a-z0-9.-]+; status=(enforce|testing|non
 r=$?; ok "every tag header well-formed and under $MAX_HEADER_LINE bytes ($bad malformed, $long long; $(wc -c <"$W/headers") bytes in all)" $r
 [ "$bad" -eq 0 ] || grep -vE '^[A-Za-z0-9-]+: domain=' "$W/headers" | head -3 | sed 's/^/# header: /'
 rss1=$(rss)
-[ $((rss1 - rss0)) -le "$RSS_GROWTH_KB" ]
-r=$?; ok "memory bounded: resident $rss0 kB before the message, $rss1 kB after" $r
+if grep -q libasan "/proc/$MPID/maps"; then
+    # AddressSanitizer keeps freed memory in quarantine (up to 256 MB): the
+    # resident size then measures ASan, not the milter.
+    n=$((n + 1))
+    echo "ok $n - memory bounded: resident $rss0 kB before, $rss1 kB after # SKIP under AddressSanitizer"
+else
+    [ $((rss1 - rss0)) -le "$RSS_GROWTH_KB" ]
+    r=$?; ok "memory bounded: resident $rss0 kB before the message, $rss1 kB after" $r
+fi
 "$LOAD" -s "unix:$W/m.sock" -c 1 -m 1 -r 5 -d d01.test,d02.test >"$W/after.out" 2>&1
 [ $? -eq 0 ] && [ "$(field "$W/after.out" tempfail)" = 0 ]
 r=$?; ok "the milter serves the next message ($(replies "$W/after.out"))" $r
