@@ -491,7 +491,7 @@ query_once(struct ubx *x, const char *name, const enum dns_type *types, size_t n
             mts_err_set(&errs[i], "out of memory");
             continue;
         }
-        r = ub_resolve_async(x->ub, name, (int)types[i], 1, q[i], on_result, &ids[i]);
+        r = ubx_resolve(x, name, (int)types[i], q[i], on_result, &ids[i]);
         if (r != 0) {
             ans[i].status = DNS_ERROR;
             mts_err_set(&errs[i], "DNS lookup of %s: %s", name, ub_strerror(r));

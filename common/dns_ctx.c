@@ -13,6 +13,29 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * libunbound keeps a few process-wide locks: a context sets them up when it
+ * is finalised (its first query) and tears them down when it is deleted,
+ * whatever other contexts still live. There are several here (discover's,
+ * the MX probes', a renewed one, the old ones of a reload), so creation,
+ * first query and deletion take this one lock: none of them overlaps.
+ */
+static pthread_mutex_t ub_global_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int
+ubx_resolve(struct ubx *x, const char *name, int type, void *arg, ub_callback_type cb, int *id)
+{
+    int r;
+
+    if (__atomic_load_n(&x->finalized, __ATOMIC_ACQUIRE))
+        return ub_resolve_async(x->ub, name, type, 1, arg, cb, id);
+    pthread_mutex_lock(&ub_global_mu);
+    r = ub_resolve_async(x->ub, name, type, 1, arg, cb, id);
+    __atomic_store_n(&x->finalized, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ub_global_mu);
+    return r;
+}
+
 static void *
 delivery_thread(void *arg)
 {
@@ -54,7 +77,9 @@ ubx_free(struct ubx *x)
          * by their callers) are freed by on_result, not leaked. */
         if (ub_poll(x->ub))
             (void)ub_process(x->ub);
+        pthread_mutex_lock(&ub_global_mu);
         ub_ctx_delete(x->ub);
+        pthread_mutex_unlock(&ub_global_mu);
     }
     free(x);
 }
@@ -99,7 +124,9 @@ ubx_new(const struct dns *d, struct mts_err *err)
         return NULL;
     }
     x->stop_pipe[0] = x->stop_pipe[1] = -1;
+    pthread_mutex_lock(&ub_global_mu);
     x->ub = ub_ctx_create();
+    pthread_mutex_unlock(&ub_global_mu);
     if (x->ub == NULL) {
         mts_err_set(err, "cannot create the DNS resolver context");
         goto fail;

@@ -27,6 +27,7 @@ struct ubx {
     int stop_pipe[2];
     bool thread_started;
     int refs;			/* under dns.mu: queries on it, + 1 while current */
+    bool finalized;		/* atomic: its first query is done (see ubx_resolve) */
 };
 
 #define DNS_MAX_SERVERS 4	/* forwarders asked directly by the health check */
@@ -53,6 +54,10 @@ struct dns {
  * running; freed (thread stopped) by ubx_free. */
 struct ubx *ubx_new(const struct dns *d, struct mts_err *err);
 void ubx_free(struct ubx *x);
+/* ub_resolve_async on x, its first call serialised with every context's
+ * creation and deletion in the process (see dns_ctx.c). */
+int ubx_resolve(struct ubx *x, const char *name, int type, void *arg, ub_callback_type cb,
+                int *id);
 /* The current context with a reference for one query; ubx_put drops it
  * (and frees a replaced context with its last query). */
 struct ubx *ubx_get(struct dns *d);
