@@ -38,6 +38,8 @@ seq -w 1 40 | sed 's/^/d/; s/$/.test/' >"$W/domains"
 # queries [RE]: lines in the resolver's log that ask about the domains (RE:
 # an alternation of them; default all 40)
 queries() { grep -cE " (_mta-sts\\.)?(${1:-d[0-4][0-9]\\.test})\\. " "$MTS_WORLD_UNBOUND_LOG"; }
+# (the milter logs a message's tagged recipients in one line, " | " between)
+enforced() { grep -o 'status=enforce' "$W/milter.log" | wc -l; }
 done_domains() { grep -o 'domain=d[0-9]*\.test status=enforce' "$W/milter.log" | sort -u | wc -l; }
 field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
 replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
@@ -83,13 +85,13 @@ re=$(sed 's/\./\\./g' "$W/cached" | paste -sd '|')
 q0=$(queries "$re")
 fault_milter_start "$CONF" "$W/m.sock" "$W/milter.log"
 ok "a restart listens" $? || bail "no restart: $(tail -5 "$W/milter.log")"
-e0=$(grep -c 'status=enforce' "$W/milter.log")
+e0=$(enforced)
 "$LOAD" -s "unix:$W/m.sock" -t 30000 -c 1 -m 1 -r "$rows" -D "$W/cached" >"$W/warm.out" 2>&1
 rc=$?
 sleep 1 # the resolver logs a query as it gets it; give it a moment
 q1=$(queries "$re")
 [ $rc -eq 0 ] && [ "$(field "$W/warm.out" rcpts)" = "$rows" ] && [ "$(field "$W/warm.out" tempfail)" = 0 ] &&
-    [ $(($(grep -c 'status=enforce' "$W/milter.log") - e0)) -eq "$rows" ] && [ "$q0" -ge "$rows" ] && [ "$q1" -eq "$q0" ]
+    [ $(($(enforced) - e0)) -eq "$rows" ] && [ "$q0" -ge "$rows" ] && [ "$q1" -eq "$q0" ]
 r=$?
 [ "$q1" -eq "$q0" ] || grep -E " (_mta-sts\\.)?($re)\\. " "$MTS_WORLD_UNBOUND_LOG" | tail -n $((q1 - q0)) | sed 's/^/# query: /'
 ok "after the restart: the $rows cached domains enforce, from the cache: $((q1 - q0)) queries for them at the resolver ($(replies "$W/warm.out"))" $r
