@@ -7,11 +7,15 @@
  * and cache connection belong to the final process and user); run
  * smfi_main() on a thread of its own.
  *
- * Signals: libmilter's own signal thread stops the filter on SIGHUP. We
- * want SIGHUP to reload, so the main thread waits for SIGHUP, SIGUSR1,
- * SIGTERM and SIGINT itself: Linux gives a process-directed signal to the
- * main thread when it is waiting for it. The main thread hands reloads to
- * a reload thread and goes straight back to waiting.
+ * Signals: libmilter's own signal thread (sigwait on SIGHUP, SIGTERM,
+ * SIGINT) stops the filter on SIGHUP. We want SIGHUP to reload, so the
+ * main thread keeps SIGHUP and SIGUSR1 unblocked, with a handler, for good:
+ * Linux gives a process-directed signal to the main thread whenever it
+ * does not block it. (Catching them with sigwait in the main thread was
+ * not enough: between two sigwaits SIGHUP is blocked there, and a SIGHUP
+ * arriving then went to libmilter's thread and stopped the milter, seen in
+ * SIGHUP storms under load by tests/faults/test_reload_storm.sh.) See
+ * reload.c. The main thread sigwaits for SIGTERM, SIGINT and SIGUSR2.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +46,7 @@
 #include "map_query.h"
 #include "mapserver.h"
 #include "quickack.h"
+#include "reload.h"
 #include "runtime.h"
 
 struct options {
@@ -430,45 +435,6 @@ log_map_routes(const struct runtime *rt)
         log_msg(LOG_WARNING, "policy map: %s", rt->map_routes.notes);
 }
 
-static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t reload_cv = PTHREAD_COND_INITIALIZER;
-static int reload_pending;
-static bool reload_stop;
-static const char *config_path;
-
-static void *
-reload_thread(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&reload_mu);
-    for (;;) {
-        struct runtime *rt, *old;
-        struct mts_err err;
-        int built;
-
-        while (reload_pending == 0 && !reload_stop)
-            pthread_cond_wait(&reload_cv, &reload_mu);
-        if (reload_stop)
-            break;
-        reload_pending = 0;
-        pthread_mutex_unlock(&reload_mu);
-        old = runtime_current();
-        built = runtime_rebuild(config_path, old, &rt, &err);
-        runtime_unref(old);
-        if (built != 0) {
-            log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
-        } else {
-            log_set_level(rt->cfg->log_level);
-            log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
-            log_map_routes(rt);
-            runtime_install(rt);
-        }
-        pthread_mutex_lock(&reload_mu);
-    }
-    pthread_mutex_unlock(&reload_mu);
-    return NULL;
-}
-
 static volatile int milter_done;	/* set once smfi_main has returned */
 
 static void *
@@ -605,7 +571,7 @@ main(int argc, char **argv)
     uid_t uid;
     gid_t gid;
     sigset_t sigs;
-    pthread_t mt, rtid;
+    pthread_t mt;
     int milter_rc = 0, sig;
 
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -618,7 +584,6 @@ main(int argc, char **argv)
     }
     if (parse_options(argc, argv, &o) != 0)
         return 2;
-    config_path = o.config;
     log_init("mtasts-milter", LOG_TO_STDERR, LOG_MAIL);
     if (runtime_build(o.config, false, &rt, &err) != 0) {
         fprintf(stderr, "mtasts-milter: %s\n", err.msg);
@@ -718,8 +683,14 @@ main(int argc, char **argv)
     }
     log_map_routes(rt);
     runtime_install(rt);
-    if (pthread_create(&rtid, NULL, reload_thread, NULL) != 0 ||
-        pthread_create(&mt, NULL, milter_thread, &milter_rc) != 0) {
+    /* Before libmilter's signal thread exists (see the top of this file). */
+    if (reload_start(o.config, log_map_routes, &err) != 0) {
+        log_msg(LOG_ERR, "cannot start: %s", err.msg);
+        return 1;
+    }
+    sigdelset(&sigs, SIGHUP);
+    sigdelset(&sigs, SIGUSR1);
+    if (pthread_create(&mt, NULL, milter_thread, &milter_rc) != 0) {
         log_msg(LOG_ERR, "cannot start threads");
         return 1;
     }
@@ -739,13 +710,6 @@ main(int argc, char **argv)
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
             continue;
-        if (sig == SIGHUP || sig == SIGUSR1) {
-            pthread_mutex_lock(&reload_mu);
-            reload_pending++;
-            pthread_cond_signal(&reload_cv);
-            pthread_mutex_unlock(&reload_mu);
-            continue;
-        }
         if (sig == SIGTERM || sig == SIGINT)
             log_msg(LOG_NOTICE, "stopping on signal %d", sig);
         break;			/* SIGUSR2: the filter stopped by itself */
@@ -755,11 +719,7 @@ main(int argc, char **argv)
     remove_socket(unix_socket_path(sock));
     mapserver_close(map);
     free(map_spec);
-    pthread_mutex_lock(&reload_mu);
-    reload_stop = true;
-    pthread_cond_signal(&reload_cv);
-    pthread_mutex_unlock(&reload_mu);
-    pthread_join(rtid, NULL);
+    reload_stop();
     /* Lookups still in flight are abandoned, not awaited: each cache write
      * is a whole row in one transaction, so nothing committed is lost. */
     if (pid_file != NULL && pid_file[0] != '\0')
