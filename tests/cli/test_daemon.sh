@@ -72,7 +72,7 @@ ok "and its socket is removed" $?
 sed -e '/^user/d' -e '/^group/d' -e '/^pid_file/d' "$TMP/milter.conf" >"$TMP/root.conf"
 wait_socket() {
     i=0
-    while [ ! -S "$RUN/milter.sock" ]; do i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1; done
+    while [ ! -S "$RUN/milter.sock" ]; do i=$((i + 1)); [ $i -gt 300 ] && return 1; sleep 0.1; done
 }
 "$MILTER" -f -c "$TMP/root.conf" 2>"$TMP/root1.err" &
 pid=$!
@@ -105,7 +105,7 @@ ok "kill -9 leaves a stale socket behind" $?
 pid=$!
 i=0
 while ! grep -q "listening on" "$TMP/restart.err"; do
-    i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+    i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
 done
 grep -q "removing the stale socket" "$TMP/restart.err" && grep -q "listening on" "$TMP/restart.err" &&
     kill -0 "$pid" 2>/dev/null
@@ -136,7 +136,7 @@ corrupt_case() { # KIND: random | truncated
     pid=$!
     i=0
     while ! grep -q "listening on" "$TMP/corrupt.err" && kill -0 "$pid" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1
+        i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.1
     done
     grep -q "cache $DB was corrupt: moved aside to $DB.corrupt-" "$TMP/corrupt.err" &&
         grep -q "listening on" "$TMP/corrupt.err" && kill -0 "$pid" 2>/dev/null
@@ -162,7 +162,7 @@ hint_case() { # NAME ROUTE-CMD...: runs the milter in a fresh namespace, prints 
     sed -e 's|^socket = .*|socket = inet:12399@127.0.0.1|' "$TMP/root.conf" >"$TMP/inet.conf"
     ip netns exec "$ns" "$MILTER" -f -c "$TMP/inet.conf" 2>"$TMP/inet.err" &
     local p=$! i=0
-    while ! grep -q "listening on" "$TMP/inet.err" && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
+    while ! grep -q "listening on" "$TMP/inet.err" && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
     kill "$p"; wait "$p"
     ip netns del "$ns"
 }
