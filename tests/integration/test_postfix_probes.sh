@@ -12,6 +12,21 @@
 #                     RCPT naming the host and the reason; nothing queued
 #   expiredmx.test    enforce, the MX certificate expired: 450 4.7.5 naming it
 #   mixedmx.test      enforce, one MX self-signed, one good: accepted (250)
+#                     and delivered over verified TLS to the good one
+#   shared1.test, shared2.test, mismatchmx.test and mixedmx.test share
+#                     mx.provider.test: asked together, ONE probe (the
+#                     connections counted in the world's smtp.log)
+#   mismatchmx.test   its only MX matching the policy has no STARTTLS (the
+#                     good one does not match): 450 4.7.5 naming it
+#   cnamemx.test      its MX a CNAME to mx.provider.test: accepted and
+#                     delivered over verified TLS
+#   nullmx.test       a null MX (RFC 7505), no MTA-STS, rule require=tls:
+#                     450 4.7.5 saying null MX
+#   the edge hosts    wrong name, TLS 1.0 / 1.1 only, another CA, huge,
+#                     binary, endless and dripping banners, a line with no
+#                     end, a hang after STARTTLS, a host that never speaks,
+#                     a host down: probed once, then each domain 450 4.7.5
+#                     at RCPT naming its host and the failure, never queued
 #
 # Everything runs in a network namespace of its own (lib.sh). TAP output.
 set -u
@@ -30,13 +45,29 @@ e2e milter-start "$E2E_DIR" \
     "fetch_timeout_ms = 5s" \
     "dns_timeout_ms = 2s" \
     "mx_probes = yes" \
-    "probe_timeout_ms = 5s" >/dev/null || bail "the milter did not start"
+    "probe_timeout_ms = 5s" \
+    "rule = rcpt=nullmx.test require=tls" >/dev/null || bail "the milter did not start"
 MAIL="$E2E_DIR/mail"
 OUT="$E2E_DIR/swaks.out"
 LOG="$E2E_DIR/milter.log"
 
 # rcpt_only DOMAIN: one submission that ends after RCPT TO:<bob@DOMAIN>.
 rcpt_only() { submit "$OUT" --to "bob@$1" --quit-after RCPT; }
+# provider_accepts: connections the world's SMTP server accepted at mx.provider.test
+provider_accepts() {
+    if [ -f "$MTS_WORLD_SMTP_LOG" ]; then
+        grep -c " accept [a-z0-9]*@$MTS_WORLD_PROVIDER_MX_ADDR:25 " "$MTS_WORLD_SMTP_LOG"
+    else
+        echo 0
+    fi
+}
+# tls_policy LINE...: add lines to the submitting Postfix's smtp_tls_policy_maps
+# (texthash: read when an smtp process starts, so reload)
+tls_policy() {
+    printf '%s\n' "$@" >>"$E2E_DIR/submit/tls_policy"
+    ns postfix -c "$E2E_DIR/submit" reload >/dev/null 2>&1
+}
+a0=$(provider_accepts)
 
 # ---- enforce.test: not probed yet, then accepted and delivered over verified TLS
 rcpt_only enforce.test
@@ -81,13 +112,94 @@ ok "expiredmx.test: 450 4.7.5 at RCPT naming mx.expiredmx.test and the expiry" \
     grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: expiredmx\.test .*mx\.expiredmx\.test.*expired' "$OUT" ||
     diag_file "$OUT"
 
-# ---- mixedmx.test: one self-signed MX, one good: one good path is enough
-rcpt_only mixedmx.test
+# ---- mixedmx.test (one self-signed MX, one good: one good path is enough),
+# and the domains that share its good MX host: asked together, one probe
+for d in mixedmx shared1 shared2 mismatchmx; do rcpt_only $d.test; done
 ok "the milter probed bad.mixedmx.test: unverified (self-signed)" \
     wait_grep 20 "$LOG" 'probe bad\.mixedmx\.test\[127\.0\.50\.8\]:25: unverified'
 ok "the milter probed mx.provider.test: good" \
     wait_grep 20 "$LOG" 'probe mx\.provider\.test\[127\.0\.50\.1\]:25: good'
+ok "the milter probed mx1.mismatchmx.test: fail" \
+    wait_grep 20 "$LOG" 'probe mx1\.mismatchmx\.test\[127\.0\.50\.6\]:25: fail'
+a1=$(provider_accepts)
+n=$(grep -c 'probe mx\.provider\.test\[' "$LOG")
+[ $((a1 - a0)) -eq 1 ] && [ "$n" -eq 1 ]
+r=$?
+ok "mixedmx, shared1, shared2, mismatchmx share mx.provider.test: one probe ($((a1 - a0)) connections, $n probe lines)" \
+    test $r -eq 0
 rcpt_only mixedmx.test
 ok "mixedmx.test: accepted at RCPT (250)" grep -Eq '^<- +250 ' "$OUT" || diag_file "$OUT"
+rcpt_only shared1.test
+ok "shared1.test (enforce, MX mx.provider.test): accepted at RCPT (250)" grep -Eq '^<- +250 ' "$OUT" ||
+    diag_file "$OUT"
+rcpt_only shared2.test
+ok "shared2.test (testing, MX mx.provider.test): accepted at RCPT (250)" grep -Eq '^<- +250 ' "$OUT" ||
+    diag_file "$OUT"
+rcpt_only mismatchmx.test
+ok "mismatchmx.test (the only policy match has no STARTTLS): 450 4.7.5 naming mx1.mismatchmx.test and STARTTLS" \
+    grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: mismatchmx\.test .*mx1\.mismatchmx\.test.*STARTTLS' "$OUT" ||
+    diag_file "$OUT"
+
+# ---- cnamemx.test: its MX a CNAME to mx.provider.test
+rcpt_only cnamemx.test
+ok "the milter probed mx.cnamemx.test (a CNAME to mx.provider.test): good" \
+    wait_grep 20 "$LOG" 'probe mx\.cnamemx\.test\[127\.0\.50\.1\]:25: good'
+rcpt_only cnamemx.test
+ok "cnamemx.test: accepted at RCPT (250)" grep -Eq '^<- +250 ' "$OUT" || diag_file "$OUT"
+
+# ---- nullmx.test: a null MX under require=tls
+rcpt_only nullmx.test
+ok "nullmx.test, require=tls: 450 4.7.5 at RCPT, a null MX" \
+    grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: nullmx\.test requires tls.*null MX' "$OUT" ||
+    diag_file "$OUT"
+
+# ---- the accepted ones are delivered over verified TLS to mx.provider.test
+# (Postfix told to verify it; the world's server then refuses MAIL: what
+# counts here is the TLS connection Postfix made)
+tls_policy "mixedmx.test secure match=mx.provider.test:bad.mixedmx.test" \
+    "cnamemx.test secure match=mx.cnamemx.test:mx.provider.test"
+for d in mixedmx cnamemx; do
+    submit "$OUT" --to "bob@$d.test" --header "Subject: $d" --body "$d"
+    ok "$d.test: accepted with its message (250 queued)" grep -Eq '^<- +250 .*queued' "$OUT" ||
+        diag_file "$OUT"
+done
+ok "mixedmx.test: Postfix reached mx.provider.test over verified TLS" \
+    wait_grep 30 "$E2E_DIR/submit.log" 'Verified TLS connection established to mx\.provider\.test\[127\.0\.50\.1\]'
+ok "mixedmx.test: Postfix found bad.mixedmx.test's certificate not valid and never verified TLS to it" \
+    sh -c "grep -Eq 'certificate verification failed for bad\.mixedmx\.test\[127\.0\.50\.8\]' '$E2E_DIR/submit.log' &&
+        ! grep -q 'Verified TLS connection established to bad\.mixedmx\.test' '$E2E_DIR/submit.log'"
+ok "cnamemx.test: Postfix reached its MX over verified TLS" \
+    wait_grep 30 "$E2E_DIR/submit.log" 'Verified TLS connection established to mx\.(cnamemx|provider)\.test\[127\.0\.50\.1\]'
+
+# ---- the edge hosts: ask each once (the probes start), then again
+EDGES="wrongnamemx:mx.wrongnamemx.test:someone-else
+tls10mx:mx.tls10mx.test:TLS too old
+tls11mx:mx.tls11mx.test:TLS too old: the server negotiated TLSv1.1
+untrustedmx:mx.untrustedmx.test:unknown CA
+hugebannermx:mx.hugebannermx.test:more than 100 lines
+binarybannermx:mx.binarybannermx.test:not an SMTP reply
+endlessmx:mx.endlessmx.test:more than 100 lines
+longlinemx:mx.longlinemx.test:a line longer than 1000 octets
+hangtlsmx:mx.hangtlsmx.test:in the TLS handshake
+dripmx:mx.dripmx.test:lines of a reply came, never its last line
+hangmx:mx.hangmx.test:timed out
+downmx:mx.downmx.test:refused"
+while IFS=: read -r d _ _; do rcpt_only "$d.test"; done <<<"$EDGES"
+while IFS=: read -r d host _; do
+    wait_grep 60 "$LOG" "probe ${host//./\\.}\\[127\\.0\\.50\\.[0-9]+\\]:25: [a-z]+: " ||
+        diag "no probe of $host"
+done <<<"$EDGES"
+[ "$(grep -Ec 'probe mx\.(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test\[' "$LOG")" -eq 12 ]
+r=$?
+ok "the 12 edge hosts were each probed once, logged with grade and reason" test $r -eq 0
+while IFS=: read -r d host why; do
+    rcpt_only "$d.test"
+    ok "$d.test: 450 4.7.5 at RCPT naming $host and \"$why\"" \
+        grep -Eq "^<\*\* +450 4\.7\.5 MTA-STS: ${d}\.test .*${host//./\\.}.*$why" "$OUT" ||
+        diag_file "$OUT"
+done <<<"$EDGES"
+ok "no edge domain was queued: each refusal logged by Postfix as NOQUEUE, no delivery tried" \
+    sh -c "[ \$(grep -Ec 'NOQUEUE: milter-reject: RCPT from .*450 4.7.5 .*to=<bob@(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>' '$E2E_DIR/submit.log') -eq 24 ] &&
+        ! grep -Eq 'to=<bob@(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>.*status=' '$E2E_DIR/submit.log'"
 
 finish
