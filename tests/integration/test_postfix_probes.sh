@@ -12,17 +12,25 @@
 #                     RCPT naming the host and the reason; nothing queued
 #   expiredmx.test    enforce, the MX certificate expired: 450 4.7.5 naming it
 #   mixedmx.test      enforce, one MX self-signed, one good: accepted (250)
-#                     and delivered over verified TLS to the good one
+#                     and Postfix hands it over verified TLS to the good one
 #   shared1.test, shared2.test, mismatchmx.test and mixedmx.test share
 #                     mx.provider.test: asked together, ONE probe (the
 #                     connections counted in the world's smtp.log)
 #   mismatchmx.test   its only MX matching the policy has no STARTTLS (the
 #                     good one does not match): 450 4.7.5 naming it
 #   cnamemx.test      its MX a CNAME to mx.provider.test: accepted and
-#                     delivered over verified TLS
+#                     sent over verified TLS
 #   nullmx.test       a null MX (RFC 7505), no MTA-STS, rule require=tls:
 #                     450 4.7.5 saying null MX
-#   the edge hosts    wrong name, TLS 1.0 / 1.1 only, another CA, huge,
+#   goodmx.test       its MTA-STS TXT record removed (no MTA-STS), rule
+#                     require=verified-tls fail=reject: deferred until
+#                     probed, then accepted and sent over verified TLS
+#   (mx.provider.test and mx.goodmx.test are the world's probe targets: they
+#   answer STARTTLS but refuse MAIL, so "sent" means Postfix logged a Verified
+#   TLS connection to them, as it was told to require in smtp_tls_policy_maps)
+#   tls10mx.test      its TXT removed, rule require=tls fail=reject, its MX
+#                     speaks TLS 1.0 only: 550 5.7.5 naming the host
+#   the edge hosts    wrong name, TLS 1.1 only, another CA, huge,
 #                     binary, endless and dripping banners, a line with no
 #                     end, a hang after STARTTLS, a host that never speaks,
 #                     a host down: probed once, then each domain 450 4.7.5
@@ -38,6 +46,12 @@ E2E_DIR=/tmp/mts-pfp.$$
 . "$HERE/lib.sh"
 e2e_up
 
+# goodmx.test and tls10mx.test without MTA-STS (their TXT records removed)
+for d in goodmx.test tls10mx.test; do
+    ns "$HERE/../world/world.sh" set-policy "$E2E_DIR/world" $d - - >/dev/null 2>&1 ||
+        bail "world.sh set-policy $d failed"
+done
+
 e2e milter-start "$E2E_DIR" \
     "enforcing_transports = smtp" \
     "rcpt_deadline_ms = 2s" \
@@ -46,7 +60,9 @@ e2e milter-start "$E2E_DIR" \
     "dns_timeout_ms = 2s" \
     "mx_probes = yes" \
     "probe_timeout_ms = 5s" \
-    "rule = rcpt=nullmx.test require=tls" >/dev/null || bail "the milter did not start"
+    "rule = rcpt=nullmx.test require=tls" \
+    "rule = rcpt=goodmx.test require=verified-tls fail=reject" \
+    "rule = rcpt=tls10mx.test require=tls fail=reject" >/dev/null || bail "the milter did not start"
 MAIL="$E2E_DIR/mail"
 OUT="$E2E_DIR/swaks.out"
 LOG="$E2E_DIR/milter.log"
@@ -173,7 +189,6 @@ ok "cnamemx.test: Postfix reached its MX over verified TLS" \
 
 # ---- the edge hosts: ask each once (the probes start), then again
 EDGES="wrongnamemx:mx.wrongnamemx.test:someone-else
-tls10mx:mx.tls10mx.test:TLS too old
 tls11mx:mx.tls11mx.test:TLS too old: the server negotiated TLSv1.1
 untrustedmx:mx.untrustedmx.test:unknown CA
 hugebannermx:mx.hugebannermx.test:more than 100 lines
@@ -189,9 +204,9 @@ while IFS=: read -r d host _; do
     wait_grep 60 "$LOG" "probe ${host//./\\.}\\[127\\.0\\.50\\.[0-9]+\\]:25: [a-z]+: " ||
         diag "no probe of $host"
 done <<<"$EDGES"
-[ "$(grep -Ec 'probe mx\.(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test\[' "$LOG")" -eq 12 ]
+[ "$(grep -Ec 'probe mx\.(wrongnamemx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test\[' "$LOG")" -eq 11 ]
 r=$?
-ok "the 12 edge hosts were each probed once, logged with grade and reason" test $r -eq 0
+ok "the 11 edge hosts were each probed once, logged with grade and reason" test $r -eq 0
 while IFS=: read -r d host why; do
     rcpt_only "$d.test"
     ok "$d.test: 450 4.7.5 at RCPT naming $host and \"$why\"" \
@@ -199,7 +214,33 @@ while IFS=: read -r d host why; do
         diag_file "$OUT"
 done <<<"$EDGES"
 ok "no edge domain was queued: each refusal logged by Postfix as NOQUEUE, no delivery tried" \
-    sh -c "[ \$(grep -Ec 'NOQUEUE: milter-reject: RCPT from .*450 4.7.5 .*to=<bob@(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>' '$E2E_DIR/submit.log') -eq 24 ] &&
-        ! grep -Eq 'to=<bob@(wrongnamemx|tls10mx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>.*status=' '$E2E_DIR/submit.log'"
+    sh -c "[ \$(grep -Ec 'NOQUEUE: milter-reject: RCPT from .*450 4.7.5 .*to=<bob@(wrongnamemx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>' '$E2E_DIR/submit.log') -eq 22 ] &&
+        ! grep -Eq 'to=<bob@(wrongnamemx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>.*status=' '$E2E_DIR/submit.log'"
+
+# ---- rules for domains without MTA-STS: require=verified-tls, require=tls
+rcpt_only goodmx.test
+rcpt_only tls10mx.test
+ok "tls10mx.test, cold: 450 4.7.5 at RCPT (require=tls, not probed yet)" \
+    grep -Eq '^<\*\* +450 4\.7\.5 ' "$OUT" || diag_file "$OUT"
+ok "the milter probed mx.goodmx.test at 127.0.50.2: good" \
+    wait_grep 20 "$LOG" 'probe mx\.goodmx\.test\[127\.0\.50\.2\]:25: good'
+ok "the milter probed mx.goodmx.test at 127.0.50.3: good" \
+    wait_grep 20 "$LOG" 'probe mx\.goodmx\.test\[127\.0\.50\.3\]:25: good'
+ok "the milter probed mx.tls10mx.test: TLS too old" \
+    wait_grep 20 "$LOG" 'probe mx\.tls10mx\.test\[127\.0\.50\.7\]:25: [a-z]+: .*TLS too old'
+rcpt_only tls10mx.test
+ok "tls10mx.test (no MTA-STS), require=tls fail=reject: 550 5.7.5 naming mx.tls10mx.test and TLS too old" \
+    grep -Eq '^<\*\* +550 5\.7\.5 MTA-STS: tls10mx\.test requires tls.*mx\.tls10mx\.test.*TLS too old' "$OUT" ||
+    diag_file "$OUT"
+ok "the milter judged tls10mx.test without MTA-STS (status=absent), rejected" \
+    grep -q 'rcpt domain=tls10mx\.test status=absent requirement=tls verdict=fail action=reject' "$LOG"
+tls_policy "goodmx.test secure match=mx.goodmx.test"
+submit "$OUT" --to bob@goodmx.test --header "Subject: goodmx" --body goodmx
+ok "goodmx.test (no MTA-STS), require=verified-tls, probed: accepted with its message (250 queued)" \
+    grep -Eq '^<- +250 .*queued' "$OUT" || diag_file "$OUT"
+ok "goodmx.test: Postfix reached mx.goodmx.test over verified TLS" \
+    wait_grep 30 "$E2E_DIR/submit.log" 'Verified TLS connection established to mx\.goodmx\.test\[127\.0\.50\.[23]\]'
+ok "the milter judged goodmx.test without MTA-STS (status=absent): verified-tls passed, tagged" \
+    grep -q 'rcpt domain=goodmx\.test status=absent requirement=verified-tls verdict=pass action=tag' "$LOG"
 
 finish
