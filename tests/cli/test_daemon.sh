@@ -156,9 +156,14 @@ corrupt_case truncated
 hint_case() { # NAME ROUTE-CMD...: runs the milter in a fresh namespace, prints its log
     local ns=mts-qa-$$-$1
     shift
+    rm -f "$TMP/inet.err" # never read an earlier case's log
     ip netns add "$ns" 2>/dev/null || return 1
     ip netns exec "$ns" ip link set lo up
-    [ $# -gt 0 ] && ip netns exec "$ns" "$@"
+    if [ $# -gt 0 ] && ! ip netns exec "$ns" "$@"; then
+        echo "# route change failed: $*"
+        ip netns del "$ns"
+        return 1
+    fi
     sed -e 's|^socket = .*|socket = inet:12399@127.0.0.1|' "$TMP/root.conf" >"$TMP/inet.conf"
     ip netns exec "$ns" "$MILTER" -f -c "$TMP/inet.conf" 2>"$TMP/inet.err" &
     local p=$! i=0
@@ -171,9 +176,9 @@ if hint_case plain; then
         grep -q "ip route replace local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1" "$TMP/inet.err"
     ok "inet socket, route without quickack: a hint naming the command" $?
     hint_case set ip route change local 127.0.0.1 dev lo table local proto kernel scope host \
-        src 127.0.0.1 quickack 1
-    grep -q "listening on" "$TMP/inet.err" && ! grep -q quickack "$TMP/inet.err"
-    r=$?; ok "inet socket, route with quickack: no hint ($(tr "\n" ";" <"$TMP/inet.err" | head -c 300))" $r
+        src 127.0.0.1 quickack 1 &&
+        grep -q "listening on" "$TMP/inet.err" && ! grep -q quickack "$TMP/inet.err"
+    r=$?; ok "inet socket, route with quickack: no hint ($(tr "\n" ";" <"$TMP/inet.err" 2>/dev/null | head -c 300))" $r
 else
     echo "ok 22 # SKIP cannot create a network namespace here"
     echo "ok 23 # SKIP cannot create a network namespace here"
