@@ -33,7 +33,9 @@
  *	new generation), and the next read of each domain goes to the
  *	database. So another process's write is seen by every read that
  *	starts HOTSTATE_RECHECK_MS after it commits (plus the time one
- *	statement may wait for the database lock).
+ *	statement may wait for the database lock). The interval is read on
+ *	CLOCK_MONOTONIC_COARSE (cheap on every read), whose tick is the
+ *	kernel's jiffy (4 ms at HZ=250): in practice "one tick after".
  *
  *	Never stale past the RFC 8461 rules: a copy is only ever what the
  *	shared cache held, and it is judged at each read by the same rules as
