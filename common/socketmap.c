@@ -5,6 +5,7 @@
 #include "socketmap.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,14 +81,24 @@ sockmap_netstring_parse(const char *buf, size_t len, size_t max, const char **pa
 int
 sockmap_netstring_encode(const char *data, size_t len, char *out, size_t outsz)
 {
-    int h = snprintf(out, outsz, "%zu:", len);
+    char digits[24];
+    size_t nd = 0, v = len, h;
 
-    if (h < 0 || (size_t)h + len + 1 >= outsz)
+    /* By hand, not snprintf: it is on the map's path for every answer. */
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    h = nd + 1;
+    if (len > INT_MAX - 32 || h + len + 1 >= outsz)
         return -1;
+    for (size_t i = 0; i < nd; i++)
+        out[i] = digits[nd - 1 - i];
+    out[nd] = ':';
     memcpy(out + h, data, len);
-    out[(size_t)h + len] = ',';
-    out[(size_t)h + len + 1] = '\0';
-    return h + (int)len + 1;
+    out[h + len] = ',';
+    out[h + len + 1] = '\0';
+    return (int)(h + len + 1);
 }
 
 /* ------------------------------------------------------------ requests */

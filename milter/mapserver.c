@@ -30,6 +30,10 @@
 
 #define INBUF_SIZE (SOCKMAP_MAX_REQUEST + SOCKMAP_FRAMING)
 #define REPLY_SIZE (SOCKMAP_MAX_REPLY + 1)
+/* Answers for one connection gathered into one write: up to OBUF_BATCH
+ * bytes, then one more reply of any size. */
+#define OBUF_BATCH 16384
+#define OBUF_SIZE (OBUF_BATCH + REPLY_SIZE + SOCKMAP_FRAMING)
 #define THREAD_STACK (1024 * 1024)
 
 enum conn_state { C_READ, C_BUSY, C_WRITE };
@@ -65,6 +69,7 @@ struct mapserver {
     mapserver_at_once_fn at_once;
     void *arg;
     char *reply;		/* the loop thread's, for answers given at once */
+    char *obuf;			/* the loop thread's: framed answers, OBUF_SIZE */
 
     /* the loop thread's own */
     struct conn *conns;
@@ -375,27 +380,45 @@ flush(struct mapserver *ms, int slot)
     return true;
 }
 
-/* Frames reply as the connection's pending answer; false (closed) when it cannot. */
+/*
+ * Sends len bytes of buf now; what the socket does not take waits in c->out
+ * for POLLOUT (C_WRITE). true when all of it went; false when it waits or
+ * the connection was closed.
+ */
 static bool
-frame(struct mapserver *ms, int slot, const char *reply)
+send_now(struct mapserver *ms, int slot, const char *buf, size_t len)
 {
     struct conn *c = &ms->conns[slot];
-    size_t rl = strlen(reply);
-    int n;
+    size_t off = 0;
 
-    c->out = malloc(rl + SOCKMAP_FRAMING + 1);
-    n = c->out == NULL ? -1 : sockmap_netstring_encode(reply, rl, c->out, rl + SOCKMAP_FRAMING + 1);
-    if (n < 0) {
-        log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
-        c->st = C_READ;
+    while (off < len) {
+        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            log_msg(LOG_INFO, "map: connection #%lu: write: %s", c->id,
+                    n < 0 ? strerror(errno) : "nothing written");
+            conn_close(ms, slot);
+            return false;
+        }
+        off += (size_t)n;
+    }
+    c->since = now_ms();
+    if (off == len)
+        return true;
+    if ((c->out = malloc(len - off)) == NULL) {
+        log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
         conn_close(ms, slot);
         return false;
     }
-    c->st = C_WRITE;
-    c->out_len = (size_t)n;
+    memcpy(c->out, buf + off, len - off);
+    c->out_len = len - off;
     c->out_off = 0;
-    c->since = now_ms();
-    return true;
+    c->st = C_WRITE;
+    return false;
 }
 
 static void
@@ -405,39 +428,91 @@ conn_write(struct mapserver *ms, int slot)
         conn_input(ms, slot);	/* a pipelined request may be waiting */
 }
 
+/* Drops the first n bytes of the connection's input. */
+static void
+consume(struct conn *c, size_t n)
+{
+    if (n > 0) {
+        memmove(c->in, c->in + n, c->in_len - n);
+        c->in_len -= n;
+    }
+}
+
+enum stop { S_PARTIAL, S_MALFORMED, S_FULL, S_THREAD };
+
 /*
- * Takes the complete requests out of the connection's buffer: those that
- * can be answered at once are, in order, while their answers can be sent;
- * the first that cannot goes to an answer thread.
+ * Takes the complete requests out of the connection's buffer. Those that
+ * can be answered at once are, in order, into the loop's batch buffer,
+ * which goes in one write: a client that pipelines gets its answers
+ * together, not one send(2) each. Whatever stopped the batch (a malformed
+ * request, one for an answer thread) is dealt with once all answers
+ * before it are sent, so answers keep their order.
  */
 static void
 conn_input(struct mapserver *ms, int slot)
 {
     struct conn *c = &ms->conns[slot];
-    const char *payload;
-    size_t plen, used;
+    const char *payload = NULL;
+    size_t plen = 0, used = 0;
     struct mts_err err;
     struct job *j;
 
     for (;;) {
-        mts_err_clear(&err);
-        switch (sockmap_netstring_parse(c->in, c->in_len, SOCKMAP_MAX_REQUEST, &payload, &plen,
-                                        &used, &err)) {
-        case SOCKMAP_PARTIAL:
+        size_t off = 0, olen = 0;
+        enum stop stop;
+
+        for (;;) {
+            int n;
+
+            mts_err_clear(&err);
+            switch (sockmap_netstring_parse(c->in + off, c->in_len - off, SOCKMAP_MAX_REQUEST,
+                                            &payload, &plen, &used, &err)) {
+            case SOCKMAP_PARTIAL:
+                stop = S_PARTIAL;
+                break;
+            case SOCKMAP_MALFORMED:
+                stop = S_MALFORMED;
+                break;
+            case SOCKMAP_COMPLETE:
+            default:
+                stop = S_FULL;
+                break;
+            }
+            if (stop != S_FULL)
+                break;
+            if (olen >= OBUF_BATCH)
+                break;
+            if (ms->at_once == NULL ||
+                !ms->at_once(payload, plen, ms->reply, REPLY_SIZE, ms->arg)) {
+                stop = S_THREAD;
+                break;
+            }
+            /* Fits: olen < OBUF_BATCH and the obuf has room for one more reply. */
+            n = sockmap_netstring_encode(ms->reply, strlen(ms->reply), ms->obuf + olen,
+                                         OBUF_SIZE - olen);
+            if (n < 0) {
+                stop = S_MALFORMED;	/* cannot happen; never an answer out of order */
+                mts_err_set(&err, "cannot frame an answer");
+                break;
+            }
+            olen += (size_t)n;
+            off += used;
+        }
+        consume(c, off);
+        if (olen > 0) {
+            /* What stopped the batch waits until its answers are sent. */
+            if (!send_now(ms, slot, ms->obuf, olen) || stop == S_PARTIAL)
+                return;		/* closed, waiting for POLLOUT, or for input */
+            continue;
+        }
+        if (stop == S_PARTIAL)
             return;
-        case SOCKMAP_MALFORMED:
+        if (stop == S_MALFORMED) {
             log_msg(LOG_NOTICE, "map: connection #%lu: %s; closing it", c->id, err.msg);
             conn_close(ms, slot);
             return;
-        case SOCKMAP_COMPLETE:
-            break;
         }
-        if (ms->at_once == NULL || !ms->at_once(payload, plen, ms->reply, REPLY_SIZE, ms->arg))
-            break;
-        memmove(c->in, c->in + used, c->in_len - used);
-        c->in_len -= used;
-        if (!frame(ms, slot, ms->reply) || !flush(ms, slot))
-            return;		/* closed, or the rest waits for POLLOUT */
+        break;			/* S_THREAD: payload, plen, used at the buffer's start */
     }
     j = calloc(1, sizeof(*j));
     if (j == NULL || (j->req = malloc(plen + 1)) == NULL) {
@@ -451,8 +526,7 @@ conn_input(struct mapserver *ms, int slot)
     j->len = plen;
     j->slot = slot;
     j->id = c->id;
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
+    consume(c, used);
     c->st = C_BUSY;
     if (submit(ms, j) != 0)
         log_msg(LOG_ERR, "map: cannot start an answer thread");
@@ -484,6 +558,7 @@ static void
 deliver(struct mapserver *ms, struct job *j)
 {
     struct conn *c = &ms->conns[j->slot];
+    int n;
 
     if (c->id != j->id || c->st != C_BUSY)
         return;
@@ -499,8 +574,15 @@ deliver(struct mapserver *ms, struct job *j)
         conn_close(ms, j->slot);
         return;
     }
-    if (frame(ms, j->slot, j->reply))
-        conn_write(ms, j->slot);
+    c->st = C_READ;
+    n = sockmap_netstring_encode(j->reply, strlen(j->reply), ms->obuf, OBUF_SIZE);
+    if (n < 0) {
+        log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
+        conn_close(ms, j->slot);
+        return;
+    }
+    if (send_now(ms, j->slot, ms->obuf, (size_t)n))
+        conn_input(ms, j->slot);	/* a pipelined request may be waiting */
 }
 
 static void
@@ -652,7 +734,8 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
     ms->pfd = calloc((size_t)n + 2, sizeof(*ms->pfd));
     ms->pslot = calloc((size_t)n + 2, sizeof(*ms->pslot));
     ms->reply = at_once != NULL ? malloc(REPLY_SIZE) : NULL;
-    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL ||
+    ms->obuf = malloc(OBUF_SIZE);
+    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL || ms->obuf == NULL ||
         (at_once != NULL && ms->reply == NULL)) {
         mts_err_set(err, "out of memory");
         return -1;
@@ -727,6 +810,7 @@ mapserver_close(struct mapserver *ms)
     free(ms->pfd);
     free(ms->pslot);
     free(ms->reply);
+    free(ms->obuf);
     free(ms->path);
     free(ms);
 }

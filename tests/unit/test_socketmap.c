@@ -107,6 +107,27 @@ test_encode(void **state)
     assert_int_equal(sockmap_netstring_encode("{29}", 29, out, sizeof(out)), -1);
     assert_int_equal(sockmap_netstring_encode("abcdefghijklmnopqrstuvwxyz1", 27, out,
                                               sizeof(out)), 31);
+    /* Lengths of one to six digits, written by hand (no snprintf). */
+    {
+        static char big[SOCKMAP_MAX_REPLY + SOCKMAP_FRAMING + 1];
+        static char data[SOCKMAP_MAX_REPLY];
+        const size_t lens[] = {1, 9, 10, 99, 100, 1000, 10009, SOCKMAP_MAX_REPLY};
+        char head[16];
+
+        memset(data, 'x', sizeof(data));
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            int h = snprintf(head, sizeof(head), "%zu:", lens[i]);
+
+            assert_int_equal(sockmap_netstring_encode(data, lens[i], big, sizeof(big)),
+                             h + (int)lens[i] + 1);
+            assert_memory_equal(big, head, (size_t)h);
+            assert_int_equal(big[h + (int)lens[i]], ',');
+            assert_int_equal(big[h + (int)lens[i] + 1], '\0');
+        }
+        /* The largest reply fits the framing Postfix allows, exactly. */
+        assert_int_equal(sockmap_netstring_encode(data, SOCKMAP_MAX_REPLY, big,
+                                                  SOCKMAP_MAX_REPLY + SOCKMAP_FRAMING), -1);
+    }
 }
 
 /* ------------------------------------------------------------ requests */
