@@ -8,10 +8,10 @@
  */
 #define _GNU_SOURCE 1 /* accept4, pipe2 */
 #include "mapserver.h"
+#include "mapsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,10 +58,8 @@ struct job {
 };
 
 struct mapserver {
-    int lfd;
+    struct mapsock ls;		/* the listener */
     int wake[2];
-    char *path;			/* unix socket file, or NULL */
-    struct stat st;		/* ... as we made it */
     struct mapserver_limits lim;
     mapserver_answer_fn fn;
     mapserver_at_once_fn at_once;
@@ -108,83 +104,6 @@ job_free(struct job *j)
     }
 }
 
-/* ------------------------------------------------------------ the socket */
-
-static int
-open_unix(struct mapserver *ms, const char *path, uid_t uid, gid_t gid, struct mts_err *err)
-{
-    struct sockaddr_un sun;
-    struct stat st;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >= (int)sizeof(sun.sun_path)) {
-        mts_err_set(err, "map socket path too long: %s", path);
-        return -1;
-    }
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-
-        if (fd >= 0)
-            close(fd);
-        if (rc == 0) {
-            mts_err_set(err, "the map socket %s is in use by a running process", path);
-            return -1;
-        }
-        log_msg(LOG_NOTICE, "removing the stale map socket %s (nothing answers on it)", path);
-        (void)unlink(path);
-    }
-    ms->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (ms->lfd < 0 || bind(ms->lfd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        mts_err_set(err, "cannot bind the map socket %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if ((ms->path = strdup(path)) == NULL || lstat(path, &ms->st) != 0) {
-        mts_err_set(err, "map socket %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (chown(path, uid, gid) != 0)
-        log_msg(LOG_WARNING, "cannot give the map socket to the milter user: %s",
-                strerror(errno));
-    return 0;
-}
-
-/* inet:PORT@HOST or inet6:PORT@HOST */
-static int
-open_inet(struct mapserver *ms, const char *spec, int family, struct mts_err *err)
-{
-    const char *at = strchr(spec, '@');
-    struct addrinfo hints, *ai = NULL;
-    char port[16];
-    int one = 1, rc;
-
-    if (at == NULL || at == spec || at[1] == '\0' || (size_t)(at - spec) >= sizeof(port)) {
-        mts_err_set(err, "map socket \"%s\": expected PORT@HOST", spec);
-        return -1;
-    }
-    memcpy(port, spec, (size_t)(at - spec));
-    port[at - spec] = '\0';
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    if ((rc = getaddrinfo(at + 1, port, &hints, &ai)) != 0) {
-        mts_err_set(err, "map socket \"%s\": %s", spec, gai_strerror(rc));
-        return -1;
-    }
-    ms->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (ms->lfd >= 0)
-        (void)setsockopt(ms->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (ms->lfd < 0 || bind(ms->lfd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        mts_err_set(err, "cannot bind the map socket %s: %s", spec, strerror(errno));
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    return 0;
-}
-
 int
 mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
                struct mts_err *err)
@@ -197,25 +116,11 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
         mts_err_set(err, "out of memory");
         return -1;
     }
-    ms->lfd = ms->wake[0] = ms->wake[1] = -1;
+    ms->ls.fd = ms->wake[0] = ms->wake[1] = -1;
     pthread_mutex_init(&ms->mu, NULL);
     clock_cond_init(&ms->work);
     clock_cond_init(&ms->gone);
-    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0)
-        rc = open_unix(ms, strchr(spec, ':') + 1, uid, gid, err);
-    else if (strncmp(spec, "inet:", 5) == 0)
-        rc = open_inet(ms, spec + 5, AF_INET, err);
-    else if (strncmp(spec, "inet6:", 6) == 0)
-        rc = open_inet(ms, spec + 6, AF_INET6, err);
-    else {
-        mts_err_set(err, "map_socket \"%s\": expected unix:PATH, inet:PORT@HOST or "
-                    "inet6:PORT@HOST", spec);
-        rc = -1;
-    }
-    if (rc == 0 && listen(ms->lfd, 128) != 0) {
-        mts_err_set(err, "cannot listen on the map socket %s: %s", spec, strerror(errno));
-        rc = -1;
-    }
+    rc = mapsock_open(spec, uid, gid, &ms->ls, err);
     if (rc == 0 && pipe2(ms->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         mts_err_set(err, "pipe: %s", strerror(errno));
         rc = -1;
@@ -589,7 +494,7 @@ static void
 accept_all(struct mapserver *ms)
 {
     for (;;) {
-        int fd = accept4(ms->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
+        int fd = accept4(ms->ls.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -664,7 +569,7 @@ loop_main(void *arg)
 
         ms->pfd[n] = (struct pollfd){.fd = ms->wake[0], .events = POLLIN};
         ms->pslot[n++] = -1;
-        ms->pfd[n] = (struct pollfd){.fd = ms->lfd, .events = POLLIN};
+        ms->pfd[n] = (struct pollfd){.fd = ms->ls.fd, .events = POLLIN};
         ms->pslot[n++] = -1;
         for (int s = 0; s < ms->lim.max_clients; s++) {
             struct conn *c = &ms->conns[s];
@@ -762,8 +667,6 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
 void
 mapserver_close(struct mapserver *ms)
 {
-    struct stat st;
-
     if (ms == NULL)
         return;
     pthread_mutex_lock(&ms->mu);
@@ -774,8 +677,7 @@ mapserver_close(struct mapserver *ms)
         wake_loop(ms);
         pthread_join(ms->loop, NULL);
     }
-    if (ms->lfd >= 0)
-        close(ms->lfd);
+    mapsock_close(&ms->ls);
     /* Answer threads finish their job (bounded by its deadline) and go. */
     pthread_mutex_lock(&ms->mu);
     while (ms->threads > 0)
@@ -797,9 +699,6 @@ mapserver_close(struct mapserver *ms)
         ms->done = j->next;
         job_free(j);
     }
-    if (ms->path != NULL && lstat(ms->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-        st.st_dev == ms->st.st_dev && st.st_ino == ms->st.st_ino)
-        (void)unlink(ms->path);
     for (int i = 0; i < 2; i++)
         if (ms->wake[i] >= 0)
             close(ms->wake[i]);
@@ -811,6 +710,5 @@ mapserver_close(struct mapserver *ms)
     free(ms->pslot);
     free(ms->reply);
     free(ms->obuf);
-    free(ms->path);
     free(ms);
 }
