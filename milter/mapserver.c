@@ -12,13 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +33,10 @@
 #define OBUF_BATCH 16384
 #define OBUF_SIZE (OBUF_BATCH + REPLY_SIZE + SOCKMAP_FRAMING)
 #define THREAD_STACK (1024 * 1024)
+/* epoll data of the two descriptors that are not connections (slots are below) */
+#define EV_WAKE UINT32_MAX
+#define EV_LISTEN (UINT32_MAX - 1)
+#define EV_BATCH 64
 
 enum conn_state { C_READ, C_BUSY, C_WRITE };
 
@@ -46,6 +50,7 @@ struct conn {
     char *out;
     size_t out_len, out_off;
     int64_t since;		/* ms: idle since, request begun, or write begun */
+    uint32_t ev;		/* what epoll watches for, as last set */
 };
 
 struct job {
@@ -72,8 +77,8 @@ struct mapserver {
     int nconns;
     unsigned long next_id;
     int64_t full_logged;
-    struct pollfd *pfd;
-    int *pslot;
+    int ep;			/* epoll: registered once, changed when a state changes */
+    int64_t swept;		/* ms: the last sweep for timeouts */
     pthread_t loop;
     bool started;
 
@@ -116,7 +121,7 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
         mts_err_set(err, "out of memory");
         return -1;
     }
-    ms->ls.fd = ms->wake[0] = ms->wake[1] = -1;
+    ms->ls.fd = ms->wake[0] = ms->wake[1] = ms->ep = -1;
     pthread_mutex_init(&ms->mu, NULL);
     clock_cond_init(&ms->work);
     clock_cond_init(&ms->gone);
@@ -124,6 +129,17 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
     if (rc == 0 && pipe2(ms->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         mts_err_set(err, "pipe: %s", strerror(errno));
         rc = -1;
+    }
+    if (rc == 0) {
+        struct epoll_event w = {.events = EPOLLIN, .data.u32 = EV_WAKE};
+        struct epoll_event l = {.events = EPOLLIN, .data.u32 = EV_LISTEN};
+
+        if ((ms->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+            epoll_ctl(ms->ep, EPOLL_CTL_ADD, ms->wake[0], &w) != 0 ||
+            epoll_ctl(ms->ep, EPOLL_CTL_ADD, ms->ls.fd, &l) != 0) {
+            mts_err_set(err, "epoll: %s", strerror(errno));
+            rc = -1;
+        }
     }
     if (rc != 0) {
         mapserver_close(ms);
@@ -495,6 +511,7 @@ accept_all(struct mapserver *ms)
 {
     for (;;) {
         int fd = accept4(ms->ls.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
+        struct epoll_event ev;
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -520,6 +537,15 @@ accept_all(struct mapserver *ms)
             close(fd);
             continue;
         }
+        ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)slot};
+        if (epoll_ctl(ms->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            log_msg(LOG_WARNING, "map: epoll_ctl: %s", strerror(errno));
+            free(ms->conns[slot].in);
+            ms->conns[slot].in = NULL;
+            close(fd);
+            continue;
+        }
+        ms->conns[slot].ev = EPOLLIN;
         ms->conns[slot].fd = fd;
         ms->conns[slot].id = ++ms->next_id;
         ms->conns[slot].st = C_READ;
@@ -557,68 +583,98 @@ sweep(struct mapserver *ms)
 
 /* ------------------------------------------------------------ the loop */
 
+/* Tells epoll what the connection waits for now, when that changed. */
+static void
+watch(struct mapserver *ms, int slot)
+{
+    struct conn *c = &ms->conns[slot];
+    uint32_t want = c->st == C_READ ? EPOLLIN : c->st == C_WRITE ? EPOLLOUT : 0;
+    struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)slot};
+
+    if (c->fd < 0 || want == c->ev)
+        return;
+    if (epoll_ctl(ms->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        log_msg(LOG_ERR, "map: connection #%lu: epoll_ctl: %s; closing it", c->id,
+                strerror(errno));
+        conn_close(ms, slot);
+        return;
+    }
+    c->ev = want;
+}
+
+/*
+ * epoll, not poll: each pass costs what is ready, not every open
+ * connection; a connection's registration changes only with its state.
+ */
 static void *
 loop_main(void *arg)
 {
     struct mapserver *ms = arg;
+    struct epoll_event evs[EV_BATCH];
 
     for (;;) {
-        struct job *done;
-        int n = 0, rc;
-        char drain[256];
+        int n = epoll_wait(ms->ep, evs, EV_BATCH, 1000);
+        bool woken = false, incoming = false;
+        int64_t t;
 
-        ms->pfd[n] = (struct pollfd){.fd = ms->wake[0], .events = POLLIN};
-        ms->pslot[n++] = -1;
-        ms->pfd[n] = (struct pollfd){.fd = ms->ls.fd, .events = POLLIN};
-        ms->pslot[n++] = -1;
-        for (int s = 0; s < ms->lim.max_clients; s++) {
-            struct conn *c = &ms->conns[s];
-
-            if (c->fd < 0)
-                continue;
-            ms->pfd[n] = (struct pollfd){
-                .fd = c->fd,
-                .events = c->st == C_READ ? POLLIN : c->st == C_WRITE ? POLLOUT : 0};
-            ms->pslot[n++] = s;
-        }
-        rc = poll(ms->pfd, (nfds_t)n, 1000);
-        if (rc < 0 && errno != EINTR) {
-            log_msg(LOG_ERR, "map: poll: %s", strerror(errno));
+        if (n < 0 && errno != EINTR) {
+            log_msg(LOG_ERR, "map: epoll_wait: %s", strerror(errno));
             break;
         }
-        while (read(ms->wake[0], drain, sizeof(drain)) > 0)
-            ;
-        pthread_mutex_lock(&ms->mu);
-        if (ms->stop) {
+        for (int i = 0; i < n; i++) {
+            woken |= evs[i].data.u32 == EV_WAKE;
+            incoming |= evs[i].data.u32 == EV_LISTEN;
+        }
+        /* Answers and stop come with a byte on the wake pipe (wake_loop). */
+        if (woken) {
+            struct job *done;
+            char drain[256];
+
+            while (read(ms->wake[0], drain, sizeof(drain)) > 0)
+                ;
+            pthread_mutex_lock(&ms->mu);
+            if (ms->stop) {
+                pthread_mutex_unlock(&ms->mu);
+                break;
+            }
+            done = ms->done;
+            ms->done = NULL;
             pthread_mutex_unlock(&ms->mu);
-            break;
-        }
-        done = ms->done;
-        ms->done = NULL;
-        pthread_mutex_unlock(&ms->mu);
-        while (done != NULL) {
-            struct job *next = done->next;
+            while (done != NULL) {
+                struct job *next = done->next;
+                int s = done->slot;
 
-            deliver(ms, done);
-            job_free(done);
-            done = next;
+                deliver(ms, done);
+                watch(ms, s);
+                job_free(done);
+                done = next;
+            }
         }
-        for (int i = 2; i < n && rc > 0; i++) {
-            int s = ms->pslot[i];
-            struct conn *c = &ms->conns[s];
+        for (int i = 0; i < n; i++) {
+            uint32_t s = evs[i].data.u32, e = evs[i].events;
+            struct conn *c;
 
-            if (ms->pfd[i].revents == 0 || c->fd != ms->pfd[i].fd)
+            if (s == EV_WAKE || s == EV_LISTEN)
                 continue;
-            if (c->st == C_READ && (ms->pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                conn_read(ms, s);
-            else if (c->st == C_WRITE && (ms->pfd[i].revents & (POLLOUT | POLLHUP | POLLERR)))
-                conn_write(ms, s);
-            else if (c->st == C_BUSY && (ms->pfd[i].revents & (POLLHUP | POLLERR)))
-                conn_close(ms, s);
+            c = &ms->conns[s];
+            if (c->fd < 0)
+                continue;	/* closed earlier in this pass */
+            if (c->st == C_READ && (e & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                conn_read(ms, (int)s);
+            else if (c->st == C_WRITE && (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+                conn_write(ms, (int)s);
+            else if (c->st == C_BUSY && (e & (EPOLLHUP | EPOLLERR)))
+                conn_close(ms, (int)s);
+            watch(ms, (int)s);
         }
-        if (rc > 0 && (ms->pfd[1].revents & POLLIN))
+        if (incoming)
             accept_all(ms);
-        sweep(ms);
+        /* Timeouts are seconds: one look a second is enough. */
+        t = now_ms();
+        if (t - ms->swept >= 1000) {
+            sweep(ms);
+            ms->swept = t;
+        }
     }
     return NULL;
 }
@@ -636,11 +692,9 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
     ms->arg = arg;
     n = ms->lim.max_clients;
     ms->conns = calloc((size_t)n, sizeof(*ms->conns));
-    ms->pfd = calloc((size_t)n + 2, sizeof(*ms->pfd));
-    ms->pslot = calloc((size_t)n + 2, sizeof(*ms->pslot));
     ms->reply = at_once != NULL ? malloc(REPLY_SIZE) : NULL;
     ms->obuf = malloc(OBUF_SIZE);
-    if (ms->conns == NULL || ms->pfd == NULL || ms->pslot == NULL || ms->obuf == NULL ||
+    if (ms->conns == NULL || ms->obuf == NULL ||
         (at_once != NULL && ms->reply == NULL)) {
         mts_err_set(err, "out of memory");
         return -1;
@@ -706,8 +760,8 @@ mapserver_close(struct mapserver *ms)
     pthread_cond_destroy(&ms->work);
     pthread_cond_destroy(&ms->gone);
     free(ms->conns);
-    free(ms->pfd);
-    free(ms->pslot);
+    if (ms->ep >= 0)
+        close(ms->ep);
     free(ms->reply);
     free(ms->obuf);
     free(ms);

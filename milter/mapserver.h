@@ -1,6 +1,6 @@
 /*
  * mapserver - the policy-map listener: Postfix's socketmap protocol on a
- * socket of its own, one poll(2) event loop thread, and a pool of answer
+ * socket of its own, one epoll(7) event loop thread, and a pool of answer
  * threads, apart from libmilter's threads.
  *
  * SYNOPSIS
