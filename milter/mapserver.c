@@ -79,6 +79,7 @@ struct mapserver {
     int64_t full_logged;
     int ep;			/* epoll: registered once, changed when a state changes */
     int64_t swept;		/* ms: the last sweep for timeouts */
+    int64_t now;		/* ms: when this pass of the loop began (timeouts are seconds) */
     pthread_t loop;
     bool started;
 
@@ -297,7 +298,7 @@ flush(struct mapserver *ms, int slot)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->st = C_READ;
-    c->since = now_ms();
+    c->since = ms->now;
     return true;
 }
 
@@ -327,7 +328,7 @@ send_now(struct mapserver *ms, int slot, const char *buf, size_t len)
         }
         off += (size_t)n;
     }
-    c->since = now_ms();
+    c->since = ms->now;
     if (off == len)
         return true;
     if ((c->out = malloc(len - off)) == NULL) {
@@ -469,7 +470,7 @@ conn_read(struct mapserver *ms, int slot)
         return;
     }
     if (c->in_len == 0)
-        c->since = now_ms();	/* a request begins */
+        c->since = ms->now;	/* a request begins */
     c->in_len += (size_t)n;
     conn_input(ms, slot);
 }
@@ -550,7 +551,7 @@ accept_all(struct mapserver *ms)
         ms->conns[slot].id = ++ms->next_id;
         ms->conns[slot].st = C_READ;
         ms->conns[slot].in_len = 0;
-        ms->conns[slot].since = now_ms();
+        ms->conns[slot].since = ms->now;
         ms->nconns++;
     }
 }
@@ -615,12 +616,12 @@ loop_main(void *arg)
     for (;;) {
         int n = epoll_wait(ms->ep, evs, EV_BATCH, 1000);
         bool woken = false, incoming = false;
-        int64_t t;
 
         if (n < 0 && errno != EINTR) {
             log_msg(LOG_ERR, "map: epoll_wait: %s", strerror(errno));
             break;
         }
+        ms->now = now_ms();
         for (int i = 0; i < n; i++) {
             woken |= evs[i].data.u32 == EV_WAKE;
             incoming |= evs[i].data.u32 == EV_LISTEN;
@@ -670,10 +671,9 @@ loop_main(void *arg)
         if (incoming)
             accept_all(ms);
         /* Timeouts are seconds: one look a second is enough. */
-        t = now_ms();
-        if (t - ms->swept >= 1000) {
+        if (ms->now - ms->swept >= 1000) {
             sweep(ms);
-            ms->swept = t;
+            ms->swept = ms->now;
         }
     }
     return NULL;
