@@ -8,6 +8,7 @@ raises on a server that misbehaves (that is what is being checked).
 Garbage, a 1 MB netstring, a client that stops mid-request, a slow
 lookup (SLOW_DOMAIN) asked by 10 clients at once, 100 idle connections:
 meanwhile a good client's answer for GOOD_DOMAIN must come at once.
+Thousands of pipelined requests read late: every answer, in order.
 """
 import socket
 import sys
@@ -134,6 +135,27 @@ def hostile(good, slow):
     check("pipelined: warm, cold, malformed, warm: answers in order",
           rs[0] == want and rs[1] == "NOTFOUND " and rs[2] is not None and
           rs[2].startswith("PERM ") and rs[3] == want, repr(rs))
+    s.close()
+
+    # Many pipelined requests sent at once, the answers read only later: the
+    # map gathers a connection's answers into batched writes, and stops
+    # reading while the client does not take them; every answer comes, in
+    # order, and those before a malformed netstring come before the close.
+    n_many = 20000
+    keys = [good if i % 3 == 0 else "nxdomain.test" if i % 3 == 1 else ".test"
+            for i in range(n_many)]
+    s = conn()
+    burst = b"".join(netstring("postfix " + k) for k in keys) + b"3:abc;"
+    sender = threading.Thread(target=lambda: s.sendall(burst), daemon=True)
+    sender.start()
+    time.sleep(0.5)  # the map's answers fill the socket buffer meanwhile
+    rs = [read_reply(s) for _ in range(n_many)]
+    sender.join(10)
+    bad = [i for i, r in enumerate(rs) if r != (want if keys[i] == good else "NOTFOUND ")]
+    tail = read_reply(s)
+    check("%d pipelined, read late: every answer, in order, then closed at the malformed one"
+          % n_many, not bad and tail is None and not sender.is_alive(),
+          "first wrong at %s: %r; after: %r" % (bad[:1], [rs[i] for i in bad[:1]], tail))
     s.close()
 
     # A request with a malformed payload: PERM, and the connection stays.
