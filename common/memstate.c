@@ -3,11 +3,14 @@
  *
  * DESCRIPTION
  *	Each entry is one allocation: the node, its key and its value. A
- *	shard's nodes are chained in its hash buckets and in its recency list
- *	(front: newest). A read sets the node's "referenced" flag (a load,
- *	and a store only when it was clear, so a hot entry's cache line is
- *	not written on every read); eviction looks at the back of the list
- *	and gives a referenced node a second chance at the front.
+ *	shard's nodes are chained in its hash buckets, and nowhere else: no
+ *	recency list, whose two pointers were 16 bytes of every entry. A read
+ *	sets the node's "referenced" flag (a load, and a store only when it
+ *	was clear, so a hot entry's cache line is not written on every read).
+ *	Eviction is CLOCK over the buckets: a hand goes round them, clears
+ *	the flag of each referenced node it passes (a second chance), and
+ *	evicts the oldest unreferenced node of the first bucket that has one
+ *	(new nodes go to the front of their bucket's chain).
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "memstate.h"
@@ -21,8 +24,7 @@
 /* Small: there is one for every domain a process keeps (allocated to
  * offsetof(data), without the struct's tail padding). */
 struct node {
-    struct node *hnext;          /* in its bucket */
-    struct node *prev, *next;    /* in the recency list */
+    struct node *hnext;          /* in its bucket (front: newest) */
     _Atomic uint32_t used_at;    /* last read (seconds, 32 bits: until 2106), 0: never */
     uint32_t hash;               /* low half of the key's hash */
     uint32_t gen;
@@ -45,7 +47,7 @@ struct shard {
     pthread_rwlock_t lk;
     struct node **buckets;
     size_t mask, count, cap;
-    struct node *head, *tail;
+    size_t hand;                 /* the next bucket eviction looks at */
 };
 
 struct memstate {
@@ -129,9 +131,11 @@ memstate_free(struct memstate *m)
     for (size_t i = 0; i < m->n_shards; i++) {
         struct shard *s = &m->shards[i];
 
-        for (struct node *n = s->head, *nx; n != NULL; n = nx) {
-            nx = n->next;
-            free(n);
+        for (size_t b = 0; s->buckets != NULL && b <= s->mask; b++) {
+            for (struct node *n = s->buckets[b], *nx; n != NULL; n = nx) {
+                nx = n->hnext;
+                free(n);
+            }
         }
         free(s->buckets);
         pthread_rwlock_destroy(&s->lk);
@@ -188,33 +192,7 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
     return hit;
 }
 
-static void
-list_unlink(struct shard *s, struct node *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        s->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        s->tail = n->prev;
-    n->prev = n->next = NULL;
-}
-
-static void
-list_push_front(struct shard *s, struct node *n)
-{
-    n->prev = NULL;
-    n->next = s->head;
-    if (s->head)
-        s->head->prev = n;
-    s->head = n;
-    if (s->tail == NULL)
-        s->tail = n;
-}
-
-/* Unlinks n from its bucket and the list and frees it; the caller holds the write lock. */
+/* Unlinks n from its bucket and frees it; the caller holds the write lock. */
 static void
 remove_node(struct shard *s, struct node *n)
 {
@@ -223,27 +201,34 @@ remove_node(struct shard *s, struct node *n)
     while (*pp != n)
         pp = &(*pp)->hnext;
     *pp = n->hnext;
-    list_unlink(s, n);
     s->count--;
     free(n);
 }
 
-/* Makes room for one more node: the least recently used goes. */
+/*
+ * Makes room for one more node (CLOCK): the hand clears the flags of the
+ * referenced nodes it passes and evicts, in the first bucket that has
+ * one, the oldest node not referenced; then it moves on. It ends: a
+ * bucket it passes without evicting has no flag left set.
+ */
 static void
 evict_one(struct shard *s)
 {
-    /* Each referenced node is requeued once with its flag cleared, so this ends. */
-    while (s->tail != NULL) {
-        struct node *t = s->tail;
+    for (size_t steps = 0; s->count > 0 && steps <= 2 * (s->mask + 1); steps++) {
+        struct node *victim = NULL;
+        size_t b = s->hand;
 
-        if (atomic_load_explicit(&t->ref, memory_order_relaxed)) {
-            atomic_store_explicit(&t->ref, false, memory_order_relaxed);
-            list_unlink(s, t);
-            list_push_front(s, t);
-            continue;
+        s->hand = (s->hand + 1) & s->mask;
+        for (struct node *n = s->buckets[b]; n != NULL; n = n->hnext) {
+            if (atomic_load_explicit(&n->ref, memory_order_relaxed))
+                atomic_store_explicit(&n->ref, false, memory_order_relaxed);
+            else
+                victim = n; /* the last one found is the oldest */
         }
-        remove_node(s, t);
-        return;
+        if (victim != NULL) {
+            remove_node(s, victim);
+            return;
+        }
     }
 }
 
@@ -295,13 +280,14 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
             atomic_store_explicit(&n->used_at, u, memory_order_relaxed);
         if (atomic_load_explicit(&old->used_new, memory_order_relaxed))
             atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
+        if (atomic_load_explicit(&old->ref, memory_order_relaxed))
+            atomic_store_explicit(&n->ref, true, memory_order_relaxed);
         remove_node(s, old);
     }
     if (s->count >= s->cap)
         evict_one(s);
     n->hnext = s->buckets[h & s->mask];
     s->buckets[h & s->mask] = n;
-    list_push_front(s, n);
     s->count++;
     pthread_rwlock_unlock(&s->lk);
     return 0;
@@ -383,14 +369,16 @@ memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg)
         pthread_rwlock_rdlock(&s->lk);
         if (s->count > 0)
             u = malloc(s->count * sizeof(*u));
-        for (struct node *x = s->head; u != NULL && x != NULL; x = x->next) {
-            if (!atomic_exchange_explicit(&x->used_new, false, memory_order_relaxed))
-                continue;
-            if ((u[n].key = strdup(x->data)) == NULL) {
-                atomic_store_explicit(&x->used_new, true, memory_order_relaxed);
-                continue;
+        for (size_t b = 0; u != NULL && b <= s->mask; b++) {
+            for (struct node *x = s->buckets[b]; x != NULL; x = x->hnext) {
+                if (!atomic_exchange_explicit(&x->used_new, false, memory_order_relaxed))
+                    continue;
+                if ((u[n].key = strdup(x->data)) == NULL) {
+                    atomic_store_explicit(&x->used_new, true, memory_order_relaxed);
+                    continue;
+                }
+                u[n++].at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
             }
-            u[n++].at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
         }
         pthread_rwlock_unlock(&s->lk);
         for (size_t k = 0; k < n; k++) {

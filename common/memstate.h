@@ -21,10 +21,12 @@
  *	recency list: readers take only their shard's lock for reading, so
  *	readers on different threads never wait for each other, and a writer
  *	holds one shard. A read marks its entry used with a relaxed atomic
- *	store; when a shard is full, a put evicts the least recently used
- *	entry of that shard (second chance: an entry read since it was
- *	queued goes back to the front instead). With one shard the order is
- *	exact LRU.
+ *	store; when a shard is full, a put evicts an entry of that shard not
+ *	read lately, by CLOCK (second chance), an approximation of LRU that
+ *	needs no recency list: a hand goes round the shard's hash buckets,
+ *	clearing the mark of each entry read since it last passed, and takes
+ *	the first unmarked one. An entry read more often than the hand comes
+ *	round is never evicted; one never read goes within a round.
  *
  *	Values are immutable: a put replaces the whole entry (a merge builds
  *	the new value from the old one under the write lock); a get copies

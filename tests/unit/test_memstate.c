@@ -1,6 +1,6 @@
 /*
  * test_memstate - the bounded in-memory map (common/memstate.c): the cap
- * under 200,000 distinct domains, least-recently-used eviction,
+ * under 200,000 distinct domains, CLOCK (second-chance) eviction,
  * generations, MEMSTATE_ADD, last-use hand-off, and concurrent readers
  * and writers (run under ThreadSanitizer in CI).
  *
@@ -81,9 +81,13 @@ run_cap_case(void **state)
     memstate_free(m);
 }
 
-/* One shard of 4: 0..3 held; 0 and 2 read; 4 evicts 1; 0, 2, 4 read; 5 evicts 3. */
+/*
+ * Eviction is CLOCK (second chance), not exact LRU: one shard of 4: 0..3
+ * held; 0 and 2 read; 4 evicts one of the unread, 1 or 3; everything held
+ * read again but the other unread one; 5 evicts that one.
+ */
 static void
-test_lru_order(void **state)
+test_second_chance(void **state)
 {
     struct memstate *m = memstate_new(4, 1);
     int v;
@@ -95,12 +99,34 @@ test_lru_order(void **state)
     assert_true(has(m, 2, &v));
     put(m, 4, MEMSTATE_REPLACE);
     assert_int_equal(memstate_count(m), 4);
-    assert_false(has(m, 1, &v)); /* the oldest unread */
-    /* Everything read again except 3: it goes next. */
     assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v));
     put(m, 5, MEMSTATE_REPLACE);
-    assert_false(has(m, 3, &v));
+    assert_int_equal(memstate_count(m), 4);
     assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v) && has(m, 5, &v));
+    /* 1 and 3 were never read: each of the two puts took one of them */
+    assert_false(has(m, 1, &v));
+    assert_false(has(m, 3, &v));
+    memstate_free(m);
+}
+
+/* An entry read between puts stays while 1,000 others come and go. */
+static void
+test_read_stays(void **state)
+{
+    struct memstate *m = memstate_new(100, 1);
+    int v;
+
+    (void)state;
+    put(m, 0, MEMSTATE_REPLACE);
+    for (int i = 1; i <= 1000; i++) {
+        put(m, i, MEMSTATE_REPLACE);
+        assert_true(memstate_count(m) <= 100);
+        assert_true(has(m, 0, &v));
+        assert_int_equal(v, 0);
+    }
+    /* The unread go: of the first 100 put after it, none is left. */
+    for (int i = 1; i <= 100; i++)
+        assert_false(has(m, i, &v));
     memstate_free(m);
 }
 
@@ -233,7 +259,7 @@ test_threads(void **state)
     memstate_free(m);
 }
 
-#define N_TESTS (N_ROWS(cap_cases) + 4)
+#define N_TESTS (N_ROWS(cap_cases) + 5)
 
 static struct CMUnitTest tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -243,7 +269,8 @@ main(void)
 {
     struct unit_list list = {tests, test_names, N_TESTS, 0, NULL};
     const struct CMUnitTest singles[] = {
-        cmocka_unit_test(test_lru_order),
+        cmocka_unit_test(test_second_chance),
+        cmocka_unit_test(test_read_stays),
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_take_used),
         cmocka_unit_test(test_threads),
