@@ -304,7 +304,7 @@ flush(struct mapserver *ms, int slot)
 
 /*
  * Sends len bytes of buf now; what the socket does not take waits in c->out
- * for POLLOUT (C_WRITE). true when all of it went; false when it waits or
+ * for EPOLLOUT (C_WRITE). true when all of it went; false when it waits or
  * the connection was closed.
  */
 static bool
@@ -424,7 +424,7 @@ conn_input(struct mapserver *ms, int slot)
         if (olen > 0) {
             /* What stopped the batch waits until its answers are sent. */
             if (!send_now(ms, slot, ms->obuf, olen) || stop == S_PARTIAL)
-                return;		/* closed, waiting for POLLOUT, or for input */
+                return;		/* closed, waiting for EPOLLOUT, or for input */
             continue;
         }
         if (stop == S_PARTIAL)

@@ -26,7 +26,10 @@
  *	A request that at_once_fn (when given) can answer without waiting (a
  *	warm domain, from memory) is answered on the loop thread itself, in
  *	order with the connection's other requests: no hand-off to a thread
- *	and back, which was most of the cost of a warm lookup.
+ *	and back, which was most of the cost of a warm lookup. The answers
+ *	to a connection's pipelined requests go out together, in one write
+ *	(up to 16 KiB of them at a time); what the client does not take
+ *	waits, and its connection reads no more until it does.
  *
  *	limits.workers answer threads are always there; when all are busy a
  *	request gets a thread of its own (at most one per connection), which
