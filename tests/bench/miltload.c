@@ -146,6 +146,10 @@ struct conn {
     /* results */
     uint64_t *lat; /* RCPT latencies, ns */
     size_t nlat;
+    /* the slowest RCPT: when it was sent and to whom (a test that finds it
+     * too slow can line it up with what else happened then) */
+    uint64_t slow_ns, slow_sent_ns;
+    const char *slow_domain;
     unsigned long rcpt_kind[K_N], final_kind[K_N], no_rcpt, mods, messages_done;
     bool ok;
 };
@@ -863,8 +867,16 @@ message(struct conn *c, int m)
         (void)snprintf(arg, sizeof(arg), "<%s>", c->rcpt);
         if (step(c, SMFIM_ENVRCPT, SMFIC_RCPT, SMFIP_NORCPT, SMFIP_NR_RCPT, &k, &t0, 1, arg) != 0)
             return -1;
-        if (k != K_NOREPLY && t0 != 0)
-            c->lat[c->nlat++] = now_ns() - t0;
+        if (k != K_NOREPLY && t0 != 0) {
+            uint64_t took = now_ns() - t0;
+
+            c->lat[c->nlat++] = took;
+            if (took > c->slow_ns) {
+                c->slow_ns = took;
+                c->slow_sent_ns = t0;
+                c->slow_domain = c->domain;
+            }
+        }
         c->rcpt_kind[k]++;
         if (k == K_CONTINUE || k == K_NOREPLY)
             accepted++;
@@ -1102,6 +1114,9 @@ main(int argc, char **argv)
     struct conn **conns;
     pthread_t *tids;
     uint64_t t0, t1, *all;
+    uint64_t slow_ns = 0, slow_sent_ns = 0;
+    const char *slow_domain = NULL;
+    int slow_conn = -1;
     size_t nall = 0, cap;
     unsigned long rk[K_N] = {0}, ek[K_N] = {0}, mods = 0, no_rcpt = 0, msgs = 0;
     double secs;
@@ -1198,6 +1213,12 @@ main(int argc, char **argv)
             fprintf(stderr, "miltload: connection %d: %s\n", i,
                     c->err[0] ? c->err : "failed (no reason recorded)");
         }
+        if (c->slow_ns > slow_ns) {
+            slow_ns = c->slow_ns;
+            slow_sent_ns = c->slow_sent_ns;
+            slow_domain = c->slow_domain;
+            slow_conn = i;
+        }
         memcpy(all + nall, c->lat, c->nlat * sizeof(*all));
         nall += c->nlat;
         for (int k = 0; k < K_N; k++) {
@@ -1227,6 +1248,11 @@ main(int argc, char **argv)
                secs > 0 ? (double)rcpts / secs : 0, pct_us(all, nall, 0.50),
                pct_us(all, nall, 0.99), nall ? (double)all[nall - 1] / 1000.0 : 0,
                secs > 0 ? (double)msgs / secs : 0);
+        if (slow_domain != NULL)
+            printf("rcpt_slowest: connection=%d domain=%s sent_at_ms=%.0f took_ms=%.0f\n",
+                   slow_conn, slow_domain,
+                   slow_sent_ns > t0 ? (double)(slow_sent_ns - t0) / 1e6 : 0.0,
+                   (double)slow_ns / 1e6);
         printf("rcpt_replies: continue=%lu tempfail=%lu reject=%lu other=%lu",
                rk[K_CONTINUE], rk[K_TEMPFAIL], rk[K_REJECT],
                rk[K_ACCEPT] + rk[K_DISCARD] + rk[K_SKIP]);
