@@ -124,7 +124,7 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
     int n = 0;
 
     for (size_t i = 0; i < m->n && n < DISCOVER_MAX_MX; i++)
-        snprintf(hosts[n++], 254, "%s", m->hosts[i]);
+        mts_text_copy(hosts[n++], 254, m->hosts[i]);
     if (d->cache != NULL && now >= m->fetched_at + (m->expires_at - m->fetched_at) * 3 / 4)
         (void)discover_queue_job(d, m->domain, true, true);
     return n;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 void
 mts_err_set(struct mts_err *err, const char *fmt, ...)
@@ -29,6 +30,18 @@ mts_text_set(char *out, size_t outsz, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(out, outsz, fmt, ap);
     va_end(ap);
+}
+
+void
+mts_text_copy(char *out, size_t outsz, const char *s)
+{
+    size_t n;
+
+    if (outsz == 0)
+        return;
+    n = strnlen(s, outsz - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
 }
 
 void

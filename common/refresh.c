@@ -24,7 +24,8 @@ row_status(struct cache_entry *e, enum discover_status s)
 static void
 result_from_row(struct discover_result *res, const struct cache_entry *e)
 {
-    snprintf(res->txt_id, sizeof(res->txt_id), "%s", e->txt_id);
+    /* On every warm answer: copies without printf. */
+    mts_text_copy(res->txt_id, sizeof(res->txt_id), e->txt_id);
     res->has_policy = e->has_policy;
     res->mode = e->mode;
     res->max_age = e->max_age;
@@ -34,8 +35,8 @@ result_from_row(struct discover_result *res, const struct cache_entry *e)
     res->fetched_at = e->fetched_at;
     res->expires_at = e->expires_at;
     res->checked_at = e->checked_at;
-    snprintf(res->dnssec, sizeof(res->dnssec), "%s", e->dnssec);
-    mts_text_set(res->error, sizeof(res->error), "%s", e->last_error);
+    mts_text_copy(res->dnssec, sizeof(res->dnssec), e->dnssec);
+    mts_text_copy(res->error, sizeof(res->error), e->last_error);
 }
 
 bool

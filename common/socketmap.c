@@ -150,21 +150,35 @@ sockmap_request_split(const char *p, size_t len, char *name, size_t namesz, char
     return 0;
 }
 
+/* An IPv4 address has only digits and dots, an IPv6 one a ':': the cheap
+ * test first, inet_pton (which a warm lookup showed in its profile) only
+ * for what may be one. */
+static bool
+ip_literal(const char *host)
+{
+    unsigned char addr[16];
+
+    if (strspn(host, "0123456789.") == strlen(host) && inet_pton(AF_INET, host, addr) == 1)
+        return true;
+    return strchr(host, ':') != NULL && inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* The key as quoted in a reason: made only on the way to an error. */
+#define QUOTED_KEY(q, key) (mts_err_quote((q), sizeof(q), (key), strlen(key)), (q))
+
 enum sockmap_key
 sockmap_key_domain(const char *key, char *domain, size_t domainsz, struct mts_err *err)
 {
     char host[DOMAIN_NAME_MAX + 2], q[64];
     const char *h = key, *end;
-    unsigned char addr[16];
     size_t hl;
 
-    mts_err_quote(q, sizeof(q), key, strlen(key));
     if (key[0] == '[') {
         /* [host] or [host]:port: the host, without MX lookup. */
         h = key + 1;
         end = strchr(h, ']');
         if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
-            mts_err_set(err, "key \"%s\": unbalanced brackets", q);
+            mts_err_set(err, "key \"%s\": unbalanced brackets", QUOTED_KEY(q, key));
             return SOCKMAP_KEY_NONE;
         }
     } else {
@@ -175,18 +189,18 @@ sockmap_key_domain(const char *key, char *domain, size_t domainsz, struct mts_er
     }
     hl = (size_t)(end - h);
     if (hl == 0 || hl >= sizeof(host)) {
-        mts_err_set(err, "key \"%s\": no host name", q);
+        mts_err_set(err, "key \"%s\": no host name", QUOTED_KEY(q, key));
         return SOCKMAP_KEY_NONE;
     }
     memcpy(host, h, hl);
     host[hl] = '\0';
     if (host[0] == '.') {
-        mts_err_set(err, "key \"%s\": a parent-domain form; MTA-STS has no parent fallback", q);
+        mts_err_set(err, "key \"%s\": a parent-domain form; MTA-STS has no parent fallback",
+                    QUOTED_KEY(q, key));
         return SOCKMAP_KEY_NONE;
     }
-    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1 ||
-        strncasecmp(host, "ipv6:", 5) == 0) {
-        mts_err_set(err, "key \"%s\": an IP address has no MTA-STS policy", q);
+    if (ip_literal(host) || strncasecmp(host, "ipv6:", 5) == 0) {
+        mts_err_set(err, "key \"%s\": an IP address has no MTA-STS policy", QUOTED_KEY(q, key));
         return SOCKMAP_KEY_NONE;
     }
     if (domain_normalize(host, domain, domainsz, err) != 0)
@@ -220,6 +234,23 @@ sb_add(struct sbuf *b, const char *fmt, ...)
         return;
     }
     b->len += (size_t)n;
+}
+
+/* sb_add for one string, without printf (the warm answer's parts). */
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (b->over)
+        return;
+    if (n >= b->cap - b->len) {
+        b->over = true;
+        b->p[b->len] = '\0';
+        return;
+    }
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
 }
 
 void
@@ -301,7 +332,7 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
     case DISCOVER_NONE:
     case DISCOVER_ABSENT:
     case DISCOVER_FAILED:
-        snprintf(out, outsz, "NOTFOUND ");
+        mts_text_copy(out, outsz, "NOTFOUND ");
         return SOCKMAP_NOTFOUND;
     case DISCOVER_UNKNOWN:
         return temp(out, outsz, "MTA-STS status of %s unknown: %s", r->domain,
@@ -327,15 +358,18 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
             hosts[matched++] = in->mx[i];
     }
     qsort(hosts, (size_t)matched, sizeof(hosts[0]), cmp_host);
-    sb_add(&b, "OK secure match=");
-    for (int i = 0; i < matched; i++)
-        sb_add(&b, "%s%s", i ? ":" : "", hosts[i]);
+    sb_str(&b, "OK secure match=");
+    for (int i = 0; i < matched; i++) {
+        if (i > 0)
+            sb_str(&b, ":");
+        sb_str(&b, hosts[i]);
+    }
     if (matched == 0) {
         patterns_text(r, pats, sizeof(pats));
         return temp(out, outsz, "no MX host of %s matches its MTA-STS policy (mx: %s)",
                     r->domain, pats);
     }
-    sb_add(&b, " servername=hostname");
+    sb_str(&b, " servername=hostname");
     if (in->tlsrpt)
         add_tlsrpt(&b, r);
     if (b.over)
