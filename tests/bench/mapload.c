@@ -4,8 +4,9 @@
  * "NAME KEY" over the map's socket, and measures how fast they are answered.
  *
  * SYNOPSIS
- *	mapload -s SOCKET [-c CONNECTIONS] [-n REQUESTS] [-p IN_FLIGHT]
- *		[-k KEY,...] [-K FILE] [-N NAME] [-t TIMEOUT_MS]
+ *	mapload -s SOCKET [-s SOCKET ...] [-r ROUNDS] [-c CONNECTIONS]
+ *		[-n REQUESTS] [-p IN_FLIGHT] [-k KEY,...] [-K FILE] [-N NAME]
+ *		[-t TIMEOUT_MS]
  *
  * DESCRIPTION
  *	SOCKET is unix:PATH, inet:PORT@HOST (the milter's spelling) or
@@ -18,10 +19,22 @@
  *	CONNECTIONS connections of one request each ask different keys.
  *	All connections are made before the clock starts.
  *
+ *	Several servers side by side (-s given up to 4 times; each connection
+ *	then has one connection to each): the REQUESTS of a connection are
+ *	asked in ROUNDS rounds (-r, default 10); in each round every server in
+ *	turn gets REQUESTS / ROUNDS of them from all connections at once, the
+ *	others idle, the order turning by one each round. A server's time is
+ *	the sum of its turns. On a shared machine whose load comes and goes
+ *	in bursts, turns of tens of milliseconds put each burst on the servers
+ *	alike, where whole runs one after another put it on one of them; and
+ *	turn_median_per_s, the lookups/s of a server's median turn, leaves
+ *	out the turns a burst fell on.
+ *
  *	Prints, after all connections are done, as key=value words: lookups,
  *	seconds, lookups_per_s, p50 / p99 / max of the latency (from writing
  *	a request to reading its answer), and the answers by kind (ok,
- *	notfound, temp, perm, other) and the failed connections (errors).
+ *	notfound, temp, perm, other) and the failed connections (errors);
+ *	with several servers, these three lines for each, in -s order.
  *
  * DIAGNOSTICS
  *	A reply that is not a netstring, longer than Postfix's 100000 bytes,
@@ -58,16 +71,18 @@
 #define MAX_IN_FLIGHT 1024
 #define MAX_KEYS 100000
 #define ERR_MAX 256
+#define MAX_SERVERS 4
 
 enum kind { K_OK, K_NOTFOUND, K_TEMP, K_PERM, K_OTHER, K_N };
 
 static struct {
-    const char *socket, *name;
-    int connections, requests, in_flight, timeout_ms;
+    const char *sockets[MAX_SERVERS], *name;
+    int nsockets, rounds, connections, requests, in_flight, timeout_ms;
     char **keys;
     int nkeys;
 } opt = {
     .name = "postfix",
+    .rounds = 0, /* 1 with one server, 10 with several */
     .connections = 1,
     .requests = 10000,
     .in_flight = 1,
@@ -75,14 +90,15 @@ static struct {
 };
 
 struct conn {
-    int id, fd;
+    int id, fd;                  /* fd: the server of the current turn */
+    int fds[MAX_SERVERS];
     char in[IN_CAP];
     size_t in_len;
     char req[REQ_CAP];
-    uint64_t *sent; /* ring of send times, in_flight long */
-    uint64_t *lat;  /* ns, one per answer */
-    size_t nlat;
-    unsigned long kind[K_N];
+    uint64_t *sent;              /* ring of send times, in_flight long */
+    uint64_t *lats[MAX_SERVERS]; /* ns, one per answer, per server */
+    size_t nlats[MAX_SERVERS];
+    unsigned long kinds[MAX_SERVERS][K_N];
     char err[ERR_MAX];
     bool ok;
 };
@@ -112,9 +128,8 @@ fail(struct conn *c, const char *fmt, ...)
 }
 
 static int
-connect_socket(struct conn *c)
+connect_socket(struct conn *c, const char *s)
 {
-    const char *s = opt.socket;
     int fd = -1;
 
     if (strncmp(s, "unix:", 5) == 0 || s[0] == '/') {
@@ -173,7 +188,12 @@ connect_socket(struct conn *c)
     } else {
         return fail(c, "bad socket %s (unix:PATH or inet:PORT@HOST)", s);
     }
-    c->fd = fd;
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (c->fds[i] < 0) {
+            c->fds[i] = fd;
+            break;
+        }
+    }
     return 0;
 }
 
@@ -279,20 +299,21 @@ read_some(struct conn *c)
     return 0;
 }
 
+/* count requests on server sv (its request numbers from *done_sv on). */
 static int
-run(struct conn *c)
+run(struct conn *c, int sv, long count, long *done_sv)
 {
-    long sent = 0, done = 0, base = (long)c->id * opt.requests;
+    long sent = 0, done = 0, base = (long)c->id * opt.requests + *done_sv;
 
-    while (done < opt.requests) {
+    c->fd = c->fds[sv];
+    while (done < count) {
         size_t len = 0;
         uint64_t t;
         enum kind k = K_OTHER;
         int rc;
 
         /* top up the pipeline in one write */
-        while (sent < opt.requests && sent - done < opt.in_flight &&
-               len < REQ_BATCH) {
+        while (sent < count && sent - done < opt.in_flight && len < REQ_BATCH) {
             if (put_request(c, base + sent, &len) != 0)
                 return -1;
             sent++;
@@ -312,23 +333,53 @@ run(struct conn *c)
         if (rc < 0)
             return -1;
         t = now_ns();
-        c->lat[c->nlat++] = t - c->sent[done % opt.in_flight];
+        c->lats[sv][c->nlats[sv]++] = t - c->sent[done % opt.in_flight];
         c->sent[done % opt.in_flight] = 0;
-        c->kind[k]++;
+        c->kinds[sv][k]++;
         done++;
     }
+    *done_sv += done;
     return 0;
+}
+
+/* The requests of round r: an equal share, the last round the rest. */
+static long
+round_share(int r)
+{
+    long per = opt.requests / opt.rounds;
+
+    return r == opt.rounds - 1 ? opt.requests - per * (opt.rounds - 1) : per;
+}
+
+/* The server of turn k in round r: the order turns by one each round. */
+static int
+turn_server(int r, int k)
+{
+    return (r + k) % opt.nsockets;
 }
 
 static void *
 conn_main(void *arg)
 {
     struct conn *c = arg;
-    int rc = connect_socket(c);
+    long done[MAX_SERVERS] = {0};
+    int rc = 0;
 
-    pthread_barrier_wait(&start_line);
-    if (rc == 0 && run(c) == 0)
-        c->ok = true;
+    for (int sv = 0; sv < opt.nsockets; sv++)
+        if (rc == 0)
+            rc = connect_socket(c, opt.sockets[sv]);
+        else
+            break;
+    /* A failed connection still meets every turn's start and end. */
+    for (int r = 0; r < opt.rounds; r++) {
+        for (int k = 0; k < opt.nsockets; k++) {
+            pthread_barrier_wait(&start_line);
+            if (rc == 0)
+                rc = run(c, turn_server(r, k), round_share(r), &done[turn_server(r, k)]);
+            pthread_barrier_wait(&start_line);
+        }
+    }
+    c->ok = rc == 0;
     return NULL;
 }
 
@@ -336,15 +387,17 @@ static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: mapload -s SOCKET [-c CONNECTIONS] [-n REQUESTS] [-p IN_FLIGHT]\n"
-            "               [-k KEY,...] [-K FILE] [-N NAME] [-t TIMEOUT_MS]\n"
-            "  -s unix:PATH, inet:PORT@HOST or inet:HOST:PORT\n"
+            "usage: mapload -s SOCKET [-s SOCKET ...] [-r ROUNDS] [-c CONNECTIONS]\n"
+            "               [-n REQUESTS] [-p IN_FLIGHT] [-k KEY,...] [-K FILE] [-N NAME]\n"
+            "               [-t TIMEOUT_MS]\n"
+            "  -s unix:PATH, inet:PORT@HOST or inet:HOST:PORT (up to %d: side by side)\n"
+            "  -r rounds of turns, with several servers (10)\n"
             "  -c connections at once (1; at most %d)\n"
             "  -n requests per connection (10000)\n"
             "  -p requests in flight per connection (1: answer by answer; at most %d)\n"
             "  -k keys, comma-separated; -K a file of keys, one a line (cycled)\n"
             "  -N the map name (postfix); -t the reply timeout in ms (100000)\n",
-            MAX_CONNECTIONS, MAX_IN_FLIGHT);
+            MAX_SERVERS, MAX_CONNECTIONS, MAX_IN_FLIGHT);
     exit(2);
 }
 
@@ -412,6 +465,14 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 /* Nearest-rank percentile of sorted v[n], in microseconds. */
 static double
 pct_us(const uint64_t *v, size_t n, double q)
@@ -433,15 +494,18 @@ main(int argc, char **argv)
 {
     struct conn **conns;
     pthread_t *tids;
-    uint64_t t0, t1, *all;
-    size_t nall = 0;
-    unsigned long kind[K_N] = {0};
-    double secs;
+    uint64_t elapsed[MAX_SERVERS] = {0}, *all;
+    double *turn_rate[MAX_SERVERS] = {0}; /* lookups/s of each turn, by server */
     int ch, failed = 0;
 
-    while ((ch = getopt(argc, argv, "s:c:n:p:k:K:N:t:h")) != -1) {
+    while ((ch = getopt(argc, argv, "s:r:c:n:p:k:K:N:t:h")) != -1) {
         switch (ch) {
-        case 's': opt.socket = optarg; break;
+        case 's':
+            if (opt.nsockets == MAX_SERVERS)
+                usage();
+            opt.sockets[opt.nsockets++] = optarg;
+            break;
+        case 'r': opt.rounds = positive(optarg, "rounds", 100000); break;
         case 'c': opt.connections = positive(optarg, "connections", MAX_CONNECTIONS); break;
         case 'n': opt.requests = positive(optarg, "requests", 10000000); break;
         case 'p': opt.in_flight = positive(optarg, "in flight", MAX_IN_FLIGHT); break;
@@ -463,8 +527,12 @@ main(int argc, char **argv)
         default: usage();
         }
     }
-    if (optind != argc || opt.socket == NULL)
+    if (optind != argc || opt.nsockets == 0)
         usage();
+    if (opt.rounds == 0)
+        opt.rounds = opt.nsockets > 1 ? 10 : 1;
+    if (opt.rounds > opt.requests)
+        opt.rounds = opt.requests;
     if (opt.nkeys == 0)
         add_key("example.com", 11);
     if ((size_t)opt.requests * (size_t)opt.connections > 100000000U) {
@@ -482,13 +550,26 @@ main(int argc, char **argv)
     }
     for (int i = 0; i < opt.connections; i++) {
         if ((conns[i] = calloc(1, sizeof(*conns[i]))) == NULL ||
-            (conns[i]->lat = calloc((size_t)opt.requests, sizeof(uint64_t))) == NULL ||
             (conns[i]->sent = calloc((size_t)opt.in_flight, sizeof(uint64_t))) == NULL) {
             perror("mapload");
             return 2;
         }
+        for (int sv = 0; sv < opt.nsockets; sv++) {
+            if ((conns[i]->lats[sv] = calloc((size_t)opt.requests, sizeof(uint64_t))) == NULL) {
+                perror("mapload");
+                return 2;
+            }
+        }
         conns[i]->id = i;
         conns[i]->fd = -1;
+        for (int sv = 0; sv < MAX_SERVERS; sv++)
+            conns[i]->fds[sv] = -1;
+    }
+    for (int sv = 0; sv < opt.nsockets; sv++) {
+        if ((turn_rate[sv] = calloc((size_t)opt.rounds, sizeof(double))) == NULL) {
+            perror("mapload");
+            return 2;
+        }
     }
     for (int i = 0; i < opt.connections; i++) {
         pthread_attr_t a;
@@ -501,43 +582,77 @@ main(int argc, char **argv)
         }
         pthread_attr_destroy(&a);
     }
-    pthread_barrier_wait(&start_line);
-    t0 = now_ns();
+    /* Each turn: from its start line (every connection made, or the
+     * previous turn over) until its last connection is done. */
+    for (int r = 0; r < opt.rounds; r++) {
+        for (int k = 0; k < opt.nsockets; k++) {
+            uint64_t t0, t;
+
+            pthread_barrier_wait(&start_line);
+            t0 = now_ns();
+            pthread_barrier_wait(&start_line);
+            t = now_ns() - t0;
+            elapsed[turn_server(r, k)] += t;
+            turn_rate[turn_server(r, k)][r] =
+                t > 0 ? (double)round_share(r) * opt.connections * 1e9 / (double)t : 0;
+        }
+    }
     for (int i = 0; i < opt.connections; i++)
         pthread_join(tids[i], NULL);
-    t1 = now_ns();
-    secs = (double)(t1 - t0) / 1e9;
 
     if ((all = malloc((size_t)opt.requests * (size_t)opt.connections * sizeof(*all))) == NULL) {
         perror("mapload");
         return 2;
     }
     for (int i = 0; i < opt.connections; i++) {
-        struct conn *c = conns[i];
-
-        if (!c->ok) {
+        if (!conns[i]->ok) {
             failed++;
             fprintf(stderr, "mapload: connection %d: %s\n", i,
-                    c->err[0] ? c->err : "failed (no reason recorded)");
+                    conns[i]->err[0] ? conns[i]->err : "failed (no reason recorded)");
         }
-        memcpy(all + nall, c->lat, c->nlat * sizeof(*all));
-        nall += c->nlat;
-        for (int k = 0; k < K_N; k++)
-            kind[k] += c->kind[k];
-        if (c->fd >= 0)
-            close(c->fd);
-        free(c->lat);
+    }
+    for (int sv = 0; sv < opt.nsockets; sv++) {
+        unsigned long kind[K_N] = {0};
+        double secs = (double)elapsed[sv] / 1e9;
+        size_t nall = 0;
+
+        for (int i = 0; i < opt.connections; i++) {
+            struct conn *c = conns[i];
+
+            memcpy(all + nall, c->lats[sv], c->nlats[sv] * sizeof(*all));
+            nall += c->nlats[sv];
+            for (int k = 0; k < K_N; k++)
+                kind[k] += c->kinds[sv][k];
+        }
+        qsort(all, nall, sizeof(*all), cmp_u64);
+        printf("mapload: %s connections=%d in_flight=%d lookups=%zu seconds=%.3f",
+               opt.sockets[sv], opt.connections, opt.in_flight, nall, secs);
+        if (opt.nsockets > 1)
+            printf(" rounds=%d", opt.rounds);
+        printf("\nlookups_per_s=%.0f p50_us=%.0f p99_us=%.0f max_us=%.0f",
+               secs > 0 ? (double)nall / secs : 0, pct_us(all, nall, 0.50),
+               pct_us(all, nall, 0.99), nall ? (double)all[nall - 1] / 1000.0 : 0);
+        if (opt.nsockets > 1) {
+            qsort(turn_rate[sv], (size_t)opt.rounds, sizeof(double), cmp_double);
+            printf(" turn_median_per_s=%.0f", turn_rate[sv][(opt.rounds - 1) / 2]);
+        }
+        printf("\n");
+        printf("replies: ok=%lu notfound=%lu temp=%lu perm=%lu other=%lu errors=%d\n",
+               kind[K_OK], kind[K_NOTFOUND], kind[K_TEMP], kind[K_PERM], kind[K_OTHER], failed);
+    }
+    for (int i = 0; i < opt.connections; i++) {
+        struct conn *c = conns[i];
+
+        for (int sv = 0; sv < MAX_SERVERS; sv++) {
+            if (c->fds[sv] >= 0)
+                close(c->fds[sv]);
+            free(c->lats[sv]);
+        }
         free(c->sent);
         free(c);
     }
-    qsort(all, nall, sizeof(*all), cmp_u64);
-    printf("mapload: %s connections=%d in_flight=%d lookups=%zu seconds=%.3f\n", opt.socket,
-           opt.connections, opt.in_flight, nall, secs);
-    printf("lookups_per_s=%.0f p50_us=%.0f p99_us=%.0f max_us=%.0f\n",
-           secs > 0 ? (double)nall / secs : 0, pct_us(all, nall, 0.50), pct_us(all, nall, 0.99),
-           nall ? (double)all[nall - 1] / 1000.0 : 0);
-    printf("replies: ok=%lu notfound=%lu temp=%lu perm=%lu other=%lu errors=%d\n", kind[K_OK],
-           kind[K_NOTFOUND], kind[K_TEMP], kind[K_PERM], kind[K_OTHER], failed);
+    for (int sv = 0; sv < opt.nsockets; sv++)
+        free(turn_rate[sv]);
     free(all);
     free(conns);
     free(tids);
