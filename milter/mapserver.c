@@ -1,10 +1,12 @@
 /*
  * mapserver - the policy-map listener; see mapserver.h.
  *
- * Threads: the loop thread owns the listener and every connection; the
- * answer threads see only jobs (a copy of one request, and its reply).
- * Jobs go to the answer threads through `queue` and come back through
- * `done`, both under `mu`; a byte on the wake pipe tells the loop.
+ * Threads: each loop thread owns its connections (loop 0 also the
+ * listener, and gives each new connection to the loop with the fewest);
+ * the answer threads see only jobs (a copy of one request, and its
+ * reply). Jobs go to the answer threads through `queue` and come back
+ * through their loop's `done`, connections to their loop through its
+ * `incoming`, all under `mu`; a byte on the loop's wake pipe tells it.
  */
 #define _GNU_SOURCE 1 /* accept4, pipe2 */
 #include "mapserver.h"
@@ -37,6 +39,8 @@
 #define EV_WAKE UINT32_MAX
 #define EV_LISTEN (UINT32_MAX - 1)
 #define EV_BATCH 64
+/* Loop threads: one a CPU, at most this many. */
+#define MAX_LOOPS 4
 
 enum conn_state { C_READ, C_BUSY, C_WRITE };
 
@@ -55,6 +59,7 @@ struct conn {
 
 struct job {
     struct job *next;
+    int loop;
     int slot;
     unsigned long id;
     char *req;
@@ -62,31 +67,58 @@ struct job {
     char *reply;
 };
 
-struct mapserver {
-    struct mapsock ls;		/* the listener */
+/* A new connection on its way from loop 0 to the loop that serves it. */
+struct handoff {
+    struct handoff *next;
+    int fd;
+    unsigned long id;
+};
+
+struct mapserver;
+
+/*
+ * One event loop thread and the connections it serves. Several (one a
+ * CPU) so that many connections in flight are answered on every CPU:
+ * with one, its send(2)s, each waking a client, were the bottleneck.
+ */
+struct loop {
+    struct mapserver *ms;
+    int idx;
     int wake[2];
+    char *reply;		/* answers given at once */
+    char *obuf;			/* framed answers, OBUF_SIZE */
+    struct conn *conns;		/* lim.max_clients slots */
+    int nconns;
+    int ep;			/* epoll: registered once, changed when a state changes */
+    int64_t swept;		/* ms: the last sweep for timeouts */
+    int64_t now;		/* ms: when this pass of the loop began (timeouts are seconds) */
+    pthread_t thread;
+    bool started;
+    int open;			/* connections given to it and not closed (atomic) */
+
+    /* under ms->mu */
+    struct job *done;
+    struct handoff *incoming;
+};
+
+struct mapserver {
+    struct mapsock ls;		/* the listener, loop 0's */
     struct mapserver_limits lim;
     mapserver_answer_fn fn;
     mapserver_at_once_fn at_once;
     void *arg;
-    char *reply;		/* the loop thread's, for answers given at once */
-    char *obuf;			/* the loop thread's: framed answers, OBUF_SIZE */
+    struct loop loops[MAX_LOOPS];
+    int nloops;
+    int open;			/* connections open, all loops (atomic) */
 
-    /* the loop thread's own */
-    struct conn *conns;
-    int nconns;
+    /* loop 0's own */
     unsigned long next_id;
     int64_t full_logged;
-    int ep;			/* epoll: registered once, changed when a state changes */
-    int64_t swept;		/* ms: the last sweep for timeouts */
-    int64_t now;		/* ms: when this pass of the loop began (timeouts are seconds) */
-    pthread_t loop;
-    bool started;
 
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t work, gone;
-    struct job *q_head, *q_tail, *done;
+    struct job *q_head, *q_tail;
     int queued, threads, idle;
     bool stop;
 };
@@ -122,22 +154,30 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
         mts_err_set(err, "out of memory");
         return -1;
     }
-    ms->ls.fd = ms->wake[0] = ms->wake[1] = ms->ep = -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    ms->ls.fd = -1;
+    ms->nloops = cpus < 1 ? 1 : cpus > MAX_LOOPS ? MAX_LOOPS : (int)cpus;
+    for (int i = 0; i < MAX_LOOPS; i++) {
+        ms->loops[i].ms = ms;
+        ms->loops[i].idx = i;
+        ms->loops[i].wake[0] = ms->loops[i].wake[1] = ms->loops[i].ep = -1;
+    }
     pthread_mutex_init(&ms->mu, NULL);
     clock_cond_init(&ms->work);
     clock_cond_init(&ms->gone);
     rc = mapsock_open(spec, uid, gid, &ms->ls, err);
-    if (rc == 0 && pipe2(ms->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-        mts_err_set(err, "pipe: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc == 0) {
+    for (int i = 0; rc == 0 && i < ms->nloops; i++) {
+        struct loop *lp = &ms->loops[i];
         struct epoll_event w = {.events = EPOLLIN, .data.u32 = EV_WAKE};
         struct epoll_event l = {.events = EPOLLIN, .data.u32 = EV_LISTEN};
 
-        if ((ms->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-            epoll_ctl(ms->ep, EPOLL_CTL_ADD, ms->wake[0], &w) != 0 ||
-            epoll_ctl(ms->ep, EPOLL_CTL_ADD, ms->ls.fd, &l) != 0) {
+        if (pipe2(lp->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+            mts_err_set(err, "pipe: %s", strerror(errno));
+            rc = -1;
+        } else if ((lp->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+                   epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->wake[0], &w) != 0 ||
+                   (i == 0 && epoll_ctl(lp->ep, EPOLL_CTL_ADD, ms->ls.fd, &l) != 0)) {
             mts_err_set(err, "epoll: %s", strerror(errno));
             rc = -1;
         }
@@ -174,12 +214,12 @@ spawn_worker(struct mapserver *ms)
 }
 
 static void
-wake_loop(struct mapserver *ms)
+wake_loop(struct loop *lp)
 {
     char c = 'x';
 
     /* Full pipe: the loop has wake-ups pending anyway. */
-    if (write(ms->wake[1], &c, 1) < 0 && errno != EAGAIN)
+    if (write(lp->wake[1], &c, 1) < 0 && errno != EAGAIN)
         log_msg(LOG_WARNING, "map: cannot wake the event loop: %s", strerror(errno));
 }
 
@@ -216,9 +256,9 @@ worker_main(void *arg)
             ms->fn(j->req, j->len, j->reply, REPLY_SIZE, ms->arg);
 
         pthread_mutex_lock(&ms->mu);
-        j->next = ms->done;
-        ms->done = j;
-        wake_loop(ms);
+        j->next = ms->loops[j->loop].done;
+        ms->loops[j->loop].done = j;
+        wake_loop(&ms->loops[j->loop]);
     }
     ms->threads--;
     if (ms->threads == 0)
@@ -251,9 +291,9 @@ submit(struct mapserver *ms, struct job *j)
 /* ------------------------------------------------------------ connections */
 
 static void
-conn_close(struct mapserver *ms, int slot)
+conn_close(struct loop *lp, int slot)
 {
-    struct conn *c = &ms->conns[slot];
+    struct conn *c = &lp->conns[slot];
 
     if (c->fd >= 0)
         close(c->fd);
@@ -268,16 +308,18 @@ conn_close(struct mapserver *ms, int slot)
     free(c->in);
     c->in = NULL;
     c->id = 0;
-    ms->nconns--;
+    lp->nconns--;
+    __atomic_sub_fetch(&lp->open, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&lp->ms->open, 1, __ATOMIC_RELAXED);
 }
 
-static void conn_input(struct mapserver *ms, int slot);
+static void conn_input(struct loop *lp, int slot);
 
 /* Sends what is pending; true when all of it went (the connection reads again). */
 static bool
-flush(struct mapserver *ms, int slot)
+flush(struct loop *lp, int slot)
 {
-    struct conn *c = &ms->conns[slot];
+    struct conn *c = &lp->conns[slot];
 
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -289,7 +331,7 @@ flush(struct mapserver *ms, int slot)
         if (n <= 0) {
             log_msg(LOG_INFO, "map: connection #%lu: write: %s", c->id,
                     n < 0 ? strerror(errno) : "nothing written");
-            conn_close(ms, slot);
+            conn_close(lp, slot);
             return false;
         }
         c->out_off += (size_t)n;
@@ -298,7 +340,7 @@ flush(struct mapserver *ms, int slot)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->st = C_READ;
-    c->since = ms->now;
+    c->since = lp->now;
     return true;
 }
 
@@ -308,9 +350,9 @@ flush(struct mapserver *ms, int slot)
  * the connection was closed.
  */
 static bool
-send_now(struct mapserver *ms, int slot, const char *buf, size_t len)
+send_now(struct loop *lp, int slot, const char *buf, size_t len)
 {
-    struct conn *c = &ms->conns[slot];
+    struct conn *c = &lp->conns[slot];
     size_t off = 0;
 
     while (off < len) {
@@ -323,17 +365,17 @@ send_now(struct mapserver *ms, int slot, const char *buf, size_t len)
         if (n <= 0) {
             log_msg(LOG_INFO, "map: connection #%lu: write: %s", c->id,
                     n < 0 ? strerror(errno) : "nothing written");
-            conn_close(ms, slot);
+            conn_close(lp, slot);
             return false;
         }
         off += (size_t)n;
     }
-    c->since = ms->now;
+    c->since = lp->now;
     if (off == len)
         return true;
     if ((c->out = malloc(len - off)) == NULL) {
         log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
-        conn_close(ms, slot);
+        conn_close(lp, slot);
         return false;
     }
     memcpy(c->out, buf + off, len - off);
@@ -344,10 +386,10 @@ send_now(struct mapserver *ms, int slot, const char *buf, size_t len)
 }
 
 static void
-conn_write(struct mapserver *ms, int slot)
+conn_write(struct loop *lp, int slot)
 {
-    if (flush(ms, slot))
-        conn_input(ms, slot);	/* a pipelined request may be waiting */
+    if (flush(lp, slot))
+        conn_input(lp, slot);	/* a pipelined request may be waiting */
 }
 
 /* Drops the first n bytes of the connection's input. */
@@ -371,9 +413,10 @@ enum stop { S_PARTIAL, S_MALFORMED, S_FULL, S_THREAD };
  * before it are sent, so answers keep their order.
  */
 static void
-conn_input(struct mapserver *ms, int slot)
+conn_input(struct loop *lp, int slot)
 {
-    struct conn *c = &ms->conns[slot];
+    struct mapserver *ms = lp->ms;
+    struct conn *c = &lp->conns[slot];
     const char *payload = NULL;
     size_t plen = 0, used = 0;
     struct mts_err err;
@@ -405,12 +448,12 @@ conn_input(struct mapserver *ms, int slot)
             if (olen >= OBUF_BATCH)
                 break;
             if (ms->at_once == NULL ||
-                !ms->at_once(payload, plen, ms->reply, REPLY_SIZE, ms->arg)) {
+                !ms->at_once(payload, plen, lp->reply, REPLY_SIZE, ms->arg)) {
                 stop = S_THREAD;
                 break;
             }
             /* Fits: olen < OBUF_BATCH and the obuf has room for one more reply. */
-            n = sockmap_netstring_encode(ms->reply, strlen(ms->reply), ms->obuf + olen,
+            n = sockmap_netstring_encode(lp->reply, strlen(lp->reply), lp->obuf + olen,
                                          OBUF_SIZE - olen);
             if (n < 0) {
                 stop = S_MALFORMED;	/* cannot happen; never an answer out of order */
@@ -423,7 +466,7 @@ conn_input(struct mapserver *ms, int slot)
         consume(c, off);
         if (olen > 0) {
             /* What stopped the batch waits until its answers are sent. */
-            if (!send_now(ms, slot, ms->obuf, olen) || stop == S_PARTIAL)
+            if (!send_now(lp, slot, lp->obuf, olen) || stop == S_PARTIAL)
                 return;		/* closed, waiting for EPOLLOUT, or for input */
             continue;
         }
@@ -431,7 +474,7 @@ conn_input(struct mapserver *ms, int slot)
             return;
         if (stop == S_MALFORMED) {
             log_msg(LOG_NOTICE, "map: connection #%lu: %s; closing it", c->id, err.msg);
-            conn_close(ms, slot);
+            conn_close(lp, slot);
             return;
         }
         break;			/* S_THREAD: payload, plen, used at the buffer's start */
@@ -440,12 +483,13 @@ conn_input(struct mapserver *ms, int slot)
     if (j == NULL || (j->req = malloc(plen + 1)) == NULL) {
         free(j);
         log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
-        conn_close(ms, slot);
+        conn_close(lp, slot);
         return;
     }
     memcpy(j->req, payload, plen);
     j->req[plen] = '\0';
     j->len = plen;
+    j->loop = lp->idx;
     j->slot = slot;
     j->id = c->id;
     consume(c, used);
@@ -455,9 +499,9 @@ conn_input(struct mapserver *ms, int slot)
 }
 
 static void
-conn_read(struct mapserver *ms, int slot)
+conn_read(struct loop *lp, int slot)
 {
-    struct conn *c = &ms->conns[slot];
+    struct conn *c = &lp->conns[slot];
     ssize_t n = recv(c->fd, c->in + c->in_len, INBUF_SIZE - c->in_len, MSG_DONTWAIT);
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -466,20 +510,20 @@ conn_read(struct mapserver *ms, int slot)
         if (c->in_len > 0)
             log_msg(LOG_INFO, "map: connection #%lu: closed by the client in the middle "
                     "of a request", c->id);
-        conn_close(ms, slot);
+        conn_close(lp, slot);
         return;
     }
     if (c->in_len == 0)
-        c->since = ms->now;	/* a request begins */
+        c->since = lp->now;	/* a request begins */
     c->in_len += (size_t)n;
-    conn_input(ms, slot);
+    conn_input(lp, slot);
 }
 
 /* An answer is back: frame it and send it. */
 static void
-deliver(struct mapserver *ms, struct job *j)
+deliver(struct loop *lp, struct job *j)
 {
-    struct conn *c = &ms->conns[j->slot];
+    struct conn *c = &lp->conns[j->slot];
     int n;
 
     if (c->id != j->id || c->st != C_BUSY)
@@ -487,32 +531,72 @@ deliver(struct mapserver *ms, struct job *j)
     if (c->gone) {
         c->st = C_READ;
         c->gone = false;
-        conn_close(ms, j->slot);
+        conn_close(lp, j->slot);
         return;
     }
     if (j->reply == NULL) {
         log_msg(LOG_ERR, "map: connection #%lu: out of memory; closing it", c->id);
         c->st = C_READ;
-        conn_close(ms, j->slot);
+        conn_close(lp, j->slot);
         return;
     }
     c->st = C_READ;
-    n = sockmap_netstring_encode(j->reply, strlen(j->reply), ms->obuf, OBUF_SIZE);
+    n = sockmap_netstring_encode(j->reply, strlen(j->reply), lp->obuf, OBUF_SIZE);
     if (n < 0) {
         log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
-        conn_close(ms, j->slot);
+        conn_close(lp, j->slot);
         return;
     }
-    if (send_now(ms, j->slot, ms->obuf, (size_t)n))
-        conn_input(ms, j->slot);	/* a pipelined request may be waiting */
+    if (send_now(lp, j->slot, lp->obuf, (size_t)n))
+        conn_input(lp, j->slot);	/* a pipelined request may be waiting */
 }
 
+/*
+ * Makes fd (a new connection, numbered id) one of this loop's; counted
+ * in lp->open and ms->open already. Closes it when it cannot.
+ */
 static void
-accept_all(struct mapserver *ms)
+conn_add(struct loop *lp, int fd, unsigned long id)
 {
+    struct epoll_event ev;
+    int slot;
+
+    for (slot = 0; lp->conns[slot].fd >= 0 || lp->conns[slot].gone; slot++)
+        ;
+    lp->conns[slot].in = malloc(INBUF_SIZE);
+    ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)slot};
+    if (lp->conns[slot].in == NULL || epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (lp->conns[slot].in != NULL)
+            log_msg(LOG_WARNING, "map: epoll_ctl: %s", strerror(errno));
+        free(lp->conns[slot].in);
+        lp->conns[slot].in = NULL;
+        close(fd);
+        __atomic_sub_fetch(&lp->open, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&lp->ms->open, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    lp->conns[slot].ev = EPOLLIN;
+    lp->conns[slot].fd = fd;
+    lp->conns[slot].id = id;
+    lp->conns[slot].st = C_READ;
+    lp->conns[slot].in_len = 0;
+    lp->conns[slot].since = lp->now;
+    lp->nconns++;
+}
+
+/*
+ * On loop 0: each new connection goes to the loop that has the fewest
+ * (the first of them on a tie: one client is served by loop 0 with no
+ * hand-off at all).
+ */
+static void
+accept_all(struct loop *lp)
+{
+    struct mapserver *ms = lp->ms;
+
     for (;;) {
-        int fd = accept4(ms->ls.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
-        struct epoll_event ev;
+        int fd = accept4(ms->ls.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), to = 0;
+        struct handoff *h;
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -520,64 +604,66 @@ accept_all(struct mapserver *ms)
                 log_msg(LOG_WARNING, "map: accept: %s", strerror(errno));
             return;
         }
-        if (ms->nconns >= ms->lim.max_clients) {
+        if (__atomic_load_n(&ms->open, __ATOMIC_RELAXED) >= ms->lim.max_clients) {
             int64_t t = now_ms();
 
             close(fd);
             if (t - ms->full_logged >= 10000) {
                 log_msg(LOG_WARNING, "map: %d connections open (map_max_clients); "
-                        "refusing new ones", ms->nconns);
+                        "refusing new ones", __atomic_load_n(&ms->open, __ATOMIC_RELAXED));
                 ms->full_logged = t;
             }
             continue;
         }
-        for (slot = 0; ms->conns[slot].fd >= 0 || ms->conns[slot].gone; slot++)
-            ;
-        ms->conns[slot].in = malloc(INBUF_SIZE);
-        if (ms->conns[slot].in == NULL) {
-            close(fd);
+        for (int i = 1; i < ms->nloops; i++) {
+            if (__atomic_load_n(&ms->loops[i].open, __ATOMIC_RELAXED) <
+                __atomic_load_n(&ms->loops[to].open, __ATOMIC_RELAXED))
+                to = i;
+        }
+        __atomic_add_fetch(&ms->open, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&ms->loops[to].open, 1, __ATOMIC_RELAXED);
+        if (to == 0) {
+            conn_add(lp, fd, ++ms->next_id);
             continue;
         }
-        ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = (uint32_t)slot};
-        if (epoll_ctl(ms->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            log_msg(LOG_WARNING, "map: epoll_ctl: %s", strerror(errno));
-            free(ms->conns[slot].in);
-            ms->conns[slot].in = NULL;
+        if ((h = malloc(sizeof(*h))) == NULL) {
             close(fd);
+            __atomic_sub_fetch(&ms->open, 1, __ATOMIC_RELAXED);
+            __atomic_sub_fetch(&ms->loops[to].open, 1, __ATOMIC_RELAXED);
             continue;
         }
-        ms->conns[slot].ev = EPOLLIN;
-        ms->conns[slot].fd = fd;
-        ms->conns[slot].id = ++ms->next_id;
-        ms->conns[slot].st = C_READ;
-        ms->conns[slot].in_len = 0;
-        ms->conns[slot].since = ms->now;
-        ms->nconns++;
+        h->fd = fd;
+        h->id = ++ms->next_id;
+        pthread_mutex_lock(&ms->mu);
+        h->next = ms->loops[to].incoming;
+        ms->loops[to].incoming = h;
+        pthread_mutex_unlock(&ms->mu);
+        wake_loop(&ms->loops[to]);
     }
 }
 
 static void
-sweep(struct mapserver *ms)
+sweep(struct loop *lp)
 {
     int64_t t = now_ms();
 
-    for (int s = 0; s < ms->lim.max_clients; s++) {
-        struct conn *c = &ms->conns[s];
+    for (int s = 0; s < lp->ms->lim.max_clients; s++) {
+        struct conn *c = &lp->conns[s];
 
         if (c->fd < 0 || c->st == C_BUSY)
             continue;
         if (c->st == C_WRITE && t - c->since > MAPSERVER_WRITE_TIMEOUT_MS) {
             log_msg(LOG_NOTICE, "map: connection #%lu: the client does not read its "
                     "answer; closing it", c->id);
-            conn_close(ms, s);
+            conn_close(lp, s);
         } else if (c->st == C_READ && c->in_len > 0 &&
                    t - c->since > MAPSERVER_REQUEST_TIMEOUT_MS) {
             log_msg(LOG_NOTICE, "map: connection #%lu: request not completed within %d ms; "
                     "closing it", c->id, MAPSERVER_REQUEST_TIMEOUT_MS);
-            conn_close(ms, s);
+            conn_close(lp, s);
         } else if (c->st == C_READ && c->in_len == 0 &&
                    t - c->since > MAPSERVER_IDLE_TIMEOUT_MS) {
-            conn_close(ms, s);
+            conn_close(lp, s);
         }
     }
 }
@@ -586,18 +672,18 @@ sweep(struct mapserver *ms)
 
 /* Tells epoll what the connection waits for now, when that changed. */
 static void
-watch(struct mapserver *ms, int slot)
+watch(struct loop *lp, int slot)
 {
-    struct conn *c = &ms->conns[slot];
+    struct conn *c = &lp->conns[slot];
     uint32_t want = c->st == C_READ ? EPOLLIN : c->st == C_WRITE ? EPOLLOUT : 0;
     struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)slot};
 
     if (c->fd < 0 || want == c->ev)
         return;
-    if (epoll_ctl(ms->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+    if (epoll_ctl(lp->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
         log_msg(LOG_ERR, "map: connection #%lu: epoll_ctl: %s; closing it", c->id,
                 strerror(errno));
-        conn_close(ms, slot);
+        conn_close(lp, slot);
         return;
     }
     c->ev = want;
@@ -610,45 +696,57 @@ watch(struct mapserver *ms, int slot)
 static void *
 loop_main(void *arg)
 {
-    struct mapserver *ms = arg;
+    struct loop *lp = arg;
+    struct mapserver *ms = lp->ms;
     struct epoll_event evs[EV_BATCH];
 
     for (;;) {
-        int n = epoll_wait(ms->ep, evs, EV_BATCH, 1000);
+        int n = epoll_wait(lp->ep, evs, EV_BATCH, 1000);
         bool woken = false, incoming = false;
 
         if (n < 0 && errno != EINTR) {
             log_msg(LOG_ERR, "map: epoll_wait: %s", strerror(errno));
             break;
         }
-        ms->now = now_ms();
+        lp->now = now_ms();
         for (int i = 0; i < n; i++) {
             woken |= evs[i].data.u32 == EV_WAKE;
             incoming |= evs[i].data.u32 == EV_LISTEN;
         }
-        /* Answers and stop come with a byte on the wake pipe (wake_loop). */
+        /* Answers, connections from loop 0 and stop come with a byte on
+         * the wake pipe (wake_loop). */
         if (woken) {
             struct job *done;
+            struct handoff *in;
             char drain[256];
 
-            while (read(ms->wake[0], drain, sizeof(drain)) > 0)
+            while (read(lp->wake[0], drain, sizeof(drain)) > 0)
                 ;
             pthread_mutex_lock(&ms->mu);
             if (ms->stop) {
                 pthread_mutex_unlock(&ms->mu);
                 break;
             }
-            done = ms->done;
-            ms->done = NULL;
+            done = lp->done;
+            lp->done = NULL;
+            in = lp->incoming;
+            lp->incoming = NULL;
             pthread_mutex_unlock(&ms->mu);
             while (done != NULL) {
                 struct job *next = done->next;
                 int s = done->slot;
 
-                deliver(ms, done);
-                watch(ms, s);
+                deliver(lp, done);
+                watch(lp, s);
                 job_free(done);
                 done = next;
+            }
+            while (in != NULL) {
+                struct handoff *next = in->next;
+
+                conn_add(lp, in->fd, in->id);
+                free(in);
+                in = next;
             }
         }
         for (int i = 0; i < n; i++) {
@@ -657,23 +755,23 @@ loop_main(void *arg)
 
             if (s == EV_WAKE || s == EV_LISTEN)
                 continue;
-            c = &ms->conns[s];
+            c = &lp->conns[s];
             if (c->fd < 0)
                 continue;	/* closed earlier in this pass */
             if (c->st == C_READ && (e & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                conn_read(ms, (int)s);
+                conn_read(lp, (int)s);
             else if (c->st == C_WRITE && (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
-                conn_write(ms, (int)s);
+                conn_write(lp, (int)s);
             else if (c->st == C_BUSY && (e & (EPOLLHUP | EPOLLERR)))
-                conn_close(ms, (int)s);
-            watch(ms, (int)s);
+                conn_close(lp, (int)s);
+            watch(lp, (int)s);
         }
         if (incoming)
-            accept_all(ms);
+            accept_all(lp);
         /* Timeouts are seconds: one look a second is enough. */
-        if (ms->now - ms->swept >= 1000) {
-            sweep(ms);
-            ms->swept = ms->now;
+        if (lp->now - lp->swept >= 1000) {
+            sweep(lp);
+            lp->swept = lp->now;
         }
     }
     return NULL;
@@ -691,16 +789,19 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
     ms->at_once = at_once;
     ms->arg = arg;
     n = ms->lim.max_clients;
-    ms->conns = calloc((size_t)n, sizeof(*ms->conns));
-    ms->reply = at_once != NULL ? malloc(REPLY_SIZE) : NULL;
-    ms->obuf = malloc(OBUF_SIZE);
-    if (ms->conns == NULL || ms->obuf == NULL ||
-        (at_once != NULL && ms->reply == NULL)) {
-        mts_err_set(err, "out of memory");
-        return -1;
+    for (int i = 0; i < ms->nloops; i++) {
+        struct loop *lp = &ms->loops[i];
+
+        lp->conns = calloc((size_t)n, sizeof(*lp->conns));
+        lp->reply = at_once != NULL ? malloc(REPLY_SIZE) : NULL;
+        lp->obuf = malloc(OBUF_SIZE);
+        if (lp->conns == NULL || lp->obuf == NULL || (at_once != NULL && lp->reply == NULL)) {
+            mts_err_set(err, "out of memory");
+            return -1;
+        }
+        for (int s = 0; s < n; s++)
+            lp->conns[s].fd = -1;
     }
-    for (int s = 0; s < n; s++)
-        ms->conns[s].fd = -1;
     pthread_mutex_lock(&ms->mu);
     for (int i = 0; i < ms->lim.workers; i++) {
         if (spawn_worker(ms) != 0) {
@@ -710,12 +811,44 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
         }
     }
     pthread_mutex_unlock(&ms->mu);
-    if (pthread_create(&ms->loop, NULL, loop_main, ms) != 0) {
-        mts_err_set(err, "cannot start the map's event loop");
-        return -1;
+    for (int i = 0; i < ms->nloops; i++) {
+        if (pthread_create(&ms->loops[i].thread, NULL, loop_main, &ms->loops[i]) != 0) {
+            mts_err_set(err, "cannot start the map's event loop");
+            return -1;
+        }
+        ms->loops[i].started = true;
     }
-    ms->started = true;
     return 0;
+}
+
+static void
+loop_free(struct loop *lp, int max_clients)
+{
+    for (int s = 0; lp->conns != NULL && s < max_clients; s++) {
+        if (lp->conns[s].fd >= 0)
+            close(lp->conns[s].fd);
+        free(lp->conns[s].in);
+        free(lp->conns[s].out);
+    }
+    while (lp->done != NULL) {
+        struct job *j = lp->done;
+        lp->done = j->next;
+        job_free(j);
+    }
+    while (lp->incoming != NULL) {
+        struct handoff *h = lp->incoming;
+        lp->incoming = h->next;
+        close(h->fd);
+        free(h);
+    }
+    for (int i = 0; i < 2; i++)
+        if (lp->wake[i] >= 0)
+            close(lp->wake[i]);
+    free(lp->conns);
+    if (lp->ep >= 0)
+        close(lp->ep);
+    free(lp->reply);
+    free(lp->obuf);
 }
 
 void
@@ -727,9 +860,11 @@ mapserver_close(struct mapserver *ms)
     ms->stop = true;
     pthread_cond_broadcast(&ms->work);
     pthread_mutex_unlock(&ms->mu);
-    if (ms->started) {
-        wake_loop(ms);
-        pthread_join(ms->loop, NULL);
+    for (int i = 0; i < ms->nloops; i++) {
+        if (ms->loops[i].started) {
+            wake_loop(&ms->loops[i]);
+            pthread_join(ms->loops[i].thread, NULL);
+        }
     }
     mapsock_close(&ms->ls);
     /* Answer threads finish their job (bounded by its deadline) and go. */
@@ -737,32 +872,15 @@ mapserver_close(struct mapserver *ms)
     while (ms->threads > 0)
         pthread_cond_wait(&ms->gone, &ms->mu);
     pthread_mutex_unlock(&ms->mu);
-    for (int s = 0; ms->conns != NULL && s < ms->lim.max_clients; s++) {
-        if (ms->conns[s].fd >= 0)
-            close(ms->conns[s].fd);
-        free(ms->conns[s].in);
-        free(ms->conns[s].out);
-    }
+    for (int i = 0; i < ms->nloops; i++)
+        loop_free(&ms->loops[i], ms->lim.max_clients);
     while (ms->q_head != NULL) {
         struct job *j = ms->q_head;
         ms->q_head = j->next;
         job_free(j);
     }
-    while (ms->done != NULL) {
-        struct job *j = ms->done;
-        ms->done = j->next;
-        job_free(j);
-    }
-    for (int i = 0; i < 2; i++)
-        if (ms->wake[i] >= 0)
-            close(ms->wake[i]);
     pthread_mutex_destroy(&ms->mu);
     pthread_cond_destroy(&ms->work);
     pthread_cond_destroy(&ms->gone);
-    free(ms->conns);
-    if (ms->ep >= 0)
-        close(ms->ep);
-    free(ms->reply);
-    free(ms->obuf);
     free(ms);
 }

@@ -1,7 +1,7 @@
 /*
  * mapserver - the policy-map listener: Postfix's socketmap protocol on a
- * socket of its own, one epoll(7) event loop thread, and a pool of answer
- * threads, apart from libmilter's threads.
+ * socket of its own, epoll(7) event loop threads (one a CPU, at most 4),
+ * and a pool of answer threads, apart from libmilter's threads.
  *
  * SYNOPSIS
  *	struct mapserver *ms;
@@ -12,10 +12,15 @@
  *	mapserver_close(ms);
  *
  * DESCRIPTION
- *	The event loop accepts connections (at most limits.max_clients; one
- *	more is closed at once, with a log line), reads netstrings without
- *	blocking and hands each complete request to the answer threads; it
- *	never waits for an answer itself. A connection has one request in
+ *	The first event loop accepts connections (at most
+ *	limits.max_clients; one more is closed at once, with a log line) and
+ *	gives each to the loop that serves the fewest (itself on a tie, so a
+ *	single client costs no hand-off); a connection stays with its loop.
+ *	With several loops, many clients in flight are answered on every CPU
+ *	(one loop's send(2)s, each waking a client, were the limit of 64 in
+ *	flight). A loop reads netstrings without blocking and hands each
+ *	complete request to the answer threads; it never waits for an answer
+ *	itself. A connection has one request in
  *	flight; further pipelined requests wait in its buffer, so answers
  *	keep their order. A malformed or over-long netstring (socketmap.h) is
  *	logged and the connection closed; so is a request not completed
@@ -24,7 +29,7 @@
  *	MAPSERVER_IDLE_TIMEOUT_MS.
  *
  *	A request that at_once_fn (when given) can answer without waiting (a
- *	warm domain, from memory) is answered on the loop thread itself, in
+ *	warm domain, from memory) is answered on its loop thread itself, in
  *	order with the connection's other requests: no hand-off to a thread
  *	and back, which was most of the cost of a warm lookup. The answers
  *	to a connection's pipelined requests go out together, in one write
@@ -70,9 +75,9 @@ typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, c
                                                   size_t outsz, void *arg);
 
 /*
- * The same answer, on the event loop thread: must not wait (no database,
- * DNS or HTTPS); returns false when it cannot answer at once (the request
- * then goes to an answer thread).
+ * The same answer, on an event loop thread (concurrently, with several
+ * loops): must not wait (no database, DNS or HTTPS); returns false when
+ * it cannot answer at once (the request then goes to an answer thread).
  */
 typedef bool (*mapserver_at_once_fn)(const char *req, size_t len, char *out, size_t outsz,
                                      void *arg);
