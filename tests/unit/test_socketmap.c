@@ -185,7 +185,7 @@ struct key_case {
     const char *label;
     const char *key;
     enum sockmap_key want;
-    const char *domain;
+    const char *domain;		/* with SOCKMAP_KEY_NONE: in the reason, when not NULL */
 };
 
 static const struct key_case key_cases[] = {
@@ -197,13 +197,15 @@ static const struct key_case key_cases[] = {
     { "with port", "example.com:25", SOCKMAP_KEY_DOMAIN, "example.com" },
     { "U-label", "b\xc3\xbc" "cher.example", SOCKMAP_KEY_DOMAIN, "xn--bcher-kva.example" },
     { "parent-domain form", ".example.com", SOCKMAP_KEY_NONE, NULL },
-    { "IPv4", "192.0.2.1", SOCKMAP_KEY_NONE, NULL },
-    { "bracketed IPv4", "[192.0.2.1]:25", SOCKMAP_KEY_NONE, NULL },
-    { "bracketed IPv6", "[ipv6:2001:db8::1]", SOCKMAP_KEY_NONE, NULL },
+    { "IPv4", "192.0.2.1", SOCKMAP_KEY_NONE, "\"192.0.2.1\": an IP address" },
+    { "bracketed IPv4", "[192.0.2.1]:25", SOCKMAP_KEY_NONE, "\"[192.0.2.1]:25\": an IP address" },
+    { "bracketed IPv6", "[ipv6:2001:db8::1]", SOCKMAP_KEY_NONE, "an IP address" },
+    { "bracketed bare IPv6", "[2001:db8::1]", SOCKMAP_KEY_NONE, "an IP address" },
     { "IPv6", "2001:db8::1", SOCKMAP_KEY_NONE, NULL },
-    { "unbalanced bracket", "[example.com", SOCKMAP_KEY_NONE, NULL },
+    { "digits, not an address", "1.2.3", SOCKMAP_KEY_NONE, "all-numeric" },
+    { "unbalanced bracket", "[example.com", SOCKMAP_KEY_NONE, "\"[example.com\": unbalanced" },
     { "junk after bracket", "[example.com]x", SOCKMAP_KEY_NONE, NULL },
-    { "empty brackets", "[]", SOCKMAP_KEY_NONE, NULL },
+    { "empty brackets", "[]", SOCKMAP_KEY_NONE, "\"[]\": no host name" },
     { "not a name", "exa mple.com", SOCKMAP_KEY_NONE, NULL },
     { "too long", "{300}.com", SOCKMAP_KEY_NONE, NULL },
 };
@@ -219,10 +221,14 @@ run_key_case(void **state)
     mts_err_clear(&err);
     got = sockmap_key_domain(unit_str_new(c->key), domain, sizeof(domain), &err);
     assert_int_equal(got, c->want);
-    if (c->want == SOCKMAP_KEY_DOMAIN)
+    if (c->want == SOCKMAP_KEY_DOMAIN) {
         assert_string_equal(domain, c->domain);
-    else
+    } else {
         unit_assert_reason(&err, NULL);
+        /* The reason quotes the key, which is made only on the way to it. */
+        if (c->domain != NULL && strstr(err.msg, c->domain) == NULL)
+            fail_msg("reason \"%s\" lacks \"%s\"", err.msg, c->domain);
+    }
 }
 
 /* ------------------------------------------------------------ answers */
