@@ -46,6 +46,7 @@ WORLD_SH="$HERE/../world/world.sh"
 LOOKUPS=${BENCH_MAP_LOOKUPS:-20000}
 RUNS=${BENCH_RUNS:-5}
 CASES=${BENCH_MAP_CASES:-1x1 64x1 1x64}
+ROUNDS=${BENCH_MAP_ROUNDS:-10}
 COLD=20
 COLD_SINGLES=${BENCH_COLD_SINGLES:-3}
 
@@ -200,7 +201,7 @@ if command -v mta-sts-daemon >/dev/null; then
 fi
 
 say "warm: 50 enforce domains (d01..d50.test) prefetched ($(cat "$W/prefetch.out")) and asked once"
-say "  each; $LOOKUPS lookups a case over unix sockets, median of $RUNS alternating runs;"
+say "  each; over unix sockets, $RUNS runs a case, in each the servers side by side in $ROUNDS rounds;"
 say "  mtasts-milter (map_workers at its default) logs at its default level to a file;"
 say "  echo: netstring_echo, one fixed OK, nothing computed (the physical limit)"
 say "  postfix-mta-sts-resolver (mta-sts-daemon): $peer"
@@ -238,7 +239,6 @@ atleast() { awk -v t="$2" '{for (i = 1; i <= NF; i++) if ($i >= t) n++} END {pri
 # all of them alike rather than on whichever ran then. Per server:
 # lookups/s over its turns, the lookups/s of its median turn (the turns a
 # burst fell on left out), p50, p99; the ratios per run, then medians.
-ROUNDS=${BENCH_MAP_ROUNDS:-10}
 declare -A RATE=() TURN=() P50=() P99=()
 for case in $CASES; do
     c=${case%x*} p=${case#*x}
