@@ -17,8 +17,8 @@
 #         side in ROUNDS rounds of turns; prints the medians of lookups/s,
 #         of the median turn, p50 and p99; the ratios map / echo (issue
 #         11's target: >= 0.8) and map / mta-sts-daemon (>= 3, one at a
-#         time) per run and their medians, and echo / mta-sts-daemon, the
-#         most any server could show on this driver and machine.
+#         time) per run and their medians, and echo / mta-sts-daemon, what
+#         the physical limit itself shows against the peer.
 #   cold: 20 never-seen domains at once (20 connections, one request
 #         each) to a fresh mtasts-milter with an empty cache and a flushed
 #         resolver: the slowest answer and the p50; and, for scale, the
@@ -296,7 +296,7 @@ for case in $CASES; do
             say "  ratio map / mta-sts-daemon: lookups/s $(median ${runs[mp]}) (runs: ${runs[mp]% }; $(atleast "${runs[mp]}" 3) of $RUNS >= 3),"
             say "    median turn $(median ${runs[mpt]}) (runs: ${runs[mpt]% }), p50 $(ratio "${P50[peer]}" "${P50[map]}") (its p50 / ours)$(
                 [ "$case" = 1x1 ] && echo "   [issue 11's target: >= 3]")"
-            say "    the ceiling: echo / mta-sts-daemon $(median ${runs[ep]}) (runs: ${runs[ep]% }): no server on this driver can beat the peer by more"
+            say "    echo / mta-sts-daemon $(median ${runs[ep]}) (runs: ${runs[ep]% }): what the physical limit itself shows against the peer"
         else
             say "  ratio map / mta-sts-daemon: none, the peer is left out: $peer"
         fi
