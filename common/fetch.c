@@ -3,7 +3,9 @@
  *
  * DESCRIPTION
  *	One fresh curl easy handle per call: nothing (connections, DNS cache,
- *	TLS sessions) is shared between domains or threads. Name resolution
+ *	TLS sessions, certificate stores) is shared between domains or
+ *	threads but the parsed trust anchors (cafile.h), which the SSL_CTX
+ *	callback adds to each connection's own store. Name resolution
  *	is ours: CURLOPT_RESOLVE puts the caller's addresses in the handle's
  *	cache, and a resolver-start callback that refuses makes sure curl
  *	never falls back to the system resolver, which does not validate
@@ -17,6 +19,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cafile.h"
 #include "nametab.h"
 #include "policy.h"
 
@@ -36,6 +40,15 @@
 #define HDR_KEEP 256    /* bytes of a header value kept for checks and reasons */
 #define QUOTE_MAX 120   /* a quoted remote value inside a reason */
 #define BODY_START 1024 /* first body buffer; doubles up to the limit */
+
+/*
+ * Trust anchors. libcurl would read the CA file into every connection's
+ * store (and OpenSSL's SSL_CTX_new is per connection too): with an OpenSSL
+ * libcurl, CURLOPT_CAINFO is unset instead and the SSL_CTX callback adds
+ * the anchors cafile.c parsed once. Set by fetch_global_init, read-only after.
+ */
+static bool anchors_by_callback;   /* libcurl's TLS is OpenSSL's */
+static char *system_cainfo;        /* libcurl's built-in CA bundle; NULL: none */
 
 /* One response header we look at. */
 struct hdr {
@@ -309,10 +322,20 @@ judge_curl_error(struct fetch_state *st, CURLcode rc, const struct fetch_options
     }
 }
 
+/* libcurl's SSL_CTX callback: this connection's own store gets the anchors. */
+static CURLcode
+add_anchors(CURL *h, void *sslctx, void *arg)
+{
+    (void)h;
+    return cafile_add_to(arg, SSL_CTX_get_cert_store(sslctx)) == 0 ? CURLE_OK
+                                                                   : CURLE_OUT_OF_MEMORY;
+}
+
 /* Every option that makes the transfer what §3.3 and our threat model ask. */
 static CURLcode
 set_options(CURL *h, struct fetch_state *st, const struct fetch_options *o, const char *url,
-            struct curl_slist *resolve, struct curl_slist *headers, const char **what)
+            struct curl_slist *resolve, struct curl_slist *headers, struct cafile *anchors,
+            const char **what)
 {
     CURLcode rc = CURLE_OK;
 
@@ -332,9 +355,19 @@ set_options(CURL *h, struct fetch_state *st, const struct fetch_options *o, cons
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2); /* §7.2 */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (anchors != NULL) {
+        /* Nothing for libcurl to read: the callback adds the parsed set. */
+        SET(CURLOPT_CAINFO, (char *)NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+        SET(CURLOPT_CA_CACHE_TIMEOUT, 0L); /* no store kept in the handle either */
+#endif
+        SET(CURLOPT_SSL_CTX_FUNCTION, add_anchors);
+        SET(CURLOPT_SSL_CTX_DATA, anchors);
+    }
     if (o->ca_file != NULL && o->ca_file[0] != '\0') {
         /* Only this file: the built-in CA directory must not add anchors. */
-        SET(CURLOPT_CAINFO, o->ca_file);
+        if (anchors == NULL)
+            SET(CURLOPT_CAINFO, o->ca_file);
         SET(CURLOPT_CAPATH, (char *)NULL);
     }
     SET(CURLOPT_RESOLVE, resolve);
@@ -357,6 +390,32 @@ set_options(CURL *h, struct fetch_state *st, const struct fetch_options *o, cons
     return rc;
 }
 
+static int global_inits; /* fetch_global_init calls not yet cleaned up */
+
+/*
+ * With an OpenSSL libcurl (its SSL_CTX is OpenSSL's), anchors go in by the
+ * SSL_CTX callback; the system store is libcurl's built-in bundle, parsed
+ * by cafile.c, and its built-in directory, which libcurl still looks in.
+ */
+static void
+anchors_setup(const curl_version_info_data *v)
+{
+    CURL *h;
+    char *path = NULL;
+
+    if (v->ssl_version == NULL || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
+        return;
+    if ((h = curl_easy_init()) == NULL)
+        return;
+    if (curl_easy_getinfo(h, CURLINFO_CAINFO, &path) == CURLE_OK && path != NULL &&
+        (system_cainfo = strdup(path)) == NULL) {
+        curl_easy_cleanup(h);
+        return;
+    }
+    curl_easy_cleanup(h);
+    anchors_by_callback = true;
+}
+
 int
 fetch_global_init(struct mts_err *err)
 {
@@ -373,13 +432,27 @@ fetch_global_init(struct mts_err *err)
         curl_global_cleanup();
         return -1;
     }
+    if (__atomic_add_fetch(&global_inits, 1, __ATOMIC_SEQ_CST) == 1)
+        anchors_setup(v);
     return 0;
 }
 
 void
 fetch_global_cleanup(void)
 {
+    if (__atomic_sub_fetch(&global_inits, 1, __ATOMIC_SEQ_CST) == 0) {
+        anchors_by_callback = false;
+        free(system_cainfo);
+        system_cainfo = NULL;
+        cafile_cleanup();
+    }
     curl_global_cleanup();
+}
+
+void
+fetch_reload_trust(void)
+{
+    cafile_forget();
 }
 
 int
@@ -388,7 +461,10 @@ fetch_policy(const struct fetch_options *o, const char *policy_domain, const cha
 {
     struct fetch_state st;
     struct curl_slist *resolve = NULL, *headers = NULL;
+    struct cafile *anchors = NULL;
+    struct mts_err cae;
     char host[HOST_MAX + 1], url[HOST_MAX + 64], *entry = NULL;
+    const char *ca;
     const char *what = "curl_slist_append";
     CURLcode rc;
 
@@ -428,6 +504,13 @@ fetch_policy(const struct fetch_options *o, const char *policy_domain, const cha
         n_addrs = FETCH_MAX_ADDRS;
     if ((entry = resolve_entry(host, o->port, addrs, n_addrs, err)) == NULL)
         return -1;
+    ca = o->ca_file != NULL && o->ca_file[0] != '\0' ? o->ca_file : system_cainfo;
+    if (anchors_by_callback && ca != NULL && (anchors = cafile_get(ca, &cae)) == NULL) {
+        /* As libcurl's CURLE_SSL_CACERT_BADFILE: our setup, not theirs. */
+        mts_err_set(err, "local TLS setup: %s", cae.msg);
+        free(entry);
+        return -1;
+    }
 
     memset(&st, 0, sizeof(st));
     st.at_status_line = true;
@@ -439,7 +522,7 @@ fetch_policy(const struct fetch_options *o, const char *policy_domain, const cha
     what = "curl_easy_init";
     if ((st.h = curl_easy_init()) == NULL)
         goto done;
-    if ((rc = set_options(st.h, &st, o, url, resolve, headers, &what)) != CURLE_OK)
+    if ((rc = set_options(st.h, &st, o, url, resolve, headers, anchors, &what)) != CURLE_OK)
         goto done;
     what = NULL;
     rc = curl_easy_perform(st.h);
@@ -457,6 +540,7 @@ done:
     curl_slist_free_all(resolve);
     curl_slist_free_all(headers);
     free(entry);
+    cafile_put(anchors);
     if (st.failed) {
         free(st.body);
         out->status = st.status;

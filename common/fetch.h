@@ -6,6 +6,7 @@
  *
  *	int fetch_global_init(struct mts_err *err);
  *	void fetch_global_cleanup(void);
+ *	void fetch_reload_trust(void);
  *	int fetch_policy(const struct fetch_options *o, const char *policy_domain,
  *	                 const char *const *addrs, size_t n_addrs,
  *	                 struct fetch_result *out, struct mts_err *err);
@@ -29,14 +30,21 @@
  *	Content-Type (any parameters) and a body of at most POLICY_MAX_BYTES
  *	is accepted. The call blocks for at most about o->total_timeout_ms.
  *	Safe to call from several threads at once: every call has its own
- *	connection and state.
+ *	connection and state; only the parsed anchors are shared (read-only).
  *
  *	Choices (each tested in tests/unit/test_fetch.c): any 3xx is
  *	FETCH_REDIRECT, with or without Location; a media type compares
  *	case-insensitively and may carry parameters; two Content-Type headers
  *	are refused; 1xx interim responses are skipped; a wrong status wins
- *	over a too-large declared length; a CA file that cannot be read is
- *	FETCH_ERROR (our setup), not FETCH_TLS (theirs).
+ *	over a too-large declared length; a CA file that cannot be read, or
+ *	holds no certificate, is FETCH_ERROR (our setup), not FETCH_TLS
+ *	(theirs).
+ *
+ *	Trust anchors: with an OpenSSL libcurl, the CA file (or libcurl's
+ *	built-in bundle) is parsed once and shared by every fetch, parsed
+ *	again when the file changes (cafile.h) or after fetch_reload_trust();
+ *	each connection still gets a certificate store of its own holding
+ *	exactly those anchors, so nothing one fetch sets there reaches another.
  *
  *	On success out->body holds the body bytes (which may contain NULs),
  *	followed by a NUL not counted in body_len; free it with
@@ -87,6 +95,10 @@ struct fetch_result {
 
 int fetch_global_init(struct mts_err *err);
 void fetch_global_cleanup(void);
+
+/* Trust anchors are parsed once and kept (see cafile.h); a reload drops
+ * them, so the next fetch reads the CA file again. */
+void fetch_reload_trust(void);
 
 int fetch_policy(const struct fetch_options *o, const char *policy_domain, const char *const *addrs,
                  size_t n_addrs, struct fetch_result *out, struct mts_err *err);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "log.h"
 
 static int reload_pipe[2] = {-1, -1};	/* 'r': reload, 'q': the thread ends */
@@ -55,6 +56,8 @@ reload_thread(void *arg)
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {
             log_set_level(rt->cfg->log_level);
+            /* The CA file is parsed once and kept (cafile.h): read it again. */
+            fetch_reload_trust();
             log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
             if (reload_after != NULL)
                 reload_after(rt);
