@@ -26,14 +26,20 @@
 #         a fresh milter too); then 20 more never-seen domains at once to
 #         the same milter, once its first lookups are behind it. The same
 #         for mta-sts-daemon (a fresh one each time: its cache is in memory).
+#         All of it BENCH_COLD_RUNS times (medians, with the milter's CPU
+#         time for the first 20, all threads); with BENCH_BASELINE=DIR
+#         (another tree's build directory) its mtasts-milter alternates
+#         with this one, run by run.
 #
 # Brings up the test world in a network namespace of its own and stops
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
 #
 # Environment: BENCH_MAP_LOOKUPS (per case, server and run, split over the
-# connections; 20000, five times that pipelined), BENCH_RUNS (5), BENCH_MAP_ROUNDS (10: the turns of
-# each server in a run), BENCH_MAP_CASES ("1x1 64x1 1x64"),
-# BENCH_COLD_SINGLES (3; 0: none), BENCH_KEEP=1 (keep the scratch directory).
+# connections; 20000, five times that pipelined), BENCH_RUNS (5),
+# BENCH_MAP_ROUNDS (10: the turns of each server in a run), BENCH_MAP_CASES
+# ("1x1 64x1 1x64"), BENCH_COLD_SINGLES (3; 0: none), BENCH_COLD_RUNS (1),
+# BENCH_BASELINE (none), BENCH_MAP_PARTS ("warm cold"), BENCH_KEEP=1 (keep
+# the scratch directory).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -49,6 +55,10 @@ CASES=${BENCH_MAP_CASES:-1x1 64x1 1x64}
 ROUNDS=${BENCH_MAP_ROUNDS:-10}
 COLD=20
 COLD_SINGLES=${BENCH_COLD_SINGLES:-3}
+COLD_RUNS=${BENCH_COLD_RUNS:-1}
+BASELINE=${BENCH_BASELINE:-}
+PARTS=${BENCH_MAP_PARTS:-warm cold}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_map: $*"; }
 # shellcheck source=tests/integration/maplib.sh
@@ -128,7 +138,7 @@ wait_sock() {
     return 1
 }
 
-# start_milter NAME: mtasts-milter with $W/NAME.conf, its map on $W/NAME.sock
+# start_milter NAME [BINARY]: mtasts-milter with $W/NAME.conf, its map on $W/NAME.sock
 # The map socket is bound (while still root) before the milter builds its
 # runtime (cache, resolver, postconf); requests wait in the listen backlog
 # until its loop runs, which it logs. The cold figures start from there, as
@@ -136,9 +146,9 @@ wait_sock() {
 # time from the socket to that line.
 declare -A STARTUP_MS=()
 start_milter() {
-    local i t0
+    local i t0 bin=${2:-$MILTER}
     rm -f "$W/$1.sock"
-    "$MILTER" -f -c "$W/$1.conf" >"$W/$1.log" 2>&1 </dev/null &
+    "$bin" -f -c "$W/$1.conf" >"$W/$1.log" 2>&1 </dev/null &
     PIDS[$1]=$!
     wait_sock "$1" "${PIDS[$1]}" || return 1
     t0=$(date +%s%N)
@@ -170,6 +180,8 @@ ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
 replies() { grep -o 'ok=[0-9]* notfound=[0-9]* temp=[0-9]* perm=[0-9]* other=[0-9]* errors=[0-9]*' "$1" | head -n 1; }
 
 # ---------------------------------------------------------------- warm
+SERVERS="map"
+if part warm; then
 conf map
 "$CTL" -c "$W/map.conf" prefetch "$W/domains" >"$W/prefetch.out" 2>&1 ||
     { say "prefetch failed:"; cat "$W/prefetch.out"; exit 1; }
@@ -180,6 +192,8 @@ PIDS[echo]=$!
 wait_sock echo "${PIDS[echo]}" || exit 1
 SERVERS="map echo"
 
+fi
+
 # postfix-mta-sts-resolver (Debian's package, mta-sts-daemon), when
 # installed, on a unix socket of its own, resolving through the world's
 # unbound and trusting the world's CA (maplib_peer_start), its cache the
@@ -189,7 +203,7 @@ peer_up() { # peer_up: a fresh mta-sts-daemon (empty cache) on $W/peer.sock
     maplib_peer_start "$W" || { say "mta-sts-daemon did not come up:"; tail -n 20 "$W/peer.log"; return 1; }
     PIDS[peer]=$PEER_PID
 }
-if command -v mta-sts-daemon >/dev/null; then
+if command -v mta-sts-daemon >/dev/null && part warm; then
     if peer_up; then
         SERVERS="map echo peer"
         peer="$(dpkg-query -W -f='${Package} ${Version}' postfix-mta-sts-resolver 2>/dev/null), $(
@@ -200,6 +214,8 @@ if command -v mta-sts-daemon >/dev/null; then
     fi
 fi
 
+
+if part warm; then
 say "warm: 50 enforce domains (d01..d50.test) prefetched ($(cat "$W/prefetch.out")) and asked once"
 say "  each; over unix sockets, $RUNS runs a case, in each the servers side by side in $ROUNDS rounds;"
 say "  mtasts-milter (map_workers at its default) logs at its default level to a file;"
@@ -306,79 +322,100 @@ done
 say "  ($(grep -c '' "$W/map.log") lines in mtasts-milter's log)"
 for s in $SERVERS; do stop "$s"; done
 
+fi
+# without the warm part: the peer's cold figures still wanted
+if ! part warm && command -v mta-sts-daemon >/dev/null; then
+    if peer_up; then
+        SERVERS="map peer"
+        stop peer
+    fi
+fi
+
 # ---------------------------------------------------------------- cold
-# cold NAME OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
+part cold || exit 0
+# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+# cold NAME BINARY OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
 cold() {
-    local n=$1 out=$2
-    shift 2
+    local n=$1 bin=$2 out=$3
+    shift 3
     conf "$n"
+    rm -f "$W/$n.sqlite" "$W/$n.sqlite-wal" "$W/$n.sqlite-shm"
     "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-    start_milter "$n" || return 1
+    start_milter "$n" "$bin" || return 1
     load "$n" "$out" -t 30000 "$@"
     local rc=$?
     stop "$n"
     return $rc
 }
-singles=() worst=0
-for ((i = 1; i <= COLD_SINGLES; i++)); do
-    d=$(sed -n "$((COLD + i))p" "$W/domains")
-    cold "single$i" "$W/single$i.out" -c 1 -n 1 -k "$d" || exit 1
-    us=$(field "$W/single$i.out" max_us)
-    singles+=("$d $(ms "$us") $(grep -o 'ok=[0-9]*' "$W/single$i.out" | head -n 1), ready ${STARTUP_MS[single$i]} ms after its socket")
-    [ "${us%.*}" -gt "$worst" ] && worst=${us%.*}
-done
-# 20 never-seen domains at once to a fresh milter, then 20 more (d31..d50)
-# to the same milter, its first lookups behind it (resolver not flushed)
-conf cold
-"$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-start_milter cold || exit 1
-load cold "$W/cold.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains" || exit 1
+variants="new"
+[ -n "$BASELINE" ] && variants="new base"
+declare -A BIN=([new]="$MILTER" [base]="$BASELINE/milter/mtasts-milter") RES=()
 sed -n "31,$((30 + COLD))p" "$W/domains" >"$W/domains2"
-load cold "$W/cold2.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains2" || exit 1
-stop cold
-# the same for the peer: a fresh mta-sts-daemon (empty cache) each time
-peer_cold=
-if [ "${SERVERS/peer/}" != "$SERVERS" ]; then
-    peer_cold=1 psingles=() pworst=0
-    for ((i = 1; i <= COLD_SINGLES; i++)); do
-        d=$(sed -n "$((COLD + i))p" "$W/domains")
+for ((r = 1; r <= COLD_RUNS; r++)); do
+    for v in $variants; do
+        worst=0 singles=()
+        for ((i = 1; i <= COLD_SINGLES; i++)); do
+            d=$(sed -n "$((COLD + i))p" "$W/domains")
+            cold "$v-single$i" "${BIN[$v]}" "$W/$v-single$i-r$r.out" -c 1 -n 1 -k "$d" || exit 1
+            us=$(field "$W/$v-single$i-r$r.out" max_us)
+            singles+=("$(ms "$us") $(grep -o 'ok=[0-9]*' "$W/$v-single$i-r$r.out" | head -n 1)")
+            [ "${us%.*}" -gt "$worst" ] && worst=${us%.*}
+        done
+        # 20 never-seen domains at once to a fresh milter, then 20 more
+        # (d31..d50) to the same milter, its first lookups behind it
+        # (resolver not flushed)
+        n=$v-cold
+        conf "$n"
+        rm -f "$W/$n.sqlite" "$W/$n.sqlite-wal" "$W/$n.sqlite-shm"
         "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-        peer_up && load peer "$W/peersingle$i.out" -t 30000 -c 1 -n 1 -k "$d" || exit 1
-        stop peer
-        us=$(field "$W/peersingle$i.out" max_us)
-        psingles+=("$d $(ms "$us") $(grep -o 'ok=[0-9]*' "$W/peersingle$i.out" | head -n 1)")
-        [ "${us%.*}" -gt "$pworst" ] && pworst=${us%.*}
+        start_milter "$n" "${BIN[$v]}" || exit 1
+        c0=$(cpu_ns "${PIDS[$n]}")
+        load "$n" "$W/$v-cold-r$r.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains" || exit 1
+        cpu=$((($(cpu_ns "${PIDS[$n]}") - c0) / 1000))
+        load "$n" "$W/$v-cold2-r$r.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains2" || exit 1
+        stop "$n"
+        o=$W/$v-cold-r$r.out o2=$W/$v-cold2-r$r.out
+        RES[$v.max]+="$(field "$o" max_us) " RES[$v.p50]+="$(field "$o" p50_us) "
+        RES[$v.max2]+="$(field "$o2" max_us) " RES[$v.cpu]+="$cpu " RES[$v.worst]+="$worst "
+        say "  cold run $r, $v:$([ "$COLD_SINGLES" -gt 0 ] && echo " singles $(printf '%s, ' "${singles[@]}")") $COLD at once: slowest $(ms "$(field "$o" max_us)"), p50 $(ms "$(field "$o" p50_us)"), milter CPU $(ms "$cpu") (ready ${STARTUP_MS[$n]} ms after its socket; $(replies "$o")); $COLD more: slowest $(ms "$(field "$o2" max_us)") ($(replies "$o2"))"
     done
-    "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-    peer_up || exit 1
-    load peer "$W/peercold.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains" || exit 1
-    load peer "$W/peercold2.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains2" || exit 1
-    stop peer
-fi
-pmax=$(field "$W/cold.out" max_us)
-say "cold (fresh mtasts-milter each time, empty cache, flushed resolver, defaults; asked once"
-say "  its map loop runs, which came ${STARTUP_MS[cold]} ms after its map socket appeared):"
-if [ "$COLD_SINGLES" -gt 0 ]; then
-    joined=$(printf '%s, ' "${singles[@]}")
-    say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") (${joined%, })"
-fi
-say "  $COLD never-seen domains at once ($COLD connections, one request each): slowest $(ms "$pmax"),"
-say "  p50 $(ms "$(field "$W/cold.out" p50_us)"), all answered in $(field "$W/cold.out" seconds) s; replies: $(replies "$W/cold.out")"
-say "  then $COLD more never-seen domains at once to the same milter (its first lookups behind"
-say "  it, resolver not flushed): slowest $(ms "$(field "$W/cold2.out" max_us)"), p50 $(ms "$(field "$W/cold2.out" p50_us)"); replies: $(replies "$W/cold2.out")"
-[ "$COLD_SINGLES" -gt 0 ] && say "  ratio slowest of $COLD at once / slowest alone: $(ratio "$pmax" "$worst")"
-if [ -n "$peer_cold" ]; then
-    say "cold, mta-sts-daemon (fresh each time, empty cache, flushed resolver, its defaults):"
-    if [ "$COLD_SINGLES" -gt 0 ]; then
-        joined=$(printf '%s, ' "${psingles[@]}")
-        say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$pworst") (${joined%, })"
+    if [ "${SERVERS/peer/}" != "$SERVERS" ]; then
+        # the peer: a fresh mta-sts-daemon (empty cache) each time
+        "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
+        peer_up || exit 1
+        load peer "$W/peercold-r$r.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains" || exit 1
+        load peer "$W/peercold2-r$r.out" -t 30000 -c "$COLD" -n 1 -K "$W/domains2" || exit 1
+        stop peer
+        o=$W/peercold-r$r.out o2=$W/peercold2-r$r.out
+        RES[peer.max]+="$(field "$o" max_us) " RES[peer.p50]+="$(field "$o" p50_us) "
+        RES[peer.max2]+="$(field "$o2" max_us) "
+        say "  cold run $r, mta-sts-daemon: $COLD at once: slowest $(ms "$(field "$o" max_us)"), p50 $(ms "$(field "$o" p50_us)") ($(replies "$o")); $COLD more: slowest $(ms "$(field "$o2" max_us)") ($(replies "$o2"))"
     fi
-    ppmax=$(field "$W/peercold.out" max_us)
-    say "  $COLD never-seen domains at once: slowest $(ms "$ppmax"), p50 $(ms "$(field "$W/peercold.out" p50_us)"),"
-    say "  all answered in $(field "$W/peercold.out" seconds) s; replies: $(replies "$W/peercold.out")"
-    say "  then $COLD more: slowest $(ms "$(field "$W/peercold2.out" max_us)"), p50 $(ms "$(field "$W/peercold2.out" p50_us)"); replies: $(replies "$W/peercold2.out")"
-    say "  ratio slowest of $COLD at once, mtasts-milter / mta-sts-daemon: $(ratio "$pmax" "$ppmax") (issue 11's target: <= 1)"
-    say "  ratio then $COLD more, mtasts-milter / mta-sts-daemon: $(ratio "$(field "$W/cold2.out" max_us)" "$(field "$W/peercold2.out" max_us)")"
+done
+say "cold (fresh server each time, empty cache, flushed resolver, defaults), medians of $COLD_RUNS run(s)"
+say "  $([ -n "$BASELINE" ] && echo "this build (new) alternating with $BASELINE (base) and")$([ "${SERVERS/peer/}" != "$SERVERS" ] && echo " mta-sts-daemon (its defaults; it does not validate DNSSEC)"):"
+for v in $variants $([ "${SERVERS/peer/}" != "$SERVERS" ] && echo peer); do
+    # shellcheck disable=SC2086 # lists of numbers
+    {
+        mx=$(median ${RES[$v.max]}) p5=$(median ${RES[$v.p50]}) mx2=$(median ${RES[$v.max2]})
+    }
+    line="$COLD never-seen domains at once: slowest $(ms "$mx"), p50 $(ms "$p5"); then $COLD more: slowest $(ms "$mx2")"
+    if [ "$v" != peer ]; then
+        # shellcheck disable=SC2086
+        cpu=$(median ${RES[$v.cpu]})
+        line+="; milter CPU for the first $COLD $(ms "$cpu") ($(awk -v c="$cpu" -v n="$COLD" 'BEGIN {printf "%.2f", c / n / 1000}') ms a domain)"
+        # shellcheck disable=SC2086
+        [ "$COLD_SINGLES" -gt 0 ] && line+="; one alone (slowest of $COLD_SINGLES) $(ms "$(median ${RES[$v.worst]})")"
+    fi
+    say "  $v: $line"
+    say "    (runs, slowest of $COLD at once: $(for u in ${RES[$v.max]}; do printf '%s ' "$(ms "$u")"; done))"
+done
+if [ "${SERVERS/peer/}" != "$SERVERS" ]; then
+    for v in $variants; do
+        # shellcheck disable=SC2086
+        say "  ratio slowest of $COLD at once, $v / mta-sts-daemon: $(ratio "$(median ${RES[$v.max]})" "$(median ${RES[peer.max]})") (issue 11's target: <= 1); then $COLD more: $(ratio "$(median ${RES[$v.max2]})" "$(median ${RES[peer.max2]})")"
+    done
 else
     say "  (mta-sts-daemon: $peer; issue 11 measured it at 77-105 ms for $COLD at once)"
 fi

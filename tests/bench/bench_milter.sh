@@ -16,7 +16,10 @@
 #   cold: 50 never-seen domains at once (50 connections, one RCPT each) to
 #         a fresh mtasts-milter with an empty cache and a flushed resolver,
 #         against the slowest of COLD_SINGLES lookups of one cold domain
-#         alone (each on a fresh milter too).
+#         alone (each on a fresh milter too); with the CPU time the milter
+#         used for the 50 (all its threads). BENCH_COLD_RUNS times; with
+#         BENCH_BASELINE=DIR (another tree's build directory) its
+#         mtasts-milter alternates with this one, run by run; medians.
 #
 # Brings up the test world in a network namespace of its own and stops
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
@@ -26,7 +29,9 @@
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
 # to run: "warm cold rss"), BENCH_PERF=FILE (perf record -g the milter during
-# one extra warm run at the last connection count, into FILE).
+# one extra warm run at the last connection count, into FILE),
+# BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
+# record the milter during the last 50-at-once run; BENCH_PERF_OPTS).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -41,6 +46,8 @@ RCPTS=${BENCH_RCPTS:-5}
 RUNS=${BENCH_RUNS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 8}
 COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
+COLD_RUNS=${BENCH_COLD_RUNS:-1}
+BASELINE=${BENCH_BASELINE:-}
 RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
 PARTS=${BENCH_PARTS:-warm cold rss}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -107,11 +114,11 @@ conf() {
     } >"$W/$1.conf"
 }
 
-# start_milter NAME: mtasts-milter with $W/NAME.conf on $W/NAME.sock
+# start_milter NAME [BINARY]: mtasts-milter with $W/NAME.conf on $W/NAME.sock
 start_milter() {
-    local n=$1 i p
+    local n=$1 bin=${2:-$MILTER} i p
     rm -f "$W/$n.sock"
-    "$MILTER" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
+    "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
     p=$!
     PIDS[$n]=$p
     for ((i = 0; i < 100; i++)); do
@@ -210,34 +217,68 @@ stop noop
 fi
 
 # ---------------------------------------------------------------- cold
-# cold NAME OUT ARGS...: a fresh milter (empty cache, flushed resolver), one run
+# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+# cold NAME BINARY OUT ARGS...: a fresh milter (empty cache, flushed
+# resolver), one run; CPU[NAME]: the ns of CPU it used for the run
+declare -A CPU=()
 cold() {
-    local n=$1 out=$2
-    shift 2
+    local n=$1 bin=$2 out=$3 c0 perf_pid=
+    shift 3
     conf "$n"
+    rm -f "$W/$n.sqlite" "$W/$n.sqlite-wal" "$W/$n.sqlite-shm"
     "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
-    start_milter "$n" || return 1
+    start_milter "$n" "$bin" || return 1
+    if [ -n "${COLD_PERF_NOW:-}" ]; then
+        perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_COLD_PERF" -p "${PIDS[$n]}" >"$W/perf.log" 2>&1 &
+        perf_pid=$!
+        sleep 0.5
+    fi
+    c0=$(cpu_ns "${PIDS[$n]}")
     load "$n" "$out" "$@"
     local rc=$?
+    CPU[$n]=$(($(cpu_ns "${PIDS[$n]}") - c0))
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
     stop "$n"
     return $rc
 }
 if part cold; then
-singles=() worst=0
-for ((i = 1; i <= COLD_SINGLES; i++)); do
-    d=$(sed -n "${i}p" "$W/domains")
-    cold "single$i" "$W/single$i.out" -c 1 -m 1 -r 1 -d "$d" || exit 1
-    us=$(field "$W/single$i.out" rcpt_max_us)
-    singles+=("$d $(ms "$us")")
-    [ "$us" -gt "$worst" ] && worst=$us
+variants="new"
+[ -n "$BASELINE" ] && variants="new base"
+declare -A BIN=([new]="$MILTER" [base]="$BASELINE/milter/mtasts-milter") RES=()
+for ((r = 1; r <= COLD_RUNS; r++)); do
+    for v in $variants; do
+        worst=0 singles=()
+        for ((i = 1; i <= COLD_SINGLES; i++)); do
+            d=$(sed -n "${i}p" "$W/domains")
+            cold "$v-single$i" "${BIN[$v]}" "$W/$v-single$i-r$r.out" -c 1 -m 1 -r 1 -d "$d" || exit 1
+            us=$(field "$W/$v-single$i-r$r.out" rcpt_max_us)
+            singles+=("$(ms "$us")")
+            [ "$us" -gt "$worst" ] && worst=$us
+        done
+        COLD_PERF_NOW=
+        [ -n "${BENCH_COLD_PERF:-}" ] && [ "$r" -eq "$COLD_RUNS" ] && [ "$v" = new ] && COLD_PERF_NOW=1
+        cold "$v-parallel" "${BIN[$v]}" "$W/$v-parallel-r$r.out" -c 50 -m 1 -r 1 -D "$W/domains" || exit 1
+        out="$W/$v-parallel-r$r.out"
+        RES[$v.worst]+="$worst " RES[$v.pmax]+="$(field "$out" rcpt_max_us) "
+        RES[$v.pp50]+="$(field "$out" rcpt_p50_us) " RES[$v.cpu]+="$((CPU[$v-parallel] / 1000)) "
+        RES[$v.ratio]+="$(ratio "$(field "$out" rcpt_max_us)" "$worst") "
+        say "  cold run $r, $v: singles $(IFS=,; echo "${singles[*]}" | sed 's/,/, /g'); 50 at once: slowest $(ms "$(field "$out" rcpt_max_us)"), p50 $(ms "$(field "$out" rcpt_p50_us)"), milter CPU $(ms $((CPU[$v-parallel] / 1000))); replies: $(replies "$out")"
+    done
 done
-cold parallel "$W/parallel.out" -c 50 -m 1 -r 1 -D "$W/domains" || exit 1
-pmax=$(field "$W/parallel.out" rcpt_max_us) pp50=$(field "$W/parallel.out" rcpt_p50_us)
-psecs=$(field "$W/parallel.out" seconds)
-say "cold cache (fresh mtasts-milter, empty cache, flushed resolver; lookup_workers at its default):"
-say "  one cold domain alone: slowest of $COLD_SINGLES $(ms "$worst") ($(IFS=,; echo "${singles[*]}" | sed 's/,/, /g'))"
-say "  50 never-seen domains at once (50 connections, 1 RCPT each): slowest $(ms "$pmax"), p50 $(ms "$pp50"), all answered in $psecs s"
-say "  ratio slowest of 50 at once / slowest alone: $(ratio "$pmax" "$worst"); replies: $(replies "$W/parallel.out")"
+say "cold cache (fresh mtasts-milter, empty cache, flushed resolver; lookup_workers at its default),"
+say "  medians of $COLD_RUNS run(s)$([ -n "$BASELINE" ] && echo ", this build (new) alternating with $BASELINE (base)"):"
+for v in $variants; do
+    # shellcheck disable=SC2086 # lists of numbers
+    {
+        w=$(median ${RES[$v.worst]}) pm=$(median ${RES[$v.pmax]}) pp=$(median ${RES[$v.pp50]})
+        cpu=$(median ${RES[$v.cpu]}) rt=$(median ${RES[$v.ratio]})
+    }
+    say "  $v: one cold domain alone (slowest of $COLD_SINGLES) $(ms "$w"); 50 never-seen domains at once"
+    say "    (50 connections, 1 RCPT each): slowest $(ms "$pm"), p50 $(ms "$pp"); milter CPU for the 50 $(ms "$cpu")"
+    say "    ($(awk -v c="$cpu" 'BEGIN {printf "%.2f", c / 50000}') ms a domain)"
+    say "    ratio slowest of 50 at once / slowest alone: $rt (runs: ${RES[$v.ratio]% })"
+done
 fi
 
 # ---------------------------------------------------------------- RSS
