@@ -83,6 +83,12 @@ io_addresses(void *arg, const char *host, struct dns_answer *out, struct mts_err
 {
     struct discover *d = arg;
 
+    /* A policy is about to be fetched: its domain's MX set, which the
+     * recipients of an enforce policy need next (discover_mx), is asked for
+     * now, beside the fetch, not after it; the resolver's cache keeps it.
+     * (Without a cache, as for the refresh's own MX set, nothing is kept.) */
+    if (d->cache != NULL && strncmp(host, "mta-sts.", 8) == 0)
+        dns_prefetch(d->dns, host + 8, DNS_MX);
     dns_addresses(d->dns, host, NULL, out, err);
 }
 

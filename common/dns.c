@@ -471,6 +471,31 @@ check_name(const char *name, struct mts_err *err)
     return 0;
 }
 
+/* A prefetch's answer: only libunbound's cache wanted it. No state of ours
+ * is attached, so a prefetch still pending when its context is deleted
+ * leaves nothing behind. */
+static void
+on_prefetch(void *arg, int ub_err, struct ub_result *result)
+{
+    (void)arg;
+    (void)ub_err;
+    if (result != NULL)
+        ub_resolve_free(result);
+}
+
+void
+dns_prefetch(struct dns *d, const char *name, enum dns_type type)
+{
+    struct ubx *x;
+    int id;
+
+    if (check_name(name, NULL) != 0)
+        return;
+    x = ubx_get(d);
+    (void)ubx_resolve(x, name, (int)type, NULL, on_prefetch, &id);
+    ubx_put(d, x);
+}
+
 /* Runs n queries of name at once on x and waits for all of them until deadline. */
 static void
 query_once(struct ubx *x, const char *name, const enum dns_type *types, size_t n,

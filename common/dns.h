@@ -108,6 +108,14 @@ int dns_addresses(struct dns *d, const char *name, const struct timespec *deadli
 void dns_answer_free(struct dns_answer *a);
 
 /*
+ * Starts a lookup of name/type and returns at once; its answer goes only
+ * into the resolver's cache (and a dns_query of the same name and type
+ * meanwhile joins it), so a caller that will need it soon does not wait a
+ * whole round trip then. Nothing is reported; a bad name is ignored.
+ */
+void dns_prefetch(struct dns *d, const char *name, enum dns_type type);
+
+/*
  * Resolver health. libunbound backs a forwarder off when queries to it
  * time out, and then fails every lookup at once, although the forwarder
  * may only be dropping some names (one sender's junk). After a failed
