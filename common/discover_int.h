@@ -22,6 +22,7 @@ struct inflight {
     bool used;				/* a recipient (or prefetch) asked, not only the refresher */
     int refs;				/* waiters + the job itself */
     int waiters;			/* callers waiting for it now */
+    pthread_cond_t cv;			/* its waiters: it is done */
     bool done;
     bool charged;			/* counted against who_sender / who_conn (lookupq.h) */
     uint64_t who_conn;
@@ -43,7 +44,8 @@ struct discover {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;		/* recipients' workers: a job is queued, or stop */
     pthread_cond_t refresh_work_cv;	/* background workers: a job is queued, or stop */
-    pthread_cond_t done_cv;		/* callers: some lookup finished */
+    pthread_cond_t done_cv;		/* discover_drain: some lookup finished */
+    int drainers;			/* discover_drain calls waiting on done_cv */
     struct inflight *inflight;		/* every queued or running lookup */
     struct lookupq q;			/* lanes: waited, abandoned, refresh */
     struct lookupcap *cap;		/* fresh lookups in flight per sender / connection */
