@@ -311,6 +311,7 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, b
     if (f != NULL) {
         f->refs++;
         f->used = f->used || used;
+        f->mx_if_missing = false; /* whoever joins wants the whole job */
         if (waiter)
             add_waiter(d, f);
         return f;
@@ -365,7 +366,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         struct inflight *f, **pp;
         struct cache_entry e;
         uint32_t gen = 0;
-        bool store = false, used;
+        bool store = false, used, if_missing;
 
         while ((it = lookupq_pop(&d->q, kind)) == NULL && !d->stopping) {
             if (kind == LOOKUPQ_FOR_RECIPIENTS)
@@ -379,10 +380,11 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         f = job_of(it);
         d->running++;
         used = f->used; /* read under the lock: a caller may join meanwhile */
+        if_missing = f->mx_if_missing;
         pthread_mutex_unlock(&d->mu);
 
         if (f->mx_only)
-            discover_mx_refresh(d, f->domain, false);
+            discover_mx_refresh(d, f->domain, if_missing);
         else
             store = refresh(d, f->domain, used, &f->res, &e, &gen);
 
@@ -497,6 +499,24 @@ discover_queue_job(struct discover *d, const char *domain, bool mx_only, bool us
     f = inflight_join(d, domain, mx_only, used, false, NULL, NULL);
     if (f != NULL)
         inflight_unref(d, f);		/* nobody waits for it */
+    pthread_mutex_unlock(&d->mu);
+    return f != NULL ? 0 : -1;
+}
+
+int
+discover_queue_mx_if_missing(struct discover *d, const char *domain)
+{
+    struct inflight *f, *had;
+
+    pthread_mutex_lock(&d->mu);
+    had = inflight_find(d, domain, true);
+    f = inflight_join(d, domain, true, true, false, NULL, NULL);
+    if (f != NULL) {
+        /* A job already queued (a TTL refresh) does its whole work. */
+        if (had == NULL)
+            f->mx_if_missing = true;
+        inflight_unref(d, f);
+    }
     pthread_mutex_unlock(&d->mu);
     return f != NULL ? 0 : -1;
 }

@@ -19,6 +19,7 @@ struct inflight {
     struct inflight *next;		/* in the in-flight list */
     char domain[254];
     bool mx_only;			/* only the MX set (its TTL is near) */
+    bool mx_if_missing;			/* ... and only if none is kept by then */
     bool used;				/* a recipient (or prefetch) asked, not only the refresher */
     int refs;				/* waiters + the job itself */
     int waiters;			/* callers waiting for it now */
@@ -65,6 +66,12 @@ struct discover {
 /* Queues a lookup nobody waits for (mx_only: only the MX set; used: for a
  * recipient or prefetch, not the refresher). -1 when the queue is full. */
 int discover_queue_job(struct discover *d, const char *domain, bool mx_only, bool used);
+
+/* Queues keeping domain's MX set, which a recipient's thread resolved (and
+ * does not write): the job does nothing if memory or the shared cache has
+ * a live set by the time it runs (the lookup of an enforce policy keeps
+ * one itself). -1 when the queue is full. */
+int discover_queue_mx_if_missing(struct discover *d, const char *domain);
 
 /* The refresh thread (discover_refresher.c), started by discover_open with
  * DISCOVER_REFRESHER; it ends when d->stopping is set. */

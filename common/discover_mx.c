@@ -173,9 +173,11 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         return -1;
     }
     /* Kept by a worker (it asks DNS again, from libunbound's cache): a write
-     * may wait busy_timeout_ms, which no recipient's thread does. */
+     * may wait busy_timeout_ms, which no recipient's thread does. Only if
+     * still missing then: the lookup of an enforce policy, which this
+     * recipient has just waited for, keeps the set itself right after. */
     if (d->cache != NULL)
-        (void)discover_queue_job(d, norm, true, true);
+        (void)discover_queue_mx_if_missing(d, norm);
     n = mx_answer(d, &m, INT64_MIN, hosts);
     cache_mxset_free(&m);
     return n;
