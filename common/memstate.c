@@ -2,15 +2,29 @@
  * memstate - the sharded, bounded in-memory map; see memstate.h.
  *
  * DESCRIPTION
- *	Each entry is one allocation: the node, its key and its value. A
- *	shard's nodes are chained in its hash buckets, and nowhere else: no
- *	recency list, whose two pointers were 16 bytes of every entry. A read
- *	sets the node's "referenced" flag (a load, and a store only when it
- *	was clear, so a hot entry's cache line is not written on every read).
- *	Eviction is CLOCK over the buckets: a hand goes round them, clears
- *	the flag of each referenced node it passes (a second chance), and
- *	evicts the oldest unreferenced node of the first bucket that has one
- *	(new nodes go to the front of their bucket's chain).
+ *	No allocation per entry: with 100,000 entries, malloc's chunk header
+ *	and 16-byte rounding, a bucket pointer and a chain pointer were
+ *	~40 of the ~127 bytes an entry cost (make bench, issue 9). Each
+ *	shard has
+ *	  - a table of slots, open addressing with linear probing: a slot is
+ *	    the key's 32-bit hash and where its record is (8 bytes); the
+ *	    table has cap + cap/3 + 1 slots (never more than 3/4 full, and
+ *	    always one empty, so a probe ends); its home slot is the hash
+ *	    scaled to the table (any size, not only powers of two: a power of
+ *	    two above cap * 4/3 would often be twice that). A delete shifts
+ *	    the entries that follow back (no tombstones to sweep);
+ *	  - an arena of records, one mapping of its own (so that its pages go
+ *	    back to the kernel when it is rebuilt, not to a malloc arena of
+ *	    whichever thread happened to grow it): a record is the entry's
+ *	    header, key (no NUL) and value, 4-byte aligned, appended at the
+ *	    end. A replaced or removed record is dead space; when the arena is
+ *	    full it is rebuilt, live records only, into a new mapping with
+ *	    room for 1/8 more.
+ *	A read sets the record's "referenced" flag (a load, and an atomic or
+ *	only when it was clear, so a hot entry's cache line is not written on
+ *	every read). Eviction is CLOCK over the slots: a hand goes round
+ *	them, clears the flag of each referenced entry it passes (a second
+ *	chance) and evicts the first entry not referenced.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "memstate.h"
@@ -20,42 +34,82 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-/* Small: there is one for every domain a process keeps (allocated to
- * offsetof(data), without the struct's tail padding). */
-struct node {
-    struct node *hnext;          /* in its bucket (front: newest) */
-    _Atomic uint32_t used_at;    /* last read (seconds, 32 bits: until 2106), 0: never */
-    uint32_t hash;               /* low half of the key's hash */
+#define F_REF 1u      /* read since the hand last passed */
+#define F_USED_NEW 2u /* used_at not yet taken (memstate_take_used) */
+
+/* An entry in an arena; records are 4-byte aligned (the atomics). */
+struct rec {
+    _Atomic uint32_t used_at; /* last read (seconds, 32 bits: until 2106), 0: never */
     uint32_t gen;
-    uint16_t klen, vlen;
-    atomic_bool ref;             /* read since it was (re)queued */
-    atomic_bool used_new;        /* used_at not yet taken (memstate_take_used) */
-    char data[];                 /* key, NUL, value */
+    uint16_t vlen;
+    uint8_t klen;
+    _Atomic uint8_t flags;
+    char data[]; /* key (no NUL), value */
 };
 
-#define VALUE(n) ((n)->data + (n)->klen + 1)
+#define REC_ALIGN 4u
+#define KEY_MAX MEMSTATE_KEY_MAX
 
-/* Seconds as kept in a node. */
-static uint32_t
-secs32(int64_t t)
-{
-    return t <= 0 ? 0 : t >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
-}
+struct slot {
+    uint32_t hash; /* low half of the key's hash */
+    uint32_t off;  /* its record's offset in the arena + 1; 0: empty */
+};
 
 struct shard {
     pthread_rwlock_t lk;
-    struct node **buckets;
-    size_t mask, count, cap;
-    size_t hand;                 /* the next bucket eviction looks at */
+    struct slot *slots;
+    uint32_t n_slots;
+    uint32_t hand; /* the next slot eviction looks at */
+    size_t count, cap;
+    char *arena; /* mmap'd, arena_size bytes (NULL: none yet) */
+    size_t arena_size, used, dead;
 };
 
 struct memstate {
     size_t n_shards;
     struct shard *shards;
     _Atomic uint32_t gen;
-    pthread_mutex_t take_mu;     /* one memstate_take_used at a time */
+    memstate_drop_fn drop;
+    void *drop_arg;
+    pthread_mutex_t take_mu; /* one memstate_take_used at a time */
 };
+
+/* Seconds as kept in a record. */
+static uint32_t
+secs32(int64_t t)
+{
+    return t <= 0 ? 0 : t >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+static size_t
+rec_size(size_t klen, size_t vlen)
+{
+    return (offsetof(struct rec, data) + klen + vlen + REC_ALIGN - 1) & ~(size_t)(REC_ALIGN - 1);
+}
+
+static struct rec *
+rec_at(const struct shard *s, uint32_t i)
+{
+    return (struct rec *)(void *)(s->arena + s->slots[i].off - 1);
+}
+
+#define VALUE(r) ((r)->data + (r)->klen)
+
+/* The slot a hash belongs in: the hash scaled to the table. */
+static uint32_t
+home(const struct shard *s, uint32_t h)
+{
+    return (uint32_t)(((uint64_t)h * s->n_slots) >> 32);
+}
+
+static uint32_t
+next(const struct shard *s, uint32_t i)
+{
+    return i + 1 == s->n_slots ? 0 : i + 1;
+}
 
 /* FNV-1a, 64 bits. */
 static uint64_t
@@ -75,7 +129,7 @@ hash_key(const char *k, size_t *len)
 static struct shard *
 shard_of(struct memstate *m, uint64_t h)
 {
-    /* The high bits pick the shard, the low bits the bucket. */
+    /* The high bits pick the shard, the low ones the slot. */
     return &m->shards[(h >> 40) % m->n_shards];
 }
 
@@ -91,7 +145,8 @@ memstate_new(size_t cap, size_t shards)
         shards = MEMSTATE_SHARDS;
     if (shards > cap)
         shards = cap;
-    if ((m = calloc(1, sizeof(*m))) == NULL)
+    /* A shard's table is indexed by 32 bits. */
+    if (cap / shards > UINT32_MAX / 2 || (m = calloc(1, sizeof(*m))) == NULL)
         return NULL;
     if ((m->shards = calloc(shards, sizeof(*m->shards))) == NULL) {
         free(m);
@@ -104,15 +159,13 @@ memstate_new(size_t cap, size_t shards)
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     for (size_t i = 0; i < shards; i++) {
         struct shard *s = &m->shards[i];
-        size_t nb = 16;
 
         /* Shard caps add up to at most cap. */
         s->cap = cap / shards + (i < cap % shards ? 1 : 0);
-        while (nb < s->cap)
-            nb <<= 1;
-        s->mask = nb - 1;
+        s->n_slots = (uint32_t)(s->cap + s->cap / 3 + 1);
         pthread_rwlock_init(&s->lk, &ra);
-        if ((s->buckets = calloc(nb, sizeof(*s->buckets))) == NULL) {
+        /* Untouched (calloc'd zero pages) until entries come. */
+        if ((s->slots = calloc(s->n_slots, sizeof(*s->slots))) == NULL) {
             m->n_shards = i + 1;
             memstate_free(m);
             pthread_rwlockattr_destroy(&ra);
@@ -124,6 +177,24 @@ memstate_new(size_t cap, size_t shards)
 }
 
 void
+memstate_on_drop(struct memstate *m, memstate_drop_fn fn, void *arg)
+{
+    m->drop = fn;
+    m->drop_arg = arg;
+}
+
+/* Tells the owner that the value of the record in slot i leaves the map. */
+static void
+dropped(struct memstate *m, struct shard *s, uint32_t i)
+{
+    if (m->drop != NULL) {
+        struct rec *r = rec_at(s, i);
+
+        m->drop(VALUE(r), r->vlen, m->drop_arg);
+    }
+}
+
+void
 memstate_free(struct memstate *m)
 {
     if (m == NULL)
@@ -131,13 +202,12 @@ memstate_free(struct memstate *m)
     for (size_t i = 0; i < m->n_shards; i++) {
         struct shard *s = &m->shards[i];
 
-        for (size_t b = 0; s->buckets != NULL && b <= s->mask; b++) {
-            for (struct node *n = s->buckets[b], *nx; n != NULL; n = nx) {
-                nx = n->hnext;
-                free(n);
-            }
-        }
-        free(s->buckets);
+        for (uint32_t j = 0; s->slots != NULL && j < s->n_slots; j++)
+            if (s->slots[j].off != 0)
+                dropped(m, s, j);
+        if (s->arena != NULL)
+            munmap(s->arena, s->arena_size);
+        free(s->slots);
         pthread_rwlock_destroy(&s->lk);
     }
     pthread_mutex_destroy(&m->take_mu);
@@ -157,14 +227,21 @@ memstate_invalidate(struct memstate *m)
     atomic_fetch_add_explicit(&m->gen, 1, memory_order_acq_rel);
 }
 
-/* The node of key in s, or NULL; the caller holds s->lk. */
-static struct node *
-find(struct shard *s, uint32_t h, const char *key, size_t klen)
+#define NONE UINT32_MAX
+
+/* The slot of key in s, or NONE; the caller holds s->lk. */
+static uint32_t
+find(const struct shard *s, uint32_t h, const char *key, size_t klen)
 {
-    for (struct node *n = s->buckets[h & s->mask]; n != NULL; n = n->hnext)
-        if (n->hash == h && n->klen == klen && memcmp(n->data, key, klen) == 0)
-            return n;
-    return NULL;
+    for (uint32_t i = home(s, h); s->slots[i].off != 0; i = next(s, i)) {
+        if (s->slots[i].hash == h) {
+            const struct rec *r = rec_at(s, i);
+
+            if (r->klen == klen && memcmp(r->data, key, klen) == 0)
+                return i;
+        }
+    }
+    return NONE;
 }
 
 bool
@@ -173,76 +250,135 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
     size_t klen;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    struct node *n;
+    uint32_t i;
     bool hit = false;
 
+    if (klen > KEY_MAX)
+        return false;
     pthread_rwlock_rdlock(&s->lk);
-    n = find(s, (uint32_t)h, key, klen);
-    if (n != NULL && n->gen == memstate_gen(m)) {
+    i = find(s, (uint32_t)h, key, klen);
+    if (i != NONE && rec_at(s, i)->gen == memstate_gen(m)) {
+        struct rec *r = rec_at(s, i);
+
         hit = true;
-        if (!atomic_load_explicit(&n->ref, memory_order_relaxed))
-            atomic_store_explicit(&n->ref, true, memory_order_relaxed);
-        if (secs32(now) > atomic_load_explicit(&n->used_at, memory_order_relaxed)) {
-            atomic_store_explicit(&n->used_at, secs32(now), memory_order_relaxed);
-            atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
+        if (!(atomic_load_explicit(&r->flags, memory_order_relaxed) & F_REF))
+            atomic_fetch_or_explicit(&r->flags, F_REF, memory_order_relaxed);
+        if (secs32(now) > atomic_load_explicit(&r->used_at, memory_order_relaxed)) {
+            atomic_store_explicit(&r->used_at, secs32(now), memory_order_relaxed);
+            atomic_fetch_or_explicit(&r->flags, F_USED_NEW, memory_order_relaxed);
         }
-        fn(VALUE(n), n->vlen, arg);
+        fn(VALUE(r), r->vlen, arg);
     }
     pthread_rwlock_unlock(&s->lk);
     return hit;
 }
 
-/* Unlinks n from its bucket and frees it; the caller holds the write lock. */
+/*
+ * Empties slot i (its record becomes dead space), then shifts back each
+ * entry that follows it in the probe run and may sit earlier (its home is
+ * not cyclically in (i, j]), so no probe ever stops short of its key.
+ * The caller holds the write lock and has called dropped().
+ */
 static void
-remove_node(struct shard *s, struct node *n)
+remove_slot(struct shard *s, uint32_t i)
 {
-    struct node **pp = &s->buckets[n->hash & s->mask];
+    const struct rec *r = rec_at(s, i);
 
-    while (*pp != n)
-        pp = &(*pp)->hnext;
-    *pp = n->hnext;
+    s->dead += rec_size(r->klen, r->vlen);
     s->count--;
-    free(n);
+    for (uint32_t j = next(s, i); s->slots[j].off != 0; j = next(s, j)) {
+        uint32_t k = home(s, s->slots[j].hash);
+
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        s->slots[i] = s->slots[j];
+        i = j;
+    }
+    s->slots[i].off = 0;
 }
 
 /*
- * Makes room for one more node (CLOCK): the hand clears the flags of the
- * referenced nodes it passes and evicts, in the first bucket that has
- * one, the oldest node not referenced; then it moves on. It ends: a
- * bucket it passes without evicting has no flag left set.
+ * Makes room for one more entry (CLOCK): the hand clears the flags of the
+ * referenced entries it passes and evicts the first one not referenced.
+ * After two rounds every flag it passed is clear; an entry shifted back
+ * behind it by a removal may be passed over once, so past two rounds it
+ * takes whatever it finds.
  */
 static void
-evict_one(struct shard *s)
+evict_one(struct memstate *m, struct shard *s)
 {
-    for (size_t steps = 0; s->count > 0 && steps <= 2 * (s->mask + 1); steps++) {
-        struct node *victim = NULL;
-        size_t b = s->hand;
+    for (uint64_t steps = 0; s->count > 0; steps++) {
+        uint32_t i = s->hand;
+        struct rec *r;
 
-        s->hand = (s->hand + 1) & s->mask;
-        for (struct node *n = s->buckets[b]; n != NULL; n = n->hnext) {
-            if (atomic_load_explicit(&n->ref, memory_order_relaxed))
-                atomic_store_explicit(&n->ref, false, memory_order_relaxed);
-            else
-                victim = n; /* the last one found is the oldest */
+        s->hand = next(s, i);
+        if (s->slots[i].off == 0)
+            continue;
+        r = rec_at(s, i);
+        if (steps < 2 * (uint64_t)s->n_slots &&
+            (atomic_load_explicit(&r->flags, memory_order_relaxed) & F_REF)) {
+            atomic_fetch_and_explicit(&r->flags, (uint8_t)~F_REF, memory_order_relaxed);
+            continue;
         }
-        if (victim != NULL) {
-            remove_node(s, victim);
-            return;
-        }
+        dropped(m, s, i);
+        remove_slot(s, i);
+        s->hand = i; /* what was shifted into it is looked at next */
+        return;
     }
+}
+
+/*
+ * Room for sz more bytes at the end of the arena: when it is full, a new
+ * mapping with the live records only (in slot order) and 1/8 to spare;
+ * the slots are updated, their indices do not change. -1 when out of
+ * memory (the arena is as it was).
+ */
+static int
+arena_room(struct shard *s, size_t sz)
+{
+    size_t live = s->used - s->dead, page = (size_t)sysconf(_SC_PAGESIZE), size, pos = 0;
+    char *a;
+
+    if (s->used + sz <= s->arena_size)
+        return 0;
+    size = live + sz + (live + sz) / 8;
+    size = (size + page - 1) / page * page;
+    a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED)
+        return -1;
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        const struct rec *r;
+        size_t l;
+
+        if (s->slots[i].off == 0)
+            continue;
+        r = rec_at(s, i);
+        l = rec_size(r->klen, r->vlen);
+        memcpy(a + pos, r, l);
+        s->slots[i].off = (uint32_t)pos + 1;
+        pos += l;
+    }
+    if (s->arena != NULL)
+        munmap(s->arena, s->arena_size);
+    s->arena = a;
+    s->arena_size = size;
+    s->used = pos;
+    s->dead = 0;
+    return 0;
 }
 
 int
 memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
                memstate_merge_fn fn, void *arg)
 {
-    size_t klen, len, oldlen = 0;
+    size_t klen, len, oldlen = 0, sz;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    struct node *n, *old;
+    uint32_t oi, off;
     const void *oldval = NULL;
+    struct rec *n;
 
-    if (klen > UINT16_MAX)
+    if (klen > KEY_MAX)
         return -1;
     pthread_rwlock_wrlock(&s->lk);
     /* A value read before the last invalidation is never stored. */
@@ -250,45 +386,57 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
         pthread_rwlock_unlock(&s->lk);
         return 0;
     }
-    old = find(s, (uint32_t)h, key, klen);
-    if (old != NULL && old->gen == gen) {
-        oldval = VALUE(old);
-        oldlen = old->vlen;
+    oi = find(s, (uint32_t)h, key, klen);
+    if (oi != NONE && rec_at(s, oi)->gen == gen) {
+        oldval = VALUE(rec_at(s, oi));
+        oldlen = rec_at(s, oi)->vlen;
     }
-    /* Asked for the length first, so that the node is allocated to fit. */
+    /* Asked for the length first, so that the record is made to fit. */
     len = fn(oldval, oldlen, NULL, 0, arg);
-    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX ||
-        (n = malloc(offsetof(struct node, data) + klen + 1 + len)) == NULL) {
+    sz = rec_size(klen, len);
+    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX || sz > UINT32_MAX - 1 - s->used ||
+        arena_room(s, sz) != 0) {
         pthread_rwlock_unlock(&s->lk);
         return len == MEMSTATE_KEEP ? 0 : -1;
     }
-    memset(n, 0, offsetof(struct node, data));
-    n->hash = (uint32_t)h;
+    if (oldval != NULL) /* the arena may have been rebuilt */
+        oldval = VALUE(rec_at(s, oi));
+    off = (uint32_t)s->used;
+    s->used += sz;
+    n = (struct rec *)(void *)(s->arena + off);
+    memset(n, 0, offsetof(struct rec, data));
     n->gen = gen;
-    n->klen = (uint16_t)klen;
+    n->klen = (uint8_t)klen;
     n->vlen = (uint16_t)len;
-    memcpy(n->data, key, klen + 1);
-    atomic_init(&n->ref, false);
+    memcpy(n->data, key, klen);
     atomic_init(&n->used_at, secs32(now));
-    atomic_init(&n->used_new, now > 0);
+    atomic_init(&n->flags, now > 0 ? F_USED_NEW : 0);
     (void)fn(oldval, oldlen, VALUE(n), len, arg);
-    if (old != NULL) {
+    if (oi != NONE) {
+        struct rec *old = rec_at(s, oi);
         uint32_t u = atomic_load_explicit(&old->used_at, memory_order_relaxed);
 
         /* The uses of the key carry over to its new value. */
         if (u > secs32(now))
             atomic_store_explicit(&n->used_at, u, memory_order_relaxed);
-        if (atomic_load_explicit(&old->used_new, memory_order_relaxed))
-            atomic_store_explicit(&n->used_new, true, memory_order_relaxed);
-        if (atomic_load_explicit(&old->ref, memory_order_relaxed))
-            atomic_store_explicit(&n->ref, true, memory_order_relaxed);
-        remove_node(s, old);
+        atomic_fetch_or_explicit(&n->flags,
+                                 atomic_load_explicit(&old->flags, memory_order_relaxed),
+                                 memory_order_relaxed);
+        dropped(m, s, oi);
+        /* The new record takes the old one's slot. */
+        s->dead += rec_size(old->klen, old->vlen);
+        s->slots[oi].off = off + 1;
+    } else {
+        uint32_t i;
+
+        if (s->count >= s->cap)
+            evict_one(m, s);
+        for (i = home(s, (uint32_t)h); s->slots[i].off != 0; i = next(s, i))
+            ;
+        s->slots[i].hash = (uint32_t)h;
+        s->slots[i].off = off + 1;
+        s->count++;
     }
-    if (s->count >= s->cap)
-        evict_one(s);
-    n->hnext = s->buckets[h & s->mask];
-    s->buckets[h & s->mask] = n;
-    s->count++;
     pthread_rwlock_unlock(&s->lk);
     return 0;
 }
@@ -328,11 +476,15 @@ memstate_del(struct memstate *m, const char *key)
     size_t klen;
     uint64_t h = hash_key(key, &klen);
     struct shard *s = shard_of(m, h);
-    struct node *n;
+    uint32_t i;
 
+    if (klen > KEY_MAX)
+        return;
     pthread_rwlock_wrlock(&s->lk);
-    if ((n = find(s, (uint32_t)h, key, klen)) != NULL)
-        remove_node(s, n);
+    if ((i = find(s, (uint32_t)h, key, klen)) != NONE) {
+        dropped(m, s, i);
+        remove_slot(s, i);
+    }
     pthread_rwlock_unlock(&s->lk);
 }
 
@@ -347,6 +499,22 @@ memstate_count(struct memstate *m)
         pthread_rwlock_unlock(&m->shards[i].lk);
     }
     return total;
+}
+
+void
+memstate_stats(struct memstate *m, struct memstate_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    for (size_t i = 0; i < m->n_shards; i++) {
+        struct shard *s = &m->shards[i];
+
+        pthread_rwlock_rdlock(&s->lk);
+        st->entries += s->count;
+        st->slots += s->n_slots;
+        st->arena_bytes += s->arena_size;
+        st->live_bytes += s->used - s->dead;
+        pthread_rwlock_unlock(&s->lk);
+    }
 }
 
 struct used {
@@ -369,16 +537,21 @@ memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg)
         pthread_rwlock_rdlock(&s->lk);
         if (s->count > 0)
             u = malloc(s->count * sizeof(*u));
-        for (size_t b = 0; u != NULL && b <= s->mask; b++) {
-            for (struct node *x = s->buckets[b]; x != NULL; x = x->hnext) {
-                if (!atomic_exchange_explicit(&x->used_new, false, memory_order_relaxed))
-                    continue;
-                if ((u[n].key = strdup(x->data)) == NULL) {
-                    atomic_store_explicit(&x->used_new, true, memory_order_relaxed);
-                    continue;
-                }
-                u[n++].at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
+        for (uint32_t j = 0; u != NULL && j < s->n_slots; j++) {
+            struct rec *x;
+
+            if (s->slots[j].off == 0)
+                continue;
+            x = rec_at(s, j);
+            if (!(atomic_fetch_and_explicit(&x->flags, (uint8_t)~F_USED_NEW,
+                                            memory_order_relaxed) &
+                  F_USED_NEW))
+                continue;
+            if ((u[n].key = strndup(x->data, x->klen)) == NULL) {
+                atomic_fetch_or_explicit(&x->flags, F_USED_NEW, memory_order_relaxed);
+                continue;
             }
+            u[n++].at = atomic_load_explicit(&x->used_at, memory_order_relaxed);
         }
         pthread_rwlock_unlock(&s->lk);
         for (size_t k = 0; k < n; k++) {

@@ -12,21 +12,25 @@
  *	memstate_get(m, "example.com", now, copy_fn, arg);
  *	memstate_invalidate(m);                         the truth changed
  *	memstate_take_used(m, fn, arg);                 last-use times to store
+ *	memstate_on_drop(m, fn, arg);                   values that leave the map
  *	memstate_count(m);
+ *	memstate_stats(m, &st);                         memory held
  *	memstate_free(m);
  *
  * DESCRIPTION
- *	At most cap entries (keys with their values). The keys hash into
- *	shards, each a hash table with its own read-write lock and its own
- *	recency list: readers take only their shard's lock for reading, so
- *	readers on different threads never wait for each other, and a writer
- *	holds one shard. A read marks its entry used with a relaxed atomic
- *	store; when a shard is full, a put evicts an entry of that shard not
- *	read lately, by CLOCK (second chance), an approximation of LRU that
- *	needs no recency list: a hand goes round the shard's hash buckets,
- *	clearing the mark of each entry read since it last passed, and takes
- *	the first unmarked one. An entry read more often than the hand comes
- *	round is never evicted; one never read goes within a round.
+ *	At most cap entries (keys of at most MEMSTATE_KEY_MAX bytes, with
+ *	their values). The keys hash into shards, each an open-addressing
+ *	hash table with its own read-write lock, its entries packed in one
+ *	arena (no allocation per entry; memstate.c says why): readers take
+ *	only their shard's lock for reading, so readers on different threads
+ *	never wait for each other, and a writer holds one shard. A read marks
+ *	its entry used with a relaxed atomic; when a shard is full, a put
+ *	evicts an entry of that shard not read lately, by CLOCK (second
+ *	chance), an approximation of LRU that needs no recency list: a hand
+ *	goes round the shard's table, clearing the mark of each entry read
+ *	since it last passed, and takes the first unmarked one. An entry read
+ *	more often than the hand comes round is never evicted; one never read
+ *	goes within a round.
  *
  *	Values are immutable: a put replaces the whole entry (a merge builds
  *	the new value from the old one under the write lock); a get copies
@@ -47,7 +51,8 @@
  *
  * DIAGNOSTICS
  *	memstate_new returns NULL when out of memory; memstate_put returns -1
- *	then (the map is unchanged). Nothing else fails.
+ *	then, or for a key longer than MEMSTATE_KEY_MAX (the map is
+ *	unchanged). Nothing else fails.
  */
 #ifndef MTS_MEMSTATE_H
 #define MTS_MEMSTATE_H
@@ -57,6 +62,7 @@
 #include <stdint.h>
 
 #define MEMSTATE_SHARDS 64
+#define MEMSTATE_KEY_MAX 255 /* a domain name is at most 253 */
 
 struct memstate;
 
@@ -68,10 +74,15 @@ enum memstate_put_mode {
 /* Copies the value out; runs under the shard's read lock, so must not call memstate. */
 typedef void (*memstate_copy_fn)(const void *val, size_t len, void *arg);
 typedef void (*memstate_used_fn)(const char *key, int64_t used_at, void *arg);
+/* A value leaving the map (replaced, evicted, deleted, or the map freed),
+ * under its shard's write lock: so must not call memstate. */
+typedef void (*memstate_drop_fn)(const void *val, size_t len, void *arg);
 
 /* shards 0: MEMSTATE_SHARDS (never more than cap). */
 struct memstate *memstate_new(size_t cap, size_t shards);
 void memstate_free(struct memstate *m);
+/* Set once, before the first put: lets values hold references (hotstate's shared parts). */
+void memstate_on_drop(struct memstate *m, memstate_drop_fn fn, void *arg);
 
 uint32_t memstate_gen(struct memstate *m);
 void memstate_invalidate(struct memstate *m);
@@ -106,6 +117,15 @@ void memstate_del(struct memstate *m, const char *key);
 
 /* Entries held, of any generation. */
 size_t memstate_count(struct memstate *m);
+
+/* What the entries hold, for tests and the benchmark. */
+struct memstate_stats {
+    size_t entries;
+    size_t slots;       /* table slots (8 bytes each) */
+    size_t arena_bytes; /* mapped for records */
+    size_t live_bytes;  /* of which live records */
+};
+void memstate_stats(struct memstate *m, struct memstate_stats *st);
 
 /* Every last use not handed out before; returns how many. */
 size_t memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg);

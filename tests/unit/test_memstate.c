@@ -2,7 +2,10 @@
  * test_memstate - the bounded in-memory map (common/memstate.c): the cap
  * under 200,000 distinct domains, CLOCK (second-chance) eviction,
  * generations, MEMSTATE_ADD, last-use hand-off, and concurrent readers
- * and writers (run under ThreadSanitizer in CI).
+ * and writers (run under ThreadSanitizer in CI); and the open-addressing
+ * table and record arena under it: tables as full as they get, deletes
+ * (entries shifted back), churn against a model of what must be held,
+ * the arena rebuilt to its live records, and over-long keys refused.
  *
  * TABLES
  *	cap_cases	cap x shards x domains put -> entries held <= cap, and
@@ -204,6 +207,256 @@ test_take_used(void **state)
     memstate_free(m);
 }
 
+/* Every held key found with its value, per the model: held[i] is its value or -1. */
+static void
+check_model(struct memstate *m, const int *held, int n)
+{
+    size_t want = 0;
+    int v;
+
+    for (int i = 0; i < n; i++) {
+        char k[64];
+        bool got;
+
+        name(k, sizeof(k), i);
+        got = memstate_get(m, k, 1, copy_int, &v);
+        if (held[i] >= 0) {
+            want++;
+            if (!got)
+                fail_msg("%s not found", k);
+            assert_int_equal(v, held[i]);
+        } else if (got) {
+            fail_msg("%s found, but was deleted", k);
+        }
+    }
+    assert_int_equal(memstate_count(m), want);
+}
+
+static void
+put_val(struct memstate *m, int i, int v)
+{
+    char k[64];
+
+    name(k, sizeof(k), i);
+    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), 0);
+}
+
+static void
+del(struct memstate *m, int i)
+{
+    char k[64];
+
+    name(k, sizeof(k), i);
+    memstate_del(m, k);
+}
+
+/*
+ * Tables as full as they get: shards of cap 1 to 8 (2 to 11 slots), filled
+ * to the cap, every key found; then each replaced in place (count and
+ * table unchanged) and each deleted in turn, the others still found.
+ */
+static void
+test_full_tables(void **state)
+{
+    (void)state;
+    for (int cap = 1; cap <= 8; cap++) {
+        struct memstate *m = memstate_new((size_t)cap, 1);
+        int held[8];
+
+        assert_non_null(m);
+        for (int i = 0; i < cap; i++) {
+            put_val(m, i, i);
+            held[i] = i;
+        }
+        check_model(m, held, cap);
+        for (int i = 0; i < cap; i++) {
+            put_val(m, i, 100 + i);
+            held[i] = 100 + i;
+        }
+        check_model(m, held, cap);
+        for (int i = 0; i < cap; i++) {
+            del(m, i);
+            held[i] = -1;
+            check_model(m, held, cap);
+        }
+        memstate_free(m);
+    }
+}
+
+/*
+ * Deletes in open addressing: 3,000 keys in one shard (runs of probes
+ * long and overlapping), half of them deleted in a scattered order; each
+ * key left must still be found (a delete that only emptied its slot would
+ * cut the probe runs through it), each deleted one not; then the deleted
+ * ones put back.
+ */
+static void
+test_deletes(void **state)
+{
+    enum { N = 3000 };
+    struct memstate *m = memstate_new(N, 1);
+    int *held = malloc(N * sizeof(*held));
+
+    (void)state;
+    assert_non_null(m);
+    assert_non_null(held);
+    for (int i = 0; i < N; i++) {
+        put_val(m, i, i);
+        held[i] = i;
+    }
+    check_model(m, held, N);
+    for (int i = 0; i < N; i++) {
+        int k = (int)(((unsigned)i * 7919u) % N); /* every key once, scattered */
+
+        if (k % 2 == 0) {
+            del(m, k);
+            held[k] = -1;
+        }
+        if (i % 500 == 0)
+            check_model(m, held, N);
+    }
+    check_model(m, held, N);
+    for (int i = 0; i < N; i += 2) {
+        put_val(m, i, -2 - i);
+        held[i] = -2 - i;
+    }
+    /* values below -1 are held too: compare them directly */
+    for (int i = 0; i < N; i++) {
+        char k[64];
+        int v;
+
+        name(k, sizeof(k), i);
+        assert_true(memstate_get(m, k, 1, copy_int, &v));
+        assert_int_equal(v, held[i]);
+    }
+    assert_int_equal(memstate_count(m), N);
+    free(held);
+    memstate_free(m);
+}
+
+/*
+ * Churn: 200,000 random puts, replaces, deletes and reads over 2,000 keys
+ * in a shard of 300. Against a model: a key just put is held with its
+ * value; a deleted one is gone; whatever is held has its latest value; the
+ * count never passes the cap and matches what is found. The arena is
+ * rebuilt to its live records as it fills with dead ones: it never maps
+ * more than its live bytes and 1/8 (a page at least) more.
+ */
+static void
+test_churn(void **state)
+{
+    enum { KEYS = 2000, CAP = 300, OPS = 200000 };
+    struct memstate *m = memstate_new(CAP, 1);
+    int *last = malloc(KEYS * sizeof(*last)); /* the latest value put, -1: deleted */
+    unsigned seed = 42;
+
+    (void)state;
+    assert_non_null(m);
+    assert_non_null(last);
+    for (int i = 0; i < KEYS; i++)
+        last[i] = -1;
+    for (int op = 0; op < OPS; op++) {
+        int k = (int)(rand_r(&seed) % KEYS), r = (int)(rand_r(&seed) % 10), v;
+        char key[64];
+
+        name(key, sizeof(key), k);
+        if (r < 4) {
+            put_val(m, k, op);
+            last[k] = op;
+            assert_true(memstate_get(m, key, 1, copy_int, &v));
+            assert_int_equal(v, op);
+        } else if (r < 5) {
+            memstate_del(m, key);
+            last[k] = -1;
+            assert_false(memstate_get(m, key, 1, copy_int, &v));
+        } else if (memstate_get(m, key, 1, copy_int, &v)) {
+            if (v != last[k])
+                fail_msg("op %d: %s holds %d, last put %d", op, key, v, last[k]);
+        }
+        if (op % 997 == 0) {
+            struct memstate_stats st;
+            size_t found = 0;
+
+            for (int i = 0; i < KEYS; i++) {
+                char ki[64];
+
+                name(ki, sizeof(ki), i);
+                if (memstate_get(m, ki, 1, copy_int, &v)) {
+                    assert_int_equal(v, last[i]);
+                    found++;
+                }
+            }
+            memstate_stats(m, &st);
+            assert_int_equal(st.entries, found);
+            assert_true(st.entries <= CAP);
+            assert_true(st.arena_bytes <= st.live_bytes + st.live_bytes / 8 + 4096 + 64);
+        }
+    }
+    free(last);
+    memstate_free(m);
+}
+
+/* A key longer than MEMSTATE_KEY_MAX is refused, one of that length held. */
+static void
+test_long_keys(void **state)
+{
+    struct memstate *m = memstate_new(10, 1);
+    char k[MEMSTATE_KEY_MAX + 2];
+    int v = 7, out;
+
+    (void)state;
+    memset(k, 'a', sizeof(k) - 1);
+    k[sizeof(k) - 1] = '\0';
+    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), -1);
+    assert_false(memstate_get(m, k, 1, copy_int, &out));
+    k[MEMSTATE_KEY_MAX] = '\0';
+    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), 0);
+    assert_true(memstate_get(m, k, 1, copy_int, &out));
+    assert_int_equal(out, 7);
+    k[MEMSTATE_KEY_MAX - 1] = 'b'; /* same length, another key */
+    assert_false(memstate_get(m, k, 1, copy_int, &out));
+    memstate_free(m);
+}
+
+struct drops {
+    int n;
+    long sum; /* of the values dropped */
+};
+
+static void
+on_drop(const void *val, size_t len, void *arg)
+{
+    struct drops *d = arg;
+    int v;
+
+    assert_int_equal(len, sizeof(v));
+    memcpy(&v, val, sizeof(v));
+    d->n++;
+    d->sum += v;
+}
+
+/* Every value put leaves through the drop callback exactly once: replaced,
+ * evicted, deleted, or when the map is freed. */
+static void
+test_drops(void **state)
+{
+    struct memstate *m = memstate_new(10, 1);
+    struct drops d = {0, 0};
+    long sum = 0;
+
+    (void)state;
+    memstate_on_drop(m, on_drop, &d);
+    for (int i = 0; i < 50; i++) {
+        put_val(m, i % 20, i); /* replaces and evictions */
+        sum += i;
+    }
+    del(m, 49 % 20);
+    assert_int_equal(d.n, 50 - (int)memstate_count(m));
+    memstate_free(m);
+    assert_int_equal(d.n, 50);
+    assert_int_equal(d.sum, sum);
+}
+
 #define THREADS 8
 #define ROUNDS 20000
 
@@ -259,7 +512,7 @@ test_threads(void **state)
     memstate_free(m);
 }
 
-#define N_TESTS (N_ROWS(cap_cases) + 5)
+#define N_TESTS (N_ROWS(cap_cases) + 10)
 
 static struct CMUnitTest tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -274,6 +527,11 @@ main(void)
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_take_used),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_full_tables),
+        cmocka_unit_test(test_deletes),
+        cmocka_unit_test(test_churn),
+        cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_drops),
     };
 
     UNIT_ADD_TABLE(&list, "cap", cap_cases, run_cap_case);
