@@ -4,19 +4,31 @@
  *
  * DESCRIPTION
  *	One memstate entry a domain holds both its row and its MX set:
- *	a 16-bit length of the row part (0: none), the row part, then the MX
- *	part (empty: none); a put of one part keeps the other (memstate_merge).
- *	Each part is packed: a fixed header (memcpy'd, so no alignment is
- *	assumed) followed by NUL-terminated strings. Only what a verdict and
- *	the refresh schedule read is kept: no policy text, no fetch back-off
- *	(the refresh reads the whole row from the database anyway).
+ *	the length of the row part (one byte, 0: none), the row part, then
+ *	the MX part (empty: none); a put of one part keeps the other
+ *	(memstate_merge). Only what a verdict and the refresh schedule read
+ *	is kept: no policy text, no fetch back-off (the refresh reads the
+ *	whole row from the database anyway).
  *
- *	Compact, since a process keeps up to memory_cache_domains of them:
- *	times are 32-bit seconds (a time outside 0 .. 2^32-1 keeps the domain
- *	out of memory, so its reads go to the database), and an MX name or
- *	pattern that ends in the domain itself ("mx1.example.com",
- *	"*.example.com" for example.com) is stored without that suffix: its
- *	place is marked by SUFFIX, a byte no DNS name or pattern holds.
+ *	Compact, since a process keeps up to memory_cache_domains of them.
+ *	What is the domain's own stays in its entry: its times (32-bit
+ *	seconds; a time outside 0 .. 2^32-1 keeps the domain out of memory,
+ *	so its reads go to the database) and the policy's id. The rest is
+ *	shared: a part's "shape" (for a row: mode, max_age, status, DNSSEC
+ *	state, last error and the policy's MX patterns; for an MX set: its
+ *	hosts) is interned, one copy for all the domains whose shape is the
+ *	same, and the entry holds a pointer to it. Many are the same: a name
+ *	or pattern that ends in the domain itself ("mx1.example.com",
+ *	"*.example.com" for example.com) is kept without that suffix (its
+ *	place is marked by SUFFIX, a byte no DNS name or pattern holds), and
+ *	domains hosted by one provider share its MX hosts and patterns.
+ *
+ *	A shape lives while entries point to it: a reference count, changed
+ *	only under the interning table's mutex, which only puts take (and
+ *	memstate's drop callback, under a shard's write lock: the order is
+ *	always shard, then table). A read follows the pointer under its
+ *	shard's read lock only: the entry it reads holds a reference, and
+ *	cannot go while that lock is held.
  */
 #include "hotstate.h"
 
@@ -38,20 +50,40 @@ struct hotstate {
     _Atomic int64_t next_check_ms; /* monotonic: when data_version is read next */
     int64_t seen_version;          /* under check_mu */
     pthread_mutex_t check_mu;
+    pthread_mutex_t shape_mu; /* the shapes' table and reference counts */
+    struct shape **shapes;    /* hash buckets */
+    size_t n_buckets, n_shapes;
 };
 
-/* Packed: copied with memcpy, and there is one for every domain kept. */
-struct row_hdr {
+/* A shared part of entries (see DESCRIPTION). */
+struct shape {
+    struct shape *next; /* in its bucket of the table */
+    uint32_t refs;      /* entries pointing to it (and puts under way) */
+    uint32_t hash;
+    uint16_t len;
+    char data[]; /* row: struct row_shape, strings; MX: count, names */
+};
+
+/* Packed: copied with memcpy. */
+struct row_fix {
     uint32_t fetched_at, expires_at, checked_at;
+    struct shape *shape;
+    /* then txt_id and its NUL */
+} __attribute__((packed));
+
+struct row_shape {
     uint32_t max_age;
     uint8_t has_policy, mode, has_status, status;
     uint16_t n_mx;
+    /* then dnssec, last_error, the MX patterns */
 } __attribute__((packed));
 
-struct mx_hdr {
+struct mx_fix {
     uint32_t fetched_at, expires_at;
-    uint8_t n;
+    struct shape *shape; /* the count (one byte), then the hosts */
 } __attribute__((packed));
+
+static void on_drop(const void *val, size_t len, void *arg);
 
 #define SUFFIX '\001' /* "." and the domain (or the domain alone, at the start) */
 
@@ -83,6 +115,8 @@ hotstate_new(size_t cap, struct cache *cache, struct mts_err *err)
     }
     h->cache = cache;
     pthread_mutex_init(&h->check_mu, NULL);
+    pthread_mutex_init(&h->shape_mu, NULL);
+    memstate_on_drop(h->map, on_drop, h);
     if (cache_data_version(cache, &h->seen_version, err) != CACHE_OK) {
         hotstate_free(h);
         return NULL;
@@ -97,7 +131,9 @@ hotstate_free(struct hotstate *h)
     if (h == NULL)
         return;
     pthread_mutex_destroy(&h->check_mu);
-    memstate_free(h->map);
+    memstate_free(h->map); /* drops every entry's references first */
+    pthread_mutex_destroy(&h->shape_mu);
+    free(h->shapes);
     free(h);
 }
 
@@ -198,11 +234,133 @@ take_name(const char **p, const char *domain)
     return out;
 }
 
+/* ------------------------------------------------------------ shapes */
+
+static uint32_t
+hash_bytes(const char *p, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The shape of these bytes, with one more reference; NULL when out of memory. */
+static struct shape *
+shape_get(struct hotstate *h, const char *data, size_t len)
+{
+    uint32_t hash = hash_bytes(data, len);
+    struct shape *sh;
+
+    pthread_mutex_lock(&h->shape_mu);
+    if (h->n_shapes >= h->n_buckets) { /* grow: at most one shape a bucket on average */
+        size_t nb = h->n_buckets ? h->n_buckets * 2 : 64;
+        struct shape **b = calloc(nb, sizeof(*b));
+
+        if (b != NULL) {
+            for (size_t i = 0; i < h->n_buckets; i++) {
+                for (struct shape *x = h->shapes[i], *nx; x != NULL; x = nx) {
+                    nx = x->next;
+                    x->next = b[x->hash & (nb - 1)];
+                    b[x->hash & (nb - 1)] = x;
+                }
+            }
+            free(h->shapes);
+            h->shapes = b;
+            h->n_buckets = nb;
+        }
+    }
+    sh = NULL;
+    if (h->n_buckets > 0) {
+        for (sh = h->shapes[hash & (h->n_buckets - 1)]; sh != NULL; sh = sh->next)
+            if (sh->hash == hash && sh->len == len && memcmp(sh->data, data, len) == 0)
+                break;
+        if (sh == NULL && (sh = malloc(offsetof(struct shape, data) + len)) != NULL) {
+            sh->refs = 0;
+            sh->hash = hash;
+            sh->len = (uint16_t)len;
+            memcpy(sh->data, data, len);
+            sh->next = h->shapes[hash & (h->n_buckets - 1)];
+            h->shapes[hash & (h->n_buckets - 1)] = sh;
+            h->n_shapes++;
+        }
+        if (sh != NULL)
+            sh->refs++;
+    }
+    pthread_mutex_unlock(&h->shape_mu);
+    return sh;
+}
+
+static void
+shape_ref(struct hotstate *h, struct shape *sh)
+{
+    pthread_mutex_lock(&h->shape_mu);
+    sh->refs++;
+    pthread_mutex_unlock(&h->shape_mu);
+}
+
+/* Drops a reference; the last one frees the shape. */
+static void
+shape_unref(struct hotstate *h, struct shape *sh)
+{
+    pthread_mutex_lock(&h->shape_mu);
+    if (--sh->refs == 0) {
+        struct shape **pp = &h->shapes[sh->hash & (h->n_buckets - 1)];
+
+        while (*pp != sh)
+            pp = &(*pp)->next;
+        *pp = sh->next;
+        h->n_shapes--;
+        free(sh);
+    }
+    pthread_mutex_unlock(&h->shape_mu);
+}
+
+/* ------------------------------------------------------------ entries */
+
+/* The shapes an entry's value points to (NULL: that part is absent). */
+static void
+value_shapes(const void *val, size_t len, struct shape **row, struct shape **mx)
+{
+    const char *v = val;
+    uint8_t rowlen = (uint8_t)v[0];
+    struct row_fix rf;
+    struct mx_fix mf;
+
+    *row = *mx = NULL;
+    if (rowlen > 0) {
+        memcpy(&rf, v + 1, sizeof(rf));
+        *row = rf.shape;
+    }
+    if (len > 1u + rowlen) {
+        memcpy(&mf, v + 1 + rowlen, sizeof(mf));
+        *mx = mf.shape;
+    }
+}
+
+/* memstate_drop_fn: a value leaves the map; its shapes lose a reference. */
+static void
+on_drop(const void *val, size_t len, void *arg)
+{
+    struct shape *row, *mx;
+
+    value_shapes(val, len, &row, &mx);
+    if (row != NULL)
+        shape_unref(arg, row);
+    if (mx != NULL)
+        shape_unref(arg, mx);
+}
+
 /* A part to put, and which. */
 struct part {
-    char *buf;
+    struct hotstate *h;
+    char buf[sizeof(struct row_fix) + POLICY_ID_MAX + 1];
     size_t len;
     bool is_row;
+    bool stored; /* the value holding its shape's reference was stored */
     enum memstate_put_mode mode;
 };
 
@@ -210,40 +368,56 @@ struct part {
 static size_t
 merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
 {
-    const struct part *p = arg;
-    uint16_t rowlen = 0, newrow;
+    struct part *p = arg;
+    uint8_t rowlen = 0, newrow;
     const char *o = old;
     size_t mxlen = 0, len;
+    char *w = out;
 
     if (old != NULL) {
-        memcpy(&rowlen, o, sizeof(rowlen));
-        mxlen = oldlen - sizeof(rowlen) - rowlen;
+        rowlen = (uint8_t)o[0];
+        mxlen = oldlen - 1 - rowlen;
         if (p->mode == MEMSTATE_ADD && (p->is_row ? rowlen > 0 : mxlen > 0))
             return MEMSTATE_KEEP;
     }
-    newrow = (uint16_t)(p->is_row ? p->len : rowlen);
-    len = sizeof(newrow) + newrow + (p->is_row ? mxlen : p->len);
+    newrow = (uint8_t)(p->is_row ? p->len : rowlen);
+    len = 1 + newrow + (p->is_row ? mxlen : p->len);
     if (out == NULL || len > outsz)
         return len;
-    memcpy(out, &newrow, sizeof(newrow));
+    w[0] = (char)newrow;
     if (p->is_row) {
-        memcpy((char *)out + sizeof(newrow), p->buf, p->len);
+        memcpy(w + 1, p->buf, p->len);
         if (mxlen > 0)
-            memcpy((char *)out + sizeof(newrow) + newrow, o + sizeof(rowlen) + rowlen, mxlen);
+            memcpy(w + 1 + newrow, o + 1 + rowlen, mxlen);
     } else {
         if (rowlen > 0)
-            memcpy((char *)out + sizeof(newrow), o + sizeof(rowlen), rowlen);
-        memcpy((char *)out + sizeof(newrow) + newrow, p->buf, p->len);
+            memcpy(w + 1, o + 1, rowlen);
+        memcpy(w + 1 + newrow, p->buf, p->len);
     }
+    /* The part carried over is now pointed to from one more value (the
+     * old one is dropped just after). */
+    if (old != NULL) {
+        struct shape *row, *mx;
+
+        value_shapes(old, oldlen, &row, &mx);
+        if (p->is_row && mx != NULL)
+            shape_ref(p->h, mx);
+        if (!p->is_row && row != NULL)
+            shape_ref(p->h, row);
+    }
+    p->stored = true;
     return len;
 }
 
+/* Stores p (whose shape sh holds a reference for it), or leaves the domain out. */
 static void
-put_part(struct hotstate *h, const char *domain, struct part *p, bool ok, uint32_t gen,
-         int64_t now)
+put_part(struct hotstate *h, const char *domain, struct part *p, struct shape *sh, bool ok,
+         uint32_t gen, int64_t now)
 {
-    if (!ok || memstate_merge(h->map, domain, gen, now, merge_part, p) != 0)
+    if (!ok || sh == NULL || memstate_merge(h->map, domain, gen, now, merge_part, p) != 0)
         memstate_del(h->map, domain); /* never leave an older copy behind */
+    if (sh != NULL && !p->stored)
+        shape_unref(h, sh);
 }
 
 void
@@ -251,23 +425,26 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
                  enum memstate_put_mode mode)
 {
     char *buf = malloc(VAL_MAX);
-    struct part part = {buf, 0, true, mode};
-    struct row_hdr hd = {(uint32_t)e->fetched_at, (uint32_t)e->expires_at,
-                         (uint32_t)e->checked_at, e->max_age, e->has_policy, (uint8_t)e->mode,
-                         e->has_status, (uint8_t)e->status,
-                         (uint16_t)(e->has_policy ? e->n_mx : 0)};
-    size_t off = sizeof(hd);
+    struct part part = {.h = h, .is_row = true, .mode = mode};
+    struct row_shape rs = {e->max_age, e->has_policy, (uint8_t)e->mode, e->has_status,
+                           (uint8_t)e->status, (uint16_t)(e->has_policy ? e->n_mx : 0)};
+    struct row_fix rf = {(uint32_t)e->fetched_at, (uint32_t)e->expires_at,
+                         (uint32_t)e->checked_at, NULL};
+    size_t off = sizeof(rs), idlen = strlen(e->txt_id) + 1;
     bool ok = buf != NULL && e->n_mx <= UINT16_MAX && fits32(e->fetched_at) &&
-              fits32(e->expires_at) && fits32(e->checked_at);
+              fits32(e->expires_at) && fits32(e->checked_at) && idlen <= POLICY_ID_MAX + 1;
 
     if (ok)
-        memcpy(buf, &hd, sizeof(hd));
-    ok = ok && add_str(buf, &off, e->txt_id) && add_str(buf, &off, e->dnssec) &&
-         add_str(buf, &off, e->last_error);
-    for (size_t i = 0; ok && i < hd.n_mx; i++)
+        memcpy(buf, &rs, sizeof(rs));
+    ok = ok && add_str(buf, &off, e->dnssec) && add_str(buf, &off, e->last_error);
+    for (size_t i = 0; ok && i < rs.n_mx; i++)
         ok = add_name(buf, &off, e->mx[i], e->domain);
-    part.len = off;
-    put_part(h, e->domain, &part, ok, gen, now);
+    if (ok && (rf.shape = shape_get(h, buf, off)) != NULL) {
+        memcpy(part.buf, &rf, sizeof(rf));
+        memcpy(part.buf + sizeof(rf), e->txt_id, idlen);
+        part.len = sizeof(rf) + idlen;
+    }
+    put_part(h, e->domain, &part, rf.shape, ok, gen, now);
     free(buf);
 }
 
@@ -292,35 +469,34 @@ copy_row(const void *val, size_t len, void *arg)
 {
     struct row_out *o = arg;
     struct cache_entry *e = o->e;
-    struct row_hdr hd;
-    uint16_t rowlen;
-    const char *p;
+    struct row_fix rf;
+    struct row_shape rs;
+    const char *v = val, *p;
 
     (void)len;
-    memcpy(&rowlen, val, sizeof(rowlen));
-    if (rowlen == 0)
+    if (v[0] == 0)
         return; /* only the MX set is held */
-    val = (const char *)val + sizeof(rowlen);
-    p = (const char *)val + sizeof(hd);
-    memcpy(&hd, val, sizeof(hd));
-    e->fetched_at = hd.fetched_at;
-    e->expires_at = hd.expires_at;
-    e->checked_at = hd.checked_at;
-    e->max_age = hd.max_age;
-    e->has_policy = hd.has_policy;
-    e->mode = (enum policy_mode)hd.mode;
-    e->has_status = hd.has_status;
-    e->status = (enum discover_status)hd.status;
-    p = take_str(p, e->txt_id, sizeof(e->txt_id));
+    memcpy(&rf, v + 1, sizeof(rf));
+    memcpy(&rs, rf.shape->data, sizeof(rs));
+    e->fetched_at = rf.fetched_at;
+    e->expires_at = rf.expires_at;
+    e->checked_at = rf.checked_at;
+    e->max_age = rs.max_age;
+    e->has_policy = rs.has_policy;
+    e->mode = (enum policy_mode)rs.mode;
+    e->has_status = rs.has_status;
+    e->status = (enum discover_status)rs.status;
+    (void)take_str(v + 1 + sizeof(rf), e->txt_id, sizeof(e->txt_id));
+    p = rf.shape->data + sizeof(rs);
     p = take_str(p, e->dnssec, sizeof(e->dnssec));
     p = take_str(p, e->last_error, sizeof(e->last_error));
     o->ok = true;
-    if (hd.n_mx > 0) {
-        if ((e->mx = calloc(hd.n_mx, sizeof(*e->mx))) == NULL) {
+    if (rs.n_mx > 0) {
+        if ((e->mx = calloc(rs.n_mx, sizeof(*e->mx))) == NULL) {
             o->ok = false;
             return;
         }
-        for (e->n_mx = 0; e->n_mx < hd.n_mx; e->n_mx++) {
+        for (e->n_mx = 0; e->n_mx < rs.n_mx; e->n_mx++) {
             if ((e->mx[e->n_mx] = take_name(&p, o->domain)) == NULL) {
                 o->ok = false;
                 return;
@@ -354,19 +530,22 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
                 enum memstate_put_mode mode)
 {
     char *buf = malloc(VAL_MAX);
-    struct part part = {buf, 0, false, mode};
-    struct mx_hdr hd = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, (uint8_t)m->n};
-    size_t off = sizeof(hd);
+    struct part part = {.h = h, .is_row = false, .mode = mode};
+    struct mx_fix mf = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, NULL};
+    size_t off = 1;
     /* dnssec is not kept: no verdict reads it */
-    bool ok = buf != NULL && m->n <= CACHE_MX_MAX && fits32(m->fetched_at) &&
-              fits32(m->expires_at);
+    bool ok = buf != NULL && m->n <= CACHE_MX_MAX && m->n <= UINT8_MAX &&
+              fits32(m->fetched_at) && fits32(m->expires_at);
 
     if (ok)
-        memcpy(buf, &hd, sizeof(hd));
+        buf[0] = (char)(uint8_t)m->n;
     for (size_t i = 0; ok && i < m->n; i++)
         ok = add_name(buf, &off, m->hosts[i], m->domain);
-    part.len = off;
-    put_part(h, m->domain, &part, ok, gen, 0);
+    if (ok && (mf.shape = shape_get(h, buf, off)) != NULL) {
+        memcpy(part.buf, &mf, sizeof(mf));
+        part.len = sizeof(mf);
+    }
+    put_part(h, m->domain, &part, mf.shape, ok, gen, 0);
     free(buf);
 }
 
@@ -381,21 +560,20 @@ copy_mx(const void *val, size_t len, void *arg)
 {
     struct mx_out *o = arg;
     struct cache_mxset *m = o->m;
-    struct mx_hdr hd;
-    uint16_t rowlen;
-    const char *p;
+    struct mx_fix mf;
+    const char *v = val, *p;
+    uint8_t rowlen = (uint8_t)v[0], n;
 
-    memcpy(&rowlen, val, sizeof(rowlen));
-    if (len <= sizeof(rowlen) + rowlen)
+    if (len <= 1u + rowlen)
         return; /* only the row is held */
-    val = (const char *)val + sizeof(rowlen) + rowlen;
-    p = (const char *)val + sizeof(hd);
-    memcpy(&hd, val, sizeof(hd));
-    m->fetched_at = hd.fetched_at;
-    m->expires_at = hd.expires_at;
-    if ((m->hosts = calloc(hd.n ? hd.n : 1, sizeof(*m->hosts))) == NULL)
+    memcpy(&mf, v + 1 + rowlen, sizeof(mf));
+    m->fetched_at = mf.fetched_at;
+    m->expires_at = mf.expires_at;
+    n = (uint8_t)mf.shape->data[0];
+    p = mf.shape->data + 1;
+    if ((m->hosts = calloc(n ? n : 1, sizeof(*m->hosts))) == NULL)
         return;
-    for (m->n = 0; m->n < hd.n; m->n++)
+    for (m->n = 0; m->n < n; m->n++)
         if ((m->hosts[m->n] = take_name(&p, o->domain)) == NULL)
             return;
     o->ok = true;
@@ -474,4 +652,15 @@ size_t
 hotstate_count(struct hotstate *h)
 {
     return memstate_count(h->map);
+}
+
+size_t
+hotstate_shapes(struct hotstate *h)
+{
+    size_t n;
+
+    pthread_mutex_lock(&h->shape_mu);
+    n = h->n_shapes;
+    pthread_mutex_unlock(&h->shape_mu);
+    return n;
 }

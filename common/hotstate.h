@@ -19,8 +19,9 @@
  * DESCRIPTION
  *	One memstate map (memstate.h) capped at cap domains with
  *	least-recently-used eviction; a domain's entry holds its cache row and
- *	its MX set, stored compactly (one allocation a domain, about 200
- *	bytes for a typical one). A read takes only the read lock of its
+ *	its MX set, stored compactly: what domains have in common (a
+ *	policy's mode and MX patterns, an MX set's hosts, with the domain's
+ *	own name taken out) is kept once and shared. A read takes only the read lock of its
  *	shard: readers never wait for each other, nor for a database or DNS.
  *
  *	Freshness. The shared SQLite cache stays the truth; memory is a copy
@@ -89,7 +90,8 @@ void hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t g
 /* Writes the last uses recorded since the previous call; returns how many. */
 size_t hotstate_flush_used(struct hotstate *h);
 
-/* Rows held in memory (for tests and the benchmark). */
+/* Rows held in memory, and the distinct shared parts they point to (for tests). */
 size_t hotstate_count(struct hotstate *h);
+size_t hotstate_shapes(struct hotstate *h);
 
 #endif

@@ -3,8 +3,9 @@
  * what goes in comes out unchanged through the compact form (32-bit times,
  * names stored without their domain suffix), what cannot be held that way
  * stays out (reads then go to the database), a row and an MX set of one
- * domain live side by side, and another connection's write to the shared
- * cache drops what memory held.
+ * domain live side by side, what domains have in common is held once (and
+ * freed with the last domain that held it), and another connection's
+ * write to the shared cache drops what memory held.
  *
  * TABLES
  *	round_trips	domain, MX patterns, MX hosts, times -> the row and the
@@ -262,7 +263,120 @@ test_other_writer_seen(void **state)
     assert_int_equal(rmdir(path), 0);
 }
 
-#define N_TESTS (N_ROWS(round_trips) + N_ROWS(kept_out) + 1)
+/* Domain i of a set: d<i>.example, its pattern and host mx.d<i>.example
+ * (or, when provider, *.mail.provider.net and mx1.provider.net). */
+struct named {
+    char domain[64], name[80];
+    const char *names[2];
+};
+
+static void
+put_domain(struct hotstate *h, int i, bool provider, int64_t t)
+{
+    struct named n;
+    struct round_trip r = {"", n.domain, {n.name, NULL}, {n.name, NULL}, t, t + 86400};
+    struct cache_entry e;
+    struct cache_mxset m;
+
+    snprintf(n.domain, sizeof(n.domain), "d%d.example", i);
+    if (provider)
+        snprintf(n.name, sizeof(n.name), "*.mail.provider.net");
+    else
+        snprintf(n.name, sizeof(n.name), "mx.d%d.example", i);
+    row_of(&r, &e);
+    hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+    if (provider)
+        snprintf(n.name, sizeof(n.name), "mx1.provider.net");
+    mxset_of(&r, &m);
+    hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+}
+
+static void
+check_domain(struct hotstate *h, int i, bool provider, int64_t t)
+{
+    char domain[64], want[80];
+    struct cache_entry e;
+    struct cache_mxset m;
+
+    snprintf(domain, sizeof(domain), "d%d.example", i);
+    assert_true(hotstate_get_row(h, domain, 20, &e));
+    assert_int_equal(e.fetched_at, t);
+    assert_int_equal(e.n_mx, 1);
+    if (provider)
+        snprintf(want, sizeof(want), "*.mail.provider.net");
+    else
+        snprintf(want, sizeof(want), "mx.d%d.example", i);
+    assert_string_equal(e.mx[0], want);
+    cache_entry_free(&e);
+    assert_true(hotstate_get_mx(h, domain, &m));
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.expires_at, t + 86400);
+    if (provider)
+        snprintf(want, sizeof(want), "mx1.provider.net");
+    else
+        snprintf(want, sizeof(want), "mx.d%d.example", i);
+    assert_string_equal(m.hosts[0], want);
+    cache_mxset_free(&m);
+}
+
+/*
+ * Shared parts: 50 domains each with its own name as MX (stored without
+ * the suffix: all alike) and 30 with a provider's hosts hold 4 shapes (a
+ * row's and an MX set's of each kind), their times their own. A row
+ * replaced keeps its MX set's shape alive; once the cap (1,000) has pushed
+ * every one of them out, only the shapes of what is held are left.
+ */
+static void
+test_shared_shapes(void **state)
+{
+    struct cache *cache;
+    struct mts_err err;
+    struct hotstate *h;
+
+    (void)state;
+    assert_int_equal(cache_open(":memory:", 1000, &cache, &err), CACHE_OK);
+    assert_non_null(h = hotstate_new(1000, cache, &err));
+    for (int i = 0; i < 80; i++)
+        put_domain(h, i, i >= 50, 1000 + i);
+    assert_int_equal(hotstate_count(h), 80);
+    assert_int_equal(hotstate_shapes(h), 4);
+    for (int i = 0; i < 80; i++)
+        check_domain(h, i, i >= 50, 1000 + i);
+
+    /* The row alone replaced, over and over: the MX part is carried over. */
+    for (int k = 0; k < 3; k++) {
+        struct round_trip r = {"", "solo.example", {"mx.other.net", NULL}, {NULL}, 5, 6};
+        struct cache_entry e;
+        struct cache_mxset m;
+
+        if (k == 0) {
+            r.hosts[0] = "mx.other.net";
+            mxset_of(&r, &m);
+            hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+        }
+        row_of(&r, &e);
+        hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+    }
+    assert_int_equal(hotstate_shapes(h), 6);
+    {
+        struct cache_mxset m;
+
+        assert_true(hotstate_get_mx(h, "solo.example", &m));
+        assert_string_equal(m.hosts[0], "mx.other.net");
+        cache_mxset_free(&m);
+    }
+
+    /* 20,000 domains of one more kind push the others out. */
+    for (int i = 1000; i < 21000; i++)
+        put_domain(h, i, false, 5);
+    assert_true(hotstate_count(h) <= 1000);
+    assert_int_equal(hotstate_shapes(h), 2);
+    check_domain(h, 20999, false, 5);
+    hotstate_free(h);
+    cache_close(cache);
+}
+
+#define N_TESTS (N_ROWS(round_trips) + N_ROWS(kept_out) + 2)
 
 static struct CMUnitTest tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -273,6 +387,7 @@ main(void)
     struct unit_list list = {tests, test_names, N_TESTS, 0, NULL};
     const struct CMUnitTest singles[] = {
         cmocka_unit_test(test_other_writer_seen),
+        cmocka_unit_test(test_shared_shapes),
     };
 
     UNIT_ADD_TABLE(&list, "round trip", round_trips, run_round_trip);
