@@ -7,19 +7,22 @@
  *	~40 of the ~127 bytes an entry cost (make bench, issue 9). Each
  *	shard has
  *	  - a table of slots, open addressing with linear probing: a slot is
- *	    the key's 32-bit hash and where its record is (8 bytes); the
- *	    table has cap + cap/3 + 1 slots (never more than 3/4 full, and
- *	    always one empty, so a probe ends); its home slot is the hash
+ *	    4 bytes, where its record is (in 4-byte units: an arena holds at
+ *	    most ARENA_MAX bytes) and 8 bits of the key's hash, so that most
+ *	    probes that do not match never touch a record; the table has
+ *	    cap + cap/3 + 1 slots (never more than 3/4 full, and always one
+ *	    empty, so a probe ends); a key's home slot is its 32-bit hash
  *	    scaled to the table (any size, not only powers of two: a power of
  *	    two above cap * 4/3 would often be twice that). A delete shifts
- *	    the entries that follow back (no tombstones to sweep);
+ *	    the entries that follow back (no tombstones to sweep), their
+ *	    hashes computed again from their keys;
  *	  - an arena of records, one mapping of its own (so that its pages go
  *	    back to the kernel when it is rebuilt, not to a malloc arena of
  *	    whichever thread happened to grow it): a record is the entry's
  *	    header, key (no NUL) and value, 4-byte aligned, appended at the
  *	    end. A replaced or removed record is dead space; when the arena is
  *	    full it is rebuilt, live records only, into a new mapping with
- *	    room for 1/8 more.
+ *	    room for 1/16 more.
  *	A read sets the record's "referenced" flag (a load, and an atomic or
  *	only when it was clear, so a hot entry's cache line is not written on
  *	every read). Eviction is CLOCK over the slots: a hand goes round
@@ -53,14 +56,16 @@ struct rec {
 #define REC_ALIGN 4u
 #define KEY_MAX MEMSTATE_KEY_MAX
 
-struct slot {
-    uint32_t hash; /* low half of the key's hash */
-    uint32_t off;  /* its record's offset in the arena + 1; 0: empty */
-};
+/* A slot: (its record's offset / REC_ALIGN + 1) << 8 | the key's hash tag; 0: empty. */
+typedef uint32_t slot_t;
+#define ARENA_MAX (((size_t)1 << 24) - 2) * REC_ALIGN /* what 24 bits of offset reach */
+#define SLOT(off, tag) ((((uint32_t)(off) / REC_ALIGN + 1) << 8) | (tag))
+#define SLOT_OFF(x) ((size_t)(((x) >> 8) - 1) * REC_ALIGN)
+#define SLOT_TAG(x) ((x)&0xffu)
 
 struct shard {
     pthread_rwlock_t lk;
-    struct slot *slots;
+    slot_t *slots;
     uint32_t n_slots;
     uint32_t hand; /* the next slot eviction looks at */
     size_t count, cap;
@@ -93,7 +98,7 @@ rec_size(size_t klen, size_t vlen)
 static struct rec *
 rec_at(const struct shard *s, uint32_t i)
 {
-    return (struct rec *)(void *)(s->arena + s->slots[i].off - 1);
+    return (struct rec *)(void *)(s->arena + SLOT_OFF(s->slots[i]));
 }
 
 #define VALUE(r) ((r)->data + (r)->klen)
@@ -124,6 +129,23 @@ hash_key(const char *k, size_t *len)
     }
     *len = (size_t)(p - k);
     return h;
+}
+
+/* The bits of the hash that place a key in its shard's table. */
+#define HASH32(h) ((uint32_t)(h))
+#define TAG(h) ((uint32_t)((h) >> 32) & 0xffu)
+
+/* The 32-bit hash of the key of the entry in slot i. */
+static uint32_t
+slot_hash(const struct shard *s, uint32_t i)
+{
+    const struct rec *r = rec_at(s, i);
+    char k[KEY_MAX + 1];
+    size_t l;
+
+    memcpy(k, r->data, r->klen);
+    k[r->klen] = '\0';
+    return HASH32(hash_key(k, &l));
 }
 
 static struct shard *
@@ -203,7 +225,7 @@ memstate_free(struct memstate *m)
         struct shard *s = &m->shards[i];
 
         for (uint32_t j = 0; s->slots != NULL && j < s->n_slots; j++)
-            if (s->slots[j].off != 0)
+            if (s->slots[j] != 0)
                 dropped(m, s, j);
         if (s->arena != NULL)
             munmap(s->arena, s->arena_size);
@@ -229,12 +251,12 @@ memstate_invalidate(struct memstate *m)
 
 #define NONE UINT32_MAX
 
-/* The slot of key in s, or NONE; the caller holds s->lk. */
+/* The slot of key (hash h) in s, or NONE; the caller holds s->lk. */
 static uint32_t
-find(const struct shard *s, uint32_t h, const char *key, size_t klen)
+find(const struct shard *s, uint64_t h, const char *key, size_t klen)
 {
-    for (uint32_t i = home(s, h); s->slots[i].off != 0; i = next(s, i)) {
-        if (s->slots[i].hash == h) {
+    for (uint32_t i = home(s, HASH32(h)); s->slots[i] != 0; i = next(s, i)) {
+        if (SLOT_TAG(s->slots[i]) == TAG(h)) {
             const struct rec *r = rec_at(s, i);
 
             if (r->klen == klen && memcmp(r->data, key, klen) == 0)
@@ -256,7 +278,7 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
     if (klen > KEY_MAX)
         return false;
     pthread_rwlock_rdlock(&s->lk);
-    i = find(s, (uint32_t)h, key, klen);
+    i = find(s, h, key, klen);
     if (i != NONE && rec_at(s, i)->gen == memstate_gen(m)) {
         struct rec *r = rec_at(s, i);
 
@@ -286,15 +308,15 @@ remove_slot(struct shard *s, uint32_t i)
 
     s->dead += rec_size(r->klen, r->vlen);
     s->count--;
-    for (uint32_t j = next(s, i); s->slots[j].off != 0; j = next(s, j)) {
-        uint32_t k = home(s, s->slots[j].hash);
+    for (uint32_t j = next(s, i); s->slots[j] != 0; j = next(s, j)) {
+        uint32_t k = home(s, slot_hash(s, j));
 
         if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
             continue;
         s->slots[i] = s->slots[j];
         i = j;
     }
-    s->slots[i].off = 0;
+    s->slots[i] = 0;
 }
 
 /*
@@ -312,7 +334,7 @@ evict_one(struct memstate *m, struct shard *s)
         struct rec *r;
 
         s->hand = next(s, i);
-        if (s->slots[i].off == 0)
+        if (s->slots[i] == 0)
             continue;
         r = rec_at(s, i);
         if (steps < 2 * (uint64_t)s->n_slots &&
@@ -329,9 +351,9 @@ evict_one(struct memstate *m, struct shard *s)
 
 /*
  * Room for sz more bytes at the end of the arena: when it is full, a new
- * mapping with the live records only (in slot order) and 1/8 to spare;
+ * mapping with the live records only (in slot order) and 1/16 to spare;
  * the slots are updated, their indices do not change. -1 when out of
- * memory (the arena is as it was).
+ * memory or past ARENA_MAX (the arena is as it was).
  */
 static int
 arena_room(struct shard *s, size_t sz)
@@ -341,7 +363,9 @@ arena_room(struct shard *s, size_t sz)
 
     if (s->used + sz <= s->arena_size)
         return 0;
-    size = live + sz + (live + sz) / 8;
+    if (live + sz > ARENA_MAX)
+        return -1;
+    size = live + sz + (live + sz) / 16;
     size = (size + page - 1) / page * page;
     a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED)
@@ -350,12 +374,12 @@ arena_room(struct shard *s, size_t sz)
         const struct rec *r;
         size_t l;
 
-        if (s->slots[i].off == 0)
+        if (s->slots[i] == 0)
             continue;
         r = rec_at(s, i);
         l = rec_size(r->klen, r->vlen);
         memcpy(a + pos, r, l);
-        s->slots[i].off = (uint32_t)pos + 1;
+        s->slots[i] = SLOT(pos, SLOT_TAG(s->slots[i]));
         pos += l;
     }
     if (s->arena != NULL)
@@ -386,7 +410,7 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
         pthread_rwlock_unlock(&s->lk);
         return 0;
     }
-    oi = find(s, (uint32_t)h, key, klen);
+    oi = find(s, h, key, klen);
     if (oi != NONE && rec_at(s, oi)->gen == gen) {
         oldval = VALUE(rec_at(s, oi));
         oldlen = rec_at(s, oi)->vlen;
@@ -394,8 +418,8 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
     /* Asked for the length first, so that the record is made to fit. */
     len = fn(oldval, oldlen, NULL, 0, arg);
     sz = rec_size(klen, len);
-    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX || sz > UINT32_MAX - 1 - s->used ||
-        arena_room(s, sz) != 0) {
+    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX || arena_room(s, sz) != 0 ||
+        s->used + sz > ARENA_MAX) {
         pthread_rwlock_unlock(&s->lk);
         return len == MEMSTATE_KEEP ? 0 : -1;
     }
@@ -425,16 +449,15 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
         dropped(m, s, oi);
         /* The new record takes the old one's slot. */
         s->dead += rec_size(old->klen, old->vlen);
-        s->slots[oi].off = off + 1;
+        s->slots[oi] = SLOT(off, TAG(h));
     } else {
         uint32_t i;
 
         if (s->count >= s->cap)
             evict_one(m, s);
-        for (i = home(s, (uint32_t)h); s->slots[i].off != 0; i = next(s, i))
+        for (i = home(s, HASH32(h)); s->slots[i] != 0; i = next(s, i))
             ;
-        s->slots[i].hash = (uint32_t)h;
-        s->slots[i].off = off + 1;
+        s->slots[i] = SLOT(off, TAG(h));
         s->count++;
     }
     pthread_rwlock_unlock(&s->lk);
@@ -481,7 +504,7 @@ memstate_del(struct memstate *m, const char *key)
     if (klen > KEY_MAX)
         return;
     pthread_rwlock_wrlock(&s->lk);
-    if ((i = find(s, (uint32_t)h, key, klen)) != NONE) {
+    if ((i = find(s, h, key, klen)) != NONE) {
         dropped(m, s, i);
         remove_slot(s, i);
     }
@@ -540,7 +563,7 @@ memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg)
         for (uint32_t j = 0; u != NULL && j < s->n_slots; j++) {
             struct rec *x;
 
-            if (s->slots[j].off == 0)
+            if (s->slots[j] == 0)
                 continue;
             x = rec_at(s, j);
             if (!(atomic_fetch_and_explicit(&x->flags, (uint8_t)~F_USED_NEW,

@@ -121,7 +121,7 @@ size_t memstate_count(struct memstate *m);
 /* What the entries hold, for tests and the benchmark. */
 struct memstate_stats {
     size_t entries;
-    size_t slots;       /* table slots (8 bytes each) */
+    size_t slots;       /* table slots (4 bytes each) */
     size_t arena_bytes; /* mapped for records */
     size_t live_bytes;  /* of which live records */
 };
