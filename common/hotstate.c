@@ -17,7 +17,7 @@
  *	shared: a part's "shape" (for a row: mode, max_age, status, DNSSEC
  *	state, last error and the policy's MX patterns; for an MX set: its
  *	hosts) is interned, one copy for all the domains whose shape is the
- *	same, and the entry holds a pointer to it. Many are the same: a name
+ *	same, and the entry holds its 4-byte id. Many are the same: a name
  *	or pattern that ends in the domain itself ("mx1.example.com",
  *	"*.example.com" for example.com) is kept without that suffix (its
  *	place is marked by SUFFIX, a byte no DNS name or pattern holds), and
@@ -26,9 +26,11 @@
  *	A shape lives while entries point to it: a reference count, changed
  *	only under the interning table's mutex, which only puts take (and
  *	memstate's drop callback, under a shard's write lock: the order is
- *	always shard, then table). A read follows the pointer under its
- *	shard's read lock only: the entry it reads holds a reference, and
- *	cannot go while that lock is held.
+ *	always shard, then table). A read looks the id up (a table of
+ *	chunks allocated once, never moved) under its shard's read lock
+ *	only: the entry it reads holds a reference, and cannot go while that
+ *	lock is held, so neither can the shape nor its id. A freed id is
+ *	given to the next new shape.
  */
 #include "hotstate.h"
 
@@ -43,6 +45,8 @@
 #include "mxmatch.h"
 
 #define VAL_MAX 2048 /* a bigger part is simply not kept in memory */
+#define SHAPE_CHUNK 1024u
+#define SHAPE_CHUNKS 16384u /* ids below 16M: past that, domains stay out of memory */
 
 struct hotstate {
     struct memstate *map;
@@ -50,14 +54,20 @@ struct hotstate {
     _Atomic int64_t next_check_ms; /* monotonic: when data_version is read next */
     int64_t seen_version;          /* under check_mu */
     pthread_mutex_t check_mu;
-    pthread_mutex_t shape_mu; /* the shapes' table and reference counts */
+    pthread_mutex_t shape_mu; /* the shapes' table, ids and reference counts */
     struct shape **shapes;    /* hash buckets */
     size_t n_buckets, n_shapes;
+    /* id -> shape, in chunks allocated once: read without the mutex */
+    struct shape **ids[SHAPE_CHUNKS];
+    uint32_t next_id; /* the lowest id never handed out (0: none) */
+    uint32_t *free_ids;
+    size_t n_free, free_cap;
 };
 
 /* A shared part of entries (see DESCRIPTION). */
 struct shape {
     struct shape *next; /* in its bucket of the table */
+    uint32_t id;        /* what entries hold: 4 bytes, not a pointer's 8 */
     uint32_t refs;      /* entries pointing to it (and puts under way) */
     uint32_t hash;
     uint16_t len;
@@ -67,7 +77,7 @@ struct shape {
 /* Packed: copied with memcpy. */
 struct row_fix {
     uint32_t fetched_at, expires_at, checked_at;
-    struct shape *shape;
+    uint32_t shape;
     /* then txt_id and its NUL */
 } __attribute__((packed));
 
@@ -80,7 +90,7 @@ struct row_shape {
 
 struct mx_fix {
     uint32_t fetched_at, expires_at;
-    struct shape *shape; /* the count (one byte), then the hosts */
+    uint32_t shape; /* the count (one byte), then the hosts */
 } __attribute__((packed));
 
 static void on_drop(const void *val, size_t len, void *arg);
@@ -134,6 +144,9 @@ hotstate_free(struct hotstate *h)
     memstate_free(h->map); /* drops every entry's references first */
     pthread_mutex_destroy(&h->shape_mu);
     free(h->shapes);
+    for (size_t i = 0; i < SHAPE_CHUNKS; i++)
+        free(h->ids[i]);
+    free(h->free_ids);
     free(h);
 }
 
@@ -248,6 +261,38 @@ hash_bytes(const char *p, size_t len)
     return h;
 }
 
+/* Gives sh an id (a freed one first); the caller holds shape_mu. */
+static bool
+shape_new_id(struct hotstate *h, struct shape *sh)
+{
+    uint32_t id;
+
+    if (h->n_free > 0) {
+        id = h->free_ids[--h->n_free];
+    } else {
+        if (h->next_id == 0)
+            h->next_id = 1; /* 0 is no shape */
+        if (h->next_id >= SHAPE_CHUNK * SHAPE_CHUNKS)
+            return false;
+        if (h->ids[h->next_id / SHAPE_CHUNK] == NULL &&
+            (h->ids[h->next_id / SHAPE_CHUNK] = calloc(SHAPE_CHUNK, sizeof(struct shape *))) ==
+                NULL)
+            return false;
+        id = h->next_id++;
+    }
+    sh->id = id;
+    h->ids[id / SHAPE_CHUNK][id % SHAPE_CHUNK] = sh;
+    return true;
+}
+
+/* The shape of an id held by an entry: its shard's lock is held, so the
+ * entry's reference keeps the shape (and the id) alive. */
+static struct shape *
+shape_at(struct hotstate *h, uint32_t id)
+{
+    return h->ids[id / SHAPE_CHUNK][id % SHAPE_CHUNK];
+}
+
 /* The shape of these bytes, with one more reference; NULL when out of memory. */
 static struct shape *
 shape_get(struct hotstate *h, const char *data, size_t len)
@@ -279,6 +324,11 @@ shape_get(struct hotstate *h, const char *data, size_t len)
             if (sh->hash == hash && sh->len == len && memcmp(sh->data, data, len) == 0)
                 break;
         if (sh == NULL && (sh = malloc(offsetof(struct shape, data) + len)) != NULL) {
+            if (!shape_new_id(h, sh)) {
+                free(sh);
+                pthread_mutex_unlock(&h->shape_mu);
+                return NULL;
+            }
             sh->refs = 0;
             sh->hash = hash;
             sh->len = (uint16_t)len;
@@ -314,6 +364,18 @@ shape_unref(struct hotstate *h, struct shape *sh)
             pp = &(*pp)->next;
         *pp = sh->next;
         h->n_shapes--;
+        h->ids[sh->id / SHAPE_CHUNK][sh->id % SHAPE_CHUNK] = NULL;
+        if (h->n_free == h->free_cap) {
+            size_t cap = h->free_cap ? h->free_cap * 2 : 64;
+            uint32_t *f = realloc(h->free_ids, cap * sizeof(*f));
+
+            if (f != NULL) {
+                h->free_ids = f;
+                h->free_cap = cap;
+            }
+        }
+        if (h->n_free < h->free_cap) /* else the id is not used again */
+            h->free_ids[h->n_free++] = sh->id;
         free(sh);
     }
     pthread_mutex_unlock(&h->shape_mu);
@@ -323,7 +385,8 @@ shape_unref(struct hotstate *h, struct shape *sh)
 
 /* The shapes an entry's value points to (NULL: that part is absent). */
 static void
-value_shapes(const void *val, size_t len, struct shape **row, struct shape **mx)
+value_shapes(struct hotstate *h, const void *val, size_t len, struct shape **row,
+             struct shape **mx)
 {
     const char *v = val;
     uint8_t rowlen = (uint8_t)v[0];
@@ -333,11 +396,11 @@ value_shapes(const void *val, size_t len, struct shape **row, struct shape **mx)
     *row = *mx = NULL;
     if (rowlen > 0) {
         memcpy(&rf, v + 1, sizeof(rf));
-        *row = rf.shape;
+        *row = shape_at(h, rf.shape);
     }
     if (len > 1u + rowlen) {
         memcpy(&mf, v + 1 + rowlen, sizeof(mf));
-        *mx = mf.shape;
+        *mx = shape_at(h, mf.shape);
     }
 }
 
@@ -347,7 +410,7 @@ on_drop(const void *val, size_t len, void *arg)
 {
     struct shape *row, *mx;
 
-    value_shapes(val, len, &row, &mx);
+    value_shapes(arg, val, len, &row, &mx);
     if (row != NULL)
         shape_unref(arg, row);
     if (mx != NULL)
@@ -399,7 +462,7 @@ merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
     if (old != NULL) {
         struct shape *row, *mx;
 
-        value_shapes(old, oldlen, &row, &mx);
+        value_shapes(p->h, old, oldlen, &row, &mx);
         if (p->is_row && mx != NULL)
             shape_ref(p->h, mx);
         if (!p->is_row && row != NULL)
@@ -429,7 +492,8 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
     struct row_shape rs = {e->max_age, e->has_policy, (uint8_t)e->mode, e->has_status,
                            (uint8_t)e->status, (uint16_t)(e->has_policy ? e->n_mx : 0)};
     struct row_fix rf = {(uint32_t)e->fetched_at, (uint32_t)e->expires_at,
-                         (uint32_t)e->checked_at, NULL};
+                         (uint32_t)e->checked_at, 0};
+    struct shape *sh = NULL;
     size_t off = sizeof(rs), idlen = strlen(e->txt_id) + 1;
     bool ok = buf != NULL && e->n_mx <= UINT16_MAX && fits32(e->fetched_at) &&
               fits32(e->expires_at) && fits32(e->checked_at) && idlen <= POLICY_ID_MAX + 1;
@@ -439,16 +503,18 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
     ok = ok && add_str(buf, &off, e->dnssec) && add_str(buf, &off, e->last_error);
     for (size_t i = 0; ok && i < rs.n_mx; i++)
         ok = add_name(buf, &off, e->mx[i], e->domain);
-    if (ok && (rf.shape = shape_get(h, buf, off)) != NULL) {
+    if (ok && (sh = shape_get(h, buf, off)) != NULL) {
+        rf.shape = sh->id;
         memcpy(part.buf, &rf, sizeof(rf));
         memcpy(part.buf + sizeof(rf), e->txt_id, idlen);
         part.len = sizeof(rf) + idlen;
     }
-    put_part(h, e->domain, &part, rf.shape, ok, gen, now);
+    put_part(h, e->domain, &part, sh, ok, gen, now);
     free(buf);
 }
 
 struct row_out {
+    struct hotstate *h;
     struct cache_entry *e;
     const char *domain;
     bool ok;
@@ -472,12 +538,14 @@ copy_row(const void *val, size_t len, void *arg)
     struct row_fix rf;
     struct row_shape rs;
     const char *v = val, *p;
+    const struct shape *sh;
 
     (void)len;
     if (v[0] == 0)
         return; /* only the MX set is held */
     memcpy(&rf, v + 1, sizeof(rf));
-    memcpy(&rs, rf.shape->data, sizeof(rs));
+    sh = shape_at(o->h, rf.shape);
+    memcpy(&rs, sh->data, sizeof(rs));
     e->fetched_at = rf.fetched_at;
     e->expires_at = rf.expires_at;
     e->checked_at = rf.checked_at;
@@ -487,7 +555,7 @@ copy_row(const void *val, size_t len, void *arg)
     e->has_status = rs.has_status;
     e->status = (enum discover_status)rs.status;
     (void)take_str(v + 1 + sizeof(rf), e->txt_id, sizeof(e->txt_id));
-    p = rf.shape->data + sizeof(rs);
+    p = sh->data + sizeof(rs);
     p = take_str(p, e->dnssec, sizeof(e->dnssec));
     p = take_str(p, e->last_error, sizeof(e->last_error));
     o->ok = true;
@@ -508,7 +576,7 @@ copy_row(const void *val, size_t len, void *arg)
 bool
 hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cache_entry *e)
 {
-    struct row_out o = {e, domain, false};
+    struct row_out o = {h, e, domain, false};
 
     memset(e, 0, sizeof(*e));
     if (!memstate_get(h->map, domain, now, copy_row, &o))
@@ -531,7 +599,8 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
 {
     char *buf = malloc(VAL_MAX);
     struct part part = {.h = h, .is_row = false, .mode = mode};
-    struct mx_fix mf = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, NULL};
+    struct mx_fix mf = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, 0};
+    struct shape *sh = NULL;
     size_t off = 1;
     /* dnssec is not kept: no verdict reads it */
     bool ok = buf != NULL && m->n <= CACHE_MX_MAX && m->n <= UINT8_MAX &&
@@ -541,15 +610,17 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
         buf[0] = (char)(uint8_t)m->n;
     for (size_t i = 0; ok && i < m->n; i++)
         ok = add_name(buf, &off, m->hosts[i], m->domain);
-    if (ok && (mf.shape = shape_get(h, buf, off)) != NULL) {
+    if (ok && (sh = shape_get(h, buf, off)) != NULL) {
+        mf.shape = sh->id;
         memcpy(part.buf, &mf, sizeof(mf));
         part.len = sizeof(mf);
     }
-    put_part(h, m->domain, &part, mf.shape, ok, gen, 0);
+    put_part(h, m->domain, &part, sh, ok, gen, 0);
     free(buf);
 }
 
 struct mx_out {
+    struct hotstate *h;
     struct cache_mxset *m;
     const char *domain;
     bool ok;
@@ -562,6 +633,7 @@ copy_mx(const void *val, size_t len, void *arg)
     struct cache_mxset *m = o->m;
     struct mx_fix mf;
     const char *v = val, *p;
+    const struct shape *sh;
     uint8_t rowlen = (uint8_t)v[0], n;
 
     if (len <= 1u + rowlen)
@@ -569,8 +641,9 @@ copy_mx(const void *val, size_t len, void *arg)
     memcpy(&mf, v + 1 + rowlen, sizeof(mf));
     m->fetched_at = mf.fetched_at;
     m->expires_at = mf.expires_at;
-    n = (uint8_t)mf.shape->data[0];
-    p = mf.shape->data + 1;
+    sh = shape_at(o->h, mf.shape);
+    n = (uint8_t)sh->data[0];
+    p = sh->data + 1;
     if ((m->hosts = calloc(n ? n : 1, sizeof(*m->hosts))) == NULL)
         return;
     for (m->n = 0; m->n < n; m->n++)
@@ -582,7 +655,7 @@ copy_mx(const void *val, size_t len, void *arg)
 bool
 hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m)
 {
-    struct mx_out o = {m, domain, false};
+    struct mx_out o = {h, m, domain, false};
 
     memset(m, 0, sizeof(*m));
     if (!memstate_get(h->map, domain, 0, copy_mx, &o))

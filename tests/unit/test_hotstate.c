@@ -376,7 +376,62 @@ test_shared_shapes(void **state)
     cache_close(cache);
 }
 
-#define N_TESTS (N_ROWS(round_trips) + N_ROWS(kept_out) + 2)
+/*
+ * Shapes come and go: 3,000 domains each with a pattern and host of its
+ * own, through a cap of 64. A freed shape's id is given to the next new
+ * one: every domain still held reads back its own names (an id handed out
+ * twice, or left pointing to a freed shape, reads back another's, or
+ * crashes under ASan), and no more shapes are kept than the held rows
+ * and MX sets point to.
+ */
+static void
+test_shapes_churn(void **state)
+{
+    struct cache *cache;
+    struct mts_err err;
+    struct hotstate *h;
+
+    (void)state;
+    assert_int_equal(cache_open(":memory:", 1000, &cache, &err), CACHE_OK);
+    assert_non_null(h = hotstate_new(64, cache, &err));
+    for (int i = 0; i < 3000; i++) {
+        char domain[64], pat[80], host[80];
+        struct round_trip r = {"", domain, {pat, NULL}, {host, NULL}, 1000 + i, 2000 + i};
+        struct cache_entry e;
+        struct cache_mxset m;
+
+        snprintf(domain, sizeof(domain), "c%d.example", i);
+        snprintf(pat, sizeof(pat), "*.p%d.net", i);
+        snprintf(host, sizeof(host), "mx.p%d.net", i);
+        row_of(&r, &e);
+        hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+        mxset_of(&r, &m);
+        hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+        for (int j = i; j >= 0 && j > i - 200; j--) {
+            char want[80];
+
+            snprintf(domain, sizeof(domain), "c%d.example", j);
+            if (!hotstate_get_row(h, domain, 20, &e)) {
+                assert_true(j != i); /* the one just put is held */
+                continue;
+            }
+            snprintf(want, sizeof(want), "*.p%d.net", j);
+            assert_int_equal(e.n_mx, 1);
+            assert_string_equal(e.mx[0], want);
+            assert_int_equal(e.fetched_at, 1000 + j);
+            cache_entry_free(&e);
+            assert_true(hotstate_get_mx(h, domain, &m));
+            snprintf(want, sizeof(want), "mx.p%d.net", j);
+            assert_string_equal(m.hosts[0], want);
+            cache_mxset_free(&m);
+        }
+        assert_true(hotstate_shapes(h) <= 2 * hotstate_count(h));
+    }
+    hotstate_free(h);
+    cache_close(cache);
+}
+
+#define N_TESTS (N_ROWS(round_trips) + N_ROWS(kept_out) + 3)
 
 static struct CMUnitTest tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -388,6 +443,7 @@ main(void)
     const struct CMUnitTest singles[] = {
         cmocka_unit_test(test_other_writer_seen),
         cmocka_unit_test(test_shared_shapes),
+        cmocka_unit_test(test_shapes_churn),
     };
 
     UNIT_ADD_TABLE(&list, "round trip", round_trips, run_round_trip);
