@@ -32,6 +32,8 @@
 # one extra warm run at the last connection count, into FILE),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS).
+# BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
+# mapping: every shared library, the heap, anonymous mappings).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SELF="$HERE/$(basename "$0")"
@@ -152,6 +154,14 @@ rss_parts() {
     awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} /^RssShmem:/ {s = $2}
          END {printf "anon %.1f MB, files %.1f MB, shmem %.1f MB", a / 1024, f / 1024, s / 1024}' \
         "/proc/$1/status" 2>/dev/null
+}
+# rss_maps PID: the mappings' resident sizes by file (anonymous ones as
+# [anon], [stack], [heap]), the largest first
+rss_maps() {
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {f = ($6 == "" ? "[anon]" : $6); sub(/.*\//, "", f)}
+         /^Rss:/ {r[f] += $2}
+         END {for (f in r) if (r[f] >= 64) printf "%7.0f kB  %s\n", r[f], f}' \
+        "/proc/$1/smaps" 2>/dev/null | sort -rn
 }
 replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*' "$1" | head -n 1; }
 
@@ -304,9 +314,16 @@ WHERE domain LIKE '%.rss.test';
 COMMIT;
 EOF
 rss_before="$(rss "${PIDS[rss]}") ($(rss_parts "${PIDS[rss]}"))"
+anon_before=$(awk '/^RssAnon:/ {print $2}' "/proc/${PIDS[rss]}/status")
 per=$(((RSS_DOMAINS + 5 * 8 - 1) / (5 * 8)))
 load rss "$W/rss.out" -c 8 -m "$per" -r 5 -D "$W/rss-domains" || exit 1
 say "$RSS_DOMAINS cached domains (memory_cache_domains at its default), one RCPT to each over 8 connections:"
 say "  RSS of mtasts-milter: $rss_before before,"
 say "    $(rss "${PIDS[rss]}") ($(rss_parts "${PIDS[rss]}")) after; $(field "$W/rss.out" rcpt_per_s) RCPT/s; replies: $(replies "$W/rss.out")"
+anon_after=$(awk '/^RssAnon:/ {print $2}' "/proc/${PIDS[rss]}/status")
+say "  target: RSS <= 20 MB; private memory grown by $(awk -v a="$anon_before" -v b="$anon_after" -v n="$RSS_DOMAINS" 'BEGIN {printf "%.0f bytes", (b - a) * 1024 / n}') a domain"
+if [ -n "${BENCH_RSS_MAPS:-}" ]; then
+    say "  resident by mapping (64 kB or more):"
+    rss_maps "${PIDS[rss]}" | sed 's/^/bench_milter:     /'
+fi
 stop rss
