@@ -7,8 +7,9 @@
  *
  * The domains are shaped like make bench's RSS case (hNNNNNN.rss.test, an
  * enforce policy whose MX pattern and host are mx.<domain>), with a cap of
- * N. Prints numbers, asserts none; exits 1 when a read finds nothing in
- * more than 2% of cases (shards fill unevenly: about 1% of N may go).
+ * N. Prints numbers, asserts none; exits 1 when reads find less than 90%
+ * (a broken map: shards fill unevenly, so about 1% of 100,000 domains, and
+ * more of fewer, are not held).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,5 +125,5 @@ main(int argc, char **argv)
            reads, (t1 - t0) / (double)reads, 100.0 * (double)hits / (2.0 * (double)reads));
     hotstate_free(h);
     cache_close(c);
-    return hits * 100 < 2 * reads * 98 ? 1 : 0;
+    return hits * 100 < 2 * reads * 90 ? 1 : 0;
 }
