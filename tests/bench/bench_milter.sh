@@ -31,7 +31,7 @@
 # to run: "warm cold rss"), BENCH_PERF=FILE (perf record -g the milter during
 # one extra warm run at the last connection count, into FILE),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
-# record the milter during the last 50-at-once run; BENCH_PERF_OPTS).
+# record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
 # mapping: every shared library, the heap, anonymous mappings).
 set -u
