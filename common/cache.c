@@ -2,11 +2,14 @@
  * cache - the shared SQLite database; see cache.h for the interface.
  *
  * DESCRIPTION
- *	One connection and one mutex per struct cache. Statements are prepared
- *	once at open and reset after every use. Rows travel as arrays of
- *	column values (struct cache_val): cache_row.c encodes, decodes and
- *	checks them, this file binds and reads them. The connection itself
- *	(open, schema, locks, healing) is cache_conn.c's.
+ *	Two connections per struct cache, each with a mutex: one for writes
+ *	and most reads, one for the reads of one row (get_row), so that those
+ *	never wait behind a write in SQLite's busy wait (cache_int.h).
+ *	Statements are prepared once at open and reset after every use. Rows
+ *	travel as arrays of column values (struct cache_val): cache_row.c
+ *	encodes, decodes and checks them, this file binds and reads them. The
+ *	connections themselves (open, schema, locks, healing) are
+ *	cache_conn.c's.
  */
 #include "cache_int.h"
 #include "cache_row.h"
@@ -116,17 +119,18 @@ static enum cache_status
 get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, struct mts_err *err)
 {
     sqlite3_stmt *s;
+    sqlite3 *db;
     enum cache_status st;
     int rc;
 
     memset(obj, 0, objsz);
     if (!cache_row_name_ok(which == ST_GET_PROBE ? "MX host" : "domain", key, err))
         return CACHE_ERROR;
-    if (!cache_lock_read(c)) {
+    /* The readers' connection: never behind a write waiting for a lock. */
+    if ((db = cache_lock_row(c, which, &s)) == NULL) {
         mts_err_set(err, "%s: the cache is in use past the deadline: %s", key, c->path);
         return CACHE_BUSY;
     }
-    s = c->st[which]; /* after the lock: a heal replaces them */
     rc = sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(s);
@@ -134,7 +138,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
         mts_err_set(err, "%s: not in cache", key);
         st = CACHE_NOT_FOUND;
     } else if (rc != SQLITE_ROW) {
-        st = cache_fail(c, rc, "cannot read cache row", err);
+        st = cache_fail_on(c, db, rc, "cannot read cache row", err);
     } else if (which == ST_GET) {
         st = row_to_entry(s, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     } else if (which == ST_GET_MX) {
@@ -149,7 +153,7 @@ get_row(struct cache *c, int which, const char *key, void *obj, size_t objsz, st
         st = cache_probe_decode(v, obj, err) ? CACHE_OK : CACHE_BAD_ROW;
     }
     stmt_done(s);
-    cache_unlock_read(c);
+    cache_unlock_row(c, db, st == CACHE_CORRUPT);
     return st;
 }
 

@@ -49,10 +49,15 @@
  *	WAL mode so that readers never wait for the writer; every write is a
  *	single autocommit statement, so a row is always replaced whole.
  *
- *	Threads: one struct cache holds one connection and a mutex; any
- *	number of threads may share it. Several processes each open their
- *	own. Never fork() with a cache open and use it (or any other
- *	connection to the same file) in the child: open after the fork.
+ *	Threads: any number of threads may share one struct cache. It holds
+ *	a connection for writes and most reads, and (for a file opened
+ *	read-write) a second one for the reads of one row that recipients
+ *	wait for (cache_get, cache_get_mx, cache_get_probe), each with a
+ *	mutex: a write waiting in SQLite's busy wait for another process's
+ *	lock holds the first, never these reads (WAL: a read needs no lock a
+ *	writer holds). Several processes each open their own. Never fork()
+ *	with a cache open and use it (or any other connection to the same
+ *	file) in the child: open after the fork.
  *
  *	Time is always passed in by the caller; this module never reads the
  *	clock. Domains are keys as given: the caller lower-cases and converts
@@ -341,12 +346,13 @@ enum cache_status cache_tls_probed_since(struct cache *c, int64_t since, size_t 
 /*
  * Bounds, for the calling thread, every wait of the reads cache_get,
  * cache_get_mx, cache_get_probe and cache_data_version: for this process's
- * lock on the connection (held by a writer while SQLite waits for another
- * process's lock) and SQLite's own busy wait, until deadline
- * (CLOCK_MONOTONIC; NULL: no bound beyond busy_timeout_ms). Past it they
- * return CACHE_BUSY. A recipient's thread sets it to its deadline; writes
- * are not bounded (background threads make them). Returns the bound it
- * replaces, to restore.
+ * lock on their connection (other readers of one row; for
+ * cache_data_version, the writes' connection, held by a writer while
+ * SQLite waits for another process's lock) and SQLite's own busy wait,
+ * until deadline (CLOCK_MONOTONIC; NULL: no bound beyond busy_timeout_ms).
+ * Past it they return CACHE_BUSY. A recipient's thread sets it to its
+ * deadline; writes are not bounded (background threads make them).
+ * Returns the bound it replaces, to restore.
  */
 const struct timespec *cache_bound_waits(const struct timespec *deadline);
 

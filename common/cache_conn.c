@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,24 @@ static const char *const stmt_sql[ST_N] = {
 
 
 
-static void heal_locked(struct cache *c);
+static void heal_locked(struct cache *c, bool rmu_held);
+
+/* With mu held: heals a stand-in when its retry is due, and a file a read on
+ * rdb found corrupt while mu was busy (cache_unlock_row), unless healed since. */
+static void
+heal_if_due(struct cache *c)
+{
+    if (atomic_exchange(&c->heal_due, 0) == c->heals + 1)
+        c->corrupt_seen = c->heal;
+    if (c->corrupt_seen || (c->heal && c->stand_in && time(NULL) >= c->retry_at))
+        heal_locked(c, false);
+}
 
 void
 cache_lock(struct cache *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->heal && c->stand_in && time(NULL) >= c->retry_at)
-        heal_locked(c);
+    heal_if_due(c);
 }
 
 /* The calling thread's bound on waits for reads (cache_bound_waits); NULL: none. */
@@ -150,35 +161,49 @@ ms_left(void)
            (wait_bound->tv_nsec - now.tv_nsec) / 1000000;
 }
 
-bool
-cache_lock_read(struct cache *c)
+/* mu within the thread's bound (wait_bound set); false when it passed first. */
+static bool
+lock_within_bound(pthread_mutex_t *mu)
 {
     struct timespec until;
     int64_t left;
 
+    if (pthread_mutex_trylock(mu) == 0)
+        return true;
+    /* timedlock takes CLOCK_REALTIME: the bound's remainder from now. */
+    if ((left = ms_left()) <= 0)
+        return false;
+    (void)clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(left / 1000);
+    until.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(mu, &until) == 0;
+}
+
+/* SQLite's busy wait on db cut to what is left of the thread's bound. */
+static void
+bound_busy_wait(struct cache *c, sqlite3 *db)
+{
+    int64_t left = ms_left();
+
+    if (left < c->busy_ms)
+        (void)sqlite3_busy_timeout(db, left > 0 ? (int)left : 0);
+}
+
+bool
+cache_lock_read(struct cache *c)
+{
     if (wait_bound == NULL) {
         cache_lock(c);
         return true;
     }
-    if (pthread_mutex_trylock(&c->mu) != 0) {
-        /* timedlock takes CLOCK_REALTIME: the bound's remainder from now. */
-        if ((left = ms_left()) <= 0)
-            return false;
-        (void)clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += (time_t)(left / 1000);
-        until.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        if (pthread_mutex_timedlock(&c->mu, &until) != 0)
-            return false;
-    }
-    if (c->heal && c->stand_in && time(NULL) >= c->retry_at)
-        heal_locked(c);
-    left = ms_left();
-    if (left < c->busy_ms)
-        (void)sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 0);
+    if (!lock_within_bound(&c->mu))
+        return false;
+    heal_if_due(c);
+    bound_busy_wait(c, c->db);
     return true;
 }
 
@@ -191,18 +216,76 @@ cache_unlock_read(struct cache *c)
     cache_unlock(c);
 }
 
+sqlite3 *
+cache_lock_row(struct cache *c, int which, sqlite3_stmt **s)
+{
+    if (wait_bound == NULL)
+        pthread_mutex_lock(&c->rmu);
+    else if (!lock_within_bound(&c->rmu))
+        return NULL;
+    if (c->rdb != NULL) {
+        if (wait_bound != NULL)
+            bound_busy_wait(c, c->rdb);
+        *s = c->rst[which];
+        return c->rdb;
+    }
+    /* No readers' connection (in memory, read-only, a stand-in): db's. */
+    pthread_mutex_unlock(&c->rmu);
+    if (!cache_lock_read(c))
+        return NULL;
+    *s = c->st[which]; /* after the lock: a heal replaces them */
+    return c->db;
+}
+
+void
+cache_unlock_row(struct cache *c, sqlite3 *db, bool corrupt)
+{
+    if (db == c->db) { /* read on db, under mu (see cache_lock_row) */
+        if (corrupt)
+            c->corrupt_seen = c->heal;
+        cache_unlock_read(c);
+        return;
+    }
+    if (wait_bound != NULL)
+        (void)sqlite3_busy_timeout(db, c->busy_ms);
+    /*
+     * Healing needs mu, which a writer may hold through SQLite's busy wait:
+     * never wait for it here. When it is busy, the next holder heals, and
+     * until then reads keep finding the file corrupt (CACHE_CORRUPT).
+     */
+    if (corrupt && c->heal) {
+        if (pthread_mutex_trylock(&c->mu) == 0) {
+            heal_locked(c, true);
+            pthread_mutex_unlock(&c->mu);
+        } else {
+            atomic_store(&c->heal_due, c->heals + 1);
+        }
+    }
+    pthread_mutex_unlock(&c->rmu);
+}
+
 /* Heals (see cache.h) before letting go when a statement found the file corrupt. */
 void
 cache_unlock(struct cache *c)
 {
     if (c->corrupt_seen)
-        heal_locked(c);
+        heal_locked(c, false);
     pthread_mutex_unlock(&c->mu);
 }
 
 /* Maps an SQLite result to our status and a sentence naming the file. */
 enum cache_status
 cache_fail(struct cache *c, int rc, const char *what, struct mts_err *err)
+{
+    enum cache_status st = cache_fail_on(c, c->db, rc, what, err);
+
+    if (st == CACHE_CORRUPT)
+        c->corrupt_seen = c->heal;
+    return st;
+}
+
+enum cache_status
+cache_fail_on(struct cache *c, sqlite3 *db, int rc, const char *what, struct mts_err *err)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -215,15 +298,14 @@ cache_fail(struct cache *c, int rc, const char *what, struct mts_err *err)
         return CACHE_READONLY;
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
-        c->corrupt_seen = c->heal;
         mts_err_set(err, "%s: database file is corrupt or not an SQLite database: %s", what,
                     c->path);
         return CACHE_CORRUPT;
     default:
         /* errmsg has the detail, but only when it is about this rc. */
         mts_err_set(err, "%s: %s: %s", what, c->path,
-                    c->db != NULL && (sqlite3_errcode(c->db) & 0xff) == (rc & 0xff)
-                        ? sqlite3_errmsg(c->db)
+                    db != NULL && (sqlite3_errcode(db) & 0xff) == (rc & 0xff)
+                        ? sqlite3_errmsg(db)
                         : sqlite3_errstr(rc));
         return CACHE_ERROR;
     }
@@ -379,6 +461,28 @@ setup(struct cache *c, bool ro, bool mem, struct mts_err *err)
     return CACHE_OK;
 }
 
+/* The readers' connection (see struct cache) and its statements. */
+static enum cache_status
+open_reader(struct cache *c, struct mts_err *err)
+{
+    static const int reads[] = {ST_GET, ST_GET_PROBE, ST_GET_MX};
+    int persist = 1;
+    int rc = sqlite3_open_v2(c->path, &c->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(c->rdb, c->busy_ms);
+    if (rc == SQLITE_OK)
+        (void)sqlite3_exec(c->rdb, "PRAGMA cache_size=" CACHE_PAGE_CACHE_KIB, NULL, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < NELEM(reads); i++)
+        rc = sqlite3_prepare_v3(c->rdb, stmt_sql[reads[i]], -1, SQLITE_PREPARE_PERSISTENT,
+                                &c->rst[reads[i]], NULL);
+    if (rc != SQLITE_OK)
+        return cache_fail_on(c, c->rdb, rc, "cannot open", err);
+    /* As db's (open_common): closing it must not delete a healed file's WAL. */
+    (void)sqlite3_file_control(c->rdb, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    return CACHE_OK;
+}
+
 static enum cache_status
 open_common(const char *path, int busy_ms, bool ro, struct cache **out, struct mts_err *err)
 {
@@ -404,6 +508,13 @@ open_common(const char *path, int busy_ms, bool ro, struct cache **out, struct m
         mts_err_set(err, "cannot open %s: out of memory", path);
         return CACHE_ERROR;
     }
+    if (pthread_mutex_init(&c->rmu, NULL) != 0) {
+        (void)pthread_mutex_destroy(&c->mu);
+        free(c->path);
+        free(c);
+        mts_err_set(err, "cannot open %s: out of memory", path);
+        return CACHE_ERROR;
+    }
     c->busy_ms = busy_ms;
     /* NOMUTEX: our own mutex already serialises every call on the connection. */
     rc = sqlite3_open_v2(path, &c->db,
@@ -425,6 +536,9 @@ open_common(const char *path, int busy_ms, bool ro, struct cache **out, struct m
          * (closing then only truncates it, through its descriptor).
          */
         (void)sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        /* Only where writes can hold db: a read-only open never writes. */
+        if (!ro)
+            st = open_reader(c, err);
     }
     if (st != CACHE_OK) {
         cache_close(c);
@@ -474,38 +588,62 @@ same_file(const struct cache *c)
     return stat(c->path, &sb) == 0 && sb.st_dev == c->dev && sb.st_ino == c->ino;
 }
 
-/* Takes over n's connection and statements (n is then closed, owning c's old ones). */
+/* Swaps two connections and their statements. */
+static void
+swap_db(sqlite3 **a, sqlite3_stmt **as, sqlite3 **b, sqlite3_stmt **bs)
+{
+    sqlite3 *db = *a;
+    sqlite3_stmt *st[ST_N];
+
+    memcpy(st, as, sizeof(st));
+    *a = *b;
+    memcpy(as, bs, sizeof(st));
+    *b = db;
+    memcpy(bs, st, sizeof(st));
+}
+
+/*
+ * Takes over n's connections and statements (n is then closed, owning c's
+ * old ones). With mu and rmu held.
+ */
 static void
 swap_connection(struct cache *c, struct cache *n)
 {
-    sqlite3 *db = c->db;
-    sqlite3_stmt *st[ST_N];
-
-    memcpy(st, c->st, sizeof(st));
-    c->db = n->db;
-    memcpy(c->st, n->st, sizeof(c->st));
+    swap_db(&c->db, c->st, &n->db, n->st);
+    swap_db(&c->rdb, c->rst, &n->rdb, n->rst);
     c->dev = n->dev;
     c->ino = n->ino;
-    n->db = db;
-    memcpy(n->st, st, sizeof(st));
     cache_close(n);
 }
 
 /*
- * With the lock held: the file was found corrupt (or could not be
- * reopened before). Closes this connection, moves the file aside unless
- * another process already did, and opens a fresh one; when that fails, an
- * in-memory stand-in serves (every row "not found") and the file is tried
- * again a second later.
+ * With mu held (and rmu, if rmu_held): the file was found corrupt (or
+ * could not be reopened before). Closes the connections, moves the file
+ * aside unless another process already did, and opens a fresh one; when
+ * that fails, an in-memory stand-in serves (every row "not found") and the
+ * file is tried again a second later.
  */
+static void heal_both_locked(struct cache *c);
+
 static void
-heal_locked(struct cache *c)
+heal_locked(struct cache *c, bool rmu_held)
+{
+    if (!rmu_held)
+        pthread_mutex_lock(&c->rmu);
+    heal_both_locked(c);
+    if (!rmu_held)
+        pthread_mutex_unlock(&c->rmu);
+}
+
+static void
+heal_both_locked(struct cache *c)
 {
     struct cache *n = NULL;
     struct mts_err err;
     char moved[4096];
     bool was_stand_in = c->stand_in;
 
+    c->heals++;
     c->corrupt_seen = false;
     if (!was_stand_in) {
         /* Closed first: nothing of ours may touch the file once it is moved. */
@@ -619,11 +757,15 @@ cache_close(struct cache *c)
 {
     if (c == NULL)
         return;
-    for (int i = 0; i < ST_N; i++)
+    for (int i = 0; i < ST_N; i++) {
         (void)sqlite3_finalize(c->st[i]); /* only repeats the last step's error */
+        (void)sqlite3_finalize(c->rst[i]);
+    }
     /* close_v2 cannot be refused: every statement is finalised above. */
     (void)sqlite3_close_v2(c->db);
+    (void)sqlite3_close_v2(c->rdb);
     (void)pthread_mutex_destroy(&c->mu);
+    (void)pthread_mutex_destroy(&c->rmu);
     free(c->path);
     free(c);
 }

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
@@ -44,6 +45,21 @@ struct cache {
     sqlite3 *db;
     pthread_mutex_t mu; /* serialises every use of db, sqlite3_errmsg included */
     sqlite3_stmt *st[ST_N];
+    /*
+     * The reads of one row that recipients wait for (cache_get,
+     * cache_get_mx, cache_get_probe) have a connection of their own, so
+     * that they never queue behind a write that holds mu through SQLite's
+     * busy wait (another process holding the database): in WAL mode a read
+     * needs no lock a writer holds. rdb is NULL for in-memory and read-only
+     * caches (and a stand-in): those reads then use db. rmu serialises
+     * rdb and rst; taking mu while holding rmu is only ever tried, never
+     * waited for (heal_locked takes rmu after mu).
+     */
+    sqlite3 *rdb;
+    pthread_mutex_t rmu;
+    sqlite3_stmt *rst[ST_N]; /* only ST_GET, ST_GET_PROBE and ST_GET_MX */
+    unsigned heals;          /* heal_locked calls so far (under mu and rmu) */
+    atomic_uint heal_due;    /* heals + 1: a read on rdb found that file corrupt, mu was busy */
     int busy_ms;
     char *path;
     /* Healing (cache_open_healing): set aside a corrupt file and reopen. */
@@ -62,6 +78,20 @@ void cache_unlock(struct cache *c);
  * passed before the lock was had. */
 bool cache_lock_read(struct cache *c);
 void cache_unlock_read(struct cache *c);
+
+/*
+ * For a read of one row: the connection to use, locked within the
+ * thread's bound (the readers' own, else db's), and its statement which
+ * in *s; NULL when the bound passed first. Undo with cache_unlock_row,
+ * saying whether the read found the file corrupt.
+ */
+sqlite3 *cache_lock_row(struct cache *c, int which, sqlite3_stmt **s);
+void cache_unlock_row(struct cache *c, sqlite3 *db, bool corrupt);
+
+/* Maps an SQLite result on connection db (c's or its readers') to our
+ * status; unlike cache_fail it never marks the file for healing. */
+enum cache_status cache_fail_on(struct cache *c, sqlite3 *db, int rc, const char *what,
+                                struct mts_err *err);
 
 /* Maps an SQLite result to our status and a sentence naming the file. */
 enum cache_status cache_fail(struct cache *c, int rc, const char *what, struct mts_err *err);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1302,6 +1303,85 @@ test_threads_share_one_cache(void **state)
     cache_close(c);
 }
 
+/*
+ * Issue 12: a write waiting for another process's lock (SQLite's busy wait,
+ * up to busy_timeout_ms) must not hold up the reads a recipient waits for
+ * on the same cache object: they are answered, not refused at their bound.
+ */
+struct busy_writer {
+    struct cache *c;
+    enum cache_status st;
+    atomic_int started;
+};
+
+static void *
+busy_writer_main(void *arg)
+{
+    struct busy_writer *w = arg;
+    struct cache_entry e;
+
+    make_entry(&e, "writer.example");
+    atomic_store(&w->started, 1);
+    w->st = cache_put(w->c, &e, NULL); /* waits: raw holds the database */
+    cache_entry_free(&e);
+    return NULL;
+}
+
+static void
+test_reads_not_behind_busy_writer(void **state)
+{
+    char path[256];
+    struct cache *c;
+    struct cache_entry out;
+    struct cache_mxset mx;
+    struct cache_probe probe;
+    struct busy_writer w = {0};
+    struct mts_err err;
+    struct timespec bound;
+    const struct timespec *outer;
+    const struct timespec pause = {0, 300 * 1000000L};
+    pthread_t t;
+    sqlite3 *raw;
+    int64_t v;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    assert_int_equal(cache_open(path, 5000, &c, &err), CACHE_OK);
+    put_simple(c, "before.example", 0, 0, 1);
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "BEGIN EXCLUSIVE; INSERT INTO domains (domain) "
+                                  "VALUES ('raw.example')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    w.c = c;
+    assert_int_equal(pthread_create(&t, NULL, busy_writer_main, &w), 0);
+    while (atomic_load(&w.started) == 0)
+        (void)nanosleep(&pause, NULL);
+    (void)nanosleep(&pause, NULL); /* the writer is in SQLite's busy wait by now */
+
+    /* As a recipient's thread does: every wait bounded, here by 1 s. */
+    (void)clock_gettime(CLOCK_MONOTONIC, &bound);
+    bound.tv_sec += 1;
+    outer = cache_bound_waits(&bound);
+    assert_int_equal(cache_get(c, "before.example", &out, &err), CACHE_OK);
+    cache_entry_free(&out);
+    assert_int_equal(cache_get(c, "cold.example", &out, &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_get_mx(c, "cold.example", &mx, &err), CACHE_NOT_FOUND);
+    assert_int_equal(cache_get_probe(c, "mx.cold.example", &probe, &err), CACHE_NOT_FOUND);
+    /* The version check of memory (hotstate.h) only tries, never waits. */
+    (void)cache_data_version(c, &v, &err);
+    (void)cache_bound_waits(outer);
+
+    /* The write was only held up, not lost. */
+    assert_int_equal(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(raw), SQLITE_OK);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.st, CACHE_OK);
+    assert_int_equal(count_rows(c), 3);
+    cache_close(c);
+}
+
 /* MX sets: round trip, refusal of bad hosts, gone with their domain's row. */
 static void
 test_mx_sets(void **state)
@@ -1426,6 +1506,7 @@ main(void)
         T(test_concurrent_processes),
         T(test_concurrent_first_open),
         T(test_threads_share_one_cache),
+        T(test_reads_not_behind_busy_writer),
         T(test_mx_sets),
         T(test_data_version_and_touch_many),
     };
