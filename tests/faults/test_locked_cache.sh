@@ -84,16 +84,15 @@ rc=$?
 max=$(field "$W/cold.out" rcpt_max_us)
 [ $rc -eq 0 ] && [ "$(field "$W/cold.out" rcpts)" = 40 ] && [ -n "$max" ]
 r=$?; ok "locked: 40 RCPTs to cold domains all answered ($(replies "$W/cold.out"))" $r
-# Known, open (issue 12): in about one full-suite run in three on a loaded
-# machine, one cold RCPT here is answered after 9-12 s, not at the 3 s
-# deadline; its cause is not found yet. Reported as a TAP TODO when it
-# happens (visible, counted by automake as an expected failure) so that it
-# is not mistaken for a fixed bound; the plain runs meet the bound.
-if awk -v m="${max:-0}" -v b="$max_us" 'BEGIN {exit !(m + 0 <= b + 0)}' && [ -n "$max" ]; then
-    ok "locked: every cold RCPT answered within the deadline + ${MARGIN_MS} ms, slowest $max us" 0
-else
-    n=$((n + 1))
-    echo "not ok $n - locked: every cold RCPT answered within the deadline + ${MARGIN_MS} ms, slowest ${max:-?} us # TODO issue 12: an RCPT past its deadline under load, cause not found"
+# Each within the deadline, as the MTA sees it. (This once failed in about
+# one loaded run in three, 9-15 s: cold reads queued behind writes held
+# through SQLite's busy wait, so each RCPT took its whole deadline, and
+# libmilter's worker pool left a session whose command had arrived waiting
+# for a worker that long callbacks kept busy. Reads have their own
+# connection now: cache.h, Threads.)
+[ -n "$max" ] && awk -v m="$max" -v b="$max_us" 'BEGIN {exit !(m + 0 <= b + 0)}'
+r=$?; ok "locked: every cold RCPT answered within the deadline + ${MARGIN_MS} ms, slowest ${max:-?} us" $r
+if [ $r -ne 0 ]; then
     echo "# the cold RCPTs began ${cold_after} s into the ${LOCK_S} s lock; $(grep rcpt_slowest "$W/cold.out")"
     grep -E 'notice|error' "$W/milter.log" | cut -c1-160 | tail -n 12 | sed 's/^/# log: /'
 fi
