@@ -263,23 +263,20 @@ drop_waiter(struct discover *d, struct inflight *f)
         (void)lookupq_move(&d->q, &f->item, LOOKUPQ_ABANDONED);
 }
 
-/* Why a caller's new domain is not looked up now (lookupq.h caps). */
-static void
-refuse(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
-       bool log_it, struct discover_result *res)
+void
+discover_refusal(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
+                 bool log_it, char *why, size_t whysz)
 {
     bool by_sender = r == LOOKUPCAP_SENDER;
     const char *what = by_sender ? "sender" : "connection";
     long long cap = by_sender ? (long long)d->cfg->lookups_per_sender :
                                 (long long)d->cfg->lookups_per_connection;
 
-    res->status = DISCOVER_UNKNOWN;
-    res->source = DISCOVER_FROM_FRESH;
     if (r == LOOKUPCAP_NOMEM) {
-        mts_text_set(res->error, sizeof(res->error), "out of memory");
+        mts_text_set(why, whysz, "out of memory");
         return;
     }
-    mts_text_set(res->error, sizeof(res->error),
+    mts_text_set(why, whysz,
                  "this %s already has %lld lookups of new domains in flight "
                  "(lookups_per_%s); not looked up", what, cap, what);
     if (!log_it)
@@ -293,6 +290,16 @@ refuse(struct discover *d, const struct discover_caller *who, enum lookupcap_res
                 "(lookups_per_connection): its further new domains are answered unknown "
                 "until some end (logged at most once a minute per connection)",
                 (unsigned long long)who->conn, cap);
+}
+
+/* Why a caller's new domain is not looked up now (lookupq.h caps). */
+static void
+refuse(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
+       bool log_it, struct discover_result *res)
+{
+    res->status = DISCOVER_UNKNOWN;
+    res->source = DISCOVER_FROM_FRESH;
+    discover_refusal(d, who, r, log_it, res->error, sizeof(res->error));
 }
 
 /*

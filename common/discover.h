@@ -184,6 +184,14 @@ void discover_resolver_health(struct discover *d, struct dns_health *out);
 int discover_mx_at_once(struct discover *d, const char *domain, char hosts[][254]);
 int discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
                 char hosts[][254], struct mts_err *err);
+/*
+ * discover_mx on behalf of who (NULL: nobody): a set looked up in DNS (in
+ * neither memory nor the cache) is a fresh lookup, charged to who like a
+ * new domain's policy (lookups_per_sender, lookups_per_connection) until it
+ * ends; at a cap it is not looked up (-1, err says why).
+ */
+int discover_mx_as(struct discover *d, const char *domain, const struct timespec *deadline,
+                   const struct discover_caller *who, char hosts[][254], struct mts_err *err);
 
 
 #endif

@@ -77,6 +77,14 @@ int discover_queue_mx_if_missing(struct discover *d, const char *domain);
  * DISCOVER_REFRESHER; it ends when d->stopping is set. */
 void *discover_refresher_main(void *arg);
 
+/*
+ * Why a fresh lookup of who's (policy or cold MX set) is refused: the
+ * sentence into why; logged when log_it (lookupcap_take says, at most once a
+ * minute per sender or connection).
+ */
+void discover_refusal(struct discover *d, const struct discover_caller *who,
+                      enum lookupcap_result r, bool log_it, char *why, size_t whysz);
+
 /* Looks domain's MX set up again (if_missing: only when none is stored). */
 void discover_mx_refresh(struct discover *d, const char *domain, bool if_missing);
 

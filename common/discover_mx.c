@@ -130,10 +130,46 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
     return n;
 }
 
+/*
+ * Charges a DNS lookup of an MX set to who (the caps on fresh lookups,
+ * lookupq.h): false, with err saying why, when who is at one.
+ */
+static bool
+mx_charge(struct discover *d, const struct discover_caller *who, struct mts_err *err)
+{
+    enum lookupcap_result r;
+    bool log_it = false;
+
+    if (who == NULL || d->cap == NULL)
+        return true;
+    pthread_mutex_lock(&d->mu);
+    r = lookupcap_take(d->cap, who->sender, who->conn, d->now(), &log_it);
+    pthread_mutex_unlock(&d->mu);
+    if (r == LOOKUPCAP_OK)
+        return true;
+    {
+        char why[sizeof(err->msg)];
+
+        discover_refusal(d, who, r, log_it, why, sizeof(why));
+        mts_err_set(err, "MX hosts: %s", why);
+    }
+    return false;
+}
+
+static void
+mx_uncharge(struct discover *d, const struct discover_caller *who)
+{
+    if (who == NULL || d->cap == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    lookupcap_give(d->cap, who->sender, who->conn, d->now());
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* deadline NULL: memory only, -1 (err untouched) when it does not hold a live set. */
 static int
 lookup_mx(struct discover *d, const char *domain, const struct timespec *deadline,
-          char hosts[][254], struct mts_err *err)
+          const struct discover_caller *who, char hosts[][254], struct mts_err *err)
 {
     char norm[MXMATCH_NAME_MAX + 1];
     struct cache_mxset m;
@@ -167,8 +203,13 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
     }
     if (deadline == NULL)
         return -1;
-    /* A cold domain: DNS, within the caller's deadline. */
-    if (mx_resolve(d, norm, deadline, &m, err) != 0) {
+    /* A cold domain: DNS, within the caller's deadline, counted like a
+     * new domain's policy lookup (one sender must not flood the resolver). */
+    if (!mx_charge(d, who, err))
+        return -1;
+    n = mx_resolve(d, norm, deadline, &m, err);
+    mx_uncharge(d, who);
+    if (n != 0) {
         cache_mxset_free(&m);
         return -1;
     }
@@ -188,17 +229,24 @@ discover_mx_at_once(struct discover *d, const char *domain, char hosts[][254])
 {
     struct mts_err err;
 
-    return lookup_mx(d, domain, NULL, hosts, &err);
+    return lookup_mx(d, domain, NULL, NULL, hosts, &err);
+}
+
+int
+discover_mx_as(struct discover *d, const char *domain, const struct timespec *deadline,
+               const struct discover_caller *who, char hosts[][254], struct mts_err *err)
+{
+    const struct timespec *outer = cache_bound_waits(deadline);
+    int n = lookup_mx(d, domain, deadline, who, hosts, err);
+
+    (void)cache_bound_waits(outer);
+    return n;
 }
 
 int
 discover_mx(struct discover *d, const char *domain, const struct timespec *deadline,
             char hosts[][254], struct mts_err *err)
 {
-    const struct timespec *outer = cache_bound_waits(deadline);
-    int n = lookup_mx(d, domain, deadline, hosts, err);
-
-    (void)cache_bound_waits(outer);
-    return n;
+    return discover_mx_as(d, domain, deadline, NULL, hosts, err);
 }
 

@@ -664,7 +664,9 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     for (int pass = 0; pass < 2; pass++) {
         if ((st->status == DISCOVER_ENFORCE || tls_req) && n_mx < 0) {
             left = clock_ms_until(deadline);
-            n_mx = left > 0 ? discover_mx(ctx->discover, req->rcpt_domain, deadline, mx, &err) : -1;
+            n_mx = left > 0 ? discover_mx_as(ctx->discover, req->rcpt_domain, deadline, req->who,
+                                             mx, &err)
+                            : -1;
             for (int i = 0; i < n_mx; i++) {
                 mxp[i] = mx[i];
                 /* Memory only: a host not probed yet is queued, never waited for. */
