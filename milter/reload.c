@@ -87,7 +87,14 @@ reload_start(const char *path, void (*after)(const struct runtime *rt), struct m
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_reload_signal;
-    sa.sa_flags = SA_RESTART;
+    /*
+     * SA_NODEFER: while a handler runs, the kernel blocks its signal in
+     * that thread unless told not to; a SIGHUP arriving then would go to
+     * the only thread that takes it, libmilter's signal thread, which
+     * stops the filter (a burst of SIGHUPs did: test_reload_storm). The
+     * handler only writes a byte, so running it nested is harmless.
+     */
+    sa.sa_flags = SA_RESTART | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);

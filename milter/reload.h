@@ -10,9 +10,10 @@
  * DESCRIPTION
  *	reload_start starts the reload thread and, in the calling thread (the
  *	main thread, before libmilter starts its own signal thread), installs
- *	a handler for SIGHUP and SIGUSR1 and unblocks them for good: Linux
- *	then hands every process-directed SIGHUP to this thread, never to
- *	libmilter's, which would stop the filter. Each signal asks for a
+ *	a handler for SIGHUP and SIGUSR1 and unblocks them for good, even
+ *	while the handler runs (SA_NODEFER): Linux then hands every
+ *	process-directed SIGHUP to this thread, never to libmilter's, which
+ *	would stop the filter. Each signal asks for a
  *	reload; requests that come together make one. A reload builds a new
  *	runtime from path (runtime_rebuild), calls after(rt) and installs it;
  *	a bad file is logged and the running configuration stays.
