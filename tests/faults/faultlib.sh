@@ -1,7 +1,14 @@
 # shellcheck shell=bash
 # faultlib.sh - sourced by the fault tests (tests/faults/) after maplib.sh:
-# starting the milter and waiting until it listens.
+# miltload as the MTA, starting the milter and waiting until it listens.
 #
+#   fault_need_miltload                LOAD: miltload; the test is skipped
+#                                      (exit 0) when it is not built
+#   load OUT ARGS...                   miltload ARGS against unix:$W/m.sock,
+#                                      its output in OUT; waits at most
+#                                      LOAD_TIMEOUT_MS (30000) an answer
+#   field OUT NAME                     the number after NAME= in OUT
+#   replies OUT                        its "rcpt_replies: ..." line
 #   fault_milter_start CONF SOCK LOG   mtasts-milter -f in the background on
 #                                      unix:SOCK, output appended to LOG;
 #                                      sets MPID; succeeds once it says it
@@ -20,3 +27,19 @@ fault_milter_start() {
     done
     return 1
 }
+
+fault_need_miltload() {
+    LOAD="$BUILD/tests/bench/miltload"
+    if [ ! -x "$LOAD" ]; then
+        echo "1..0 # SKIP $LOAD is not built (make check builds it)"
+        exit 0
+    fi
+}
+
+load() {
+    local out=$1
+    shift
+    "$LOAD" -s "unix:$W/m.sock" -t "${LOAD_TIMEOUT_MS:-30000}" "$@" >"$out" 2>&1
+}
+field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
+replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }

@@ -18,12 +18,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=faultlib.sh
 . "$HERE/faultlib.sh"
 maplib_init mts-fault-corrupt
-LOAD="$BUILD/tests/bench/miltload"
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-fcorr "$@"
 maplib_world_up
 
@@ -34,8 +30,6 @@ CONF="$W/fault.conf"
     echo "cache_db = $DB"
     echo "enforcing_transports = smtp"
 } >"$CONF"
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 # rcpts OUT FIRST LAST: one message to dFIRST..dLAST.test; succeeds when
 # every RCPT was answered and none deferred
 rcpts() {

@@ -20,13 +20,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=faultlib.sh
 . "$HERE/faultlib.sh"
 maplib_init mts-fault-dropdns
-LOAD="$BUILD/tests/bench/miltload"
 DROP_ADDR=127.0.10.3 FLOOD_S=30 JUNK_CONNS=20
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-fdrop "$@"
 maplib_world_up
 

@@ -17,17 +17,16 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/maplib.sh
 . "$HERE/../integration/maplib.sh" # ok, bail, the namespace and the world
+# shellcheck source=faultlib.sh
+. "$HERE/faultlib.sh"
 maplib_init mts-fault-flood
-LOAD="$BUILD/tests/bench/miltload"
 DEADLINE_MS=3000
 PER_SENDER=8
 PER_CONN=2
 FLOOD_CONNS=40
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
+LOAD_TIMEOUT_MS=60000
 maplib_netns mts-flood "$@"
 maplib_world_up
 
@@ -58,14 +57,6 @@ echo "1..11"
 maplib_milter "$CONF" "$W/m.sock" "$W/milter.log"
 ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
 
-# load OUT ARGS...: miltload against the milter, as Postfix would talk to it
-load() {
-    local out=$1
-    shift
-    "$LOAD" -s "unix:$W/m.sock" -t 60000 "$@" >"$out" 2>&1
-}
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 ms() { awk -v u="${1:-0}" 'BEGIN {printf "%.1f ms", u / 1000}'; }
 
 # 1. No flood: the victim's first RCPTs to fresh domains.

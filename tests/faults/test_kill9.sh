@@ -18,12 +18,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=faultlib.sh
 . "$HERE/faultlib.sh"
 maplib_init mts-fault-kill9
-LOAD="$BUILD/tests/bench/miltload"
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-fkill "$@"
 maplib_world_up
 
@@ -41,8 +37,6 @@ queries() { grep -cE " (_mta-sts\\.)?(${1:-d[0-4][0-9]\\.test})\\. " "$MTS_WORLD
 # (the milter logs a message's tagged recipients in one line, " | " between)
 enforced() { grep -o 'status=enforce' "$W/milter.log" | wc -l; }
 done_domains() { grep -o 'domain=d[0-9]*\.test status=enforce' "$W/milter.log" | sort -u | wc -l; }
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 
 echo "1..8"
 fault_milter_start "$CONF" "$W/m.sock" "$W/milter.log"

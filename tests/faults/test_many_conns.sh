@@ -18,13 +18,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=faultlib.sh
 . "$HERE/faultlib.sh"
 maplib_init mts-fault-conns
-LOAD="$BUILD/tests/bench/miltload"
 CONNS=${FAULT_CONNS:-1000} SLACK=20
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-fconn "$@"
 maplib_world_up
 
@@ -35,8 +31,6 @@ CONF="$W/fault.conf"
     echo "enforcing_transports = smtp"
 } >"$CONF"
 seq -w 1 20 | sed 's/^/d/; s/$/.test/' >"$W/domains"
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
 fds() { find "/proc/$MPID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 

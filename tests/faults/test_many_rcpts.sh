@@ -16,13 +16,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=faultlib.sh
 . "$HERE/faultlib.sh"
 maplib_init mts-fault-rcpts
-LOAD="$BUILD/tests/bench/miltload"
 RCPTS=10000 RSS_GROWTH_KB=65536 MAX_HEADER_LINE=512
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-frcpt "$@"
 maplib_world_up
 
@@ -36,8 +32,6 @@ CONF="$W/fault.conf"
     seq -w 1 50 | sed 's/^/d/; s/$/.test/'
     seq -w 1 100 | sed 's/^/nx/; s/$/.test/'
 } >"$W/domains"
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$MPID/status"; }
 
 echo "1..8"

@@ -14,14 +14,12 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/maplib.sh
 . "$HERE/../integration/maplib.sh" # ok, bail, the namespace and the world
+# shellcheck source=faultlib.sh
+. "$HERE/faultlib.sh"
 maplib_init mts-fault-mxcap
-LOAD="$BUILD/tests/bench/miltload"
 DEADLINE_MS=3000
 
-if [ ! -x "$LOAD" ]; then
-    echo "1..0 # SKIP $LOAD is not built (make check builds it)"
-    exit 0
-fi
+fault_need_miltload
 maplib_netns mts-mxcap "$@"
 maplib_world_up
 
@@ -46,15 +44,6 @@ printf '%s\n' f1.flood.test d01.test >"$W/capped"
 echo "1..5"
 maplib_milter "$CONF" "$W/m.sock" "$W/milter.log"
 ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
-
-# load OUT ARGS...: miltload against the milter, as Postfix would talk to it
-load() {
-    local out=$1
-    shift
-    "$LOAD" -s "unix:$W/m.sock" -t 30000 "$@" >"$out" 2>&1
-}
-field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
-replies() { grep -o 'rcpt_replies: .*' "$1" | head -n 1; }
 
 load "$W/warm.out" -c 1 -m 1 -r 1 -D "$W/known"
 [ $? -eq 0 ] && [ "$(field "$W/warm.out" continue)" = 1 ]
