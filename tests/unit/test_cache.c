@@ -158,6 +158,23 @@ put_simple(struct cache *c, const char *domain, int64_t checked, int64_t expires
     cache_entry_free(&e);
 }
 
+/* Another process's connection holding path's write lock (BEGIN EXCLUSIVE,
+ * with a row written in it), until sqlite3_close. */
+static sqlite3 *
+lock_as_other_process(const char *path)
+{
+    sqlite3 *raw = NULL;
+
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "BEGIN EXCLUSIVE; INSERT INTO domains (domain) "
+                                  "VALUES ('raw.example')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    return raw;
+}
+
+
 struct collect {
     char names[128][CACHE_DOMAIN_MAX + 1];
     size_t n;
@@ -941,12 +958,7 @@ test_busy_then_recovers(void **state)
     assert_int_equal(cache_open(path, 100, &c, &err), CACHE_OK);
     put_simple(c, "before.example", 0, 0, 1);
 
-    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw,
-                                  "BEGIN EXCLUSIVE; INSERT INTO domains (domain) "
-                                  "VALUES ('raw.example')",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    raw = lock_as_other_process(path);
     make_entry(&e, "during.example");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(cache_put(c, &e, &err), CACHE_BUSY);
@@ -1348,12 +1360,7 @@ test_reads_not_behind_busy_writer(void **state)
     db_path(path, sizeof(path));
     assert_int_equal(cache_open(path, 5000, &c, &err), CACHE_OK);
     put_simple(c, "before.example", 0, 0, 1);
-    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw,
-                                  "BEGIN EXCLUSIVE; INSERT INTO domains (domain) "
-                                  "VALUES ('raw.example')",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    raw = lock_as_other_process(path);
     w.c = c;
     assert_int_equal(pthread_create(&t, NULL, busy_writer_main, &w), 0);
     while (atomic_load(&w.started) == 0)
