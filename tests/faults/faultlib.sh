@@ -2,6 +2,9 @@
 # faultlib.sh - sourced by the fault tests (tests/faults/) after maplib.sh:
 # miltload as the MTA, starting the milter and waiting until it listens.
 #
+#   SETTINGS | fault_conf OUT          OUT: the world's configuration with
+#                                      the settings read from stdin in place
+#                                      of its own for those options
 #   fault_need_miltload                LOAD: miltload; the test is skipped
 #                                      (exit 0) when it is not built
 #   load OUT ARGS...                   miltload ARGS against unix:$W/m.sock,
@@ -26,6 +29,16 @@ fault_milter_start() {
         sleep 0.1
     done
     return 1
+}
+
+fault_conf() {
+    local out=$1 settings keys
+    settings=$(cat)
+    keys=$(printf '%s\n' "$settings" | sed -n 's/^\([a-z_0-9]*\)[[:space:]]*=.*/\1/p' | paste -sd'|')
+    {
+        grep -v -E "^(#|(${keys:-#})[[:space:]]*=)" "$MTS_WORLD_CONF"
+        printf '%s\n' "$settings"
+    } >"$out"
 }
 
 fault_need_miltload() {

@@ -26,10 +26,9 @@ maplib_world_up
 DB="$W/fault.sqlite"
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "cache_db = $DB"
     echo "enforcing_transports = smtp"
-} >"$CONF"
+} | fault_conf "$CONF"
 # rcpts OUT FIRST LAST: one message to dFIRST..dLAST.test; succeeds when
 # every RCPT was answered and none deferred
 rcpts() {

@@ -32,11 +32,10 @@ MAPLIB_PIDS=$!
 echo "nameserver $DROP_ADDR" >"$W/drop-resolv.conf"
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^resolv_conf' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "resolv_conf = $W/drop-resolv.conf"
     echo "cache_db = $W/fault.sqlite"
     echo "enforcing_transports = smtp"
-} >"$CONF"
+} | fault_conf "$CONF"
 for ((c = 1; c <= JUNK_CONNS; c++)); do
     seq 1 20000 | sed "s/^/junk$c-/; s/\$/.test/" >"$W/junk$c"
 done

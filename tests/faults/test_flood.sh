@@ -32,7 +32,6 @@ maplib_world_up
 
 CONF="$W/flood.conf"
 {
-    grep -v -e '^#' -e '^cache_db' -e '^rcpt_deadline_ms' "$MTS_WORLD_CONF"
     echo "cache_db = $W/flood.sqlite"
     echo "enforcing_transports = smtp"
     echo "rcpt_deadline_ms = ${DEADLINE_MS}ms"
@@ -43,7 +42,7 @@ CONF="$W/flood.conf"
     echo "lookups_per_sender = $PER_SENDER"
     echo "lookups_per_connection = $PER_CONN"
     echo "act_on = all" # the unauthenticated client too
-} >"$CONF"
+} | fault_conf "$CONF"
 # fresh healthy enforce domains: 20 before the flood, 20 during it
 seq -w 1 20 | sed 's/^/d/; s/$/.test/' >"$W/victim-before"
 seq -w 21 40 | sed 's/^/d/; s/$/.test/' >"$W/victim-during"

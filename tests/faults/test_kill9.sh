@@ -26,10 +26,9 @@ maplib_world_up
 DB="$W/fault.sqlite"
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "cache_db = $DB"
     echo "enforcing_transports = smtp"
-} >"$CONF"
+} | fault_conf "$CONF"
 seq -w 1 40 | sed 's/^/d/; s/$/.test/' >"$W/domains"
 # queries [RE]: lines in the resolver's log that ask about the domains (RE:
 # an alternation of them; default all 40)

@@ -28,11 +28,10 @@ maplib_world_up
 DB="$W/fault.sqlite"
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^cache_db' -e '^rcpt_deadline_ms' "$MTS_WORLD_CONF"
     echo "cache_db = $DB"
     echo "enforcing_transports = smtp"
     echo "rcpt_deadline_ms = ${DEADLINE_MS}ms"
-} >"$CONF"
+} | fault_conf "$CONF"
 seq -w 1 10 | sed 's/^/d/; s/$/.test/' >"$W/warm"
 seq -w 11 48 | sed 's/^/d/; s/$/.test/' >"$W/cold"
 

@@ -26,10 +26,9 @@ maplib_world_up
 
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "cache_db = $W/fault.sqlite"
     echo "enforcing_transports = smtp"
-} >"$CONF"
+} | fault_conf "$CONF"
 seq -w 1 20 | sed 's/^/d/; s/$/.test/' >"$W/domains"
 threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
 fds() { find "/proc/$MPID/fd" -mindepth 1 -maxdepth 1 | wc -l; }

@@ -24,10 +24,9 @@ maplib_world_up
 
 CONF="$W/fault.conf"
 {
-    grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "cache_db = $W/fault.sqlite"
     echo "enforcing_transports = smtp"
-} >"$CONF"
+} | fault_conf "$CONF"
 {
     seq -w 1 50 | sed 's/^/d/; s/$/.test/'
     seq -w 1 100 | sed 's/^/nx/; s/$/.test/'

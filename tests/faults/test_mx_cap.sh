@@ -26,7 +26,6 @@ maplib_world_up
 DB="$W/mxcap.sqlite"
 CONF="$W/mxcap.conf"
 {
-    grep -v -e '^#' -e '^cache_db' -e '^rcpt_deadline_ms' "$MTS_WORLD_CONF"
     echo "cache_db = $DB"
     echo "enforcing_transports = smtp"
     echo "rcpt_deadline_ms = ${DEADLINE_MS}ms"
@@ -36,7 +35,7 @@ CONF="$W/mxcap.conf"
     echo "lookups_per_sender = 0"
     echo "lookups_per_connection = 1"
     echo "act_on = all"
-} >"$CONF"
+} | fault_conf "$CONF"
 echo d01.test >"$W/known"
 # one connection: a new domain whose policy host hangs, then the known one
 printf '%s\n' f1.flood.test d01.test >"$W/capped"
