@@ -23,12 +23,25 @@ static const char *reload_path;
 static void (*reload_after)(const struct runtime *rt);
 static pthread_t reload_tid;
 
+/*
+ * Set by the handler, cleared by the reload thread before it rebuilds: while
+ * a reload is pending, further signals make no system call. The handler runs
+ * with SIGHUP unblocked (SA_NODEFER, see reload_start), so a signal arriving
+ * while it is in a system call is delivered, nested, on that call's return:
+ * with a write in every handler, a flood of SIGHUPs nested handlers until
+ * the main thread's stack overflowed (test_reload_storm's burst, once in
+ * CI). Without one, a nested call is only an interrupt's rare luck.
+ */
+static volatile sig_atomic_t reload_pending;
+
 static void
 on_reload_signal(int sig)
 {
     int e = errno;
 
     (void)sig;
+    if (__atomic_exchange_n(&reload_pending, 1, __ATOMIC_SEQ_CST) != 0)
+        return;
     (void)write(reload_pipe[1], "r", 1);	/* a full pipe: reloads are pending anyway */
     errno = e;
 }
@@ -49,6 +62,10 @@ reload_thread(void *arg)
             continue;
         if (n <= 0 || memchr(buf, 'q', (size_t)n) != NULL)
             break;
+        /* Before the rebuild: a signal from now on asks for the next one
+         * (one that came before is served by this one, which reads the
+         * file after it). */
+        __atomic_store_n(&reload_pending, 0, __ATOMIC_SEQ_CST);
         old = runtime_current();
         built = runtime_rebuild(reload_path, old, &rt, &err);
         runtime_unref(old);
