@@ -561,11 +561,27 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
 
 /* ------------------------------------------------------------ with I/O */
 
+/* A name's length without one trailing dot: "mx.example." is "mx.example". */
+static size_t
+name_len(const char *s, size_t len)
+{
+    return len > 1 && s[len - 1] == '.' ? len - 1 : len;
+}
+
+/* Are s[0..len) and t the same host name (case, one trailing dot aside)? */
+static bool
+same_name(const char *s, size_t len, const char *t)
+{
+    size_t sl = name_len(s, len), tl = name_len(t, strlen(t));
+
+    return sl == tl && strncasecmp(s, t, sl) == 0;
+}
+
 static bool
 list_has(const struct config_list *l, const char *s, size_t len)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (strlen(l->v[i]) == len && strncasecmp(l->v[i], s, len) == 0)
+        if (same_name(s, len, l->v[i]))
             return true;
     return false;
 }
@@ -606,10 +622,11 @@ verdict_route_enforces(const struct config *cfg, const struct maproute *map,
     }
     /* A transport whose TLS policy map is this daemon's own enforces by
      * construction, when the map is asked about the recipient's domain:
-     * the next hop is that domain (a relay would be asked about instead). */
+     * the next hop is that domain (a relay would be asked about instead).
+     * Sendmail passes {rcpt_host} fully qualified once it has looked the
+     * domain up in DNS ("partner.example."): the same next hop. */
     if (maproute_has(map, mailer) &&
-        (hl == 0 || (rcpt_domain != NULL && strlen(rcpt_domain) == hl &&
-                     strncasecmp(rcpt_domain, h, hl) == 0)))
+        (hl == 0 || (rcpt_domain != NULL && same_name(h, hl, rcpt_domain))))
         return true;
     if (hl == 0)
         return false;

@@ -141,7 +141,10 @@ struct maproute;
 
 /* Does the route (transport, next hop) enforce MTA-STS, per the config and
  * the transports that use this daemon's map (map NULL: none)? A map
- * transport enforces when its next hop is rcpt_domain (or not given). */
+ * transport enforces when its next hop is rcpt_domain (or not given).
+ * Host names compare without case and without one trailing dot, after
+ * "[...]" and ":port" are taken off: Sendmail's {rcpt_host} is
+ * "partner.example." once it has resolved the domain through DNS. */
 bool verdict_route_enforces(const struct config *cfg, const struct maproute *map,
                             const char *mailer, const char *host, const char *rcpt_domain,
                             char *desc, size_t descsz);

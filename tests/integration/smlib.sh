@@ -15,7 +15,11 @@
 #   sm DIR ARGS...      that sendmail with DIR/test.cf, in a UTS namespace
 #                       whose host name is sm.e2e.test (with an unqualified
 #                       name Sendmail sleeps before it reads its .cf), after
-#                       the words of SM_IN (e.g. "ip netns exec NS")
+#                       the words of SM_IN (e.g. "ip netns exec NS"); with
+#                       SM_RESOLV (a resolv.conf, e.g. the world's), in a
+#                       mount namespace where that file is /etc/resolv.conf:
+#                       Sendmail then resolves recipients through DNS as in
+#                       production (and passes {rcpt_host} fully qualified)
 # Needs SRC (the source tree).
 
 SM_ROOT=${MTS_SENDMAIL_ROOT:-/var/cache/mtasts-test/sendmail}
@@ -69,6 +73,13 @@ sm() {
     local dir="$1"
     shift
     # shellcheck disable=SC2086 # SM_IN: words
+    if [ -n "${SM_RESOLV:-}" ]; then
+        # shellcheck disable=SC2086 # SM_IN: words
+        ${SM_IN:-} timeout 60 unshare --uts --mount sh -c \
+            'mount --bind "$0" /etc/resolv.conf && hostname sm.e2e.test && exec "$@"' \
+            "$SM_RESOLV" "$SENDMAIL" -C "$dir/test.cf" "$@"
+        return
+    fi
     ${SM_IN:-} timeout 60 unshare --uts sh -c 'hostname sm.e2e.test && exec "$@"' sh \
         "$SENDMAIL" -C "$dir/test.cf" "$@"
 }

@@ -44,6 +44,9 @@ for _ in $(seq 1 100); do [ -S "$MAP" ] && break; sleep 0.1; done
 
 # ---- the .cf, from etc/sendmail.mc (its socket paths moved into $RUN) ----------
 SM="$W/sendmail"
+# Sendmail resolves recipients through the world's DNS, as in production: it
+# then passes {rcpt_host} fully qualified ("enforce.test.").
+SM_RESOLV=$MTS_WORLD_RESOLV_CONF
 sm_cf "$SM" "$RUN" "DAEMON_OPTIONS(\`Port=2525, Addr=127.0.0.1, Name=MTA')dnl"
 ok "a .cf builds from etc/sendmail.mc with Debian's sendmail-cf m4 files" $?
 cf_ok() {
@@ -55,6 +58,13 @@ if cf_ok; then r=0; else r=1; grep -n '^Ksts\|^O Strict\|^Xmtasts' "$SM/test.cf"
 ok "the .cf has FEATURE(sts) on the map's socket and the milter" $r
 strings "$SENDMAIL" | grep -q _FFR_MTA_STS
 ok "the unpacked sendmail is built with _FFR_MTA_STS" $?
+
+# ---- Sendmail resolves through the world's DNS -----------------------------------
+echo "/parse bob@enforce.test" | sm "$SM" -bt >"$SM/parse.out" 2>&1
+grep -q 'mailer esmtp, host enforce\.test\., user bob@enforce\.test' "$SM/parse.out" ||
+    sed 's/^/#   /' "$SM/parse.out"
+grep -q 'mailer esmtp, host enforce\.test\., user bob@enforce\.test' "$SM/parse.out"
+ok "Sendmail resolves bob@enforce.test through DNS to mailer esmtp, host enforce.test. (fully qualified)" $?
 
 # ---- Sendmail asks the map ------------------------------------------------------
 DOMAINS="enforce.test ENFORCE.Test cname.test insecure.test testing.test none.test nxdomain.test badtxt.test servfail.test mxmismatch.test"
@@ -151,7 +161,7 @@ s.quit()
 PY
 sed 's/^/#   /' "$SM/smtp.out"
 grep -q '^RCPT bob@enforce.test 250 ' "$SM/smtp.out"
-ok "SMTP: enforce.test accepted (esmtp enforces through the map: map_transports)" $?
+ok "SMTP: enforce.test accepted (esmtp enforces through the map: map_transports; {rcpt_host} enforce.test. is its next hop)" $?
 grep -q '^RCPT bob@mxmismatch.test 550 5.7.5 .*MTA-STS: mxmismatch.test requires MTA-STS' "$SM/smtp.out"
 ok "SMTP: mxmismatch.test refused per recipient with 550 5.7.5 and the reason" $?
 grep -q '^RCPT bob@servfail.test 450 4.7.5 .*MTA-STS: MTA-STS status of servfail.test could not be determined' "$SM/smtp.out"

@@ -139,6 +139,17 @@ static const struct route_case route_cases[] = {
       "[relay.example]:587", "enforce.example", false },
     { "map transport, [domain]: asked about the domain", "smtp", "[enforce.example]",
       "enforce.example", true },
+    { "map transport, next hop fully qualified (Sendmail after DNS)", "esmtp",
+      "enforce.example.", "enforce.example", true },
+    { "map transport, next hop fully qualified in another case", "smtp", "ENFORCE.example.",
+      "enforce.example", true },
+    { "map transport, [domain.]: asked about the domain", "smtp", "[enforce.example.]",
+      "enforce.example", true },
+    { "map transport, two trailing dots: not the domain", "smtp", "enforce.example..",
+      "enforce.example", false },
+    { "map transport, a dot alone: not the domain", "smtp", ".", "enforce.example", false },
+    { "map transport, another domain fully qualified", "smtp", "other.example.",
+      "enforce.example", false },
     { "another transport", "relay", "enforce.example", "enforce.example", false },
     { "no macros: the default route smtp is a map transport", NULL, NULL, "enforce.example",
       true },
@@ -155,8 +166,8 @@ run_route_case(void **state)
     bool got;
 
     memset(&r, 0, sizeof(r));
-    r.n = 1;
-    r.name = (char *[]){"smtp"};
+    r.n = 2;
+    r.name = (char *[]){"smtp", "esmtp"};
     if (config_defaults(&cfg, &err) != 0)
         fail_msg("config_defaults: %s", err.msg);
     got = verdict_route_enforces(cfg, &r, c->mailer, c->host, c->rcpt_domain, desc,

@@ -797,6 +797,11 @@ static const struct route_case route_cases[] = {
     { "relay as a bare name", "smtp", "relay", "relay.example", true, "relay.example" },
     { "relay with a port", "smtp", "relay", "relay.example:25", true, "relay.example:25" },
     { "relay in other case", "smtp", "smtp", "[RELAY.example]", true, "[RELAY.example]" },
+    { "relay fully qualified", "smtp", "esmtp", "relay.example.", true, "relay.example." },
+    { "relay fully qualified in brackets with a port", "smtp", "relay", "[relay.example.]:587",
+      true, "[relay.example.]:587" },
+    { "relay fully qualified, configured so", "smtp", "smtp", "relay2.example", true,
+      "relay2.example" },
     { "relay, host only", "smtp", NULL, "[relay.example]", true, "[relay.example]" },
     { "other host", "smtp", "smtp", "mx1.partner.example", false, "mx1.partner.example" },
     { "subdomain of the relay", "smtp", "smtp", "[a.relay.example]", false,
@@ -825,7 +830,7 @@ run_route_case(void **state)
     bool got;
 
     snprintf(text, size, "enforcing_transports = smtp-sts\n"
-                         "enforcing_relays = relay.example\n"
+                         "enforcing_relays = relay.example, relay2.example.\n"
                          "default_route = %s\n", c->default_route);
     cfg = load_config(text);
     memset(desc, 'x', sizeof(desc));
