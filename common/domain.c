@@ -22,7 +22,7 @@ domain_normalize(const char *in, char *out, size_t outsz, struct mts_err *err)
         if ((unsigned char)*p >= 0x80)
             goto idn;
     }
-    return mxmatch_host_normalize(in, strlen(in), out, outsz, err);
+    return mxmatch_domain_normalize(in, strlen(in), out, outsz, err);
 idn:
     rc = idn2_to_ascii_8z(in, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
     if (rc != IDN2_OK) {
@@ -30,7 +30,7 @@ idn:
                     idn2_strerror(rc));
         return -1;
     }
-    rc = mxmatch_host_normalize(ascii, strlen(ascii), out, outsz, err);
+    rc = mxmatch_domain_normalize(ascii, strlen(ascii), out, outsz, err);
     idn2_free(ascii);
     return rc;
 }

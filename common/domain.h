@@ -11,13 +11,14 @@
  * DESCRIPTION
  *	Lower-cases a domain and converts U-labels to A-labels (IDNA 2008
  *	with libidn2, NFC input, non-transitional); a name in pure ASCII
- *	skips IDNA. One trailing dot is dropped. No I/O: a parser below
+ *	skips IDNA. One trailing dot is dropped. Labels may hold '_' (legal
+ *	in DNS; a_b.example is a real mail domain). No I/O: a parser below
  *	address and discover.
  *
  * DIAGNOSTICS
  *	Returns 0, or -1 with a reason in err (which may be NULL) for an empty
  *	name, an invalid internationalised name, or what is not a host name
- *	(see mxmatch_host_normalize).
+ *	(see mxmatch_domain_normalize).
  */
 #ifndef MTS_DOMAIN_H
 #define MTS_DOMAIN_H

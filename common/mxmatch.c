@@ -19,6 +19,12 @@ is_ldh(unsigned char c)
            (c >= '0' && c <= '9') || c == '-';
 }
 
+/* What a name may hold beyond LDH. */
+enum name_kind {
+    NAME_HOST,		/* an MX host or pattern: LDH only (RFC 8461 §4.1) */
+    NAME_DOMAIN		/* a mail domain: '_' too (legal in DNS, RFC 2181 §11) */
+};
+
 static char
 ascii_lower(char c)
 {
@@ -27,11 +33,13 @@ ascii_lower(char c)
 
 /*
  * Checks that name[0..len) is a host name: LDH labels of 1..63 characters,
- * no hyphen at either end of a label, last label not all digits. what names
- * the thing for the error ("pattern", "host name").
+ * no hyphen at either end of a label, last label not all digits (with
+ * NAME_DOMAIN, '_' counts as a letter). what names the thing for the error
+ * ("pattern", "host name").
  */
 static int
-check_hostname(const char *name, size_t len, const char *what, struct mts_err *err)
+check_name(const char *name, size_t len, enum name_kind kind, const char *what,
+           struct mts_err *err)
 {
     size_t start = 0, label_no = 1;
     bool last_all_digits = false;
@@ -64,7 +72,7 @@ check_hostname(const char *name, size_t len, const char *what, struct mts_err *e
         for (size_t k = start; k < i; k++) {
             unsigned char c = (unsigned char)name[k];
 
-            if (!is_ldh(c)) {
+            if (!is_ldh(c) && !(kind == NAME_DOMAIN && c == '_')) {
                 if (c >= 0x80)
                     mts_err_set(err, "%s label %zu has a non-ASCII byte "
                                 "(an A-label \"xn--...\" is required)", what, label_no);
@@ -73,7 +81,8 @@ check_hostname(const char *name, size_t len, const char *what, struct mts_err *e
                                 "the whole first label", what, label_no);
                 else
                     mts_err_set(err, "%s label %zu has an invalid character 0x%02x "
-                                "(only letters, digits and '-')", what, label_no, c);
+                                "(only letters, digits%s and '-')", what, label_no, c,
+                                kind == NAME_DOMAIN ? ", '_'" : "");
                 return -1;
             }
             if (c < '0' || c > '9')
@@ -120,30 +129,44 @@ mxmatch_pattern_check(const char *pat, size_t len, struct mts_err *err)
             mts_err_set(err, "mx pattern \"*.\" has no name after the wildcard");
             return -1;
         }
-        return check_hostname(pat + 2, len - 2, "mx pattern", err);
+        return check_name(pat + 2, len - 2, NAME_HOST, "mx pattern", err);
     }
-    return check_hostname(pat, len, "mx pattern", err);
+    return check_name(pat, len, NAME_HOST, "mx pattern", err);
 }
 
-int
-mxmatch_host_normalize(const char *in, size_t len, char *out, size_t outsz,
-                       struct mts_err *err)
+static int
+normalize(const char *in, size_t len, enum name_kind kind, const char *what, char *out,
+          size_t outsz, struct mts_err *err)
 {
     if (in == NULL)
         len = 0;
     /* DNS names may be written absolute: one trailing dot is not part of it. */
     if (len > 0 && in[len - 1] == '.')
         len--;
-    if (check_hostname(in, len, "host name", err) != 0)
+    if (check_name(in, len, kind, what, err) != 0)
         return -1;
     if (len + 1 > outsz) {
-        mts_err_set(err, "host name does not fit in %zu bytes", outsz);
+        mts_err_set(err, "%s does not fit in %zu bytes", what, outsz);
         return -1;
     }
     for (size_t i = 0; i < len; i++)
         out[i] = ascii_lower(in[i]);
     out[len] = '\0';
     return 0;
+}
+
+int
+mxmatch_host_normalize(const char *in, size_t len, char *out, size_t outsz,
+                       struct mts_err *err)
+{
+    return normalize(in, len, NAME_HOST, "host name", out, outsz, err);
+}
+
+int
+mxmatch_domain_normalize(const char *in, size_t len, char *out, size_t outsz,
+                         struct mts_err *err)
+{
+    return normalize(in, len, NAME_DOMAIN, "domain", out, outsz, err);
 }
 
 bool

@@ -7,6 +7,7 @@
  *	int mxmatch_pattern_check(const char *pat, size_t len, struct mts_err *err);
  *	int mxmatch_host_normalize(const char *in, size_t len, char *out,
  *	                           size_t outsz, struct mts_err *err);
+ *	int mxmatch_domain_normalize(...);	the same, '_' allowed
  *	bool mxmatch_match(const char *pattern, const char *host);
  *	bool mxmatch_any(char *const *pats, size_t n, const char *host);
  *	char **mxmatch_list_dup(char *const *pats, size_t n);
@@ -54,6 +55,14 @@ int mxmatch_pattern_check(const char *pat, size_t len, struct mts_err *err);
  */
 int mxmatch_host_normalize(const char *in, size_t len, char *out, size_t outsz,
                            struct mts_err *err);
+
+/*
+ * The same for a mail domain, whose labels may also hold '_' (legal in
+ * DNS, RFC 2181 §11, and seen in real recipient domains); MX hosts and
+ * patterns stay LDH.
+ */
+int mxmatch_domain_normalize(const char *in, size_t len, char *out, size_t outsz,
+                             struct mts_err *err);
 
 /*
  * Does host match pattern? Both NUL-terminated. pattern must have passed
