@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rootpath.h"
 
 static int
 open_unix(struct mapsock *ms, const char *path, uid_t uid, gid_t gid, struct mts_err *err)
@@ -48,9 +49,7 @@ open_unix(struct mapsock *ms, const char *path, uid_t uid, gid_t gid, struct mts
         mts_err_set(err, "map socket %s: %s", path, strerror(errno));
         return -1;
     }
-    if (chown(path, uid, gid) != 0)
-        log_msg(LOG_WARNING, "cannot give the map socket to the milter user: %s",
-                strerror(errno));
+    rootpath_give(path, uid, gid, "the map socket");
     return 0;
 }
 

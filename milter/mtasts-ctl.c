@@ -14,6 +14,7 @@
 #include "config.h"  /* common/config.h */
 #include "ctl.h"
 #include "log.h"
+#include "rootpath.h"
 
 static int ctl_show_config(int argc, char **argv);
 
@@ -57,6 +58,29 @@ ctl_config_path(void)
     return config_path;
 }
 
+/*
+ * The cache's folder, made as the milter makes it (owned by its user when
+ * we are root), so that a command run before the milter's first start can
+ * create the cache. A failure is only told: the cache's own error follows
+ * if the command needs it.
+ */
+static void
+make_cache_folder(const struct config *cfg)
+{
+    struct mts_err err;
+    uid_t uid;
+    gid_t gid;
+
+    if (cfg->cache_db[0] != '/')
+        return;
+    if (getuid() != 0 || rootpath_user(cfg, &uid, &gid, &err) != 0) {
+        uid = getuid();
+        gid = getgid();
+    }
+    if (rootpath_make_parent(cfg->cache_db, uid, gid, &err) != 0)
+        fprintf(stderr, "mtasts-ctl: warning: cache_db: %s\n", err.msg);
+}
+
 struct config *
 ctl_config(void)
 {
@@ -73,6 +97,7 @@ ctl_config(void)
         return NULL;
     }
     log_set_level(config_loaded->log_level);
+    make_cache_folder(config_loaded);
     return config_loaded;
 }
 

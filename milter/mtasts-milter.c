@@ -47,6 +47,7 @@
 #include "mapserver.h"
 #include "quickack.h"
 #include "reload.h"
+#include "rootpath.h"
 #include "runtime.h"
 
 struct options {
@@ -323,31 +324,6 @@ wake_listener(const char *sock)
 /* ------------------------------------------------------------ privileges */
 
 static int
-lookup_user(const struct config *cfg, uid_t *uid, gid_t *gid, struct mts_err *err)
-{
-    *uid = getuid();
-    *gid = getgid();
-    if (cfg->user[0] != '\0') {
-        struct passwd *pw = getpwnam(cfg->user);
-        if (pw == NULL) {
-            mts_err_set(err, "%s: option user: no such user \"%s\"", cfg->path, cfg->user);
-            return -1;
-        }
-        *uid = pw->pw_uid;
-        *gid = pw->pw_gid;
-    }
-    if (cfg->group[0] != '\0') {
-        struct group *gr = getgrnam(cfg->group);
-        if (gr == NULL) {
-            mts_err_set(err, "%s: option group: no such group \"%s\"", cfg->path, cfg->group);
-            return -1;
-        }
-        *gid = gr->gr_gid;
-    }
-    return 0;
-}
-
-static int
 drop_privileges(const struct config *cfg, uid_t uid, gid_t gid, struct mts_err *err)
 {
     if (cfg->user[0] == '\0') {
@@ -395,21 +371,6 @@ daemonize(struct mts_err *err)
         dup2(fd, 2);
         if (fd > 2)
             close(fd);
-    }
-    return 0;
-}
-
-static int
-write_pid_file(const char *path, struct mts_err *err)
-{
-    FILE *f;
-
-    if (path[0] == '\0')
-        return 0;
-    f = fopen(path, "w");
-    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-        mts_err_set(err, "cannot write the pid file %s: %s", path, strerror(errno));
-        return -1;
     }
     return 0;
 }
@@ -616,7 +577,7 @@ main(int argc, char **argv)
         mts_err_set(&err, "out of memory");
         goto fail;
     }
-    if (lookup_user(rt->cfg, &uid, &gid, &err) != 0)
+    if (rootpath_user(rt->cfg, &uid, &gid, &err) != 0)
         goto fail;
     if (smfi_register(filter_desc) != MI_SUCCESS || smfi_setconn((char *)sock) != MI_SUCCESS) {
         mts_err_set(&err, "libmilter refused the socket %s", sock);
@@ -636,9 +597,7 @@ main(int argc, char **argv)
     }
     if (unix_socket_path(sock) != NULL) {
         remember_socket(unix_socket_path(sock));
-        if (chown(unix_socket_path(sock), uid, gid) != 0)
-            log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
-                    strerror(errno));
+        rootpath_give(unix_socket_path(sock), uid, gid, "the milter socket");
     } else {
         if (rt->cfg->tcp_nodelay)
             set_nodelay_on_listener();
@@ -660,7 +619,7 @@ main(int argc, char **argv)
     }
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;
-    if (write_pid_file(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
+    if (rootpath_write_pid(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
         goto fail;
     /* Kept apart: a reload may replace the runtime before we stop. */
     pid_file = strdup(rt->cfg->pid_file);

@@ -46,7 +46,7 @@ jqtrue() {
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n' >"$TMP/rfc.txt"
 printf 'version: STSv1\nmode: enforce\nmx: mail.example.com\n' >"$TMP/nomaxage.txt"
 
-echo "1..35"
+echo "1..37"
 
 run 0 "validate-policy accepts the RFC 8461 example" "$CTL" validate-policy "$TMP/rfc.txt"
 has "human output lists the mode" "$TMP/out" "mode: enforce"
@@ -120,5 +120,15 @@ printf 'check_interval = 5x\n' >"$TMP/bad3.conf"
 "$MILTER" -n -c "$TMP/bad3.conf" >"$TMP/out" 2>&1
 [ $? -eq 1 ] && grep -q "bad3.conf:1: option check_interval:" "$TMP/out"
 ok "mtasts-milter -n names file, line and option" $?
+
+# Before the milter's first start its cache folder does not exist: the ctl
+# makes it as the milter does (the README's "useful next" right after the
+# build failed with "cannot create database ...: No such file or directory").
+printf 'cache_db = %s/state/sub/cache.sqlite\nresolv_conf = none\ntrust_anchor =\n' "$TMP" >"$TMP/fresh.conf"
+"$CTL" -c "$TMP/fresh.conf" cache flush nothing.example >"$TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "nothing.example is not in the cache" "$TMP/out"
+ok "cache flush before the milter ever ran: the cache is created ($(head -c 200 "$TMP/out"))" $?
+[ -d "$TMP/state/sub" ] && [ -f "$TMP/state/sub/cache.sqlite" ]
+ok "and its folder made" $?
 
 [ "$fails" -eq 0 ]

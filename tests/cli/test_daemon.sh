@@ -36,7 +36,7 @@ cache_db = $TMP/state/cache.sqlite
 resolv_conf = none
 trust_anchor =
 CONF
-echo "1..23"
+echo "1..25"
 
 "$MILTER" -c "$TMP/milter.conf"
 ok "starts as a daemon (the parent exits 0)" $?
@@ -186,4 +186,25 @@ else
     echo "ok 23 # SKIP cannot create a network namespace here"
     n=$((n + 2))
 fi
+# Root writes the pid file in the milter user's folder: a link left there
+# by that user (here to a root-owned file) is replaced, never written through.
+echo "root's secret" >"$TMP/victim"
+mkdir -p "$RUN" && chown nobody "$RUN"
+rm -f "$RUN/milter.pid"
+ln -s "$TMP/victim" "$RUN/milter.pid"
+# (a cache of its own: the cases above left root's in state/)
+sed "s|^cache_db = .*|cache_db = $TMP/state2/cache.sqlite|" "$TMP/milter.conf" >"$TMP/pid.conf"
+"$MILTER" -c "$TMP/pid.conf" 2>"$TMP/pid.err"
+i=0
+while [ ! -S "$RUN/milter.sock" ] || [ -L "$RUN/milter.pid" ] || [ ! -s "$RUN/milter.pid" ]; do
+    i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.1
+done
+[ "$(cat "$TMP/victim")" = "root's secret" ]
+ok "a symbolic link in place of the pid file is not written through ($(head -c 60 "$TMP/victim"))" $?
+pid=$(cat "$RUN/milter.pid" 2>/dev/null)
+[ ! -L "$RUN/milter.pid" ] && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+ok "the pid file is a file of its own holding the running milter's pid ($(head -c 200 "$TMP/pid.err"))" $?
+[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+i=0
+while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
 [ "$fails" -eq 0 ]
