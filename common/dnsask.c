@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +72,25 @@ server_addr(const char *server, struct sockaddr_storage *ss, socklen_t *sl)
     return -1;
 }
 
+/*
+ * An id nobody can guess (RFC 5452 §4.3: with the source port, what keeps
+ * a forged reply out): from the kernel's generator. random() unseeded gave
+ * every process the same sequence, known to anyone.
+ */
+static uint16_t
+query_id(void)
+{
+    uint16_t id;
+    struct timespec t;
+
+    if (getrandom(&id, sizeof(id), GRND_NONBLOCK) == (ssize_t)sizeof(id))
+        return id;
+    /* Only before the kernel's pool is ready, early at boot. */
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint16_t)((unsigned long)t.tv_nsec ^ ((unsigned long)t.tv_sec << 7) ^
+                      (unsigned long)getpid());
+}
+
 enum dnsask_result
 dnsask(const char *server, const char *name, int type, int timeout_ms, int *rcode,
        struct mts_err *err)
@@ -79,7 +99,7 @@ dnsask(const char *server, const char *name, int type, int timeout_ms, int *rcod
     struct sockaddr_storage ss;
     socklen_t sl;
     size_t nl, qlen;
-    uint16_t id = (uint16_t)((unsigned)random() ^ (unsigned)getpid());
+    uint16_t id = query_id();
     struct timespec deadline = clock_deadline_after(timeout_ms);
     enum dnsask_result res = DNSASK_SILENT;
     int fd;

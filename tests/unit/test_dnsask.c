@@ -106,6 +106,7 @@ struct server {
     int family;
     const struct reply_case *c;
     int got_query;              /* octets of the query received, -1: none */
+    unsigned query_id;          /* its id */
 };
 
 static int
@@ -151,6 +152,7 @@ serve(void *arg)
     s->got_query = (int)n;
     if (n < 17)
         return NULL;
+    s->query_id = (unsigned)q[0] << 8 | q[1];
     for (size_t i = 0; i < MAX_REPLIES && s->c->replies[i] != RP_END; i++) {
         size_t len = (size_t)n;
         int out = s->fd;
@@ -247,6 +249,31 @@ nobody_listens(void **state)
     assert_int_equal(rcode, -1);
 }
 
+/* The id comes from no generator a program can reset: with random()
+ * reseeded alike before each question, three questions still get ids that
+ * are not all equal (a chance of 2^-32 that they are). */
+static void
+unguessable_id(void **state)
+{
+    struct server s;
+    struct mts_err err = {0};
+    unsigned ids[3];
+    int rcode;
+
+    (void)state;
+    if (!in_netns)
+        skip();
+    for (int i = 0; i < 3; i++) {
+        srandom(1);
+        assert_int_equal(ask(AF_INET, "127.0.0.1", &reply_cases[2], "example.com", &rcode, &s,
+                             &err),
+                         DNSASK_ANSWERED);
+        ids[i] = s.query_id;
+    }
+    if (ids[0] == ids[1] && ids[1] == ids[2])
+        fail_msg("three questions, all with id %u", ids[0]);
+}
+
 static void
 bad_input(void **state)
 {
@@ -271,7 +298,7 @@ bad_input(void **state)
 int
 main(void)
 {
-    struct CMUnitTest tests[N_ROWS(reply_cases) + 3];
+    struct CMUnitTest tests[N_ROWS(reply_cases) + 4];
     size_t n = 0;
 
     in_netns = enter_netns();
@@ -286,6 +313,7 @@ main(void)
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(ipv6_server);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(nobody_listens);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(unguessable_id);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(bad_input);
     return _cmocka_run_group_tests("dnsask", tests, n, NULL, NULL);
 }
