@@ -89,6 +89,7 @@ static const struct opt options[] = {
     NUM(absent_ttl, OPT_SECONDS, "15m", 0, 86400),
     NUM(unknown_backoff, OPT_SECONDS, "1m", 0, 3600),
     NUM(fetch_retry_interval, OPT_SECONDS, "5m", 0, 86400),
+    NUM(policy_min_lifetime, OPT_SECONDS, "1m", 0, 3600),
     NUM(refresh_margin, OPT_SECONDS, "6h", 0, 2592000),
     NUM(refresh_interval, OPT_SECONDS, "1m", 1, 86400),
     NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),

@@ -93,6 +93,7 @@ struct config {
     int64_t absent_ttl;
     int64_t unknown_backoff;
     int64_t fetch_retry_interval;
+    int64_t policy_min_lifetime;
     int64_t refresh_margin;
     int64_t refresh_interval;
     int64_t unused_ttl;

@@ -83,7 +83,8 @@ note_fetch_failure(const struct config *cfg, struct cache_entry *e, bool have_po
 
 /* Fetches and parses the policy for e->domain; fills e on success. */
 static int
-fetch_and_parse(const struct refresh_io *io, struct cache_entry *e, const char *txt_id, int64_t now,
+fetch_and_parse(const struct config *cfg, const struct refresh_io *io, struct cache_entry *e,
+                const char *txt_id, int64_t now,
                 char *why, size_t whysz)
 {
     char host[300];
@@ -132,7 +133,11 @@ fetch_and_parse(const struct refresh_io *io, struct cache_entry *e, const char *
     e->mode = p.mode;
     e->max_age = p.max_age;
     e->fetched_at = now;
-    e->expires_at = now + (int64_t)p.max_age;
+    /* §3.3 asks senders to limit how often they fetch: a policy with a
+     * max_age of 0 (or a few seconds) is kept policy_min_lifetime, not
+     * fetched again for every recipient. */
+    e->expires_at = now + ((int64_t)p.max_age > cfg->policy_min_lifetime ?
+                           (int64_t)p.max_age : cfg->policy_min_lifetime);
     e->checked_at = now;
     snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
     row_status(e, discover_status_of_mode(p.mode));
@@ -229,7 +234,7 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
         }
         goto store;
     }
-    if (fetch_and_parse(io, e, parsed.id, now, why, sizeof(why)) != 0) {
+    if (fetch_and_parse(cfg, io, e, parsed.id, now, why, sizeof(why)) != 0) {
         note_fetch_failure(cfg, e, have_policy, parsed.id, why, now);
         rechecked = false;
     }

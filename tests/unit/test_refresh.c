@@ -26,6 +26,7 @@
 #define ABSENT_TTL 1800
 #define RETRY 600
 #define MARGIN 1000
+#define MIN_LIFETIME 60
 #define DAY 86400
 #define ANY INT64_MIN /* a row time not checked */
 
@@ -98,8 +99,9 @@ static const struct step_case step_cases[] = {
      true, true, NOW + DAY, NOW, "", NULL, NULL},
     {"new domain: mode none policy", R_NONE, T_ID1, F_NONE, DISCOVER_NONE, true, "id1",
      true, true, NOW + DAY, NOW, "", NULL, NULL},
-    {"max_age 0 answers once, expires at once", R_NONE, T_ID1, F_MAX_AGE_0, DISCOVER_ENFORCE,
-     true, "id1", true, true, NOW, NOW, "", NULL, NULL},
+    {"max_age 0 is kept policy_min_lifetime (not fetched for every recipient)", R_NONE, T_ID1,
+     F_MAX_AGE_0, DISCOVER_ENFORCE, true, "id1", true, true, NOW + MIN_LIFETIME, NOW, "", NULL,
+     NULL},
 
     /* The id: changed -> fetch; unchanged -> keep. */
     {"id change picked up", R_ENFORCE, T_ID2, F_ENFORCE, DISCOVER_ENFORCE, true, "id2",
@@ -712,6 +714,7 @@ main(void)
     cfg->absent_ttl = ABSENT_TTL;
     cfg->fetch_retry_interval = RETRY;
     cfg->refresh_margin = MARGIN;
+    cfg->policy_min_lifetime = MIN_LIFETIME;
     cfg->unused_ttl = 10 * DAY; /* within NOW: a row's times are never negative */
     log_init("test_refresh", LOG_TO_STDERR, LOG_MAIL);
     log_set_level(LOG_DEBUG);
