@@ -381,6 +381,9 @@ daemonize(struct mts_err *err)
 static void
 log_map_routes(const struct runtime *rt)
 {
+    /* What the last start or reload found: the same again is only info.
+     * Called at start, then by the one reload thread: never at once. */
+    static char last[512];
     char names[512];
 
     if (rt->cfg->map_socket[0] == '\0' && rt->map_routes.n == 0)
@@ -390,8 +393,10 @@ log_map_routes(const struct runtime *rt)
         log_msg(LOG_WARNING, "cannot ask Postfix which transports use the policy map (%s); "
                 "transports enforcing through the map: %s", rt->map_routes_err.msg, names);
     else
-        log_msg(LOG_NOTICE, "transports enforcing MTA-STS through the policy map%s: %s",
+        log_msg(strcmp(last, names) != 0 ? LOG_NOTICE : LOG_INFO,
+                "transports enforcing MTA-STS through the policy map%s: %s",
                 rt->map_routes.asked_postfix ? " (from postconf)" : "", names);
+    snprintf(last, sizeof(last), "%s", names);
     if (rt->map_routes.notes[0] != '\0')
         log_msg(LOG_WARNING, "policy map: %s", rt->map_routes.notes);
 }
