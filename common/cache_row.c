@@ -195,6 +195,15 @@ entry_ok(const struct cache_entry *e, struct mts_err *err)
             bad = "status";
         else if (e->dnssec[0] != '\0' && nametab_code(dnssec_names, NAMETAB_EXACT, e->dnssec) < 0)
             bad = "dnssec";
+        /* The patterns go into policy-map answers (match=) and MX
+         * matching as they are: a row written by anything else than our
+         * policy parser must hold patterns that parser would accept. */
+        for (size_t k = 0; bad == NULL && k < e->n_mx; k++)
+            if (mxmatch_pattern_check(e->mx[k], strlen(e->mx[k]), &why) != 0) {
+                mts_err_set(err, "cache row for %.*s: invalid mx pattern: %s",
+                            (int)sizeof(e->domain) - 1, e->domain, why.msg);
+                return false;
+            }
     }
     if (bad != NULL) {
         mts_err_set(err, "cache row for %.*s: invalid %s", (int)sizeof(e->domain) - 1, e->domain,

@@ -1076,6 +1076,10 @@ test_overlong_and_bad_rows(void **state)
         "INSERT INTO domains (domain, has_policy) VALUES ('nomode.example', 1);"
         "INSERT INTO domains (domain, has_policy) VALUES ('hp.example', 7);"
         "INSERT INTO domains (domain, max_age) VALUES ('age.example', 99999999999);"
+        "INSERT INTO domains (domain, has_policy, mode, mx) VALUES ('mxspace.example', 1,"
+        " 'enforce', 'mx1.mxspace.example' || char(10) || 'x secure match=evil.example');"
+        "INSERT INTO domains (domain, has_policy, mode, mx) VALUES ('mxwild.example', 1,"
+        " 'enforce', '*.*.mxwild.example');"
         "INSERT INTO domains (domain) VALUES ('UPPER.example');"
         "INSERT INTO domains (domain) VALUES (CAST(x'6100626364' AS TEXT));"
         "INSERT INTO domains (domain) VALUES (x'00ff');"
@@ -1095,7 +1099,8 @@ test_overlong_and_bad_rows(void **state)
                                       "badmode.example", "nomode.example",    "hp.example",
                                       "age.example",     "lastcol.example",
                                       "hugetime.example", "negtime.example",
-                                      "year10000.example"};
+                                      "year10000.example", "mxspace.example",
+                                      "mxwild.example"};
     /* The reason names the row and the column that was wrong. */
     static const char *const why[] = {"longid.example: column txt_id is too long",
                                       "bigpolicy.example: column policy_text is too long",
@@ -1110,7 +1115,10 @@ test_overlong_and_bad_rows(void **state)
                                       "lastcol.example: column fetch_failed_at is not an integer",
                                       "hugetime.example: column checked_at is out of range",
                                       "negtime.example: column expires_at is out of range",
-                                      "year10000.example: column last_used is out of range"};
+                                      "year10000.example: column last_used is out of range",
+                                      "mxspace.example: invalid mx pattern: mx pattern label 1 "
+                                      "has an invalid character 0x20",
+                                      "mxwild.example: invalid mx pattern"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         out.mx = (char **)&out;
         if (cache_get(c, bad[i], &out, &err) != CACHE_BAD_ROW)
@@ -1127,7 +1135,7 @@ test_overlong_and_bad_rows(void **state)
 
     /* list delivers every valid row, skips the rest, and terminates. */
     assert_int_equal(cache_list(c, collect_fn, col, &err), CACHE_BAD_ROW);
-    assert_non_null(strstr(err.msg, "17 cache row(s) skipped"));
+    assert_non_null(strstr(err.msg, "19 cache row(s) skipped"));
     assert_non_null(strstr(err.msg, "UPPER.example")); /* the first bad row, by name */
     /* 42 was stored as the text '42' (TEXT affinity): a valid key. The BLOB key
      * x'00ff' is not a text key at all and is not listed. */
