@@ -7,15 +7,11 @@
  * and cache connection belong to the final process and user); run
  * smfi_main() on a thread of its own.
  *
- * Signals: libmilter's own signal thread (sigwait on SIGHUP, SIGTERM,
- * SIGINT) stops the filter on SIGHUP. We want SIGHUP to reload, so the
- * main thread keeps SIGHUP and SIGUSR1 unblocked, with a handler, for good:
- * Linux gives a process-directed signal to the main thread whenever it
- * does not block it. (Catching them with sigwait in the main thread was
- * not enough: between two sigwaits SIGHUP is blocked there, and a SIGHUP
- * arriving then went to libmilter's thread and stopped the milter, seen in
- * SIGHUP storms under load by tests/faults/test_reload_storm.sh.) See
- * reload.c. The main thread sigwaits for SIGTERM, SIGINT and SIGUSR2.
+ * Signals: every thread blocks them (the main thread before it starts
+ * any). SIGHUP and SIGUSR1 are taken by the reload thread alone (reload.c:
+ * libmilter's signal thread, which stops the filter on SIGHUP, is kept
+ * from waiting for it); the main thread sigwaits for SIGTERM, SIGINT and
+ * SIGUSR2 (the filter stopped by itself).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,71 +1,79 @@
 /*
  * reload - configuration reloads on SIGHUP / SIGUSR1; see reload.h.
  *
- * The signal handler only writes a byte to a pipe (async-signal-safe); the
- * reload thread reads it, so a burst of signals costs one reload, and the
- * main thread never does anything for a SIGHUP but run this handler.
+ * SIGHUP and SIGUSR1 are blocked in every thread (the main thread blocks
+ * them before it starts any) and taken by one thread only, the reload
+ * thread, with sigwaitinfo: no handler runs, so none can nest, and a burst
+ * of signals costs one reload (a standard signal is pending once).
+ * libmilter's own signal thread waits for SIGHUP too, and stops the filter
+ * when it gets one; the sigwait below keeps SIGHUP out of its wait.
  */
 #include "reload.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fetch.h"
 #include "log.h"
 
-static int reload_pipe[2] = {-1, -1};	/* 'r': reload, 'q': the thread ends */
 static const char *reload_path;
 static void (*reload_after)(const struct runtime *rt);
 static pthread_t reload_tid;
+static int reload_stopping;	/* set by reload_stop before it wakes the thread */
 
 /*
- * Set by the handler, cleared by the reload thread before it rebuilds: while
- * a reload is pending, further signals make no system call. The handler runs
- * with SIGHUP unblocked (SA_NODEFER, see reload_start), so a signal arriving
- * while it is in a system call is delivered, nested, on that call's return:
- * with a write in every handler, a flood of SIGHUPs nested handlers until
- * the main thread's stack overflowed (test_reload_storm's burst, once in
- * CI). Without one, a nested call is only an interrupt's rare luck.
+ * libmilter's signal thread calls sigwait() for SIGHUP, SIGTERM and SIGINT
+ * and stops the filter on SIGHUP. This definition, in the milter binary,
+ * is the one libmilter's call binds to (the executable comes first in the
+ * dynamic linker's search, as with malloc): it waits for the same set
+ * without SIGHUP and SIGUSR1, which are the reload thread's alone. The
+ * main thread's own sigwait (SIGTERM, SIGINT, SIGUSR2) is unchanged by it.
  */
-static volatile sig_atomic_t reload_pending;
-
-static void
-on_reload_signal(int sig)
+int
+sigwait(const sigset_t *set, int *sig)
 {
-    int e = errno;
+    sigset_t s = *set;
 
-    (void)sig;
-    if (__atomic_exchange_n(&reload_pending, 1, __ATOMIC_SEQ_CST) != 0)
-        return;
-    (void)write(reload_pipe[1], "r", 1);	/* a full pipe: reloads are pending anyway */
-    errno = e;
+    sigdelset(&s, SIGHUP);
+    sigdelset(&s, SIGUSR1);
+    for (;;) {
+        int r = sigwaitinfo(&s, NULL);
+
+        if (r > 0) {
+            *sig = r;
+            return 0;
+        }
+        if (errno != EINTR)
+            return errno;
+    }
 }
 
 static void *
 reload_thread(void *arg)
 {
-    char buf[64];
+    sigset_t set;
 
     (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     for (;;) {
         struct runtime *rt, *old;
         struct mts_err err;
-        ssize_t n = read(reload_pipe[0], buf, sizeof(buf));
         int built;
 
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || memchr(buf, 'q', (size_t)n) != NULL)
+        if (sigwaitinfo(&set, NULL) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_msg(LOG_ERR, "reload thread: %s; reloads stop", strerror(errno));
             break;
-        /* Before the rebuild: a signal from now on asks for the next one
-         * (one that came before is served by this one, which reads the
-         * file after it). */
-        __atomic_store_n(&reload_pending, 0, __ATOMIC_SEQ_CST);
+        }
+        if (__atomic_load_n(&reload_stopping, __ATOMIC_SEQ_CST))
+            break;
+        /* A signal that comes during the rebuild stays pending and asks
+         * for the next one (this one reads the file after it came). */
         old = runtime_current();
         built = runtime_rebuild(reload_path, old, &rt, &err);
         runtime_unref(old);
@@ -87,48 +95,33 @@ reload_thread(void *arg)
 int
 reload_start(const char *path, void (*after)(const struct runtime *rt), struct mts_err *err)
 {
-    struct sigaction sa;
-    sigset_t sigs;
+    sigset_t sigs, now;
 
-    reload_path = path;
-    reload_after = after;
-    if (pipe(reload_pipe) != 0 || fcntl(reload_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(reload_pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(reload_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
-        mts_err_set(err, "reload pipe: %s", strerror(errno));
+    /* They must be blocked in the caller, and so in every thread it made
+     * or will make: else one would take a SIGHUP by default (and end). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    if (!sigismember(&now, SIGHUP) || !sigismember(&now, SIGUSR1)) {
+        mts_err_set(err, "cannot block SIGHUP and SIGUSR1");
         return -1;
     }
+    reload_path = path;
+    reload_after = after;
     if (pthread_create(&reload_tid, NULL, reload_thread, NULL) != 0) {
         mts_err_set(err, "cannot start the reload thread");
         return -1;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_reload_signal;
-    /*
-     * SA_NODEFER: while a handler runs, the kernel blocks its signal in
-     * that thread unless told not to; a SIGHUP arriving then would go to
-     * the only thread that takes it, libmilter's signal thread, which
-     * stops the filter (a burst of SIGHUPs did: test_reload_storm). The
-     * handler only writes a byte, so running it nested is harmless.
-     */
-    sa.sa_flags = SA_RESTART | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1);
-    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     return 0;
 }
 
 void
 reload_stop(void)
 {
-    struct timespec ts = {0, 10 * 1000 * 1000};
-
-    /* A full pipe: the thread is draining it; try again shortly. */
-    while (write(reload_pipe[1], "q", 1) < 0 && (errno == EINTR || errno == EAGAIN))
-        nanosleep(&ts, NULL);
+    __atomic_store_n(&reload_stopping, 1, __ATOMIC_SEQ_CST);
+    /* To the thread itself: it is the one waiting for SIGHUP. */
+    pthread_kill(reload_tid, SIGHUP);
     pthread_join(reload_tid, NULL);
 }

@@ -41,7 +41,7 @@ cache_db = $T/cache.sqlite
 resolv_conf = none
 trust_anchor =
 CONF
-echo "1..8"
+echo "1..9"
 "$MILTER" -f -c "$T/milter.conf" >"$T/milter.log" 2>&1 </dev/null &
 MPID=$!
 for ((i = 0; i < 100; i++)); do
@@ -126,4 +126,20 @@ for ((h = 0; h < BURST; h++)); do kill -HUP "$MPID" 2>/dev/null || break; done
 sleep 6
 kill -0 "$MPID" 2>/dev/null && [ "$(reloads)" -gt "$before" ]
 r=$?; ok "$BURST SIGHUPs in a burst: the milter still runs ($(($(reloads) - before)) reloads, $(tail -1 "$T/milter.log"))" $r
+
+# A SIGHUP sent to each thread of the milter by itself (tgkill), libmilter's
+# signal thread among them, which stops the filter on SIGHUP if it ever
+# waits for one: the milter must still run after libmilter's 5 s poll, and
+# the reload thread's SIGHUP makes a reload.
+before=$(reloads)
+python3 - "$MPID" <<'PY'
+import ctypes, os, signal, sys
+pid = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+for tid in os.listdir("/proc/%d/task" % pid):
+    libc.syscall(234, pid, int(tid), signal.SIGHUP)  # tgkill (x86_64)
+PY
+sleep 6
+kill -0 "$MPID" 2>/dev/null && [ "$(reloads)" -gt "$before" ]
+r=$?; ok "a SIGHUP to every thread (tgkill): the milter still runs and reloads ($(($(reloads) - before)) reloads, $(tail -1 "$T/milter.log"))" $r
 [ "$fails" -eq 0 ]
