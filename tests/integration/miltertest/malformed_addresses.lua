@@ -7,7 +7,7 @@
 -- log: MAL1: rcpt <"bob@enforce\.test>: unreadable address \(unterminated quoted local part\): defer
 -- log: MAL1: rcpt domain=mxmismatch\.test .*action=reject
 -- log: MAL1: .*rcpt domain=testing\.test .*action=tag
--- log: MAL1: rcpt <bob@a+\.a+.*: unreadable address \(host name is [0-9]+ characters long, over the limit of 253\): defer
+-- log: MAL1: rcpt <bob@a+\.a+.*: unreadable address \(domain is [0-9]+ characters long, over the limit of 253\): defer
 -- no-log: MAL1: rcpt domain=127\.0\.0\.1
 -- no-log: MAL1: rcpt domain=relay
 -- no-log: MAL1: rcpt domain=[^ ]*\.test\.[ ]
