@@ -6,11 +6,11 @@
  * shard's read lock (no lock shared by every RCPT). One mutex (mu) guards
  * the queue, the job states, the network counters and the statistics.
  * Order: a shard lock, then mu; neither is held across DNS, a probe or
- * the cache. An entry's state leaves E_IDLE only in enqueue(), under its
+ * the cache. An entry's state leaves E_IDLE only in probes_enqueue(), under its
  * shard's write lock, so eviction (also under it) never frees an entry a
  * worker holds.
  */
-#include "probes.h"
+#include "probes_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,60 +26,6 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
-
-#define N_SHARDS 16
-#define SHARD_BUCKETS 256
-#define NET_KEY_MAX 48
-#define SYNC_MAX 10000 /* hosts re-read from the shared cache in one refresh round */
-
-enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
-
-struct entry {
-    char host[TLSPROBE_HOST_MAX + 1]; /* never changes */
-    _Atomic int state;         /* enum entry_state; changed under mu */
-    bool have;                 /* res holds a result; under the shard lock */
-    struct probes_host res;    /* under the shard lock */
-    _Atomic int64_t last_used;
-    struct entry *next;        /* hash chain; under the shard lock */
-    struct entry *qnext;       /* queue; under mu */
-};
-
-struct shard {
-    pthread_rwlock_t lk;
-    struct entry *buckets[SHARD_BUCKETS];
-    size_t n;
-};
-
-struct net {
-    char key[NET_KEY_MAX];
-    int running;
-};
-
-struct probes {
-    const struct config *cfg;
-    struct probes_seam seam;
-    struct cache *cache;
-    struct dns *dns;
-    char ehlo[256];
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
-    struct shard shards[N_SHARDS];
-    size_t max_per_shard;
-    struct entry *qhead, *qtail;
-    int busy;                  /* jobs running */
-    int running;               /* probes running */
-    struct net *nets;          /* probe_concurrency slots */
-    int64_t data_version;     /* of the shared cache, at the last sync */
-    int64_t synced_at;        /* when rows were last looked for */
-    bool stop;
-    int refs;                 /* probes_share; the last probes_close closes */
-    bool load_on_miss;        /* probes_load_on_miss */
-    struct probes_stats stats;
-    pthread_t *workers;
-    int n_workers;
-    pthread_t refresher;
-    bool have_refresher;
-};
 
 /* ------------------------------------------------------------ real seam */
 
@@ -127,8 +73,8 @@ real_now(void)
 
 /* ------------------------------------------------------------ table */
 
-static unsigned
-hash(const char *s)
+unsigned
+probes_hash(const char *s)
 {
     unsigned h = 2166136261u;
 
@@ -137,8 +83,8 @@ hash(const char *s)
     return h;
 }
 
-static struct shard *
-shard_of(struct probes *p, unsigned h)
+struct shard *
+probes_shard_of(struct probes *p, unsigned h)
 {
     return &p->shards[h % N_SHARDS];
 }
@@ -150,8 +96,8 @@ bucket_of(struct shard *s, unsigned h)
 }
 
 /* Under the shard's lock (read or write). */
-static struct entry *
-find(struct shard *s, unsigned h, const char *host)
+struct entry *
+probes_find(struct shard *s, unsigned h, const char *host)
 {
     for (struct entry *e = *bucket_of(s, h); e != NULL; e = e->next)
         if (strcmp(e->host, host) == 0)
@@ -188,7 +134,7 @@ evict_one(struct shard *s)
 static struct entry *
 entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
 {
-    struct entry *e = find(s, h, host);
+    struct entry *e = probes_find(s, h, host);
 
     if (e == NULL && (s->n < p->max_per_shard || evict_one(s)) &&
         (e = calloc(1, sizeof(*e))) != NULL) {
@@ -204,8 +150,8 @@ entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
 }
 
 /* Under e's shard's write lock; takes mu. */
-static void
-enqueue(struct probes *p, struct entry *e)
+void
+probes_enqueue(struct probes *p, struct entry *e)
 {
     pthread_mutex_lock(&p->mu);
     if (atomic_load(&e->state) == E_IDLE) { /* else queued or running: one job per host */
@@ -248,21 +194,21 @@ probes_load_on_miss(struct probes *p)
 static void fill_host(const struct probecache_host *sum, struct probes_host *res);
 
 /* The live rows of host from the shared cache into its entry (load_on_miss). */
-static void
-load_now(struct probes *p, const char *host, int64_t now)
+void
+probes_load_now(struct probes *p, const char *host, int64_t now)
 {
     struct probecache_row rows[PROBECACHE_ADDR_MAX];
     struct probecache_host sum;
     struct probes_host res;
     struct mts_err err;
     size_t n = 0;
-    unsigned h = hash(host);
-    struct shard *s = shard_of(p, h);
+    unsigned h = probes_hash(host);
+    struct shard *s = probes_shard_of(p, h);
     struct entry *e;
     bool live;
 
     pthread_rwlock_rdlock(&s->lk);
-    e = find(s, h, host);
+    e = probes_find(s, h, host);
     live = e != NULL && e->have && e->res.expires_at > now;
     pthread_rwlock_unlock(&s->lk);
     if (live || p->cache == NULL ||
@@ -302,11 +248,11 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
         snprintf(out->reason, sizeof(out->reason), "not a host name");
         return;
     }
-    h = hash(host);
-    s = shard_of(p, h);
+    h = probes_hash(host);
+    s = probes_shard_of(p, h);
     /* The warm path: the shard's read lock only. */
     pthread_rwlock_rdlock(&s->lk);
-    e = find(s, h, host);
+    e = probes_find(s, h, host);
     if (e != NULL && e->have && e->res.expires_at > now) {
         *out = e->res;
         atomic_store(&e->last_used, now);
@@ -315,14 +261,14 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
     if (out->state == PROBES_KNOWN)
         return;
     if (p->load_on_miss)
-        load_now(p, host, now);
+        probes_load_now(p, host, now);
     pthread_rwlock_wrlock(&s->lk);
     if ((e = entry_for(p, s, h, host)) != NULL) {
         atomic_store(&e->last_used, now);
         if (e->have && e->res.expires_at > now)
             *out = e->res;
         else
-            enqueue(p, e);
+            probes_enqueue(p, e);
     }
     pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_NOT_YET)
@@ -512,7 +458,7 @@ worker(void *arg)
 
         /* A running entry is never evicted, so e is still ours. */
         if (res != NULL && res->state == PROBES_KNOWN) {
-            struct shard *sh = shard_of(p, hash(host));
+            struct shard *sh = probes_shard_of(p, probes_hash(host));
 
             pthread_rwlock_wrlock(&sh->lk);
             e->res = *res;
@@ -525,118 +471,6 @@ worker(void *arg)
         p->busy--;
         if (p->busy == 0 && p->qhead == NULL)
             pthread_cond_broadcast(&p->idle_cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-struct probed {
-    char host[TLSPROBE_HOST_MAX + 1];
-    int64_t at;
-};
-
-struct sync {
-    struct probed *v;
-    size_t n, max;
-};
-
-static void
-collect_probed(const char *host, int64_t at, void *arg)
-{
-    struct sync *s = arg;
-
-    if (s->n < s->max && strlen(host) <= TLSPROBE_HOST_MAX) {
-        memcpy(s->v[s->n].host, host, strlen(host) + 1);
-        s->v[s->n++].at = at;
-    }
-}
-
-/* One thread at a time: the refresher, or a test. */
-void
-probes_refresh(struct probes *p)
-{
-    int64_t now = p->seam.now(), v = 0;
-    struct sync sync = {NULL, 0, SYNC_MAX};
-    struct mts_err err;
-
-    /* Another process (or this one's discover) wrote: look for probe rows
-     * written since the last look (a second back: same-second writes). */
-    if (p->cache != NULL && cache_data_version(p->cache, &v, &err) == CACHE_OK &&
-        v != p->data_version && (sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) != NULL) {
-        if (cache_tls_probed_since(p->cache, p->synced_at - 1, SYNC_MAX, collect_probed, &sync,
-                                   &err) != CACHE_OK)
-            log_msg(LOG_WARNING, "probes: %s", err.msg);
-        p->data_version = v;
-        p->synced_at = now;
-    }
-    /* Rows nobody refreshed for a whole probe_ttl past their expiry. */
-    if (p->cache != NULL &&
-        cache_purge_tls_probes(p->cache, now - p->cfg->probe_ttl, &err) != CACHE_OK)
-        log_msg(LOG_WARNING, "probes: %s", err.msg);
-    for (size_t i = 0; i < sync.n; i++) {
-        unsigned h = hash(sync.v[i].host);
-        struct shard *sh = shard_of(p, h);
-        struct entry *e;
-
-        pthread_rwlock_wrlock(&sh->lk);
-        e = find(sh, h, sync.v[i].host);
-        /* Newer than what memory holds: the job reads the rows again. */
-        if (e != NULL && (!e->have || e->res.probed_at < sync.v[i].at))
-            enqueue(p, e);
-        pthread_rwlock_unlock(&sh->lk);
-    }
-    for (size_t k = 0; k < N_SHARDS; k++) {
-        struct shard *sh = &p->shards[k];
-
-        pthread_rwlock_wrlock(&sh->lk);
-        for (size_t b = 0; b < SHARD_BUCKETS; b++)
-            for (struct entry *e = sh->buckets[b]; e != NULL; e = e->next) {
-                int64_t life = e->res.expires_at - e->res.probed_at;
-                bool in_use = atomic_load(&e->last_used) >= now - p->cfg->probe_ttl;
-
-                if (e->have && in_use && e->res.expires_at - life / 4 <= now)
-                    enqueue(p, e);
-            }
-        pthread_rwlock_unlock(&sh->lk);
-    }
-    free(sync.v);
-}
-
-/* At open: the live probe rows of the shared cache into memory, so that a
- * restart or a reload does not make every MX host unknown again. */
-static void
-preload(struct probes *p)
-{
-    int64_t now = p->seam.now();
-    struct sync sync = {NULL, 0, SYNC_MAX};
-    struct mts_err err;
-
-    if ((sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) == NULL)
-        return;
-    if (cache_tls_probed_since(p->cache, now - p->cfg->probe_ttl, SYNC_MAX, collect_probed,
-                               &sync, &err) != CACHE_OK)
-        log_msg(LOG_WARNING, "probes: %s", err.msg);
-    for (size_t i = 0; i < sync.n; i++)
-        load_now(p, sync.v[i].host, now);
-    free(sync.v);
-}
-
-static void *
-refresher(void *arg)
-{
-    struct probes *p = arg;
-
-    pthread_mutex_lock(&p->mu);
-    while (!p->stop) {
-        struct timespec until = clock_deadline_after((int)(p->cfg->refresh_interval * 1000));
-
-        while (!p->stop && pthread_cond_timedwait(&p->refresher_cv, &p->mu, &until) != ETIMEDOUT)
-            ;
-        if (p->stop)
-            break;
-        pthread_mutex_unlock(&p->mu);
-        probes_refresh(p);
-        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -707,7 +541,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         goto fail;
     if (p->cache != NULL) {
         (void)cache_data_version(p->cache, &p->data_version, err);
-        preload(p);
+        probes_preload(p);
     }
     p->synced_at = p->seam.now();
     p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
@@ -723,7 +557,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
             goto fail;
         }
     if (!(flags & PROBES_NO_REFRESHER)) {
-        if (pthread_create(&p->refresher, NULL, refresher, p) != 0) {
+        if (pthread_create(&p->refresher, NULL, probes_refresher, p) != 0) {
             mts_err_set(err, "cannot start the probe refresher");
             goto fail;
         }

@@ -1,0 +1,83 @@
+/*
+ * probes_int - what probes.c and probes_sync.c share: the engine's
+ * structures and the table's helpers. Not an interface: include only
+ * from probes*.c. Locks: see probes.c.
+ */
+#ifndef MTS_PROBES_INT_H
+#define MTS_PROBES_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cache.h"
+#include "dns.h"
+#include "probes.h"
+
+#define N_SHARDS 16
+#define SHARD_BUCKETS 256
+#define NET_KEY_MAX 48
+#define SYNC_MAX 10000 /* hosts re-read from the shared cache in one refresh round */
+
+enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
+
+struct entry {
+    char host[TLSPROBE_HOST_MAX + 1]; /* never changes */
+    _Atomic int state;         /* enum entry_state; changed under mu */
+    bool have;                 /* res holds a result; under the shard lock */
+    struct probes_host res;    /* under the shard lock */
+    _Atomic int64_t last_used;
+    struct entry *next;        /* hash chain; under the shard lock */
+    struct entry *qnext;       /* queue; under mu */
+};
+
+struct shard {
+    pthread_rwlock_t lk;
+    struct entry *buckets[SHARD_BUCKETS];
+    size_t n;
+};
+
+struct net {
+    char key[NET_KEY_MAX];
+    int running;
+};
+
+struct probes {
+    const struct config *cfg;
+    struct probes_seam seam;
+    struct cache *cache;
+    struct dns *dns;
+    char ehlo[256];
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
+    struct shard shards[N_SHARDS];
+    size_t max_per_shard;
+    struct entry *qhead, *qtail;
+    int busy;                  /* jobs running */
+    int running;               /* probes running */
+    struct net *nets;          /* probe_concurrency slots */
+    int64_t data_version;     /* of the shared cache, at the last sync */
+    int64_t synced_at;        /* when rows were last looked for */
+    bool stop;
+    int refs;                 /* probes_share; the last probes_close closes */
+    bool load_on_miss;        /* probes_load_on_miss */
+    struct probes_stats stats;
+    pthread_t *workers;
+    int n_workers;
+    pthread_t refresher;
+    bool have_refresher;
+};
+
+unsigned probes_hash(const char *s);
+struct shard *probes_shard_of(struct probes *p, unsigned h);
+/* Under the shard's lock (read or write). */
+struct entry *probes_find(struct shard *s, unsigned h, const char *host);
+/* Under e's shard's write lock; takes mu. */
+void probes_enqueue(struct probes *p, struct entry *e);
+/* The live rows of host from the shared cache into its entry. */
+void probes_load_now(struct probes *p, const char *host, int64_t now);
+/* At open: the live rows of the shared cache into memory. */
+void probes_preload(struct probes *p);
+/* The refresher thread's body. */
+void *probes_refresher(void *arg);
+
+#endif
