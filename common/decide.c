@@ -150,28 +150,81 @@ struct gather {
     char route[300];
     char (*mx)[254];		/* DISCOVER_MAX_MX */
     const char *mxp[DISCOVER_MAX_MX];
+    const char *probed[DISCOVER_MAX_MX];	/* the hosts whose probes decide; NULL: not asked */
+    bool tls_req;		/* the rule requires tls or verified-tls */
     struct probes_host *ph;	/* DISCOVER_MAX_MX, when probes are on */
     int n_mx;			/* -1: not looked up (yet) */
 };
 
-/* The MX set and what memory knows of its hosts' probes (a host not
- * probed yet is queued). */
+/*
+ * The MX set and what memory knows of the probes of the hosts that decide
+ * (a host not probed yet is queued now): for an enforce domain those
+ * matching its policy (the others take no mail under it; when none
+ * matches, the verdict needs no probe), else every host. probed[i] names
+ * the hosts asked for, NULL for the others (their probe_host says why).
+ */
 static void
 gather_mx(struct gather *g)
 {
     const struct decide_ctx *ctx = g->ctx;
+    const struct discover_result *st = g->st;
     struct mts_err err;
+    bool any_match = false;
+    int64_t n_asked = 0;
 
     g->n_mx = clock_ms_until(g->deadline) > 0
                   ? discover_mx_as(ctx->discover, g->domain, g->deadline, g->s->who, g->mx, &err)
                   : -1;
     for (int i = 0; i < g->n_mx; i++) {
         g->mxp[i] = g->mx[i];
-        if (g->ph != NULL && strcmp(g->mx[i], ".") != 0)
-            probes_get(ctx->probes, g->mx[i], &g->ph[i]);
+        any_match = any_match ||
+                    (st->status == DISCOVER_ENFORCE && discover_result_mx_allows(st, g->mx[i]));
+    }
+    for (int i = 0; g->ph != NULL && i < g->n_mx; i++) {
+        const struct discover_caller *who = g->s->who;
+
+        g->probed[i] = NULL;
+        if (strcmp(g->mx[i], ".") == 0)
+            continue;
+        g->ph[i].state = PROBES_NOT_YET;
+        if (st->status == DISCOVER_ENFORCE &&
+            (!any_match ? !g->tls_req : !discover_result_mx_allows(st, g->mx[i]))) {
+            mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
+                         "%s is not probed: it does not decide the verdict", g->mx[i]);
+            continue;
+        }
+        /* A domain with many MX names cannot make us probe them all. */
+        if (n_asked == ctx->cfg->probe_hosts_per_domain) {
+            mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
+                         "%s is not probed: the domain has more MX hosts than are probed "
+                         "for one domain", g->mx[i]);
+            continue;
+        }
+        n_asked++;
+        if (probes_get_as(ctx->probes, g->mx[i], who ? who->sender : NULL, who ? who->conn : 0,
+                          &g->ph[i]) == 0)
+            g->probed[i] = g->mx[i];	/* a host a cap refused is not waited for */
     }
     g->f.mx_known = g->n_mx >= 0;
     g->f.n_mx = g->n_mx > 0 ? (size_t)g->n_mx : 0;
+}
+
+/*
+ * The verdict; while it is unknown only because a host that decides is
+ * not probed yet, waits for the probes (woken by each result) and judges
+ * again, until the deadline: the first message to a domain is answered
+ * from its probes, and the rule's unknown= applies only at the deadline.
+ */
+static void
+judge_waiting(struct gather *g, struct verdict *out)
+{
+    for (;;) {
+        verdict_decide(g->ctx->rules, &g->f, out);
+        if (g->ph == NULL || g->n_mx <= 0 || out->outcome != VERDICT_UNKNOWN ||
+            g->st->status == DISCOVER_UNKNOWN ||
+            !probes_wait(g->ctx->probes, g->probed, (size_t)g->n_mx, g->deadline, g->ph))
+            return;
+    }
 }
 
 /* Status, route, MX set and probes; the verdict over them; the §5
@@ -186,6 +239,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
                    (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
     struct discover_result *st = g->st;
 
+    g->tls_req = tls_req;
     g->f.sender = g->s->sender;
     g->f.auth = g->s->auth;
     g->f.rcpt_domain = g->domain;
@@ -206,7 +260,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
     for (int pass = 0; pass < 2; pass++) {
         if ((st->status == DISCOVER_ENFORCE || tls_req) && g->n_mx < 0)
             gather_mx(g);
-        verdict_decide(ctx->rules, &g->f, out);
+        judge_waiting(g, out);
         /* Only a reject that rests on the policy waits for a re-check;
          * a rule's unknown=reject, say, stands as it is. */
         if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)

@@ -149,22 +149,121 @@ entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
     return e;
 }
 
-/* Under e's shard's write lock; takes mu. */
-void
-probes_enqueue(struct probes *p, struct entry *e)
+/* Under mu. */
+static void
+lane_unlink(struct probes *p, struct entry *e)
+{
+    if (e->qprev != NULL)
+        e->qprev->qnext = e->qnext;
+    else
+        p->q[e->lane].head = e->qnext;
+    if (e->qnext != NULL)
+        e->qnext->qprev = e->qprev;
+    else
+        p->q[e->lane].tail = e->qprev;
+    e->qprev = e->qnext = NULL;
+}
+
+/* Under mu. */
+static void
+lane_append(struct probes *p, struct entry *e, enum probes_lane lane)
+{
+    e->lane = (int)lane;
+    e->qnext = NULL;
+    e->qprev = p->q[lane].tail;
+    if (e->qprev != NULL)
+        e->qprev->qnext = e;
+    else
+        p->q[lane].head = e;
+    p->q[lane].tail = e;
+}
+
+/* Under mu: the next job, first-contact probes before refreshes. */
+static struct entry *
+lane_pop(struct probes *p)
+{
+    for (int l = 0; l < LANES; l++) {
+        struct entry *e = p->q[l].head;
+        if (e != NULL) {
+            lane_unlink(p, e);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static bool
+queue_empty(const struct probes *p)
+{
+    for (int l = 0; l < LANES; l++)
+        if (p->q[l].head != NULL)
+            return false;
+    return true;
+}
+
+/* Under mu: a refused charge, logged once a log interval per caller. */
+static void
+refused(struct probes *p, enum lookupcap_result r, const char *sender, uint64_t conn,
+        bool log_it)
+{
+    if (!log_it || r == LOOKUPCAP_NOMEM)
+        return;
+    if (r == LOOKUPCAP_SENDER)
+        log_msg(LOG_WARNING, "sender %s has %lld MX probes in flight (probes_per_sender): "
+                "further new MX hosts of its recipients are not probed, their path unknown, "
+                "until some end (logged at most once a minute per sender)", sender,
+                (long long)p->cfg->probes_per_sender);
+    else
+        log_msg(LOG_WARNING, "connection %llu has %lld MX probes in flight "
+                "(probes_per_connection): further new MX hosts of its recipients are not "
+                "probed, their path unknown, until some end (logged at most once a minute "
+                "per connection)", (unsigned long long)conn,
+                (long long)p->cfg->probes_per_connection);
+}
+
+bool
+probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane, const char *sender,
+               uint64_t conn)
 {
     pthread_mutex_lock(&p->mu);
-    if (atomic_load(&e->state) == E_IDLE) { /* else queued or running: one job per host */
+    if (atomic_load(&e->state) == E_IDLE) { /* one job per host */
+        if (p->cap != NULL && ((sender != NULL && sender[0] != '\0') || conn != 0)) {
+            bool log_it = false;
+            enum lookupcap_result r = lookupcap_take(p->cap, sender, conn, p->seam.now(),
+                                                     &log_it);
+            if (r != LOOKUPCAP_OK || (sender != NULL && (e->ch_sender = strdup(sender)) == NULL)) {
+                if (r == LOOKUPCAP_OK)
+                    lookupcap_give(p->cap, sender, conn, p->seam.now());
+                refused(p, r, sender, conn, log_it);
+                pthread_mutex_unlock(&p->mu);
+                return false;
+            }
+            e->ch_conn = conn;
+            e->charged = true;
+        }
         atomic_store(&e->state, E_QUEUED);
-        e->qnext = NULL;
-        if (p->qtail != NULL)
-            p->qtail->qnext = e;
-        else
-            p->qhead = e;
-        p->qtail = e;
+        lane_append(p, e, lane);
         pthread_cond_signal(&p->work_cv);
+    } else if (atomic_load(&e->state) == E_QUEUED && e->lane > (int)lane) {
+        /* A refresh an RCPT now waits for goes before the other refreshes. */
+        lane_unlink(p, e);
+        lane_append(p, e, lane);
     }
     pthread_mutex_unlock(&p->mu);
+    return true;
+}
+
+/* Under mu: the job's charge goes back (its probes ended). */
+static void
+uncharge(struct probes *p, struct entry *e)
+{
+    if (!e->charged)
+        return;
+    lookupcap_give(p->cap, e->ch_sender, e->ch_conn, p->seam.now());
+    free(e->ch_sender);
+    e->ch_sender = NULL;
+    e->ch_conn = 0;
+    e->charged = false;
 }
 
 bool
@@ -228,9 +327,13 @@ probes_load_now(struct probes *p, const char *host, int64_t now)
     pthread_rwlock_unlock(&s->lk);
 }
 
-void
-probes_get(struct probes *p, const char *host, struct probes_host *out)
+/* probes_get(_as) and probes_wait's reads; queue: a host without a live
+ * result is queued (charged to sender, conn). -1: a cap refused it. */
+static int
+get_host(struct probes *p, const char *host, const char *sender, uint64_t conn, bool queue,
+         struct probes_host *out)
 {
+    int rc = 0;
     int64_t now = p->seam.now();
     unsigned h;
     struct shard *s;
@@ -242,11 +345,11 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
     if (probes_never(&p->cfg->probe_never, host)) {
         out->state = PROBES_NEVER;
         snprintf(out->reason, sizeof(out->reason), "%s is on probe_never", host);
-        return;
+        return 0;
     }
     if (strlen(host) > TLSPROBE_HOST_MAX || host[0] == '\0') {
         snprintf(out->reason, sizeof(out->reason), "not a host name");
-        return;
+        return 0;
     }
     h = probes_hash(host);
     s = probes_shard_of(p, h);
@@ -259,7 +362,7 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
     }
     pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_KNOWN)
-        return;
+        return 0;
     if (p->load_on_miss)
         probes_load_now(p, host, now);
     pthread_rwlock_wrlock(&s->lk);
@@ -267,12 +370,62 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
         atomic_store(&e->last_used, now);
         if (e->have && e->res.expires_at > now)
             *out = e->res;
-        else
-            probes_enqueue(p, e);
+        else if (queue && !probes_enqueue(p, e, LANE_FIRST, sender, conn))
+            rc = -1;
     }
     pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_NOT_YET)
         snprintf(out->reason, sizeof(out->reason), "%s has not been probed yet", host);
+    return rc;
+}
+
+void
+probes_get(struct probes *p, const char *host, struct probes_host *out)
+{
+    (void)get_host(p, host, NULL, 0, true, out);
+}
+
+int
+probes_get_as(struct probes *p, const char *host, const char *sender, uint64_t conn,
+              struct probes_host *out)
+{
+    return get_host(p, host, sender, conn, true, out);
+}
+
+bool
+probes_wait(struct probes *p, const char *const *hosts, size_t n,
+            const struct timespec *deadline, struct probes_host *out)
+{
+    uint64_t gen;
+    bool stop;
+
+    for (;;) {
+        bool pending = false;
+
+        /* The generation first: a job that ends after it is seen below. */
+        pthread_mutex_lock(&p->mu);
+        gen = p->done_gen;
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (out[i].state != PROBES_NOT_YET || hosts[i] == NULL)
+                continue;
+            /* Read only: a host a cap refused stays unqueued. */
+            (void)get_host(p, hosts[i], NULL, 0, false, &out[i]);
+            if (out[i].state != PROBES_NOT_YET)
+                return true;
+            pending = true;
+        }
+        if (!pending || clock_ms_until(deadline) <= 0)
+            return false;
+        pthread_mutex_lock(&p->mu);
+        while (p->done_gen == gen && !p->stop &&
+               pthread_cond_timedwait(&p->done_cv, &p->mu, deadline) != ETIMEDOUT)
+            ;
+        stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return false;
+    }
 }
 
 /* ------------------------------------------------------------ work */
@@ -438,14 +591,11 @@ worker(void *arg)
         char host[TLSPROBE_HOST_MAX + 1];
         struct probes_host *res;
 
-        while (!p->stop && p->qhead == NULL)
+        while (!p->stop && queue_empty(p))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stop)
             break;
-        e = p->qhead;
-        p->qhead = e->qnext;
-        if (p->qhead == NULL)
-            p->qtail = NULL;
+        e = lane_pop(p);
         atomic_store(&e->state, E_RUNNING);
         p->busy++;
         p->stats.jobs++;
@@ -468,8 +618,11 @@ worker(void *arg)
         free(res);
         pthread_mutex_lock(&p->mu);
         atomic_store(&e->state, E_IDLE);
+        uncharge(p, e);
         p->busy--;
-        if (p->busy == 0 && p->qhead == NULL)
+        p->done_gen++;
+        pthread_cond_broadcast(&p->done_cv);
+        if (p->busy == 0 && queue_empty(p))
             pthread_cond_broadcast(&p->idle_cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -480,7 +633,7 @@ void
 probes_drain(struct probes *p)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->busy > 0 || p->qhead != NULL)
+    while (p->busy > 0 || !queue_empty(p))
         pthread_cond_wait(&p->idle_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
@@ -517,6 +670,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     clock_cond_init(&p->idle_cv);
     clock_cond_init(&p->net_cv);
     clock_cond_init(&p->refresher_cv);
+    clock_cond_init(&p->done_cv);
     if (gethostname(p->ehlo, sizeof(p->ehlo) - 1) != 0 || p->ehlo[0] == '\0')
         snprintf(p->ehlo, sizeof(p->ehlo), "localhost");
     if (seam != NULL) {
@@ -544,6 +698,12 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         probes_preload(p);
     }
     p->synced_at = p->seam.now();
+    if ((cfg->probes_per_sender > 0 || cfg->probes_per_connection > 0) &&
+        (p->cap = lookupcap_new((unsigned)cfg->probes_per_sender,
+                                (unsigned)cfg->probes_per_connection, 60)) == NULL) {
+        mts_err_set(err, "out of memory");
+        goto fail;
+    }
     p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     if (p->nets == NULL || p->workers == NULL) {
@@ -585,6 +745,7 @@ probes_close(struct probes *p)
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->work_cv);
+    pthread_cond_broadcast(&p->done_cv);
     pthread_cond_broadcast(&p->refresher_cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->workers != NULL && i < p->n_workers; i++)
@@ -596,6 +757,7 @@ probes_close(struct probes *p)
             while (p->shards[k].buckets[b] != NULL) {
                 struct entry *e = p->shards[k].buckets[b];
                 p->shards[k].buckets[b] = e->next;
+                free(e->ch_sender);
                 free(e);
             }
         pthread_rwlock_destroy(&p->shards[k].lk);
@@ -603,6 +765,8 @@ probes_close(struct probes *p)
     cache_close(p->cache);
     if (p->dns != NULL)
         dns_close(p->dns);
+    if (p->cap != NULL)
+        lookupcap_free(p->cap);
     free(p->nets);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
@@ -610,6 +774,7 @@ probes_close(struct probes *p)
     pthread_cond_destroy(&p->idle_cv);
     pthread_cond_destroy(&p->net_cv);
     pthread_cond_destroy(&p->refresher_cv);
+    pthread_cond_destroy(&p->done_cv);
     config_unref((struct config *)p->cfg);
     free(p);
 }

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "dns.h"
+#include "lookupq.h"
 #include "probes.h"
 
 #define N_SHARDS 16
@@ -20,6 +21,13 @@
 
 enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
 
+/* The queue's lanes, served in this order. */
+enum probes_lane {
+    LANE_FIRST,   /* no live result and an RCPT asked: somebody may wait */
+    LANE_REFRESH, /* the refresher's: a result near its end, newer rows */
+    LANES
+};
+
 struct entry {
     char host[TLSPROBE_HOST_MAX + 1]; /* never changes */
     _Atomic int state;         /* enum entry_state; changed under mu */
@@ -27,7 +35,11 @@ struct entry {
     struct probes_host res;    /* under the shard lock */
     _Atomic int64_t last_used;
     struct entry *next;        /* hash chain; under the shard lock */
-    struct entry *qnext;       /* queue; under mu */
+    struct entry *qprev, *qnext; /* queue; under mu */
+    int lane;                  /* enum probes_lane, while E_QUEUED; under mu */
+    char *ch_sender;           /* the job is charged to (lookupcap); under mu */
+    uint64_t ch_conn;
+    bool charged;              /* under mu */
 };
 
 struct shard {
@@ -49,9 +61,14 @@ struct probes {
     char ehlo[256];
     pthread_mutex_t mu;
     pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
+    pthread_cond_t done_cv;    /* a job stored its result (probes_wait) */
+    uint64_t done_gen;         /* jobs finished; under mu */
+    struct lookupcap *cap;     /* probes_per_sender/_connection; NULL: none; under mu */
     struct shard shards[N_SHARDS];
     size_t max_per_shard;
-    struct entry *qhead, *qtail;
+    struct {
+        struct entry *head, *tail;
+    } q[LANES];
     int busy;                  /* jobs running */
     int running;               /* probes running */
     struct net *nets;          /* probe_concurrency slots */
@@ -71,8 +88,11 @@ unsigned probes_hash(const char *s);
 struct shard *probes_shard_of(struct probes *p, unsigned h);
 /* Under the shard's lock (read or write). */
 struct entry *probes_find(struct shard *s, unsigned h, const char *host);
-/* Under e's shard's write lock; takes mu. */
-void probes_enqueue(struct probes *p, struct entry *e);
+/* Under e's shard's write lock; takes mu. An entry queued in a later
+ * lane moves up to lane; one running is left alone. A new job is charged
+ * to sender and conn (NULL, 0: nobody); false when a cap refuses it. */
+bool probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane,
+                    const char *sender, uint64_t conn);
 /* The live rows of host from the shared cache into its entry. */
 void probes_load_now(struct probes *p, const char *host, int64_t now);
 /* At open: the live rows of the shared cache into memory. */

@@ -64,7 +64,7 @@ probes_refresh(struct probes *p)
         e = probes_find(sh, h, sync.v[i].host);
         /* Newer than what memory holds: the job reads the rows again. */
         if (e != NULL && (!e->have || e->res.probed_at < sync.v[i].at))
-            probes_enqueue(p, e);
+            (void)probes_enqueue(p, e, LANE_REFRESH, NULL, 0);
         pthread_rwlock_unlock(&sh->lk);
     }
     for (size_t k = 0; k < N_SHARDS; k++) {
@@ -77,7 +77,7 @@ probes_refresh(struct probes *p)
                 bool in_use = atomic_load(&e->last_used) >= now - p->cfg->probe_ttl;
 
                 if (e->have && in_use && e->res.expires_at - life / 4 <= now)
-                    probes_enqueue(p, e);
+                    (void)probes_enqueue(p, e, LANE_REFRESH, NULL, 0);
             }
         pthread_rwlock_unlock(&sh->lk);
     }
