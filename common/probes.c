@@ -445,85 +445,172 @@ net_key(const char *address, char *key, size_t keysz)
         mts_text_set(key, keysz, "%s", address);
 }
 
-/* Waits for a slot in the address's network; returns the slot. Under p->mu. */
+/* A free slot of the address's network, or NULL when the network is at
+ * probe_network_concurrency (the caller parks the job). Under p->mu. */
 static struct net *
-net_enter(struct probes *p, const char *key)
+net_try(struct probes *p, const char *key)
 {
-    for (;;) {
-        struct net *free_slot = NULL, *mine = NULL;
+    struct net *free_slot = NULL, *mine = NULL;
 
-        for (int i = 0; i < p->n_workers; i++) {
-            if (p->nets[i].running > 0 && strcmp(p->nets[i].key, key) == 0)
-                mine = &p->nets[i];
-            else if (p->nets[i].running == 0 && free_slot == NULL)
-                free_slot = &p->nets[i];
-        }
-        if (mine == NULL && free_slot != NULL) {
-            mine = free_slot;
-            snprintf(mine->key, sizeof(mine->key), "%s", key);
-        }
-        /* Every running probe holds a slot, so a new network always finds one. */
-        if (mine != NULL && mine->running < p->cfg->probe_network_concurrency) {
-            mine->running++;
-            if (mine->running > p->stats.network_max)
-                p->stats.network_max = mine->running;
-            return mine;
-        }
-        pthread_cond_wait(&p->net_cv, &p->mu);
+    for (int i = 0; i < p->n_workers; i++) {
+        if (p->nets[i].running > 0 && strcmp(p->nets[i].key, key) == 0)
+            mine = &p->nets[i];
+        else if (p->nets[i].running == 0 && free_slot == NULL)
+            free_slot = &p->nets[i];
     }
+    if (mine == NULL && free_slot != NULL) {
+        mine = free_slot;
+        snprintf(mine->key, sizeof(mine->key), "%s", key);
+    }
+    /* Every running probe holds a slot and runs on a worker, so a new
+     * network always finds one: mine is NULL only for a busy network. */
+    if (mine == NULL || mine->running >= p->cfg->probe_network_concurrency)
+        return NULL;
+    mine->running++;
+    if (mine->running > p->stats.network_max)
+        p->stats.network_max = mine->running;
+    return mine;
 }
 
+/* Under p->mu: e waits for a slot of its network, off every lane. */
 static void
-probe_host(struct probes *p, const char *host, struct probes_host *res)
+park(struct probes *p, struct entry *e, const char *key)
 {
-    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    snprintf(e->park_key, sizeof(e->park_key), "%s", key);
+    e->qprev = p->parked_tail;
+    e->qnext = NULL;
+    if (p->parked_tail != NULL)
+        p->parked_tail->qnext = e;
+    else
+        p->parked = e;
+    p->parked_tail = e;
+}
+
+/* Under p->mu: a slot of network key came free; the jobs parked on it go
+ * back to the head of their lanes (they waited their turn), in order. */
+static void
+unpark(struct probes *p, const char *key)
+{
+    struct entry *back = NULL, *back_tail = NULL;
+
+    for (struct entry *e = p->parked, *next; e != NULL; e = next) {
+        next = e->qnext;
+        if (strcmp(e->park_key, key) != 0)
+            continue;
+        if (e->qprev != NULL)
+            e->qprev->qnext = e->qnext;
+        else
+            p->parked = e->qnext;
+        if (e->qnext != NULL)
+            e->qnext->qprev = e->qprev;
+        else
+            p->parked_tail = e->qprev;
+        e->qnext = NULL;
+        e->qprev = back_tail;
+        if (back_tail != NULL)
+            back_tail->qnext = e;
+        else
+            back = e;
+        back_tail = e;
+    }
+    /* Pushed at each lane's head from the last, so they keep their order. */
+    for (struct entry *e = back_tail, *prev; e != NULL; e = prev) {
+        int l = e->lane;
+        prev = e->qprev;
+        e->qprev = NULL;
+        e->qnext = p->q[l].head;
+        if (e->qnext != NULL)
+            e->qnext->qprev = e;
+        else
+            p->q[l].tail = e;
+        p->q[l].head = e;
+    }
+    if (back != NULL)
+        pthread_cond_broadcast(&p->work_cv);
+}
+
+/* One host's job: its addresses, the rows probed so far. Owned by the
+ * worker running it, or by its entry while parked. */
+struct job {
     char addrs[PROBECACHE_ADDR_MAX][PROBECACHE_ADDRESS_MAX];
+    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    int n_addr, next;          /* next: the address to probe next */
+    size_t n;                  /* rows */
+    struct probes_host res;    /* when done */
+    bool done;
+};
+
+/* The job's start: the shared cache's live rows, else the addresses. */
+static void
+job_start(struct probes *p, const char *host, struct job *j)
+{
     struct probecache_host sum;
     struct mts_err err;
-    size_t n = 0, n_bad = 0;
     int64_t now = p->seam.now();
-    int port = (int)p->cfg->probe_port, n_addr;
     struct timespec dl;
 
-    memset(res, 0, sizeof(*res));
     if (p->cache != NULL &&
-        probecache_get(p->cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &n_bad, &err) ==
-            CACHE_OK &&
-        n > 0) {
-        probecache_summarise(rows, n, &sum);
+        probecache_get(p->cache, host, (int)p->cfg->probe_port, j->rows, PROBECACHE_ADDR_MAX,
+                       &j->n, NULL, &err) == CACHE_OK &&
+        j->n > 0) {
+        probecache_summarise(j->rows, j->n, &sum);
         /* Live and not yet in the last quarter of its life (the refresh window). */
         if (sum.expires_at - (sum.expires_at - sum.probed_at) / 4 > now) {
             pthread_mutex_lock(&p->mu);
             p->stats.cache_loads++;
             pthread_mutex_unlock(&p->mu);
-            goto done;
+            fill_host(&sum, &j->res);
+            j->done = true;
+            return;
         }
     }
-    n = 0;
+    j->n = 0;
     dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
-    n_addr = p->seam.resolve(p->seam.arg, host, &dl, addrs, PROBECACHE_ADDR_MAX, &err);
-    if (n_addr <= 0) {
+    j->n_addr = p->seam.resolve(p->seam.arg, host, &dl, j->addrs, PROBECACHE_ADDR_MAX, &err);
+    if (j->n_addr <= 0) {
         /* Kept in memory only, for the failure TTL: nothing was probed. */
-        res->state = PROBES_KNOWN;
-        res->grade = TLSPROBE_GRADE_UNKNOWN;
-        res->status = TLSPROBE_UNREACHABLE;
-        snprintf(res->reason, sizeof(res->reason), "%s",
-                 n_addr < 0 ? err.msg : "no address");
-        res->probed_at = now;
-        res->expires_at = now + p->cfg->probe_failure_ttl;
-        return;
+        j->res.state = PROBES_KNOWN;
+        j->res.grade = TLSPROBE_GRADE_UNKNOWN;
+        j->res.status = TLSPROBE_UNREACHABLE;
+        snprintf(j->res.reason, sizeof(j->res.reason), "%s",
+                 j->n_addr < 0 ? err.msg : "no address");
+        j->res.probed_at = now;
+        j->res.expires_at = now + p->cfg->probe_failure_ttl;
+        j->done = true;
     }
-    for (int i = 0; i < n_addr; i++) {
+}
+
+/*
+ * Probes the job's next addresses. When an address's network is busy the
+ * job is parked (under mu, so the slot's release cannot be missed) and
+ * false returned: the worker takes another job. True when done.
+ */
+static bool
+job_run(struct probes *p, struct entry *e, struct job *j)
+{
+    const char *host = e->host;
+    int port = (int)p->cfg->probe_port;
+    struct probecache_host sum;
+    struct mts_err err;
+
+    for (; j->next < j->n_addr; j->next++) {
+        const char *addr = j->addrs[j->next];
         struct tlsprobe_result *r = calloc(1, sizeof(*r));
         struct tlsprobe_grade g;
         char key[NET_KEY_MAX];
         struct net *slot;
+        struct timespec dl;
 
         if (r == NULL)
             continue;
-        net_key(addrs[i], key, sizeof(key));
+        net_key(addr, key, sizeof(key));
         pthread_mutex_lock(&p->mu);
-        slot = net_enter(p, key);
+        if ((slot = net_try(p, key)) == NULL) {
+            park(p, e, key);
+            pthread_mutex_unlock(&p->mu);
+            free(r);
+            return false;
+        }
         p->running++;
         p->stats.probes++;
         if (p->running > p->stats.running_max)
@@ -531,37 +618,38 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
         pthread_mutex_unlock(&p->mu);
 
         dl = clock_deadline_after((int)p->cfg->probe_timeout_ms);
-        p->seam.probe(p->seam.arg, host, addrs[i], port, &dl, r);
+        p->seam.probe(p->seam.arg, host, addr, port, &dl, r);
 
         pthread_mutex_lock(&p->mu);
         p->running--;
         slot->running--;
-        pthread_cond_broadcast(&p->net_cv);
+        unpark(p, key);
         pthread_mutex_unlock(&p->mu);
 
         /* The row names what was asked, whatever the probe filled in. */
         snprintf(r->mx_host, sizeof(r->mx_host), "%s", host);
-        mts_text_set(r->address, sizeof(r->address), "%s", addrs[i]);
+        mts_text_set(r->address, sizeof(r->address), "%s", addr);
         r->port = port;
         tlsprobe_grade(r, &g);
         probecache_row_from(r, &g, p->seam.now(), p->cfg->probe_ttl,
-                            p->cfg->probe_failure_ttl, &rows[n]);
+                            p->cfg->probe_failure_ttl, &j->rows[j->n]);
         free(r);
-        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s", host, addrs[i], port,
-                tlsprobe_grade_name(rows[n].grade), rows[n].reason[0] ? ": " : "",
-                rows[n].reason);
-        if (p->cache != NULL && probecache_put(p->cache, &rows[n], &err) != CACHE_OK)
-            log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addrs[i], err.msg);
-        n++;
+        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s", host, addr, port,
+                tlsprobe_grade_name(j->rows[j->n].grade), j->rows[j->n].reason[0] ? ": " : "",
+                j->rows[j->n].reason);
+        if (p->cache != NULL && probecache_put(p->cache, &j->rows[j->n], &err) != CACHE_OK)
+            log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addr, err.msg);
+        j->n++;
     }
-    if (n == 0) {
-        res->state = PROBES_NOT_YET;
-        snprintf(res->reason, sizeof(res->reason), "out of memory");
-        return;
+    if (j->n == 0) {
+        j->res.state = PROBES_NOT_YET;
+        snprintf(j->res.reason, sizeof(j->res.reason), "out of memory");
+    } else {
+        probecache_summarise(j->rows, j->n, &sum);
+        fill_host(&sum, &j->res);
     }
-    probecache_summarise(rows, n, &sum);
-done:
-    fill_host(&sum, res);
+    j->done = true;
+    return true;
 }
 
 static void
@@ -588,34 +676,40 @@ worker(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct entry *e;
-        char host[TLSPROBE_HOST_MAX + 1];
-        struct probes_host *res;
+        struct job *j;
 
         while (!p->stop && queue_empty(p))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stop)
             break;
         e = lane_pop(p);
-        atomic_store(&e->state, E_RUNNING);
-        p->busy++;
-        p->stats.jobs++;
-        snprintf(host, sizeof(host), "%s", e->host);
+        j = e->job;	/* a parked job resumes where it stopped */
+        if (j == NULL) {
+            atomic_store(&e->state, E_RUNNING);
+            p->busy++;
+            p->stats.jobs++;
+        }
         pthread_mutex_unlock(&p->mu);
 
-        res = malloc(sizeof(*res));
-        if (res != NULL)
-            probe_host(p, host, res);
-
-        /* A running entry is never evicted, so e is still ours. */
-        if (res != NULL && res->state == PROBES_KNOWN) {
-            struct shard *sh = probes_shard_of(p, probes_hash(host));
+        if (j == NULL && (j = calloc(1, sizeof(*j))) != NULL) {
+            e->job = j;
+            job_start(p, e->host, j);
+        }
+        if (j != NULL && !j->done && !job_run(p, e, j)) {
+            pthread_mutex_lock(&p->mu);	/* parked: e and j wait for a slot */
+            continue;
+        }
+        /* A running or parked entry is never evicted, so e is still ours. */
+        if (j != NULL && j->res.state == PROBES_KNOWN) {
+            struct shard *sh = probes_shard_of(p, probes_hash(e->host));
 
             pthread_rwlock_wrlock(&sh->lk);
-            e->res = *res;
+            e->res = j->res;
             e->have = true;
             pthread_rwlock_unlock(&sh->lk);
         }
-        free(res);
+        free(j);
+        e->job = NULL;
         pthread_mutex_lock(&p->mu);
         atomic_store(&e->state, E_IDLE);
         uncharge(p, e);
@@ -668,7 +762,6 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     pthread_mutex_init(&p->mu, NULL);
     clock_cond_init(&p->work_cv);
     clock_cond_init(&p->idle_cv);
-    clock_cond_init(&p->net_cv);
     clock_cond_init(&p->refresher_cv);
     clock_cond_init(&p->done_cv);
     if (gethostname(p->ehlo, sizeof(p->ehlo) - 1) != 0 || p->ehlo[0] == '\0')
@@ -758,6 +851,7 @@ probes_close(struct probes *p)
                 struct entry *e = p->shards[k].buckets[b];
                 p->shards[k].buckets[b] = e->next;
                 free(e->ch_sender);
+                free(e->job);	/* parked when the workers stopped */
                 free(e);
             }
         pthread_rwlock_destroy(&p->shards[k].lk);
@@ -772,7 +866,6 @@ probes_close(struct probes *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->idle_cv);
-    pthread_cond_destroy(&p->net_cv);
     pthread_cond_destroy(&p->refresher_cv);
     pthread_cond_destroy(&p->done_cv);
     config_unref((struct config *)p->cfg);

@@ -36,7 +36,9 @@ struct entry {
     _Atomic int64_t last_used;
     struct entry *next;        /* hash chain; under the shard lock */
     struct entry *qprev, *qnext; /* queue; under mu */
-    int lane;                  /* enum probes_lane, while E_QUEUED; under mu */
+    int lane;                  /* enum probes_lane: queued in, or back to after parking */
+    struct job *job;           /* while E_RUNNING: the job, also while parked */
+    char park_key[NET_KEY_MAX]; /* parked: the network it waits for; under mu */
     char *ch_sender;           /* the job is charged to (lookupcap); under mu */
     uint64_t ch_conn;
     bool charged;              /* under mu */
@@ -60,7 +62,7 @@ struct probes {
     struct dns *dns;
     char ehlo[256];
     pthread_mutex_t mu;
-    pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
+    pthread_cond_t work_cv, idle_cv, refresher_cv;
     pthread_cond_t done_cv;    /* a job stored its result (probes_wait) */
     uint64_t done_gen;         /* jobs finished; under mu */
     struct lookupcap *cap;     /* probes_per_sender/_connection; NULL: none; under mu */
@@ -69,6 +71,7 @@ struct probes {
     struct {
         struct entry *head, *tail;
     } q[LANES];
+    struct entry *parked, *parked_tail; /* jobs waiting for a slot of their network */
     int busy;                  /* jobs running */
     int running;               /* probes running */
     struct net *nets;          /* probe_concurrency slots */

@@ -22,6 +22,19 @@ static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
 static char order[16][TLSPROBE_HOST_MAX + 1];
 static int n_order;
 
+/* A copy of the order, so that no assertion fails holding order_mu. */
+static int
+order_copy(char out[16][TLSPROBE_HOST_MAX + 1])
+{
+    int n;
+
+    pthread_mutex_lock(&order_mu);
+    n = n_order;
+    memcpy(out, order, sizeof(order));
+    pthread_mutex_unlock(&order_mu);
+    return n;
+}
+
 static int64_t
 now_fn(void)
 {
@@ -374,6 +387,7 @@ first_contact_before_refresh(void **state)
     struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
     struct probes_host h;
     int64_t t0 = atomic_load(&fake_now);
+    char seen[16][TLSPROBE_HOST_MAX + 1];
 
     (void)state;
     get_known(p, "good.r1.example", &h);
@@ -389,12 +403,46 @@ first_contact_before_refresh(void **state)
     probes_refresh(p);
     probes_get(p, "good.first.example", &h);
     probes_drain(p);
-    pthread_mutex_lock(&order_mu);
-    assert_int_equal(n_order, 5);
-    assert_string_equal(order[0], "good.blocker.example");
-    assert_string_equal(order[1], "good.first.example");
-    pthread_mutex_unlock(&order_mu);
+    assert_int_equal(order_copy(seen), 5);
+    assert_string_equal(seen[0], "good.blocker.example");
+    assert_string_equal(seen[1], "good.first.example");
     atomic_store(&fake_now, t0);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* A worker never waits for a busy network: the job waits its turn, the
+ * worker takes another (here: the host in another /24 starts second). */
+static void
+a_busy_network_holds_no_worker(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 2\n"
+                              "probe_network_concurrency = 1\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_stats st;
+    struct probes_host h;
+    char seen[16][TLSPROBE_HOST_MAX + 1];
+
+    (void)state;
+    atomic_store(&sleep_ms, 200);
+    pthread_mutex_lock(&order_mu);
+    n_order = 0;
+    pthread_mutex_unlock(&order_mu);
+    probes_get(p, "1.net-5.example", &h);
+    probes_get(p, "2.net-5.example", &h);
+    probes_get(p, "3.net-5.example", &h);
+    probes_get(p, "1.net-6.example", &h);
+    probes_drain(p);
+    probes_get_stats(p, &st);
+    assert_int_equal(atomic_load(&probe_calls), 4);
+    assert_int_equal(st.network_max, 1);
+    assert_int_equal(order_copy(seen), 4);
+    /* Whichever of the first two net-5 hosts got the slot first, the
+     * net-6 host started beside it (a blocking worker would have started
+     * it only after two net-5 probes), and the parked ones kept their order. */
+    assert_true(strcmp(seen[0], "1.net-6.example") == 0 ||
+                strcmp(seen[1], "1.net-6.example") == 0);
+    assert_string_equal(seen[3], "3.net-5.example");
     probes_close(p);
     config_unref(cfg);
 }
@@ -642,6 +690,7 @@ main(void)
         cmocka_unit_test(a_wait_ends_at_the_deadline),
         cmocka_unit_test(first_contact_before_refresh),
         cmocka_unit_test(probes_charged_to_sender_and_connection),
+        cmocka_unit_test(a_busy_network_holds_no_worker),
         cmocka_unit_test(never_probed),
         cmocka_unit_test(rows_shared_through_the_cache),
     };
