@@ -87,6 +87,30 @@ struct probes {
     bool have_refresher;
 };
 
+/* One host's job: its addresses, the rows probed so far. Owned by the
+ * worker running it, or by its entry while parked. */
+struct job {
+    char addrs[PROBECACHE_ADDR_MAX][PROBECACHE_ADDRESS_MAX];
+    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    int n_addr, next;          /* next: the address to probe next */
+    size_t n;                  /* rows */
+    struct probes_host res;    /* when done */
+    bool done;
+};
+
+/* probes_job.c: the job's start (the shared cache's live rows, else the
+ * addresses) and its probes; probes_job_run returns false when the job
+ * was parked on a busy network (under mu), true when it is done. */
+void probes_job_start(struct probes *p, const char *host, struct job *j);
+bool probes_job_run(struct probes *p, struct entry *e, struct job *j);
+void probes_fill_host(const struct probecache_host *sum, struct probes_host *res);
+/* The real seam: DNS (p->dns), tlsprobe, time(). */
+int probes_real_resolve(void *arg, const char *host, const struct timespec *deadline,
+                        char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);
+void probes_real_probe(void *arg, const char *host, const char *address, int port,
+                       const struct timespec *deadline, struct tlsprobe_result *out);
+int64_t probes_real_now(void);
+
 unsigned probes_hash(const char *s);
 struct shard *probes_shard_of(struct probes *p, unsigned h);
 /* Under the shard's lock (read or write). */
