@@ -125,6 +125,9 @@ struct config {
     int64_t probe_failure_ttl;
     int64_t probe_concurrency;
     int64_t probe_network_concurrency;	/* per destination /24 (IPv4) or /64 (IPv6) */
+    int64_t probes_per_sender;		/* probe jobs in flight charged to one sender; 0: no cap */
+    int64_t probes_per_connection;	/* ... to one connection; 0: no cap */
+    int64_t probe_hosts_per_domain;	/* hosts of one domain probed for its verdict */
     int64_t probe_port;
     char *probe_ca_file;		/* "": ca_file */
     struct config_list probe_never;	/* hosts, or *.domain, never probed */

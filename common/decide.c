@@ -10,6 +10,8 @@
 #include <strings.h>
 
 #include "address.h"
+#include "clock.h"
+#include "probes.h"
 
 const struct nametab decide_effect_names[] = {
     {"untouched", DECIDE_UNTOUCHED},
@@ -36,8 +38,8 @@ decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
     struct mts_err e;
 
     memset(ctx, 0, sizeof(*ctx));
-    ctx->v.cfg = cfg;
-    ctx->v.rules = rules;
+    ctx->cfg = cfg;
+    ctx->rules = rules;
     if (reply_code_parse(cfg->defer_reply, '4', &ctx->defer, &e) != 0) {
         mts_err_set(err, "%s: option defer_reply: %s", cfg->path, e.msg);
         return -1;
@@ -82,7 +84,7 @@ static enum verdict_action
 unreadable_action(const struct decide_ctx *ctx, const struct decide_session *s)
 {
     /* Only rules without rcpt= can match a recipient without a domain. */
-    const struct verdict_rule *r = verdict_rule_match(ctx->v.rules, s->sender, s->auth, "");
+    const struct verdict_rule *r = verdict_rule_match(ctx->rules, s->sender, s->auth, "");
     return r != NULL ? r->on_unknown : VERDICT_DEFER;
 }
 
@@ -96,7 +98,7 @@ finish(const struct decide_ctx *ctx, const struct decide_session *s, struct deci
     out->effect = !refused ? DECIDE_TAG : s->non_smtpd ? DECIDE_HOLD :
                   out->action == VERDICT_REJECT ? DECIDE_REJECT : DECIDE_DEFER;
     /* An internal error is not a verdict: dry_run does not soften it. */
-    out->dry_run = refused && ctx->v.cfg->dry_run && out->scope != DECIDE_INTERNAL_ERROR;
+    out->dry_run = refused && ctx->cfg->dry_run && out->scope != DECIDE_INTERNAL_ERROR;
     out->applied = out->dry_run ? DECIDE_TAG : out->effect;
     if (refused) {
         snprintf(text, sizeof(text), "MTA-STS: %s", out->reason);
@@ -136,23 +138,178 @@ public_reason(struct decision *out)
                      out->domain);
 }
 
+/* The facts of one recipient, gathered within its deadline. */
+struct gather {
+    const struct decide_ctx *ctx;
+    const struct decide_session *s;
+    const struct decide_rcpt *r;
+    const char *domain;
+    const struct timespec *deadline;
+    struct verdict_facts f;
+    struct discover_result *st;
+    char route[300];
+    char (*mx)[254];		/* DISCOVER_MAX_MX */
+    const char *mxp[DISCOVER_MAX_MX];
+    const char *probed[DISCOVER_MAX_MX];	/* the hosts whose probes decide; NULL: not asked */
+    bool tls_req;		/* the rule requires tls or verified-tls */
+    struct probes_host *ph;	/* DISCOVER_MAX_MX, when probes are on */
+    int n_mx;			/* -1: not looked up (yet) */
+};
+
+/*
+ * The MX set and what memory knows of the probes of the hosts that decide
+ * (a host not probed yet is queued now): for an enforce domain those
+ * matching its policy (the others take no mail under it; when none
+ * matches, the verdict needs no probe), else every host. probed[i] names
+ * the hosts asked for, NULL for the others (their probe_host says why).
+ */
+static void
+gather_mx(struct gather *g)
+{
+    const struct decide_ctx *ctx = g->ctx;
+    const struct discover_result *st = g->st;
+    struct mts_err err;
+    bool any_match = false;
+    int64_t n_asked = 0;
+
+    g->n_mx = clock_ms_until(g->deadline) > 0
+                  ? discover_mx_as(ctx->discover, g->domain, g->deadline, g->s->who, g->mx, &err)
+                  : -1;
+    for (int i = 0; i < g->n_mx; i++) {
+        g->mxp[i] = g->mx[i];
+        any_match = any_match ||
+                    (st->status == DISCOVER_ENFORCE && discover_result_mx_allows(st, g->mx[i]));
+    }
+    for (int i = 0; g->ph != NULL && i < g->n_mx; i++) {
+        const struct discover_caller *who = g->s->who;
+
+        g->probed[i] = NULL;
+        if (strcmp(g->mx[i], ".") == 0)
+            continue;
+        g->ph[i].state = PROBES_NOT_YET;
+        if (st->status == DISCOVER_ENFORCE &&
+            (!any_match ? !g->tls_req : !discover_result_mx_allows(st, g->mx[i]))) {
+            mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
+                         "%s is not probed: it does not decide the verdict", g->mx[i]);
+            continue;
+        }
+        /* A domain with many MX names cannot make us probe them all. */
+        if (n_asked == ctx->cfg->probe_hosts_per_domain) {
+            mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
+                         "%s is not probed: the domain has more MX hosts than are probed "
+                         "for one domain", g->mx[i]);
+            continue;
+        }
+        n_asked++;
+        if (probes_get_as(ctx->probes, g->mx[i], who ? who->sender : NULL, who ? who->conn : 0,
+                          &g->ph[i]) == 0)
+            g->probed[i] = g->mx[i];	/* a host a cap refused is not waited for */
+    }
+    g->f.mx_known = g->n_mx >= 0;
+    g->f.n_mx = g->n_mx > 0 ? (size_t)g->n_mx : 0;
+}
+
+/*
+ * The verdict; while it is unknown only because a host that decides is
+ * not probed yet, waits for the probes (woken by each result) and judges
+ * again, until the deadline: the first message to a domain is answered
+ * from its probes, and the rule's unknown= applies only at the deadline.
+ */
+static void
+judge_waiting(struct gather *g, struct verdict *out)
+{
+    for (;;) {
+        verdict_decide(g->ctx->rules, &g->f, out);
+        if (g->ph == NULL || g->n_mx <= 0 || out->outcome != VERDICT_UNKNOWN ||
+            g->st->status == DISCOVER_UNKNOWN ||
+            !probes_wait(g->ctx->probes, g->probed, (size_t)g->n_mx, g->deadline, g->ph))
+            return;
+    }
+}
+
+/* Status, route, MX set and probes; the verdict over them; the §5
+ * re-check before a reject that rests on a cached policy. */
+static void
+gather_and_judge(struct gather *g, struct verdict *out)
+{
+    const struct decide_ctx *ctx = g->ctx;
+    const struct verdict_rule *rule =
+        verdict_rule_match(ctx->rules, g->s->sender, g->s->auth, g->domain);
+    bool tls_req = rule != NULL &&
+                   (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
+    struct discover_result *st = g->st;
+
+    g->tls_req = tls_req;
+    g->f.sender = g->s->sender;
+    g->f.auth = g->s->auth;
+    g->f.rcpt_domain = g->domain;
+    g->f.status = st;
+    g->f.route = g->route;
+    g->f.probes_on = ctx->probes != NULL;
+    g->f.probe = g->ph;
+    g->f.mx = g->mxp;
+    g->n_mx = -1;
+
+    discover_lookup_as(ctx->discover, g->domain, g->deadline, 0, g->s->who, st);
+    /* Our MTA-STS map enforces a TLS floor only for a domain with an
+     * enforce policy (it answers NOTFOUND for the others): for tls and
+     * verified-tls elsewhere only the declared transports and relays count. */
+    g->f.route_enforces = verdict_route_enforces(
+        ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
+        g->r->mailer, g->r->host, g->domain, g->route, sizeof(g->route));
+    for (int pass = 0; pass < 2; pass++) {
+        if ((st->status == DISCOVER_ENFORCE || tls_req) && g->n_mx < 0)
+            gather_mx(g);
+        judge_waiting(g, out);
+        /* Only a reject that rests on the policy waits for a re-check;
+         * a rule's unknown=reject, say, stands as it is. */
+        if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
+            break;
+        /* RFC 8461 §5: no permanent failure before checking for a new policy. */
+        discover_result_free(st);
+        if (clock_ms_until(g->deadline) <= 0)
+            st->rechecked = false;
+        else
+            discover_lookup_as(ctx->discover, g->domain, g->deadline, DISCOVER_RECHECK,
+                               g->s->who, st);
+        if (!st->rechecked) {
+            out->action = VERDICT_DEFER;
+            out->permanent = false;
+            mts_text_set(out->reason + strlen(out->reason),
+                         sizeof(out->reason) - strlen(out->reason),
+                         "; the policy could not be re-checked in time");
+            break;
+        }
+    }
+}
+
 /* Looks the domain up and judges it (out->domain is set and in scope). */
 static void
 judge(const struct decide_ctx *ctx, const struct decide_session *s,
       const struct decide_rcpt *r, const struct timespec *deadline, struct decision *out)
 {
-    struct verdict_request req = {s->sender, s->auth, out->domain, r->mailer, r->host, s->who};
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
     struct verdict *v = calloc(1, sizeof(*v));
     struct discover_result *st = calloc(1, sizeof(*st));
+    struct gather *g = calloc(1, sizeof(*g));
+    char (*mx)[254] = calloc(DISCOVER_MAX_MX, sizeof(*mx));
+    struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
 
-    if (v == NULL || st == NULL) {
+    if (v == NULL || st == NULL || g == NULL || mx == NULL || (ctx->probes != NULL && ph == NULL)) {
         out->scope = DECIDE_INTERNAL_ERROR;
-        out->action = decide_internal_error_action(ctx->v.cfg);
+        out->action = decide_internal_error_action(ctx->cfg);
         mts_text_set(out->reason, sizeof(out->reason), "internal error (out of memory)");
         mts_text_set(out->why, sizeof(out->why), "%s", out->reason);
     } else {
-        verdict_for_recipient(&ctx->v, &req, deadline, v, st);
+        g->ctx = ctx;
+        g->s = s;
+        g->r = r;
+        g->domain = out->domain;
+        g->deadline = deadline;
+        g->st = st;
+        g->mx = mx;
+        g->ph = ph;
+        gather_and_judge(g, v);
         out->scope = DECIDE_IN_SCOPE;
         out->status = st->status;
         mts_text_set(out->txt_id, sizeof(out->txt_id), "%s", st->txt_id);
@@ -166,6 +323,9 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         discover_result_free(st);
     }
     public_reason(out);
+    free(ph);
+    free(mx);
+    free(g);
     free(st);
     free(v);
 }
@@ -175,7 +335,7 @@ decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,
                  const struct decide_rcpt *r, const struct timespec *deadline,
                  struct decision *out)
 {
-    const struct config *cfg = ctx->v.cfg;
+    const struct config *cfg = ctx->cfg;
     struct mts_err err;
     enum address_result ar;
 

@@ -6,7 +6,7 @@
  *
  * SYNOPSIS
  *	decide_ctx_init(&ctx, cfg, &rules, &err);	at load
- *	ctx.v.discover = discover;
+ *	ctx.discover = discover; ctx.probes = probes; ctx.map_routes = &routes;
  *	deadline = clock_deadline_after(cfg->rcpt_deadline_ms);	at RCPT TO
  *	decide_recipient(&ctx, &session, &rcpt, &deadline, &decision);
  *
@@ -18,7 +18,18 @@
  *						   that matches (else defer)
  *	  a null address, a local name or an address literal, or a domain in
  *	  local_domains				-> untouched
- *	  otherwise				-> verdict_for_recipient()
+ *	  otherwise				-> the facts, then verdict_decide()
+ *	The facts, gathered here within the one deadline (verdict.h judges
+ *	them and does no I/O): the domain's status (discover_lookup_as), the
+ *	route, and, when the status or the rule needs them, the MX set
+ *	(discover_mx_as) and the probe results of the hosts that decide
+ *	(probes.h: for an enforce domain those matching its policy, else all;
+ *	their probes start as soon as the MX set is known). When the verdict
+ *	is unknown only because such a host is not probed yet, the RCPT waits
+ *	for the result until the deadline (probes_wait); only then does the
+ *	rule's unknown= apply. A reject that rests on a cached policy is
+ *	final only after the TXT id was re-checked (RFC 8461 §5), within the
+ *	same deadline; when that cannot be done the answer is a deferral.
  *	A refusal (defer, reject) of non-SMTP mail becomes a hold; with
  *	dry_run it is not applied (the milter tags and accepts). Every
  *	refusal comes with a checked SMTP reply (defer_reply / reject_reply,
@@ -51,9 +62,17 @@
 #include "reply.h"
 #include "verdict.h"
 
+struct discover;
+struct maproute;
+struct probes;
+
 /* Everything a decision needs that lives as long as one configuration. */
 struct decide_ctx {
-    struct verdict_ctx v;	/* config, rules, discovery (NULL: no lookups) */
+    const struct config *cfg;
+    const struct verdict_rules *rules;
+    struct discover *discover;	/* NULL: no lookups */
+    const struct maproute *map_routes;	/* transports using our map; NULL: none */
+    struct probes *probes;	/* NULL: mx_probes = no */
     struct reply_code defer, reject;
 };
 
@@ -117,7 +136,7 @@ struct decision {
 					 * the address error, or why out of scope */
 };
 
-/* Parses defer_reply and reject_reply; ctx->v.discover is left NULL. */
+/* Parses defer_reply and reject_reply; discover, map_routes and probes are left NULL. */
 int decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
                     const struct verdict_rules *rules, struct mts_err *err);
 

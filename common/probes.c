@@ -6,11 +6,11 @@
  * shard's read lock (no lock shared by every RCPT). One mutex (mu) guards
  * the queue, the job states, the network counters and the statistics.
  * Order: a shard lock, then mu; neither is held across DNS, a probe or
- * the cache. An entry's state leaves E_IDLE only in enqueue(), under its
+ * the cache. An entry's state leaves E_IDLE only in probes_enqueue(), under its
  * shard's write lock, so eviction (also under it) never frees an entry a
  * worker holds.
  */
-#include "probes.h"
+#include "probes_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,108 +27,10 @@
 #include "dns.h"
 #include "log.h"
 
-#define N_SHARDS 16
-#define SHARD_BUCKETS 256
-#define NET_KEY_MAX 48
-#define SYNC_MAX 10000 /* hosts re-read from the shared cache in one refresh round */
-
-enum entry_state { E_IDLE, E_QUEUED, E_RUNNING };
-
-struct entry {
-    char host[TLSPROBE_HOST_MAX + 1]; /* never changes */
-    _Atomic int state;         /* enum entry_state; changed under mu */
-    bool have;                 /* res holds a result; under the shard lock */
-    struct probes_host res;    /* under the shard lock */
-    _Atomic int64_t last_used;
-    struct entry *next;        /* hash chain; under the shard lock */
-    struct entry *qnext;       /* queue; under mu */
-};
-
-struct shard {
-    pthread_rwlock_t lk;
-    struct entry *buckets[SHARD_BUCKETS];
-    size_t n;
-};
-
-struct net {
-    char key[NET_KEY_MAX];
-    int running;
-};
-
-struct probes {
-    const struct config *cfg;
-    struct probes_seam seam;
-    struct cache *cache;
-    struct dns *dns;
-    char ehlo[256];
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
-    struct shard shards[N_SHARDS];
-    size_t max_per_shard;
-    struct entry *qhead, *qtail;
-    int busy;                  /* jobs running */
-    int running;               /* probes running */
-    struct net *nets;          /* probe_concurrency slots */
-    int64_t data_version;     /* of the shared cache, at the last sync */
-    int64_t synced_at;        /* when rows were last looked for */
-    bool stop;
-    int refs;                 /* probes_share; the last probes_close closes */
-    bool load_on_miss;        /* probes_load_on_miss */
-    struct probes_stats stats;
-    pthread_t *workers;
-    int n_workers;
-    pthread_t refresher;
-    bool have_refresher;
-};
-
-/* ------------------------------------------------------------ real seam */
-
-static int
-real_resolve(void *arg, const char *host, const struct timespec *deadline,
-             char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err)
-{
-    struct probes *p = arg;
-    struct dns_answer a;
-    int n = 0;
-
-    if (dns_addresses(p->dns, host, deadline, &a, err) != 0)
-        return -1;
-    if (a.status != DNS_OK || a.n == 0) {
-        mts_err_set(err, "%s has no address (%s)", host, dns_status_name(a.status));
-        dns_answer_free(&a);
-        return -1;
-    }
-    for (size_t i = 0; i < a.n && (size_t)n < max; i++)
-        if ((size_t)snprintf(addrs[n], PROBECACHE_ADDRESS_MAX, "%s", a.rr[i].text) <
-            PROBECACHE_ADDRESS_MAX)
-            n++;
-    dns_answer_free(&a);
-    return n;
-}
-
-static void
-real_probe(void *arg, const char *host, const char *address, int port,
-           const struct timespec *deadline, struct tlsprobe_result *out)
-{
-    struct probes *p = arg;
-    struct tlsprobe_options o = {
-        .ca_file = p->cfg->probe_ca_file[0] != '\0' ? p->cfg->probe_ca_file : p->cfg->ca_file,
-        .ehlo_name = p->ehlo,
-    };
-
-    (void)tlsprobe_run(&o, host, address, port, deadline, out);
-}
-
-static int64_t
-real_now(void)
-{
-    return (int64_t)time(NULL);
-}
-
 /* ------------------------------------------------------------ table */
 
-static unsigned
-hash(const char *s)
+unsigned
+probes_hash(const char *s)
 {
     unsigned h = 2166136261u;
 
@@ -137,8 +39,8 @@ hash(const char *s)
     return h;
 }
 
-static struct shard *
-shard_of(struct probes *p, unsigned h)
+struct shard *
+probes_shard_of(struct probes *p, unsigned h)
 {
     return &p->shards[h % N_SHARDS];
 }
@@ -150,8 +52,8 @@ bucket_of(struct shard *s, unsigned h)
 }
 
 /* Under the shard's lock (read or write). */
-static struct entry *
-find(struct shard *s, unsigned h, const char *host)
+struct entry *
+probes_find(struct shard *s, unsigned h, const char *host)
 {
     for (struct entry *e = *bucket_of(s, h); e != NULL; e = e->next)
         if (strcmp(e->host, host) == 0)
@@ -188,7 +90,7 @@ evict_one(struct shard *s)
 static struct entry *
 entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
 {
-    struct entry *e = find(s, h, host);
+    struct entry *e = probes_find(s, h, host);
 
     if (e == NULL && (s->n < p->max_per_shard || evict_one(s)) &&
         (e = calloc(1, sizeof(*e))) != NULL) {
@@ -203,22 +105,121 @@ entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
     return e;
 }
 
-/* Under e's shard's write lock; takes mu. */
+/* Under mu. */
 static void
-enqueue(struct probes *p, struct entry *e)
+lane_unlink(struct probes *p, struct entry *e)
+{
+    if (e->qprev != NULL)
+        e->qprev->qnext = e->qnext;
+    else
+        p->q[e->lane].head = e->qnext;
+    if (e->qnext != NULL)
+        e->qnext->qprev = e->qprev;
+    else
+        p->q[e->lane].tail = e->qprev;
+    e->qprev = e->qnext = NULL;
+}
+
+/* Under mu. */
+static void
+lane_append(struct probes *p, struct entry *e, enum probes_lane lane)
+{
+    e->lane = (int)lane;
+    e->qnext = NULL;
+    e->qprev = p->q[lane].tail;
+    if (e->qprev != NULL)
+        e->qprev->qnext = e;
+    else
+        p->q[lane].head = e;
+    p->q[lane].tail = e;
+}
+
+/* Under mu: the next job, first-contact probes before refreshes. */
+static struct entry *
+lane_pop(struct probes *p)
+{
+    for (int l = 0; l < LANES; l++) {
+        struct entry *e = p->q[l].head;
+        if (e != NULL) {
+            lane_unlink(p, e);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static bool
+queue_empty(const struct probes *p)
+{
+    for (int l = 0; l < LANES; l++)
+        if (p->q[l].head != NULL)
+            return false;
+    return true;
+}
+
+/* Under mu: a refused charge, logged once a log interval per caller. */
+static void
+refused(struct probes *p, enum lookupcap_result r, const char *sender, uint64_t conn,
+        bool log_it)
+{
+    if (!log_it || r == LOOKUPCAP_NOMEM)
+        return;
+    if (r == LOOKUPCAP_SENDER)
+        log_msg(LOG_WARNING, "sender %s has %lld MX probes in flight (probes_per_sender): "
+                "further new MX hosts of its recipients are not probed, their path unknown, "
+                "until some end (logged at most once a minute per sender)", sender,
+                (long long)p->cfg->probes_per_sender);
+    else
+        log_msg(LOG_WARNING, "connection %llu has %lld MX probes in flight "
+                "(probes_per_connection): further new MX hosts of its recipients are not "
+                "probed, their path unknown, until some end (logged at most once a minute "
+                "per connection)", (unsigned long long)conn,
+                (long long)p->cfg->probes_per_connection);
+}
+
+bool
+probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane, const char *sender,
+               uint64_t conn)
 {
     pthread_mutex_lock(&p->mu);
-    if (atomic_load(&e->state) == E_IDLE) { /* else queued or running: one job per host */
+    if (atomic_load(&e->state) == E_IDLE) { /* one job per host */
+        if (p->cap != NULL && ((sender != NULL && sender[0] != '\0') || conn != 0)) {
+            bool log_it = false;
+            enum lookupcap_result r = lookupcap_take(p->cap, sender, conn, p->seam.now(),
+                                                     &log_it);
+            if (r != LOOKUPCAP_OK || (sender != NULL && (e->ch_sender = strdup(sender)) == NULL)) {
+                if (r == LOOKUPCAP_OK)
+                    lookupcap_give(p->cap, sender, conn, p->seam.now());
+                refused(p, r, sender, conn, log_it);
+                pthread_mutex_unlock(&p->mu);
+                return false;
+            }
+            e->ch_conn = conn;
+            e->charged = true;
+        }
         atomic_store(&e->state, E_QUEUED);
-        e->qnext = NULL;
-        if (p->qtail != NULL)
-            p->qtail->qnext = e;
-        else
-            p->qhead = e;
-        p->qtail = e;
+        lane_append(p, e, lane);
         pthread_cond_signal(&p->work_cv);
+    } else if (atomic_load(&e->state) == E_QUEUED && e->lane > (int)lane) {
+        /* A refresh an RCPT now waits for goes before the other refreshes. */
+        lane_unlink(p, e);
+        lane_append(p, e, lane);
     }
     pthread_mutex_unlock(&p->mu);
+    return true;
+}
+
+/* Under mu: the job's charge goes back (its probes ended). */
+static void
+uncharge(struct probes *p, struct entry *e)
+{
+    if (!e->charged)
+        return;
+    lookupcap_give(p->cap, e->ch_sender, e->ch_conn, p->seam.now());
+    free(e->ch_sender);
+    e->ch_sender = NULL;
+    e->ch_conn = 0;
+    e->charged = false;
 }
 
 bool
@@ -245,24 +246,23 @@ probes_load_on_miss(struct probes *p)
     p->load_on_miss = true;
 }
 
-static void fill_host(const struct probecache_host *sum, struct probes_host *res);
 
 /* The live rows of host from the shared cache into its entry (load_on_miss). */
-static void
-load_now(struct probes *p, const char *host, int64_t now)
+void
+probes_load_now(struct probes *p, const char *host, int64_t now)
 {
     struct probecache_row rows[PROBECACHE_ADDR_MAX];
     struct probecache_host sum;
     struct probes_host res;
     struct mts_err err;
     size_t n = 0;
-    unsigned h = hash(host);
-    struct shard *s = shard_of(p, h);
+    unsigned h = probes_hash(host);
+    struct shard *s = probes_shard_of(p, h);
     struct entry *e;
     bool live;
 
     pthread_rwlock_rdlock(&s->lk);
-    e = find(s, h, host);
+    e = probes_find(s, h, host);
     live = e != NULL && e->have && e->res.expires_at > now;
     pthread_rwlock_unlock(&s->lk);
     if (live || p->cache == NULL ||
@@ -273,7 +273,7 @@ load_now(struct probes *p, const char *host, int64_t now)
     probecache_summarise(rows, n, &sum);
     if (sum.expires_at <= now)
         return;
-    fill_host(&sum, &res);
+    probes_fill_host(&sum, &res);
     pthread_rwlock_wrlock(&s->lk);
     if ((e = entry_for(p, s, h, host)) != NULL && (!e->have || e->res.probed_at < res.probed_at)) {
         e->res = res;
@@ -282,9 +282,13 @@ load_now(struct probes *p, const char *host, int64_t now)
     pthread_rwlock_unlock(&s->lk);
 }
 
-void
-probes_get(struct probes *p, const char *host, struct probes_host *out)
+/* probes_get(_as) and probes_wait's reads; queue: a host without a live
+ * result is queued (charged to sender, conn). -1: a cap refused it. */
+static int
+get_host(struct probes *p, const char *host, const char *sender, uint64_t conn, bool queue,
+         struct probes_host *out)
 {
+    int rc = 0;
     int64_t now = p->seam.now();
     unsigned h;
     struct shard *s;
@@ -296,189 +300,87 @@ probes_get(struct probes *p, const char *host, struct probes_host *out)
     if (probes_never(&p->cfg->probe_never, host)) {
         out->state = PROBES_NEVER;
         snprintf(out->reason, sizeof(out->reason), "%s is on probe_never", host);
-        return;
+        return 0;
     }
     if (strlen(host) > TLSPROBE_HOST_MAX || host[0] == '\0') {
         snprintf(out->reason, sizeof(out->reason), "not a host name");
-        return;
+        return 0;
     }
-    h = hash(host);
-    s = shard_of(p, h);
+    h = probes_hash(host);
+    s = probes_shard_of(p, h);
     /* The warm path: the shard's read lock only. */
     pthread_rwlock_rdlock(&s->lk);
-    e = find(s, h, host);
+    e = probes_find(s, h, host);
     if (e != NULL && e->have && e->res.expires_at > now) {
         *out = e->res;
         atomic_store(&e->last_used, now);
     }
     pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_KNOWN)
-        return;
+        return 0;
     if (p->load_on_miss)
-        load_now(p, host, now);
+        probes_load_now(p, host, now);
     pthread_rwlock_wrlock(&s->lk);
     if ((e = entry_for(p, s, h, host)) != NULL) {
         atomic_store(&e->last_used, now);
         if (e->have && e->res.expires_at > now)
             *out = e->res;
-        else
-            enqueue(p, e);
+        else if (queue && !probes_enqueue(p, e, LANE_FIRST, sender, conn))
+            rc = -1;
     }
     pthread_rwlock_unlock(&s->lk);
     if (out->state == PROBES_NOT_YET)
         snprintf(out->reason, sizeof(out->reason), "%s has not been probed yet", host);
+    return rc;
 }
 
-/* ------------------------------------------------------------ work */
-
-/* The /24 or /64 of a numeric address, as text. */
-static void
-net_key(const char *address, char *key, size_t keysz)
+void
+probes_get(struct probes *p, const char *host, struct probes_host *out)
 {
-    unsigned char b[16];
-
-    if (inet_pton(AF_INET, address, b) == 1)
-        snprintf(key, keysz, "%u.%u.%u/24", b[0], b[1], b[2]);
-    else if (inet_pton(AF_INET6, address, b) == 1)
-        snprintf(key, keysz, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0], b[1], b[2],
-                 b[3], b[4], b[5], b[6], b[7]);
-    else
-        mts_text_set(key, keysz, "%s", address);
+    (void)get_host(p, host, NULL, 0, true, out);
 }
 
-/* Waits for a slot in the address's network; returns the slot. Under p->mu. */
-static struct net *
-net_enter(struct probes *p, const char *key)
+int
+probes_get_as(struct probes *p, const char *host, const char *sender, uint64_t conn,
+              struct probes_host *out)
 {
+    return get_host(p, host, sender, conn, true, out);
+}
+
+bool
+probes_wait(struct probes *p, const char *const *hosts, size_t n,
+            const struct timespec *deadline, struct probes_host *out)
+{
+    uint64_t gen;
+    bool stop;
+
     for (;;) {
-        struct net *free_slot = NULL, *mine = NULL;
+        bool pending = false;
 
-        for (int i = 0; i < p->n_workers; i++) {
-            if (p->nets[i].running > 0 && strcmp(p->nets[i].key, key) == 0)
-                mine = &p->nets[i];
-            else if (p->nets[i].running == 0 && free_slot == NULL)
-                free_slot = &p->nets[i];
-        }
-        if (mine == NULL && free_slot != NULL) {
-            mine = free_slot;
-            snprintf(mine->key, sizeof(mine->key), "%s", key);
-        }
-        /* Every running probe holds a slot, so a new network always finds one. */
-        if (mine != NULL && mine->running < p->cfg->probe_network_concurrency) {
-            mine->running++;
-            if (mine->running > p->stats.network_max)
-                p->stats.network_max = mine->running;
-            return mine;
-        }
-        pthread_cond_wait(&p->net_cv, &p->mu);
-    }
-}
-
-static void
-probe_host(struct probes *p, const char *host, struct probes_host *res)
-{
-    struct probecache_row rows[PROBECACHE_ADDR_MAX];
-    char addrs[PROBECACHE_ADDR_MAX][PROBECACHE_ADDRESS_MAX];
-    struct probecache_host sum;
-    struct mts_err err;
-    size_t n = 0, n_bad = 0;
-    int64_t now = p->seam.now();
-    int port = (int)p->cfg->probe_port, n_addr;
-    struct timespec dl;
-
-    memset(res, 0, sizeof(*res));
-    if (p->cache != NULL &&
-        probecache_get(p->cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &n_bad, &err) ==
-            CACHE_OK &&
-        n > 0) {
-        probecache_summarise(rows, n, &sum);
-        /* Live and not yet in the last quarter of its life (the refresh window). */
-        if (sum.expires_at - (sum.expires_at - sum.probed_at) / 4 > now) {
-            pthread_mutex_lock(&p->mu);
-            p->stats.cache_loads++;
-            pthread_mutex_unlock(&p->mu);
-            goto done;
-        }
-    }
-    n = 0;
-    dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
-    n_addr = p->seam.resolve(p->seam.arg, host, &dl, addrs, PROBECACHE_ADDR_MAX, &err);
-    if (n_addr <= 0) {
-        /* Kept in memory only, for the failure TTL: nothing was probed. */
-        res->state = PROBES_KNOWN;
-        res->grade = TLSPROBE_GRADE_UNKNOWN;
-        res->status = TLSPROBE_UNREACHABLE;
-        snprintf(res->reason, sizeof(res->reason), "%s",
-                 n_addr < 0 ? err.msg : "no address");
-        res->probed_at = now;
-        res->expires_at = now + p->cfg->probe_failure_ttl;
-        return;
-    }
-    for (int i = 0; i < n_addr; i++) {
-        struct tlsprobe_result *r = calloc(1, sizeof(*r));
-        struct tlsprobe_grade g;
-        char key[NET_KEY_MAX];
-        struct net *slot;
-
-        if (r == NULL)
-            continue;
-        net_key(addrs[i], key, sizeof(key));
+        /* The generation first: a job that ends after it is seen below. */
         pthread_mutex_lock(&p->mu);
-        slot = net_enter(p, key);
-        p->running++;
-        p->stats.probes++;
-        if (p->running > p->stats.running_max)
-            p->stats.running_max = p->running;
+        gen = p->done_gen;
         pthread_mutex_unlock(&p->mu);
-
-        dl = clock_deadline_after((int)p->cfg->probe_timeout_ms);
-        p->seam.probe(p->seam.arg, host, addrs[i], port, &dl, r);
-
+        for (size_t i = 0; i < n; i++) {
+            if (out[i].state != PROBES_NOT_YET || hosts[i] == NULL)
+                continue;
+            /* Read only: a host a cap refused stays unqueued. */
+            (void)get_host(p, hosts[i], NULL, 0, false, &out[i]);
+            if (out[i].state != PROBES_NOT_YET)
+                return true;
+            pending = true;
+        }
+        if (!pending || clock_ms_until(deadline) <= 0)
+            return false;
         pthread_mutex_lock(&p->mu);
-        p->running--;
-        slot->running--;
-        pthread_cond_broadcast(&p->net_cv);
+        while (p->done_gen == gen && !p->stop &&
+               pthread_cond_timedwait(&p->done_cv, &p->mu, deadline) != ETIMEDOUT)
+            ;
+        stop = p->stop;
         pthread_mutex_unlock(&p->mu);
-
-        /* The row names what was asked, whatever the probe filled in. */
-        snprintf(r->mx_host, sizeof(r->mx_host), "%s", host);
-        mts_text_set(r->address, sizeof(r->address), "%s", addrs[i]);
-        r->port = port;
-        tlsprobe_grade(r, &g);
-        probecache_row_from(r, &g, p->seam.now(), p->cfg->probe_ttl,
-                            p->cfg->probe_failure_ttl, &rows[n]);
-        free(r);
-        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s", host, addrs[i], port,
-                tlsprobe_grade_name(rows[n].grade), rows[n].reason[0] ? ": " : "",
-                rows[n].reason);
-        if (p->cache != NULL && probecache_put(p->cache, &rows[n], &err) != CACHE_OK)
-            log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addrs[i], err.msg);
-        n++;
+        if (stop)
+            return false;
     }
-    if (n == 0) {
-        res->state = PROBES_NOT_YET;
-        snprintf(res->reason, sizeof(res->reason), "out of memory");
-        return;
-    }
-    probecache_summarise(rows, n, &sum);
-done:
-    fill_host(&sum, res);
-}
-
-static void
-fill_host(const struct probecache_host *sum, struct probes_host *res)
-{
-    memset(res, 0, sizeof(*res));
-    res->state = PROBES_KNOWN;
-    res->grade = sum->grade;
-    res->rfc8461 = sum->rfc8461;
-    res->tls = sum->tls;
-    res->status = sum->worst->status;
-    snprintf(res->address, sizeof(res->address), "%s", sum->worst->address);
-    snprintf(res->reason, sizeof(res->reason), "%s", sum->worst->reason);
-    snprintf(res->protocol, sizeof(res->protocol), "%s", sum->worst->protocol);
-    res->probed_at = sum->probed_at;
-    res->expires_at = sum->expires_at;
 }
 
 static void *
@@ -489,154 +391,48 @@ worker(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct entry *e;
-        char host[TLSPROBE_HOST_MAX + 1];
-        struct probes_host *res;
+        struct job *j;
 
-        while (!p->stop && p->qhead == NULL)
+        while (!p->stop && queue_empty(p))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stop)
             break;
-        e = p->qhead;
-        p->qhead = e->qnext;
-        if (p->qhead == NULL)
-            p->qtail = NULL;
-        atomic_store(&e->state, E_RUNNING);
-        p->busy++;
-        p->stats.jobs++;
-        snprintf(host, sizeof(host), "%s", e->host);
+        e = lane_pop(p);
+        j = e->job;	/* a parked job resumes where it stopped */
+        if (j == NULL) {
+            atomic_store(&e->state, E_RUNNING);
+            p->busy++;
+            p->stats.jobs++;
+        }
         pthread_mutex_unlock(&p->mu);
 
-        res = malloc(sizeof(*res));
-        if (res != NULL)
-            probe_host(p, host, res);
-
-        /* A running entry is never evicted, so e is still ours. */
-        if (res != NULL && res->state == PROBES_KNOWN) {
-            struct shard *sh = shard_of(p, hash(host));
+        if (j == NULL && (j = calloc(1, sizeof(*j))) != NULL) {
+            e->job = j;
+            probes_job_start(p, e->host, j);
+        }
+        if (j != NULL && !j->done && !probes_job_run(p, e, j)) {
+            pthread_mutex_lock(&p->mu);	/* parked: e and j wait for a slot */
+            continue;
+        }
+        /* A running or parked entry is never evicted, so e is still ours. */
+        if (j != NULL && j->res.state == PROBES_KNOWN) {
+            struct shard *sh = probes_shard_of(p, probes_hash(e->host));
 
             pthread_rwlock_wrlock(&sh->lk);
-            e->res = *res;
+            e->res = j->res;
             e->have = true;
             pthread_rwlock_unlock(&sh->lk);
         }
-        free(res);
+        free(j);
+        e->job = NULL;
         pthread_mutex_lock(&p->mu);
         atomic_store(&e->state, E_IDLE);
+        uncharge(p, e);
         p->busy--;
-        if (p->busy == 0 && p->qhead == NULL)
+        p->done_gen++;
+        pthread_cond_broadcast(&p->done_cv);
+        if (p->busy == 0 && queue_empty(p))
             pthread_cond_broadcast(&p->idle_cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-struct probed {
-    char host[TLSPROBE_HOST_MAX + 1];
-    int64_t at;
-};
-
-struct sync {
-    struct probed *v;
-    size_t n, max;
-};
-
-static void
-collect_probed(const char *host, int64_t at, void *arg)
-{
-    struct sync *s = arg;
-
-    if (s->n < s->max && strlen(host) <= TLSPROBE_HOST_MAX) {
-        memcpy(s->v[s->n].host, host, strlen(host) + 1);
-        s->v[s->n++].at = at;
-    }
-}
-
-/* One thread at a time: the refresher, or a test. */
-void
-probes_refresh(struct probes *p)
-{
-    int64_t now = p->seam.now(), v = 0;
-    struct sync sync = {NULL, 0, SYNC_MAX};
-    struct mts_err err;
-
-    /* Another process (or this one's discover) wrote: look for probe rows
-     * written since the last look (a second back: same-second writes). */
-    if (p->cache != NULL && cache_data_version(p->cache, &v, &err) == CACHE_OK &&
-        v != p->data_version && (sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) != NULL) {
-        if (cache_tls_probed_since(p->cache, p->synced_at - 1, SYNC_MAX, collect_probed, &sync,
-                                   &err) != CACHE_OK)
-            log_msg(LOG_WARNING, "probes: %s", err.msg);
-        p->data_version = v;
-        p->synced_at = now;
-    }
-    /* Rows nobody refreshed for a whole probe_ttl past their expiry. */
-    if (p->cache != NULL &&
-        cache_purge_tls_probes(p->cache, now - p->cfg->probe_ttl, &err) != CACHE_OK)
-        log_msg(LOG_WARNING, "probes: %s", err.msg);
-    for (size_t i = 0; i < sync.n; i++) {
-        unsigned h = hash(sync.v[i].host);
-        struct shard *sh = shard_of(p, h);
-        struct entry *e;
-
-        pthread_rwlock_wrlock(&sh->lk);
-        e = find(sh, h, sync.v[i].host);
-        /* Newer than what memory holds: the job reads the rows again. */
-        if (e != NULL && (!e->have || e->res.probed_at < sync.v[i].at))
-            enqueue(p, e);
-        pthread_rwlock_unlock(&sh->lk);
-    }
-    for (size_t k = 0; k < N_SHARDS; k++) {
-        struct shard *sh = &p->shards[k];
-
-        pthread_rwlock_wrlock(&sh->lk);
-        for (size_t b = 0; b < SHARD_BUCKETS; b++)
-            for (struct entry *e = sh->buckets[b]; e != NULL; e = e->next) {
-                int64_t life = e->res.expires_at - e->res.probed_at;
-                bool in_use = atomic_load(&e->last_used) >= now - p->cfg->probe_ttl;
-
-                if (e->have && in_use && e->res.expires_at - life / 4 <= now)
-                    enqueue(p, e);
-            }
-        pthread_rwlock_unlock(&sh->lk);
-    }
-    free(sync.v);
-}
-
-/* At open: the live probe rows of the shared cache into memory, so that a
- * restart or a reload does not make every MX host unknown again. */
-static void
-preload(struct probes *p)
-{
-    int64_t now = p->seam.now();
-    struct sync sync = {NULL, 0, SYNC_MAX};
-    struct mts_err err;
-
-    if ((sync.v = malloc(SYNC_MAX * sizeof(*sync.v))) == NULL)
-        return;
-    if (cache_tls_probed_since(p->cache, now - p->cfg->probe_ttl, SYNC_MAX, collect_probed,
-                               &sync, &err) != CACHE_OK)
-        log_msg(LOG_WARNING, "probes: %s", err.msg);
-    for (size_t i = 0; i < sync.n; i++)
-        load_now(p, sync.v[i].host, now);
-    free(sync.v);
-}
-
-static void *
-refresher(void *arg)
-{
-    struct probes *p = arg;
-
-    pthread_mutex_lock(&p->mu);
-    while (!p->stop) {
-        struct timespec until = clock_deadline_after((int)(p->cfg->refresh_interval * 1000));
-
-        while (!p->stop && pthread_cond_timedwait(&p->refresher_cv, &p->mu, &until) != ETIMEDOUT)
-            ;
-        if (p->stop)
-            break;
-        pthread_mutex_unlock(&p->mu);
-        probes_refresh(p);
-        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -646,7 +442,7 @@ void
 probes_drain(struct probes *p)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->busy > 0 || p->qhead != NULL)
+    while (p->busy > 0 || !queue_empty(p))
         pthread_cond_wait(&p->idle_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
@@ -681,8 +477,8 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     pthread_mutex_init(&p->mu, NULL);
     clock_cond_init(&p->work_cv);
     clock_cond_init(&p->idle_cv);
-    clock_cond_init(&p->net_cv);
     clock_cond_init(&p->refresher_cv);
+    clock_cond_init(&p->done_cv);
     if (gethostname(p->ehlo, sizeof(p->ehlo) - 1) != 0 || p->ehlo[0] == '\0')
         snprintf(p->ehlo, sizeof(p->ehlo), "localhost");
     if (seam != NULL) {
@@ -696,20 +492,26 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         };
         if (dns_open(&dopts, &p->dns, err) != 0)
             goto fail;
-        p->seam.resolve = real_resolve;
-        p->seam.probe = real_probe;
+        p->seam.resolve = probes_real_resolve;
+        p->seam.probe = probes_real_probe;
         p->seam.arg = p;
     }
     if (p->seam.now == NULL)
-        p->seam.now = real_now;
+        p->seam.now = probes_real_now;
     if (!(flags & PROBES_NO_CACHE) &&
         cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &p->cache, err) != CACHE_OK)
         goto fail;
     if (p->cache != NULL) {
         (void)cache_data_version(p->cache, &p->data_version, err);
-        preload(p);
+        probes_preload(p);
     }
     p->synced_at = p->seam.now();
+    if ((cfg->probes_per_sender > 0 || cfg->probes_per_connection > 0) &&
+        (p->cap = lookupcap_new((unsigned)cfg->probes_per_sender,
+                                (unsigned)cfg->probes_per_connection, 60)) == NULL) {
+        mts_err_set(err, "out of memory");
+        goto fail;
+    }
     p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     if (p->nets == NULL || p->workers == NULL) {
@@ -723,7 +525,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
             goto fail;
         }
     if (!(flags & PROBES_NO_REFRESHER)) {
-        if (pthread_create(&p->refresher, NULL, refresher, p) != 0) {
+        if (pthread_create(&p->refresher, NULL, probes_refresher, p) != 0) {
             mts_err_set(err, "cannot start the probe refresher");
             goto fail;
         }
@@ -751,6 +553,7 @@ probes_close(struct probes *p)
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->work_cv);
+    pthread_cond_broadcast(&p->done_cv);
     pthread_cond_broadcast(&p->refresher_cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->workers != NULL && i < p->n_workers; i++)
@@ -762,6 +565,8 @@ probes_close(struct probes *p)
             while (p->shards[k].buckets[b] != NULL) {
                 struct entry *e = p->shards[k].buckets[b];
                 p->shards[k].buckets[b] = e->next;
+                free(e->ch_sender);
+                free(e->job);	/* parked when the workers stopped */
                 free(e);
             }
         pthread_rwlock_destroy(&p->shards[k].lk);
@@ -769,13 +574,15 @@ probes_close(struct probes *p)
     cache_close(p->cache);
     if (p->dns != NULL)
         dns_close(p->dns);
+    if (p->cap != NULL)
+        lookupcap_free(p->cap);
     free(p->nets);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->idle_cv);
-    pthread_cond_destroy(&p->net_cv);
     pthread_cond_destroy(&p->refresher_cv);
+    pthread_cond_destroy(&p->done_cv);
     config_unref((struct config *)p->cfg);
     free(p);
 }

@@ -13,7 +13,14 @@
  * DESCRIPTION
  *	probes_get answers from memory. A host it has no live result for is
  *	PROBES_NOT_YET (the path is unknown) and is queued; a host on
- *	probe_never is PROBES_NEVER. The answer never waits for a probe.
+ *	probe_never is PROBES_NEVER. The answer never waits for a probe;
+ *	probes_wait does, until the caller's deadline, woken by the result.
+ *	A host queued by an RCPT (no live result: first contact) goes before
+ *	the refresher's hosts. Jobs queued through probes_get_as are charged
+ *	to the sender and the connection until they end, like fresh lookups
+ *	(lookupq.h): at probes_per_sender or probes_per_connection jobs in
+ *	flight, a further new host of theirs is not queued, so no sender
+ *	fills the queue that every other sender's first messages need.
  *
  *	A queued host is taken by one of probe_concurrency worker threads,
  *	so a host is never probed twice at once, however many domains and
@@ -124,6 +131,26 @@ void probes_close(struct probes *p);
 
 /* host: normalised (lower case, no trailing dot). Memory only; see DESCRIPTION. */
 void probes_get(struct probes *p, const char *host, struct probes_host *out);
+
+/*
+ * probes_get on behalf of a sender (authenticated user, else client
+ * address; NULL: none) and a connection (0: none): a new job is charged
+ * to both until it ends. -1 when probes_per_sender or
+ * probes_per_connection refuses it: not queued, out is PROBES_NOT_YET
+ * (the refusal is logged once a minute per caller).
+ */
+int probes_get_as(struct probes *p, const char *host, const char *sender, uint64_t conn,
+                  struct probes_host *out);
+
+/*
+ * For an RCPT that may wait (the first message to a domain): out[i] holds
+ * what probes_get said of hosts[i] (NULL: skip it). Waits until one host
+ * that was PROBES_NOT_YET has a result (then true, out[] read again), or
+ * until deadline, or until none is PROBES_NOT_YET (false). A job's end
+ * wakes every waiter; each re-reads memory only.
+ */
+bool probes_wait(struct probes *p, const char *const *hosts, size_t n,
+                 const struct timespec *deadline, struct probes_host *out);
 
 /* One round of the refresher (tests, and the refresher thread). */
 void probes_refresh(struct probes *p);

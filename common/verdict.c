@@ -3,7 +3,7 @@
  *
  * verdict_decide() is pure: every fact comes in through struct
  * verdict_facts, so the whole matrix of status x requirement x route is
- * testable without a network. verdict_for_recipient() gathers the facts.
+ * testable without a network. decide.c gathers the facts.
  */
 #include "verdict.h"
 
@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "clock.h"
 #include "maproute.h"
 #include "mxmatch.h"
 #include "probes.h"
@@ -559,7 +558,7 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
                 f->probes_on ? ", MX TLS" : "");
 }
 
-/* ------------------------------------------------------------ with I/O */
+/* ------------------------------------------------------------ route */
 
 /* A name's length without one trailing dot: "mx.example." is "mx.example". */
 static size_t
@@ -631,92 +630,4 @@ verdict_route_enforces(const struct config *cfg, const struct maproute *map,
     if (hl == 0)
         return false;
     return list_has(&cfg->enforcing_relays, h, hl);
-}
-
-void
-verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
-                      const struct timespec *deadline, struct verdict *out,
-                      struct discover_result *st)
-{
-    struct verdict_facts f;
-    /* On the heap: this runs on libmilter threads, whose stacks may be small. */
-    char (*mx)[254] = malloc(DISCOVER_MAX_MX * sizeof(*mx));
-    struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
-    const char *mxp[DISCOVER_MAX_MX];
-    const struct verdict_rule *rule;
-    bool tls_req;
-    char route[300];
-    struct mts_err err;
-    int n_mx = -1, left;
-
-    if (mx == NULL || (ctx->probes != NULL && ph == NULL)) {
-        free(mx);
-        free(ph);
-        memset(out, 0, sizeof(*out));
-        memset(st, 0, sizeof(*st));
-        st->status = DISCOVER_UNKNOWN;
-        out->action = VERDICT_DEFER;
-        out->outcome = VERDICT_UNKNOWN;
-        snprintf(out->reason, sizeof(out->reason), "out of memory");
-        return;
-    }
-    memset(&f, 0, sizeof(f));
-    f.sender = req->sender;
-    f.auth = req->auth;
-    f.rcpt_domain = req->rcpt_domain;
-    f.status = st;
-    f.route = route;
-    f.probes_on = ctx->probes != NULL;
-    f.probe = ph;
-    rule = verdict_rule_match(ctx->rules, req->sender, req->auth, req->rcpt_domain);
-    tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
-
-    discover_lookup_as(ctx->discover, req->rcpt_domain, deadline, 0, req->who, st);
-    /* Our MTA-STS map enforces a TLS floor only for a domain with an
-     * enforce policy (it answers NOTFOUND for the others): for tls and
-     * verified-tls elsewhere only the declared transports and relays count. */
-    f.route_enforces = verdict_route_enforces(
-        ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
-        req->mailer, req->host, req->rcpt_domain, route, sizeof(route));
-    for (int pass = 0; pass < 2; pass++) {
-        if ((st->status == DISCOVER_ENFORCE || tls_req) && n_mx < 0) {
-            left = clock_ms_until(deadline);
-            n_mx = left > 0 ? discover_mx_as(ctx->discover, req->rcpt_domain, deadline, req->who,
-                                             mx, &err)
-                            : -1;
-            for (int i = 0; i < n_mx; i++) {
-                mxp[i] = mx[i];
-                /* Memory only: a host not probed yet is queued, never waited for. */
-                if (ph != NULL && strcmp(mx[i], ".") != 0)
-                    probes_get(ctx->probes, mx[i], &ph[i]);
-            }
-        }
-        f.mx_known = n_mx >= 0;
-        f.n_mx = n_mx > 0 ? (size_t)n_mx : 0;
-        f.mx = mxp;
-        verdict_decide(ctx->rules, &f, out);
-        /* Only a reject that rests on the policy waits for a re-check;
-         * a rule's unknown=reject, say, stands as it is. */
-        if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
-            break;
-        /* RFC 8461 §5: no permanent failure before checking for a new policy. */
-        left = clock_ms_until(deadline);
-        discover_result_free(st);
-        if (left <= 0) {
-            st->rechecked = false;
-        } else {
-            discover_lookup_as(ctx->discover, req->rcpt_domain, deadline, DISCOVER_RECHECK, req->who,
-                               st);
-        }
-        if (!st->rechecked) {
-            out->action = VERDICT_DEFER;
-            out->permanent = false;
-            mts_text_set(out->reason + strlen(out->reason),
-                         sizeof(out->reason) - strlen(out->reason),
-                         "; the policy could not be re-checked in time");
-            break;
-        }
-    }
-    free(ph);
-    free(mx);
 }

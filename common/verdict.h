@@ -6,7 +6,6 @@
  * SYNOPSIS
  *	verdict_rules_load(cfg, &rules, &err);
  *	verdict_decide(&rules, &facts, &v);                   no I/O
- *	verdict_for_recipient(&ctx, &req, &deadline, &v, &st); with lookups
  *
  * DESCRIPTION
  *	Rules (first match wins) come from "rule = ..." lines and rules_file:
@@ -41,8 +40,9 @@
  *	re-check: it rests on the probes, which no new policy changes.
  *
  *	A reject that rests on a cached policy is only final after the TXT id
- *	was re-checked (RFC 8461 §5); verdict_for_recipient does that within
- *	the deadline and defers when it cannot.
+ *	was re-checked (RFC 8461 §5): out->permanent says so, and the caller
+ *	(decide.c, which gathers the facts) re-checks within the deadline and
+ *	defers when it cannot. verdict does no I/O.
  *
  * DIAGNOSTICS
  *	verdict_rules_load returns -1 and "FILE:LINE: rule: reason".
@@ -85,7 +85,6 @@ enum verdict_tls {
     VERDICT_TLS_UNKNOWN		/* not probed yet, or could not be reached */
 };
 
-struct probes;
 struct probes_host;
 
 struct verdict_rule {
@@ -148,28 +147,6 @@ struct maproute;
 bool verdict_route_enforces(const struct config *cfg, const struct maproute *map,
                             const char *mailer, const char *host, const char *rcpt_domain,
                             char *desc, size_t descsz);
-
-struct verdict_ctx {
-    const struct config *cfg;
-    const struct verdict_rules *rules;
-    struct discover *discover;
-    const struct maproute *map_routes;	/* transports using our map; NULL: none */
-    struct probes *probes;	/* NULL: mx_probes = no */
-};
-
-struct verdict_request {
-    const char *sender;
-    const char *auth;
-    const char *rcpt_domain;	/* normalised by the caller */
-    const char *mailer;		/* {rcpt_mailer}, NULL if not sent */
-    const char *host;		/* {rcpt_host}, NULL if not sent */
-    const struct discover_caller *who;	/* for the lookup caps; NULL: none */
-};
-
-/* Looks up status, MX and route, decides, re-checks before a reject. */
-void verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_request *req,
-                           const struct timespec *deadline, struct verdict *out,
-                           struct discover_result *status_out);
 
 /* The words of the enums (tag headers, logs, rules): pass, not-required,
  * fail, unknown; none, tls, verified-tls, mta-sts. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "discover.h"
+#include "probes.h"
 
 static json_t *
 json_str_or_null(const char *s)
@@ -191,9 +192,40 @@ struct prefetch {
     size_t n, next, done;
     size_t count[DISCOVER_UNKNOWN + 1];
     struct discover *d;
+    struct probes *probes;	/* NULL: mx_probes = no */
+    size_t probed;		/* MX hosts whose probes were started */
     int deadline;
     bool progress;
 };
+
+/*
+ * With mx_probes: the probes of the MX hosts that decide an enforce
+ * domain's verdict (those matching its policy) start now, as the milter's
+ * first RCPT would start them; their rows go to the shared cache, where
+ * the milter finds them. Returns the hosts asked for.
+ */
+static size_t
+prefetch_probes(struct prefetch *p, const struct discover_result *res)
+{
+    char (*mx)[254];
+    struct probes_host h;
+    struct mts_err err;
+    size_t asked = 0;
+    int n;
+
+    if (p->probes == NULL || res->status != DISCOVER_ENFORCE ||
+        (mx = calloc(DISCOVER_MAX_MX, sizeof(*mx))) == NULL)
+        return 0;
+    n = discover_mx(p->d, res->domain, (struct timespec[]){clock_deadline_after(p->deadline)},
+                    mx, &err);
+    for (int i = 0; i < n; i++)
+        if (strcmp(mx[i], ".") != 0 && discover_result_mx_allows(res, mx[i])) {
+            probes_get(p->probes, mx[i], &h);
+            asked++;
+        }
+    free(mx);
+    return asked;
+}
 
 static void *
 prefetch_thread(void *arg)
@@ -202,7 +234,7 @@ prefetch_thread(void *arg)
 
     for (;;) {
         struct discover_result res;
-        size_t i;
+        size_t i, asked;
 
         pthread_mutex_lock(&p->mu);
         if (p->next == p->n) {
@@ -216,9 +248,11 @@ prefetch_thread(void *arg)
         if (res.status == DISCOVER_UNKNOWN)
             fprintf(stderr, "%s%s: unknown: %s\n", p->progress ? "\r\033[K" : "", res.domain,
                     res.error);
+        asked = prefetch_probes(p, &res);
         discover_result_free(&res);
 
         pthread_mutex_lock(&p->mu);
+        p->probed += asked;
         p->count[res.status]++;
         p->done++;
         if (p->progress)
@@ -293,6 +327,11 @@ ctl_prefetch(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return rc == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
+    if (cfg->mx_probes && probes_open(cfg, NULL, PROBES_NO_REFRESHER, &p.probes, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        discover_close(p.d);
+        return CTL_EXIT_USAGE;
+    }
     p.deadline = discover_lookup_bound_ms(cfg);
     p.progress = isatty(STDERR_FILENO);
     n_threads = (size_t)cfg->lookup_workers;
@@ -304,13 +343,21 @@ ctl_prefetch(int argc, char **argv)
     for (size_t i = 0; threads != NULL && i < n_threads; i++)
         pthread_join(threads[i], NULL);
     free(threads);
+    if (p.probes != NULL) {
+        /* Every probe started ends within probe_timeout_ms an address. */
+        probes_drain(p.probes);
+        probes_close(p.probes);
+    }
     discover_close(p.d);
     if (p.progress)
         fprintf(stderr, "\n");
     printf("prefetched %zu domains:", p.done);
     for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++)
         printf(" %zu %s%s", p.count[s], discover_status_name((enum discover_status)s),
-               s == DISCOVER_UNKNOWN ? "\n" : ",");
+               s == DISCOVER_UNKNOWN ? "" : ",");
+    if (cfg->mx_probes)
+        printf("; probed %zu MX hosts", p.probed);
+    printf("\n");
     if (p.count[DISCOVER_UNKNOWN] > 0 || p.done < p.n)
         rc = CTL_EXIT_UNKNOWN;
     for (size_t i = 0; i < p.n; i++)

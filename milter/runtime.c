@@ -199,19 +199,19 @@ build(const char *path, const struct runtime *prev, bool start_discovery,
         runtime_unref(rt);
         return -1;
     }
-    rt->dctx.v.discover = rt->discover;
+    rt->dctx.discover = rt->discover;
     /* Not fatal: without postconf, only map_transports' names count. */
     mts_err_clear(&rt->map_routes_err);
     if (maproute_learn(rt->cfg, &rt->map_routes, &rt->map_routes_err) != 0 &&
         rt->map_routes_err.msg[0] == '\0')
         mts_err_set(&rt->map_routes_err, "unknown error");
-    rt->dctx.v.map_routes = &rt->map_routes;
+    rt->dctx.map_routes = &rt->map_routes;
     if (start_discovery && rt->cfg->mx_probes && rt->probes == NULL &&
         probes_open(rt->cfg, NULL, 0, &rt->probes, err) != 0) {
         runtime_unref(rt);
         return -1;
     }
-    rt->dctx.v.probes = rt->probes;
+    rt->dctx.probes = rt->probes;
     *out = rt;
     return 0;
 }

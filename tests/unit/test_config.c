@@ -329,7 +329,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 60);
+    assert_int_equal(n, 63);
     config_unref(cfg);
 }
 

@@ -10,12 +10,30 @@
 
 #include "unit.h"
 
+#include "clock.h"
 #include "config.h"
 #include "probes.h"
 
 static _Atomic int64_t fake_now = 1000000;
 static atomic_int probe_calls;
 static atomic_int sleep_ms;
+/* The hosts probed, in order (first_contact_before_refresh). */
+static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static char order[16][TLSPROBE_HOST_MAX + 1];
+static int n_order;
+
+/* A copy of the order, so that no assertion fails holding order_mu. */
+static int
+order_copy(char out[16][TLSPROBE_HOST_MAX + 1])
+{
+    int n;
+
+    pthread_mutex_lock(&order_mu);
+    n = n_order;
+    memcpy(out, order, sizeof(order));
+    pthread_mutex_unlock(&order_mu);
+    return n;
+}
 
 static int64_t
 now_fn(void)
@@ -54,6 +72,10 @@ fake_probe(void *arg, const char *host, const char *address, int port,
     (void)arg;
     (void)deadline;
     atomic_fetch_add(&probe_calls, 1);
+    pthread_mutex_lock(&order_mu);
+    if (n_order < 16)
+        snprintf(order[n_order++], sizeof(order[0]), "%s", host);
+    pthread_mutex_unlock(&order_mu);
     if (atomic_load(&sleep_ms) > 0)
         usleep((useconds_t)atomic_load(&sleep_ms) * 1000);
     memset(r, 0, sizeof(*r));
@@ -304,6 +326,162 @@ concurrency_bounds(void **state)
     config_unref(cfg);
 }
 
+/* The first message: an RCPT waits for the probe and is woken by its result. */
+static void
+a_wait_is_woken_by_the_result(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    const char *hosts[2] = {"good.net-1.example", "notls.net-2.example"};
+    struct probes_host h[2];
+    struct timespec deadline = clock_deadline_after(20000);
+
+    (void)state;
+    atomic_store(&sleep_ms, 50);
+    probes_get(p, hosts[0], &h[0]);
+    probes_get(p, hosts[1], &h[1]);
+    assert_int_equal(h[0].state, PROBES_NOT_YET);
+    /* Until one of them is known; then until the other is. */
+    assert_true(probes_wait(p, hosts, 2, &deadline, h));
+    assert_true(h[0].state == PROBES_KNOWN || h[1].state == PROBES_KNOWN);
+    if (h[0].state != PROBES_KNOWN || h[1].state != PROBES_KNOWN)
+        assert_true(probes_wait(p, hosts, 2, &deadline, h));
+    assert_int_equal(h[0].state, PROBES_KNOWN);
+    assert_int_equal(h[0].grade, TLSPROBE_GRADE_GOOD);
+    assert_int_equal(h[1].state, PROBES_KNOWN);
+    assert_false(h[1].tls);
+    /* Woken by the results, long before the deadline. */
+    assert_true(clock_ms_until(&deadline) > 0);
+    /* Nothing left to wait for: at once. */
+    assert_false(probes_wait(p, hosts, 2, &deadline, h));
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* A probe that outlasts the deadline: the wait ends at the deadline, unknown. */
+static void
+a_wait_ends_at_the_deadline(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    const char *host = "good.net-4.example";
+    struct probes_host h;
+    struct timespec deadline = clock_deadline_after(100);
+
+    (void)state;
+    atomic_store(&sleep_ms, 1000);
+    probes_get(p, host, &h);
+    assert_false(probes_wait(p, &host, 1, &deadline, &h));
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    assert_true(clock_ms_until(&deadline) <= 0);
+    probes_drain(p);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* Probes an RCPT waits for (no result yet) go before the refresher's. */
+static void
+first_contact_before_refresh(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 1\nprobe_ttl = 1d\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+    int64_t t0 = atomic_load(&fake_now);
+    char seen[16][TLSPROBE_HOST_MAX + 1];
+
+    (void)state;
+    get_known(p, "good.r1.example", &h);
+    get_known(p, "good.r2.example", &h);
+    get_known(p, "good.r3.example", &h);
+    /* In the last quarter of their life: the refresher queues them. */
+    atomic_store(&fake_now, t0 + 86400 * 8 / 10);
+    atomic_store(&sleep_ms, 100);
+    pthread_mutex_lock(&order_mu);
+    n_order = 0;
+    pthread_mutex_unlock(&order_mu);
+    probes_get(p, "good.blocker.example", &h); /* keeps the one worker busy */
+    probes_refresh(p);
+    probes_get(p, "good.first.example", &h);
+    probes_drain(p);
+    assert_int_equal(order_copy(seen), 5);
+    assert_string_equal(seen[0], "good.blocker.example");
+    assert_string_equal(seen[1], "good.first.example");
+    atomic_store(&fake_now, t0);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* A worker never waits for a busy network: the job waits its turn, the
+ * worker takes another (here: the host in another /24 starts second). */
+static void
+a_busy_network_holds_no_worker(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 2\n"
+                              "probe_network_concurrency = 1\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_stats st;
+    struct probes_host h;
+    char seen[16][TLSPROBE_HOST_MAX + 1];
+
+    (void)state;
+    atomic_store(&sleep_ms, 200);
+    pthread_mutex_lock(&order_mu);
+    n_order = 0;
+    pthread_mutex_unlock(&order_mu);
+    probes_get(p, "1.net-5.example", &h);
+    probes_get(p, "2.net-5.example", &h);
+    probes_get(p, "3.net-5.example", &h);
+    probes_get(p, "1.net-6.example", &h);
+    probes_drain(p);
+    probes_get_stats(p, &st);
+    assert_int_equal(atomic_load(&probe_calls), 4);
+    assert_int_equal(st.network_max, 1);
+    assert_int_equal(order_copy(seen), 4);
+    /* Whichever of the first two net-5 hosts got the slot first, the
+     * net-6 host started beside it (a blocking worker would have started
+     * it only after two net-5 probes), and the parked ones kept their order. */
+    assert_true(strcmp(seen[0], "1.net-6.example") == 0 ||
+                strcmp(seen[1], "1.net-6.example") == 0);
+    assert_string_equal(seen[3], "3.net-5.example");
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* Probes charged to the sender and the connection: one sender at its cap
+ * cannot queue more, another sender still can; the charge ends with the job. */
+static void
+probes_charged_to_sender_and_connection(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_concurrency = 1\n"
+                              "probes_per_sender = 2\nprobes_per_connection = 3\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+
+    (void)state;
+    atomic_store(&sleep_ms, 100);
+    assert_int_equal(probes_get_as(p, "good.a1.example", "alice", 1, &h), 0);
+    assert_int_equal(probes_get_as(p, "good.a2.example", "alice", 2, &h), 0);
+    /* alice's third new host: refused, not queued. */
+    assert_int_equal(probes_get_as(p, "good.a3.example", "alice", 3, &h), -1);
+    assert_int_equal(h.state, PROBES_NOT_YET);
+    /* Another sender is not held back; a host already queued is no new charge. */
+    assert_int_equal(probes_get_as(p, "good.b1.example", "bob", 4, &h), 0);
+    assert_int_equal(probes_get_as(p, "good.a1.example", "bob", 4, &h), 0);
+    /* The connection cap: a fourth job on connection 5. */
+    assert_int_equal(probes_get_as(p, "good.c1.example", "carol", 5, &h), 0);
+    assert_int_equal(probes_get_as(p, "good.c2.example", "dave", 5, &h), 0);
+    assert_int_equal(probes_get_as(p, "good.c3.example", "erin", 5, &h), 0);
+    assert_int_equal(probes_get_as(p, "good.c4.example", "frank", 5, &h), -1);
+    probes_drain(p);
+    assert_int_equal(atomic_load(&probe_calls), 6);
+    /* The jobs ended: alice may start new ones. */
+    assert_int_equal(probes_get_as(p, "good.a3.example", "alice", 1, &h), 0);
+    probes_drain(p);
+    get_known(p, "good.a3.example", &h);
+    probes_close(p);
+    config_unref(cfg);
+}
+
 /* A shared engine (a reload) outlives the first close: its queue goes on. */
 static void
 shared_engine(void **state)
@@ -508,6 +686,11 @@ main(void)
         cmocka_unit_test(one_probe_in_flight_per_host),
         cmocka_unit_test(concurrency_bounds),
         cmocka_unit_test(shared_engine),
+        cmocka_unit_test(a_wait_is_woken_by_the_result),
+        cmocka_unit_test(a_wait_ends_at_the_deadline),
+        cmocka_unit_test(first_contact_before_refresh),
+        cmocka_unit_test(probes_charged_to_sender_and_connection),
+        cmocka_unit_test(a_busy_network_holds_no_worker),
         cmocka_unit_test(never_probed),
         cmocka_unit_test(rows_shared_through_the_cache),
     };
