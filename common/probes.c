@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "probeconf.h"
 
 #define N_SHARDS 16
 #define SHARD_BUCKETS 256
@@ -61,6 +62,7 @@ struct probes {
     struct cache *cache;
     struct dns *dns;
     char ehlo[256];
+    struct probeconf pc;
     pthread_mutex_t mu;
     pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
     struct shard shards[N_SHARDS];
@@ -247,6 +249,47 @@ probes_load_on_miss(struct probes *p)
 
 static void fill_host(const struct probecache_host *sum, struct probes_host *res);
 
+/* Rows of addresses a probe may connect to now, moved to the front: a row
+ * of another process (or of an earlier probe_allow_networks) for an
+ * address outside the allowed networks is not believed. Returns their number. */
+static size_t
+allowed_rows(const struct probes *p, struct probecache_row *rows, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (probeconf_may_connect(&p->pc, rows[i].address, NULL, 0)) {
+            if (k != i)
+                rows[k] = rows[i];
+            k++;
+        }
+    return k;
+}
+
+/* Drops the addresses a probe may not connect to (each logged); returns
+ * how many are left; why names the first dropped. */
+static int
+routable_only(const struct probes *p, const char *host, char addrs[][PROBECACHE_ADDRESS_MAX],
+              int n, char *why, size_t whysz)
+{
+    int k = 0;
+    char one[PROBECACHE_REASON_MAX];
+
+    why[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (probeconf_may_connect(&p->pc, addrs[i], one, sizeof(one))) {
+            if (k != i)
+                memcpy(addrs[k], addrs[i], PROBECACHE_ADDRESS_MAX);
+            k++;
+            continue;
+        }
+        log_msg(LOG_INFO, "probe %s[%s]: not probed: %s", host, addrs[i], one);
+        if (why[0] == '\0')
+            mts_text_set(why, whysz, "%s", one);
+    }
+    return k;
+}
+
 /* The live rows of host from the shared cache into its entry (load_on_miss). */
 static void
 load_now(struct probes *p, const char *host, int64_t now)
@@ -268,7 +311,7 @@ load_now(struct probes *p, const char *host, int64_t now)
     if (live || p->cache == NULL ||
         probecache_get(p->cache, host, (int)p->cfg->probe_port, rows, PROBECACHE_ADDR_MAX, &n,
                        NULL, &err) != CACHE_OK ||
-        n == 0)
+        (n = allowed_rows(p, rows, n)) == 0)
         return;
     probecache_summarise(rows, n, &sum);
     if (sum.expires_at <= now)
@@ -385,12 +428,13 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     int64_t now = p->seam.now();
     int port = (int)p->cfg->probe_port, n_addr;
     struct timespec dl;
+    char why[PROBECACHE_REASON_MAX - 16];
 
     memset(res, 0, sizeof(*res));
     if (p->cache != NULL &&
         probecache_get(p->cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &n_bad, &err) ==
             CACHE_OK &&
-        n > 0) {
+        (n = allowed_rows(p, rows, n)) > 0) {
         probecache_summarise(rows, n, &sum);
         /* Live and not yet in the last quarter of its life (the refresh window). */
         if (sum.expires_at - (sum.expires_at - sum.probed_at) / 4 > now) {
@@ -410,6 +454,18 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
         res->status = TLSPROBE_UNREACHABLE;
         snprintf(res->reason, sizeof(res->reason), "%s",
                  n_addr < 0 ? err.msg : "no address");
+        res->probed_at = now;
+        res->expires_at = now + p->cfg->probe_failure_ttl;
+        return;
+    }
+    if ((n_addr = routable_only(p, host, addrs, n_addr, why, sizeof(why))) == 0) {
+        /* Not globally reachable, and not allowed: unknown for the path,
+         * in memory only, for the failure TTL. */
+        res->state = PROBES_KNOWN;
+        res->grade = TLSPROBE_GRADE_UNKNOWN;
+        res->status = TLSPROBE_UNREACHABLE;
+        res->not_routable = true;
+        snprintf(res->reason, sizeof(res->reason), "not probed: %s", why);
         res->probed_at = now;
         res->expires_at = now + p->cfg->probe_failure_ttl;
         return;
@@ -674,6 +730,11 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     }
     p->refs = 1;
     p->cfg = config_ref((struct config *)cfg);
+    if (probeconf_init(&p->pc, p->cfg, err) != 0) {
+        config_unref((struct config *)p->cfg);
+        free(p);
+        return -1;
+    }
     p->max_per_shard = (size_t)cfg->memory_cache_domains / N_SHARDS + 1;
     for (size_t k = 0; k < N_SHARDS; k++)
         pthread_rwlock_init(&p->shards[k].lk, NULL);

@@ -40,6 +40,7 @@
 #include "domain.h"
 #include "mxmatch.h"
 #include "nametab.h"
+#include "probeconf.h"
 #include "probecache.h"
 #include "tlsprobe.h"
 
@@ -97,6 +98,7 @@ struct check_host {
     char dns_error[256];
     size_t n_addrs;            /* addresses found (probed: at most CHECK_MAX_ADDRS) */
     size_t first, n_probes;    /* its probes */
+    char not_probed[256];      /* why an address was left out (probeconf_may_connect) */
     int match;                 /* -1: no policy; 0 or 1 */
     enum tlsprobe_grade_word grade;
     char why[TLSPROBE_REASON_MAX]; /* the reason of the probe that gave the grade */
@@ -231,7 +233,7 @@ collect_hosts(struct check *c, struct dns *d)
 
 /* Each host's addresses, into the probe list. */
 static int
-collect_addresses(struct check *c, struct dns *d, int dns_ms)
+collect_addresses(struct check *c, const struct probeconf *pc, struct dns *d, int dns_ms)
 {
     struct timespec dl = clock_deadline_after(2 * dns_ms);
 
@@ -252,7 +254,15 @@ collect_addresses(struct check *c, struct dns *d, int dns_ms)
             snprintf(h->canonical, sizeof(h->canonical), "%s", a.canonical);
         h->n_addrs = a.status == DNS_OK ? a.n : 0;
         for (size_t k = 0; k < h->n_addrs && k < CHECK_MAX_ADDRS; k++) {
-            struct check_probe *p = &c->probes[c->n_probes++];
+            struct check_probe *p;
+            char why[sizeof(h->not_probed)];
+
+            if (!probeconf_may_connect(pc, a.rr[k].text, why, sizeof(why))) {
+                if (h->not_probed[0] == '\0')
+                    snprintf(h->not_probed, sizeof(h->not_probed), "%s", why);
+                continue;
+            }
+            p = &c->probes[c->n_probes++];
             p->host = i;
             snprintf(p->address, sizeof(p->address), "%s", a.rr[k].text);
         }
@@ -353,6 +363,8 @@ judge_host(struct check *c, struct check_host *h)
         snprintf(h->why, sizeof(h->why), "%s",
                  pick->r.reason[0] != '\0' ? pick->r.reason :
                  pick->g.n > 0            ? pick->g.reasons[0] : "");
+    } else if (h->not_probed[0] != '\0') {
+        snprintf(h->why, sizeof(h->why), "not probed: %s", h->not_probed);
     } else if (h->dns != DNS_OK) {
         snprintf(h->why, sizeof(h->why), "no address: %s", h->dns_error);
     } else {
@@ -524,6 +536,7 @@ check_json(const struct check *c, long elapsed_ms)
                                                                json_boolean(h->match == 1));
         json_object_set_new(jh, "addresses_total", json_integer((json_int_t)h->n_addrs));
         json_object_set_new(jh, "dns_error", ctl_json_text(h->dns_error));
+        json_object_set_new(jh, "not_probed", ctl_json_text(h->not_probed));
         json_object_set_new(jh, "grade", json_string(tlsprobe_grade_name(h->grade)));
         json_object_set_new(jh, "rfc8461", json_boolean(passes(h)));
         json_object_set_new(jh, "reason", ctl_json_text(h->why));
@@ -606,6 +619,8 @@ check_print(const struct check *c, long elapsed_ms)
         if (h->n_addrs > h->n_probes)
             printf(", %zu probed", h->n_probes);
         printf("%s%s\n", h->dns_error[0] != '\0' ? ": " : "", h->dns_error);
+        if (h->not_probed[0] != '\0')
+            printf("  not probed: %s\n", h->not_probed);
         for (size_t k = h->first; k < h->first + h->n_probes; k++)
             ctl_probe_print(&c->probes[k].r, &c->probes[k].g, "  ");
     }
@@ -696,6 +711,7 @@ ctl_check(int argc, char **argv)
     struct dns *d = NULL;
     struct config *cfg;
     struct mts_err err;
+    struct probeconf pc;
     bool json = false;
     int rc;
 
@@ -739,7 +755,13 @@ ctl_check(int argc, char **argv)
                     (struct timespec[]){clock_deadline_after(discover_lookup_bound_ms(cfg))}, 0,
                     &c->res);
     collect_hosts(c, d);
-    rc = collect_addresses(c, d, (int)cfg->dns_timeout_ms);
+    if (probeconf_init(&pc, cfg, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        rc = CTL_EXIT_USAGE;
+        dns_close(d);
+        goto out;
+    }
+    rc = collect_addresses(c, &pc, d, (int)cfg->dns_timeout_ms);
     dns_close(d);
     if (rc != 0) {
         fprintf(stderr, "mtasts-ctl: out of memory\n");

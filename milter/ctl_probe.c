@@ -18,6 +18,7 @@
 #include "config.h"
 #include "dns.h"
 #include "mxmatch.h"
+#include "probeconf.h"
 #include "tlsprobe.h"
 
 #define PROBE_DEFAULT_MS 30000 /* posttls-finger's and mox's per-step timeout */
@@ -258,6 +259,21 @@ ctl_probe(int argc, char **argv)
         if (resolve(cfg, host, addr, sizeof(addr), (int)(timeout < 10000 ? timeout : 10000)) != 0)
             return CTL_EXIT_UNKNOWN;
         address = addr;
+    }
+    {
+        struct probeconf pc;
+        char why[256];
+        struct mts_err err;
+
+        if (probeconf_init(&pc, cfg, &err) != 0) {
+            fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+            return CTL_EXIT_USAGE;
+        }
+        /* The milter's rule: never a connection inside the network unless allowed. */
+        if (!probeconf_may_connect(&pc, address, why, sizeof(why))) {
+            fprintf(stderr, "mtasts-ctl: %s [%s] not probed: %s\n", host, address, why);
+            return CTL_EXIT_UNKNOWN;
+        }
     }
     if ((r = malloc(sizeof(*r))) == NULL) {
         fprintf(stderr, "mtasts-ctl: out of memory\n");
