@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mxmatch.h"
 
 /* Our own name when it is a fully qualified one (RFC 5321 §4.1.4). */
@@ -54,4 +55,40 @@ probeconf_may_connect(const struct probeconf *pc, const char *address, char *why
     if (why != NULL)
         mts_text_set(why, whysz, "%s is %s, not in probe_allow_networks", address, range);
     return false;
+}
+
+size_t
+probeconf_allowed_rows(const struct probeconf *pc, struct probecache_row *rows, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (probeconf_may_connect(pc, rows[i].address, NULL, 0)) {
+            if (k != i)
+                rows[k] = rows[i];
+            k++;
+        }
+    return k;
+}
+
+int
+probeconf_routable_only(const struct probeconf *pc, const char *host,
+                        char addrs[][PROBECACHE_ADDRESS_MAX], int n, char *why, size_t whysz)
+{
+    int k = 0;
+    char one[PROBECACHE_REASON_MAX];
+
+    why[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (probeconf_may_connect(pc, addrs[i], one, sizeof(one))) {
+            if (k != i)
+                memcpy(addrs[k], addrs[i], PROBECACHE_ADDRESS_MAX);
+            k++;
+            continue;
+        }
+        log_msg(LOG_INFO, "probe %s[%s]: not probed: %s", host, addrs[i], one);
+        if (why[0] == '\0')
+            mts_text_set(why, whysz, "%s", one);
+    }
+    return k;
 }

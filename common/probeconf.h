@@ -23,6 +23,13 @@
  *	probe_allow_networks lists its network (addrscope.h); else why
  *	names the address and its range, for the log.
  *
+ *	probeconf_routable_only keeps, in order, the addresses a probe may
+ *	connect to, logs each one left out, and names the first in why;
+ *	probeconf_allowed_rows does the same for rows read back from the
+ *	shared cache (a row another process, or an earlier
+ *	probe_allow_networks, wrote for an address not allowed now is not
+ *	believed), silently.
+ *
  * DIAGNOSTICS
  *	probeconf_init returns -1 with a reason when probe_allow_networks
  *	does not parse (config_load has already refused such a file).
@@ -37,6 +44,7 @@
 #include "addrscope.h"
 #include "config.h"
 #include "err.h"
+#include "probecache.h"
 #include "tlsprobe.h"
 
 struct probeconf {
@@ -55,5 +63,10 @@ int probeconf_init(struct probeconf *pc, const struct config *cfg, struct mts_er
 /* See DESCRIPTION; why may be NULL. */
 bool probeconf_may_connect(const struct probeconf *pc, const char *address, char *why,
                            size_t whysz);
+
+/* Both return how many are left, moved to the front. */
+int probeconf_routable_only(const struct probeconf *pc, const char *host,
+                            char addrs[][PROBECACHE_ADDRESS_MAX], int n, char *why, size_t whysz);
+size_t probeconf_allowed_rows(const struct probeconf *pc, struct probecache_row *rows, size_t n);
 
 #endif

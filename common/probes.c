@@ -61,8 +61,7 @@ struct probes {
     struct probes_seam seam;
     struct cache *cache;
     struct dns *dns;
-    char ehlo[256];
-    struct probeconf pc;
+    struct probeconf pc;       /* the probe options (probeconf.h) */
     pthread_mutex_t mu;
     pthread_cond_t work_cv, idle_cv, net_cv, refresher_cv;
     struct shard shards[N_SHARDS];
@@ -113,12 +112,8 @@ real_probe(void *arg, const char *host, const char *address, int port,
            const struct timespec *deadline, struct tlsprobe_result *out)
 {
     struct probes *p = arg;
-    struct tlsprobe_options o = {
-        .ca_file = p->cfg->probe_ca_file[0] != '\0' ? p->cfg->probe_ca_file : p->cfg->ca_file,
-        .ehlo_name = p->ehlo,
-    };
 
-    (void)tlsprobe_run(&o, host, address, port, deadline, out);
+    (void)tlsprobe_run(&p->pc.tls, host, address, port, deadline, out);
 }
 
 static int64_t
@@ -249,47 +244,6 @@ probes_load_on_miss(struct probes *p)
 
 static void fill_host(const struct probecache_host *sum, struct probes_host *res);
 
-/* Rows of addresses a probe may connect to now, moved to the front: a row
- * of another process (or of an earlier probe_allow_networks) for an
- * address outside the allowed networks is not believed. Returns their number. */
-static size_t
-allowed_rows(const struct probes *p, struct probecache_row *rows, size_t n)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++)
-        if (probeconf_may_connect(&p->pc, rows[i].address, NULL, 0)) {
-            if (k != i)
-                rows[k] = rows[i];
-            k++;
-        }
-    return k;
-}
-
-/* Drops the addresses a probe may not connect to (each logged); returns
- * how many are left; why names the first dropped. */
-static int
-routable_only(const struct probes *p, const char *host, char addrs[][PROBECACHE_ADDRESS_MAX],
-              int n, char *why, size_t whysz)
-{
-    int k = 0;
-    char one[PROBECACHE_REASON_MAX];
-
-    why[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (probeconf_may_connect(&p->pc, addrs[i], one, sizeof(one))) {
-            if (k != i)
-                memcpy(addrs[k], addrs[i], PROBECACHE_ADDRESS_MAX);
-            k++;
-            continue;
-        }
-        log_msg(LOG_INFO, "probe %s[%s]: not probed: %s", host, addrs[i], one);
-        if (why[0] == '\0')
-            mts_text_set(why, whysz, "%s", one);
-    }
-    return k;
-}
-
 /* The live rows of host from the shared cache into its entry (load_on_miss). */
 static void
 load_now(struct probes *p, const char *host, int64_t now)
@@ -311,7 +265,7 @@ load_now(struct probes *p, const char *host, int64_t now)
     if (live || p->cache == NULL ||
         probecache_get(p->cache, host, (int)p->cfg->probe_port, rows, PROBECACHE_ADDR_MAX, &n,
                        NULL, &err) != CACHE_OK ||
-        (n = allowed_rows(p, rows, n)) == 0)
+        (n = probeconf_allowed_rows(&p->pc, rows, n)) == 0)
         return;
     probecache_summarise(rows, n, &sum);
     if (sum.expires_at <= now)
@@ -434,7 +388,7 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     if (p->cache != NULL &&
         probecache_get(p->cache, host, port, rows, PROBECACHE_ADDR_MAX, &n, &n_bad, &err) ==
             CACHE_OK &&
-        (n = allowed_rows(p, rows, n)) > 0) {
+        (n = probeconf_allowed_rows(&p->pc, rows, n)) > 0) {
         probecache_summarise(rows, n, &sum);
         /* Live and not yet in the last quarter of its life (the refresh window). */
         if (sum.expires_at - (sum.expires_at - sum.probed_at) / 4 > now) {
@@ -458,7 +412,7 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
         res->expires_at = now + p->cfg->probe_failure_ttl;
         return;
     }
-    if ((n_addr = routable_only(p, host, addrs, n_addr, why, sizeof(why))) == 0) {
+    if ((n_addr = probeconf_routable_only(&p->pc, host, addrs, n_addr, why, sizeof(why))) == 0) {
         /* Not globally reachable, and not allowed: unknown for the path,
          * in memory only, for the failure TTL. */
         res->state = PROBES_KNOWN;
@@ -744,17 +698,11 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     clock_cond_init(&p->idle_cv);
     clock_cond_init(&p->net_cv);
     clock_cond_init(&p->refresher_cv);
-    if (gethostname(p->ehlo, sizeof(p->ehlo) - 1) != 0 || p->ehlo[0] == '\0')
-        snprintf(p->ehlo, sizeof(p->ehlo), "localhost");
     if (seam != NULL) {
         p->seam = *seam;
     } else {
-        struct dns_options dopts = {
-            .resolv_conf = cfg->resolv_conf,
-            .trust_anchor = cfg->trust_anchor,
-            .unbound_conf = cfg->unbound_conf,
-            .timeout_ms = (int)cfg->dns_timeout_ms,
-        };
+        struct dns_options dopts;
+        dns_options_from(cfg, &dopts);
         if (dns_open(&dopts, &p->dns, err) != 0)
             goto fail;
         p->seam.resolve = real_resolve;
