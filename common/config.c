@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "action.h"
+#include "addrscope.h"
 #include "log.h"
 #include "nametab.h"
 
@@ -48,6 +49,7 @@ struct opt {
 #define DERIVED_LIST(f, d, fn) {#f, OPT_LIST, d, 0, 0, offsetof(struct config, f), NULL, fn}
 
 static int parse_act_on(struct config *cfg, struct mts_err *err);
+static int check_allow_networks(struct config *cfg, struct mts_err *err);
 
 /* act_on's words; daemon:NAME is handled apart (it carries a name). */
 static const struct nametab act_on_names[] = {
@@ -121,6 +123,7 @@ static const struct opt options[] = {
     NUM(probe_port, OPT_INT, "25", 1, 65535),
     STR(probe_ca_file, ""),
     TYPED(probe_never, OPT_LIST, ""),
+    DERIVED_LIST(probe_allow_networks, "", check_allow_networks),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -241,6 +244,16 @@ is_type_string(enum opt_type t)
  * act_on: the session kinds as a bitmask and the daemon:NAME entries as
  * names, parsed here once so that a session's scope is a bit test.
  */
+static int
+check_allow_networks(struct config *cfg, struct mts_err *err)
+{
+    /* Checked at load, so that a typo is an error there; probeconf.c
+     * parses it again for use. */
+    struct addrscope_nets nets;
+
+    return addrscope_nets_parse(&cfg->probe_allow_networks, &nets, err);
+}
+
 static int
 parse_act_on(struct config *cfg, struct mts_err *err)
 {

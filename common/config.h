@@ -131,6 +131,7 @@ struct config {
     int64_t probe_port;
     char *probe_ca_file;		/* "": ca_file */
     struct config_list probe_never;	/* hosts, or *.domain, never probed */
+    struct config_list probe_allow_networks;	/* non-global networks probes may reach */
 
     char *path;			/* the file this came from, or "(defaults)" */
 };

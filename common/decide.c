@@ -319,7 +319,9 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->tls = v->tls;
         out->rule = v->rule;
         mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
-        mts_text_set(out->why, sizeof(out->why), "%s", v->reason);
+        /* The probe's details are for the log, never the reply. */
+        mts_text_set(out->why, sizeof(out->why), "%s%s%s", v->reason,
+                     v->detail[0] != '\0' ? "; probe: " : "", v->detail);
         discover_result_free(st);
     }
     public_reason(out);

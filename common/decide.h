@@ -36,7 +36,9 @@
  *	"MTA-STS: " and the reason), also when it is held or not applied.
  *	The reply says what the sender can act on and nothing of the
  *	milter's insides: a policy failure (MX mismatch, a route that does
- *	not enforce, the MX hosts' TLS as probed) keeps its reason; a status
+ *	not enforce, the MX hosts' TLS as probed: the host and a fixed word,
+ *	probeword.h, never what the server sent) keeps its reason, and the
+ *	probe's own account (verdict.detail) goes to why only; a status
  *	that could not be learnt (DNS, HTTPS, the cache), or an internal
  *	error, says "MTA-STS status of DOMAIN could not be determined now;
  *	try again later" ("... determined" for a reject),

@@ -717,10 +717,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     if (d->cache != NULL &&
         (d->hot = hotstate_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
         goto fail;
-    dopts.resolv_conf = cfg->resolv_conf;
-    dopts.trust_anchor = cfg->trust_anchor;
-    dopts.unbound_conf = cfg->unbound_conf;
-    dopts.timeout_ms = (int)cfg->dns_timeout_ms;
+    dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d->dns, err) != 0)
         goto fail;
     if (fetch_global_init(err) != 0)

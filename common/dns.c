@@ -15,6 +15,7 @@
  */
 #include "dns.h"
 #include "clock.h"
+#include "config.h"
 #include "dns_int.h"
 #include "nametab.h"
 
@@ -648,4 +649,13 @@ dns_addresses(struct dns *d, const char *name, const struct timespec *deadline,
     dns_answer_free(&ans[0]);
     dns_answer_free(&ans[1]);
     return 0;
+}
+
+void
+dns_options_from(const struct config *cfg, struct dns_options *out)
+{
+    out->resolv_conf = cfg->resolv_conf;
+    out->trust_anchor = cfg->trust_anchor;
+    out->unbound_conf = cfg->unbound_conf;
+    out->timeout_ms = (int)cfg->dns_timeout_ms;
 }

@@ -78,6 +78,12 @@ struct dns_options {
     int timeout_ms;		/* upper bound on any one wait */
 };
 
+struct config;
+/* The options of a configuration (resolv_conf, trust_anchor, unbound_conf,
+ * dns_timeout_ms): the one place every resolver of the process and of
+ * mtasts-ctl gets them from. The strings point into cfg. */
+void dns_options_from(const struct config *cfg, struct dns_options *out);
+
 struct dns_rr {
     char *text;			/* TXT: the record (strings joined); MX: host; A/AAAA: address */
     size_t len;			/* length of text (TXT may hold NUL bytes) */

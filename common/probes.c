@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "probeconf.h"
 
 /* ------------------------------------------------------------ table */
 
@@ -268,7 +269,7 @@ probes_load_now(struct probes *p, const char *host, int64_t now)
     if (live || p->cache == NULL ||
         probecache_get(p->cache, host, (int)p->cfg->probe_port, rows, PROBECACHE_ADDR_MAX, &n,
                        NULL, &err) != CACHE_OK ||
-        n == 0)
+        (n = probeconf_allowed_rows(&p->pc, rows, n)) == 0)
         return;
     probecache_summarise(rows, n, &sum);
     if (sum.expires_at <= now)
@@ -470,6 +471,11 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     }
     p->refs = 1;
     p->cfg = config_ref((struct config *)cfg);
+    if (probeconf_init(&p->pc, p->cfg, err) != 0) {
+        config_unref((struct config *)p->cfg);
+        free(p);
+        return -1;
+    }
     p->max_per_shard = (size_t)cfg->memory_cache_domains / N_SHARDS + 1;
     for (size_t k = 0; k < N_SHARDS; k++)
         pthread_rwlock_init(&p->shards[k].lk, NULL);
@@ -479,17 +485,11 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     clock_cond_init(&p->idle_cv);
     clock_cond_init(&p->refresher_cv);
     clock_cond_init(&p->done_cv);
-    if (gethostname(p->ehlo, sizeof(p->ehlo) - 1) != 0 || p->ehlo[0] == '\0')
-        snprintf(p->ehlo, sizeof(p->ehlo), "localhost");
     if (seam != NULL) {
         p->seam = *seam;
     } else {
-        struct dns_options dopts = {
-            .resolv_conf = cfg->resolv_conf,
-            .trust_anchor = cfg->trust_anchor,
-            .unbound_conf = cfg->unbound_conf,
-            .timeout_ms = (int)cfg->dns_timeout_ms,
-        };
+        struct dns_options dopts;
+        dns_options_from(cfg, &dopts);
         if (dns_open(&dopts, &p->dns, err) != 0)
             goto fail;
         p->seam.resolve = probes_real_resolve;

@@ -29,7 +29,12 @@
  *	process, or an earlier run, may have probed it): when they are live
  *	and not yet in the last quarter of their life they are taken as they
  *	are. Otherwise it resolves the host's
- *	addresses (at most PROBECACHE_ADDR_MAX) and probes each on
+ *	addresses (at most PROBECACHE_ADDR_MAX), leaves out those a probe may
+ *	not connect to (not globally reachable and not in
+ *	probe_allow_networks, probeconf.h: logged; when none is left the
+ *	host is unknown, not_routable, kept in memory for probe_failure_ttl;
+ *	rows of such addresses in the shared cache are not believed either)
+ *	and probes each on
  *	probe_port within probe_timeout_ms, at most probe_network_concurrency
  *	at once per destination /24 (IPv4) or /64 (IPv6), and writes the rows
  *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
@@ -99,6 +104,7 @@ struct probes_host {
     bool rfc8461, tls;
     char address[PROBECACHE_ADDRESS_MAX]; /* the address the grade comes from */
     enum tlsprobe_status status;
+    bool not_routable; /* no address a probe may connect to (probeconf.h): not probed */
     char reason[PROBECACHE_REASON_MAX];
     char protocol[16];
     int64_t probed_at, expires_at;

@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "dns.h"
 #include "lookupq.h"
+#include "probeconf.h"
 #include "probes.h"
 
 #define N_SHARDS 16
@@ -60,7 +61,7 @@ struct probes {
     struct probes_seam seam;
     struct cache *cache;
     struct dns *dns;
-    char ehlo[256];
+    struct probeconf pc;       /* the probe options (probeconf.h) */
     pthread_mutex_t mu;
     pthread_cond_t work_cv, idle_cv, refresher_cv;
     pthread_cond_t done_cv;    /* a job stored its result (probes_wait) */

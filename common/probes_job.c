@@ -46,12 +46,8 @@ probes_real_probe(void *arg, const char *host, const char *address, int port,
            const struct timespec *deadline, struct tlsprobe_result *out)
 {
     struct probes *p = arg;
-    struct tlsprobe_options o = {
-        .ca_file = p->cfg->probe_ca_file[0] != '\0' ? p->cfg->probe_ca_file : p->cfg->ca_file,
-        .ehlo_name = p->ehlo,
-    };
 
-    (void)tlsprobe_run(&o, host, address, port, deadline, out);
+    (void)tlsprobe_run(&p->pc.tls, host, address, port, deadline, out);
 }
 
 int64_t
@@ -169,11 +165,12 @@ probes_job_start(struct probes *p, const char *host, struct job *j)
     struct mts_err err;
     int64_t now = p->seam.now();
     struct timespec dl;
+    char why[PROBECACHE_REASON_MAX - 16];
 
     if (p->cache != NULL &&
         probecache_get(p->cache, host, (int)p->cfg->probe_port, j->rows, PROBECACHE_ADDR_MAX,
                        &j->n, NULL, &err) == CACHE_OK &&
-        j->n > 0) {
+        (j->n = probeconf_allowed_rows(&p->pc, j->rows, j->n)) > 0) {
         probecache_summarise(j->rows, j->n, &sum);
         /* Live and not yet in the last quarter of its life (the refresh window). */
         if (sum.expires_at - (sum.expires_at - sum.probed_at) / 4 > now) {
@@ -195,6 +192,20 @@ probes_job_start(struct probes *p, const char *host, struct job *j)
         j->res.status = TLSPROBE_UNREACHABLE;
         snprintf(j->res.reason, sizeof(j->res.reason), "%s",
                  j->n_addr < 0 ? err.msg : "no address");
+        j->res.probed_at = now;
+        j->res.expires_at = now + p->cfg->probe_failure_ttl;
+        j->done = true;
+        return;
+    }
+    j->n_addr = probeconf_routable_only(&p->pc, host, j->addrs, j->n_addr, why, sizeof(why));
+    if (j->n_addr == 0) {
+        /* Not globally reachable, and not allowed: unknown for the path,
+         * in memory only, for the failure TTL. */
+        j->res.state = PROBES_KNOWN;
+        j->res.grade = TLSPROBE_GRADE_UNKNOWN;
+        j->res.status = TLSPROBE_UNREACHABLE;
+        j->res.not_routable = true;
+        snprintf(j->res.reason, sizeof(j->res.reason), "not probed: %s", why);
         j->res.probed_at = now;
         j->res.expires_at = now + p->cfg->probe_failure_ttl;
         j->done = true;

@@ -438,6 +438,29 @@ connect_to(struct conn *c, const char *address, int port)
 
 /* ------------------------------------------------------------------ TLS */
 
+/*
+ * The CPU one probe may cost, bounded: security level 0 (below) would
+ * take any key a server sends, and a hostile MX could make every probe
+ * compute with a huge DH group. Level 0 otherwise permits everything, so
+ * this callback allows every other check.
+ */
+static int
+security_cb(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid, void *other, void *ex)
+{
+    (void)s;
+    (void)ctx;
+    (void)bits;
+    (void)nid;
+    (void)ex;
+    op &= ~SSL_SECOP_PEER; /* the server's chain carries this flag */
+    if (op == SSL_SECOP_TMP_DH && other != NULL)
+        return EVP_PKEY_get_bits(other) <= TLSPROBE_DH_BITS_MAX;
+    if ((op == SSL_SECOP_EE_KEY || op == SSL_SECOP_CA_KEY) && other != NULL) {
+        EVP_PKEY *k = X509_get0_pubkey(other);
+        return k == NULL || EVP_PKEY_get_bits(k) <= TLSPROBE_KEY_BITS_MAX;
+    }
+    return 1;
+}
 
 static SSL_CTX *
 make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
@@ -453,8 +476,12 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
      * *seen* so that it can be named ("TLS too old: TLSv1"), and OpenSSL 3
      * at Debian's level 2 will not even finish a TLS 1.0 ECDHE handshake.
      * A server that can do 1.2 picks it anyway; the version, suite and key
-     * are judged afterwards (tlsprobe_grade). Legacy renegotiation: some
-     * old servers lack RFC 5746 and 3.0 no longer allows them by default.
+     * are judged afterwards (tlsprobe_grade). Legacy server connect: some
+     * old servers lack RFC 5746 and 3.0 no longer allows them by default;
+     * that is safe here because no renegotiation is ever done: the
+     * probe refuses a server's HelloRequest (SSL_OP_NO_RENEGOTIATION), so a
+     * hostile server cannot make it redo handshakes until the deadline,
+     * and unsafe legacy renegotiation is never allowed.
      */
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") != 1) {
@@ -463,7 +490,14 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
         return NULL;
     }
     SSL_CTX_set_security_level(ctx, 0);
-    SSL_CTX_set_options(ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_options(ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    /* Bounded work on what the server sends: the certificate message, the
+     * chain built from it, the keys and DH groups computed with. */
+    SSL_CTX_set_max_cert_list(ctx, TLSPROBE_CERT_LIST_MAX);
+    SSL_CTX_set_verify_depth(ctx, TLSPROBE_VERIFY_DEPTH);
+    SSL_CTX_set_security_callback(ctx, security_cb);
     if (o->ca_file != NULL && o->ca_file[0] != '\0') {
         /* Only this file: the system store must not add anchors. */
         if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {

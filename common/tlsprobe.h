@@ -63,6 +63,15 @@
 #define TLSPROBE_TEXT_MAX 256    /* issuer, subject, quoted replies */
 #define TLSPROBE_QUIT_WAIT_MS 2000 /* at most this long for the 221 to QUIT */
 #define TLSPROBE_EXPIRY_WARN_DAYS 14 /* a grade note below this many days left */
+/* The CPU a hostile server can make one probe spend, bounded: a longer
+ * chain is not verified beyond this depth (untrusted); a certificate
+ * message over this size ends the handshake; a key over this size in the
+ * chain fails verification; a TLS 1.2 DHE group over this size ends the
+ * handshake before any computation with it. Renegotiation is refused. */
+#define TLSPROBE_VERIFY_DEPTH 10
+#define TLSPROBE_CERT_LIST_MAX (64 * 1024)
+#define TLSPROBE_KEY_BITS_MAX 16384
+#define TLSPROBE_DH_BITS_MAX 8192
 
 /* What went wrong, in the order the dialogue meets it. */
 enum tlsprobe_status {

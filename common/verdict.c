@@ -18,6 +18,7 @@
 #include "maproute.h"
 #include "mxmatch.h"
 #include "probes.h"
+#include "probeword.h"
 
 #define RULES_FILE_LINE_MAX 1024
 
@@ -349,20 +350,30 @@ host_tls(const struct verdict_facts *f, size_t i)
            VERDICT_TLS_NONE;
 }
 
-/* "mx.example [192.0.2.1]: grade: reason", for replies and logs. */
+/*
+ * "mx.example: certificate expired (certificate-expired)" for the reply:
+ * the host and a fixed word (probeword.h), never what the server sent.
+ * The probe's own account, "mx.example [192.0.2.1]: grade: reason", goes
+ * to v->detail, for the log and explain.
+ */
 static void
-host_why(const struct verdict_facts *f, size_t i, char *out, size_t outsz)
+host_why(const struct verdict_facts *f, size_t i, struct verdict *v, char *out, size_t outsz)
 {
     const struct probes_host *h = &f->probe[i];
+    char word[PROBEWORD_TEXT_MAX];
 
-    if (strcmp(f->mx[i], ".") == 0)
+    if (strcmp(f->mx[i], ".") == 0) {
         mts_text_set(out, outsz, "a null MX (RFC 7505): the domain accepts no mail");
-    else if (h->state != PROBES_KNOWN)
-        mts_text_set(out, outsz, "%s: %s", f->mx[i], h->reason);
+        return;
+    }
+    probeword_text(h, word, sizeof(word));
+    mts_text_set(out, outsz, "%s: %s", f->mx[i], word);
+    if (h->state != PROBES_KNOWN)
+        mts_text_set(v->detail, sizeof(v->detail), "%s: %s", f->mx[i], h->reason);
     else
-        mts_text_set(out, outsz, "%s%s%s%s: %s%s%s", f->mx[i], h->address[0] ? " [" : "",
-                     h->address, h->address[0] ? "]" : "", tlsprobe_grade_name(h->grade),
-                     h->reason[0] ? ": " : "", h->reason);
+        mts_text_set(v->detail, sizeof(v->detail), "%s%s%s%s: %s%s%s", f->mx[i],
+                     h->address[0] ? " [" : "", h->address, h->address[0] ? "]" : "",
+                     tlsprobe_grade_name(h->grade), h->reason[0] ? ": " : "", h->reason);
 }
 
 /* Is mx[i] one the mail can go to: a host matching an enforce policy (when
@@ -419,7 +430,7 @@ decide_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct v
     }
     out->tls = f->n_mx > 0 ? worst : VERDICT_TLS_UNKNOWN;
     if (n_fail > 0) {
-        host_why(f, first_fail, why, sizeof(why));
+        host_why(f, first_fail, out, why, sizeof(why));
         /* Not permanent: the reject rests on the probes, not on a policy
          * that a TXT re-check could replace (RFC 8461 §5). */
         set_outcome(out, r->on_fail, VERDICT_FAIL, "%s requires %s and its MX host %s%s", d, req,
@@ -428,7 +439,7 @@ decide_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct v
     }
     if (unknown || f->n_mx == 0) {
         if (f->n_mx > 0)
-            host_why(f, first_unknown, why, sizeof(why));
+            host_why(f, first_unknown, out, why, sizeof(why));
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "%s requires %s and the TLS of its MX hosts is not known yet: %s", d, req,
                     f->n_mx > 0 ? why : "no MX host");
@@ -476,14 +487,14 @@ enforce_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct 
     }
     if (unknown) {
         out->tls = VERDICT_TLS_UNKNOWN;
-        host_why(f, first_unknown, why, sizeof(why));
+        host_why(f, first_unknown, out, why, sizeof(why));
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "%s requires MTA-STS (enforce) and no MX host matching its policy is known "
                     "to pass verified TLS yet: %s", d, why);
         return false;
     }
     out->tls = unverified ? VERDICT_TLS_UNVERIFIED : VERDICT_TLS_NONE;
-    host_why(f, first_fail, why, sizeof(why));
+    host_why(f, first_fail, out, why, sizeof(why));
     set_outcome(out, r->on_fail, VERDICT_FAIL,
                 "%s requires MTA-STS (enforce) and no MX host matching its policy passes "
                 "verified TLS: %s%s", d, why, n_fail > 1 ? " (and the others fail too)" : "");

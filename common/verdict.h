@@ -122,6 +122,9 @@ struct verdict {
     enum verdict_tls tls;	/* what the path showed */
     const struct verdict_rule *rule;	/* NULL: the built-in default */
     char reason[VERDICT_REASON_MAX];
+    /* The probe's own account of the MX host reason names (its address,
+     * what the server said): for the log and explain, never a reply. */
+    char detail[VERDICT_REASON_MAX];
 };
 
 int verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *err);

@@ -47,10 +47,6 @@ json_t *ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_gr
 void ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
                      const char *indent);
 
-/* The EHLO name of probes: this machine's name when fully qualified, else
- * "localhost" (buf holds the name; the result is buf or a constant). */
-const char *ctl_ehlo_name(char *buf, size_t bufsz);
-
 /* The path given with -c, else NULL (the default file or the defaults). */
 const char *ctl_config_path(void);
 

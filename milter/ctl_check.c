@@ -10,14 +10,21 @@
  *	Looks up afresh (discover with DISCOVER_NO_CACHE: the policy cache is
  *	neither read nor written) and asks the resolver itself for the TXT
  *	and MX records (with their DNSSEC state) and each host's addresses.
- *	The probe results (on probe_port only) are written to the shared
- *	cache's probe rows, which a running milter then reads (probes.h).
+ *	It probes as the milter does (probeconf.h: the CA store of
+ *	probe_ca_file, the EHLO name, probe_port, probe_timeout_ms; no host on
+ *	probe_never, no address outside the global internet unless
+ *	probe_allow_networks lists it) and judges a host from its addresses
+ *	as the milter does (probecache_row_from, probecache_summarise).
+ *	Nothing is written to the shared cache, whose probe rows the milter
+ *	trusts for probe_ttl, unless --store asks, and then only probes run
+ *	with the configuration's port and timeout.
  *	At most CHECK_MAX_HOSTS MX hosts (the most preferred) and
- *	CHECK_MAX_ADDRS addresses a host are probed, CHECK_PARALLEL at a
- *	time; each probe ends timeout ms after it starts, and none runs past
- *	twice the timeout from the start of the probing, so a check is
- *	bounded whatever the domain publishes. The grade rules are in
- *	man/mtasts-ctl.1 (CHECK GRADES) and check_judge() below.
+ *	CHECK_MAX_ADDRS (= PROBECACHE_ADDR_MAX, as the milter) addresses a
+ *	host are probed, CHECK_PARALLEL at a time; each probe ends timeout ms
+ *	after it starts, and none runs past twice the timeout from the start
+ *	of the probing, so a check is bounded whatever the domain publishes.
+ *	The grade rules are in man/mtasts-ctl.1 (CHECK GRADES) and
+ *	check_judge() below.
  *
  * DIAGNOSTICS
  *	Exit status: 0 the domain's grade is good, weak or none (a null MX);
@@ -40,100 +47,18 @@
 #include "domain.h"
 #include "mxmatch.h"
 #include "nametab.h"
+#include "probeconf.h"
+#include "probes.h"
 #include "probecache.h"
 #include "tlsprobe.h"
 
-#define CHECK_MAX_HOSTS 10     /* MX hosts probed, the most preferred first */
-#define CHECK_MAX_ADDRS 4      /* addresses probed per host */
-#define CHECK_PARALLEL 8       /* probes at once */
-#define CHECK_DEFAULT_MS 20000 /* one probe */
-#define CHECK_MAX_MS 300000
-#define CHECK_TXT_SHOWN 8      /* TXT records shown */
-#define CHECK_TEXT_MAX 512
-
-/* The domain grade: the probe grades, and none for a null MX. */
-enum check_grade {
-    CHECK_GOOD = TLSPROBE_GRADE_GOOD,
-    CHECK_WEAK = TLSPROBE_GRADE_WEAK,
-    CHECK_UNVERIFIED = TLSPROBE_GRADE_UNVERIFIED,
-    CHECK_FAIL = TLSPROBE_GRADE_FAIL,
-    CHECK_UNKNOWN = TLSPROBE_GRADE_UNKNOWN,
-    CHECK_NONE
-};
-
-static const struct nametab check_grade_names[] = {
-    {"good", CHECK_GOOD}, {"weak", CHECK_WEAK}, {"unverified", CHECK_UNVERIFIED},
-    {"fail", CHECK_FAIL}, {"unknown", CHECK_UNKNOWN}, {"none", CHECK_NONE},
-    {NULL, -1},
-};
-
-/* What a sender enforcing MTA-STS does with mail for the domain. */
-enum check_action {
-    ACTION_DELIVER,        /* to the hosts listed */
-    ACTION_DEFER,          /* enforce, and no MX host can be used */
-    ACTION_NOT_APPLICABLE, /* testing, none, absent, failed: MTA-STS demands nothing */
-    ACTION_NO_MAIL,        /* null MX (RFC 7505) */
-    ACTION_UNKNOWN         /* the policy could not be learnt now */
-};
-
-static const struct nametab action_names[] = {
-    {"deliver", ACTION_DELIVER}, {"defer", ACTION_DEFER},
-    {"not-applicable", ACTION_NOT_APPLICABLE}, {"no-mail", ACTION_NO_MAIL},
-    {"unknown", ACTION_UNKNOWN}, {NULL, -1},
-};
-
-struct check_probe {
-    size_t host;
-    char address[64];
-    struct tlsprobe_result r;
-    struct tlsprobe_grade g;
-};
-
-struct check_host {
-    char name[MXMATCH_NAME_MAX + 1];
-    int pref;                  /* -1: not an MX record (--mx elsewhere) */
-    char canonical[256];       /* "" unless the name is a CNAME */
-    enum dns_status dns;       /* of the address lookup */
-    char dns_error[256];
-    size_t n_addrs;            /* addresses found (probed: at most CHECK_MAX_ADDRS) */
-    size_t first, n_probes;    /* its probes */
-    int match;                 /* -1: no policy; 0 or 1 */
-    enum tlsprobe_grade_word grade;
-    char why[TLSPROBE_REASON_MAX]; /* the reason of the probe that gave the grade */
-};
-
-struct check {
-    char domain[DOMAIN_NAME_MAX + 1];
-    int port, timeout;
-    const char *only;          /* --mx */
-    struct tlsprobe_options topts;
-    struct dns_answer txt, mx;
-    struct mts_err txt_err, mx_err;
-    struct discover_result res;
-    bool null_mx, implicit_mx;
-    size_t n_mx;               /* MX host names in DNS (after normalising) */
-    struct check_host hosts[CHECK_MAX_HOSTS];
-    size_t n_hosts;
-    struct check_probe *probes;
-    size_t n_probes;
-    /* probing */
-    pthread_mutex_t mu;
-    size_t next;
-    struct timespec phase_end;
-    /* the judgement */
-    enum check_action action;
-    char sender[2 * CHECK_TEXT_MAX];
-    enum check_grade grade;
-    char grade_why[CHECK_TEXT_MAX];
-    char notes[4][CHECK_TEXT_MAX];
-    size_t n_notes;
-};
+#include "ctl_check.h"
 
 static void
 usage(FILE *to)
 {
     fprintf(to, "usage: mtasts-ctl [-c CONFIG] check [--json] [--mx HOST] [--port N]\n"
-                "                  [--timeout MS] DOMAIN\n");
+                "                  [--timeout MS] [--store] DOMAIN\n");
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -146,22 +71,6 @@ note(struct check *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->notes[c->n_notes++], CHECK_TEXT_MAX, fmt, ap);
     va_end(ap);
-}
-
-/* Record text as one printable line: bytes outside 0x20-0x7e as \xHH. */
-static void
-printable(const char *s, size_t len, char *out, size_t outsz)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len && o + 5 < outsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-            out[o++] = (char)ch;
-        else
-            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", ch);
-    }
-    out[o] = '\0';
 }
 
 /* ---------------------------------------------------------------- DNS */
@@ -244,6 +153,10 @@ collect_addresses(struct check *c, struct dns *d, int dns_ms)
         struct mts_err err = {""};
 
         h->first = c->n_probes;
+        if (probes_never(c->pc.never, h->name)) {
+            snprintf(h->not_probed, sizeof(h->not_probed), "%s is on probe_never", h->name);
+            continue;
+        }
         dns_addresses(d, h->name, &dl, &a, &err);
         h->dns = a.status;
         if (a.status != DNS_OK)
@@ -252,7 +165,15 @@ collect_addresses(struct check *c, struct dns *d, int dns_ms)
             snprintf(h->canonical, sizeof(h->canonical), "%s", a.canonical);
         h->n_addrs = a.status == DNS_OK ? a.n : 0;
         for (size_t k = 0; k < h->n_addrs && k < CHECK_MAX_ADDRS; k++) {
-            struct check_probe *p = &c->probes[c->n_probes++];
+            struct check_probe *p;
+            char why[sizeof(h->not_probed)];
+
+            if (!probeconf_may_connect(&c->pc, a.rr[k].text, why, sizeof(why))) {
+                if (h->not_probed[0] == '\0')
+                    snprintf(h->not_probed, sizeof(h->not_probed), "%s", why);
+                continue;
+            }
+            p = &c->probes[c->n_probes++];
             p->host = i;
             snprintf(p->address, sizeof(p->address), "%s", a.rr[k].text);
         }
@@ -279,7 +200,7 @@ probe_worker(void *arg)
         if (p == NULL)
             return NULL;
         dl = clock_deadline_after(c->timeout);
-        (void)tlsprobe_run(&c->topts, c->hosts[p->host].name, p->address, c->port,
+        (void)tlsprobe_run(&c->pc.tls, c->hosts[p->host].name, p->address, c->port,
                            clock_earlier(&dl, &c->phase_end), &p->r);
         tlsprobe_grade(&p->r, &p->g);
     }
@@ -301,69 +222,82 @@ run_probes(struct check *c)
         pthread_join(t[i], NULL);
 }
 
-/* Probes of probe_port update the shared cache, as the milter's would. */
+/* Each probe as the row the milter would keep of it (probes.c). */
+static void
+make_rows(struct check *c)
+{
+    int64_t now = (int64_t)time(NULL);
+
+    for (size_t i = 0; i < c->n_probes; i++) {
+        struct check_probe *p = &c->probes[i];
+
+        if (p->r.address[0] == '\0')
+            continue; /* never started */
+        /* The row names what was asked, whatever the probe filled in. */
+        snprintf(p->r.mx_host, sizeof(p->r.mx_host), "%s", c->hosts[p->host].name);
+        probecache_row_from(&p->r, &p->g, now, c->pc.ttl, c->pc.failure_ttl, &p->row);
+        p->have_row = true;
+    }
+}
+
+/*
+ * --store: the rows into the shared cache, which the milter trusts for
+ * probe_ttl. Only probes run as the milter runs them (this configuration's
+ * port and timeout); the options are this configuration's, so --store is
+ * for the milter's own configuration.
+ */
 static void
 store_probes(const struct check *c, const struct config *cfg)
 {
     struct cache *db = NULL;
     struct mts_err err;
-    int64_t now = (int64_t)time(NULL);
 
-    if (c->port != cfg->probe_port || c->n_probes == 0)
+    if (!c->store || c->n_probes == 0)
         return;
+    if (c->port != c->pc.port || c->timeout != c->pc.timeout_ms) {
+        fprintf(stderr, "mtasts-ctl: --store: nothing stored: --port or --timeout differ from "
+                        "probe_port or probe_timeout_ms\n");
+        return;
+    }
     if (cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &db, &err) != CACHE_OK) {
         fprintf(stderr, "mtasts-ctl: probe results not cached: %s\n", err.msg);
         return;
     }
-    for (size_t i = 0; i < c->n_probes; i++) {
-        struct probecache_row row;
-
-        if (c->probes[i].r.address[0] == '\0')
-            continue; /* never started */
-        probecache_row_from(&c->probes[i].r, &c->probes[i].g, now, cfg->probe_ttl,
-                            cfg->probe_failure_ttl, &row);
-        if (probecache_put(db, &row, &err) != CACHE_OK) {
+    for (size_t i = 0; i < c->n_probes; i++)
+        if (c->probes[i].have_row && probecache_put(db, &c->probes[i].row, &err) != CACHE_OK) {
             fprintf(stderr, "mtasts-ctl: probe results not cached: %s\n", err.msg);
             break;
         }
-    }
     cache_close(db);
 }
 
 /* ---------------------------------------------------------------- judgement */
 
-/* A host's grade: the worst of the addresses that answered (a sender moves
- * on from one that does not), unknown when none did. */
+/* A host's grade: the milter's judgement of its addresses' rows
+ * (probecache_summarise: the worst that could be judged, else unknown). */
 static void
 judge_host(struct check *c, struct check_host *h)
 {
-    const struct check_probe *pick = NULL;
+    struct probecache_row rows[CHECK_MAX_ADDRS];
+    struct probecache_host sum;
+    size_t n = 0;
 
     h->match = c->res.has_policy ? discover_result_mx_allows(&c->res, h->name) : -1;
     h->grade = TLSPROBE_GRADE_UNKNOWN;
-    for (size_t k = h->first; k < h->first + h->n_probes; k++) {
-        const struct check_probe *p = &c->probes[k];
-        if (pick == NULL ||
-            (p->g.grade != TLSPROBE_GRADE_UNKNOWN &&
-             (pick->g.grade == TLSPROBE_GRADE_UNKNOWN || p->g.grade > pick->g.grade)))
-            pick = p;
-    }
-    if (pick != NULL) {
-        h->grade = pick->g.grade;
-        snprintf(h->why, sizeof(h->why), "%s",
-                 pick->r.reason[0] != '\0' ? pick->r.reason :
-                 pick->g.n > 0            ? pick->g.reasons[0] : "");
+    for (size_t k = h->first; k < h->first + h->n_probes && n < CHECK_MAX_ADDRS; k++)
+        if (c->probes[k].have_row)
+            rows[n++] = c->probes[k].row;
+    if (n > 0) {
+        probecache_summarise(rows, n, &sum);
+        h->grade = sum.grade;
+        snprintf(h->why, sizeof(h->why), "%s", sum.worst->reason);
+    } else if (h->not_probed[0] != '\0') {
+        snprintf(h->why, sizeof(h->why), "not probed: %s", h->not_probed);
     } else if (h->dns != DNS_OK) {
         snprintf(h->why, sizeof(h->why), "no address: %s", h->dns_error);
     } else {
         snprintf(h->why, sizeof(h->why), "no address");
     }
-}
-
-static bool
-passes(const struct check_host *h)
-{
-    return h->grade == TLSPROBE_GRADE_GOOD || h->grade == TLSPROBE_GRADE_WEAK;
 }
 
 /* Appends "name" to a ", "-separated list in out. */
@@ -394,7 +328,7 @@ check_judge(struct check *c)
         list_add(matching, sizeof(matching), h->name);
         if (best < 0 || (int)h->grade < best)
             best = (int)h->grade;
-        if (passes(h)) {
+        if (ctl_check_passes(h)) {
             list_add(deliver, sizeof(deliver), h->name);
             if ((int)h->grade > worst_pass)
                 worst_pass = (int)h->grade;
@@ -466,151 +400,6 @@ check_judge(struct check *c)
                              "the worst of the MX hosts that answered (mail may go to any)");
 }
 
-/* ---------------------------------------------------------------- output */
-
-static json_t *
-check_json(const struct check *c, long elapsed_ms)
-{
-    json_t *o = json_object(), *txt = json_object(), *recs = json_array(), *mx = json_object();
-    json_t *hosts = json_array(), *sender = json_object(), *notes = json_array(), *pol;
-    char buf[CHECK_TEXT_MAX];
-
-    json_object_set_new(o, "domain", json_string(c->domain));
-    snprintf(buf, sizeof(buf), "_mta-sts.%s", c->domain);
-    json_object_set_new(txt, "name", json_string(buf));
-    json_object_set_new(txt, "dns", json_string(dns_status_name(c->txt.status)));
-    json_object_set_new(txt, "dnssec", dns_status_is_answer(c->txt.status) ?
-                                           json_string(dns_sec_name(c->txt.sec)) :
-                                           json_null());
-    for (size_t i = 0; c->txt.status == DNS_OK && i < c->txt.n; i++) {
-        printable(c->txt.rr[i].text, c->txt.rr[i].len, buf, sizeof(buf));
-        json_array_append_new(recs, json_string(buf));
-    }
-    json_object_set_new(txt, "records", recs);
-    json_object_set_new(txt, "error", c->txt.status == DNS_OK ? json_null() :
-                                                                ctl_json_text(c->txt_err.msg));
-    json_object_set_new(o, "txt", txt);
-    json_object_set_new(o, "status", json_string(discover_status_name(c->res.status)));
-    json_object_set_new(o, "txt_id", ctl_json_text(c->res.txt_id));
-    pol = json_null();
-    if (c->res.has_policy) {
-        json_t *pmx = json_array();
-        pol = json_object();
-        for (size_t i = 0; i < c->res.n_mx; i++)
-            json_array_append_new(pmx, json_string(c->res.mx[i]));
-        json_object_set_new(pol, "mode", json_string(policy_mode_name(c->res.mode)));
-        json_object_set_new(pol, "max_age", json_integer(c->res.max_age));
-        json_object_set_new(pol, "mx", pmx);
-    }
-    json_object_set_new(o, "policy", pol);
-    json_object_set_new(o, "policy_error", ctl_json_text(c->res.error));
-    json_object_set_new(mx, "dns", json_string(dns_status_name(c->mx.status)));
-    json_object_set_new(mx, "dnssec", dns_status_is_answer(c->mx.status) ?
-                                          json_string(dns_sec_name(c->mx.sec)) :
-                                          json_null());
-    json_object_set_new(mx, "null_mx", json_boolean(c->null_mx));
-    json_object_set_new(mx, "implicit", json_boolean(c->implicit_mx));
-    json_object_set_new(mx, "hosts_total", json_integer((json_int_t)c->n_mx));
-    json_object_set_new(mx, "hosts_probed", json_integer((json_int_t)c->n_hosts));
-    json_object_set_new(o, "mx", mx);
-    for (size_t i = 0; i < c->n_hosts; i++) {
-        const struct check_host *h = &c->hosts[i];
-        json_t *jh = json_object(), *probes = json_array();
-
-        json_object_set_new(jh, "host", json_string(h->name));
-        json_object_set_new(jh, "preference", h->pref >= 0 ? json_integer(h->pref) : json_null());
-        json_object_set_new(jh, "cname", ctl_json_text(h->canonical));
-        json_object_set_new(jh, "policy_match", h->match < 0 ? json_null() :
-                                                               json_boolean(h->match == 1));
-        json_object_set_new(jh, "addresses_total", json_integer((json_int_t)h->n_addrs));
-        json_object_set_new(jh, "dns_error", ctl_json_text(h->dns_error));
-        json_object_set_new(jh, "grade", json_string(tlsprobe_grade_name(h->grade)));
-        json_object_set_new(jh, "rfc8461", json_boolean(passes(h)));
-        json_object_set_new(jh, "reason", ctl_json_text(h->why));
-        for (size_t k = h->first; k < h->first + h->n_probes; k++)
-            json_array_append_new(probes, ctl_probe_json(&c->probes[k].r, &c->probes[k].g));
-        json_object_set_new(jh, "probes", probes);
-        json_array_append_new(hosts, jh);
-    }
-    json_object_set_new(o, "hosts", hosts);
-    json_object_set_new(sender, "action", json_string(nametab_name(action_names, c->action)));
-    json_object_set_new(sender, "summary", json_string(c->sender));
-    json_object_set_new(o, "sender", sender);
-    json_object_set_new(o, "grade", json_string(nametab_name(check_grade_names, c->grade)));
-    json_object_set_new(o, "grade_reason", json_string(c->grade_why));
-    for (size_t i = 0; i < c->n_notes; i++)
-        json_array_append_new(notes, json_string(c->notes[i]));
-    json_object_set_new(o, "notes", notes);
-    json_object_set_new(o, "elapsed_ms", json_integer(elapsed_ms));
-    return o;
-}
-
-static void
-check_print(const struct check *c, long elapsed_ms)
-{
-    char buf[CHECK_TEXT_MAX];
-
-    printf("domain:   %s\n", c->domain);
-    printf("grade:    %s (%s)\n", nametab_name(check_grade_names, c->grade), c->grade_why);
-    printf("sender:   %s\n", c->sender);
-    if (c->txt.status == DNS_OK) {
-        size_t n = c->txt.n < CHECK_TXT_SHOWN ? c->txt.n : CHECK_TXT_SHOWN;
-        for (size_t i = 0; i < n; i++) {
-            printable(c->txt.rr[i].text, c->txt.rr[i].len, buf, sizeof(buf));
-            printf("%s\"%s\"", i == 0 ? "txt:      " : "          ", buf);
-            if (i + 1 == n)
-                printf(" (DNSSEC %s)", dns_sec_name(c->txt.sec));
-            printf("\n");
-        }
-    } else if (dns_status_is_answer(c->txt.status)) {
-        printf("txt:      none: %s (DNSSEC %s)\n", c->txt_err.msg, dns_sec_name(c->txt.sec));
-    } else {
-        printf("txt:      could not be learnt: %s\n", c->txt_err.msg);
-    }
-    printf("status:   %s%s%s\n", discover_status_name(c->res.status),
-           c->res.error[0] != '\0' ? ": " : "", c->res.error);
-    if (c->res.has_policy) {
-        printf("policy:   mode %s, max_age %u s, id %s\n", policy_mode_name(c->res.mode),
-               (unsigned)c->res.max_age, c->res.txt_id[0] ? c->res.txt_id : "-");
-        for (size_t i = 0; i < c->res.n_mx; i++)
-            printf("          mx: %s\n", c->res.mx[i]);
-    }
-    if (c->null_mx)
-        printf("mx:       null MX (\".\"): the domain accepts no mail (RFC 7505)\n");
-    else if (c->mx.status != DNS_OK && !c->implicit_mx)
-        printf("mx:       could not be learnt: %s\n", c->mx_err.msg);
-    else
-        printf("mx:       %zu host%s%s (DNSSEC %s)\n", c->n_mx, c->n_mx == 1 ? "" : "s",
-               c->implicit_mx ? "; no MX record: the domain itself (RFC 5321 §5.1)" : "",
-               dns_sec_name(c->mx.sec));
-    for (size_t i = 0; i < c->n_hosts; i++) {
-        const struct check_host *h = &c->hosts[i];
-        char pref[16] = "-";
-
-        if (h->pref >= 0)
-            snprintf(pref, sizeof(pref), "%d", h->pref);
-        printf("  %4s %-28s %-10s %s%s%s\n", pref, h->name, tlsprobe_grade_name(h->grade),
-               h->match < 0 ? "" : h->match ? "in policy" : "NOT in policy",
-               h->why[0] != '\0' ? (h->match < 0 ? "" : "; ") : "", h->why);
-    }
-    for (size_t i = 0; i < c->n_notes; i++)
-        printf("note:     %s\n", c->notes[i]);
-    for (size_t i = 0; i < c->n_hosts; i++) {
-        const struct check_host *h = &c->hosts[i];
-
-        printf("\n%s", h->name);
-        if (h->canonical[0] != '\0')
-            printf(" (CNAME to %s: RFC 5321 §5.1 wants an MX name with addresses of its own)",
-                   h->canonical);
-        printf(": %zu address%s", h->n_addrs, h->n_addrs == 1 ? "" : "es");
-        if (h->n_addrs > h->n_probes)
-            printf(", %zu probed", h->n_probes);
-        printf("%s%s\n", h->dns_error[0] != '\0' ? ": " : "", h->dns_error);
-        for (size_t k = h->first; k < h->first + h->n_probes; k++)
-            ctl_probe_print(&c->probes[k].r, &c->probes[k].g, "  ");
-    }
-    printf("\ntime:     %ld ms\n", elapsed_ms);
-}
 
 /* ---------------------------------------------------------------- command */
 
@@ -635,7 +424,8 @@ parse_args(int argc, char **argv, struct check *c, bool *json, char *only, size_
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},        {"mx", required_argument, NULL, 'm'},
         {"port", required_argument, NULL, 'p'},  {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"store", no_argument, NULL, 's'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct mts_err err;
     char *end;
@@ -667,6 +457,9 @@ parse_args(int argc, char **argv, struct check *c, bool *json, char *only, size_
             }
             *(ch == 'p' ? &c->port : &c->timeout) = (int)v;
             break;
+        case 's':
+            c->store = true;
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -690,7 +483,7 @@ int
 ctl_check(int argc, char **argv)
 {
     struct check *c = calloc(1, sizeof(*c));
-    char only[MXMATCH_NAME_MAX + 1], me[256];
+    char only[MXMATCH_NAME_MAX + 1];
     struct timespec t0 = clock_deadline_after(0);
     struct discover *disc = NULL;
     struct dns *d = NULL;
@@ -703,8 +496,6 @@ ctl_check(int argc, char **argv)
         fprintf(stderr, "mtasts-ctl: out of memory\n");
         return CTL_EXIT_USAGE;
     }
-    c->port = TLSPROBE_PORT;
-    c->timeout = CHECK_DEFAULT_MS;
     if ((rc = parse_args(argc, argv, c, &json, only, sizeof(only))) != 0) {
         free(c);
         return rc > 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
@@ -713,14 +504,17 @@ ctl_check(int argc, char **argv)
         free(c);
         return CTL_EXIT_USAGE;
     }
-    c->topts.ca_file = cfg->ca_file;
-    c->topts.ehlo_name = ctl_ehlo_name(me, sizeof(me));
-    struct dns_options dopts = {
-        .resolv_conf = cfg->resolv_conf,
-        .trust_anchor = cfg->trust_anchor,
-        .unbound_conf = cfg->unbound_conf,
-        .timeout_ms = (int)cfg->dns_timeout_ms,
-    };
+    if (probeconf_init(&c->pc, cfg, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        free(c);
+        return CTL_EXIT_USAGE;
+    }
+    if (c->port == 0)
+        c->port = c->pc.port;
+    if (c->timeout == 0)
+        c->timeout = c->pc.timeout_ms;
+    struct dns_options dopts;
+    dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d, &err) != 0 ||
         (rc = discover_open(cfg, DISCOVER_NO_CACHE, &disc, &err)) != 0) {
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
@@ -747,16 +541,17 @@ ctl_check(int argc, char **argv)
         goto out;
     }
     run_probes(c);
+    make_rows(c);
     store_probes(c, cfg);
     check_judge(c);
     struct timespec now = clock_deadline_after(0);
     long elapsed = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
     if (json) {
-        json_t *j = check_json(c, elapsed);
+        json_t *j = ctl_check_json(c, elapsed);
         ctl_print_json(j);
         json_decref(j);
     } else {
-        check_print(c, elapsed);
+        ctl_check_print(c, elapsed);
     }
     rc = exit_status(c->grade);
 out:

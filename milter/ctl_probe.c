@@ -12,15 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
 #include "dns.h"
 #include "mxmatch.h"
+#include "probeconf.h"
+#include "probes.h"
 #include "tlsprobe.h"
 
-#define PROBE_DEFAULT_MS 30000 /* posttls-finger's and mox's per-step timeout */
 #define PROBE_MAX_MS 300000    /* RFC 5321 §4.5.3.2: 5 minutes for a greeting */
 #define ADDR_MAX 46            /* INET6_ADDRSTRLEN */
 
@@ -136,34 +136,18 @@ ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
     printf("%s  time:        %ld ms\n", in, r->elapsed_ms);
 }
 
-const char *
-ctl_ehlo_name(char *buf, size_t bufsz)
-{
-    char scratch[MXMATCH_NAME_MAX + 1];
-
-    /* Our own name when it is a fully qualified one (RFC 5321 §4.1.4). */
-    if (gethostname(buf, bufsz) == 0 && memchr(buf, '\0', bufsz) != NULL &&
-        strchr(buf, '.') != NULL &&
-        mxmatch_host_normalize(buf, strlen(buf), scratch, sizeof(scratch), NULL) == 0)
-        return buf;
-    return "localhost";
-}
-
 /* HOST's first address through the milter's own resolver. */
 static int
 resolve(const struct config *cfg, const char *host, char *out, size_t outsz, int timeout_ms)
 {
-    struct dns_options dopts = {
-        .resolv_conf = cfg->resolv_conf,
-        .trust_anchor = cfg->trust_anchor,
-        .unbound_conf = cfg->unbound_conf,
-        .timeout_ms = timeout_ms,
-    };
+    struct dns_options dopts;
     struct dns_answer ans;
     struct mts_err err;
     struct dns *d;
     int rc = -1;
 
+    dns_options_from(cfg, &dopts);
+    dopts.timeout_ms = timeout_ms;
     if (dns_open(&dopts, &d, &err) != 0) {
         fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
         return -1;
@@ -191,14 +175,16 @@ ctl_probe(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     struct tlsprobe_options o = {0};
+    struct probeconf pc;
+    struct mts_err err;
     struct tlsprobe_result *r = NULL;
     struct tlsprobe_grade g;
     struct timespec dl;
     struct config *cfg;
-    char host[MXMATCH_NAME_MAX + 1], addr[ADDR_MAX + 1], me[256];
+    char host[MXMATCH_NAME_MAX + 1], addr[ADDR_MAX + 1], why[256];
     char *end;
     const char *address = NULL, *ca = NULL;
-    long port = TLSPROBE_PORT, timeout = PROBE_DEFAULT_MS;
+    long port = 0, timeout = 0; /* 0: the configuration's */
     bool json = false;
     int c, rc;
 
@@ -251,13 +237,32 @@ ctl_probe(int argc, char **argv)
     }
     if ((cfg = ctl_config()) == NULL)
         return CTL_EXIT_USAGE;
-    o.ca_file = ca != NULL ? ca : cfg->ca_file;
+    /* The milter's probe options (probeconf.h), unless the command line
+     * says otherwise; nothing of this probe is stored. */
+    if (probeconf_init(&pc, cfg, &err) != 0) {
+        fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+        return CTL_EXIT_USAGE;
+    }
+    o.ca_file = ca != NULL ? ca : pc.tls.ca_file;
     if (o.ehlo_name == NULL)
-        o.ehlo_name = ctl_ehlo_name(me, sizeof(me));
+        o.ehlo_name = pc.tls.ehlo_name;
+    if (port == 0)
+        port = pc.port;
+    if (timeout == 0)
+        timeout = pc.timeout_ms;
+    if (probes_never(pc.never, host)) {
+        fprintf(stderr, "mtasts-ctl: %s not probed: it is on probe_never\n", host);
+        return CTL_EXIT_UNKNOWN;
+    }
     if (address == NULL) {
         if (resolve(cfg, host, addr, sizeof(addr), (int)(timeout < 10000 ? timeout : 10000)) != 0)
             return CTL_EXIT_UNKNOWN;
         address = addr;
+    }
+    /* The milter's rule: never a connection inside the network unless allowed. */
+    if (!probeconf_may_connect(&pc, address, why, sizeof(why))) {
+        fprintf(stderr, "mtasts-ctl: %s [%s] not probed: %s\n", host, address, why);
+        return CTL_EXIT_UNKNOWN;
     }
     if ((r = malloc(sizeof(*r))) == NULL) {
         fprintf(stderr, "mtasts-ctl: out of memory\n");

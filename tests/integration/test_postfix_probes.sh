@@ -88,7 +88,7 @@ a0=$(provider_accepts)
 # ---- enforce.test: not probed yet, then accepted and delivered over verified TLS
 rcpt_only enforce.test
 ok "enforce.test, cold: 450 4.7.5 at RCPT, the MX has not been probed yet" \
-    grep -Eq '^<\*\* +450 4\.7\.5 .*has not been probed yet' "$OUT" ||
+    grep -Eq '^<\*\* +450 4\.7\.5 .*[a-z0-9.]*\.enforce\.test: not probed yet \(not-probed-yet\)' "$OUT" ||
     diag_file "$OUT"
 ok "the milter probed mx1.enforce.test (the receiving Postfix): good" \
     wait_grep 20 "$LOG" 'probe mx1\.enforce\.test\[127\.0\.30\.1\]:25: good'
@@ -188,17 +188,19 @@ ok "cnamemx.test: Postfix reached its MX over verified TLS" \
     wait_grep 30 "$E2E_DIR/submit.log" 'Verified TLS connection established to mx\.(cnamemx|provider)\.test\[127\.0\.50\.1\]'
 
 # ---- the edge hosts: ask each once (the probes start), then again
-EDGES="wrongnamemx:mx.wrongnamemx.test:someone-else
-tls11mx:mx.tls11mx.test:TLS too old: the server negotiated TLSv1.1
-untrustedmx:mx.untrustedmx.test:unknown CA
-hugebannermx:mx.hugebannermx.test:more than 100 lines
-binarybannermx:mx.binarybannermx.test:not an SMTP reply
-endlessmx:mx.endlessmx.test:more than 100 lines
-longlinemx:mx.longlinemx.test:a line longer than 1000 octets
-hangtlsmx:mx.hangtlsmx.test:in the TLS handshake
-dripmx:mx.dripmx.test:lines of a reply came, never its last line
-hangmx:mx.hangmx.test:timed out
-downmx:mx.downmx.test:refused"
+# DOMAIN:HOST:the reply's fixed word (common/probeword.h):the probe's own
+# account, which only the milter's log holds
+EDGES="wrongnamemx:mx.wrongnamemx.test:certificate-host-mismatch:someone-else
+tls11mx:mx.tls11mx.test:tls-too-old:TLS too old: the server negotiated TLSv1.1
+untrustedmx:mx.untrustedmx.test:certificate-not-trusted:unknown CA
+hugebannermx:mx.hugebannermx.test:validation-failure:more than 100 lines
+binarybannermx:mx.binarybannermx.test:validation-failure:not an SMTP reply
+endlessmx:mx.endlessmx.test:validation-failure:more than 100 lines
+longlinemx:mx.longlinemx.test:validation-failure:a line longer than 1000 octets
+hangtlsmx:mx.hangtlsmx.test:validation-failure:in the TLS handshake
+dripmx:mx.dripmx.test:unreachable:lines of a reply came, never its last line
+hangmx:mx.hangmx.test:unreachable:timed out
+downmx:mx.downmx.test:unreachable:refused"
 while IFS=: read -r d _ _; do rcpt_only "$d.test"; done <<<"$EDGES"
 while IFS=: read -r d host _; do
     wait_grep 60 "$LOG" "probe ${host//./\\.}\\[127\\.0\\.50\\.[0-9]+\\]:25: [a-z]+: " ||
@@ -207,11 +209,15 @@ done <<<"$EDGES"
 [ "$(grep -Ec 'probe mx\.(wrongnamemx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test\[' "$LOG")" -eq 11 ]
 r=$?
 ok "the 11 edge hosts were each probed once, logged with grade and reason" test $r -eq 0
-while IFS=: read -r d host why; do
+while IFS=: read -r d host word detail; do
     rcpt_only "$d.test"
-    ok "$d.test: 450 4.7.5 at RCPT naming $host and \"$why\"" \
-        grep -Eq "^<\*\* +450 4\.7\.5 MTA-STS: ${d}\.test .*${host//./\\.}.*$why" "$OUT" ||
+    ok "$d.test: 450 4.7.5 at RCPT naming $host and \"$word\", not \"$detail\"" \
+        sh -c "grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: ${d}\.test .*${host//./\\.}: .*\\($word\\)' '$OUT' &&
+            ! grep -Fq '$detail' '$OUT'" ||
         diag_file "$OUT"
+    ok "$d.test: the milter's log line for it has \"$detail\"" \
+        grep -Eq "rcpt domain=${d}\.test .*; probe: ${host//./\\.}.*$detail" "$LOG" ||
+        diag "no log line with the detail for $d.test"
 done <<<"$EDGES"
 ok "no edge domain was queued: each refusal logged by Postfix as NOQUEUE, no delivery tried" \
     sh -c "[ \$(grep -Ec 'NOQUEUE: milter-reject: RCPT from .*450 4.7.5 .*to=<bob@(wrongnamemx|tls11mx|untrustedmx|hugebannermx|binarybannermx|endlessmx|longlinemx|hangtlsmx|dripmx|hangmx|downmx)\.test>' '$E2E_DIR/submit.log') -eq 22 ] &&

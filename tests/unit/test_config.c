@@ -191,6 +191,12 @@ lookup_fairness_options(void **state)
     expect_error("refresh_workers = 0\n", "refresh_workers", "out of bounds");
     expect_error("lookups_per_sender = 100001\n", "lookups_per_sender", "out of bounds");
     expect_error("lookup_workers_max = 1025\n", "lookup_workers_max", "out of bounds");
+    cfg = load_ok("probe_allow_networks = 127.0.0.0/8, fd00::/8\n");
+    assert_int_equal(cfg->probe_allow_networks.n, 2);
+    config_unref(cfg);
+    expect_error("probe_allow_networks = 127.0.0.1/8\n", "probe_allow_networks",
+                 "bits set after the prefix");
+    expect_error("probe_allow_networks = intranet\n", "probe_allow_networks", "not a network");
 }
 
 static void
@@ -329,7 +335,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 63);
+    assert_int_equal(n, 64);
     config_unref(cfg);
 }
 

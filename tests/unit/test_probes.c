@@ -2,7 +2,9 @@
  * test_probes - the probe cache and its orchestration (probes.c,
  * probecache.c) through the seam: no DNS, no network. TTLs, the failure
  * TTL, one probe in flight per host, the concurrency bounds, probe_never,
- * and rows shared through the SQLite cache.
+ * addresses outside probe_allow_networks, and rows shared through the
+ * SQLite cache. The fake hosts live in 10.0.0.0/8, which every
+ * configuration here allows unless it sets probe_allow_networks itself.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -122,12 +124,15 @@ static const struct probes_seam seam = {fake_resolve, fake_probe, now_fn, NULL};
 static struct config *
 conf(const char *text)
 {
+    static const char allow[] = "probe_allow_networks = 10.0.0.0/8\n";
     char path[] = "/tmp/test_probes.XXXXXX";
     int fd = mkstemp(path);
     struct config *cfg = NULL;
     struct mts_err err = {""};
 
     assert_true(fd >= 0);
+    if (strstr(text, "probe_allow_networks") == NULL)
+        assert_int_equal(write(fd, allow, strlen(allow)), (ssize_t)strlen(allow));
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     if (config_load(path, &cfg, &err) != 0)
@@ -181,6 +186,42 @@ first_ask_is_unknown_then_known(void **state)
     assert_string_equal(h.address, "10.1.0.0");
     assert_string_equal(h.protocol, "TLSv1.3");
     assert_int_equal(atomic_load(&probe_calls), 1);
+    probes_close(p);
+    config_unref(cfg);
+}
+
+/* An address outside probe_allow_networks that is not globally reachable
+ * is never connected to: the host is unknown (not_routable) for the
+ * failure TTL; one in the allowed networks is probed. */
+static void
+private_addresses_not_probed(void **state)
+{
+    struct config *cfg = conf("mx_probes = yes\nprobe_allow_networks = 10.1.0.0/16\n"
+                              "probe_failure_ttl = 15m\n");
+    struct probes *p = open_probes(cfg, PROBES_NO_CACHE);
+    struct probes_host h;
+
+    (void)state;
+    get_known(p, "good.net-1.example", &h);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
+    assert_false(h.not_routable);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    get_known(p, "good.net-2.example", &h);
+    assert_int_equal(atomic_load(&probe_calls), 1);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_UNKNOWN);
+    assert_true(h.not_routable);
+    assert_false(h.rfc8461);
+    assert_non_null(strstr(h.reason, "not probed: 10.2.0.0 is private"));
+    assert_int_equal(h.expires_at - h.probed_at, 15 * 60);
+    probes_close(p);
+    config_unref(cfg);
+
+    /* Without the option, 10/8 is never probed. */
+    cfg = conf("mx_probes = yes\nprobe_allow_networks =\n");
+    p = open_probes(cfg, PROBES_NO_CACHE);
+    get_known(p, "good.net-1.example", &h);
+    assert_true(h.not_routable);
+    assert_int_equal(atomic_load(&probe_calls), 0);
     probes_close(p);
     config_unref(cfg);
 }
@@ -692,6 +733,7 @@ main(void)
         cmocka_unit_test(probes_charged_to_sender_and_connection),
         cmocka_unit_test(a_busy_network_holds_no_worker),
         cmocka_unit_test(never_probed),
+        cmocka_unit_test(private_addresses_not_probed),
         cmocka_unit_test(rows_shared_through_the_cache),
     };
 

@@ -884,7 +884,7 @@ run_name_case(void **state)
 /* ------------------------------------------------------------- probes */
 
 /* What a probe of one host showed. */
-enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE };
+enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRIVATE };
 
 struct probe_case {
     const char *label;
@@ -898,64 +898,76 @@ struct probe_case {
     bool permanent;
     enum verdict_tls tls;
     const char *why;			/* a fragment of the reason, or NULL */
+    const char *detail;			/* a fragment of the detail (the log's), or NULL */
 };
 
 #define MX_OTHER "mx2.pool.sts-hosting.test"
 static const struct probe_case probe_cases[] = {
     { "enforce, the matching MX verified", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD }, true,
-      VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "MX TLS" },
+      VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "MX TLS", NULL },
     { "enforce, verified, route does not enforce", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD },
-      false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE },
+      false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE, NULL },
     { "enforce, the only MX unverified: defer naming it", NULL, DISCOVER_ENFORCE, { MX_OK },
       { P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED,
+      MX_OK ": certificate expired (certificate-expired)",
       MX_OK " [192.0.2.9]: unverified: certificate has expired" },
     { "enforce, no STARTTLS", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true,
-      VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "does not offer STARTTLS" },
+      VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE,
+      MX_OK ": no STARTTLS (starttls-not-supported)", "does not offer STARTTLS" },
     { "enforce, fail=reject: a permanent reject", "rcpt=* require=mta-sts fail=reject",
       DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true, VERDICT_REJECT, VERDICT_FAIL, true,
-      VERDICT_TLS_NONE, MX_OK },
+      VERDICT_TLS_NONE, MX_OK, NULL },
     { "enforce, one good and one bad MX", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
-      { P_NOTLS, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL },
+      { P_NOTLS, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL, NULL },
     { "enforce, the good MX does not match the policy", NULL, DISCOVER_ENFORCE,
       { MX_BAD, MX_OK }, { P_GOOD, P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false,
-      VERDICT_TLS_UNVERIFIED, MX_OK },
+      VERDICT_TLS_UNVERIFIED, MX_OK, NULL },
     { "enforce, not probed yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET },
-      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN, "not been probed yet" },
+      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
+      MX_OK ": not probed yet (not-probed-yet)", NULL },
     { "enforce, not probed yet, unknown=tag", "rcpt=* require=mta-sts unknown=tag",
       DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET }, true, VERDICT_TAG, VERDICT_UNKNOWN, false,
-      VERDICT_TLS_UNKNOWN, NULL },
+      VERDICT_TLS_UNKNOWN, NULL, NULL },
     { "enforce, one bad, one not yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
       { P_NOTLS, P_NOT_YET }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
-      MX_OTHER },
+      MX_OTHER, NULL },
     { "enforce, unreachable: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_UNREACHABLE },
-      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN, "connection refused" },
+      true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
+      MX_OK ": unreachable (unreachable)", "connection refused" },
+    { "enforce, a private address: unknown, not probed", NULL, DISCOVER_ENFORCE, { MX_OK },
+      { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
+      MX_OK ": not probed: private address (not-probed-private-address)",
+      "10.0.0.25 is private" },
+    { "verified-tls, a private address: unknown", "rcpt=* require=verified-tls",
+      DISCOVER_ABSENT, { MX_OK }, { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false,
+      VERDICT_TLS_UNKNOWN, "not probed: private address", NULL },
     { "testing domain: nothing demanded, MX not looked at", NULL, DISCOVER_TESTING, { MX_OK },
-      { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL },
+      { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL, NULL },
     { "tls: unverified is enough", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
-      { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED, NULL },
+      { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED, NULL, NULL },
     { "tls: one MX without STARTTLS fails", "rcpt=* require=tls", DISCOVER_ABSENT,
       { MX_OK, MX_OTHER }, { P_GOOD, P_NOTLS }, true, VERDICT_DEFER, VERDICT_FAIL, false,
-      VERDICT_TLS_NONE, MX_OTHER },
+      VERDICT_TLS_NONE, MX_OTHER, NULL },
     { "tls: route does not enforce", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
-      { P_GOOD }, false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE },
+      { P_GOOD }, false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE, NULL },
     /* Not permanent: no policy re-check can change a probe. */
     { "verified-tls: expired fails, fail=reject", "rcpt=* require=verified-tls fail=reject",
       DISCOVER_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, false,
-      VERDICT_TLS_UNVERIFIED, "certificate has expired" },
+      VERDICT_TLS_UNVERIFIED, "certificate-expired", NULL },
     { "verified-tls: all good", "rcpt=* require=verified-tls", DISCOVER_NONE,
       { MX_OK, MX_OTHER }, { P_GOOD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
-      VERDICT_TLS_VERIFIED, NULL },
+      VERDICT_TLS_VERIFIED, NULL, NULL },
     { "verified-tls: not yet probed, unknown=reject", "rcpt=* require=verified-tls unknown=reject",
       DISCOVER_ABSENT, { MX_OK }, { P_NOT_YET }, true, VERDICT_REJECT, VERDICT_UNKNOWN, false,
-      VERDICT_TLS_UNKNOWN, NULL },
+      VERDICT_TLS_UNKNOWN, NULL, NULL },
     { "verified-tls: judged even when MTA-STS is unknown", "rcpt=* require=verified-tls",
       DISCOVER_UNKNOWN, { MX_OK }, { P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
-      VERDICT_TLS_VERIFIED, NULL },
+      VERDICT_TLS_VERIFIED, NULL, NULL },
     { "verified-tls on enforce: only matching hosts count", "rcpt=* require=verified-tls",
       DISCOVER_ENFORCE, { MX_OK, MX_BAD }, { P_GOOD, P_NOTLS }, true, VERDICT_TAG, VERDICT_PASS,
-      false, VERDICT_TLS_VERIFIED, NULL },
+      false, VERDICT_TLS_VERIFIED, NULL, NULL },
     { "tls: null MX fails", "rcpt=* require=tls", DISCOVER_ABSENT, { "." }, { P_NOT_YET },
-      true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX" },
+      true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX", NULL },
 };
 
 static void
@@ -988,6 +1000,14 @@ fill_probe(struct probes_host *h, enum probe_fact p)
         h->grade = TLSPROBE_GRADE_UNKNOWN;
         h->status = TLSPROBE_REFUSED;
         snprintf(h->reason, sizeof(h->reason), "connection refused");
+        break;
+    case P_PRIVATE:
+        h->grade = TLSPROBE_GRADE_UNKNOWN;
+        h->status = TLSPROBE_UNREACHABLE;
+        h->not_routable = true;
+        snprintf(h->reason, sizeof(h->reason),
+                 "not probed: 10.0.0.25 is private (10.0.0.0/8, RFC 1918)");
+        snprintf(h->address, sizeof(h->address), "%s", "");
         break;
     }
 }
@@ -1027,6 +1047,17 @@ run_probe_case(void **state)
     assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
     if (c->why != NULL)
         assert_reason_names(v.reason, sizeof(v.reason), c->why);
+    /* What a probe found out (the server's words, its address, how the
+     * connection failed) is never in the reason a sender sees: only in
+     * the detail, for the log. */
+    for (size_t i = 0; i < n; i++) {
+        if (ph[i].reason[0] != '\0' && strstr(v.reason, ph[i].reason) != NULL)
+            fail_msg("the reason holds the probe's text \"%s\": %s", ph[i].reason, v.reason);
+        if (strstr(v.reason, "192.0.2.9") != NULL)
+            fail_msg("the reason holds the probed address: %s", v.reason);
+    }
+    if (c->detail != NULL && strstr(v.detail, c->detail) == NULL)
+        fail_msg("detail \"%s\", want \"%s\" in it", v.detail, c->detail);
     discover_result_free(&st);
 }
 

@@ -38,6 +38,7 @@ CONF="$W/test.conf"
     echo "fetch_connect_timeout_ms = 1s"
     echo "fetch_timeout_ms = 2s"
     echo "dns_timeout_ms = 2s"
+    echo "probe_timeout_ms = 3s"
 } >"$CONF"
 OUT="$W/out"
 ERR="$W/err"
@@ -72,7 +73,7 @@ accepts() { grep -c " accept .*@$1:25 " "$MTS_WORLD_SMTP_LOG"; }
 
 
 # ---- goodmx.test: enforce, one MX with two good addresses ---------------------
-check goodmx.test
+check goodmx.test --store
 exits "goodmx: exit 0" 0
 is "goodmx: grade good, deliver to mx.goodmx.test" \
     '.grade == "good" and .sender.action == "deliver" and .sender.summary == "deliver to mx.goodmx.test"'
@@ -81,7 +82,7 @@ is "goodmx: TXT and MX DNSSEC secure, policy" \
 is "goodmx: both addresses probed, ok, TLS 1.2+, chain valid, name match" \
     '.hosts[0].host == "mx.goodmx.test" and .hosts[0].preference == 10 and .hosts[0].policy_match and ([.hosts[0].probes[].address] | sort) == ["127.0.50.2","127.0.50.3"] and all(.hosts[0].probes[]; .status == "ok" and .certificate.chain_valid and .certificate.name_match and .certificate.names == ["mx.goodmx.test"] and (.certificate.issuer | test("MTA-STS World Test CA")) and .certificate.days_left > 300 and (.tls.protocol | test("TLSv1.[23]")))'
 [ "$(sqlite3 "$MTS_WORLD_CACHE_DB" "SELECT group_concat(address || ' ' || grade, ',') FROM (SELECT * FROM tls_probes WHERE host = 'mx.goodmx.test' AND port = 25 ORDER BY address)")" = "127.0.50.2 good,127.0.50.3 good" ]
-ok "goodmx: the probes updated the shared cache (tls_probes)" $?
+ok "goodmx: check --store: the probes updated the shared cache (tls_probes)" $?
 run check goodmx.test
 exits "goodmx human: exit 0" 0
 has "goodmx human: grade line" "grade:    good (the worst of the policy-matching MX hosts that pass RFC 8461)"
@@ -101,7 +102,7 @@ check wrongnamemx.test
 exits "wrongnamemx: exit 1" 1
 is "wrongnamemx: unverified, wrong-name, the names shown" \
     '.grade == "unverified" and .hosts[0].probes[0].status == "wrong-name" and .hosts[0].probes[0].certificate.names == ["mx.someone-else.test"] and .sender.action == "defer"'
-run check nostarttls.test
+run check --store nostarttls.test
 exits "nostarttls: exit 1" 1
 has "nostarttls human: grade fail" "grade:    fail (the best of the policy-matching MX hosts, none of which passes RFC 8461)"
 has "nostarttls human: the reason" "sender:   defer: no MX host that matches the policy passes RFC 8461 (mx.nostarttls.test: STARTTLS is not offered"
@@ -234,15 +235,15 @@ grep -q "hangtls@127.0.50.16:25 STARTTLS" "$MTS_WORLD_SMTP_LOG"
 ok "hangtlsmx: the server saw STARTTLS (the hang is after it)" $?
 ! grep -Eq "@127\.0\.50\.1[0-7]:25 (MAIL|RCPT|DATA)" "$MTS_WORLD_SMTP_LOG"
 ok "the edge hosts never saw MAIL, RCPT or DATA" $?
-check hangtlsmx.test --timeout 3000
+check hangtlsmx.test --timeout 3000 --store
 is "check hangtlsmx.test: fail, defer naming the host and the TLS handshake timeout" \
     '.grade == "fail" and .sender.action == "defer" and (.sender.summary | test("mx.hangtlsmx.test: timed out after [0-9]+ ms in the TLS handshake"))'
-check untrustedmx.test --timeout 3000
+check untrustedmx.test --timeout 3000 --store
 is "check untrustedmx.test: unverified, defer naming the unknown CA" \
     '.grade == "unverified" and .sender.action == "defer" and (.sender.summary | test("mx.untrustedmx.test: .*unknown CA"))'
 
 # ---- mtasts-ctl cache and the probe rows the checks above wrote --------------
-# (check writes probe rows only; a lookup writes goodmx.test's domain row)
+# (check --store writes probe rows only; a lookup writes goodmx.test's domain row)
 run lookup goodmx.test
 exits "lookup goodmx.test: exit 0" 0
 run cache list --probes --json
@@ -275,6 +276,54 @@ run cache list --json
 is "cache flush --probes: the domain rows kept" 'any(.domain == "goodmx.test")'
 run cache show --probes
 exits "cache show --probes without a host: exit 2" 2
+
+# ---- one probe configuration: check probes with the milter's options ------
+# STRICT trusts another CA for probes (probe_ca_file): under it no MX host of
+# the world passes. MINE is the world's. A check run under one configuration
+# never changes what the milter decides under another (it stores nothing
+# unless --store asks): before, check probed with ca_file and wrote its rows.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=Another Test CA" -keyout "$W/other-ca.key" -out "$W/other-ca.crt" >/dev/null 2>&1
+MINE="$W/mine.conf" STRICT="$W/strict.conf"
+{ cat "$CONF"; echo "mx_probes = yes"; echo "enforcing_transports = smtp"; } >"$MINE"
+{ cat "$MINE"; echo "probe_ca_file = $W/other-ca.crt"; } >"$STRICT"
+explain() { "$CTL" -c "$1" explain --json --auth alice bob@goodmx.test >"$OUT" 2>"$ERR"; }
+"$CTL" -c "$STRICT" check --json goodmx.test >"$OUT" 2>"$ERR"
+is "check under probe_ca_file = another CA: goodmx unverified, untrusted (check uses probe_ca_file)" \
+    '.grade == "unverified" and all(.hosts[0].probes[]; .status == "untrusted")'
+[ "$(sqlite3 "$MTS_WORLD_CACHE_DB" "SELECT count(*) FROM tls_probes WHERE host = 'mx.goodmx.test'")" -eq 0 ]
+ok "check without --store wrote no probe row" $?
+explain "$STRICT"
+is "explain under STRICT: goodmx.test does not pass (no row of another trust store was written)" \
+    '.[0].verdict != "pass" and .[0].tls != "verified"'
+"$CTL" -c "$MINE" check --store --json goodmx.test >"$OUT" 2>"$ERR"
+is "check --store under the world's configuration: goodmx good" '.grade == "good"'
+explain "$MINE"
+is "explain under the world's configuration: goodmx.test passes, tls=verified" \
+    '.[0].verdict == "pass" and .[0].tls == "verified"'
+"$CTL" -c "$STRICT" check --json goodmx.test >"$OUT" 2>"$ERR"
+is "check under another CA again: unverified" '.grade == "unverified"'
+[ "$(sqlite3 "$MTS_WORLD_CACHE_DB" "SELECT group_concat(grade) FROM tls_probes WHERE host = 'mx.goodmx.test'")" = "good,good" ]
+ok "check with another CA file left the milter's rows as they were (good, good)" $?
+explain "$MINE"
+is "explain under the world's configuration after it: goodmx.test still passes, tls=verified" \
+    '.[0].verdict == "pass" and .[0].tls == "verified"'
+"$CTL" -c "$MINE" check --store --timeout 2000 --json goodmx.test >"$OUT" 2>"$ERR"
+grep -q "nothing stored" "$ERR"
+ok "check --store --timeout other than probe_timeout_ms: nothing stored, said so" $?
+
+# the same rule for the addresses: without probe_allow_networks, nothing on loopback
+grep -v '^probe_allow_networks' "$MINE" >"$W/noallow.conf"
+b0=$(accepts 127.0.50.2)
+"$CTL" -c "$W/noallow.conf" check --json goodmx.test >"$OUT" 2>"$ERR"
+is "check without probe_allow_networks: goodmx unknown, its addresses not probed (loopback)" \
+    '.grade == "unknown" and .hosts[0].probes == [] and (.hosts[0].not_probed | test("127.0.50.[23] is loopback"))'
+[ "$(accepts 127.0.50.2)" -eq "$b0" ]
+ok "check without probe_allow_networks: no connection to 127.0.50.2" $?
+"$CTL" -c "$W/noallow.conf" probe mx.goodmx.test >"$OUT" 2>"$ERR"
+rc=$?
+[ "$rc" -eq 3 ] && grep -q "not probed: 127.0.50.[23] is loopback" "$ERR"
+ok "probe without probe_allow_networks: exit 3, not probed, says why (got $rc)" $?
 
 echo "1..$n"
 exit $((fails > 0))

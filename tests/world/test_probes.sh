@@ -23,6 +23,8 @@
 #            deferred.
 #   Between them, mtasts-ctl explain reads the probes the first one cached,
 #   and the first one, restarted, answers from them at once.
+#   private  without probe_allow_networks the world's loopback MX hosts are
+#            never connected to: unknown, "not probed: private address".
 #   edges    the probe's edge hosts (TLS 1.1 only, another CA, huge, binary,
 #            endless and dripping banners, a line with no end, a hang after
 #            STARTTLS): each domain deferred naming its host and the failure,
@@ -152,6 +154,10 @@ ok "the probe of mx.provider.test is in the shared cache (grade good)" $?
 ok "a failed probe is kept for probe_failure_ttl (15m)" $?
 grep -q "probe mx.expiredmx.test\[127.0.50.4\]:25: unverified: the certificate expired" "$W/enforce.log"
 ok "the probe is logged with host, address, grade and reason" $?
+grep -Eq "rcpt domain=wrongnamemx\.test .*; probe: mx\.wrongnamemx\.test \[127\.0\.50\.[0-9]+\]: unverified: .*someone-else" "$W/enforce.log"
+ok "the decision's log line keeps the probe's own account (the certificate's names), which the reply leaves out" $?
+grep -Eq "rcpt domain=downmx\.test .*; probe: mx\.downmx\.test \[127\.0\.50\.[0-9]+\]: unknown: .*refused" "$W/enforce.log"
+ok "the decision's log line says the connection was refused, which the reply leaves out" $?
 stop_milter
 "$BUILD/milter/mtasts-ctl" -c "$W/enforce.conf" explain --json --auth alice bob@goodmx.test bob@nostarttls.test \
     >"$W/explain.json" 2>&1
@@ -182,6 +188,26 @@ for h in tls11mx untrustedmx hugebannermx binarybannermx endlessmx longlinemx ha
 done
 [ "$(grep -c "probe mx\.[a-z0-9]*\.test\[127\.0\.50\.1[0-7]\]:25: " "$W/edges.log")" -eq 8 ]
 ok "edges: each of the 8 edge hosts probed once, logged with its grade and reason" $?
+grep -Eq "rcpt domain=untrustedmx\.test .*; probe: mx\.untrustedmx\.test .*unknown CA" "$W/edges.log" &&
+    grep -Eq "rcpt domain=binarybannermx\.test .*; probe: mx\.binarybannermx\.test .*not an SMTP reply" "$W/edges.log"
+ok "edges: the decisions' log lines keep the probes' own accounts (unknown CA, not an SMTP reply)" $?
+stop_milter
+
+# ---- phase 3b: without probe_allow_networks, loopback MX hosts are not probed --
+write_conf private
+sed -i '/^probe_allow_networks/d' "$W/private.conf"
+goodmx_accepts() { grep -Ec " accept [a-z0-9]*@127\.0\.50\.[23]:25 " "$MTS_WORLD_SMTP_LOG"; }
+a0=$(goodmx_accepts)
+start_milter private || bail "mtasts-milter (private) did not start"
+client private
+sleep 0.5
+a1=$(goodmx_accepts)
+[ "$a1" -eq "$a0" ]
+ok "private: no connection to mx.goodmx.test (127.0.50.2, .3) without probe_allow_networks ($((a1 - a0)) seen)" $?
+grep -q "probe mx.goodmx.test\[127.0.50.2\]: not probed: 127.0.50.2 is loopback (127.0.0.0/8), not in probe_allow_networks" "$W/private.log"
+ok "private: the address left out is logged with its range" $?
+grep -Eq "rcpt domain=goodmx\.test .*action=defer.*; probe: mx\.goodmx\.test: unknown: not probed: 127\.0\.50\.[23] is loopback" "$W/private.log"
+ok "private: the decision's log line says why (the reply only \"private address\")" $?
 stop_milter
 
 # ---- phase 4: concurrency bounds ------------------------------------------------
