@@ -11,6 +11,7 @@
  * worker holds.
  */
 #include "probes.h"
+#include "tlsa.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -107,13 +108,22 @@ real_resolve(void *arg, const char *host, const struct timespec *deadline,
 }
 
 static void
+real_tlsa(void *arg, const char *host, int port, const struct timespec *deadline,
+          struct tlsa_set *out)
+{
+    tlsa_lookup(((struct probes *)arg)->dns, host, port, deadline, out);
+}
+
+static void
 real_probe(void *arg, const char *host, const char *address, int port,
-           const struct timespec *deadline, struct tlsprobe_result *out)
+           const struct tlsa_set *tlsa, const struct timespec *deadline,
+           struct tlsprobe_result *out)
 {
     struct probes *p = arg;
     struct tlsprobe_options o = {
         .ca_file = p->cfg->probe_ca_file[0] != '\0' ? p->cfg->probe_ca_file : p->cfg->ca_file,
         .ehlo_name = p->ehlo,
+        .tlsa = tlsa,
     };
 
     (void)tlsprobe_run(&o, host, address, port, deadline, out);
@@ -385,6 +395,7 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     int64_t now = p->seam.now();
     int port = (int)p->cfg->probe_port, n_addr;
     struct timespec dl;
+    struct tlsa_set *tlsa = NULL;
 
     memset(res, 0, sizeof(*res));
     if (p->cache != NULL &&
@@ -403,6 +414,9 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     n = 0;
     dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
     n_addr = p->seam.resolve(p->seam.arg, host, &dl, addrs, PROBECACHE_ADDR_MAX, &err);
+    /* RFC 7672 §2.2: TLSA records (the addresses again come from the cache). */
+    if (n_addr > 0 && p->seam.tlsa != NULL && (tlsa = calloc(1, sizeof(*tlsa))) != NULL)
+        p->seam.tlsa(p->seam.arg, host, port, &dl, tlsa);
     if (n_addr <= 0) {
         /* Kept in memory only, for the failure TTL: nothing was probed. */
         res->state = PROBES_KNOWN;
@@ -432,7 +446,7 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
         pthread_mutex_unlock(&p->mu);
 
         dl = clock_deadline_after((int)p->cfg->probe_timeout_ms);
-        p->seam.probe(p->seam.arg, host, addrs[i], port, &dl, r);
+        p->seam.probe(p->seam.arg, host, addrs[i], port, tlsa, &dl, r);
 
         pthread_mutex_lock(&p->mu);
         p->running--;
@@ -447,14 +461,16 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
         tlsprobe_grade(r, &g);
         probecache_row_from(r, &g, p->seam.now(), p->cfg->probe_ttl,
                             p->cfg->probe_failure_ttl, &rows[n]);
+        probecache_row_dane(&rows[n], tlsa, r, p->cfg->probe_failure_ttl);
         free(r);
-        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s", host, addrs[i], port,
+        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s; DANE %s %s", host, addrs[i], port,
                 tlsprobe_grade_name(rows[n].grade), rows[n].reason[0] ? ": " : "",
-                rows[n].reason);
+                rows[n].reason, tlsa_dane_name(rows[n].dane), rows[n].dane_detail);
         if (p->cache != NULL && probecache_put(p->cache, &rows[n], &err) != CACHE_OK)
             log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addrs[i], err.msg);
         n++;
     }
+    free(tlsa);
     if (n == 0) {
         res->state = PROBES_NOT_YET;
         snprintf(res->reason, sizeof(res->reason), "out of memory");
@@ -479,6 +495,8 @@ fill_host(const struct probecache_host *sum, struct probes_host *res)
     snprintf(res->protocol, sizeof(res->protocol), "%s", sum->worst->protocol);
     res->probed_at = sum->probed_at;
     res->expires_at = sum->expires_at;
+    res->dane = sum->worst->dane;
+    snprintf(res->dane_detail, sizeof(res->dane_detail), "%s", sum->worst->dane_detail);
 }
 
 static void *
@@ -698,6 +716,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
             goto fail;
         p->seam.resolve = real_resolve;
         p->seam.probe = real_probe;
+        p->seam.tlsa = real_tlsa;
         p->seam.arg = p;
     }
     if (p->seam.now == NULL)

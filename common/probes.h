@@ -22,7 +22,8 @@
  *	process, or an earlier run, may have probed it): when they are live
  *	and not yet in the last quarter of their life they are taken as they
  *	are. Otherwise it resolves the host's
- *	addresses (at most PROBECACHE_ADDR_MAX) and probes each on
+ *	addresses (at most PROBECACHE_ADDR_MAX) and its TLSA records (tlsa.h:
+ *	only below DNSSEC-secure addresses) and probes each address on
  *	probe_port within probe_timeout_ms, at most probe_network_concurrency
  *	at once per destination /24 (IPv4) or /64 (IPv6), and writes the rows
  *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
@@ -74,10 +75,15 @@ struct probes_seam {
     /* Numeric addresses of host, at most max; the count, or -1 with err. */
     int (*resolve)(void *arg, const char *host, const struct timespec *deadline,
                    char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);
+    /* tlsa: the host's TLSA records (NULL: none), for DANE (tlsprobe.h). */
     void (*probe)(void *arg, const char *host, const char *address, int port,
-                  const struct timespec *deadline, struct tlsprobe_result *out);
+                  const struct tlsa_set *tlsa, const struct timespec *deadline,
+                  struct tlsprobe_result *out);
     int64_t (*now)(void); /* seconds, for probed_at / expires_at */
     void *arg;
+    /* The host's TLSA records (tlsa_lookup); NULL: no DANE lookups. */
+    void (*tlsa)(void *arg, const char *host, int port, const struct timespec *deadline,
+                 struct tlsa_set *out);
 };
 
 enum probes_state {
@@ -95,6 +101,8 @@ struct probes_host {
     char reason[PROBECACHE_REASON_MAX];
     char protocol[16];
     int64_t probed_at, expires_at;
+    enum tlsa_dane dane;          /* DANE outcome (tlsa.h) of the address graded */
+    char dane_detail[PROBECACHE_DANE_MAX]; /* the matching record, or why not */
 };
 
 struct probes_stats {

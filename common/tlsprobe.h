@@ -161,7 +161,7 @@ struct tlsprobe_result {
     int64_t not_before, not_after; /* Unix times */
     long days_left;                /* from the probe's wall-clock time; negative: expired */
     long verify_code;              /* OpenSSL X509_V_* of the first chain problem, 0 = OK */
-    char verify_text[128];
+    char verify_text[256];
     unsigned chain_flags;          /* TLSPROBE_CHAIN_* */
     bool chain_valid;              /* no chain problem at all */
     bool name_match;               /* a DNS-ID matches mx_host */
