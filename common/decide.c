@@ -160,6 +160,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->outcome = v->outcome;
         out->action = v->action;
         out->tls = v->tls;
+        out->dane = v->dane;
         out->rule = v->rule;
         mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
         mts_text_set(out->why, sizeof(out->why), "%s", v->reason);
