@@ -24,6 +24,7 @@
  *	1 unverified or fail; 3 unknown; 2 usage or configuration error.
  */
 #include "ctl.h"
+#include "ctl_check.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -43,90 +44,16 @@
 #include "probecache.h"
 #include "tlsprobe.h"
 
-#define CHECK_MAX_HOSTS 10     /* MX hosts probed, the most preferred first */
-#define CHECK_MAX_ADDRS 4      /* addresses probed per host */
-#define CHECK_PARALLEL 8       /* probes at once */
-#define CHECK_DEFAULT_MS 20000 /* one probe */
-#define CHECK_MAX_MS 300000
-#define CHECK_TXT_SHOWN 8      /* TXT records shown */
-#define CHECK_TEXT_MAX 512
-
-/* The domain grade: the probe grades, and none for a null MX. */
-enum check_grade {
-    CHECK_GOOD = TLSPROBE_GRADE_GOOD,
-    CHECK_WEAK = TLSPROBE_GRADE_WEAK,
-    CHECK_UNVERIFIED = TLSPROBE_GRADE_UNVERIFIED,
-    CHECK_FAIL = TLSPROBE_GRADE_FAIL,
-    CHECK_UNKNOWN = TLSPROBE_GRADE_UNKNOWN,
-    CHECK_NONE
-};
-
 static const struct nametab check_grade_names[] = {
     {"good", CHECK_GOOD}, {"weak", CHECK_WEAK}, {"unverified", CHECK_UNVERIFIED},
     {"fail", CHECK_FAIL}, {"unknown", CHECK_UNKNOWN}, {"none", CHECK_NONE},
     {NULL, -1},
 };
 
-/* What a sender enforcing MTA-STS does with mail for the domain. */
-enum check_action {
-    ACTION_DELIVER,        /* to the hosts listed */
-    ACTION_DEFER,          /* enforce, and no MX host can be used */
-    ACTION_NOT_APPLICABLE, /* testing, none, absent, failed: MTA-STS demands nothing */
-    ACTION_NO_MAIL,        /* null MX (RFC 7505) */
-    ACTION_UNKNOWN         /* the policy could not be learnt now */
-};
-
 static const struct nametab action_names[] = {
     {"deliver", ACTION_DELIVER}, {"defer", ACTION_DEFER},
     {"not-applicable", ACTION_NOT_APPLICABLE}, {"no-mail", ACTION_NO_MAIL},
     {"unknown", ACTION_UNKNOWN}, {NULL, -1},
-};
-
-struct check_probe {
-    size_t host;
-    char address[64];
-    struct tlsprobe_result r;
-    struct tlsprobe_grade g;
-};
-
-struct check_host {
-    char name[MXMATCH_NAME_MAX + 1];
-    int pref;                  /* -1: not an MX record (--mx elsewhere) */
-    char canonical[256];       /* "" unless the name is a CNAME */
-    enum dns_status dns;       /* of the address lookup */
-    char dns_error[256];
-    size_t n_addrs;            /* addresses found (probed: at most CHECK_MAX_ADDRS) */
-    size_t first, n_probes;    /* its probes */
-    int match;                 /* -1: no policy; 0 or 1 */
-    enum tlsprobe_grade_word grade;
-    char why[TLSPROBE_REASON_MAX]; /* the reason of the probe that gave the grade */
-};
-
-struct check {
-    char domain[DOMAIN_NAME_MAX + 1];
-    int port, timeout;
-    const char *only;          /* --mx */
-    struct tlsprobe_options topts;
-    struct dns_answer txt, mx;
-    struct mts_err txt_err, mx_err;
-    struct discover_result res;
-    bool null_mx, implicit_mx;
-    size_t n_mx;               /* MX host names in DNS (after normalising) */
-    struct check_host hosts[CHECK_MAX_HOSTS];
-    size_t n_hosts;
-    struct check_probe *probes;
-    size_t n_probes;
-    /* probing */
-    pthread_mutex_t mu;
-    size_t next;
-    struct timespec phase_end;
-    /* the judgement */
-    enum check_action action;
-    char sender[2 * CHECK_TEXT_MAX];
-    enum check_grade grade;
-    char grade_why[CHECK_TEXT_MAX];
-    char notes[4][CHECK_TEXT_MAX];
-    size_t n_notes;
 };
 
 static void
@@ -259,6 +186,7 @@ collect_addresses(struct check *c, struct dns *d, int dns_ms)
         h->n_probes = c->n_probes - h->first;
         dns_answer_free(&a);
     }
+    check_dane_lookup(c, d, &dl);
     return 0;
 }
 
@@ -278,8 +206,10 @@ probe_worker(void *arg)
         pthread_mutex_unlock(&c->mu);
         if (p == NULL)
             return NULL;
+        struct tlsprobe_options o = c->topts;
+        o.tlsa = &c->hosts[p->host].tlsa; /* DANE where it has usable records */
         dl = clock_deadline_after(c->timeout);
-        (void)tlsprobe_run(&c->topts, c->hosts[p->host].name, p->address, c->port,
+        (void)tlsprobe_run(&o, c->hosts[p->host].name, p->address, c->port,
                            clock_earlier(&dl, &c->phase_end), &p->r);
         tlsprobe_grade(&p->r, &p->g);
     }
@@ -322,6 +252,8 @@ store_probes(const struct check *c, const struct config *cfg)
             continue; /* never started */
         probecache_row_from(&c->probes[i].r, &c->probes[i].g, now, cfg->probe_ttl,
                             cfg->probe_failure_ttl, &row);
+        probecache_row_dane(&row, &c->hosts[c->probes[i].host].tlsa, &c->probes[i].r,
+                            cfg->probe_failure_ttl);
         if (probecache_put(db, &row, &err) != CACHE_OK) {
             fprintf(stderr, "mtasts-ctl: probe results not cached: %s\n", err.msg);
             break;
@@ -358,12 +290,15 @@ judge_host(struct check *c, struct check_host *h)
     } else {
         snprintf(h->why, sizeof(h->why), "no address");
     }
+    check_dane_host(c, h);
 }
 
+/* With DANE the grade is DANE's (tlsprobe.h); a failed TLSA lookup bars the host. */
 static bool
 passes(const struct check_host *h)
 {
-    return h->grade == TLSPROBE_GRADE_GOOD || h->grade == TLSPROBE_GRADE_WEAK;
+    return (h->grade == TLSPROBE_GRADE_GOOD || h->grade == TLSPROBE_GRADE_WEAK) &&
+           h->dane != TLSA_DANE_LOOKUP_FAILED;
 }
 
 /* Appends "name" to a ", "-separated list in out. */
@@ -444,6 +379,8 @@ check_judge(struct check *c)
         }
         return;
     }
+    if (check_dane_judge(c))
+        return;
     c->action = ACTION_NOT_APPLICABLE;
     snprintf(c->sender, sizeof(c->sender), "%s",
              st == DISCOVER_TESTING ?
@@ -527,6 +464,7 @@ check_json(const struct check *c, long elapsed_ms)
         json_object_set_new(jh, "grade", json_string(tlsprobe_grade_name(h->grade)));
         json_object_set_new(jh, "rfc8461", json_boolean(passes(h)));
         json_object_set_new(jh, "reason", ctl_json_text(h->why));
+        check_dane_json(jh, h);
         for (size_t k = h->first; k < h->first + h->n_probes; k++)
             json_array_append_new(probes, ctl_probe_json(&c->probes[k].r, &c->probes[k].g));
         json_object_set_new(jh, "probes", probes);
@@ -606,6 +544,7 @@ check_print(const struct check *c, long elapsed_ms)
         if (h->n_addrs > h->n_probes)
             printf(", %zu probed", h->n_probes);
         printf("%s%s\n", h->dns_error[0] != '\0' ? ": " : "", h->dns_error);
+        check_dane_print(h);
         for (size_t k = h->first; k < h->first + h->n_probes; k++)
             ctl_probe_print(&c->probes[k].r, &c->probes[k].g, "  ");
     }
