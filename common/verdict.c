@@ -709,7 +709,7 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
     const char *mxp[DISCOVER_MAX_MX];
     const struct verdict_rule *rule;
-    bool tls_req;
+    bool tls_req, dane_req;
     char route[300];
     struct mts_err err;
     int n_mx = -1, left;
@@ -735,6 +735,9 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     f.probe = ph;
     rule = verdict_rule_match(ctx->rules, req->sender, req->auth, req->rcpt_domain);
     tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
+    /* DANE (RFC 7672) may demand a path of any domain: its MX hosts' probes
+     * carry their TLSA outcome (the mta-sts requirement only, verdict.h). */
+    dane_req = ctx->probes != NULL && (rule == NULL || rule->req == VERDICT_REQ_MTA_STS);
 
     discover_lookup_as(ctx->discover, req->rcpt_domain, deadline, 0, req->who, st);
     /* Our MTA-STS map enforces a TLS floor only for a domain with an
@@ -744,7 +747,8 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
         ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
         req->mailer, req->host, req->rcpt_domain, route, sizeof(route));
     for (int pass = 0; pass < 2; pass++) {
-        if ((st->status == DISCOVER_ENFORCE || tls_req) && n_mx < 0) {
+        if ((st->status == DISCOVER_ENFORCE || tls_req ||
+             (dane_req && st->status != DISCOVER_UNKNOWN)) && n_mx < 0) {
             left = clock_ms_until(deadline);
             n_mx = left > 0 ? discover_mx_as(ctx->discover, req->rcpt_domain, deadline, req->who,
                                              mx, &err)

@@ -119,7 +119,7 @@ check_dane_print(const struct check_host *h)
         printf("  TLSA:   not looked up: %s\n", h->tlsa.why[0] ? h->tlsa.why : "no address");
         return;
     }
-    printf("  TLSA:   %s: DNSSEC %s%s%s\n", h->tlsa.owner, tlsa_state_name(h->tlsa.state),
+    printf("  TLSA:   %s: %s%s%s\n", h->tlsa.owner, tlsa_state_name(h->tlsa.state),
            recs[0] != '\0' ? ": " : "", recs[0] != '\0' ? recs : h->tlsa.why);
     printf("  DANE:   %s%s\n", tlsa_dane_name(h->dane),
            h->dane == TLSA_DANE_NONE ? " (WebPKI and MTA-STS decide)" :
