@@ -116,6 +116,11 @@ tlsprobe_dane_read(SSL *ssl, struct tlsprobe_result *r)
         mts_text_set(r->verify_text, sizeof(r->verify_text), "%s: TLSA %s matched at depth %d "
                      "but the chain does not verify: %s", chain_word(v), r->dane_match, depth,
                      X509_verify_cert_error_string(v));
+    else if (v != X509_V_OK && v != X509_V_ERR_DANE_NO_MATCH)
+        /* A DANE-TA record matched, then the names or dates failed: OpenSSL
+         * names no authority then, but its error says which. */
+        mts_text_set(r->verify_text, sizeof(r->verify_text), "%s: %s (DANE-TA, base domain %s)",
+                     chain_word(v), X509_verify_cert_error_string(v), r->dane_base);
     else
         mts_text_set(r->verify_text, sizeof(r->verify_text),
                      "tlsa-invalid: no TLSA record of _%d._tcp.%s matches the certificate chain",
