@@ -105,6 +105,11 @@ ok "the cache's probe rows keep the DANE outcome per host (verified, failed, loo
 grep -q "probe mx.danebad.test\[127.0.50.32\]:25: unverified: DANE: tlsa-invalid" "$W/dane.log"
 ok "the probe log names the DANE failure (tlsa-invalid)" $?
 stop_milter
+"$CTL" -c "$W/dane.conf" explain --json --auth alice bob@danebad.test bob@daneee.test \
+    >"$W/explain.json" 2>&1
+jq -e '.[0].action == "defer" and .[0].dane == "failed" and (.[0].reason | test("DANE")) and .[1].verdict == "pass" and .[1].dane == "verified"' \
+    "$W/explain.json" >/dev/null
+ok "mtasts-ctl explain names DANE: danebad defer dane=failed, daneee pass dane=verified" $?
 
 # ---- mtasts-ctl check ---------------------------------------------------------
 # check DOMAIN JQ-EXPR LABEL
