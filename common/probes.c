@@ -108,10 +108,9 @@ real_resolve(void *arg, const char *host, const struct timespec *deadline,
 }
 
 static void
-real_tlsa(void *arg, const char *host, int port, const struct timespec *deadline,
-          struct tlsa_set *out)
+real_tlsa(void *arg, const char *host, int port, const struct timespec *dl, struct tlsa_set *out)
 {
-    tlsa_lookup(((struct probes *)arg)->dns, host, port, deadline, out);
+    tlsa_lookup(((struct probes *)arg)->dns, host, port, dl, out);
 }
 
 static void
@@ -414,9 +413,10 @@ probe_host(struct probes *p, const char *host, struct probes_host *res)
     n = 0;
     dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
     n_addr = p->seam.resolve(p->seam.arg, host, &dl, addrs, PROBECACHE_ADDR_MAX, &err);
-    /* RFC 7672 §2.2: TLSA records (the addresses again come from the cache). */
+    /* RFC 7672 §2.2: TLSA records, in a DNS timeout of their own. */
     if (n_addr > 0 && p->seam.tlsa != NULL && (tlsa = calloc(1, sizeof(*tlsa))) != NULL)
-        p->seam.tlsa(p->seam.arg, host, port, &dl, tlsa);
+        p->seam.tlsa(p->seam.arg, host, port,
+                     (struct timespec[]){clock_deadline_after((int)p->cfg->dns_timeout_ms)}, tlsa);
     if (n_addr <= 0) {
         /* Kept in memory only, for the failure TTL: nothing was probed. */
         res->state = PROBES_KNOWN;
