@@ -101,9 +101,8 @@ check_dane_judge(struct check *c)
     c->action = ACTION_DEFER;
     c->grade = CHECK_FAIL;
     snprintf(c->sender, sizeof(c->sender),
-             "defer: DANE (RFC 7672): no MX host passes authenticated TLS "
-             "(%.253s: DANE %s: %.200s)",
-             bad->name, tlsa_dane_name(bad->dane),
+             "defer: DANE (RFC 7672): no MX host passes authenticated TLS (%.253s: %s%.200s)",
+             bad->name, bad->dane == TLSA_DANE_LOOKUP_FAILED ? "DANE lookup-failed: " : "",
              bad->dane == TLSA_DANE_LOOKUP_FAILED ? bad->tlsa.why : bad->why);
     snprintf(c->grade_why, sizeof(c->grade_why),
              "the domain has DANE and no MX host passes authenticated TLS");
