@@ -237,6 +237,9 @@ gather_and_judge(struct gather *g, struct verdict *out)
         verdict_rule_match(ctx->rules, g->s->sender, g->s->auth, g->domain);
     bool tls_req = rule != NULL &&
                    (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
+    /* DANE (RFC 7672) may demand a path of any domain: its MX hosts' probes
+     * carry their TLSA outcome (the mta-sts requirement only, verdict.h). */
+    bool dane_req = ctx->probes != NULL && (rule == NULL || rule->req == VERDICT_REQ_MTA_STS);
     struct discover_result *st = g->st;
 
     g->tls_req = tls_req;
@@ -258,7 +261,8 @@ gather_and_judge(struct gather *g, struct verdict *out)
         ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
         g->r->mailer, g->r->host, g->domain, g->route, sizeof(g->route));
     for (int pass = 0; pass < 2; pass++) {
-        if ((st->status == DISCOVER_ENFORCE || tls_req) && g->n_mx < 0)
+        if ((st->status == DISCOVER_ENFORCE || tls_req ||
+             (dane_req && st->status != DISCOVER_UNKNOWN)) && g->n_mx < 0)
             gather_mx(g);
         judge_waiting(g, out);
         /* Only a reject that rests on the policy waits for a re-check;
@@ -317,6 +321,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->outcome = v->outcome;
         out->action = v->action;
         out->tls = v->tls;
+        out->dane = v->dane;
         out->rule = v->rule;
         mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
         /* The probe's details are for the log, never the reply. */

@@ -127,6 +127,7 @@ struct decision {
     enum verdict_outcome outcome;
     enum verdict_action action;	/* the verdict's action; TAG when untouched */
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
+    int dane;			/* enum tlsa_dane DANE decided by (verdict.h); 0: it did not */
     const struct verdict_rule *rule;	/* the verdict's rule; NULL: built-in default */
     enum decide_effect effect;	/* action after the non-SMTP hold */
     bool dry_run;		/* effect is a refusal that dry_run does not apply */

@@ -410,7 +410,8 @@ map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_er
         a->status = DNS_NODATA;
         mts_err_set(err, "%s has no %s record (NODATA)", name,
                     type == DNS_TXT ? "TXT" : type == DNS_MX ? "MX" :
-                    type == DNS_A ? "A" : type == DNS_AAAA ? "AAAA" : "DNSKEY");
+                    type == DNS_A ? "A" : type == DNS_AAAA ? "AAAA" :
+                    type == DNS_TLSA ? "TLSA" : "DNSKEY");
         return;
     }
     a->status = DNS_OK;
@@ -449,6 +450,10 @@ map_result(struct dns_answer *a, const char *name, enum dns_type type, int ub_er
             break;
         case DNS_DNSKEY:
             rc = add_rr(a, "", 0, 0);	/* only their presence matters */
+            break;
+        case DNS_TLSA:
+            /* Bounded: r->len is the record's own length; tlsa.c parses it. */
+            rc = add_rr(a, (const char *)rd, len, 0);
             break;
         }
         if (rc != 0) {

@@ -1,6 +1,6 @@
 /*
- * dns - the one resolver of the process (libunbound): TXT, MX, A and AAAA
- * lookups with DNSSEC state and a deadline on every wait.
+ * dns - the one resolver of the process (libunbound): TXT, MX, A, AAAA and
+ * TLSA lookups with DNSSEC state and a deadline on every wait.
  *
  * SYNOPSIS
  *	struct dns *d;
@@ -52,7 +52,8 @@ enum dns_type {
     DNS_MX = 15,
     DNS_A = 1,
     DNS_AAAA = 28,
-    DNS_DNSKEY = 48
+    DNS_DNSKEY = 48,
+    DNS_TLSA = 52
 };
 
 enum dns_status {
@@ -85,7 +86,8 @@ struct config;
 void dns_options_from(const struct config *cfg, struct dns_options *out);
 
 struct dns_rr {
-    char *text;			/* TXT: the record (strings joined); MX: host; A/AAAA: address */
+    char *text;			/* TXT: the record (strings joined); MX: host; A/AAAA: address;
+				   TLSA: the RDATA as it is (binary) */
     size_t len;			/* length of text (TXT may hold NUL bytes) */
     uint16_t pref;		/* MX preference */
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache_row.h"
+#include "err.h"
 
 static void
 copy_cut(char *dst, size_t dstsz, const char *src)
@@ -54,6 +55,47 @@ probecache_row_from(const struct tlsprobe_result *r, const struct tlsprobe_grade
     out->expires_at = now + (g->rfc8461 ? ttl : failure_ttl);
 }
 
+void
+probecache_row_dane(struct probecache_row *row, const struct tlsa_set *t,
+                    const struct tlsprobe_result *r, int64_t failure_ttl)
+{
+    char recs[PROBECACHE_TLSA_MAX];
+
+    row->dane = TLSA_DANE_NONE;
+    row->dane_detail[0] = row->tlsa[0] = '\0';
+    if (t == NULL)
+        return;
+    tlsa_set_text(t, recs, sizeof(recs));
+    mts_text_set(row->tlsa, sizeof(row->tlsa), "%s %s%s%s", tlsa_state_name(t->state), t->owner,
+                 recs[0] ? ": " : "", recs);
+    if (t->state == TLSA_FAILED) {
+        row->dane = TLSA_DANE_LOOKUP_FAILED;
+        mts_text_set(row->dane_detail, sizeof(row->dane_detail), "%s", t->why);
+        if (row->expires_at > row->probed_at + failure_ttl)
+            row->expires_at = row->probed_at + failure_ttl;
+        return;
+    }
+    if (t->state != TLSA_SECURE)
+        return;
+    if (row->expires_at > row->probed_at + (int64_t)t->ttl)
+        row->expires_at = row->probed_at + ((int64_t)t->ttl > failure_ttl ? (int64_t)t->ttl :
+                                            failure_ttl);
+    if (r->dane_active) {
+        row->dane = (enum tlsa_dane)r->dane;
+        mts_text_set(row->dane_detail, sizeof(row->dane_detail), "%s",
+                     r->dane == TLSA_DANE_VERIFIED ? r->dane_match : r->verify_text);
+    } else if (t->n_usable == 0) {
+        row->dane = TLSA_DANE_UNUSABLE;
+        mts_text_set(row->dane_detail, sizeof(row->dane_detail), "%s", t->why);
+    } else {
+        /* Usable records, but the probe never reached the handshake: DANE
+         * did not verify (the grade says why). */
+        row->dane = TLSA_DANE_FAILED;
+        mts_text_set(row->dane_detail, sizeof(row->dane_detail),
+                     "no TLS session to verify against %s", t->owner);
+    }
+}
+
 /* ------------------------------------------------------------ codec */
 
 static void
@@ -96,6 +138,9 @@ probecache_put(struct cache *c, const struct probecache_row *row, struct mts_err
     int_val(&v[11], row->cert_not_after);
     int_val(&v[12], row->probed_at);
     int_val(&v[13], row->expires_at);
+    text_val(&v[14], tlsa_dane_name(row->dane));
+    text_val(&v[15], row->dane_detail);
+    text_val(&v[16], row->tlsa);
     return cache_put_tls_probe(c, v, err);
 }
 
@@ -145,6 +190,24 @@ grade_word(int i)
     return tlsprobe_grade_name((enum tlsprobe_grade_word)i);
 }
 
+/* A row written before schema 4 has no DANE word (NULL): none. */
+static bool
+decode_dane(const struct cache_val *v, struct probecache_row *r)
+{
+    char word[32];
+    int code;
+
+    if (!get_text(&v[14], word, sizeof(word), false))
+        return false;
+    if (word[0] == '\0')
+        code = TLSA_DANE_NONE;
+    else if ((code = tlsa_dane_code(word)) < 0)
+        return false;
+    r->dane = (enum tlsa_dane)code;
+    return get_text(&v[15], r->dane_detail, sizeof(r->dane_detail), true) &&
+           get_text(&v[16], r->tlsa, sizeof(r->tlsa), true);
+}
+
 static bool
 decode(const struct cache_val *v, struct probecache_row *r)
 {
@@ -175,7 +238,7 @@ decode(const struct cache_val *v, struct probecache_row *r)
            get_text(&v[9], r->cipher, sizeof(r->cipher), false) &&
            get_text(&v[10], r->cert_names, sizeof(r->cert_names), true) &&
            get_int(&v[11], &r->cert_not_after) && get_int(&v[12], &r->probed_at) &&
-           get_int(&v[13], &r->expires_at);
+           get_int(&v[13], &r->expires_at) && decode_dane(v, r);
 }
 
 struct get_ctx {
@@ -258,8 +321,11 @@ probecache_summarise(const struct probecache_row *rows, size_t n, struct probeca
             out->probed_at = r->probed_at;
         if (i == 0 || r->expires_at < out->expires_at)
             out->expires_at = r->expires_at;
+        /* A failed TLSA lookup makes the whole host unusable (RFC 7672 §2.2). */
+        if (worst != NULL && worst->dane == TLSA_DANE_LOOKUP_FAILED)
+            continue;
         /* Unknown addresses lose to judged ones: the MTA moves on to the next. */
-        if (worst == NULL ||
+        if (worst == NULL || r->dane == TLSA_DANE_LOOKUP_FAILED ||
             (worst->grade == TLSPROBE_GRADE_UNKNOWN && r->grade != TLSPROBE_GRADE_UNKNOWN) ||
             (r->grade != TLSPROBE_GRADE_UNKNOWN && r->grade > worst->grade))
             worst = r;

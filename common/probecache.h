@@ -41,12 +41,17 @@
 
 #include "cache.h"
 #include "err.h"
+#include "tlsa.h"
 #include "tlsprobe.h"
 
 #define PROBECACHE_ADDR_MAX 4      /* addresses of one host probed and kept */
 #define PROBECACHE_ADDRESS_MAX 64  /* numeric IPv4/IPv6 text */
 #define PROBECACHE_REASON_MAX 256
 #define PROBECACHE_NAMES_MAX 512   /* certificate DNS names, '\n'-joined, cut */
+#define PROBECACHE_DANE_MAX 256    /* the matching record, or why DANE failed */
+#define PROBECACHE_TLSA_MAX 512    /* the TLSA records for people (tlsa_set_text), cut */
+
+struct tlsa_set;
 
 struct probecache_row {
     char host[TLSPROBE_HOST_MAX + 1];
@@ -63,19 +68,35 @@ struct probecache_row {
     int64_t cert_not_after;
     int64_t probed_at;
     int64_t expires_at;
+    /* DANE (RFC 7672), tlsa.h: the outcome, "3 1 1" (the record that
+     * matched) or why it failed, and "STATE OWNER: records" */
+    enum tlsa_dane dane;
+    char dane_detail[PROBECACHE_DANE_MAX];
+    char tlsa[PROBECACHE_TLSA_MAX];
 };
 
 /* What a host's rows say together (see DESCRIPTION). */
 struct probecache_host {
     enum tlsprobe_grade_word grade;
     bool rfc8461, tls;
-    const struct probecache_row *worst; /* the row the grade comes from */
+    const struct probecache_row *worst; /* the row the grade comes from (DANE:
+                                           a failed lookup or match first) */
     int64_t probed_at, expires_at;      /* oldest probe, earliest expiry */
 };
 
 void probecache_row_from(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
                          int64_t now, int64_t ttl, int64_t failure_ttl,
                          struct probecache_row *out);
+
+/*
+ * The DANE part of a row made by probecache_row_from: the outcome from the
+ * probe (verified / failed) or from the lookup (none, unusable,
+ * lookup-failed; t NULL: none). A failed lookup is kept only failure_ttl
+ * (the next probe looks again); a secure TLSA answer no longer than its
+ * TTL, but at least failure_ttl.
+ */
+void probecache_row_dane(struct probecache_row *row, const struct tlsa_set *t,
+                         const struct tlsprobe_result *r, int64_t failure_ttl);
 
 enum cache_status probecache_put(struct cache *c, const struct probecache_row *row,
                                  struct mts_err *err);

@@ -424,7 +424,7 @@ worker(void *arg)
             e->have = true;
             pthread_rwlock_unlock(&sh->lk);
         }
-        free(j);
+        probes_job_free(j);
         e->job = NULL;
         pthread_mutex_lock(&p->mu);
         atomic_store(&e->state, E_IDLE);
@@ -494,6 +494,7 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
             goto fail;
         p->seam.resolve = probes_real_resolve;
         p->seam.probe = probes_real_probe;
+        p->seam.tlsa = probes_real_tlsa;
         p->seam.arg = p;
     }
     if (p->seam.now == NULL)
@@ -566,7 +567,7 @@ probes_close(struct probes *p)
                 struct entry *e = p->shards[k].buckets[b];
                 p->shards[k].buckets[b] = e->next;
                 free(e->ch_sender);
-                free(e->job);	/* parked when the workers stopped */
+                probes_job_free(e->job);	/* parked when the workers stopped */
                 free(e);
             }
         pthread_rwlock_destroy(&p->shards[k].lk);

@@ -33,8 +33,9 @@
  *	not connect to (not globally reachable and not in
  *	probe_allow_networks, probeconf.h: logged; when none is left the
  *	host is unknown, not_routable, kept in memory for probe_failure_ttl;
- *	rows of such addresses in the shared cache are not believed either)
- *	and probes each on
+ *	rows of such addresses in the shared cache are not believed either),
+ *	looks up its TLSA records (tlsa.h: only below DNSSEC-secure
+ *	addresses) and probes each address on
  *	probe_port within probe_timeout_ms, at most probe_network_concurrency
  *	at once per destination /24 (IPv4) or /64 (IPv6), and writes the rows
  *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
@@ -86,10 +87,15 @@ struct probes_seam {
     /* Numeric addresses of host, at most max; the count, or -1 with err. */
     int (*resolve)(void *arg, const char *host, const struct timespec *deadline,
                    char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);
+    /* tlsa: the host's TLSA records (NULL: none), for DANE (tlsprobe.h). */
     void (*probe)(void *arg, const char *host, const char *address, int port,
-                  const struct timespec *deadline, struct tlsprobe_result *out);
+                  const struct tlsa_set *tlsa, const struct timespec *deadline,
+                  struct tlsprobe_result *out);
     int64_t (*now)(void); /* seconds, for probed_at / expires_at */
     void *arg;
+    /* The host's TLSA records (tlsa_lookup); NULL: no DANE lookups. */
+    void (*tlsa)(void *arg, const char *host, int port, const struct timespec *deadline,
+                 struct tlsa_set *out);
 };
 
 enum probes_state {
@@ -108,6 +114,8 @@ struct probes_host {
     char reason[PROBECACHE_REASON_MAX];
     char protocol[16];
     int64_t probed_at, expires_at;
+    enum tlsa_dane dane;          /* DANE outcome (tlsa.h) of the address graded */
+    char dane_detail[PROBECACHE_DANE_MAX]; /* the matching record, or why not */
 };
 
 struct probes_stats {

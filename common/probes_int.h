@@ -13,6 +13,7 @@
 #include "dns.h"
 #include "lookupq.h"
 #include "probeconf.h"
+#include "tlsa.h"
 #include "probes.h"
 
 #define N_SHARDS 16
@@ -92,6 +93,7 @@ struct probes {
  * worker running it, or by its entry while parked. */
 struct job {
     char addrs[PROBECACHE_ADDR_MAX][PROBECACHE_ADDRESS_MAX];
+    struct tlsa_set *tlsa;     /* the host's TLSA records (RFC 7672), NULL: none looked up */
     struct probecache_row rows[PROBECACHE_ADDR_MAX];
     int n_addr, next;          /* next: the address to probe next */
     size_t n;                  /* rows */
@@ -108,8 +110,13 @@ void probes_fill_host(const struct probecache_host *sum, struct probes_host *res
 /* The real seam: DNS (p->dns), tlsprobe, time(). */
 int probes_real_resolve(void *arg, const char *host, const struct timespec *deadline,
                         char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);
+void probes_real_tlsa(void *arg, const char *host, int port, const struct timespec *dl,
+                      struct tlsa_set *out);
 void probes_real_probe(void *arg, const char *host, const char *address, int port,
-                       const struct timespec *deadline, struct tlsprobe_result *out);
+                       const struct tlsa_set *tlsa, const struct timespec *deadline,
+                       struct tlsprobe_result *out);
+/* Frees a job and what it holds. Safe with NULL. */
+void probes_job_free(struct job *j);
 int64_t probes_real_now(void);
 
 unsigned probes_hash(const char *s);

@@ -42,12 +42,30 @@ probes_real_resolve(void *arg, const char *host, const struct timespec *deadline
 }
 
 void
+probes_real_tlsa(void *arg, const char *host, int port, const struct timespec *dl,
+                 struct tlsa_set *out)
+{
+    tlsa_lookup(((struct probes *)arg)->dns, host, port, dl, out);
+}
+
+void
 probes_real_probe(void *arg, const char *host, const char *address, int port,
-           const struct timespec *deadline, struct tlsprobe_result *out)
+                  const struct tlsa_set *tlsa, const struct timespec *deadline,
+                  struct tlsprobe_result *out)
 {
     struct probes *p = arg;
+    struct tlsprobe_options o = p->pc.tls;
 
-    (void)tlsprobe_run(&p->pc.tls, host, address, port, deadline, out);
+    o.tlsa = tlsa;
+    (void)tlsprobe_run(&o, host, address, port, deadline, out);
+}
+
+void
+probes_job_free(struct job *j)
+{
+    if (j != NULL)
+        free(j->tlsa);
+    free(j);
 }
 
 int64_t
@@ -209,7 +227,13 @@ probes_job_start(struct probes *p, const char *host, struct job *j)
         j->res.probed_at = now;
         j->res.expires_at = now + p->cfg->probe_failure_ttl;
         j->done = true;
+        return;
     }
+    /* RFC 7672 §2.2: TLSA records, in a DNS timeout of their own. */
+    if (p->seam.tlsa != NULL && (j->tlsa = calloc(1, sizeof(*j->tlsa))) != NULL)
+        p->seam.tlsa(p->seam.arg, host, (int)p->cfg->probe_port,
+                     (struct timespec[]){clock_deadline_after((int)p->cfg->dns_timeout_ms)},
+                     j->tlsa);
 }
 
 /*
@@ -250,7 +274,7 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
         pthread_mutex_unlock(&p->mu);
 
         dl = clock_deadline_after((int)p->cfg->probe_timeout_ms);
-        p->seam.probe(p->seam.arg, host, addr, port, &dl, r);
+        p->seam.probe(p->seam.arg, host, addr, port, j->tlsa, &dl, r);
 
         pthread_mutex_lock(&p->mu);
         p->running--;
@@ -265,10 +289,12 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
         tlsprobe_grade(r, &g);
         probecache_row_from(r, &g, p->seam.now(), p->cfg->probe_ttl,
                             p->cfg->probe_failure_ttl, &j->rows[j->n]);
+        probecache_row_dane(&j->rows[j->n], j->tlsa, r, p->cfg->probe_failure_ttl);
         free(r);
-        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s", host, addr, port,
+        log_msg(LOG_INFO, "probe %s[%s]:%d: %s%s%s; DANE %s %s", host, addr, port,
                 tlsprobe_grade_name(j->rows[j->n].grade), j->rows[j->n].reason[0] ? ": " : "",
-                j->rows[j->n].reason);
+                j->rows[j->n].reason, tlsa_dane_name(j->rows[j->n].dane),
+                j->rows[j->n].dane_detail);
         if (p->cache != NULL && probecache_put(p->cache, &j->rows[j->n], &err) != CACHE_OK)
             log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addr, err.msg);
         j->n++;
@@ -296,6 +322,8 @@ probes_fill_host(const struct probecache_host *sum, struct probes_host *res)
     snprintf(res->address, sizeof(res->address), "%s", sum->worst->address);
     snprintf(res->reason, sizeof(res->reason), "%s", sum->worst->reason);
     snprintf(res->protocol, sizeof(res->protocol), "%s", sum->worst->protocol);
+    res->dane = sum->worst->dane;
+    snprintf(res->dane_detail, sizeof(res->dane_detail), "%s", sum->worst->dane_detail);
     res->probed_at = sum->probed_at;
     res->expires_at = sum->expires_at;
 }

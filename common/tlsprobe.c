@@ -511,6 +511,10 @@ make_ctx(const struct tlsprobe_options *o, struct tlsprobe_result *r)
         return NULL;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tlsprobe_verify_cb);
+    if (tlsprobe_dane_ctx(ctx, o, r) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -536,16 +540,18 @@ fail_handshake(struct conn *c, int err)
 }
 
 static int
-handshake(struct conn *c, SSL_CTX *ctx)
+handshake(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
 {
     enum io w;
     int rc, err;
 
     set_stage(c, TLSPROBE_STAGE_HANDSHAKE);
     if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-        SSL_set_app_data(c->ssl, c->r) != 1 ||
-        SSL_set_tlsext_host_name(c->ssl, c->r->mx_host) != 1) /* §7.1: SNI = MX */
+        SSL_set_app_data(c->ssl, c->r) != 1)
         return tlsprobe_fail(c->r, TLSPROBE_ERROR, "OpenSSL setup: %s", ssl_reason("failed"));
+    /* SNI: the MX host (RFC 8461 §7.1), or DANE's base domain. */
+    if (tlsprobe_dane_ssl(c->ssl, o, c->r) != 0)
+        return -1;
     for (;;) {
         ERR_clear_error();
         errno = 0;
@@ -628,9 +634,10 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
              c->len - c->off, q);
         return;
     }
-    if (handshake(c, ctx) != 0)
+    if (handshake(c, o, ctx) != 0)
         return;
     tlsprobe_read_session(c->ssl, c->r);
+    tlsprobe_dane_read(c->ssl, c->r);
     (void)tlsprobe_judge_session(c->r);
     /* RFC 3207 §4.2: the session starts afresh; see that it works inside TLS. */
     if (command(c, TLSPROBE_STAGE_EHLO_TLS, cmd, &rep) != 0)

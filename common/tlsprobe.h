@@ -30,6 +30,14 @@
  *	TLSPROBE_REPLY_LINES_MAX lines a reply) and every wait ends at the
  *	caller's deadline (CLOCK_MONOTONIC, absolute; see clock.h): sockets
  *	are non-blocking and every wait is a poll() recomputed from it.
+ *	DANE (RFC 7672): when o->tlsa holds usable records, OpenSSL's DANE
+ *	verification replaces WebPKI's: SNI is the TLSA base domain, DANE-EE(3)
+ *	matches the leaf without any name or date check (§3.1.1), DANE-TA(2)
+ *	needs a chain to the matching certificate with a name matching the
+ *	base domain or the MX host (§3.2.2) and valid dates. The chain facts
+ *	(chain_valid, chain_flags) are then DANE's; name_match stays the
+ *	WebPKI DNS-ID check, shown only. A failure is TLSPROBE_UNTRUSTED with
+ *	a reason starting "tlsa-invalid" (RFC 8460's word).
  *	Thread-safe: each call has its own SSL_CTX, socket and buffers; no
  *	state is shared but OpenSSL's own.
  *
@@ -118,9 +126,15 @@ enum tlsprobe_stage {
 #define TLSPROBE_CHAIN_NOT_YET_VALID 0x08
 #define TLSPROBE_CHAIN_OTHER 0x10         /* anything else (bad signature, key too small, ...) */
 
+struct tlsa_set;
+
 struct tlsprobe_options {
     const char *ca_file;   /* PEM file of trusted roots; NULL or "": the system store */
     const char *ehlo_name; /* our name in EHLO; NULL: "localhost" */
+    /* The host's TLSA records (tlsa.h); NULL, or a set without a usable
+     * record: WebPKI only. With usable records the chain is verified by
+     * DANE alone (RFC 7672 §3): see DANE below. */
+    const struct tlsa_set *tlsa;
 };
 
 struct tlsprobe_result {
@@ -156,10 +170,16 @@ struct tlsprobe_result {
     int64_t not_before, not_after; /* Unix times */
     long days_left;                /* from the probe's wall-clock time; negative: expired */
     long verify_code;              /* OpenSSL X509_V_* of the first chain problem, 0 = OK */
-    char verify_text[128];
+    char verify_text[256];
     unsigned chain_flags;          /* TLSPROBE_CHAIN_* */
     bool chain_valid;              /* no chain problem at all */
     bool name_match;               /* a DNS-ID matches mx_host */
+    /* DANE: dane_active when usable TLSA records were given to OpenSSL */
+    bool dane_active;
+    int dane;                      /* enum tlsa_dane: verified or failed when active */
+    int dane_depth;                /* chain depth of the matching certificate, -1: none */
+    char dane_match[16];           /* the matching record's "usage selector mtype" */
+    char dane_base[TLSPROBE_HOST_MAX + 1]; /* the TLSA base domain: SNI */
 };
 
 /*

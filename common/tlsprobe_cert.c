@@ -213,6 +213,9 @@ tlsprobe_judge_session(struct tlsprobe_result *r)
                     "TLS 1.2 or newer is required (RFC 8461 §7.2)", r->protocol);
     if (!r->cert_present)
         return tlsprobe_fail(r, TLSPROBE_NO_CERT, "the server sent no certificate (%s)", r->cipher);
+    /* DANE replaces WebPKI (RFC 7672 §3): its verdict alone counts. */
+    if (r->dane_active)
+        return r->chain_valid ? 0 : tlsprobe_fail(r, TLSPROBE_UNTRUSTED, "DANE: %s", r->verify_text);
     if (r->chain_flags & (TLSPROBE_CHAIN_SELF_SIGNED | TLSPROBE_CHAIN_UNKNOWN_CA |
                           TLSPROBE_CHAIN_OTHER))
         return tlsprobe_fail(r, TLSPROBE_UNTRUSTED, "untrusted certificate: %s%s: %s, issuer \"%s\"",

@@ -25,4 +25,11 @@ void tlsprobe_read_session(SSL *ssl, struct tlsprobe_result *r);
  * valid, wrong name (0 when none, else -1 with r's status set). */
 int tlsprobe_judge_session(struct tlsprobe_result *r);
 
+/* tlsprobe_dane.c: DANE on the context (when o->tlsa has usable records)
+ * and on the connection (SNI = the base domain); -1 with r's status set. */
+int tlsprobe_dane_ctx(SSL_CTX *ctx, const struct tlsprobe_options *o, struct tlsprobe_result *r);
+int tlsprobe_dane_ssl(SSL *ssl, const struct tlsprobe_options *o, struct tlsprobe_result *r);
+/* After the handshake: which record matched, into r (dane, dane_match). */
+void tlsprobe_dane_read(SSL *ssl, struct tlsprobe_result *r);
+
 #endif

@@ -205,7 +205,8 @@ tlsprobe_grade(const struct tlsprobe_result *r, struct tlsprobe_grade *g)
         add(g, "%s after the TLS handshake: %s", tlsprobe_status_name(r->status), r->reason);
         return;
     }
-    cert_ok = r->cert_present && r->chain_valid && r->name_match;
+    /* With DANE the chain is DANE's and names are its business (§3.1.1). */
+    cert_ok = r->cert_present && r->chain_valid && (r->dane_active || r->name_match);
     g->rfc8461 = cert_ok;
     if (!cert_ok)
         add(g, "certificate does not validate for %s (%s): %s", r->mx_host,
@@ -234,10 +235,12 @@ tlsprobe_grade(const struct tlsprobe_result *r, struct tlsprobe_grade *g)
     else
         g->grade = g->floor ? TLSPROBE_GRADE_GOOD : TLSPROBE_GRADE_WEAK;
     /* Notes that do not change the grade. */
-    if (cert_ok)
+    if (cert_ok && r->dane_active)
+        add(g, "%s %s, DANE verified (TLSA %s)", r->protocol, r->cipher, r->dane_match);
+    else if (cert_ok)
         add(g, "%s %s, certificate valid for %s, %ld days left", r->protocol, r->cipher,
             r->mx_host, r->days_left);
-    if (cert_ok && r->days_left < TLSPROBE_EXPIRY_WARN_DAYS)
+    if (cert_ok && !r->dane_active && r->days_left < TLSPROBE_EXPIRY_WARN_DAYS)
         add(g, "note: the certificate expires in under %d days (%ld days left)",
             TLSPROBE_EXPIRY_WARN_DAYS, r->days_left);
 }

@@ -6,6 +6,7 @@
  * testable without a network. decide.c gathers the facts.
  */
 #include "verdict.h"
+#include "tlsa.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -344,8 +345,14 @@ host_tls(const struct verdict_facts *f, size_t i)
 
     if (strcmp(f->mx[i], ".") == 0)
         return VERDICT_TLS_NONE;
-    if (h->state != PROBES_KNOWN || h->grade == TLSPROBE_GRADE_UNKNOWN)
+    if (h->state != PROBES_KNOWN)
         return VERDICT_TLS_UNKNOWN;
+    /* RFC 7672 §2.2: a host whose TLSA lookup failed must not be used. */
+    if (h->dane == TLSA_DANE_LOOKUP_FAILED)
+        return VERDICT_TLS_NONE;
+    if (h->grade == TLSPROBE_GRADE_UNKNOWN)
+        return VERDICT_TLS_UNKNOWN;
+    /* With DANE, rfc8461 is DANE's verification (tlsprobe.h, DANE). */
     return h->rfc8461 ? VERDICT_TLS_VERIFIED : h->tls ? VERDICT_TLS_UNVERIFIED :
            VERDICT_TLS_NONE;
 }
@@ -364,6 +371,18 @@ host_why(const struct verdict_facts *f, size_t i, struct verdict *v, char *out, 
 
     if (strcmp(f->mx[i], ".") == 0) {
         mts_text_set(out, outsz, "a null MX (RFC 7505): the domain accepts no mail");
+        return;
+    }
+    if (h->state == PROBES_KNOWN && tlsa_dane_applies(h->dane)) {
+        /* The RFC 8460 word that opens the detail ("tlsa-invalid: ..."):
+         * ours, never the server's. */
+        size_t wl = strcspn(h->dane_detail, ": ");
+
+        mts_text_set(out, outsz, "%s: DANE %s%s%.*s%s", f->mx[i], tlsa_dane_name(h->dane),
+                     wl > 0 ? " (" : "", (int)wl, h->dane_detail, wl > 0 ? ")" : "");
+        mts_text_set(v->detail, sizeof(v->detail), "%s%s%s%s: DANE %s%s%s", f->mx[i],
+                     h->address[0] ? " [" : "", h->address, h->address[0] ? "]" : "",
+                     tlsa_dane_name(h->dane), h->dane_detail[0] ? ": " : "", h->dane_detail);
         return;
     }
     probeword_text(h, word, sizeof(word));
@@ -502,10 +521,73 @@ enforce_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct 
     return false;
 }
 
+/*
+ * RFC 7672: a domain one of whose MX hosts the mail can go to has DANE
+ * (usable secure TLSA records, or a TLSA lookup that failed) demands an
+ * authenticated path: one such host must pass, by DANE where it has TLSA,
+ * by WebPKI where it has none (the mixed case, see verdict.h). Returns
+ * false when the outcome is set; *passed when DANE applied and passed.
+ */
+static bool
+dane_gate(const struct verdict_rule *r, const struct verdict_facts *f, struct verdict *out,
+          bool *passed)
+{
+    const char *d = f->rcpt_domain;
+    bool any_match = false, dane = false, unknown = false;
+    size_t first_fail = 0, first_unknown = 0, n_fail = 0;
+    char why[VERDICT_REASON_MAX / 2];
+
+    *passed = false;
+    if (!f->probes_on || !f->mx_known)
+        return true;
+    for (size_t i = 0; f->status->status == DISCOVER_ENFORCE && i < f->n_mx && !any_match; i++)
+        any_match = discover_result_mx_allows(f->status, f->mx[i]);
+    for (size_t i = 0; i < f->n_mx && !dane; i++)
+        dane = considered(f, i, any_match) && f->probe[i].state == PROBES_KNOWN &&
+               tlsa_dane_applies(f->probe[i].dane);
+    if (!dane)
+        return true;
+    for (size_t i = 0; i < f->n_mx; i++) {
+        enum verdict_tls t;
+
+        if (!considered(f, i, any_match))
+            continue;
+        if ((t = host_tls(f, i)) == VERDICT_TLS_VERIFIED) {
+            out->tls = VERDICT_TLS_VERIFIED;
+            out->dane = f->probe[i].dane;
+            *passed = true;
+            return true;
+        }
+        if (t == VERDICT_TLS_UNKNOWN) {
+            if (!unknown)
+                first_unknown = i;
+            unknown = true;
+        } else if (n_fail++ == 0 || (tlsa_dane_applies(f->probe[i].dane) &&
+                                     !tlsa_dane_applies(f->probe[first_fail].dane))) {
+            first_fail = i;	/* name a DANE host first */
+        }
+    }
+    out->tls = unknown ? VERDICT_TLS_UNKNOWN : VERDICT_TLS_UNVERIFIED;
+    if (unknown) {
+        host_why(f, first_unknown, why, sizeof(why));
+        set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
+                    "%s has DANE (TLSA records) and no MX host is known to pass authenticated "
+                    "TLS yet: %s", d, why);
+        return false;
+    }
+    out->dane = f->probe[first_fail].dane;
+    host_why(f, first_fail, why, sizeof(why));
+    set_outcome(out, r->on_fail, VERDICT_FAIL,
+                "%s has DANE (TLSA records) and no MX host passes authenticated TLS: %s%s", d,
+                why, n_fail > 1 ? " (and the others fail too)" : "");
+    return false;
+}
+
 void
 verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
                struct verdict *out)
 {
+    bool dane_passed = false;
     const struct verdict_rule *r = verdict_rule_match(rules, f->sender, f->auth, f->rcpt_domain);
     const struct discover_result *st = f->status;
     const char *d = f->rcpt_domain;
@@ -526,10 +608,18 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
         decide_tls(r, f, out);
         return;
     }
+    /* RFC 8461 §2: MTA-STS never overrides a failing DANE validation. */
+    if (!dane_gate(r, f, out, &dane_passed))
+        return;
     if (st->status == DISCOVER_UNKNOWN) {
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "MTA-STS status of %s could not be determined: %s", d,
                     st->error[0] ? st->error : "no reason given");
+        return;
+    }
+    if (st->status != DISCOVER_ENFORCE && dane_passed) {
+        set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: DANE (RFC 7672): an MX host passes "
+                    "authenticated TLS", d);
         return;
     }
     if (st->status != DISCOVER_ENFORCE) {

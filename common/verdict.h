@@ -39,6 +39,24 @@
  *	route must enforce it. Their fail=reject is not held for a TXT
  *	re-check: it rests on the probes, which no new policy changes.
  *
+ *	DANE (RFC 7672), with probes on: a host with usable DNSSEC-secure TLSA
+ *	records passes verified TLS if and only if DANE verification passes
+ *	(whatever its certificate's issuer, so verified-tls is met); a DANE
+ *	failure is never rescued by WebPKI nor by an MTA-STS policy (RFC 8461
+ *	§2); a host whose TLSA lookup failed is not usable at all (none). For
+ *	the default rule and require=mta-sts, a domain with DANE (one of the
+ *	MX hosts the mail can go to has usable TLSA records or a failed TLSA
+ *	lookup) demands, before anything MTA-STS says, one such host that
+ *	passes authenticated TLS: fail= (by default a deferral) naming the
+ *	host and "DANE" when none does, unknown= when none does yet and one
+ *	is not probed. Mixed domains (DANE and non-DANE MX hosts): a non-DANE
+ *	host passes by WebPKI (valid certificate for its name), as a DANE
+ *	sender would deliver there (RFC 7672 §2.2: pre-DANE TLS for it) only
+ *	if it is authenticated; so the domain passes when any host it may use
+ *	is authenticated, by DANE or by WebPKI. require=none ignores DANE;
+ *	require=tls needs only encryption, and a DANE host whose records did
+ *	not match still offers it.
+ *
  *	A reject that rests on a cached policy is only final after the TXT id
  *	was re-checked (RFC 8461 §5): out->permanent says so, and the caller
  *	(decide.c, which gathers the facts) re-checks within the deadline and
@@ -120,6 +138,8 @@ struct verdict {
     enum verdict_req req;
     bool permanent;		/* a reject that may need a policy re-check */
     enum verdict_tls tls;	/* what the path showed */
+    int dane;			/* enum tlsa_dane of the host DANE decided by; 0 (none): DANE
+				   did not decide */
     const struct verdict_rule *rule;	/* NULL: the built-in default */
     char reason[VERDICT_REASON_MAX];
     /* The probe's own account of the MX host reason names (its address,

@@ -180,6 +180,7 @@ collect_addresses(struct check *c, struct dns *d, int dns_ms)
         h->n_probes = c->n_probes - h->first;
         dns_answer_free(&a);
     }
+    check_dane_lookup(c, d, &dl);
     return 0;
 }
 
@@ -199,8 +200,11 @@ probe_worker(void *arg)
         pthread_mutex_unlock(&c->mu);
         if (p == NULL)
             return NULL;
+        struct tlsprobe_options o = c->pc.tls;
+
+        o.tlsa = &c->hosts[p->host].tlsa; /* DANE where it has usable records */
         dl = clock_deadline_after(c->timeout);
-        (void)tlsprobe_run(&c->pc.tls, c->hosts[p->host].name, p->address, c->port,
+        (void)tlsprobe_run(&o, c->hosts[p->host].name, p->address, c->port,
                            clock_earlier(&dl, &c->phase_end), &p->r);
         tlsprobe_grade(&p->r, &p->g);
     }
@@ -236,6 +240,7 @@ make_rows(struct check *c)
         /* The row names what was asked, whatever the probe filled in. */
         snprintf(p->r.mx_host, sizeof(p->r.mx_host), "%s", c->hosts[p->host].name);
         probecache_row_from(&p->r, &p->g, now, c->pc.ttl, c->pc.failure_ttl, &p->row);
+        probecache_row_dane(&p->row, &c->hosts[p->host].tlsa, &p->r, c->pc.failure_ttl);
         p->have_row = true;
     }
 }
@@ -298,6 +303,7 @@ judge_host(struct check *c, struct check_host *h)
     } else {
         snprintf(h->why, sizeof(h->why), "no address");
     }
+    check_dane_host(c, h);
 }
 
 /* Appends "name" to a ", "-separated list in out. */
@@ -378,6 +384,8 @@ check_judge(struct check *c)
         }
         return;
     }
+    if (check_dane_judge(c))
+        return;
     c->action = ACTION_NOT_APPLICABLE;
     snprintf(c->sender, sizeof(c->sender), "%s",
              st == DISCOVER_TESTING ?

@@ -17,6 +17,7 @@
 #include "mxmatch.h"
 #include "probecache.h"
 #include "probeconf.h"
+#include "tlsa.h"
 #include "tlsprobe.h"
 
 #define CHECK_MAX_HOSTS 10     /* MX hosts probed, the most preferred first */
@@ -66,6 +67,8 @@ struct check_host {
     int match;                 /* -1: no policy; 0 or 1 */
     enum tlsprobe_grade_word grade;
     char why[TLSPROBE_REASON_MAX]; /* the reason of the probe that gave the grade */
+    struct tlsa_set tlsa;      /* its TLSA records (RFC 7672) */
+    enum tlsa_dane dane;       /* and the DANE outcome of its probes */
 };
 
 struct check {
@@ -96,15 +99,28 @@ struct check {
     size_t n_notes;
 };
 
-/* Does the host pass RFC 8461 (grade good or weak)? */
+/* Does the host pass RFC 8461 (grade good or weak)? With DANE the grade
+ * is DANE's (tlsprobe.h); a failed TLSA lookup bars the host. */
 static inline bool
 ctl_check_passes(const struct check_host *h)
 {
-    return h->grade == TLSPROBE_GRADE_GOOD || h->grade == TLSPROBE_GRADE_WEAK;
+    return (h->grade == TLSPROBE_GRADE_GOOD || h->grade == TLSPROBE_GRADE_WEAK) &&
+           h->dane != TLSA_DANE_LOOKUP_FAILED;
 }
 
 /* The report as JSON (a new reference), or printed for a person. */
 json_t *ctl_check_json(const struct check *c, long elapsed_ms);
 void ctl_check_print(const struct check *c, long elapsed_ms);
+
+/* ctl_check_dane.c: DANE (RFC 7672) in a check. */
+/* Each host's TLSA records (only below secure addresses: tlsa.h). */
+void check_dane_lookup(struct check *c, struct dns *d, const struct timespec *deadline);
+/* A host's DANE outcome from its TLSA records and its probes. */
+void check_dane_host(const struct check *c, struct check_host *h);
+/* A domain without MTA-STS enforce whose hosts have DANE: the sender's
+ * action and the grade by DANE; false when DANE does not apply. */
+bool check_dane_judge(struct check *c);
+void check_dane_print(const struct check_host *h);
+void check_dane_json(json_t *jh, const struct check_host *h);
 
 #endif

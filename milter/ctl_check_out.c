@@ -98,6 +98,7 @@ ctl_check_json(const struct check *c, long elapsed_ms)
         json_object_set_new(jh, "grade", json_string(tlsprobe_grade_name(h->grade)));
         json_object_set_new(jh, "rfc8461", json_boolean(ctl_check_passes(h)));
         json_object_set_new(jh, "reason", ctl_json_text(h->why));
+        check_dane_json(jh, h);
         for (size_t k = h->first; k < h->first + h->n_probes; k++)
             json_array_append_new(probes, ctl_probe_json(&c->probes[k].r, &c->probes[k].g));
         json_object_set_new(jh, "probes", probes);
@@ -177,6 +178,7 @@ ctl_check_print(const struct check *c, long elapsed_ms)
         if (h->n_addrs > h->n_probes)
             printf(", %zu probed", h->n_probes);
         printf("%s%s\n", h->dns_error[0] != '\0' ? ": " : "", h->dns_error);
+        check_dane_print(h);
         if (h->not_probed[0] != '\0')
             printf("  not probed: %s\n", h->not_probed);
         for (size_t k = h->first; k < h->first + h->n_probes; k++)

@@ -8,6 +8,7 @@
  * configuration error; 4 the cache could not be opened.
  */
 #include "ctl.h"
+#include "tlsa.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -69,6 +70,9 @@ explain_json(const char *rcpt, const struct decision *d)
     /* What the MX probes showed (the tag's tls=); null when not looked at. */
     json_object_set_new(o, "tls", d->tls != VERDICT_TLS_UNSEEN ?
                         json_string(verdict_tls_name(d->tls)) : json_null());
+    /* The DANE outcome the verdict rests on (the tag's dane=); null: none. */
+    json_object_set_new(o, "dane", d->dane != TLSA_DANE_NONE ?
+                        json_string(tlsa_dane_name((enum tlsa_dane)d->dane)) : json_null());
     return o;
 }
 
@@ -83,6 +87,8 @@ print_text(const char *rcpt, const struct decision *d)
                verdict_outcome_name(d->outcome), rule_name(d));
     if (d->tls != VERDICT_TLS_UNSEEN)
         printf("  tls: %s\n", verdict_tls_name(d->tls));
+    if (d->dane != TLSA_DANE_NONE)
+        printf("  dane: %s\n", tlsa_dane_name((enum tlsa_dane)d->dane));
     if (replied(d))
         printf("  reply: %s %s %s\n", d->reply.rcode, d->reply.xcode, d->reply.text);
     printf("  why: %s\n", d->why);

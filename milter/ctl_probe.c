@@ -7,6 +7,7 @@
  * now); 2 usage or configuration error. See man/mtasts-ctl.1.
  */
 #include "ctl.h"
+#include "tlsa.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -43,6 +44,11 @@ ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_grade *g)
     json_object_set_new(o, "status", json_string(tlsprobe_status_name(r->status)));
     json_object_set_new(o, "stage", json_string(tlsprobe_stage_name(r->stage)));
     json_object_set_new(o, "reason", ctl_json_text(r->reason));
+    json_object_set_new(o, "dane", r->dane_active ?
+                                       json_string(tlsa_dane_name((enum tlsa_dane)r->dane)) :
+                                       json_null());
+    json_object_set_new(o, "dane_match", r->dane_active ? ctl_json_text(r->dane_match) :
+                                                          json_null());
     json_object_set_new(o, "reply_code", r->reply_code > 0 ? json_integer(r->reply_code) :
                                                              json_null());
     json_object_set_new(o, "greeting", ctl_json_text(r->greeting));
@@ -129,6 +135,11 @@ ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
         printf("%s  chain:       %s\n", in, r->chain_valid ? "valid" : r->verify_text);
         printf("%s  name match:  %s\n", in, yes(r->name_match));
     }
+    if (r->dane_active)
+        printf("%s  DANE:        %s%s%s (TLSA base domain %s)\n", in,
+               tlsa_dane_name((enum tlsa_dane)r->dane),
+               r->dane == TLSA_DANE_VERIFIED ? ", record " : ": ",
+               r->dane == TLSA_DANE_VERIFIED ? r->dane_match : r->verify_text, r->dane_base);
     printf("%s  grade:       %s (RFC 8461: %s, TLS 1.2+: %s, NIST floor: %s)\n", in,
            tlsprobe_grade_name(g->grade), yes(g->rfc8461), yes(g->tls), yes(g->floor));
     for (size_t i = 0; i < g->n; i++)

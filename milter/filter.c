@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE 1  /* asprintf */
 #include "filter.h"
+#include "tlsa.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,6 +42,7 @@ struct tag {
     enum decide_effect effect;	/* tag, defer, reject, hold */
     bool dry_run;
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN: no tls= */
+    int dane;			/* enum tlsa_dane DANE decided by; 0: no dane= */
 };
 
 struct conn {
@@ -401,6 +403,7 @@ record_tag(struct conn *c, const struct decision *d)
         t->effect = d->effect;
         t->dry_run = d->dry_run;
         t->tls = d->tls;
+        t->dane = d->dane;
     }
 }
 
@@ -503,12 +506,14 @@ mlfi_eom(SMFICTX *ctx)
     for (size_t i = c->n_tags; i-- > 0;) {
         const struct tag *t = &c->tags[i];
 
-        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s",
+        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s%s%s",
                      t->domain, discover_status_name(t->status), t->txt_id[0] ? "; id=" : "",
                      t->txt_id, verdict_req_name(t->req), verdict_outcome_name(t->outcome),
                      nametab_name(decide_effect_names, (int)t->effect),
                      t->dry_run ? "; dry-run=yes" : "",
-                     t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "", verdict_tls_name(t->tls)) < 0)
+                     t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "", verdict_tls_name(t->tls),
+                     t->dane != TLSA_DANE_NONE ? "; dane=" : "",
+                     t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "") < 0)
             break;
         if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
             log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "probecache.h"
 #include "mxmatch.h"
 
 static char dir[64];
@@ -787,6 +788,66 @@ test_future_version_refused(void **state)
     assert_int_equal(raw_int(path, "PRAGMA user_version"), 99);
 }
 
+/* Schema 4 adds DANE to the probe rows: a version-3 file with a probe row
+ * migrates, and its row reads back with no DANE (a NULL dane word). */
+static void
+test_migrate_3_to_4_keeps_probe_rows(void **state)
+{
+    char path[256];
+    struct cache *c = NULL;
+    struct mts_err err;
+    struct probecache_row rows[2];
+    size_t n = 0, n_bad = 0;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    raw_exec(path, "CREATE TABLE tls_probes (host TEXT NOT NULL, address TEXT NOT NULL,"
+             " port INTEGER NOT NULL, status TEXT NOT NULL, grade TEXT NOT NULL,"
+             " rfc8461 INTEGER NOT NULL DEFAULT 0, tls INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+             " protocol TEXT, cipher TEXT, cert_names TEXT, cert_not_after INTEGER NOT NULL"
+             " DEFAULT 0, probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL"
+             " DEFAULT 0, PRIMARY KEY (host, address, port));"
+             "CREATE TABLE domains (domain TEXT PRIMARY KEY NOT NULL, txt_id TEXT,"
+             " has_policy INTEGER NOT NULL DEFAULT 0, mode TEXT, max_age INTEGER NOT NULL DEFAULT 0,"
+             " mx TEXT, policy_text TEXT, fetched_at INTEGER NOT NULL DEFAULT 0,"
+             " expires_at INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0,"
+             " last_used INTEGER NOT NULL DEFAULT 0, status TEXT, dnssec TEXT, last_error TEXT,"
+             " fetch_failed_id TEXT, fetch_failed_at INTEGER NOT NULL DEFAULT 0);"
+             "CREATE TABLE mx_probes (host TEXT PRIMARY KEY NOT NULL,"
+             " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+             " starttls INTEGER NOT NULL DEFAULT 0, tls_version TEXT,"
+             " cert_valid INTEGER NOT NULL DEFAULT 0, error TEXT);"
+             "CREATE TABLE mx_sets (domain TEXT PRIMARY KEY NOT NULL, hosts TEXT NOT NULL,"
+             " fetched_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
+             " dnssec TEXT);"
+             "INSERT INTO tls_probes VALUES ('mx.old.test', '192.0.2.1', 25, 'ok', 'good', 1, 1,"
+             " NULL, 'TLSv1.3', NULL, NULL, 0, 100, 200);"
+             "PRAGMA user_version = 3;");
+    assert_int_equal(cache_open(path, 1000, &c, &err), CACHE_OK);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), CACHE_SCHEMA_VERSION);
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(n_bad, 0);
+    assert_int_equal(rows[0].grade, TLSPROBE_GRADE_GOOD);
+    assert_int_equal(rows[0].dane, TLSA_DANE_NONE);
+    assert_string_equal(rows[0].tlsa, "");
+    /* A row of schema 4 keeps its DANE fields. */
+    rows[0].dane = TLSA_DANE_FAILED;
+    snprintf(rows[0].dane_detail, sizeof(rows[0].dane_detail), "tlsa-invalid: no match");
+    snprintf(rows[0].tlsa, sizeof(rows[0].tlsa), "secure _25._tcp.mx.old.test: 3 1 1 abcd");
+    assert_int_equal(probecache_put(c, &rows[0], &err), CACHE_OK);
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(rows[0].dane, TLSA_DANE_FAILED);
+    assert_string_equal(rows[0].dane_detail, "tlsa-invalid: no match");
+    assert_string_equal(rows[0].tlsa, "secure _25._tcp.mx.old.test: 3 1 1 abcd");
+    /* An unknown DANE word makes the row invalid (rows are untrusted). */
+    raw_exec(path, "UPDATE tls_probes SET dane = 'maybe'");
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(n_bad, 1);
+    cache_close(c);
+}
+
 static void
 test_not_a_database(void **state)
 {
@@ -1506,6 +1567,7 @@ main(void)
         T(test_probe_roundtrip),
         T(test_invalid_put_refused),
         T(test_schema_version_and_mode),
+        T(test_migrate_3_to_4_keeps_probe_rows),
         T(test_wal_mode),
         T(test_future_version_refused),
         T(test_not_a_database),

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "probes.h"
+#include "tlsa.h"
 
 static _Atomic int64_t fake_now = 1000000;
 static atomic_int probe_calls;
@@ -67,9 +68,37 @@ fake_resolve(void *arg, const char *host, const struct timespec *deadline,
 }
 
 /* "good*" hosts pass; "notls*" offer no STARTTLS; "unverified*" are self-signed. */
+/* "dane*" hosts have one secure DANE-EE record (matched by "daneok*" only),
+ * "danepkix*" only a PKIX-EE one, "tlsafail*" a TLSA lookup that fails. */
+static void
+fake_tlsa(void *arg, const char *host, int port, const struct timespec *deadline,
+          struct tlsa_set *t)
+{
+    static const unsigned char rd[35] = {3, 1, 1, 0xab};
+    static const unsigned char pkix[35] = {1, 1, 1, 0xcd};
+
+    (void)arg;
+    (void)deadline;
+    memset(t, 0, sizeof(*t));
+    snprintf(t->base, sizeof(t->base), "%s", host);
+    snprintf(t->owner, sizeof(t->owner), "_%d._tcp.%s", port, host);
+    t->ttl = 3600;
+    if (strncmp(host, "tlsafail", 8) == 0) {
+        t->state = TLSA_FAILED;
+        snprintf(t->why, sizeof(t->why), "dnssec-invalid: TLSA lookup failed: SERVFAIL");
+    } else if (strncmp(host, "dane", 4) == 0) {
+        t->state = TLSA_SECURE;
+        t->n = 1;
+        assert_int_equal(tlsa_parse_rdata(strncmp(host, "danepkix", 8) == 0 ? pkix : rd,
+                                          sizeof(rd), &t->rec[0]), 0);
+        t->n_usable = t->rec[0].usable ? 1 : 0;
+    }
+}
+
 static void
 fake_probe(void *arg, const char *host, const char *address, int port,
-           const struct timespec *deadline, struct tlsprobe_result *r)
+           const struct tlsa_set *tlsa, const struct timespec *deadline,
+           struct tlsprobe_result *r)
 {
     (void)arg;
     (void)deadline;
@@ -117,9 +146,23 @@ fake_probe(void *arg, const char *host, const char *address, int port,
     r->status = TLSPROBE_OK;
     r->chain_valid = true;
     r->name_match = true;
+    if (tlsa != NULL && tlsa->state == TLSA_SECURE && tlsa->n_usable > 0) {
+        /* What tlsprobe_dane_read leaves: DANE replaces the WebPKI chain. */
+        r->dane_active = true;
+        if (strncmp(host, "daneok", 6) == 0) {
+            r->dane = TLSA_DANE_VERIFIED;
+            snprintf(r->dane_match, sizeof(r->dane_match), "3 1 1");
+        } else {
+            r->dane = TLSA_DANE_FAILED;
+            r->chain_valid = false;
+            r->status = TLSPROBE_UNTRUSTED;
+            snprintf(r->verify_text, sizeof(r->verify_text), "tlsa-invalid: no match");
+            snprintf(r->reason, sizeof(r->reason), "DANE: tlsa-invalid: no match");
+        }
+    }
 }
 
-static const struct probes_seam seam = {fake_resolve, fake_probe, now_fn, NULL};
+static const struct probes_seam seam = {fake_resolve, fake_probe, now_fn, NULL, fake_tlsa};
 
 static struct config *
 conf(const char *text)
@@ -224,6 +267,60 @@ private_addresses_not_probed(void **state)
     assert_int_equal(atomic_load(&probe_calls), 0);
     probes_close(p);
     config_unref(cfg);
+}
+
+/* RFC 7672: the DANE outcome is kept per host with the probe, in memory and
+ * in the cache's rows; a failed TLSA lookup is kept only probe_failure_ttl. */
+static void
+dane_outcomes_kept_with_the_probe(void **state)
+{
+    struct config *cfg;
+    struct probes *p;
+    struct probes_host h;
+    char dir[] = "/tmp/test_probes_dane.XXXXXX", text[512];
+    int64_t t0 = atomic_load(&fake_now);
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(text, sizeof(text), "mx_probes = yes\ncache_db = %s/c.db\nprobe_ttl = 1d\n"
+             "probe_failure_ttl = 15m\n", dir);
+    cfg = conf(text);
+    p = open_probes(cfg, 0);
+    get_known(p, "daneok.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_VERIFIED);
+    assert_string_equal(h.dane_detail, "3 1 1");
+    assert_true(h.rfc8461);
+    assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
+    /* The TLSA TTL (1 h) bounds the row's life below probe_ttl. */
+    assert_int_equal(h.expires_at, t0 + 3600);
+    get_known(p, "danebad.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_FAILED);
+    assert_false(h.rfc8461); /* a WebPKI-valid chain does not rescue it */
+    assert_non_null(strstr(h.dane_detail, "tlsa-invalid"));
+    get_known(p, "danepkix.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_UNUSABLE);
+    assert_true(h.rfc8461);
+    get_known(p, "tlsafail.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_LOOKUP_FAILED);
+    assert_non_null(strstr(h.dane_detail, "dnssec-invalid"));
+    assert_int_equal(h.expires_at, t0 + 900);
+    get_known(p, "good.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_NONE);
+    probes_close(p);
+
+    /* A new process reads the outcomes back from the cache's rows. */
+    p = open_probes(cfg, 0);
+    probes_load_on_miss(p);
+    probes_get(p, "danebad.net-1.example", &h);
+    assert_int_equal(h.state, PROBES_KNOWN);
+    assert_int_equal(h.dane, TLSA_DANE_FAILED);
+    probes_get(p, "tlsafail.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_LOOKUP_FAILED);
+    assert_int_equal(atomic_load(&probe_calls), 0);
+    probes_close(p);
+    config_unref(cfg);
+    snprintf(text, sizeof(text), "rm -rf %s", dir);
+    assert_int_equal(system(text), 0);
 }
 
 static void
@@ -722,6 +819,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_ask_is_unknown_then_known),
+        cmocka_unit_test(dane_outcomes_kept_with_the_probe),
         cmocka_unit_test(success_and_failure_ttls),
         cmocka_unit_test(refresh_before_expiry_of_hosts_in_use),
         cmocka_unit_test(one_probe_in_flight_per_host),

@@ -26,8 +26,13 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "clock.h"
 #include "testserver.h"
+#include "tlsa.h"
 #include "tlsprobe.h"
 
 #define DEADLINE_MS 10000 /* ordinary rows */
@@ -449,6 +454,133 @@ test_good_facts(void **state)
     assert_int_equal(testserver_count(&S, "server.log", "good QUIT"), quit_before + 1);
 }
 
+/* ------------------------------------------------------------ DANE */
+
+/* A secure TLSA set of one record: usage, selector 1 (SPKI), mtype 1
+ * (SHA-256; mtype 0: the key itself) of a certificate in the server's
+ * directory. */
+static void
+tlsa_of_m(struct tlsa_set *t, uint8_t usage, uint8_t mtype, const char *pem, const char *base)
+{
+    char path[160];
+    FILE *f;
+    X509 *x;
+    unsigned char *der = NULL, rd[3 + 512] = {usage, 1, mtype};
+    unsigned int mdlen = 0;
+    int len;
+
+    snprintf(path, sizeof(path), "%s/%s", S.dir, pem);
+    assert_non_null(f = fopen(path, "r"));
+    assert_non_null(x = PEM_read_X509(f, NULL, NULL, NULL));
+    fclose(f);
+    assert_true((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) > 0);
+    if (mtype == 1) {
+        assert_int_equal(EVP_Digest(der, (size_t)len, rd + 3, &mdlen, EVP_sha256(), NULL), 1);
+    } else {
+        assert_true((size_t)len <= sizeof(rd) - 3);
+        memcpy(rd + 3, der, (size_t)len);
+        mdlen = (unsigned int)len;
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    memset(t, 0, sizeof(*t));
+    t->state = TLSA_SECURE;
+    snprintf(t->base, sizeof(t->base), "%s", base);
+    snprintf(t->owner, sizeof(t->owner), "_25._tcp.%s", base);
+    assert_int_equal(tlsa_parse_rdata(rd, 3 + mdlen, &t->rec[0]), 0);
+    t->n = t->n_usable = 1;
+}
+
+static void
+tlsa_of(struct tlsa_set *t, uint8_t usage, const char *pem, const char *base)
+{
+    tlsa_of_m(t, usage, 1, pem, base);
+}
+
+static void
+dane_probe(const char *behaviour, const char *host, const struct tlsa_set *t,
+           struct tlsprobe_result *r, struct tlsprobe_grade *g)
+{
+    struct tlsprobe_options o = options();
+    struct timespec dl = clock_deadline_after(DEADLINE_MS);
+
+    o.tlsa = t;
+    (void)tlsprobe_run(&o, host, "127.0.0.1", port_of(behaviour), &dl, r);
+    tlsprobe_grade(r, g);
+}
+
+/* RFC 7672 §3.1.1: DANE-EE authenticates the leaf's key alone: a
+ * self-signed certificate, a wrong name and an expired certificate all
+ * verify when the key matches; §3.1 WebPKI does not rescue a mismatch. */
+static void
+test_dane(void **state)
+{
+    struct tlsprobe_result *r = unit_alloc(sizeof(*r));
+    struct tlsprobe_grade g;
+    struct tlsa_set *t = unit_alloc(sizeof(*t));
+
+    (void)state;
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "selfsigned.pem", "mx.selfsigned.test");
+    dane_probe("selfsigned", "mx.selfsigned.test", t, r, &g);
+    assert_int_equal(r->status, TLSPROBE_OK);
+    assert_true(r->dane_active);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_string_equal(r->dane_match, "3 1 1");
+    assert_int_equal(r->dane_depth, 0);
+    assert_int_equal(g.grade, TLSPROBE_GRADE_GOOD);
+    assert_true(g.rfc8461);
+
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "wrongname.pem", "mx.elsewhere.test");
+    dane_probe("wrongname", "mx.elsewhere.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_false(r->name_match); /* shown, not used */
+    assert_int_equal(g.grade, TLSPROBE_GRADE_GOOD);
+
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "expired.pem", "mx.expired.test");
+    dane_probe("expired", "mx.expired.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_int_equal(r->status, TLSPROBE_OK);
+
+    /* A WebPKI-valid certificate whose key the record does not name. */
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "selfsigned.pem", "mx.good.test");
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_int_equal(r->status, TLSPROBE_UNTRUSTED);
+    assert_int_equal(r->dane, TLSA_DANE_FAILED);
+    assert_non_null(strstr(r->reason, "tlsa-invalid"));
+    assert_int_equal(g.grade, TLSPROBE_GRADE_UNVERIFIED);
+    assert_false(g.rfc8461);
+
+    /* DANE-TA 2 1 1 needs the TA in the chain; this server sends only its
+     * leaf (the world's daneta.test sends its CA). */
+    tlsa_of(t, TLSA_USAGE_DANE_TA, "ca.pem", "mx.good.test");
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_FAILED);
+    /* 2 1 0 carries the TA's key itself: the chain is built to it, and
+     * names are checked (RFC 7672 §3.2.2). */
+    tlsa_of_m(t, TLSA_USAGE_DANE_TA, 0, "ca.pem", "mx.good.test");
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_string_equal(r->dane_match, "2 1 0");
+    assert_true(r->dane_depth >= 0);
+    tlsa_of_m(t, TLSA_USAGE_DANE_TA, 0, "ca.pem", "mx.elsewhere.test");
+    dane_probe("wrongname", "mx.elsewhere.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_FAILED);
+    assert_non_null(strstr(r->reason, "certificate-host-mismatch"));
+    /* ... and dates: the expired leaf of the same CA. */
+    tlsa_of_m(t, TLSA_USAGE_DANE_TA, 0, "ca.pem", "mx.expired.test");
+    dane_probe("expired", "mx.expired.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_FAILED);
+    assert_non_null(strstr(r->reason, "certificate-expired"));
+
+    /* PKIX-EE only: unusable, so no DANE: WebPKI as before (§3.1.3). */
+    tlsa_of(t, TLSA_USAGE_PKIX_EE, "good.pem", "mx.good.test");
+    t->n_usable = 0;
+    assert_false(t->rec[0].usable);
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_false(r->dane_active);
+    assert_int_equal(r->status, TLSPROBE_OK);
+}
+
 /* Runs last but one: whatever ran before, no probe ever sent MAIL, RCPT or DATA. */
 static void
 test_never_mail(void **state)
@@ -564,6 +696,7 @@ static const struct CMUnitTest singles[] = {
     cmocka_unit_test(test_deadline_already_past),
     cmocka_unit_test(test_names),
     cmocka_unit_test(test_threads),
+    cmocka_unit_test(test_dane),
     cmocka_unit_test(test_never_mail),
 };
 

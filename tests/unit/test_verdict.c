@@ -24,6 +24,7 @@
 #include "config.h"
 #include "discover.h"
 #include "verdict.h"
+#include "tlsa.h"
 #include "probes.h"
 
 #define DOMAIN "partner.example"
@@ -884,7 +885,11 @@ run_name_case(void **state)
 /* ------------------------------------------------------------- probes */
 
 /* What a probe of one host showed. */
-enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRIVATE };
+enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRIVATE,
+                  /* DANE (probes.c): verified (a self-signed DANE-EE host: the
+                   * grade is DANE's), no record matched a WebPKI-valid chain,
+                   * the TLSA lookup failed, only PKIX-usage records */
+                  P_DANE_OK, P_DANE_BAD, P_TLSA_FAIL, P_DANE_UNUSABLE };
 
 struct probe_case {
     const char *label;
@@ -968,6 +973,47 @@ static const struct probe_case probe_cases[] = {
       false, VERDICT_TLS_VERIFIED, NULL, NULL },
     { "tls: null MX fails", "rcpt=* require=tls", DISCOVER_ABSENT, { "." }, { P_NOT_YET },
       true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX", NULL },
+    /* DANE (RFC 7672) */
+    { "dane: no MTA-STS, DANE verified: pass", NULL, DISCOVER_ABSENT, { MX_OK }, { P_DANE_OK },
+      true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "DANE", NULL },
+    { "dane: no MTA-STS, TLSA does not match: defer naming host and DANE", NULL,
+      DISCOVER_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      VERDICT_TLS_UNVERIFIED, MX_OK ": DANE failed (tlsa-invalid)",
+      MX_OK " [192.0.2.9]: DANE failed: tlsa-invalid" },
+    { "dane: TLSA lookup failed: host unusable, defer", NULL, DISCOVER_NONE, { MX_OK },
+      { P_TLSA_FAIL }, true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED,
+      "DANE lookup-failed (dnssec-invalid)",
+      "DANE lookup-failed: dnssec-invalid" },
+    { "dane: enforce, PKIX would pass, TLSA mismatch: not rescued", NULL, DISCOVER_ENFORCE,
+      { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      VERDICT_TLS_UNVERIFIED, "DANE failed", NULL },
+    { "dane: enforce with matching TLSA: pass", NULL, DISCOVER_ENFORCE, { MX_OK },
+      { P_DANE_OK }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL, NULL },
+    { "dane: enforce, fail=reject, TLSA lookup failed: held as not permanent",
+      "rcpt=* require=mta-sts fail=reject", DISCOVER_ENFORCE, { MX_OK }, { P_TLSA_FAIL }, true,
+      VERDICT_REJECT, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED, "DANE", NULL },
+    { "dane: verified-tls met by DANE whatever the issuer", "rcpt=* require=verified-tls",
+      DISCOVER_ABSENT, { MX_OK }, { P_DANE_OK }, true, VERDICT_TAG, VERDICT_PASS, false,
+      VERDICT_TLS_VERIFIED, NULL, NULL },
+    { "dane: verified-tls, TLSA mismatch fails", "rcpt=* require=verified-tls",
+      DISCOVER_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      VERDICT_TLS_UNVERIFIED, "tlsa-invalid", NULL },
+    { "dane: mixed, DANE host fails, WebPKI host passes: pass", NULL, DISCOVER_ABSENT,
+      { MX_OK, MX_OTHER }, { P_DANE_BAD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
+      VERDICT_TLS_VERIFIED, NULL, NULL },
+    { "dane: mixed, DANE host fails, other unverified: defer naming the DANE host", NULL,
+      DISCOVER_ABSENT, { MX_OTHER, MX_OK }, { P_UNVERIFIED, P_DANE_BAD }, true, VERDICT_DEFER,
+      VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED, MX_OK ": DANE failed",
+      MX_OK " [192.0.2.9]: DANE failed" },
+    { "dane: DANE host fails, other not probed yet: unknown", NULL, DISCOVER_ABSENT,
+      { MX_OK, MX_OTHER }, { P_DANE_BAD, P_NOT_YET }, true, VERDICT_DEFER, VERDICT_UNKNOWN,
+      false, VERDICT_TLS_UNKNOWN, "DANE", NULL },
+    { "dane: only PKIX-usage records: no DANE, nothing required", NULL, DISCOVER_ABSENT,
+      { MX_OK }, { P_DANE_UNUSABLE }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false,
+      VERDICT_TLS_UNSEEN, NULL, NULL },
+    { "dane: require=none ignores DANE", "rcpt=* require=none", DISCOVER_ABSENT, { MX_OK },
+      { P_DANE_BAD }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL,
+      NULL },
 };
 
 static void
@@ -1008,6 +1054,31 @@ fill_probe(struct probes_host *h, enum probe_fact p)
         snprintf(h->reason, sizeof(h->reason),
                  "not probed: 10.0.0.25 is private (10.0.0.0/8, RFC 1918)");
         snprintf(h->address, sizeof(h->address), "%s", "");
+        break;
+    case P_DANE_OK:
+        h->grade = TLSPROBE_GRADE_GOOD;
+        h->rfc8461 = h->tls = true;
+        h->dane = TLSA_DANE_VERIFIED;
+        snprintf(h->dane_detail, sizeof(h->dane_detail), "3 1 1");
+        break;
+    case P_DANE_BAD:
+        h->grade = TLSPROBE_GRADE_UNVERIFIED;
+        h->tls = true;
+        h->status = TLSPROBE_UNTRUSTED;
+        h->dane = TLSA_DANE_FAILED;
+        snprintf(h->reason, sizeof(h->reason), "DANE: tlsa-invalid: no TLSA record matches");
+        snprintf(h->dane_detail, sizeof(h->dane_detail), "tlsa-invalid: no TLSA record matches");
+        break;
+    case P_TLSA_FAIL:
+        h->grade = TLSPROBE_GRADE_GOOD;
+        h->rfc8461 = h->tls = true;
+        h->dane = TLSA_DANE_LOOKUP_FAILED;
+        snprintf(h->dane_detail, sizeof(h->dane_detail), "dnssec-invalid: SERVFAIL");
+        break;
+    case P_DANE_UNUSABLE:
+        h->grade = TLSPROBE_GRADE_GOOD;
+        h->rfc8461 = h->tls = true;
+        h->dane = TLSA_DANE_UNUSABLE;
         break;
     }
 }

@@ -23,6 +23,7 @@ first-off: the first RCPT to goodmx.test with mx_probes = no, for the figure.
 slow-ask: one RCPT to each of slow1..slow8.test at once (their probes start
 together), each answered within the RCPT deadline.
 slow: RCPTs to slow1..slow8.test until each passes with tls=verified.
+dane-ask, dane: the DANE domains (tests/world/test_dane.sh).
 """
 import os
 import re
@@ -248,6 +249,40 @@ def phase_private():
           "\"not probed: private address\", no address", show(r))
 
 
+DANE = ["daneee.test", "daneta.test", "danebad.test", "danefail.test", "danepkix.test",
+        "daneinsecure.test", "stsdane.test", "stsdanebad.test"]
+
+
+def phase_dane_ask():
+    """One RCPT to each DANE domain: their policies are learnt, probes start."""
+    for d in DANE:
+        ask(d)
+
+
+def phase_dane():
+    """RFC 7672 per case, once test_dane.sh saw every host's probe row."""
+    for dom in ("daneee.test", "daneta.test", "stsdane.test"):
+        r = wait_known(dom)
+        check(r[0] == CONTINUE and "verdict=pass" in r[2] and "tls=verified" in r[2]
+              and r[2].endswith("; dane=verified"),
+              "%s: accepted, tag verdict=pass, tls=verified, dane=verified" % dom, show(r))
+        print("# %s: %s" % (dom, show(r)))
+    for dom, why in (("danebad.test", "DANE failed: tlsa-invalid"),
+                     ("danefail.test", "DANE lookup-failed: dnssec-invalid"),
+                     ("stsdanebad.test", "DANE failed: tlsa-invalid")):
+        r = wait_known(dom)
+        host = "mx." + dom
+        check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and host in r[1]
+              and "has DANE" in r[1] and why in r[1],
+              "%s: 450 4.7.5 naming %s and \"%s\"" % (dom, host, why), show(r))
+        print("# %s: %s" % (dom, show(r)))
+    for dom in ("danepkix.test", "daneinsecure.test"):
+        r = ask(dom)
+        check(r[0] == CONTINUE and "verdict=not-required" in r[2] and "dane=" not in r[2],
+              "%s: no DANE for SMTP: accepted, verdict=not-required, no dane=" % dom, show(r))
+        print("# %s: %s" % (dom, show(r)))
+
+
 SLOW = ["slow%d.test" % i for i in (1, 5, 2, 6, 3, 7, 4, 8)]  # the two /24s in turn
 
 
@@ -278,7 +313,9 @@ def phase_slow():
 if __name__ == "__main__":
     try:
         {"enforce": phase_enforce, "rules": phase_rules, "restart": phase_restart,
-         "edges": phase_edges, "private": phase_private, "slow-ask": phase_slow_ask, "first-off": phase_first_off, "slow": phase_slow}[sys.argv[1]]()
+         "edges": phase_edges, "private": phase_private, "slow-ask": phase_slow_ask,
+         "first-off": phase_first_off, "slow": phase_slow, "dane-ask": phase_dane_ask,
+         "dane": phase_dane}[sys.argv[1]]()
     except Exception as e:  # a crash is a failure, never a silent pass
         check(False, "phase %s ran to its end" % sys.argv[1], repr(e))
     sys.exit(1 if fails else 0)

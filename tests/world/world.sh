@@ -59,6 +59,10 @@ ENDLESS_ADDR=127.0.50.14     # "220-" continuation lines that never end
 LONGLINE_ADDR=127.0.50.15    # a greeting line that never ends (no CRLF)
 HANGTLSMX_ADDR=127.0.50.16   # "220" to STARTTLS, then never a ServerHello
 DRIPMX_ADDR=127.0.50.17      # a "220-" line every 0.2 s: only a deadline ends it
+# DANE (RFC 7672): TLSA records computed from these servers' certificates
+DANEEE_ADDR=127.0.50.30      # self-signed, DANE-EE 3 1 1 (its name is not the MX's)
+DANETA_ADDR=127.0.50.31      # leaf of a private CA, sent with it; DANE-TA 2 1 1
+DANEPKIX_ADDR=127.0.50.32    # WebPKI-valid for the mx.dane*/mx.stsdane* names
 # "slow" MX hosts (greeting after 1.5 s): two /24 networks, four hosts each;
 # the server logs how many connections to them are open at once
 SLOW_NET1=127.0.50
@@ -554,6 +558,7 @@ _mta-sts TXT "v=STSv1; id=20240101000000;"
 mta-sts A $HTTPS_ADDR
 EOF
     done
+    cat "$DIR/zones/insecure.extra" >>"$DIR/zones/insecure.test.zone"
 }
 
 # an enforce domain (TXT, policy host, policy with the mx patterns given)
@@ -635,6 +640,70 @@ build_mx_domains() {
         mxa manymx.test "$i" "mx$i.manymx.test" "$PROVIDER_MX_ADDR"
     done
     build_probe_edge_domains
+    build_dane_domains
+}
+
+spki_sha256() {  # the 3 1 1 / 2 1 1 data of a certificate file
+    openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER |
+        sha256sum | cut -d' ' -f1
+}
+
+# DANE (RFC 7672) in the signed zone test. (tests/world/test_dane.sh):
+#   daneee.test      DANE-EE 3 1 1 on a self-signed certificate (wrong name)
+#   daneta.test      DANE-TA 2 1 1 on a private CA the server sends
+#   danebad.test     3 1 1 that does not match a WebPKI-valid certificate
+#   danefail.test    the TLSA lookup SERVFAILs (_tcp below the MX host is
+#                    delegated, insecurely, to a name server with no address)
+#   danepkix.test    only PKIX-TA(0)/PKIX-EE(1) records: unusable for SMTP
+#   stsdane.test     MTA-STS enforce and a matching 3 1 1
+#   stsdanebad.test  MTA-STS enforce (WebPKI passes) and a mismatching 3 1 1
+#   daneinsecure.test  MX mx2.insecure.test: TLSA in the unsigned zone (ignored)
+build_dane_domains() {
+    local c="$DIR/certs" h ee pkix
+    selfsigned dane-ee not-the-mx.invalid
+    mkdir -p "$DIR/daneca"
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -keyout "$DIR/daneca/ca.key" -out "$DIR/daneca/ca.crt" -days 3650 -sha256 \
+        -subj "/O=mtasts-milter test world/CN=Private DANE-TA CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    LEAF_SERIAL=$((LEAF_SERIAL + 1))
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -keyout "$c/mx.daneta.test.key" -out "$c/mx.daneta.test.leaf" -subj "/CN=mx.daneta.test" \
+        -CA "$DIR/daneca/ca.crt" -CAkey "$DIR/daneca/ca.key" -days 365 -sha256 \
+        -set_serial "$((SERIAL_BASE * 1000 + LEAF_SERIAL))" \
+        -addext "basicConstraints=critical,CA:FALSE" \
+        -addext "extendedKeyUsage=serverAuth" \
+        -addext "subjectAltName=DNS:mx.daneta.test" 2>/dev/null
+    cat "$c/mx.daneta.test.leaf" "$DIR/daneca/ca.crt" >"$c/mx.daneta.test.crt"
+    leaf dane-webpki "mx.danebad.test mx.danefail.test mx.danepkix.test mx.stsdane.test mx.stsdanebad.test mx2.insecure.test"
+    SMTP_LISTENERS+=(
+        "$DANEEE_ADDR:$SMTP_PORT:good:$c/dane-ee.crt:$c/dane-ee.key"
+        "$DANETA_ADDR:$SMTP_PORT:good:$c/mx.daneta.test.crt:$c/mx.daneta.test.key"
+        "$DANEPKIX_ADDR:$SMTP_PORT:good:$c/dane-webpki.crt:$c/dane-webpki.key"
+    )
+    ee=$(spki_sha256 "$c/dane-ee.crt")
+    pkix=$(spki_sha256 "$c/dane-webpki.crt")
+    mxa daneee.test 10 mx.daneee.test "$DANEEE_ADDR"
+    RR "_25._tcp.mx.daneee.test. TLSA 3 1 1 $ee"
+    mxa daneta.test 10 mx.daneta.test "$DANETA_ADDR"
+    RR "_25._tcp.mx.daneta.test. TLSA 2 1 1 $(spki_sha256 "$DIR/daneca/ca.crt")"
+    for h in danebad danefail danepkix; do
+        mxa "$h.test" 10 "mx.$h.test" "$DANEPKIX_ADDR"
+    done
+    RR "_25._tcp.mx.danebad.test. TLSA 3 1 1 $ee"
+    RR "_tcp.mx.danefail.test. NS ns.does-not-exist.test."
+    RR "_25._tcp.mx.danepkix.test. TLSA 1 1 1 $pkix"
+    RR "_25._tcp.mx.danepkix.test. TLSA 0 1 1 $(spki_sha256 "$DIR/ca.crt")"
+    mx_domain stsdane.test enforce mx.stsdane.test
+    mxa stsdane.test 10 mx.stsdane.test "$DANEPKIX_ADDR"
+    RR "_25._tcp.mx.stsdane.test. TLSA 3 1 1 $pkix"
+    mx_domain stsdanebad.test enforce mx.stsdanebad.test
+    mxa stsdanebad.test 10 mx.stsdanebad.test "$DANEPKIX_ADDR"
+    RR "_25._tcp.mx.stsdanebad.test. TLSA 3 1 1 $ee"
+    RR "daneinsecure.test. MX 10 mx2.insecure.test."
+    # added to the unsigned insecure.test zone once it is written
+    printf 'mx2 A %s\n_25._tcp.mx2 TLSA 3 1 1 %s\n' "$DANEPKIX_ADDR" "$ee" >"$DIR/zones/insecure.extra"
 }
 
 # other_ca_leaf NAME SAN: DIR/certs/NAME.{crt,key} for SAN, issued by a CA
