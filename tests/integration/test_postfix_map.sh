@@ -148,6 +148,45 @@ got=$(ctl_map wrongnamemx.test)
 ok "wrongnamemx.test: mtasts-ctl map says secure match=mx.wrongnamemx.test" \
     [ "$got" = "OK secure match=mx.wrongnamemx.test servername=hostname" ] || diag "mtasts-ctl map: $got"
 
+# ---- map_unknown: stsservfail.test's _mta-sts SERVFAILs, its MX works -------------
+# The milter runs dry (it only tags), so what happens is the map's doing.
+# Postfix is reloaded between settings: its smtp processes cache TLS policies.
+pf_reload() { ns postfix -c "$E2E_DIR/submit" reload >/dev/null 2>&1; sleep 1; }
+pf_reload
+tok=$(token)
+submit "$OUT" --to bob@stsservfail.test --header "Subject: $tok" --body "$tok"
+qid=$(queue_id)
+ok "map_unknown = temp (default): stsservfail.test deferred by Postfix's smtp client" \
+    wait_grep 20 "$LOG" "$qid: to=<bob@stsservfail\.test>.*status=deferred"
+ok "map_unknown = temp: Postfix says why (the map's TEMP reason)" \
+    grep -q 'MTA-STS status of stsservfail.test unknown' "$LOG"
+sleep 2
+ok "map_unknown = temp: stsservfail.test never reached the MX" \
+    sh -c "! grep -q '$tok' '$MAIL/stsservfail.test' 2>/dev/null"
+
+start_milter "dry_run = yes" "map_unknown = notfound"
+pf_reload
+tok=$(token)
+submit "$OUT" --to bob@stsservfail.test --header "Subject: $tok" --body "$tok"
+qid=$(queue_id)
+ok "map_unknown = notfound: stsservfail.test delivered (RFC 8461 §3.3: as without a policy)" \
+    delivered "$MAIL/stsservfail.test" "$tok"
+ok "map_unknown = notfound: Postfix's smtp client sent it (status=sent, queue id $qid)" \
+    grep -Eq "$qid: to=<bob@stsservfail\.test>, relay=mx1\.stsservfail\.test.*status=sent" "$LOG"
+ok "map_unknown = notfound: the milter logged the NOTFOUND for an unknown status" \
+    grep -q 'map: postfix stsservfail.test (unknown: .*): NOTFOUND (map_unknown)' "$E2E_DIR/milter.log"
+
+start_milter "dry_run = yes" "map_unknown = notfound" "map_unknown_except = stsservfail.test"
+pf_reload
+tok=$(token)
+submit "$OUT" --to bob@stsservfail.test --header "Subject: $tok" --body "$tok"
+qid=$(queue_id)
+ok "map_unknown = notfound, map_unknown_except = stsservfail.test: deferred again (TEMP)" \
+    wait_grep 20 "$LOG" "$qid: to=<bob@stsservfail\.test>.*status=deferred"
+sleep 2
+ok "... and it never reached the MX" sh -c "! grep -q '$tok' '$MAIL/stsservfail.test' 2>/dev/null"
+start_milter "dry_run = yes"
+
 # ---- a reload learns the route again ---------------------------------------------
 MPID=$(cat "$E2E_DIR/milter.pid")
 kill -HUP "$MPID"
