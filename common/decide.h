@@ -32,6 +32,13 @@
  *	while why keeps the details (the cache file, the resolver, the
  *	fetch error) for the log and explain.
  *
+ *	With REQUIRETLS (verdict.h) a refusal that REQUIRETLS made has the
+ *	codes RFC 8689 registers, 550 5.7.30 (REQUIRETLS support required)
+ *	or 450 4.7.30 when it is a deferral, whatever defer_reply and
+ *	reject_reply say, and its text begins "REQUIRETLS: ", not "MTA-STS: ";
+ *	a status that could not be learnt says "REQUIRETLS: the path to
+ *	DOMAIN could not be determined now; try again later".
+ *
  * DIAGNOSTICS
  *	decide_ctx_init returns -1 and "FILE: option NAME: reason" for a
  *	malformed defer_reply or reject_reply. decide_recipient cannot fail:
@@ -55,6 +62,7 @@
 struct decide_ctx {
     struct verdict_ctx v;	/* config, rules, discovery (NULL: no lookups) */
     struct reply_code defer, reject;
+    struct reply_code requiretls_defer, requiretls_reject;	/* 450 4.7.30, 550 5.7.30 */
 };
 
 /* What the MTA said about the session (MAIL FROM and before). */
@@ -65,6 +73,7 @@ struct decide_session {
     bool non_smtpd;		/* sendmail(1), pickup: no address or port 0 */
     /* who asks, for the caps on lookups in flight (discover.h); NULL: no cap */
     const struct discover_caller *who;
+    bool requiretls;		/* MAIL FROM carried REQUIRETLS (RFC 8689) */
 };
 
 /* One recipient, with the route the MTA resolved for it. */
@@ -107,6 +116,9 @@ struct decision {
     enum verdict_action action;	/* the verdict's action; TAG when untouched */
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
     const struct verdict_rule *rule;	/* the verdict's rule; NULL: built-in default */
+    bool requiretls_asked;	/* the session's requiretls */
+    enum verdict_outcome requiretls;	/* if asked and judged: is the path authenticated */
+    bool requiretls_refused;	/* REQUIRETLS made the refusal: X.7.30 */
     enum decide_effect effect;	/* action after the non-SMTP hold */
     bool dry_run;		/* effect is a refusal that dry_run does not apply */
     enum decide_effect applied;	/* what the milter does: effect, or TAG in a dry run */

@@ -492,9 +492,9 @@ enforce_tls(const struct verdict_rule *r, const struct verdict_facts *f, struct 
     return false;
 }
 
-void
-verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
-               struct verdict *out)
+static void
+decide_rule(const struct verdict_rules *rules, const struct verdict_facts *f,
+            struct verdict *out)
 {
     const struct verdict_rule *r = verdict_rule_match(rules, f->sender, f->auth, f->rcpt_domain);
     const struct discover_result *st = f->status;
@@ -557,6 +557,63 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
     }
     set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX%s and route comply", d,
                 f->probes_on ? ", MX TLS" : "");
+}
+
+/*
+ * RFC 8689 REQUIRETLS: is the path authenticated? DANE, or what the
+ * built-in default rule says of MTA-STS (an enforce policy whose matching
+ * MX hosts and route pass). Refuses (see verdict.h) when it is not.
+ */
+static void
+decide_requiretls(const struct verdict_facts *f, struct verdict *out)
+{
+    struct verdict sts;
+    enum verdict_action a;
+    const char *d = f->rcpt_domain;
+
+    if (f->dane_authenticated) {
+        out->requiretls = VERDICT_PASS;
+        return;
+    }
+    decide_rule(NULL, f, &sts);
+    if (sts.outcome == VERDICT_PASS) {
+        out->requiretls = VERDICT_PASS;
+        return;
+    }
+    /* What may change soon is deferred; what is known is rejected. */
+    if (sts.outcome == VERDICT_UNKNOWN || f->status->status == DISCOVER_FAILED) {
+        out->requiretls = VERDICT_UNKNOWN;
+        a = VERDICT_DEFER;
+    } else {
+        out->requiretls = VERDICT_FAIL;
+        a = VERDICT_REJECT;
+    }
+    if (a < out->action)
+        return;			/* the rule's refusal is more severe */
+    out->action = a;
+    out->outcome = out->requiretls;
+    out->requiretls_refused = true;
+    /* A reject that rests on a cached enforce policy waits for its re-check. */
+    out->permanent = a == VERDICT_REJECT && f->status->status == DISCOVER_ENFORCE;
+    if (f->status->status == DISCOVER_FAILED)
+        mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
+                     "path now (its MTA-STS policy could not be fetched; no DANE)", d);
+    else if (f->status->status == DISCOVER_ENFORCE || sts.outcome == VERDICT_UNKNOWN)
+        mts_text_set(out->reason, sizeof(out->reason),
+                     "REQUIRETLS: the path to %s is not authenticated: %s", d, sts.reason);
+    else
+        mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
+                     "path (no MTA-STS enforce policy: %s; no DANE)", d,
+                     discover_status_name(f->status->status));
+}
+
+void
+verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
+               struct verdict *out)
+{
+    decide_rule(rules, f, out);
+    if (f->requiretls)
+        decide_requiretls(f, out);
 }
 
 /* ------------------------------------------------------------ with I/O */
@@ -651,6 +708,7 @@ verdict_for_recipient(const struct verdict_ctx *ctx, const struct verdict_reques
     f.route = route;
     f.probes_on = ctx->probes != NULL;
     f.probe = ph;
+    f.requiretls = req->requiretls;
     rule = verdict_rule_match(ctx->rules, req->sender, req->auth, req->rcpt_domain);
     tls_req = rule != NULL && (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
 

@@ -383,6 +383,100 @@ run_mx_case(void **state)
     discover_result_free(&st);
 }
 
+/* ------------------------------------------- REQUIRETLS (RFC 8689) */
+
+struct rtls_case {
+    const char *label;
+    enum discover_status status;
+    bool mx_known, mx_ok, route, dane;
+    const char *rule;		/* one rule's text; NULL: none */
+    enum verdict_action action;
+    enum verdict_outcome outcome, requiretls;
+    bool refused, permanent;
+};
+
+#define T true
+#define F false
+static const struct rtls_case rtls_cases[] = {
+    { "enforce, MX and route pass", DISCOVER_ENFORCE, T, T, T, F, NULL, VERDICT_TAG,
+      VERDICT_PASS, VERDICT_PASS, F, F },
+    { "enforce, route does not enforce: reject, re-check first", DISCOVER_ENFORCE, T, T, F, F,
+      NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "enforce, MX mismatch: reject, re-check first", DISCOVER_ENFORCE, T, F, T, F, NULL,
+      VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "enforce, MX unknown: defer", DISCOVER_ENFORCE, F, F, T, F, NULL, VERDICT_DEFER,
+      VERDICT_UNKNOWN, VERDICT_UNKNOWN, T, F },
+    { "testing: reject", DISCOVER_TESTING, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "none: reject", DISCOVER_NONE, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "absent: reject", DISCOVER_ABSENT, F, F, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "failed: defer", DISCOVER_FAILED, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+      VERDICT_UNKNOWN, T, F },
+    { "unknown: defer", DISCOVER_UNKNOWN, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+      VERDICT_UNKNOWN, T, F },
+    /* The DANE fact (set by the DANE facts when they come) authenticates the path. */
+    { "absent, DANE-authenticated: tag", DISCOVER_ABSENT, T, T, T, T, NULL, VERDICT_TAG,
+      VERDICT_NOT_REQUIRED, VERDICT_PASS, F, F },
+    { "enforce, MX mismatch, DANE: the policy's own reject stays", DISCOVER_ENFORCE, T, F, T,
+      T, NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_PASS, F, T },
+    /* Rules: REQUIRETLS is the sender's; a more severe rule stays the rule's. */
+    { "require=none, absent: reject", DISCOVER_ABSENT, F, F, T, F, "require=none",
+      VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, F },
+    { "fail=tag, MX mismatch: reject", DISCOVER_ENFORCE, T, F, T, F,
+      "require=mta-sts fail=tag", VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "unknown=reject, unknown: the rule's reject", DISCOVER_UNKNOWN, F, F, T, F,
+      "require=mta-sts unknown=reject", VERDICT_REJECT, VERDICT_UNKNOWN, VERDICT_UNKNOWN, F,
+      F },
+};
+#undef T
+#undef F
+
+static void
+run_rtls_case(void **state)
+{
+    const struct rtls_case *c = *state;
+    const char *const texts[] = { c->rule, NULL };
+    const char *hosts[1] = { c->mx_ok ? MX_OK : MX_BAD };
+    struct discover_result st;
+    struct verdict_facts f = {
+        .sender = "",
+        .rcpt_domain = DOMAIN,
+        .status = &st,
+        .mx_known = c->mx_known,
+        .n_mx = c->mx_known ? 1 : 0,
+        .mx = hosts,
+        .route_enforces = c->route,
+        .route = ROUTE,
+        .requiretls = true,
+        .dane_authenticated = c->dane,
+    };
+    struct verdict v;
+
+    make_status(&st, c->status, POLICY_MX);
+    verdict_decide(c->rule != NULL ? make_rules(texts) : &scratch_rules, &f, &v);
+    assert_action(&v, c->action, c->outcome, c->permanent);
+    if (v.requiretls != c->requiretls || v.requiretls_refused != c->refused)
+        fail_msg("requiretls %s, refused %d; want %s, %d (reason: %s)",
+                 verdict_outcome_name(v.requiretls), v.requiretls_refused,
+                 verdict_outcome_name(c->requiretls), c->refused, v.reason);
+    if (c->refused) {
+        assert_reason_names(v.reason, sizeof(v.reason), "REQUIRETLS: ");
+        assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+    }
+    /* Without REQUIRETLS: the same facts give the rule's verdict alone. */
+    {
+        struct verdict plain;
+
+        f.requiretls = false;
+        verdict_decide(&scratch_rules, &f, &plain);
+        if (plain.requiretls_refused || strstr(plain.reason, "REQUIRETLS") != NULL)
+            fail_msg("without REQUIRETLS: \"%s\"", plain.reason);
+    }
+    discover_result_free(&st);
+}
+
 /* ----------------------------------------------------- rule matching */
 
 #define RULES_MAX 4
@@ -1029,7 +1123,8 @@ run_probe_case(void **state)
 
 #define N_TESTS                                                                  \
     (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
-     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases))
+     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases) + \
+     N_ROWS(rtls_cases))
 
 static struct CMUnitTest verdict_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -1041,6 +1136,7 @@ main(void)
 
     add_decide_cases(&list);
     UNIT_ADD_TABLE(&list, "mx", mx_cases, run_mx_case);
+    UNIT_ADD_TABLE(&list, "requiretls", rtls_cases, run_rtls_case);
     UNIT_ADD_TABLE(&list, "match", match_cases, run_match_case);
     UNIT_ADD_TABLE(&list, "parse", parse_cases, run_parse_case);
     unit_add_singles(&list, load_tests, N_ROWS(load_tests));
