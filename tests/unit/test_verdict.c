@@ -1119,12 +1119,63 @@ run_probe_case(void **state)
     discover_result_free(&st);
 }
 
+/* REQUIRETLS with probes on: the matching MX host's probe decides, as for
+ * mta-sts; a rule's verified-tls met by WebPKI alone is no authenticated
+ * path (no secure MX lookup: no MTA-STS enforce, no DANE). */
+static void
+test_requiretls_probes(void **state)
+{
+    static const struct {
+        const char *rule;
+        enum discover_status status;
+        enum probe_fact probe;
+        enum verdict_action action;
+        enum verdict_outcome requiretls;
+    } rows[] = {
+        { NULL, DISCOVER_ENFORCE, P_GOOD, VERDICT_TAG, VERDICT_PASS },
+        { NULL, DISCOVER_ENFORCE, P_UNVERIFIED, VERDICT_REJECT, VERDICT_FAIL },
+        { NULL, DISCOVER_ENFORCE, P_NOT_YET, VERDICT_DEFER, VERDICT_UNKNOWN },
+        { "rcpt=* require=verified-tls", DISCOVER_ABSENT, P_GOOD, VERDICT_REJECT, VERDICT_FAIL },
+    };
+    const char *mx[1] = { MX_OK };
+
+    (void)state;
+    for (size_t i = 0; i < N_ROWS(rows); i++) {
+        const char *const texts[] = { rows[i].rule, NULL };
+        struct verdict_rules *rules = &scratch_rules;
+        struct probes_host ph[1];
+        struct discover_result st;
+        struct verdict_facts f = {
+            .sender = "", .rcpt_domain = DOMAIN, .status = &st, .mx_known = true, .n_mx = 1,
+            .mx = mx, .route_enforces = true, .route = ROUTE, .probes_on = true, .probe = ph,
+            .requiretls = true,
+        };
+        struct verdict v;
+
+        verdict_rules_free(rules);
+        make_rules(rows[i].rule ? texts : texts + 1);
+        fill_probe(&ph[0], rows[i].probe);
+        make_status(&st, rows[i].status, POLICY_MX);
+        verdict_decide(rules, &f, &v);
+        if (v.action != rows[i].action || v.requiretls != rows[i].requiretls ||
+            v.requiretls_refused != (rows[i].action != VERDICT_TAG))
+            fail_msg("row %zu: %s, requiretls %s, refused %d (%s)", i,
+                     verdict_action_name(v.action), verdict_outcome_name(v.requiretls),
+                     v.requiretls_refused, v.reason);
+        discover_result_free(&st);
+    }
+}
+
+static const struct CMUnitTest rtls_singles[] = {
+    cmocka_unit_test(test_requiretls_probes),
+};
+
 /* --------------------------------------------------------------- main */
 
 #define N_TESTS                                                                  \
     (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
      N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases) + \
-     N_ROWS(rtls_cases))
+     N_ROWS(rtls_cases) + N_ROWS(rtls_singles))
 
 static struct CMUnitTest verdict_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -1143,6 +1194,7 @@ main(void)
     UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
     UNIT_ADD_TABLE(&list, "names", name_cases, run_name_case);
     UNIT_ADD_TABLE(&list, "probes", probe_cases, run_probe_case);
+    unit_add_singles(&list, rtls_singles, N_ROWS(rtls_singles));
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_verdict: %zu tests registered, %zu expected\n", list.n,
                 (size_t)N_TESTS);
