@@ -59,6 +59,13 @@ static const struct nametab act_on_names[] = {
     {NULL, 0},
 };
 
+/* map_unknown's words. */
+static const struct nametab map_unknown_names[] = {
+    {"temp", CONFIG_MAP_UNKNOWN_TEMP},
+    {"notfound", CONFIG_MAP_UNKNOWN_NOTFOUND},
+    {NULL, -1},
+};
+
 static const struct opt options[] = {
     STR(socket, "unix:/run/mtasts-milter/milter.sock"),
     TYPED(tcp_nodelay, OPT_BOOL, "yes"),
@@ -111,6 +118,8 @@ static const struct opt options[] = {
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
     TYPED(map_transports, OPT_LIST, "auto"),
     STR(map_postfix_config, ""),
+    ENUM(map_unknown, "temp", map_unknown_names),
+    TYPED(map_unknown_except, OPT_LIST, ""),
     TYPED(mx_probes, OPT_BOOL, "no"),
     NUM(probe_timeout_ms, OPT_MILLIS, "20s", 100, 120000),
     NUM(probe_ttl, OPT_SECONDS, "1d", 60, 2592000),

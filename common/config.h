@@ -117,6 +117,8 @@ struct config {
     int map_tlsrpt;
     struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
     char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */
+    int map_unknown;		/* CONFIG_MAP_UNKNOWN_*: the answer when the status is unknown */
+    struct config_list map_unknown_except;	/* domains, *.domain: the other answer */
 
     /* STARTTLS probes of MX hosts (probes.h) */
     int mx_probes;
@@ -140,6 +142,10 @@ struct config {
 #define CONFIG_ACT_ON_ALL 0x1
 #define CONFIG_ACT_ON_AUTHENTICATED 0x2
 #define CONFIG_ACT_ON_NON_SMTPD 0x4
+
+/* map_unknown: what the policy map answers when a domain's status cannot be learnt. */
+#define CONFIG_MAP_UNKNOWN_TEMP 0	/* Postfix defers */
+#define CONFIG_MAP_UNKNOWN_NOTFOUND 1	/* Postfix delivers as without MTA-STS */
 
 /* Loads path; a NULL path gives the built-in defaults. */
 int config_load(const char *path, struct config **out, struct mts_err *err);

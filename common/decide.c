@@ -48,6 +48,12 @@ decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
         mts_err_set(err, "%s: option reject_reply: %s", cfg->path, e.msg);
         return -1;
     }
+    /* RFC 8689 registers X.7.30 "REQUIRETLS support required". */
+    if (reply_code_parse("450 4.7.30", '4', &ctx->requiretls_defer, &e) != 0 ||
+        reply_code_parse("550 5.7.30", '5', &ctx->requiretls_reject, &e) != 0) {
+        mts_err_set(err, "REQUIRETLS reply codes: %s", e.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -100,7 +106,11 @@ finish(const struct decide_ctx *ctx, const struct decide_session *s, struct deci
     /* An internal error is not a verdict: dry_run does not soften it. */
     out->dry_run = refused && ctx->cfg->dry_run && out->scope != DECIDE_INTERNAL_ERROR;
     out->applied = out->dry_run ? DECIDE_TAG : out->effect;
-    if (refused) {
+    if (refused && out->requiretls_refused) {
+        /* The reason says "REQUIRETLS: " itself. */
+        reply_build(out->action == VERDICT_REJECT ? &ctx->requiretls_reject :
+                    &ctx->requiretls_defer, out->reason, &out->reply);
+    } else if (refused) {
         snprintf(text, sizeof(text), "MTA-STS: %s", out->reason);
         reply_build(out->action == VERDICT_REJECT ? &ctx->reject : &ctx->defer, text,
                     &out->reply);
@@ -129,7 +139,11 @@ public_reason(struct decision *out)
     if (out->scope != DECIDE_INTERNAL_ERROR &&
         !(out->outcome == VERDICT_UNKNOWN && out->status == DISCOVER_UNKNOWN))
         return;
-    if (out->action == VERDICT_REJECT)
+    if (out->requiretls_refused && out->scope != DECIDE_INTERNAL_ERROR)
+        mts_text_set(out->reason, sizeof(out->reason),
+                     "REQUIRETLS: the path to %s could not be determined now; try again later",
+                     out->domain);
+    else if (out->action == VERDICT_REJECT)
         mts_text_set(out->reason, sizeof(out->reason),
                      "MTA-STS status of %s could not be determined", out->domain);
     else
@@ -251,6 +265,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
     g->f.probes_on = ctx->probes != NULL;
     g->f.probe = g->ph;
     g->f.mx = g->mxp;
+    g->f.requiretls = g->s->requiretls;
     g->n_mx = -1;
 
     discover_lookup_as(ctx->discover, g->domain, g->deadline, 0, g->s->who, st);
@@ -323,6 +338,8 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->tls = v->tls;
         out->dane = v->dane;
         out->rule = v->rule;
+        out->requiretls = v->requiretls;
+        out->requiretls_refused = v->requiretls_refused;
         mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
         /* The probe's details are for the log, never the reply. */
         mts_text_set(out->why, sizeof(out->why), "%s%s%s", v->reason,
@@ -350,6 +367,7 @@ decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,
     out->status = DISCOVER_UNKNOWN;
     out->action = VERDICT_TAG;
     out->effect = out->applied = DECIDE_UNTOUCHED;
+    out->requiretls_asked = s->requiretls;
     ar = address_domain(r->address, out->domain, sizeof(out->domain), &err);
     if (ar != ADDRESS_OK)
         out->domain[0] = '\0';

@@ -45,6 +45,13 @@
  *	while why keeps the details (the cache file, the resolver, the
  *	fetch error) for the log and explain.
  *
+ *	With REQUIRETLS (verdict.h) a refusal that REQUIRETLS made has the
+ *	codes RFC 8689 registers, 550 5.7.30 (REQUIRETLS support required)
+ *	or 450 4.7.30 when it is a deferral, whatever defer_reply and
+ *	reject_reply say, and its text begins "REQUIRETLS: ", not "MTA-STS: ";
+ *	a status that could not be learnt says "REQUIRETLS: the path to
+ *	DOMAIN could not be determined now; try again later".
+ *
  * DIAGNOSTICS
  *	decide_ctx_init returns -1 and "FILE: option NAME: reason" for a
  *	malformed defer_reply or reject_reply. decide_recipient cannot fail:
@@ -76,6 +83,7 @@ struct decide_ctx {
     const struct maproute *map_routes;	/* transports using our map; NULL: none */
     struct probes *probes;	/* NULL: mx_probes = no */
     struct reply_code defer, reject;
+    struct reply_code requiretls_defer, requiretls_reject;	/* 450 4.7.30, 550 5.7.30 */
 };
 
 /* What the MTA said about the session (MAIL FROM and before). */
@@ -86,6 +94,7 @@ struct decide_session {
     bool non_smtpd;		/* sendmail(1), pickup: no address or port 0 */
     /* who asks, for the caps on lookups in flight (discover.h); NULL: no cap */
     const struct discover_caller *who;
+    bool requiretls;		/* MAIL FROM carried REQUIRETLS (RFC 8689) */
 };
 
 /* One recipient, with the route the MTA resolved for it. */
@@ -129,6 +138,9 @@ struct decision {
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
     int dane;			/* enum tlsa_dane DANE decided by (verdict.h); 0: it did not */
     const struct verdict_rule *rule;	/* the verdict's rule; NULL: built-in default */
+    bool requiretls_asked;	/* the session's requiretls */
+    enum verdict_outcome requiretls;	/* if asked and judged: is the path authenticated */
+    bool requiretls_refused;	/* REQUIRETLS made the refusal: X.7.30 */
     enum decide_effect effect;	/* action after the non-SMTP hold */
     bool dry_run;		/* effect is a refusal that dry_run does not apply */
     enum decide_effect applied;	/* what the milter does: effect, or TAG in a dry run */

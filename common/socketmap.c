@@ -335,6 +335,11 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
         mts_text_copy(out, outsz, "NOTFOUND ");
         return SOCKMAP_NOTFOUND;
     case DISCOVER_UNKNOWN:
+        /* Nothing valid is cached: a cached policy gives its own mode. */
+        if (in->unknown_notfound) {
+            mts_text_copy(out, outsz, "NOTFOUND ");
+            return SOCKMAP_NOTFOUND;
+        }
         return temp(out, outsz, "MTA-STS status of %s unknown: %s", r->domain,
                     r->error[0] ? r->error : "not learnt in time");
     case DISCOVER_ENFORCE:

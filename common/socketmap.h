@@ -32,7 +32,9 @@
  *	8461 §4.1: a wildcard is one label, which Postfix's ".domain" is not;
  *	so exact names). No matching MX host, or MX hosts unknown, gives TEMP
  *	(Postfix defers). testing, none, absent, failed give "NOTFOUND ";
- *	unknown gives TEMP. With tlsrpt, Postfix 3.10's TLSRPT attributes
+ *	unknown gives TEMP, or "NOTFOUND " with unknown_notfound (RFC 8461
+ *	§3.3: nothing valid is cached, deliver as though there were no
+ *	policy). With tlsrpt, Postfix 3.10's TLSRPT attributes
  *	follow (policy_type, policy_domain, policy_string, mx_host_pattern).
  *
  * DIAGNOSTICS
@@ -115,6 +117,7 @@ struct sockmap_answer_in {
     int n_mx;			/* -1: not known (then mx_error says why) */
     const char *mx_error;
     bool tlsrpt;		/* add the TLSRPT attributes */
+    bool unknown_notfound;	/* an unknown status: NOTFOUND, not TEMP (map_unknown) */
 };
 
 /* The reply text (no netstring framing) into out (outsz > 64). */

@@ -569,23 +569,23 @@ dane_gate(const struct verdict_rule *r, const struct verdict_facts *f, struct ve
     }
     out->tls = unknown ? VERDICT_TLS_UNKNOWN : VERDICT_TLS_UNVERIFIED;
     if (unknown) {
-        host_why(f, first_unknown, why, sizeof(why));
+        host_why(f, first_unknown, out, why, sizeof(why));
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "%s has DANE (TLSA records) and no MX host is known to pass authenticated "
                     "TLS yet: %s", d, why);
         return false;
     }
     out->dane = f->probe[first_fail].dane;
-    host_why(f, first_fail, why, sizeof(why));
+    host_why(f, first_fail, out, why, sizeof(why));
     set_outcome(out, r->on_fail, VERDICT_FAIL,
                 "%s has DANE (TLSA records) and no MX host passes authenticated TLS: %s%s", d,
                 why, n_fail > 1 ? " (and the others fail too)" : "");
     return false;
 }
 
-void
-verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
-               struct verdict *out)
+static void
+decide_rule(const struct verdict_rules *rules, const struct verdict_facts *f,
+            struct verdict *out)
 {
     bool dane_passed = false;
     const struct verdict_rule *r = verdict_rule_match(rules, f->sender, f->auth, f->rcpt_domain);
@@ -657,6 +657,63 @@ verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
     }
     set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX%s and route comply", d,
                 f->probes_on ? ", MX TLS" : "");
+}
+
+/*
+ * RFC 8689 REQUIRETLS: is the path authenticated? DANE, or what the
+ * built-in default rule says of MTA-STS (an enforce policy whose matching
+ * MX hosts and route pass). Refuses (see verdict.h) when it is not.
+ */
+static void
+decide_requiretls(const struct verdict_facts *f, struct verdict *out)
+{
+    struct verdict sts;
+    enum verdict_action a;
+    const char *d = f->rcpt_domain;
+
+    if (f->dane_authenticated) {
+        out->requiretls = VERDICT_PASS;
+        return;
+    }
+    decide_rule(NULL, f, &sts);
+    if (sts.outcome == VERDICT_PASS) {
+        out->requiretls = VERDICT_PASS;
+        return;
+    }
+    /* What may change soon is deferred; what is known is rejected. */
+    if (sts.outcome == VERDICT_UNKNOWN || f->status->status == DISCOVER_FAILED) {
+        out->requiretls = VERDICT_UNKNOWN;
+        a = VERDICT_DEFER;
+    } else {
+        out->requiretls = VERDICT_FAIL;
+        a = VERDICT_REJECT;
+    }
+    if (a < out->action)
+        return;			/* the rule's refusal is more severe */
+    out->action = a;
+    out->outcome = out->requiretls;
+    out->requiretls_refused = true;
+    /* A reject that rests on a cached enforce policy waits for its re-check. */
+    out->permanent = a == VERDICT_REJECT && f->status->status == DISCOVER_ENFORCE;
+    if (f->status->status == DISCOVER_FAILED)
+        mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
+                     "path now (its MTA-STS policy could not be fetched; no DANE)", d);
+    else if (f->status->status == DISCOVER_ENFORCE || sts.outcome == VERDICT_UNKNOWN)
+        mts_text_set(out->reason, sizeof(out->reason),
+                     "REQUIRETLS: the path to %s is not authenticated: %s", d, sts.reason);
+    else
+        mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
+                     "path (no MTA-STS enforce policy: %s; no DANE)", d,
+                     discover_status_name(f->status->status));
+}
+
+void
+verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
+               struct verdict *out)
+{
+    decide_rule(rules, f, out);
+    if (f->requiretls)
+        decide_requiretls(f, out);
 }
 
 /* ------------------------------------------------------------ route */

@@ -62,6 +62,21 @@
  *	(decide.c, which gathers the facts) re-checks within the deadline and
  *	defers when it cannot. verdict does no I/O.
  *
+ *	REQUIRETLS (RFC 8689, facts.requiretls): the sender asks that the
+ *	message go only over an authenticated path, whatever the rules ask.
+ *	After the rule's verdict, the path is judged as the built-in default
+ *	judges mta-sts: it is authenticated when DANE authenticates it, or
+ *	when the domain has an MTA-STS enforce policy whose matching MX hosts
+ *	(and their probes, when on) and route pass. Otherwise the recipient
+ *	is refused: deferred when that could not be learnt now (the status,
+ *	the MX hosts or the probes unknown; a policy fetch that failed),
+ *	rejected when the path is known not to be authenticated (no MTA-STS
+ *	enforce policy, no matching MX host, a failing probe, a route that
+ *	does not enforce). The more severe of the rule's and REQUIRETLS's
+ *	action applies, REQUIRETLS's at equal severity: then
+ *	requiretls_refused is set and the reason ("REQUIRETLS: ...") is its
+ *	own, with the MTA-STS reason when there is one.
+ *
  * DIAGNOSTICS
  *	verdict_rules_load returns -1 and "FILE:LINE: rule: reason".
  */
@@ -130,6 +145,13 @@ struct verdict_facts {
     const char *route;		/* "smtp:[relay.example]" */
     bool probes_on;		/* mx_probes = yes */
     const struct probes_host *probe;	/* probe[i] for mx[i], when probes_on */
+    /* RFC 8689: MAIL FROM carried REQUIRETLS; every recipient needs an
+     * authenticated path (see DESCRIPTION). */
+    bool requiretls;
+    /* DANE (RFC 7672) authenticates the path: the MX hosts the mail can go
+     * to are DANE-verified and the route enforces DANE. Left false until
+     * the DANE facts are gathered; a DANE failure is the verdict's own. */
+    bool dane_authenticated;
 };
 
 struct verdict {
@@ -141,6 +163,10 @@ struct verdict {
     int dane;			/* enum tlsa_dane of the host DANE decided by; 0 (none): DANE
 				   did not decide */
     const struct verdict_rule *rule;	/* NULL: the built-in default */
+    /* With facts.requiretls: whether the path is authenticated (PASS, FAIL,
+     * UNKNOWN), and whether REQUIRETLS made the action (reply X.7.30). */
+    enum verdict_outcome requiretls;
+    bool requiretls_refused;
     char reason[VERDICT_REASON_MAX];
     /* The probe's own account of the MX host reason names (its address,
      * what the server said): for the log and explain, never a reply. */

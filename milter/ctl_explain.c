@@ -24,7 +24,7 @@ usage(FILE *to)
 {
     fprintf(to, "usage: mtasts-ctl [-c CONFIG] explain [--json] [--from SENDER] [--auth USER]\n"
                 "                  [--non-smtpd] [--daemon NAME] [--mailer TRANSPORT]\n"
-                "                  [--host NEXTHOP] RCPT...\n");
+                "                  [--host NEXTHOP] [--requiretls] RCPT...\n");
 }
 
 static bool
@@ -37,6 +37,13 @@ static bool
 replied(const struct decision *d)
 {
     return d->effect == DECIDE_DEFER || d->effect == DECIDE_REJECT;
+}
+
+/* REQUIRETLS was asked and the recipient judged. */
+static bool
+requiretls_judged(const struct decision *d)
+{
+    return d->requiretls_asked && d->scope == DECIDE_IN_SCOPE;
 }
 
 static const char *
@@ -73,6 +80,9 @@ explain_json(const char *rcpt, const struct decision *d)
     /* The DANE outcome the verdict rests on (the tag's dane=); null: none. */
     json_object_set_new(o, "dane", d->dane != TLSA_DANE_NONE ?
                         json_string(tlsa_dane_name((enum tlsa_dane)d->dane)) : json_null());
+    /* RFC 8689: is the path authenticated; null without --requiretls. */
+    json_object_set_new(o, "requiretls", requiretls_judged(d) ?
+                        json_string(verdict_outcome_name(d->requiretls)) : json_null());
     return o;
 }
 
@@ -89,6 +99,8 @@ print_text(const char *rcpt, const struct decision *d)
         printf("  tls: %s\n", verdict_tls_name(d->tls));
     if (d->dane != TLSA_DANE_NONE)
         printf("  dane: %s\n", tlsa_dane_name((enum tlsa_dane)d->dane));
+    if (requiretls_judged(d))
+        printf("  requiretls: %s\n", verdict_outcome_name(d->requiretls));
     if (replied(d))
         printf("  reply: %s %s %s\n", d->reply.rcode, d->reply.xcode, d->reply.text);
     printf("  why: %s\n", d->why);
@@ -125,9 +137,9 @@ ctl_explain(int argc, char **argv)
         {"auth", required_argument, NULL, 'a'}, {"mailer", required_argument, NULL, 'm'},
         {"host", required_argument, NULL, 'H'}, {"non-smtpd", no_argument, NULL, 'n'},
         {"daemon", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"requiretls", no_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
-    struct decide_session s = {"", NULL, NULL, false, NULL};
+    struct decide_session s = {"", NULL, NULL, false, NULL, false};
     const char *mailer = NULL, *host = NULL;
     struct runtime *rt;
     struct mts_err err;
@@ -136,13 +148,16 @@ ctl_explain(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+jf:a:m:H:nD:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+jf:a:m:H:nD:hR", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             json = true;
             break;
         case 'f':
             s.sender = optarg;
+            break;
+        case 'R':
+            s.requiretls = true;	/* MAIL FROM ... REQUIRETLS */
             break;
         case 'a':
             s.auth = optarg;

@@ -43,6 +43,7 @@ struct tag {
     bool dry_run;
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN: no tls= */
     int dane;			/* enum tlsa_dane DANE decided by; 0: no dane= */
+    enum verdict_outcome requiretls;	/* with REQUIRETLS: is the path authenticated */
 };
 
 struct conn {
@@ -55,6 +56,8 @@ struct conn {
     char *sender;
     char *auth;
     char *daemon;
+    bool requiretls;		/* MAIL FROM carried REQUIRETLS (RFC 8689) */
+    bool tls_required_no;	/* a "TLS-Required: No" header (RFC 8689) */
     char qid[64];
     size_t n_tags;
     struct tag *tags;
@@ -137,6 +140,7 @@ message_reset(struct conn *c)
     c->forged = 0;
     c->untagged = 0;
     c->act = false;
+    c->requiretls = c->tls_required_no = false;
     snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
 }
 
@@ -286,9 +290,24 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
 static struct decide_session
 session_of(const struct conn *c)
 {
-    struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd, NULL};
+    struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd, NULL,
+                               c->requiretls};
 
     return s;
+}
+
+/*
+ * Does MAIL FROM carry REQUIRETLS? libmilter gives its ESMTP parameters
+ * after the address, one an entry; keywords are case-insensitive (RFC
+ * 5321 §2.4) and REQUIRETLS takes no value (RFC 8689).
+ */
+static bool
+has_requiretls(char **argv)
+{
+    for (int i = 1; argv[0] != NULL && argv[i] != NULL; i++)
+        if (strcasecmp(argv[i], "REQUIRETLS") == 0)
+            return true;
+    return false;
 }
 
 static sfsistat
@@ -317,9 +336,11 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
         if (l >= 2 && c->sender[l - 2] == '>')
             c->sender[l - 2] = '\0';
     }
+    c->requiretls = has_requiretls(argv);
     s = session_of(c);
     c->act = decide_in_scope(c->rt->cfg, &s);
-    log_msg(LOG_DEBUG, "%s: from=<%s> auth=%s %s", c->qid, c->sender, auth ? auth : "-",
+    log_msg(LOG_DEBUG, "%s: from=<%s> auth=%s%s %s", c->qid, c->sender, auth ? auth : "-",
+            c->requiretls ? " REQUIRETLS" : "",
             c->act ? "in scope" : "not in scope (passes untouched)");
     return SMFIS_CONTINUE;
 }
@@ -404,6 +425,7 @@ record_tag(struct conn *c, const struct decision *d)
         t->dry_run = d->dry_run;
         t->tls = d->tls;
         t->dane = d->dane;
+        t->requiretls = d->requiretls;
     }
 }
 
@@ -472,14 +494,30 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     return rc;
 }
 
+/* A header value "No", in any case, with folding white space around it. */
+static bool
+is_no(const char *v)
+{
+    size_t n;
+
+    if (v == NULL)
+        return false;
+    v += strspn(v, " \t\r\n");
+    n = strlen(v);
+    while (n > 0 && strchr(" \t\r\n", v[n - 1]) != NULL)
+        n--;
+    return n == 2 && strncasecmp(v, "no", 2) == 0;
+}
+
 static sfsistat
 mlfi_header(SMFICTX *ctx, char *name, char *value)
 {
     struct conn *c = conn_get(ctx);
 
-    (void)value;
     if (c != NULL && c->rt != NULL && strcasecmp(name, c->rt->cfg->header_name) == 0)
         c->forged++;
+    if (c != NULL && strcasecmp(name, "TLS-Required") == 0 && is_no(value))
+        c->tls_required_no = true;
     return SMFIS_CONTINUE;
 }
 
@@ -506,11 +544,17 @@ mlfi_eom(SMFICTX *ctx)
     for (size_t i = c->n_tags; i-- > 0;) {
         const struct tag *t = &c->tags[i];
 
-        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s%s%s",
-                     t->domain, discover_status_name(t->status), t->txt_id[0] ? "; id=" : "",
-                     t->txt_id, verdict_req_name(t->req), verdict_outcome_name(t->outcome),
+        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s"
+                     "%s%s%s%s%s", t->domain, discover_status_name(t->status),
+                     t->txt_id[0] ? "; id=" : "", t->txt_id, verdict_req_name(t->req),
+                     verdict_outcome_name(t->outcome),
                      nametab_name(decide_effect_names, (int)t->effect),
                      t->dry_run ? "; dry-run=yes" : "",
+                     c->requiretls ? "; requiretls=" : "",
+                     c->requiretls ? verdict_outcome_name(t->requiretls) : "",
+                     /* RFC 8689: with REQUIRETLS the header is ignored. */
+                     c->tls_required_no && !c->requiretls ? "; tls-required=no" : "",
+                     /* tls= and dane= stay the last fields. */
                      t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "", verdict_tls_name(t->tls),
                      t->dane != TLSA_DANE_NONE ? "; dane=" : "",
                      t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "") < 0)
@@ -519,6 +563,10 @@ mlfi_eom(SMFICTX *ctx)
             log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);
         free(hdr);
     }
+    if (c->tls_required_no && c->n_tags > 0)
+        log_msg(LOG_INFO, "%s: TLS-Required: No%s", c->qid, c->requiretls ?
+                " ignored: the message has REQUIRETLS (RFC 8689)" :
+                ": the verdicts given at RCPT stand; tagged tls-required=no");
     if (c->untagged > 0)
         log_msg(LOG_INFO, "%s: %zu recipient(s) beyond %d domains got no tag header", c->qid,
                 c->untagged, MAX_TAGS);

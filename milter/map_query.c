@@ -5,9 +5,35 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "domain.h"
 #include "log.h"
+
+/*
+ * Does an unknown status of domain give NOTFOUND? map_unknown, turned
+ * over for the domains of map_unknown_except ("d" itself, "*.d" the names
+ * below d).
+ */
+static bool
+unknown_notfound(const struct config *cfg, const char *domain)
+{
+    const struct config_list *l = &cfg->map_unknown_except;
+    size_t dl = strlen(domain);
+    bool except = false;
+
+    for (size_t i = 0; i < l->n && !except; i++) {
+        const char *pat = l->v[i];
+
+        if (pat[0] == '*' && pat[1] == '.') {
+            size_t pl = strlen(pat + 1);
+            except = dl > pl && strcasecmp(domain + dl - pl, pat + 1) == 0;
+        } else {
+            except = strcasecmp(pat, domain) == 0;
+        }
+    }
+    return (cfg->map_unknown == CONFIG_MAP_UNKNOWN_NOTFOUND) != except;
+}
 
 /* With at_once, memory alone: false (out untouched) when that cannot answer. */
 static bool
@@ -46,6 +72,7 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
     in.mx = (const char (*)[254])hosts;
     in.n_mx = 0;
     in.tlsrpt = cfg->map_tlsrpt && strcmp(name, SOCKMAP_SENDMAIL_NAME) != 0;
+    in.unknown_notfound = unknown_notfound(cfg, domain);
     if (at_once) {
         if (!discover_lookup_at_once(d, domain, &res))
             return false;
@@ -65,8 +92,14 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
         }
     }
     k = sockmap_answer(&in, out, outsz);
-    log_msg(k == SOCKMAP_TEMP ? LOG_INFO : LOG_DEBUG, "map: %s %s (%s): %s", name, domain,
-            discover_status_name(res.status), out);
+    /* A TEMP defers mail, and an unknown status given as NOTFOUND lets it
+     * go without MTA-STS: both are worth a line at info. */
+    if (res.status == DISCOVER_UNKNOWN && k == SOCKMAP_NOTFOUND)
+        log_msg(LOG_INFO, "map: %s %s (unknown: %s): NOTFOUND (map_unknown)", name, domain,
+                res.error[0] ? res.error : "not learnt in time");
+    else
+        log_msg(k == SOCKMAP_TEMP ? LOG_INFO : LOG_DEBUG, "map: %s %s (%s): %s", name, domain,
+                discover_status_name(res.status), out);
     discover_result_free(&res);
     *kind = k;
     return true;

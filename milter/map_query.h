@@ -14,7 +14,8 @@
  *	comes from discover_lookup within cfg->map_deadline_ms, and for an
  *	enforce policy its MX hosts from discover_mx within the same deadline;
  *	sockmap_answer builds the reply. TLSRPT attributes with map_tlsrpt,
- *	never for Sendmail's map name "sts".
+ *	never for Sendmail's map name "sts". An unknown status is TEMP or
+ *	NOTFOUND as map_unknown and map_unknown_except say for the domain.
  *
  *	map_query_at_once gives the same answer from memory alone (the rows
  *	and MX sets the discovery engine holds, hotstate.h), for the map's
@@ -24,7 +25,7 @@
  *
  * DIAGNOSTICS
  *	A malformed request gives PERM with the reason; nothing else fails:
- *	what cannot be learnt in time is TEMP.
+ *	what cannot be learnt in time is TEMP (or NOTFOUND, map_unknown).
  */
 #ifndef MTS_MAP_QUERY_H
 #define MTS_MAP_QUERY_H

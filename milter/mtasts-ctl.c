@@ -36,7 +36,7 @@ static const struct ctl_command commands[] = {
      "FILE|-                               look up many domains (one a line) into the cache"},
     {"explain", ctl_explain,
      "[--json] [--from S] [--auth U] [--non-smtpd] [--daemon N] [--mailer T]\n"
-     "          [--host H] RCPT...\n"
+     "          [--host H] [--requiretls] RCPT...\n"
      "                                  the verdict the milter would give, and why"},
     {"probe", ctl_probe, "[--json] [--address A] [--port N] HOST   one STARTTLS probe of an MX host, graded"},
     {"check", ctl_check, "[--json] [--mx HOST] [--port N] [--timeout MS] DOMAIN\n"

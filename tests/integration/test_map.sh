@@ -56,7 +56,7 @@ is_temp() { [ -z "$out" ] && grep -q "$1" <<<"$err"; }
 # (fails, so "CHECK || show" fails with the check: ok takes its $?)
 show() { echo "# rc=$rc out=[$out] err=[$(head -c 400 <<<"$err")]"; return 1; }
 
-echo "1..34"
+echo "1..42"
 
 # ---- postmap (Postfix's socketmap client) ------------------------------
 q enforce.test
@@ -121,6 +121,34 @@ ok "map_tlsrpt = yes: TLSRPT attributes, mx_host_pattern keeps *." $?
 got=$("$CTL" -c "$W/tlsrpt.conf" map --name sts enforce.test 2>/dev/null)
 grep -q 'policy_type' <<<"$got"
 [ $? -ne 0 ]; ok "map_tlsrpt = yes, name sts (Sendmail): no TLSRPT attributes" $?
+
+# ---- map_unknown: the answer when a status cannot be learnt ----------------
+# cm CONF DOMAIN: mtasts-ctl map's answer in $got, its exit in $crc
+cm() { got=$("$CTL" -c "$1" map "$2" 2>/dev/null); crc=$?; }
+showc() { echo "# ctl: rc=$crc [$got]"; return 1; }
+q stsservfail.test
+is_temp 'MTA-STS status of stsservfail.test unknown' || show
+ok "stsservfail.test (_mta-sts SERVFAILs, MX fine), map_unknown = temp (default): TEMP" $?
+{ cat "$CONF"; echo "map_unknown = notfound"; } | grep -v '^map_socket' >"$W/unk.conf"
+for d in stsservfail.test servfail.test timeout.test; do
+    cm "$W/unk.conf" "$d"
+    [ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || showc
+    ok "map_unknown = notfound: $d (unknown): NOTFOUND (RFC 8461 §3.3)" $?
+done
+cm "$W/unk.conf" mxmismatch.test
+[ "$crc" -eq 3 ] && [ "${got#TEMP no MX host of mxmismatch.test}" != "$got" ] || showc
+ok "map_unknown = notfound: mxmismatch.test (a known enforce policy): still TEMP" $?
+{ cat "$W/unk.conf"; echo "map_unknown_except = servfail.test, *.timeout.test"; } >"$W/unk-x.conf"
+cm "$W/unk-x.conf" servfail.test
+[ "$crc" -eq 3 ] && [ "${got#TEMP MTA-STS status of servfail.test unknown}" != "$got" ] || showc
+ok "map_unknown = notfound, map_unknown_except = servfail.test: servfail.test TEMP" $?
+cm "$W/unk-x.conf" stsservfail.test
+[ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || showc
+ok "... stsservfail.test (not listed; servfail.test does not cover it) NOTFOUND" $?
+{ cat "$CONF"; echo "map_unknown_except = *.test"; } | grep -v '^map_socket' >"$W/unk-t.conf"
+cm "$W/unk-t.conf" stsservfail.test
+[ "$crc" -eq 1 ] && [ "$got" = "NOTFOUND " ] || showc
+ok "map_unknown = temp, map_unknown_except = *.test: stsservfail.test NOTFOUND" $?
 
 # ---- hostile clients ------------------------------------------------------
 python3 "$HERE/mapclient.py" "$MAP" hostile enforce.test hangtls.test >"$W/hostile.out" 2>&1

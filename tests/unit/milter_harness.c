@@ -649,18 +649,30 @@ dup_arg(const char *s)
 sfsistat
 mail_from(int conn, const char *from, const char *auth, const char *qid)
 {
-    char *argv[3];
+    return mail_from_params(conn, from, auth, qid, "SIZE=1234");
+}
+
+/* MAIL FROM with its ESMTP parameters (space-separated, at most 7), as
+ * libmilter passes them: one argv entry each after the address. */
+sfsistat
+mail_from_params(int conn, const char *from, const char *auth, const char *qid,
+                 const char *params)
+{
+    char *argv[9], *copy = dup_arg(params), *save = NULL, *tok;
+    int n = 0;
     sfsistat rc;
 
-    argv[0] = dup_arg(from);
-    argv[1] = dup_arg("SIZE=1234");
-    argv[2] = NULL;
+    argv[n++] = dup_arg(from);
+    for (tok = strtok_r(copy, " ", &save); tok != NULL && n < 8; tok = strtok_r(NULL, " ", &save))
+        argv[n++] = dup_arg(tok);
+    argv[n] = NULL;
     set_macro(conn, "{auth_authen}", auth);
     set_macro(conn, "i", qid);
     fakes[conn].stage = SMFIM_ENVFROM;
     rc = filter_desc.xxfi_envfrom(CTX(conn), argv);
-    free(argv[0]);
-    free(argv[1]);
+    for (int i = 0; i < n; i++)
+        free(argv[i]);
+    free(copy);
     return rc;
 }
 

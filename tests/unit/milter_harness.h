@@ -125,6 +125,8 @@ sfsistat negotiate(int conn, unsigned long f0, unsigned long f1, struct negotiat
 sfsistat connect_peer(int conn, enum peer peer);
 void session_open(int conn, enum peer peer);
 sfsistat mail_from(int conn, const char *from, const char *auth, const char *qid);
+sfsistat mail_from_params(int conn, const char *from, const char *auth, const char *qid,
+                          const char *params);
 sfsistat rcpt_to(int conn, const char *rcpt, const char *mailer, const char *host);
 void header(int conn, const char *name, const char *value);
 sfsistat end_of_message(int conn);

@@ -94,7 +94,15 @@ map_options(void **state)
     assert_int_equal(cfg->map_transports.n, 1);
     assert_string_equal(cfg->map_transports.v[0], "auto");
     assert_string_equal(cfg->map_postfix_config, "");
+    assert_int_equal(cfg->map_unknown, CONFIG_MAP_UNKNOWN_TEMP);
+    assert_int_equal(cfg->map_unknown_except.n, 0);
     config_unref(cfg);
+    cfg = load_ok("map_unknown = notfound\nmap_unknown_except = bank.example, *.gov.example\n");
+    assert_int_equal(cfg->map_unknown, CONFIG_MAP_UNKNOWN_NOTFOUND);
+    assert_int_equal(cfg->map_unknown_except.n, 2);
+    assert_string_equal(cfg->map_unknown_except.v[1], "*.gov.example");
+    config_unref(cfg);
+    expect_error("map_unknown = defer\n", "map_unknown", "\"defer\" is not temp or notfound");
     cfg = load_ok("map_socket = unix:/run/m/map.sock\nmap_deadline_ms = 1500ms\n"
                   "map_max_clients = 10\nmap_workers = 2\nmap_tlsrpt = yes\n"
                   "map_transports = smtp, relay\nmap_postfix_config = /etc/postfix-out\n");
@@ -335,7 +343,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 64);
+    assert_int_equal(n, 66);
     config_unref(cfg);
 }
 

@@ -304,6 +304,175 @@ run_rcpt_case(void **state)
     assert_null(fakes[0].priv);
 }
 
+/* ============================================================ REQUIRETLS (RFC 8689) */
+
+/*
+ * MAIL FROM ... REQUIRETLS: every recipient needs an authenticated path
+ * (here: MTA-STS enforce with a matching MX host and a route that
+ * enforces), else 550 5.7.30 (known) or 450 4.7.30 (not known now); the
+ * tag says requiretls=. "TLS-Required: No" changes no verdict and is
+ * tagged tls-required=no, unless REQUIRETLS is there.
+ */
+struct rtls_case {
+    const char *label;
+    const char *conf;
+    enum peer peer;
+    const char *auth;
+    const char *from;		/* NULL: SENDER */
+    const char *params;		/* MAIL FROM's ESMTP parameters */
+    const char *rcpt;
+    const char *mailer, *host;
+    const char *hdr_value;	/* a TLS-Required header's value; NULL: none */
+    sfsistat want;
+    const char *rcode, *xcode;
+    const char *text[MAX_FRAGS];
+    const char *tag;
+    const char *hold;
+};
+
+#define RTLS "SIZE=1234 REQUIRETLS"
+#define RT_AUTHED PEER_TCP, AUTH_USER, NULL
+#define RT_REJECT "550", "5.7.30"
+#define RT_DEFER "450", "4.7.30"
+#define TAG_ABSENT(verdict, action)                                                      \
+    "domain=absent.example; status=absent; requirement=mta-sts; verdict=" verdict       \
+    "; action=" action
+
+static const struct rtls_case rtls_cases[] = {
+    { "enforce, MX and route pass: accepted, requiretls=pass", NULL, RT_AUTHED, RTLS,
+      "<bob@enforce.example>", "smtp", "enforce.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ENFORCE_PASS "; requiretls=pass", NULL },
+    { "the keyword in lower case", NULL, RT_AUTHED, "requiretls", "<bob@enforce.example>",
+      "smtp", "enforce.example", NULL, SMFIS_CONTINUE, NULL, NULL, { NULL },
+      TAG_ENFORCE_PASS "; requiretls=pass", NULL },
+    { "absent: 550 5.7.30", NULL, RT_AUTHED, RTLS, "<bob@absent.example>", "smtp",
+      "absent.example", NULL, SMFIS_REJECT, RT_REJECT,
+      { "REQUIRETLS: ", "absent.example has no authenticated path", "no DANE" }, NULL, NULL },
+    { "testing: 550 5.7.30", NULL, RT_AUTHED, RTLS, "<bob@testing.example>", "smtp",
+      "testing.example", NULL, SMFIS_REJECT, RT_REJECT,
+      { "REQUIRETLS", "testing.example", "testing" }, NULL, NULL },
+    { "none: 550 5.7.30", NULL, RT_AUTHED, RTLS, "<bob@none.example>", "smtp", "none.example",
+      NULL, SMFIS_REJECT, RT_REJECT, { "REQUIRETLS", "none.example" }, NULL, NULL },
+    { "failed (policy fetch failed): 450 4.7.30", NULL, RT_AUTHED, RTLS, "<bob@failed.example>",
+      "smtp", "failed.example", NULL, SMFIS_TEMPFAIL, RT_DEFER,
+      { "REQUIRETLS", "failed.example", "could not be fetched" }, NULL, NULL },
+    { "unknown: 450 4.7.30, nothing internal", NULL, RT_AUTHED, RTLS, "<bob@unknown.example>",
+      "smtp", "unknown.example", NULL, SMFIS_TEMPFAIL, RT_DEFER,
+      { "REQUIRETLS: the path to unknown.example could not be determined now; try again later" },
+      NULL, NULL },
+    { "enforce, relay that does not enforce: 550 5.7.30 after the re-check", NULL, RT_AUTHED,
+      RTLS, "<bob@enforce.example>", "relay", "[relay.example]:587", NULL, SMFIS_REJECT,
+      RT_REJECT, { "REQUIRETLS", "enforce.example", "relay.example", "does not enforce" },
+      NULL, NULL },
+    { "enforce, MX mismatch: 550 5.7.30 (not the configured 5.7.5)", NULL, RT_AUTHED, RTLS,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", NULL, SMFIS_REJECT, RT_REJECT,
+      { "REQUIRETLS", "mismatch.example", "mx.other.example" }, NULL, NULL },
+    { "enforce, MX mismatch, re-check times out: 450 4.7.30", NULL, RT_AUTHED, RTLS,
+      "<bob@slowtxt.test>", "smtp", "slowtxt.test", NULL, SMFIS_TEMPFAIL, RT_DEFER,
+      { "REQUIRETLS", "slowtxt.test", "could not be re-checked in time" }, NULL, NULL },
+    { "rule require=none: the sender's REQUIRETLS still applies",
+      "rule = from=@vip.example require=none\n", PEER_TCP, AUTH_USER, "<Boss@VIP.Example>",
+      RTLS, "<bob@absent.example>", "smtp", "absent.example", NULL, SMFIS_REJECT, RT_REJECT,
+      { "REQUIRETLS", "absent.example" }, NULL, NULL },
+    { "rule fail=tag on an MX mismatch: REQUIRETLS still refuses",
+      "rule = rcpt=mismatch.example require=mta-sts fail=tag\n", RT_AUTHED, RTLS,
+      "<bob@mismatch.example>", "smtp", "mismatch.example", NULL, SMFIS_REJECT, RT_REJECT,
+      { "REQUIRETLS", "mismatch.example" }, NULL, NULL },
+    { "rule unknown=reject is more severe: the rule's reply",
+      "rule = rcpt=unknown.example require=mta-sts unknown=reject\n", RT_AUTHED, RTLS,
+      "<bob@unknown.example>", "smtp", "unknown.example", NULL, SMFIS_REJECT, REJECT,
+      { "MTA-STS status of unknown.example could not be determined" }, NULL, NULL },
+    { "dry run, absent: tagged, requiretls=fail", "dry_run = yes\n", RT_AUTHED, RTLS,
+      "<bob@absent.example>", "smtp", "absent.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ABSENT("fail", "reject") "; dry-run=yes; requiretls=fail", NULL },
+    { "dry run, unknown: tagged, requiretls=unknown", "dry_run = yes\n", RT_AUTHED, RTLS,
+      "<bob@unknown.example>", "smtp", "unknown.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL },
+      "domain=unknown.example; status=unknown; requirement=mta-sts; verdict=unknown; "
+      "action=defer; dry-run=yes; requiretls=unknown", NULL },
+    { "non-SMTP, absent: held", NULL, PEER_NONE, NULL, NULL, RTLS, "<bob@absent.example>",
+      "smtp", "absent.example", NULL, SMFIS_CONTINUE, NULL, NULL, { NULL },
+      TAG_ABSENT("fail", "hold") "; requiretls=fail", "REQUIRETLS" },
+    { "unauthenticated (not in act_on): untouched", NULL, PEER_TCP, NULL, NULL, RTLS,
+      "<bob@absent.example>", "smtp", "absent.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, NULL, NULL },
+    { "without REQUIRETLS: absent is tagged as ever", NULL, RT_AUTHED, "SIZE=1234 BODY=8BITMIME",
+      "<bob@absent.example>", "smtp", "absent.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ABSENT("not-required", "tag"), NULL },
+    { "REQUIRETLS=YES is not the keyword", NULL, RT_AUTHED, "REQUIRETLS=YES",
+      "<bob@absent.example>", "smtp", "absent.example", NULL, SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ABSENT("not-required", "tag"), NULL },
+    /* TLS-Required: No */
+    { "TLS-Required: No, absent: tagged tls-required=no", NULL, RT_AUTHED, "SIZE=1234",
+      "<bob@absent.example>", "smtp", "absent.example", "No", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ABSENT("not-required", "tag") "; tls-required=no", NULL },
+    { "TLS-Required: no with white space", NULL, RT_AUTHED, "SIZE=1234",
+      "<bob@enforce.example>", "smtp", "enforce.example", " no \t", SMFIS_CONTINUE, NULL,
+      NULL, { NULL }, TAG_ENFORCE_PASS "; tls-required=no", NULL },
+    { "TLS-Required: Yes is not No", NULL, RT_AUTHED, "SIZE=1234", "<bob@enforce.example>",
+      "smtp", "enforce.example", "Yes", SMFIS_CONTINUE, NULL, NULL, { NULL },
+      TAG_ENFORCE_PASS, NULL },
+    { "TLS-Required: No does not undo a refusal at RCPT", NULL, RT_AUTHED, "SIZE=1234",
+      "<bob@mismatch.example>", "smtp", "mismatch.example", "No", SMFIS_REJECT, REJECT,
+      { "mismatch.example" }, NULL, NULL },
+    { "TLS-Required: No with REQUIRETLS: ignored", NULL, RT_AUTHED, RTLS,
+      "<bob@enforce.example>", "smtp", "enforce.example", "No", SMFIS_CONTINUE, NULL, NULL,
+      { NULL }, TAG_ENFORCE_PASS "; requiretls=pass", NULL },
+};
+
+static void
+run_rtls_case(void **state)
+{
+    const struct rtls_case *c = *state;
+    const struct call *q;
+
+    world_start(c->conf);
+    session_open(0, c->peer);
+    expect_rc(mail_from_params(0, c->from != NULL ? c->from : SENDER, c->auth, "QID1",
+                               c->params), SMFIS_CONTINUE, "envfrom");
+    expect_rc(rcpt_to(0, c->rcpt, c->mailer, c->host), c->want, "envrcpt");
+    expect_reply(0, c->rcode, c->xcode, c->text);
+    q = nth_call(0, CALL_SETREPLY, 0);
+    if (q != NULL && strstr(q->text, "upstream said") != NULL)
+        fail_msg("the reply shows the lookup's error: \"%s\"", q->text);
+    header(0, "Subject", "hello");
+    if (c->hdr_value != NULL)
+        header(0, "TLS-Required", c->hdr_value);
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    expect_tags(0, c->tag != NULL ? &c->tag : NULL, c->tag != NULL ? 1 : 0);
+    q = nth_call(0, CALL_QUARANTINE, 0);
+    if (c->hold == NULL) {
+        if (q != NULL)
+            fail_msg("unexpected hold: \"%s\"", q->text);
+    } else if (q == NULL || strstr(q->text, c->hold) == NULL) {
+        fail_msg("hold reason \"%s\" lacks \"%s\"", q ? q->text : "(none)", c->hold);
+    }
+    expect_rc(close_conn(0), SMFIS_CONTINUE, "close");
+}
+
+/* REQUIRETLS and TLS-Required belong to one message: the next has neither. */
+static void
+test_requiretls_not_carried_over(void **state)
+{
+    static const char *const tag_absent = TAG_ABSENT("not-required", "tag");
+
+    (void)state;
+    world_start(NULL);
+    session_open(0, PEER_TCP);
+    mail_from_params(0, SENDER, AUTH_USER, "QID1", RTLS);
+    expect_rc(rcpt_to(0, "<bob@absent.example>", "smtp", "absent.example"), SMFIS_REJECT,
+              "envrcpt with REQUIRETLS");
+    header(0, "TLS-Required", "No");
+    abort_message(0);
+    forget_calls();
+    mail_from(0, SENDER, AUTH_USER, "QID2");
+    expect_rc(rcpt_to(0, "<bob@absent.example>", "smtp", "absent.example"), SMFIS_CONTINUE,
+              "envrcpt of the next message");
+    expect_rc(end_of_message(0), SMFIS_CONTINUE, "eom");
+    expect_tags(0, &tag_absent, 1);
+    close_conn(0);
+}
+
 /* ================================================================ singles */
 
 /* The filter_desc fields agree with what negotiation asks the MTA to skip. */
@@ -1027,12 +1196,13 @@ static const struct CMUnitTest single_tests[] = {
     cmocka_unit_test(test_no_lookup_when_not_needed),
     cmocka_unit_test(test_tag_limit),
     cmocka_unit_test(test_sender_forms),
+    cmocka_unit_test(test_requiretls_not_carried_over),
     KNOWN_BUG_TESTS
 };
 
 /* ================================================================ main */
 
-#define N_TESTS (N_ROWS(rcpt_cases) + N_ROWS(single_tests))
+#define N_TESTS (N_ROWS(rcpt_cases) + N_ROWS(rtls_cases) + N_ROWS(single_tests))
 
 static struct CMUnitTest filter_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -1043,6 +1213,7 @@ main(void)
     struct unit_list list = { filter_tests, test_names, N_TESTS, 0, world_teardown };
 
     UNIT_ADD_TABLE(&list, "rcpt", rcpt_cases, run_rcpt_case);
+    UNIT_ADD_TABLE(&list, "requiretls", rtls_cases, run_rtls_case);
     unit_add_singles(&list, single_tests, N_ROWS(single_tests));
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_filter: %zu tests registered, %zu expected\n", list.n,

@@ -244,59 +244,74 @@ struct answer_case {
     bool tlsrpt;
     enum sockmap_reply kind;
     const char *want;		/* the whole answer, or (TEMP) a part of it */
+    bool unknown_notfound;	/* map_unknown = notfound */
 };
 
 static const struct answer_case answer_cases[] = {
     { "enforce, one MX", DISCOVER_ENFORCE, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
-      SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname" },
+      SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname", false },
     { "enforce, two MX", DISCOVER_ENFORCE, {"mx1.example.com", "mx2.example.com"}, 2,
       {"mx2.example.com", "mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com:mx2.example.com servername=hostname" },
+      "OK secure match=mx1.example.com:mx2.example.com servername=hostname", false },
     { "wildcard, one label matches", DISCOVER_ENFORCE, {"*.mx.example.com"}, 1,
       {"a.mx.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=a.mx.example.com servername=hostname" },
+      "OK secure match=a.mx.example.com servername=hostname", false },
     { "wildcard is never .domain", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 3,
       {"mx1.example.com", "b.mx.example.com", "a.b.mx.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname" },
-    { "wildcard does not match its parent", DISCOVER_ENFORCE, {"*.example.com", "mx.other.net"},
+      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname", false },
+    { "wildcard does not match its parent", DISCOVER_ENFORCE, {"*.example.com", "mx.other.net", false },
       2, {"example.com", "mx.other.net"}, false, SOCKMAP_OK,
-      "OK secure match=mx.other.net servername=hostname" },
+      "OK secure match=mx.other.net servername=hostname", false },
     { "MX not in the policy left out", DISCOVER_ENFORCE, {"mx1.example.com"}, 2,
       {"evil.example.net", "mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com servername=hostname" },
+      "OK secure match=mx1.example.com servername=hostname", false },
     { "duplicate MX once", DISCOVER_ENFORCE, {"*.example.com"}, 3,
       {"a.example.com", "a.example.com", "b.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=a.example.com:b.example.com servername=hostname" },
+      "OK secure match=a.example.com:b.example.com servername=hostname", false },
     { "implicit MX (the domain)", DISCOVER_ENFORCE, {"example.com"}, 1, {"example.com"}, false,
-      SOCKMAP_OK, "OK secure match=example.com servername=hostname" },
+      SOCKMAP_OK, "OK secure match=example.com servername=hostname", false },
     { "no MX matches: TEMP", DISCOVER_ENFORCE, {"mx.elsewhere.test", "*.elsewhere.test"}, 1,
       {"mx1.mxmismatch.test"}, false, SOCKMAP_TEMP,
       "TEMP no MX host of example.com matches its MTA-STS policy "
-      "(mx: mx.elsewhere.test *.elsewhere.test)" },
+      "(mx: mx.elsewhere.test *.elsewhere.test)", false },
     { "wildcard two labels deep only: TEMP", DISCOVER_ENFORCE, {"*.example.com"}, 1,
-      {"a.b.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host of example.com matches" },
+      {"a.b.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host of example.com matches", false },
     { "null MX: TEMP", DISCOVER_ENFORCE, {"*.example.com"}, 1, {"."}, false, SOCKMAP_TEMP,
-      "TEMP no MX host" },
+      "TEMP no MX host", false },
     { "MX unknown: TEMP", DISCOVER_ENFORCE, {"mx1.example.com"}, -1, {NULL}, false,
-      SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL" },
+      SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL", false },
     { "tlsrpt", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 2,
       {"mx1.example.com", "b.mx.example.com"}, true, SOCKMAP_OK,
       "OK secure match=b.mx.example.com:mx1.example.com servername=hostname "
       "policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com "
       "mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } "
       "{ policy_string = mode: enforce } { policy_string = mx: mx1.example.com } "
-      "{ policy_string = mx: *.mx.example.com } { policy_string = max_age: 86400 }" },
+      "{ policy_string = mx: *.mx.example.com } { policy_string = max_age: 86400 }", false },
     { "tlsrpt, no match: still TEMP", DISCOVER_ENFORCE, {"mx1.example.com"}, 1,
-      {"mx2.example.com"}, true, SOCKMAP_TEMP, "TEMP no MX host" },
+      {"mx2.example.com"}, true, SOCKMAP_TEMP, "TEMP no MX host", false },
     { "testing", DISCOVER_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
-      SOCKMAP_NOTFOUND, "NOTFOUND " },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", false },
     { "testing, tlsrpt", DISCOVER_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, true,
-      SOCKMAP_NOTFOUND, "NOTFOUND " },
-    { "none", DISCOVER_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND " },
-    { "absent", DISCOVER_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND " },
-    { "failed", DISCOVER_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND " },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "none", DISCOVER_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "absent", DISCOVER_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "failed", DISCOVER_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
     { "unknown", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, false, SOCKMAP_TEMP,
-      "TEMP MTA-STS status of example.com unknown: SERVFAIL" },
+      "TEMP MTA-STS status of example.com unknown: SERVFAIL", false },
+    /* map_unknown = notfound: only an unknown status changes (RFC 8461 §3.3);
+     * a known enforce policy whose MX hosts fail or are unknown stays TEMP. */
+    { "unknown, map_unknown = notfound", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, false,
+      SOCKMAP_NOTFOUND, "NOTFOUND ", true },
+    { "unknown, map_unknown = notfound, tlsrpt", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, true,
+      SOCKMAP_NOTFOUND, "NOTFOUND ", true },
+    { "enforce, MX unknown, map_unknown = notfound: TEMP", DISCOVER_ENFORCE,
+      {"mx1.example.com"}, -1, {NULL}, false, SOCKMAP_TEMP,
+      "TEMP MX hosts of example.com unknown: SERVFAIL", true },
+    { "enforce, no MX matches, map_unknown = notfound: TEMP", DISCOVER_ENFORCE,
+      {"mx1.example.com"}, 1, {"mx2.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host", true },
+    { "enforce, map_unknown = notfound: OK", DISCOVER_ENFORCE, {"mx1.example.com"}, 1,
+      {"mx1.example.com"}, false, SOCKMAP_OK,
+      "OK secure match=mx1.example.com servername=hostname", true },
 };
 
 static void
@@ -331,6 +346,7 @@ run_answer_case(void **state)
     in.n_mx = c->n_mx;
     in.mx_error = "SERVFAIL";
     in.tlsrpt = c->tlsrpt;
+    in.unknown_notfound = c->unknown_notfound;
     got = sockmap_answer(&in, out, SOCKMAP_MAX_REPLY + 1);
     if (got != c->kind)
         fail_msg("answer %s \"%s\", want %s", sockmap_reply_name(got), out,

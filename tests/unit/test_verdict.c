@@ -384,6 +384,100 @@ run_mx_case(void **state)
     discover_result_free(&st);
 }
 
+/* ------------------------------------------- REQUIRETLS (RFC 8689) */
+
+struct rtls_case {
+    const char *label;
+    enum discover_status status;
+    bool mx_known, mx_ok, route, dane;
+    const char *rule;		/* one rule's text; NULL: none */
+    enum verdict_action action;
+    enum verdict_outcome outcome, requiretls;
+    bool refused, permanent;
+};
+
+#define T true
+#define F false
+static const struct rtls_case rtls_cases[] = {
+    { "enforce, MX and route pass", DISCOVER_ENFORCE, T, T, T, F, NULL, VERDICT_TAG,
+      VERDICT_PASS, VERDICT_PASS, F, F },
+    { "enforce, route does not enforce: reject, re-check first", DISCOVER_ENFORCE, T, T, F, F,
+      NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "enforce, MX mismatch: reject, re-check first", DISCOVER_ENFORCE, T, F, T, F, NULL,
+      VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "enforce, MX unknown: defer", DISCOVER_ENFORCE, F, F, T, F, NULL, VERDICT_DEFER,
+      VERDICT_UNKNOWN, VERDICT_UNKNOWN, T, F },
+    { "testing: reject", DISCOVER_TESTING, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "none: reject", DISCOVER_NONE, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "absent: reject", DISCOVER_ABSENT, F, F, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+      VERDICT_FAIL, T, F },
+    { "failed: defer", DISCOVER_FAILED, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+      VERDICT_UNKNOWN, T, F },
+    { "unknown: defer", DISCOVER_UNKNOWN, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+      VERDICT_UNKNOWN, T, F },
+    /* The DANE fact (set by the DANE facts when they come) authenticates the path. */
+    { "absent, DANE-authenticated: tag", DISCOVER_ABSENT, T, T, T, T, NULL, VERDICT_TAG,
+      VERDICT_NOT_REQUIRED, VERDICT_PASS, F, F },
+    { "enforce, MX mismatch, DANE: the policy's own reject stays", DISCOVER_ENFORCE, T, F, T,
+      T, NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_PASS, F, T },
+    /* Rules: REQUIRETLS is the sender's; a more severe rule stays the rule's. */
+    { "require=none, absent: reject", DISCOVER_ABSENT, F, F, T, F, "require=none",
+      VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, F },
+    { "fail=tag, MX mismatch: reject", DISCOVER_ENFORCE, T, F, T, F,
+      "require=mta-sts fail=tag", VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
+    { "unknown=reject, unknown: the rule's reject", DISCOVER_UNKNOWN, F, F, T, F,
+      "require=mta-sts unknown=reject", VERDICT_REJECT, VERDICT_UNKNOWN, VERDICT_UNKNOWN, F,
+      F },
+};
+#undef T
+#undef F
+
+static void
+run_rtls_case(void **state)
+{
+    const struct rtls_case *c = *state;
+    const char *const texts[] = { c->rule, NULL };
+    const char *hosts[1] = { c->mx_ok ? MX_OK : MX_BAD };
+    struct discover_result st;
+    struct verdict_facts f = {
+        .sender = "",
+        .rcpt_domain = DOMAIN,
+        .status = &st,
+        .mx_known = c->mx_known,
+        .n_mx = c->mx_known ? 1 : 0,
+        .mx = hosts,
+        .route_enforces = c->route,
+        .route = ROUTE,
+        .requiretls = true,
+        .dane_authenticated = c->dane,
+    };
+    struct verdict v;
+
+    make_status(&st, c->status, POLICY_MX);
+    verdict_decide(c->rule != NULL ? make_rules(texts) : &scratch_rules, &f, &v);
+    assert_action(&v, c->action, c->outcome, c->permanent);
+    if (v.requiretls != c->requiretls || v.requiretls_refused != c->refused)
+        fail_msg("requiretls %s, refused %d; want %s, %d (reason: %s)",
+                 verdict_outcome_name(v.requiretls), v.requiretls_refused,
+                 verdict_outcome_name(c->requiretls), c->refused, v.reason);
+    if (c->refused) {
+        assert_reason_names(v.reason, sizeof(v.reason), "REQUIRETLS: ");
+        assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
+    }
+    /* Without REQUIRETLS: the same facts give the rule's verdict alone. */
+    {
+        struct verdict plain;
+
+        f.requiretls = false;
+        verdict_decide(&scratch_rules, &f, &plain);
+        if (plain.requiretls_refused || strstr(plain.reason, "REQUIRETLS") != NULL)
+            fail_msg("without REQUIRETLS: \"%s\"", plain.reason);
+    }
+    discover_result_free(&st);
+}
+
 /* ----------------------------------------------------- rule matching */
 
 #define RULES_MAX 4
@@ -1132,11 +1226,63 @@ run_probe_case(void **state)
     discover_result_free(&st);
 }
 
+/* REQUIRETLS with probes on: the matching MX host's probe decides, as for
+ * mta-sts; a rule's verified-tls met by WebPKI alone is no authenticated
+ * path (no secure MX lookup: no MTA-STS enforce, no DANE). */
+static void
+test_requiretls_probes(void **state)
+{
+    static const struct {
+        const char *rule;
+        enum discover_status status;
+        enum probe_fact probe;
+        enum verdict_action action;
+        enum verdict_outcome requiretls;
+    } rows[] = {
+        { NULL, DISCOVER_ENFORCE, P_GOOD, VERDICT_TAG, VERDICT_PASS },
+        { NULL, DISCOVER_ENFORCE, P_UNVERIFIED, VERDICT_REJECT, VERDICT_FAIL },
+        { NULL, DISCOVER_ENFORCE, P_NOT_YET, VERDICT_DEFER, VERDICT_UNKNOWN },
+        { "rcpt=* require=verified-tls", DISCOVER_ABSENT, P_GOOD, VERDICT_REJECT, VERDICT_FAIL },
+    };
+    const char *mx[1] = { MX_OK };
+
+    (void)state;
+    for (size_t i = 0; i < N_ROWS(rows); i++) {
+        const char *const texts[] = { rows[i].rule, NULL };
+        struct verdict_rules *rules = &scratch_rules;
+        struct probes_host ph[1];
+        struct discover_result st;
+        struct verdict_facts f = {
+            .sender = "", .rcpt_domain = DOMAIN, .status = &st, .mx_known = true, .n_mx = 1,
+            .mx = mx, .route_enforces = true, .route = ROUTE, .probes_on = true, .probe = ph,
+            .requiretls = true,
+        };
+        struct verdict v;
+
+        verdict_rules_free(rules);
+        make_rules(rows[i].rule ? texts : texts + 1);
+        fill_probe(&ph[0], rows[i].probe);
+        make_status(&st, rows[i].status, POLICY_MX);
+        verdict_decide(rules, &f, &v);
+        if (v.action != rows[i].action || v.requiretls != rows[i].requiretls ||
+            v.requiretls_refused != (rows[i].action != VERDICT_TAG))
+            fail_msg("row %zu: %s, requiretls %s, refused %d (%s)", i,
+                     verdict_action_name(v.action), verdict_outcome_name(v.requiretls),
+                     v.requiretls_refused, v.reason);
+        discover_result_free(&st);
+    }
+}
+
+static const struct CMUnitTest rtls_singles[] = {
+    cmocka_unit_test(test_requiretls_probes),
+};
+
 /* --------------------------------------------------------------- main */
 
 #define N_TESTS                                                                  \
     (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
-     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases))
+     N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases) + \
+     N_ROWS(rtls_cases) + N_ROWS(rtls_singles))
 
 static struct CMUnitTest verdict_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -1148,12 +1294,14 @@ main(void)
 
     add_decide_cases(&list);
     UNIT_ADD_TABLE(&list, "mx", mx_cases, run_mx_case);
+    UNIT_ADD_TABLE(&list, "requiretls", rtls_cases, run_rtls_case);
     UNIT_ADD_TABLE(&list, "match", match_cases, run_match_case);
     UNIT_ADD_TABLE(&list, "parse", parse_cases, run_parse_case);
     unit_add_singles(&list, load_tests, N_ROWS(load_tests));
     UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
     UNIT_ADD_TABLE(&list, "names", name_cases, run_name_case);
     UNIT_ADD_TABLE(&list, "probes", probe_cases, run_probe_case);
+    unit_add_singles(&list, rtls_singles, N_ROWS(rtls_singles));
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_verdict: %zu tests registered, %zu expected\n", list.n,
                 (size_t)N_TESTS);

@@ -529,6 +529,11 @@ build_domains() {
     # retrying and answers late (tens of seconds) or not at all
     RR "timeout.test. NS ns.timeout.test."
     RR "ns.timeout.test. A $DEAD_DNS_ADDR"
+    # stsservfail.test: its MX works, but its _mta-sts TXT lookup SERVFAILs
+    # (a CNAME into servfail.test): a status that cannot be learnt for a
+    # domain mail can still reach (the policy map's map_unknown)
+    mx stsservfail.test 10 mx1.stsservfail.test
+    RR "_mta-sts.stsservfail.test. CNAME _mta-sts.servfail.test."
     for d in insecure.test bogus.test servfail.test timeout.test; do
         mkdir -p "$DIR/www/mta-sts.$d/.well-known"
         write_policy "$(policy_file "$d")" $'\n' enforce 86400 "mx1.$d"

@@ -70,12 +70,13 @@ class Milter:
             data = host + b"\0" + family + struct.pack(">H", port) + addr + b"\0"
         return self.command(b"C", data)
 
-    def mail(self, sender, qid, auth=None):
+    def mail(self, sender, qid, auth=None, params=()):
+        """MAIL FROM; params: its ESMTP parameters, one NUL-terminated each."""
         pairs = [(b"i", qid)]
         if auth is not None:
             pairs.append((b"{auth_authen}", auth))
         self.macros(b"M", pairs)
-        return self.command(b"M", sender + b"\0")
+        return self.command(b"M", sender + b"\0" + b"".join(p + b"\0" for p in params))
 
     def rcpt(self, addr, mailer=b"smtp", host=None):
         pairs = [(b"{rcpt_addr}", b"x")]
