@@ -267,14 +267,16 @@ def phase_dane():
               and r[2].endswith("; dane=verified"),
               "%s: accepted, tag verdict=pass, tls=verified, dane=verified" % dom, show(r))
         print("# %s: %s" % (dom, show(r)))
-    for dom, why in (("danebad.test", "DANE failed: tlsa-invalid"),
-                     ("danefail.test", "DANE lookup-failed: dnssec-invalid"),
-                     ("stsdanebad.test", "DANE failed: tlsa-invalid")):
+    # The reply names the host and the RFC 8460 word, never its address
+    # (the probe's account goes to the log).
+    for dom, why in (("danebad.test", "DANE failed (tlsa-invalid)"),
+                     ("danefail.test", "DANE lookup-failed (dnssec-invalid)"),
+                     ("stsdanebad.test", "DANE failed (tlsa-invalid)")):
         r = wait_known(dom)
         host = "mx." + dom
         check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and host in r[1]
-              and "has DANE" in r[1] and why in r[1],
-              "%s: 450 4.7.5 naming %s and \"%s\"" % (dom, host, why), show(r))
+              and "has DANE" in r[1] and why in r[1] and "127.0." not in r[1],
+              "%s: 450 4.7.5 naming %s and \"%s\", no address" % (dom, host, why), show(r))
         print("# %s: %s" % (dom, show(r)))
     for dom in ("danepkix.test", "daneinsecure.test"):
         r = ask(dom)
