@@ -3,12 +3,13 @@
  *
  * Threads: each loop thread owns its connections (loop 0 also the
  * listener, and gives each new connection to the loop with the fewest);
- * the answer threads see only jobs (a copy of one request, and its
- * reply). Jobs go to the answer threads through `queue` and come back
- * through their loop's `done`, connections to their loop through its
- * `incoming`, all under `mu`; a byte on the loop's wake pipe tells it.
+ * the answer threads (mappool.c) see only jobs (a copy of one request,
+ * and its reply). Jobs come back through their loop's `done`,
+ * connections to their loop through its `incoming`, both under `mu`; a
+ * byte on the loop's wake pipe tells it.
  */
 #define _GNU_SOURCE 1 /* accept4, pipe2 */
+#include "mappool.h"
 #include "mapserver.h"
 #include "mapsock.h"
 
@@ -29,12 +30,11 @@
 #include "log.h"
 
 #define INBUF_SIZE (SOCKMAP_MAX_REQUEST + SOCKMAP_FRAMING)
-#define REPLY_SIZE (SOCKMAP_MAX_REPLY + 1)
+#define REPLY_SIZE MAPPOOL_REPLY_SIZE
 /* Answers for one connection gathered into one write: up to OBUF_BATCH
  * bytes, then one more reply of any size. */
 #define OBUF_BATCH 16384
 #define OBUF_SIZE (OBUF_BATCH + REPLY_SIZE + SOCKMAP_FRAMING)
-#define THREAD_STACK (1024 * 1024)
 /* epoll data of the two descriptors that are not connections (slots are below) */
 #define EV_WAKE UINT32_MAX
 #define EV_LISTEN (UINT32_MAX - 1)
@@ -55,16 +55,6 @@ struct conn {
     size_t out_len, out_off;
     int64_t since;		/* ms: idle since, request begun, or write begun */
     uint32_t ev;		/* what epoll watches for, as last set */
-};
-
-struct job {
-    struct job *next;
-    int loop;
-    int slot;
-    unsigned long id;
-    char *req;
-    size_t len;
-    char *reply;
 };
 
 /* A new connection on its way from loop 0 to the loop that serves it. */
@@ -97,7 +87,7 @@ struct loop {
     int open;			/* connections given to it and not closed (atomic) */
 
     /* under ms->mu */
-    struct job *done;
+    struct mapjob *done;
     struct handoff *incoming;
 };
 
@@ -107,6 +97,7 @@ struct mapserver {
     mapserver_answer_fn fn;
     mapserver_at_once_fn at_once;
     void *arg;
+    struct mappool *pool;
     struct loop loops[MAX_LOOPS];
     int nloops;
     int open;			/* connections open, all loops (atomic) */
@@ -117,9 +108,6 @@ struct mapserver {
 
     /* shared, under mu */
     pthread_mutex_t mu;
-    pthread_cond_t work, gone;
-    struct job *q_head, *q_tail;
-    int queued, threads, idle;
     bool stop;
 };
 
@@ -130,16 +118,6 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-job_free(struct job *j)
-{
-    if (j != NULL) {
-        free(j->req);
-        free(j->reply);
-        free(j);
-    }
 }
 
 int
@@ -164,8 +142,6 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
         ms->loops[i].wake[0] = ms->loops[i].wake[1] = ms->loops[i].ep = -1;
     }
     pthread_mutex_init(&ms->mu, NULL);
-    clock_cond_init(&ms->work);
-    clock_cond_init(&ms->gone);
     rc = mapsock_open(spec, uid, gid, &ms->ls, err);
     for (int i = 0; rc == 0 && i < ms->nloops; i++) {
         struct loop *lp = &ms->loops[i];
@@ -190,28 +166,7 @@ mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
     return 0;
 }
 
-/* ------------------------------------------------------------ answer threads */
-
-static void *worker_main(void *arg);
-
-/* Under mu: one more answer thread. */
-static int
-spawn_worker(struct mapserver *ms)
-{
-    pthread_attr_t attr;
-    pthread_t t;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, THREAD_STACK);
-    rc = pthread_create(&t, &attr, worker_main, ms);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        return -1;
-    ms->threads++;
-    return 0;
-}
+/* ------------------------------------------------------------ answers */
 
 static void
 wake_loop(struct loop *lp)
@@ -223,69 +178,17 @@ wake_loop(struct loop *lp)
         log_msg(LOG_WARNING, "map: cannot wake the event loop: %s", strerror(errno));
 }
 
-static void *
-worker_main(void *arg)
+/* On an answer thread: the answer goes back to its loop. */
+static void
+job_done(struct mapjob *j, void *arg)
 {
     struct mapserver *ms = arg;
 
     pthread_mutex_lock(&ms->mu);
-    for (;;) {
-        struct job *j;
-        bool timed_out = false;
-
-        while (ms->q_head == NULL && !ms->stop && !timed_out) {
-            ms->idle++;
-            if (ms->threads > ms->lim.workers) {
-                struct timespec dl = clock_deadline_after(MAPSERVER_LINGER_MS);
-                timed_out = pthread_cond_timedwait(&ms->work, &ms->mu, &dl) == ETIMEDOUT;
-            } else {
-                pthread_cond_wait(&ms->work, &ms->mu);
-            }
-            ms->idle--;
-        }
-        if (ms->stop || ms->q_head == NULL)
-            break;
-        j = ms->q_head;
-        ms->q_head = j->next;
-        if (ms->q_head == NULL)
-            ms->q_tail = NULL;
-        ms->queued--;
-        pthread_mutex_unlock(&ms->mu);
-
-        if ((j->reply = malloc(REPLY_SIZE)) != NULL)
-            ms->fn(j->req, j->len, j->reply, REPLY_SIZE, ms->arg);
-
-        pthread_mutex_lock(&ms->mu);
-        j->next = ms->loops[j->loop].done;
-        ms->loops[j->loop].done = j;
-        wake_loop(&ms->loops[j->loop]);
-    }
-    ms->threads--;
-    if (ms->threads == 0)
-        pthread_cond_broadcast(&ms->gone);
+    j->next = ms->loops[j->loop].done;
+    ms->loops[j->loop].done = j;
+    wake_loop(&ms->loops[j->loop]);
     pthread_mutex_unlock(&ms->mu);
-    return NULL;
-}
-
-static int
-submit(struct mapserver *ms, struct job *j)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&ms->mu);
-    j->next = NULL;
-    if (ms->q_tail != NULL)
-        ms->q_tail->next = j;
-    else
-        ms->q_head = j;
-    ms->q_tail = j;
-    ms->queued++;
-    if (ms->queued > ms->idle && ms->threads < ms->lim.max_clients + ms->lim.workers &&
-        spawn_worker(ms) != 0 && ms->threads == 0)
-        rc = -1;		/* nobody will answer; the job stays queued until close */
-    pthread_cond_signal(&ms->work);
-    pthread_mutex_unlock(&ms->mu);
-    return rc;
 }
 
 /* ------------------------------------------------------------ connections */
@@ -420,7 +323,7 @@ conn_input(struct loop *lp, int slot)
     const char *payload = NULL;
     size_t plen = 0, used = 0;
     struct mts_err err;
-    struct job *j;
+    struct mapjob *j;
 
     for (;;) {
         size_t off = 0, olen = 0;
@@ -494,7 +397,7 @@ conn_input(struct loop *lp, int slot)
     j->id = c->id;
     consume(c, used);
     c->st = C_BUSY;
-    if (submit(ms, j) != 0)
+    if (mappool_submit(ms->pool, j) != 0)
         log_msg(LOG_ERR, "map: cannot start an answer thread");
 }
 
@@ -521,7 +424,7 @@ conn_read(struct loop *lp, int slot)
 
 /* An answer is back: frame it and send it. */
 static void
-deliver(struct loop *lp, struct job *j)
+deliver(struct loop *lp, struct mapjob *j)
 {
     struct conn *c = &lp->conns[j->slot];
     int n;
@@ -716,7 +619,7 @@ loop_main(void *arg)
         /* Answers, connections from loop 0 and stop come with a byte on
          * the wake pipe (wake_loop). */
         if (woken) {
-            struct job *done;
+            struct mapjob *done;
             struct handoff *in;
             char drain[256];
 
@@ -733,12 +636,12 @@ loop_main(void *arg)
             lp->incoming = NULL;
             pthread_mutex_unlock(&ms->mu);
             while (done != NULL) {
-                struct job *next = done->next;
+                struct mapjob *next = done->next;
                 int s = done->slot;
 
                 deliver(lp, done);
                 watch(lp, s);
-                job_free(done);
+                mapjob_free(done);
                 done = next;
             }
             while (in != NULL) {
@@ -782,6 +685,7 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
                 mapserver_answer_fn fn, mapserver_at_once_fn at_once, void *arg,
                 struct mts_err *err)
 {
+    struct mappool_params pp;
     int n;
 
     ms->lim = *limits;
@@ -802,15 +706,12 @@ mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,
         for (int s = 0; s < n; s++)
             lp->conns[s].fd = -1;
     }
-    pthread_mutex_lock(&ms->mu);
-    for (int i = 0; i < ms->lim.workers; i++) {
-        if (spawn_worker(ms) != 0) {
-            pthread_mutex_unlock(&ms->mu);
-            mts_err_set(err, "cannot start the map's answer threads");
-            return -1;
-        }
-    }
-    pthread_mutex_unlock(&ms->mu);
+    pp = (struct mappool_params){
+        .workers = ms->lim.workers,
+        .max_threads = ms->lim.max_clients + ms->lim.workers,
+        .answer = fn, .answer_arg = arg, .done = job_done, .done_arg = ms};
+    if (mappool_start(&pp, &ms->pool, err) != 0)
+        return -1;
     for (int i = 0; i < ms->nloops; i++) {
         if (pthread_create(&ms->loops[i].thread, NULL, loop_main, &ms->loops[i]) != 0) {
             mts_err_set(err, "cannot start the map's event loop");
@@ -831,9 +732,9 @@ loop_free(struct loop *lp, int max_clients)
         free(lp->conns[s].out);
     }
     while (lp->done != NULL) {
-        struct job *j = lp->done;
+        struct mapjob *j = lp->done;
         lp->done = j->next;
-        job_free(j);
+        mapjob_free(j);
     }
     while (lp->incoming != NULL) {
         struct handoff *h = lp->incoming;
@@ -858,7 +759,6 @@ mapserver_close(struct mapserver *ms)
         return;
     pthread_mutex_lock(&ms->mu);
     ms->stop = true;
-    pthread_cond_broadcast(&ms->work);
     pthread_mutex_unlock(&ms->mu);
     for (int i = 0; i < ms->nloops; i++) {
         if (ms->loops[i].started) {
@@ -867,20 +767,11 @@ mapserver_close(struct mapserver *ms)
         }
     }
     mapsock_close(&ms->ls);
-    /* Answer threads finish their job (bounded by its deadline) and go. */
-    pthread_mutex_lock(&ms->mu);
-    while (ms->threads > 0)
-        pthread_cond_wait(&ms->gone, &ms->mu);
-    pthread_mutex_unlock(&ms->mu);
+    /* Answer threads finish their job (bounded by its deadline) and go;
+     * the answers they give back wait on the loops' lists, freed below. */
+    mappool_stop(ms->pool);
     for (int i = 0; i < ms->nloops; i++)
         loop_free(&ms->loops[i], ms->lim.max_clients);
-    while (ms->q_head != NULL) {
-        struct job *j = ms->q_head;
-        ms->q_head = j->next;
-        job_free(j);
-    }
     pthread_mutex_destroy(&ms->mu);
-    pthread_cond_destroy(&ms->work);
-    pthread_cond_destroy(&ms->gone);
     free(ms);
 }

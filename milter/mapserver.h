@@ -36,11 +36,11 @@
  *	(up to 16 KiB of them at a time); what the client does not take
  *	waits, and its connection reads no more until it does.
  *
- *	limits.workers answer threads are always there; when all are busy a
- *	request gets a thread of its own (at most one per connection), which
- *	goes after MAPSERVER_LINGER_MS without work: a slow domain holds only
- *	the threads of the clients that asked for it, each for at most the
- *	answer function's own deadline.
+ *	limits.workers answer threads (mappool.h) are always there; when all
+ *	are busy a request gets a thread of its own (at most one per
+ *	connection), which goes after MAPPOOL_LINGER_MS without work: a slow
+ *	domain holds only the threads of the clients that asked for it, each
+ *	for at most the answer function's own deadline.
  *
  * DIAGNOSTICS
  *	mapserver_open and mapserver_start return -1 with a reason.
@@ -58,7 +58,6 @@
 #define MAPSERVER_REQUEST_TIMEOUT_MS 10000
 #define MAPSERVER_WRITE_TIMEOUT_MS 10000
 #define MAPSERVER_IDLE_TIMEOUT_MS 300000
-#define MAPSERVER_LINGER_MS 30000
 
 struct mapserver;
 
@@ -68,11 +67,12 @@ struct mapserver_limits {
 };
 
 /*
- * Answers one request ("NAME KEY", len bytes) into out (reply text, no
- * framing, NUL-terminated). Called on the answer threads, concurrently.
+ * Answers one request ("NAME KEY", len bytes) of connection conn (a number
+ * unique in the listener's life) into out (reply text, no framing,
+ * NUL-terminated). Called on the answer threads, concurrently.
  */
-typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, char *out,
-                                                  size_t outsz, void *arg);
+typedef void (*mapserver_answer_fn)(const char *req, size_t len, unsigned long conn, char *out,
+                                    size_t outsz, void *arg);
 
 /*
  * The same answer, on an event loop thread (concurrently, with several

@@ -484,20 +484,19 @@ stop_milter(const char *sock)
 /* ------------------------------------------------------------ policy map */
 
 /* The map's answers, under the runtime in force at each request. */
-static enum sockmap_reply
-map_answer(const char *req, size_t len, char *out, size_t outsz, void *arg)
+static void
+map_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz, void *arg)
 {
     struct runtime *rt = runtime_current();
-    enum sockmap_reply k;
 
     (void)arg;
+    (void)conn;
     if (rt == NULL) {
         sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
-        return SOCKMAP_TEMP;
+        return;
     }
-    k = map_query(rt->discover, rt->cfg, req, len, out, outsz);
+    (void)map_query(rt->discover, rt->cfg, req, len, out, outsz);
     runtime_unref(rt);
-    return k;
 }
 
 /* ... on the map's event loop: from memory, or not at all. */
