@@ -105,6 +105,7 @@ static const struct opt options[] = {
     NUM(map_deadline_ms, OPT_MILLIS, "10s", 10, 90000),
     NUM(map_max_clients, OPT_INT, "256", 1, 4096),
     NUM(map_workers, OPT_INT, "4", 1, 256),
+    NUM(map_idle_timeout_ms, OPT_MILLIS, "60s", 1000, 3600000),
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
     TYPED(map_transports, OPT_LIST, "auto"),
     STR(map_postfix_config, ""),

@@ -113,6 +113,7 @@ struct config {
     int64_t map_deadline_ms;
     int64_t map_max_clients;
     int64_t map_workers;
+    int64_t map_idle_timeout_ms;	/* a map connection waiting this long is closed */
     int map_tlsrpt;
     struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
     char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */

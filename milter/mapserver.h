@@ -12,9 +12,12 @@
  *	mapserver_close(ms);
  *
  * DESCRIPTION
- *	The first event loop accepts connections (at most
- *	limits.max_clients; one more is closed at once, with a log line) and
- *	gives each to the loop that serves the fewest (itself on a tie, so a
+ *	The first event loop accepts connections, at most
+ *	limits.max_clients. When that many are open, the connection idle the
+ *	longest (waiting for its next request) is closed for a new client,
+ *	so silent clients never lock others out (Postfix's smtp processes
+ *	reconnect when they next ask); only when none is idle is the new
+ *	connection closed at once, with a log line. It gives each to the loop that serves the fewest (itself on a tie, so a
  *	single client costs no hand-off); a connection stays with its loop.
  *	With several loops, many clients in flight are answered on every CPU
  *	(one loop's send(2)s, each waking a client, were the limit of 64 in
@@ -26,7 +29,7 @@
  *	logged and the connection closed; so is a request not completed
  *	within MAPSERVER_REQUEST_TIMEOUT_MS, a reply not taken within
  *	MAPSERVER_WRITE_TIMEOUT_MS, and a connection idle for
- *	MAPSERVER_IDLE_TIMEOUT_MS.
+ *	limits.idle_timeout_ms.
  *
  *	A request that at_once_fn (when given) can answer without waiting (a
  *	warm domain, from memory) is answered on its loop thread itself, in
@@ -50,6 +53,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -57,13 +61,13 @@
 
 #define MAPSERVER_REQUEST_TIMEOUT_MS 10000
 #define MAPSERVER_WRITE_TIMEOUT_MS 10000
-#define MAPSERVER_IDLE_TIMEOUT_MS 300000
 
 struct mapserver;
 
 struct mapserver_limits {
     int max_clients;
     int workers;
+    int64_t idle_timeout_ms;	/* a connection waiting for a request this long is closed */
 };
 
 /*

@@ -656,6 +656,7 @@ main(int argc, char **argv)
         }
         map_limits.max_clients = (int)rt->cfg->map_max_clients;
         map_limits.workers = (int)rt->cfg->map_workers;
+        map_limits.idle_timeout_ms = rt->cfg->map_idle_timeout_ms;
     }
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;

@@ -64,8 +64,8 @@ static const char *const runtime_only[] = {
     "local_domains", "dry_run", "header_name", "defer_reply", "reject_reply",
     "on_internal_error", "enforcing_transports", "enforcing_relays", "default_route", "rule",
     "rules_file", "lookup_deadline_ms", "log_facility", "log_level", "map_socket",
-    "map_deadline_ms", "map_max_clients", "map_workers", "map_tlsrpt", "map_transports",
-    "map_postfix_config",
+    "map_deadline_ms", "map_max_clients", "map_workers", "map_idle_timeout_ms", "map_tlsrpt",
+    "map_transports", "map_postfix_config",
 };
 
 struct dump {
