@@ -106,6 +106,8 @@ static const struct opt options[] = {
     NUM(map_max_clients, OPT_INT, "256", 1, 4096),
     NUM(map_workers, OPT_INT, "4", 1, 256),
     NUM(map_idle_timeout_ms, OPT_MILLIS, "60s", 1000, 3600000),
+    NUM(map_lookups_max, OPT_INT, "64", 1, 1024),
+    NUM(map_lookups_per_connection, OPT_INT, "4", 0, 100000),
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
     TYPED(map_transports, OPT_LIST, "auto"),
     STR(map_postfix_config, ""),

@@ -114,6 +114,8 @@ struct config {
     int64_t map_max_clients;
     int64_t map_workers;
     int64_t map_idle_timeout_ms;	/* a map connection waiting this long is closed */
+    int64_t map_lookups_max;		/* the map's fresh lookups in flight, all together */
+    int64_t map_lookups_per_connection;	/* ... per map connection; 0: no cap */
     int map_tlsrpt;
     struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
     char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */

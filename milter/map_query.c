@@ -11,8 +11,9 @@
 
 /* With at_once, memory alone: false (out untouched) when that cannot answer. */
 static bool
-query(struct discover *d, const struct config *cfg, const char *req, size_t len, char *out,
-      size_t outsz, bool at_once, enum sockmap_reply *kind)
+query(struct discover *d, const struct config *cfg, const struct discover_caller *who,
+      const char *req, size_t len, char *out, size_t outsz, bool at_once,
+      enum sockmap_reply *kind)
 {
     char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
     char hosts[DISCOVER_MAX_MX][254];
@@ -58,9 +59,9 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
         }
     } else {
         deadline = clock_deadline_after((int)cfg->map_deadline_ms);
-        discover_lookup(d, domain, &deadline, 0, &res);
+        discover_lookup_as(d, domain, &deadline, 0, who, &res);
         if (res.status == DISCOVER_ENFORCE) {
-            in.n_mx = discover_mx(d, domain, &deadline, hosts, &err);
+            in.n_mx = discover_mx_as(d, domain, &deadline, who, hosts, &err);
             in.mx_error = err.msg;
         }
     }
@@ -73,13 +74,20 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
 }
 
 enum sockmap_reply
-map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
-          char *out, size_t outsz)
+map_query_as(struct discover *d, const struct config *cfg, const struct discover_caller *who,
+             const char *req, size_t len, char *out, size_t outsz)
 {
     enum sockmap_reply k = SOCKMAP_TEMP;
 
-    (void)query(d, cfg, req, len, out, outsz, false, &k);
+    (void)query(d, cfg, who, req, len, out, outsz, false, &k);
     return k;
+}
+
+enum sockmap_reply
+map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
+          char *out, size_t outsz)
+{
+    return map_query_as(d, cfg, NULL, req, len, out, outsz);
 }
 
 bool
@@ -88,5 +96,5 @@ map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
 {
     enum sockmap_reply k;
 
-    return query(d, cfg, req, len, out, outsz, true, &k);
+    return query(d, cfg, NULL, req, len, out, outsz, true, &k);
 }

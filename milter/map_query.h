@@ -16,6 +16,11 @@
  *	sockmap_answer builds the reply. TLSRPT attributes with map_tlsrpt,
  *	never for Sendmail's map name "sts".
  *
+ *	map_query_as charges the lookups of new domains to who (a map
+ *	connection: who->map, discover.h), so the map's caps apply
+ *	(map_lookups_per_connection, map_lookups_max); map_query charges
+ *	nobody (mtasts-ctl map).
+ *
  *	map_query_at_once gives the same answer from memory alone (the rows
  *	and MX sets the discovery engine holds, hotstate.h), for the map's
  *	event loop, which must never wait: it returns false when memory cannot
@@ -38,6 +43,9 @@
 
 enum sockmap_reply map_query(struct discover *d, const struct config *cfg, const char *req,
                              size_t len, char *out, size_t outsz);
+enum sockmap_reply map_query_as(struct discover *d, const struct config *cfg,
+                                const struct discover_caller *who, const char *req,
+                                size_t len, char *out, size_t outsz);
 bool map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
                        size_t len, char *out, size_t outsz);
 

@@ -488,14 +488,15 @@ static void
 map_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz, void *arg)
 {
     struct runtime *rt = runtime_current();
+    /* Its lookups of new domains are charged to the connection (the map's caps). */
+    struct discover_caller who = {.sender = NULL, .conn = conn, .map = true};
 
     (void)arg;
-    (void)conn;
     if (rt == NULL) {
         sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
         return;
     }
-    (void)map_query(rt->discover, rt->cfg, req, len, out, outsz);
+    (void)map_query_as(rt->discover, rt->cfg, &who, req, len, out, outsz);
     runtime_unref(rt);
 }
 
