@@ -50,6 +50,7 @@ struct config {
 
     /* the milter daemon */
     char *socket;
+    struct config_list milter_allow_clients;	/* inet milter socket: who may connect */
     int tcp_nodelay;
     char *pid_file;		/* "": none */
     char *user, *group;		/* "": keep the starting user */
@@ -109,6 +110,7 @@ struct config {
     int log_level;		/* LOG_ERR ... LOG_DEBUG */
 
     /* the MTA-STS policy map (socketmap for smtp_tls_policy_maps) */
+    struct config_list map_allow_clients;	/* inet map socket: who may connect; empty: anyone */
     char *map_socket;		/* "": off; unix:PATH or inet:PORT@HOST */
     int64_t map_deadline_ms;
     int64_t map_max_clients;

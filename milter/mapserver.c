@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "netacl.h"
 
 static int64_t
 now_ms(void)
@@ -273,6 +274,12 @@ loop_main(void *arg)
         }
     }
     return NULL;
+}
+
+int
+mapserver_allow(struct mapserver *ms, const struct config_list *allow, struct mts_err *err)
+{
+    return netacl_restrict(ms->ls.fd, allow, "the policy map", "map_allow_clients", err);
 }
 
 int

@@ -56,6 +56,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "err.h"
 #include "socketmap.h"
 
@@ -93,6 +94,13 @@ typedef bool (*mapserver_at_once_fn)(const char *req, size_t len, char *out, siz
  */
 int mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
                    struct mts_err *err);
+
+/*
+ * An inet listener: only clients listed in acl (netacl.h; loopback always)
+ * may connect; with an empty acl, a warning when it listens beyond
+ * loopback.
+ */
+int mapserver_allow(struct mapserver *ms, const struct config_list *allow, struct mts_err *err);
 
 /* at_once may be NULL: every request goes to the answer threads. */
 int mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "map_query.h"
 #include "mapserver.h"
+#include "netacl.h"
 #include "quickack.h"
 #include "reload.h"
 #include "runtime.h"
@@ -640,6 +641,13 @@ main(int argc, char **argv)
             log_msg(LOG_WARNING, "cannot give the socket to the milter user: %s",
                     strerror(errno));
     } else {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        int lfd = inet_listener(&ss, &sl);
+
+        if (lfd >= 0 && netacl_restrict(lfd, &rt->cfg->milter_allow_clients, "the milter socket",
+                                        "milter_allow_clients", &err) != 0)
+            goto fail;
         if (rt->cfg->tcp_nodelay)
             set_nodelay_on_listener();
         hint_quickack();
@@ -649,7 +657,8 @@ main(int argc, char **argv)
         const char *mp = unix_socket_path(rt->cfg->map_socket);
 
         if ((mp != NULL && prepare_parent_dir(mp, uid, gid, &err) != 0) ||
-            mapserver_open(rt->cfg->map_socket, uid, gid, &map, &err) != 0)
+            mapserver_open(rt->cfg->map_socket, uid, gid, &map, &err) != 0 ||
+            mapserver_allow(map, &rt->cfg->map_allow_clients, &err) != 0)
             goto fail;
         if ((map_spec = strdup(rt->cfg->map_socket)) == NULL) {
             mts_err_set(&err, "out of memory");
