@@ -154,15 +154,15 @@ conn_input(struct maploop *lp, int slot)
             int n;
 
             mts_err_clear(&err);
-            switch (sockmap_netstring_parse(c->in + off, c->in_len - off, SOCKMAP_MAX_REQUEST,
+            switch (netstring_parse(c->in + off, c->in_len - off, SOCKMAP_MAX_REQUEST,
                                             &payload, &plen, &used, &err)) {
-            case SOCKMAP_PARTIAL:
+            case NETSTRING_PARTIAL:
                 stop = S_PARTIAL;
                 break;
-            case SOCKMAP_MALFORMED:
+            case NETSTRING_MALFORMED:
                 stop = S_MALFORMED;
                 break;
-            case SOCKMAP_COMPLETE:
+            case NETSTRING_COMPLETE:
             default:
                 stop = S_FULL;
                 break;
@@ -177,7 +177,7 @@ conn_input(struct maploop *lp, int slot)
                 break;
             }
             /* Fits: olen < OBUF_BATCH and the obuf has room for one more reply. */
-            n = sockmap_netstring_encode(lp->reply, strlen(lp->reply), lp->obuf + olen,
+            n = netstring_encode(lp->reply, strlen(lp->reply), lp->obuf + olen,
                                          OBUF_SIZE - olen);
             if (n < 0) {
                 stop = S_MALFORMED;	/* cannot happen; never an answer out of order */
@@ -265,7 +265,7 @@ mapconn_deliver(struct maploop *lp, struct mapjob *j)
         return;
     }
     c->st = C_READ;
-    n = sockmap_netstring_encode(j->reply, strlen(j->reply), lp->obuf, OBUF_SIZE);
+    n = netstring_encode(j->reply, strlen(j->reply), lp->obuf, OBUF_SIZE);
     if (n < 0) {
         log_msg(LOG_ERR, "map: connection #%lu: cannot frame the answer; closing it", c->id);
         mapconn_close(lp, j->slot);

@@ -37,14 +37,15 @@
 #include "mappool.h"
 #include "mapserver.h"
 #include "mapsock.h"
+#include "netstring.h"
 #include "socketmap.h"
 
-#define INBUF_SIZE (SOCKMAP_MAX_REQUEST + SOCKMAP_FRAMING)
+#define INBUF_SIZE (SOCKMAP_MAX_REQUEST + NETSTRING_FRAMING)
 #define REPLY_SIZE MAPPOOL_REPLY_SIZE
 /* Answers for one connection gathered into one write: up to OBUF_BATCH
  * bytes, then one more reply of any size. */
 #define OBUF_BATCH 16384
-#define OBUF_SIZE (OBUF_BATCH + REPLY_SIZE + SOCKMAP_FRAMING)
+#define OBUF_SIZE (OBUF_BATCH + REPLY_SIZE + NETSTRING_FRAMING)
 /* epoll data of the two descriptors that are not connections (slots are below) */
 #define EV_WAKE UINT32_MAX
 #define EV_LISTEN (UINT32_MAX - 1)
