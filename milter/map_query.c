@@ -8,6 +8,7 @@
 
 #include "domain.h"
 #include "log.h"
+#include "runtime.h"
 
 /* With at_once, memory alone: false (out untouched) when that cannot answer. */
 static bool
@@ -97,4 +98,39 @@ map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
     enum sockmap_reply k;
 
     return query(d, cfg, NULL, req, len, out, outsz, true, &k);
+}
+
+/* ------------------------------------------------------------ the map listener's */
+
+/* The map's answers, under the runtime in force at each request. */
+void
+map_query_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz,
+                 void *arg)
+{
+    struct runtime *rt = runtime_current();
+    /* Its lookups of new domains are charged to the connection (the map's caps). */
+    struct discover_caller who = {.sender = NULL, .conn = conn, .map = true};
+
+    (void)arg;
+    if (rt == NULL) {
+        sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
+        return;
+    }
+    (void)map_query_as(rt->discover, rt->cfg, &who, req, len, out, outsz);
+    runtime_unref(rt);
+}
+
+/* ... on the map's event loop: from memory, or not at all. */
+bool
+map_query_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg)
+{
+    struct runtime *rt = runtime_current();
+    bool answered;
+
+    (void)arg;
+    if (rt == NULL)
+        return false;
+    answered = map_query_at_once(rt->discover, rt->cfg, req, len, out, outsz);
+    runtime_unref(rt);
+    return answered;
 }

@@ -49,4 +49,13 @@ enum sockmap_reply map_query_as(struct discover *d, const struct config *cfg,
 bool map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
                        size_t len, char *out, size_t outsz);
 
+/*
+ * The map listener's answer functions (mapserver.h): the same, under the
+ * runtime in force at each request (runtime.h), the lookups charged to
+ * the map connection conn; TEMP while the milter is starting.
+ */
+void map_query_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz,
+                      void *arg);
+bool map_query_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg);
+
 #endif

@@ -17,8 +17,9 @@
  *	longest (waiting for its next request) is closed for a new client,
  *	so silent clients never lock others out (Postfix's smtp processes
  *	reconnect when they next ask); only when none is idle is the new
- *	connection closed at once, with a log line. It gives each to the loop that serves the fewest (itself on a tie, so a
- *	single client costs no hand-off); a connection stays with its loop.
+ *	connection closed at once, with a log line. It gives each to the
+ *	loop that serves the fewest (itself on a tie, so a single client
+ *	costs no hand-off); a connection stays with its loop.
  *	With several loops, many clients in flight are answered on every CPU
  *	(one loop's send(2)s, each waking a client, were the limit of 64 in
  *	flight). A loop reads netstrings without blocking and hands each
