@@ -329,7 +329,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 59);
+    assert_int_equal(n, 64);
     config_unref(cfg);
 }
 
