@@ -47,7 +47,7 @@ seq -w 1 30 | sed 's/^/d/; s/$/.test/' >"$W/victim"
 seq -w 1 2000 | sed 's/^/m/; s/$/.flood.test/' >"$W/flood"
 threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
 
-echo "1..7"
+echo "1..8"
 maplib_milter "$CONF" "$W/m.sock" "$W/milter.log"
 ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
 for ((i = 0; i < 100; i++)); do [ -S "$W/map.sock" ] && break; sleep 0.1; done
@@ -93,4 +93,6 @@ done
 t1=$(threads)
 [ "$t1" -le $((t0 + WORKERS + SLACK)) ]
 r=$?; ok "threads: $t0 at start, $t1 after (at most the $WORKERS lookup workers and $SLACK more)" $r
+! grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"
+ok "no sanitizer report in the milter's log" $?
 [ "$fails" -eq 0 ]

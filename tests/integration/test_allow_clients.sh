@@ -19,7 +19,8 @@ maplib_init mts-allow
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 is not installed"; exit 0; }
 maplib_netns mts-allow "$@"
 maplib_world_up
-ip addr add 10.77.0.1/32 dev lo && ip addr add 10.77.0.2/32 dev lo ||
+ip addr add 10.77.0.1/32 dev lo && ip addr add 10.77.0.2/32 dev lo &&
+    ip -6 addr add fd00:77::1/128 dev lo nodad && ip -6 addr add fd00:77::2/128 dev lo nodad ||
     bail "cannot add the addresses to lo"
 MPORT=18891 PPORT=18461
 
@@ -28,7 +29,7 @@ probe() {
     python3 - "$@" <<'PY'
 import socket, sys
 kind, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_STREAM)
 s.settimeout(3)
 try:
     s.bind((src, 0))
@@ -81,7 +82,7 @@ conf() { # OUT LINES...
       printf '%s\n' "$@"; } >"$out"
 }
 
-echo "1..13"
+echo "1..18"
 conf "$W/allow.conf" "milter_allow_clients = 10.77.0.2" \
     "map_allow_clients = 10.77.0.2/32, 2001:db8::/32"
 start "$W/allow.conf" "$W/allow.log"
@@ -112,6 +113,20 @@ r=$(probe map 10.77.0.1 10.77.0.2 $PPORT)
 [[ "$r" == "answer OK secure"* ]]; ok "without them, any address is served ($r)" $?
 stop
 
+# IPv6: the map on inet6:PORT@::, one network listed
+{ grep -v -E '^map_socket' "$W/open.conf"
+  echo "map_socket = inet6:$PPORT@::"
+  echo "map_allow_clients = fd00:77::2/127"; } >"$W/v6.conf"
+start "$W/v6.conf" "$W/v6.log"
+ok "the milter starts with an IPv6 map socket and list" $?
+r=$(probe map fd00:77::2 fd00:77::2 $PPORT)
+[[ "$r" == "answer OK secure"* ]]; ok "IPv6 map socket, listed fd00:77::2: answered ($r)" $?
+r=$(probe map fd00:77::1 fd00:77::2 $PPORT)
+[ "$r" = timeout ]; ok "IPv6 map socket, unlisted fd00:77::1: never accepted ($r)" $?
+r=$(probe map ::1 ::1 $PPORT)
+[[ "$r" == "answer OK secure"* ]]; ok "IPv6 map socket, loopback ::1: answered ($r)" $?
+stop
+
 conf "$W/bad.conf" "map_allow_clients = 10.0.0.0/33"
 out=$("$MILTER" -n -c "$W/bad.conf" 2>&1)
 rc=$?
@@ -121,4 +136,6 @@ conf "$W/bad2.conf" "milter_allow_clients = mta.example"
 out=$("$MILTER" -n -c "$W/bad2.conf" 2>&1)
 [ $? -ne 0 ] && grep -q 'not an IPv4 or IPv6 address' <<<"$out"
 r=$?; ok "a name is refused by -n ($out)" $r
+! grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/allow.log" "$W/open.log" "$W/v6.log"
+ok "no sanitizer report in the milter's log" $?
 [ "$fails" -eq 0 ]
