@@ -17,6 +17,7 @@
 #include "addrscope.h"
 #include "log.h"
 #include "nametab.h"
+#include "netacl.h"
 
 #define CONFIG_LINE_MAX 4096
 
@@ -50,6 +51,7 @@ struct opt {
 
 static int parse_act_on(struct config *cfg, struct mts_err *err);
 static int check_allow_networks(struct config *cfg, struct mts_err *err);
+static int check_allow_lists(struct config *cfg, struct mts_err *err);
 
 /* act_on's words; daemon:NAME is handled apart (it carries a name). */
 static const struct nametab act_on_names[] = {
@@ -69,6 +71,7 @@ static const struct nametab map_unknown_names[] = {
 static const struct opt options[] = {
     STR(socket, "unix:/run/mtasts-milter/milter.sock"),
     TYPED(tcp_nodelay, OPT_BOOL, "yes"),
+    DERIVED_LIST(milter_allow_clients, "", check_allow_lists),
     STR(pid_file, ""),
     STR(user, ""),
     STR(group, ""),
@@ -112,9 +115,13 @@ static const struct opt options[] = {
     ENUM(log_facility, "mail", log_facility_names),
     ENUM(log_level, "info", log_level_names),
     STR(map_socket, ""),
+    DERIVED_LIST(map_allow_clients, "", check_allow_lists),
     NUM(map_deadline_ms, OPT_MILLIS, "10s", 10, 90000),
     NUM(map_max_clients, OPT_INT, "256", 1, 4096),
     NUM(map_workers, OPT_INT, "4", 1, 256),
+    NUM(map_idle_timeout_ms, OPT_MILLIS, "60s", 1000, 3600000),
+    NUM(map_lookups_max, OPT_INT, "64", 1, 1024),
+    NUM(map_lookups_per_connection, OPT_INT, "4", 0, 100000),
     TYPED(map_tlsrpt, OPT_BOOL, "no"),
     TYPED(map_transports, OPT_LIST, "auto"),
     STR(map_postfix_config, ""),
@@ -247,6 +254,16 @@ static bool
 is_type_string(enum opt_type t)
 {
     return t == OPT_STRING;
+}
+
+/* The allow-lists of inet: sockets: addresses and networks (netacl.h). */
+static int
+check_allow_lists(struct config *cfg, struct mts_err *err)
+{
+    struct netacl acl;
+
+    return netacl_parse(&cfg->map_allow_clients, &acl, err) != 0 ||
+                   netacl_parse(&cfg->milter_allow_clients, &acl, err) != 0 ? -1 : 0;
 }
 
 /*

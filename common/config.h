@@ -50,6 +50,7 @@ struct config {
 
     /* the milter daemon */
     char *socket;
+    struct config_list milter_allow_clients;	/* inet milter socket: who may connect */
     int tcp_nodelay;
     char *pid_file;		/* "": none */
     char *user, *group;		/* "": keep the starting user */
@@ -110,10 +111,14 @@ struct config {
     int log_level;		/* LOG_ERR ... LOG_DEBUG */
 
     /* the MTA-STS policy map (socketmap for smtp_tls_policy_maps) */
+    struct config_list map_allow_clients;	/* inet map socket: who may connect; empty: anyone */
     char *map_socket;		/* "": off; unix:PATH or inet:PORT@HOST */
     int64_t map_deadline_ms;
     int64_t map_max_clients;
     int64_t map_workers;
+    int64_t map_idle_timeout_ms;	/* a map connection waiting this long is closed */
+    int64_t map_lookups_max;		/* the map's fresh lookups in flight, all together */
+    int64_t map_lookups_per_connection;	/* ... per map connection; 0: no cap */
     int map_tlsrpt;
     struct config_list map_transports;	/* transports that use the map; "auto": ask postconf */
     char *map_postfix_config;	/* postconf -c DIR; "": Postfix's default */

@@ -37,7 +37,6 @@
 #include "discover_int.h"
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
-#define CAP_LOG_INTERVAL 60		/* seconds between a capped sender's log lines */
 
 
 
@@ -263,45 +262,6 @@ drop_waiter(struct discover *d, struct inflight *f)
         (void)lookupq_move(&d->q, &f->item, LOOKUPQ_ABANDONED);
 }
 
-void
-discover_refusal(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
-                 bool log_it, char *why, size_t whysz)
-{
-    bool by_sender = r == LOOKUPCAP_SENDER;
-    const char *what = by_sender ? "sender" : "connection";
-    long long cap = by_sender ? (long long)d->cfg->lookups_per_sender :
-                                (long long)d->cfg->lookups_per_connection;
-
-    if (r == LOOKUPCAP_NOMEM) {
-        mts_text_set(why, whysz, "out of memory");
-        return;
-    }
-    mts_text_set(why, whysz,
-                 "this %s already has %lld lookups of new domains in flight "
-                 "(lookups_per_%s); not looked up", what, cap, what);
-    if (!log_it)
-        return;
-    if (by_sender)
-        log_msg(LOG_WARNING, "sender %s has %lld lookups of new domains in flight "
-                "(lookups_per_sender): its further new domains are answered unknown "
-                "until some end (logged at most once a minute per sender)", who->sender, cap);
-    else
-        log_msg(LOG_WARNING, "connection %llu has %lld lookups of new domains in flight "
-                "(lookups_per_connection): its further new domains are answered unknown "
-                "until some end (logged at most once a minute per connection)",
-                (unsigned long long)who->conn, cap);
-}
-
-/* Why a caller's new domain is not looked up now (lookupq.h caps). */
-static void
-refuse(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
-       bool log_it, struct discover_result *res)
-{
-    res->status = DISCOVER_UNKNOWN;
-    res->source = DISCOVER_FROM_FRESH;
-    discover_refusal(d, who, r, log_it, res->error, sizeof(res->error));
-}
-
 /*
  * Finds or starts the lookup of domain; returns it with a reference for the
  * caller, or NULL (res says why when a cap refused it). waiter: the caller
@@ -325,14 +285,13 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, b
     }
     if (lookupq_total(&d->q) >= QUEUE_MAX || d->stopping)
         return NULL;
-    if (who != NULL && d->cap != NULL) {
+    if (who != NULL && discover_cap_of(d, who) != NULL) {
         bool log_it;
-        enum lookupcap_result r = lookupcap_take(d->cap, who->sender, who->conn, d->now(),
-                                                 &log_it);
+        enum lookupcap_result r = discover_cap_take(d, who, &log_it);
 
         if (r != LOOKUPCAP_OK) {
             if (res != NULL)
-                refuse(d, who, r, log_it, res);
+                discover_cap_refuse(d, who, r, log_it, res);
             return NULL;
         }
         charged = true;
@@ -340,7 +299,7 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, b
     f = calloc(1, sizeof(*f));
     if (f == NULL) {
         if (charged)
-            lookupcap_give(d->cap, who->sender, who->conn, d->now());
+            discover_cap_give(d, who->map, who->sender, who->conn);
         return NULL;
     }
     snprintf(f->domain, sizeof(f->domain), "%s", domain);
@@ -352,6 +311,7 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, b
     f->waiters = waiter ? 1 : 0;
     if (charged) {
         f->charged = true;
+        f->charged_map = who->map;
         f->who_conn = who->conn;
         snprintf(f->who_sender, sizeof(f->who_sender), "%s", who->sender ? who->sender : "");
     }
@@ -408,7 +368,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         f->done = true;
         /* Its sender may start another new domain now. */
         if (f->charged)
-            lookupcap_give(d->cap, f->who_sender, f->who_conn, d->now());
+            discover_cap_give(d, f->charged_map, f->who_sender, f->who_conn);
         /* Only its own waiters wake: with one condition for all, 50 cold
          * domains at once woke 50 callers at each end, 2,500 wake-ups
          * fighting for d->mu with the workers. */
@@ -729,16 +689,10 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     d->fopts.user_agent = d->user_agent;
     d->fopts.port = 443;
 
-    if (cfg->lookups_per_sender > 0 || cfg->lookups_per_connection > 0) {
-        d->cap = lookupcap_new((unsigned)cfg->lookups_per_sender,
-                               (unsigned)cfg->lookups_per_connection, CAP_LOG_INTERVAL);
-        if (d->cap == NULL) {
-            mts_err_set(err, "out of memory");
-            goto fail;
-        }
-    }
     d->max_rcpt_workers = (size_t)(cfg->lookup_workers_max > cfg->lookup_workers ?
                                    cfg->lookup_workers_max : cfg->lookup_workers);
+    if (discover_cap_open(d, err) != 0)
+        goto fail;
     d->workers = calloc(d->max_rcpt_workers + (size_t)cfg->refresh_workers,
                         sizeof(*d->workers));
     if (d->workers == NULL) {
@@ -820,7 +774,7 @@ discover_close(struct discover *d)
     for (size_t i = 0; i < d->n_workers; i++)
         pthread_join(d->workers[i], NULL);
     free(d->workers);
-    lookupcap_free(d->cap);
+    discover_cap_close(d);
     if (d->hot != NULL)
         (void)hotstate_flush_used(d->hot);
     hotstate_free(d->hot);

@@ -42,7 +42,11 @@
  *	Fairness: discover_lookup_as names the caller (sender, connection).
  *	A fresh lookup (a domain neither cached nor in flight) is charged to
  *	both until it ends; one at lookups_per_sender or
- *	lookups_per_connection gets unknown at once, its error says why.
+ *	lookups_per_connection gets unknown at once, its error says why. A
+ *	policy-map connection (caller.map) is charged to the map's own caps
+ *	instead: map_lookups_per_connection, and map_lookups_max for all of
+ *	the map together, never more than half of lookup_workers_max, so that
+ *	map clients asking for slow domains leave workers for the RCPTs.
  *
  *	With a cache, the rows and MX sets that lookups use are also held in
  *	memory (hotstate.h: bounded by memory_cache_domains, kept fresh from
@@ -138,7 +142,9 @@ bool discover_lookup_at_once(struct discover *d, const char *domain,
 /* Who asks, for the caps on fresh lookups in flight. */
 struct discover_caller {
     const char *sender;		/* {auth_authen}, else the client's address; NULL: none */
-    uint64_t conn;		/* the connection, unique in the process; 0: none */
+    uint64_t conn;		/* the connection, unique in the process (or, with map,
+                                 * among the map's); 0: none */
+    bool map;			/* a policy-map connection: the map's caps, not the milter's */
 };
 
 /* discover_lookup on behalf of who (NULL: nobody, as discover_lookup). */

@@ -26,6 +26,7 @@ struct inflight {
     pthread_cond_t cv;			/* its waiters: it is done */
     bool done;
     bool charged;			/* counted against who_sender / who_conn (lookupq.h) */
+    bool charged_map;			/* ... the policy map's (discover_cap.c) */
     uint64_t who_conn;
     char who_sender[LOOKUPCAP_SENDER_MAX + 1];
     struct discover_result res;
@@ -50,6 +51,7 @@ struct discover {
     struct inflight *inflight;		/* every queued or running lookup */
     struct lookupq q;			/* lanes: waited, abandoned, refresh */
     struct lookupcap *cap;		/* fresh lookups in flight per sender / connection */
+    struct lookupcap *map_cap;		/* ... of the policy map, and per map connection */
     size_t running;
     bool stopping;
     pthread_t *workers;			/* refresh_workers, then the recipients' (growing) */
@@ -76,6 +78,28 @@ int discover_queue_mx_if_missing(struct discover *d, const char *domain);
 /* The refresh thread (discover_refresher.c), started by discover_open with
  * DISCOVER_REFRESHER; it ends when d->stopping is set. */
 void *discover_refresher_main(void *arg);
+
+/*
+ * discover_cap.c: fresh lookups charged to their callers (lookupq.h caps).
+ * The milter's senders and connections share d->cap (lookups_per_sender,
+ * lookups_per_connection); the policy map's connections (who->map) have
+ * d->map_cap: all of them together at most map_lookups_max and at most
+ * half of lookup_workers_max (the map never takes the workers the RCPTs
+ * need), each at most map_lookups_per_connection.
+ *
+ * discover_cap_open makes both from d->cfg (d->max_rcpt_workers set);
+ * take and give are called with d->mu held; discover_cap_of is NULL when
+ * no cap applies to who.
+ */
+int discover_cap_open(struct discover *d, struct mts_err *err);
+void discover_cap_close(struct discover *d);
+struct lookupcap *discover_cap_of(const struct discover *d, const struct discover_caller *who);
+enum lookupcap_result discover_cap_take(struct discover *d, const struct discover_caller *who,
+                                        bool *log_it);
+void discover_cap_give(struct discover *d, bool map, const char *sender, uint64_t conn);
+/* Why who's new domain is not looked up now: res is unknown, its error says why. */
+void discover_cap_refuse(struct discover *d, const struct discover_caller *who,
+                         enum lookupcap_result r, bool log_it, struct discover_result *res);
 
 /*
  * Why a fresh lookup of who's (policy or cold MX set) is refused: the

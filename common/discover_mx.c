@@ -140,10 +140,10 @@ mx_charge(struct discover *d, const struct discover_caller *who, struct mts_err 
     enum lookupcap_result r;
     bool log_it = false;
 
-    if (who == NULL || d->cap == NULL)
+    if (who == NULL || discover_cap_of(d, who) == NULL)
         return true;
     pthread_mutex_lock(&d->mu);
-    r = lookupcap_take(d->cap, who->sender, who->conn, d->now(), &log_it);
+    r = discover_cap_take(d, who, &log_it);
     pthread_mutex_unlock(&d->mu);
     if (r == LOOKUPCAP_OK)
         return true;
@@ -159,10 +159,10 @@ mx_charge(struct discover *d, const struct discover_caller *who, struct mts_err 
 static void
 mx_uncharge(struct discover *d, const struct discover_caller *who)
 {
-    if (who == NULL || d->cap == NULL)
+    if (who == NULL || discover_cap_of(d, who) == NULL)
         return;
     pthread_mutex_lock(&d->mu);
-    lookupcap_give(d->cap, who->sender, who->conn, d->now());
+    discover_cap_give(d, who->map, who->sender, who->conn);
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -1,13 +1,10 @@
 /*
- * socketmap - Postfix's socketmap protocol (netstrings) and the MTA-STS
- * policy answer for smtp_tls_policy_maps, with no I/O.
+ * socketmap - Postfix's socketmap requests and the MTA-STS policy answer
+ * for smtp_tls_policy_maps, with no I/O (the framing: netstring.h).
  *
  * SYNOPSIS
  *	#include "socketmap.h"
  *
- *	enum sockmap_parse r = sockmap_netstring_parse(buf, len, SOCKMAP_MAX_REQUEST,
- *	                                               &payload, &plen, &used, &err);
- *	int n = sockmap_netstring_encode(data, len, out, outsz);
  *	sockmap_request_split(payload, plen, name, sizeof(name), key, sizeof(key), &err);
  *	sockmap_key_domain(key, domain, sizeof(domain), &err);
  *	enum sockmap_reply k = sockmap_answer(&in, out, outsz);
@@ -17,9 +14,6 @@
  *	"LEN:OK <policy>," / "NOTFOUND " / "TEMP <reason>" / "PERM <reason>".
  *	The limits are Postfix's (src/util/dict_sockmap.c): a key of at most
  *	SOCKMAP_MAX_KEY bytes, a reply of at most SOCKMAP_MAX_REPLY bytes.
- *	A netstring length with a leading zero, a non-digit, more than the
- *	limit, or a missing ':' or ',' is malformed: the caller closes the
- *	connection.
  *
  *	sockmap_key_domain turns a next-hop key into the policy domain as
  *	postfix-mta-sts-resolver does: "[host]" and ":port" are dropped, one
@@ -38,7 +32,7 @@
  *	follow (policy_type, policy_domain, policy_string, mx_host_pattern).
  *
  * DIAGNOSTICS
- *	Functions that can fail return -1 (or SOCKMAP_MALFORMED) with a
+ *	Functions that can fail return -1 with a
  *	reason in err; sockmap_answer always fills out (TEMP when the answer
  *	would not fit).
  */
@@ -55,18 +49,10 @@
 #define SOCKMAP_MAX_NAME 64	/* a map name: letters, digits, '_', '-', '.' */
 #define SOCKMAP_MAX_REQUEST (SOCKMAP_MAX_NAME + 1 + SOCKMAP_MAX_KEY)
 #define SOCKMAP_MAX_REPLY 100000	/* Postfix socketmap_max_reply_size */
-/* A netstring's framing: at most 6 length digits, ':' and ','. */
-#define SOCKMAP_FRAMING 8
 /* MX hosts considered in an answer (discover_mx gives at most 32). */
 #define SOCKMAP_MAX_MX 64
 /* The map name Sendmail's FEATURE(`sts') sends: never TLSRPT attributes. */
 #define SOCKMAP_SENDMAIL_NAME "sts"
-
-enum sockmap_parse {
-    SOCKMAP_PARTIAL,		/* more bytes needed */
-    SOCKMAP_COMPLETE,		/* one netstring: payload, plen, used */
-    SOCKMAP_MALFORMED		/* err says why */
-};
 
 enum sockmap_reply {
     SOCKMAP_OK,
@@ -82,18 +68,6 @@ enum sockmap_key {
 
 /* "OK", "NOTFOUND", "TEMP", "PERM". */
 const char *sockmap_reply_name(enum sockmap_reply r);
-
-/*
- * Looks for one netstring at the start of buf[0..len) whose payload is at
- * most max bytes. COMPLETE: *payload, *plen (inside buf), *used (bytes
- * taken, framing included).
- */
-enum sockmap_parse sockmap_netstring_parse(const char *buf, size_t len, size_t max,
-                                           const char **payload, size_t *plen,
-                                           size_t *used, struct mts_err *err);
-
-/* data as a netstring into out; the bytes written (no NUL), or -1 when it does not fit. */
-int sockmap_netstring_encode(const char *data, size_t len, char *out, size_t outsz);
 
 /*
  * "NAME KEY" (split at the first space) into name and key, each

@@ -434,7 +434,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct conn *c = conn_get(ctx);
     struct decide_session s;
-    struct discover_caller who;
+    struct discover_caller who = {.map = false}; /* a milter connection, not the map */
     struct decide_rcpt r;
     struct decision *d;
     struct timespec deadline;

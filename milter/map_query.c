@@ -9,6 +9,7 @@
 
 #include "domain.h"
 #include "log.h"
+#include "runtime.h"
 
 /*
  * Does an unknown status of domain give NOTFOUND? map_unknown, turned
@@ -37,8 +38,9 @@ unknown_notfound(const struct config *cfg, const char *domain)
 
 /* With at_once, memory alone: false (out untouched) when that cannot answer. */
 static bool
-query(struct discover *d, const struct config *cfg, const char *req, size_t len, char *out,
-      size_t outsz, bool at_once, enum sockmap_reply *kind)
+query(struct discover *d, const struct config *cfg, const struct discover_caller *who,
+      const char *req, size_t len, char *out, size_t outsz, bool at_once,
+      enum sockmap_reply *kind)
 {
     char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
     char hosts[DISCOVER_MAX_MX][254];
@@ -85,9 +87,9 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
         }
     } else {
         deadline = clock_deadline_after((int)cfg->map_deadline_ms);
-        discover_lookup(d, domain, &deadline, 0, &res);
+        discover_lookup_as(d, domain, &deadline, 0, who, &res);
         if (res.status == DISCOVER_ENFORCE) {
-            in.n_mx = discover_mx(d, domain, &deadline, hosts, &err);
+            in.n_mx = discover_mx_as(d, domain, &deadline, who, hosts, &err);
             in.mx_error = err.msg;
         }
     }
@@ -106,13 +108,20 @@ query(struct discover *d, const struct config *cfg, const char *req, size_t len,
 }
 
 enum sockmap_reply
-map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
-          char *out, size_t outsz)
+map_query_as(struct discover *d, const struct config *cfg, const struct discover_caller *who,
+             const char *req, size_t len, char *out, size_t outsz)
 {
     enum sockmap_reply k = SOCKMAP_TEMP;
 
-    (void)query(d, cfg, req, len, out, outsz, false, &k);
+    (void)query(d, cfg, who, req, len, out, outsz, false, &k);
     return k;
+}
+
+enum sockmap_reply
+map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
+          char *out, size_t outsz)
+{
+    return map_query_as(d, cfg, NULL, req, len, out, outsz);
 }
 
 bool
@@ -121,5 +130,40 @@ map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
 {
     enum sockmap_reply k;
 
-    return query(d, cfg, req, len, out, outsz, true, &k);
+    return query(d, cfg, NULL, req, len, out, outsz, true, &k);
+}
+
+/* ------------------------------------------------------------ the map listener's */
+
+/* The map's answers, under the runtime in force at each request. */
+void
+map_query_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz,
+                 void *arg)
+{
+    struct runtime *rt = runtime_current();
+    /* Its lookups of new domains are charged to the connection (the map's caps). */
+    struct discover_caller who = {.sender = NULL, .conn = conn, .map = true};
+
+    (void)arg;
+    if (rt == NULL) {
+        sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
+        return;
+    }
+    (void)map_query_as(rt->discover, rt->cfg, &who, req, len, out, outsz);
+    runtime_unref(rt);
+}
+
+/* ... on the map's event loop: from memory, or not at all. */
+bool
+map_query_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg)
+{
+    struct runtime *rt = runtime_current();
+    bool answered;
+
+    (void)arg;
+    if (rt == NULL)
+        return false;
+    answered = map_query_at_once(rt->discover, rt->cfg, req, len, out, outsz);
+    runtime_unref(rt);
+    return answered;
 }

@@ -17,6 +17,11 @@
  *	never for Sendmail's map name "sts". An unknown status is TEMP or
  *	NOTFOUND as map_unknown and map_unknown_except say for the domain.
  *
+ *	map_query_as charges the lookups of new domains to who (a map
+ *	connection: who->map, discover.h), so the map's caps apply
+ *	(map_lookups_per_connection, map_lookups_max); map_query charges
+ *	nobody (mtasts-ctl map).
+ *
  *	map_query_at_once gives the same answer from memory alone (the rows
  *	and MX sets the discovery engine holds, hotstate.h), for the map's
  *	event loop, which must never wait: it returns false when memory cannot
@@ -39,7 +44,19 @@
 
 enum sockmap_reply map_query(struct discover *d, const struct config *cfg, const char *req,
                              size_t len, char *out, size_t outsz);
+enum sockmap_reply map_query_as(struct discover *d, const struct config *cfg,
+                                const struct discover_caller *who, const char *req,
+                                size_t len, char *out, size_t outsz);
 bool map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
                        size_t len, char *out, size_t outsz);
+
+/*
+ * The map listener's answer functions (mapserver.h): the same, under the
+ * runtime in force at each request (runtime.h), the lookups charged to
+ * the map connection conn; TEMP while the milter is starting.
+ */
+void map_query_answer(const char *req, size_t len, unsigned long conn, char *out, size_t outsz,
+                      void *arg);
+bool map_query_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg);
 
 #endif

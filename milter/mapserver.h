@@ -12,10 +12,14 @@
  *	mapserver_close(ms);
  *
  * DESCRIPTION
- *	The first event loop accepts connections (at most
- *	limits.max_clients; one more is closed at once, with a log line) and
- *	gives each to the loop that serves the fewest (itself on a tie, so a
- *	single client costs no hand-off); a connection stays with its loop.
+ *	The first event loop accepts connections, at most
+ *	limits.max_clients. When that many are open, the connection idle the
+ *	longest (waiting for its next request) is closed for a new client,
+ *	so silent clients never lock others out (Postfix's smtp processes
+ *	reconnect when they next ask); only when none is idle is the new
+ *	connection closed at once, with a log line. It gives each to the
+ *	loop that serves the fewest (itself on a tie, so a single client
+ *	costs no hand-off); a connection stays with its loop.
  *	With several loops, many clients in flight are answered on every CPU
  *	(one loop's send(2)s, each waking a client, were the limit of 64 in
  *	flight). A loop reads netstrings without blocking and hands each
@@ -26,7 +30,7 @@
  *	logged and the connection closed; so is a request not completed
  *	within MAPSERVER_REQUEST_TIMEOUT_MS, a reply not taken within
  *	MAPSERVER_WRITE_TIMEOUT_MS, and a connection idle for
- *	MAPSERVER_IDLE_TIMEOUT_MS.
+ *	limits.idle_timeout_ms.
  *
  *	A request that at_once_fn (when given) can answer without waiting (a
  *	warm domain, from memory) is answered on its loop thread itself, in
@@ -36,11 +40,11 @@
  *	(up to 16 KiB of them at a time); what the client does not take
  *	waits, and its connection reads no more until it does.
  *
- *	limits.workers answer threads are always there; when all are busy a
- *	request gets a thread of its own (at most one per connection), which
- *	goes after MAPSERVER_LINGER_MS without work: a slow domain holds only
- *	the threads of the clients that asked for it, each for at most the
- *	answer function's own deadline.
+ *	limits.workers answer threads (mappool.h) are always there; when all
+ *	are busy a request gets a thread of its own (at most one per
+ *	connection), which goes after MAPPOOL_LINGER_MS without work: a slow
+ *	domain holds only the threads of the clients that asked for it, each
+ *	for at most the answer function's own deadline.
  *
  * DIAGNOSTICS
  *	mapserver_open and mapserver_start return -1 with a reason.
@@ -50,29 +54,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "err.h"
 #include "socketmap.h"
 
 #define MAPSERVER_REQUEST_TIMEOUT_MS 10000
 #define MAPSERVER_WRITE_TIMEOUT_MS 10000
-#define MAPSERVER_IDLE_TIMEOUT_MS 300000
-#define MAPSERVER_LINGER_MS 30000
 
 struct mapserver;
 
 struct mapserver_limits {
     int max_clients;
     int workers;
+    int64_t idle_timeout_ms;	/* a connection waiting for a request this long is closed */
 };
 
 /*
- * Answers one request ("NAME KEY", len bytes) into out (reply text, no
- * framing, NUL-terminated). Called on the answer threads, concurrently.
+ * Answers one request ("NAME KEY", len bytes) of connection conn (a number
+ * unique in the listener's life) into out (reply text, no framing,
+ * NUL-terminated). Called on the answer threads, concurrently.
  */
-typedef enum sockmap_reply (*mapserver_answer_fn)(const char *req, size_t len, char *out,
-                                                  size_t outsz, void *arg);
+typedef void (*mapserver_answer_fn)(const char *req, size_t len, unsigned long conn, char *out,
+                                    size_t outsz, void *arg);
 
 /*
  * The same answer, on an event loop thread (concurrently, with several
@@ -89,6 +95,13 @@ typedef bool (*mapserver_at_once_fn)(const char *req, size_t len, char *out, siz
  */
 int mapserver_open(const char *spec, uid_t uid, gid_t gid, struct mapserver **out,
                    struct mts_err *err);
+
+/*
+ * An inet listener: only clients listed in acl (netacl.h; loopback always)
+ * may connect; with an empty acl, a warning when it listens beyond
+ * loopback.
+ */
+int mapserver_allow(struct mapserver *ms, const struct config_list *allow, struct mts_err *err);
 
 /* at_once may be NULL: every request goes to the answer threads. */
 int mapserver_start(struct mapserver *ms, const struct mapserver_limits *limits,

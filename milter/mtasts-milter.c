@@ -18,8 +18,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,7 +27,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +38,8 @@
 #include "log.h"
 #include "map_query.h"
 #include "mapserver.h"
-#include "quickack.h"
+#include "miltersock.h"
+#include "netacl.h"
 #include "reload.h"
 #include "rootpath.h"
 #include "runtime.h"
@@ -71,250 +69,6 @@ usage(FILE *to)
             "refused and the old one stays); SIGTERM or SIGINT stops.\n"
             "See mtasts-milter(8) and mtasts-milter.conf(5).\n",
             CONFIG_DEFAULT_PATH);
-}
-
-/* ------------------------------------------------------------ the socket */
-
-/*
- * Makes the directory that will hold path (and its parents), the last one
- * owned by the user who will run: the socket and the cache live there.
- */
-static int
-prepare_parent_dir(const char *path, uid_t uid, gid_t gid, struct mts_err *err)
-{
-    char dir[512], *slash;
-
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        mts_err_set(err, "path too long: %s", path);
-        return -1;
-    }
-    slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            mts_err_set(err, "cannot create %s: %s", dir, strerror(errno));
-            return -1;
-        }
-        *p = '/';
-    }
-    if (mkdir(dir, 0750) == 0) {
-        if (chown(dir, uid, gid) != 0)
-            log_msg(LOG_WARNING, "cannot give %s to the milter user: %s", dir, strerror(errno));
-    } else if (errno != EEXIST) {
-        mts_err_set(err, "cannot create %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * The inet listening socket is libmilter's own and has no accessor: find it
- * among our descriptors. Returns it (and its address), or -1.
- */
-static int
-inet_listener(struct sockaddr_storage *ss, socklen_t *sl)
-{
-    for (int fd = 3; fd < 1024; fd++) {
-        int acc = 0, type = 0;
-        socklen_t len = sizeof(acc);
-
-        *sl = sizeof(*ss);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
-            continue;
-        len = sizeof(type);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
-            getsockname(fd, (struct sockaddr *)ss, sl) != 0 ||
-            (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
-            continue;
-        return fd;
-    }
-    return -1;
-}
-
-/* An address to reach a listener at: its own, or loopback for "any". */
-static void
-reachable_address(struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)ss;
-        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (ss->ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-            in6->sin6_addr = in6addr_loopback;
-    }
-}
-
-/*
- * libmilter leaves Nagle on. Under Postfix, a reply that follows a small
- * write then waits for the delayed ACK (~40 ms a message); accepted
- * sockets inherit TCP_NODELAY from the listener.
- */
-static void
-set_nodelay_on_listener(void)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    int one = 1, fd = inet_listener(&ss, &sl);
-
-    if (fd < 0)
-        return;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-        log_msg(LOG_WARNING, "cannot set TCP_NODELAY on the milter socket: %s", strerror(errno));
-    else
-        log_msg(LOG_DEBUG, "TCP_NODELAY set on the listening socket");
-}
-
-/*
- * TCP_NODELAY is half the cure: the MTA's small writes still meet our
- * delayed ACKs, unless the route has the quickack attribute. Say so once,
- * with the command; never change the route ourselves.
- */
-static void
-hint_quickack(void)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    struct mts_err e;
-    char addr[INET6_ADDRSTRLEN] = "?";
-    bool has = false;
-
-    if (inet_listener(&ss, &sl) < 0)
-        return;
-    reachable_address(&ss);
-    /* Only on loopback do the MTA and the milter share this route; for a
-     * remote MTA the attribute belongs on its host. */
-    if (!(ss.ss_family == AF_INET &&
-          (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127) &&
-        !(ss.ss_family == AF_INET6 &&
-          IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)))
-        return;
-    mts_err_clear(&e);
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
-    else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
-    if (quickack_route_check((struct sockaddr *)&ss, &has, &e) != 0) {
-        log_msg(LOG_DEBUG, "cannot read the route to %s: %s", addr, e.msg);
-        return;
-    }
-    if (!has)
-        log_msg(LOG_NOTICE, "hint: the route to %s has no quickack attribute, so each message "
-                "from Postfix over this inet socket waits for delayed ACKs (about 40 ms); a "
-                "unix socket avoids it, or set it with: ip route replace local %s dev lo table "
-                "local proto kernel scope host src %s quickack 1 (see mtasts-milter(8))",
-                addr, addr, addr);
-}
-
-/*
- * A unix socket path, or NULL for inet sockets. libmilter takes "unix:" and
- * "local:" alike.
- */
-static const char *
-unix_socket_path(const char *sock)
-{
-    if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
-        return strchr(sock, ':') + 1;
-    return NULL;
-}
-
-/*
- * smfi_opensocket(true) removes whatever socket file is in the way, which
- * would steal the socket of a milter that is still running. Refuse when one
- * answers; a socket file nobody answers on is a crash's leftover and goes.
- */
-static int
-check_socket_free(const char *path, struct mts_err *err)
-{
-    struct sockaddr_un sun;
-    struct stat st;
-    int fd, rc;
-
-    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return 0;		/* absent, or not a socket: libmilter says why */
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >= (int)sizeof(sun.sun_path))
-        return 0;
-    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-        return 0;
-    rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-    close(fd);
-    if (rc == 0) {
-        mts_err_set(err, "the milter socket %s is in use by a running process "
-                    "(another mtasts-milter?)", path);
-        return -1;
-    }
-    log_msg(LOG_NOTICE, "removing the stale socket %s (nothing answers on it)", path);
-    return 0;
-}
-
-/* What the socket file we created is, so that we remove ours and no other. */
-static struct stat our_socket;
-static bool our_socket_known;
-
-static void
-remember_socket(const char *path)
-{
-    our_socket_known = path != NULL && lstat(path, &our_socket) == 0;
-}
-
-/*
- * libmilter removes its unix socket at stop only when not running as root
- * (mi_closener checks geteuid), so a stop as root left it behind. Remove it
- * ourselves, if it is still the one we made.
- */
-static void
-remove_socket(const char *path)
-{
-    struct stat st;
-
-    if (path == NULL || !our_socket_known || lstat(path, &st) != 0)
-        return;
-    if (S_ISSOCK(st.st_mode) && st.st_dev == our_socket.st_dev &&
-        st.st_ino == our_socket.st_ino && unlink(path) != 0)
-        log_msg(LOG_WARNING, "cannot remove the socket %s: %s", path, strerror(errno));
-}
-
-/*
- * A connection of our own ends the libmilter listener's wait for one (see
- * stop_milter); the session it starts reads end-of-file and ends.
- */
-static void
-wake_listener(const char *sock)
-{
-    const char *path = unix_socket_path(sock);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    int fd = -1;
-
-    if (path != NULL) {
-        struct sockaddr_un sun;
-
-        memset(&sun, 0, sizeof(sun));
-        sun.sun_family = AF_UNIX;
-        if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >=
-                (int)sizeof(sun.sun_path) ||
-            (fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-            return;
-        (void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-        close(fd);
-        return;
-    }
-    /* inet: connect to the listener's own address. */
-    if (inet_listener(&ss, &sl) < 0)
-        return;
-    reachable_address(&ss);
-    if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
-        return;
-    (void)connect(fd, (struct sockaddr *)&ss, sl);
-    close(fd);
 }
 
 /* ------------------------------------------------------------ privileges */
@@ -436,45 +190,11 @@ stop_milter(const char *sock)
     for (int i = 0; i < 250 && !__atomic_load_n(&milter_done, __ATOMIC_SEQ_CST); i++) {
         struct timespec ts = {0, 20 * 1000 * 1000};
 
-        wake_listener(sock);
+        miltersock_wake(sock);
         nanosleep(&ts, NULL);
     }
     if (started)
         pthread_join(st, NULL);
-}
-
-/* ------------------------------------------------------------ policy map */
-
-/* The map's answers, under the runtime in force at each request. */
-static enum sockmap_reply
-map_answer(const char *req, size_t len, char *out, size_t outsz, void *arg)
-{
-    struct runtime *rt = runtime_current();
-    enum sockmap_reply k;
-
-    (void)arg;
-    if (rt == NULL) {
-        sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
-        return SOCKMAP_TEMP;
-    }
-    k = map_query(rt->discover, rt->cfg, req, len, out, outsz);
-    runtime_unref(rt);
-    return k;
-}
-
-/* ... on the map's event loop: from memory, or not at all. */
-static bool
-map_answer_at_once(const char *req, size_t len, char *out, size_t outsz, void *arg)
-{
-    struct runtime *rt = runtime_current();
-    bool answered;
-
-    (void)arg;
-    if (rt == NULL)
-        return false;
-    answered = map_query_at_once(rt->discover, rt->cfg, req, len, out, outsz);
-    runtime_unref(rt);
-    return answered;
 }
 
 /* ------------------------------------------------------------ main */
@@ -584,11 +304,11 @@ main(int argc, char **argv)
         mts_err_set(&err, "libmilter refused the socket %s", sock);
         goto fail;
     }
-    if (unix_socket_path(sock) != NULL &&
-        (prepare_parent_dir(unix_socket_path(sock), uid, gid, &err) != 0 ||
-         check_socket_free(unix_socket_path(sock), &err) != 0))
+    if (miltersock_unix_path(sock) != NULL &&
+        (rootpath_make_parent(miltersock_unix_path(sock), uid, gid, &err) != 0 ||
+         miltersock_check_free(miltersock_unix_path(sock), &err) != 0))
         goto fail;
-    if (prepare_parent_dir(rt->cfg->cache_db, uid, gid, &err) != 0)
+    if (rootpath_make_parent(rt->cfg->cache_db, uid, gid, &err) != 0)
         goto fail;
     /* Group members (the MTA) may connect to a unix socket; others may not. */
     umask(007);
@@ -596,20 +316,28 @@ main(int argc, char **argv)
         mts_err_set(&err, "cannot open the milter socket %s (in use, or no permission?)", sock);
         goto fail;
     }
-    if (unix_socket_path(sock) != NULL) {
-        remember_socket(unix_socket_path(sock));
-        rootpath_give(unix_socket_path(sock), uid, gid, "the milter socket");
+    if (miltersock_unix_path(sock) != NULL) {
+        miltersock_remember(miltersock_unix_path(sock));
+        rootpath_give(miltersock_unix_path(sock), uid, gid, "the milter socket");
     } else {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        int lfd = miltersock_inet_listener(&ss, &sl);
+
+        if (lfd >= 0 && netacl_restrict(lfd, &rt->cfg->milter_allow_clients, "the milter socket",
+                                        "milter_allow_clients", &err) != 0)
+            goto fail;
         if (rt->cfg->tcp_nodelay)
-            set_nodelay_on_listener();
-        hint_quickack();
+            miltersock_set_nodelay();
+        miltersock_hint_quickack();
     }
     /* The policy map's socket, opened while still root (an inet port < 1024). */
     if (rt->cfg->map_socket[0] != '\0') {
-        const char *mp = unix_socket_path(rt->cfg->map_socket);
+        const char *mp = miltersock_unix_path(rt->cfg->map_socket);
 
-        if ((mp != NULL && prepare_parent_dir(mp, uid, gid, &err) != 0) ||
-            mapserver_open(rt->cfg->map_socket, uid, gid, &map, &err) != 0)
+        if ((mp != NULL && rootpath_make_parent(mp, uid, gid, &err) != 0) ||
+            mapserver_open(rt->cfg->map_socket, uid, gid, &map, &err) != 0 ||
+            mapserver_allow(map, &rt->cfg->map_allow_clients, &err) != 0)
             goto fail;
         if ((map_spec = strdup(rt->cfg->map_socket)) == NULL) {
             mts_err_set(&err, "out of memory");
@@ -617,6 +345,7 @@ main(int argc, char **argv)
         }
         map_limits.max_clients = (int)rt->cfg->map_max_clients;
         map_limits.workers = (int)rt->cfg->map_workers;
+        map_limits.idle_timeout_ms = rt->cfg->map_idle_timeout_ms;
     }
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;
@@ -638,7 +367,7 @@ main(int argc, char **argv)
 
     if (discover_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);
-        remove_socket(unix_socket_path(sock));
+        miltersock_remove(miltersock_unix_path(sock));
         return 1;
     }
     log_map_routes(rt);
@@ -656,11 +385,12 @@ main(int argc, char **argv)
     }
     log_msg(LOG_NOTICE, "mtasts-milter %s listening on %s", MTS_VERSION, sock);
     if (map != NULL) {
-        if (mapserver_start(map, &map_limits, map_answer, map_answer_at_once, NULL, &err) != 0) {
+        if (mapserver_start(map, &map_limits, map_query_answer, map_query_answer_at_once, NULL,
+                            &err) != 0) {
             log_msg(LOG_ERR, "cannot start the policy map: %s", err.msg);
             stop_milter(sock);
             pthread_join(mt, NULL);
-            remove_socket(unix_socket_path(sock));
+            miltersock_remove(miltersock_unix_path(sock));
             mapserver_close(map);
             return 1;
         }
@@ -676,7 +406,7 @@ main(int argc, char **argv)
     }
     stop_milter(sock);
     pthread_join(mt, NULL);
-    remove_socket(unix_socket_path(sock));
+    miltersock_remove(miltersock_unix_path(sock));
     mapserver_close(map);
     free(map_spec);
     reload_stop();
@@ -692,7 +422,7 @@ main(int argc, char **argv)
 fail:
     log_msg(LOG_ERR, "%s", err.msg);
     if (sock != NULL)
-        remove_socket(unix_socket_path(sock));
+        miltersock_remove(miltersock_unix_path(sock));
     mapserver_close(map);
     free(map_spec);
     if (o.foreground)

@@ -60,12 +60,13 @@ check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
  * engine's (the safe side for an option added later).
  */
 static const char *const runtime_only[] = {
-    "socket", "tcp_nodelay", "pid_file", "user", "group", "rcpt_deadline_ms", "act_on",
+    "socket", "milter_allow_clients", "map_allow_clients", "tcp_nodelay", "pid_file", "user",
+    "group", "rcpt_deadline_ms", "act_on",
     "local_domains", "dry_run", "header_name", "defer_reply", "reject_reply",
     "on_internal_error", "enforcing_transports", "enforcing_relays", "default_route", "rule",
     "rules_file", "lookup_deadline_ms", "log_facility", "log_level", "map_socket",
-    "map_deadline_ms", "map_max_clients", "map_workers", "map_tlsrpt", "map_transports",
-    "map_postfix_config",
+    "map_deadline_ms", "map_max_clients", "map_workers", "map_idle_timeout_ms", "map_tlsrpt",
+    "map_transports", "map_postfix_config",
 };
 
 struct dump {

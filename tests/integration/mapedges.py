@@ -3,12 +3,14 @@
 
     mapedges.py SOCKET CASE GOOD_DOMAIN [ARG]
 
-CASE is one of: names, midrequest, oversize, pastcap LIMIT. Prints one line
+CASE is one of: names, midrequest, oversize, pastcap LIMIT, idlecap LIMIT.
+Prints one line
 per check, "ok NAME" or "not ok NAME: detail", and never raises on a server
 that misbehaves (that is what is being checked). Every case ends with a good
 client asking GOOD_DOMAIN on a new connection and getting the answer it got
 before the case began.
 """
+import select
 import socket
 import struct
 import sys
@@ -194,26 +196,99 @@ def oversize():
 
 
 def pastcap(limit):
-    """limit connections open: one more is closed at once; the others work;
-    once they are gone, a new client is served."""
+    """limit connections open, each in the middle of a request (none idle):
+    one more is closed at once; the others work; once they are gone, a new
+    client is served."""
     cs = []
+    req = netstring("postfix " + GOOD)
     try:
         for _ in range(limit):
             cs.append(conn())
+            cs[-1].sendall(req[:-3])
     except OSError as e:
         check("%d connections opened" % limit, False, str(e))
         return
     time.sleep(0.5)
     extra = [conn() for _ in range(5)]
     closed = sum(1 for s in extra if closed_by_server(s, 3))
-    check("past map_max_clients (%d): 5 more connections closed at once (%d)" % (limit, closed),
-          closed == 5, "%d of 5 closed" % closed)
-    r = ask(cs[limit // 2], "postfix " + GOOD)
-    check("an open connection under the cap is still answered", r == WANT, repr(r))
+    check("past map_max_clients (%d), none idle: 5 more connections closed at once (%d)"
+          % (limit, closed), closed == 5, "%d of 5 closed" % closed)
+    s = cs[limit // 2]
+    try:
+        s.sendall(req[-3:])
+        r = read_reply(s)
+    except OSError as e:
+        r = str(e)
+    check("an open connection under the cap completes its request and is answered",
+          r == WANT, repr(r))
     for s in extra + cs:
         s.close()
     time.sleep(0.5)
     still_good("the cap")
+
+
+def closed_now(socks, wait):
+    """The indexes of the sockets the server has closed (EOF or reset)
+    within wait seconds; data waiting on one is a failure of its own."""
+    p = select.poll()
+    for i, s in enumerate(socks):
+        p.register(s.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    by_fd = {s.fileno(): i for i, s in enumerate(socks)}
+    gone = set()
+    end = time.time() + wait
+    while time.time() < end:
+        for fd, _ev in p.poll(100):
+            i = by_fd[fd]
+            try:
+                data = socks[i].recv(1, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                check("no unasked data on an idle connection", False, repr(data))
+            gone.add(i)
+            p.unregister(fd)
+    return gone
+
+
+def idlecap(limit):
+    """limit connections open and idle (each asked once, then silent): new
+    clients are not locked out; for each, the connection idle the longest
+    is closed, and the others stay."""
+    cs = []
+    try:
+        for _ in range(limit):
+            s = conn()
+            if ask(s, "postfix " + GOOD) != WANT:
+                raise OSError("a held connection was not answered")
+            cs.append(s)
+    except OSError as e:
+        check("%d connections opened" % limit, False, str(e))
+        return
+    time.sleep(2.5)  # past the listener's once-a-second look at idle connections
+    extra, answers = [], []
+    for _ in range(5):
+        try:
+            s = conn()
+            extra.append(s)
+            answers.append(ask(s, "postfix " + GOOD))
+        except OSError as e:
+            answers.append(str(e))
+    check("map_max_clients (%d) idle connections open: 5 new clients are answered" % limit,
+          answers == [WANT] * 5, repr(answers)[:300])
+    gone = closed_now(cs, 2)
+    check("for them, 5 idle connections closed (%d)" % len(gone), len(gone) == 5,
+          repr(sorted(gone)[:20]))
+    check("the closed ones are among the 20 idle the longest", all(i < 20 for i in gone),
+          repr(sorted(gone)[:20]))
+    live = [i for i in range(limit) if i not in gone]
+    r = ask(cs[live[-1]], "postfix " + GOOD) if live else None
+    check("an idle connection not closed is still answered", r == WANT, repr(r))
+    for s in extra + cs:
+        s.close()
+    time.sleep(0.5)
+    still_good("idle connections at the cap")
 
 
 if __name__ == "__main__":
@@ -225,6 +300,8 @@ if __name__ == "__main__":
         oversize()
     elif CASE == "pastcap":
         pastcap(int(sys.argv[4]))
+    elif CASE == "idlecap":
+        idlecap(int(sys.argv[4]))
     else:
         sys.exit("unknown case " + CASE)
     for line in results:

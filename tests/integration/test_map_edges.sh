@@ -2,7 +2,8 @@
 # test_map_edges.sh - socketmap protocol edge cases against a running
 # mtasts-milter's policy map (map_socket), issue 11: unknown map names, a
 # client that disconnects mid-request, 1,000 connections at once, the
-# map_max_clients cap, oversize keys. After each, a good client still gets
+# map_max_clients cap (idle connections giving way to new clients, issue
+# 19), oversize keys. After each, a good client still gets
 # its answer and the milter still runs (kill -0). Asserts answers, never
 # timings. Clients: mapedges.py and tests/bench/mapload. Brings the world
 # up in a network namespace of its own (maplib.sh). TAP output.
@@ -85,7 +86,16 @@ rc=$?
 ok "1,000 connections, 8 pipelined requests in flight each: 20,000 OK answers" $?
 alive "1,000 connections"
 
-# map_max_clients: $CAP open, more are closed at once, the others served
+# map_max_clients: $CAP open and idle, new clients come: the ones idle the
+# longest give way (issue 19: before, every new client was closed for
+# MAPSERVER_IDLE_TIMEOUT_MS, 300 s)
+edges idlecap "$CAP"
+grep -q 'closed for a new client (map_max_clients)' "$W/milter.log"
+rc=$?
+[ $rc -eq 0 ] || sed -n '/map:/s/^/# /p' "$W/milter.log" | tail -5
+ok "idle connections at map_max_clients: logged (closed for a new client)" $rc
+
+# map_max_clients: $CAP open, none idle, more are closed at once, the others served
 edges pastcap "$CAP"
 grep -q 'refusing new ones' "$W/milter.log"
 rc=$?

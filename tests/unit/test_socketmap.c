@@ -3,7 +3,7 @@
  * netstrings and the MTA-STS policy answer. No network.
  *
  * Tables, one cmocka test per row:
- *	netstring_cases	sockmap_netstring_parse: good, partial, malformed,
+ *	netstring_cases	netstring_parse: good, partial, malformed,
  *			over the limit (Postfix's 10000-byte key)
  *	split_cases	sockmap_request_split: "NAME KEY"
  *	key_cases	sockmap_key_domain: next-hop keys -> policy domain
@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 
+#include "netstring.h"
 #include "socketmap.h"
 
 /* ------------------------------------------------------------ netstrings */
@@ -22,7 +23,7 @@ struct netstring_case {
     const char *label;
     struct unit_bytes in;
     size_t max;
-    enum sockmap_parse want;
+    enum netstring_parse want;
     struct unit_bytes payload;	/* COMPLETE */
     size_t used;		/* COMPLETE */
     const char *reason;		/* MALFORMED: a word of the reason */
@@ -31,39 +32,39 @@ struct netstring_case {
 #define MAXREQ SOCKMAP_MAX_REQUEST
 
 static const struct netstring_case netstring_cases[] = {
-    { "good", BYTES("19:postfix example.com,"), MAXREQ, SOCKMAP_COMPLETE,
+    { "good", BYTES("19:postfix example.com,"), MAXREQ, NETSTRING_COMPLETE,
       BYTES("postfix example.com"), 23, NULL },
-    { "good, followed by more", BYTES("3:a b,4:x"), MAXREQ, SOCKMAP_COMPLETE, BYTES("a b"), 6, NULL },
-    { "empty payload", BYTES("0:,"), MAXREQ, SOCKMAP_COMPLETE, BYTES(""), 3, NULL },
-    { "payload with a NUL", BYTES("3:a\0b,"), MAXREQ, SOCKMAP_COMPLETE, BYTES("a\0b"), 6, NULL },
-    { "exactly the limit", BYTES("10:{10},"), 10, SOCKMAP_COMPLETE, BYTES("{10}"), 14, NULL },
-    { "largest request", BYTES("10065:{10065},"), MAXREQ, SOCKMAP_COMPLETE, BYTES("{10065}"),
+    { "good, followed by more", BYTES("3:a b,4:x"), MAXREQ, NETSTRING_COMPLETE, BYTES("a b"), 6, NULL },
+    { "empty payload", BYTES("0:,"), MAXREQ, NETSTRING_COMPLETE, BYTES(""), 3, NULL },
+    { "payload with a NUL", BYTES("3:a\0b,"), MAXREQ, NETSTRING_COMPLETE, BYTES("a\0b"), 6, NULL },
+    { "exactly the limit", BYTES("10:{10},"), 10, NETSTRING_COMPLETE, BYTES("{10}"), 14, NULL },
+    { "largest request", BYTES("10065:{10065},"), MAXREQ, NETSTRING_COMPLETE, BYTES("{10065}"),
       10072, NULL },
 
-    { "nothing yet", BYTES(""), MAXREQ, SOCKMAP_PARTIAL, { NULL, 0 }, 0, NULL },
-    { "digits only", BYTES("19"), MAXREQ, SOCKMAP_PARTIAL, { NULL, 0 }, 0, NULL },
-    { "length and colon", BYTES("19:"), MAXREQ, SOCKMAP_PARTIAL, { NULL, 0 }, 0, NULL },
-    { "payload cut", BYTES("19:postfix ex"), MAXREQ, SOCKMAP_PARTIAL, { NULL, 0 }, 0, NULL },
-    { "comma missing yet", BYTES("3:a b"), MAXREQ, SOCKMAP_PARTIAL, { NULL, 0 }, 0, NULL },
+    { "nothing yet", BYTES(""), MAXREQ, NETSTRING_PARTIAL, { NULL, 0 }, 0, NULL },
+    { "digits only", BYTES("19"), MAXREQ, NETSTRING_PARTIAL, { NULL, 0 }, 0, NULL },
+    { "length and colon", BYTES("19:"), MAXREQ, NETSTRING_PARTIAL, { NULL, 0 }, 0, NULL },
+    { "payload cut", BYTES("19:postfix ex"), MAXREQ, NETSTRING_PARTIAL, { NULL, 0 }, 0, NULL },
+    { "comma missing yet", BYTES("3:a b"), MAXREQ, NETSTRING_PARTIAL, { NULL, 0 }, 0, NULL },
 
-    { "over the limit by one", BYTES("11:{11},"), 10, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "exceeds" },
-    { "1 MB", BYTES("1048576:"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "exceeds" },
-    { "1 MB, digits only so far", BYTES("104857"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0,
+    { "over the limit by one", BYTES("11:{11},"), 10, NETSTRING_MALFORMED, { NULL, 0 }, 0, "exceeds" },
+    { "1 MB", BYTES("1048576:"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "exceeds" },
+    { "1 MB, digits only so far", BYTES("104857"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0,
       "exceeds" },
-    { "huge length", BYTES("99999999999999999999999:"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0,
+    { "huge length", BYTES("99999999999999999999999:"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0,
       "exceeds" },
-    { "request one over the limit", BYTES("10066:"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0,
+    { "request one over the limit", BYTES("10066:"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0,
       "exceeds" },
-    { "leading zero", BYTES("03:a b,"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "leading zero" },
-    { "no length", BYTES(":a,"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not a length" },
-    { "letters", BYTES("GET / HTTP/1.0\r\n"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0,
+    { "leading zero", BYTES("03:a b,"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "leading zero" },
+    { "no length", BYTES(":a,"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not a length" },
+    { "letters", BYTES("GET / HTTP/1.0\r\n"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0,
       "not a length" },
-    { "negative", BYTES("-1:"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not a length" },
-    { "space before colon", BYTES("3 :a b,"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not ':'" },
-    { "no colon", BYTES("3,a b,"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not ':'" },
-    { "no comma", BYTES("3:a b;"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not ','" },
-    { "length too short", BYTES("2:a b,"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0, "not ','" },
-    { "NUL instead of the comma", BYTES("1:a\0"), MAXREQ, SOCKMAP_MALFORMED, { NULL, 0 }, 0,
+    { "negative", BYTES("-1:"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not a length" },
+    { "space before colon", BYTES("3 :a b,"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not ':'" },
+    { "no colon", BYTES("3,a b,"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not ':'" },
+    { "no comma", BYTES("3:a b;"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not ','" },
+    { "length too short", BYTES("2:a b,"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0, "not ','" },
+    { "NUL instead of the comma", BYTES("1:a\0"), MAXREQ, NETSTRING_MALFORMED, { NULL, 0 }, 0,
       "not ','" },
 };
 
@@ -75,12 +76,12 @@ run_netstring_case(void **state)
     char *in = unit_bytes_new(c->in, &len);
     const char *payload = NULL;
     struct mts_err err;
-    enum sockmap_parse got;
+    enum netstring_parse got;
 
     mts_err_clear(&err);
-    got = sockmap_netstring_parse(in, len, c->max, &payload, &plen, &used, &err);
+    got = netstring_parse(in, len, c->max, &payload, &plen, &used, &err);
     assert_int_equal(got, c->want);
-    if (c->want == SOCKMAP_COMPLETE) {
+    if (c->want == NETSTRING_COMPLETE) {
         size_t wl;
         char *want = unit_bytes_new(c->payload, &wl);
 
@@ -88,7 +89,7 @@ run_netstring_case(void **state)
         if (wl > 0)
             assert_memory_equal(payload, want, wl);
         assert_int_equal(used, c->used);
-    } else if (c->want == SOCKMAP_MALFORMED) {
+    } else if (c->want == NETSTRING_MALFORMED) {
         unit_assert_reason(&err, c->reason);
     }
 }
@@ -99,17 +100,17 @@ test_encode(void **state)
     char out[32];
 
     (void)state;
-    assert_int_equal(sockmap_netstring_encode("NOTFOUND ", 9, out, sizeof(out)), 12);
+    assert_int_equal(netstring_encode("NOTFOUND ", 9, out, sizeof(out)), 12);
     assert_string_equal(out, "9:NOTFOUND ,");
-    assert_int_equal(sockmap_netstring_encode("", 0, out, sizeof(out)), 3);
+    assert_int_equal(netstring_encode("", 0, out, sizeof(out)), 3);
     assert_string_equal(out, "0:,");
     /* 29 bytes + "29:" + "," does not fit 32 with its NUL. */
-    assert_int_equal(sockmap_netstring_encode("{29}", 29, out, sizeof(out)), -1);
-    assert_int_equal(sockmap_netstring_encode("abcdefghijklmnopqrstuvwxyz1", 27, out,
+    assert_int_equal(netstring_encode("{29}", 29, out, sizeof(out)), -1);
+    assert_int_equal(netstring_encode("abcdefghijklmnopqrstuvwxyz1", 27, out,
                                               sizeof(out)), 31);
     /* Lengths of one to six digits, written by hand (no snprintf). */
     {
-        static char big[SOCKMAP_MAX_REPLY + SOCKMAP_FRAMING + 1];
+        static char big[SOCKMAP_MAX_REPLY + NETSTRING_FRAMING + 1];
         static char data[SOCKMAP_MAX_REPLY];
         const size_t lens[] = {1, 9, 10, 99, 100, 1000, 10009, SOCKMAP_MAX_REPLY};
         char head[16];
@@ -118,15 +119,15 @@ test_encode(void **state)
         for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
             int h = snprintf(head, sizeof(head), "%zu:", lens[i]);
 
-            assert_int_equal(sockmap_netstring_encode(data, lens[i], big, sizeof(big)),
+            assert_int_equal(netstring_encode(data, lens[i], big, sizeof(big)),
                              h + (int)lens[i] + 1);
             assert_memory_equal(big, head, (size_t)h);
             assert_int_equal(big[h + (int)lens[i]], ',');
             assert_int_equal(big[h + (int)lens[i] + 1], '\0');
         }
         /* The largest reply fits the framing Postfix allows, exactly. */
-        assert_int_equal(sockmap_netstring_encode(data, SOCKMAP_MAX_REPLY, big,
-                                                  SOCKMAP_MAX_REPLY + SOCKMAP_FRAMING), -1);
+        assert_int_equal(netstring_encode(data, SOCKMAP_MAX_REPLY, big,
+                                                  SOCKMAP_MAX_REPLY + NETSTRING_FRAMING), -1);
     }
 }
 
