@@ -8,6 +8,7 @@
 # Two milter instances, each with a cache of its own, driven over the milter
 # protocol by probes_client.py (tests/integration/miltertest/lib/rawmilter.py):
 #   off      mx_probes = no: the first RCPT to goodmx.test, timed (the figure).
+#   prefetch mtasts-ctl prefetch (mx_probes = yes) probes goodmx.test's MX.
 #   enforce  the built-in rule (+ shared2.test require=tls): the first RCPT
 #            to goodmx waits for its probe and is accepted; to hangmx it is
 #            answered at the RCPT deadline (unknown=defer); goodmx, mixedmx
@@ -139,6 +140,13 @@ write_conf off "mx_probes = no"
 start_milter off || bail "mtasts-milter (off) did not start"
 client off first-off
 stop_milter
+
+# ---- phase 0b: mtasts-ctl prefetch probes too, when probes are on -----------
+write_conf prefetch
+echo goodmx.test | "$BUILD/milter/mtasts-ctl" -c "$W/prefetch.conf" prefetch - >"$W/prefetch.out" 2>&1
+grep -q "prefetched 1 domains: 1 enforce.*; probed 1 MX hosts" "$W/prefetch.out" &&
+    [ "$(sqlite3 "$W/prefetch.sqlite" "SELECT grade FROM tls_probes WHERE host = 'mx.goodmx.test'" | sort -u)" = good ]
+ok "mtasts-ctl prefetch with mx_probes = yes probes mx.goodmx.test into the shared cache ($(grep -o 'prefetched.*' "$W/prefetch.out"))" $?
 
 # ---- phase 1: MTA-STS enforce domains under the built-in rule --------------
 write_conf enforce "rule = rcpt=shared2.test require=tls"

@@ -51,6 +51,8 @@ TLS10MX_ADDR=127.0.50.7      # TLS 1.0 only
 SELFSIGNEDMX_ADDR=127.0.50.8 # self-signed certificate
 SILENTMX_ADDR=127.0.50.9     # accepts, never says a word
 DOWNMX_ADDR=127.0.50.99      # nothing listens (connection refused)
+SYNDROP_NET=10.60.0          # /24 of synflood.test's 32 MX hosts; a test that
+                             # uses them makes it drop SYNs (test_probe_starve)
 TLS11MX_ADDR=127.0.50.10     # TLS 1.1 only (SECLEVEL=0 in the server's context)
 UNTRUSTEDMX_ADDR=127.0.50.11 # certificate from another CA, not in ca.crt
 HUGEBANNER_ADDR=127.0.50.12  # 5000 greeting lines of 900 octets, then 220
@@ -644,6 +646,11 @@ build_mx_domains() {
     for i in $(seq -w 1 30); do
         mxa manymx.test "$i" "mx$i.manymx.test" "$PROVIDER_MX_ADDR"
     done
+    # 32 MX names in one /24 that drops SYNs (tests/faults/test_probe_starve.sh)
+    mx_domain synflood.test enforce "*.synflood.test"
+    for i in $(seq 1 32); do
+        mxa synflood.test "$i" "mx$i.synflood.test" "$SYNDROP_NET.$i"
+    done
     build_probe_edge_domains
     build_dane_domains
 }
@@ -937,6 +944,7 @@ MTS_WORLD_SMTP_PORT='$SMTP_PORT'
 MTS_WORLD_SMTP_LOG='$DIR/smtp.log'
 MTS_WORLD_PROVIDER_MX_ADDR='$PROVIDER_MX_ADDR'
 MTS_WORLD_SILENTMX_ADDR='$SILENTMX_ADDR'
+MTS_WORLD_SYNDROP_NET='$SYNDROP_NET'
 MTS_WORLD_CONF='$DIR/mtasts-milter.conf'
 MTS_WORLD_CACHE_DB='$DIR/cache.sqlite'
 MTS_WORLD_UNBOUND_CONF='$DIR/unbound.conf'
