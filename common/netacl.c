@@ -3,6 +3,7 @@
  */
 #include "netacl.h"
 
+#include "addrscope.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -21,65 +22,47 @@
 #define IP4_SADDR 12		/* offsets in the IP header */
 #define IP6_SADDR 8
 
-static int
-parse_one(const char *v, struct netacl_entry *e, struct mts_err *err)
-{
-    char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
-    long prefix = -1;
-
-    if (snprintf(buf, sizeof(buf), "%s", v) >= (int)sizeof(buf)) {
-        mts_err_set(err, "\"%.60s\" is too long for an address or network", v);
-        return -1;
-    }
-    if ((slash = strchr(buf, '/')) != NULL) {
-        *slash = '\0';
-        errno = 0;
-        prefix = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || *end != '\0' || errno != 0 || prefix < 0 || prefix > 128) {
-            mts_err_set(err, "\"%s\": the prefix is not a number of bits", v);
-            return -1;
-        }
-    }
-    memset(e, 0, sizeof(*e));
-    if (inet_pton(AF_INET, buf, e->addr) == 1) {
-        e->family = AF_INET;
-        e->prefix = prefix < 0 ? 32 : (int)prefix;
-    } else if (inet_pton(AF_INET6, buf, e->addr) == 1) {
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-        e->family = AF_INET6;
-        e->prefix = prefix < 0 ? 128 : (int)prefix;
-        if (memcmp(e->addr, mapped, sizeof(mapped)) == 0 && e->prefix >= 96) {
-            /* The kernel sees an IPv4 packet for a mapped address. */
-            memmove(e->addr, e->addr + 12, 4);
-            memset(e->addr + 4, 0, 12);
-            e->family = AF_INET;
-            e->prefix -= 96;
-        }
-    } else {
-        mts_err_set(err, "\"%s\" is not an IPv4 or IPv6 address or ADDRESS/PREFIX", v);
-        return -1;
-    }
-    if (e->family == AF_INET && e->prefix > 32) {
-        mts_err_set(err, "\"%s\": an IPv4 prefix is at most 32 bits", v);
-        return -1;
-    }
-    return 0;
-}
-
+/*
+ * The words parse as probe_allow_networks' do (addrscope.h: one parser
+ * for every list of networks); an IPv4 network, which addrscope keeps as
+ * ::ffff:a.b.c.d, becomes an IPv4 entry: the kernel sees an IPv4 packet.
+ */
 int
 netacl_parse(const struct config_list *list, struct netacl *acl, struct mts_err *err)
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct addrscope_nets *nets = calloc(1, sizeof(*nets));
+
     acl->n = 0;
-    for (size_t i = 0; i < list->n; i++) {
-        if (acl->n == NETACL_MAX) {
-            mts_err_set(err, "more than %d addresses or networks", NETACL_MAX);
-            return -1;
-        }
-        if (parse_one(list->v[i], &acl->e[acl->n], err) != 0)
-            return -1;
-        acl->n++;
+    if (nets == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
     }
+    if (list->n > NETACL_MAX) {
+        mts_err_set(err, "more than %d addresses or networks", NETACL_MAX);
+        free(nets);
+        return -1;
+    }
+    if (addrscope_nets_parse(list, nets, err) != 0) {
+        free(nets);
+        return -1;
+    }
+    for (size_t i = 0; i < nets->n; i++) {
+        const struct addrscope_net *n = &nets->v[i];
+        struct netacl_entry *e = &acl->e[acl->n++];
+
+        memset(e, 0, sizeof(*e));
+        if (memcmp(n->addr, mapped, sizeof(mapped)) == 0 && n->prefix >= 96) {
+            e->family = AF_INET;
+            memcpy(e->addr, n->addr + 12, 4);
+            e->prefix = (int)n->prefix - 96;
+        } else {
+            e->family = AF_INET6;
+            memcpy(e->addr, n->addr, 16);
+            e->prefix = (int)n->prefix;
+        }
+    }
+    free(nets);
     return 0;
 }
 

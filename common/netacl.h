@@ -13,8 +13,9 @@
  *
  * DESCRIPTION
  *	Entries: an IPv4 or IPv6 address, or ADDRESS/PREFIX (10.0.0.0/8,
- *	2001:db8::/32); ::ffff:a.b.c.d counts as a.b.c.d. At most
- *	NETACL_MAX. An empty list allows every client.
+ *	2001:db8::/32), parsed as probe_allow_networks is (addrscope.h: no
+ *	bits set after the prefix); ::ffff:a.b.c.d counts as a.b.c.d. At
+ *	most NETACL_MAX. An empty list allows every client.
  *
  *	netacl_attach puts a classic BPF socket filter (SO_ATTACH_FILTER) on
  *	the listening socket: the SYN of a client whose source address is not

@@ -130,11 +130,11 @@ stop
 conf "$W/bad.conf" "map_allow_clients = 10.0.0.0/33"
 out=$("$MILTER" -n -c "$W/bad.conf" 2>&1)
 rc=$?
-[ $rc -ne 0 ] && grep -q 'map_allow_clients' <<<"$out" && grep -q 'at most 32 bits' <<<"$out"
+[ $rc -ne 0 ] && grep -q 'map_allow_clients' <<<"$out" && grep -q 'the prefix must be 0 to 32' <<<"$out"
 r=$?; ok "a malformed entry is refused by -n ($out)" $r
 conf "$W/bad2.conf" "milter_allow_clients = mta.example"
 out=$("$MILTER" -n -c "$W/bad2.conf" 2>&1)
-[ $? -ne 0 ] && grep -q 'not an IPv4 or IPv6 address' <<<"$out"
+[ $? -ne 0 ] && grep -q 'is not a network (ADDRESS or ADDRESS/PREFIX)' <<<"$out"
 r=$?; ok "a name is refused by -n ($out)" $r
 ! grep -q 'AddressSanitizer\|runtime error\|ThreadSanitizer' "$W/allow.log" "$W/open.log" "$W/v6.log"
 ok "no sanitizer report in the milter's log" $?
