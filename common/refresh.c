@@ -216,8 +216,11 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
     }
 
     if (have_policy && strcmp(parsed.id, e->txt_id) == 0 &&
-        e->expires_at - cfg->refresh_margin > now) {
-        /* Unchanged id, not near expiry: nothing to fetch. */
+        (e->expires_at - cfg->refresh_margin > now ||
+         now < e->fetched_at + cfg->policy_min_lifetime)) {
+        /* Unchanged id, not near expiry (or fetched less than
+         * policy_min_lifetime ago: a short max_age is always "near
+         * expiry"): nothing to fetch. */
         e->checked_at = now;
         e->last_error[0] = '\0';
         goto store;

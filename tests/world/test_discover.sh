@@ -34,6 +34,8 @@ CONF="$W/test.conf"
     echo "fetch_connect_timeout_ms = 1s"
     echo "fetch_timeout_ms = 2s"
     echo "dns_timeout_ms = 2s"
+    # max_age exactly, for the RFC 8461 rules below (the floor is checked apart)
+    echo "policy_min_lifetime = 0"
 } >"$CONF"
 # lookup_deadline_ms keeps its default (0: as long as a lookup can take), so
 # a hanging policy host below answers "failed", not "unknown".
@@ -72,7 +74,7 @@ expect() {
     is "$d: $st${re:+, reason /$re/}" "$cond"
 }
 
-echo "1..80"
+echo "1..82"
 
 # ---- statuses, each with its reason -------------------------------------
 expect enforce.test enforce null \
@@ -173,6 +175,20 @@ sleep 3
 lookup changing.test
 is "past max_age the policy is dropped (and the refetch failed)" \
     '.status == "failed" and .policy == null and .txt_id == "5"'
+# policy_min_lifetime: a policy with a max_age of 2 s is kept a minute, not
+# fetched again for every lookup (RFC 8461 §3.3 asks senders to limit fetches).
+MCONF="$W/minlife.conf"
+sed 's/^policy_min_lifetime = 0$/policy_min_lifetime = 1m/' "$CONF" >"$MCONF"
+"$HERE/world.sh" set-policy "$W" d45.test 77 "$P/short" >/dev/null 2>&1
+"$CTL" -c "$MCONF" lookup --json --recheck d45.test >"$OUT" 2>"$ERR"
+before=$(requests mta-sts.d45.test)
+sleep 3
+"$CTL" -c "$MCONF" lookup --json d45.test >"$OUT" 2>"$ERR"
+is "policy_min_lifetime = 1m: a max_age 2 policy is still used 3 s after its fetch" \
+    '.status == "enforce" and .policy.max_age == 2 and .txt_id == "77"'
+n45=$(($(requests mta-sts.d45.test) - before))
+[ "$n45" -eq 0 ]
+ok "policy_min_lifetime = 1m: not fetched again when looked up past its max_age ($n45 fetches)" $?
 
 # ---- one lookup in flight per domain --------------------------------------
 "$DEDUP" "$CONF" d49.test 200 >"$W/dedup.out" 2>&1
