@@ -85,11 +85,11 @@ tls_policy() {
 }
 a0=$(provider_accepts)
 
-# ---- enforce.test: not probed yet, then accepted and delivered over verified TLS
+# ---- enforce.test: the first RCPT waits for the probe (the first message),
+# accepted, then delivered over verified TLS
 rcpt_only enforce.test
-ok "enforce.test, cold: 450 4.7.5 at RCPT, the MX has not been probed yet" \
-    grep -Eq '^<\*\* +450 4\.7\.5 .*[a-z0-9.]*\.enforce\.test: not probed yet \(not-probed-yet\)' "$OUT" ||
-    diag_file "$OUT"
+ok "enforce.test, cold: the RCPT waits for the MX probe and is accepted (250)" \
+    grep -Eq '^<- +250 2\.1\.5 ' "$OUT" || diag_file "$OUT"
 ok "the milter probed mx1.enforce.test (the receiving Postfix): good" \
     wait_grep 20 "$LOG" 'probe mx1\.enforce\.test\[127\.0\.30\.1\]:25: good'
 # Postfix's smtpd sums up each session's commands when it ends.
@@ -226,8 +226,8 @@ ok "no edge domain was queued: each refusal logged by Postfix as NOQUEUE, no del
 # ---- rules for domains without MTA-STS: require=verified-tls, require=tls
 rcpt_only goodmx.test
 rcpt_only tls10mx.test
-ok "tls10mx.test, cold: 450 4.7.5 at RCPT (require=tls, not probed yet)" \
-    grep -Eq '^<\*\* +450 4\.7\.5 ' "$OUT" || diag_file "$OUT"
+ok "tls10mx.test, cold: the RCPT waits for the probe: 550 5.7.5 (require=tls fail=reject, TLS too old)" \
+    grep -Eq '^<\*\* +550 5\.7\.5 ' "$OUT" || diag_file "$OUT"
 ok "the milter probed mx.goodmx.test at 127.0.50.2: good" \
     wait_grep 20 "$LOG" 'probe mx\.goodmx\.test\[127\.0\.50\.2\]:25: good'
 ok "the milter probed mx.goodmx.test at 127.0.50.3: good" \
