@@ -33,7 +33,7 @@ static const struct nametab out_of_scope_why[] = {
 
 int
 decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
-                const struct verdict_rules *rules, struct mts_err *err)
+                const struct rules *rules, struct mts_err *err)
 {
     struct mts_err e;
 
@@ -90,7 +90,7 @@ static enum verdict_action
 unreadable_action(const struct decide_ctx *ctx, const struct decide_session *s)
 {
     /* Only rules without rcpt= can match a recipient without a domain. */
-    const struct verdict_rule *r = verdict_rule_match(ctx->rules, s->sender, s->auth, "");
+    const struct rules_rule *r = rules_match(ctx->rules, s->sender, s->auth, "");
     return r != NULL ? r->on_unknown : VERDICT_DEFER;
 }
 
@@ -247,13 +247,13 @@ static void
 gather_and_judge(struct gather *g, struct verdict *out)
 {
     const struct decide_ctx *ctx = g->ctx;
-    const struct verdict_rule *rule =
-        verdict_rule_match(ctx->rules, g->s->sender, g->s->auth, g->domain);
+    const struct rules_rule *rule =
+        rules_match(ctx->rules, g->s->sender, g->s->auth, g->domain);
     bool tls_req = rule != NULL &&
-                   (rule->req == VERDICT_REQ_TLS || rule->req == VERDICT_REQ_VERIFIED_TLS);
+                   (rule->req == RULES_REQ_TLS || rule->req == RULES_REQ_VERIFIED_TLS);
     /* DANE (RFC 7672) may demand a path of any domain: its MX hosts' probes
      * carry their TLSA outcome (the mta-sts requirement only, verdict.h). */
-    bool dane_req = ctx->probes != NULL && (rule == NULL || rule->req == VERDICT_REQ_MTA_STS);
+    bool dane_req = ctx->probes != NULL && (rule == NULL || rule->req == RULES_REQ_MTA_STS);
     struct discover_result *st = g->st;
 
     g->tls_req = tls_req;

@@ -78,7 +78,7 @@ struct probes;
 /* Everything a decision needs that lives as long as one configuration. */
 struct decide_ctx {
     const struct config *cfg;
-    const struct verdict_rules *rules;
+    const struct rules *rules;
     struct discover *discover;	/* NULL: no lookups */
     const struct maproute *map_routes;	/* transports using our map; NULL: none */
     struct probes *probes;	/* NULL: mx_probes = no */
@@ -132,12 +132,12 @@ struct decision {
     char domain[254];		/* normalised; "" when the address has none */
     enum discover_status status;	/* DISCOVER_UNKNOWN unless looked up */
     char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
-    enum verdict_req req;
+    enum rules_req req;
     enum verdict_outcome outcome;
     enum verdict_action action;	/* the verdict's action; TAG when untouched */
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
     int dane;			/* enum tlsa_dane DANE decided by (verdict.h); 0: it did not */
-    const struct verdict_rule *rule;	/* the verdict's rule; NULL: built-in default */
+    const struct rules_rule *rule;	/* the verdict's rule; NULL: built-in default */
     bool requiretls_asked;	/* the session's requiretls */
     enum verdict_outcome requiretls;	/* if asked and judged: is the path authenticated */
     bool requiretls_refused;	/* REQUIRETLS made the refusal: X.7.30 */
@@ -153,7 +153,7 @@ struct decision {
 
 /* Parses defer_reply and reject_reply; discover, map_routes and probes are left NULL. */
 int decide_ctx_init(struct decide_ctx *ctx, const struct config *cfg,
-                    const struct verdict_rules *rules, struct mts_err *err);
+                    const struct rules *rules, struct mts_err *err);
 
 /* Does act_on cover this session? */
 bool decide_in_scope(const struct config *cfg, const struct decide_session *s);

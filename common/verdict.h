@@ -4,21 +4,13 @@
  * reason a sender can read.
  *
  * SYNOPSIS
- *	verdict_rules_load(cfg, &rules, &err);
+ *	rules_load(cfg, &rules, &err);                        rules.h
  *	verdict_decide(&rules, &facts, &v);                   no I/O
  *
  * DESCRIPTION
- *	Rules (first match wins) come from "rule = ..." lines and rules_file:
- *
- *	    [from=SENDER] [auth=USER] [rcpt=DOMAIN] require=REQ [fail=ACT] [unknown=ACT]
- *
- *	SENDER is an address, "@domain" / "domain", "*.domain" (subdomains)
- *	or "*"; USER a login, "*" (any authenticated) or "-" (none); DOMAIN a
- *	recipient domain, "*.domain" or "*". REQ is none, tls, verified-tls or
- *	mta-sts; ACT is tag, defer or reject (defaults: fail=defer,
- *	unknown=defer). tls and verified-tls are judged from MX probes
- *	(probes.h): with mx_probes = no, rules that use them are refused at
- *	load time.
+ *	The rules (rules.h, first match wins) say what a recipient's path
+ *	must offer: none, tls, verified-tls or mta-sts, and what to do when
+ *	it does not (fail=) or cannot be known yet (unknown=).
  *
  *	With no matching rule: require mta-sts; an enforce domain whose MX
  *	hosts none match its policy is rejected (it can never be delivered),
@@ -77,8 +69,6 @@
  *	requiretls_refused is set and the reason ("REQUIRETLS: ...") is its
  *	own, with the MTA-STS reason when there is one.
  *
- * DIAGNOSTICS
- *	verdict_rules_load returns -1 and "FILE:LINE: rule: reason".
  */
 #ifndef MTS_VERDICT_H
 #define MTS_VERDICT_H
@@ -91,15 +81,9 @@
 #include "config.h"
 #include "discover.h"
 #include "err.h"
+#include "rules.h"
 
 #define VERDICT_REASON_MAX 512
-
-enum verdict_req {
-    VERDICT_REQ_NONE,
-    VERDICT_REQ_TLS,
-    VERDICT_REQ_VERIFIED_TLS,
-    VERDICT_REQ_MTA_STS
-};
 
 /* What the verdict found, for the tag header. */
 enum verdict_outcome {
@@ -119,18 +103,6 @@ enum verdict_tls {
 };
 
 struct probes_host;
-
-struct verdict_rule {
-    char *from, *auth, *rcpt;	/* NULL: any */
-    enum verdict_req req;
-    enum verdict_action on_fail, on_unknown;
-    char where[160];		/* "FILE:LINE", for logs */
-};
-
-struct verdict_rules {
-    size_t n;
-    struct verdict_rule *r;
-};
 
 /* Everything the decision needs, already looked up. */
 struct verdict_facts {
@@ -157,12 +129,12 @@ struct verdict_facts {
 struct verdict {
     enum verdict_action action;
     enum verdict_outcome outcome;
-    enum verdict_req req;
+    enum rules_req req;
     bool permanent;		/* a reject that may need a policy re-check */
     enum verdict_tls tls;	/* what the path showed */
     int dane;			/* enum tlsa_dane of the host DANE decided by; 0 (none): DANE
 				   did not decide */
-    const struct verdict_rule *rule;	/* NULL: the built-in default */
+    const struct rules_rule *rule;	/* NULL: the built-in default */
     /* With facts.requiretls: whether the path is authenticated (PASS, FAIL,
      * UNKNOWN), and whether REQUIRETLS made the action (reply X.7.30). */
     enum verdict_outcome requiretls;
@@ -173,16 +145,7 @@ struct verdict {
     char detail[VERDICT_REASON_MAX];
 };
 
-int verdict_rule_parse(const char *text, struct verdict_rule *out, struct mts_err *err);
-int verdict_rules_load(const struct config *cfg, struct verdict_rules *out, struct mts_err *err);
-void verdict_rules_free(struct verdict_rules *rules);
-
-/* The first rule that matches, or NULL. */
-const struct verdict_rule *verdict_rule_match(const struct verdict_rules *rules,
-                                              const char *sender, const char *auth,
-                                              const char *rcpt_domain);
-
-void verdict_decide(const struct verdict_rules *rules, const struct verdict_facts *f,
+void verdict_decide(const struct rules *rules, const struct verdict_facts *f,
                     struct verdict *out);
 
 struct maproute;
@@ -198,15 +161,13 @@ bool verdict_route_enforces(const struct config *cfg, const struct maproute *map
                             char *desc, size_t descsz);
 
 /* The words of the enums (tag headers, logs, rules): pass, not-required,
- * fail, unknown; none, tls, verified-tls, mta-sts. */
+ * fail, unknown (the requirement's: rules.h). */
 extern const struct nametab verdict_outcome_names[];
-extern const struct nametab verdict_req_names[];
 /* verified, unverified, none, unknown (UNSEEN has no word: "") */
 extern const struct nametab verdict_tls_names[];
 
 const char *verdict_action_name(enum verdict_action a);
 const char *verdict_outcome_name(enum verdict_outcome o);
-const char *verdict_req_name(enum verdict_req r);
 const char *verdict_tls_name(enum verdict_tls t);
 
 #endif

@@ -36,7 +36,7 @@ struct tag {
     bool set;			/* a recipient's decision is recorded */
     enum discover_status status;
     char txt_id[POLICY_ID_MAX + 1];
-    enum verdict_req req;
+    enum rules_req req;
     enum verdict_outcome outcome;
     enum verdict_action action;
     enum decide_effect effect;	/* tag, defer, reject, hold */
@@ -93,7 +93,7 @@ decision_text(const struct decision *d, char *out, size_t outsz)
 {
     int n = snprintf(out, outsz, "rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s "
                      "rule=%s: %s", d->domain, discover_status_name(d->status),
-                     verdict_req_name(d->req), verdict_outcome_name(d->outcome),
+                     rules_req_name(d->req), verdict_outcome_name(d->outcome),
                      verdict_action_name(d->action),
                      d->dry_run ? " (dry run: not applied)" : "",
                      d->rule ? d->rule->where : "default", d->why);
@@ -546,7 +546,7 @@ mlfi_eom(SMFICTX *ctx)
 
         if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s"
                      "%s%s%s%s%s", t->domain, discover_status_name(t->status),
-                     t->txt_id[0] ? "; id=" : "", t->txt_id, verdict_req_name(t->req),
+                     t->txt_id[0] ? "; id=" : "", t->txt_id, rules_req_name(t->req),
                      verdict_outcome_name(t->outcome),
                      nametab_name(decide_effect_names, (int)t->effect),
                      t->dry_run ? "; dry-run=yes" : "",

@@ -51,7 +51,7 @@ check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
         check_readable(cfg, "unbound_conf", cfg->unbound_conf, err) != 0 ||
         check_readable(cfg, "ca_file", cfg->ca_file, err) != 0)
         return -1;
-    return verdict_rules_load(cfg, &rt->rules, err);
+    return rules_load(cfg, &rt->rules, err);
 }
 
 /*
@@ -238,7 +238,7 @@ runtime_destroy(void *arg)
     /* Lookups still running finish first (each bounded by its timeouts). */
     probes_close(rt->probes);
     discover_close(rt->discover);
-    verdict_rules_free(&rt->rules);
+    rules_free(&rt->rules);
     maproute_free(&rt->map_routes);
     config_unref(rt->cfg);
     free(rt);

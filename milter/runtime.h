@@ -25,7 +25,7 @@
 struct runtime {
     int refs;
     struct config *cfg;
-    struct verdict_rules rules;
+    struct rules rules;
     struct discover *discover;	/* NULL when built only to check */
     struct probes *probes;	/* NULL unless mx_probes = yes (and discover) */
     struct decide_ctx dctx;	/* cfg, rules, discover and the reply codes */

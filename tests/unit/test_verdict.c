@@ -9,11 +9,11 @@
  *			("Verdict") and verdict.h without calling verdict code
  *	mx		verdict_decide on enforce domains: MX hosts against
  *			the policy's mx patterns (wildcards, several MX, null MX)
- *	match		verdict_rule_match: from=, auth=, rcpt=, first match wins
- *	parse		verdict_rule_parse: valid rules and refused ones
+ *	match		rules_match: from=, auth=, rcpt=, first match wins
+ *	parse		rules_parse: valid rules and refused ones
  *	route		verdict_route_enforces: transports, relays, default_route
  *	names		verdict_action_name, _outcome_name, _req_name
- * and single tests for verdict_rules_load (config lines, then rules_file).
+ * and single tests for rules_load (config lines, then rules_file).
  * No network: every fact is built by hand.
  */
 #include "unit.h"
@@ -38,7 +38,7 @@
 /* ---------------------------------------------------------- scratch */
 
 /* What a test builds; the teardown frees it even when the test failed. */
-static struct verdict_rules scratch_rules;
+static struct rules scratch_rules;
 static struct config *scratch_cfg;
 static char temp_paths[4][32];
 static size_t n_temp;
@@ -46,7 +46,7 @@ static size_t n_temp;
 static int
 free_scratch(void **state)
 {
-    verdict_rules_free(&scratch_rules);
+    rules_free(&scratch_rules);
     if (scratch_cfg != NULL)
         config_unref(scratch_cfg);
     scratch_cfg = NULL;
@@ -88,20 +88,20 @@ load_config(const char *text)
 
 /* Parses text as one more rule of rules. */
 static int
-rules_add(struct verdict_rules *rules, const char *text, struct mts_err *err)
+rules_add(struct rules *rules, const char *text, struct mts_err *err)
 {
-    struct verdict_rule *nr = realloc(rules->r, (rules->n + 1) * sizeof(*nr));
+    struct rules_rule *nr = realloc(rules->r, (rules->n + 1) * sizeof(*nr));
 
     assert_non_null(nr);
     rules->r = nr;
-    if (verdict_rule_parse(text, &rules->r[rules->n], err) != 0)
+    if (rules_parse(text, &rules->r[rules->n], err) != 0)
         return -1;
     rules->n++;
     return 0;
 }
 
 /* scratch_rules from a NULL-terminated list of rule texts. */
-static const struct verdict_rules *
+static const struct rules *
 make_rules(const char *const *texts)
 {
     struct mts_err err;
@@ -178,27 +178,27 @@ struct rule_variant {
     const char *label;
     const char *text;		/* the one rule; NULL: no rules at all */
     bool builtin;		/* the built-in default applies (no rule matches) */
-    enum verdict_req req;	/* of the rule, when one matches */
+    enum rules_req req;	/* of the rule, when one matches */
     enum verdict_action on_fail, on_unknown;
 };
 
 static const struct rule_variant rule_variants[] = {
-    { "no rules", NULL, true, VERDICT_REQ_MTA_STS, 0, 0 },
+    { "no rules", NULL, true, RULES_REQ_MTA_STS, 0, 0 },
     { "rule for another domain", "rcpt=other.example require=none", true,
-      VERDICT_REQ_MTA_STS, 0, 0 },
-    { "require=none", "rcpt=" DOMAIN " require=none", false, VERDICT_REQ_NONE,
+      RULES_REQ_MTA_STS, 0, 0 },
+    { "require=none", "rcpt=" DOMAIN " require=none", false, RULES_REQ_NONE,
       VERDICT_DEFER, VERDICT_DEFER },
     { "require=none fail=reject unknown=reject",
-      "require=none fail=reject unknown=reject", false, VERDICT_REQ_NONE,
+      "require=none fail=reject unknown=reject", false, RULES_REQ_NONE,
       VERDICT_REJECT, VERDICT_REJECT },
     { "require=mta-sts (default actions)", "rcpt=" DOMAIN " require=mta-sts", false,
-      VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_DEFER },
+      RULES_REQ_MTA_STS, VERDICT_DEFER, VERDICT_DEFER },
     { "fail=tag unknown=defer", "rcpt=*.example require=mta-sts fail=tag unknown=defer",
-      false, VERDICT_REQ_MTA_STS, VERDICT_TAG, VERDICT_DEFER },
+      false, RULES_REQ_MTA_STS, VERDICT_TAG, VERDICT_DEFER },
     { "fail=defer unknown=reject", "rcpt=* require=mta-sts fail=defer unknown=reject",
-      false, VERDICT_REQ_MTA_STS, VERDICT_DEFER, VERDICT_REJECT },
+      false, RULES_REQ_MTA_STS, VERDICT_DEFER, VERDICT_REJECT },
     { "fail=reject unknown=tag", "from=* require=mta-sts fail=reject unknown=tag", false,
-      VERDICT_REQ_MTA_STS, VERDICT_REJECT, VERDICT_TAG },
+      RULES_REQ_MTA_STS, VERDICT_REJECT, VERDICT_TAG },
 };
 
 static const enum discover_status all_statuses[] = {
@@ -244,7 +244,7 @@ oracle(const struct rule_variant *rv, enum discover_status status, enum mx_fact 
     enum verdict_action on_unknown = rv->builtin ? VERDICT_DEFER : rv->on_unknown;
     enum verdict_action on_mismatch = rv->builtin ? VERDICT_REJECT : rv->on_fail;
 
-    if (!rv->builtin && rv->req == VERDICT_REQ_NONE)
+    if (!rv->builtin && rv->req == RULES_REQ_NONE)
         return (struct expect){ VERDICT_TAG, VERDICT_NOT_REQUIRED, false };
     if (status == DISCOVER_UNKNOWN)
         return (struct expect){ on_unknown, VERDICT_UNKNOWN, false };
@@ -268,7 +268,7 @@ run_decide_case(void **state)
     const char *const mx_ok[] = { MX_OK };
     const char *const mx_bad[] = { MX_BAD };
     struct expect want = oracle(rv, c->status, c->mx, c->route_enforces);
-    const struct verdict_rules *rules = make_rules(texts);
+    const struct rules *rules = make_rules(texts);
     struct discover_result st;
     struct verdict_facts f = {
         .sender = "alice@corp.example",
@@ -288,7 +288,7 @@ run_decide_case(void **state)
     verdict_decide(rules, &f, &v);
     assert_action(&v, want.action, want.outcome, want.permanent);
     assert_ptr_equal(v.rule, rv->builtin ? NULL : &rules->r[0]);
-    assert_int_equal(v.req, rv->builtin ? VERDICT_REQ_MTA_STS : rv->req);
+    assert_int_equal(v.req, rv->builtin ? RULES_REQ_MTA_STS : rv->req);
     assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
     /* The sender can read why. */
     if (want.outcome == VERDICT_UNKNOWN && c->status == DISCOVER_UNKNOWN)
@@ -356,7 +356,7 @@ static void
 run_mx_case(void **state)
 {
     const struct mx_case *c = *state;
-    struct verdict_rules none = { 0, NULL };
+    struct rules none = { 0, NULL };
     struct discover_result st;
     struct verdict_facts f = {
         .sender = "",
@@ -557,9 +557,9 @@ static void
 run_match_case(void **state)
 {
     const struct match_case *c = *state;
-    const struct verdict_rules *rules = make_rules(c->rules);
-    const struct verdict_rule *got = verdict_rule_match(rules, c->sender, c->auth, c->rcpt);
-    const struct verdict_rule *want = c->want < 0 ? NULL : &rules->r[c->want];
+    const struct rules *rules = make_rules(c->rules);
+    const struct rules_rule *got = rules_match(rules, c->sender, c->auth, c->rcpt);
+    const struct rules_rule *want = c->want < 0 ? NULL : &rules->r[c->want];
 
     if (got != want)
         fail_msg("matched rule %td, want %d", got ? got - rules->r : -1, c->want);
@@ -572,13 +572,13 @@ struct parse_case {
     const char *text;
     bool ok;
     const char *from, *auth, *rcpt;
-    enum verdict_req req;
+    enum rules_req req;
     enum verdict_action on_fail, on_unknown;
     const char *reason;		/* for a refused rule: a fragment of the reason */
 };
 
 #define PARSE_OK(label_, text_, from_, auth_, rcpt_, req_, fail_, unknown_)                 \
-    { (label_), (text_), true, (from_), (auth_), (rcpt_), VERDICT_REQ_##req_,              \
+    { (label_), (text_), true, (from_), (auth_), (rcpt_), RULES_REQ_##req_,                 \
       VERDICT_##fail_, VERDICT_##unknown_, NULL }
 #define PARSE_BAD(label_, text_, reason_)                                                   \
     { (label_), (text_), false, NULL, NULL, NULL, 0, 0, 0, (reason_) }
@@ -678,14 +678,14 @@ expect_load_error(const struct config *cfg, const char *frag1, const char *frag2
     struct mts_err err;
 
     mts_err_clear(&err);
-    if (verdict_rules_load(cfg, &scratch_rules, &err) != -1)
+    if (rules_load(cfg, &scratch_rules, &err) != -1)
         fail_msg("loaded %zu rules, want an error", scratch_rules.n);
     unit_assert_reason(&err, frag1);
     unit_assert_reason(&err, frag2);
 }
 
 static void
-assert_rule(const struct verdict_rule *r, const char *rcpt, enum verdict_req req,
+assert_rule(const struct rules_rule *r, const char *rcpt, enum rules_req req,
             const char *path, int line)
 {
     char where[sizeof(r->where)];
@@ -712,13 +712,13 @@ test_load_config_then_file(void **state)
     struct mts_err err;
 
     (void)state;
-    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
-        fail_msg("verdict_rules_load: %s", err.msg);
+    if (rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("rules_load: %s", err.msg);
     assert_int_equal(scratch_rules.n, 4);
-    assert_rule(&scratch_rules.r[0], "a.example", VERDICT_REQ_NONE, cfg->path, 1);
-    assert_rule(&scratch_rules.r[1], "b.example", VERDICT_REQ_MTA_STS, cfg->path, 2);
-    assert_rule(&scratch_rules.r[2], "c.example", VERDICT_REQ_NONE, rules_path, 3);
-    assert_rule(&scratch_rules.r[3], "d.example", VERDICT_REQ_MTA_STS, rules_path, 4);
+    assert_rule(&scratch_rules.r[0], "a.example", RULES_REQ_NONE, cfg->path, 1);
+    assert_rule(&scratch_rules.r[1], "b.example", RULES_REQ_MTA_STS, cfg->path, 2);
+    assert_rule(&scratch_rules.r[2], "c.example", RULES_REQ_NONE, rules_path, 3);
+    assert_rule(&scratch_rules.r[3], "d.example", RULES_REQ_MTA_STS, rules_path, 4);
     assert_int_equal(scratch_rules.r[1].on_fail, VERDICT_REJECT);
     assert_int_equal(scratch_rules.r[3].on_unknown, VERDICT_TAG);
 }
@@ -730,8 +730,8 @@ test_load_no_rules(void **state)
     struct mts_err err;
 
     (void)state;
-    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
-        fail_msg("verdict_rules_load: %s", err.msg);
+    if (rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("rules_load: %s", err.msg);
     assert_int_equal(scratch_rules.n, 0);
 }
 
@@ -817,14 +817,14 @@ expect_long_comment_ignored(const char *tail)
     struct mts_err err;
 
     mts_err_clear(&err);
-    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0) {
+    if (rules_load(cfg, &scratch_rules, &err) != 0) {
         unit_assert_reason(&err, place(rules_path, 2));
         return;
     }
     if (scratch_rules.n != 1)
         fail_msg("the comment at line 2 gave %zu rule(s); the last: rcpt=%s require=%s at %s",
                  scratch_rules.n - 1, scratch_rules.r[scratch_rules.n - 1].rcpt,
-                 verdict_req_name(scratch_rules.r[scratch_rules.n - 1].req),
+                 rules_req_name(scratch_rules.r[scratch_rules.n - 1].req),
                  scratch_rules.r[scratch_rules.n - 1].where);
 }
 
@@ -852,11 +852,11 @@ test_load_accepts_tls_with_probes(void **state)
     struct mts_err err;
 
     (void)state;
-    if (verdict_rules_load(cfg, &scratch_rules, &err) != 0)
-        fail_msg("verdict_rules_load: %s", err.msg);
+    if (rules_load(cfg, &scratch_rules, &err) != 0)
+        fail_msg("rules_load: %s", err.msg);
     assert_int_equal(scratch_rules.n, 2);
-    assert_int_equal(scratch_rules.r[0].req, VERDICT_REQ_TLS);
-    assert_int_equal(scratch_rules.r[1].req, VERDICT_REQ_VERIFIED_TLS);
+    assert_int_equal(scratch_rules.r[0].req, RULES_REQ_TLS);
+    assert_int_equal(scratch_rules.r[1].req, RULES_REQ_VERIFIED_TLS);
 }
 
 static const struct CMUnitTest load_tests[] = {
@@ -958,10 +958,10 @@ static const struct name_case name_cases[] = {
     { "outcome not-required", OUTCOME, VERDICT_NOT_REQUIRED, "not-required" },
     { "outcome fail", OUTCOME, VERDICT_FAIL, "fail" },
     { "outcome unknown", OUTCOME, VERDICT_UNKNOWN, "unknown" },
-    { "req none", REQ, VERDICT_REQ_NONE, "none" },
-    { "req tls", REQ, VERDICT_REQ_TLS, "tls" },
-    { "req verified-tls", REQ, VERDICT_REQ_VERIFIED_TLS, "verified-tls" },
-    { "req mta-sts", REQ, VERDICT_REQ_MTA_STS, "mta-sts" },
+    { "req none", REQ, RULES_REQ_NONE, "none" },
+    { "req tls", REQ, RULES_REQ_TLS, "tls" },
+    { "req verified-tls", REQ, RULES_REQ_VERIFIED_TLS, "verified-tls" },
+    { "req mta-sts", REQ, RULES_REQ_MTA_STS, "mta-sts" },
 };
 
 static void
@@ -970,7 +970,7 @@ run_name_case(void **state)
     const struct name_case *c = *state;
     const char *got = c->kind == ACTION ? verdict_action_name((enum verdict_action)c->value) :
                       c->kind == OUTCOME ? verdict_outcome_name((enum verdict_outcome)c->value) :
-                      verdict_req_name((enum verdict_req)c->value);
+                      rules_req_name((enum rules_req)c->value);
 
     assert_non_null(got);
     assert_string_equal(got, c->want);
@@ -1182,7 +1182,7 @@ run_probe_case(void **state)
 {
     const struct probe_case *c = *state;
     const char *const texts[] = { c->rule, NULL };
-    const struct verdict_rules *rules = make_rules(c->rule ? texts : texts + 1);
+    const struct rules *rules = make_rules(c->rule ? texts : texts + 1);
     struct probes_host ph[2];
     struct discover_result st;
     size_t n = c->mx[1] != NULL ? 2 : 1;
@@ -1249,7 +1249,7 @@ test_requiretls_probes(void **state)
     (void)state;
     for (size_t i = 0; i < N_ROWS(rows); i++) {
         const char *const texts[] = { rows[i].rule, NULL };
-        struct verdict_rules *rules = &scratch_rules;
+        struct rules *rules = &scratch_rules;
         struct probes_host ph[1];
         struct discover_result st;
         struct verdict_facts f = {
@@ -1259,7 +1259,7 @@ test_requiretls_probes(void **state)
         };
         struct verdict v;
 
-        verdict_rules_free(rules);
+        rules_free(rules);
         make_rules(rows[i].rule ? texts : texts + 1);
         fill_probe(&ph[0], rows[i].probe);
         make_status(&st, rows[i].status, POLICY_MX);
