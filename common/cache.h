@@ -135,7 +135,7 @@ struct cache_entry {
     int64_t checked_at; /* last TXT id check */
     int64_t last_used;  /* last time a recipient asked */
     bool has_status;    /* false: the column is NULL (a row written elsewhere) */
-    enum discover_status status; /* meaningful only with has_status */
+    enum status_kind status; /* meaningful only with has_status */
     char dnssec[16];    /* secure / insecure / bogus / "" */
     char last_error[256];
     char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */

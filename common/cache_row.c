@@ -25,7 +25,7 @@ enum kind {
     K_BOOL,   /* bool as 0/1 */
     K_U32,    /* uint32_t max_age, at most POLICY_MAX_AGE_LIMIT */
     K_MODE,   /* enum policy_mode as its name; NULL when there is no policy */
-    K_STATUS, /* enum discover_status as its name; NULL: has_status false */
+    K_STATUS, /* enum status_kind as its name; NULL: has_status false */
     K_MX      /* char **mx, n_mx: joined with '\n'; NULL without a policy */
 };
 
@@ -61,7 +61,7 @@ _Static_assert(NELEM(probe_cols) == CACHE_ROW_PROBE_NCOLS, "one value per probe 
 /* A longer status word is refused as too long (the column once filled a char[16]). */
 #define STATUS_WORD_MAX 16
 /* What an unknown word read back becomes: entry_ok refuses it. */
-#define STATUS_INVALID ((enum discover_status)(DISCOVER_UNKNOWN + 1))
+#define STATUS_INVALID ((enum status_kind)(STATUS_UNKNOWN + 1))
 #define MODE_INVALID ((enum policy_mode)(POLICY_MODE_NONE + 1))
 
 static const struct nametab dnssec_names[] = {
@@ -191,7 +191,7 @@ entry_ok(const struct cache_entry *e, struct mts_err *err)
             bad = "mode";
         else if (e->max_age > POLICY_MAX_AGE_LIMIT)
             bad = "max_age";
-        else if (e->has_status && (unsigned)e->status > DISCOVER_UNKNOWN)
+        else if (e->has_status && (unsigned)e->status > STATUS_UNKNOWN)
             bad = "status";
         else if (e->dnssec[0] != '\0' && nametab_code(dnssec_names, NAMETAB_EXACT, e->dnssec) < 0)
             bad = "dnssec";
@@ -252,7 +252,7 @@ encode_cols(const struct col *cols, size_t n, const void *obj, const char *joine
             break;
         case K_STATUS:
             v[i] = text_or_null(
-                e->has_status ? nametab_name(discover_status_names, (int)e->status) : NULL);
+                e->has_status ? nametab_name(status_kind_names, (int)e->status) : NULL);
             break;
         case K_MX:
             /* A policy without patterns stores "", no policy NULL. */
@@ -347,9 +347,9 @@ decode_col(const struct cache_val *v, const struct col *col, void *obj)
         e->mode = m >= 0 ? (enum policy_mode)m : MODE_INVALID;
         return m >= 0 ? NULL : "is not enforce, testing or none";
     case K_STATUS:
-        m = nametab_coden(discover_status_names, NAMETAB_EXACT, v->text, v->len);
+        m = nametab_coden(status_kind_names, NAMETAB_EXACT, v->text, v->len);
         e->has_status = true;
-        e->status = m >= 0 ? (enum discover_status)m : STATUS_INVALID; /* entry_ok names it */
+        e->status = m >= 0 ? (enum status_kind)m : STATUS_INVALID; /* entry_ok names it */
         return NULL;
     case K_MX:
         return mx_split(v->text, v->len, e) ? NULL : "could not be copied (out of memory)";

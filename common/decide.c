@@ -137,7 +137,7 @@ static void
 public_reason(struct decision *out)
 {
     if (out->scope != DECIDE_INTERNAL_ERROR &&
-        !(out->outcome == VERDICT_UNKNOWN && out->status == DISCOVER_UNKNOWN))
+        !(out->outcome == VERDICT_UNKNOWN && out->status == STATUS_UNKNOWN))
         return;
     if (out->requiretls_refused && out->scope != DECIDE_INTERNAL_ERROR)
         mts_text_set(out->reason, sizeof(out->reason),
@@ -160,7 +160,7 @@ struct gather {
     const char *domain;
     const struct timespec *deadline;
     struct verdict_facts f;
-    struct discover_result *st;
+    struct status_result *st;
     char route[300];
     char (*mx)[254];		/* DISCOVER_MAX_MX */
     const char *mxp[DISCOVER_MAX_MX];
@@ -181,7 +181,7 @@ static void
 gather_mx(struct gather *g)
 {
     const struct decide_ctx *ctx = g->ctx;
-    const struct discover_result *st = g->st;
+    const struct status_result *st = g->st;
     struct mts_err err;
     bool any_match = false;
     int64_t n_asked = 0;
@@ -192,7 +192,7 @@ gather_mx(struct gather *g)
     for (int i = 0; i < g->n_mx; i++) {
         g->mxp[i] = g->mx[i];
         any_match = any_match ||
-                    (st->status == DISCOVER_ENFORCE && discover_result_mx_allows(st, g->mx[i]));
+                    (st->status == STATUS_ENFORCE && status_result_mx_allows(st, g->mx[i]));
     }
     for (int i = 0; g->ph != NULL && i < g->n_mx; i++) {
         const struct discover_caller *who = g->s->who;
@@ -201,8 +201,8 @@ gather_mx(struct gather *g)
         if (strcmp(g->mx[i], ".") == 0)
             continue;
         g->ph[i].state = PROBES_NOT_YET;
-        if (st->status == DISCOVER_ENFORCE &&
-            (!any_match ? !g->tls_req : !discover_result_mx_allows(st, g->mx[i]))) {
+        if (st->status == STATUS_ENFORCE &&
+            (!any_match ? !g->tls_req : !status_result_mx_allows(st, g->mx[i]))) {
             mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
                          "%s is not probed: it does not decide the verdict", g->mx[i]);
             continue;
@@ -235,7 +235,7 @@ judge_waiting(struct gather *g, struct verdict *out)
     for (;;) {
         verdict_decide(g->ctx->rules, &g->f, out);
         if (g->ph == NULL || g->n_mx <= 0 || out->outcome != VERDICT_UNKNOWN ||
-            g->st->status == DISCOVER_UNKNOWN ||
+            g->st->status == STATUS_UNKNOWN ||
             !probes_wait(g->ctx->probes, g->probed, (size_t)g->n_mx, g->deadline, g->ph))
             return;
     }
@@ -254,7 +254,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
     /* DANE (RFC 7672) may demand a path of any domain: its MX hosts' probes
      * carry their TLSA outcome (the mta-sts requirement only, verdict.h). */
     bool dane_req = ctx->probes != NULL && (rule == NULL || rule->req == RULES_REQ_MTA_STS);
-    struct discover_result *st = g->st;
+    struct status_result *st = g->st;
 
     g->tls_req = tls_req;
     g->f.sender = g->s->sender;
@@ -273,11 +273,11 @@ gather_and_judge(struct gather *g, struct verdict *out)
      * enforce policy (it answers NOTFOUND for the others): for tls and
      * verified-tls elsewhere only the declared transports and relays count. */
     g->f.route_enforces = verdict_route_enforces(
-        ctx->cfg, tls_req && st->status != DISCOVER_ENFORCE ? NULL : ctx->map_routes,
+        ctx->cfg, tls_req && st->status != STATUS_ENFORCE ? NULL : ctx->map_routes,
         g->r->mailer, g->r->host, g->domain, g->route, sizeof(g->route));
     for (int pass = 0; pass < 2; pass++) {
-        if ((st->status == DISCOVER_ENFORCE || tls_req ||
-             (dane_req && st->status != DISCOVER_UNKNOWN)) && g->n_mx < 0)
+        if ((st->status == STATUS_ENFORCE || tls_req ||
+             (dane_req && st->status != STATUS_UNKNOWN)) && g->n_mx < 0)
             gather_mx(g);
         judge_waiting(g, out);
         /* Only a reject that rests on the policy waits for a re-check;
@@ -285,7 +285,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
         if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
             break;
         /* RFC 8461 §5: no permanent failure before checking for a new policy. */
-        discover_result_free(st);
+        status_result_free(st);
         if (clock_ms_until(g->deadline) <= 0)
             st->rechecked = false;
         else
@@ -309,7 +309,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
 {
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
     struct verdict *v = calloc(1, sizeof(*v));
-    struct discover_result *st = calloc(1, sizeof(*st));
+    struct status_result *st = calloc(1, sizeof(*st));
     struct gather *g = calloc(1, sizeof(*g));
     char (*mx)[254] = calloc(DISCOVER_MAX_MX, sizeof(*mx));
     struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
@@ -344,7 +344,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         /* The probe's details are for the log, never the reply. */
         mts_text_set(out->why, sizeof(out->why), "%s%s%s", v->reason,
                      v->detail[0] != '\0' ? "; probe: " : "", v->detail);
-        discover_result_free(st);
+        status_result_free(st);
     }
     public_reason(out);
     free(ph);
@@ -364,7 +364,7 @@ decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,
     enum address_result ar;
 
     memset(out, 0, sizeof(*out));
-    out->status = DISCOVER_UNKNOWN;
+    out->status = STATUS_UNKNOWN;
     out->action = VERDICT_TAG;
     out->effect = out->applied = DECIDE_UNTOUCHED;
     out->requiretls_asked = s->requiretls;

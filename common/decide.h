@@ -130,7 +130,7 @@ extern const struct nametab decide_effect_names[];
 struct decision {
     enum decide_scope scope;
     char domain[254];		/* normalised; "" when the address has none */
-    enum discover_status status;	/* DISCOVER_UNKNOWN unless looked up */
+    enum status_kind status;	/* STATUS_UNKNOWN unless looked up */
     char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
     enum rules_req req;
     enum verdict_outcome outcome;

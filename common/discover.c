@@ -107,7 +107,7 @@ io_fetch(void *arg, const char *domain, const char *const *addrs, size_t n_addrs
  * visits leave last_used alone, so what nobody uses ages out.
  */
 static bool
-refresh(struct discover *d, const char *domain, bool used, struct discover_result *res,
+refresh(struct discover *d, const char *domain, bool used, struct status_result *res,
         struct cache_entry *ep, uint32_t *genp)
 {
     const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
@@ -134,7 +134,7 @@ refresh(struct discover *d, const char *domain, bool used, struct discover_resul
         if (cs != CACHE_OK && cs != CACHE_NOT_FOUND) {
             /* Without the row we cannot know whether a policy is cached:
              * never guess "no policy". */
-            res->status = DISCOVER_UNKNOWN;
+            res->status = STATUS_UNKNOWN;
             mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
             log_msg(LOG_ERR, "%s: cache unreadable: %s", domain, err.msg);
             return false;
@@ -192,7 +192,7 @@ inflight_unref(struct discover *d, struct inflight *f)
     /* Called with d->mu held. */
     if (--f->refs > 0)
         return;
-    discover_result_free(&f->res);
+    status_result_free(&f->res);
     pthread_cond_destroy(&f->cv);
     free(f);
 }
@@ -270,7 +270,7 @@ drop_waiter(struct discover *d, struct inflight *f)
  */
 static struct inflight *
 inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, bool waiter,
-              const struct discover_caller *who, struct discover_result *res)
+              const struct discover_caller *who, struct status_result *res)
 {
     struct inflight *f = inflight_find(d, domain, mx_only);
     bool charged = false;
@@ -287,9 +287,9 @@ inflight_join(struct discover *d, const char *domain, bool mx_only, bool used, b
         return NULL;
     if (who != NULL && discover_cap_of(d, who) != NULL) {
         bool log_it;
-        enum lookupcap_result r = discover_cap_take(d, who, &log_it);
+        enum lookupq_cap_result r = discover_cap_take(d, who, &log_it);
 
-        if (r != LOOKUPCAP_OK) {
+        if (r != LOOKUPQ_CAP_OK) {
             if (res != NULL)
                 discover_cap_refuse(d, who, r, log_it, res);
             return NULL;
@@ -378,7 +378,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
             refresh_store(d, &e, gen);
             pthread_mutex_lock(&d->mu);
         }
-        if (!f->mx_only && f->res.status == DISCOVER_ENFORCE && d->cache != NULL) {
+        if (!f->mx_only && f->res.status == STATUS_ENFORCE && d->cache != NULL) {
             /* After the callers have their answer: the MX set their
              * recipients will need, unless one is cached. */
             pthread_mutex_unlock(&d->mu);
@@ -414,7 +414,7 @@ refresh_worker_main(void *arg)
  */
 static bool
 lookup_and_wait(struct discover *d, const char *domain, const struct timespec *deadline,
-                int budget_ms, const struct discover_caller *who, struct discover_result *res)
+                int budget_ms, const struct discover_caller *who, struct status_result *res)
 {
     struct inflight *f;
     bool finished;
@@ -424,7 +424,7 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     f = inflight_join(d, domain, false, true, true, who, res);
     if (f == NULL) {
         pthread_mutex_unlock(&d->mu);
-        res->status = DISCOVER_UNKNOWN;
+        res->status = STATUS_UNKNOWN;
         if (res->error[0] == '\0')
             mts_text_set(res->error, sizeof(res->error),
                          "lookup queue is full or shutting down");
@@ -436,11 +436,11 @@ lookup_and_wait(struct discover *d, const char *domain, const struct timespec *d
     }
     drop_waiter(d, f);
     if (f->done) {
-        discover_result_free(res);
-        discover_result_copy(res, &f->res);
+        status_result_free(res);
+        status_result_copy(res, &f->res);
     } else {
-        res->status = DISCOVER_UNKNOWN;
-        res->source = DISCOVER_FROM_FRESH;
+        res->status = STATUS_UNKNOWN;
+        res->source = STATUS_FROM_FRESH;
         mts_text_set(res->error, sizeof(res->error),
                  d->cache != NULL ?
                      "lookup did not finish within %d ms (it goes on and will fill the cache)" :
@@ -512,7 +512,7 @@ discover_drain(struct discover *d)
 /* With at_once (deadline NULL) only memory answers: false when it cannot. */
 static bool
 lookup(struct discover *d, const char *domain, const struct timespec *deadline, int flags,
-       const struct discover_caller *who, struct discover_result *res, bool at_once)
+       const struct discover_caller *who, struct status_result *res, bool at_once)
 {
     struct cache_entry e;
     struct mts_err err;
@@ -521,8 +521,8 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
     int budget_ms = at_once ? 0 : clock_ms_until(deadline);
 
     memset(res, 0, sizeof(*res));
-    res->status = DISCOVER_UNKNOWN;
-    res->source = DISCOVER_FROM_CACHE;
+    res->status = STATUS_UNKNOWN;
+    res->source = STATUS_FROM_CACHE;
     if (domain_normalize(domain, res->domain, sizeof(res->domain), &err) != 0) {
         snprintf(res->domain, sizeof(res->domain), "%.*s", 200, domain ? domain : "");
         mts_text_set(res->error, sizeof(res->error), "invalid domain: %s", err.msg);
@@ -561,15 +561,15 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
 
             cache_entry_free(&e);
             if (recheck && at_once) {
-                discover_result_free(res);
+                status_result_free(res);
                 return false;
             }
             if (recheck) {
-                struct discover_result fresh;
+                struct status_result fresh;
 
                 memset(&fresh, 0, sizeof(fresh));
                 if (lookup_and_wait(d, res->domain, deadline, budget_ms, who, &fresh)) {
-                    discover_result_free(res);
+                    status_result_free(res);
                     *res = fresh;
                     return true;
                 }
@@ -577,7 +577,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
                 res->rechecked = false;
                 mts_text_set(res->error, sizeof(res->error), "TXT re-check incomplete: %s",
                          fresh.error);
-                discover_result_free(&fresh);
+                status_result_free(&fresh);
                 return true;
             }
             if (due)
@@ -589,7 +589,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
             return false; /* expired in memory: a lookup to wait for */
     } else if (cs != CACHE_NOT_FOUND && cs != CACHE_BAD_ROW) {
         /* (A bad row is looked up afresh and replaced, in refresh().) */
-        res->status = DISCOVER_UNKNOWN;
+        res->status = STATUS_UNKNOWN;
         mts_text_set(res->error, sizeof(res->error), "cache unreadable: %s", err.msg);
         log_msg(LOG_ERR, "%s: cache unreadable: %s", res->domain, err.msg);
         return true;
@@ -600,7 +600,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
 
 void
 discover_lookup_as(struct discover *d, const char *domain, const struct timespec *deadline,
-                   int flags, const struct discover_caller *who, struct discover_result *res)
+                   int flags, const struct discover_caller *who, struct status_result *res)
 {
     /* No wait on the cache outlives the caller's deadline. */
     const struct timespec *outer = cache_bound_waits(deadline);
@@ -611,18 +611,18 @@ discover_lookup_as(struct discover *d, const char *domain, const struct timespec
 
 void
 discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
-                int flags, struct discover_result *res)
+                int flags, struct status_result *res)
 {
     discover_lookup_as(d, domain, deadline, flags, NULL, res);
 }
 
 bool
-discover_lookup_at_once(struct discover *d, const char *domain, struct discover_result *res)
+discover_lookup_at_once(struct discover *d, const char *domain, struct status_result *res)
 {
     bool answered = lookup(d, domain, NULL, 0, NULL, res, true);
 
     if (!answered) {
-        discover_result_free(res);
+        status_result_free(res);
         memset(res, 0, sizeof(*res));
     }
     return answered;

@@ -9,7 +9,7 @@
  *	struct timespec deadline = clock_deadline_after(ms);
  *	discover_lookup(d, "partner.example", &deadline, 0, &res);
  *	... res.status, res.source, res.error ...
- *	discover_result_free(&res);
+ *	status_result_free(&res);
  *	discover_close(d);
  *
  * DESCRIPTION
@@ -129,7 +129,7 @@ void discover_set_clock(struct discover *d, discover_clock_fn now);
 /* domain: as given by a user or an address; normalised here (domain.h).
  * Nobody is charged: no cap applies (mtasts-ctl, the policy map). */
 void discover_lookup(struct discover *d, const char *domain, const struct timespec *deadline,
-                     int flags, struct discover_result *res);
+                     int flags, struct status_result *res);
 
 /*
  * The same answer from memory alone, for a caller that must not wait (the
@@ -137,7 +137,7 @@ void discover_lookup(struct discover *d, const char *domain, const struct timesp
  * usable row for domain (then discover_lookup waits for it).
  */
 bool discover_lookup_at_once(struct discover *d, const char *domain,
-                             struct discover_result *res);
+                             struct status_result *res);
 
 /* Who asks, for the caps on fresh lookups in flight. */
 struct discover_caller {
@@ -150,7 +150,7 @@ struct discover_caller {
 /* discover_lookup on behalf of who (NULL: nobody, as discover_lookup). */
 void discover_lookup_as(struct discover *d, const char *domain, const struct timespec *deadline,
                         int flags, const struct discover_caller *who,
-                        struct discover_result *res);
+                        struct status_result *res);
 
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);

@@ -28,15 +28,15 @@ discover_cap_open(struct discover *d, struct mts_err *err)
     const struct config *cfg = d->cfg;
 
     if (cfg->lookups_per_sender > 0 || cfg->lookups_per_connection > 0) {
-        d->cap = lookupcap_new((unsigned)cfg->lookups_per_sender,
-                               (unsigned)cfg->lookups_per_connection, CAP_LOG_INTERVAL);
+        d->cap = lookupq_cap_new((unsigned)cfg->lookups_per_sender,
+                                 (unsigned)cfg->lookups_per_connection, CAP_LOG_INTERVAL);
         if (d->cap == NULL) {
             mts_err_set(err, "out of memory");
             return -1;
         }
     }
-    d->map_cap = lookupcap_new(map_share(d), (unsigned)cfg->map_lookups_per_connection,
-                               CAP_LOG_INTERVAL);
+    d->map_cap = lookupq_cap_new(map_share(d), (unsigned)cfg->map_lookups_per_connection,
+                                 CAP_LOG_INTERVAL);
     if (d->map_cap == NULL) {
         mts_err_set(err, "out of memory");
         return -1;
@@ -47,36 +47,36 @@ discover_cap_open(struct discover *d, struct mts_err *err)
 void
 discover_cap_close(struct discover *d)
 {
-    lookupcap_free(d->cap);
-    lookupcap_free(d->map_cap);
+    lookupq_cap_free(d->cap);
+    lookupq_cap_free(d->map_cap);
     d->cap = d->map_cap = NULL;
 }
 
-struct lookupcap *
+struct lookupq_cap *
 discover_cap_of(const struct discover *d, const struct discover_caller *who)
 {
     return who->map ? d->map_cap : d->cap;
 }
 
-enum lookupcap_result
+enum lookupq_cap_result
 discover_cap_take(struct discover *d, const struct discover_caller *who, bool *log_it)
 {
-    return lookupcap_take(discover_cap_of(d, who), who->map ? MAP_SENDER : who->sender,
-                          who->conn, d->now(), log_it);
+    return lookupq_cap_take(discover_cap_of(d, who), who->map ? MAP_SENDER : who->sender,
+                            who->conn, d->now(), log_it);
 }
 
 void
 discover_cap_give(struct discover *d, bool map, const char *sender, uint64_t conn)
 {
-    lookupcap_give(map ? d->map_cap : d->cap, map ? MAP_SENDER : sender, conn, d->now());
+    lookupq_cap_give(map ? d->map_cap : d->cap, map ? MAP_SENDER : sender, conn, d->now());
 }
 
 /* The policy map's refusals: TEMP for its client, logged as the map's. */
 static void
-map_refusal(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
+map_refusal(struct discover *d, const struct discover_caller *who, enum lookupq_cap_result r,
             bool log_it, char *why, size_t whysz)
 {
-    bool all = r == LOOKUPCAP_SENDER;
+    bool all = r == LOOKUPQ_CAP_SENDER;
     long long cap = all ? (long long)map_share(d) : (long long)d->cfg->map_lookups_per_connection;
 
     if (all)
@@ -97,15 +97,15 @@ map_refusal(struct discover *d, const struct discover_caller *who, enum lookupca
 }
 
 void
-discover_refusal(struct discover *d, const struct discover_caller *who, enum lookupcap_result r,
+discover_refusal(struct discover *d, const struct discover_caller *who, enum lookupq_cap_result r,
                  bool log_it, char *why, size_t whysz)
 {
-    bool by_sender = r == LOOKUPCAP_SENDER;
+    bool by_sender = r == LOOKUPQ_CAP_SENDER;
     const char *what = by_sender ? "sender" : "connection";
     long long cap = by_sender ? (long long)d->cfg->lookups_per_sender :
                                 (long long)d->cfg->lookups_per_connection;
 
-    if (r == LOOKUPCAP_NOMEM) {
+    if (r == LOOKUPQ_CAP_NOMEM) {
         mts_text_set(why, whysz, "out of memory");
         return;
     }
@@ -131,9 +131,9 @@ discover_refusal(struct discover *d, const struct discover_caller *who, enum loo
 
 void
 discover_cap_refuse(struct discover *d, const struct discover_caller *who,
-                    enum lookupcap_result r, bool log_it, struct discover_result *res)
+                    enum lookupq_cap_result r, bool log_it, struct status_result *res)
 {
-    res->status = DISCOVER_UNKNOWN;
-    res->source = DISCOVER_FROM_FRESH;
+    res->status = STATUS_UNKNOWN;
+    res->source = STATUS_FROM_FRESH;
     discover_refusal(d, who, r, log_it, res->error, sizeof(res->error));
 }

@@ -28,8 +28,8 @@ struct inflight {
     bool charged;			/* counted against who_sender / who_conn (lookupq.h) */
     bool charged_map;			/* ... the policy map's (discover_cap.c) */
     uint64_t who_conn;
-    char who_sender[LOOKUPCAP_SENDER_MAX + 1];
-    struct discover_result res;
+    char who_sender[LOOKUPQ_CAP_SENDER_MAX + 1];
+    struct status_result res;
 };
 
 struct discover {
@@ -50,8 +50,8 @@ struct discover {
     int drainers;			/* discover_drain calls waiting on done_cv */
     struct inflight *inflight;		/* every queued or running lookup */
     struct lookupq q;			/* lanes: waited, abandoned, refresh */
-    struct lookupcap *cap;		/* fresh lookups in flight per sender / connection */
-    struct lookupcap *map_cap;		/* ... of the policy map, and per map connection */
+    struct lookupq_cap *cap;		/* fresh lookups in flight per sender / connection */
+    struct lookupq_cap *map_cap;		/* ... of the policy map, and per map connection */
     size_t running;
     bool stopping;
     pthread_t *workers;			/* refresh_workers, then the recipients' (growing) */
@@ -93,21 +93,21 @@ void *discover_refresher_main(void *arg);
  */
 int discover_cap_open(struct discover *d, struct mts_err *err);
 void discover_cap_close(struct discover *d);
-struct lookupcap *discover_cap_of(const struct discover *d, const struct discover_caller *who);
-enum lookupcap_result discover_cap_take(struct discover *d, const struct discover_caller *who,
-                                        bool *log_it);
+struct lookupq_cap *discover_cap_of(const struct discover *d, const struct discover_caller *who);
+enum lookupq_cap_result discover_cap_take(struct discover *d, const struct discover_caller *who,
+                                          bool *log_it);
 void discover_cap_give(struct discover *d, bool map, const char *sender, uint64_t conn);
 /* Why who's new domain is not looked up now: res is unknown, its error says why. */
 void discover_cap_refuse(struct discover *d, const struct discover_caller *who,
-                         enum lookupcap_result r, bool log_it, struct discover_result *res);
+                         enum lookupq_cap_result r, bool log_it, struct status_result *res);
 
 /*
  * Why a fresh lookup of who's (policy or cold MX set) is refused: the
- * sentence into why; logged when log_it (lookupcap_take says, at most once a
+ * sentence into why; logged when log_it (lookupq_cap_take says, at most once a
  * minute per sender or connection).
  */
 void discover_refusal(struct discover *d, const struct discover_caller *who,
-                      enum lookupcap_result r, bool log_it, char *why, size_t whysz);
+                      enum lookupq_cap_result r, bool log_it, char *why, size_t whysz);
 
 /* Looks domain's MX set up again (if_missing: only when none is stored). */
 void discover_mx_refresh(struct discover *d, const char *domain, bool if_missing);

@@ -137,7 +137,7 @@ mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hos
 static bool
 mx_charge(struct discover *d, const struct discover_caller *who, struct mts_err *err)
 {
-    enum lookupcap_result r;
+    enum lookupq_cap_result r;
     bool log_it = false;
 
     if (who == NULL || discover_cap_of(d, who) == NULL)
@@ -145,7 +145,7 @@ mx_charge(struct discover *d, const struct discover_caller *who, struct mts_err 
     pthread_mutex_lock(&d->mu);
     r = discover_cap_take(d, who, &log_it);
     pthread_mutex_unlock(&d->mu);
-    if (r == LOOKUPCAP_OK)
+    if (r == LOOKUPQ_CAP_OK)
         return true;
     {
         char why[sizeof(err->msg)];

@@ -553,7 +553,7 @@ copy_row(const void *val, size_t len, void *arg)
     e->has_policy = rs.has_policy;
     e->mode = (enum policy_mode)rs.mode;
     e->has_status = rs.has_status;
-    e->status = (enum discover_status)rs.status;
+    e->status = (enum status_kind)rs.status;
     (void)take_str(v + 1 + sizeof(rf), e->txt_id, sizeof(e->txt_id));
     p = sh->data + sizeof(rs);
     p = take_str(p, e->dnssec, sizeof(e->dnssec));

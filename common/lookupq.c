@@ -124,20 +124,20 @@ struct holder {
     uint64_t conn;
     int64_t reported_at;	/* 0: never */
     unsigned held;
-    char sender[LOOKUPCAP_SENDER_MAX + 1];
+    char sender[LOOKUPQ_CAP_SENDER_MAX + 1];
 };
 
-struct lookupcap {
+struct lookupq_cap {
     unsigned per_sender, per_conn;
     int64_t log_interval;
     size_t entries;
     struct holder *bucket[BUCKETS];
 };
 
-struct lookupcap *
-lookupcap_new(unsigned per_sender, unsigned per_connection, int64_t log_interval_s)
+struct lookupq_cap *
+lookupq_cap_new(unsigned per_sender, unsigned per_connection, int64_t log_interval_s)
 {
-    struct lookupcap *c = calloc(1, sizeof(*c));
+    struct lookupq_cap *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         return NULL;
@@ -148,7 +148,7 @@ lookupcap_new(unsigned per_sender, unsigned per_connection, int64_t log_interval
 }
 
 void
-lookupcap_free(struct lookupcap *c)
+lookupq_cap_free(struct lookupq_cap *c)
 {
     if (c == NULL)
         return;
@@ -176,7 +176,7 @@ bucket_of(bool is_conn, const char *sender, uint64_t conn)
         }
         x ^= 0x5a;
     } else {
-        for (size_t i = 0; sender[i] != '\0' && i < LOOKUPCAP_SENDER_MAX; i++) {
+        for (size_t i = 0; sender[i] != '\0' && i < LOOKUPQ_CAP_SENDER_MAX; i++) {
             x ^= (unsigned char)sender[i];
             x *= 1099511628211ULL;
         }
@@ -189,12 +189,12 @@ same(const struct holder *h, bool is_conn, const char *sender, uint64_t conn)
 {
     if (h->is_conn != is_conn)
         return false;
-    return is_conn ? h->conn == conn : strncmp(h->sender, sender, LOOKUPCAP_SENDER_MAX) == 0;
+    return is_conn ? h->conn == conn : strncmp(h->sender, sender, LOOKUPQ_CAP_SENDER_MAX) == 0;
 }
 
 /* An entry that holds nothing and has no recent report is dropped. */
 static bool
-idle(const struct lookupcap *c, const struct holder *h, int64_t now)
+idle(const struct lookupq_cap *c, const struct holder *h, int64_t now)
 {
     return h->held == 0 && (h->reported_at == 0 || now - h->reported_at >= c->log_interval);
 }
@@ -202,7 +202,7 @@ idle(const struct lookupcap *c, const struct holder *h, int64_t now)
 /* Drops the idle entries of a bucket, so memory follows what is in flight
  * (and recently refused). Never while the caller holds an entry of it. */
 static void
-prune(struct lookupcap *c, size_t b, int64_t now)
+prune(struct lookupq_cap *c, size_t b, int64_t now)
 {
     struct holder **pp = &c->bucket[b], *h;
 
@@ -219,7 +219,7 @@ prune(struct lookupcap *c, size_t b, int64_t now)
 
 /* The entry of a sender or connection; create: make one when missing. */
 static struct holder *
-find(struct lookupcap *c, bool is_conn, const char *sender, uint64_t conn, bool create)
+find(struct lookupq_cap *c, bool is_conn, const char *sender, uint64_t conn, bool create)
 {
     size_t b = bucket_of(is_conn, sender, conn);
     struct holder *h;
@@ -232,7 +232,7 @@ find(struct lookupcap *c, bool is_conn, const char *sender, uint64_t conn, bool 
     h->is_conn = is_conn;
     h->conn = conn;
     if (!is_conn)
-        snprintf(h->sender, sizeof(h->sender), "%.*s", LOOKUPCAP_SENDER_MAX, sender);
+        snprintf(h->sender, sizeof(h->sender), "%.*s", LOOKUPQ_CAP_SENDER_MAX, sender);
     h->next = c->bucket[b];
     c->bucket[b] = h;
     c->entries++;
@@ -240,7 +240,7 @@ find(struct lookupcap *c, bool is_conn, const char *sender, uint64_t conn, bool 
 }
 
 static void
-forget_if_idle(struct lookupcap *c, struct holder *h, int64_t now)
+forget_if_idle(struct lookupq_cap *c, struct holder *h, int64_t now)
 {
     size_t b = bucket_of(h->is_conn, h->sender, h->conn);
 
@@ -256,9 +256,9 @@ forget_if_idle(struct lookupcap *c, struct holder *h, int64_t now)
     }
 }
 
-enum lookupcap_result
-lookupcap_take(struct lookupcap *c, const char *sender, uint64_t conn, int64_t now,
-               bool *log_it)
+enum lookupq_cap_result
+lookupq_cap_take(struct lookupq_cap *c, const char *sender, uint64_t conn, int64_t now,
+                 bool *log_it)
 {
     bool use_sender = c->per_sender > 0 && sender != NULL && sender[0] != '\0';
     bool use_conn = c->per_conn > 0 && conn != 0;
@@ -271,11 +271,11 @@ lookupcap_take(struct lookupcap *c, const char *sender, uint64_t conn, int64_t n
     if (use_conn)
         prune(c, bucket_of(true, "", conn), now);
     if (use_sender && (s = find(c, false, sender, 0, true)) == NULL)
-        return LOOKUPCAP_NOMEM;
+        return LOOKUPQ_CAP_NOMEM;
     if (use_conn && (k = find(c, true, "", conn, true)) == NULL) {
         if (s != NULL)
             forget_if_idle(c, s, now);
-        return LOOKUPCAP_NOMEM;
+        return LOOKUPQ_CAP_NOMEM;
     }
     if (s != NULL && s->held >= c->per_sender) {
         /* Reported once an interval per sender, not once a recipient. */
@@ -285,7 +285,7 @@ lookupcap_take(struct lookupcap *c, const char *sender, uint64_t conn, int64_t n
         }
         if (k != NULL)
             forget_if_idle(c, k, now);
-        return LOOKUPCAP_SENDER;
+        return LOOKUPQ_CAP_SENDER;
     }
     if (k != NULL && k->held >= c->per_conn) {
         if (k->reported_at == 0 || now - k->reported_at >= c->log_interval) {
@@ -294,17 +294,17 @@ lookupcap_take(struct lookupcap *c, const char *sender, uint64_t conn, int64_t n
         }
         if (s != NULL)
             forget_if_idle(c, s, now);
-        return LOOKUPCAP_CONNECTION;
+        return LOOKUPQ_CAP_CONNECTION;
     }
     if (s != NULL)
         s->held++;
     if (k != NULL)
         k->held++;
-    return LOOKUPCAP_OK;
+    return LOOKUPQ_CAP_OK;
 }
 
 void
-lookupcap_give(struct lookupcap *c, const char *sender, uint64_t conn, int64_t now)
+lookupq_cap_give(struct lookupq_cap *c, const char *sender, uint64_t conn, int64_t now)
 {
     struct holder *h;
 
@@ -321,7 +321,7 @@ lookupcap_give(struct lookupcap *c, const char *sender, uint64_t conn, int64_t n
 }
 
 unsigned
-lookupcap_held(const struct lookupcap *c, const char *sender, uint64_t conn)
+lookupq_cap_held(const struct lookupq_cap *c, const char *sender, uint64_t conn)
 {
     bool is_conn = sender == NULL;
     size_t b = bucket_of(is_conn, is_conn ? "" : sender, conn);
@@ -333,7 +333,7 @@ lookupcap_held(const struct lookupcap *c, const char *sender, uint64_t conn)
 }
 
 size_t
-lookupcap_entries(const struct lookupcap *c)
+lookupq_cap_entries(const struct lookupq_cap *c)
 {
     return c->entries;
 }

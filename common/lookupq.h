@@ -10,10 +10,10 @@
  *	lookupq_move(&q, &job->item, LOOKUPQ_ABANDONED);  its last waiter left
  *	item = lookupq_pop(&q, LOOKUPQ_FOR_RECIPIENTS);
  *
- *	struct lookupcap *c = lookupcap_new(per_sender, per_connection, 60);
- *	switch (lookupcap_take(c, "alice", 42, now, &log_it)) ...
- *	lookupcap_give(c, "alice", 42, now);
- *	lookupcap_free(c);
+ *	struct lookupq_cap *c = lookupq_cap_new(per_sender, per_connection, 60);
+ *	switch (lookupq_cap_take(c, "alice", 42, now, &log_it)) ...
+ *	lookupq_cap_give(c, "alice", 42, now);
+ *	lookupq_cap_free(c);
  *
  * DESCRIPTION
  *	Lanes. A lookup somebody waits for (WAITED) goes before one whose
@@ -27,12 +27,12 @@
  *	(a waiter joined a background job, or the last waiter left) and does
  *	nothing to one that is not queued (taken by a worker).
  *
- *	Caps. lookupcap counts the fresh lookups (new domains, not joins of a
+ *	Caps. lookupq_cap counts the fresh lookups (new domains, not joins of a
  *	lookup already in flight) that each sender (authenticated user, else
  *	client address) and each connection started and that have not
  *	finished, abandoned or not: a sender whose caller gave up still holds
- *	a worker until the lookup ends. lookupcap_take charges both or
- *	neither; lookupcap_give returns the charge when the lookup finishes.
+ *	a worker until the lookup ends. lookupq_cap_take charges both or
+ *	neither; lookupq_cap_give returns the charge when the lookup finishes.
  *	A cap of 0 means none. Memory: one entry per sender or connection
  *	with a lookup in flight, or refused within the last log interval.
  *
@@ -84,35 +84,35 @@ int lookupq_lane_of(const struct lookupq_item *it);
 
 /* ------------------------------------------------------------ caps */
 
-enum lookupcap_result {
-    LOOKUPCAP_OK,		/* charged to the sender and the connection */
-    LOOKUPCAP_SENDER,		/* the sender is at its cap: nothing charged */
-    LOOKUPCAP_CONNECTION,	/* the connection is at its cap: nothing charged */
-    LOOKUPCAP_NOMEM		/* no memory to count: nothing charged */
+enum lookupq_cap_result {
+    LOOKUPQ_CAP_OK,		/* charged to the sender and the connection */
+    LOOKUPQ_CAP_SENDER,		/* the sender is at its cap: nothing charged */
+    LOOKUPQ_CAP_CONNECTION,	/* the connection is at its cap: nothing charged */
+    LOOKUPQ_CAP_NOMEM		/* no memory to count: nothing charged */
 };
 
-#define LOOKUPCAP_SENDER_MAX 255	/* longer sender keys are cut (still distinct enough) */
+#define LOOKUPQ_CAP_SENDER_MAX 255	/* longer sender keys are cut (still distinct enough) */
 
-struct lookupcap;
+struct lookupq_cap;
 
 /* per_sender, per_connection: 0 for no cap; log_interval_s: how often a
  * sender's refusals are reported. NULL when out of memory. */
-struct lookupcap *lookupcap_new(unsigned per_sender, unsigned per_connection,
-                                int64_t log_interval_s);
-void lookupcap_free(struct lookupcap *c);
+struct lookupq_cap *lookupq_cap_new(unsigned per_sender, unsigned per_connection,
+                                    int64_t log_interval_s);
+void lookupq_cap_free(struct lookupq_cap *c);
 
 /*
  * Charges one fresh lookup to sender (NULL or "": none) and connection
  * (0: none). When refused, *log_it says whether this sender's refusal is
  * the first of its log interval (the caller logs it then, and only then).
  */
-enum lookupcap_result lookupcap_take(struct lookupcap *c, const char *sender, uint64_t conn,
-                                     int64_t now, bool *log_it);
-/* Returns a charge lookupcap_take made (same sender and conn). */
-void lookupcap_give(struct lookupcap *c, const char *sender, uint64_t conn, int64_t now);
+enum lookupq_cap_result lookupq_cap_take(struct lookupq_cap *c, const char *sender, uint64_t conn,
+                                         int64_t now, bool *log_it);
+/* Returns a charge lookupq_cap_take made (same sender and conn). */
+void lookupq_cap_give(struct lookupq_cap *c, const char *sender, uint64_t conn, int64_t now);
 /* Lookups in flight charged to sender, or (sender NULL) to conn. */
-unsigned lookupcap_held(const struct lookupcap *c, const char *sender, uint64_t conn);
+unsigned lookupq_cap_held(const struct lookupq_cap *c, const char *sender, uint64_t conn);
 /* Entries kept (tests: memory stays bounded by what is in flight). */
-size_t lookupcap_entries(const struct lookupcap *c);
+size_t lookupq_cap_entries(const struct lookupq_cap *c);
 
 #endif

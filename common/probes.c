@@ -160,12 +160,12 @@ queue_empty(const struct probes *p)
 
 /* Under mu: a refused charge, logged once a log interval per caller. */
 static void
-refused(struct probes *p, enum lookupcap_result r, const char *sender, uint64_t conn,
+refused(struct probes *p, enum lookupq_cap_result r, const char *sender, uint64_t conn,
         bool log_it)
 {
-    if (!log_it || r == LOOKUPCAP_NOMEM)
+    if (!log_it || r == LOOKUPQ_CAP_NOMEM)
         return;
-    if (r == LOOKUPCAP_SENDER)
+    if (r == LOOKUPQ_CAP_SENDER)
         log_msg(LOG_WARNING, "sender %s has %lld MX probes in flight (probes_per_sender): "
                 "further new MX hosts of its recipients are not probed, their path unknown, "
                 "until some end (logged at most once a minute per sender)", sender,
@@ -186,11 +186,12 @@ probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane, const c
     if (atomic_load(&e->state) == E_IDLE) { /* one job per host */
         if (p->cap != NULL && ((sender != NULL && sender[0] != '\0') || conn != 0)) {
             bool log_it = false;
-            enum lookupcap_result r = lookupcap_take(p->cap, sender, conn, p->seam.now(),
-                                                     &log_it);
-            if (r != LOOKUPCAP_OK || (sender != NULL && (e->ch_sender = strdup(sender)) == NULL)) {
-                if (r == LOOKUPCAP_OK)
-                    lookupcap_give(p->cap, sender, conn, p->seam.now());
+            enum lookupq_cap_result r =
+                lookupq_cap_take(p->cap, sender, conn, p->seam.now(), &log_it);
+            if (r != LOOKUPQ_CAP_OK ||
+                (sender != NULL && (e->ch_sender = strdup(sender)) == NULL)) {
+                if (r == LOOKUPQ_CAP_OK)
+                    lookupq_cap_give(p->cap, sender, conn, p->seam.now());
                 refused(p, r, sender, conn, log_it);
                 pthread_mutex_unlock(&p->mu);
                 return false;
@@ -216,7 +217,7 @@ uncharge(struct probes *p, struct entry *e)
 {
     if (!e->charged)
         return;
-    lookupcap_give(p->cap, e->ch_sender, e->ch_conn, p->seam.now());
+    lookupq_cap_give(p->cap, e->ch_sender, e->ch_conn, p->seam.now());
     free(e->ch_sender);
     e->ch_sender = NULL;
     e->ch_conn = 0;
@@ -508,8 +509,8 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     }
     p->synced_at = p->seam.now();
     if ((cfg->probes_per_sender > 0 || cfg->probes_per_connection > 0) &&
-        (p->cap = lookupcap_new((unsigned)cfg->probes_per_sender,
-                                (unsigned)cfg->probes_per_connection, 60)) == NULL) {
+        (p->cap = lookupq_cap_new((unsigned)cfg->probes_per_sender,
+                                  (unsigned)cfg->probes_per_connection, 60)) == NULL) {
         mts_err_set(err, "out of memory");
         goto fail;
     }
@@ -576,7 +577,7 @@ probes_close(struct probes *p)
     if (p->dns != NULL)
         dns_close(p->dns);
     if (p->cap != NULL)
-        lookupcap_free(p->cap);
+        lookupq_cap_free(p->cap);
     free(p->nets);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);

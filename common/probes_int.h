@@ -41,7 +41,7 @@ struct entry {
     int lane;                  /* enum probes_lane: queued in, or back to after parking */
     struct job *job;           /* while E_RUNNING: the job, also while parked */
     char park_key[NET_KEY_MAX]; /* parked: the network it waits for; under mu */
-    char *ch_sender;           /* the job is charged to (lookupcap); under mu */
+    char *ch_sender;           /* the job is charged to (lookupq_cap); under mu */
     uint64_t ch_conn;
     bool charged;              /* under mu */
 };
@@ -67,7 +67,7 @@ struct probes {
     pthread_cond_t work_cv, idle_cv, refresher_cv;
     pthread_cond_t done_cv;    /* a job stored its result (probes_wait) */
     uint64_t done_gen;         /* jobs finished; under mu */
-    struct lookupcap *cap;     /* probes_per_sender/_connection; NULL: none; under mu */
+    struct lookupq_cap *cap;     /* probes_per_sender/_connection; NULL: none; under mu */
     struct shard shards[N_SHARDS];
     size_t max_per_shard;
     struct {

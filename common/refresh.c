@@ -15,21 +15,21 @@
 #include "mxmatch.h"
 
 static void
-row_status(struct cache_entry *e, enum discover_status s)
+row_status(struct cache_entry *e, enum status_kind s)
 {
     e->has_status = true;
     e->status = s;
 }
 
 static void
-result_from_row(struct discover_result *res, const struct cache_entry *e)
+result_from_row(struct status_result *res, const struct cache_entry *e)
 {
     /* On every warm answer: copies without printf. */
     mts_text_copy(res->txt_id, sizeof(res->txt_id), e->txt_id);
     res->has_policy = e->has_policy;
     res->mode = e->mode;
     res->max_age = e->max_age;
-    discover_result_free(res);
+    status_result_free(res);
     res->mx = (e->has_policy && e->mx) ? mxmatch_list_dup(e->mx, e->n_mx) : NULL;
     res->n_mx = res->mx ? e->n_mx : 0;
     res->fetched_at = e->fetched_at;
@@ -40,16 +40,16 @@ result_from_row(struct discover_result *res, const struct cache_entry *e)
 }
 
 bool
-refresh_status_from_row(const struct cache_entry *e, int64_t now, struct discover_result *res)
+refresh_status_from_row(const struct cache_entry *e, int64_t now, struct status_result *res)
 {
     result_from_row(res, e);
     if (e->has_policy && now < e->expires_at) {
-        res->status = discover_status_of_mode(e->mode);
+        res->status = status_kind_of_mode(e->mode);
         return true;
     }
     res->has_policy = false;
-    discover_result_free(res);
-    if (!e->has_status || e->status <= DISCOVER_NONE)
+    status_result_free(res);
+    if (!e->has_status || e->status <= STATUS_NONE)
         return false;
     if (now >= e->expires_at)
         return false;
@@ -75,7 +75,7 @@ note_fetch_failure(const struct config *cfg, struct cache_entry *e, bool have_po
         return;
     }
     snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    row_status(e, DISCOVER_FAILED);
+    row_status(e, STATUS_FAILED);
     e->expires_at = now + cfg->fetch_retry_interval;
     log_msg(LOG_NOTICE, "%s: MTA-STS TXT id %s but no valid policy: %s", e->domain,
             txt_id, why);
@@ -140,7 +140,7 @@ fetch_and_parse(const struct config *cfg, const struct refresh_io *io, struct ca
                            (int64_t)p.max_age : cfg->policy_min_lifetime);
     e->checked_at = now;
     snprintf(e->txt_id, sizeof(e->txt_id), "%s", txt_id);
-    row_status(e, discover_status_of_mode(p.mode));
+    row_status(e, status_kind_of_mode(p.mode));
     e->fetch_failed_id[0] = '\0';
     e->fetch_failed_at = 0;
     e->last_error[0] = '\0';
@@ -150,7 +150,7 @@ fetch_and_parse(const struct config *cfg, const struct refresh_io *io, struct ca
 
 void
 refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache_entry *e,
-             int64_t now, struct discover_result *res)
+             int64_t now, struct status_result *res)
 {
     struct dns_answer txt;
     struct policy_txt_input recs[DNS_MAX_RRS];
@@ -187,7 +187,7 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
             log_msg(LOG_WARNING, "%s: TXT check failed, cached %s policy kept: %s", e->domain,
                     policy_mode_name(e->mode), err.msg);
         } else {
-            row_status(e, DISCOVER_UNKNOWN);
+            row_status(e, STATUS_UNKNOWN);
             e->expires_at = now + cfg->unknown_backoff;
             e->checked_at = now;
         }
@@ -208,7 +208,7 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
                         "it expires (a possible attack, or a domain leaving MTA-STS "
                         "incorrectly)", e->domain, e->txt_id, err.msg);
         } else {
-            row_status(e, DISCOVER_ABSENT);
+            row_status(e, STATUS_ABSENT);
             e->expires_at = now + cfg->absent_ttl;
             e->txt_id[0] = '\0';
         }
@@ -232,7 +232,7 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
         rechecked = false;
         if (!have_policy) {
             snprintf(e->txt_id, sizeof(e->txt_id), "%s", parsed.id);
-            row_status(e, DISCOVER_FAILED);
+            row_status(e, STATUS_FAILED);
             e->expires_at = e->fetch_failed_at + cfg->fetch_retry_interval;
         }
         goto store;
@@ -244,14 +244,14 @@ refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache
 
 store:
     dns_answer_free(&txt);
-    res->source = DISCOVER_FROM_FRESH;
+    res->source = STATUS_FROM_FRESH;
     if (!refresh_status_from_row(e, now, res)) {
         /* A max_age of 0 expires at once, yet was valid when fetched. */
         if (e->has_policy && e->fetched_at == now) {
             result_from_row(res, e);
-            res->status = discover_status_of_mode(e->mode);
+            res->status = status_kind_of_mode(e->mode);
         } else {
-            res->status = DISCOVER_UNKNOWN;
+            res->status = STATUS_UNKNOWN;
         }
     }
     res->rechecked = rechecked;

@@ -81,7 +81,7 @@ struct refresh_io {
 
 /* One §5.1 step at time now; see DESCRIPTION. res->domain is left as it is. */
 void refresh_step(const struct config *cfg, const struct refresh_io *io, struct cache_entry *e,
-                  int64_t now, struct discover_result *res);
+                  int64_t now, struct status_result *res);
 
 /*
  * What row e says at time now, with no I/O: true with res filled when it
@@ -89,7 +89,7 @@ void refresh_step(const struct config *cfg, const struct refresh_io *io, struct 
  * false when it is too old to answer anything.
  */
 bool refresh_status_from_row(const struct cache_entry *e, int64_t now,
-                             struct discover_result *res);
+                             struct status_result *res);
 
 /* Where the background refresher's next round starts. */
 struct refresh_cursor {

@@ -216,7 +216,7 @@ temp(char *out, size_t outsz, const char *fmt, ...)
 
 /* The policy's patterns, space-separated, cut to fit a reason. */
 static void
-patterns_text(const struct discover_result *r, char *out, size_t outsz)
+patterns_text(const struct status_result *r, char *out, size_t outsz)
 {
     struct sbuf b = {out, outsz, 0, false};
 
@@ -228,7 +228,7 @@ patterns_text(const struct discover_result *r, char *out, size_t outsz)
 }
 
 static void
-add_tlsrpt(struct sbuf *b, const struct discover_result *r)
+add_tlsrpt(struct sbuf *b, const struct status_result *r)
 {
     sb_add(b, " policy_type=sts policy_domain=%s", r->domain);
     for (size_t i = 0; i < r->n_mx; i++)
@@ -249,20 +249,20 @@ cmp_host(const void *a, const void *b)
 enum sockmap_reply
 sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
 {
-    const struct discover_result *r = in->res;
+    const struct status_result *r = in->res;
     struct sbuf b = {out, outsz, 0, false};
     const char *hosts[SOCKMAP_MAX_MX];
     char pats[256];
     int matched = 0;
 
     switch (r->status) {
-    case DISCOVER_TESTING:
-    case DISCOVER_NONE:
-    case DISCOVER_ABSENT:
-    case DISCOVER_FAILED:
+    case STATUS_TESTING:
+    case STATUS_NONE:
+    case STATUS_ABSENT:
+    case STATUS_FAILED:
         mts_text_copy(out, outsz, "NOTFOUND ");
         return SOCKMAP_NOTFOUND;
-    case DISCOVER_UNKNOWN:
+    case STATUS_UNKNOWN:
         /* Nothing valid is cached: a cached policy gives its own mode. */
         if (in->unknown_notfound) {
             mts_text_copy(out, outsz, "NOTFOUND ");
@@ -270,7 +270,7 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
         }
         return temp(out, outsz, "MTA-STS status of %s unknown: %s", r->domain,
                     r->error[0] ? r->error : "not learnt in time");
-    case DISCOVER_ENFORCE:
+    case STATUS_ENFORCE:
         break;
     default:
         return temp(out, outsz, "MTA-STS status of %s unknown", r->domain);

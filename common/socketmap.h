@@ -86,7 +86,7 @@ enum sockmap_key sockmap_key_domain(const char *key, char *domain, size_t domain
                                     struct mts_err *err);
 
 struct sockmap_answer_in {
-    const struct discover_result *res;
+    const struct status_result *res;
     const char (*mx)[254];	/* the domain's MX hosts (at most SOCKMAP_MAX_MX used) */
     int n_mx;			/* -1: not known (then mx_error says why) */
     const char *mx_error;

@@ -5,28 +5,28 @@
 
 #include "mxmatch.h"
 
-const struct nametab discover_status_names[] = {
-    {"enforce", DISCOVER_ENFORCE}, {"testing", DISCOVER_TESTING}, {"none", DISCOVER_NONE},
-    {"absent", DISCOVER_ABSENT},   {"failed", DISCOVER_FAILED},   {"unknown", DISCOVER_UNKNOWN},
+const struct nametab status_kind_names[] = {
+    {"enforce", STATUS_ENFORCE}, {"testing", STATUS_TESTING}, {"none", STATUS_NONE},
+    {"absent", STATUS_ABSENT},   {"failed", STATUS_FAILED},   {"unknown", STATUS_UNKNOWN},
     {NULL, -1},
 };
 
-enum discover_status
-discover_status_of_mode(enum policy_mode m)
+enum status_kind
+status_kind_of_mode(enum policy_mode m)
 {
-    return m == POLICY_MODE_ENFORCE ? DISCOVER_ENFORCE :
-           m == POLICY_MODE_TESTING ? DISCOVER_TESTING : DISCOVER_NONE;
+    return m == POLICY_MODE_ENFORCE ? STATUS_ENFORCE :
+           m == POLICY_MODE_TESTING ? STATUS_TESTING : STATUS_NONE;
 }
 
 const char *
-discover_status_name(enum discover_status s)
+status_kind_name(enum status_kind s)
 {
-    return nametab_name(discover_status_names,
-                        (unsigned)s <= DISCOVER_UNKNOWN ? (int)s : DISCOVER_UNKNOWN);
+    return nametab_name(status_kind_names,
+                        (unsigned)s <= STATUS_UNKNOWN ? (int)s : STATUS_UNKNOWN);
 }
 
 void
-discover_result_free(struct discover_result *res)
+status_result_free(struct status_result *res)
 {
     mxmatch_list_free(res->mx, res->n_mx);
     res->mx = NULL;
@@ -34,7 +34,7 @@ discover_result_free(struct discover_result *res)
 }
 
 void
-discover_result_copy(struct discover_result *dst, const struct discover_result *src)
+status_result_copy(struct status_result *dst, const struct status_result *src)
 {
     *dst = *src;
     dst->mx = src->mx ? mxmatch_list_dup(src->mx, src->n_mx) : NULL;
@@ -42,7 +42,7 @@ discover_result_copy(struct discover_result *dst, const struct discover_result *
 }
 
 bool
-discover_result_mx_allows(const struct discover_result *res, const char *host)
+status_result_mx_allows(const struct status_result *res, const char *host)
 {
     return mxmatch_any(res->mx, res->n_mx, host);
 }

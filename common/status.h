@@ -5,11 +5,11 @@
  * SYNOPSIS
  *	#include "status.h"
  *
- *	enum discover_status s = discover_status_of_mode(POLICY_MODE_TESTING);
- *	const char *word = discover_status_name(s);
- *	int code = nametab_code(discover_status_names, NAMETAB_EXACT, "absent");
- *	bool ok = discover_result_mx_allows(&res, "mx1.example.net");
- *	discover_result_free(&res);
+ *	enum status_kind s = status_kind_of_mode(POLICY_MODE_TESTING);
+ *	const char *word = status_kind_name(s);
+ *	int code = nametab_code(status_kind_names, NAMETAB_EXACT, "absent");
+ *	bool ok = status_result_mx_allows(&res, "mx1.example.net");
+ *	status_result_free(&res);
  *
  * DESCRIPTION
  *	The six statuses of DESIGN.md ("What a domain's status is") and their
@@ -17,7 +17,7 @@
  *	passes the enum. nametab_code returns -1 for a word that is not a
  *	status.
  *
- *	struct discover_result is a status with what it rests on: the
+ *	struct status_result is a status with what it rests on: the
  *	policy (its mx patterns a list), the TXT id, the times, the reason.
  *
  * DIAGNOSTICS
@@ -33,23 +33,23 @@
 #include "nametab.h"
 #include "policy.h"
 
-enum discover_status {
-    DISCOVER_ENFORCE,
-    DISCOVER_TESTING,
-    DISCOVER_NONE,
-    DISCOVER_ABSENT,
-    DISCOVER_FAILED,
-    DISCOVER_UNKNOWN
+enum status_kind {
+    STATUS_ENFORCE,
+    STATUS_TESTING,
+    STATUS_NONE,
+    STATUS_ABSENT,
+    STATUS_FAILED,
+    STATUS_UNKNOWN
 };
 
-enum discover_source {
-    DISCOVER_FROM_CACHE,
-    DISCOVER_FROM_FRESH
+enum status_source {
+    STATUS_FROM_CACHE,
+    STATUS_FROM_FRESH
 };
 
-struct discover_result {
-    enum discover_status status;
-    enum discover_source source;
+struct status_result {
+    enum status_kind status;
+    enum status_source source;
     char domain[254];
     char txt_id[POLICY_ID_MAX + 1];	/* "" when none is known */
     bool has_policy;
@@ -64,21 +64,21 @@ struct discover_result {
 };
 
 /* "enforce", "testing", "none", "absent", "failed", "unknown"; {NULL, -1}. */
-extern const struct nametab discover_status_names[];
+extern const struct nametab status_kind_names[];
 
 /* The status a valid policy of mode m gives: enforce, testing or none. */
-enum discover_status discover_status_of_mode(enum policy_mode m);
+enum status_kind status_kind_of_mode(enum policy_mode m);
 
-/* The word of discover_status_names; "unknown" for a value out of range. */
-const char *discover_status_name(enum discover_status s);
+/* The word of status_kind_names; "unknown" for a value out of range. */
+const char *status_kind_name(enum status_kind s);
 
 /* Frees the mx list (mx NULL, n_mx 0). */
-void discover_result_free(struct discover_result *res);
+void status_result_free(struct status_result *res);
 
 /* A copy of src into dst, the mx list duplicated (none when out of memory). */
-void discover_result_copy(struct discover_result *dst, const struct discover_result *src);
+void status_result_copy(struct status_result *dst, const struct status_result *src);
 
 /* Does a policy mx pattern of the result match host? */
-bool discover_result_mx_allows(const struct discover_result *res, const char *host);
+bool status_result_mx_allows(const struct status_result *res, const char *host);
 
 #endif

@@ -142,12 +142,12 @@ host_why(const struct verdict_facts *f, size_t i, struct verdict *v, char *out, 
 static bool
 considered(const struct verdict_facts *f, size_t i, bool any_match)
 {
-    return !any_match || discover_result_mx_allows(f->status, f->mx[i]);
+    return !any_match || status_result_mx_allows(f->status, f->mx[i]);
 }
 
 /* require=tls / verified-tls: every MX host the mail can go to. */
 static void
-decide_tls(const struct rules_rule *r, const struct verdict_facts *f, struct verdict *out)
+judge_tls_every_host(const struct rules_rule *r, const struct verdict_facts *f, struct verdict *out)
 {
     const char *d = f->rcpt_domain, *req = rules_req_name(r->req);
     enum verdict_tls need = r->req == RULES_REQ_VERIFIED_TLS ? VERDICT_TLS_VERIFIED :
@@ -168,8 +168,8 @@ decide_tls(const struct rules_rule *r, const struct verdict_facts *f, struct ver
                     "%s requires %s but its MX hosts could not be looked up", d, req);
         return;
     }
-    for (size_t i = 0; f->status->status == DISCOVER_ENFORCE && i < f->n_mx && !any_match; i++)
-        any_match = discover_result_mx_allows(f->status, f->mx[i]);
+    for (size_t i = 0; f->status->status == STATUS_ENFORCE && i < f->n_mx && !any_match; i++)
+        any_match = status_result_mx_allows(f->status, f->mx[i]);
     for (size_t i = 0; i < f->n_mx; i++) {
         enum verdict_tls t;
 
@@ -229,7 +229,7 @@ enforce_tls(const struct rules_rule *r, const struct verdict_facts *f, struct ve
     for (size_t i = 0; i < f->n_mx; i++) {
         enum verdict_tls t;
 
-        if (!discover_result_mx_allows(f->status, f->mx[i]))
+        if (!status_result_mx_allows(f->status, f->mx[i]))
             continue;
         t = host_tls(f, i);
         if (t == VERDICT_TLS_VERIFIED) {
@@ -282,8 +282,8 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
     *passed = false;
     if (!f->probes_on || !f->mx_known)
         return true;
-    for (size_t i = 0; f->status->status == DISCOVER_ENFORCE && i < f->n_mx && !any_match; i++)
-        any_match = discover_result_mx_allows(f->status, f->mx[i]);
+    for (size_t i = 0; f->status->status == STATUS_ENFORCE && i < f->n_mx && !any_match; i++)
+        any_match = status_result_mx_allows(f->status, f->mx[i]);
     for (size_t i = 0; i < f->n_mx && !dane; i++)
         dane = considered(f, i, any_match) && f->probe[i].state == PROBES_KNOWN &&
                tlsa_dane_applies(f->probe[i].dane);
@@ -326,12 +326,12 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
 }
 
 static void
-decide_rule(const struct rules *rules, const struct verdict_facts *f,
+judge_rule(const struct rules *rules, const struct verdict_facts *f,
             struct verdict *out)
 {
     bool dane_passed = false;
     const struct rules_rule *r = rules_match(rules, f->sender, f->auth, f->rcpt_domain);
-    const struct discover_result *st = f->status;
+    const struct status_result *st = f->status;
     const char *d = f->rcpt_domain;
     bool any_match = false;
 
@@ -347,27 +347,27 @@ decide_rule(const struct rules *rules, const struct verdict_facts *f,
         return;
     }
     if (r->req == RULES_REQ_TLS || r->req == RULES_REQ_VERIFIED_TLS) {
-        decide_tls(r, f, out);
+        judge_tls_every_host(r, f, out);
         return;
     }
     /* RFC 8461 §2: MTA-STS never overrides a failing DANE validation. */
     if (!dane_gate(r, f, out, &dane_passed))
         return;
-    if (st->status == DISCOVER_UNKNOWN) {
+    if (st->status == STATUS_UNKNOWN) {
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "MTA-STS status of %s could not be determined: %s", d,
                     st->error[0] ? st->error : "no reason given");
         return;
     }
-    if (st->status != DISCOVER_ENFORCE && dane_passed) {
+    if (st->status != STATUS_ENFORCE && dane_passed) {
         set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: DANE (RFC 7672): an MX host passes "
                     "authenticated TLS", d);
         return;
     }
-    if (st->status != DISCOVER_ENFORCE) {
+    if (st->status != STATUS_ENFORCE) {
         /* absent, failed (RFC 8461 §3.3), none, testing: nothing demanded. */
         set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED, "%s: MTA-STS %s, nothing required",
-                    d, discover_status_name(st->status));
+                    d, status_kind_name(st->status));
         return;
     }
     if (!f->mx_known) {
@@ -376,7 +376,7 @@ decide_rule(const struct rules *rules, const struct verdict_facts *f,
         return;
     }
     for (size_t i = 0; i < f->n_mx && !any_match; i++)
-        any_match = discover_result_mx_allows(st, f->mx[i]);
+        any_match = status_result_mx_allows(st, f->mx[i]);
     if (!any_match) {
         /* It can never be delivered under this policy: a permanent failure,
          * except where a rule asks for something milder. */
@@ -407,7 +407,7 @@ decide_rule(const struct rules *rules, const struct verdict_facts *f,
  * MX hosts and route pass). Refuses (see verdict.h) when it is not.
  */
 static void
-decide_requiretls(const struct verdict_facts *f, struct verdict *out)
+judge_requiretls(const struct verdict_facts *f, struct verdict *out)
 {
     struct verdict sts;
     enum verdict_action a;
@@ -417,13 +417,13 @@ decide_requiretls(const struct verdict_facts *f, struct verdict *out)
         out->requiretls = VERDICT_PASS;
         return;
     }
-    decide_rule(NULL, f, &sts);
+    judge_rule(NULL, f, &sts);
     if (sts.outcome == VERDICT_PASS) {
         out->requiretls = VERDICT_PASS;
         return;
     }
     /* What may change soon is deferred; what is known is rejected. */
-    if (sts.outcome == VERDICT_UNKNOWN || f->status->status == DISCOVER_FAILED) {
+    if (sts.outcome == VERDICT_UNKNOWN || f->status->status == STATUS_FAILED) {
         out->requiretls = VERDICT_UNKNOWN;
         a = VERDICT_DEFER;
     } else {
@@ -436,26 +436,26 @@ decide_requiretls(const struct verdict_facts *f, struct verdict *out)
     out->outcome = out->requiretls;
     out->requiretls_refused = true;
     /* A reject that rests on a cached enforce policy waits for its re-check. */
-    out->permanent = a == VERDICT_REJECT && f->status->status == DISCOVER_ENFORCE;
-    if (f->status->status == DISCOVER_FAILED)
+    out->permanent = a == VERDICT_REJECT && f->status->status == STATUS_ENFORCE;
+    if (f->status->status == STATUS_FAILED)
         mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
                      "path now (its MTA-STS policy could not be fetched; no DANE)", d);
-    else if (f->status->status == DISCOVER_ENFORCE || sts.outcome == VERDICT_UNKNOWN)
+    else if (f->status->status == STATUS_ENFORCE || sts.outcome == VERDICT_UNKNOWN)
         mts_text_set(out->reason, sizeof(out->reason),
                      "REQUIRETLS: the path to %s is not authenticated: %s", d, sts.reason);
     else
         mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
                      "path (no MTA-STS enforce policy: %s; no DANE)", d,
-                     discover_status_name(f->status->status));
+                     status_kind_name(f->status->status));
 }
 
 void
 verdict_decide(const struct rules *rules, const struct verdict_facts *f,
                struct verdict *out)
 {
-    decide_rule(rules, f, out);
+    judge_rule(rules, f, out);
     if (f->requiretls)
-        decide_requiretls(f, out);
+        judge_requiretls(f, out);
 }
 
 /* ------------------------------------------------------------ route */

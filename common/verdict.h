@@ -109,7 +109,7 @@ struct verdict_facts {
     const char *sender;		/* envelope sender, "" for <> */
     const char *auth;		/* authenticated user, NULL if none */
     const char *rcpt_domain;	/* normalised */
-    const struct discover_result *status;
+    const struct status_result *status;
     bool mx_known;		/* the MX lookup answered */
     size_t n_mx;
     const char *const *mx;	/* the domain's MX hosts */

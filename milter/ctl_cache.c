@@ -28,7 +28,7 @@ entry_json(const struct cache_entry *e)
 
     json_object_set_new(o, "domain", json_string(e->domain));
     json_object_set_new(o, "status", e->has_status ?
-                                         json_string(discover_status_name(e->status)) :
+                                         json_string(status_kind_name(e->status)) :
                                          json_null());
     json_object_set_new(o, "txt_id", ctl_json_text(e->txt_id));
     json_object_set_new(o, "has_policy", json_boolean(e->has_policy));
@@ -144,7 +144,7 @@ list_row(const struct cache_entry *e, void *arg)
     }
     ctl_fmt_time(e->expires_at, exp, sizeof(exp));
     printf("%-40s %-8s %-32s %s\n", e->domain,
-           e->has_status ? discover_status_name(e->status) : "", e->txt_id[0] ? e->txt_id : "-", exp);
+           e->has_status ? status_kind_name(e->status) : "", e->txt_id[0] ? e->txt_id : "-", exp);
     return 0;
 }
 

@@ -287,7 +287,7 @@ judge_host(struct check *c, struct check_host *h)
     struct probecache_host sum;
     size_t n = 0;
 
-    h->match = c->res.has_policy ? discover_result_mx_allows(&c->res, h->name) : -1;
+    h->match = c->res.has_policy ? status_result_mx_allows(&c->res, h->name) : -1;
     h->grade = TLSPROBE_GRADE_UNKNOWN;
     for (size_t k = h->first; k < h->first + h->n_probes && n < CHECK_MAX_ADDRS; k++)
         if (c->probes[k].have_row)
@@ -319,7 +319,7 @@ list_add(char *out, size_t outsz, const char *name)
 static void
 check_judge(struct check *c)
 {
-    enum discover_status st = c->res.status;
+    enum status_kind st = c->res.status;
     char deliver[CHECK_TEXT_MAX] = "", matching[CHECK_TEXT_MAX] = "";
     int best = -1, worst_pass = -1, worst_any = -1;
     const struct check_host *first_bad = NULL;
@@ -350,7 +350,7 @@ check_judge(struct check *c)
         snprintf(c->grade_why, sizeof(c->grade_why), "the domain accepts no mail");
         return;
     }
-    if (st == DISCOVER_UNKNOWN) {
+    if (st == STATUS_UNKNOWN) {
         c->action = ACTION_UNKNOWN;
         c->grade = CHECK_UNKNOWN;
         snprintf(c->sender, sizeof(c->sender),
@@ -359,7 +359,7 @@ check_judge(struct check *c)
         snprintf(c->grade_why, sizeof(c->grade_why), "the MTA-STS status is unknown");
         return;
     }
-    if (st == DISCOVER_ENFORCE) {
+    if (st == STATUS_ENFORCE) {
         if (matching[0] == '\0') {
             c->action = ACTION_DEFER;
             c->grade = CHECK_FAIL;
@@ -388,15 +388,15 @@ check_judge(struct check *c)
         return;
     c->action = ACTION_NOT_APPLICABLE;
     snprintf(c->sender, sizeof(c->sender), "%s",
-             st == DISCOVER_TESTING ?
+             st == STATUS_TESTING ?
                  "not applicable: mode testing: a sender reports failures and delivers "
                  "to any MX host" :
-             st == DISCOVER_NONE ? "not applicable: mode none: MTA-STS demands nothing" :
-             st == DISCOVER_FAILED ?
+             st == STATUS_NONE ? "not applicable: mode none: MTA-STS demands nothing" :
+             st == STATUS_FAILED ?
                  "not applicable: the policy could not be fetched; a sender delivers as "
                  "though the domain had no MTA-STS (RFC 8461 §3.3)" :
                  "not applicable: the domain publishes no MTA-STS policy");
-    if (st == DISCOVER_FAILED) {
+    if (st == STATUS_FAILED) {
         c->grade = CHECK_FAIL;
         snprintf(c->grade_why, sizeof(c->grade_why),
                  "the TXT record announces a policy that cannot be fetched");
@@ -564,7 +564,7 @@ ctl_check(int argc, char **argv)
     rc = exit_status(c->grade);
 out:
     discover_close(disc);
-    discover_result_free(&c->res);
+    status_result_free(&c->res);
     dns_answer_free(&c->txt);
     dns_answer_free(&c->mx);
     pthread_mutex_destroy(&c->mu);

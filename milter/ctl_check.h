@@ -79,7 +79,7 @@ struct check {
     struct probeconf pc;       /* the milter's probe options */
     struct dns_answer txt, mx;
     struct mts_err txt_err, mx_err;
-    struct discover_result res;
+    struct status_result res;
     bool null_mx, implicit_mx;
     size_t n_mx;               /* MX host names in DNS (after normalising) */
     struct check_host hosts[CHECK_MAX_HOSTS];

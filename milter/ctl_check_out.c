@@ -60,7 +60,7 @@ ctl_check_json(const struct check *c, long elapsed_ms)
     json_object_set_new(txt, "error", c->txt.status == DNS_OK ? json_null() :
                                                                 ctl_json_text(c->txt_err.msg));
     json_object_set_new(o, "txt", txt);
-    json_object_set_new(o, "status", json_string(discover_status_name(c->res.status)));
+    json_object_set_new(o, "status", json_string(status_kind_name(c->res.status)));
     json_object_set_new(o, "txt_id", ctl_json_text(c->res.txt_id));
     pol = json_null();
     if (c->res.has_policy) {
@@ -139,7 +139,7 @@ ctl_check_print(const struct check *c, long elapsed_ms)
     } else {
         printf("txt:      could not be learnt: %s\n", c->txt_err.msg);
     }
-    printf("status:   %s%s%s\n", discover_status_name(c->res.status),
+    printf("status:   %s%s%s\n", status_kind_name(c->res.status),
            c->res.error[0] != '\0' ? ": " : "", c->res.error);
     if (c->res.has_policy) {
         printf("policy:   mode %s, max_age %u s, id %s\n", policy_mode_name(c->res.mode),

@@ -61,7 +61,7 @@ explain_json(const char *rcpt, const struct decision *d)
     json_object_set_new(o, "recipient", json_string(rcpt));
     json_object_set_new(o, "domain", has_domain ? json_string(d->domain) : json_null());
     json_object_set_new(o, "status", has_domain && judged(d) ?
-                        json_string(discover_status_name(d->status)) : json_null());
+                        json_string(status_kind_name(d->status)) : json_null());
     json_object_set_new(o, "requirement", judged(d) ?
                         json_string(rules_req_name(d->req)) : json_null());
     json_object_set_new(o, "verdict", has_domain && judged(d) ?
@@ -93,7 +93,7 @@ print_text(const char *rcpt, const struct decision *d)
            d->dry_run ? " (dry run: not applied)" : "");
     if (d->domain[0] != '\0' && judged(d))
         printf("  domain %s, status %s, requirement %s, verdict %s, rule %s\n", d->domain,
-               discover_status_name(d->status), rules_req_name(d->req),
+               status_kind_name(d->status), rules_req_name(d->req),
                verdict_outcome_name(d->outcome), rule_name(d));
     if (d->tls != VERDICT_TLS_UNSEEN)
         printf("  tls: %s\n", verdict_tls_name(d->tls));

@@ -27,14 +27,14 @@ json_str_or_null(const char *s)
 }
 
 static json_t *
-result_json(const struct discover_result *r)
+result_json(const struct status_result *r)
 {
     json_t *o = json_object();
 
     json_object_set_new(o, "domain", json_string(r->domain));
-    json_object_set_new(o, "status", json_string(discover_status_name(r->status)));
+    json_object_set_new(o, "status", json_string(status_kind_name(r->status)));
     json_object_set_new(o, "source",
-                        json_string(r->source == DISCOVER_FROM_CACHE ? "cache" : "fresh"));
+                        json_string(r->source == STATUS_FROM_CACHE ? "cache" : "fresh"));
     json_object_set_new(o, "dnssec", json_str_or_null(r->dnssec));
     json_object_set_new(o, "txt_id", json_str_or_null(r->txt_id));
     if (r->has_policy) {
@@ -58,13 +58,13 @@ result_json(const struct discover_result *r)
 }
 
 static void
-result_print(const struct discover_result *r)
+result_print(const struct status_result *r)
 {
     char t1[32], t2[32], t3[32];
 
     printf("domain:  %s\nstatus:  %s\nsource:  %s\n", r->domain,
-           discover_status_name(r->status),
-           r->source == DISCOVER_FROM_CACHE ? "cache" : "fresh lookup");
+           status_kind_name(r->status),
+           r->source == STATUS_FROM_CACHE ? "cache" : "fresh lookup");
     printf("dnssec:  %s\n", r->dnssec[0] ? r->dnssec : "-");
     printf("txt id:  %s\n", r->txt_id[0] ? r->txt_id : "-");
     if (r->has_policy) {
@@ -105,7 +105,7 @@ ctl_lookup(int argc, char **argv)
     int flags = 0, lflags = 0, c, deadline;
     struct config *cfg;
     struct discover *d;
-    struct discover_result res;
+    struct status_result res;
     struct mts_err err;
     char *end, resolver_problem[768], health_note[512];
     struct dns_health health;
@@ -155,7 +155,7 @@ ctl_lookup(int argc, char **argv)
     /* An unknown answer may be no fault of the domain's: say so when the
      * resolver itself cannot carry DNSSEC. */
     resolver_problem[0] = '\0';
-    if (res.status == DISCOVER_UNKNOWN &&
+    if (res.status == STATUS_UNKNOWN &&
         !discover_check_resolver(d, resolver_problem, sizeof(resolver_problem)))
         resolver_problem[0] = '\0';
     /* Say so when libunbound had backed off a forwarder that answers. */
@@ -175,10 +175,10 @@ ctl_lookup(int argc, char **argv)
             printf("resolver: %s\n", health_note);
     }
     discover_close(d);
-    c = res.status == DISCOVER_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;
+    c = res.status == STATUS_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;
     if (res.error[0] && strncmp(res.error, "invalid domain", 14) == 0)
         c = CTL_EXIT_USAGE;
-    discover_result_free(&res);
+    status_result_free(&res);
     return c;
 }
 
@@ -190,7 +190,7 @@ struct prefetch {
     pthread_mutex_t mu;
     char **domains;
     size_t n, next, done;
-    size_t count[DISCOVER_UNKNOWN + 1];
+    size_t count[STATUS_UNKNOWN + 1];
     struct discover *d;
     struct probes *probes;	/* NULL: mx_probes = no */
     size_t probed;		/* MX hosts whose probes were started */
@@ -205,7 +205,7 @@ struct prefetch {
  * the milter finds them. Returns the hosts asked for.
  */
 static size_t
-prefetch_probes(struct prefetch *p, const struct discover_result *res)
+prefetch_probes(struct prefetch *p, const struct status_result *res)
 {
     char (*mx)[254];
     struct probes_host h;
@@ -213,13 +213,13 @@ prefetch_probes(struct prefetch *p, const struct discover_result *res)
     size_t asked = 0;
     int n;
 
-    if (p->probes == NULL || res->status != DISCOVER_ENFORCE ||
+    if (p->probes == NULL || res->status != STATUS_ENFORCE ||
         (mx = calloc(DISCOVER_MAX_MX, sizeof(*mx))) == NULL)
         return 0;
     n = discover_mx(p->d, res->domain, (struct timespec[]){clock_deadline_after(p->deadline)},
                     mx, &err);
     for (int i = 0; i < n; i++)
-        if (strcmp(mx[i], ".") != 0 && discover_result_mx_allows(res, mx[i])) {
+        if (strcmp(mx[i], ".") != 0 && status_result_mx_allows(res, mx[i])) {
             probes_get(p->probes, mx[i], &h);
             asked++;
         }
@@ -233,7 +233,7 @@ prefetch_thread(void *arg)
     struct prefetch *p = arg;
 
     for (;;) {
-        struct discover_result res;
+        struct status_result res;
         size_t i, asked;
 
         pthread_mutex_lock(&p->mu);
@@ -245,11 +245,11 @@ prefetch_thread(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         discover_lookup(p->d, p->domains[i], (struct timespec[]){clock_deadline_after(p->deadline)}, 0, &res);
-        if (res.status == DISCOVER_UNKNOWN)
+        if (res.status == STATUS_UNKNOWN)
             fprintf(stderr, "%s%s: unknown: %s\n", p->progress ? "\r\033[K" : "", res.domain,
                     res.error);
         asked = prefetch_probes(p, &res);
-        discover_result_free(&res);
+        status_result_free(&res);
 
         pthread_mutex_lock(&p->mu);
         p->probed += asked;
@@ -352,13 +352,13 @@ ctl_prefetch(int argc, char **argv)
     if (p.progress)
         fprintf(stderr, "\n");
     printf("prefetched %zu domains:", p.done);
-    for (int s = DISCOVER_ENFORCE; s <= DISCOVER_UNKNOWN; s++)
-        printf(" %zu %s%s", p.count[s], discover_status_name((enum discover_status)s),
-               s == DISCOVER_UNKNOWN ? "" : ",");
+    for (int s = STATUS_ENFORCE; s <= STATUS_UNKNOWN; s++)
+        printf(" %zu %s%s", p.count[s], status_kind_name((enum status_kind)s),
+               s == STATUS_UNKNOWN ? "" : ",");
     if (cfg->mx_probes)
         printf("; probed %zu MX hosts", p.probed);
     printf("\n");
-    if (p.count[DISCOVER_UNKNOWN] > 0 || p.done < p.n)
+    if (p.count[STATUS_UNKNOWN] > 0 || p.done < p.n)
         rc = CTL_EXIT_UNKNOWN;
     for (size_t i = 0; i < p.n; i++)
         free(p.domains[i]);

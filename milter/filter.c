@@ -34,7 +34,7 @@
 struct tag {
     char domain[254];
     bool set;			/* a recipient's decision is recorded */
-    enum discover_status status;
+    enum status_kind status;
     char txt_id[POLICY_ID_MAX + 1];
     enum rules_req req;
     enum verdict_outcome outcome;
@@ -92,7 +92,7 @@ static size_t
 decision_text(const struct decision *d, char *out, size_t outsz)
 {
     int n = snprintf(out, outsz, "rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s "
-                     "rule=%s: %s", d->domain, discover_status_name(d->status),
+                     "rule=%s: %s", d->domain, status_kind_name(d->status),
                      rules_req_name(d->req), verdict_outcome_name(d->outcome),
                      verdict_action_name(d->action),
                      d->dry_run ? " (dry run: not applied)" : "",
@@ -545,7 +545,7 @@ mlfi_eom(SMFICTX *ctx)
         const struct tag *t = &c->tags[i];
 
         if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s"
-                     "%s%s%s%s%s", t->domain, discover_status_name(t->status),
+                     "%s%s%s%s%s", t->domain, status_kind_name(t->status),
                      t->txt_id[0] ? "; id=" : "", t->txt_id, rules_req_name(t->req),
                      verdict_outcome_name(t->outcome),
                      nametab_name(decide_effect_names, (int)t->effect),

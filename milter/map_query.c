@@ -44,7 +44,7 @@ query(struct discover *d, const struct config *cfg, const struct discover_caller
 {
     char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
     char hosts[DISCOVER_MAX_MX][254];
-    struct discover_result res;
+    struct status_result res;
     struct sockmap_answer_in in;
     struct timespec deadline;
     struct mts_err err;
@@ -79,16 +79,16 @@ query(struct discover *d, const struct config *cfg, const struct discover_caller
         if (!discover_lookup_at_once(d, domain, &res))
             return false;
         /* Only a definite answer from memory: anything else waits, as before. */
-        if (res.status == DISCOVER_UNKNOWN ||
-            (res.status == DISCOVER_ENFORCE &&
+        if (res.status == STATUS_UNKNOWN ||
+            (res.status == STATUS_ENFORCE &&
              (in.n_mx = discover_mx_at_once(d, domain, hosts)) < 0)) {
-            discover_result_free(&res);
+            status_result_free(&res);
             return false;
         }
     } else {
         deadline = clock_deadline_after((int)cfg->map_deadline_ms);
         discover_lookup_as(d, domain, &deadline, 0, who, &res);
-        if (res.status == DISCOVER_ENFORCE) {
+        if (res.status == STATUS_ENFORCE) {
             in.n_mx = discover_mx_as(d, domain, &deadline, who, hosts, &err);
             in.mx_error = err.msg;
         }
@@ -96,13 +96,13 @@ query(struct discover *d, const struct config *cfg, const struct discover_caller
     k = sockmap_answer(&in, out, outsz);
     /* A TEMP defers mail, and an unknown status given as NOTFOUND lets it
      * go without MTA-STS: both are worth a line at info. */
-    if (res.status == DISCOVER_UNKNOWN && k == SOCKMAP_NOTFOUND)
+    if (res.status == STATUS_UNKNOWN && k == SOCKMAP_NOTFOUND)
         log_msg(LOG_INFO, "map: %s %s (unknown: %s): NOTFOUND (map_unknown)", name, domain,
                 res.error[0] ? res.error : "not learnt in time");
     else
         log_msg(k == SOCKMAP_TEMP ? LOG_INFO : LOG_DEBUG, "map: %s %s (%s): %s", name, domain,
-                discover_status_name(res.status), out);
-    discover_result_free(&res);
+                status_kind_name(res.status), out);
+    status_result_free(&res);
     *kind = k;
     return true;
 }

@@ -80,7 +80,7 @@ main(int argc, char **argv)
         snprintf(e.txt_id, sizeof(e.txt_id), "bench1");
         snprintf(e.dnssec, sizeof(e.dnssec), "secure");
         e.has_status = true;
-        e.status = DISCOVER_ENFORCE;
+        e.status = STATUS_ENFORCE;
         e.has_policy = true;
         e.mode = POLICY_MODE_ENFORCE;
         e.max_age = 86400;

@@ -58,7 +58,7 @@ main(int argc, char **argv)
     snprintf(e.domain, sizeof(e.domain), "partner.example");
     snprintf(e.txt_id, sizeof(e.txt_id), "20261123");
     e.has_status = true;
-    e.status = DISCOVER_ENFORCE;
+    e.status = STATUS_ENFORCE;
     snprintf(e.dnssec, sizeof(e.dnssec), "secure");
     e.has_policy = true;
     e.mode = POLICY_MODE_ENFORCE;
@@ -79,10 +79,10 @@ main(int argc, char **argv)
 
     t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        struct discover_result r;
+        struct status_result r;
         discover_lookup(d, "partner.example", (struct timespec[]){clock_deadline_after(1000)}, 0, &r);
-        bad += r.status != DISCOVER_ENFORCE || r.source != DISCOVER_FROM_CACHE;
-        discover_result_free(&r);
+        bad += r.status != STATUS_ENFORCE || r.source != STATUS_FROM_CACHE;
+        status_result_free(&r);
     }
     t1 = now_ns();
     for (long i = 0; i < n; i++) {

@@ -351,7 +351,7 @@ put_row(struct cache *c, const char *domain, const char *status, bool has_policy
     snprintf(e.domain, sizeof(e.domain), "%s", domain);
     snprintf(e.txt_id, sizeof(e.txt_id), "%s", txt_id);
     e.has_status = true;
-    e.status = (enum discover_status)nametab_code(discover_status_names, NAMETAB_EXACT, status);
+    e.status = (enum status_kind)nametab_code(status_kind_names, NAMETAB_EXACT, status);
     snprintf(e.last_error, sizeof(e.last_error), "%s", last_error);
     e.has_policy = has_policy;
     e.fetched_at = now;

@@ -130,7 +130,7 @@ make_entry(struct cache_entry *e, const char *domain)
     e->checked_at = 1100;
     e->last_used = 1200;
     e->has_status = true;
-    e->status = DISCOVER_TESTING;
+    e->status = STATUS_TESTING;
     (void)snprintf(e->dnssec, sizeof(e->dnssec), "secure");
     (void)snprintf(e->last_error, sizeof(e->last_error), "previous fetch: HTTP 503");
     (void)snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "abc123");
@@ -268,7 +268,7 @@ test_roundtrip_all_fields(void **state)
     assert_int_equal(out.checked_at, 1100);
     assert_int_equal(out.last_used, 1200);
     assert_true(out.has_status);
-    assert_int_equal(out.status, DISCOVER_TESTING);
+    assert_int_equal(out.status, STATUS_TESTING);
     assert_string_equal(out.dnssec, "secure");
     assert_string_equal(out.last_error, in.last_error);
     assert_string_equal(out.fetch_failed_id, "abc123");
@@ -290,7 +290,7 @@ test_negative_entry_roundtrip(void **state)
     (void)snprintf(in.domain, sizeof(in.domain), "nosts.example");
     in.mode = (enum policy_mode)77; /* ignored without a policy */
     in.has_status = true;
-    in.status = DISCOVER_ABSENT;
+    in.status = STATUS_ABSENT;
     /* Times out of 0 .. CACHE_TIME_MAX are refused: a sum with them could overflow. */
     in.expires_at = -5;
     assert_int_equal(cache_put(c, &in, &err), CACHE_ERROR);
@@ -311,7 +311,7 @@ test_negative_entry_roundtrip(void **state)
     assert_int_equal(out.expires_at, 5);
     assert_true(out.checked_at == CACHE_TIME_MAX);
     assert_true(out.has_status);
-    assert_int_equal(out.status, DISCOVER_ABSENT);
+    assert_int_equal(out.status, STATUS_ABSENT);
     cache_entry_free(&out);
 
     /* An empty policy body is kept as "" (not NULL): it is not a missing one. */
@@ -705,9 +705,9 @@ test_invalid_put_refused(void **state)
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "id;1"); /* not an sts-id */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     (void)snprintf(e.txt_id, sizeof(e.txt_id), "1");
-    e.status = (enum discover_status)42; /* not a status */
+    e.status = (enum status_kind)42; /* not a status */
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
-    e.status = DISCOVER_ENFORCE;
+    e.status = STATUS_ENFORCE;
     e.mode = (enum policy_mode)7;
     assert_int_equal(cache_put(c, &e, &err), CACHE_ERROR);
     e.mode = POLICY_MODE_ENFORCE;

@@ -73,7 +73,7 @@ row_of(const struct round_trip *r, struct cache_entry *e)
     e->expires_at = r->expires_at;
     e->checked_at = r->fetched_at;
     e->has_status = true;
-    e->status = DISCOVER_ENFORCE;
+    e->status = STATUS_ENFORCE;
     snprintf(e->dnssec, sizeof(e->dnssec), "secure");
     snprintf(e->last_error, sizeof(e->last_error), "%s", e->n_mx ? "" : "no policy");
 }

@@ -189,7 +189,7 @@ struct cstep {
     const char *sender;
     uint64_t conn;
     int64_t now;
-    enum lookupcap_result want;	/* for a take */
+    enum lookupq_cap_result want;	/* for a take */
     bool want_log;		/* for a refused take */
 };
 
@@ -199,43 +199,43 @@ static const struct {
     struct cstep steps[12];
 } cap_cases[] = {
     {"a sender at its cap is refused, others are served", 2, 0,
-     {{'t', "mallory", 1, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 2, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 3, 100, LOOKUPCAP_SENDER, true},
-      {'t', "victim", 4, 100, LOOKUPCAP_OK, false},
-      {'t', "victim", 4, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 5, 100, LOOKUPCAP_SENDER, false}}},
+     {{'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 2, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 3, 100, LOOKUPQ_CAP_SENDER, true},
+      {'t', "victim", 4, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "victim", 4, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 5, 100, LOOKUPQ_CAP_SENDER, false}}},
     {"a lookup that ends frees its place", 1, 0,
-     {{'t', "mallory", 1, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 1, 101, LOOKUPCAP_SENDER, true},
-      {'g', "mallory", 1, 102, LOOKUPCAP_OK, false},
-      {'t', "mallory", 1, 103, LOOKUPCAP_OK, false}}},
+     {{'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 1, 101, LOOKUPQ_CAP_SENDER, true},
+      {'g', "mallory", 1, 102, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 1, 103, LOOKUPQ_CAP_OK, false}}},
     {"refusals are reported once per interval (60 s), not once a recipient", 1, 0,
-     {{'t', "mallory", 1, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 1, 100, LOOKUPCAP_SENDER, true},
-      {'t', "mallory", 1, 130, LOOKUPCAP_SENDER, false},
-      {'t', "mallory", 1, 159, LOOKUPCAP_SENDER, false},
-      {'t', "mallory", 1, 160, LOOKUPCAP_SENDER, true},
-      {'t', "mallory", 1, 161, LOOKUPCAP_SENDER, false}}},
+     {{'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 1, 100, LOOKUPQ_CAP_SENDER, true},
+      {'t', "mallory", 1, 130, LOOKUPQ_CAP_SENDER, false},
+      {'t', "mallory", 1, 159, LOOKUPQ_CAP_SENDER, false},
+      {'t', "mallory", 1, 160, LOOKUPQ_CAP_SENDER, true},
+      {'t', "mallory", 1, 161, LOOKUPQ_CAP_SENDER, false}}},
     {"a connection at its cap is refused; the same sender's other connection is served", 0, 2,
-     {{'t', "alice", 7, 100, LOOKUPCAP_OK, false},
-      {'t', "alice", 7, 100, LOOKUPCAP_OK, false},
-      {'t', "alice", 7, 100, LOOKUPCAP_CONNECTION, true},
-      {'t', "alice", 8, 100, LOOKUPCAP_OK, false}}},
+     {{'t', "alice", 7, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "alice", 7, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "alice", 7, 100, LOOKUPQ_CAP_CONNECTION, true},
+      {'t', "alice", 8, 100, LOOKUPQ_CAP_OK, false}}},
     {"a refusal by the connection charges the sender nothing", 2, 1,
-     {{'t', "alice", 7, 100, LOOKUPCAP_OK, false},
-      {'t', "alice", 7, 100, LOOKUPCAP_CONNECTION, true},
-      {'t', "alice", 7, 100, LOOKUPCAP_CONNECTION, false},
-      {'t', "alice", 8, 100, LOOKUPCAP_OK, false},
-      {'t', "alice", 9, 100, LOOKUPCAP_SENDER, true}}},
+     {{'t', "alice", 7, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "alice", 7, 100, LOOKUPQ_CAP_CONNECTION, true},
+      {'t', "alice", 7, 100, LOOKUPQ_CAP_CONNECTION, false},
+      {'t', "alice", 8, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "alice", 9, 100, LOOKUPQ_CAP_SENDER, true}}},
     {"no sender and no connection: never capped", 1, 1,
-     {{'t', NULL, 0, 100, LOOKUPCAP_OK, false},
-      {'t', NULL, 0, 100, LOOKUPCAP_OK, false},
-      {'t', "", 0, 100, LOOKUPCAP_OK, false}}},
+     {{'t', NULL, 0, 100, LOOKUPQ_CAP_OK, false},
+      {'t', NULL, 0, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "", 0, 100, LOOKUPQ_CAP_OK, false}}},
     {"caps of 0: none", 0, 0,
-     {{'t', "mallory", 1, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 1, 100, LOOKUPCAP_OK, false},
-      {'t', "mallory", 1, 100, LOOKUPCAP_OK, false}}},
+     {{'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false},
+      {'t', "mallory", 1, 100, LOOKUPQ_CAP_OK, false}}},
 };
 
 static void
@@ -243,8 +243,8 @@ cap_table(void **state)
 {
     (void)state;
     for (size_t c = 0; c < sizeof(cap_cases) / sizeof(cap_cases[0]); c++) {
-        struct lookupcap *cap =
-            lookupcap_new(cap_cases[c].per_sender, cap_cases[c].per_conn, 60);
+        struct lookupq_cap *cap =
+            lookupq_cap_new(cap_cases[c].per_sender, cap_cases[c].per_conn, 60);
 
         assert_non_null(cap);
         for (size_t i = 0; cap_cases[c].steps[i].op != 0; i++) {
@@ -252,15 +252,15 @@ cap_table(void **state)
             bool log_it = !s->want_log;
 
             if (s->op == 'g') {
-                lookupcap_give(cap, s->sender, s->conn, s->now);
+                lookupq_cap_give(cap, s->sender, s->conn, s->now);
                 continue;
             }
-            enum lookupcap_result r = lookupcap_take(cap, s->sender, s->conn, s->now, &log_it);
+            enum lookupq_cap_result r = lookupq_cap_take(cap, s->sender, s->conn, s->now, &log_it);
             if (r != s->want || log_it != s->want_log)
                 fail_msg("%s: step %zu: result %d log %d, want %d log %d", cap_cases[c].why, i,
                          (int)r, (int)log_it, (int)s->want, (int)s->want_log);
         }
-        lookupcap_free(cap);
+        lookupq_cap_free(cap);
     }
 }
 
@@ -269,7 +269,7 @@ static void
 cap_memory_bounded(void **state)
 {
     enum { SENDERS = 20000 };
-    struct lookupcap *cap = lookupcap_new(3, 2, 60);
+    struct lookupq_cap *cap = lookupq_cap_new(3, 2, 60);
     char name[64];
     bool log_it;
 
@@ -277,46 +277,48 @@ cap_memory_bounded(void **state)
     assert_non_null(cap);
     for (int i = 0; i < SENDERS; i++) {
         snprintf(name, sizeof(name), "user%d@example", i);
-        assert_int_equal(lookupcap_take(cap, name, (uint64_t)i + 1, 100, &log_it), LOOKUPCAP_OK);
-        assert_int_equal(lookupcap_take(cap, name, (uint64_t)i + 1, 100, &log_it), LOOKUPCAP_OK);
+        assert_int_equal(lookupq_cap_take(cap, name, (uint64_t)i + 1, 100, &log_it),
+                         LOOKUPQ_CAP_OK);
+        assert_int_equal(lookupq_cap_take(cap, name, (uint64_t)i + 1, 100, &log_it),
+                         LOOKUPQ_CAP_OK);
     }
-    assert_int_equal(lookupcap_entries(cap), 2 * SENDERS);
+    assert_int_equal(lookupq_cap_entries(cap), 2 * SENDERS);
     snprintf(name, sizeof(name), "user%d@example", 5);
-    assert_int_equal(lookupcap_held(cap, name, 0), 2);
-    assert_int_equal(lookupcap_held(cap, NULL, 6), 2);
+    assert_int_equal(lookupq_cap_held(cap, name, 0), 2);
+    assert_int_equal(lookupq_cap_held(cap, NULL, 6), 2);
     for (int i = 0; i < SENDERS; i++) {
         snprintf(name, sizeof(name), "user%d@example", i);
-        lookupcap_give(cap, name, (uint64_t)i + 1, 101);
-        lookupcap_give(cap, name, (uint64_t)i + 1, 101);
+        lookupq_cap_give(cap, name, (uint64_t)i + 1, 101);
+        lookupq_cap_give(cap, name, (uint64_t)i + 1, 101);
     }
-    assert_int_equal(lookupcap_entries(cap), 0);
+    assert_int_equal(lookupq_cap_entries(cap), 0);
     /* A give without a take (never happens in discover.c) does not go below zero. */
-    lookupcap_give(cap, "nobody", 99, 102);
-    assert_int_equal(lookupcap_held(cap, "nobody", 0), 0);
-    assert_int_equal(lookupcap_entries(cap), 0);
-    lookupcap_free(cap);
+    lookupq_cap_give(cap, "nobody", 99, 102);
+    assert_int_equal(lookupq_cap_held(cap, "nobody", 0), 0);
+    assert_int_equal(lookupq_cap_entries(cap), 0);
+    lookupq_cap_free(cap);
 }
 
 /* A refused sender's entry stays for its log interval, then goes. */
 static void
 cap_refused_entry_expires(void **state)
 {
-    struct lookupcap *cap = lookupcap_new(1, 0, 60);
+    struct lookupq_cap *cap = lookupq_cap_new(1, 0, 60);
     bool log_it;
 
     (void)state;
     assert_non_null(cap);
-    assert_int_equal(lookupcap_take(cap, "m", 0, 100, &log_it), LOOKUPCAP_OK);
-    assert_int_equal(lookupcap_take(cap, "m", 0, 100, &log_it), LOOKUPCAP_SENDER);
+    assert_int_equal(lookupq_cap_take(cap, "m", 0, 100, &log_it), LOOKUPQ_CAP_OK);
+    assert_int_equal(lookupq_cap_take(cap, "m", 0, 100, &log_it), LOOKUPQ_CAP_SENDER);
     assert_true(log_it);
-    lookupcap_give(cap, "m", 0, 101);
-    assert_int_equal(lookupcap_entries(cap), 1);	/* remembers it reported */
-    assert_int_equal(lookupcap_take(cap, "m", 0, 102, &log_it), LOOKUPCAP_OK);
-    assert_int_equal(lookupcap_take(cap, "m", 0, 103, &log_it), LOOKUPCAP_SENDER);
+    lookupq_cap_give(cap, "m", 0, 101);
+    assert_int_equal(lookupq_cap_entries(cap), 1);	/* remembers it reported */
+    assert_int_equal(lookupq_cap_take(cap, "m", 0, 102, &log_it), LOOKUPQ_CAP_OK);
+    assert_int_equal(lookupq_cap_take(cap, "m", 0, 103, &log_it), LOOKUPQ_CAP_SENDER);
     assert_false(log_it);				/* within the interval */
-    lookupcap_give(cap, "m", 0, 200);
-    assert_int_equal(lookupcap_entries(cap), 0);	/* interval over, nothing held */
-    lookupcap_free(cap);
+    lookupq_cap_give(cap, "m", 0, 200);
+    assert_int_equal(lookupq_cap_entries(cap), 0);	/* interval over, nothing held */
+    lookupq_cap_free(cap);
 }
 
 int

@@ -78,7 +78,7 @@ struct step_case {
     enum row row;
     enum txt txt;
     enum fetch fetch;
-    enum discover_status want;
+    enum status_kind want;
     bool want_policy;          /* res.has_policy */
     const char *want_id;       /* the row's txt_id */
     bool want_fetched;         /* the fetch ran */
@@ -93,118 +93,118 @@ struct step_case {
 /* clang-format off */
 static const struct step_case step_cases[] = {
     /* A TXT id and a policy, nothing cached. */
-    {"new domain: policy fetched", R_NONE, T_ID1, F_ENFORCE, DISCOVER_ENFORCE, true, "id1",
+    {"new domain: policy fetched", R_NONE, T_ID1, F_ENFORCE, STATUS_ENFORCE, true, "id1",
      true, true, NOW + DAY, NOW, "", NULL, "warning"},
-    {"new domain: testing policy", R_NONE, T_ID1, F_TESTING, DISCOVER_TESTING, true, "id1",
+    {"new domain: testing policy", R_NONE, T_ID1, F_TESTING, STATUS_TESTING, true, "id1",
      true, true, NOW + DAY, NOW, "", NULL, NULL},
-    {"new domain: mode none policy", R_NONE, T_ID1, F_NONE, DISCOVER_NONE, true, "id1",
+    {"new domain: mode none policy", R_NONE, T_ID1, F_NONE, STATUS_NONE, true, "id1",
      true, true, NOW + DAY, NOW, "", NULL, NULL},
     {"max_age 0 is kept policy_min_lifetime (not fetched for every recipient)", R_NONE, T_ID1,
-     F_MAX_AGE_0, DISCOVER_ENFORCE, true, "id1", true, true, NOW + MIN_LIFETIME, NOW, "", NULL,
+     F_MAX_AGE_0, STATUS_ENFORCE, true, "id1", true, true, NOW + MIN_LIFETIME, NOW, "", NULL,
      NULL},
 
     /* The id: changed -> fetch; unchanged -> keep. */
-    {"id change picked up", R_ENFORCE, T_ID2, F_ENFORCE, DISCOVER_ENFORCE, true, "id2",
+    {"id change picked up", R_ENFORCE, T_ID2, F_ENFORCE, STATUS_ENFORCE, true, "id2",
      true, true, NOW + DAY, NOW, "", NULL, "warning"},
-    {"id change to a testing policy", R_TESTING, T_ID2, F_TESTING, DISCOVER_TESTING, true, "id2",
+    {"id change to a testing policy", R_TESTING, T_ID2, F_TESTING, STATUS_TESTING, true, "id2",
      true, true, NOW + DAY, NOW, "", NULL, NULL},
-    {"unchanged id not fetched", R_ENFORCE, T_ID1, F_NOT_ASKED, DISCOVER_ENFORCE, true, "id1",
+    {"unchanged id not fetched", R_ENFORCE, T_ID1, F_NOT_ASKED, STATUS_ENFORCE, true, "id1",
      false, true, NOW - 100 + DAY, NOW, "", NULL, "warning"},
-    {"unchanged id near expiry fetched again", R_NEAR_EXPIRY, T_ID1, F_ENFORCE, DISCOVER_ENFORCE,
+    {"unchanged id near expiry fetched again", R_NEAR_EXPIRY, T_ID1, F_ENFORCE, STATUS_ENFORCE,
      true, "id1", true, true, NOW + DAY, NOW, "", NULL, NULL},
 
     /* A failed fetch never replaces a cached policy. */
-    {"failed fetch keeps the enforce policy", R_ENFORCE, T_ID2, F_HTTP_404, DISCOVER_ENFORCE,
+    {"failed fetch keeps the enforce policy", R_ENFORCE, T_ID2, F_HTTP_404, STATUS_ENFORCE,
      true, "id1", true, false, NOW - 100 + DAY, NOW, "id2",
      "policy fetch for id id2 failed, cached enforce policy kept until it expires: HTTP 404",
      NULL},
-    {"invalid policy keeps the testing policy", R_TESTING, T_ID2, F_INVALID, DISCOVER_TESTING,
+    {"invalid policy keeps the testing policy", R_TESTING, T_ID2, F_INVALID, STATUS_TESTING,
      true, "id1", true, false, NOW - 100 + DAY, NOW, "id2",
      "cached testing policy kept until it expires: invalid policy", NULL},
     {"no policy host address keeps the policy", R_ENFORCE, T_ID2, F_NO_ADDRESS,
-     DISCOVER_ENFORCE, true, "id1", false, false, NOW - 100 + DAY, NOW, "id2",
+     STATUS_ENFORCE, true, "id1", false, false, NOW - 100 + DAY, NOW, "id2",
      "policy fetch for id id2 failed", NULL},
-    {"failed fetch, cached mode none: no warning", R_MODE_NONE, T_ID2, F_HTTP_404, DISCOVER_NONE,
+    {"failed fetch, cached mode none: no warning", R_MODE_NONE, T_ID2, F_HTTP_404, STATUS_NONE,
      true, "id1", true, false, NOW - 100 + DAY, NOW, "id2", NULL, "policy fetch"},
 
     /* A vanished TXT record keeps the policy (§3.1, §10.3). */
     {"vanished TXT keeps the enforce policy, with a warning", R_ENFORCE, T_NXDOMAIN, F_NOT_ASKED,
-     DISCOVER_ENFORCE, true, "id1", false, true, NOW - 100 + DAY, NOW, "",
+     STATUS_ENFORCE, true, "id1", false, true, NOW - 100 + DAY, NOW, "",
      "cached enforce policy (id id1) but", NULL},
     {"vanished TXT keeps the testing policy quietly", R_TESTING, T_NODATA, F_NOT_ASKED,
-     DISCOVER_TESTING, true, "id1", false, true, NOW - 100 + DAY, NOW, "", NULL, "warning"},
-    {"two STSv1 records keep the policy", R_ENFORCE, T_TWO, F_NOT_ASKED, DISCOVER_ENFORCE, true,
+     STATUS_TESTING, true, "id1", false, true, NOW - 100 + DAY, NOW, "", NULL, "warning"},
+    {"two STSv1 records keep the policy", R_ENFORCE, T_TWO, F_NOT_ASKED, STATUS_ENFORCE, true,
      "id1", false, true, NOW - 100 + DAY, NOW, "", "cached enforce policy (id id1) but", NULL},
 
     /* DNS cannot answer: a cached policy stays, checked again after unknown_backoff. */
     {"SERVFAIL keeps the policy, re-check after the back-off", R_ENFORCE, T_SERVFAIL,
-     F_NOT_ASKED, DISCOVER_ENFORCE, true, "id1", false, false, NOW - 100 + DAY,
+     F_NOT_ASKED, STATUS_ENFORCE, true, "id1", false, false, NOW - 100 + DAY,
      NOW - CHECK_INTERVAL + UNKNOWN_BACKOFF, "", "TXT check failed, cached enforce policy kept",
      NULL},
-    {"bogus DNSSEC keeps the policy", R_TESTING, T_BOGUS, F_NOT_ASKED, DISCOVER_TESTING, true,
+    {"bogus DNSSEC keeps the policy", R_TESTING, T_BOGUS, F_NOT_ASKED, STATUS_TESTING, true,
      "id1", false, false, NOW - 100 + DAY, NOW - CHECK_INTERVAL + UNKNOWN_BACKOFF, "",
      "TXT check failed, cached testing policy kept", NULL},
 
     /* §3.3: the fetch retry back-off after a failed fetch for an id. */
-    {"back-off: a failed id is not fetched again", R_FAILED, T_ID2, F_NOT_ASKED, DISCOVER_FAILED,
+    {"back-off: a failed id is not fetched again", R_FAILED, T_ID2, F_NOT_ASKED, STATUS_FAILED,
      false, "id2", false, false, NOW - 100 + RETRY, NOW, "id2", NULL, NULL},
-    {"back-off over: the id is fetched again", R_FAILED_OLD, T_ID2, F_ENFORCE, DISCOVER_ENFORCE,
+    {"back-off over: the id is fetched again", R_FAILED_OLD, T_ID2, F_ENFORCE, STATUS_ENFORCE,
      true, "id2", true, true, NOW + DAY, NOW, "", NULL, NULL},
-    {"back-off over, fails again: failed", R_FAILED_OLD, T_ID2, F_HTTP_404, DISCOVER_FAILED,
+    {"back-off over, fails again: failed", R_FAILED_OLD, T_ID2, F_HTTP_404, STATUS_FAILED,
      false, "id2", true, false, NOW + RETRY, NOW, "id2",
      "MTA-STS TXT id id2 but no valid policy: HTTP 404", NULL},
     {"back-off with a cached policy keeps it unfetched", R_ENFORCE_RETRY, T_ID2, F_NOT_ASKED,
-     DISCOVER_ENFORCE, true, "id1", false, false, NOW - 100 + DAY, NOW, "id2", NULL, NULL},
-    {"back-off is per id: a newer id is fetched", R_FAILED, T_ID1, F_ENFORCE, DISCOVER_ENFORCE,
+     STATUS_ENFORCE, true, "id1", false, false, NOW - 100 + DAY, NOW, "id2", NULL, NULL},
+    {"back-off is per id: a newer id is fetched", R_FAILED, T_ID1, F_ENFORCE, STATUS_ENFORCE,
      true, "id1", true, true, NOW + DAY, NOW, "", NULL, NULL},
 
     /* max_age: an expired policy is dropped, whatever DNS says. */
     {"expiry drops the policy; TXT gone: absent", R_EXPIRED, T_NXDOMAIN, F_NOT_ASKED,
-     DISCOVER_ABSENT, false, "", false, true, NOW + ABSENT_TTL, NOW, "",
+     STATUS_ABSENT, false, "", false, true, NOW + ABSENT_TTL, NOW, "",
      "cached enforce policy (id id1) expired", "kept"},
     {"expiry drops the policy; DNS fails: unknown", R_EXPIRED, T_SERVFAIL, F_NOT_ASKED,
-     DISCOVER_UNKNOWN, false, "id1", false, false, NOW + UNKNOWN_BACKOFF, NOW, "", "expired",
+     STATUS_UNKNOWN, false, "id1", false, false, NOW + UNKNOWN_BACKOFF, NOW, "", "expired",
      "kept"},
-    {"expiry: the same id is fetched again", R_EXPIRED, T_ID1, F_TESTING, DISCOVER_TESTING, true,
+    {"expiry: the same id is fetched again", R_EXPIRED, T_ID1, F_TESTING, STATUS_TESTING, true,
      "id1", true, true, NOW + DAY, NOW, "", "expired", "downgrade"},
-    {"expiry, fetch fails: failed", R_EXPIRED, T_ID1, F_HTTP_404, DISCOVER_FAILED, false, "id1",
+    {"expiry, fetch fails: failed", R_EXPIRED, T_ID1, F_HTTP_404, STATUS_FAILED, false, "id1",
      true, false, NOW + RETRY, NOW, "id1", "no valid policy", "kept"},
 
     /* A downgrade from enforce is logged. */
-    {"downgrade enforce -> testing warns", R_ENFORCE, T_ID2, F_TESTING, DISCOVER_TESTING, true,
+    {"downgrade enforce -> testing warns", R_ENFORCE, T_ID2, F_TESTING, STATUS_TESTING, true,
      "id2", true, true, NOW + DAY, NOW, "",
      "policy changed from enforce to testing (id id2): a downgrade", NULL},
-    {"downgrade enforce -> none warns", R_ENFORCE, T_ID2, F_NONE, DISCOVER_NONE, true, "id2",
+    {"downgrade enforce -> none warns", R_ENFORCE, T_ID2, F_NONE, STATUS_NONE, true, "id2",
      true, true, NOW + DAY, NOW, "", "policy changed from enforce to none (id id2)", NULL},
-    {"testing -> none is no downgrade warning", R_TESTING, T_ID2, F_NONE, DISCOVER_NONE, true,
+    {"testing -> none is no downgrade warning", R_TESTING, T_ID2, F_NONE, STATUS_NONE, true,
      "id2", true, true, NOW + DAY, NOW, "", NULL, "downgrade"},
 
     /* Nothing cached: absent, failed, unknown. */
-    {"absent: NXDOMAIN", R_NONE, T_NXDOMAIN, F_NOT_ASKED, DISCOVER_ABSENT, false, "", false,
+    {"absent: NXDOMAIN", R_NONE, T_NXDOMAIN, F_NOT_ASKED, STATUS_ABSENT, false, "", false,
      true, NOW + ABSENT_TTL, NOW, "", NULL, NULL},
-    {"absent: NODATA", R_NONE, T_NODATA, F_NOT_ASKED, DISCOVER_ABSENT, false, "", false, true,
+    {"absent: NODATA", R_NONE, T_NODATA, F_NOT_ASKED, STATUS_ABSENT, false, "", false, true,
      NOW + ABSENT_TTL, NOW, "", NULL, NULL},
-    {"absent: no STSv1 record", R_NONE, T_SPF, F_NOT_ASKED, DISCOVER_ABSENT, false, "", false,
+    {"absent: no STSv1 record", R_NONE, T_SPF, F_NOT_ASKED, STATUS_ABSENT, false, "", false,
      true, NOW + ABSENT_TTL, NOW, "", NULL, NULL},
-    {"absent: two STSv1 records", R_NONE, T_TWO, F_NOT_ASKED, DISCOVER_ABSENT, false, "", false,
+    {"absent: two STSv1 records", R_NONE, T_TWO, F_NOT_ASKED, STATUS_ABSENT, false, "", false,
      true, NOW + ABSENT_TTL, NOW, "", NULL, NULL},
-    {"absent: an invalid record", R_NONE, T_INVALID, F_NOT_ASKED, DISCOVER_ABSENT, false, "",
+    {"absent: an invalid record", R_NONE, T_INVALID, F_NOT_ASKED, STATUS_ABSENT, false, "",
      false, true, NOW + ABSENT_TTL, NOW, "", NULL, NULL},
-    {"absent row: a new id is fetched", R_ABSENT, T_ID1, F_ENFORCE, DISCOVER_ENFORCE, true, "id1",
+    {"absent row: a new id is fetched", R_ABSENT, T_ID1, F_ENFORCE, STATUS_ENFORCE, true, "id1",
      true, true, NOW + DAY, NOW, "", NULL, NULL},
-    {"failed: HTTP 404", R_NONE, T_ID1, F_HTTP_404, DISCOVER_FAILED, false, "id1", true, false,
+    {"failed: HTTP 404", R_NONE, T_ID1, F_HTTP_404, STATUS_FAILED, false, "id1", true, false,
      NOW + RETRY, NOW, "id1", "MTA-STS TXT id id1 but no valid policy: HTTP 404", NULL},
-    {"failed: invalid policy text", R_NONE, T_ID1, F_INVALID, DISCOVER_FAILED, false, "id1",
+    {"failed: invalid policy text", R_NONE, T_ID1, F_INVALID, STATUS_FAILED, false, "id1",
      true, false, NOW + RETRY, NOW, "id1", "no valid policy: invalid policy", NULL},
-    {"failed: policy host without address", R_NONE, T_ID1, F_NO_ADDRESS, DISCOVER_FAILED, false,
+    {"failed: policy host without address", R_NONE, T_ID1, F_NO_ADDRESS, STATUS_FAILED, false,
      "id1", false, false, NOW + RETRY, NOW, "id1", "no valid policy", NULL},
-    {"unknown: SERVFAIL", R_NONE, T_SERVFAIL, F_NOT_ASKED, DISCOVER_UNKNOWN, false, "", false,
+    {"unknown: SERVFAIL", R_NONE, T_SERVFAIL, F_NOT_ASKED, STATUS_UNKNOWN, false, "", false,
      false, NOW + UNKNOWN_BACKOFF, NOW, "", NULL, NULL},
-    {"unknown: timeout", R_NONE, T_TIMEOUT, F_NOT_ASKED, DISCOVER_UNKNOWN, false, "", false,
+    {"unknown: timeout", R_NONE, T_TIMEOUT, F_NOT_ASKED, STATUS_UNKNOWN, false, "", false,
      false, NOW + UNKNOWN_BACKOFF, NOW, "", NULL, NULL},
-    {"unknown: bogus DNSSEC", R_NONE, T_BOGUS, F_NOT_ASKED, DISCOVER_UNKNOWN, false, "", false,
+    {"unknown: bogus DNSSEC", R_NONE, T_BOGUS, F_NOT_ASKED, STATUS_UNKNOWN, false, "", false,
      false, NOW + UNKNOWN_BACKOFF, NOW, "", NULL, NULL},
-    {"DNSSEC state kept in the row", R_NONE, T_ID1_SECURE, F_ENFORCE, DISCOVER_ENFORCE, true,
+    {"DNSSEC state kept in the row", R_NONE, T_ID1_SECURE, F_ENFORCE, STATUS_ENFORCE, true,
      "id1", true, true, NOW + DAY, NOW, "", NULL, NULL},
 };
 /* clang-format on */
@@ -360,7 +360,7 @@ policy_row(struct cache_entry *e, enum policy_mode mode, int64_t expires_at)
     e->fetched_at = expires_at - DAY;
     e->expires_at = expires_at;
     e->has_status = true;
-    e->status = discover_status_of_mode(mode);
+    e->status = status_kind_of_mode(mode);
     snprintf(e->txt_id, sizeof(e->txt_id), "id1");
 }
 
@@ -368,7 +368,7 @@ static void
 failed_row(struct cache_entry *e, int64_t failed_at)
 {
     e->has_status = true;
-    e->status = DISCOVER_FAILED;
+    e->status = STATUS_FAILED;
     snprintf(e->txt_id, sizeof(e->txt_id), "id2");
     snprintf(e->fetch_failed_id, sizeof(e->fetch_failed_id), "id2");
     e->fetch_failed_at = failed_at;
@@ -416,7 +416,7 @@ make_row(enum row r, struct cache_entry *e)
     case R_ABSENT:
     case R_ABSENT_OLD:
         e->has_status = true;
-        e->status = DISCOVER_ABSENT;
+        e->status = STATUS_ABSENT;
         e->expires_at = r == R_ABSENT ? NOW + 10 : NOW;
         break;
     case R_NO_STATUS:
@@ -455,7 +455,7 @@ capture_log(void (*fn)(void *), void *arg, char *buf, size_t bufsz)
 struct step_run {
     struct world w;
     struct cache_entry e;
-    struct discover_result res;
+    struct status_result res;
 };
 
 static void
@@ -480,9 +480,9 @@ run_step_case(void **state)
     capture_log(run_step, &r, log, sizeof(log));
 
     if (r.res.status != c->want)
-        fail_msg("status %s, want %s (error: %s; log: %s)", discover_status_name(r.res.status),
-                 discover_status_name(c->want), r.res.error, log);
-    assert_int_equal(r.res.source, DISCOVER_FROM_FRESH);
+        fail_msg("status %s, want %s (error: %s; log: %s)", status_kind_name(r.res.status),
+                 status_kind_name(c->want), r.res.error, log);
+    assert_int_equal(r.res.source, STATUS_FROM_FRESH);
     assert_int_equal(r.res.has_policy, c->want_policy);
     assert_int_equal(r.w.fetches, c->want_fetched ? 1 : 0);
     assert_int_equal(r.res.rechecked, c->want_rechecked);
@@ -500,8 +500,8 @@ run_step_case(void **state)
     if (c->want_policy) {
         /* The policy's patterns reach the result as a list. */
         assert_true(r.res.n_mx <= 1);
-        assert_int_equal(discover_result_mx_allows(&r.res, "mx.example.com"), r.res.n_mx == 1);
-        assert_false(discover_result_mx_allows(&r.res, "other.example.com"));
+        assert_int_equal(status_result_mx_allows(&r.res, "mx.example.com"), r.res.n_mx == 1);
+        assert_false(status_result_mx_allows(&r.res, "other.example.com"));
     } else {
         assert_null(r.res.mx);
         assert_int_equal(r.res.error[0] != '\0', true); /* says why */
@@ -512,7 +512,7 @@ run_step_case(void **state)
         fail_msg("log lacks \"%s\": %s", c->want_log, log);
     if (c->want_no_log != NULL && strstr(log, c->want_no_log) != NULL)
         fail_msg("log has \"%s\": %s", c->want_no_log, log);
-    discover_result_free(&r.res);
+    status_result_free(&r.res);
     cache_entry_free(&r.e);
 }
 
@@ -523,21 +523,21 @@ struct row_case {
     enum row row;
     int64_t now;
     bool want_answer;
-    enum discover_status want;
+    enum status_kind want;
 };
 
 static const struct row_case row_cases[] = {
-    {"enforce policy within max_age", R_ENFORCE, NOW, true, DISCOVER_ENFORCE},
-    {"testing policy within max_age", R_TESTING, NOW, true, DISCOVER_TESTING},
-    {"mode none policy within max_age", R_MODE_NONE, NOW, true, DISCOVER_NONE},
-    {"policy due for a check still answers", R_NEAR_EXPIRY, NOW, true, DISCOVER_ENFORCE},
-    {"policy past max_age answers nothing", R_EXPIRED, NOW, false, DISCOVER_UNKNOWN},
-    {"failed within the back-off", R_FAILED, NOW, true, DISCOVER_FAILED},
-    {"failed past the back-off answers nothing", R_FAILED_OLD, NOW, false, DISCOVER_UNKNOWN},
-    {"absent within absent_ttl", R_ABSENT, NOW, true, DISCOVER_ABSENT},
-    {"absent at its expiry answers nothing", R_ABSENT_OLD, NOW, false, DISCOVER_UNKNOWN},
-    {"a row without a status answers nothing", R_NO_STATUS, NOW, false, DISCOVER_UNKNOWN},
-    {"nothing known answers nothing", R_NONE, NOW, false, DISCOVER_UNKNOWN},
+    {"enforce policy within max_age", R_ENFORCE, NOW, true, STATUS_ENFORCE},
+    {"testing policy within max_age", R_TESTING, NOW, true, STATUS_TESTING},
+    {"mode none policy within max_age", R_MODE_NONE, NOW, true, STATUS_NONE},
+    {"policy due for a check still answers", R_NEAR_EXPIRY, NOW, true, STATUS_ENFORCE},
+    {"policy past max_age answers nothing", R_EXPIRED, NOW, false, STATUS_UNKNOWN},
+    {"failed within the back-off", R_FAILED, NOW, true, STATUS_FAILED},
+    {"failed past the back-off answers nothing", R_FAILED_OLD, NOW, false, STATUS_UNKNOWN},
+    {"absent within absent_ttl", R_ABSENT, NOW, true, STATUS_ABSENT},
+    {"absent at its expiry answers nothing", R_ABSENT_OLD, NOW, false, STATUS_UNKNOWN},
+    {"a row without a status answers nothing", R_NO_STATUS, NOW, false, STATUS_UNKNOWN},
+    {"nothing known answers nothing", R_NONE, NOW, false, STATUS_UNKNOWN},
 };
 
 static void
@@ -545,23 +545,23 @@ run_row_case(void **state)
 {
     const struct row_case *c = *state;
     struct cache_entry e;
-    struct discover_result res;
+    struct status_result res;
     bool got;
 
     make_row(c->row, &e);
     memset(&res, 0, sizeof(res));
-    res.status = DISCOVER_UNKNOWN;
+    res.status = STATUS_UNKNOWN;
     got = refresh_status_from_row(&e, c->now, &res);
     assert_int_equal(got, c->want_answer);
     if (got) {
         assert_int_equal(res.status, c->want);
-        assert_int_equal(res.has_policy, c->want <= DISCOVER_NONE);
-        assert_int_equal(res.n_mx, c->want <= DISCOVER_NONE ? 1 : 0);
+        assert_int_equal(res.has_policy, c->want <= STATUS_NONE);
+        assert_int_equal(res.n_mx, c->want <= STATUS_NONE ? 1 : 0);
     } else {
         assert_false(res.has_policy);
         assert_null(res.mx);
     }
-    discover_result_free(&res);
+    status_result_free(&res);
     cache_entry_free(&e);
 }
 
@@ -612,7 +612,7 @@ seen_row(const struct cache_entry *e, void *arg)
 }
 
 static void
-put_round_row(struct cache *c, const char *kind, int i, enum discover_status st,
+put_round_row(struct cache *c, const char *kind, int i, enum status_kind st,
               int64_t checked, int64_t expires, int64_t used)
 {
     struct cache_entry e;
@@ -625,7 +625,7 @@ put_round_row(struct cache *c, const char *kind, int i, enum discover_status st,
     e.checked_at = checked;
     e.expires_at = expires;
     e.last_used = used;
-    if (st == DISCOVER_ENFORCE) {
+    if (st == STATUS_ENFORCE) {
         e.has_policy = true;
         e.mode = POLICY_MODE_ENFORCE;
         e.max_age = DAY;
@@ -652,19 +652,19 @@ run_round_case(void **state)
     assert_non_null(sn.names);
     /* Negative rows checked long ago and long expired: the old rule found them due. */
     for (int i = 0; i < c->absent; i++)
-        put_round_row(cache, "absent", i, DISCOVER_ABSENT, old, NOW - 1, used);
+        put_round_row(cache, "absent", i, STATUS_ABSENT, old, NOW - 1, used);
     for (int i = 0; i < c->unknown; i++)
-        put_round_row(cache, "unknown", i, DISCOVER_UNKNOWN, old, NOW + 10, used);
+        put_round_row(cache, "unknown", i, STATUS_UNKNOWN, old, NOW + 10, used);
     for (int i = 0; i < c->failed; i++)
-        put_round_row(cache, "failed", i, DISCOVER_FAILED, old, NOW + 10, used);
+        put_round_row(cache, "failed", i, STATUS_FAILED, old, NOW + 10, used);
     for (int i = 0; i < c->due; i++)
-        put_round_row(cache, "due", i, DISCOVER_ENFORCE, old, NOW + DAY, used);
+        put_round_row(cache, "due", i, STATUS_ENFORCE, old, NOW + DAY, used);
     for (int i = 0; i < c->expiring; i++)
-        put_round_row(cache, "expiring", i, DISCOVER_ENFORCE, NOW, NOW + MARGIN / 2, used);
+        put_round_row(cache, "expiring", i, STATUS_ENFORCE, NOW, NOW + MARGIN / 2, used);
     for (int i = 0; i < c->fresh; i++)
-        put_round_row(cache, "fresh", i, DISCOVER_ENFORCE, NOW, NOW + DAY, used);
+        put_round_row(cache, "fresh", i, STATUS_ENFORCE, NOW, NOW + DAY, used);
     for (int i = 0; i < c->unused; i++)
-        put_round_row(cache, "unused", i, DISCOVER_ENFORCE, old, NOW + DAY,
+        put_round_row(cache, "unused", i, STATUS_ENFORCE, old, NOW + DAY,
                       NOW - cfg->unused_ttl - 1);
     for (int r = 0; r < c->rounds; r++) {
         size_t before = sn.n;

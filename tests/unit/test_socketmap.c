@@ -238,7 +238,7 @@ run_key_case(void **state)
 
 struct answer_case {
     const char *label;
-    enum discover_status status;
+    enum status_kind status;
     const char *pats[MAXL];	/* policy mx patterns, NULL-terminated */
     int n_mx;			/* -1: MX hosts unknown */
     const char *mx[MAXL];
@@ -249,68 +249,68 @@ struct answer_case {
 };
 
 static const struct answer_case answer_cases[] = {
-    { "enforce, one MX", DISCOVER_ENFORCE, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
+    { "enforce, one MX", STATUS_ENFORCE, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
       SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname", false },
-    { "enforce, two MX", DISCOVER_ENFORCE, {"mx1.example.com", "mx2.example.com"}, 2,
+    { "enforce, two MX", STATUS_ENFORCE, {"mx1.example.com", "mx2.example.com"}, 2,
       {"mx2.example.com", "mx1.example.com"}, false, SOCKMAP_OK,
       "OK secure match=mx1.example.com:mx2.example.com servername=hostname", false },
-    { "wildcard, one label matches", DISCOVER_ENFORCE, {"*.mx.example.com"}, 1,
+    { "wildcard, one label matches", STATUS_ENFORCE, {"*.mx.example.com"}, 1,
       {"a.mx.example.com"}, false, SOCKMAP_OK,
       "OK secure match=a.mx.example.com servername=hostname", false },
-    { "wildcard is never .domain", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 3,
+    { "wildcard is never .domain", STATUS_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 3,
       {"mx1.example.com", "b.mx.example.com", "a.b.mx.example.com"}, false, SOCKMAP_OK,
       "OK secure match=b.mx.example.com:mx1.example.com servername=hostname", false },
-    { "wildcard does not match its parent", DISCOVER_ENFORCE, {"*.example.com", "mx.other.net", false },
+    { "wildcard does not match its parent", STATUS_ENFORCE, {"*.example.com", "mx.other.net", false },
       2, {"example.com", "mx.other.net"}, false, SOCKMAP_OK,
       "OK secure match=mx.other.net servername=hostname", false },
-    { "MX not in the policy left out", DISCOVER_ENFORCE, {"mx1.example.com"}, 2,
+    { "MX not in the policy left out", STATUS_ENFORCE, {"mx1.example.com"}, 2,
       {"evil.example.net", "mx1.example.com"}, false, SOCKMAP_OK,
       "OK secure match=mx1.example.com servername=hostname", false },
-    { "duplicate MX once", DISCOVER_ENFORCE, {"*.example.com"}, 3,
+    { "duplicate MX once", STATUS_ENFORCE, {"*.example.com"}, 3,
       {"a.example.com", "a.example.com", "b.example.com"}, false, SOCKMAP_OK,
       "OK secure match=a.example.com:b.example.com servername=hostname", false },
-    { "implicit MX (the domain)", DISCOVER_ENFORCE, {"example.com"}, 1, {"example.com"}, false,
+    { "implicit MX (the domain)", STATUS_ENFORCE, {"example.com"}, 1, {"example.com"}, false,
       SOCKMAP_OK, "OK secure match=example.com servername=hostname", false },
-    { "no MX matches: TEMP", DISCOVER_ENFORCE, {"mx.elsewhere.test", "*.elsewhere.test"}, 1,
+    { "no MX matches: TEMP", STATUS_ENFORCE, {"mx.elsewhere.test", "*.elsewhere.test"}, 1,
       {"mx1.mxmismatch.test"}, false, SOCKMAP_TEMP,
       "TEMP no MX host of example.com matches its MTA-STS policy "
       "(mx: mx.elsewhere.test *.elsewhere.test)", false },
-    { "wildcard two labels deep only: TEMP", DISCOVER_ENFORCE, {"*.example.com"}, 1,
+    { "wildcard two labels deep only: TEMP", STATUS_ENFORCE, {"*.example.com"}, 1,
       {"a.b.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host of example.com matches", false },
-    { "null MX: TEMP", DISCOVER_ENFORCE, {"*.example.com"}, 1, {"."}, false, SOCKMAP_TEMP,
+    { "null MX: TEMP", STATUS_ENFORCE, {"*.example.com"}, 1, {"."}, false, SOCKMAP_TEMP,
       "TEMP no MX host", false },
-    { "MX unknown: TEMP", DISCOVER_ENFORCE, {"mx1.example.com"}, -1, {NULL}, false,
+    { "MX unknown: TEMP", STATUS_ENFORCE, {"mx1.example.com"}, -1, {NULL}, false,
       SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL", false },
-    { "tlsrpt", DISCOVER_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 2,
+    { "tlsrpt", STATUS_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 2,
       {"mx1.example.com", "b.mx.example.com"}, true, SOCKMAP_OK,
       "OK secure match=b.mx.example.com:mx1.example.com servername=hostname "
       "policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com "
       "mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } "
       "{ policy_string = mode: enforce } { policy_string = mx: mx1.example.com } "
       "{ policy_string = mx: *.mx.example.com } { policy_string = max_age: 86400 }", false },
-    { "tlsrpt, no match: still TEMP", DISCOVER_ENFORCE, {"mx1.example.com"}, 1,
+    { "tlsrpt, no match: still TEMP", STATUS_ENFORCE, {"mx1.example.com"}, 1,
       {"mx2.example.com"}, true, SOCKMAP_TEMP, "TEMP no MX host", false },
-    { "testing", DISCOVER_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
+    { "testing", STATUS_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
       SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "testing, tlsrpt", DISCOVER_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, true,
+    { "testing, tlsrpt", STATUS_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, true,
       SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "none", DISCOVER_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "absent", DISCOVER_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "failed", DISCOVER_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "unknown", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, false, SOCKMAP_TEMP,
+    { "none", STATUS_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "absent", STATUS_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "failed", STATUS_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+    { "unknown", STATUS_UNKNOWN, {NULL}, 0, {NULL}, false, SOCKMAP_TEMP,
       "TEMP MTA-STS status of example.com unknown: SERVFAIL", false },
     /* map_unknown = notfound: only an unknown status changes (RFC 8461 §3.3);
      * a known enforce policy whose MX hosts fail or are unknown stays TEMP. */
-    { "unknown, map_unknown = notfound", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, false,
+    { "unknown, map_unknown = notfound", STATUS_UNKNOWN, {NULL}, 0, {NULL}, false,
       SOCKMAP_NOTFOUND, "NOTFOUND ", true },
-    { "unknown, map_unknown = notfound, tlsrpt", DISCOVER_UNKNOWN, {NULL}, 0, {NULL}, true,
+    { "unknown, map_unknown = notfound, tlsrpt", STATUS_UNKNOWN, {NULL}, 0, {NULL}, true,
       SOCKMAP_NOTFOUND, "NOTFOUND ", true },
-    { "enforce, MX unknown, map_unknown = notfound: TEMP", DISCOVER_ENFORCE,
+    { "enforce, MX unknown, map_unknown = notfound: TEMP", STATUS_ENFORCE,
       {"mx1.example.com"}, -1, {NULL}, false, SOCKMAP_TEMP,
       "TEMP MX hosts of example.com unknown: SERVFAIL", true },
-    { "enforce, no MX matches, map_unknown = notfound: TEMP", DISCOVER_ENFORCE,
+    { "enforce, no MX matches, map_unknown = notfound: TEMP", STATUS_ENFORCE,
       {"mx1.example.com"}, 1, {"mx2.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host", true },
-    { "enforce, map_unknown = notfound: OK", DISCOVER_ENFORCE, {"mx1.example.com"}, 1,
+    { "enforce, map_unknown = notfound: OK", STATUS_ENFORCE, {"mx1.example.com"}, 1,
       {"mx1.example.com"}, false, SOCKMAP_OK,
       "OK secure match=mx1.example.com servername=hostname", true },
 };
@@ -319,7 +319,7 @@ static void
 run_answer_case(void **state)
 {
     const struct answer_case *c = *state;
-    struct discover_result res;
+    struct status_result res;
     struct sockmap_answer_in in;
     char (*mx)[254] = unit_alloc(MAXL * 254);
     char *out = unit_alloc(SOCKMAP_MAX_REPLY + 1);
@@ -331,9 +331,9 @@ run_answer_case(void **state)
     res.status = c->status;
     snprintf(res.domain, sizeof(res.domain), "example.com");
     snprintf(res.error, sizeof(res.error), "SERVFAIL");
-    res.has_policy = c->status <= DISCOVER_NONE;
-    res.mode = c->status == DISCOVER_ENFORCE ? POLICY_MODE_ENFORCE :
-               c->status == DISCOVER_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
+    res.has_policy = c->status <= STATUS_NONE;
+    res.mode = c->status == STATUS_ENFORCE ? POLICY_MODE_ENFORCE :
+               c->status == STATUS_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
     res.max_age = 86400;
     for (; np < MAXL && c->pats[np] != NULL; np++)
         pats[np] = (char *)c->pats[np];
@@ -363,7 +363,7 @@ run_answer_case(void **state)
 static void
 test_answer_too_big(void **state)
 {
-    struct discover_result res;
+    struct status_result res;
     struct sockmap_answer_in in;
     char mx[1][254] = {"mx1.example.com"};
     char *pats[1] = {"mx1.example.com"};
@@ -371,7 +371,7 @@ test_answer_too_big(void **state)
 
     (void)state;
     memset(&res, 0, sizeof(res));
-    res.status = DISCOVER_ENFORCE;
+    res.status = STATUS_ENFORCE;
     snprintf(res.domain, sizeof(res.domain), "example.com");
     res.mx = pats;
     res.n_mx = 1;

@@ -173,7 +173,7 @@ put_row(struct cache *c, const char *domain, const char *mx, const char *id, int
     snprintf(e.domain, sizeof(e.domain), "%s", domain);
     snprintf(e.txt_id, sizeof(e.txt_id), "%s", id);
     e.has_status = true;
-    e.status = DISCOVER_ENFORCE;
+    e.status = STATUS_ENFORCE;
     e.has_policy = true;
     e.fetched_at = e.checked_at = e.last_used = now;
     e.mode = POLICY_MODE_ENFORCE;

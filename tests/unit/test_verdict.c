@@ -114,16 +114,16 @@ make_rules(const char *const *texts)
 
 /* A status as discover would give it: a policy for enforce/testing/none. */
 static void
-make_status(struct discover_result *st, enum discover_status s, const char *policy_mx)
+make_status(struct status_result *st, enum status_kind s, const char *policy_mx)
 {
     memset(st, 0, sizeof(*st));
     st->status = s;
-    st->source = DISCOVER_FROM_CACHE;
+    st->source = STATUS_FROM_CACHE;
     snprintf(st->domain, sizeof(st->domain), "%s", DOMAIN);
-    st->has_policy = s == DISCOVER_ENFORCE || s == DISCOVER_TESTING || s == DISCOVER_NONE;
+    st->has_policy = s == STATUS_ENFORCE || s == STATUS_TESTING || s == STATUS_NONE;
     if (st->has_policy) {
-        st->mode = s == DISCOVER_ENFORCE ? POLICY_MODE_ENFORCE :
-                   s == DISCOVER_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
+        st->mode = s == STATUS_ENFORCE ? POLICY_MODE_ENFORCE :
+                   s == STATUS_TESTING ? POLICY_MODE_TESTING : POLICY_MODE_NONE;
         /* The patterns as a list; the table spells them '\n'-separated. */
         st->mx = calloc(DISCOVER_MAX_MX, sizeof(*st->mx));
         assert_non_null(st->mx);
@@ -136,7 +136,7 @@ make_status(struct discover_result *st, enum discover_status s, const char *poli
         }
         snprintf(st->txt_id, sizeof(st->txt_id), "20240101");
     }
-    if (s == DISCOVER_UNKNOWN || s == DISCOVER_FAILED || s == DISCOVER_ABSENT)
+    if (s == STATUS_UNKNOWN || s == STATUS_FAILED || s == STATUS_ABSENT)
         snprintf(st->error, sizeof(st->error), "%s", STATUS_ERROR);
 }
 
@@ -201,9 +201,9 @@ static const struct rule_variant rule_variants[] = {
       RULES_REQ_MTA_STS, VERDICT_REJECT, VERDICT_TAG },
 };
 
-static const enum discover_status all_statuses[] = {
-    DISCOVER_ENFORCE, DISCOVER_TESTING, DISCOVER_NONE,
-    DISCOVER_ABSENT,  DISCOVER_FAILED,  DISCOVER_UNKNOWN,
+static const enum status_kind all_statuses[] = {
+    STATUS_ENFORCE, STATUS_TESTING, STATUS_NONE,
+    STATUS_ABSENT,  STATUS_FAILED,  STATUS_UNKNOWN,
 };
 
 enum mx_fact { MX_MATCH, MX_MISMATCH, MX_LOOKUP_FAILED };
@@ -212,7 +212,7 @@ static const char *const mx_fact_names[] = { "MX matches", "MX mismatch", "MX un
 
 struct decide_case {
     size_t variant;
-    enum discover_status status;
+    enum status_kind status;
     enum mx_fact mx;
     bool route_enforces;
 };
@@ -237,7 +237,7 @@ struct expect {
  * on the policy (an unmet requirement), never one for an unknown status.
  */
 static struct expect
-oracle(const struct rule_variant *rv, enum discover_status status, enum mx_fact mx,
+oracle(const struct rule_variant *rv, enum status_kind status, enum mx_fact mx,
        bool route_enforces)
 {
     enum verdict_action on_fail = rv->builtin ? VERDICT_DEFER : rv->on_fail;
@@ -246,9 +246,9 @@ oracle(const struct rule_variant *rv, enum discover_status status, enum mx_fact 
 
     if (!rv->builtin && rv->req == RULES_REQ_NONE)
         return (struct expect){ VERDICT_TAG, VERDICT_NOT_REQUIRED, false };
-    if (status == DISCOVER_UNKNOWN)
+    if (status == STATUS_UNKNOWN)
         return (struct expect){ on_unknown, VERDICT_UNKNOWN, false };
-    if (status != DISCOVER_ENFORCE)
+    if (status != STATUS_ENFORCE)
         return (struct expect){ VERDICT_TAG, VERDICT_NOT_REQUIRED, false };
     if (mx == MX_LOOKUP_FAILED)
         return (struct expect){ on_unknown, VERDICT_UNKNOWN, false };
@@ -269,7 +269,7 @@ run_decide_case(void **state)
     const char *const mx_bad[] = { MX_BAD };
     struct expect want = oracle(rv, c->status, c->mx, c->route_enforces);
     const struct rules *rules = make_rules(texts);
-    struct discover_result st;
+    struct status_result st;
     struct verdict_facts f = {
         .sender = "alice@corp.example",
         .auth = "alice",
@@ -291,13 +291,13 @@ run_decide_case(void **state)
     assert_int_equal(v.req, rv->builtin ? RULES_REQ_MTA_STS : rv->req);
     assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
     /* The sender can read why. */
-    if (want.outcome == VERDICT_UNKNOWN && c->status == DISCOVER_UNKNOWN)
+    if (want.outcome == VERDICT_UNKNOWN && c->status == STATUS_UNKNOWN)
         assert_reason_names(v.reason, sizeof(v.reason), STATUS_ERROR);
     if (want.outcome == VERDICT_FAIL && c->mx == MX_MATCH)
         assert_reason_names(v.reason, sizeof(v.reason), ROUTE);
     if (want.outcome == VERDICT_FAIL && c->mx == MX_MISMATCH)
         assert_reason_names(v.reason, sizeof(v.reason), MX_BAD);
-    discover_result_free(&st);
+    status_result_free(&st);
 }
 
 static void
@@ -315,7 +315,7 @@ add_decide_cases(struct unit_list *list)
                     *c = (struct decide_case){ r, all_statuses[s], (enum mx_fact)m,
                                                route == 1 };
                     snprintf(label, sizeof(label), "%s | %s, %s, route %s",
-                             rule_variants[r].label, discover_status_name(c->status),
+                             rule_variants[r].label, status_kind_name(c->status),
                              mx_fact_names[m], route ? "enforces" : "does not enforce");
                     unit_add(list, "decide", label, run_decide_case, c);
                 }
@@ -357,7 +357,7 @@ run_mx_case(void **state)
 {
     const struct mx_case *c = *state;
     struct rules none = { 0, NULL };
-    struct discover_result st;
+    struct status_result st;
     struct verdict_facts f = {
         .sender = "",
         .rcpt_domain = DOMAIN,
@@ -371,7 +371,7 @@ run_mx_case(void **state)
 
     while (f.n_mx < MX_MAX && c->hosts[f.n_mx] != NULL)
         f.n_mx++;
-    make_status(&st, DISCOVER_ENFORCE, c->policy_mx);
+    make_status(&st, STATUS_ENFORCE, c->policy_mx);
     verdict_decide(&none, &f, &v);
     if (c->pass) {
         assert_action(&v, VERDICT_TAG, VERDICT_PASS, false);
@@ -381,14 +381,14 @@ run_mx_case(void **state)
             assert_reason_names(v.reason, sizeof(v.reason), c->hosts[0]);
     }
     assert_reason_names(v.reason, sizeof(v.reason), DOMAIN);
-    discover_result_free(&st);
+    status_result_free(&st);
 }
 
 /* ------------------------------------------- REQUIRETLS (RFC 8689) */
 
 struct rtls_case {
     const char *label;
-    enum discover_status status;
+    enum status_kind status;
     bool mx_known, mx_ok, route, dane;
     const char *rule;		/* one rule's text; NULL: none */
     enum verdict_action action;
@@ -399,35 +399,35 @@ struct rtls_case {
 #define T true
 #define F false
 static const struct rtls_case rtls_cases[] = {
-    { "enforce, MX and route pass", DISCOVER_ENFORCE, T, T, T, F, NULL, VERDICT_TAG,
+    { "enforce, MX and route pass", STATUS_ENFORCE, T, T, T, F, NULL, VERDICT_TAG,
       VERDICT_PASS, VERDICT_PASS, F, F },
-    { "enforce, route does not enforce: reject, re-check first", DISCOVER_ENFORCE, T, T, F, F,
+    { "enforce, route does not enforce: reject, re-check first", STATUS_ENFORCE, T, T, F, F,
       NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
-    { "enforce, MX mismatch: reject, re-check first", DISCOVER_ENFORCE, T, F, T, F, NULL,
+    { "enforce, MX mismatch: reject, re-check first", STATUS_ENFORCE, T, F, T, F, NULL,
       VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
-    { "enforce, MX unknown: defer", DISCOVER_ENFORCE, F, F, T, F, NULL, VERDICT_DEFER,
+    { "enforce, MX unknown: defer", STATUS_ENFORCE, F, F, T, F, NULL, VERDICT_DEFER,
       VERDICT_UNKNOWN, VERDICT_UNKNOWN, T, F },
-    { "testing: reject", DISCOVER_TESTING, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+    { "testing: reject", STATUS_TESTING, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
       VERDICT_FAIL, T, F },
-    { "none: reject", DISCOVER_NONE, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+    { "none: reject", STATUS_NONE, T, T, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
       VERDICT_FAIL, T, F },
-    { "absent: reject", DISCOVER_ABSENT, F, F, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
+    { "absent: reject", STATUS_ABSENT, F, F, T, F, NULL, VERDICT_REJECT, VERDICT_FAIL,
       VERDICT_FAIL, T, F },
-    { "failed: defer", DISCOVER_FAILED, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+    { "failed: defer", STATUS_FAILED, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
       VERDICT_UNKNOWN, T, F },
-    { "unknown: defer", DISCOVER_UNKNOWN, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
+    { "unknown: defer", STATUS_UNKNOWN, F, F, T, F, NULL, VERDICT_DEFER, VERDICT_UNKNOWN,
       VERDICT_UNKNOWN, T, F },
     /* The DANE fact (set by the DANE facts when they come) authenticates the path. */
-    { "absent, DANE-authenticated: tag", DISCOVER_ABSENT, T, T, T, T, NULL, VERDICT_TAG,
+    { "absent, DANE-authenticated: tag", STATUS_ABSENT, T, T, T, T, NULL, VERDICT_TAG,
       VERDICT_NOT_REQUIRED, VERDICT_PASS, F, F },
-    { "enforce, MX mismatch, DANE: the policy's own reject stays", DISCOVER_ENFORCE, T, F, T,
+    { "enforce, MX mismatch, DANE: the policy's own reject stays", STATUS_ENFORCE, T, F, T,
       T, NULL, VERDICT_REJECT, VERDICT_FAIL, VERDICT_PASS, F, T },
     /* Rules: REQUIRETLS is the sender's; a more severe rule stays the rule's. */
-    { "require=none, absent: reject", DISCOVER_ABSENT, F, F, T, F, "require=none",
+    { "require=none, absent: reject", STATUS_ABSENT, F, F, T, F, "require=none",
       VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, F },
-    { "fail=tag, MX mismatch: reject", DISCOVER_ENFORCE, T, F, T, F,
+    { "fail=tag, MX mismatch: reject", STATUS_ENFORCE, T, F, T, F,
       "require=mta-sts fail=tag", VERDICT_REJECT, VERDICT_FAIL, VERDICT_FAIL, T, T },
-    { "unknown=reject, unknown: the rule's reject", DISCOVER_UNKNOWN, F, F, T, F,
+    { "unknown=reject, unknown: the rule's reject", STATUS_UNKNOWN, F, F, T, F,
       "require=mta-sts unknown=reject", VERDICT_REJECT, VERDICT_UNKNOWN, VERDICT_UNKNOWN, F,
       F },
 };
@@ -440,7 +440,7 @@ run_rtls_case(void **state)
     const struct rtls_case *c = *state;
     const char *const texts[] = { c->rule, NULL };
     const char *hosts[1] = { c->mx_ok ? MX_OK : MX_BAD };
-    struct discover_result st;
+    struct status_result st;
     struct verdict_facts f = {
         .sender = "",
         .rcpt_domain = DOMAIN,
@@ -475,7 +475,7 @@ run_rtls_case(void **state)
         if (plain.requiretls_refused || strstr(plain.reason, "REQUIRETLS") != NULL)
             fail_msg("without REQUIRETLS: \"%s\"", plain.reason);
     }
-    discover_result_free(&st);
+    status_result_free(&st);
 }
 
 /* ----------------------------------------------------- rule matching */
@@ -988,7 +988,7 @@ enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRI
 struct probe_case {
     const char *label;
     const char *rule;			/* NULL: the built-in default */
-    enum discover_status status;
+    enum status_kind status;
     const char *mx[2];			/* NULL-terminated */
     enum probe_fact probe[2];
     bool route_enforces;
@@ -1002,110 +1002,110 @@ struct probe_case {
 
 #define MX_OTHER "mx2.pool.sts-hosting.test"
 static const struct probe_case probe_cases[] = {
-    { "enforce, the matching MX verified", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD }, true,
+    { "enforce, the matching MX verified", NULL, STATUS_ENFORCE, { MX_OK }, { P_GOOD }, true,
       VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "MX TLS", NULL },
-    { "enforce, verified, route does not enforce", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_GOOD },
+    { "enforce, verified, route does not enforce", NULL, STATUS_ENFORCE, { MX_OK }, { P_GOOD },
       false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE, NULL },
-    { "enforce, the only MX unverified: defer naming it", NULL, DISCOVER_ENFORCE, { MX_OK },
+    { "enforce, the only MX unverified: defer naming it", NULL, STATUS_ENFORCE, { MX_OK },
       { P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED,
       MX_OK ": certificate expired (certificate-expired)",
       MX_OK " [192.0.2.9]: unverified: certificate has expired" },
-    { "enforce, no STARTTLS", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true,
+    { "enforce, no STARTTLS", NULL, STATUS_ENFORCE, { MX_OK }, { P_NOTLS }, true,
       VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE,
       MX_OK ": no STARTTLS (starttls-not-supported)", "does not offer STARTTLS" },
     { "enforce, fail=reject: a permanent reject", "rcpt=* require=mta-sts fail=reject",
-      DISCOVER_ENFORCE, { MX_OK }, { P_NOTLS }, true, VERDICT_REJECT, VERDICT_FAIL, true,
+      STATUS_ENFORCE, { MX_OK }, { P_NOTLS }, true, VERDICT_REJECT, VERDICT_FAIL, true,
       VERDICT_TLS_NONE, MX_OK, NULL },
-    { "enforce, one good and one bad MX", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
+    { "enforce, one good and one bad MX", NULL, STATUS_ENFORCE, { MX_OK, MX_OTHER },
       { P_NOTLS, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL, NULL },
-    { "enforce, the good MX does not match the policy", NULL, DISCOVER_ENFORCE,
+    { "enforce, the good MX does not match the policy", NULL, STATUS_ENFORCE,
       { MX_BAD, MX_OK }, { P_GOOD, P_UNVERIFIED }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, MX_OK, NULL },
-    { "enforce, not probed yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET },
+    { "enforce, not probed yet: unknown", NULL, STATUS_ENFORCE, { MX_OK }, { P_NOT_YET },
       true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
       MX_OK ": not probed yet (not-probed-yet)", NULL },
     { "enforce, not probed yet, unknown=tag", "rcpt=* require=mta-sts unknown=tag",
-      DISCOVER_ENFORCE, { MX_OK }, { P_NOT_YET }, true, VERDICT_TAG, VERDICT_UNKNOWN, false,
+      STATUS_ENFORCE, { MX_OK }, { P_NOT_YET }, true, VERDICT_TAG, VERDICT_UNKNOWN, false,
       VERDICT_TLS_UNKNOWN, NULL, NULL },
-    { "enforce, one bad, one not yet: unknown", NULL, DISCOVER_ENFORCE, { MX_OK, MX_OTHER },
+    { "enforce, one bad, one not yet: unknown", NULL, STATUS_ENFORCE, { MX_OK, MX_OTHER },
       { P_NOTLS, P_NOT_YET }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
       MX_OTHER, NULL },
-    { "enforce, unreachable: unknown", NULL, DISCOVER_ENFORCE, { MX_OK }, { P_UNREACHABLE },
+    { "enforce, unreachable: unknown", NULL, STATUS_ENFORCE, { MX_OK }, { P_UNREACHABLE },
       true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
       MX_OK ": unreachable (unreachable)", "connection refused" },
-    { "enforce, a private address: unknown, not probed", NULL, DISCOVER_ENFORCE, { MX_OK },
+    { "enforce, a private address: unknown, not probed", NULL, STATUS_ENFORCE, { MX_OK },
       { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false, VERDICT_TLS_UNKNOWN,
       MX_OK ": not probed: private address (not-probed-private-address)",
       "10.0.0.25 is private" },
     { "verified-tls, a private address: unknown", "rcpt=* require=verified-tls",
-      DISCOVER_ABSENT, { MX_OK }, { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false,
+      STATUS_ABSENT, { MX_OK }, { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false,
       VERDICT_TLS_UNKNOWN, "not probed: private address", NULL },
-    { "testing domain: nothing demanded, MX not looked at", NULL, DISCOVER_TESTING, { MX_OK },
+    { "testing domain: nothing demanded, MX not looked at", NULL, STATUS_TESTING, { MX_OK },
       { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL, NULL },
-    { "tls: unverified is enough", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
+    { "tls: unverified is enough", "rcpt=* require=tls", STATUS_ABSENT, { MX_OK },
       { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED, NULL, NULL },
-    { "tls: one MX without STARTTLS fails", "rcpt=* require=tls", DISCOVER_ABSENT,
+    { "tls: one MX without STARTTLS fails", "rcpt=* require=tls", STATUS_ABSENT,
       { MX_OK, MX_OTHER }, { P_GOOD, P_NOTLS }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_NONE, MX_OTHER, NULL },
-    { "tls: route does not enforce", "rcpt=* require=tls", DISCOVER_ABSENT, { MX_OK },
+    { "tls: route does not enforce", "rcpt=* require=tls", STATUS_ABSENT, { MX_OK },
       { P_GOOD }, false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE, NULL },
     /* Not permanent: no policy re-check can change a probe. */
     { "verified-tls: expired fails, fail=reject", "rcpt=* require=verified-tls fail=reject",
-      DISCOVER_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, false,
+      STATUS_ABSENT, { MX_OK }, { P_UNVERIFIED }, true, VERDICT_REJECT, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, "certificate-expired", NULL },
-    { "verified-tls: all good", "rcpt=* require=verified-tls", DISCOVER_NONE,
+    { "verified-tls: all good", "rcpt=* require=verified-tls", STATUS_NONE,
       { MX_OK, MX_OTHER }, { P_GOOD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
       VERDICT_TLS_VERIFIED, NULL, NULL },
     { "verified-tls: not yet probed, unknown=reject", "rcpt=* require=verified-tls unknown=reject",
-      DISCOVER_ABSENT, { MX_OK }, { P_NOT_YET }, true, VERDICT_REJECT, VERDICT_UNKNOWN, false,
+      STATUS_ABSENT, { MX_OK }, { P_NOT_YET }, true, VERDICT_REJECT, VERDICT_UNKNOWN, false,
       VERDICT_TLS_UNKNOWN, NULL, NULL },
     { "verified-tls: judged even when MTA-STS is unknown", "rcpt=* require=verified-tls",
-      DISCOVER_UNKNOWN, { MX_OK }, { P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
+      STATUS_UNKNOWN, { MX_OK }, { P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
       VERDICT_TLS_VERIFIED, NULL, NULL },
     { "verified-tls on enforce: only matching hosts count", "rcpt=* require=verified-tls",
-      DISCOVER_ENFORCE, { MX_OK, MX_BAD }, { P_GOOD, P_NOTLS }, true, VERDICT_TAG, VERDICT_PASS,
+      STATUS_ENFORCE, { MX_OK, MX_BAD }, { P_GOOD, P_NOTLS }, true, VERDICT_TAG, VERDICT_PASS,
       false, VERDICT_TLS_VERIFIED, NULL, NULL },
-    { "tls: null MX fails", "rcpt=* require=tls", DISCOVER_ABSENT, { "." }, { P_NOT_YET },
+    { "tls: null MX fails", "rcpt=* require=tls", STATUS_ABSENT, { "." }, { P_NOT_YET },
       true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX", NULL },
     /* DANE (RFC 7672) */
-    { "dane: no MTA-STS, DANE verified: pass", NULL, DISCOVER_ABSENT, { MX_OK }, { P_DANE_OK },
+    { "dane: no MTA-STS, DANE verified: pass", NULL, STATUS_ABSENT, { MX_OK }, { P_DANE_OK },
       true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "DANE", NULL },
     { "dane: no MTA-STS, TLSA does not match: defer naming host and DANE", NULL,
-      DISCOVER_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      STATUS_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, MX_OK ": DANE failed (tlsa-invalid)",
       MX_OK " [192.0.2.9]: DANE failed: tlsa-invalid" },
-    { "dane: TLSA lookup failed: host unusable, defer", NULL, DISCOVER_NONE, { MX_OK },
+    { "dane: TLSA lookup failed: host unusable, defer", NULL, STATUS_NONE, { MX_OK },
       { P_TLSA_FAIL }, true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED,
       "DANE lookup-failed (dnssec-invalid)",
       "DANE lookup-failed: dnssec-invalid" },
-    { "dane: enforce, PKIX would pass, TLSA mismatch: not rescued", NULL, DISCOVER_ENFORCE,
+    { "dane: enforce, PKIX would pass, TLSA mismatch: not rescued", NULL, STATUS_ENFORCE,
       { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, "DANE failed", NULL },
-    { "dane: enforce with matching TLSA: pass", NULL, DISCOVER_ENFORCE, { MX_OK },
+    { "dane: enforce with matching TLSA: pass", NULL, STATUS_ENFORCE, { MX_OK },
       { P_DANE_OK }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, NULL, NULL },
     { "dane: enforce, fail=reject, TLSA lookup failed: held as not permanent",
-      "rcpt=* require=mta-sts fail=reject", DISCOVER_ENFORCE, { MX_OK }, { P_TLSA_FAIL }, true,
+      "rcpt=* require=mta-sts fail=reject", STATUS_ENFORCE, { MX_OK }, { P_TLSA_FAIL }, true,
       VERDICT_REJECT, VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED, "DANE", NULL },
     { "dane: verified-tls met by DANE whatever the issuer", "rcpt=* require=verified-tls",
-      DISCOVER_ABSENT, { MX_OK }, { P_DANE_OK }, true, VERDICT_TAG, VERDICT_PASS, false,
+      STATUS_ABSENT, { MX_OK }, { P_DANE_OK }, true, VERDICT_TAG, VERDICT_PASS, false,
       VERDICT_TLS_VERIFIED, NULL, NULL },
     { "dane: verified-tls, TLSA mismatch fails", "rcpt=* require=verified-tls",
-      DISCOVER_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
+      STATUS_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, "tlsa-invalid", NULL },
-    { "dane: mixed, DANE host fails, WebPKI host passes: pass", NULL, DISCOVER_ABSENT,
+    { "dane: mixed, DANE host fails, WebPKI host passes: pass", NULL, STATUS_ABSENT,
       { MX_OK, MX_OTHER }, { P_DANE_BAD, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
       VERDICT_TLS_VERIFIED, NULL, NULL },
     { "dane: mixed, DANE host fails, other unverified: defer naming the DANE host", NULL,
-      DISCOVER_ABSENT, { MX_OTHER, MX_OK }, { P_UNVERIFIED, P_DANE_BAD }, true, VERDICT_DEFER,
+      STATUS_ABSENT, { MX_OTHER, MX_OK }, { P_UNVERIFIED, P_DANE_BAD }, true, VERDICT_DEFER,
       VERDICT_FAIL, false, VERDICT_TLS_UNVERIFIED, MX_OK ": DANE failed",
       MX_OK " [192.0.2.9]: DANE failed" },
-    { "dane: DANE host fails, other not probed yet: unknown", NULL, DISCOVER_ABSENT,
+    { "dane: DANE host fails, other not probed yet: unknown", NULL, STATUS_ABSENT,
       { MX_OK, MX_OTHER }, { P_DANE_BAD, P_NOT_YET }, true, VERDICT_DEFER, VERDICT_UNKNOWN,
       false, VERDICT_TLS_UNKNOWN, "DANE", NULL },
-    { "dane: only PKIX-usage records: no DANE, nothing required", NULL, DISCOVER_ABSENT,
+    { "dane: only PKIX-usage records: no DANE, nothing required", NULL, STATUS_ABSENT,
       { MX_OK }, { P_DANE_UNUSABLE }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false,
       VERDICT_TLS_UNSEEN, NULL, NULL },
-    { "dane: require=none ignores DANE", "rcpt=* require=none", DISCOVER_ABSENT, { MX_OK },
+    { "dane: require=none ignores DANE", "rcpt=* require=none", STATUS_ABSENT, { MX_OK },
       { P_DANE_BAD }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL,
       NULL },
 };
@@ -1184,7 +1184,7 @@ run_probe_case(void **state)
     const char *const texts[] = { c->rule, NULL };
     const struct rules *rules = make_rules(c->rule ? texts : texts + 1);
     struct probes_host ph[2];
-    struct discover_result st;
+    struct status_result st;
     size_t n = c->mx[1] != NULL ? 2 : 1;
     struct verdict_facts f = {
         .sender = "alice@corp.example",
@@ -1223,7 +1223,7 @@ run_probe_case(void **state)
     }
     if (c->detail != NULL && strstr(v.detail, c->detail) == NULL)
         fail_msg("detail \"%s\", want \"%s\" in it", v.detail, c->detail);
-    discover_result_free(&st);
+    status_result_free(&st);
 }
 
 /* REQUIRETLS with probes on: the matching MX host's probe decides, as for
@@ -1234,15 +1234,15 @@ test_requiretls_probes(void **state)
 {
     static const struct {
         const char *rule;
-        enum discover_status status;
+        enum status_kind status;
         enum probe_fact probe;
         enum verdict_action action;
         enum verdict_outcome requiretls;
     } rows[] = {
-        { NULL, DISCOVER_ENFORCE, P_GOOD, VERDICT_TAG, VERDICT_PASS },
-        { NULL, DISCOVER_ENFORCE, P_UNVERIFIED, VERDICT_REJECT, VERDICT_FAIL },
-        { NULL, DISCOVER_ENFORCE, P_NOT_YET, VERDICT_DEFER, VERDICT_UNKNOWN },
-        { "rcpt=* require=verified-tls", DISCOVER_ABSENT, P_GOOD, VERDICT_REJECT, VERDICT_FAIL },
+        { NULL, STATUS_ENFORCE, P_GOOD, VERDICT_TAG, VERDICT_PASS },
+        { NULL, STATUS_ENFORCE, P_UNVERIFIED, VERDICT_REJECT, VERDICT_FAIL },
+        { NULL, STATUS_ENFORCE, P_NOT_YET, VERDICT_DEFER, VERDICT_UNKNOWN },
+        { "rcpt=* require=verified-tls", STATUS_ABSENT, P_GOOD, VERDICT_REJECT, VERDICT_FAIL },
     };
     const char *mx[1] = { MX_OK };
 
@@ -1251,7 +1251,7 @@ test_requiretls_probes(void **state)
         const char *const texts[] = { rows[i].rule, NULL };
         struct rules *rules = &scratch_rules;
         struct probes_host ph[1];
-        struct discover_result st;
+        struct status_result st;
         struct verdict_facts f = {
             .sender = "", .rcpt_domain = DOMAIN, .status = &st, .mx_known = true, .n_mx = 1,
             .mx = mx, .route_enforces = true, .route = ROUTE, .probes_on = true, .probe = ph,
@@ -1269,7 +1269,7 @@ test_requiretls_probes(void **state)
             fail_msg("row %zu: %s, requiretls %s, refused %d (%s)", i,
                      verdict_action_name(v.action), verdict_outcome_name(v.requiretls),
                      v.requiretls_refused, v.reason);
-        discover_result_free(&st);
+        status_result_free(&st);
     }
 }
 

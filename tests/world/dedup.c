@@ -23,21 +23,21 @@ struct shared {
     const char *domain;
     pthread_barrier_t start;
     pthread_mutex_t mu;
-    size_t count[DISCOVER_UNKNOWN + 1];
+    size_t count[STATUS_UNKNOWN + 1];
 };
 
 static void *
 one_lookup(void *arg)
 {
     struct shared *s = arg;
-    struct discover_result res;
+    struct status_result res;
 
     pthread_barrier_wait(&s->start);
     discover_lookup(s->d, s->domain, (struct timespec[]){clock_deadline_after(20000)}, 0, &res);
     pthread_mutex_lock(&s->mu);
     s->count[res.status]++;
     pthread_mutex_unlock(&s->mu);
-    discover_result_free(&res);
+    status_result_free(&res);
     return NULL;
 }
 
@@ -70,14 +70,14 @@ main(int argc, char **argv)
             return 2;
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
-    for (int st = DISCOVER_ENFORCE; st <= DISCOVER_UNKNOWN; st++) {
+    for (int st = STATUS_ENFORCE; st <= STATUS_UNKNOWN; st++) {
         if (s.count[st] > 0) {
-            printf("%s %zu\n", discover_status_name((enum discover_status)st), s.count[st]);
+            printf("%s %zu\n", status_kind_name((enum status_kind)st), s.count[st]);
             kinds++;
         }
     }
     discover_close(s.d);
     config_unref(cfg);
     free(t);
-    return kinds == 1 && s.count[DISCOVER_UNKNOWN] == 0 ? 0 : 1;
+    return kinds == 1 && s.count[STATUS_UNKNOWN] == 0 ? 0 : 1;
 }

@@ -43,7 +43,7 @@ main(int argc, char **argv)
     while (fgets(line, sizeof(line), stdin) != NULL) {
         char dom[256];
         int n = 1, n_mx = -1;
-        struct discover_result r;
+        struct status_result r;
 
         if (strncmp(line, "drain", 5) == 0) {
             discover_drain(d);
@@ -53,15 +53,15 @@ main(int argc, char **argv)
             for (int i = 0; i < n; i++) {
                 struct timespec dl = clock_deadline_after(10000);
 
-                discover_result_free(&r);
+                status_result_free(&r);
                 discover_lookup(d, dom, &dl, 0, &r);
-                if (r.status == DISCOVER_ENFORCE)
+                if (r.status == STATUS_ENFORCE)
                     n_mx = discover_mx(d, dom, &dl, mx, &err);
             }
-            printf("status=%s source=%s mx=%d first=%s\n", discover_status_name(r.status),
-                   r.source == DISCOVER_FROM_CACHE ? "cache" : "fresh", n_mx,
+            printf("status=%s source=%s mx=%d first=%s\n", status_kind_name(r.status),
+                   r.source == STATUS_FROM_CACHE ? "cache" : "fresh", n_mx,
                    n_mx > 0 ? mx[0] : "-");
-            discover_result_free(&r);
+            status_result_free(&r);
         } else {
             printf("? %s", line);
         }

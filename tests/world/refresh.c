@@ -36,7 +36,7 @@ main(int argc, char **argv)
     struct discover *d;
     struct cache *c;
     struct cache_entry e;
-    struct discover_result r;
+    struct status_result r;
     struct mts_err err;
     int64_t t0 = (int64_t)time(NULL), later;
     bool rechecked = false, purged = false;
@@ -56,8 +56,8 @@ main(int argc, char **argv)
     }
     discover_set_clock(d, test_clock);
     discover_lookup(d, argv[2], (struct timespec[]){clock_deadline_after(10000)}, 0, &r);
-    printf("%s: %s at T\n", argv[2], discover_status_name(r.status));
-    discover_result_free(&r);
+    printf("%s: %s at T\n", argv[2], status_kind_name(r.status));
+    status_result_free(&r);
     /* The idle domain is looked up by another process's engine (closed at
      * once, which writes its last use), not by this one: this engine's own
      * record of a use would rightly keep the row alive. */
@@ -66,8 +66,8 @@ main(int argc, char **argv)
         return 2;
     }
     discover_lookup(idle, argv[3], (struct timespec[]){clock_deadline_after(10000)}, 0, &r);
-    printf("%s: %s at T\n", argv[3], discover_status_name(r.status));
-    discover_result_free(&r);
+    printf("%s: %s at T\n", argv[3], status_kind_name(r.status));
+    status_result_free(&r);
     discover_close(idle);
     /* The idle row was last used long ago: older than unused_ttl. */
     if (cache_get(c, argv[3], &e, &err) == CACHE_OK) {
