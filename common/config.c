@@ -2,7 +2,8 @@
  * config - configuration file parser; see config.h.
  *
  * The options are a table (name, type, default, bounds, offset into struct
- * config), so adding one is one line here plus its documentation.
+ * config, reload scope), so adding one is one line here plus its
+ * documentation.
  */
 #include "config.h"
 
@@ -41,13 +42,22 @@ struct opt {
     const struct nametab *names;	/* OPT_ENUM: its words */
     /* Fills the fields derived from this option (OPT_LIST), once at load. */
     int (*derive)(struct config *cfg, struct mts_err *err);
+    enum config_reload reload;	/* what a reload does with a new value */
 };
 
-#define STR(f, d) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f), NULL, NULL}
-#define TYPED(f, t, d) {#f, t, d, 0, 0, offsetof(struct config, f), NULL, NULL}
-#define NUM(f, t, d, lo, hi) {#f, t, d, lo, hi, offsetof(struct config, f), NULL, NULL}
-#define ENUM(f, d, tab) {#f, OPT_ENUM, d, 0, 0, offsetof(struct config, f), tab, NULL}
-#define DERIVED_LIST(f, d, fn) {#f, OPT_LIST, d, 0, 0, offsetof(struct config, f), NULL, fn}
+/* The last argument of each row is its reload scope: RUNTIME, ENGINE or
+ * START (enum config_reload). An option read by the discovery or probe
+ * engine is ENGINE, the safe side when in doubt. */
+#define STR(f, d, r) {#f, OPT_STRING, d, 0, 0, offsetof(struct config, f), NULL, NULL, \
+                      CONFIG_RELOAD_##r}
+#define TYPED(f, t, d, r) {#f, t, d, 0, 0, offsetof(struct config, f), NULL, NULL, \
+                           CONFIG_RELOAD_##r}
+#define NUM(f, t, d, lo, hi, r) {#f, t, d, lo, hi, offsetof(struct config, f), NULL, NULL, \
+                                 CONFIG_RELOAD_##r}
+#define ENUM(f, d, tab, r) {#f, OPT_ENUM, d, 0, 0, offsetof(struct config, f), tab, NULL, \
+                            CONFIG_RELOAD_##r}
+#define DERIVED_LIST(f, d, fn, r) {#f, OPT_LIST, d, 0, 0, offsetof(struct config, f), NULL, fn, \
+                                   CONFIG_RELOAD_##r}
 
 static int parse_act_on(struct config *cfg, struct mts_err *err);
 static int check_allow_networks(struct config *cfg, struct mts_err *err);
@@ -69,77 +79,78 @@ static const struct nametab map_unknown_names[] = {
 };
 
 static const struct opt options[] = {
-    STR(socket, "unix:/run/mtasts-milter/milter.sock"),
-    TYPED(tcp_nodelay, OPT_BOOL, "yes"),
-    DERIVED_LIST(milter_allow_clients, "", check_allow_lists),
-    STR(pid_file, ""),
-    STR(user, ""),
-    STR(group, ""),
-    NUM(rcpt_deadline_ms, OPT_MILLIS, "8s", 100, 120000),
-    DERIVED_LIST(act_on, "authenticated, non-smtpd", parse_act_on),
-    TYPED(local_domains, OPT_LIST, ""),
-    TYPED(dry_run, OPT_BOOL, "no"),
-    STR(header_name, "MTA-STS-Status"),
-    STR(defer_reply, "450 4.7.5"),
-    STR(reject_reply, "550 5.7.5"),
-    ENUM(on_internal_error, "defer", verdict_action_names),
-    TYPED(enforcing_transports, OPT_LIST, ""),
-    TYPED(enforcing_relays, OPT_LIST, ""),
-    STR(default_route, "smtp"),
-    {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules), NULL, NULL},
-    STR(rules_file, ""),
-    STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite"),
-    NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000),
-    STR(resolv_conf, "/etc/resolv.conf"),
-    STR(trust_anchor, "/usr/share/dns/root.key"),
-    STR(unbound_conf, ""),
-    NUM(dns_timeout_ms, OPT_MILLIS, "5s", 100, 60000),
-    STR(ca_file, ""),
-    NUM(fetch_connect_timeout_ms, OPT_MILLIS, "5s", 100, 60000),
-    NUM(fetch_timeout_ms, OPT_MILLIS, "20s", 100, 120000),
-    NUM(check_interval, OPT_SECONDS, "1h", 60, 604800),
-    NUM(absent_ttl, OPT_SECONDS, "15m", 0, 86400),
-    NUM(unknown_backoff, OPT_SECONDS, "1m", 0, 3600),
-    NUM(fetch_retry_interval, OPT_SECONDS, "5m", 0, 86400),
-    NUM(policy_min_lifetime, OPT_SECONDS, "1m", 0, 3600),
-    NUM(refresh_margin, OPT_SECONDS, "6h", 0, 2592000),
-    NUM(refresh_interval, OPT_SECONDS, "1m", 1, 86400),
-    NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000),
-    NUM(lookup_workers, OPT_INT, "8", 1, 256),
-    NUM(lookup_workers_max, OPT_INT, "256", 1, 1024),
-    NUM(refresh_workers, OPT_INT, "2", 1, 64),
-    NUM(lookups_per_sender, OPT_INT, "64", 0, 100000),
-    NUM(lookups_per_connection, OPT_INT, "4", 0, 100000),
-    NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000),
-    NUM(memory_cache_domains, OPT_INT, "100000", 100, 10000000),
-    ENUM(log_facility, "mail", log_facility_names),
-    ENUM(log_level, "info", log_level_names),
-    STR(map_socket, ""),
-    DERIVED_LIST(map_allow_clients, "", check_allow_lists),
-    NUM(map_deadline_ms, OPT_MILLIS, "10s", 10, 90000),
-    NUM(map_max_clients, OPT_INT, "256", 1, 4096),
-    NUM(map_workers, OPT_INT, "4", 1, 256),
-    NUM(map_idle_timeout_ms, OPT_MILLIS, "60s", 1000, 3600000),
-    NUM(map_lookups_max, OPT_INT, "64", 1, 1024),
-    NUM(map_lookups_per_connection, OPT_INT, "4", 0, 100000),
-    TYPED(map_tlsrpt, OPT_BOOL, "no"),
-    TYPED(map_transports, OPT_LIST, "auto"),
-    STR(map_postfix_config, ""),
-    ENUM(map_unknown, "temp", map_unknown_names),
-    TYPED(map_unknown_except, OPT_LIST, ""),
-    TYPED(mx_probes, OPT_BOOL, "no"),
-    NUM(probe_timeout_ms, OPT_MILLIS, "20s", 100, 120000),
-    NUM(probe_ttl, OPT_SECONDS, "1d", 60, 2592000),
-    NUM(probe_failure_ttl, OPT_SECONDS, "15m", 10, 86400),
-    NUM(probe_concurrency, OPT_INT, "8", 1, 256),
-    NUM(probe_network_concurrency, OPT_INT, "2", 1, 256),
-    NUM(probes_per_sender, OPT_INT, "32", 0, 100000),
-    NUM(probes_per_connection, OPT_INT, "8", 0, 100000),
-    NUM(probe_hosts_per_domain, OPT_INT, "8", 1, 32),
-    NUM(probe_port, OPT_INT, "25", 1, 65535),
-    STR(probe_ca_file, ""),
-    TYPED(probe_never, OPT_LIST, ""),
-    DERIVED_LIST(probe_allow_networks, "", check_allow_networks),
+    STR(socket, "unix:/run/mtasts-milter/milter.sock", START),
+    TYPED(tcp_nodelay, OPT_BOOL, "yes", START),
+    DERIVED_LIST(milter_allow_clients, "", check_allow_lists, START),
+    STR(pid_file, "", START),
+    STR(user, "", START),
+    STR(group, "", START),
+    NUM(rcpt_deadline_ms, OPT_MILLIS, "8s", 100, 120000, RUNTIME),
+    DERIVED_LIST(act_on, "authenticated, non-smtpd", parse_act_on, RUNTIME),
+    TYPED(local_domains, OPT_LIST, "", RUNTIME),
+    TYPED(dry_run, OPT_BOOL, "no", RUNTIME),
+    STR(header_name, "MTA-STS-Status", RUNTIME),
+    STR(defer_reply, "450 4.7.5", RUNTIME),
+    STR(reject_reply, "550 5.7.5", RUNTIME),
+    ENUM(on_internal_error, "defer", verdict_action_names, RUNTIME),
+    TYPED(enforcing_transports, OPT_LIST, "", RUNTIME),
+    TYPED(enforcing_relays, OPT_LIST, "", RUNTIME),
+    STR(default_route, "smtp", RUNTIME),
+    {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules), NULL, NULL,
+     CONFIG_RELOAD_RUNTIME},
+    STR(rules_file, "", RUNTIME),
+    STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite", ENGINE),
+    NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000, ENGINE),
+    STR(resolv_conf, "/etc/resolv.conf", ENGINE),
+    STR(trust_anchor, "/usr/share/dns/root.key", ENGINE),
+    STR(unbound_conf, "", ENGINE),
+    NUM(dns_timeout_ms, OPT_MILLIS, "5s", 100, 60000, ENGINE),
+    STR(ca_file, "", ENGINE),
+    NUM(fetch_connect_timeout_ms, OPT_MILLIS, "5s", 100, 60000, ENGINE),
+    NUM(fetch_timeout_ms, OPT_MILLIS, "20s", 100, 120000, ENGINE),
+    NUM(check_interval, OPT_SECONDS, "1h", 60, 604800, ENGINE),
+    NUM(absent_ttl, OPT_SECONDS, "15m", 0, 86400, ENGINE),
+    NUM(unknown_backoff, OPT_SECONDS, "1m", 0, 3600, ENGINE),
+    NUM(fetch_retry_interval, OPT_SECONDS, "5m", 0, 86400, ENGINE),
+    NUM(policy_min_lifetime, OPT_SECONDS, "1m", 0, 3600, ENGINE),
+    NUM(refresh_margin, OPT_SECONDS, "6h", 0, 2592000, ENGINE),
+    NUM(refresh_interval, OPT_SECONDS, "1m", 1, 86400, ENGINE),
+    NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000, ENGINE),
+    NUM(lookup_workers, OPT_INT, "8", 1, 256, ENGINE),
+    NUM(lookup_workers_max, OPT_INT, "256", 1, 1024, ENGINE),
+    NUM(refresh_workers, OPT_INT, "2", 1, 64, ENGINE),
+    NUM(lookups_per_sender, OPT_INT, "64", 0, 100000, ENGINE),
+    NUM(lookups_per_connection, OPT_INT, "4", 0, 100000, ENGINE),
+    NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000, RUNTIME),
+    NUM(memory_cache_domains, OPT_INT, "100000", 100, 10000000, ENGINE),
+    ENUM(log_facility, "mail", log_facility_names, START),
+    ENUM(log_level, "info", log_level_names, RUNTIME),
+    STR(map_socket, "", START),
+    DERIVED_LIST(map_allow_clients, "", check_allow_lists, START),
+    NUM(map_deadline_ms, OPT_MILLIS, "10s", 10, 90000, RUNTIME),
+    NUM(map_max_clients, OPT_INT, "256", 1, 4096, START),
+    NUM(map_workers, OPT_INT, "4", 1, 256, START),
+    NUM(map_idle_timeout_ms, OPT_MILLIS, "60s", 1000, 3600000, START),
+    NUM(map_lookups_max, OPT_INT, "64", 1, 1024, ENGINE),
+    NUM(map_lookups_per_connection, OPT_INT, "4", 0, 100000, ENGINE),
+    TYPED(map_tlsrpt, OPT_BOOL, "no", RUNTIME),
+    TYPED(map_transports, OPT_LIST, "auto", RUNTIME),
+    STR(map_postfix_config, "", RUNTIME),
+    ENUM(map_unknown, "temp", map_unknown_names, ENGINE),
+    TYPED(map_unknown_except, OPT_LIST, "", ENGINE),
+    TYPED(mx_probes, OPT_BOOL, "no", ENGINE),
+    NUM(probe_timeout_ms, OPT_MILLIS, "20s", 100, 120000, ENGINE),
+    NUM(probe_ttl, OPT_SECONDS, "1d", 60, 2592000, ENGINE),
+    NUM(probe_failure_ttl, OPT_SECONDS, "15m", 10, 86400, ENGINE),
+    NUM(probe_concurrency, OPT_INT, "8", 1, 256, ENGINE),
+    NUM(probe_network_concurrency, OPT_INT, "2", 1, 256, ENGINE),
+    NUM(probes_per_sender, OPT_INT, "32", 0, 100000, ENGINE),
+    NUM(probes_per_connection, OPT_INT, "8", 0, 100000, ENGINE),
+    NUM(probe_hosts_per_domain, OPT_INT, "8", 1, 32, ENGINE),
+    NUM(probe_port, OPT_INT, "25", 1, 65535, ENGINE),
+    STR(probe_ca_file, "", ENGINE),
+    TYPED(probe_never, OPT_LIST, "", ENGINE),
+    DERIVED_LIST(probe_allow_networks, "", check_allow_networks, ENGINE),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -517,6 +528,15 @@ config_unref(struct config *cfg)
 {
     if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST) == 0)
         config_free(cfg);
+}
+
+enum config_reload
+config_reload_scope(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return options[i].reload;
+    return CONFIG_RELOAD_ENGINE;
 }
 
 void

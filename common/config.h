@@ -10,7 +10,8 @@
  * DESCRIPTION
  *	One "option = value" per line; '#' starts a comment; blank lines are
  *	ignored. Every option is in the table in config.c with its type,
- *	default and bounds, and in etc/mtasts-milter.conf and
+ *	default, bounds and reload scope (config_reload_scope), and in
+ *	etc/mtasts-milter.conf and
  *	mtasts-milter.conf(5). Durations take a unit: "90s", "5m", "1h", "7d"
  *	(seconds when none is given) or, for *_ms options, "500ms" / "5s".
  *	An unknown option, a value out of bounds or a repeated option is an
@@ -151,6 +152,23 @@ struct config {
 /* map_unknown: what the policy map answers when a domain's status cannot be learnt. */
 #define CONFIG_MAP_UNKNOWN_TEMP 0	/* Postfix defers */
 #define CONFIG_MAP_UNKNOWN_NOTFOUND 1	/* Postfix delivers as without MTA-STS */
+
+/*
+ * What a reload does with an option's new value, a column of the option
+ * table: RUNTIME, the new runtime applies it (read at each use); ENGINE, a
+ * new discovery engine (cache connection, resolver, threads; the probe
+ * engine with it) takes it when it changed; START, read at start only (a
+ * reload keeps the running value, and no new engine).
+ */
+enum config_reload {
+    CONFIG_RELOAD_ENGINE,
+    CONFIG_RELOAD_RUNTIME,
+    CONFIG_RELOAD_START
+};
+
+/* The reload scope of the option name[0..len); ENGINE (the safe side) for
+ * a name that is no option. */
+enum config_reload config_reload_scope(const char *name, size_t len);
 
 /* Loads path; a NULL path gives the built-in defaults. */
 int config_load(const char *path, struct config **out, struct mts_err *err);

@@ -54,21 +54,6 @@ check_config(const struct config *cfg, struct runtime *rt, struct mts_err *err)
     return rules_load(cfg, &rt->rules, err);
 }
 
-/*
- * Options a reload applies without a new discovery engine: read through
- * the runtime at each use, never by the engine. Any other option is the
- * engine's (the safe side for an option added later).
- */
-static const char *const runtime_only[] = {
-    "socket", "milter_allow_clients", "map_allow_clients", "tcp_nodelay", "pid_file", "user",
-    "group", "rcpt_deadline_ms", "act_on",
-    "local_domains", "dry_run", "header_name", "defer_reply", "reject_reply",
-    "on_internal_error", "enforcing_transports", "enforcing_relays", "default_route", "rule",
-    "rules_file", "lookup_deadline_ms", "log_facility", "log_level", "map_socket",
-    "map_deadline_ms", "map_max_clients", "map_workers", "map_idle_timeout_ms", "map_tlsrpt",
-    "map_transports", "map_postfix_config",
-};
-
 struct dump {
     char *text;
     size_t len;
@@ -82,9 +67,9 @@ dump_line(const char *line, void *arg)
     size_t l = strlen(line), eq = strcspn(line, " =");
     char *p;
 
-    for (size_t i = 0; i < sizeof(runtime_only) / sizeof(runtime_only[0]); i++)
-        if (strlen(runtime_only[i]) == eq && strncmp(line, runtime_only[i], eq) == 0)
-            return;
+    /* Only the engine's options: the others never need a new engine. */
+    if (config_reload_scope(line, eq) != CONFIG_RELOAD_ENGINE)
+        return;
     if ((p = realloc(d->text, d->len + l + 2)) == NULL) {
         d->oom = true;
         return;
