@@ -421,7 +421,7 @@ setup(struct cache *c, bool ro, bool mem, struct mts_err *err)
 
     if ((rc = sqlite3_busy_timeout(c->db, c->busy_ms)) != SQLITE_OK)
         return cache_fail(c, rc, "cannot set busy timeout", err);
-    /* A small page cache: the rows in use are held in memory (hotstate.h),
+    /* A small page cache: the rows in use are held in memory (cachecopy.h),
      * and the file's pages stay in the kernel's page cache anyway. SQLite's
      * default (2 MB a connection) was ~2 MB of the milter's RSS with
      * 100,000 domains (make bench); a failure leaves the default. */

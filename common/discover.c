@@ -30,7 +30,7 @@
 #include "dns.h"
 #include "domain.h"
 #include "fetch.h"
-#include "hotstate.h"
+#include "cachecopy.h"
 #include "log.h"
 #include "mxmatch.h"
 #include "refresh.h"
@@ -116,7 +116,7 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
     int64_t now = d->now();
     enum cache_status cs = CACHE_NOT_FOUND;
 
-    uint32_t gen = d->hot != NULL ? hotstate_gen(d->hot) : 0;
+    uint32_t gen = d->hot != NULL ? cachecopy_gen(d->hot) : 0;
 
     memset(ep, 0, sizeof(*ep));
     *genp = gen;
@@ -171,7 +171,7 @@ refresh_store(struct discover *d, struct cache_entry *ep, uint32_t gen)
     else if (d->cache != NULL && cs != CACHE_OK)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
     else if (d->hot != NULL)
-        hotstate_put_row(d->hot, &e, gen, 0, MEMSTATE_REPLACE);
+        cachecopy_put_row(d->hot, &e, gen, 0, SHARDMAP_REPLACE);
     cache_entry_free(&e);
 }
 
@@ -535,13 +535,13 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
         return true;
     }
     /* Memory first (no lock shared by all threads), then the database. */
-    hotstate_freshen(d->hot);
-    if (hotstate_get_row(d->hot, res->domain, now, &e)) {
+    cachecopy_freshen(d->hot);
+    if (cachecopy_get_row(d->hot, res->domain, now, &e)) {
         cs = CACHE_OK;
     } else if (at_once) {
         return false;
     } else {
-        uint32_t gen = hotstate_gen(d->hot);
+        uint32_t gen = cachecopy_gen(d->hot);
 
         cs = cache_get(d->cache, res->domain, &e, &err);
         /* A corrupt file is moved aside and a fresh one opened on the next
@@ -550,10 +550,10 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
         if (cs == CACHE_CORRUPT)
             cs = cache_get(d->cache, res->domain, &e, &err);
         if (cs == CACHE_OK)
-            hotstate_put_row(d->hot, &e, gen, now, MEMSTATE_ADD);
+            cachecopy_put_row(d->hot, &e, gen, now, SHARDMAP_ADD);
     }
     if (cs == CACHE_OK) {
-        /* The last use is in memory; the refresh thread writes it (hotstate.h). */
+        /* The last use is in memory; the refresh thread writes it (cachecopy.h). */
         if (refresh_status_from_row(&e, now, res)) {
             bool due = e.checked_at + d->cfg->check_interval <= now ||
                        (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
@@ -675,7 +675,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
         return DISCOVER_OPEN_CACHE_ERROR;
     }
     if (d->cache != NULL &&
-        (d->hot = hotstate_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
+        (d->hot = cachecopy_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
         goto fail;
     dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d->dns, err) != 0)
@@ -776,8 +776,8 @@ discover_close(struct discover *d)
     free(d->workers);
     discover_cap_close(d);
     if (d->hot != NULL)
-        (void)hotstate_flush_used(d->hot);
-    hotstate_free(d->hot);
+        (void)cachecopy_flush_used(d->hot);
+    cachecopy_free(d->hot);
     dns_close(d->dns);
     cache_close(d->cache);
     pthread_cond_destroy(&d->work_cv);

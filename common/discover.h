@@ -49,7 +49,7 @@
  *	map clients asking for slow domains leave workers for the RCPTs.
  *
  *	With a cache, the rows and MX sets that lookups use are also held in
- *	memory (hotstate.h: bounded by memory_cache_domains, kept fresh from
+ *	memory (cachecopy.h: bounded by memory_cache_domains, kept fresh from
  *	the shared cache): a lookup of a domain in memory reads no database,
  *	takes no lock shared by all threads and writes nothing; its last use
  *	is written in batches by the refresh thread (or at discover_close).

@@ -37,7 +37,7 @@ struct discover {
     struct config *cfg;
     int flags;
     struct cache *cache;
-    struct hotstate *hot;		/* with a cache: what recipients use, in memory */
+    struct cachecopy *hot;		/* with a cache: what recipients use, in memory */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];

@@ -17,7 +17,7 @@
 #include "discover_int.h"
 #include "dns.h"
 #include "domain.h"
-#include "hotstate.h"
+#include "cachecopy.h"
 #include "log.h"
 #include "mxmatch.h"
 
@@ -87,7 +87,7 @@ mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
         log_msg(LOG_ERR, "%s: cannot write the cache: %s", m->domain, err.msg);
         return;
     }
-    hotstate_put_mx(d->hot, m, gen, MEMSTATE_REPLACE);
+    cachecopy_put_mx(d->hot, m, gen, SHARDMAP_REPLACE);
 }
 
 /*
@@ -99,11 +99,11 @@ discover_mx_refresh(struct discover *d, const char *domain, bool if_missing)
 {
     struct cache_mxset m;
     struct mts_err err;
-    uint32_t gen = hotstate_gen(d->hot);
+    uint32_t gen = cachecopy_gen(d->hot);
     int64_t now = d->now();
 
     if (if_missing) {
-        bool have = hotstate_get_mx(d->hot, domain, &m) && now < m.expires_at;
+        bool have = cachecopy_get_mx(d->hot, domain, &m) && now < m.expires_at;
 
         cache_mxset_free(&m);
         if (have || (cache_get_mx(d->cache, domain, &m, &err) == CACHE_OK && now < m.expires_at)) {
@@ -181,8 +181,8 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         return -1;
     if (d->hot != NULL) {
         /* Memory, then the shared cache: a warm recipient waits for no DNS. */
-        hotstate_freshen(d->hot);
-        if (hotstate_get_mx(d->hot, norm, &m) && now < m.expires_at) {
+        cachecopy_freshen(d->hot);
+        if (cachecopy_get_mx(d->hot, norm, &m) && now < m.expires_at) {
             n = mx_answer(d, &m, now, hosts);
             cache_mxset_free(&m);
             return n;
@@ -190,9 +190,9 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         cache_mxset_free(&m);
         if (deadline == NULL)
             return -1;
-        gen = hotstate_gen(d->hot);
+        gen = cachecopy_gen(d->hot);
         if (cache_get_mx(d->cache, norm, &m, NULL) == CACHE_OK) {
-            hotstate_put_mx(d->hot, &m, gen, MEMSTATE_ADD);
+            cachecopy_put_mx(d->hot, &m, gen, SHARDMAP_ADD);
             if (now < m.expires_at) {
                 n = mx_answer(d, &m, now, hosts);
                 cache_mxset_free(&m);

@@ -14,7 +14,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "discover_int.h"
-#include "hotstate.h"
+#include "cachecopy.h"
 #include "log.h"
 #include "refresh.h"
 
@@ -52,7 +52,7 @@ discover_refresher_main(void *arg)
         pthread_mutex_unlock(&d->mu);
         now = d->now();
         /* The last uses recorded in memory, in one transaction. */
-        (void)hotstate_flush_used(d->hot);
+        (void)cachecopy_flush_used(d->hot);
         /* Policies in use, paged by a cursor; negative rows and unused ones age out. */
         if (refresh_round(d->cache, d->cfg, now, DUE_BATCH, &d->cursor, queue_due_row, d,
                           NULL, &err) != CACHE_OK)

@@ -23,7 +23,7 @@
  *	nobody (mtasts-ctl map).
  *
  *	map_query_at_once gives the same answer from memory alone (the rows
- *	and MX sets the discovery engine holds, hotstate.h), for the map's
+ *	and MX sets the discovery engine holds, cachecopy.h), for the map's
  *	event loop, which must never wait: it returns false when memory cannot
  *	give a definite answer (a domain not held, expired, or unknown), and
  *	the request then goes to map_query on an answer thread.

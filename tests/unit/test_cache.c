@@ -1445,7 +1445,7 @@ test_reads_not_behind_busy_writer(void **state)
     assert_int_equal(cache_get(c, "cold.example", &out, &err), CACHE_NOT_FOUND);
     assert_int_equal(cache_get_mx(c, "cold.example", &mx, &err), CACHE_NOT_FOUND);
     assert_int_equal(cache_get_probe(c, "mx.cold.example", &probe, &err), CACHE_NOT_FOUND);
-    /* The version check of memory (hotstate.h) only tries, never waits. */
+    /* The version check of memory (cachecopy.h) only tries, never waits. */
     (void)cache_data_version(c, &v, &err);
     (void)cache_bound_waits(outer);
 

@@ -1,7 +1,7 @@
 /*
- * test_memstate - the bounded in-memory map (common/memstate.c): the cap
+ * test_shardmap - the bounded in-memory map (common/shardmap.c): the cap
  * under 200,000 distinct domains, CLOCK (second-chance) eviction,
- * generations, MEMSTATE_ADD, last-use hand-off, and concurrent readers
+ * generations, SHARDMAP_ADD, last-use hand-off, and concurrent readers
  * and writers (run under ThreadSanitizer in CI); and the open-addressing
  * table and record arena under it: tables as full as they get, deletes
  * (entries shifted back), churn against a model of what must be held,
@@ -15,7 +15,7 @@
 
 #include <pthread.h>
 
-#include "memstate.h"
+#include "shardmap.h"
 
 static void
 copy_int(const void *val, size_t len, void *arg)
@@ -31,21 +31,21 @@ name(char *buf, size_t sz, int i)
 }
 
 static bool
-has(struct memstate *m, int i, int *v)
+has(struct shardmap *m, int i, int *v)
 {
     char k[64];
 
     name(k, sizeof(k), i);
-    return memstate_get(m, k, 1, copy_int, v);
+    return shardmap_get(m, k, 1, copy_int, v);
 }
 
 static void
-put(struct memstate *m, int i, enum memstate_put_mode mode)
+put(struct shardmap *m, int i, enum shardmap_put_mode mode)
 {
     char k[64];
 
     name(k, sizeof(k), i);
-    assert_int_equal(memstate_put(m, k, &i, sizeof(i), memstate_gen(m), 0, mode), 0);
+    assert_int_equal(shardmap_put(m, k, &i, sizeof(i), shardmap_gen(m), 0, mode), 0);
 }
 
 struct cap_case {
@@ -65,23 +65,23 @@ static void
 run_cap_case(void **state)
 {
     const struct cap_case *c = *state;
-    struct memstate *m = memstate_new(c->cap, c->shards);
+    struct shardmap *m = shardmap_new(c->cap, c->shards);
     size_t want = (size_t)c->n < c->cap ? (size_t)c->n : c->cap;
     int v;
 
     assert_non_null(m);
     for (int i = 0; i < c->n; i++) {
-        put(m, i, MEMSTATE_REPLACE);
+        put(m, i, SHARDMAP_REPLACE);
         if (i % 1000 == 0)
-            assert_true(memstate_count(m) <= c->cap);
+            assert_true(shardmap_count(m) <= c->cap);
     }
-    assert_true(memstate_count(m) <= c->cap);
+    assert_true(shardmap_count(m) <= c->cap);
     /* Shards fill unevenly, but never past their share, and the newest stay. */
-    assert_true(memstate_count(m) >= want * 9 / 10);
+    assert_true(shardmap_count(m) >= want * 9 / 10);
     assert_true(has(m, c->n - 1, &v));
     assert_int_equal(v, c->n - 1);
     assert_false(c->n > (int)c->cap * 2 && has(m, 0, &v));
-    memstate_free(m);
+    shardmap_free(m);
 }
 
 /*
@@ -92,77 +92,77 @@ run_cap_case(void **state)
 static void
 test_second_chance(void **state)
 {
-    struct memstate *m = memstate_new(4, 1);
+    struct shardmap *m = shardmap_new(4, 1);
     int v;
 
     (void)state;
     for (int i = 0; i < 4; i++)
-        put(m, i, MEMSTATE_REPLACE);
+        put(m, i, SHARDMAP_REPLACE);
     assert_true(has(m, 0, &v));
     assert_true(has(m, 2, &v));
-    put(m, 4, MEMSTATE_REPLACE);
-    assert_int_equal(memstate_count(m), 4);
+    put(m, 4, SHARDMAP_REPLACE);
+    assert_int_equal(shardmap_count(m), 4);
     assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v));
-    put(m, 5, MEMSTATE_REPLACE);
-    assert_int_equal(memstate_count(m), 4);
+    put(m, 5, SHARDMAP_REPLACE);
+    assert_int_equal(shardmap_count(m), 4);
     assert_true(has(m, 0, &v) && has(m, 2, &v) && has(m, 4, &v) && has(m, 5, &v));
     /* 1 and 3 were never read: each of the two puts took one of them */
     assert_false(has(m, 1, &v));
     assert_false(has(m, 3, &v));
-    memstate_free(m);
+    shardmap_free(m);
 }
 
 /* An entry read between puts stays while 1,000 others come and go. */
 static void
 test_read_stays(void **state)
 {
-    struct memstate *m = memstate_new(100, 1);
+    struct shardmap *m = shardmap_new(100, 1);
     int v;
 
     (void)state;
-    put(m, 0, MEMSTATE_REPLACE);
+    put(m, 0, SHARDMAP_REPLACE);
     for (int i = 1; i <= 1000; i++) {
-        put(m, i, MEMSTATE_REPLACE);
-        assert_true(memstate_count(m) <= 100);
+        put(m, i, SHARDMAP_REPLACE);
+        assert_true(shardmap_count(m) <= 100);
         assert_true(has(m, 0, &v));
         assert_int_equal(v, 0);
     }
     /* The unread go: of the first 100 put after it, none is left. */
     for (int i = 1; i <= 100; i++)
         assert_false(has(m, i, &v));
-    memstate_free(m);
+    shardmap_free(m);
 }
 
 /* A new generation hides everything; ADD fills it but never replaces it. */
 static void
 test_generations(void **state)
 {
-    struct memstate *m = memstate_new(100, 0);
-    uint32_t before = memstate_gen(m);
+    struct shardmap *m = shardmap_new(100, 0);
+    uint32_t before = shardmap_gen(m);
     int v = 0, one = 1, two = 2;
 
     (void)state;
-    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), before, 0, MEMSTATE_ADD), 0);
-    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(shardmap_put(m, "a.example", &one, sizeof(one), before, 0, SHARDMAP_ADD), 0);
+    assert_true(shardmap_get(m, "a.example", 1, copy_int, &v));
     assert_int_equal(v, 1);
     /* ADD does not replace a current entry (a refresh's newer result). */
-    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), before, 0, MEMSTATE_ADD), 0);
-    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(shardmap_put(m, "a.example", &two, sizeof(two), before, 0, SHARDMAP_ADD), 0);
+    assert_true(shardmap_get(m, "a.example", 1, copy_int, &v));
     assert_int_equal(v, 1);
-    memstate_invalidate(m);
-    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
+    shardmap_invalidate(m);
+    assert_false(shardmap_get(m, "a.example", 1, copy_int, &v));
     /* A value read before the invalidation is stored but never served. */
-    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), before, 0, MEMSTATE_ADD), 0);
-    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(shardmap_put(m, "a.example", &two, sizeof(two), before, 0, SHARDMAP_ADD), 0);
+    assert_false(shardmap_get(m, "a.example", 1, copy_int, &v));
     /* One read after it is. */
-    assert_int_equal(memstate_put(m, "a.example", &two, sizeof(two), memstate_gen(m), 0,
-                                  MEMSTATE_ADD), 0);
-    assert_true(memstate_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(shardmap_put(m, "a.example", &two, sizeof(two), shardmap_gen(m), 0,
+                                  SHARDMAP_ADD), 0);
+    assert_true(shardmap_get(m, "a.example", 1, copy_int, &v));
     assert_int_equal(v, 2);
-    memstate_del(m, "a.example");
-    assert_false(memstate_get(m, "a.example", 1, copy_int, &v));
-    assert_int_equal(memstate_count(m), 0);
-    memstate_free(m);
+    shardmap_del(m, "a.example");
+    assert_false(shardmap_get(m, "a.example", 1, copy_int, &v));
+    assert_int_equal(shardmap_count(m), 0);
+    shardmap_free(m);
 }
 
 struct taken {
@@ -185,31 +185,31 @@ on_used(const char *key, int64_t at, void *arg)
 static void
 test_take_used(void **state)
 {
-    struct memstate *m = memstate_new(100, 0);
+    struct shardmap *m = shardmap_new(100, 0);
     struct taken t = {0};
     int v, one = 1;
 
     (void)state;
-    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
-    assert_int_equal(memstate_put(m, "b.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
-    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
-    assert_true(memstate_get(m, "a.example", 500, copy_int, &v));
-    assert_true(memstate_get(m, "a.example", 400, copy_int, &v)); /* never moves back */
-    assert_int_equal(memstate_take_used(m, on_used, &t), 1);
+    assert_int_equal(shardmap_put(m, "a.example", &one, sizeof(one), 0, 0, SHARDMAP_REPLACE), 0);
+    assert_int_equal(shardmap_put(m, "b.example", &one, sizeof(one), 0, 0, SHARDMAP_REPLACE), 0);
+    assert_int_equal(shardmap_take_used(m, on_used, &t), 0);
+    assert_true(shardmap_get(m, "a.example", 500, copy_int, &v));
+    assert_true(shardmap_get(m, "a.example", 400, copy_int, &v)); /* never moves back */
+    assert_int_equal(shardmap_take_used(m, on_used, &t), 1);
     assert_int_equal(t.at, 500);
     assert_string_equal(t.key, "a.example");
-    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
-    assert_int_equal(memstate_put(m, "a.example", &one, sizeof(one), 0, 0, MEMSTATE_REPLACE), 0);
-    assert_int_equal(memstate_take_used(m, on_used, &t), 0);
-    assert_true(memstate_get(m, "a.example", 600, copy_int, &v));
-    assert_int_equal(memstate_take_used(m, on_used, &t), 1);
+    assert_int_equal(shardmap_take_used(m, on_used, &t), 0);
+    assert_int_equal(shardmap_put(m, "a.example", &one, sizeof(one), 0, 0, SHARDMAP_REPLACE), 0);
+    assert_int_equal(shardmap_take_used(m, on_used, &t), 0);
+    assert_true(shardmap_get(m, "a.example", 600, copy_int, &v));
+    assert_int_equal(shardmap_take_used(m, on_used, &t), 1);
     assert_int_equal(t.at, 600);
-    memstate_free(m);
+    shardmap_free(m);
 }
 
 /* Every held key found with its value, per the model: held[i] is its value or -1. */
 static void
-check_model(struct memstate *m, const int *held, int n)
+check_model(struct shardmap *m, const int *held, int n)
 {
     size_t want = 0;
     int v;
@@ -219,7 +219,7 @@ check_model(struct memstate *m, const int *held, int n)
         bool got;
 
         name(k, sizeof(k), i);
-        got = memstate_get(m, k, 1, copy_int, &v);
+        got = shardmap_get(m, k, 1, copy_int, &v);
         if (held[i] >= 0) {
             want++;
             if (!got)
@@ -229,25 +229,25 @@ check_model(struct memstate *m, const int *held, int n)
             fail_msg("%s found, but was deleted", k);
         }
     }
-    assert_int_equal(memstate_count(m), want);
+    assert_int_equal(shardmap_count(m), want);
 }
 
 static void
-put_val(struct memstate *m, int i, int v)
+put_val(struct shardmap *m, int i, int v)
 {
     char k[64];
 
     name(k, sizeof(k), i);
-    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), 0);
+    assert_int_equal(shardmap_put(m, k, &v, sizeof(v), shardmap_gen(m), 0, SHARDMAP_REPLACE), 0);
 }
 
 static void
-del(struct memstate *m, int i)
+del(struct shardmap *m, int i)
 {
     char k[64];
 
     name(k, sizeof(k), i);
-    memstate_del(m, k);
+    shardmap_del(m, k);
 }
 
 /*
@@ -260,7 +260,7 @@ test_full_tables(void **state)
 {
     (void)state;
     for (int cap = 1; cap <= 8; cap++) {
-        struct memstate *m = memstate_new((size_t)cap, 1);
+        struct shardmap *m = shardmap_new((size_t)cap, 1);
         int held[8];
 
         assert_non_null(m);
@@ -279,7 +279,7 @@ test_full_tables(void **state)
             held[i] = -1;
             check_model(m, held, cap);
         }
-        memstate_free(m);
+        shardmap_free(m);
     }
 }
 
@@ -294,7 +294,7 @@ static void
 test_deletes(void **state)
 {
     enum { N = 3000 };
-    struct memstate *m = memstate_new(N, 1);
+    struct shardmap *m = shardmap_new(N, 1);
     int *held = malloc(N * sizeof(*held));
 
     (void)state;
@@ -326,12 +326,12 @@ test_deletes(void **state)
         int v;
 
         name(k, sizeof(k), i);
-        assert_true(memstate_get(m, k, 1, copy_int, &v));
+        assert_true(shardmap_get(m, k, 1, copy_int, &v));
         assert_int_equal(v, held[i]);
     }
-    assert_int_equal(memstate_count(m), N);
+    assert_int_equal(shardmap_count(m), N);
     free(held);
-    memstate_free(m);
+    shardmap_free(m);
 }
 
 /*
@@ -346,7 +346,7 @@ static void
 test_churn(void **state)
 {
     enum { KEYS = 2000, CAP = 300, OPS = 200000 };
-    struct memstate *m = memstate_new(CAP, 1);
+    struct shardmap *m = shardmap_new(CAP, 1);
     int *last = malloc(KEYS * sizeof(*last)); /* the latest value put, -1: deleted */
     unsigned seed = 42;
 
@@ -363,59 +363,59 @@ test_churn(void **state)
         if (r < 4) {
             put_val(m, k, op);
             last[k] = op;
-            assert_true(memstate_get(m, key, 1, copy_int, &v));
+            assert_true(shardmap_get(m, key, 1, copy_int, &v));
             assert_int_equal(v, op);
         } else if (r < 5) {
-            memstate_del(m, key);
+            shardmap_del(m, key);
             last[k] = -1;
-            assert_false(memstate_get(m, key, 1, copy_int, &v));
-        } else if (memstate_get(m, key, 1, copy_int, &v)) {
+            assert_false(shardmap_get(m, key, 1, copy_int, &v));
+        } else if (shardmap_get(m, key, 1, copy_int, &v)) {
             if (v != last[k])
                 fail_msg("op %d: %s holds %d, last put %d", op, key, v, last[k]);
         }
         if (op % 997 == 0) {
-            struct memstate_stats st;
+            struct shardmap_stats st;
             size_t found = 0;
 
             for (int i = 0; i < KEYS; i++) {
                 char ki[64];
 
                 name(ki, sizeof(ki), i);
-                if (memstate_get(m, ki, 1, copy_int, &v)) {
+                if (shardmap_get(m, ki, 1, copy_int, &v)) {
                     assert_int_equal(v, last[i]);
                     found++;
                 }
             }
-            memstate_stats(m, &st);
+            shardmap_stats(m, &st);
             assert_int_equal(st.entries, found);
             assert_true(st.entries <= CAP);
             assert_true(st.arena_bytes <= st.live_bytes + st.live_bytes / 8 + 4096 + 64);
         }
     }
     free(last);
-    memstate_free(m);
+    shardmap_free(m);
 }
 
-/* A key longer than MEMSTATE_KEY_MAX is refused, one of that length held. */
+/* A key longer than SHARDMAP_KEY_MAX is refused, one of that length held. */
 static void
 test_long_keys(void **state)
 {
-    struct memstate *m = memstate_new(10, 1);
-    char k[MEMSTATE_KEY_MAX + 2];
+    struct shardmap *m = shardmap_new(10, 1);
+    char k[SHARDMAP_KEY_MAX + 2];
     int v = 7, out;
 
     (void)state;
     memset(k, 'a', sizeof(k) - 1);
     k[sizeof(k) - 1] = '\0';
-    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), -1);
-    assert_false(memstate_get(m, k, 1, copy_int, &out));
-    k[MEMSTATE_KEY_MAX] = '\0';
-    assert_int_equal(memstate_put(m, k, &v, sizeof(v), memstate_gen(m), 0, MEMSTATE_REPLACE), 0);
-    assert_true(memstate_get(m, k, 1, copy_int, &out));
+    assert_int_equal(shardmap_put(m, k, &v, sizeof(v), shardmap_gen(m), 0, SHARDMAP_REPLACE), -1);
+    assert_false(shardmap_get(m, k, 1, copy_int, &out));
+    k[SHARDMAP_KEY_MAX] = '\0';
+    assert_int_equal(shardmap_put(m, k, &v, sizeof(v), shardmap_gen(m), 0, SHARDMAP_REPLACE), 0);
+    assert_true(shardmap_get(m, k, 1, copy_int, &out));
     assert_int_equal(out, 7);
-    k[MEMSTATE_KEY_MAX - 1] = 'b'; /* same length, another key */
-    assert_false(memstate_get(m, k, 1, copy_int, &out));
-    memstate_free(m);
+    k[SHARDMAP_KEY_MAX - 1] = 'b'; /* same length, another key */
+    assert_false(shardmap_get(m, k, 1, copy_int, &out));
+    shardmap_free(m);
 }
 
 struct drops {
@@ -440,19 +440,19 @@ on_drop(const void *val, size_t len, void *arg)
 static void
 test_drops(void **state)
 {
-    struct memstate *m = memstate_new(10, 1);
+    struct shardmap *m = shardmap_new(10, 1);
     struct drops d = {0, 0};
     long sum = 0;
 
     (void)state;
-    memstate_on_drop(m, on_drop, &d);
+    shardmap_on_drop(m, on_drop, &d);
     for (int i = 0; i < 50; i++) {
         put_val(m, i % 20, i); /* replaces and evictions */
         sum += i;
     }
     del(m, 49 % 20);
-    assert_int_equal(d.n, 50 - (int)memstate_count(m));
-    memstate_free(m);
+    assert_int_equal(d.n, 50 - (int)shardmap_count(m));
+    shardmap_free(m);
     assert_int_equal(d.n, 50);
     assert_int_equal(d.sum, sum);
 }
@@ -463,7 +463,7 @@ test_drops(void **state)
 static void *
 hammer(void *arg)
 {
-    struct memstate *m = arg;
+    struct shardmap *m = arg;
     unsigned seed = (unsigned)(uintptr_t)pthread_self();
 
     for (int i = 0; i < ROUNDS; i++) {
@@ -472,10 +472,10 @@ hammer(void *arg)
 
         name(key, sizeof(key), k);
         if (i % 7 == 0)
-            (void)memstate_put(m, key, &k, sizeof(k), memstate_gen(m), i, MEMSTATE_REPLACE);
+            (void)shardmap_put(m, key, &k, sizeof(k), shardmap_gen(m), i, SHARDMAP_REPLACE);
         else if (i % 1001 == 0)
-            memstate_invalidate(m);
-        else if (memstate_get(m, key, i, copy_int, &v) && v != k)
+            shardmap_invalidate(m);
+        else if (shardmap_get(m, key, i, copy_int, &v) && v != k)
             return (void *)1;
     }
     return NULL;
@@ -493,7 +493,7 @@ on_used_count(const char *key, int64_t at, void *arg)
 static void
 test_threads(void **state)
 {
-    struct memstate *m = memstate_new(200, 0);
+    struct shardmap *m = shardmap_new(200, 0);
     pthread_t t[THREADS];
     int taken = 0;
 
@@ -501,15 +501,15 @@ test_threads(void **state)
     for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, hammer, m), 0);
     for (int i = 0; i < 20; i++)
-        (void)memstate_take_used(m, on_used_count, &taken);
+        (void)shardmap_take_used(m, on_used_count, &taken);
     for (int i = 0; i < THREADS; i++) {
         void *r;
 
         assert_int_equal(pthread_join(t[i], &r), 0);
         assert_null(r);
     }
-    assert_true(memstate_count(m) <= 200);
-    memstate_free(m);
+    assert_true(shardmap_count(m) <= 200);
+    shardmap_free(m);
 }
 
 #define N_TESTS (N_ROWS(cap_cases) + 10)
@@ -537,7 +537,7 @@ main(void)
     UNIT_ADD_TABLE(&list, "cap", cap_cases, run_cap_case);
     unit_add_singles(&list, singles, N_ROWS(singles));
     if (list.n != N_TESTS) {
-        fprintf(stderr, "test_memstate: %zu tests registered\n", list.n);
+        fprintf(stderr, "test_shardmap: %zu tests registered\n", list.n);
         return 2;
     }
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,12 @@
 /*
- * hotstate - a process's in-memory copy of the rows and MX sets it uses;
- * see hotstate.h.
+ * cachecopy - a process's in-memory copy of the rows and MX sets it uses;
+ * see cachecopy.h.
  *
  * DESCRIPTION
- *	One memstate entry a domain holds both its row and its MX set:
+ *	One shardmap entry a domain holds both its row and its MX set:
  *	the length of the row part (one byte, 0: none), the row part, then
  *	the MX part (empty: none); a put of one part keeps the other
- *	(memstate_merge). Only what a verdict and the refresh schedule read
+ *	(shardmap_merge). Only what a verdict and the refresh schedule read
  *	is kept: no policy text, no fetch back-off (the refresh reads the
  *	whole row from the database anyway).
  *
@@ -25,14 +25,14 @@
  *
  *	A shape lives while entries point to it: a reference count, changed
  *	only under the interning table's mutex, which only puts take (and
- *	memstate's drop callback, under a shard's write lock: the order is
+ *	shardmap's drop callback, under a shard's write lock: the order is
  *	always shard, then table). A read looks the id up (a table of
  *	chunks allocated once, never moved) under its shard's read lock
  *	only: the entry it reads holds a reference, and cannot go while that
  *	lock is held, so neither can the shape nor its id. A freed id is
  *	given to the next new shape.
  */
-#include "hotstate.h"
+#include "cachecopy.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -48,8 +48,8 @@
 #define SHAPE_CHUNK 1024u
 #define SHAPE_CHUNKS 16384u /* ids below 16M: past that, domains stay out of memory */
 
-struct hotstate {
-    struct memstate *map;
+struct cachecopy {
+    struct shardmap *map;
     struct cache *cache;
     _Atomic int64_t next_check_ms; /* monotonic: when data_version is read next */
     int64_t seen_version;          /* under check_mu */
@@ -113,12 +113,12 @@ mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct hotstate *
-hotstate_new(size_t cap, struct cache *cache, struct mts_err *err)
+struct cachecopy *
+cachecopy_new(size_t cap, struct cache *cache, struct mts_err *err)
 {
-    struct hotstate *h = calloc(1, sizeof(*h));
+    struct cachecopy *h = calloc(1, sizeof(*h));
 
-    if (h == NULL || (h->map = memstate_new(cap, 0)) == NULL) {
+    if (h == NULL || (h->map = shardmap_new(cap, 0)) == NULL) {
         free(h);
         mts_err_set(err, "cannot set up the in-memory cache: out of memory");
         return NULL;
@@ -126,22 +126,22 @@ hotstate_new(size_t cap, struct cache *cache, struct mts_err *err)
     h->cache = cache;
     pthread_mutex_init(&h->check_mu, NULL);
     pthread_mutex_init(&h->shape_mu, NULL);
-    memstate_on_drop(h->map, on_drop, h);
+    shardmap_on_drop(h->map, on_drop, h);
     if (cache_data_version(cache, &h->seen_version, err) != CACHE_OK) {
-        hotstate_free(h);
+        cachecopy_free(h);
         return NULL;
     }
-    atomic_init(&h->next_check_ms, mono_ms() + HOTSTATE_RECHECK_MS);
+    atomic_init(&h->next_check_ms, mono_ms() + CACHECOPY_RECHECK_MS);
     return h;
 }
 
 void
-hotstate_free(struct hotstate *h)
+cachecopy_free(struct cachecopy *h)
 {
     if (h == NULL)
         return;
     pthread_mutex_destroy(&h->check_mu);
-    memstate_free(h->map); /* drops every entry's references first */
+    shardmap_free(h->map); /* drops every entry's references first */
     pthread_mutex_destroy(&h->shape_mu);
     free(h->shapes);
     for (size_t i = 0; i < SHAPE_CHUNKS; i++)
@@ -151,7 +151,7 @@ hotstate_free(struct hotstate *h)
 }
 
 void
-hotstate_freshen(struct hotstate *h)
+cachecopy_freshen(struct cachecopy *h)
 {
     int64_t now = mono_ms(), due = atomic_load_explicit(&h->next_check_ms, memory_order_relaxed);
     int64_t v;
@@ -159,7 +159,7 @@ hotstate_freshen(struct hotstate *h)
     if (now < due)
         return;
     /* One reader checks; the others go on with what they have. */
-    if (!atomic_compare_exchange_strong(&h->next_check_ms, &due, now + HOTSTATE_RECHECK_MS))
+    if (!atomic_compare_exchange_strong(&h->next_check_ms, &due, now + CACHECOPY_RECHECK_MS))
         return;
     pthread_mutex_lock(&h->check_mu);
     {
@@ -177,16 +177,16 @@ hotstate_freshen(struct hotstate *h)
             atomic_store_explicit(&h->next_check_ms, now, memory_order_relaxed);
         else if (st != CACHE_OK || v != h->seen_version) {
             h->seen_version = v;
-            memstate_invalidate(h->map);
+            shardmap_invalidate(h->map);
         }
     }
     pthread_mutex_unlock(&h->check_mu);
 }
 
 uint32_t
-hotstate_gen(struct hotstate *h)
+cachecopy_gen(struct cachecopy *h)
 {
-    return memstate_gen(h->map);
+    return shardmap_gen(h->map);
 }
 
 /* ------------------------------------------------------------ rows */
@@ -263,7 +263,7 @@ hash_bytes(const char *p, size_t len)
 
 /* Gives sh an id (a freed one first); the caller holds shape_mu. */
 static bool
-shape_new_id(struct hotstate *h, struct shape *sh)
+shape_new_id(struct cachecopy *h, struct shape *sh)
 {
     uint32_t id;
 
@@ -288,14 +288,14 @@ shape_new_id(struct hotstate *h, struct shape *sh)
 /* The shape of an id held by an entry: its shard's lock is held, so the
  * entry's reference keeps the shape (and the id) alive. */
 static struct shape *
-shape_at(struct hotstate *h, uint32_t id)
+shape_at(struct cachecopy *h, uint32_t id)
 {
     return h->ids[id / SHAPE_CHUNK][id % SHAPE_CHUNK];
 }
 
 /* The shape of these bytes, with one more reference; NULL when out of memory. */
 static struct shape *
-shape_get(struct hotstate *h, const char *data, size_t len)
+shape_get(struct cachecopy *h, const char *data, size_t len)
 {
     uint32_t hash = hash_bytes(data, len);
     struct shape *sh;
@@ -345,7 +345,7 @@ shape_get(struct hotstate *h, const char *data, size_t len)
 }
 
 static void
-shape_ref(struct hotstate *h, struct shape *sh)
+shape_ref(struct cachecopy *h, struct shape *sh)
 {
     pthread_mutex_lock(&h->shape_mu);
     sh->refs++;
@@ -354,7 +354,7 @@ shape_ref(struct hotstate *h, struct shape *sh)
 
 /* Drops a reference; the last one frees the shape. */
 static void
-shape_unref(struct hotstate *h, struct shape *sh)
+shape_unref(struct cachecopy *h, struct shape *sh)
 {
     pthread_mutex_lock(&h->shape_mu);
     if (--sh->refs == 0) {
@@ -385,7 +385,7 @@ shape_unref(struct hotstate *h, struct shape *sh)
 
 /* The shapes an entry's value points to (NULL: that part is absent). */
 static void
-value_shapes(struct hotstate *h, const void *val, size_t len, struct shape **row,
+value_shapes(struct cachecopy *h, const void *val, size_t len, struct shape **row,
              struct shape **mx)
 {
     const char *v = val;
@@ -404,7 +404,7 @@ value_shapes(struct hotstate *h, const void *val, size_t len, struct shape **row
     }
 }
 
-/* memstate_drop_fn: a value leaves the map; its shapes lose a reference. */
+/* shardmap_drop_fn: a value leaves the map; its shapes lose a reference. */
 static void
 on_drop(const void *val, size_t len, void *arg)
 {
@@ -419,12 +419,12 @@ on_drop(const void *val, size_t len, void *arg)
 
 /* A part to put, and which. */
 struct part {
-    struct hotstate *h;
+    struct cachecopy *h;
     char buf[sizeof(struct row_fix) + POLICY_ID_MAX + 1];
     size_t len;
     bool is_row;
     bool stored; /* the value holding its shape's reference was stored */
-    enum memstate_put_mode mode;
+    enum shardmap_put_mode mode;
 };
 
 /* The entry's value with one part replaced: the other part carried over. */
@@ -440,8 +440,8 @@ merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
     if (old != NULL) {
         rowlen = (uint8_t)o[0];
         mxlen = oldlen - 1 - rowlen;
-        if (p->mode == MEMSTATE_ADD && (p->is_row ? rowlen > 0 : mxlen > 0))
-            return MEMSTATE_KEEP;
+        if (p->mode == SHARDMAP_ADD && (p->is_row ? rowlen > 0 : mxlen > 0))
+            return SHARDMAP_KEEP;
     }
     newrow = (uint8_t)(p->is_row ? p->len : rowlen);
     len = 1 + newrow + (p->is_row ? mxlen : p->len);
@@ -474,18 +474,18 @@ merge_part(const void *old, size_t oldlen, void *out, size_t outsz, void *arg)
 
 /* Stores p (whose shape sh holds a reference for it), or leaves the domain out. */
 static void
-put_part(struct hotstate *h, const char *domain, struct part *p, struct shape *sh, bool ok,
+put_part(struct cachecopy *h, const char *domain, struct part *p, struct shape *sh, bool ok,
          uint32_t gen, int64_t now)
 {
-    if (!ok || sh == NULL || memstate_merge(h->map, domain, gen, now, merge_part, p) != 0)
-        memstate_del(h->map, domain); /* never leave an older copy behind */
+    if (!ok || sh == NULL || shardmap_merge(h->map, domain, gen, now, merge_part, p) != 0)
+        shardmap_del(h->map, domain); /* never leave an older copy behind */
     if (sh != NULL && !p->stored)
         shape_unref(h, sh);
 }
 
 void
-hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, int64_t now,
-                 enum memstate_put_mode mode)
+cachecopy_put_row(struct cachecopy *h, const struct cache_entry *e, uint32_t gen, int64_t now,
+                 enum shardmap_put_mode mode)
 {
     char *buf = malloc(VAL_MAX);
     struct part part = {.h = h, .is_row = true, .mode = mode};
@@ -514,7 +514,7 @@ hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, 
 }
 
 struct row_out {
-    struct hotstate *h;
+    struct cachecopy *h;
     struct cache_entry *e;
     const char *domain;
     bool ok;
@@ -574,12 +574,12 @@ copy_row(const void *val, size_t len, void *arg)
 }
 
 bool
-hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cache_entry *e)
+cachecopy_get_row(struct cachecopy *h, const char *domain, int64_t now, struct cache_entry *e)
 {
     struct row_out o = {h, e, domain, false};
 
     memset(e, 0, sizeof(*e));
-    if (!memstate_get(h->map, domain, now, copy_row, &o))
+    if (!shardmap_get(h->map, domain, now, copy_row, &o))
         return false;
     if (!o.ok) {
         cache_entry_free(e);
@@ -594,8 +594,8 @@ hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cac
 /* ------------------------------------------------------------ MX sets */
 
 void
-hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
-                enum memstate_put_mode mode)
+cachecopy_put_mx(struct cachecopy *h, const struct cache_mxset *m, uint32_t gen,
+                enum shardmap_put_mode mode)
 {
     char *buf = malloc(VAL_MAX);
     struct part part = {.h = h, .is_row = false, .mode = mode};
@@ -620,7 +620,7 @@ hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
 }
 
 struct mx_out {
-    struct hotstate *h;
+    struct cachecopy *h;
     struct cache_mxset *m;
     const char *domain;
     bool ok;
@@ -653,12 +653,12 @@ copy_mx(const void *val, size_t len, void *arg)
 }
 
 bool
-hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m)
+cachecopy_get_mx(struct cachecopy *h, const char *domain, struct cache_mxset *m)
 {
     struct mx_out o = {h, m, domain, false};
 
     memset(m, 0, sizeof(*m));
-    if (!memstate_get(h->map, domain, 0, copy_mx, &o))
+    if (!shardmap_get(h->map, domain, 0, copy_mx, &o))
         return false;
     if (!o.ok) {
         cache_mxset_free(m);
@@ -699,13 +699,13 @@ collect_used(const char *key, int64_t at, void *arg)
 }
 
 size_t
-hotstate_flush_used(struct hotstate *h)
+cachecopy_flush_used(struct cachecopy *h)
 {
     struct used_batch b = {0};
     struct mts_err err;
     size_t n;
 
-    (void)memstate_take_used(h->map, collect_used, &b);
+    (void)shardmap_take_used(h->map, collect_used, &b);
     n = b.n;
     /* A failed batch is lost: last_used is for months-scale purging only. */
     if (b.n > 0 &&
@@ -722,13 +722,13 @@ hotstate_flush_used(struct hotstate *h)
 }
 
 size_t
-hotstate_count(struct hotstate *h)
+cachecopy_count(struct cachecopy *h)
 {
-    return memstate_count(h->map);
+    return shardmap_count(h->map);
 }
 
 size_t
-hotstate_shapes(struct hotstate *h)
+cachecopy_shapes(struct cachecopy *h)
 {
     size_t n;
 

@@ -1,23 +1,23 @@
 /*
- * hotstate - what one process's recipients use, in memory: the cache rows
+ * cachecopy - what one process's recipients use, in memory: the cache rows
  * (status, policy, times) and the MX sets of the domains asked for, kept
  * fresh from the shared cache.
  *
  * SYNOPSIS
- *	#include "hotstate.h"
+ *	#include "cachecopy.h"
  *
- *	struct hotstate *h = hotstate_new(cfg->memory_cache_domains, cache, &err);
- *	hotstate_freshen(h);                       before each read
- *	uint32_t g = hotstate_gen(h);              before reading the cache
- *	hotstate_get_row(h, domain, now, &entry);  no policy_text
- *	hotstate_put_row(h, &entry, g, now, MEMSTATE_ADD);
- *	hotstate_get_mx(h, domain, &mxset);
- *	hotstate_put_mx(h, &mxset, g, MEMSTATE_REPLACE);
- *	hotstate_flush_used(h);                    by the refresh thread
- *	hotstate_free(h);
+ *	struct cachecopy *h = cachecopy_new(cfg->memory_cache_domains, cache, &err);
+ *	cachecopy_freshen(h);                       before each read
+ *	uint32_t g = cachecopy_gen(h);              before reading the cache
+ *	cachecopy_get_row(h, domain, now, &entry);  no policy_text
+ *	cachecopy_put_row(h, &entry, g, now, SHARDMAP_ADD);
+ *	cachecopy_get_mx(h, domain, &mxset);
+ *	cachecopy_put_mx(h, &mxset, g, SHARDMAP_REPLACE);
+ *	cachecopy_flush_used(h);                    by the refresh thread
+ *	cachecopy_free(h);
  *
  * DESCRIPTION
- *	One memstate map (memstate.h) capped at cap domains with
+ *	One shardmap map (shardmap.h) capped at cap domains with
  *	least-recently-used eviction; a domain's entry holds its cache row and
  *	its MX set, stored compactly: what domains have in common (a
  *	policy's mode and MX patterns, an MX set's hosts, with the domain's
@@ -28,12 +28,12 @@
  *	of rows read from it or written to it by this process. SQLite's
  *	PRAGMA data_version on this process's own connection changes when any
  *	other connection (another process: a milter, mtasts-ctl, the sqlite3
- *	shell) commits. hotstate_freshen reads it at most once every
- *	HOTSTATE_RECHECK_MS, on the thread of the first read after that time
+ *	shell) commits. cachecopy_freshen reads it at most once every
+ *	CACHECOPY_RECHECK_MS, on the thread of the first read after that time
  *	(the others go on); when it moved, every entry is dropped at once (a
  *	new generation), and the next read of each domain goes to the
  *	database. So another process's write is seen by every read that
- *	starts HOTSTATE_RECHECK_MS after it commits (plus the time one
+ *	starts CACHECOPY_RECHECK_MS after it commits (plus the time one
  *	statement may wait for the database lock). The interval is read on
  *	CLOCK_MONOTONIC_COARSE (cheap on every read), whose tick is the
  *	kernel's jiffy (4 ms at HZ=250): in practice "one tick after".
@@ -46,17 +46,17 @@
  *	(discover queues them, the refresh thread finds due rows in the
  *	database). An MX set is never used past its DNS TTL.
  *
- *	Last use: a read records it in memory only; hotstate_flush_used
+ *	Last use: a read records it in memory only; cachecopy_flush_used
  *	writes the batch to the database in one transaction (cache_touch_many),
  *	from the refresh thread, never from a recipient's thread.
  *
  * DIAGNOSTICS
- *	hotstate_new returns NULL with a reason. A put that runs out of memory
+ *	cachecopy_new returns NULL with a reason. A put that runs out of memory
  *	leaves the entry out (the next read goes to the database). A failed
  *	data_version read drops every entry, as a change would.
  */
-#ifndef MTS_HOTSTATE_H
-#define MTS_HOTSTATE_H
+#ifndef MTS_CACHECOPY_H
+#define MTS_CACHECOPY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,34 +64,34 @@
 
 #include "cache.h"
 #include "err.h"
-#include "memstate.h"
+#include "shardmap.h"
 
-#define HOTSTATE_RECHECK_MS 1
+#define CACHECOPY_RECHECK_MS 1
 
-struct hotstate;
+struct cachecopy;
 
 /* cache: the connection whose data_version is watched (the caller's writer). */
-struct hotstate *hotstate_new(size_t cap, struct cache *cache, struct mts_err *err);
-void hotstate_free(struct hotstate *h);
+struct cachecopy *cachecopy_new(size_t cap, struct cache *cache, struct mts_err *err);
+void cachecopy_free(struct cachecopy *h);
 
-void hotstate_freshen(struct hotstate *h);
-uint32_t hotstate_gen(struct hotstate *h);
+void cachecopy_freshen(struct cachecopy *h);
+uint32_t cachecopy_gen(struct cachecopy *h);
 
 /* The row of domain (policy_text NULL), recording a use at now; free with cache_entry_free. */
-bool hotstate_get_row(struct hotstate *h, const char *domain, int64_t now, struct cache_entry *e);
-void hotstate_put_row(struct hotstate *h, const struct cache_entry *e, uint32_t gen, int64_t now,
-                      enum memstate_put_mode mode);
+bool cachecopy_get_row(struct cachecopy *h, const char *domain, int64_t now, struct cache_entry *e);
+void cachecopy_put_row(struct cachecopy *h, const struct cache_entry *e, uint32_t gen, int64_t now,
+                      enum shardmap_put_mode mode);
 
 /* The MX set of domain (whatever its expiry; dnssec ""); free with cache_mxset_free. */
-bool hotstate_get_mx(struct hotstate *h, const char *domain, struct cache_mxset *m);
-void hotstate_put_mx(struct hotstate *h, const struct cache_mxset *m, uint32_t gen,
-                     enum memstate_put_mode mode);
+bool cachecopy_get_mx(struct cachecopy *h, const char *domain, struct cache_mxset *m);
+void cachecopy_put_mx(struct cachecopy *h, const struct cache_mxset *m, uint32_t gen,
+                     enum shardmap_put_mode mode);
 
 /* Writes the last uses recorded since the previous call; returns how many. */
-size_t hotstate_flush_used(struct hotstate *h);
+size_t cachecopy_flush_used(struct cachecopy *h);
 
 /* Rows held in memory, and the distinct shared parts they point to (for tests). */
-size_t hotstate_count(struct hotstate *h);
-size_t hotstate_shapes(struct hotstate *h);
+size_t cachecopy_count(struct cachecopy *h);
+size_t cachecopy_shapes(struct cachecopy *h);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * test_hotstate - a process's in-memory rows and MX sets (common/hotstate.c):
+ * test_cachecopy - a process's in-memory rows and MX sets (common/cachecopy.c):
  * what goes in comes out unchanged through the compact form (32-bit times,
  * names stored without their domain suffix), what cannot be held that way
  * stays out (reads then go to the database), a row and an MX set of one
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hotstate.h"
+#include "cachecopy.h"
 
 #define NAMES_MAX 4
 
@@ -89,16 +89,16 @@ mxset_of(const struct round_trip *r, struct cache_mxset *m)
     m->expires_at = r->expires_at;
 }
 
-static struct hotstate *
-new_hotstate(struct cache **cache)
+static struct cachecopy *
+new_cachecopy(struct cache **cache)
 {
     struct mts_err err;
-    struct hotstate *h;
+    struct cachecopy *h;
 
     assert_int_equal(cache_open(":memory:", 1000, cache, &err), CACHE_OK);
-    h = hotstate_new(100, *cache, &err);
+    h = cachecopy_new(100, *cache, &err);
     if (h == NULL)
-        fail_msg("hotstate_new: %s", err.msg);
+        fail_msg("cachecopy_new: %s", err.msg);
     return h;
 }
 
@@ -107,17 +107,17 @@ run_round_trip(void **state)
 {
     const struct round_trip *r = *state;
     struct cache *cache;
-    struct hotstate *h = new_hotstate(&cache);
+    struct cachecopy *h = new_cachecopy(&cache);
     struct cache_entry in, out;
     struct cache_mxset min, mout;
 
     row_of(r, &in);
     mxset_of(r, &min);
-    hotstate_put_row(h, &in, hotstate_gen(h), 10, MEMSTATE_REPLACE);
-    hotstate_put_mx(h, &min, hotstate_gen(h), MEMSTATE_REPLACE);
-    assert_int_equal(hotstate_count(h), 1); /* one entry holds both */
+    cachecopy_put_row(h, &in, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
+    cachecopy_put_mx(h, &min, cachecopy_gen(h), SHARDMAP_REPLACE);
+    assert_int_equal(cachecopy_count(h), 1); /* one entry holds both */
 
-    assert_true(hotstate_get_row(h, r->domain, 20, &out));
+    assert_true(cachecopy_get_row(h, r->domain, 20, &out));
     assert_string_equal(out.domain, r->domain);
     assert_string_equal(out.txt_id, in.txt_id);
     assert_int_equal(out.has_policy, in.has_policy);
@@ -135,7 +135,7 @@ run_round_trip(void **state)
         assert_string_equal(out.mx[i], r->mx[i]);
     cache_entry_free(&out);
 
-    assert_true(hotstate_get_mx(h, r->domain, &mout));
+    assert_true(cachecopy_get_mx(h, r->domain, &mout));
     assert_string_equal(mout.domain, r->domain);
     assert_int_equal(mout.n, min.n);
     assert_int_equal(mout.fetched_at, min.fetched_at);
@@ -144,7 +144,7 @@ run_round_trip(void **state)
         assert_string_equal(mout.hosts[i], r->hosts[i]);
     cache_mxset_free(&mout);
 
-    hotstate_free(h);
+    cachecopy_free(h);
     cache_close(cache);
 }
 
@@ -171,31 +171,31 @@ run_kept_out(void **state)
                                            {"mx.example.com", NULL}, 100, 200};
     struct round_trip bad = good;
     struct cache *cache;
-    struct hotstate *h = new_hotstate(&cache);
+    struct cachecopy *h = new_cachecopy(&cache);
     struct cache_entry e, out;
     struct cache_mxset m, mout;
 
     /* A good copy first: the refused put must not leave it behind. */
     row_of(&good, &e);
     mxset_of(&good, &m);
-    hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
-    hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
-    assert_true(hotstate_get_row(h, "example.com", 10, &out));
+    cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
+    cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_REPLACE);
+    assert_true(cachecopy_get_row(h, "example.com", 10, &out));
     cache_entry_free(&out);
 
     bad.fetched_at = k->time;
     bad.mx[0] = bad.hosts[0] = k->name;
     if (k->row) {
         row_of(&bad, &e);
-        hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+        cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
     } else {
         mxset_of(&bad, &m);
-        hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+        cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_REPLACE);
     }
-    assert_false(hotstate_get_row(h, "example.com", 10, &out));
-    assert_false(hotstate_get_mx(h, "example.com", &mout));
-    assert_int_equal(hotstate_count(h), 0);
-    hotstate_free(h);
+    assert_false(cachecopy_get_row(h, "example.com", 10, &out));
+    assert_false(cachecopy_get_mx(h, "example.com", &mout));
+    assert_int_equal(cachecopy_count(h), 0);
+    cachecopy_free(h);
     cache_close(cache);
 }
 
@@ -203,15 +203,15 @@ run_kept_out(void **state)
 static void
 test_other_writer_seen(void **state)
 {
-    char path[] = "/tmp/test_hotstate.XXXXXX";
+    char path[] = "/tmp/test_cachecopy.XXXXXX";
     char db[sizeof(path) + 16];
     struct cache *mine, *other;
-    struct hotstate *h;
+    struct cachecopy *h;
     struct mts_err err;
     struct cache_entry e, out;
     static const struct round_trip r = {"r", "example.com", {"mx.example.com", NULL},
                                         {"mx.example.com", NULL}, 100, 200};
-    /* Past HOTSTATE_RECHECK_MS on the coarse clock, whose tick (1-10 ms)
+    /* Past CACHECOPY_RECHECK_MS on the coarse clock, whose tick (1-10 ms)
      * may be longer than the pause: hence the repeated reads below. */
     struct timespec pause = {0, 3 * 1000 * 1000};
 
@@ -220,15 +220,15 @@ test_other_writer_seen(void **state)
     snprintf(db, sizeof(db), "%s/cache.db", path);
     assert_int_equal(cache_open(db, 1000, &mine, &err), CACHE_OK);
     assert_int_equal(cache_open(db, 1000, &other, &err), CACHE_OK);
-    h = hotstate_new(100, mine, &err);
+    h = cachecopy_new(100, mine, &err);
     assert_non_null(h);
     row_of(&r, &e);
-    hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+    cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
 
     /* Nothing written elsewhere: the copy stays. */
     nanosleep(&pause, NULL);
-    hotstate_freshen(h);
-    assert_true(hotstate_get_row(h, "example.com", 10, &out));
+    cachecopy_freshen(h);
+    assert_true(cachecopy_get_row(h, "example.com", 10, &out));
     cache_entry_free(&out);
 
     assert_int_equal(cache_put(other, &e, &err), CACHE_OK);
@@ -240,15 +240,15 @@ test_other_writer_seen(void **state)
 
         for (int i = 0; i < 200 && !dropped; i++) {
             nanosleep(&pause, NULL);
-            hotstate_freshen(h);
-            dropped = !hotstate_get_row(h, "example.com", 10, &out);
+            cachecopy_freshen(h);
+            dropped = !cachecopy_get_row(h, "example.com", 10, &out);
             if (!dropped)
                 cache_entry_free(&out);
         }
         assert_true(dropped);
     }
 
-    hotstate_free(h);
+    cachecopy_free(h);
     cache_close(mine);
     cache_close(other);
     unlink(db);
@@ -271,7 +271,7 @@ struct named {
 };
 
 static void
-put_domain(struct hotstate *h, int i, bool provider, int64_t t)
+put_domain(struct cachecopy *h, int i, bool provider, int64_t t)
 {
     struct named n;
     struct round_trip r = {"", n.domain, {n.name, NULL}, {n.name, NULL}, t, t + 86400};
@@ -284,22 +284,22 @@ put_domain(struct hotstate *h, int i, bool provider, int64_t t)
     else
         snprintf(n.name, sizeof(n.name), "mx.d%d.example", i);
     row_of(&r, &e);
-    hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+    cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
     if (provider)
         snprintf(n.name, sizeof(n.name), "mx1.provider.net");
     mxset_of(&r, &m);
-    hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+    cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_REPLACE);
 }
 
 static void
-check_domain(struct hotstate *h, int i, bool provider, int64_t t)
+check_domain(struct cachecopy *h, int i, bool provider, int64_t t)
 {
     char domain[64], want[80];
     struct cache_entry e;
     struct cache_mxset m;
 
     snprintf(domain, sizeof(domain), "d%d.example", i);
-    assert_true(hotstate_get_row(h, domain, 20, &e));
+    assert_true(cachecopy_get_row(h, domain, 20, &e));
     assert_int_equal(e.fetched_at, t);
     assert_int_equal(e.n_mx, 1);
     if (provider)
@@ -308,7 +308,7 @@ check_domain(struct hotstate *h, int i, bool provider, int64_t t)
         snprintf(want, sizeof(want), "mx.d%d.example", i);
     assert_string_equal(e.mx[0], want);
     cache_entry_free(&e);
-    assert_true(hotstate_get_mx(h, domain, &m));
+    assert_true(cachecopy_get_mx(h, domain, &m));
     assert_int_equal(m.n, 1);
     assert_int_equal(m.expires_at, t + 86400);
     if (provider)
@@ -331,15 +331,15 @@ test_shared_shapes(void **state)
 {
     struct cache *cache;
     struct mts_err err;
-    struct hotstate *h;
+    struct cachecopy *h;
 
     (void)state;
     assert_int_equal(cache_open(":memory:", 1000, &cache, &err), CACHE_OK);
-    assert_non_null(h = hotstate_new(1000, cache, &err));
+    assert_non_null(h = cachecopy_new(1000, cache, &err));
     for (int i = 0; i < 80; i++)
         put_domain(h, i, i >= 50, 1000 + i);
-    assert_int_equal(hotstate_count(h), 80);
-    assert_int_equal(hotstate_shapes(h), 4);
+    assert_int_equal(cachecopy_count(h), 80);
+    assert_int_equal(cachecopy_shapes(h), 4);
     for (int i = 0; i < 80; i++)
         check_domain(h, i, i >= 50, 1000 + i);
 
@@ -352,16 +352,16 @@ test_shared_shapes(void **state)
         if (k == 0) {
             r.hosts[0] = "mx.other.net";
             mxset_of(&r, &m);
-            hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+            cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_REPLACE);
         }
         row_of(&r, &e);
-        hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+        cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
     }
-    assert_int_equal(hotstate_shapes(h), 6);
+    assert_int_equal(cachecopy_shapes(h), 6);
     {
         struct cache_mxset m;
 
-        assert_true(hotstate_get_mx(h, "solo.example", &m));
+        assert_true(cachecopy_get_mx(h, "solo.example", &m));
         assert_string_equal(m.hosts[0], "mx.other.net");
         cache_mxset_free(&m);
     }
@@ -369,10 +369,10 @@ test_shared_shapes(void **state)
     /* 20,000 domains of one more kind push the others out. */
     for (int i = 1000; i < 21000; i++)
         put_domain(h, i, false, 5);
-    assert_true(hotstate_count(h) <= 1000);
-    assert_int_equal(hotstate_shapes(h), 2);
+    assert_true(cachecopy_count(h) <= 1000);
+    assert_int_equal(cachecopy_shapes(h), 2);
     check_domain(h, 20999, false, 5);
-    hotstate_free(h);
+    cachecopy_free(h);
     cache_close(cache);
 }
 
@@ -389,11 +389,11 @@ test_shapes_churn(void **state)
 {
     struct cache *cache;
     struct mts_err err;
-    struct hotstate *h;
+    struct cachecopy *h;
 
     (void)state;
     assert_int_equal(cache_open(":memory:", 1000, &cache, &err), CACHE_OK);
-    assert_non_null(h = hotstate_new(64, cache, &err));
+    assert_non_null(h = cachecopy_new(64, cache, &err));
     for (int i = 0; i < 3000; i++) {
         char domain[64], pat[80], host[80];
         struct round_trip r = {"", domain, {pat, NULL}, {host, NULL}, 1000 + i, 2000 + i};
@@ -404,14 +404,14 @@ test_shapes_churn(void **state)
         snprintf(pat, sizeof(pat), "*.p%d.net", i);
         snprintf(host, sizeof(host), "mx.p%d.net", i);
         row_of(&r, &e);
-        hotstate_put_row(h, &e, hotstate_gen(h), 10, MEMSTATE_REPLACE);
+        cachecopy_put_row(h, &e, cachecopy_gen(h), 10, SHARDMAP_REPLACE);
         mxset_of(&r, &m);
-        hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_REPLACE);
+        cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_REPLACE);
         for (int j = i; j >= 0 && j > i - 200; j--) {
             char want[80];
 
             snprintf(domain, sizeof(domain), "c%d.example", j);
-            if (!hotstate_get_row(h, domain, 20, &e)) {
+            if (!cachecopy_get_row(h, domain, 20, &e)) {
                 assert_true(j != i); /* the one just put is held */
                 continue;
             }
@@ -420,14 +420,14 @@ test_shapes_churn(void **state)
             assert_string_equal(e.mx[0], want);
             assert_int_equal(e.fetched_at, 1000 + j);
             cache_entry_free(&e);
-            assert_true(hotstate_get_mx(h, domain, &m));
+            assert_true(cachecopy_get_mx(h, domain, &m));
             snprintf(want, sizeof(want), "mx.p%d.net", j);
             assert_string_equal(m.hosts[0], want);
             cache_mxset_free(&m);
         }
-        assert_true(hotstate_shapes(h) <= 2 * hotstate_count(h));
+        assert_true(cachecopy_shapes(h) <= 2 * cachecopy_count(h));
     }
-    hotstate_free(h);
+    cachecopy_free(h);
     cache_close(cache);
 }
 
@@ -450,7 +450,7 @@ main(void)
     UNIT_ADD_TABLE(&list, "kept out", kept_out, run_kept_out);
     unit_add_singles(&list, singles, N_ROWS(singles));
     if (list.n != N_TESTS) {
-        fprintf(stderr, "test_hotstate: %zu tests registered\n", list.n);
+        fprintf(stderr, "test_cachecopy: %zu tests registered\n", list.n);
         return 2;
     }
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * memstate - the sharded, bounded in-memory map; see memstate.h.
+ * shardmap - the sharded, bounded in-memory map; see shardmap.h.
  *
  * DESCRIPTION
  *	No allocation per entry: with 100,000 entries, malloc's chunk header
@@ -30,7 +30,7 @@
  *	chance) and evicts the first entry not referenced.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
-#include "memstate.h"
+#include "shardmap.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #define F_REF 1u      /* read since the hand last passed */
-#define F_USED_NEW 2u /* used_at not yet taken (memstate_take_used) */
+#define F_USED_NEW 2u /* used_at not yet taken (shardmap_take_used) */
 
 /* An entry in an arena; records are 4-byte aligned (the atomics). */
 struct rec {
@@ -54,7 +54,7 @@ struct rec {
 };
 
 #define REC_ALIGN 4u
-#define KEY_MAX MEMSTATE_KEY_MAX
+#define KEY_MAX SHARDMAP_KEY_MAX
 
 /* A slot: (its record's offset / REC_ALIGN + 1) << 8 | the key's hash tag; 0: empty. */
 typedef uint32_t slot_t;
@@ -73,13 +73,13 @@ struct shard {
     size_t arena_size, used, dead;
 };
 
-struct memstate {
+struct shardmap {
     size_t n_shards;
     struct shard *shards;
     _Atomic uint32_t gen;
-    memstate_drop_fn drop;
+    shardmap_drop_fn drop;
     void *drop_arg;
-    pthread_mutex_t take_mu; /* one memstate_take_used at a time */
+    pthread_mutex_t take_mu; /* one shardmap_take_used at a time */
 };
 
 /* Seconds as kept in a record. */
@@ -149,22 +149,22 @@ slot_hash(const struct shard *s, uint32_t i)
 }
 
 static struct shard *
-shard_of(struct memstate *m, uint64_t h)
+shard_of(struct shardmap *m, uint64_t h)
 {
     /* The high bits pick the shard, the low ones the slot. */
     return &m->shards[(h >> 40) % m->n_shards];
 }
 
-struct memstate *
-memstate_new(size_t cap, size_t shards)
+struct shardmap *
+shardmap_new(size_t cap, size_t shards)
 {
-    struct memstate *m;
+    struct shardmap *m;
     pthread_rwlockattr_t ra;
 
     if (cap == 0)
         cap = 1;
     if (shards == 0)
-        shards = MEMSTATE_SHARDS;
+        shards = SHARDMAP_SHARDS;
     if (shards > cap)
         shards = cap;
     /* A shard's table is indexed by 32 bits. */
@@ -189,7 +189,7 @@ memstate_new(size_t cap, size_t shards)
         /* Untouched (calloc'd zero pages) until entries come. */
         if ((s->slots = calloc(s->n_slots, sizeof(*s->slots))) == NULL) {
             m->n_shards = i + 1;
-            memstate_free(m);
+            shardmap_free(m);
             pthread_rwlockattr_destroy(&ra);
             return NULL;
         }
@@ -199,7 +199,7 @@ memstate_new(size_t cap, size_t shards)
 }
 
 void
-memstate_on_drop(struct memstate *m, memstate_drop_fn fn, void *arg)
+shardmap_on_drop(struct shardmap *m, shardmap_drop_fn fn, void *arg)
 {
     m->drop = fn;
     m->drop_arg = arg;
@@ -207,7 +207,7 @@ memstate_on_drop(struct memstate *m, memstate_drop_fn fn, void *arg)
 
 /* Tells the owner that the value of the record in slot i leaves the map. */
 static void
-dropped(struct memstate *m, struct shard *s, uint32_t i)
+dropped(struct shardmap *m, struct shard *s, uint32_t i)
 {
     if (m->drop != NULL) {
         struct rec *r = rec_at(s, i);
@@ -217,7 +217,7 @@ dropped(struct memstate *m, struct shard *s, uint32_t i)
 }
 
 void
-memstate_free(struct memstate *m)
+shardmap_free(struct shardmap *m)
 {
     if (m == NULL)
         return;
@@ -238,13 +238,13 @@ memstate_free(struct memstate *m)
 }
 
 uint32_t
-memstate_gen(struct memstate *m)
+shardmap_gen(struct shardmap *m)
 {
     return atomic_load_explicit(&m->gen, memory_order_acquire);
 }
 
 void
-memstate_invalidate(struct memstate *m)
+shardmap_invalidate(struct shardmap *m)
 {
     atomic_fetch_add_explicit(&m->gen, 1, memory_order_acq_rel);
 }
@@ -267,7 +267,7 @@ find(const struct shard *s, uint64_t h, const char *key, size_t klen)
 }
 
 bool
-memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn fn, void *arg)
+shardmap_get(struct shardmap *m, const char *key, int64_t now, shardmap_copy_fn fn, void *arg)
 {
     size_t klen;
     uint64_t h = hash_key(key, &klen);
@@ -279,7 +279,7 @@ memstate_get(struct memstate *m, const char *key, int64_t now, memstate_copy_fn 
         return false;
     pthread_rwlock_rdlock(&s->lk);
     i = find(s, h, key, klen);
-    if (i != NONE && rec_at(s, i)->gen == memstate_gen(m)) {
+    if (i != NONE && rec_at(s, i)->gen == shardmap_gen(m)) {
         struct rec *r = rec_at(s, i);
 
         hit = true;
@@ -327,7 +327,7 @@ remove_slot(struct shard *s, uint32_t i)
  * takes whatever it finds.
  */
 static void
-evict_one(struct memstate *m, struct shard *s)
+evict_one(struct shardmap *m, struct shard *s)
 {
     for (uint64_t steps = 0; s->count > 0; steps++) {
         uint32_t i = s->hand;
@@ -392,8 +392,8 @@ arena_room(struct shard *s, size_t sz)
 }
 
 int
-memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
-               memstate_merge_fn fn, void *arg)
+shardmap_merge(struct shardmap *m, const char *key, uint32_t gen, int64_t now,
+               shardmap_merge_fn fn, void *arg)
 {
     size_t klen, len, oldlen = 0, sz;
     uint64_t h = hash_key(key, &klen);
@@ -406,7 +406,7 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
         return -1;
     pthread_rwlock_wrlock(&s->lk);
     /* A value read before the last invalidation is never stored. */
-    if (gen != memstate_gen(m)) {
+    if (gen != shardmap_gen(m)) {
         pthread_rwlock_unlock(&s->lk);
         return 0;
     }
@@ -418,10 +418,10 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
     /* Asked for the length first, so that the record is made to fit. */
     len = fn(oldval, oldlen, NULL, 0, arg);
     sz = rec_size(klen, len);
-    if (len == MEMSTATE_KEEP || len > MEMSTATE_VAL_MAX || arena_room(s, sz) != 0 ||
+    if (len == SHARDMAP_KEEP || len > SHARDMAP_VAL_MAX || arena_room(s, sz) != 0 ||
         s->used + sz > ARENA_MAX) {
         pthread_rwlock_unlock(&s->lk);
-        return len == MEMSTATE_KEEP ? 0 : -1;
+        return len == SHARDMAP_KEEP ? 0 : -1;
     }
     if (oldval != NULL) /* the arena may have been rebuilt */
         oldval = VALUE(rec_at(s, oi));
@@ -467,7 +467,7 @@ memstate_merge(struct memstate *m, const char *key, uint32_t gen, int64_t now,
 struct put_arg {
     const void *val;
     size_t len;
-    enum memstate_put_mode mode;
+    enum shardmap_put_mode mode;
 };
 
 static size_t
@@ -476,8 +476,8 @@ put_merge(const void *old, size_t oldlen, void *buf, size_t bufsz, void *arg)
     const struct put_arg *p = arg;
 
     (void)oldlen;
-    if (old != NULL && p->mode == MEMSTATE_ADD)
-        return MEMSTATE_KEEP;
+    if (old != NULL && p->mode == SHARDMAP_ADD)
+        return SHARDMAP_KEEP;
     if (buf == NULL || p->len > bufsz)
         return p->len;
     memcpy(buf, p->val, p->len);
@@ -485,16 +485,16 @@ put_merge(const void *old, size_t oldlen, void *buf, size_t bufsz, void *arg)
 }
 
 int
-memstate_put(struct memstate *m, const char *key, const void *val, size_t len, uint32_t gen,
-             int64_t now, enum memstate_put_mode mode)
+shardmap_put(struct shardmap *m, const char *key, const void *val, size_t len, uint32_t gen,
+             int64_t now, enum shardmap_put_mode mode)
 {
     struct put_arg p = {val, len, mode};
 
-    return memstate_merge(m, key, gen, now, put_merge, &p);
+    return shardmap_merge(m, key, gen, now, put_merge, &p);
 }
 
 void
-memstate_del(struct memstate *m, const char *key)
+shardmap_del(struct shardmap *m, const char *key)
 {
     size_t klen;
     uint64_t h = hash_key(key, &klen);
@@ -512,7 +512,7 @@ memstate_del(struct memstate *m, const char *key)
 }
 
 size_t
-memstate_count(struct memstate *m)
+shardmap_count(struct shardmap *m)
 {
     size_t total = 0;
 
@@ -525,7 +525,7 @@ memstate_count(struct memstate *m)
 }
 
 void
-memstate_stats(struct memstate *m, struct memstate_stats *st)
+shardmap_stats(struct shardmap *m, struct shardmap_stats *st)
 {
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < m->n_shards; i++) {
@@ -546,7 +546,7 @@ struct used {
 };
 
 size_t
-memstate_take_used(struct memstate *m, memstate_used_fn fn, void *arg)
+shardmap_take_used(struct shardmap *m, shardmap_used_fn fn, void *arg)
 {
     size_t total = 0;
 

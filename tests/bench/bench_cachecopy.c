@@ -1,9 +1,9 @@
 /*
- * bench_hotstate - what a domain held in memory costs (hotstate.h): the
+ * bench_cachecopy - what a domain held in memory costs (cachecopy.h): the
  * private memory grown by putting N domains' rows and MX sets, and the
  * time of a warm read (row and MX set, as a warm RCPT reads them).
  *
- * usage: bench_hotstate [N [READS]]   (default 100000 domains, 1000000 reads)
+ * usage: bench_cachecopy [N [READS]]   (default 100000 domains, 1000000 reads)
  *
  * The domains are shaped like make bench's RSS case (hNNNNNN.rss.test, an
  * enforce policy whose MX pattern and host are mx.<domain>), with a cap of
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hotstate.h"
+#include "cachecopy.h"
 
 static double
 now_ns(void)
@@ -55,7 +55,7 @@ main(int argc, char **argv)
     long n = argc > 1 ? atol(argv[1]) : 100000, reads = argc > 2 ? atol(argv[2]) : 1000000;
     long before, after, hits = 0;
     struct cache *c;
-    struct hotstate *h;
+    struct cachecopy *h;
     struct mts_err err;
     unsigned seed = 1;
     double t0, t1;
@@ -63,8 +63,8 @@ main(int argc, char **argv)
     if (n < 100 || reads < 1)
         return 2;
     if (cache_open(":memory:", 1000, &c, &err) != CACHE_OK ||
-        (h = hotstate_new((size_t)n, c, &err)) == NULL) {
-        fprintf(stderr, "bench_hotstate: %s\n", err.msg);
+        (h = cachecopy_new((size_t)n, c, &err)) == NULL) {
+        fprintf(stderr, "bench_cachecopy: %s\n", err.msg);
         return 2;
     }
     before = rss_anon_kb();
@@ -88,14 +88,14 @@ main(int argc, char **argv)
         e.n_mx = 1;
         e.fetched_at = e.checked_at = 1700000000 + i;
         e.expires_at = e.fetched_at + 86400;
-        hotstate_put_row(h, &e, hotstate_gen(h), 0, MEMSTATE_ADD);
+        cachecopy_put_row(h, &e, cachecopy_gen(h), 0, SHARDMAP_ADD);
         memset(&m, 0, sizeof(m));
         snprintf(m.domain, sizeof(m.domain), "%s", e.domain);
         m.hosts = mxs;
         m.n = 1;
         m.fetched_at = e.fetched_at;
         m.expires_at = e.fetched_at + 3600;
-        hotstate_put_mx(h, &m, hotstate_gen(h), MEMSTATE_ADD);
+        cachecopy_put_mx(h, &m, cachecopy_gen(h), SHARDMAP_ADD);
     }
     after = rss_anon_kb();
 
@@ -106,24 +106,24 @@ main(int argc, char **argv)
         struct cache_mxset m;
 
         name(d, sizeof(d), (long)(rand_r(&seed) % (unsigned long)n));
-        if (hotstate_get_row(h, d, 1700000000, &e)) {
+        if (cachecopy_get_row(h, d, 1700000000, &e)) {
             hits++;
             cache_entry_free(&e);
         }
-        if (hotstate_get_mx(h, d, &m)) {
+        if (cachecopy_get_mx(h, d, &m)) {
             hits++;
             cache_mxset_free(&m);
         }
     }
     t1 = now_ns();
-    printf("bench_hotstate: %ld domains held of %ld (%zu shared shapes): private memory grown "
+    printf("bench_cachecopy: %ld domains held of %ld (%zu shared shapes): private memory grown "
            "%.1f MB, %.0f bytes a domain\n",
-           (long)hotstate_count(h), n, hotstate_shapes(h), (double)(after - before) / 1024,
+           (long)cachecopy_count(h), n, cachecopy_shapes(h), (double)(after - before) / 1024,
            (double)(after - before) * 1024 / (double)n);
-    printf("bench_hotstate: %ld warm reads (row and MX set of a random domain): %.0f ns each, "
+    printf("bench_cachecopy: %ld warm reads (row and MX set of a random domain): %.0f ns each, "
            "%.1f%% found\n",
            reads, (t1 - t0) / (double)reads, 100.0 * (double)hits / (2.0 * (double)reads));
-    hotstate_free(h);
+    cachecopy_free(h);
     cache_close(c);
     return hits * 100 < 2 * reads * 90 ? 1 : 0;
 }
