@@ -577,10 +577,14 @@ a_busy_network_holds_no_worker(void **state)
     assert_int_equal(order_copy(seen), 4);
     /* Whichever of the first two net-5 hosts got the slot first, the
      * net-6 host started beside it (a blocking worker would have started
-     * it only after two net-5 probes), and the parked ones kept their order. */
+     * it only after two net-5 probes), and the parked ones came after it.
+     * Their order between themselves is not asserted: both go back to the
+     * head of the lane at once, and two free workers race for the slot
+     * (seen under ASan: 3.net-5 before 2.net-5). */
     assert_true(strcmp(seen[0], "1.net-6.example") == 0 ||
                 strcmp(seen[1], "1.net-6.example") == 0);
-    assert_string_equal(seen[3], "3.net-5.example");
+    assert_non_null(strstr(seen[2], ".net-5.example"));
+    assert_non_null(strstr(seen[3], ".net-5.example"));
     probes_close(p);
     config_unref(cfg);
 }
