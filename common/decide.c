@@ -166,6 +166,8 @@ struct gather {
     const char *mxp[DISCOVER_MAX_MX];
     const char *probed[DISCOVER_MAX_MX];	/* the hosts whose probes decide; NULL: not asked */
     bool tls_req;		/* the rule requires tls or verified-tls */
+    bool dane_req;		/* DANE may demand a path (the mta-sts requirement) */
+    bool dane_expected[DISCOVER_MAX_MX];	/* verdict_facts.dane_expected */
     struct probes_host *ph;	/* DISCOVER_MAX_MX, when probes are on */
     int n_mx;			/* -1: not looked up (yet) */
 };
@@ -219,6 +221,14 @@ gather_mx(struct gather *g)
                           &g->ph[i]) == 0)
             g->probed[i] = g->mx[i];	/* a host a cap refused is not waited for */
     }
+    /* RFC 7672: a domain without an enforce policy may still have DANE,
+     * which its hosts' TLSA records tell before their probes do (for an
+     * enforce domain the verdict waits for the probes anyway). */
+    for (int i = 0; g->ph != NULL && g->dane_req && st->status != STATUS_ENFORCE && i < g->n_mx;
+         i++)
+        g->dane_expected[i] = g->probed[i] != NULL && g->ph[i].state == PROBES_NOT_YET &&
+                              probes_dane_expected(ctx->probes, g->mx[i], g->deadline);
+    g->f.dane_expected = g->dane_expected;
     g->f.mx_known = g->n_mx >= 0;
     g->f.n_mx = g->n_mx > 0 ? (size_t)g->n_mx : 0;
 }
@@ -257,6 +267,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
     struct status_result *st = g->st;
 
     g->tls_req = tls_req;
+    g->dane_req = dane_req;
     g->f.sender = g->s->sender;
     g->f.auth = g->s->auth;
     g->f.rcpt_domain = g->domain;

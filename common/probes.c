@@ -350,6 +350,26 @@ probes_get_as(struct probes *p, const char *host, const char *sender, uint64_t c
 }
 
 bool
+probes_dane_expected(struct probes *p, const char *host, const struct timespec *deadline)
+{
+    struct timespec dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
+    struct tlsa_set *t;
+    bool expected;
+
+    if (p->seam.tlsa == NULL || clock_ms_until(deadline) <= 0)
+        return false;
+    /* On the heap: a TLSA set is some kilobytes and libmilter's stacks small. */
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return false;
+    if (clock_ms_until(deadline) < clock_ms_until(&dl))
+        dl = *deadline;
+    p->seam.tlsa(p->seam.arg, host, (int)p->cfg->probe_port, &dl, t);
+    expected = (t->state == TLSA_SECURE && t->n_usable > 0) || t->state == TLSA_FAILED;
+    free(t);
+    return expected;
+}
+
+bool
 probes_wait(struct probes *p, const char *const *hosts, size_t n,
             const struct timespec *deadline, struct probes_host *out)
 {

@@ -166,6 +166,17 @@ int probes_get_as(struct probes *p, const char *host, const char *sender, uint64
 bool probes_wait(struct probes *p, const char *const *hosts, size_t n,
                  const struct timespec *deadline, struct probes_host *out);
 
+/*
+ * RFC 7672: whether DANE applies to a host is in DNS, not in its probe.
+ * For a host not probed yet, asks its TLSA records (tlsa.h, on the
+ * calling thread, within deadline and dns_timeout_ms): true when they are
+ * secure and usable, or when the lookup failed (the host must then not be
+ * used). The first message to a domain without MTA-STS but with DANE can
+ * so wait for the probe that decides it. false when probes have no TLSA
+ * lookups (the seam's tlsa is NULL) or memory runs out.
+ */
+bool probes_dane_expected(struct probes *p, const char *host, const struct timespec *deadline);
+
 /* One round of the refresher (tests, and the refresher thread). */
 void probes_refresh(struct probes *p);
 

@@ -284,9 +284,13 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
         return true;
     for (size_t i = 0; f->status->status == STATUS_ENFORCE && i < f->n_mx && !any_match; i++)
         any_match = status_result_mx_allows(f->status, f->mx[i]);
+    /* A host not probed yet whose TLSA records say DANE applies makes a
+     * domain with DANE too: its first message waits for that probe. */
     for (size_t i = 0; i < f->n_mx && !dane; i++)
-        dane = considered(f, i, any_match) && f->probe[i].state == PROBES_KNOWN &&
-               tlsa_dane_applies(f->probe[i].dane);
+        dane = considered(f, i, any_match) &&
+               ((f->probe[i].state == PROBES_KNOWN && tlsa_dane_applies(f->probe[i].dane)) ||
+                (f->probe[i].state == PROBES_NOT_YET && f->dane_expected != NULL &&
+                 f->dane_expected[i]));
     if (!dane)
         return true;
     for (size_t i = 0; i < f->n_mx; i++) {

@@ -41,7 +41,9 @@
  *	lookup) demands, before anything MTA-STS says, one such host that
  *	passes authenticated TLS: fail= (by default a deferral) naming the
  *	host and "DANE" when none does, unknown= when none does yet and one
- *	is not probed. Mixed domains (DANE and non-DANE MX hosts): a non-DANE
+ *	is not probed. A host not probed yet whose TLSA records say DANE
+ *	applies (facts.dane_expected, asked by decide) counts as a DANE host
+ *	not probed yet, so the first message waits for its probe. Mixed domains (DANE and non-DANE MX hosts): a non-DANE
  *	host passes by WebPKI (valid certificate for its name), as a DANE
  *	sender would deliver there (RFC 7672 §2.2: pre-DANE TLS for it) only
  *	if it is authenticated; so the domain passes when any host it may use
@@ -117,6 +119,9 @@ struct verdict_facts {
     const char *route;		/* "smtp:[relay.example]" */
     bool probes_on;		/* mx_probes = yes */
     const struct probes_host *probe;	/* probe[i] for mx[i], when probes_on */
+    /* dane_expected[i]: mx[i] is not probed yet and its TLSA records say
+     * DANE applies (probes_dane_expected); NULL: not asked. */
+    const bool *dane_expected;
     /* RFC 8689: MAIL FROM carried REQUIRETLS; every recipient needs an
      * authenticated path (see DESCRIPTION). */
     bool requiretls;

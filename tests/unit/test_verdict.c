@@ -983,7 +983,10 @@ enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRI
                   /* DANE (probes.c): verified (a self-signed DANE-EE host: the
                    * grade is DANE's), no record matched a WebPKI-valid chain,
                    * the TLSA lookup failed, only PKIX-usage records */
-                  P_DANE_OK, P_DANE_BAD, P_TLSA_FAIL, P_DANE_UNUSABLE };
+                  P_DANE_OK, P_DANE_BAD, P_TLSA_FAIL, P_DANE_UNUSABLE,
+                  /* not probed yet, its TLSA records say DANE applies
+                   * (facts.dane_expected: the first message) */
+                  P_NOT_YET_DANE };
 
 struct probe_case {
     const char *label;
@@ -1105,6 +1108,16 @@ static const struct probe_case probe_cases[] = {
     { "dane: only PKIX-usage records: no DANE, nothing required", NULL, STATUS_ABSENT,
       { MX_OK }, { P_DANE_UNUSABLE }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false,
       VERDICT_TLS_UNSEEN, NULL, NULL },
+    /* The first message: the TLSA records are known before the probe. */
+    { "dane: not probed yet, TLSA says DANE: unknown (the RCPT waits)", NULL, STATUS_ABSENT,
+      { MX_OK }, { P_NOT_YET_DANE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false,
+      VERDICT_TLS_UNKNOWN, "DANE", NULL },
+    { "dane: not probed yet, no TLSA: nothing required", NULL, STATUS_ABSENT, { MX_OK },
+      { P_NOT_YET }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL,
+      NULL },
+    { "dane: mixed, TLSA says DANE on one, other passes WebPKI: pass", NULL, STATUS_NONE,
+      { MX_OK, MX_OTHER }, { P_NOT_YET_DANE, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
+      VERDICT_TLS_VERIFIED, NULL, NULL },
     { "dane: require=none ignores DANE", "rcpt=* require=none", STATUS_ABSENT, { MX_OK },
       { P_DANE_BAD }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL,
       NULL },
@@ -1114,7 +1127,7 @@ static void
 fill_probe(struct probes_host *h, enum probe_fact p)
 {
     memset(h, 0, sizeof(*h));
-    h->state = p == P_NOT_YET ? PROBES_NOT_YET : PROBES_KNOWN;
+    h->state = p == P_NOT_YET || p == P_NOT_YET_DANE ? PROBES_NOT_YET : PROBES_KNOWN;
     snprintf(h->address, sizeof(h->address), "192.0.2.9");
     switch (p) {
     case P_GOOD:
@@ -1133,6 +1146,7 @@ fill_probe(struct probes_host *h, enum probe_fact p)
         snprintf(h->reason, sizeof(h->reason), "the EHLO reply does not offer STARTTLS");
         break;
     case P_NOT_YET:
+    case P_NOT_YET_DANE:
         h->grade = TLSPROBE_GRADE_UNKNOWN;
         snprintf(h->reason, sizeof(h->reason), "the host has not been probed yet");
         break;
@@ -1186,6 +1200,7 @@ run_probe_case(void **state)
     struct probes_host ph[2];
     struct status_result st;
     size_t n = c->mx[1] != NULL ? 2 : 1;
+    bool dane_expected[2] = { c->probe[0] == P_NOT_YET_DANE, c->probe[1] == P_NOT_YET_DANE };
     struct verdict_facts f = {
         .sender = "alice@corp.example",
         .rcpt_domain = DOMAIN,
@@ -1197,6 +1212,7 @@ run_probe_case(void **state)
         .route = ROUTE,
         .probes_on = true,
         .probe = ph,
+        .dane_expected = dane_expected,
     };
     struct verdict v;
 

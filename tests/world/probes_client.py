@@ -23,7 +23,8 @@ first-off: the first RCPT to goodmx.test with mx_probes = no, for the figure.
 slow-ask: one RCPT to each of slow1..slow8.test at once (their probes start
 together), each answered within the RCPT deadline.
 slow: RCPTs to slow1..slow8.test until each passes with tls=verified.
-dane-ask, dane: the DANE domains (tests/world/test_dane.sh).
+dane-first, dane: the DANE domains (tests/world/test_dane.sh): the first RCPT
+to each, fresh cache, is answered by DANE; then each case again.
 """
 import os
 import re
@@ -253,10 +254,31 @@ DANE = ["daneee.test", "daneta.test", "danebad.test", "danefail.test", "danepkix
         "daneinsecure.test", "stsdane.test", "stsdanebad.test"]
 
 
-def phase_dane_ask():
-    """One RCPT to each DANE domain: their policies are learnt, probes start."""
-    for d in DANE:
-        ask(d)
+def phase_dane_first():
+    """The first message to each DANE domain, fresh cache: its TLSA records
+    tell that DANE applies before its probe does, so the RCPT waits for the
+    probe and is answered by DANE (before: accepted as not required)."""
+    deadline = float(os.environ.get("RCPT_DEADLINE_S", "3"))
+    for dom in ("daneee.test", "daneta.test", "stsdane.test"):
+        r = ask(dom)
+        check(r[0] == CONTINUE and "verdict=pass" in r[2] and r[2].endswith("; dane=verified"),
+              "first RCPT to %s (fresh): accepted, verdict=pass, dane=verified" % dom, show(r))
+        print("# first RCPT %s: %s" % (dom, show(r)))
+    for dom, why in (("danebad.test", "DANE failed (tlsa-invalid)"),
+                     ("danefail.test", "DANE lookup-failed (dnssec-invalid)"),
+                     ("stsdanebad.test", "DANE failed (tlsa-invalid)")):
+        r = ask(dom)
+        check(r[0] == REPLYCODE and r[1].startswith("450 4.7.5 ") and why in r[1]
+              and r[3] < deadline + 1.0,
+              "first RCPT to %s (fresh): 450 4.7.5 \"%s\" within the deadline" % (dom, why),
+              show(r))
+        print("# first RCPT %s: %s" % (dom, show(r)))
+    for dom in ("danepkix.test", "daneinsecure.test"):
+        r = ask(dom)
+        check(r[0] == CONTINUE and "verdict=not-required" in r[2] and r[3] < 1.0,
+              "first RCPT to %s (fresh): no DANE, accepted at once (not-required)" % dom,
+              show(r))
+        print("# first RCPT %s: %s" % (dom, show(r)))
 
 
 def phase_dane():
@@ -316,7 +338,7 @@ if __name__ == "__main__":
     try:
         {"enforce": phase_enforce, "rules": phase_rules, "restart": phase_restart,
          "edges": phase_edges, "private": phase_private, "slow-ask": phase_slow_ask,
-         "first-off": phase_first_off, "slow": phase_slow, "dane-ask": phase_dane_ask,
+         "first-off": phase_first_off, "slow": phase_slow, "dane-first": phase_dane_first,
          "dane": phase_dane}[sys.argv[1]]()
     except Exception as e:  # a crash is a failure, never a silent pass
         check(False, "phase %s ran to its end" % sys.argv[1], repr(e))
