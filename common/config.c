@@ -95,6 +95,7 @@ static const struct opt options[] = {
     ENUM(on_internal_error, "defer", verdict_action_names, RUNTIME),
     TYPED(enforcing_transports, OPT_LIST, "", RUNTIME),
     TYPED(enforcing_relays, OPT_LIST, "", RUNTIME),
+    TYPED(dane_transports, OPT_LIST, "auto", RUNTIME),
     STR(default_route, "smtp", RUNTIME),
     {"rule", OPT_REPEAT, "", 0, 0, offsetof(struct config, rules), NULL, NULL,
      CONFIG_RELOAD_RUNTIME},

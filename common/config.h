@@ -69,6 +69,7 @@ struct config {
     /* the downstream route */
     struct config_list enforcing_transports;
     struct config_list enforcing_relays;
+    struct config_list dane_transports;	/* transports enforcing DANE; "auto": ask postconf */
     char *default_route;	/* transport[:nexthop] when the MTA sends no macros */
 
     /* organization rules */

@@ -286,6 +286,10 @@ gather_and_judge(struct gather *g, struct verdict *out)
     g->f.route_enforces = verdict_route_enforces(
         ctx->cfg, tls_req && st->status != STATUS_ENFORCE ? NULL : ctx->map_routes,
         g->r->mailer, g->r->host, g->domain, g->route, sizeof(g->route));
+    /* Our map answers (secure match=...) for enforce domains only. */
+    g->f.route_enforces_dane = verdict_route_enforces_dane(
+        ctx->cfg, ctx->map_routes, g->r->mailer, g->r->host, g->domain,
+        st->status == STATUS_ENFORCE);
     for (int pass = 0; pass < 2; pass++) {
         if ((st->status == STATUS_ENFORCE || tls_req ||
              (dane_req && st->status != STATUS_UNKNOWN)) && g->n_mx < 0)

@@ -22,6 +22,7 @@ extern char **environ;
 
 #define MAPROUTE_MAX_SERVICES 512
 #define POSTCONF_PATH "/usr/sbin/postconf"
+#define POSTFIX_MAIN_CF "/etc/postfix/main.cf"
 
 /* One master.cf service of type unix. */
 struct service {
@@ -30,6 +31,8 @@ struct service {
     bool chroot;
     const char *maps;		/* its -o smtp_tls_policy_maps (in params), else NULL */
     size_t maps_len;
+    const char *dns, *level;	/* its -o smtp_dns_support_level, smtp_tls_security_level */
+    size_t dns_len, level_len;
 };
 
 static bool
@@ -56,27 +59,63 @@ next_word(const char **p, const char *end, const char **w, size_t *wl)
     return true;
 }
 
+/* Adds name to the list *names of *n (once, whatever its case). */
 static int
-add_name(struct maproute *r, const char *name, size_t len, struct mts_err *err)
+add_to(char ***names, size_t *n, const char *name, size_t len, struct mts_err *err)
 {
     char **v;
 
     if (len == 0)
         return 0;
-    for (size_t i = 0; i < r->n; i++)
-        if (strlen(r->name[i]) == len && strncasecmp(r->name[i], name, len) == 0)
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*names)[i]) == len && strncasecmp((*names)[i], name, len) == 0)
             return 0;
-    v = realloc(r->name, (r->n + 1) * sizeof(*v));
+    v = realloc(*names, (*n + 1) * sizeof(*v));
     if (v == NULL)
         goto oom;
-    r->name = v;
-    if ((r->name[r->n] = strndup(name, len)) == NULL)
+    *names = v;
+    if ((v[*n] = strndup(name, len)) == NULL)
         goto oom;
-    r->n++;
+    (*n)++;
     return 0;
 oom:
     mts_err_set(err, "out of memory");
     return -1;
+}
+
+static int
+add_name(struct maproute *r, const char *name, size_t len, struct mts_err *err)
+{
+    return add_to(&r->name, &r->n, name, len, err);
+}
+
+/* Is the value v[0..vl) (spaces around ignored) the word w? Postfix's
+ * own spelling: a level it would not take is not counted. */
+static bool
+value_is(const char *v, size_t vl, const char *w)
+{
+    const char *p = v, *x;
+    size_t xl;
+
+    return next_word(&p, v + vl, &x, &xl) && xl == strlen(w) && strncmp(x, w, xl) == 0 &&
+           !next_word(&p, v + vl, &x, &xl);
+}
+
+/*
+ * Does a service enforce DANE? Its effective smtp_dns_support_level is
+ * dnssec and its smtp_tls_security_level dane or dane-only (postconf(5):
+ * without dnssec support Postfix makes no DANE).
+ */
+static bool
+service_dane(const struct service *sv, const struct maproute_input *in)
+{
+    const char *dns = sv->dns ? sv->dns : (in->main_dns ? in->main_dns : "");
+    size_t dl = sv->dns ? sv->dns_len : strlen(dns);
+    const char *lvl = sv->level ? sv->level : (in->main_level ? in->main_level : "");
+    size_t ll = sv->level ? sv->level_len : strlen(lvl);
+
+    return value_is(dns, dl, "dnssec") &&
+           (value_is(lvl, ll, "dane") || value_is(lvl, ll, "dane-only"));
 }
 
 /* Notes a service that names our map after another map. */
@@ -200,6 +239,14 @@ read_lines(struct service *sv, size_t *n, const char *text, bool params)
                    strncmp(field, "smtp_tls_policy_maps", 20) == 0) {
             s->maps = value;
             s->maps_len = vl;
+        } else if (s != NULL && params && fl == 22 &&
+                   strncmp(field, "smtp_dns_support_level", 22) == 0) {
+            s->dns = value;
+            s->dns_len = vl;
+        } else if (s != NULL && params && fl == 23 &&
+                   strncmp(field, "smtp_tls_security_level", 23) == 0) {
+            s->level = value;
+            s->level_len = vl;
         }
         p = nl ? nl + 1 : NULL;
     }
@@ -228,6 +275,9 @@ maproute_parse(const struct maproute_input *in, struct maproute *r, struct mts_e
 
         if (!sv[i].smtp)
             continue;
+        if (in->dane && service_dane(&sv[i], in) &&
+            (rc = add_to(&r->dane, &r->n_dane, sv[i].name, strlen(sv[i].name), err)) != 0)
+            break;
         while (next_word(&p, end, &w, &wl)) {
             bool ours = is_our_map(w, wl, in->map_socket, sv[i].chroot, qdir);
 
@@ -372,13 +422,32 @@ done:
     return rc;
 }
 
-static int
-ask_postfix(const struct config *cfg, struct maproute *r, struct mts_err *err)
+/* The next line of *p (cut at its newline), or "" at the end. */
+static const char *
+take_line(char **p)
 {
-    static const char *const a_main[] = {"-xh", "queue_directory", "smtp_tls_policy_maps", NULL};
+    char *l = *p, *nl = strchr(l, '\n');
+
+    if (nl == NULL) {
+        *p = l + strlen(l);
+        return l;
+    }
+    *nl = '\0';
+    *p = nl + 1;
+    return l;
+}
+
+static int
+ask_postfix(const struct config *cfg, bool map, bool dane, struct maproute *r,
+            struct mts_err *err)
+{
+    /* postconf -h prints the values in the order asked, one a line. */
+    static const char *const a_main[] = {"-xh", "queue_directory", "smtp_tls_policy_maps",
+                                         "smtp_dns_support_level", "smtp_tls_security_level",
+                                         NULL};
     static const char *const a_fields[] = {"-F", NULL};
     static const char *const a_params[] = {"-xP", NULL};
-    char *mainv = NULL, *fields = NULL, *params = NULL, *nl;
+    char *mainv = NULL, *fields = NULL, *params = NULL, *p;
     struct maproute_input in;
     int rc = -1;
 
@@ -387,15 +456,17 @@ ask_postfix(const struct config *cfg, struct maproute *r, struct mts_err *err)
         run_postconf(cfg->map_postfix_config, a_params, &params, err) != 0)
         goto done;
     memset(&in, 0, sizeof(in));
-    in.map_socket = cfg->map_socket;
-    in.queue_directory = mainv;
-    nl = strchr(mainv, '\n');
-    if (nl == NULL) {
+    in.map_socket = map ? cfg->map_socket : "";
+    in.dane = dane;
+    if (strchr(mainv, '\n') == NULL) {
         mts_err_set(err, "postconf -h: unexpected output");
         goto done;
     }
-    *nl = '\0';
-    in.main_maps = nl + 1;
+    p = mainv;
+    in.queue_directory = take_line(&p);
+    in.main_maps = take_line(&p);
+    in.main_dns = take_line(&p);
+    in.main_level = take_line(&p);
     in.fields = fields;
     in.params = params;
     rc = maproute_parse(&in, r, err);
@@ -407,23 +478,42 @@ done:
     return rc;
 }
 
+/* Adds the names of list l to *names but the words auto and none;
+ * *automatic when auto is one of them. */
+static int
+add_list(const struct config_list *l, char ***names, size_t *n, bool *automatic,
+         struct mts_err *err)
+{
+    *automatic = false;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *t = l->v[i];
+
+        if (strcasecmp(t, "auto") == 0)
+            *automatic = true;
+        else if (strcasecmp(t, "none") != 0 && add_to(names, n, t, strlen(t), err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 maproute_learn(const struct config *cfg, struct maproute *r, struct mts_err *err)
 {
-    bool automatic = false;
+    bool map_auto, dane_auto;
 
     memset(r, 0, sizeof(*r));
-    for (size_t i = 0; i < cfg->map_transports.n; i++) {
-        const char *t = cfg->map_transports.v[i];
-
-        if (strcasecmp(t, "auto") == 0)
-            automatic = true;
-        else if (add_name(r, t, strlen(t), err) != 0)
-            return -1;
-    }
-    if (!automatic || cfg->map_socket[0] == '\0')
+    if (add_list(&cfg->map_transports, &r->name, &r->n, &map_auto, err) != 0 ||
+        add_list(&cfg->dane_transports, &r->dane, &r->n_dane, &dane_auto, err) != 0)
+        return -1;
+    map_auto = map_auto && cfg->map_socket[0] != '\0';
+    /* DANE needs no map: ask Postfix when it is there to be asked (its
+     * map, its directory given, or its default main.cf), so that a
+     * Sendmail host is not warned about a postconf it does not have. */
+    dane_auto = dane_auto && (cfg->map_socket[0] != '\0' || cfg->map_postfix_config[0] != '\0' ||
+                              access(POSTFIX_MAIN_CF, F_OK) == 0);
+    if (!map_auto && !dane_auto)
         return 0;
-    return ask_postfix(cfg, r, err);
+    return ask_postfix(cfg, map_auto, dane_auto, r, err);
 }
 
 bool
@@ -437,19 +527,42 @@ maproute_has(const struct maproute *r, const char *transport)
     return false;
 }
 
-void
-maproute_describe(const struct maproute *r, char *buf, size_t size)
+bool
+maproute_has_dane(const struct maproute *r, const char *transport)
+{
+    if (r == NULL || transport == NULL)
+        return false;
+    for (size_t i = 0; i < r->n_dane; i++)
+        if (strcasecmp(r->dane[i], transport) == 0)
+            return true;
+    return false;
+}
+
+static void
+describe(char *const *names, size_t n, char *buf, size_t size)
 {
     size_t used = 0;
 
     snprintf(buf, size, "none");
-    for (size_t i = 0; i < r->n && used < size; i++) {
-        int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", r->name[i]);
+    for (size_t i = 0; i < n && used < size; i++) {
+        int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
 
         if (w < 0)
             break;
         used += (size_t)w;
     }
+}
+
+void
+maproute_describe(const struct maproute *r, char *buf, size_t size)
+{
+    describe(r->name, r->n, buf, size);
+}
+
+void
+maproute_describe_dane(const struct maproute *r, char *buf, size_t size)
+{
+    describe(r->dane, r->n_dane, buf, size);
 }
 
 void
@@ -462,4 +575,9 @@ maproute_free(struct maproute *r)
     free(r->name);
     r->name = NULL;
     r->n = 0;
+    for (size_t i = 0; i < r->n_dane; i++)
+        free(r->dane[i]);
+    free(r->dane);
+    r->dane = NULL;
+    r->n_dane = 0;
 }

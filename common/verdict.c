@@ -333,7 +333,7 @@ static void
 judge_rule(const struct rules *rules, const struct verdict_facts *f,
             struct verdict *out)
 {
-    bool dane_passed = false;
+    bool dane_passed = false, dane_decided;
     const struct rules_rule *r = rules_match(rules, f->sender, f->auth, f->rcpt_domain);
     const struct status_result *st = f->status;
     const char *d = f->rcpt_domain;
@@ -361,6 +361,13 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
         set_outcome(out, r->on_unknown, VERDICT_UNKNOWN,
                     "MTA-STS status of %s could not be determined: %s", d,
                     st->error[0] ? st->error : "no reason given");
+        return;
+    }
+    /* A pass DANE decided holds only when the route enforces DANE. */
+    dane_decided = dane_passed && tlsa_dane_applies(out->dane);
+    if (st->status != STATUS_ENFORCE && dane_decided && !f->route_enforces_dane) {
+        set_outcome(out, r->on_fail, VERDICT_FAIL, "%s has DANE (TLSA records) and the route "
+                    "%s does not enforce DANE", d, f->route ? f->route : "(unknown)");
         return;
     }
     if (st->status != STATUS_ENFORCE && dane_passed) {
@@ -394,10 +401,15 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
     }
     if (f->probes_on && !enforce_tls(r, f, out))
         return;
+    if (!f->route_enforces && dane_decided && f->route_enforces_dane) {
+        set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: DANE (RFC 7672): an MX host passes "
+                    "authenticated TLS and the route enforces DANE", d);
+        return;
+    }
     if (!f->route_enforces) {
         set_outcome(out, r->on_fail, VERDICT_FAIL,
-                    "%s requires MTA-STS (enforce) and the route %s does not enforce it", d,
-                    f->route ? f->route : "(unknown)");
+                    "%s requires MTA-STS (enforce) and the route %s does not enforce it%s", d,
+                    f->route ? f->route : "(unknown)", dane_decided ? " nor DANE" : "");
         out->permanent = r->on_fail == VERDICT_REJECT;
         return;
     }
@@ -444,7 +456,8 @@ judge_requiretls(const struct verdict_facts *f, struct verdict *out)
     if (f->status->status == STATUS_FAILED)
         mts_text_set(out->reason, sizeof(out->reason), "REQUIRETLS: %s has no authenticated "
                      "path now (its MTA-STS policy could not be fetched; no DANE)", d);
-    else if (f->status->status == STATUS_ENFORCE || sts.outcome == VERDICT_UNKNOWN)
+    else if (f->status->status == STATUS_ENFORCE || sts.outcome == VERDICT_UNKNOWN ||
+             sts.dane != 0)
         mts_text_set(out->reason, sizeof(out->reason),
                      "REQUIRETLS: the path to %s is not authenticated: %s", d, sts.reason);
     else
@@ -489,40 +502,59 @@ list_has(const struct config_list *l, const char *s, size_t len)
     return false;
 }
 
+/* The route the MTA named, or the configured default when it named none;
+ * route holds the default's copy. */
+static void
+route_of(const struct config *cfg, const char **mailer, const char **host, char *route,
+         size_t routesz)
+{
+    const char *colon;
+
+    if ((*mailer == NULL || **mailer == '\0') && (*host == NULL || **host == '\0')) {
+        /* The MTA did not say: the configured default route applies. */
+        snprintf(route, routesz, "%s", cfg->default_route);
+        colon = strchr(route, ':');
+        if (colon != NULL)
+            route[colon - route] = '\0';
+        *mailer = route;
+        *host = colon ? cfg->default_route + (colon - route) + 1 : "";
+    }
+    if (*host == NULL)
+        *host = "";
+}
+
+/* The next hop's name: "[relay.example]:587" and "relay.example" name the
+ * same relay. */
+static const char *
+hop_name(const char *host, size_t *len)
+{
+    const char *h = host, *colon;
+
+    *len = strlen(h);
+    if (h[0] == '[') {
+        const char *close = strchr(h, ']');
+        h++;
+        *len = close ? (size_t)(close - h) : *len - 1;
+    } else if ((colon = strrchr(h, ':')) != NULL && strchr(h, ':') == colon) {
+        *len = (size_t)(colon - h);
+    }
+    return h;
+}
+
 bool
 verdict_route_enforces(const struct config *cfg, const struct maproute *map,
                        const char *mailer, const char *host, const char *rcpt_domain,
                        char *desc, size_t descsz)
 {
-    const char *colon;
     char route[300];
     const char *h;
     size_t hl;
 
-    if ((mailer == NULL || *mailer == '\0') && (host == NULL || *host == '\0')) {
-        /* The MTA did not say: the configured default route applies. */
-        snprintf(route, sizeof(route), "%s", cfg->default_route);
-        colon = strchr(route, ':');
-        if (colon != NULL)
-            route[colon - route] = '\0';
-        mailer = route;
-        host = colon ? cfg->default_route + (colon - route) + 1 : "";
-    }
-    snprintf(desc, descsz, "%s:%s", mailer ? mailer : "", host ? host : "");
+    route_of(cfg, &mailer, &host, route, sizeof(route));
+    snprintf(desc, descsz, "%s:%s", mailer ? mailer : "", host);
     if (mailer != NULL && list_has(&cfg->enforcing_transports, mailer, strlen(mailer)))
         return true;
-    if (host == NULL)
-        host = "";
-    /* "[relay.example]:587" and "relay.example" name the same relay. */
-    h = host;
-    hl = strlen(h);
-    if (h[0] == '[') {
-        const char *close = strchr(h, ']');
-        h++;
-        hl = close ? (size_t)(close - h) : hl - 1;
-    } else if ((colon = strrchr(h, ':')) != NULL && strchr(h, ':') == colon) {
-        hl = (size_t)(colon - h);
-    }
+    h = hop_name(host, &hl);
     /* A transport whose TLS policy map is this daemon's own enforces by
      * construction, when the map is asked about the recipient's domain:
      * the next hop is that domain (a relay would be asked about instead).
@@ -534,4 +566,28 @@ verdict_route_enforces(const struct config *cfg, const struct maproute *map,
     if (hl == 0)
         return false;
     return list_has(&cfg->enforcing_relays, h, hl);
+}
+
+bool
+verdict_route_enforces_dane(const struct config *cfg, const struct maproute *map,
+                            const char *mailer, const char *host, const char *rcpt_domain,
+                            bool map_answers)
+{
+    char route[300];
+    const char *h;
+    size_t hl;
+
+    route_of(cfg, &mailer, &host, route, sizeof(route));
+    h = hop_name(host, &hl);
+    /* A relay trusted to enforce downstream enforces DANE too. */
+    if (hl > 0 && list_has(&cfg->enforcing_relays, h, hl))
+        return true;
+    /* Postfix's DANE looks up the TLSA records of the next hop's MX hosts:
+     * through a relay, the relay's. */
+    if (!maproute_has_dane(map, mailer) ||
+        (hl > 0 && (rcpt_domain == NULL || !same_name(h, hl, rcpt_domain))))
+        return false;
+    /* This daemon's map, first in the transport's smtp_tls_policy_maps,
+     * replaces the level for the domains it answers (secure match=...). */
+    return !(map_answers && maproute_has(map, mailer));
 }

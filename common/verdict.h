@@ -47,7 +47,16 @@
  *	host passes by WebPKI (valid certificate for its name), as a DANE
  *	sender would deliver there (RFC 7672 §2.2: pre-DANE TLS for it) only
  *	if it is authenticated; so the domain passes when any host it may use
- *	is authenticated, by DANE or by WebPKI. require=none ignores DANE;
+ *	is authenticated, by DANE or by WebPKI. A pass DANE decided (the host
+ *	that passed has DANE) needs a route that enforces DANE
+ *	(route_enforces_dane): else it is a failure (fail=) naming the route
+ *	("the route smtp:x does not enforce DANE"), unless the domain has an
+ *	MTA-STS enforce policy whose matching MX hosts and route pass on
+ *	their own (then MTA-STS authenticates the path; the probe of a DANE
+ *	host verifies by DANE alone, so its WebPKI standing is not known: see
+ *	mtasts-milter(8), DANE). An enforce domain whose route does not
+ *	enforce MTA-STS passes when DANE decided and the route enforces DANE.
+ *	require=none ignores DANE;
  *	require=tls needs only encryption, and a DANE host whose records did
  *	not match still offers it.
  *
@@ -116,6 +125,7 @@ struct verdict_facts {
     size_t n_mx;
     const char *const *mx;	/* the domain's MX hosts */
     bool route_enforces;
+    bool route_enforces_dane;	/* verdict_route_enforces_dane */
     const char *route;		/* "smtp:[relay.example]" */
     bool probes_on;		/* mx_probes = yes */
     const struct probes_host *probe;	/* probe[i] for mx[i], when probes_on */
@@ -125,9 +135,10 @@ struct verdict_facts {
     /* RFC 8689: MAIL FROM carried REQUIRETLS; every recipient needs an
      * authenticated path (see DESCRIPTION). */
     bool requiretls;
-    /* DANE (RFC 7672) authenticates the path: the MX hosts the mail can go
-     * to are DANE-verified and the route enforces DANE. Left false until
-     * the DANE facts are gathered; a DANE failure is the verdict's own. */
+    /* DANE (RFC 7672) authenticates the path, known by other means than
+     * the probes (a harness); decide.c leaves it false: the verdict
+     * judges DANE from the probes and route_enforces_dane itself, for
+     * REQUIRETLS too. A DANE failure is the verdict's own. */
     bool dane_authenticated;
 };
 
@@ -164,6 +175,18 @@ struct maproute;
 bool verdict_route_enforces(const struct config *cfg, const struct maproute *map,
                             const char *mailer, const char *host, const char *rcpt_domain,
                             char *desc, size_t descsz);
+
+/*
+ * Does the route enforce DANE (RFC 7672) for rcpt_domain? An enforcing
+ * relay does; a DANE transport (maproute_has_dane) does when its next hop
+ * is rcpt_domain (or not given), unless this daemon's map is its policy
+ * map too and answers for the domain (map_answers: an MTA-STS enforce
+ * domain, answered "secure match=...", which replaces Postfix's dane
+ * level for that destination). Names compare as verdict_route_enforces'.
+ */
+bool verdict_route_enforces_dane(const struct config *cfg, const struct maproute *map,
+                                 const char *mailer, const char *host, const char *rcpt_domain,
+                                 bool map_answers);
 
 /* The words of the enums (tag headers, logs, rules): pass, not-required,
  * fail, unknown (the requirement's: rules.h). */

@@ -17,6 +17,13 @@
  *	never for Sendmail's map name "sts". An unknown status is TEMP or
  *	NOTFOUND as map_unknown and map_unknown_except say for the domain.
  *
+ *	DANE (RFC 7672): the answer is the same with or without TLSA records.
+ *	An enforce domain gets "secure match=..." (Postfix then authenticates
+ *	all its MX hosts by WebPKI, DANE ones too: the milter judges DANE at
+ *	submission); other domains get NOTFOUND, so Postfix's own level
+ *	(dane) applies. A route through a map transport therefore does not
+ *	enforce DANE for an enforce domain (verdict_route_enforces_dane).
+ *
  *	map_query_as charges the lookups of new domains to who (a map
  *	connection: who->map, discover.h), so the map's caps apply
  *	(map_lookups_per_connection, map_lookups_max); map_query charges

@@ -129,7 +129,7 @@ daemonize(struct mts_err *err)
 
 /* Which transports enforce MTA-STS through our map (at start, at reload). */
 static void
-log_map_routes(const struct runtime *rt)
+log_map_only(const struct runtime *rt)
 {
     /* What the last start or reload found: the same again is only info.
      * Called at start, then by the one reload thread: never at once. */
@@ -149,6 +149,32 @@ log_map_routes(const struct runtime *rt)
     snprintf(last, sizeof(last), "%s", names);
     if (rt->map_routes.notes[0] != '\0')
         log_msg(LOG_WARNING, "policy map: %s", rt->map_routes.notes);
+}
+
+/* Which transports enforce DANE (at start, at reload): notice when it
+ * changes, as for the map routes. */
+static void
+log_dane_routes(const struct runtime *rt)
+{
+    static char last[512];
+    char names[512];
+
+    maproute_describe_dane(&rt->map_routes, names, sizeof(names));
+    if (rt->cfg->map_socket[0] == '\0' && rt->map_routes_err.msg[0] != '\0')
+        log_msg(LOG_WARNING, "cannot ask Postfix which transports enforce DANE (%s)",
+                rt->map_routes_err.msg);
+    log_msg(strcmp(last, names) != 0 ? LOG_NOTICE : LOG_INFO,
+            "transports enforcing DANE%s: %s",
+            rt->map_routes.asked_postfix ? " (from postconf)" : "", names);
+    snprintf(last, sizeof(last), "%s", names);
+}
+
+/* The routes learnt, at start and at each reload (reload.h's callback). */
+static void
+log_map_routes(const struct runtime *rt)
+{
+    log_map_only(rt);
+    log_dane_routes(rt);
 }
 
 static volatile int milter_done;	/* set once smfi_main has returned */

@@ -5,8 +5,13 @@
  *	parse_cases	maproute_parse: postconf -h / -F / -xP output -> transports
  *	route_cases	verdict_route_enforces with map transports: the next hop
  *			must be the recipient domain
+ *	dane_cases	maproute_parse: main.cf's and -o's smtp_dns_support_level
+ *			and smtp_tls_security_level -> transports enforcing DANE
+ *	dane_route_cases verdict_route_enforces_dane
  */
 #include "unit.h"
+
+#include <unistd.h>
 
 #include "config.h"
 #include "maproute.h"
@@ -104,7 +109,7 @@ run_parse_case(void **state)
     struct maproute r;
     struct maproute_input in = {
         c->map_socket, Q, unit_str_new(c->main_maps), unit_str_new(c->fields),
-        unit_str_new(c->params)
+        unit_str_new(c->params), false, NULL, NULL
     };
     struct mts_err err;
     char got[256];
@@ -178,6 +183,142 @@ run_route_case(void **state)
                  c->want ? "enforces" : "does not enforce");
 }
 
+/* ------------------------------------------------------------ DANE */
+
+/* A master.cf with a plain smtp, a relay, a "dane" service with its own
+ * levels, and lmtp (not smtp(8): never counted). */
+#define FIELDS_DANE                                        \
+    "smtp/unix/chroot = y\n"                               \
+    "smtp/unix/command = smtp\n"                           \
+    "relay/unix/chroot = y\n"                              \
+    "relay/unix/command = smtp\n"                          \
+    "dane/unix/chroot = n\n"                               \
+    "dane/unix/command = smtp -o smtp_dns_support_level=dnssec\n" \
+    "lmtp/unix/command = lmtp\n"
+
+struct dane_case {
+    const char *label;
+    const char *main_dns, *main_level;	/* main.cf */
+    const char *fields, *params;
+    bool dane;				/* in.dane: asked to learn DANE */
+    const char *want;			/* maproute_describe_dane() */
+};
+
+static const struct dane_case dane_cases[] = {
+    { "main.cf dnssec + dane: every smtp service", "dnssec", "dane", FIELDS_DANE, "", true,
+      "smtp, relay, dane" },
+    { "main.cf dnssec + dane-only", "dnssec", "dane-only", FIELDS_DANE, "", true,
+      "smtp, relay, dane" },
+    { "dane without dnssec support: no DANE", "enabled", "dane", FIELDS_DANE, "", true,
+      "none" },
+    { "dane with no dns support level (default): no DANE", "", "dane", FIELDS_DANE, "", true,
+      "none" },
+    { "dnssec without a dane level: no DANE", "dnssec", "may", FIELDS_DANE, "", true, "none" },
+    { "dnssec with secure: no DANE", "dnssec", "secure", FIELDS_DANE, "", true, "none" },
+    { "a service's -o overrides both", "", "may", FIELDS_DANE,
+      "dane/unix/smtp_dns_support_level = dnssec\n"
+      "dane/unix/smtp_tls_security_level = dane\n", true, "dane" },
+    { "-o level dane-only, main.cf dnssec", "dnssec", "may", FIELDS_DANE,
+      "relay/unix/smtp_tls_security_level = dane-only\n", true, "relay" },
+    { "-o turns DANE off for one service", "dnssec", "dane", FIELDS_DANE,
+      "relay/unix/smtp_tls_security_level = encrypt\n"
+      "dane/unix/smtp_dns_support_level = enabled\n", true, "smtp" },
+    { "-o values with spaces around", "", "", FIELDS_DANE,
+      "smtp/unix/smtp_dns_support_level =  dnssec \n"
+      "smtp/unix/smtp_tls_security_level = dane \n", true, "smtp" },
+    { "Postfix's own spelling only (DANE is not a level)", "dnssec", "DANE", FIELDS_DANE, "",
+      true, "none" },
+    { "a word that begins like dane: not dane", "dnssec", "danger", FIELDS_DANE, "", true,
+      "none" },
+    { "not asked (dane_transports without auto)", "dnssec", "dane", FIELDS_DANE, "", false,
+      "none" },
+    { "an -o of a service that is not smtp(8)", "", "", FIELDS_DANE,
+      "lmtp/unix/smtp_dns_support_level = dnssec\n"
+      "lmtp/unix/smtp_tls_security_level = dane\n", true, "none" },
+};
+
+static void
+run_dane_case(void **state)
+{
+    const struct dane_case *c = *state;
+    struct maproute r;
+    struct maproute_input in = {
+        "", Q, unit_str_new(""), unit_str_new(c->fields), unit_str_new(c->params), c->dane,
+        unit_str_new(c->main_dns), unit_str_new(c->main_level)
+    };
+    struct mts_err err;
+    char got[256], maps[256];
+
+    memset(&r, 0, sizeof(r));
+    if (maproute_parse(&in, &r, &err) != 0)
+        fail_msg("maproute_parse: %s", err.msg);
+    maproute_describe_dane(&r, got, sizeof(got));
+    maproute_describe(&r, maps, sizeof(maps));
+    maproute_free(&r);
+    assert_string_equal(got, c->want);
+    /* No map_socket: DANE levels never make a map transport. */
+    assert_string_equal(maps, "none");
+}
+
+struct dane_route_case {
+    const char *label;
+    const char *mailer, *host, *rcpt_domain;
+    bool map_answers;			/* the domain is MTA-STS enforce */
+    bool want;
+};
+
+/* DANE transports: dane, smtp (also a map transport); map transports:
+ * smtp; enforcing relay: relay.example. */
+static const struct dane_route_case dane_route_cases[] = {
+    { "DANE transport, next hop the domain", "dane", "dane.example", "dane.example", false,
+      true },
+    { "DANE transport, next hop not sent", "dane", "", "dane.example", false, true },
+    { "DANE transport, any case, fully qualified", "DANE", "Dane.Example.", "dane.example",
+      false, true },
+    { "DANE transport, enforce domain: no map on it", "dane", "dane.example", "dane.example",
+      true, true },
+    { "DANE transport through a relay: DANE is the relay's", "dane", "[other.example]:25",
+      "dane.example", false, false },
+    { "DANE transport that is also a map transport, domain not enforce", "smtp",
+      "dane.example", "dane.example", false, true },
+    { "DANE + map transport, enforce domain: the map's secure replaces dane", "smtp",
+      "dane.example", "dane.example", true, false },
+    { "a transport without DANE", "relay", "dane.example", "dane.example", false, false },
+    { "any transport through the enforcing relay", "relay", "[relay.example]:587",
+      "dane.example", false, true },
+    { "no macros: the default route smtp (DANE)", NULL, NULL, "dane.example", false, true },
+};
+
+static void
+run_dane_route_case(void **state)
+{
+    const struct dane_route_case *c = *state;
+    struct config *cfg;
+    struct mts_err err;
+    struct maproute r;
+    struct config_list saved;
+    bool got;
+
+    memset(&r, 0, sizeof(r));
+    r.n = 1;
+    r.name = (char *[]){"smtp"};
+    r.n_dane = 2;
+    r.dane = (char *[]){"dane", "smtp"};
+    if (config_defaults(&cfg, &err) != 0)
+        fail_msg("config_defaults: %s", err.msg);
+    saved = cfg->enforcing_relays;
+    cfg->enforcing_relays.n = 1;
+    cfg->enforcing_relays.v = (char *[]){"relay.example"};
+    got = verdict_route_enforces_dane(cfg, &r, c->mailer, c->host, c->rcpt_domain,
+                                      c->map_answers);
+    cfg->enforcing_relays = saved;
+    config_unref(cfg);
+    if (got != c->want)
+        fail_msg("route %s:%s %s DANE, want %s", c->mailer ? c->mailer : "(none)",
+                 c->host ? c->host : "", got ? "enforces" : "does not enforce",
+                 c->want ? "enforces" : "does not enforce");
+}
+
 /* ------------------------------------------------------------ singles */
 
 static void
@@ -190,12 +331,20 @@ test_learn_defaults(void **state)
     (void)state;
     if (config_defaults(&cfg, &err) != 0)
         fail_msg("config_defaults: %s", err.msg);
-    /* The defaults: "auto", no map_socket: postconf is not run, nothing learnt. */
-    assert_int_equal(maproute_learn(cfg, &r, &err), 0);
+    /* The defaults: "auto", no map_socket: no map transport. dane_transports
+     * = auto asks Postfix only where its main.cf is (a host with Postfix
+     * installed): elsewhere postconf is not run and nothing is learnt. */
+    if (access("/etc/postfix/main.cf", F_OK) != 0) {
+        assert_int_equal(maproute_learn(cfg, &r, &err), 0);
+        assert_false(r.asked_postfix);
+        assert_int_equal(r.n_dane, 0);
+    } else {
+        (void)maproute_learn(cfg, &r, &err);
+    }
     assert_int_equal(r.n, 0);
-    assert_false(r.asked_postfix);
     assert_false(maproute_has(&r, "smtp"));
     assert_false(maproute_has(NULL, "smtp"));
+    assert_false(maproute_has_dane(NULL, "smtp"));
     maproute_free(&r);
     config_unref(cfg);
 }
@@ -203,7 +352,8 @@ test_learn_defaults(void **state)
 /* ------------------------------------------------------------ main */
 
 #define N_SINGLES 1
-#define N_TESTS (N_ROWS(parse_cases) + N_ROWS(route_cases) + N_SINGLES)
+#define N_TESTS (N_ROWS(parse_cases) + N_ROWS(route_cases) + N_ROWS(dane_cases) + \
+                 N_ROWS(dane_route_cases) + N_SINGLES)
 
 static struct CMUnitTest maproute_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -218,6 +368,8 @@ main(void)
 
     UNIT_ADD_TABLE(&list, "parse", parse_cases, run_parse_case);
     UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
+    UNIT_ADD_TABLE(&list, "dane", dane_cases, run_dane_case);
+    UNIT_ADD_TABLE(&list, "dane_route", dane_route_cases, run_dane_route_case);
     unit_add_singles(&list, singles, N_SINGLES);
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_maproute: %zu tests registered, %zu expected\n", list.n,

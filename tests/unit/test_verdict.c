@@ -1209,6 +1209,9 @@ run_probe_case(void **state)
         .n_mx = n,
         .mx = c->mx,
         .route_enforces = c->route_enforces,
+        /* These rows' route enforces both or neither (dane_route_cases
+         * tell them apart). */
+        .route_enforces_dane = c->route_enforces,
         .route = ROUTE,
         .probes_on = true,
         .probe = ph,
@@ -1289,6 +1292,89 @@ test_requiretls_probes(void **state)
     }
 }
 
+/* A pass DANE decided needs a route that enforces DANE (verdict.h):
+ * route_enforces (MTA-STS) and route_enforces_dane apart. */
+struct dane_route_case {
+    const char *label;
+    const char *rule;
+    enum status_kind status;
+    const char *mx[2];
+    enum probe_fact probe[2];
+    bool route_sts, route_dane, requiretls;
+    enum verdict_action action;
+    enum verdict_outcome outcome;
+    const char *why;			/* a fragment of the reason, or NULL */
+};
+
+static const struct dane_route_case dane_route_cases[] = {
+    { "no MTA-STS, DANE verified, route enforces nothing: defer", NULL, STATUS_ABSENT,
+      { MX_OK }, { P_DANE_OK }, false, false, false, VERDICT_DEFER, VERDICT_FAIL,
+      "the route " ROUTE " does not enforce DANE" },
+    { "no MTA-STS, DANE verified, route enforces MTA-STS only: defer", NULL, STATUS_NONE,
+      { MX_OK }, { P_DANE_OK }, true, false, false, VERDICT_DEFER, VERDICT_FAIL,
+      "does not enforce DANE" },
+    { "testing, DANE verified, DANE route: pass", NULL, STATUS_TESTING, { MX_OK },
+      { P_DANE_OK }, false, true, false, VERDICT_TAG, VERDICT_PASS, "DANE" },
+    { "no MTA-STS, DANE verified, no DANE route, fail=reject: reject",
+      "rcpt=* require=mta-sts fail=reject", STATUS_ABSENT, { MX_OK }, { P_DANE_OK }, false,
+      false, false, VERDICT_REJECT, VERDICT_FAIL, "does not enforce DANE" },
+    { "enforce, DANE verified, MTA-STS route only: MTA-STS authenticates", NULL,
+      STATUS_ENFORCE, { MX_OK }, { P_DANE_OK }, true, false, false, VERDICT_TAG, VERDICT_PASS,
+      "MTA-STS enforce" },
+    { "enforce, DANE verified, DANE route only: DANE authenticates", NULL, STATUS_ENFORCE,
+      { MX_OK }, { P_DANE_OK }, false, true, false, VERDICT_TAG, VERDICT_PASS,
+      "route enforces DANE" },
+    { "enforce, DANE verified, route enforces neither: defer", NULL, STATUS_ENFORCE,
+      { MX_OK }, { P_DANE_OK }, false, false, false, VERDICT_DEFER, VERDICT_FAIL,
+      "does not enforce it nor DANE" },
+    { "enforce, WebPKI only (no DANE), DANE route only: MTA-STS needs its route", NULL,
+      STATUS_ENFORCE, { MX_OK }, { P_GOOD }, false, true, false, VERDICT_DEFER, VERDICT_FAIL,
+      "does not enforce it" },
+    { "DANE failure with a DANE route: still a failure", NULL, STATUS_ABSENT, { MX_OK },
+      { P_DANE_BAD }, true, true, false, VERDICT_DEFER, VERDICT_FAIL, "DANE failed" },
+    { "mixed, WebPKI host passes, no DANE route: WebPKI decided, pass", NULL, STATUS_ABSENT,
+      { MX_OK, MX_OTHER }, { P_DANE_BAD, P_GOOD }, false, false, false, VERDICT_TAG,
+      VERDICT_PASS, NULL },
+    { "REQUIRETLS, DANE verified, DANE route: authenticated", NULL, STATUS_ABSENT, { MX_OK },
+      { P_DANE_OK }, false, true, true, VERDICT_TAG, VERDICT_PASS, NULL },
+    { "REQUIRETLS, DANE verified, no DANE route: refused, naming the route", NULL,
+      STATUS_ABSENT, { MX_OK }, { P_DANE_OK }, true, false, true, VERDICT_REJECT,
+      VERDICT_FAIL, "REQUIRETLS: the path to " DOMAIN " is not authenticated" },
+};
+
+static void
+run_dane_route_case(void **state)
+{
+    const struct dane_route_case *c = *state;
+    const char *const texts[] = { c->rule, NULL };
+    const struct rules *rules = make_rules(c->rule ? texts : texts + 1);
+    struct probes_host ph[2];
+    struct status_result st;
+    size_t n = c->mx[1] != NULL ? 2 : 1;
+    struct verdict_facts f = {
+        .sender = "alice@corp.example", .rcpt_domain = DOMAIN, .status = &st,
+        .mx_known = true, .n_mx = n, .mx = c->mx, .route_enforces = c->route_sts,
+        .route_enforces_dane = c->route_dane, .route = ROUTE, .probes_on = true, .probe = ph,
+        .requiretls = c->requiretls,
+    };
+    struct verdict v;
+
+    for (size_t i = 0; i < n; i++)
+        fill_probe(&ph[i], c->probe[i]);
+    make_status(&st, c->status, POLICY_MX);
+    memset(&v, 0xa5, sizeof(v));
+    verdict_decide(rules, &f, &v);
+    if (v.action != c->action || v.outcome != c->outcome)
+        fail_msg("%s/%s, want %s/%s (%s)", verdict_action_name(v.action),
+                 verdict_outcome_name(v.outcome), verdict_action_name(c->action),
+                 verdict_outcome_name(c->outcome), v.reason);
+    if (c->why != NULL && strstr(v.reason, c->why) == NULL)
+        fail_msg("reason \"%s\", want \"%s\" in it", v.reason, c->why);
+    if (strstr(v.reason, "192.0.2.9") != NULL)
+        fail_msg("the reason holds the probed address: %s", v.reason);
+    status_result_free(&st);
+}
+
 static const struct CMUnitTest rtls_singles[] = {
     cmocka_unit_test(test_requiretls_probes),
 };
@@ -1298,7 +1384,7 @@ static const struct CMUnitTest rtls_singles[] = {
 #define N_TESTS                                                                  \
     (N_DECIDE + N_ROWS(mx_cases) + N_ROWS(match_cases) + N_ROWS(parse_cases) +   \
      N_ROWS(load_tests) + N_ROWS(route_cases) + N_ROWS(name_cases) + N_ROWS(probe_cases) + \
-     N_ROWS(rtls_cases) + N_ROWS(rtls_singles))
+     N_ROWS(rtls_cases) + N_ROWS(rtls_singles) + N_ROWS(dane_route_cases))
 
 static struct CMUnitTest verdict_tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -1317,6 +1403,7 @@ main(void)
     UNIT_ADD_TABLE(&list, "route", route_cases, run_route_case);
     UNIT_ADD_TABLE(&list, "names", name_cases, run_name_case);
     UNIT_ADD_TABLE(&list, "probes", probe_cases, run_probe_case);
+    UNIT_ADD_TABLE(&list, "dane_route", dane_route_cases, run_dane_route_case);
     unit_add_singles(&list, rtls_singles, N_ROWS(rtls_singles));
     if (list.n != N_TESTS) {
         fprintf(stderr, "test_verdict: %zu tests registered, %zu expected\n", list.n,

@@ -55,6 +55,9 @@ rm -f "$W.up.log"
     grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
     echo "cache_db = $W/dane.sqlite"
     echo "enforcing_transports = smtp"
+    # A pass DANE decided needs a route that enforces DANE: the harness's
+    # route (smtp) stands for a Postfix at dane (test_postfix_dane.sh).
+    echo "dane_transports = smtp"
     echo "rcpt_deadline_ms = ${RCPT_DEADLINE_S}s"
     echo "dns_timeout_ms = 2s"
     echo "mx_probes = yes"
