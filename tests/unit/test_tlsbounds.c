@@ -133,11 +133,14 @@ test_renegotiation_refused(void **state)
     tlsserver_stop(&s);
     X509_free(leaf);
     EVP_PKEY_free(key);
-    assert_int_equal(atomic_load(&s.hello_requests), 1); /* the server did ask */
-    assert_int_equal(atomic_load(&s.client_hellos), 1);  /* the probe never renegotiated */
+    assert_int_equal(atomic_load(&s.hello_requests), 1);   /* the server did ask */
+    assert_int_equal(atomic_load(&s.client_hellos), 1);    /* the probe never renegotiated */
     assert_int_equal(atomic_load(&s.no_renegotiation), 1); /* it said so */
     assert_int_equal(atomic_load(&s.connections), 1);
+    assert_int_equal(atomic_load(&s.accepted), 1);
     assert_true(r->tls_done);
+    if (r->status == TLSPROBE_OK) /* then its EHLO went through, inside TLS */
+        assert_int_equal(atomic_load(&s.ehlo_in_tls), 1);
     assert_string_equal(r->protocol, "TLSv1.2");
     assert_true(r->status != TLSPROBE_TIMEOUT);
     if (r->status != TLSPROBE_OK && r->reason[0] == '\0')
@@ -369,13 +372,14 @@ key_probe(const char *file, int bits, bool as_ca)
         skip(); /* the key file is not there (a stripped tree) */
     assert_int_equal(EVP_PKEY_get_bits(big), bits);
     if (as_ca) {
-        assert_non_null(im = tlsserver_cert("bounds big-key CA", big, root, root_key, true, NULL, 0));
+        assert_non_null(
+            im = tlsserver_cert("bounds big-key CA", big, root, root_key, true, NULL, 0));
         leaf = ec_leaf(&leaf_key, im, big, 0);
     } else {
         assert_non_null(leaf = tlsserver_cert(MX, big, root, root_key, false, MX, 0));
     }
-    assert_int_equal(tlsserver_start(&s, tlsserver_ctx(leaf, as_ca ? leaf_key : big, &im, as_ca),
-                                     0), 0);
+    assert_int_equal(
+        tlsserver_start(&s, tlsserver_ctx(leaf, as_ca ? leaf_key : big, &im, as_ca), 0), 0);
     r = probe(s.port);
     tlsserver_stop(&s);
     X509_free(leaf);
@@ -404,7 +408,8 @@ test_key_over_bound_leaf(void **state)
 
     (void)state;
     want_status(r, TLSPROBE_HANDSHAKE);
-    want_text("reason", r->reason, "certificate key of 16400 bits (depth 0) is over the 16384-bit bound");
+    want_text("reason", r->reason,
+              "certificate key of 16400 bits (depth 0) is over the 16384-bit bound");
 }
 
 /* The same key in the intermediate that signed the leaf. */
@@ -415,7 +420,8 @@ test_key_over_bound_ca(void **state)
 
     (void)state;
     want_status(r, TLSPROBE_HANDSHAKE);
-    want_text("reason", r->reason, "certificate key of 16400 bits (depth 1) is over the 16384-bit bound");
+    want_text("reason", r->reason,
+              "certificate key of 16400 bits (depth 1) is over the 16384-bit bound");
 }
 
 static const struct CMUnitTest tests[] = {

@@ -62,11 +62,11 @@ struct tlsserver {
     pthread_t t;
     atomic_bool stop;
     atomic_int connections;
-    atomic_int client_hellos;   /* ClientHello messages received */
-    atomic_int hello_requests;  /* HelloRequest messages sent */
+    atomic_int client_hellos;    /* ClientHello messages received */
+    atomic_int hello_requests;   /* HelloRequest messages sent */
     atomic_int no_renegotiation; /* no_renegotiation alerts received */
-    atomic_int accepted;        /* handshakes completed (SSL_accept == 1) */
-    atomic_int ehlo_in_tls;     /* EHLO commands read inside TLS */
+    atomic_int accepted;         /* handshakes completed (SSL_accept == 1) */
+    atomic_int ehlo_in_tls;      /* EHLO commands read inside TLS */
 };
 
 /* ------------------------------------------------------------ certificates */
@@ -134,7 +134,8 @@ tlsserver_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key
          tlsserver_add_ext(x, issuer, NID_basic_constraints,
                            ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
          tlsserver_add_ext(x, issuer, NID_key_usage,
-                           ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyEncipherment") &&
+                           ca ? "critical,keyCertSign,cRLSign"
+                              : "critical,digitalSignature,keyEncipherment") &&
          tlsserver_add_ext(x, issuer, NID_subject_key_identifier, "hash") &&
          (issuer == NULL || tlsserver_add_ext(x, issuer, NID_authority_key_identifier, "keyid"));
     if (ok && dns != NULL) {
@@ -170,8 +171,8 @@ tlsserver_write_pem(const char *path, X509 *const *certs, size_t n)
 /* ------------------------------------------------------------------ server */
 
 static inline void
-tlsserver_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
-                 SSL *ssl, void *arg)
+tlsserver_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                 void *arg)
 {
     struct tlsserver *s = SSL_get_app_data(ssl);
     const unsigned char *p = buf;
@@ -272,7 +273,8 @@ tlsserver_serve(struct tlsserver *s, int fd)
         SSL_set_app_data(ssl, s) != 1 || SSL_accept(ssl) != 1)
         goto out;
     atomic_fetch_add(&s->accepted, 1);
-    if ((s->flags & TLSSERVER_RENEGOTIATE) && (SSL_renegotiate(ssl) != 1 || SSL_do_handshake(ssl) != 1))
+    if ((s->flags & TLSSERVER_RENEGOTIATE) &&
+        (SSL_renegotiate(ssl) != 1 || SSL_do_handshake(ssl) != 1))
         goto out;
     while (tlsserver_read_line(fd, ssl, line, sizeof(line))) {
         if (strncasecmp(line, "EHLO", 4) == 0) {
