@@ -453,8 +453,18 @@ security_cb(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid, void *o
     (void)nid;
     (void)ex;
     op &= ~SSL_SECOP_PEER; /* the server's chain carries this flag */
-    if (op == SSL_SECOP_TMP_DH && other != NULL)
-        return EVP_PKEY_get_bits(other) <= TLSPROBE_DH_BITS_MAX;
+    if (op == SSL_SECOP_TMP_DH && other != NULL) {
+        struct tlsprobe_result *r = s != NULL ? SSL_get_app_data(s) : NULL;
+        int dh_bits = EVP_PKEY_get_bits(other);
+
+        if (dh_bits <= TLSPROBE_DH_BITS_MAX)
+            return 1;
+        if (r != NULL) { /* a fact learnt: fail_handshake names it */
+            mts_text_set(r->kex_group, sizeof(r->kex_group), "DH");
+            r->kex_bits = dh_bits;
+        }
+        return 0;
+    }
     if ((op == SSL_SECOP_EE_KEY || op == SSL_SECOP_CA_KEY) && other != NULL) {
         EVP_PKEY *k = X509_get0_pubkey(other);
         return k == NULL || EVP_PKEY_get_bits(k) <= TLSPROBE_KEY_BITS_MAX;
@@ -535,6 +545,16 @@ fail_handshake(struct conn *c, int err)
                     "TLS too old: the server offered a protocol older than TLS 1.0 (%s); "
                     "TLS 1.2 or newer is required (RFC 8461 §7.2)",
                     ssl_reason("unsupported protocol"));
+    /* Our own bounds, in words (OpenSSL says "too small" for either). */
+    if (c->r->kex_bits > TLSPROBE_DH_BITS_MAX)
+        return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: the server's DHE group "
+                    "of %d bits is over the %d-bit bound", c->r->kex_bits, TLSPROBE_DH_BITS_MAX);
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_EXCESSIVE_MESSAGE_SIZE)
+        return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: the server sent a "
+                    "handshake message over its size bound (%s; a certificate message may have at "
+                    "most %d octets)", ssl_reason("excessive message size"), TLSPROBE_CERT_LIST_MAX);
+    if (c->r->verify_code == X509_V_ERR_APPLICATION_VERIFICATION)
+        return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: %s", c->r->verify_text);
     mts_text_set(why, sizeof(why), "%s", ssl_reason("unknown failure"));
     return tlsprobe_fail(c->r, TLSPROBE_HANDSHAKE, "TLS handshake failed: %s", why);
 }

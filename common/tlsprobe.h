@@ -74,8 +74,11 @@
 /* The CPU a hostile server can make one probe spend, bounded: a longer
  * chain is not verified beyond this depth (untrusted); a certificate
  * message over this size ends the handshake; a key over this size in the
- * chain fails verification; a TLS 1.2 DHE group over this size ends the
- * handshake before any computation with it. Renegotiation is refused. */
+ * chain ends the handshake before the key verifies anything; a TLS 1.2 DHE
+ * group over this size ends the handshake before any computation with it
+ * (each a TLSPROBE_HANDSHAKE whose reason names the bound). Renegotiation
+ * is refused: a HelloRequest is answered with no_renegotiation.
+ * tests/unit/test_tlsbounds.c holds each bound to its value. */
 #define TLSPROBE_VERIFY_DEPTH 10
 #define TLSPROBE_CERT_LIST_MAX (64 * 1024)
 #define TLSPROBE_KEY_BITS_MAX 16384

@@ -48,9 +48,30 @@ tlsprobe_verify_cb(int ok, X509_STORE_CTX *x)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct tlsprobe_result *r = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+    EVP_PKEY *key;
+    X509 *cert;
     int e;
 
-    if (ok || r == NULL)
+    if (r == NULL)
+        return 1;
+    /*
+     * The one problem that ends the handshake: a key over the bound, seen
+     * here before the key verifies anything (a certificate's callback
+     * comes before its key checks the one below it, the leaf's before the
+     * handshake signature). OpenSSL's security callback is not asked about
+     * the server's keys, and its RSA limit only shows as "bad signature".
+     */
+    if ((cert = X509_STORE_CTX_get_current_cert(x)) != NULL &&
+        (key = X509_get0_pubkey(cert)) != NULL && EVP_PKEY_get_bits(key) > TLSPROBE_KEY_BITS_MAX) {
+        r->chain_flags |= TLSPROBE_CHAIN_OTHER;
+        r->verify_code = X509_V_ERR_APPLICATION_VERIFICATION;
+        mts_text_set(r->verify_text, sizeof(r->verify_text),
+                     "certificate key of %d bits (depth %d) is over the %d-bit bound",
+                     EVP_PKEY_get_bits(key), X509_STORE_CTX_get_error_depth(x), TLSPROBE_KEY_BITS_MAX);
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    if (ok)
         return 1;
     e = X509_STORE_CTX_get_error(x);
     r->chain_flags |= chain_flag(e);
