@@ -8,8 +8,9 @@
 #   warm: the test world's 50 enforce domains (d01..d50.test) prefetched,
 #         enforcing_transports = smtp, so every recipient is tagged; RUNS
 #         runs of each filter at each connection count; prints the medians
-#         of RCPT/s, p50 and p99, and milter / no-op ratios; then each
-#         process's VmRSS.
+#         of RCPT/s, p50 and p99, and milter / no-op ratios, and each
+#         filter's CPU time a RCPT (all its threads, /proc schedstat: the
+#         figure a loaded machine changes least); then each process's VmRSS.
 #   dane: as warm, with mx_probes = yes and the world's 50 domains with
 #         MTA-STS enforce and a matching DNSSEC-signed TLSA 3 1 1
 #         (dd01..dd50.test), prefetched with their probes: each verdict
@@ -164,6 +165,8 @@ field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
+# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
 rss() { awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 # rss_parts PID: VmRSS split into private (anonymous) memory and mapped files
 # (the shared libraries' pages, shared with every process that maps them)
@@ -188,7 +191,7 @@ replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*'
 # RUNS alternating runs of it and of the no-op milter at each connection
 # count: medians of RCPT/s, p50, p99 and the ratios. WHAT says what it is.
 warm_case() {
-    local n=$1 domains=$2 what=$3 c per r f out mr mp50 mp99 nr np50 np99 i
+    local n=$1 domains=$2 what=$3 c per r f out mr mp50 mp99 nr np50 np99 mc nc i c0 cpu
     "$CTL" -c "$W/$n.conf" prefetch "$domains" >"$W/$n-prefetch.out" 2>&1 ||
         { say "prefetch failed:"; cat "$W/$n-prefetch.out"; return 1; }
     start_milter "$n" || return 1
@@ -208,17 +211,21 @@ warm_case() {
 
     for c in $CONNECTIONS; do
         per=$(((MESSAGES + c - 1) / c))
-        local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=()
+        local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
         for ((r = 1; r <= RUNS; r++)); do
             for f in "$n" noop; do
                 out="$W/$n-$f-c$c-r$r.out"
+                c0=$(cpu_ns "${PIDS[$f]}")
                 load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
+                # the filter's CPU (all its threads) per RCPT, in ns: what
+                # the machine's load changes least
+                cpu=$((($(cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
                 if [ "$f" = "$n" ]; then
                     m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
-                    m_p99+=("$(field "$out" rcpt_p99_us)")
+                    m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu")
                 else
                     n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
-                    n_p99+=("$(field "$out" rcpt_p99_us)")
+                    n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu")
                 fi
             done
         done
@@ -230,8 +237,11 @@ warm_case() {
         printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
             "$nr" "$np50" "$np99" "${n_rate[*]}"
         say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
+        mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
+        say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
+        say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
         say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
-        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99
+        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu
     done
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
@@ -267,8 +277,6 @@ if part dane; then
 fi
 
 # ---------------------------------------------------------------- cold
-# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
 # cold NAME BINARY OUT ARGS...: a fresh milter (empty cache, flushed
 # resolver), one run; CPU[NAME]: the ns of CPU it used for the run
 declare -A CPU=()
