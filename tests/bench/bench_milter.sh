@@ -9,7 +9,7 @@
 #         enforcing_transports = smtp, so every recipient is tagged; RUNS
 #         runs of each filter at each connection count; prints the medians
 #         of RCPT/s, p50 and p99, and milter / no-op ratios, and each
-#         filter's CPU time a RCPT (all its threads, /proc schedstat: the
+#         filter's CPU time a RCPT (all its threads, /proc/PID/stat: the
 #         figure a loaded machine changes least); then each process's VmRSS.
 #   dane: as warm, with mx_probes = yes and the world's 50 domains with
 #         MTA-STS enforce and a matching DNSSEC-signed TLSA 3 1 1
@@ -167,6 +167,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
 # cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+# proc_cpu_ns PID: user + system CPU of the whole process so far, threads
+# that have exited included (/proc/PID/stat, clock ticks): libmilter's
+# connection threads end with their connection, and schedstat forgets them
+proc_cpu_ns() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.0f", ($12 + $13) * 1000000000 / hz}' \
+        "/proc/$1/stat" 2>/dev/null
+}
 rss() { awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 # rss_parts PID: VmRSS split into private (anonymous) memory and mapped files
 # (the shared libraries' pages, shared with every process that maps them)
@@ -215,11 +222,11 @@ warm_case() {
         for ((r = 1; r <= RUNS; r++)); do
             for f in "$n" noop; do
                 out="$W/$n-$f-c$c-r$r.out"
-                c0=$(cpu_ns "${PIDS[$f]}")
+                c0=$(proc_cpu_ns "${PIDS[$f]}")
                 load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
                 # the filter's CPU (all its threads) per RCPT, in ns: what
                 # the machine's load changes least
-                cpu=$((($(cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
+                cpu=$((($(proc_cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
                 if [ "$f" = "$n" ]; then
                     m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
                     m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu")
