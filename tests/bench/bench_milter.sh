@@ -8,8 +8,19 @@
 #   warm: the test world's 50 enforce domains (d01..d50.test) prefetched,
 #         enforcing_transports = smtp, so every recipient is tagged; RUNS
 #         runs of each filter at each connection count; prints the medians
-#         of RCPT/s, p50 and p99, and milter / no-op ratios; then each
-#         process's VmRSS.
+#         of RCPT/s, p50 and p99, and milter / no-op ratios, and each
+#         filter's CPU time a RCPT (all its threads, /proc/PID/stat: the
+#         figure a loaded machine changes least); then each process's VmRSS.
+#   dane: as warm, with mx_probes = yes and the world's 50 domains with
+#         MTA-STS enforce and a matching DNSSEC-signed TLSA 3 1 1
+#         (dd01..dd50.test), prefetched with their probes: each verdict
+#         rests on the probe row and TLSA data held in memory (issue 17's
+#         "Done when": ratio to the no-op milter >= 0.9 at 1 and 8).
+#   first: the first RCPT to a never-seen enforce domain (BENCH_FIRST_DOMAINS:
+#         goodmx.test, good MX, no TLSA; stsdane.test, matching TLSA), each
+#         run on a fresh mtasts-milter with an empty cache and a flushed
+#         resolver, mx_probes = no and yes alternating, BENCH_FIRST_RUNS (7)
+#         runs each: median, min and max of the RCPT's latency side by side.
 #   rss:  BENCH_RSS_DOMAINS (100,000) domains with enforce policies and MX
 #         sets written into the cache of a running mtasts-milter, then one
 #         RCPT to each; prints its VmRSS before and after.
@@ -28,8 +39,9 @@
 # BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
-# to run: "warm cold rss"), BENCH_PERF=FILE (perf record -g the milter during
-# one extra warm run at the last connection count, into FILE),
+# to run: "warm dane first cold rss"), BENCH_PERF=FILE (perf record -g the
+# milter during one extra warm run at the last connection count, into
+# FILE.warm and FILE.dane),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
@@ -51,7 +63,9 @@ COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
 COLD_RUNS=${BENCH_COLD_RUNS:-1}
 BASELINE=${BENCH_BASELINE:-}
 RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
-PARTS=${BENCH_PARTS:-warm cold rss}
+FIRST_RUNS=${BENCH_FIRST_RUNS:-7}
+FIRST_DOMAINS=${BENCH_FIRST_DOMAINS:-goodmx.test stsdane.test}
+PARTS=${BENCH_PARTS:-warm dane first cold rss}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
@@ -107,13 +121,17 @@ fi
 . "$W/world/env"
 seq -w 1 50 | sed 's/^/d/; s/$/.test/' >"$W/domains"
 
-# conf NAME: the world's configuration with its own cache and smtp enforcing
+# conf NAME [LINE...]: the world's configuration with its own cache, smtp
+# enforcing, and the LINEs
 conf() {
+    local n=$1
+    shift
     {
         grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
-        echo "cache_db = $W/$1.sqlite"
+        echo "cache_db = $W/$n.sqlite"
         echo "enforcing_transports = smtp"
-    } >"$W/$1.conf"
+        [ $# -eq 0 ] || printf '%s\n' "$@"
+    } >"$W/$n.conf"
 }
 
 # start_milter NAME [BINARY]: mtasts-milter with $W/NAME.conf on $W/NAME.sock
@@ -147,6 +165,15 @@ field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
+# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+# proc_cpu_ns PID: user + system CPU of the whole process so far, threads
+# that have exited included (/proc/PID/stat, clock ticks): libmilter's
+# connection threads end with their connection, and schedstat forgets them
+proc_cpu_ns() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.0f", ($12 + $13) * 1000000000 / hz}' \
+        "/proc/$1/stat" 2>/dev/null
+}
 rss() { awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 # rss_parts PID: VmRSS split into private (anonymous) memory and mapped files
 # (the shared libraries' pages, shared with every process that maps them)
@@ -166,76 +193,105 @@ rss_maps() {
 replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*' "$1" | head -n 1; }
 
 # ---------------------------------------------------------------- warm
-if part warm; then
-conf warm
-"$CTL" -c "$W/warm.conf" prefetch "$W/domains" >"$W/prefetch.out" 2>&1 ||
-    { say "prefetch failed:"; cat "$W/prefetch.out"; exit 1; }
-start_milter warm || exit 1
-rm -f "$W/noop.sock"
-"$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
-PIDS[noop]=$!
-for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && break; sleep 0.05; done
+# warm_case NAME DOMAINS WHAT: mtasts-milter with $W/NAME.conf (written by
+# the caller), DOMAINS prefetched into its cache, one pass over them, then
+# RUNS alternating runs of it and of the no-op milter at each connection
+# count: medians of RCPT/s, p50, p99 and the ratios. WHAT says what it is.
+warm_case() {
+    local n=$1 domains=$2 what=$3 c per r f out mr mp50 mp99 nr np50 np99 mc nc i c0 cpu
+    "$CTL" -c "$W/$n.conf" prefetch "$domains" >"$W/$n-prefetch.out" 2>&1 ||
+        { say "prefetch failed:"; cat "$W/$n-prefetch.out"; return 1; }
+    start_milter "$n" || return 1
+    rm -f "$W/noop.sock"
+    "$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
+    PIDS[noop]=$!
+    for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && break; sleep 0.05; done
 
-say "warm cache: 50 enforce domains prefetched ($(cat "$W/prefetch.out")), enforcing_transports = smtp,"
-say "  $MESSAGES messages x $RCPTS RCPTs a case over unix sockets, median of $RUNS alternating runs;"
-say "  mtasts-milter runs in the foreground, logging at its default level to a file"
-# one pass over every domain first (the milter's resolver learns the MX sets)
-load warm "$W/warmup.out" -c 1 -m 100 -r "$RCPTS" -D "$W/domains" || exit 1
-load noop "$W/warmup-noop.out" -c 1 -m 100 -r "$RCPTS" -D "$W/domains" || exit 1
-say "  warm-up, mtasts-milter's RCPT replies: $(replies "$W/warmup.out")"
+    say "$what"
+    say "  ($(grep '^prefetched' "$W/$n-prefetch.out")), enforcing_transports = smtp,"
+    say "  $MESSAGES messages x $RCPTS RCPTs a case over unix sockets, median of $RUNS alternating runs;"
+    say "  mtasts-milter runs in the foreground, logging at its default level to a file"
+    # one pass over every domain first (the milter's resolver learns the MX sets)
+    load "$n" "$W/$n-warmup.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
+    load noop "$W/$n-warmup-noop.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
+    say "  warm-up, mtasts-milter's RCPT replies: $(replies "$W/$n-warmup.out")"
 
-for c in $CONNECTIONS; do
-    per=$(((MESSAGES + c - 1) / c))
-    declare -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=()
-    for ((r = 1; r <= RUNS; r++)); do
-        for f in warm noop; do
-            out="$W/$f-c$c-r$r.out"
-            load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains" || exit 1
-            if [ $f = warm ]; then
-                m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
-                m_p99+=("$(field "$out" rcpt_p99_us)")
-            else
-                n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
-                n_p99+=("$(field "$out" rcpt_p99_us)")
-            fi
+    for c in $CONNECTIONS; do
+        per=$(((MESSAGES + c - 1) / c))
+        local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
+        for ((r = 1; r <= RUNS; r++)); do
+            for f in "$n" noop; do
+                out="$W/$n-$f-c$c-r$r.out"
+                c0=$(proc_cpu_ns "${PIDS[$f]}")
+                load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
+                # the filter's CPU (all its threads) per RCPT, in ns: what
+                # the machine's load changes least
+                cpu=$((($(proc_cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
+                if [ "$f" = "$n" ]; then
+                    m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
+                    m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu")
+                else
+                    n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
+                    n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu")
+                fi
+            done
         done
+        mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
+        nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
+        say "$c connection(s), $((per * c)) messages, $((per * c * RCPTS)) RCPTs:"
+        printf 'bench_milter:   mtasts-milter %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+            "$mr" "$mp50" "$mp99" "${m_rate[*]}"
+        printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+            "$nr" "$np50" "$np99" "${n_rate[*]}"
+        say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
+        mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
+        say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
+        say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
+        say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
+        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu
     done
-    mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
-    nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
-    say "$c connection(s), $((per * c)) messages, $((per * c * RCPTS)) RCPTs:"
-    printf 'bench_milter:   mtasts-milter %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
-        "$mr" "$mp50" "$mp99" "${m_rate[*]}"
-    printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
-        "$nr" "$np50" "$np99" "${n_rate[*]}"
-    say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
-    say "  RCPT replies of the last run: mtasts-milter $(replies "$W/warm-c$c-r$RUNS.out"); no-op $(replies "$W/noop-c$c-r$RUNS.out")"
-    unset m_rate m_p50 m_p99 n_rate n_p50 n_p99
-done
-say "RSS after the runs: mtasts-milter $(rss "${PIDS[warm]}"), no-op milter $(rss "${PIDS[noop]}")"
-say "  ($(grep -c '' "$W/warm.log") lines in mtasts-milter's log)"
-if [ -n "${BENCH_PERF:-}" ]; then
-    perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF" -p "${PIDS[warm]}" >"$W/perf.log" 2>&1 &
-    perf_pid=$!
-    sleep 0.5
-    load warm "$W/perf-run.out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains"
-    kill -INT "$perf_pid"
-    wait "$perf_pid"
-    say "perf profile of one more warm run ($c connection(s)) in $BENCH_PERF"
+    say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
+    say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
+    if [ -n "${BENCH_PERF:-}" ]; then
+        local perf_pid
+        perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$n" -p "${PIDS[$n]}" >"$W/perf.log" 2>&1 &
+        perf_pid=$!
+        sleep 0.5
+        load "$n" "$W/$n-perf-run.out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains"
+        kill -INT "$perf_pid"
+        wait "$perf_pid"
+        say "perf profile of one more $n run ($c connection(s)) in $BENCH_PERF.$n"
+    fi
+    stop "$n"
+    stop noop
+}
+
+if part warm; then
+    conf warm
+    warm_case warm "$W/domains" "warm cache: 50 enforce domains (d01..d50.test, mx_probes = no) prefetched" || exit 1
 fi
-stop warm
-stop noop
+
+# ---------------------------------------------------------------- dane
+# The path guarantee warm (issue 17): mx_probes = yes and 50 domains with
+# MTA-STS enforce and a DNSSEC-signed TLSA 3 1 1 matching their MX host
+# (dd01..dd50.test), prefetched with their probes (TLSA, DANE outcome), so
+# that every RCPT's verdict rests on a probe result and TLSA data in memory.
+if part dane; then
+    seq -w 1 50 | sed 's/^/dd/; s/$/.test/' >"$W/dane-domains"
+    conf dane "mx_probes = yes"
+    warm_case dane "$W/dane-domains" \
+        "warm cache, probes and DANE on: 50 enforce domains with TLSA (dd01..dd50.test) prefetched and probed" || exit 1
 fi
 
 # ---------------------------------------------------------------- cold
-# cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
 # cold NAME BINARY OUT ARGS...: a fresh milter (empty cache, flushed
 # resolver), one run; CPU[NAME]: the ns of CPU it used for the run
 declare -A CPU=()
+COLD_CONF=() # more lines for the fresh milter's configuration
 cold() {
     local n=$1 bin=$2 out=$3 c0 perf_pid=
     shift 3
-    conf "$n"
+    conf "$n" "${COLD_CONF[@]}"
     rm -f "$W/$n.sqlite" "$W/$n.sqlite-wal" "$W/$n.sqlite-shm"
     "$WORLD_SH" flush "$W/world" >/dev/null 2>&1
     start_milter "$n" "$bin" || return 1
@@ -289,6 +345,51 @@ for v in $variants; do
     say "    ($(awk -v c="$cpu" 'BEGIN {printf "%.2f", c / 50000}') ms a domain)"
     say "    ratio slowest of 50 at once / slowest alone: $rt (runs: ${RES[$v.ratio]% })"
 done
+fi
+
+# ---------------------------------------------------------------- first
+# The first RCPT to a never-seen enforce domain whose MX is good (issue 17,
+# "the first message"): each run a fresh mtasts-milter with an empty cache
+# and a flushed resolver, one connection, one RCPT; mx_probes = no and
+# mx_probes = yes alternate run by run (which goes first alternates too).
+# With probes on, the RCPT waits for the probe of the MX host that decides
+# (and its TLSA lookup) within rcpt_deadline_ms; the replies say whether it
+# was accepted. goodmx.test: MX with a WebPKI certificate, no TLSA;
+# stsdane.test: enforce and a matching TLSA 3 1 1 (a fresh DANE domain).
+minmax() { printf '%s\n' "$@" | sort -n | awk 'NR == 1 {a = $1} {b = $1} END {printf "%s %s", a, b}'; }
+if part first; then
+    say "first RCPT to a never-seen enforce domain (fresh mtasts-milter, empty cache, flushed resolver;"
+    say "  1 connection, 1 RCPT; probes off and on alternating, $FIRST_RUNS runs each; medians, min..max):"
+    for d in $FIRST_DOMAINS; do
+        declare -A FT=() FR=()
+        for ((r = 1; r <= FIRST_RUNS; r++)); do
+            order="off on"
+            [ $((r % 2)) -eq 0 ] && order="on off"
+            for v in $order; do
+                if [ "$v" = on ]; then COLD_CONF=("mx_probes = yes"); else COLD_CONF=("mx_probes = no"); fi
+                out="$W/first-$d-$v-r$r.out"
+                cold "first-$v" "$MILTER" "$out" -c 1 -m 1 -r 1 -d "$d" || exit 1
+                FT[$v]+="$(field "$out" rcpt_max_us) "
+                rp=$(replies "$out")
+                FR[$v.$rp]=$((${FR[$v.$rp]:-0} + 1))
+            done
+        done
+        COLD_CONF=()
+        for v in off on; do
+            # shellcheck disable=SC2086 # lists of numbers
+            { med=$(median ${FT[$v]}); read -r lo hi <<<"$(minmax ${FT[$v]})"; }
+            rs=""
+            for k in "${!FR[@]}"; do
+                [ "${k%%.*}" = "$v" ] && rs+="${rs:+; }${FR[$k]} run(s) ${k#*.}"
+            done
+            printf 'bench_milter:   %-14s probes %-3s  median %9s  (min %s, max %s)   replies: %s\n' \
+                "$d" "$v" "$(ms "$med")" "$(ms "$lo")" "$(ms "$hi")" "$rs"
+            [ "$v" = off ] && off_med=$med
+        done
+        say "    ratio of the medians, probes on / off: $(ratio "$med" "$off_med")"
+        say "    (runs, us: off ${FT[off]% }; on ${FT[on]% })"
+        unset FT FR
+    done
 fi
 
 # ---------------------------------------------------------------- RSS

@@ -670,6 +670,7 @@ spki_sha256() {  # the 3 1 1 / 2 1 1 data of a certificate file
 #   stsdane.test     MTA-STS enforce and a matching 3 1 1
 #   stsdanebad.test  MTA-STS enforce (WebPKI passes) and a mismatching 3 1 1
 #   daneinsecure.test  MX mx2.insecure.test: TLSA in the unsigned zone (ignored)
+#   dd01.test .. dd50.test  as stsdane.test, each its own MX host (benchmark)
 build_dane_domains() {
     local c="$DIR/certs" h ee pkix
     selfsigned dane-ee not-the-mx.invalid
@@ -713,6 +714,12 @@ build_dane_domains() {
     mx_domain stsdanebad.test enforce mx.stsdanebad.test
     mxa stsdanebad.test 10 mx.stsdanebad.test "$DANEPKIX_ADDR"
     RR "_25._tcp.mx.stsdanebad.test. TLSA 3 1 1 $ee"
+    # bulk, as stsdane.test: dd01.test .. dd50.test (tests/bench/bench_milter.sh)
+    for h in $(seq -w 1 50); do
+        mx_domain "dd$h.test" enforce "mx.dd$h.test"
+        mxa "dd$h.test" 10 "mx.dd$h.test" "$DANEPKIX_ADDR"
+        RR "_25._tcp.mx.dd$h.test. TLSA 3 1 1 $pkix"
+    done
     RR "daneinsecure.test. MX 10 mx2.insecure.test."
     # added to the unsigned insecure.test zone once it is written
     printf 'mx2 A %s\n_25._tcp.mx2 TLSA 3 1 1 %s\n' "$DANEPKIX_ADDR" "$ee" >"$DIR/zones/insecure.extra"
