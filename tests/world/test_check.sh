@@ -347,7 +347,7 @@ is "stripping resolver: check blames the resolver, with the fix, as lookup does"
 ok "stripping resolver: check and lookup give the same diagnosis" $?
 "$CTL" -c "$W/strip.conf" check goodmx.test >"$OUT" 2>&1
 [ "$(grep -c '^resolver: .*strips DNSSEC' "$OUT")" -eq 1 ]
-ok "stripping resolver: check's plain output says so once ($(grep '^resolver:' "$OUT" | head -c 160))" $?
+r=$?; ok "stripping resolver: check's plain output says so once ($(grep '^resolver:' "$OUT" | head -c 160))" $r
 kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
 check goodmx.test
 is "a resolver that passes DNSSEC: check blames nothing on it" \
