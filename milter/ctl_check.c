@@ -553,7 +553,7 @@ ctl_check(int argc, char **argv)
     ctl_resolver_diagnose(disc,
                           c->res.status == STATUS_UNKNOWN ||
                               !dns_status_is_answer(c->txt.status) ||
-                              (!dns_status_is_answer(c->mx.status) && c->only == NULL),
+                              !dns_status_is_answer(c->mx.status),
                           &c->resolver);
     run_probes(c);
     make_rows(c);
