@@ -22,8 +22,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +545,18 @@ query_once(struct ubx *x, const char *name, const enum dns_type *types, size_t n
     }
 }
 
+/* Milliseconds since t0 (monotonic), for the health check's gate. */
+static int
+ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    int64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = ((int64_t)now.tv_sec - (int64_t)t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+    return ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /*
  * Runs n queries of name at once and waits for all of them, until the
  * earlier of the caller's deadline (NULL: none) and dns_timeout_ms from now.
@@ -557,19 +571,21 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
     struct timespec deadline = clock_deadline_after(d->timeout_ms);
     int timeout_ms = d->timeout_ms;
     struct ubx *x = ubx_get(d);
+    struct timespec started;
     size_t i;
 
     if (caller != NULL && clock_earlier(caller, &deadline) == caller) {
         deadline = *caller;
         timeout_ms = clock_ms_until(caller);
     }
+    clock_gettime(CLOCK_MONOTONIC, &started);
     query_once(x, name, types, n, &deadline, timeout_ms, ans, errs);
     for (i = 0; i < n; i++)
         if (ans[i].status == DNS_SERVFAIL || ans[i].status == DNS_TIMEOUT)
             break;
     /* A timeout has used up its deadline; a caller without one (a worker)
      * still gets the check, for the next lookups' sake. */
-    if (i < n && dns_health_check(d, x, name, types[i], ans[i].status,
+    if (i < n && dns_health_check(d, x, name, types[i], ans[i].status, ms_since(&started),
                               ans[i].status == DNS_TIMEOUT && caller == NULL ? NULL : &deadline) &&
         clock_ms_until(&deadline) > 0) {
         ubx_put(d, x);

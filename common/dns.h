@@ -126,16 +126,20 @@ void dns_prefetch(struct dns *d, const char *name, enum dns_type type);
 /*
  * Resolver health. libunbound backs a forwarder off when queries to it
  * time out, and then fails every lookup at once, although the forwarder
- * may only be dropping some names (one sender's junk). After a failed
- * lookup (SERVFAIL, timeout) the forwarder is asked directly; if it
- * answers, libunbound has backed it off wrongly: the context is replaced
- * by a fresh one, the lookup tried once more (same deadline) and a
- * warning logged (one per 10 s). Counts since dns_open:
+ * may only be dropping some names (one sender's junk). After a lookup
+ * libunbound failed at once (a SERVFAIL within 200 ms: it did not wait for
+ * the forwarder) the forwarder is asked directly; if it answers (NOERROR,
+ * NXDOMAIN), libunbound has backed it off wrongly: the context is replaced
+ * by a fresh one (at most once a second), the lookup tried once more (same
+ * deadline) and a warning logged (one per 10 s). A timeout, or a SERVFAIL
+ * libunbound waited for, is the name's slowness: no new context, whose
+ * empty cache would only cost more lookups. Counts since dns_open:
  */
 struct dns_health {
     unsigned backoffs_seen;	/* lookups libunbound failed that the forwarder answered */
     unsigned renewals;		/* fresh contexts taken over because of that */
     unsigned silent_answers;	/* failed lookups the forwarder did not answer either */
+    unsigned slow_failures;	/* failed lookups libunbound had waited for: not checked */
     time_t last_backoff;	/* wall clock of the last backoff seen; 0: never */
     time_t last_renewal;	/* and of the last renewal */
     char forwarder[64];		/* the forwarder it concerned */

@@ -70,65 +70,84 @@ log_renewal(struct dns *d, const char *server, const char *name, enum dns_type t
 }
 
 /*
- * After libunbound failed name/type (SERVFAIL or timeout) on context x:
- * asks the forwarder directly. If it answers with anything but SERVFAIL,
- * libunbound has backed it off although it works: x is replaced by a fresh
- * context (at most once per DNS_RENEW_MIN_MS) and true returned, so the
- * caller may try once more. A forwarder that does not answer the name
- * either is dropping it: that is the name's fault, and x stays. Checks are
- * not serialised: junk names, which the forwarder drops, would otherwise
- * keep the one slot busy while a healthy name's failure waits.
+ * After libunbound failed name/type (SERVFAIL or timeout) on context x,
+ * took_ms after the query started. A fresh context replaces x only when
+ * both say libunbound, not the name, is at fault:
+ *  - the failure came at once: a SERVFAIL within DNS_FAST_FAIL_MS. A
+ *    timeout, or a SERVFAIL after longer, means libunbound asked the
+ *    forwarder and waited for it: the name is slow or dropped there, and
+ *    a fresh context would wait the same (a name answering just after
+ *    dns_timeout_ms would otherwise renew the context, and drop its cache,
+ *    on every lookup of it);
+ *  - the forwarder, asked the same question directly, answers it
+ *    (NOERROR or NXDOMAIN; SERVFAIL or REFUSED is no health).
+ * Then x is replaced (at most once per DNS_RENEW_MIN_MS: a forwarder that
+ * flaps cannot churn contexts) and true returned, so the caller may try
+ * once more. Checks are not serialised: junk names, which the forwarder
+ * drops, would otherwise keep the one slot busy while a healthy name's
+ * failure waits.
  */
 bool
 dns_health_check(struct dns *d, struct ubx *x, const char *name, enum dns_type type,
-             enum dns_status st, const struct timespec *caller)
+                 enum dns_status st, int took_ms, const struct timespec *caller)
 {
     int budget = DNS_CHECK_MAX_MS, rcode = -1;
     enum dnsask_result r = DNSASK_SILENT;
     struct ubx *fresh = NULL, *old = NULL;
     struct mts_err e;
     size_t i;
-    bool renewed = false;
+    bool renewed = false, healthy;
 
     if (d->n_servers == 0)
         return false;	/* full recursion: libunbound's backing off is per server, right */
-    if (caller != NULL && clock_ms_until(caller) < budget)
-        budget = clock_ms_until(caller);
-    if (budget < 20)
-        return false;
     pthread_mutex_lock(&d->mu);
     if (d->cur != x) {
         pthread_mutex_unlock(&d->mu);
         return true;		/* renewed meanwhile: try the fresh one */
     }
+    if (st != DNS_SERVFAIL || took_ms >= DNS_FAST_FAIL_MS) {
+        d->health.slow_failures++;
+        pthread_mutex_unlock(&d->mu);
+        return false;		/* libunbound waited for the forwarder: not a backoff */
+    }
     pthread_mutex_unlock(&d->mu);
+    if (caller != NULL && clock_ms_until(caller) < budget)
+        budget = clock_ms_until(caller);
+    if (budget < 20)
+        return false;
 
     for (i = 0; i < d->n_servers; i++) {
         r = dnsask(d->servers[i], name, (int)type, budget, &rcode, &e);
         if (r == DNSASK_ANSWERED)
             break;
     }
-    if (r == DNSASK_ANSWERED && rcode != 2)
-        fresh = ubx_new(d, &e);
-
+    healthy = r == DNSASK_ANSWERED && (rcode == 0 || rcode == 3);
     pthread_mutex_lock(&d->mu);
     if (r != DNSASK_ANSWERED) {
         d->health.silent_answers++;
-    } else if (rcode != 2) {
+    } else if (healthy) {
         d->health.backoffs_seen++;
         d->health.last_backoff = time(NULL);
         snprintf(d->health.forwarder, sizeof(d->health.forwarder), "%s", d->servers[i]);
-        if (fresh != NULL && d->cur == x &&
-            (d->health.renewals == 0 || clock_ms_until(&d->renew_after) == 0)) {
-            old = d->cur;
-            d->cur = fresh;
-            fresh->refs = 1;
-            fresh = NULL;
+        /* renew_after starts zeroed (in the past): the first renewal is free */
+        renewed = d->cur == x && clock_ms_until(&d->renew_after) == 0;
+        if (renewed)	/* claim the renewal now: no other thread builds one too */
             d->renew_after = clock_deadline_after(DNS_RENEW_MIN_MS);
-            d->health.renewals++;
-            d->health.last_renewal = d->health.last_backoff;
-            renewed = true;
-        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (!renewed)
+        return false;
+    fresh = ubx_new(d, &e);
+    pthread_mutex_lock(&d->mu);
+    if (fresh != NULL && d->cur == x) {
+        old = d->cur;
+        d->cur = fresh;
+        fresh->refs = 1;
+        fresh = NULL;
+        d->health.renewals++;
+        d->health.last_renewal = d->health.last_backoff;
+    } else {
+        renewed = false;
     }
     pthread_mutex_unlock(&d->mu);
     if (old != NULL)

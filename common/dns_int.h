@@ -32,6 +32,7 @@ struct ubx {
 
 #define DNS_MAX_SERVERS 4	/* forwarders asked directly by the health check */
 #define DNS_RENEW_MIN_MS 1000	/* at most one new context a second */
+#define DNS_FAST_FAIL_MS 200	/* a SERVFAIL sooner than this: libunbound did not wait */
 #define DNS_CHECK_MAX_MS 1000	/* bound on one direct question */
 #define DNS_LOG_EVERY_S 10	/* one health warning per this many seconds */
 
@@ -63,9 +64,10 @@ int ubx_resolve(struct ubx *x, const char *name, int type, void *arg, ub_callbac
 struct ubx *ubx_get(struct dns *d);
 void ubx_put(struct dns *d, struct ubx *x);
 
-/* dns_health.c: after libunbound failed name/type on x. True when a fresh
- * context is current now and the lookup is worth one more try. */
+/* dns_health.c: after libunbound failed name/type on x (status st, took_ms
+ * after the query started). True when a fresh context is current now and
+ * the lookup is worth one more try. */
 bool dns_health_check(struct dns *d, struct ubx *x, const char *name, enum dns_type type,
-                      enum dns_status st, const struct timespec *caller);
+                      enum dns_status st, int took_ms, const struct timespec *caller);
 
 #endif

@@ -47,6 +47,24 @@ json_t *ctl_probe_json(const struct tlsprobe_result *r, const struct tlsprobe_gr
 void ctl_probe_print(const struct tlsprobe_result *r, const struct tlsprobe_grade *g,
                      const char *indent);
 
+struct discover;
+/*
+ * The resolver's part in what a command could not learn, said the same
+ * way by every command: problem, when unknown is true and the resolver
+ * cannot carry DNSSEC (discover_check_resolver: it strips it; the fix is
+ * in the text); health, when libunbound had backed off a forwarder that
+ * answers (dns_health_text). Each "" when there is nothing to say.
+ */
+struct ctl_resolver_notes {
+    char problem[768];
+    char health[512];
+};
+void ctl_resolver_diagnose(struct discover *d, bool unknown, struct ctl_resolver_notes *out);
+/* As "resolver_problem" and "resolver_health" (null when "") of o. */
+void ctl_resolver_json(json_t *o, const struct ctl_resolver_notes *n);
+/* As "resolver: " lines, one for each that is not "". */
+void ctl_resolver_print(const struct ctl_resolver_notes *n);
+
 /* The path given with -c, else NULL (the default file or the defaults). */
 const char *ctl_config_path(void);
 

@@ -548,6 +548,13 @@ ctl_check(int argc, char **argv)
         rc = CTL_EXIT_USAGE;
         goto out;
     }
+    /* What DNS could not tell may be the resolver's fault, not the domain's:
+     * said as lookup says it. */
+    ctl_resolver_diagnose(disc,
+                          c->res.status == STATUS_UNKNOWN ||
+                              !dns_status_is_answer(c->txt.status) ||
+                              !dns_status_is_answer(c->mx.status),
+                          &c->resolver);
     run_probes(c);
     make_rows(c);
     store_probes(c, cfg);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "ctl.h"
 #include "discover.h"
 #include "dns.h"
 #include "domain.h"
@@ -80,6 +81,7 @@ struct check {
     struct dns_answer txt, mx;
     struct mts_err txt_err, mx_err;
     struct status_result res;
+    struct ctl_resolver_notes resolver; /* the resolver's part, as lookup says it */
     bool null_mx, implicit_mx;
     size_t n_mx;               /* MX host names in DNS (after normalising) */
     struct check_host hosts[CHECK_MAX_HOSTS];

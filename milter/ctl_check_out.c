@@ -110,6 +110,7 @@ ctl_check_json(const struct check *c, long elapsed_ms)
     json_object_set_new(o, "sender", sender);
     json_object_set_new(o, "grade", json_string(nametab_name(check_grade_names, c->grade)));
     json_object_set_new(o, "grade_reason", json_string(c->grade_why));
+    ctl_resolver_json(o, &c->resolver);
     for (size_t i = 0; i < c->n_notes; i++)
         json_array_append_new(notes, json_string(c->notes[i]));
     json_object_set_new(o, "notes", notes);
@@ -141,6 +142,7 @@ ctl_check_print(const struct check *c, long elapsed_ms)
     }
     printf("status:   %s%s%s\n", status_kind_name(c->res.status),
            c->res.error[0] != '\0' ? ": " : "", c->res.error);
+    ctl_resolver_print(&c->resolver);
     if (c->res.has_policy) {
         printf("policy:   mode %s, max_age %u s, id %s\n", policy_mode_name(c->res.mode),
                (unsigned)c->res.max_age, c->res.txt_id[0] ? c->res.txt_id : "-");

@@ -107,8 +107,8 @@ ctl_lookup(int argc, char **argv)
     struct discover *d;
     struct status_result res;
     struct mts_err err;
-    char *end, resolver_problem[768], health_note[512];
-    struct dns_health health;
+    char *end;
+    struct ctl_resolver_notes notes;
 
     if ((cfg = ctl_config()) == NULL)
         return CTL_EXIT_USAGE;
@@ -153,26 +153,16 @@ ctl_lookup(int argc, char **argv)
     }
     discover_lookup(d, argv[optind], (struct timespec[]){clock_deadline_after(deadline)}, lflags, &res);
     /* An unknown answer may be no fault of the domain's: say so when the
-     * resolver itself cannot carry DNSSEC. */
-    resolver_problem[0] = '\0';
-    if (res.status == STATUS_UNKNOWN &&
-        !discover_check_resolver(d, resolver_problem, sizeof(resolver_problem)))
-        resolver_problem[0] = '\0';
-    /* Say so when libunbound had backed off a forwarder that answers. */
-    discover_resolver_health(d, &health);
-    dns_health_text(&health, health_note, sizeof(health_note));
+     * resolver itself cannot carry DNSSEC, or had backed off a forwarder. */
+    ctl_resolver_diagnose(d, res.status == STATUS_UNKNOWN, &notes);
     if (json) {
         json_t *o = result_json(&res);
-        json_object_set_new(o, "resolver_problem", json_str_or_null(resolver_problem));
-        json_object_set_new(o, "resolver_health", json_str_or_null(health_note));
+        ctl_resolver_json(o, &notes);
         ctl_print_json(o);
         json_decref(o);
     } else {
         result_print(&res);
-        if (resolver_problem[0] != '\0')
-            printf("resolver: %s\n", resolver_problem);
-        if (health_note[0] != '\0')
-            printf("resolver: %s\n", health_note);
+        ctl_resolver_print(&notes);
     }
     discover_close(d);
     c = res.status == STATUS_UNKNOWN ? CTL_EXIT_UNKNOWN : CTL_EXIT_OK;

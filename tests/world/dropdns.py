@@ -11,12 +11,19 @@ is healthy. UDP only; loopback addresses only (the test world's rule).
 
 With COUNTFILE, after each query it rewrites the file with two numbers,
 "forwarded dropped", so a test can tell what reached the upstream.
+
+With DROPDNS_DELAY_MS in the environment, a matching name is slow, not
+dropped: as a caching resolver whose recursion for that name takes that
+long, it answers every query of the name once DROPDNS_DELAY_MS have passed
+since its first one (at once after that). "dropped" then counts the
+queries of slow names.
 """
 import os
 import re
 import socket
 import sys
 import threading
+import time
 
 
 def qname(msg):
@@ -57,7 +64,12 @@ def main():
                     f.write("%d %d\n" % tuple(counts))
                 os.replace(countfile + ".tmp", countfile)
 
-    def relay(data, peer):
+    delay = int(os.environ.get("DROPDNS_DELAY_MS", "0")) / 1000.0
+    first_seen = {}
+
+    def relay(data, peer, wait=0.0):
+        if wait > 0:
+            time.sleep(wait)
         up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         up.settimeout(3)
         try:
@@ -72,12 +84,18 @@ def main():
     while True:
         data, peer = srv.recvfrom(65535)
         try:
-            drop = pattern.search(qname(data)) is not None
+            name = qname(data)
+            drop = pattern.search(name) is not None
         except ValueError:
-            drop = True
+            name, drop = None, True
         count(1 if drop else 0)
+        wait = 0.0
+        if drop and delay > 0 and name is not None:
+            now = time.monotonic()
+            wait = max(0.0, first_seen.setdefault(name, now) + delay - now)
+            drop = False
         if not drop:
-            threading.Thread(target=relay, args=(data, peer), daemon=True).start()
+            threading.Thread(target=relay, args=(data, peer, wait), daemon=True).start()
 
 
 if __name__ == "__main__":

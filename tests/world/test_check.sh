@@ -325,5 +325,33 @@ rc=$?
 [ "$rc" -eq 3 ] && grep -q "not probed: 127.0.50.[23] is loopback" "$ERR"
 ok "probe without probe_allow_networks: exit 3, not probed, says why (got $rc)" $?
 
+# ---- a resolver that strips DNSSEC -----------------------------------------
+# check shows DNS results itself; behind a forwarder that clears the DO bit
+# they are bogus, and check must say, as lookup does (the same code), that
+# the resolver is at fault and how to fix it, not only libunbound's words.
+STRIP_ADDR=127.0.10.8
+python3 "$HERE/stripdns.py" "$STRIP_ADDR" "$(awk '/^nameserver/ {print $2; exit}' "$MTS_WORLD_RESOLV_CONF")" \
+    "$W/stripdns.pid" &
+strip_pid=$!
+printf 'nameserver %s\n' "$STRIP_ADDR" >"$W/strip-resolv.conf"
+sed "s|^resolv_conf = .*|resolv_conf = $W/strip-resolv.conf|" "$CONF" >"$W/strip.conf"
+i=0; while [ ! -s "$W/stripdns.pid" ] && [ $i -lt 50 ]; do i=$((i + 1)); sleep 0.1; done
+"$CTL" -c "$W/strip.conf" check --json goodmx.test >"$OUT" 2>"$ERR"
+rc=$?
+exits "stripping resolver: check exits 3 (unknown)" 3
+is "stripping resolver: check blames the resolver, with the fix, as lookup does" \
+    '.status == "unknown" and (.resolver_problem | test("strips DNSSEC")) and
+     (.resolver_problem | test("resolv_conf = none")) and (.resolver_problem | test("'"$STRIP_ADDR"'"))'
+"$CTL" -c "$W/strip.conf" lookup --json --no-cache goodmx.test >"$W/strip-lookup.json" 2>/dev/null
+[ "$(jq -r .resolver_problem "$OUT")" = "$(jq -r .resolver_problem "$W/strip-lookup.json")" ]
+ok "stripping resolver: check and lookup give the same diagnosis" $?
+"$CTL" -c "$W/strip.conf" check goodmx.test >"$OUT" 2>&1
+[ "$(grep -c '^resolver: .*strips DNSSEC' "$OUT")" -eq 1 ]
+r=$?; ok "stripping resolver: check's plain output says so once ($(grep '^resolver:' "$OUT" | head -c 160))" $r
+kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
+check goodmx.test
+is "a resolver that passes DNSSEC: check blames nothing on it" \
+    '.grade == "good" and .resolver_problem == null and .resolver_health == null'
+
 echo "1..$n"
 exit $((fails > 0))
