@@ -101,6 +101,7 @@ static const struct opt options[] = {
     STR(rules_file, "", RUNTIME),
     STR(cache_db, LOCALSTATEDIR "/lib/mtasts-milter/cache.sqlite", ENGINE),
     NUM(cache_busy_timeout_ms, OPT_MILLIS, "5s", 10, 600000, ENGINE),
+    NUM(cache_write_queue_max, OPT_INT, "10000", 1, 1000000, ENGINE),
     STR(resolv_conf, "/etc/resolv.conf", ENGINE),
     STR(trust_anchor, "/usr/share/dns/root.key", ENGINE),
     STR(unbound_conf, "", ENGINE),

@@ -78,6 +78,7 @@ struct config {
     /* cache */
     char *cache_db;
     int64_t cache_busy_timeout_ms;
+    int64_t cache_write_queue_max;	/* rows waiting for the writer thread (cachewq.h) */
 
     /* DNS */
     char *resolv_conf;		/* "none": full recursion from the root */

@@ -14,7 +14,10 @@
  *    own deadlines.
  *
  * Every cache write is a whole row (cache_put), so a reader in another
- * process never sees half of a refresh.
+ * process never sees half of a refresh. A worker never writes the file
+ * itself: what it learnt goes to memory and its waiters first, and to the
+ * write-behind queue (cachewq.h), whose one thread may wait for another
+ * process's lock while the workers go on.
  */
 #include "discover.h"
 
@@ -38,15 +41,12 @@
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 
-
-
 static int64_t
 wall_clock(void)
 {
     return (int64_t)time(NULL);
 }
 
-/* Sets the status a row stores. */
 bool
 discover_check_resolver(struct discover *d, char *why, size_t whysz)
 {
@@ -152,27 +152,29 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
 }
 
 /*
- * Stores what refresh() gave (gen: from before it read the cache), after
- * the callers have their answer: a write may wait busy_timeout_ms for
- * another process's lock, and nobody waits for it.
+ * Publishes what refresh() gave to memory (gen: from before it read the
+ * cache), before its waiters wake: the next RCPT to the domain finds it
+ * there, whatever becomes of the write.
  */
 static void
-refresh_store(struct discover *d, struct cache_entry *ep, uint32_t gen)
+refresh_publish(struct discover *d, const struct cache_entry *e, uint32_t gen)
 {
-    struct cache_entry e = *ep;
-    const char *domain = e.domain;
-    struct mts_err err;
-    enum cache_status cs = CACHE_OK;
+    if (d->hot != NULL)
+        cachecopy_put_row(d->hot, e, gen, 0, SHARDMAP_REPLACE);
+}
 
-    if (d->cache != NULL && (cs = cache_put(d->cache, &e, &err)) == CACHE_STALE)
-        /* Another refresh (a process, or a runtime before a reload) fetched
-         * later: its row stays, and reaches memory through the data version. */
-        log_msg(LOG_DEBUG, "%s: %s", domain, err.msg);
-    else if (d->cache != NULL && cs != CACHE_OK)
-        log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
-    else if (d->hot != NULL)
-        cachecopy_put_row(d->hot, &e, gen, 0, SHARDMAP_REPLACE);
-    cache_entry_free(&e);
+/*
+ * Hands the row to the write-behind queue and frees it: the write may
+ * wait busy_timeout_ms (and more) for another process's lock, on the
+ * queue's thread, not this worker's. A later row of another process
+ * (CACHE_STALE there) stays, and reaches memory through the data version.
+ */
+static void
+refresh_store(struct discover *d, struct cache_entry *e)
+{
+    if (d->wq != NULL)
+        cachewq_put_row(d->wq, e);
+    cache_entry_free(e);
 }
 
 /* ------------------------------------------------------------ in flight */
@@ -352,13 +354,14 @@ worker_loop(struct discover *d, enum lookupq_server kind)
 
         if (f->mx_only)
             discover_mx_refresh(d, f->domain, if_missing);
-        else
-            store = refresh(d, f->domain, used, &f->res, &e, &gen);
+        else if ((store = refresh(d, f->domain, used, &f->res, &e, &gen)))
+            refresh_publish(d, &e, gen);
 
         pthread_mutex_lock(&d->mu);
         if (store && !used && f->used)
             e.last_used = d->now(); /* a recipient joined the refresher's visit */
-        /* Answered now; the row is written after (refresh_store). */
+        /* Answered now, from memory too; the row is queued for the file
+         * after (refresh_store). */
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == f) {
                 *pp = f->next;
@@ -375,7 +378,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         pthread_cond_broadcast(&f->cv);
         if (store) {
             pthread_mutex_unlock(&d->mu);
-            refresh_store(d, &e, gen);
+            refresh_store(d, &e);
             pthread_mutex_lock(&d->mu);
         }
         if (!f->mx_only && f->res.status == STATUS_ENFORCE && d->cache != NULL) {
@@ -677,6 +680,10 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     if (d->cache != NULL &&
         (d->hot = cachecopy_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
         goto fail;
+    if (d->cache != NULL &&
+        (d->wq = cachewq_open(d->cache, (size_t)cfg->cache_write_queue_max, "lookups", err)) ==
+            NULL)
+        goto fail;
     dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d->dns, err) != 0)
         goto fail;
@@ -775,6 +782,8 @@ discover_close(struct discover *d)
         pthread_join(d->workers[i], NULL);
     free(d->workers);
     discover_cap_close(d);
+    /* The workers are gone: their last rows reach the file, within a bound. */
+    cachewq_close(d->wq, d->cfg->cache_busy_timeout_ms);
     if (d->hot != NULL)
         (void)cachecopy_flush_used(d->hot);
     cachecopy_free(d->hot);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "cachewq.h"
 #include "discover.h"
 #include "fetch.h"
 #include "lookupq.h"
@@ -38,6 +39,7 @@ struct discover {
     int flags;
     struct cache *cache;
     struct cachecopy *hot;		/* with a cache: what recipients use, in memory */
+    struct cachewq *wq;			/* with a cache: its writes, off the workers (cachewq.h) */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];
