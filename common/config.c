@@ -119,6 +119,7 @@ static const struct opt options[] = {
     NUM(unused_ttl, OPT_SECONDS, "90d", 3600, 315576000, ENGINE),
     NUM(lookup_workers, OPT_INT, "8", 1, 256, ENGINE),
     NUM(lookup_workers_max, OPT_INT, "256", 1, 1024, ENGINE),
+    NUM(lookup_workers_idle, OPT_SECONDS, "1m", 1, 86400, ENGINE),
     NUM(refresh_workers, OPT_INT, "2", 1, 64, ENGINE),
     NUM(lookups_per_sender, OPT_INT, "64", 0, 100000, ENGINE),
     NUM(lookups_per_connection, OPT_INT, "4", 0, 100000, ENGINE),

@@ -102,6 +102,7 @@ struct config {
     int64_t unused_ttl;
     int64_t lookup_workers;
     int64_t lookup_workers_max;
+    int64_t lookup_workers_idle;	/* seconds: a thread beyond lookup_workers idle this long exits */
     int64_t refresh_workers;
     int64_t lookups_per_sender;
     int64_t lookups_per_connection;
