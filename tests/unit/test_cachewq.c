@@ -241,7 +241,9 @@ writes_coalesce_per_key(void **state)
     dl = in_ms(10000);
     assert_true(cachewq_flush(q, &dl));
     cachewq_stats(q, &st);
-    assert_int_equal(st.written, 2); /* one of each key */
+    /* One of each key, and the first of same.example if the lock ended
+     * while the writer had it in hand (then the newest follows it). */
+    assert_true(st.written >= 2 && st.written <= 3);
     stored_id(f->c, "same.example", id, sizeof(id));
     assert_string_equal(id, "id49");
     stored_id(f->c, "other.example", id, sizeof(id));
