@@ -66,7 +66,16 @@ falls_to() {
     [ "$LAST" -le "$1" ]
 }
 
-echo "1..6"
+stop_milter() {
+    local i
+    kill -TERM "$MPID" 2>/dev/null
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$MPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    ! kill -0 "$MPID" 2>/dev/null
+}
+echo "1..8"
 fault_milter_start "$CONF" "$W/m.sock" "$W/milter.log"
 ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
 sleep 1
@@ -93,5 +102,9 @@ seq -w 1 5 | sed 's/^/d0/; s/$/.test/' >"$W/after"
 load "$W/after.out" -c 2 -m 1 -r 5 -D "$W/after"
 [ $? -eq 0 ] && [ "$(field "$W/after.out" tempfail)" = 0 ] && kill -0 "$MPID"
 ok "the milter still answers ($(replies "$W/after.out"))" $?
+stop_milter
+ok "the milter stops on SIGTERM, within 20 s" $?
+! grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"
+ok "no sanitizer report in the milter's log" $?
 grep -E 'warning|error' "$W/milter.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^/# log: /'
 [ "$fails" -eq 0 ]

@@ -42,7 +42,16 @@ seq -w 1 "$N" | sed 's/^/lw/; s/$/.test/' >"$W/fresh"
 rows() { sqlite3 -cmd ".timeout 2000" "$DB" "SELECT count(*) FROM domains WHERE domain LIKE 'lw%';" 2>/dev/null; }
 threads() { ls "/proc/$MPID/task" 2>/dev/null | wc -l; }
 
-echo "1..9"
+stop_milter() {
+    local i
+    kill -TERM "$MPID" 2>/dev/null
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$MPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    ! kill -0 "$MPID" 2>/dev/null
+}
+echo "1..11"
 fault_milter_start "$CONF" "$W/m.sock" "$W/milter.log"
 ok "the milter listens" $? || bail "the milter did not start: $(tail -5 "$W/milter.log")"
 # One lookup first, so that the file exists with its schema.
@@ -91,5 +100,9 @@ lost=$(grep -cE 'not stored|cannot write the cache' "$W/milter.log")
 ok "no write lost or refused ($lost lines)" $?
 kill -0 "$MPID"
 ok "the milter is still running" $?
+stop_milter
+ok "the milter stops on SIGTERM, within 20 s" $?
+! grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error\|ThreadSanitizer' "$W/milter.log"
+ok "no sanitizer report in the milter's log" $?
 grep -E 'warning|error' "$W/milter.log" | sort | uniq -c | sort -rn | head -5 | sed 's/^/# log: /'
 [ "$fails" -eq 0 ]
