@@ -79,6 +79,7 @@ struct config {
     /* cache */
     char *cache_db;
     int64_t cache_busy_timeout_ms;
+    int64_t cache_write_queue_max;	/* rows waiting for the writer thread (cachewq.h) */
 
     /* DNS */
     char *resolv_conf;		/* "none": full recursion from the root */
@@ -102,6 +103,7 @@ struct config {
     int64_t unused_ttl;
     int64_t lookup_workers;
     int64_t lookup_workers_max;
+    int64_t lookup_workers_idle;	/* seconds: a thread beyond lookup_workers idle this long exits */
     int64_t refresh_workers;
     int64_t lookups_per_sender;
     int64_t lookups_per_connection;

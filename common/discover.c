@@ -8,13 +8,17 @@
  *    (refresh_status_from_row, no I/O), else the caller joins a lookup;
  *  - refresh(): one lookup of one domain: cache row in, refresh_step,
  *    row out;
- *  - the in-flight table and worker pool (the background refresher's
+ *  - the in-flight table and worker pool (started and stopped in
+ *    discover_open.c; the background refresher's
  *    thread is in discover_refresher.c): at most
  *    one refresh per domain at a time, callers waiting on it with their
  *    own deadlines.
  *
  * Every cache write is a whole row (cache_put), so a reader in another
- * process never sees half of a refresh.
+ * process never sees half of a refresh. A worker never writes the file
+ * itself: what it learnt goes to memory and its waiters first, and to the
+ * write-behind queue (cachewq.h), whose one thread may wait for another
+ * process's lock while the workers go on.
  */
 #include "discover.h"
 
@@ -38,15 +42,6 @@
 
 #define QUEUE_MAX 100000		/* lookups waiting for a worker */
 
-
-
-static int64_t
-wall_clock(void)
-{
-    return (int64_t)time(NULL);
-}
-
-/* Sets the status a row stores. */
 bool
 discover_check_resolver(struct discover *d, char *why, size_t whysz)
 {
@@ -152,27 +147,17 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
 }
 
 /*
- * Stores what refresh() gave (gen: from before it read the cache), after
- * the callers have their answer: a write may wait busy_timeout_ms for
- * another process's lock, and nobody waits for it.
+ * Hands the row to the write-behind queue and frees it: the write may
+ * wait busy_timeout_ms (and more) for another process's lock, on the
+ * queue's thread, not this worker's. A later row of another process
+ * (CACHE_STALE there) stays, and reaches memory through the data version.
  */
 static void
-refresh_store(struct discover *d, struct cache_entry *ep, uint32_t gen)
+refresh_store(struct discover *d, struct cache_entry *e)
 {
-    struct cache_entry e = *ep;
-    const char *domain = e.domain;
-    struct mts_err err;
-    enum cache_status cs = CACHE_OK;
-
-    if (d->cache != NULL && (cs = cache_put(d->cache, &e, &err)) == CACHE_STALE)
-        /* Another refresh (a process, or a runtime before a reload) fetched
-         * later: its row stays, and reaches memory through the data version. */
-        log_msg(LOG_DEBUG, "%s: %s", domain, err.msg);
-    else if (d->cache != NULL && cs != CACHE_OK)
-        log_msg(LOG_ERR, "%s: cannot write the cache: %s", domain, err.msg);
-    else if (d->hot != NULL)
-        cachecopy_put_row(d->hot, &e, gen, 0, SHARDMAP_REPLACE);
-    cache_entry_free(&e);
+    if (d->wq != NULL)
+        cachewq_put_row(d->wq, e);
+    cache_entry_free(e);
 }
 
 /* ------------------------------------------------------------ in flight */
@@ -204,8 +189,6 @@ job_of(struct lookupq_item *it)
     return (struct inflight *)(void *)it;
 }
 
-static void *recipient_worker_main(void *arg);
-
 /*
  * More lookups wait for a recipients' worker than are idle: one more
  * thread, up to lookup_workers_max, so that many new domains at once run
@@ -214,19 +197,54 @@ static void *recipient_worker_main(void *arg);
 static void
 grow_pool(struct discover *d)
 {
+    size_t slot = d->n_workers;
+
     if (d->stopping || d->n_rcpt_workers >= d->max_rcpt_workers ||
         lookupq_pending(&d->q, LOOKUPQ_FOR_RECIPIENTS) <= d->idle_rcpt_workers)
         return;
-    if (pthread_create(&d->workers[d->n_workers], NULL, recipient_worker_main, d) != 0) {
+    /* The slot of a thread that exited idle first (it holds no lock now,
+     * so the join is short): slots never outnumber threads at the most. */
+    for (size_t i = 0; i < d->n_workers; i++) {
+        if (d->worker_ended[i]) {
+            pthread_join(d->workers[i], NULL);
+            d->worker_ended[i] = false;
+            slot = i;
+            break;
+        }
+    }
+    if (pthread_create(&d->workers[slot], NULL, discover_recipient_worker_main, d) != 0) {
         /* The threads there are serve the queue; said once, not once a lookup. */
         if (!d->grow_failed)
             log_msg(LOG_WARNING, "cannot start another lookup thread (%zu running); "
                     "the others serve the queue", d->n_rcpt_workers);
         d->grow_failed = true;
+        /* An ended slot stays joined, and free: a worker that ends marks its own. */
         return;
     }
-    d->n_workers++;
+    if (slot == d->n_workers)
+        d->n_workers++;
     d->n_rcpt_workers++;
+}
+
+/*
+ * A recipients' worker idle for lookup_workers_idle, beyond lookup_workers:
+ * true when it is to exit (its slot marked for grow_pool or
+ * discover_close to join). Called with d->mu held, nothing queued for it.
+ */
+static bool
+shrink_pool(struct discover *d)
+{
+    if (d->stopping || d->n_rcpt_workers <= (size_t)d->cfg->lookup_workers ||
+        lookupq_pending(&d->q, LOOKUPQ_FOR_RECIPIENTS) > 0)
+        return false;
+    for (size_t i = (size_t)d->cfg->refresh_workers; i < d->n_workers; i++) {
+        if (!d->worker_ended[i] && pthread_equal(d->workers[i], pthread_self())) {
+            d->worker_ended[i] = true;
+            d->n_rcpt_workers--;
+            return true;
+        }
+    }
+    return false;
 }
 
 static void
@@ -336,11 +354,21 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         bool store = false, used, if_missing;
 
         while ((it = lookupq_pop(&d->q, kind)) == NULL && !d->stopping) {
-            if (kind == LOOKUPQ_FOR_RECIPIENTS)
+            if (kind == LOOKUPQ_FOR_RECIPIENTS) {
+                /* Idle this long beyond the minimum: the thread goes
+                 * (issue 19: a burst left 526 threads that stayed). */
+                struct timespec idle_end =
+                    clock_deadline_after((int)(d->cfg->lookup_workers_idle * 1000));
+                int rc;
+
                 d->idle_rcpt_workers++;
-            pthread_cond_wait(cv, &d->mu);
-            if (kind == LOOKUPQ_FOR_RECIPIENTS)
+                rc = pthread_cond_timedwait(cv, &d->mu, &idle_end);
                 d->idle_rcpt_workers--;
+                if (rc == ETIMEDOUT && shrink_pool(d))
+                    break;
+            } else {
+                pthread_cond_wait(cv, &d->mu);
+            }
         }
         if (it == NULL)
             break;
@@ -352,13 +380,16 @@ worker_loop(struct discover *d, enum lookupq_server kind)
 
         if (f->mx_only)
             discover_mx_refresh(d, f->domain, if_missing);
-        else
-            store = refresh(d, f->domain, used, &f->res, &e, &gen);
+        else if ((store = refresh(d, f->domain, used, &f->res, &e, &gen)) && d->hot != NULL)
+            /* In memory before its waiters wake (gen: from before refresh()
+             * read the cache): the next RCPT finds it, whatever the write. */
+            cachecopy_put_row(d->hot, &e, gen, 0, SHARDMAP_REPLACE);
 
         pthread_mutex_lock(&d->mu);
         if (store && !used && f->used)
             e.last_used = d->now(); /* a recipient joined the refresher's visit */
-        /* Answered now; the row is written after (refresh_store). */
+        /* Answered now, from memory too; the row is queued for the file
+         * after (refresh_store). */
         for (pp = &d->inflight; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == f) {
                 *pp = f->next;
@@ -375,7 +406,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         pthread_cond_broadcast(&f->cv);
         if (store) {
             pthread_mutex_unlock(&d->mu);
-            refresh_store(d, &e, gen);
+            refresh_store(d, &e);
             pthread_mutex_lock(&d->mu);
         }
         if (!f->mx_only && f->res.status == STATUS_ENFORCE && d->cache != NULL) {
@@ -393,15 +424,15 @@ worker_loop(struct discover *d, enum lookupq_server kind)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void *
-recipient_worker_main(void *arg)
+void *
+discover_recipient_worker_main(void *arg)
 {
     worker_loop(arg, LOOKUPQ_FOR_RECIPIENTS);
     return NULL;
 }
 
-static void *
-refresh_worker_main(void *arg)
+void *
+discover_refresh_worker_main(void *arg)
 {
     worker_loop(arg, LOOKUPQ_FOR_REFRESH);
     return NULL;
@@ -507,6 +538,12 @@ discover_drain(struct discover *d)
         pthread_cond_wait(&d->done_cv, &d->mu);
     d->drainers--;
     pthread_mutex_unlock(&d->mu);
+    if (d->wq != NULL) {
+        /* ... and their rows in the file (a lock there: one busy wait). */
+        struct timespec dl = clock_deadline_after((int)d->cfg->cache_busy_timeout_ms + 1000);
+
+        (void)cachewq_flush(d->wq, &dl);
+    }
 }
 
 /* With at_once (deadline NULL) only memory answers: false when it cannot. */
@@ -626,165 +663,4 @@ discover_lookup_at_once(struct discover *d, const char *domain, struct status_re
         memset(res, 0, sizeof(*res));
     }
     return answered;
-}
-
-/* ------------------------------------------------------------ setup */
-
-int
-discover_global_init(struct mts_err *err)
-{
-    return fetch_global_init(err);
-}
-
-int
-discover_open(const struct config *cfg, int flags, struct discover **out, struct mts_err *err)
-{
-    struct discover *d = calloc(1, sizeof(*d));
-    struct dns_options dopts;
-
-    *out = NULL;
-    if (d == NULL) {
-        mts_err_set(err, "out of memory");
-        return -1;
-    }
-    d->refs = 1;
-    d->cfg = config_ref((struct config *)cfg);
-    d->flags = flags;
-    d->now = wall_clock;
-    pthread_mutex_init(&d->mu, NULL);
-    clock_cond_init(&d->work_cv);
-    clock_cond_init(&d->refresh_work_cv);
-    clock_cond_init(&d->done_cv);
-    clock_cond_init(&d->refresher_cv);
-
-    if (!(flags & DISCOVER_NO_CACHE) && (flags & DISCOVER_HEAL_CACHE)) {
-        char moved[4096];
-
-        if (cache_open_healing(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, moved,
-                               sizeof(moved), err) != CACHE_OK) {
-            discover_close(d);
-            return DISCOVER_OPEN_CACHE_ERROR;
-        }
-        if (moved[0] != '\0')
-            log_msg(LOG_WARNING, "cache %s was corrupt: moved aside to %s, a fresh one created",
-                    cfg->cache_db, moved);
-    } else if (!(flags & DISCOVER_NO_CACHE) &&
-               cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &d->cache, err) !=
-                   CACHE_OK) {
-        discover_close(d);
-        return DISCOVER_OPEN_CACHE_ERROR;
-    }
-    if (d->cache != NULL &&
-        (d->hot = cachecopy_new((size_t)cfg->memory_cache_domains, d->cache, err)) == NULL)
-        goto fail;
-    dns_options_from(cfg, &dopts);
-    if (dns_open(&dopts, &d->dns, err) != 0)
-        goto fail;
-    if (fetch_global_init(err) != 0)
-        goto fail;
-    snprintf(d->user_agent, sizeof(d->user_agent), "mtasts-milter/%s", MTS_VERSION);
-    d->fopts.ca_file = cfg->ca_file;
-    d->fopts.connect_timeout_ms = (long)cfg->fetch_connect_timeout_ms;
-    d->fopts.total_timeout_ms = (long)cfg->fetch_timeout_ms;
-    d->fopts.user_agent = d->user_agent;
-    d->fopts.port = 443;
-
-    d->max_rcpt_workers = (size_t)(cfg->lookup_workers_max > cfg->lookup_workers ?
-                                   cfg->lookup_workers_max : cfg->lookup_workers);
-    if (discover_cap_open(d, err) != 0)
-        goto fail;
-    d->workers = calloc(d->max_rcpt_workers + (size_t)cfg->refresh_workers,
-                        sizeof(*d->workers));
-    if (d->workers == NULL) {
-        mts_err_set(err, "out of memory");
-        goto fail;
-    }
-    pthread_mutex_lock(&d->mu);		/* grow_pool may add to workers from now on */
-    for (int64_t i = 0; i < cfg->refresh_workers + cfg->lookup_workers; i++) {
-        bool bg = i < cfg->refresh_workers;
-
-        if (pthread_create(&d->workers[i], NULL, bg ? refresh_worker_main : recipient_worker_main,
-                           d) != 0) {
-            pthread_mutex_unlock(&d->mu);
-            mts_err_set(err, "cannot start lookup worker threads");
-            goto fail;
-        }
-        d->n_workers++;
-        d->n_rcpt_workers += !bg;
-    }
-    pthread_mutex_unlock(&d->mu);
-    if ((flags & DISCOVER_REFRESHER) && d->cache != NULL) {
-        if (pthread_create(&d->refresher, NULL, discover_refresher_main, d) != 0) {
-            mts_err_set(err, "cannot start the refresh thread");
-            goto fail;
-        }
-        d->refresher_started = true;
-    }
-    *out = d;
-    return 0;
-fail:
-    discover_close(d);
-    return -1;
-}
-
-int
-discover_check_cache(const struct config *cfg, struct mts_err *err)
-{
-    switch (cache_check_file(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, err)) {
-    case CACHE_OK:
-        return 0;
-    case CACHE_CORRUPT:
-        return 1;
-    case CACHE_BUSY:
-    case CACHE_READONLY:
-        return 2;
-    default:
-        return -1;
-    }
-}
-
-void
-discover_set_clock(struct discover *d, discover_clock_fn now)
-{
-    d->now = now ? now : wall_clock;
-}
-
-struct discover *
-discover_share(struct discover *d)
-{
-    __atomic_add_fetch(&d->refs, 1, __ATOMIC_SEQ_CST);
-    return d;
-}
-
-void
-discover_close(struct discover *d)
-{
-    if (d == NULL || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_SEQ_CST) > 0)
-        return;
-    pthread_mutex_lock(&d->mu);
-    d->stopping = true;
-    pthread_cond_broadcast(&d->work_cv);
-    pthread_cond_broadcast(&d->refresh_work_cv);
-    pthread_cond_broadcast(&d->refresher_cv);
-    pthread_mutex_unlock(&d->mu);
-    if (d->refresher_started)
-        pthread_join(d->refresher, NULL);
-    /* Workers finish the queue first: each job is bounded by its timeouts.
-     * None is added now (stopping), so n_workers holds still. */
-    for (size_t i = 0; i < d->n_workers; i++)
-        pthread_join(d->workers[i], NULL);
-    free(d->workers);
-    discover_cap_close(d);
-    if (d->hot != NULL)
-        (void)cachecopy_flush_used(d->hot);
-    cachecopy_free(d->hot);
-    dns_close(d->dns);
-    cache_close(d->cache);
-    pthread_cond_destroy(&d->work_cv);
-    pthread_cond_destroy(&d->refresh_work_cv);
-    pthread_cond_destroy(&d->done_cv);
-    pthread_cond_destroy(&d->refresher_cv);
-    pthread_mutex_destroy(&d->mu);
-    config_unref(d->cfg);
-    free(d);
 }

@@ -155,7 +155,8 @@ void discover_lookup_as(struct discover *d, const char *domain, const struct tim
 /* Queues a lookup without waiting (prefetch). Returns -1 when the queue is full. */
 int discover_queue(struct discover *d, const char *domain);
 
-/* Waits until no lookup is queued or running. */
+/* Waits until no lookup is queued or running, and (at most
+ * cache_busy_timeout_ms more) until the rows they learnt are in the file. */
 void discover_drain(struct discover *d);
 
 /*

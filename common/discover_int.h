@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "cachewq.h"
 #include "discover.h"
 #include "fetch.h"
 #include "lookupq.h"
@@ -38,6 +39,7 @@ struct discover {
     int flags;
     struct cache *cache;
     struct cachecopy *hot;		/* with a cache: what recipients use, in memory */
+    struct cachewq *wq;			/* with a cache: its writes, off the workers (cachewq.h) */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];
@@ -55,7 +57,8 @@ struct discover {
     size_t running;
     bool stopping;
     pthread_t *workers;			/* refresh_workers, then the recipients' (growing) */
-    size_t n_workers;			/* started, both kinds */
+    bool *worker_ended;			/* that slot's thread exited idle, not yet joined */
+    size_t n_workers;			/* slots used, both kinds (ended ones too) */
     size_t n_rcpt_workers, max_rcpt_workers, idle_rcpt_workers;
     bool grow_failed;			/* a thread could not be started: logged once */
 
@@ -64,6 +67,11 @@ struct discover {
     pthread_cond_t refresher_cv;
     struct refresh_cursor cursor;	/* the refresher's own: where its next round starts */
 };
+
+/* discover.c: the two kinds of worker threads (discover_open.c starts them,
+ * discover.c's grow_pool more of the recipients'). */
+void *discover_recipient_worker_main(void *arg);
+void *discover_refresh_worker_main(void *arg);
 
 /* Queues a lookup nobody waits for (mx_only: only the MX set; used: for a
  * recipient or prefetch, not the refresher). -1 when the queue is full. */

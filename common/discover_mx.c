@@ -69,25 +69,20 @@ mx_resolve(struct discover *d, const char *domain, const struct timespec *deadli
     return 0;
 }
 
-/* Keeps m in the shared cache and in memory (gen: from before it was resolved). */
+/*
+ * Keeps m in memory (gen: from before it was resolved) and queues it for
+ * the shared cache (cachewq.h): the worker never waits for the file's lock.
+ * A later set another process stored stays there, and reaches memory
+ * through the data version.
+ */
 static void
 mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
 {
-    struct mts_err err;
-
     /* An empty set (every record unusable) is answered, not kept. */
     if (d->cache == NULL || m->n == 0)
         return;
-    switch (cache_put_mx(d->cache, m, &err)) {
-    case CACHE_OK:
-        break;
-    case CACHE_STALE:
-        return; /* a later set is stored */
-    default:
-        log_msg(LOG_ERR, "%s: cannot write the cache: %s", m->domain, err.msg);
-        return;
-    }
     cachecopy_put_mx(d->hot, m, gen, SHARDMAP_REPLACE);
+    cachewq_put_mx(d->wq, m);
 }
 
 /*

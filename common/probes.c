@@ -523,6 +523,10 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
     if (!(flags & PROBES_NO_CACHE) &&
         cache_open(cfg->cache_db, (int)cfg->cache_busy_timeout_ms, &p->cache, err) != CACHE_OK)
         goto fail;
+    if (p->cache != NULL &&
+        (p->wq = cachewq_open(p->cache, (size_t)cfg->cache_write_queue_max, "probes", err)) ==
+            NULL)
+        goto fail;
     if (p->cache != NULL) {
         (void)cache_data_version(p->cache, &p->data_version, err);
         probes_preload(p);
@@ -593,6 +597,8 @@ probes_close(struct probes *p)
             }
         pthread_rwlock_destroy(&p->shards[k].lk);
     }
+    /* The workers are gone: their last rows reach the file, within a bound. */
+    cachewq_close(p->wq, p->cfg->cache_busy_timeout_ms);
     cache_close(p->cache);
     if (p->dns != NULL)
         dns_close(p->dns);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "cache.h"
+#include "cachewq.h"
 #include "dns.h"
 #include "lookupq.h"
 #include "probeconf.h"
@@ -61,6 +62,7 @@ struct probes {
     const struct config *cfg;
     struct probes_seam seam;
     struct cache *cache;
+    struct cachewq *wq;        /* with a cache: its writes, off the workers (cachewq.h) */
     struct dns *dns;
     struct probeconf pc;       /* the probe options (probeconf.h) */
     pthread_mutex_t mu;

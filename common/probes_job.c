@@ -247,7 +247,6 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
     const char *host = e->host;
     int port = (int)p->cfg->probe_port;
     struct probecache_host sum;
-    struct mts_err err;
 
     for (; j->next < j->n_addr; j->next++) {
         const char *addr = j->addrs[j->next];
@@ -295,8 +294,10 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
                 tlsprobe_grade_name(j->rows[j->n].grade), j->rows[j->n].reason[0] ? ": " : "",
                 j->rows[j->n].reason, tlsa_dane_name(j->rows[j->n].dane),
                 j->rows[j->n].dane_detail);
-        if (p->cache != NULL && probecache_put(p->cache, &j->rows[j->n], &err) != CACHE_OK)
-            log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addr, err.msg);
+        /* To the file from the queue's thread: a locked file holds up no
+         * probe worker (cachewq.h); memory has the row when the job ends. */
+        if (p->wq != NULL)
+            cachewq_put_probe(p->wq, &j->rows[j->n]);
         j->n++;
     }
     if (j->n == 0) {

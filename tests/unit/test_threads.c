@@ -217,6 +217,9 @@ make_world(void)
              "dns_timeout_ms = 2s\n"
              "rcpt_deadline_ms = 8s\n"
              "lookup_workers = 4\n"
+             /* threads grown for a round exit between rounds, and
+              * the next round's reuse their slots: under TSan too */
+             "lookup_workers_idle = 1s\n"
              "refresh_interval = 1s\n"
              "enforcing_transports = smtp\n"
              "local_domains = local.example\n",
