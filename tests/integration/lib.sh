@@ -92,6 +92,14 @@ submit() {
 # stage ("MAIL", "RCPT", "DATA" end = "DOT", "AUTH")
 last_reply() { grep -E '^<[-~*]* +[0-9]{3}[ -]' "$1" | tail -n1 | sed -E 's/^<[-~*]* +//'; }
 has_reply() { grep -Eq "^<[-~*]* +$2" "$1"; }
+# rcpt_reply FILE: the answer to the first RCPT TO in swaks' transcript FILE
+# ("250 ..." or "450 ..."), not EHLO's or MAIL's
+rcpt_reply() {
+    awk '/-> RCPT TO/ { f = 1; next }
+         f && /^<[-~*]* +[0-9][0-9][0-9] / { sub(/^<[-~*]* +/, ""); print; exit }' "$1"
+}
+# rcpt_is FILE CODE: that answer begins with CODE
+rcpt_is() { rcpt_reply "$1" | grep -q "^$2 "; }
 
 wait_grep() {
     local secs="$1" file="$2" re="$3" i

@@ -46,13 +46,6 @@ milter_restart() {
     e2e milter-start "$E2E_DIR" "${milter_opts[@]}" "$@" >/dev/null || bail "the milter did not start"
 }
 rcpt_only() { submit "$OUT" --to "bob@$1" --quit-after RCPT; }
-# rcpt_reply: the answer to RCPT TO in OUT ("250 ..." or "450 ...")
-rcpt_reply() {
-    awk '/-> RCPT TO/ { f = 1; next }
-         f && /^<[-~*]* +[0-9][0-9][0-9] / { sub(/^<[-~*]* +/, ""); print; exit }' "$OUT"
-}
-# rcpt_is CODE: the RCPT TO answer in OUT begins with CODE (not EHLO's or MAIL's 250)
-rcpt_is() { rcpt_reply | grep -q "^$1 "; }
 esc() { printf '%s' "${1//./\\.}"; }
 # deferred_unverified DOMAIN HOST: Postfix deferred bob@DOMAIN and never
 # made a verified TLS connection to HOST
@@ -89,9 +82,9 @@ done <<<"$CASES"
 declare -A REPLY RESULT
 while IFS=: read -r d h want _; do
     rcpt_only "$d"
-    REPLY[$d]=$(rcpt_reply)
+    REPLY[$d]=$(rcpt_reply "$OUT")
     if [ "$want" = accept ]; then
-        ok "$d: the milter accepts at RCPT (250)" rcpt_is 250 || diag_file "$OUT"
+        ok "$d: the milter accepts at RCPT (250)" rcpt_is "$OUT" 250 || diag_file "$OUT"
     else
         ok "$d: the milter defers at RCPT (450 4.7.5) naming $h and DANE" \
             grep -Eq "^<\\*\\* +450 4\\.7\\.5 MTA-STS: $(esc "$d") .*$(esc "$h"): DANE" "$OUT" ||
@@ -151,20 +144,20 @@ rcpt_only daneee.test
 ok "daneee.test, Postfix at may: 450 4.7.5 'the route smtp: does not enforce DANE'" \
     grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: daneee\.test has DANE \(TLSA records\) and the route smtp:[^ ]* does not enforce DANE' "$OUT" ||
     diag_file "$OUT"
-diag "daneee.test, Postfix at may: $(rcpt_reply)"
+diag "daneee.test, Postfix at may: $(rcpt_reply "$OUT")"
 rcpt_only stsdane.test
 ok "stsdane.test (MTA-STS enforce, no MTA-STS route), Postfix at may: 450 4.7.5, the route enforces neither" \
     grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: stsdane\.test .*does not enforce it nor DANE' "$OUT" ||
     diag_file "$OUT"
 rcpt_only danepkix.test
 ok "danepkix.test (no usable TLSA), Postfix at may: still accepted (250)" \
-    rcpt_is 250 || diag_file "$OUT"
+    rcpt_is "$OUT" 250 || diag_file "$OUT"
 
 milter_restart "dane_transports = smtp"
 ok "dane_transports = smtp: logged as the transports enforcing DANE" \
     wait_grep 5 "$LOG" 'transports enforcing DANE: smtp$'
 rcpt_only daneee.test
-ok "daneee.test, dane_transports = smtp: accepted (250)" rcpt_is 250 ||
+ok "daneee.test, dane_transports = smtp: accepted (250)" rcpt_is "$OUT" 250 ||
     diag_file "$OUT"
 
 e2e postconf "$E2E_DIR" submit "smtp_tls_security_level = dane" >/dev/null ||
