@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define ITER_BATCH 32 /* rows read under the lock before callbacks run */
 
@@ -271,6 +272,8 @@ cache_put(struct cache *c, const struct cache_entry *e, struct mts_err *err)
             st = CACHE_STALE;
         }
     }
+    if (st != CACHE_OK && st != CACHE_STALE)
+        metrics_cache_write_error();
     cache_unlock(c);
     free(joined);
     return st;

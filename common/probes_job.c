@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ------------------------------------------------------------ real seam */
 
@@ -295,6 +296,8 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
                 tlsprobe_grade_name(j->rows[j->n].grade), j->rows[j->n].reason[0] ? ": " : "",
                 j->rows[j->n].reason, tlsa_dane_name(j->rows[j->n].dane),
                 j->rows[j->n].dane_detail);
+        metrics_probe((int)j->rows[j->n].grade, (int)j->rows[j->n].dane,
+                      ((int64_t)p->cfg->probe_timeout_ms - clock_ms_until(&dl)) * 1000);
         if (p->cache != NULL && probecache_put(p->cache, &j->rows[j->n], &err) != CACHE_OK)
             log_msg(LOG_WARNING, "probe %s[%s]: %s", host, addr, err.msg);
         j->n++;
