@@ -23,6 +23,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
 MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
 W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-metrics.$$}
 PORT=9464
 URL="http://127.0.0.1:$PORT/metrics"
@@ -92,7 +93,7 @@ moved() {
     ok "$5 ($3: $a -> $b)" $?
 }
 
-echo "1..33"
+echo "1..36"
 curl -s -D "$W/h0" -o "$W/s0" "$URL"
 ok "GET /metrics answers 200" "$(grep -q '^HTTP/1.1 200' "$W/h0"; echo $?)"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$W/h0"
@@ -127,6 +128,18 @@ moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="no-domain"}' 1 "1 wi
 moved "$W/s0" "$W/s1" 'mtasts_rcpt_wait_seconds_count' 9 "the RCPT wait histogram counts all 9"
 moved "$W/s0" "$W/s1" 'mtasts_policy_fetches_total{result="ok"}' 2 \
     "2 policies fetched (enforce.test, testing.test; each once)"
+
+# ---- mtasts-ctl status reads the same figures -----------------------------------
+"$CTL" -c "$W/m.conf" status >"$W/status.out" 2>&1
+rc=$?
+grep -q '^recipients judged:  6 (tag 6, defer 0, reject 0, hold 0)$' "$W/status.out" &&
+    grep -q '^  by path: .*mta-sts 3,.* none 3,' "$W/status.out" && [ $rc -eq 0 ]
+st=$?
+ok "mtasts-ctl status: 6 judged, 3 on the MTA-STS path, 3 on none (exit $rc)" $st
+[ $st -eq 0 ] || sed 's/^/#   /' "$W/status.out"
+j=$("$CTL" -c "$W/m.conf" status --json 2>&1)
+[ "$(echo "$j" | jq -c '[.running, .recipients.judged, .recipients.by_path["mta-sts"], .rcpt_wait.count]')" = "[true,6,3,9]" ]
+ok "mtasts-ctl status --json: running, 6 judged, 3 mta-sts, 9 waits" $?
 
 # ---- what else a client may ask ----------------------------------------------
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")
@@ -173,5 +186,10 @@ kill -TERM "$MPID"
 wait "$MPID"
 ok "it stops on SIGTERM with status 0" $?
 MPID=
+sed -i '/^bogus_option/d' "$W/m.conf"
+out=$("$CTL" -c "$W/m.conf" status 2>&1)
+rc=$?
+echo "$out" | grep -q '^mtasts-milter is not running' && [ $rc -eq 3 ]
+ok "mtasts-ctl status with the milter stopped says it is not running (exit $rc)" $?
 [ "$fails" -eq 0 ] || sed 's/^/# log: /' "$W/m.log" | tail -40
 exit $((fails > 0))
