@@ -79,6 +79,14 @@ metricsd_open(const char *spec, const struct config_list *allow, uid_t uid, gid_
     struct mts_err why;
 
     *out = NULL;
+    /* mapsock's own message names map_socket: say which option is wrong. */
+    if (strncmp(spec, "inet:", 5) != 0 && strncmp(spec, "inet6:", 6) != 0 &&
+        strncmp(spec, "unix:", 5) != 0 && strncmp(spec, "local:", 6) != 0) {
+        mts_err_set(err, "metrics_socket \"%s\": expected inet:PORT@HOST, inet6:PORT@HOST or "
+                    "unix:PATH", spec);
+        free(md);
+        return -1;
+    }
     if (md == NULL) {
         mts_err_set(err, "out of memory");
         return -1;
