@@ -62,6 +62,8 @@ static struct {
     uint64_t reload[2];		/* refused, ok */
     uint64_t map[N(map_w)];
     struct hist map_time;
+    uint64_t lookup[N_STATUS];
+    struct hist lookup_time;
     uint64_t fetch[2];		/* failed, ok */
     struct hist fetch_time;
     uint64_t probe[N(grade_w)];
@@ -72,6 +74,7 @@ static struct {
 } m = {
     .rcpt_wait = {short_le, N(short_le), {0}, 0, 0},
     .map_time = {short_le, N(short_le), {0}, 0, 0},
+    .lookup_time = {long_le, N(long_le), {0}, 0, 0},
     .fetch_time = {long_le, N(long_le), {0}, 0, 0},
     .probe_time = {long_le, N(long_le), {0}, 0, 0},
 };
@@ -165,6 +168,13 @@ metrics_map(const char *reply, size_t len, int64_t usec)
             break;
     ADD(m.map[i], 1);
     hist_add(&m.map_time, usec);
+}
+
+void
+metrics_lookup(int status, int64_t usec)
+{
+    ADD(m.lookup[idx(status, N_STATUS)], 1);
+    hist_add(&m.lookup_time, usec);
 }
 
 void
@@ -277,6 +287,9 @@ metrics_render(char **text, size_t *len)
             m.scope, N(scope_w));
     hist_text(f, "mtasts_rcpt_wait_seconds", "How long an RCPT TO waited for its decision.",
               &m.rcpt_wait);
+    by_word(f, "mtasts_lookups_total", "Status lookups (DNS, and the policy fetch when needed), "
+            "by the status they found.", "status", status_w, m.lookup, N_STATUS);
+    hist_text(f, "mtasts_lookup_seconds", "How long a status lookup took.", &m.lookup_time);
     by_word(f, "mtasts_policy_fetches_total", "HTTPS policy fetches, by result.", "result",
             fail_ok, m.fetch, 2);
     hist_text(f, "mtasts_policy_fetch_seconds", "How long a policy fetch took.", &m.fetch_time);

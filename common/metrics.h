@@ -7,6 +7,7 @@
  *	metrics_start();				at start: start time
  *	t0 = metrics_clock_us();  ...  metrics_rcpt(&decision, t0);	around decide
  *	metrics_reload(ok);  metrics_map(reply, usec);  metrics_fetch(ok, usec);
+ *	metrics_lookup(status, usec);
  *	metrics_probe(grade, dane, usec);  metrics_cache_write_error();
  *	metrics_render(&text, &len);			at a scrape; free(text)
  *
@@ -30,7 +31,7 @@
  *	STARTTLS), unknown (the status or the probes could not be learnt).
  *
  *	Histograms have fixed buckets in seconds: RCPT waits and map answers
- *	0.001 .. 10, policy fetches and probes 0.01 .. 60.
+ *	0.001 .. 10, lookups, policy fetches and probes 0.01 .. 60.
  *
  * DIAGNOSTICS
  *	metrics_render returns -1 when memory runs out.
@@ -80,6 +81,10 @@ void metrics_reload(bool ok);
 /* One policy map answer, by its kind (the reply's first word: OK, NOTFOUND,
  * TEMP, TIMEOUT, PERM), and how long it took. */
 void metrics_map(const char *reply, size_t len, int64_t usec);
+
+/* One status lookup (DNS, and the policy fetch when needed) ended with
+ * status (enum status_kind), taking usec. */
+void metrics_lookup(int status, int64_t usec);
 
 /* One HTTPS policy fetch: ok, or failed, and how long it took. */
 void metrics_fetch(bool ok, int64_t usec);

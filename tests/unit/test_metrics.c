@@ -124,6 +124,8 @@ test_probe_fetch_cap_reload(void **state)
     metrics_probe(TLSPROBE_GRADE_GOOD, TLSA_DANE_VERIFIED, 200000);
     metrics_probe(99, -3, 200000);	/* out of range: unknown, lookup-failed */
     metrics_fetch(false, 1000);
+    metrics_lookup(STATUS_ABSENT, 30000);
+    metrics_lookup(42, 30000);	/* out of range: unknown */
     metrics_cap(METRICS_CAP_MAP_CONNECTION);
     metrics_cache_write_error();
     metrics_reload(true);
@@ -137,6 +139,10 @@ test_probe_fetch_cap_reload(void **state)
     assert_int_equal(sample(t, "mtasts_probe_seconds_bucket{le=\"0.25\"}"), 2);
     assert_int_equal(sample(t, "mtasts_probe_seconds_bucket{le=\"0.1\"}"), 0);
     assert_int_equal(sample(t, "mtasts_policy_fetches_total{result=\"failed\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_lookups_total{status=\"absent\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_lookups_total{status=\"unknown\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_lookup_seconds_bucket{le=\"0.05\"}"), 2);
+    assert_int_equal(sample(t, "mtasts_lookup_seconds_bucket{le=\"0.01\"}"), 0);
     assert_int_equal(sample(t, "mtasts_caps_hit_total{cap=\"map-connection\"}"), 1);
     assert_int_equal(sample(t, "mtasts_cache_write_errors_total"), 1);
     assert_int_equal(sample(t, "mtasts_reloads_total{result=\"applied\"}"), 1);

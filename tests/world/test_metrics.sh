@@ -9,8 +9,9 @@
 #     nxdomain.test (tag, not-required, absent, path none), 1 to
 #     testing.test (tag, not-required, testing), one in local_domains, <>,
 #     one without a domain: each series moved by exactly those, the RCPT
-#     wait histogram by all 9, and the policy fetches by the 2 domains
-#     with a policy; promtool accepts the page.
+#     wait histogram by all 9, the lookups by the 3 domains judged (one
+#     each, by status), the policy fetches by the 2 domains with a policy;
+#     promtool accepts the page; mtasts-ctl status shows the same.
 #   - other paths 404, other methods 405, HEAD answers; garbage, a huge
 #     header, 30 idle connections (metrics_client.py abuse): clean errors,
 #     bounded; the milter's resident memory grows by less than 8 MB.
@@ -93,7 +94,7 @@ moved() {
     ok "$5 ($3: $a -> $b)" $?
 }
 
-echo "1..36"
+echo "1..40"
 curl -s -D "$W/h0" -o "$W/s0" "$URL"
 ok "GET /metrics answers 200" "$(grep -q '^HTTP/1.1 200' "$W/h0"; echo $?)"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$W/h0"
@@ -128,6 +129,10 @@ moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="no-domain"}' 1 "1 wi
 moved "$W/s0" "$W/s1" 'mtasts_rcpt_wait_seconds_count' 9 "the RCPT wait histogram counts all 9"
 moved "$W/s0" "$W/s1" 'mtasts_policy_fetches_total{result="ok"}' 2 \
     "2 policies fetched (enforce.test, testing.test; each once)"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="enforce"}' 1 "1 lookup found enforce"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="absent"}' 1 "1 lookup found absent"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="testing"}' 1 "1 lookup found testing"
+moved "$W/s0" "$W/s1" 'mtasts_lookup_seconds_count' 3 "the lookup histogram counts the 3"
 
 # ---- mtasts-ctl status reads the same figures -----------------------------------
 "$CTL" -c "$W/m.conf" status >"$W/status.out" 2>&1
