@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mxmatch.h"
 
 #define KEY_MAX 384		/* "r " + domain, "p " + host address port: < 320 */
@@ -186,6 +187,7 @@ static void
 note_drop(struct cachewq *q, const struct wq_item *it, const char *why)
 {
     q->st.dropped++;
+    metrics_cache_write_error();
     if (q->unreported_drops++ == 0)
         mts_text_set(q->first_drop, sizeof(q->first_drop), "%s %s (%s)", kind_name(it->kind),
                      it->key + 2, why);
@@ -404,6 +406,7 @@ writer_main(void *arg)
             }
         } else {
             q->st.failed++;
+            metrics_cache_write_error();
             log_msg(LOG_ERR, "cannot write the cache: %s %s not stored: %s", kind_name(it->kind),
                     it->key + 2, err.msg);
             item_free(it);

@@ -126,6 +126,8 @@ static const struct opt options[] = {
     NUM(lookups_per_connection, OPT_INT, "4", 0, 100000, ENGINE),
     NUM(lookup_deadline_ms, OPT_MILLIS, "0", 0, 300000, RUNTIME),
     NUM(memory_cache_domains, OPT_INT, "100000", 100, 10000000, ENGINE),
+    STR(metrics_socket, "", START),
+    DERIVED_LIST(metrics_allow_clients, "", check_allow_lists, START),
     ENUM(log_facility, "mail", log_facility_names, START),
     ENUM(log_level, "info", log_level_names, RUNTIME),
     STR(map_socket, "", START),
@@ -277,7 +279,8 @@ check_allow_lists(struct config *cfg, struct mts_err *err)
     struct netacl acl;
 
     return netacl_parse(&cfg->map_allow_clients, &acl, err) != 0 ||
-                   netacl_parse(&cfg->milter_allow_clients, &acl, err) != 0 ? -1 : 0;
+                   netacl_parse(&cfg->milter_allow_clients, &acl, err) != 0 ||
+                   netacl_parse(&cfg->metrics_allow_clients, &acl, err) != 0 ? -1 : 0;
 }
 
 /*

@@ -110,6 +110,10 @@ struct config {
     int64_t lookup_deadline_ms;
     int64_t memory_cache_domains;
 
+    /* the metrics endpoint (metricsd.h) */
+    char *metrics_socket;	/* "": off; inet:PORT@HOST or unix:PATH */
+    struct config_list metrics_allow_clients;	/* inet: who may scrape; empty: anyone */
+
     /* logging */
     int log_facility;		/* LOG_MAIL ... (syslog.h) */
     int log_level;		/* LOG_ERR ... LOG_DEBUG */

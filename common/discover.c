@@ -36,6 +36,7 @@
 #include "fetch.h"
 #include "cachecopy.h"
 #include "log.h"
+#include "metrics.h"
 #include "mxmatch.h"
 #include "refresh.h"
 #include "discover_int.h"
@@ -352,6 +353,7 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         struct cache_entry e;
         uint32_t gen = 0;
         bool store = false, used, if_missing;
+        int64_t t0;
 
         while ((it = lookupq_pop(&d->q, kind)) == NULL && !d->stopping) {
             if (kind == LOOKUPQ_FOR_RECIPIENTS) {
@@ -378,12 +380,15 @@ worker_loop(struct discover *d, enum lookupq_server kind)
         if_missing = f->mx_if_missing;
         pthread_mutex_unlock(&d->mu);
 
+        t0 = metrics_clock_us();
         if (f->mx_only)
             discover_mx_refresh(d, f->domain, if_missing);
         else if ((store = refresh(d, f->domain, used, &f->res, &e, &gen)) && d->hot != NULL)
             /* In memory before its waiters wake (gen: from before refresh()
              * read the cache): the next RCPT finds it, whatever the write. */
             cachecopy_put_row(d->hot, &e, gen, 0, SHARDMAP_REPLACE);
+        if (!f->mx_only)
+            metrics_lookup((int)f->res.status, metrics_clock_us() - t0);
 
         pthread_mutex_lock(&d->mu);
         if (store && !used && f->used)

@@ -7,6 +7,7 @@
 
 #include "discover_int.h"
 #include "log.h"
+#include "metrics.h"
 
 #define CAP_LOG_INTERVAL 60		/* seconds between a capped sender's log lines */
 /* The map's lookups are charged to it as to one sender of this name. */
@@ -109,6 +110,8 @@ discover_refusal(struct discover *d, const struct discover_caller *who, enum loo
         mts_text_set(why, whysz, "out of memory");
         return;
     }
+    metrics_cap(who->map ? (by_sender ? METRICS_CAP_MAP_LOOKUPS : METRICS_CAP_MAP_CONNECTION)
+                         : (by_sender ? METRICS_CAP_PER_SENDER : METRICS_CAP_PER_CONNECTION));
     if (who->map) {
         map_refusal(d, who, r, log_it, why, whysz);
         return;

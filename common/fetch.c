@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cafile.h"
+#include "metrics.h"
 #include "nametab.h"
 #include "policy.h"
 
@@ -467,6 +468,7 @@ fetch_policy(const struct fetch_options *o, const char *policy_domain, const cha
     const char *ca;
     const char *what = "curl_slist_append";
     CURLcode rc;
+    int64_t t0 = metrics_clock_us();
 
     mts_err_clear(err);
     if (out == NULL || o == NULL || policy_domain == NULL || (addrs == NULL && n_addrs > 0)) {
@@ -541,6 +543,7 @@ done:
     curl_slist_free_all(headers);
     free(entry);
     cafile_put(anchors);
+    metrics_fetch(!st.failed, metrics_clock_us() - t0);
     if (st.failed) {
         free(st.body);
         out->status = st.status;

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ------------------------------------------------------------ real seam */
 
@@ -294,6 +295,8 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
                 tlsprobe_grade_name(j->rows[j->n].grade), j->rows[j->n].reason[0] ? ": " : "",
                 j->rows[j->n].reason, tlsa_dane_name(j->rows[j->n].dane),
                 j->rows[j->n].dane_detail);
+        metrics_probe((int)j->rows[j->n].grade, (int)j->rows[j->n].dane,
+                      ((int64_t)p->cfg->probe_timeout_ms - clock_ms_until(&dl)) * 1000);
         /* To the file from the queue's thread: a locked file holds up no
          * probe worker (cachewq.h); memory has the row when the job ends. */
         if (p->wq != NULL)

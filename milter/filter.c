@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "decide.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "runtime.h"
 #include "smfi.h"
@@ -438,6 +439,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     struct decide_rcpt r;
     struct decision *d;
     struct timespec deadline;
+    int64_t t0;
     sfsistat rc;
 
     if (c == NULL || c->rt == NULL)
@@ -445,6 +447,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (!c->act)
         return SMFIS_CONTINUE;
     /* One deadline for the recipient, from now. */
+    t0 = metrics_clock_us();
     deadline = clock_deadline_after((int)c->rt->cfg->rcpt_deadline_ms);
     update_qid(ctx, c);
     d = &c->dec;
@@ -457,6 +460,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     r.mailer = macro(ctx, "{rcpt_mailer}");
     r.host = macro(ctx, "{rcpt_host}");
     decide_recipient(&c->rt->dctx, &s, &r, &deadline, d);
+    metrics_rcpt(d, t0);
     switch (d->scope) {
     case DECIDE_UNREADABLE: {
         /* Quoted: the address is the client's bytes, not text for a log. */

@@ -7,9 +7,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
+#include "metrics.h"
 
 #define THREAD_STACK (1024 * 1024)
 
@@ -82,8 +84,12 @@ worker_main(void *arg)
         p->queued--;
         pthread_mutex_unlock(&p->mu);
 
-        if ((j->reply = malloc(MAPPOOL_REPLY_SIZE)) != NULL)
+        if ((j->reply = malloc(MAPPOOL_REPLY_SIZE)) != NULL) {
+            int64_t t0 = metrics_clock_us();
+
             p->p.answer(j->req, j->len, j->id, j->reply, MAPPOOL_REPLY_SIZE, p->p.answer_arg);
+            metrics_map(j->reply, strnlen(j->reply, MAPPOOL_REPLY_SIZE), metrics_clock_us() - t0);
+        }
         j->next = NULL;
         p->p.done(j, p->p.done_arg);
 

@@ -42,6 +42,7 @@ static const struct ctl_command commands[] = {
     {"check", ctl_check, "[--json] [--mx HOST] [--port N] [--timeout MS] DOMAIN\n"
      "                                  a domain's MTA-STS and MX TLS report, graded"},
     {"map", ctl_map, "[--name NAME] DOMAIN          the policy map's answer for DOMAIN"},
+    {"status", ctl_status, "[--json]                           what the running milter is doing (metrics_socket)"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,

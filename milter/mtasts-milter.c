@@ -40,6 +40,8 @@
 #include "mapserver.h"
 #include "miltersock.h"
 #include "netacl.h"
+#include "metrics.h"
+#include "metricsd.h"
 #include "reload.h"
 #include "rootpath.h"
 #include "runtime.h"
@@ -274,6 +276,7 @@ main(int argc, char **argv)
     struct mts_err err;
     char *sock = NULL, *pid_file = NULL;
     struct mapserver *map = NULL;
+    struct metricsd *md = NULL;
     char *map_spec = NULL;
     struct mapserver_limits map_limits;
     uid_t uid;
@@ -373,6 +376,11 @@ main(int argc, char **argv)
         map_limits.workers = (int)rt->cfg->map_workers;
         map_limits.idle_timeout_ms = rt->cfg->map_idle_timeout_ms;
     }
+    /* The metrics endpoint's socket, also opened as root. */
+    if (rt->cfg->metrics_socket[0] != '\0' &&
+        metricsd_open(rt->cfg->metrics_socket, &rt->cfg->metrics_allow_clients, uid, gid, &md,
+                      &err) != 0)
+        goto fail;
     if (!o.foreground && daemonize(&err) != 0)
         goto fail;
     if (rootpath_write_pid(rt->cfg->pid_file, &err) != 0 || drop_privileges(rt->cfg, uid, gid, &err) != 0)
@@ -398,6 +406,7 @@ main(int argc, char **argv)
     }
     log_map_routes(rt);
     runtime_install(rt);
+    metrics_start();
     /* Before libmilter's signal thread exists (see the top of this file). */
     if (reload_start(o.config, log_map_routes, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);
@@ -422,6 +431,14 @@ main(int argc, char **argv)
         }
         log_msg(LOG_NOTICE, "policy map (socketmap) listening on %s", map_spec);
     }
+    if (md != NULL) {
+        /* Without metrics the milter still does its job: say so, go on. */
+        if (metricsd_start(md, &err) != 0) {
+            log_msg(LOG_ERR, "metrics endpoint not started: %s", err.msg);
+            metricsd_close(md);
+            md = NULL;
+        }
+    }
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
@@ -434,6 +451,7 @@ main(int argc, char **argv)
     pthread_join(mt, NULL);
     miltersock_remove(miltersock_unix_path(sock));
     mapserver_close(map);
+    metricsd_close(md);
     free(map_spec);
     reload_stop();
     /* Lookups still in flight are abandoned, not awaited: each cache write
@@ -450,6 +468,7 @@ fail:
     if (sock != NULL)
         miltersock_remove(miltersock_unix_path(sock));
     mapserver_close(map);
+    metricsd_close(md);
     free(map_spec);
     if (o.foreground)
         fprintf(stderr, "mtasts-milter: %s\n", err.msg);

@@ -17,6 +17,7 @@
 
 #include "fetch.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char *reload_path;
 static void (*reload_after)(const struct runtime *rt);
@@ -77,6 +78,7 @@ reload_thread(void *arg)
         old = runtime_current();
         built = runtime_rebuild(reload_path, old, &rt, &err);
         runtime_unref(old);
+        metrics_reload(built == 0);
         if (built != 0) {
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {

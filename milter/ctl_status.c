@@ -1,0 +1,339 @@
+/*
+ * ctl_status - `mtasts-ctl status`: what the running milter is doing, read
+ * from its metrics endpoint (metrics_socket; metricsd.h), for a person or,
+ * with --json, for tools. A milter that does not answer is said so plainly.
+ */
+#include "ctl.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+
+#define PAGE_MAX (8 * 1024 * 1024)	/* far above the full label spread (metrics.h) */
+#define STATUS_TIMEOUT_MS 5000
+
+struct page {
+    char *buf;
+    size_t len;
+    bool too_big;
+};
+
+/* The figures status prints, summed over the series' labels. */
+struct figures {
+    char version[64];
+    long long start;
+    double judged, dry_run, by_action[5], by_path[6], scope_out, unreadable, internal;
+    double wait_sum, wait_count;
+    double fetch_ok, fetch_failed, probes, map_requests, map_temp, caps, cache_errors;
+    double reloads_ok, reloads_refused;
+};
+
+static const char *const action_w[] = {"tag", "defer", "reject", "hold", "untouched"};
+static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct page *pg = arg;
+    size_t k = size * n;
+    char *nb;
+
+    if (pg->len + k > PAGE_MAX) {
+        pg->too_big = true;
+        return 0;
+    }
+    if ((nb = realloc(pg->buf, pg->len + k + 1)) == NULL)
+        return 0;
+    pg->buf = nb;
+    memcpy(pg->buf + pg->len, p, k);
+    pg->len += k;
+    pg->buf[pg->len] = '\0';
+    return k;
+}
+
+/* The URL (and unix socket) of a metrics_socket; -1 for a form it is not. */
+static int
+endpoint(const char *spec, char *url, size_t urlsz, const char **unix_path)
+{
+    const char *at, *host;
+    int port;
+    bool v6 = strncmp(spec, "inet6:", 6) == 0;
+
+    *unix_path = NULL;
+    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
+        *unix_path = strchr(spec, ':') + 1;
+        snprintf(url, urlsz, "http://localhost/metrics");
+        return 0;
+    }
+    if (!v6 && strncmp(spec, "inet:", 5) != 0)
+        return -1;
+    port = atoi(strchr(spec, ':') + 1);
+    if ((at = strchr(spec, '@')) == NULL || port <= 0 || port > 65535)
+        return -1;
+    host = at + 1;
+    /* A wildcard listener is asked on loopback. */
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+        host = v6 ? "::1" : "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    snprintf(url, urlsz, v6 ? "http://[%s]:%d/metrics" : "http://%s:%d/metrics", host, port);
+    return 0;
+}
+
+/* The value of label name in a sample line's {...}, into out; false: none. */
+static bool
+label(const char *line, const char *name, char *out, size_t outsz)
+{
+    char key[64];
+    const char *p, *e;
+
+    snprintf(key, sizeof(key), "%s=\"", name);
+    if ((p = strstr(line, key)) == NULL)
+        return false;
+    p += strlen(key);
+    if ((e = strchr(p, '"')) == NULL)
+        return false;
+    snprintf(out, outsz, "%.*s", (int)(e - p), p);
+    return true;
+}
+
+static int
+word_index(const char *const *w, size_t n, const char *word)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(w[i], word) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool
+is(const char *line, const char *family)
+{
+    size_t n = strlen(family);
+
+    return strncmp(line, family, n) == 0 && (line[n] == '{' || line[n] == ' ');
+}
+
+static void
+read_figures(char *text, struct figures *f)
+{
+    char *save = NULL, w[64];
+
+    memset(f, 0, sizeof(*f));
+    for (char *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+        const char *sp = strrchr(l, ' ');
+        double v;
+        int i;
+
+        if (l[0] == '#' || sp == NULL)
+            continue;
+        v = strtod(sp + 1, NULL);
+        if (is(l, "mtasts_build_info") && label(l, "version", w, sizeof(w)))
+            snprintf(f->version, sizeof(f->version), "%s", w);
+        else if (is(l, "mtasts_start_time_seconds"))
+            f->start = (long long)v;
+        else if (is(l, "mtasts_recipients_total")) {
+            f->judged += v;
+            if (label(l, "action", w, sizeof(w)) &&
+                (i = word_index(action_w, 5, w)) >= 0)
+                f->by_action[i] += v;
+            if (label(l, "path", w, sizeof(w)) && (i = word_index(path_w, 6, w)) >= 0)
+                f->by_path[i] += v;
+            if (label(l, "dry_run", w, sizeof(w)) && strcmp(w, "yes") == 0)
+                f->dry_run += v;
+        } else if (is(l, "mtasts_recipients_scope_total") && label(l, "scope", w, sizeof(w))) {
+            if (strcmp(w, "unreadable") == 0)
+                f->unreadable += v;
+            else if (strcmp(w, "internal-error") == 0)
+                f->internal += v;
+            else if (strcmp(w, "in-scope") != 0)
+                f->scope_out += v;
+        } else if (is(l, "mtasts_rcpt_wait_seconds_sum"))
+            f->wait_sum = v;
+        else if (is(l, "mtasts_rcpt_wait_seconds_count"))
+            f->wait_count = v;
+        else if (is(l, "mtasts_policy_fetches_total") && label(l, "result", w, sizeof(w)))
+            *(strcmp(w, "ok") == 0 ? &f->fetch_ok : &f->fetch_failed) += v;
+        else if (is(l, "mtasts_probes_total"))
+            f->probes += v;
+        else if (is(l, "mtasts_map_requests_total")) {
+            f->map_requests += v;
+            if (label(l, "answer", w, sizeof(w)) && strcmp(w, "temp") == 0)
+                f->map_temp += v;
+        } else if (is(l, "mtasts_caps_hit_total"))
+            f->caps += v;
+        else if (is(l, "mtasts_cache_write_errors_total"))
+            f->cache_errors = v;
+        else if (is(l, "mtasts_reloads_total") && label(l, "result", w, sizeof(w)))
+            *(strcmp(w, "applied") == 0 ? &f->reloads_ok : &f->reloads_refused) += v;
+    }
+}
+
+static void
+print_text(const struct figures *f, const char *spec)
+{
+    long long up = (long long)time(NULL) - f->start;
+    char since[32];
+
+    ctl_fmt_time(f->start, since, sizeof(since));
+    if (up < 0)
+        up = 0;
+    printf("mtasts-milter %s, running (metrics at %s)\n", f->version, spec);
+    printf("up:                 %lldd %02lldh %02lldm %02llds (since %s)\n", up / 86400,
+           up / 3600 % 24, up / 60 % 60, up % 60, since);
+    printf("recipients judged:  %.0f (tag %.0f, defer %.0f, reject %.0f, hold %.0f)\n",
+           f->judged, f->by_action[0], f->by_action[1], f->by_action[2], f->by_action[3]);
+    if (f->dry_run > 0)
+        printf("  dry run kept:     %.0f refusals not applied\n", f->dry_run);
+    printf("  by path:          dane %.0f, mta-sts %.0f, verified-tls %.0f, tls %.0f, none "
+           "%.0f, unknown %.0f\n", f->by_path[0], f->by_path[1], f->by_path[2], f->by_path[3],
+           f->by_path[4], f->by_path[5]);
+    printf("  not judged:       %.0f out of scope, %.0f unreadable, %.0f internal errors\n",
+           f->scope_out, f->unreadable, f->internal);
+    printf("RCPT wait:          %.1f ms on average over %.0f RCPTs\n",
+           f->wait_count > 0 ? f->wait_sum * 1000 / f->wait_count : 0.0, f->wait_count);
+    printf("policy fetches:     %.0f ok, %.0f failed\n", f->fetch_ok, f->fetch_failed);
+    printf("MX probes:          %.0f\n", f->probes);
+    printf("policy map:         %.0f requests (%.0f TEMP)\n", f->map_requests, f->map_temp);
+    printf("caps hit:           %.0f\n", f->caps);
+    printf("cache write errors: %.0f\n", f->cache_errors);
+    printf("reloads:            %.0f applied, %.0f refused\n", f->reloads_ok, f->reloads_refused);
+}
+
+static void
+print_json(const struct figures *f, const char *spec)
+{
+    json_t *o = json_object(), *act = json_object(), *path = json_object();
+
+    for (size_t i = 0; i < 4; i++)
+        json_object_set_new(act, action_w[i], json_integer((json_int_t)f->by_action[i]));
+    for (size_t i = 0; i < 6; i++)
+        json_object_set_new(path, path_w[i], json_integer((json_int_t)f->by_path[i]));
+    json_object_set_new(o, "running", json_true());
+    json_object_set_new(o, "metrics_socket", json_string(spec));
+    json_object_set_new(o, "version", json_string(f->version));
+    json_object_set_new(o, "start_time", json_integer(f->start));
+    json_object_set_new(o, "uptime_seconds", json_integer((json_int_t)time(NULL) - f->start));
+    json_object_set_new(o, "recipients", json_pack("{s:I, s:o, s:o, s:I, s:I, s:I, s:I}",
+        "judged", (json_int_t)f->judged, "by_action", act, "by_path", path,
+        "dry_run", (json_int_t)f->dry_run, "out_of_scope", (json_int_t)f->scope_out,
+        "unreadable", (json_int_t)f->unreadable, "internal_error", (json_int_t)f->internal));
+    json_object_set_new(o, "rcpt_wait", json_pack("{s:I, s:f}", "count",
+        (json_int_t)f->wait_count, "mean_ms",
+        f->wait_count > 0 ? f->wait_sum * 1000 / f->wait_count : 0.0));
+    json_object_set_new(o, "policy_fetches", json_pack("{s:I, s:I}", "ok",
+        (json_int_t)f->fetch_ok, "failed", (json_int_t)f->fetch_failed));
+    json_object_set_new(o, "probes", json_integer((json_int_t)f->probes));
+    json_object_set_new(o, "map", json_pack("{s:I, s:I}", "requests",
+        (json_int_t)f->map_requests, "temp", (json_int_t)f->map_temp));
+    json_object_set_new(o, "caps_hit", json_integer((json_int_t)f->caps));
+    json_object_set_new(o, "cache_write_errors", json_integer((json_int_t)f->cache_errors));
+    json_object_set_new(o, "reloads", json_pack("{s:I, s:I}", "applied",
+        (json_int_t)f->reloads_ok, "refused", (json_int_t)f->reloads_refused));
+    ctl_print_json(o);
+    json_decref(o);
+}
+
+static void
+status_usage(FILE *to)
+{
+    fprintf(to, "usage: mtasts-ctl [-c CONFIG] status [--json]\n"
+                "  what the running milter is doing, from its metrics endpoint (metrics_socket)\n");
+}
+
+int
+ctl_status(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config *cfg;
+    struct page pg = {NULL, 0, false};
+    struct figures f;
+    char url[600], cerr[CURL_ERROR_SIZE] = "";
+    const char *unix_path;
+    bool json = false;
+    long code = 0;
+    CURL *h;
+    CURLcode rc;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            status_usage(stdout);
+            return CTL_EXIT_OK;
+        default:
+            status_usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        status_usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if ((cfg = ctl_config()) == NULL)
+        return CTL_EXIT_USAGE;
+    if (cfg->metrics_socket[0] == '\0') {
+        fprintf(stderr, "mtasts-ctl: status asks the milter through its metrics endpoint, and "
+                "metrics_socket is not set in %s\n", ctl_config_path() ? ctl_config_path() :
+                "the configuration");
+        return CTL_EXIT_USAGE;
+    }
+    if (endpoint(cfg->metrics_socket, url, sizeof(url), &unix_path) != 0) {
+        fprintf(stderr, "mtasts-ctl: metrics_socket \"%s\": expected inet:PORT@HOST, "
+                "inet6:PORT@HOST or unix:PATH\n", cfg->metrics_socket);
+        return CTL_EXIT_USAGE;
+    }
+    if ((h = curl_easy_init()) == NULL) {
+        fprintf(stderr, "mtasts-ctl: out of memory\n");
+        return CTL_EXIT_USAGE;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    if (unix_path != NULL)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, unix_path);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)STATUS_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &pg);
+    rc = curl_easy_perform(h);
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK || code != 200 || pg.buf == NULL) {
+        const char *why = pg.too_big ? "the page is too big" : cerr[0] ? cerr :
+                          rc != CURLE_OK ? curl_easy_strerror(rc) : "not a metrics page";
+
+        if (json) {
+            json_t *o = json_pack("{s:b, s:s, s:s}", "running", 0, "metrics_socket",
+                                  cfg->metrics_socket, "error", why);
+
+            ctl_print_json(o);
+            json_decref(o);
+        } else {
+            printf("mtasts-milter is not running, or not answering at %s (%s)\n",
+                   cfg->metrics_socket, code != 0 && code != 200 ? "HTTP error" : why);
+        }
+        free(pg.buf);
+        return CTL_EXIT_UNKNOWN;
+    }
+    read_figures(pg.buf, &f);
+    free(pg.buf);
+    if (json)
+        print_json(&f, cfg->metrics_socket);
+    else
+        print_text(&f, cfg->metrics_socket);
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,200 @@
+#!/bin/bash
+# test_metrics.sh - issue 18, item 1: the metrics endpoint (metrics_socket)
+# of a real milter judging RCPTs against the real test world, scraped with
+# curl and checked by promtool (Debian package prometheus).
+#
+#   - before any mail: promtool accepts the page; no recipient counted.
+#   - known RCPTs (metrics_client.py rcpts, over the milter protocol):
+#     3 to enforce.test (tag, pass, enforce, path mta-sts), 2 to
+#     nxdomain.test (tag, not-required, absent, path none), 1 to
+#     testing.test (tag, not-required, testing), one in local_domains, <>,
+#     one without a domain: each series moved by exactly those, the RCPT
+#     wait histogram by all 9, the lookups by the 3 domains judged (one
+#     each, by status), the policy fetches by the 2 domains with a policy;
+#     promtool accepts the page; mtasts-ctl status shows the same.
+#   - other paths 404, other methods 405, HEAD answers; garbage, a huge
+#     header, 30 idle connections (metrics_client.py abuse): clean errors,
+#     bounded; the milter's resident memory grows by less than 8 MB.
+#   - a reload (SIGHUP) is counted; a refused one too.
+#   - the milter still runs, and stops with status 0.
+#
+# Needs root (the test world); skipped otherwise; promtool's checks are
+# skipped when it is not installed. TAP output.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-metrics.$$}
+PORT=9464
+URL="http://127.0.0.1:$PORT/metrics"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+. "$HERE/suite.sh"
+suite_enter_netns mts-metrics "$@"
+
+MPID=
+cleanup() {
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+    "$HERE/world.sh" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$HERE/world.sh" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+
+{
+    grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+    echo "cache_db = $W/metrics.sqlite"
+    echo "enforcing_transports = smtp"
+    echo "local_domains = local.test"
+    echo "rcpt_deadline_ms = 5s"
+    echo "mx_probes = no"
+    echo "metrics_socket = inet:$PORT@127.0.0.1"
+} >"$W/m.conf"
+"$MILTER" -f -v -c "$W/m.conf" -p "unix:$W/m.sock" >"$W/m.log" 2>&1 </dev/null &
+MPID=$!
+export MT_SOCKET="$W/m.sock"
+for ((i = 0; i < 100; i++)); do
+    [ -S "$W/m.sock" ] && curl -sf -o /dev/null "$URL" && break
+    kill -0 "$MPID" 2>/dev/null || { sed 's/^/# /' "$W/m.log"; MPID=; bail "the milter did not start"; }
+    sleep 0.1
+done
+
+PROMTOOL=$(command -v promtool || true)
+# promtool_ok FILE LABEL: one check; a skip when promtool is missing.
+promtool_ok() {
+    local out rc
+    if [ -z "$PROMTOOL" ]; then
+        n=$((n + 1)); echo "ok $n - $2 # SKIP promtool is not installed (Debian package prometheus)"
+        return
+    fi
+    out=$("$PROMTOOL" check metrics <"$1" 2>&1)
+    rc=$?
+    ok "$2 (promtool check metrics)" $rc
+    [ $rc -eq 0 ] || echo "$out" | head -20 | sed 's/^/#   /'
+}
+# value FILE SERIES: the sample's value, 0 when it is not there.
+value() {
+    local v
+    v=$(grep -F "$2 " "$1" | grep -v '^#' | awk -v s="$2" '$1 == s { print $2 }' | head -1)
+    echo "${v:-0}"
+}
+# moved BEFORE AFTER SERIES EXPECTED LABEL
+moved() {
+    local a b
+    a=$(value "$1" "$3")
+    b=$(value "$2" "$3")
+    [ "$(echo "$b - $a" | bc)" = "$4" ]
+    ok "$5 ($3: $a -> $b)" $?
+}
+
+echo "1..40"
+curl -s -D "$W/h0" -o "$W/s0" "$URL"
+ok "GET /metrics answers 200" "$(grep -q '^HTTP/1.1 200' "$W/h0"; echo $?)"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$W/h0"
+ok "Content-Type text/plain; version=0.0.4" $?
+promtool_ok "$W/s0" "the page before any mail is valid"
+! grep -q '^mtasts_recipients_total{' "$W/s0"
+ok "no recipient counted before any mail" $?
+grep -q '^mtasts_build_info{version="[0-9.]*"} 1$' "$W/s0" &&
+    [ "$(value "$W/s0" mtasts_start_time_seconds)" -ge $(($(date +%s) - 60)) ]
+ok "build info and a start time of the last minute" $?
+
+python3 "$HERE/metrics_client.py" rcpts bob@enforce.test carol@enforce.test dave@enforce.test \
+    bob@nxdomain.test carol@nxdomain.test bob@testing.test bob@local.test "" bob \
+    >"$W/rcpts.out" 2>&1
+ok "the 9 RCPTs were answered" "$([ "$(grep -c . "$W/rcpts.out")" -eq 9 ]; echo $?)"
+sed 's/^/# /' "$W/rcpts.out"
+curl -s -o "$W/s1" "$URL"
+promtool_ok "$W/s1" "the page after mail is valid"
+L='dry_run="no"'
+moved "$W/s0" "$W/s1" "mtasts_recipients_total{action=\"tag\",outcome=\"pass\",status=\"enforce\",path=\"mta-sts\",requirement=\"mta-sts\",$L}" 3 \
+    "enforce.test: 3 passed on the MTA-STS path"
+moved "$W/s0" "$W/s1" "mtasts_recipients_total{action=\"tag\",outcome=\"not-required\",status=\"absent\",path=\"none\",requirement=\"mta-sts\",$L}" 2 \
+    "nxdomain.test: 2 absent, nothing required, no authenticated path"
+moved "$W/s0" "$W/s1" "mtasts_recipients_total{action=\"tag\",outcome=\"not-required\",status=\"testing\",path=\"none\",requirement=\"mta-sts\",$L}" 1 \
+    "testing.test: 1 testing"
+total=$(grep '^mtasts_recipients_total{' "$W/s1" | awk '{ s += $2 } END { print s + 0 }')
+ok "6 recipients judged in all, no other series moved ($total)" "$([ "$total" = 6 ]; echo $?)"
+moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="in-scope"}' 6 "6 in scope"
+moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="local-domain"}' 1 "1 in local_domains"
+moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="null-address"}' 1 "1 null address"
+moved "$W/s0" "$W/s1" 'mtasts_recipients_scope_total{scope="no-domain"}' 1 "1 without a domain"
+moved "$W/s0" "$W/s1" 'mtasts_rcpt_wait_seconds_count' 9 "the RCPT wait histogram counts all 9"
+moved "$W/s0" "$W/s1" 'mtasts_policy_fetches_total{result="ok"}' 2 \
+    "2 policies fetched (enforce.test, testing.test; each once)"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="enforce"}' 1 "1 lookup found enforce"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="absent"}' 1 "1 lookup found absent"
+moved "$W/s0" "$W/s1" 'mtasts_lookups_total{status="testing"}' 1 "1 lookup found testing"
+moved "$W/s0" "$W/s1" 'mtasts_lookup_seconds_count' 3 "the lookup histogram counts the 3"
+
+# ---- mtasts-ctl status reads the same figures -----------------------------------
+"$CTL" -c "$W/m.conf" status >"$W/status.out" 2>&1
+rc=$?
+grep -q '^recipients judged:  6 (tag 6, defer 0, reject 0, hold 0)$' "$W/status.out" &&
+    grep -q '^  by path: .*mta-sts 3,.* none 3,' "$W/status.out" && [ $rc -eq 0 ]
+st=$?
+ok "mtasts-ctl status: 6 judged, 3 on the MTA-STS path, 3 on none (exit $rc)" $st
+[ $st -eq 0 ] || sed 's/^/#   /' "$W/status.out"
+j=$("$CTL" -c "$W/m.conf" status --json 2>&1)
+[ "$(echo "$j" | jq -c '[.running, .recipients.judged, .recipients.by_path["mta-sts"], .rcpt_wait.count]')" = "[true,6,3,9]" ]
+ok "mtasts-ctl status --json: running, 6 judged, 3 mta-sts, 9 waits" $?
+
+# ---- what else a client may ask ----------------------------------------------
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")
+ok "GET / answers 404 ($code)" "$([ "$code" = 404 ]; echo $?)"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics/../etc/passwd")
+ok "another path answers 404 ($code)" "$([ "$code" = 404 ]; echo $?)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x=1 "$URL")
+ok "POST answers 405 ($code)" "$([ "$code" = 405 ]; echo $?)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "$URL")
+ok "HEAD answers 200 ($code)" "$([ "$code" = 200 ]; echo $?)"
+rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$MPID/status")
+while IFS= read -r line; do
+    case $line in
+        "ok - "*) ok "${line#ok - }" 0 ;;
+        "not ok - "*) ok "${line#not ok - }" 1 ;;
+        *) echo "$line" ;;
+    esac
+done < <(python3 "$HERE/metrics_client.py" abuse 127.0.0.1 "$PORT" 2>&1)
+rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$MPID/status")
+ok "resident memory grew by less than 8 MB ($rss0 kB -> $rss1 kB)" \
+    "$([ $((rss1 - rss0)) -lt 8192 ]; echo $?)"
+
+# ---- reloads -------------------------------------------------------------------
+kill -HUP "$MPID"
+for ((i = 0; i < 50; i++)); do
+    curl -s -o "$W/s2" "$URL"
+    [ "$(value "$W/s2" 'mtasts_reloads_total{result="applied"}')" = 1 ] && break
+    sleep 0.1
+done
+ok "a reload is counted" "$([ "$(value "$W/s2" 'mtasts_reloads_total{result="applied"}')" = 1 ]; echo $?)"
+echo "bogus_option = 1" >>"$W/m.conf"
+kill -HUP "$MPID"
+for ((i = 0; i < 50; i++)); do
+    curl -s -o "$W/s3" "$URL"
+    [ "$(value "$W/s3" 'mtasts_reloads_total{result="refused"}')" = 1 ] && break
+    sleep 0.1
+done
+ok "a refused reload is counted" "$([ "$(value "$W/s3" 'mtasts_reloads_total{result="refused"}')" = 1 ]; echo $?)"
+promtool_ok "$W/s3" "the page after the reloads is valid"
+
+kill -0 "$MPID" 2>/dev/null
+ok "the milter still runs" $?
+kill -TERM "$MPID"
+wait "$MPID"
+ok "it stops on SIGTERM with status 0" $?
+MPID=
+sed -i '/^bogus_option/d' "$W/m.conf"
+out=$("$CTL" -c "$W/m.conf" status 2>&1)
+rc=$?
+echo "$out" | grep -q '^mtasts-milter is not running' && [ $rc -eq 3 ]
+ok "mtasts-ctl status with the milter stopped says it is not running (exit $rc)" $?
+[ "$fails" -eq 0 ] || sed 's/^/# log: /' "$W/m.log" | tail -40
+exit $((fails > 0))
