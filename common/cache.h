@@ -101,7 +101,7 @@
 #include "policy.h"
 #include "status.h"
 
-#define CACHE_SCHEMA_VERSION 4
+#define CACHE_SCHEMA_VERSION 5
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
 /* The latest time a row may hold: 9999-12-31T23:59:59Z; the earliest is 0. */
@@ -299,10 +299,10 @@ enum cache_status cache_data_version(struct cache *c, int64_t *version, struct m
  * The SQL layer only moves the values (struct cache_val, cache_row.h);
  * probecache.c encodes and checks them, in this column order.
  */
-#define CACHE_TLS_PROBE_NCOLS 17
+#define CACHE_TLS_PROBE_NCOLS 18
 #define CACHE_TLS_PROBE_COLUMNS                                                                    \
     "host, address, port, status, grade, rfc8461, tls, reason, protocol, cipher, cert_names,"     \
-    " cert_not_after, probed_at, expires_at, dane, dane_detail, tlsa"
+    " cert_not_after, probed_at, expires_at, dane, dane_detail, tlsa, pkix"
 struct cache_val;
 typedef void (*cache_vals_fn)(const struct cache_val *v, void *arg);
 

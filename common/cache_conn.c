@@ -56,6 +56,8 @@ static const char *const migrations[] = {
     "ALTER TABLE tls_probes ADD COLUMN dane TEXT;"
     "ALTER TABLE tls_probes ADD COLUMN dane_detail TEXT;"
     "ALTER TABLE tls_probes ADD COLUMN tlsa TEXT;",
+    /* 5: WebPKI judged beside DANE (probecache.h, pkix); NULL in older rows. */
+    "ALTER TABLE tls_probes ADD COLUMN pkix INTEGER;",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
@@ -106,7 +108,7 @@ static const char *const stmt_sql[ST_N] = {
                   " dnssec=excluded.dnssec WHERE excluded.fetched_at >= mx_sets.fetched_at",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_PUT_TLS_PROBE] = "INSERT OR REPLACE INTO tls_probes (" CACHE_TLS_PROBE_COLUMNS ") VALUES"
-                         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+                         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
     [ST_GET_TLS_PROBES] = "SELECT " CACHE_TLS_PROBE_COLUMNS " FROM tls_probes"
                           " WHERE host = ?1 AND port = ?2 ORDER BY address LIMIT ?3",
     [ST_PURGE_TLS_PROBES] = "DELETE FROM tls_probes WHERE expires_at < ?1",

@@ -32,6 +32,7 @@ probecache_row_from(const struct tlsprobe_result *r, const struct tlsprobe_grade
     out->status = r->status;
     out->grade = g->grade;
     out->rfc8461 = g->rfc8461;
+    out->pkix = g->pkix;
     out->tls = g->tls;
     copy_cut(out->reason, sizeof(out->reason),
              r->reason[0] != '\0' ? r->reason : g->n > 0 ? g->reasons[0] : "");
@@ -141,6 +142,7 @@ probecache_put(struct cache *c, const struct probecache_row *row, struct mts_err
     text_val(&v[14], tlsa_dane_name(row->dane));
     text_val(&v[15], row->dane_detail);
     text_val(&v[16], row->tlsa);
+    int_val(&v[17], row->pkix);
     return cache_put_tls_probe(c, v, err);
 }
 
@@ -208,6 +210,24 @@ decode_dane(const struct cache_val *v, struct probecache_row *r)
            get_text(&v[16], r->tlsa, sizeof(r->tlsa), true);
 }
 
+/*
+ * A row written before schema 5 has no pkix (NULL). Without DANE the
+ * probe's rfc8461 was WebPKI's; a DANE row (verified or failed) did not
+ * judge WebPKI: not known to be valid, so false until the next probe.
+ */
+static bool
+decode_pkix(const struct cache_val *v, struct probecache_row *r)
+{
+    if (v[17].type == CACHE_VAL_NULL) {
+        r->pkix = r->rfc8461 && !tlsa_dane_applies(r->dane);
+        return true;
+    }
+    if (v[17].type != CACHE_VAL_INT)
+        return false;
+    r->pkix = v[17].i != 0;
+    return true;
+}
+
 static bool
 decode(const struct cache_val *v, struct probecache_row *r)
 {
@@ -238,7 +258,7 @@ decode(const struct cache_val *v, struct probecache_row *r)
            get_text(&v[9], r->cipher, sizeof(r->cipher), false) &&
            get_text(&v[10], r->cert_names, sizeof(r->cert_names), true) &&
            get_int(&v[11], &r->cert_not_after) && get_int(&v[12], &r->probed_at) &&
-           get_int(&v[13], &r->expires_at) && decode_dane(v, r);
+           get_int(&v[13], &r->expires_at) && decode_dane(v, r) && decode_pkix(v, r);
 }
 
 struct get_ctx {
@@ -334,4 +354,9 @@ probecache_summarise(const struct probecache_row *rows, size_t n, struct probeca
     out->grade = worst != NULL ? worst->grade : TLSPROBE_GRADE_UNKNOWN;
     out->rfc8461 = worst != NULL && worst->rfc8461;
     out->tls = worst != NULL && worst->tls;
+    /* WebPKI holds for the host only if it holds at every judged address. */
+    out->pkix = worst != NULL && worst->pkix;
+    for (size_t i = 0; i < n && out->pkix; i++)
+        if (rows[i].grade != TLSPROBE_GRADE_UNKNOWN && !rows[i].pkix)
+            out->pkix = false;
 }

@@ -26,7 +26,9 @@
  *	probecache_summarise folds a host's rows into one judgement: the
  *	worst grade among the addresses that could be judged (an address
  *	graded unknown counts only when no address could be judged, since the
- *	sending MTA tries the next address), and the earliest expiry.
+ *	sending MTA tries the next address), and the earliest expiry; pkix
+ *	(WebPKI-valid whatever DANE said) holds only when it holds at every
+ *	judged address.
  *
  * DIAGNOSTICS
  *	probecache_put / probecache_get return a cache_status with a sentence
@@ -59,7 +61,10 @@ struct probecache_row {
     int port;
     enum tlsprobe_status status;
     enum tlsprobe_grade_word grade;
-    bool rfc8461;  /* RFC 8461 §4.2 + TLS 1.2+ */
+    bool rfc8461;  /* RFC 8461 §4.2 + TLS 1.2+ (with DANE: DANE's verification) */
+    bool pkix;     /* TLS 1.2+ and WebPKI-valid for the host, whatever DANE said
+                      (tlsprobe_grade.pkix); a row from before schema 5: rfc8461
+                      without DANE, false with it (not known) */
     bool tls;      /* STARTTLS with TLS 1.2+ */
     char reason[PROBECACHE_REASON_MAX];
     char protocol[16];
@@ -79,6 +84,7 @@ struct probecache_row {
 struct probecache_host {
     enum tlsprobe_grade_word grade;
     bool rfc8461, tls;
+    bool pkix;                          /* the worst row's, and every judged row's */
     const struct probecache_row *worst; /* the row the grade comes from (DANE:
                                            a failed lookup or match first) */
     int64_t probed_at, expires_at;      /* oldest probe, earliest expiry */

@@ -108,6 +108,8 @@ struct probes_host {
     enum probes_state state;
     enum tlsprobe_grade_word grade; /* the worst judged address (probecache.h) */
     bool rfc8461, tls;
+    bool pkix; /* WebPKI-valid at every judged address, whatever DANE said
+                  (probecache.h); equals rfc8461 for a host without DANE */
     char address[PROBECACHE_ADDRESS_MAX]; /* the address the grade comes from */
     enum tlsprobe_status status;
     bool not_routable; /* no address a probe may connect to (probeconf.h): not probed */

@@ -321,6 +321,7 @@ probes_fill_host(const struct probecache_host *sum, struct probes_host *res)
     res->state = PROBES_KNOWN;
     res->grade = sum->grade;
     res->rfc8461 = sum->rfc8461;
+    res->pkix = sum->pkix;
     res->tls = sum->tls;
     res->status = sum->worst->status;
     snprintf(res->address, sizeof(res->address), "%s", sum->worst->address);

@@ -31,13 +31,16 @@
  *	caller's deadline (CLOCK_MONOTONIC, absolute; see clock.h): sockets
  *	are non-blocking and every wait is a poll() recomputed from it.
  *	DANE (RFC 7672): when o->tlsa holds usable records, OpenSSL's DANE
- *	verification replaces WebPKI's: SNI is the TLSA base domain, DANE-EE(3)
+ *	verification replaces WebPKI's for the status: SNI is the TLSA base domain, DANE-EE(3)
  *	matches the leaf without any name or date check (§3.1.1), DANE-TA(2)
  *	needs a chain to the matching certificate with a name matching the
  *	base domain or the MX host (§3.2.2) and valid dates. The chain facts
  *	(chain_valid, chain_flags) are then DANE's; name_match stays the
  *	WebPKI DNS-ID check, shown only. A failure is TLSPROBE_UNTRUSTED with
- *	a reason starting "tlsa-invalid" (RFC 8460's word).
+ *	a reason starting "tlsa-invalid" (RFC 8460's word). WebPKI is then
+	judged apart, on the chain the server sent, with the same store and
+	the MX host's name (pkix_valid): a route enforcing MTA-STS alone
+	(Postfix "secure match=") delivers only on it.
  *	Thread-safe: each call has its own SSL_CTX, socket and buffers; no
  *	state is shared but OpenSSL's own.
  *
@@ -183,6 +186,12 @@ struct tlsprobe_result {
     int dane_depth;                /* chain depth of the matching certificate, -1: none */
     char dane_match[16];           /* the matching record's "usage selector mtype" */
     char dane_base[TLSPROBE_HOST_MAX + 1]; /* the TLSA base domain: SNI */
+    /* WebPKI (RFC 8461 §4.2) whatever DANE said: the chain the server sent
+     * verifies to ca_file (or the system store), unexpired, and a DNS-ID
+     * matches mx_host. Without DANE: chain_valid && name_match. With DANE
+     * it is judged apart (X509_verify_cert on the peer's chain), because a
+     * route that enforces MTA-STS but not DANE delivers by WebPKI alone. */
+    bool pkix_valid;
 };
 
 /*
@@ -223,7 +232,10 @@ enum tlsprobe_grade_word {
 
 struct tlsprobe_grade {
     enum tlsprobe_grade_word grade;
-    bool rfc8461;  /* RFC 8461 §4.2 + TLS 1.2+: an enforcing sender delivers */
+    bool rfc8461;  /* RFC 8461 §4.2 + TLS 1.2+: an enforcing sender delivers
+                      (with DANE: DANE's verification, see DANE above) */
+    bool pkix;     /* TLS 1.2+ and pkix_valid: WebPKI alone, whatever DANE
+                      said (without DANE it equals rfc8461) */
     bool tls;      /* STARTTLS with TLS 1.2+ (require=tls) */
     bool floor;    /* the NIST SP 800-52r2 floor above */
     size_t n;      /* reasons, worst first; "" never */

@@ -200,6 +200,8 @@ tlsprobe_read_session(SSL *ssl, struct tlsprobe_result *r)
     if ((leaf = SSL_get0_peer_certificate(ssl)) != NULL)
         read_leaf(leaf, r);
     r->chain_valid = r->cert_present && r->chain_flags == 0;
+    /* WebPKI's verdict; tlsprobe_dane_read judges it apart under DANE. */
+    r->pkix_valid = r->chain_valid && r->name_match;
 }
 
 /* The names of the certificate, for a "wrong name" sentence. */

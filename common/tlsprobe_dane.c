@@ -90,6 +90,39 @@ chain_word(long v)
     }
 }
 
+/*
+ * RFC 8461 §4.2 on a DANE probe: the chain the server sent, verified by
+ * WebPKI with the probe's own store (ca_file or the system store) for the
+ * MX host's name, as a route that enforces MTA-STS but not DANE (Postfix
+ * "secure match=") will verify it. The name must pass both OpenSSL's host
+ * check (no subject CN, no partial wildcard) and mxmatch's DNS-ID rule
+ * (name_match), the one a non-DANE probe uses.
+ */
+static bool
+pkix_valid(SSL *ssl, const struct tlsprobe_result *r)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    X509_STORE_CTX *xs;
+    X509_VERIFY_PARAM *vp;
+    bool ok = false;
+
+    if (leaf == NULL || store == NULL || !r->name_match || (xs = X509_STORE_CTX_new()) == NULL)
+        return false;
+    if (X509_STORE_CTX_init(xs, store, leaf, chain) == 1 &&
+        X509_STORE_CTX_set_default(xs, "ssl_server") == 1 &&
+        (vp = X509_STORE_CTX_get0_param(xs)) != NULL) {
+        X509_VERIFY_PARAM_set_depth(vp, TLSPROBE_VERIFY_DEPTH);
+        X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                                X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+        ok = X509_VERIFY_PARAM_set1_host(vp, r->mx_host, 0) == 1 && X509_verify_cert(xs) == 1;
+    }
+    X509_STORE_CTX_free(xs);
+    ERR_clear_error();
+    return ok;
+}
+
 void
 tlsprobe_dane_read(SSL *ssl, struct tlsprobe_result *r)
 {
@@ -101,6 +134,7 @@ tlsprobe_dane_read(SSL *ssl, struct tlsprobe_result *r)
 
     if (!r->dane_active)
         return;
+    r->pkix_valid = pkix_valid(ssl, r);
     v = SSL_get_verify_result(ssl);
     depth = SSL_get0_dane_authority(ssl, NULL, NULL);
     r->dane_depth = depth;

@@ -208,6 +208,8 @@ tlsprobe_grade(const struct tlsprobe_result *r, struct tlsprobe_grade *g)
     /* With DANE the chain is DANE's and names are its business (§3.1.1). */
     cert_ok = r->cert_present && r->chain_valid && (r->dane_active || r->name_match);
     g->rfc8461 = cert_ok;
+    /* WebPKI alone, for a route that enforces MTA-STS but not DANE. */
+    g->pkix = r->dane_active ? r->cert_present && r->pkix_valid : cert_ok;
     if (!cert_ok)
         add(g, "certificate does not validate for %s (%s): %s", r->mx_host,
             tlsprobe_status_name(r->status), r->reason);
@@ -240,6 +242,9 @@ tlsprobe_grade(const struct tlsprobe_result *r, struct tlsprobe_grade *g)
     else if (cert_ok)
         add(g, "%s %s, certificate valid for %s, %ld days left", r->protocol, r->cipher,
             r->mx_host, r->days_left);
+    if (cert_ok && r->dane_active && !g->pkix)
+        add(g, "note: not valid for %s by WebPKI (a route enforcing MTA-STS without DANE "
+            "would not deliver)", r->mx_host);
     if (cert_ok && !r->dane_active && r->days_left < TLSPROBE_EXPIRY_WARN_DAYS)
         add(g, "note: the certificate expires in under %d days (%ld days left)",
             TLSPROBE_EXPIRY_WARN_DAYS, r->days_left);

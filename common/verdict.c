@@ -100,6 +100,30 @@ host_tls(const struct verdict_facts *f, size_t i)
 }
 
 /*
+ * MTA-STS's view of a host (enforce_tls): a host DANE verified passes only
+ * when the route enforces DANE or its certificate is also valid by WebPKI.
+ * A route that enforces MTA-STS only verifies by WebPKI (Postfix "secure
+ * match=" replaces its dane level) and will not deliver there. (A route
+ * that enforces neither fails later, naming the route.)
+ */
+static bool
+dane_only(const struct verdict_facts *f, size_t i)
+{
+    const struct probes_host *h = &f->probe[i];
+
+    return h->state == PROBES_KNOWN && tlsa_dane_applies(h->dane) && h->rfc8461 && !h->pkix &&
+           f->route_enforces && !f->route_enforces_dane;
+}
+
+static enum verdict_tls
+host_tls_sts(const struct verdict_facts *f, size_t i)
+{
+    enum verdict_tls t = host_tls(f, i);
+
+    return t == VERDICT_TLS_VERIFIED && dane_only(f, i) ? VERDICT_TLS_UNVERIFIED : t;
+}
+
+/*
  * "mx.example: certificate expired (certificate-expired)" for the reply:
  * the host and a fixed word (probeword.h), never what the server sent.
  * The probe's own account, "mx.example [192.0.2.1]: grade: reason", goes
@@ -113,6 +137,15 @@ host_why(const struct verdict_facts *f, size_t i, struct verdict *v, char *out, 
 
     if (strcmp(f->mx[i], ".") == 0) {
         mts_text_set(out, outsz, "a null MX (RFC 7505): the domain accepts no mail");
+        return;
+    }
+    if (dane_only(f, i)) {
+        mts_text_set(out, outsz, "%s: certificate-not-trusted (DANE-verified, but not valid "
+                     "by WebPKI and the route enforces MTA-STS only)", f->mx[i]);
+        mts_text_set(v->detail, sizeof(v->detail), "%s%s%s%s: DANE %s (%s), not WebPKI-valid: %s",
+                     f->mx[i], h->address[0] ? " [" : "", h->address,
+                     h->address[0] ? "]" : "", tlsa_dane_name(h->dane), h->dane_detail,
+                     f->route ? f->route : "(unknown route)");
         return;
     }
     if (h->state == PROBES_KNOWN && tlsa_dane_applies(h->dane)) {
@@ -231,7 +264,7 @@ enforce_tls(const struct rules_rule *r, const struct verdict_facts *f, struct ve
 
         if (!status_result_mx_allows(f->status, f->mx[i]))
             continue;
-        t = host_tls(f, i);
+        t = host_tls_sts(f, i);
         if (t == VERDICT_TLS_VERIFIED) {
             out->tls = VERDICT_TLS_VERIFIED;
             return true;

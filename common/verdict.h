@@ -52,10 +52,15 @@
  *	(route_enforces_dane): else it is a failure (fail=) naming the route
  *	("the route smtp:x does not enforce DANE"), unless the domain has an
  *	MTA-STS enforce policy whose matching MX hosts and route pass on
- *	their own (then MTA-STS authenticates the path; the probe of a DANE
- *	host verifies by DANE alone, so its WebPKI standing is not known: see
- *	mtasts-milter(8), DANE). An enforce domain whose route does not
- *	enforce MTA-STS passes when DANE decided and the route enforces DANE.
+ *	their own (then MTA-STS authenticates the path). For MTA-STS a
+ *	host DANE verified passes only when the route enforces DANE or the
+ *	probe found its certificate WebPKI-valid too (probes_host.pkix): a
+ *	route enforcing MTA-STS only verifies by WebPKI (Postfix "secure
+ *	match="), so a self-signed DANE-EE host is a failure there (fail=,
+ *	"mx: certificate-not-trusted (DANE-verified, but not valid by WebPKI
+ *	and the route enforces MTA-STS only)"). An enforce domain whose
+ *	route does not enforce MTA-STS passes when DANE decided and the
+ *	route enforces DANE.
  *	require=none ignores DANE;
  *	require=tls needs only encryption, and a DANE host whose records did
  *	not match still offers it.

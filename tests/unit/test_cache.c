@@ -831,6 +831,28 @@ test_migrate_3_to_4_keeps_probe_rows(void **state)
     assert_int_equal(rows[0].grade, TLSPROBE_GRADE_GOOD);
     assert_int_equal(rows[0].dane, TLSA_DANE_NONE);
     assert_string_equal(rows[0].tlsa, "");
+    /* Schema 5: a row without DANE from before it was WebPKI's (pkix = rfc8461). */
+    assert_true(rows[0].pkix);
+    /* A DANE row from before schema 5 (pkix NULL) did not judge WebPKI:
+     * not known to be valid. */
+    raw_exec(path, "UPDATE tls_probes SET dane = 'verified', dane_detail = '3 1 1'");
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 1);
+    assert_true(rows[0].rfc8461);
+    assert_false(rows[0].pkix);
+    /* Written by this schema, it round-trips. */
+    rows[0].pkix = true;
+    assert_int_equal(probecache_put(c, &rows[0], &err), CACHE_OK);
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_true(rows[0].pkix);
+    assert_int_equal(raw_int(path, "SELECT pkix FROM tls_probes"), 1);
+    /* Not an integer: the row is invalid (rows are untrusted). */
+    raw_exec(path, "UPDATE tls_probes SET pkix = 'yes'");
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(n_bad, 1);
+    raw_exec(path, "UPDATE tls_probes SET pkix = 1");
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
     /* A row of schema 4 keeps its DANE fields. */
     rows[0].dane = TLSA_DANE_FAILED;
     snprintf(rows[0].dane_detail, sizeof(rows[0].dane_detail), "tlsa-invalid: no match");

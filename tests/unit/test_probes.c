@@ -146,12 +146,15 @@ fake_probe(void *arg, const char *host, const char *address, int port,
     r->status = TLSPROBE_OK;
     r->chain_valid = true;
     r->name_match = true;
+    r->pkix_valid = true;
     if (tlsa != NULL && tlsa->state == TLSA_SECURE && tlsa->n_usable > 0) {
         /* What tlsprobe_dane_read leaves: DANE replaces the WebPKI chain. */
         r->dane_active = true;
         if (strncmp(host, "daneok", 6) == 0) {
             r->dane = TLSA_DANE_VERIFIED;
             snprintf(r->dane_match, sizeof(r->dane_match), "3 1 1");
+            /* "daneok" alone: a self-signed DANE-EE host (not WebPKI-valid) */
+            r->pkix_valid = strstr(host, "pkix") != NULL;
         } else {
             r->dane = TLSA_DANE_FAILED;
             r->chain_valid = false;
@@ -290,9 +293,13 @@ dane_outcomes_kept_with_the_probe(void **state)
     assert_int_equal(h.dane, TLSA_DANE_VERIFIED);
     assert_string_equal(h.dane_detail, "3 1 1");
     assert_true(h.rfc8461);
+    assert_false(h.pkix); /* DANE verified it; WebPKI did not */
     assert_int_equal(h.grade, TLSPROBE_GRADE_GOOD);
     /* The TLSA TTL (1 h) bounds the row's life below probe_ttl. */
     assert_int_equal(h.expires_at, t0 + 3600);
+    get_known(p, "daneokpkix.net-1.example", &h);
+    assert_int_equal(h.dane, TLSA_DANE_VERIFIED);
+    assert_true(h.rfc8461 && h.pkix);
     get_known(p, "danebad.net-1.example", &h);
     assert_int_equal(h.dane, TLSA_DANE_FAILED);
     assert_false(h.rfc8461); /* a WebPKI-valid chain does not rescue it */
@@ -300,6 +307,7 @@ dane_outcomes_kept_with_the_probe(void **state)
     get_known(p, "danepkix.net-1.example", &h);
     assert_int_equal(h.dane, TLSA_DANE_UNUSABLE);
     assert_true(h.rfc8461);
+    assert_true(h.pkix); /* no DANE: WebPKI's rfc8461 */
     get_known(p, "tlsafail.net-1.example", &h);
     assert_int_equal(h.dane, TLSA_DANE_LOOKUP_FAILED);
     assert_non_null(strstr(h.dane_detail, "dnssec-invalid"));
@@ -818,12 +826,39 @@ rows_shared_through_the_cache(void **state)
     rmdir(dir);
 }
 
+/* A host is WebPKI-valid only if every judged address is: the MTA may
+ * use any of them (an address that could not be judged does not count). */
+static void
+summary_pkix_needs_every_judged_address(void **state)
+{
+    struct probecache_row rows[3];
+    struct probecache_host sum;
+
+    (void)state;
+    memset(rows, 0, sizeof(rows));
+    for (size_t i = 0; i < 3; i++) {
+        rows[i].grade = TLSPROBE_GRADE_GOOD;
+        rows[i].rfc8461 = rows[i].pkix = rows[i].tls = true;
+        rows[i].dane = TLSA_DANE_VERIFIED;
+    }
+    rows[2].grade = TLSPROBE_GRADE_UNKNOWN;
+    rows[2].rfc8461 = rows[2].pkix = rows[2].tls = false;
+    probecache_summarise(rows, 3, &sum);
+    assert_true(sum.rfc8461);
+    assert_true(sum.pkix);
+    rows[1].pkix = false; /* a self-signed DANE-EE address among them */
+    probecache_summarise(rows, 3, &sum);
+    assert_true(sum.rfc8461);
+    assert_false(sum.pkix);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_ask_is_unknown_then_known),
         cmocka_unit_test(dane_outcomes_kept_with_the_probe),
+        cmocka_unit_test(summary_pkix_needs_every_judged_address),
         cmocka_unit_test(success_and_failure_ttls),
         cmocka_unit_test(refresh_before_expiry_of_hosts_in_use),
         cmocka_unit_test(one_probe_in_flight_per_host),

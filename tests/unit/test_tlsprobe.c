@@ -509,6 +509,61 @@ dane_probe(const char *behaviour, const char *host, const struct tlsa_set *t,
     tlsprobe_grade(r, g);
 }
 
+static bool
+has_reason(const struct tlsprobe_grade *g, const char *what)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strstr(g->reasons[i], what) != NULL)
+            return true;
+    return false;
+}
+
+/* WebPKI judged beside DANE (pkix_valid): a route that enforces MTA-STS
+ * but not DANE (Postfix "secure match=") delivers only on it. */
+static void
+test_dane_pkix(void **state)
+{
+    struct tlsprobe_result *r = unit_alloc(sizeof(*r));
+    struct tlsprobe_grade g;
+    struct tlsa_set *t = unit_alloc(sizeof(*t));
+
+    (void)state;
+    /* A self-signed DANE-EE host: DANE verifies, WebPKI does not. */
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "selfsigned.pem", "mx.selfsigned.test");
+    dane_probe("selfsigned", "mx.selfsigned.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_true(g.rfc8461);
+    assert_false(r->pkix_valid);
+    assert_false(g.pkix);
+    assert_true(has_reason(&g, "not valid for mx.selfsigned.test by WebPKI"));
+    /* A CA-signed certificate for the name whose key the record names: both. */
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "good.pem", "mx.good.test");
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_true(r->pkix_valid);
+    assert_true(g.pkix);
+    /* DANE-TA 2 1 0 on the trusted CA: both as well. */
+    tlsa_of_m(t, TLSA_USAGE_DANE_TA, 0, "ca.pem", "mx.good.test");
+    dane_probe("good", "mx.good.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_true(g.pkix);
+    /* DANE-EE ignores names and dates; WebPKI does not. */
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "wrongname.pem", "mx.elsewhere.test");
+    dane_probe("wrongname", "mx.elsewhere.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_false(g.pkix);
+    tlsa_of(t, TLSA_USAGE_DANE_EE, "expired.pem", "mx.expired.test");
+    dane_probe("expired", "mx.expired.test", t, r, &g);
+    assert_int_equal(r->dane, TLSA_DANE_VERIFIED);
+    assert_false(g.pkix);
+    /* Without DANE, pkix is what rfc8461 judges. */
+    dane_probe("good", "mx.good.test", NULL, r, &g);
+    assert_false(r->dane_active);
+    assert_true(g.rfc8461 && g.pkix);
+    dane_probe("selfsigned", "mx.selfsigned.test", NULL, r, &g);
+    assert_false(g.rfc8461 || g.pkix);
+}
+
 /* RFC 7672 §3.1.1: DANE-EE authenticates the leaf's key alone: a
  * self-signed certificate, a wrong name and an expired certificate all
  * verify when the key matches; §3.1 WebPKI does not rescue a mismatch. */
@@ -697,6 +752,7 @@ static const struct CMUnitTest singles[] = {
     cmocka_unit_test(test_names),
     cmocka_unit_test(test_threads),
     cmocka_unit_test(test_dane),
+    cmocka_unit_test(test_dane_pkix),
     cmocka_unit_test(test_never_mail),
 };
 

@@ -984,6 +984,8 @@ enum probe_fact { P_GOOD, P_UNVERIFIED, P_NOTLS, P_NOT_YET, P_UNREACHABLE, P_PRI
                    * grade is DANE's), no record matched a WebPKI-valid chain,
                    * the TLSA lookup failed, only PKIX-usage records */
                   P_DANE_OK, P_DANE_BAD, P_TLSA_FAIL, P_DANE_UNUSABLE,
+                  /* DANE verified and the chain WebPKI-valid for the name too */
+                  P_DANE_OK_PKIX,
                   /* not probed yet, its TLSA records say DANE applies
                    * (facts.dane_expected: the first message) */
                   P_NOT_YET_DANE };
@@ -1132,7 +1134,7 @@ fill_probe(struct probes_host *h, enum probe_fact p)
     switch (p) {
     case P_GOOD:
         h->grade = TLSPROBE_GRADE_GOOD;
-        h->rfc8461 = h->tls = true;
+        h->rfc8461 = h->pkix = h->tls = true;
         break;
     case P_UNVERIFIED:
         h->grade = TLSPROBE_GRADE_UNVERIFIED;
@@ -1164,8 +1166,10 @@ fill_probe(struct probes_host *h, enum probe_fact p)
         snprintf(h->address, sizeof(h->address), "%s", "");
         break;
     case P_DANE_OK:
+    case P_DANE_OK_PKIX:
         h->grade = TLSPROBE_GRADE_GOOD;
         h->rfc8461 = h->tls = true;
+        h->pkix = p == P_DANE_OK_PKIX; /* P_DANE_OK: a self-signed DANE-EE host */
         h->dane = TLSA_DANE_VERIFIED;
         snprintf(h->dane_detail, sizeof(h->dane_detail), "3 1 1");
         break;
@@ -1179,13 +1183,13 @@ fill_probe(struct probes_host *h, enum probe_fact p)
         break;
     case P_TLSA_FAIL:
         h->grade = TLSPROBE_GRADE_GOOD;
-        h->rfc8461 = h->tls = true;
+        h->rfc8461 = h->pkix = h->tls = true;
         h->dane = TLSA_DANE_LOOKUP_FAILED;
         snprintf(h->dane_detail, sizeof(h->dane_detail), "dnssec-invalid: SERVFAIL");
         break;
     case P_DANE_UNUSABLE:
         h->grade = TLSPROBE_GRADE_GOOD;
-        h->rfc8461 = h->tls = true;
+        h->rfc8461 = h->pkix = h->tls = true;
         h->dane = TLSA_DANE_UNUSABLE;
         break;
     }
@@ -1318,9 +1322,29 @@ static const struct dane_route_case dane_route_cases[] = {
     { "no MTA-STS, DANE verified, no DANE route, fail=reject: reject",
       "rcpt=* require=mta-sts fail=reject", STATUS_ABSENT, { MX_OK }, { P_DANE_OK }, false,
       false, false, VERDICT_REJECT, VERDICT_FAIL, "does not enforce DANE" },
-    { "enforce, DANE verified, MTA-STS route only: MTA-STS authenticates", NULL,
-      STATUS_ENFORCE, { MX_OK }, { P_DANE_OK }, true, false, false, VERDICT_TAG, VERDICT_PASS,
-      "MTA-STS enforce" },
+    /* The route verifies by WebPKI alone (Postfix "secure match="): a
+     * self-signed DANE-EE host is deferred there, so here too. */
+    { "enforce, DANE verified but not WebPKI-valid, MTA-STS route only: defer", NULL,
+      STATUS_ENFORCE, { MX_OK }, { P_DANE_OK }, true, false, false, VERDICT_DEFER,
+      VERDICT_FAIL, MX_OK ": certificate-not-trusted (DANE-verified, but not valid by WebPKI "
+      "and the route enforces MTA-STS only)" },
+    { "enforce, DANE verified and WebPKI-valid, MTA-STS route only: MTA-STS authenticates",
+      NULL, STATUS_ENFORCE, { MX_OK }, { P_DANE_OK_PKIX }, true, false, false, VERDICT_TAG,
+      VERDICT_PASS, "MTA-STS enforce" },
+    { "enforce, DANE verified not WebPKI, fail=reject, MTA-STS route: reject",
+      "rcpt=* require=mta-sts fail=reject", STATUS_ENFORCE, { MX_OK }, { P_DANE_OK }, true,
+      false, false, VERDICT_REJECT, VERDICT_FAIL, "certificate-not-trusted (DANE-verified" },
+    { "enforce, DANE verified not WebPKI, other MX WebPKI-valid: pass", NULL, STATUS_ENFORCE,
+      { MX_OK, MX_OTHER }, { P_DANE_OK, P_GOOD }, true, false, false, VERDICT_TAG,
+      VERDICT_PASS, "MTA-STS enforce" },
+    { "enforce, DANE verified not WebPKI, both routes: DANE suffices", NULL, STATUS_ENFORCE,
+      { MX_OK }, { P_DANE_OK }, true, true, false, VERDICT_TAG, VERDICT_PASS, NULL },
+    { "enforce, DANE failed though WebPKI-valid, MTA-STS route: the DANE gate holds", NULL,
+      STATUS_ENFORCE, { MX_OK }, { P_DANE_BAD }, true, false, false, VERDICT_DEFER,
+      VERDICT_FAIL, "DANE failed" },
+    { "REQUIRETLS, enforce, DANE verified not WebPKI, MTA-STS route: refused", NULL,
+      STATUS_ENFORCE, { MX_OK }, { P_DANE_OK }, true, false, true, VERDICT_REJECT, VERDICT_FAIL,
+      "certificate-not-trusted" },
     { "enforce, DANE verified, DANE route only: DANE authenticates", NULL, STATUS_ENFORCE,
       { MX_OK }, { P_DANE_OK }, false, true, false, VERDICT_TAG, VERDICT_PASS,
       "route enforces DANE" },
