@@ -10,6 +10,9 @@
 #   danebad.test     TLSA does not match a WebPKI-valid certificate: 450 naming DANE
 #   danefail.test    the TLSA lookup SERVFAILs: the host is unusable, 450
 #   stsdanebad.test  MTA-STS enforce, WebPKI passes, TLSA mismatch: 450 (RFC 8461 §2)
+#   stsdaneee.test   MTA-STS enforce, its MX the self-signed DANE-EE server:
+#                    accepted, the route (smtp) enforcing DANE; its probe row
+#                    says DANE verified, WebPKI not (pkix = 0)
 #   danepkix.test    only PKIX-usage records: no DANE, accepted, not required
 #   daneinsecure.test  TLSA in an unsigned zone: ignored, accepted
 # Then mtasts-ctl check --json per domain: the TLSA records, their DNSSEC
@@ -90,14 +93,14 @@ ok() {
     if [ "$2" -eq 0 ]; then echo "ok $N - $1"; else echo "not ok $N - $1"; FAILS=$((FAILS + 1)); fi
 }
 
-HOSTS="mx.daneee.test mx.daneta.test mx.danebad.test mx.danefail.test mx.danepkix.test mx2.insecure.test mx.stsdane.test mx.stsdanebad.test"
+HOSTS="mx.daneee.test mx.daneta.test mx.danebad.test mx.danefail.test mx.danepkix.test mx2.insecure.test mx.stsdane.test mx.stsdanebad.test mx.stsdaneee.test"
 # The first message to each, fresh cache: a host's TLSA records say DANE
 # applies before its probe ends, and the RCPT waits for that probe.
 client dane-first
 # Every host's row is in the cache (written after memory) before the rest.
 for ((i = 0; i < 100; i++)); do
     have=$(sqlite3 "$W/dane.sqlite" "SELECT COUNT(DISTINCT host) FROM tls_probes" 2>/dev/null || echo 0)
-    [ "${have:-0}" -ge 8 ] && break
+    [ "${have:-0}" -ge 9 ] && break
     sleep 0.2
 done
 client dane
@@ -106,6 +109,10 @@ row() { sqlite3 "$W/dane.sqlite" "SELECT dane FROM tls_probes WHERE host = '$1'"
     [ "$(row mx.danebad.test)" = failed ] && [ "$(row mx.danefail.test)" = lookup-failed ] &&
     [ "$(row mx.danepkix.test)" = unusable ] && [ "$(row mx2.insecure.test)" = none ]
 ok "the cache's probe rows keep the DANE outcome per host (verified, failed, lookup-failed, unusable, none)" $?
+pkix() { sqlite3 "$W/dane.sqlite" "SELECT dane, pkix FROM tls_probes WHERE host = '$1'"; }
+[ "$(pkix mx.stsdaneee.test)" = "verified|0" ] && [ "$(pkix mx.stsdane.test)" = "verified|1" ] &&
+    [ "$(pkix mx.danepkix.test)" = "unusable|1" ]
+ok "the probe rows judge WebPKI beside DANE: self-signed DANE-EE pkix=0, DANE on a WebPKI certificate pkix=1" $?
 grep -q "probe mx.danebad.test\[127.0.50.32\]:25: unverified: DANE: tlsa-invalid" "$W/dane.log"
 ok "the probe log names the DANE failure (tlsa-invalid)" $?
 stop_milter

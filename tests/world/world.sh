@@ -669,6 +669,9 @@ spki_sha256() {  # the 3 1 1 / 2 1 1 data of a certificate file
 #   danepkix.test    only PKIX-TA(0)/PKIX-EE(1) records: unusable for SMTP
 #   stsdane.test     MTA-STS enforce and a matching 3 1 1
 #   stsdanebad.test  MTA-STS enforce (WebPKI passes) and a mismatching 3 1 1
+#   stsdaneee.test   MTA-STS enforce whose policy matches its MX, the
+#                    self-signed DANE-EE server of daneee.test (3 1 1
+#                    matches; WebPKI fails): DANE verifies, MTA-STS does not
 #   daneinsecure.test  MX mx2.insecure.test: TLSA in the unsigned zone (ignored)
 #   dd01.test .. dd50.test  as stsdane.test, each its own MX host (benchmark)
 build_dane_domains() {
@@ -714,6 +717,9 @@ build_dane_domains() {
     mx_domain stsdanebad.test enforce mx.stsdanebad.test
     mxa stsdanebad.test 10 mx.stsdanebad.test "$DANEPKIX_ADDR"
     RR "_25._tcp.mx.stsdanebad.test. TLSA 3 1 1 $ee"
+    mx_domain stsdaneee.test enforce mx.stsdaneee.test
+    mxa stsdaneee.test 10 mx.stsdaneee.test "$DANEEE_ADDR"
+    RR "_25._tcp.mx.stsdaneee.test. TLSA 3 1 1 $ee"
     # bulk, as stsdane.test: dd01.test .. dd50.test (tests/bench/bench_milter.sh)
     for h in $(seq -w 1 50); do
         mx_domain "dd$h.test" enforce "mx.dd$h.test"
