@@ -14,6 +14,12 @@
 # The world's DANE servers answer STARTTLS and then refuse MAIL: "delivered"
 # means the TLS connection Postfix logged, as in test_postfix_probes.sh.
 #
+# Then the map's route (smtp_tls_policy_maps = the milter's socketmap,
+# Postfix still at dane): for stsdaneee.test (MTA-STS enforce, its MX the
+# self-signed DANE-EE server) the map answers "secure match=", WebPKI, so
+# the milter defers and Postfix with the milter off defers too; at dane
+# alone (above) both deliver, DANE-verified.
+#
 # Then the same Postfix without a dane level (may): the milter learns that
 # no transport enforces DANE and defers a DANE domain ("does not enforce
 # DANE"); dane_transports = smtp names it again; dane_transports = none
@@ -71,7 +77,8 @@ danefail.test:mx.danefail.test:defer:none
 danepkix.test:mx.danepkix.test:accept:tls
 daneinsecure.test:mx2.insecure.test:accept:tls
 stsdane.test:mx.stsdane.test:accept:verified
-stsdanebad.test:mx.stsdanebad.test:defer:none"
+stsdanebad.test:mx.stsdanebad.test:defer:none
+stsdaneee.test:mx.stsdaneee.test:accept:verified"
 
 # Ask once each (the probes start), wait for every probe, then judge.
 while IFS=: read -r d _ _ _; do rcpt_only "$d"; done <<<"$CASES"
@@ -133,6 +140,50 @@ diag "DANE case | the milter's RCPT answer | Postfix (smtp_tls_security_level = 
 while IFS=: read -r d _ _ _; do
     diag "$d | ${REPLY[$d]} | ${RESULT[$d]:-}"
 done <<<"$CASES"
+
+# ---- the map's route: Postfix at dane asks the milter's policy map first,
+# which answers "secure match=..." for an MTA-STS enforce domain: WebPKI
+# replaces DANE there. stsdaneee.test (enforce, its MX the self-signed
+# DANE-EE server): DANE verifies it, WebPKI does not, so the milter defers
+# (certificate-not-trusted, DANE-verified) and Postfix with the milter off
+# defers it too (never a verified connection). stsdane.test (DANE on a
+# WebPKI-valid certificate) is accepted and delivered by WebPKI.
+MAP="$E2E_DIR/map.sock"
+e2e postconf "$E2E_DIR" submit "smtp_tls_policy_maps = socketmap:unix:$MAP:postfix" >/dev/null ||
+    bail "postconf smtp_tls_policy_maps failed"
+milter_restart "map_socket = unix:$MAP"
+[ -S "$MAP" ] || bail "no map socket $MAP"
+chmod 0666 "$MAP"
+ok "map route: the milter learnt that smtp enforces MTA-STS through its map" \
+    wait_grep 5 "$LOG" 'transports enforcing MTA-STS through the policy map \(from postconf\): (.*, )?smtp(,|$)' ||
+    diag_file "$LOG"
+rcpt_only stsdaneee.test
+wait_grep 30 "$LOG" "probe mx\.stsdaneee\.test\[" >/dev/null || diag "no probe of mx.stsdaneee.test"
+rcpt_only stsdaneee.test
+ok "map route: stsdaneee.test (DANE-verified, not WebPKI-valid): the milter defers (450 4.7.5 certificate-not-trusted)" \
+    grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: stsdaneee\.test .*mx\.stsdaneee\.test: certificate-not-trusted \(DANE-verified' "$OUT" ||
+    diag_file "$OUT"
+MAPREPLY=$(rcpt_reply "$OUT")
+rcpt_only stsdane.test
+wait_grep 30 "$LOG" "probe mx\.stsdane\.test\[" >/dev/null
+rcpt_only stsdane.test
+ok "map route: stsdane.test (DANE and WebPKI-valid): the milter accepts (250)" rcpt_is "$OUT" 250 ||
+    diag_file "$OUT"
+e2e milters "$E2E_DIR" off >/dev/null || bail "e2e.sh milters off failed"
+tok=$(token)
+submit "$OUT" --to "bob@stsdaneee.test" --header "Subject: $tok" --body "$tok"
+ok "map route, milter off: Postfix queues bob@stsdaneee.test (250)" grep -Eq '^<- +250 .*queued' "$OUT" ||
+    diag_file "$OUT"
+# Its own queue id: the earlier deliveries there (dane) were deferred too,
+# by the server refusing MAIL after a verified TLS session.
+qid=$(sed -n 's/^<- *250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' "$OUT" | tail -n1)
+ok "map route, milter off: Postfix defers stsdaneee.test itself over the certificate (secure match=: WebPKI)" \
+    wait_grep 60 "$PLOG" "${qid:-NOQUEUE}: to=<bob@stsdaneee\.test>.*status=deferred \(.*([Cc]ertificate|TLS)" ||
+    diag "$(grep -E "${qid:-NOQUEUE}: to=" "$PLOG" | tail -n2)"
+diag "map route | stsdaneee.test | milter: $MAPREPLY | Postfix: $(grep -E "${qid:-NOQUEUE}: to=<bob@stsdaneee\.test>.*status=deferred" "$PLOG" | tail -n1 | sed -E 's/.*status=deferred/deferred/' | cut -c1-110)"
+e2e milters "$E2E_DIR" on >/dev/null || bail "e2e.sh milters on failed"
+e2e postconf "$E2E_DIR" submit "smtp_tls_policy_maps = texthash:$E2E_DIR/submit/tls_policy" >/dev/null ||
+    bail "postconf smtp_tls_policy_maps (back) failed"
 
 # ---- the same Postfix without a dane level: no route enforces DANE
 e2e postconf "$E2E_DIR" submit "smtp_tls_security_level = may" >/dev/null ||
