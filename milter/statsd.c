@@ -28,7 +28,8 @@ static struct {
     int busy_ms;
     int64_t interval, retention, max_rows;
     struct cache *cache;	/* the writer's own connection, opened at its first turn */
-    time_t logged_at;
+    time_t write_logged, prune_logged;	/* a line each at most every STATSD_LOG_INTERVAL_S */
+    bool pruned;		/* once at least: later, only after a write */
 } sd = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void
@@ -43,16 +44,16 @@ statsd_rcpt(const struct decision *d)
     stats_add(s, &k, 1);
 }
 
-/* At most one line every STATSD_LOG_INTERVAL_S, unless final. */
-static void
-say(bool final, const char *what, size_t n, const char *why)
+/* At most one line every STATSD_LOG_INTERVAL_S (since *last), unless final. */
+static bool
+may_say(time_t *last, bool final)
 {
     time_t now = time(NULL);
 
-    if (!final && now - sd.logged_at < STATSD_LOG_INTERVAL_S)
-        return;
-    sd.logged_at = now;
-    log_msg(final ? LOG_ERR : LOG_WARNING, "verdict statistics: %zu counts %s: %s", n, what, why);
+    if (!final && now - *last < STATSD_LOG_INTERVAL_S)
+        return false;
+    *last = now;
+    return true;
 }
 
 /* One turn: take the rows out, add them to the table, put them back if refused. */
@@ -78,15 +79,24 @@ flush(struct stats *s, bool final)
         /* Kept for the next turn: a locked file delays, it does not lose. */
         for (size_t i = 0; i < n; i++)
             stats_add(s, &rows[i].k, rows[i].count);
-        say(final, final ? "not written at stop" : "not written yet, kept", n, err.msg);
+        if (may_say(&sd.write_logged, final))
+            log_msg(final ? LOG_ERR : LOG_WARNING, "verdict statistics: %zu counts %s: %s", n,
+                    final ? "not written at stop" : "not written yet, kept", err.msg);
         free(rows);
         return;
     }
     free(rows);
+    /* Only a write can add rows: an idle milter leaves the file alone. */
+    if (n == 0 && sd.pruned)
+        return;
     stats_day(time(NULL) - (time_t)sd.retention, oldest);
-    if (cache_stats_prune(sd.cache, oldest, (uint64_t)sd.max_rows, &deleted, &err) != CACHE_OK)
-        say(final, "not pruned", 0, err.msg);
-    else if (deleted > 0)
+    if (cache_stats_prune(sd.cache, oldest, (uint64_t)sd.max_rows, &deleted, &err) != CACHE_OK) {
+        if (may_say(&sd.prune_logged, final))
+            log_msg(LOG_WARNING, "verdict statistics: old rows not deleted: %s", err.msg);
+        return;
+    }
+    sd.pruned = true;
+    if (deleted > 0)
         log_msg(LOG_INFO, "verdict statistics: %llu old rows deleted", (unsigned long long)deleted);
 }
 
