@@ -27,7 +27,7 @@ static struct {
     char *path;
     int busy_ms;
     int64_t interval, retention, max_rows;
-    struct cache *cache;	/* the writer's own connection, opened at its first turn */
+    struct cache *cache;	/* the writer's own connection, opened at start (else at a turn) */
     time_t write_logged, prune_logged;	/* a line each at most every STATSD_LOG_INTERVAL_S */
     bool pruned;		/* once at least: later, only after a write */
 } sd = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -138,6 +138,10 @@ statsd_start(const struct config *cfg, struct mts_err *err)
     sd.interval = cfg->stats_flush_interval;
     sd.retention = cfg->stats_retention;
     sd.max_rows = cfg->stats_max_rows;
+    /* Opened now, so that the process's descriptors are all there from the
+     * start (a failure is retried at each turn, and said there). */
+    (void)cache_open(sd.path, sd.busy_ms, &sd.cache, err);
+    mts_err_set(err, "%s", "");
     clock_cond_init(&sd.cv);
     if (pthread_create(&sd.thread, NULL, writer, s) != 0) {
         stats_free(s);
