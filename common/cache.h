@@ -101,7 +101,7 @@
 #include "policy.h"
 #include "status.h"
 
-#define CACHE_SCHEMA_VERSION 5
+#define CACHE_SCHEMA_VERSION 6
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
 /* The latest time a row may hold: 9999-12-31T23:59:59Z; the earliest is 0. */

@@ -58,6 +58,12 @@ static const char *const migrations[] = {
     "ALTER TABLE tls_probes ADD COLUMN tlsa TEXT;",
     /* 5: WebPKI judged beside DANE (probecache.h, pkix); NULL in older rows. */
     "ALTER TABLE tls_probes ADD COLUMN pkix INTEGER;",
+    /* 6: verdict statistics per day, domain, action, outcome, path kind, rule
+     * and dry run (cache_stats.h); several processes add to one row. */
+    "CREATE TABLE verdict_stats (day TEXT NOT NULL, domain TEXT NOT NULL,"
+    " action TEXT NOT NULL, outcome TEXT NOT NULL, path TEXT NOT NULL, rule TEXT NOT NULL,"
+    " dry_run INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (day, domain, action, outcome, path, rule, dry_run));",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");

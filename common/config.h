@@ -114,6 +114,12 @@ struct config {
     char *metrics_socket;	/* "": off; inet:PORT@HOST or unix:PATH */
     struct config_list metrics_allow_clients;	/* inet: who may scrape; empty: anyone */
 
+    /* verdict statistics in the shared cache (statsd.h) */
+    int stats;
+    int64_t stats_retention;	/* seconds: older days are deleted */
+    int64_t stats_max_rows;	/* 0: no bound; else the oldest days go first */
+    int64_t stats_flush_interval;	/* seconds between writes */
+
     /* logging */
     int log_facility;		/* LOG_MAIL ... (syslog.h) */
     int log_level;		/* LOG_ERR ... LOG_DEBUG */

@@ -29,6 +29,7 @@ int ctl_probe(int argc, char **argv);
 int ctl_check(int argc, char **argv);
 int ctl_map(int argc, char **argv);
 int ctl_status(int argc, char **argv);
+int ctl_stats(int argc, char **argv);
 
 struct runtime;
 struct decide_session;

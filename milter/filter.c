@@ -24,6 +24,7 @@
 #include "decide.h"
 #include "log.h"
 #include "metrics.h"
+#include "statsd.h"
 #include "reply.h"
 #include "runtime.h"
 #include "smfi.h"
@@ -461,6 +462,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     r.host = macro(ctx, "{rcpt_host}");
     decide_recipient(&c->rt->dctx, &s, &r, &deadline, d);
     metrics_rcpt(d, t0);
+    statsd_rcpt(d);
     switch (d->scope) {
     case DECIDE_UNREADABLE: {
         /* Quoted: the address is the client's bytes, not text for a log. */

@@ -43,6 +43,7 @@ static const struct ctl_command commands[] = {
      "                                  a domain's MTA-STS and MX TLS report, graded"},
     {"map", ctl_map, "[--name NAME] DOMAIN          the policy map's answer for DOMAIN"},
     {"status", ctl_status, "[--json]                           what the running milter is doing (metrics_socket)"},
+    {"stats", ctl_stats, "[--since DURATION] [--json]         verdict statistics: totals, top domains without DANE/MTA-STS"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,

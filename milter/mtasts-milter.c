@@ -43,6 +43,7 @@
 #include "metrics.h"
 #include "metricsd.h"
 #include "reload.h"
+#include "statsd.h"
 #include "rootpath.h"
 #include "runtime.h"
 
@@ -177,6 +178,7 @@ log_map_routes(const struct runtime *rt)
 {
     log_map_only(rt);
     log_dane_routes(rt);
+    statsd_flush_soon();	/* a reload writes the counts so far (a no-op before the start) */
 }
 
 static volatile int milter_done;	/* set once smfi_main has returned */
@@ -405,6 +407,9 @@ main(int argc, char **argv)
         return 1;
     }
     log_map_routes(rt);
+    /* Without statistics the milter still does its job: say so, go on. */
+    if (statsd_start(rt->cfg, &err) != 0)
+        log_msg(LOG_ERR, "verdict statistics not kept: %s", err.msg);
     runtime_install(rt);
     metrics_start();
     /* Before libmilter's signal thread exists (see the top of this file). */
@@ -454,6 +459,7 @@ main(int argc, char **argv)
     metricsd_close(md);
     free(map_spec);
     reload_stop();
+    statsd_stop();		/* after the milter's threads: the last counts are written */
     /* Lookups still in flight are abandoned, not awaited: each cache write
      * is a whole row in one transaction, so nothing committed is lost. */
     if (pid_file != NULL && pid_file[0] != '\0')

@@ -1,0 +1,230 @@
+/*
+ * stats - verdict statistics aggregated in memory; see stats.h.
+ */
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "metrics.h"
+#include "nametab.h"
+#include "rules.h"
+#include "verdict.h"
+
+/* In the order of enum metrics_path (metrics.h). */
+static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
+
+struct stats {
+    pthread_mutex_t mu;
+    size_t max_keys;	/* ordinary keys allowed */
+    size_t cap;		/* rows allocated: max_keys + STATS_OVERFLOW_KEYS */
+    size_t n, n_overflow;	/* rows used; of them, overflow keys */
+    size_t nslots;	/* hash slots, a power of two >= 2 * cap */
+    struct stats_row *rows;
+    uint32_t *slot;	/* row index + 1; 0: empty */
+    uint64_t dropped;
+};
+
+/* Copies src into dst (size dstsz), cut to fit: the fields are bounded. */
+static void
+copy(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, dstsz - 1) : 0;
+
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void
+stats_day(time_t t, char day[11])
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(day, 11, "%Y-%m-%d", &tm) != 10)
+        copy(day, 11, "1970-01-01");
+}
+
+void
+stats_key_of(const struct decision *d, time_t now, struct stats_key *k)
+{
+    const char *w;
+    unsigned p = (unsigned)metrics_path_of(d);
+
+    memset(k, 0, sizeof(*k));
+    stats_day(now, k->day);
+    copy(k->domain, sizeof(k->domain), d->domain);
+    w = nametab_name(decide_effect_names, (int)d->effect);
+    copy(k->action, sizeof(k->action), w != NULL ? w : "unknown");
+    w = verdict_outcome_name(d->outcome);
+    copy(k->outcome, sizeof(k->outcome), w != NULL ? w : "unknown");
+    copy(k->path, sizeof(k->path), p < sizeof(path_w) / sizeof(path_w[0]) ? path_w[p] : "unknown");
+    copy(k->rule, sizeof(k->rule),
+         d->rule == NULL ? "default" : d->rule->where[0] != '\0' ? d->rule->where : "rule");
+    k->dry_run = d->dry_run;
+}
+
+struct stats *
+stats_new(size_t max_keys)
+{
+    struct stats *s;
+
+    if (max_keys < 1 || max_keys > UINT32_MAX / 4)
+        return NULL;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return NULL;
+    s->max_keys = max_keys;
+    s->cap = max_keys + STATS_OVERFLOW_KEYS;
+    for (s->nslots = 16; s->nslots < 2 * s->cap; s->nslots *= 2)
+        ;
+    s->rows = calloc(s->cap, sizeof(*s->rows));
+    s->slot = calloc(s->nslots, sizeof(*s->slot));
+    if (s->rows == NULL || s->slot == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s->rows);
+        free(s->slot);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+stats_free(struct stats *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->rows);
+    free(s->slot);
+    free(s);
+}
+
+/* FNV-1a over one field, its NUL included so that fields cannot run together. */
+static uint64_t
+hash_str(uint64_t h, const char *p)
+{
+    do {
+        h ^= (unsigned char)*p;
+        h *= UINT64_C(1099511628211);
+    } while (*p++ != '\0');
+    return h;
+}
+
+static uint64_t
+hash_key(const struct stats_key *k)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    h = hash_str(h, k->day);
+    h = hash_str(h, k->domain);
+    h = hash_str(h, k->action);
+    h = hash_str(h, k->outcome);
+    h = hash_str(h, k->path);
+    h = hash_str(h, k->rule);
+    return hash_str(h, k->dry_run ? "y" : "n");
+}
+
+static bool
+same(const struct stats_key *a, const struct stats_key *b)
+{
+    return a->dry_run == b->dry_run && strcmp(a->day, b->day) == 0 &&
+           strcmp(a->domain, b->domain) == 0 && strcmp(a->action, b->action) == 0 &&
+           strcmp(a->outcome, b->outcome) == 0 && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->rule, b->rule) == 0;
+}
+
+/* The slot holding k, or the empty slot where it would go; under mu. */
+static size_t
+find(const struct stats *s, const struct stats_key *k)
+{
+    size_t i = (size_t)hash_key(k) & (s->nslots - 1);
+
+    while (s->slot[i] != 0 && !same(&s->rows[s->slot[i] - 1].k, k))
+        i = (i + 1) & (s->nslots - 1);
+    return i;
+}
+
+/* Adds n to k, making room if allowed (overflow: an overflow key); under mu. */
+static bool
+add_locked(struct stats *s, const struct stats_key *k, uint64_t n, bool overflow)
+{
+    size_t i = find(s, k);
+
+    if (s->slot[i] == 0) {
+        if (overflow ? s->n_overflow >= STATS_OVERFLOW_KEYS : s->n - s->n_overflow >= s->max_keys)
+            return false;
+        s->rows[s->n].k = *k;
+        s->rows[s->n].count = 0;
+        s->slot[i] = (uint32_t)++s->n;
+        if (overflow)
+            s->n_overflow++;
+    }
+    s->rows[s->slot[i] - 1].count += n;
+    return true;
+}
+
+void
+stats_add(struct stats *s, const struct stats_key *k, uint64_t n)
+{
+    struct stats_key o;
+    bool is_overflow = strcmp(k->domain, STATS_OVERFLOW) == 0;
+
+    if (s == NULL || n == 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (!add_locked(s, k, n, is_overflow)) {
+        o = *k;
+        copy(o.domain, sizeof(o.domain), STATS_OVERFLOW);
+        o.rule[0] = '\0';
+        if (is_overflow || !add_locked(s, &o, n, true))
+            s->dropped += n;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int
+stats_take(struct stats *s, struct stats_row **rows, size_t *n)
+{
+    struct stats_row *fresh = calloc(s->cap, sizeof(*fresh));
+
+    *rows = NULL;
+    *n = 0;
+    if (fresh == NULL)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->n > 0) {
+        *rows = s->rows;
+        *n = s->n;
+        s->rows = fresh;
+        fresh = NULL;
+        s->n = s->n_overflow = 0;
+        memset(s->slot, 0, s->nslots * sizeof(*s->slot));
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(fresh);
+    return 0;
+}
+
+size_t
+stats_keys(struct stats *s)
+{
+    size_t n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+uint64_t
+stats_dropped(struct stats *s)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->dropped;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
