@@ -336,8 +336,7 @@ adoption(FILE *out, const struct ctl_report *r)
     fputs("<section>\n<h2>DANE and MTA-STS among the domains written to</h2>\n<table>\n", out);
     fputs("<tr><th>Domains written to</th>", out);
     num(out, "adoption.domains", a->domains);
-    fputs("<td></td><td></td></tr>\n", out);
-    fputs("</table>\n<table>\n<tr><th>Of them</th><th class=\"n\">Domains</th>"
+    fputs("</tr>\n</table>\n<table>\n<tr><th>Of them</th><th class=\"n\">Domains</th>"
           "<th class=\"n\">Share</th><th></th></tr>\n", out);
     adoption_row(out, "MTA-STS in enforce mode", "adoption.mta_sts_enforce", a->mta_sts_enforce,
                  a->domains);
