@@ -392,7 +392,7 @@ domain_facts(struct cache *c, const char *domain, int port, struct ctl_report_fa
 
 /* What a domain without an authenticated path would need (ctl_report.h). */
 static void
-domain_need(struct ctl_report_domain *d)
+domain_need(struct ctl_report_top *d)
 {
     const struct ctl_report_facts *f = &d->f;
     enum ctl_report_need n;
@@ -422,29 +422,36 @@ domain_need(struct ctl_report_domain *d)
     snprintf(d->need_host, sizeof(d->need_host), "%s", host);
 }
 
+/* The facts of every domain, counted for the adoption; kept for the top ones. */
 static void
 look_up_domains(struct cache *c, int port, struct ctl_report *r)
 {
     struct ctl_report_adoption *a = &r->adoption;
+    struct ctl_report_facts f;
 
     for (size_t i = 0; i < r->ndoms; i++) {
-        struct ctl_report_domain *d = &r->doms[i];
-        struct ctl_report_facts *f = &d->f;
+        const struct ctl_report_domain *d = &r->doms[i];
         bool dane;
 
-        domain_facts(c, d->domain, port, f);
-        if (d->unauth > 0)
-            domain_need(d);
+        domain_facts(c, d->domain, port, &f);
         a->domains++;
-        a->looked_up += f->in_cache;
-        a->mta_sts_enforce += f->status == STATUS_ENFORCE;
-        a->mta_sts_testing += f->status == STATUS_TESTING;
+        a->looked_up += f.in_cache;
+        a->mta_sts_enforce += f.status == STATUS_ENFORCE;
+        a->mta_sts_testing += f.status == STATUS_TESTING;
         /* A domain that publishes TLSA records, whatever they verified. */
-        dane = f->dane == TLSA_DANE_VERIFIED || f->dane == TLSA_DANE_FAILED ||
-               f->dane == TLSA_DANE_UNUSABLE;
+        dane = f.dane == TLSA_DANE_VERIFIED || f.dane == TLSA_DANE_FAILED ||
+               f.dane == TLSA_DANE_UNUSABLE;
         a->dane += dane;
-        a->either += dane || f->status == STATUS_ENFORCE;
+        a->either += dane || f.status == STATUS_ENFORCE;
         a->authenticated += d->path[CTL_REPORT_PATH_DANE] + d->path[CTL_REPORT_PATH_MTA_STS] > 0;
+        /* doms is sorted by unauth: the first with some are the top. */
+        if (d->unauth > 0 && r->ntop < CTL_REPORT_TOP) {
+            struct ctl_report_top *t = &r->top[r->ntop++];
+
+            t->d = *d;
+            t->f = f;
+            domain_need(t);
+        }
     }
 }
 

@@ -71,12 +71,18 @@ struct ctl_report_facts {
     char dane_host[STATS_DOMAIN_MAX + 1];
 };
 
+/* A domain written to: its recipients in the period. */
 struct ctl_report_domain {
     char domain[STATS_DOMAIN_MAX + 1];
     uint64_t total, unauth; /* recipients; of them without an authenticated path */
     uint64_t path[CTL_REPORT_NPATHS];
+};
+
+/* One of the domains most written to without an authenticated path. */
+struct ctl_report_top {
+    struct ctl_report_domain d;
     struct ctl_report_facts f;
-    enum ctl_report_need need; /* meaningful when unauth > 0 */
+    enum ctl_report_need need;
     char need_host[STATS_DOMAIN_MAX + 1];
 };
 
@@ -118,6 +124,8 @@ struct ctl_report {
     struct ctl_report_domain *doms; /* every domain written to, the most recipients
                                        without an authenticated path first */
     size_t ndoms;
+    struct ctl_report_top top[CTL_REPORT_TOP]; /* the first of doms with unauth > 0 */
+    size_t ntop;
     struct ctl_report_adoption adoption;
 };
 

@@ -270,7 +270,6 @@ static void
 domains(FILE *out, const struct ctl_report *r)
 {
     char need[NEED_TEXT_MAX];
-    size_t shown = 0;
 
     fprintf(out, "<section>\n<h2>Domains most written to without an authenticated path</h2>\n"
                  "<p class=\"muted\">At most %d; status, DANE and grade as the cache holds "
@@ -279,17 +278,14 @@ domains(FILE *out, const struct ctl_report *r)
                  "Of</th><th>MTA-STS</th><th>DANE</th><th>Grade</th><th>What it would need</th>"
                  "</tr>\n",
             CTL_REPORT_TOP);
-    for (size_t i = 0; i < r->ndoms && shown < CTL_REPORT_TOP; i++) {
-        const struct ctl_report_domain *d = &r->doms[i];
+    for (size_t i = 0; i < r->ntop; i++) {
+        const struct ctl_report_top *d = &r->top[i];
 
-        if (d->unauth == 0)
-            continue;
-        shown++;
         fputs("<tr data-figure=\"unauthenticated_domain\"><td data-figure=\"domain\">", out);
-        esc(out, d->domain);
+        esc(out, d->d.domain);
         fputs("</td>", out);
-        num(out, "count", d->unauth);
-        num(out, "domain_total", d->total);
+        num(out, "count", d->d.unauth);
+        num(out, "domain_total", d->d.total);
         fprintf(out, "<td data-figure=\"status\">%s</td><td data-figure=\"dane\">%s</td>",
                 d->f.status < 0 ? "not cached" : ctl_report_status_name(d->f.status),
                 d->f.dane < 0 ? "-" : ctl_report_dane_name(d->f.dane));
@@ -306,7 +302,7 @@ domains(FILE *out, const struct ctl_report *r)
         esc(out, need);
         fputs("</td></tr>\n", out);
     }
-    if (shown == 0)
+    if (r->ntop == 0)
         fputs("<tr><td colspan=\"7\">none: every recipient had an authenticated path</td></tr>\n",
               out);
     fputs("</table>\n</section>\n", out);

@@ -76,15 +76,15 @@ actions_json(const uint64_t *action)
 
 
 static json_t *
-domain_json(const struct ctl_report_domain *d)
+domain_json(const struct ctl_report_top *d)
 {
     char need[NEED_TEXT_MAX];
 
     ctl_report_need_text(d->need, d->need_host, need, sizeof(need));
     return json_pack("{s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:b}",
-                     "domain", db_text(d->domain),
-                     "count", (json_int_t)d->unauth,
-                     "total", (json_int_t)d->total,
+                     "domain", db_text(d->d.domain),
+                     "count", (json_int_t)d->d.unauth,
+                     "total", (json_int_t)d->d.total,
                      "status", word_or_null(ctl_report_status_name(d->f.status)),
                      "dane", word_or_null(ctl_report_dane_name(d->f.dane)),
                      "grade", word_or_null(ctl_report_grade_name(d->f.grade)),
@@ -101,7 +101,6 @@ ctl_report_json(const struct ctl_report *r, FILE *out)
     const struct ctl_report_adoption *a = &r->adoption;
     json_t *o = json_object(), *days = json_array(), *refusals = json_array();
     json_t *rules = json_array(), *doms = json_array(), *adopt, *shares = json_object();
-    size_t shown = 0;
     int rc;
 
     for (size_t i = 0; i < r->ndays; i++)
@@ -120,11 +119,8 @@ ctl_report_json(const struct ctl_report *r, FILE *out)
         json_array_append_new(rules, json_pack("{s:o, s:I, s:o}", "rule", db_text(r->rules[i].rule),
                                                "total", (json_int_t)r->rules[i].total, "actions",
                                                actions_json(r->rules[i].action)));
-    for (size_t i = 0; i < r->ndoms && shown < CTL_REPORT_TOP; i++)
-        if (r->doms[i].unauth > 0) {
-            json_array_append_new(doms, domain_json(&r->doms[i]));
-            shown++;
-        }
+    for (size_t i = 0; i < r->ntop; i++)
+        json_array_append_new(doms, domain_json(&r->top[i]));
     for (int p = 0; p < CTL_REPORT_NPATHS; p++)
         json_object_set_new(shares, ctl_report_path_name(p), share_json(r->path[p], r->total));
     adopt = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "domains", (json_int_t)a->domains,
@@ -210,21 +206,22 @@ csv_count(FILE *out, const char *section, const char *key, const char *item, uin
 }
 
 static void
-csv_domain(FILE *out, const struct ctl_report_domain *d)
+csv_domain(FILE *out, const struct ctl_report_top *t)
 {
+    const struct ctl_report_top *d = t;
     char need[NEED_TEXT_MAX];
 
     ctl_report_need_text(d->need, d->need_host, need, sizeof(need));
-    csv_count(out, "domain", d->domain, "count", d->unauth);
-    csv_count(out, "domain", d->domain, "total", d->total);
-    csv_row(out, "domain", d->domain, "status", ctl_report_status_name(d->f.status));
-    csv_row(out, "domain", d->domain, "dane", ctl_report_dane_name(d->f.dane));
-    csv_row(out, "domain", d->domain, "grade", ctl_report_grade_name(d->f.grade));
-    csv_row(out, "domain", d->domain, "grade_host", d->f.grade < 0 ? "" : d->f.grade_host);
-    csv_row(out, "domain", d->domain, "need", ctl_report_need_name(d->need));
-    csv_row(out, "domain", d->domain, "need_host", d->need_host);
-    csv_row(out, "domain", d->domain, "need_text", need);
-    csv_row(out, "domain", d->domain, "in_cache", d->f.in_cache ? "yes" : "no");
+    csv_count(out, "domain", d->d.domain, "count", d->d.unauth);
+    csv_count(out, "domain", d->d.domain, "total", d->d.total);
+    csv_row(out, "domain", d->d.domain, "status", ctl_report_status_name(d->f.status));
+    csv_row(out, "domain", d->d.domain, "dane", ctl_report_dane_name(d->f.dane));
+    csv_row(out, "domain", d->d.domain, "grade", ctl_report_grade_name(d->f.grade));
+    csv_row(out, "domain", d->d.domain, "grade_host", d->f.grade < 0 ? "" : d->f.grade_host);
+    csv_row(out, "domain", d->d.domain, "need", ctl_report_need_name(d->need));
+    csv_row(out, "domain", d->d.domain, "need_host", d->need_host);
+    csv_row(out, "domain", d->d.domain, "need_text", need);
+    csv_row(out, "domain", d->d.domain, "in_cache", d->f.in_cache ? "yes" : "no");
 }
 
 int
@@ -232,7 +229,6 @@ ctl_report_csv(const struct ctl_report *r, FILE *out)
 {
     const struct ctl_report_adoption *a = &r->adoption;
     char v[32];
-    size_t shown = 0;
 
     csv_row(out, "section", "key", "item", "value");
     csv_row(out, "period", "since", "", r->since);
@@ -266,11 +262,8 @@ ctl_report_csv(const struct ctl_report *r, FILE *out)
                 csv_count(out, "rule", r->rules[i].rule, ctl_report_action_name(ac),
                           r->rules[i].action[ac]);
     }
-    for (size_t i = 0; i < r->ndoms && shown < CTL_REPORT_TOP; i++)
-        if (r->doms[i].unauth > 0) {
-            csv_domain(out, &r->doms[i]);
-            shown++;
-        }
+    for (size_t i = 0; i < r->ntop; i++)
+        csv_domain(out, &r->top[i]);
     csv_count(out, "adoption", "domains", "", a->domains);
     csv_count(out, "adoption", "in_cache", "", a->looked_up);
     csv_count(out, "adoption", "mta_sts_enforce", "", a->mta_sts_enforce);
