@@ -103,7 +103,8 @@ for ((i = 0; i < 100; i++)); do
     sleep 0.2
 done
 stop_milter
-ok "the warming milter stopped (status 0), the 6 MX hosts probed ($have)" "$([ "$?" = 0 ] && [ "$have" -ge 6 ]; echo $?)"
+rc=$?
+ok "the warming milter stopped (status 0), the 6 MX hosts probed ($have)" "$([ "$rc" = 0 ] && [ "$have" -ge 6 ]; echo $?)"
 [ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM verdict_stats")" = 0 ]
 ok "stats = no: nothing counted" $?
 
