@@ -101,6 +101,7 @@ ctl_report_json(const struct ctl_report *r, FILE *out)
     const struct ctl_report_adoption *a = &r->adoption;
     json_t *o = json_object(), *days = json_array(), *refusals = json_array();
     json_t *rules = json_array(), *doms = json_array(), *adopt, *shares = json_object();
+    uint64_t auth = r->path[CTL_REPORT_PATH_DANE] + r->path[CTL_REPORT_PATH_MTA_STS];
     int rc;
 
     for (size_t i = 0; i < r->ndays; i++)
@@ -140,6 +141,8 @@ ctl_report_json(const struct ctl_report *r, FILE *out)
     json_object_set_new(o, "generated", json_integer((json_int_t)r->generated));
     json_object_set_new(o, "total", json_integer((json_int_t)r->total));
     json_object_set_new(o, "dry_run", json_integer((json_int_t)r->dry_run));
+    json_object_set_new(o, "authenticated", json_integer((json_int_t)auth));
+    json_object_set_new(o, "authenticated_share", share_json(auth, r->total));
     json_object_set_new(o, "unauthenticated", json_integer((json_int_t)r->unauth));
     json_object_set_new(o, "unauthenticated_share", share_json(r->unauth, r->total));
     json_object_set_new(o, "other_words", json_integer((json_int_t)r->other_words));
@@ -237,6 +240,8 @@ ctl_report_csv(const struct ctl_report *r, FILE *out)
     csv_row(out, "period", "generated", "", v);
     csv_count(out, "total", "recipients", "", r->total);
     csv_count(out, "total", "dry_run", "", r->dry_run);
+    csv_count(out, "total", "authenticated", "",
+              r->path[CTL_REPORT_PATH_DANE] + r->path[CTL_REPORT_PATH_MTA_STS]);
     csv_count(out, "total", "unauthenticated", "", r->unauth);
     csv_count(out, "total", "other_words", "", r->other_words);
     for (int p = 0; p < CTL_REPORT_NPATHS; p++)

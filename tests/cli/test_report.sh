@@ -107,9 +107,10 @@ ok "json: refusals by verdict and by rule ($got)" $?
 got=$(jq -c '[.unauthenticated_domains[] | [.domain, .count, .need]]' "$TMP/r.json")
 [ "$got" = '[["<script>alert(1)</script>.test",4,"check"],["a\"b,c.test",3,"check"]]' ]
 ok "json: the domains without an authenticated path, the hostile names exact ($got)" $?
-got=$(jq -c '[.adoption.domains, .adoption.authenticated, .adoption.shares.authenticated, .path_shares.none]' "$TMP/r.json")
-[ "$got" = '[4,2,50,26.7]' ]
-ok "json: adoption among the 4 domains, shares ($got)" $?
+got=$(jq -c '[.adoption.domains, .adoption.authenticated, .adoption.shares.authenticated, .path_shares.none,
+    .authenticated, .authenticated_share]' "$TMP/r.json")
+[ "$got" = '[4,2,50,26.7,8,53.3]' ]
+ok "json: adoption among the 4 domains, shares; 8 of 15 authenticated ($got)" $?
 
 run 0 "report --since 60d includes the old day" "$CTL" -c "$TMP/good.conf" report --format json --since 60d
 [ "$(jq -c '[.total, (.days | length)]' "$TMP/out")" = '[115,3]' ]
