@@ -30,6 +30,11 @@ int ctl_check(int argc, char **argv);
 int ctl_map(int argc, char **argv);
 int ctl_status(int argc, char **argv);
 int ctl_stats(int argc, char **argv);
+int ctl_report(int argc, char **argv);
+
+/* A duration ("30d", "12h", "2w", "90m", "3600s" or seconds, at most ten
+ * years) in seconds: stats --since and report --since. -1 when invalid. */
+int ctl_parse_since(const char *v, long long *out);
 
 struct runtime;
 struct decide_session;

@@ -158,8 +158,8 @@ merge_domains(struct totals *t)
 }
 
 /* "30d", "12h", "2w", "90m", "3600s" or seconds: a duration, at most ten years. */
-static int
-parse_since(const char *v, long long *out)
+int
+ctl_parse_since(const char *v, long long *out)
 {
     char *end;
     long long n = strtoll(v, &end, 10), mult = 1;
@@ -281,7 +281,7 @@ ctl_stats(int argc, char **argv)
             json = true;
             break;
         case 's':
-            if (parse_since(optarg, &since) != 0) {
+            if (ctl_parse_since(optarg, &since) != 0) {
                 fprintf(stderr, "mtasts-ctl: stats --since \"%s\": expected a duration such as "
                                 "30d, 12h or 2w (at most ten years)\n", optarg);
                 return CTL_EXIT_USAGE;

@@ -44,6 +44,8 @@ static const struct ctl_command commands[] = {
     {"map", ctl_map, "[--name NAME] DOMAIN          the policy map's answer for DOMAIN"},
     {"status", ctl_status, "[--json]                           what the running milter is doing (metrics_socket)"},
     {"stats", ctl_stats, "[--since DURATION] [--json]         verdict statistics: totals, top domains without DANE/MTA-STS"},
+    {"report", ctl_report, "[--since DURATION] [--format html|json|csv] [-o FILE]\n"
+     "                                  the report of a period: path kinds by day, refusals, partners"},
     {"config", ctl_show_config,
      "                                     print the configuration in effect"},
     {"cache", ctl_cache,
