@@ -25,7 +25,9 @@ discover_fleet_row(struct discover *d, const char *domain, int64_t now, struct c
     /* Nobody has it: this host fetches, unless another holds the lock;
      * then its row is awaited for as long as its lookup can take. */
     if (fleet_lock(d->fleet, domain, bound))
-        return false;
+        /* Its holder may have written the row and let the lock go
+         * between our GET and our lock: look once more. */
+        return fleet_get_row(d->fleet, domain, now, e);
     return fleet_wait_row(d->fleet, domain, bound, d->now, e);
 }
 

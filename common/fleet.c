@@ -256,7 +256,11 @@ fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void)
             return false;
         held = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
         freeReplyObject(r);
-        if (!held || (left = clock_ms_until(&end)) <= 0)
+        /* The holder writes the row, then lets the lock go: a lock gone
+         * since our GET may mean the row is there now. */
+        if (!held)
+            return get_row(f, rkey, now(), e, &absent);
+        if ((left = clock_ms_until(&end)) <= 0)
             return false;
         struct timespec nap = {0, (long)(left < WAIT_POLL_MS ? left : WAIT_POLL_MS) * 1000000L};
         nanosleep(&nap, NULL);
