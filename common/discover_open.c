@@ -81,7 +81,8 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
         (d->wq = cachewq_open(d->cache, (size_t)cfg->cache_write_queue_max, "lookups", err)) ==
             NULL)
         goto fail;
-    if (fleet_open(cfg, &d->fleet, err) != 0)
+    /* The fleet is a cache too: not without one (DISCOVER_NO_CACHE). */
+    if (d->cache != NULL && fleet_open(cfg, &d->fleet, err) != 0)
         goto fail;
     /* Only a daemon keeps memory that news from the fleet can update. */
     if (d->fleet != NULL && (flags & DISCOVER_REFRESHER) && d->hot != NULL &&
