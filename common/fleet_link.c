@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,42 @@ tv_of(int ms)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     return tv;
+}
+
+/*
+ * hiredis writes with write(2), which raises SIGPIPE when Redis has gone
+ * (mtasts-ctl does not ignore it): blocked for this thread while a link
+ * writes, and one we caused swallowed (as tlsprobe.c does for OpenSSL).
+ */
+struct pipe_guard {
+    sigset_t old;
+    bool was_pending;
+};
+
+static void
+pipe_block(struct pipe_guard *g)
+{
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void
+pipe_restore(struct pipe_guard *g)
+{
+    static const struct timespec zero = {0, 0};
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+        (void)sigtimedwait(&set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 /* unix:PATH or tcp:HOST:PORT, bounds checked. */
@@ -242,8 +279,10 @@ redisReply *
 fleet_link_command(struct fleet_link *l, int argc, const char **argv, const size_t *lens)
 {
     redisReply *r = NULL;
+    struct pipe_guard g;
 
     pthread_mutex_lock(&l->mu);
+    pipe_block(&g);
     if (ensure(l)) {
         r = redisCommandArgv(l->c, argc, argv, lens);
         if (r == NULL) {
@@ -259,6 +298,7 @@ fleet_link_command(struct fleet_link *l, int argc, const char **argv, const size
             l->commands++;
         }
     }
+    pipe_restore(&g);
     pthread_mutex_unlock(&l->mu);
     return r;
 }
@@ -268,12 +308,14 @@ fleet_link_pipeline(struct fleet_link *l, size_t n, const struct fleet_cmd *cmds
                     redisReply **replies)
 {
     int rc = -1;
+    struct pipe_guard g;
 
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
     if (n > FLEET_LINK_PIPELINE_MAX)
         return -1;
     pthread_mutex_lock(&l->mu);
+    pipe_block(&g);
     if (ensure(l)) {
         size_t i;
 
@@ -305,6 +347,7 @@ fleet_link_pipeline(struct fleet_link *l, size_t n, const struct fleet_cmd *cmds
             fail(l, why);
         }
     }
+    pipe_restore(&g);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
