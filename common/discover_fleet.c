@@ -52,10 +52,12 @@ discover_fleet_learnt(struct discover *d, const struct cache_entry *before, bool
 
     if (d->fleet == NULL)
         return;
-    /* A DNS failure here may be this host's resolver alone: not shared
-     * (the lock expires by itself). */
-    if (res->status == STATUS_UNKNOWN && !e->has_policy)
+    /* A DNS failure here may be this host's resolver alone: not shared;
+     * the hosts waiting for our lock look it up themselves. */
+    if (res->status == STATUS_UNKNOWN && !e->has_policy) {
+        fleet_unlock(d->fleet, e->domain);
         return;
+    }
     changed = had_row && (strcmp(before->txt_id, e->txt_id) != 0 ||
                           before->has_status != e->has_status || before->status != e->status ||
                           before->has_policy != e->has_policy);

@@ -267,6 +267,8 @@ fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void)
     }
 }
 
+static void enqueue(struct fleet *f, struct qitem *it);
+
 void
 fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool publish)
 {
@@ -285,6 +287,27 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
     if (publish)
         snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
+    enqueue(f, it);
+}
+
+void
+fleet_unlock(struct fleet *f, const char *domain)
+{
+    struct qitem *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        return;
+    if (!make_key(f, it->lock, "lock:policy:", domain)) {
+        free(it);
+        return;
+    }
+    enqueue(f, it);
+}
+
+/* Queues it for the writer; the oldest goes when the queue is full. */
+static void
+enqueue(struct fleet *f, struct qitem *it)
+{
     pthread_mutex_lock(&f->mu);
     if (f->queued >= FLEET_QUEUE_MAX) {
         struct qitem *old = f->head;
@@ -317,15 +340,16 @@ send_batch(struct fleet *f, struct qitem *batch)
 
     memset(cmds, 0, sizeof(cmds));
     for (struct qitem *it = batch; it != NULL; it = it->next) {
-        cmds[n++] = (struct fleet_cmd){5, {"SET", it->key, it->val, "PX", it->ttl},
-                                       {3, strlen(it->key), it->len, 2, strlen(it->ttl)}};
+        if (it->val != NULL) /* else only the lock's release (fleet_unlock) */
+            cmds[n++] = (struct fleet_cmd){5, {"SET", it->key, it->val, "PX", it->ttl},
+                                           {3, strlen(it->key), it->len, 2, strlen(it->ttl)}};
         cmds[n++] = (struct fleet_cmd){5, {"EVAL", unlock_script, "1", it->lock, f->token},
                                        {4, sizeof(unlock_script) - 1, 1, strlen(it->lock),
                                         strlen(f->token)}};
         if (it->event[0] != '\0')
             cmds[n++] = (struct fleet_cmd){3, {"PUBLISH", f->channel, it->event},
                                            {7, strlen(f->channel), strlen(it->event)}};
-        rows++;
+        rows += it->val != NULL;
     }
     if (fleet_link_pipeline(f->link, n, cmds, replies) == 0) {
         for (size_t i = 0; i < n; i++)

@@ -81,6 +81,10 @@ bool fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(
  * publish: tell the other hosts. */
 void fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool publish);
 
+/* Queues the release of this host's fetch lock of domain (nothing learnt
+ * worth sharing): the others stop waiting and look it up themselves. */
+void fleet_unlock(struct fleet *f, const char *domain);
+
 typedef void (*fleet_event_fn)(const char *kind, const char *name, void *arg);
 int fleet_subscribe(struct fleet *f, fleet_event_fn fn, void *arg, struct mts_err *err);
 
