@@ -29,12 +29,12 @@ struct fixture {
     pid_t pid;
 };
 
+static void server_stop(struct fixture *f);
+
 /* redis-server with requirepass, on f->sock; false when it is not installed. */
 static bool
 server_start(struct fixture *f)
 {
-    char cmd[256];
-
     f->pid = fork();
     assert_true(f->pid >= 0);
     if (f->pid == 0) {
@@ -47,14 +47,15 @@ server_start(struct fixture *f)
     for (int i = 0; i < 100; i++) {
         int st;
 
-        if (waitpid(f->pid, &st, WNOHANG) == f->pid)
+        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
+            f->pid = 0;
             return false; /* not installed, or could not start */
+        }
         if (access(f->sock, F_OK) == 0)
             return true;
         usleep(50000);
     }
-    snprintf(cmd, sizeof(cmd), "kill %d", (int)f->pid);
-    (void)system(cmd);
+    server_stop(f);
     return false;
 }
 
@@ -63,6 +64,7 @@ server_stop(struct fixture *f)
 {
     kill(f->pid, SIGTERM);
     waitpid(f->pid, NULL, 0);
+    f->pid = 0;
     unlink(f->sock);
 }
 
@@ -85,6 +87,8 @@ teardown(void **state)
     struct fixture *f = *state;
     char cmd[128];
 
+    if (f->pid > 0) /* a check failed with the server up */
+        server_stop(f);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
