@@ -160,6 +160,12 @@ static const struct opt options[] = {
     STR(probe_ca_file, "", ENGINE),
     TYPED(probe_never, OPT_LIST, "", ENGINE),
     DERIVED_LIST(probe_allow_networks, "", check_allow_networks, ENGINE),
+    STR(fleet_redis, "", ENGINE),
+    STR(fleet_password_file, "", ENGINE),
+    NUM(fleet_db, OPT_INT, "0", 0, 1000, ENGINE),
+    STR(fleet_prefix, "mtasts:", ENGINE),
+    NUM(fleet_timeout_ms, OPT_MILLIS, "50ms", 1, 10000, ENGINE),
+    STR(fleet_key_file, "", ENGINE),
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

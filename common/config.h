@@ -154,6 +154,14 @@ struct config {
     struct config_list probe_never;	/* hosts, or *.domain, never probed */
     struct config_list probe_allow_networks;	/* non-global networks probes may reach */
 
+    /* the fleet layer on Redis (fleet_link.h) */
+    char *fleet_redis;		/* "": off; unix:PATH or tcp:HOST:PORT */
+    char *fleet_password_file;	/* "": no AUTH; else the file's first line */
+    int64_t fleet_db;		/* SELECT this database */
+    char *fleet_prefix;		/* every key starts with it */
+    int64_t fleet_timeout_ms;	/* connect and each command */
+    char *fleet_key_file;	/* "": values unsigned; else the HMAC-SHA256 key */
+
     char *path;			/* the file this came from, or "(defaults)" */
 };
 

@@ -107,7 +107,7 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
         struct cache_entry *ep, uint32_t *genp)
 {
     const struct refresh_io io = {d, io_txt, io_addresses, io_fetch};
-    struct cache_entry e;
+    struct cache_entry e, before;
     struct mts_err err;
     int64_t now = d->now();
     enum cache_status cs = CACHE_NOT_FOUND;
@@ -136,11 +136,27 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
             return false;
         }
     }
+    if (cs == CACHE_NOT_FOUND && discover_fleet_row(d, domain, now, &e)) {
+        /* Another host of the fleet learnt it: fresh enough, it answers
+         * as a cache row would; else it is the row refresh_step starts from. */
+        cs = CACHE_OK;
+        if (discover_fleet_fresh(d, &e, now, res)) {
+            if (used)
+                e.last_used = now;
+            *ep = e;
+            return true;
+        }
+    }
     if (cs == CACHE_NOT_FOUND) {
         memset(&e, 0, sizeof(e));
         snprintf(e.domain, sizeof(e.domain), "%s", domain);
     }
+    before = e; /* its scalars only: refresh_step may free its lists */
+    before.mx = NULL;
+    before.n_mx = 0;
+    before.policy_text = NULL;
     refresh_step(d->cfg, &io, &e, now, res);
+    discover_fleet_learnt(d, &before, cs == CACHE_OK, &e, res, now);
     if (used)
         e.last_used = now;
     *ep = e;

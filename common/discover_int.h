@@ -40,6 +40,7 @@ struct discover {
     struct cache *cache;
     struct cachecopy *hot;		/* with a cache: what recipients use, in memory */
     struct cachewq *wq;			/* with a cache: its writes, off the workers (cachewq.h) */
+    struct fleet *fleet;		/* with fleet_redis: the fleet's Redis (fleet.h), else NULL */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];
@@ -116,6 +117,25 @@ void discover_cap_refuse(struct discover *d, const struct discover_caller *who,
  */
 void discover_refusal(struct discover *d, const struct discover_caller *who,
                       enum lookupq_cap_result r, bool log_it, char *why, size_t whysz);
+
+/*
+ * discover_fleet.c: the fleet's hooks. discover_fleet_row: domain's row from
+ * Redis (a row another host learnt, or the one the host that holds the
+ * domain's fetch lock writes meanwhile); false: look it up here.
+ * discover_fleet_fresh: that row answers now, without DNS (res filled,
+ * from the fleet). discover_fleet_learnt: what a lookup leaves in e goes to
+ * Redis, published when it changed before's id or status.
+ * discover_fleet_event: the subscriber's callback (fleet.h).
+ */
+struct fleet;
+bool discover_fleet_row(struct discover *d, const char *domain, int64_t now,
+                        struct cache_entry *e);
+bool discover_fleet_fresh(const struct discover *d, const struct cache_entry *e, int64_t now,
+                          struct status_result *res);
+void discover_fleet_learnt(struct discover *d, const struct cache_entry *before, bool had_row,
+                           const struct cache_entry *e, const struct status_result *res,
+                           int64_t now);
+void discover_fleet_event(const char *kind, const char *name, void *arg);
 
 /* Looks domain's MX set up again (if_missing: only when none is stored). */
 void discover_mx_refresh(struct discover *d, const char *domain, bool if_missing);

@@ -20,6 +20,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "discover_int.h"
+#include "fleet.h"
 
 static int64_t
 wall_clock(void)
@@ -79,6 +80,13 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     if (d->cache != NULL &&
         (d->wq = cachewq_open(d->cache, (size_t)cfg->cache_write_queue_max, "lookups", err)) ==
             NULL)
+        goto fail;
+    /* The fleet is a cache too: not without one (DISCOVER_NO_CACHE). */
+    if (d->cache != NULL && fleet_open(cfg, &d->fleet, err) != 0)
+        goto fail;
+    /* Only a daemon keeps memory that news from the fleet can update. */
+    if (d->fleet != NULL && (flags & DISCOVER_REFRESHER) && d->hot != NULL &&
+        fleet_subscribe(d->fleet, discover_fleet_event, d, err) != 0)
         goto fail;
     dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d->dns, err) != 0)
@@ -182,6 +190,8 @@ discover_close(struct discover *d)
     free(d->workers);
     free(d->worker_ended);
     discover_cap_close(d);
+    /* Its subscriber writes to memory and the queue: it stops before them. */
+    fleet_close(d->fleet);
     /* The workers are gone: their last rows reach the file, within a bound. */
     cachewq_close(d->wq, d->cfg->cache_busy_timeout_ms);
     if (d->hot != NULL)

@@ -44,7 +44,8 @@ enum status_kind {
 
 enum status_source {
     STATUS_FROM_CACHE,
-    STATUS_FROM_FRESH
+    STATUS_FROM_FRESH,
+    STATUS_FROM_FLEET	/* a row another host of the fleet learnt (fleet.h) */
 };
 
 struct status_result {

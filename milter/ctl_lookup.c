@@ -34,7 +34,9 @@ result_json(const struct status_result *r)
     json_object_set_new(o, "domain", json_string(r->domain));
     json_object_set_new(o, "status", json_string(status_kind_name(r->status)));
     json_object_set_new(o, "source",
-                        json_string(r->source == STATUS_FROM_CACHE ? "cache" : "fresh"));
+                        json_string(r->source == STATUS_FROM_CACHE   ? "cache"
+                                    : r->source == STATUS_FROM_FLEET ? "fleet"
+                                                                     : "fresh"));
     json_object_set_new(o, "dnssec", json_str_or_null(r->dnssec));
     json_object_set_new(o, "txt_id", json_str_or_null(r->txt_id));
     if (r->has_policy) {
@@ -64,7 +66,9 @@ result_print(const struct status_result *r)
 
     printf("domain:  %s\nstatus:  %s\nsource:  %s\n", r->domain,
            status_kind_name(r->status),
-           r->source == STATUS_FROM_CACHE ? "cache" : "fresh lookup");
+           r->source == STATUS_FROM_CACHE   ? "cache"
+           : r->source == STATUS_FROM_FLEET ? "from the fleet"
+                                            : "fresh lookup");
     printf("dnssec:  %s\n", r->dnssec[0] ? r->dnssec : "-");
     printf("txt id:  %s\n", r->txt_id[0] ? r->txt_id : "-");
     if (r->has_policy) {

@@ -1,0 +1,496 @@
+/*
+ * fleet - policy rows shared through Redis, the fetch lock, the writer
+ * and subscriber threads; see fleet.h.
+ */
+#include "fleet.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fleet_codec.h"
+#include "log.h"
+
+#define KEY_MAX 600
+#define WAIT_POLL_MS 50
+#define SUB_WAKE_MS 1000
+#define REFUSAL_LOG_SECONDS 60
+
+/* Deletes the lock only if it is still this host's (it may have expired
+ * and been taken by another). */
+static const char unlock_script[] =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end";
+
+struct qitem {
+    struct qitem *next;
+    char key[KEY_MAX];
+    char lock[KEY_MAX];
+    char event[KEY_MAX];	/* "" : nothing to publish */
+    char *val;
+    size_t len;
+    char ttl[24];		/* PX, milliseconds */
+};
+
+struct fleet {
+    struct fleet_link *link;		/* lookups and the writer */
+    struct fleet_link *sub_link;	/* the subscriber's own */
+    struct fleet_key key;
+    char prefix[128];
+    char channel[160];
+    char token[128];			/* this host's lock value */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;			/* the writer: an item, or stop */
+    struct qitem *head, *tail;
+    size_t queued;
+    bool stopping;
+    pthread_t writer, subscriber;
+    bool sub_started;
+    fleet_event_fn fn;
+    void *fn_arg;
+
+    /* counts (under mu) */
+    uint64_t rows_read, rows_refused, rows_written, events, dropped;
+    int64_t refusal_logged_at;		/* monotonic seconds */
+    uint64_t refusals_unlogged;
+};
+
+static int64_t
+mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static bool
+make_key(const struct fleet *f, char *out, const char *kind, const char *name)
+{
+    int n = snprintf(out, KEY_MAX, "%s%s%s", f->prefix, kind, name);
+
+    return n > 0 && n < KEY_MAX;
+}
+
+/* A value refused: a warning, at most one a minute. */
+static void
+refused(struct fleet *f, const char *rkey, const char *why)
+{
+    int64_t now = mono_s();
+    uint64_t skipped = 0;
+    bool log_it = false;
+
+    pthread_mutex_lock(&f->mu);
+    f->rows_refused++;
+    if (f->refusal_logged_at == 0 || now - f->refusal_logged_at >= REFUSAL_LOG_SECONDS) {
+        log_it = true;
+        skipped = f->refusals_unlogged;
+        f->refusals_unlogged = 0;
+        f->refusal_logged_at = now;
+    } else {
+        f->refusals_unlogged++;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (log_it)
+        log_msg(LOG_WARNING, "fleet: value of %s ignored: %s (%llu more not logged)", rkey,
+                why, (unsigned long long)skipped);
+}
+
+static void *writer_main(void *arg);
+
+int
+fleet_open(const struct config *cfg, struct fleet **out, struct mts_err *err)
+{
+    struct fleet *f;
+    char host[64];
+
+    *out = NULL;
+    if (cfg->fleet_redis == NULL || cfg->fleet_redis[0] == '\0')
+        return 0;
+    if ((f = calloc(1, sizeof(*f))) == NULL) {
+        mts_err_set(err, "out of memory");
+        return -1;
+    }
+    if (strlen(cfg->fleet_prefix) >= sizeof(f->prefix)) {
+        mts_err_set(err, "fleet_prefix: longer than %zu bytes", sizeof(f->prefix) - 1);
+        free(f);
+        return -1;
+    }
+    snprintf(f->prefix, sizeof(f->prefix), "%s", cfg->fleet_prefix);
+    snprintf(f->channel, sizeof(f->channel), "%sevents", f->prefix);
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(f->token, sizeof(f->token), "%.63s:%ld", host, (long)getpid());
+    pthread_mutex_init(&f->mu, NULL);
+    clock_cond_init(&f->cv);
+    if (fleet_key_load(cfg->fleet_key_file, &f->key, err) != 0 ||
+        fleet_link_open(cfg, &f->link, err) != 0 || fleet_link_open(cfg, &f->sub_link, err) != 0)
+        goto fail;
+    if (pthread_create(&f->writer, NULL, writer_main, f) != 0) {
+        mts_err_set(err, "fleet: cannot start the writer thread");
+        goto fail;
+    }
+    *out = f;
+    return 0;
+fail:
+    fleet_link_close(f->link);
+    fleet_link_close(f->sub_link);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+    return -1;
+}
+
+void
+fleet_close(struct fleet *f)
+{
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stopping = true;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->writer, NULL);
+    if (f->sub_started)
+        pthread_join(f->subscriber, NULL);
+    while (f->head != NULL) {
+        struct qitem *it = f->head;
+
+        f->head = it->next;
+        free(it->val);
+        free(it);
+    }
+    fleet_link_close(f->link);
+    fleet_link_close(f->sub_link);
+    memset(&f->key, 0, sizeof(f->key));
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* GET rkey, decoded; false when absent, refused or Redis is away. */
+static bool
+get_row(struct fleet *f, const char *rkey, int64_t now, struct cache_entry *e, bool *absent)
+{
+    const char *argv[2] = {"GET", rkey};
+    redisReply *r = fleet_link_command(f->link, 2, argv, NULL);
+    struct mts_err err;
+    bool ok = false;
+
+    *absent = r != NULL && r->type == REDIS_REPLY_NIL;
+    memset(e, 0, sizeof(*e));
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        ok = fleet_codec_row_decode(&f->key, rkey, r->str, r->len, now, e, &err);
+        if (!ok)
+            refused(f, rkey, err.msg);
+        else {
+            pthread_mutex_lock(&f->mu);
+            f->rows_read++;
+            pthread_mutex_unlock(&f->mu);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+bool
+fleet_get_row(struct fleet *f, const char *domain, int64_t now, struct cache_entry *e)
+{
+    char rkey[KEY_MAX];
+    bool absent;
+
+    memset(e, 0, sizeof(*e));
+    return make_key(f, rkey, "policy:", domain) && get_row(f, rkey, now, e, &absent);
+}
+
+bool
+fleet_lock(struct fleet *f, const char *domain, int ms)
+{
+    char rkey[KEY_MAX], px[24];
+    const char *argv[6] = {"SET", rkey, f->token, "NX", "PX", px};
+    redisReply *r;
+    bool mine;
+
+    if (!make_key(f, rkey, "lock:policy:", domain))
+        return true;
+    snprintf(px, sizeof(px), "%d", ms > 0 ? ms : 1);
+    if ((r = fleet_link_command(f->link, 6, argv, NULL)) == NULL)
+        return true;
+    /* OK: ours; nil: another host's. */
+    mine = r->type != REDIS_REPLY_NIL;
+    freeReplyObject(r);
+    return mine;
+}
+
+bool
+fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
+               struct cache_entry *e)
+{
+    char rkey[KEY_MAX], lkey[KEY_MAX];
+    struct timespec end = clock_deadline_after(ms);
+    bool absent;
+
+    memset(e, 0, sizeof(*e));
+    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
+        return false;
+    for (;;) {
+        const char *argv[2] = {"EXISTS", lkey};
+        redisReply *r;
+        bool held;
+        int left;
+
+        if (get_row(f, rkey, now(), e, &absent))
+            return true;
+        if (!absent)
+            return false; /* refused, or Redis away: fetch ourselves */
+        /* The holder gave up (released or expired) without a row. */
+        if ((r = fleet_link_command(f->link, 2, argv, NULL)) == NULL)
+            return false;
+        held = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+        /* The holder writes the row, then lets the lock go: a lock gone
+         * since our GET may mean the row is there now. */
+        if (!held)
+            return get_row(f, rkey, now(), e, &absent);
+        if ((left = clock_ms_until(&end)) <= 0)
+            return false;
+        struct timespec nap = {0, (long)(left < WAIT_POLL_MS ? left : WAIT_POLL_MS) * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
+static void enqueue(struct fleet *f, struct qitem *it);
+
+void
+fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool publish)
+{
+    struct qitem *it = calloc(1, sizeof(*it));
+    struct mts_err err;
+    int64_t ttl = e->expires_at - now;
+
+    if (it == NULL)
+        return;
+    if (!make_key(f, it->key, "policy:", e->domain) ||
+        !make_key(f, it->lock, "lock:policy:", e->domain) ||
+        (it->val = fleet_codec_row_encode(&f->key, it->key, e, &it->len, &err)) == NULL) {
+        free(it);
+        return;
+    }
+    if (publish)
+        snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
+    snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
+    enqueue(f, it);
+}
+
+void
+fleet_unlock(struct fleet *f, const char *domain)
+{
+    struct qitem *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        return;
+    if (!make_key(f, it->lock, "lock:policy:", domain)) {
+        free(it);
+        return;
+    }
+    enqueue(f, it);
+}
+
+/* Queues it for the writer; the oldest goes when the queue is full. */
+static void
+enqueue(struct fleet *f, struct qitem *it)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->queued >= FLEET_QUEUE_MAX) {
+        struct qitem *old = f->head;
+
+        f->head = old->next;
+        if (f->head == NULL)
+            f->tail = NULL;
+        f->queued--;
+        f->dropped++;
+        free(old->val);
+        free(old);
+    }
+    if (f->tail != NULL)
+        f->tail->next = it;
+    else
+        f->head = it;
+    f->tail = it;
+    f->queued++;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each. */
+static void
+send_batch(struct fleet *f, struct qitem *batch)
+{
+    struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
+    redisReply *replies[FLEET_LINK_PIPELINE_MAX];
+    size_t n = 0, rows = 0;
+
+    memset(cmds, 0, sizeof(cmds));
+    for (struct qitem *it = batch; it != NULL; it = it->next) {
+        if (it->val != NULL) /* else only the lock's release (fleet_unlock) */
+            cmds[n++] = (struct fleet_cmd){5, {"SET", it->key, it->val, "PX", it->ttl},
+                                           {3, strlen(it->key), it->len, 2, strlen(it->ttl)}};
+        cmds[n++] = (struct fleet_cmd){5, {"EVAL", unlock_script, "1", it->lock, f->token},
+                                       {4, sizeof(unlock_script) - 1, 1, strlen(it->lock),
+                                        strlen(f->token)}};
+        if (it->event[0] != '\0')
+            cmds[n++] = (struct fleet_cmd){3, {"PUBLISH", f->channel, it->event},
+                                           {7, strlen(f->channel), strlen(it->event)}};
+        rows += it->val != NULL;
+    }
+    if (fleet_link_pipeline(f->link, n, cmds, replies) == 0) {
+        for (size_t i = 0; i < n; i++)
+            freeReplyObject(replies[i]);
+        pthread_mutex_lock(&f->mu);
+        f->rows_written += rows;
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct fleet *f = arg;
+
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        struct qitem *batch, *last;
+        size_t n = 1;
+
+        while (f->head == NULL && !f->stopping)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (f->head == NULL)
+            break;
+        /* At most 3 commands an item in one pipeline. */
+        batch = last = f->head;
+        while (last->next != NULL && n < FLEET_LINK_PIPELINE_MAX / 3) {
+            last = last->next;
+            n++;
+        }
+        f->head = last->next;
+        if (f->head == NULL)
+            f->tail = NULL;
+        f->queued -= n;
+        last->next = NULL;
+        pthread_mutex_unlock(&f->mu);
+        send_batch(f, batch);
+        while (batch != NULL) {
+            struct qitem *it = batch;
+
+            batch = it->next;
+            free(it->val);
+            free(it);
+        }
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static bool
+stopping(struct fleet *f)
+{
+    bool s;
+
+    pthread_mutex_lock(&f->mu);
+    s = f->stopping;
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
+/* One message of the channel: ["message", channel, "KIND NAME"]. */
+static void
+deliver(struct fleet *f, const redisReply *r)
+{
+    char kind[16], name[256];
+    const redisReply *m;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
+        return;
+    m = r->element[2];
+    if (m->type != REDIS_REPLY_STRING || m->len >= sizeof(name) ||
+        sscanf(m->str, "%15s %255s", kind, name) != 2)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->events++;
+    pthread_mutex_unlock(&f->mu);
+    f->fn(kind, name, f->fn_arg);
+}
+
+static void *
+subscriber_main(void *arg)
+{
+    struct fleet *f = arg;
+    bool subscribed = false;
+
+    while (!stopping(f)) {
+        redisReply *r;
+        bool timed_out;
+
+        if (!subscribed) {
+            const char *argv[2] = {"SUBSCRIBE", f->channel};
+
+            r = fleet_link_command(f->sub_link, 2, argv, NULL);
+            if (r == NULL) {
+                /* Down: the breaker says when to try again; look at the
+                 * stop flag meanwhile. */
+                struct timespec nap = {0, 200 * 1000000L};
+
+                nanosleep(&nap, NULL);
+                continue;
+            }
+            subscribed = r->type == REDIS_REPLY_ARRAY;
+            freeReplyObject(r);
+            continue;
+        }
+        r = fleet_link_read(f->sub_link, SUB_WAKE_MS, &timed_out);
+        if (r != NULL) {
+            deliver(f, r);
+            freeReplyObject(r);
+        } else if (!timed_out) {
+            subscribed = false;
+        }
+    }
+    return NULL;
+}
+
+int
+fleet_subscribe(struct fleet *f, fleet_event_fn fn, void *arg, struct mts_err *err)
+{
+    f->fn = fn;
+    f->fn_arg = arg;
+    if (pthread_create(&f->subscriber, NULL, subscriber_main, f) != 0) {
+        mts_err_set(err, "fleet: cannot start the subscriber thread");
+        return -1;
+    }
+    f->sub_started = true;
+    return 0;
+}
+
+void
+fleet_state(struct fleet *f, struct fleet_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    fleet_link_state(f->link, &out->link);
+    pthread_mutex_lock(&f->mu);
+    out->rows_read = f->rows_read;
+    out->rows_refused = f->rows_refused;
+    out->rows_written = f->rows_written;
+    out->events = f->events;
+    out->queue_dropped = f->dropped;
+    pthread_mutex_unlock(&f->mu);
+}

@@ -1,0 +1,97 @@
+/*
+ * fleet - what the hosts of a fleet share through Redis: policy rows, a
+ * lock per domain so that one host fetches for all, and news of changes.
+ *
+ * SYNOPSIS
+ *	#include "fleet.h"
+ *
+ *	struct fleet *f;
+ *	fleet_open(cfg, &f, &err);           f NULL when fleet_redis is empty
+ *	fleet_get_row(f, domain, now, &e);   a row another host learnt
+ *	fleet_lock(f, domain, ms);           true: fetch it yourself
+ *	fleet_wait_row(f, domain, ms, now_fn, &e);
+ *	fleet_put_row(f, &e, publish);       queued for the writer thread
+ *	fleet_subscribe(f, fn, arg);         news from the other hosts
+ *	fleet_state(f, &st);
+ *	fleet_close(f);
+ *
+ * DESCRIPTION
+ *	Keys: <fleet_prefix>policy:<domain> holds a row (fleet_codec.h), with
+ *	a Redis expiry at the row's own; <fleet_prefix>lock:policy:<domain> is
+ *	the fetch lock (SET NX PX); <fleet_prefix>events is the channel where
+ *	"policy <domain>" says that a host learnt a new id or status.
+ *
+ *	fleet_get_row, fleet_lock and fleet_wait_row run on the caller's
+ *	thread (a discover worker, never the RCPT's own: memory and SQLite
+ *	come first) through the shared link, each command bounded by
+ *	fleet_timeout_ms and skipped while the breaker is open (fleet_link.h).
+ *	fleet_lock says true when Redis cannot answer: then every host fetches
+ *	for itself, as without a fleet.
+ *
+ *	fleet_put_row encodes on the caller's thread and queues the value
+ *	(at most FLEET_QUEUE_MAX; beyond, the oldest is dropped: Redis is a
+ *	help, not the truth); the writer thread sends what is queued in one
+ *	pipeline (SET, the lock's release, PUBLISH) and waits for the next.
+ *
+ *	fleet_subscribe starts the subscriber thread, on a link of its own: it
+ *	calls fn(kind, name, arg) for each message of the channel (its own
+ *	included), and subscribes again by itself when the link comes back.
+ *
+ *	Threads: the writer (started by fleet_open) and the subscriber
+ *	(fleet_subscribe); fleet_close sets the stop flag, wakes the writer,
+ *	joins both (the subscriber wakes at least once a second), sending
+ *	what is still queued if the link is up.
+ *
+ * DIAGNOSTICS
+ *	fleet_open returns -1 with a reason (bad fleet_redis, unreadable
+ *	password or key file, no thread). A value read that fails its checks
+ *	is ignored with a warning, at most one a minute (with the count of
+ *	those not logged).
+ */
+#ifndef MTS_FLEET_H
+#define MTS_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "config.h"
+#include "err.h"
+#include "fleet_link.h"
+
+#define FLEET_QUEUE_MAX 4096
+
+struct fleet;
+
+int fleet_open(const struct config *cfg, struct fleet **out, struct mts_err *err);
+void fleet_close(struct fleet *f);
+
+/* The row of domain in Redis, checked: true with *e filled (the caller frees it). */
+bool fleet_get_row(struct fleet *f, const char *domain, int64_t now, struct cache_entry *e);
+
+/* Takes the fetch lock of domain for ms: true when this host is to fetch
+ * (it got the lock, or Redis cannot say). */
+bool fleet_lock(struct fleet *f, const char *domain, int ms);
+
+/* Polls for domain's row for at most ms (another host holds the lock). */
+bool fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
+                    struct cache_entry *e);
+
+/* Queues e for Redis (and releases this host's lock of its domain);
+ * publish: tell the other hosts. */
+void fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool publish);
+
+/* Queues the release of this host's fetch lock of domain (nothing learnt
+ * worth sharing): the others stop waiting and look it up themselves. */
+void fleet_unlock(struct fleet *f, const char *domain);
+
+typedef void (*fleet_event_fn)(const char *kind, const char *name, void *arg);
+int fleet_subscribe(struct fleet *f, fleet_event_fn fn, void *arg, struct mts_err *err);
+
+struct fleet_state {
+    struct fleet_link_state link;
+    uint64_t rows_read, rows_refused, rows_written, events, queue_dropped;
+};
+void fleet_state(struct fleet *f, struct fleet_state *out);
+
+#endif

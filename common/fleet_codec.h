@@ -1,0 +1,74 @@
+/*
+ * fleet_codec - policy rows and probe results as Redis values: encoded,
+ * signed (HMAC-SHA256 with the fleet key), checked when read back.
+ *
+ * SYNOPSIS
+ *	#include "fleet_codec.h"
+ *
+ *	struct fleet_key k;
+ *	fleet_key_load(cfg->fleet_key_file, &k, &err);   "" : unsigned
+ *	char *v = fleet_codec_row_encode(&k, rkey, &entry, &len, &err);
+ *	fleet_codec_row_decode(&k, rkey, v, len, now, &entry, &err);
+ *	fleet_codec_probe_encode(&k, rkey, &probe, &len, &err);
+ *	fleet_codec_probe_decode(&k, rkey, v, len, now, &probe, &err);
+ *
+ * DESCRIPTION
+ *	A value is "F1 <mac> <json>": the cache_row column values (cache_row.h)
+ *	as one JSON array (null, integer or string each, in column order),
+ *	after the hex HMAC-SHA256 of the Redis key, a NUL byte and the JSON
+ *	text, or 64 '-' when no key is set. Binding the Redis key into the
+ *	MAC stops a signed value from being replayed under another domain.
+ *
+ *	Nothing read is trusted more than a cache row: the column values go
+ *	through cache_row_decode / cache_probe_decode (every range and syntax
+ *	check of a row), the row must name the domain (host) of its key, and
+ *	its times may not lie in the future beyond FLEET_CODEC_CLOCK_SKEW nor
+ *	expire later than the longest life such a row can have. With a key,
+ *	a value without a valid MAC is refused.
+ *
+ * DIAGNOSTICS
+ *	Encoders return NULL with a reason; decoders false with a reason, the
+ *	row zeroed and owning nothing. Logging is the caller's.
+ */
+#ifndef MTS_FLEET_CODEC_H
+#define MTS_FLEET_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "err.h"
+
+#define FLEET_KEY_MIN 16
+#define FLEET_KEY_MAX 1024
+/* The longest value: a policy body and its patterns, each at most
+ * CACHE_TEXT_MAX bytes, escaped by JSON (up to 6 bytes a byte), and the rest. */
+#define FLEET_VALUE_MAX (CACHE_TEXT_MAX * 12 + 8192)
+/* How far ahead of this host's clock another host's times may be. */
+#define FLEET_CODEC_CLOCK_SKEW 300
+/* The longest life of a probe result (probe_ttl's bound). */
+#define FLEET_CODEC_PROBE_LIFE_MAX 2592000
+
+struct fleet_key {
+    bool set;
+    size_t len;
+    unsigned char bytes[FLEET_KEY_MAX];
+};
+
+/* The key in path ("" or NULL: none, k->set false). */
+int fleet_key_load(const char *path, struct fleet_key *k, struct mts_err *err);
+
+/* malloc'd value and its length. */
+char *fleet_codec_row_encode(const struct fleet_key *k, const char *rkey,
+                             const struct cache_entry *e, size_t *len, struct mts_err *err);
+bool fleet_codec_row_decode(const struct fleet_key *k, const char *rkey, const char *val,
+                            size_t len, int64_t now, struct cache_entry *e, struct mts_err *err);
+
+char *fleet_codec_probe_encode(const struct fleet_key *k, const char *rkey,
+                               const struct cache_probe *p, size_t *len, struct mts_err *err);
+bool fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char *val,
+                              size_t len, int64_t now, struct cache_probe *p,
+                              struct mts_err *err);
+
+#endif

@@ -1,0 +1,89 @@
+#!/bin/bash
+# bench_fleet.sh - issue 20: three milter processes (own SQLite files) ask
+# for the same 50 cold domains at once (d01.test .. d50.test of the test
+# world), without and with a fleet on one redis-server: policy fetches
+# (nginx's access log) in all (MX probes are off: the world's d*.test MX
+# hosts have no SMTP server, and probe results are not shared yet), and
+# the warm RCPT time with the fleet on against the fleet off (memory hits
+# never touch Redis: the ratio should stay near 1).
+# Needs root (the test world) and redis-server; skipped otherwise.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORLD=$(cd "$HERE/../world" && pwd)
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+W=/tmp/mts-bench-fleet.$$
+if [ "$(id -u)" -ne 0 ] || ! command -v redis-server >/dev/null; then
+    echo "bench_fleet: skipped (needs root and redis-server)"
+    exit 0
+fi
+HERE=$WORLD . "$WORLD/suite.sh"
+HERE=$WORLD suite_enter_netns mts-bfleet "$@"
+
+PIDS=
+cleanup() {
+    local p
+    for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    "$WORLD/world.sh" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$WORLD/world.sh" up "$W" >/dev/null 2>&1 || { echo "bench_fleet: world did not come up"; exit 1; }
+# shellcheck disable=SC1091
+. "$W/env"
+SOCK="$W/redis.sock"
+head -c 32 /dev/urandom >"$W/fleet.key"
+redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save "" --appendonly no \
+    --dir "$W" --logfile "$W/redis.log" --daemonize no &
+PIDS="$PIDS $!"
+for ((i = 0; i < 50; i++)); do
+    redis-cli -s "$SOCK" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+done
+ADDRS=$(seq -w 1 50 | sed 's/^/bob@d/; s/$/.test/')
+
+fetches() { grep -cE 'host=mta-sts\.d[0-9][0-9]\.test "GET /\.well-known/mta-sts\.txt' \
+    "$W/nginx-access.log"; }
+send() { # send NAME: the 50 RCPTs in one message
+    # shellcheck disable=SC2086
+    MT_SOCKET="$W/$1.sock" python3 "$WORLD/metrics_client.py" rcpts $ADDRS >/dev/null 2>&1
+}
+round() { # round MODE (off|on): prints fetches, warm ms
+    local m f0 t0 t1 pids= mp=
+    redis-cli -s "$SOCK" flushall >/dev/null
+    for m in a b c; do
+        {
+            grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+            echo "cache_db = $W/$1-$m.sqlite"
+            echo "enforcing_transports = smtp"
+            echo "rcpt_deadline_ms = 20s"
+            echo "mx_probes = no"
+            echo "stats = no"
+            [ "$1" = on ] && echo "fleet_redis = unix:$SOCK" &&
+                echo "fleet_key_file = $W/fleet.key"
+        } >"$W/$1-$m.conf"
+        "$MILTER" -f -c "$W/$1-$m.conf" -p "unix:$W/$m.sock" >"$W/$1-$m.log" 2>&1 </dev/null &
+        mp="$mp $!"
+    done
+    PIDS="$PIDS $mp"
+    for m in a b c; do
+        for ((i = 0; i < 100; i++)); do [ -S "$W/$m.sock" ] && break; sleep 0.1; done
+    done
+    sleep 0.5
+    f0=$(fetches)
+    for m in a b c; do send "$m" & pids="$pids $!"; done
+    # shellcheck disable=SC2086
+    wait $pids
+    sleep 1
+    t0=$(date +%s%N)
+    for ((i = 0; i < 10; i++)); do send a; done
+    t1=$(date +%s%N)
+    echo "$(($(fetches) - f0)) $(((t1 - t0) / 1000000))"
+    # shellcheck disable=SC2086
+    kill $mp; wait $mp 2>/dev/null
+    rm -f "$W"/[abc].sock
+}
+read -r f_off w_off < <(round off)
+read -r f_on w_on < <(round on)
+echo "bench_fleet: 3 processes x 50 cold domains: policy fetches $f_off without the fleet, $f_on with it"
+echo "bench_fleet: warm, 10 messages x 50 RCPTs on one process: $w_off ms fleet off, $w_on ms fleet on; ratio off/on $(echo "scale=2; $w_off / $w_on" | bc -l)"

@@ -1,0 +1,364 @@
+/*
+ * test_fleet_codec - Redis values of policy rows and probe results
+ * (fleet_codec.h): round trips, the HMAC, and every kind of value a
+ * writer without the key, another version or a broken server could leave.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fleet_codec.h"
+#include "mxmatch.h"
+
+#define NOW INT64_C(1800000000)
+#define RKEY "mtasts:policy:partner.example"
+
+static struct fleet_key
+key_of(const char *bytes)
+{
+    struct fleet_key k;
+
+    memset(&k, 0, sizeof(k));
+    k.set = true;
+    k.len = strlen(bytes);
+    memcpy(k.bytes, bytes, k.len);
+    return k;
+}
+
+static const struct fleet_key no_key = {false, 0, {0}};
+
+/* An enforce policy fetched a minute ago, for a day. */
+static void
+row_of(struct cache_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->domain, sizeof(e->domain), "partner.example");
+    snprintf(e->txt_id, sizeof(e->txt_id), "20260101T0000");
+    e->has_policy = true;
+    e->mode = POLICY_MODE_ENFORCE;
+    e->max_age = 86400;
+    e->mx = calloc(2, sizeof(char *));
+    e->mx[0] = strdup("mx1.partner.example");
+    e->mx[1] = strdup("*.backup.partner.example");
+    e->n_mx = 2;
+    e->policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.partner.example\n"
+                            "mx: *.backup.partner.example\nmax_age: 86400\n");
+    e->fetched_at = NOW - 60;
+    e->expires_at = NOW - 60 + 86400;
+    e->checked_at = NOW - 60;
+    e->has_status = true;
+    e->status = STATUS_ENFORCE;
+    snprintf(e->dnssec, sizeof(e->dnssec), "secure");
+}
+
+static void
+round_trip_row(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    const struct fleet_key *keys[2] = {&no_key, &k};
+    struct cache_entry e, back;
+    struct mts_err err;
+
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        char *v;
+
+        row_of(&e);
+        v = fleet_codec_row_encode(keys[i], RKEY, &e, &len, &err);
+        assert_non_null(v);
+        assert_true(fleet_codec_row_decode(keys[i], RKEY, v, len, NOW, &back, &err));
+        assert_string_equal(back.domain, e.domain);
+        assert_string_equal(back.txt_id, e.txt_id);
+        assert_true(back.has_policy);
+        assert_int_equal(back.mode, POLICY_MODE_ENFORCE);
+        assert_int_equal(back.max_age, 86400);
+        assert_int_equal(back.n_mx, 2);
+        assert_string_equal(back.mx[1], "*.backup.partner.example");
+        assert_string_equal(back.policy_text, e.policy_text);
+        assert_int_equal(back.expires_at, e.expires_at);
+        assert_int_equal(back.status, STATUS_ENFORCE);
+        assert_string_equal(back.dnssec, "secure");
+        cache_entry_free(&back);
+        cache_entry_free(&e);
+        free(v);
+    }
+}
+
+/* A negative answer (absent for 15 minutes) with a fetch back-off id. */
+static void
+round_trip_negative(void **state)
+{
+    struct cache_entry e, back;
+    struct mts_err err;
+    size_t len;
+    char *v;
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.domain, sizeof(e.domain), "partner.example");
+    e.checked_at = NOW;
+    e.expires_at = NOW + 900;
+    e.has_status = true;
+    e.status = STATUS_FAILED;
+    snprintf(e.fetch_failed_id, sizeof(e.fetch_failed_id), "abc1");
+    e.fetch_failed_at = NOW;
+    snprintf(e.last_error, sizeof(e.last_error), "HTTP 404");
+    v = fleet_codec_row_encode(&no_key, RKEY, &e, &len, &err);
+    assert_non_null(v);
+    assert_true(fleet_codec_row_decode(&no_key, RKEY, v, len, NOW, &back, &err));
+    assert_false(back.has_policy);
+    assert_int_equal(back.status, STATUS_FAILED);
+    assert_string_equal(back.fetch_failed_id, "abc1");
+    assert_string_equal(back.last_error, "HTTP 404");
+    cache_entry_free(&back);
+    free(v);
+}
+
+static void
+round_trip_probe(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    struct cache_probe p, back;
+    struct mts_err err;
+    const char *rk = "mtasts:probe:mx1.partner.example";
+    size_t len;
+    char *v;
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.host, sizeof(p.host), "mx1.partner.example");
+    p.probed_at = NOW;
+    p.expires_at = NOW + 86400;
+    p.starttls = true;
+    snprintf(p.tls_version, sizeof(p.tls_version), "TLSv1.3");
+    p.cert_valid = true;
+    v = fleet_codec_probe_encode(&k, rk, &p, &len, &err);
+    assert_non_null(v);
+    assert_true(fleet_codec_probe_decode(&k, rk, v, len, NOW, &back, &err));
+    assert_memory_equal(&back, &p, sizeof(p));
+    /* the same value under another host's key */
+    assert_false(fleet_codec_probe_decode(&k, "mtasts:probe:mx2.partner.example", v, len, NOW,
+                                          &back, &err));
+    assert_false(fleet_codec_probe_decode(&no_key, "mtasts:probe:mx2.partner.example", v, len,
+                                          NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "under the key"));
+    /* a probe result that claims to live a year */
+    p.expires_at = NOW + 365 * 86400;
+    free(v);
+    v = fleet_codec_probe_encode(&no_key, rk, &p, &len, &err);
+    assert_false(fleet_codec_probe_decode(&no_key, rk, v, len, NOW, &back, &err));
+    free(v);
+}
+
+/* Values planted by hand: "F1 <64 dashes> <json>", unsigned. */
+static char *
+planted(const char *json, size_t *len)
+{
+    char *v = malloc(strlen(json) + 70);
+
+    snprintf(v, strlen(json) + 70,
+             "F1 ---------------------------------------------------------------- %s", json);
+    *len = strlen(v);
+    return v;
+}
+
+struct bad_case {
+    const char *label;
+    const char *json;
+    const char *why; /* a word of the reason */
+};
+
+/* The columns (cache_row.h): domain, txt_id, has_policy, mode, max_age, mx,
+ * policy_text, fetched_at, expires_at, checked_at, last_used, status,
+ * dnssec, last_error, fetch_failed_id, fetch_failed_at */
+static const struct bad_case bad_rows[] = {
+    {"valid (the control)",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", NULL},
+    {"max_age beyond RFC 8461's limit",
+     "[\"partner.example\",\"id1\",1,\"enforce\",99999999,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "max_age"},
+    {"expires long after max_age",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1830000000,1800000000,0,\"enforce\",null,null,null,0]", "expires"},
+    {"fetched in the future",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800090000,1800100000,1800000000,0,\"enforce\",null,null,null,0]", "future"},
+    {"negative answer for ten years",
+     "[\"partner.example\",\"\",0,null,0,null,null,"
+     "0,2115000000,1800000000,0,\"absent\",null,null,null,0]", "expires"},
+    {"another domain's row",
+     "[\"evil.example\",\"id1\",1,\"enforce\",86400,\"mx.evil.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "under the key"},
+    {"unknown mode",
+     "[\"partner.example\",\"id1\",1,\"strict\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "mode"},
+    {"bad mx pattern",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx..partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "mx"},
+    {"txt id not alphanumeric",
+     "[\"partner.example\",\"id-1;\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "txt_id"},
+    {"NUL in a string",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\\u0000y\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "row"},
+    {"a real number for a time",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1.8e9,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "integer"},
+    {"negative time",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "-5,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "range"},
+    {"one column short",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null]", "columns"},
+    {"an object, not an array", "{\"domain\":\"partner.example\"}", "columns"},
+    {"not JSON", "[\"partner.example\",", "columns"},
+    {"upper-case domain",
+     "[\"Partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "domain"},
+};
+
+static void
+refused_rows(void **state)
+{
+    for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
+        const struct bad_case *c = &bad_rows[i];
+        struct cache_entry e;
+        struct mts_err err = {""};
+        size_t len;
+        char *v = planted(c->json, &len);
+        bool ok = fleet_codec_row_decode(&no_key, RKEY, v, len, NOW, &e, &err);
+
+        print_message("RUN %s\n", c->label);
+        if (c->why == NULL) {
+            assert_true(ok);
+            cache_entry_free(&e);
+        } else {
+            assert_false(ok);
+            assert_null(e.mx);
+            assert_null(e.policy_text);
+            if (strstr(err.msg, c->why) == NULL)
+                fail_msg("%s: reason \"%s\" lacks \"%s\"", c->label, err.msg, c->why);
+        }
+        free(v);
+    }
+}
+
+/* With a key: unsigned values, values signed with another key, a value
+ * signed for another domain, a value changed after signing. */
+static void
+hmac_checked(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    struct fleet_key other = key_of("0123456789abcdef-other-key");
+    struct cache_entry e, back;
+    struct mts_err err;
+    size_t len;
+    char *v, *p;
+
+    row_of(&e);
+    /* unsigned */
+    v = fleet_codec_row_encode(&no_key, RKEY, &e, &len, &err);
+    assert_false(fleet_codec_row_decode(&k, RKEY, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "HMAC"));
+    free(v);
+    /* another key */
+    v = fleet_codec_row_encode(&other, RKEY, &e, &len, &err);
+    assert_false(fleet_codec_row_decode(&k, RKEY, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "HMAC"));
+    free(v);
+    /* signed for another key name (a replay under another domain) */
+    v = fleet_codec_row_encode(&k, "mtasts:policy:other.example", &e, &len, &err);
+    assert_false(fleet_codec_row_decode(&k, RKEY, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "HMAC"));
+    free(v);
+    /* mode changed after signing */
+    v = fleet_codec_row_encode(&k, RKEY, &e, &len, &err);
+    assert_non_null(p = strstr(v, "\"enforce\""));
+    memcpy(p, "\"testing\"", 9);
+    assert_false(fleet_codec_row_decode(&k, RKEY, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "HMAC"));
+    free(v);
+    cache_entry_free(&e);
+}
+
+static void
+truncated_and_huge(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    struct cache_entry e, back;
+    struct mts_err err;
+    size_t len, hlen;
+    char *v, *huge;
+
+    row_of(&e);
+    v = fleet_codec_row_encode(&no_key, RKEY, &e, &len, &err);
+    for (size_t cut = 0; cut < len; cut++) {
+        if (fleet_codec_row_decode(&no_key, RKEY, v, cut, NOW, &back, &err))
+            fail_msg("a value cut at %zu of %zu bytes was accepted", cut, len);
+    }
+    free(v);
+    v = fleet_codec_row_encode(&k, RKEY, &e, &len, &err);
+    for (size_t cut = 0; cut < len; cut += 7)
+        assert_false(fleet_codec_row_decode(&k, RKEY, v, cut, NOW, &back, &err));
+    free(v);
+    /* over the bound: refused before it is parsed */
+    hlen = FLEET_VALUE_MAX + 1;
+    huge = malloc(hlen);
+    memset(huge, ' ', hlen);
+    memcpy(huge, "F1 ", 3);
+    assert_false(fleet_codec_row_decode(&no_key, RKEY, huge, hlen, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "bytes"));
+    free(huge);
+    /* a policy body over 64 KiB cannot even be written */
+    free(e.policy_text);
+    e.policy_text = malloc(CACHE_TEXT_MAX + 2);
+    memset(e.policy_text, 'a', CACHE_TEXT_MAX + 1);
+    e.policy_text[CACHE_TEXT_MAX + 1] = '\0';
+    assert_null(fleet_codec_row_encode(&no_key, RKEY, &e, &len, &err));
+    cache_entry_free(&e);
+}
+
+static void
+key_file(void **state)
+{
+    char path[] = "/tmp/test_fleet_codec.XXXXXX";
+    int fd = mkstemp(path);
+    struct fleet_key k;
+    struct mts_err err;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "short", 5), 5);
+    assert_int_equal(fleet_key_load(path, &k, &err), -1);
+    assert_non_null(strstr(err.msg, "16"));
+    assert_int_equal(write(fd, "-but-now-long-enough", 20), 20);
+    close(fd);
+    assert_int_equal(fleet_key_load(path, &k, &err), 0);
+    assert_true(k.set);
+    assert_int_equal(k.len, 25);
+    unlink(path);
+    assert_int_equal(fleet_key_load(path, &k, &err), -1);
+    assert_int_equal(fleet_key_load("", &k, &err), 0);
+    assert_false(k.set);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip_row),
+        cmocka_unit_test(round_trip_negative),
+        cmocka_unit_test(round_trip_probe),
+        cmocka_unit_test(refused_rows),
+        cmocka_unit_test(hmac_checked),
+        cmocka_unit_test(truncated_and_huge),
+        cmocka_unit_test(key_file),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,216 @@
+#!/bin/bash
+# test_fleet.sh - issue 20: three milters, each with its own SQLite file,
+# share what they learn through one real redis-server (unix socket in the
+# test's directory, started and stopped by PID), against the real test world.
+#
+#   - 20 fresh domains asked on all three at once: 20 policy fetches in
+#     all (nginx's access log), not 60; the other hosts' rows say "fleet".
+#   - a bumped policy id learnt by one host (mtasts-ctl lookup --recheck on
+#     A's file) reaches B's and C's memory and file within a second (pub/sub),
+#     with no fetch of theirs.
+#   - Redis stopped under load: every RCPT answered, none with an error,
+#     none past its deadline, the same verdicts; restarted: the link recovers
+#     by itself (rows reach Redis again).
+#   - a value planted without the fleet key, and one signed but out of range,
+#     are ignored with a warning: the host fetches for itself.
+#
+# Needs root (the test world) and redis-server; skipped otherwise. TAP output.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${top_builddir:-$HERE/../..}" && pwd)
+MILTER="$BUILD/milter/mtasts-milter"
+CTL="$BUILD/milter/mtasts-ctl"
+W=${MTS_TEST_WORLD_DIR:-/tmp/mts-test-fleet.$$}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "1..0 # SKIP the test world needs root (DNS on port 53, HTTPS on 443)"
+    exit 0
+fi
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    echo "1..0 # SKIP redis-server not installed (.ci/install-deps)"
+    exit 0
+fi
+. "$HERE/suite.sh"
+suite_enter_netns mts-fleet "$@"
+
+APID= BPID= CPID= RPID=
+cleanup() {
+    local p
+    for p in $APID $BPID $CPID $RPID; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    "$HERE/world.sh" down "$W" >/dev/null 2>&1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$HERE/world.sh" up "$W" >"$W.up.log" 2>&1 || { sed 's/^/# /' "$W.up.log"; bail "world did not come up"; }
+rm -f "$W.up.log"
+# shellcheck disable=SC1091
+. "$W/env"
+SOCK="$W/redis.sock"
+head -c 32 /dev/urandom >"$W/fleet.key"
+
+redis_start() {
+    redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --save "" \
+        --appendonly no --dir "$W" --logfile "$W/redis.log" --daemonize no &
+    RPID=$!
+    for ((i = 0; i < 50; i++)); do
+        redis-cli -s "$SOCK" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    bail "redis-server did not start"
+}
+redis_stop() {
+    kill "$RPID" && wait "$RPID" 2>/dev/null
+    RPID=
+}
+rc() { redis-cli -s "$SOCK" "$@"; }
+
+conf() { # conf NAME
+    {
+        grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+        echo "cache_db = $W/$1.sqlite"
+        echo "enforcing_transports = smtp"
+        echo "rcpt_deadline_ms = 5s"
+        echo "mx_probes = no"
+        echo "stats = no"
+        echo "fleet_redis = unix:$SOCK"
+        echo "fleet_key_file = $W/fleet.key"
+        echo "fleet_timeout_ms = 100ms"
+    } >"$W/$1.conf"
+}
+start() { # start NAME: sets the pid in ${NAME}PID
+    conf "$1"
+    "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
+    eval "${1^^}PID=$!"
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$W/$1.sock" ] && grep -q 'listening on' "$W/$1.log" && return 0
+        sleep 0.1
+    done
+    sed 's/^/# /' "$W/$1.log"
+    bail "milter $1 did not start"
+}
+send() { # send NAME OUT ADDRESS...: one message through milter NAME
+    local m=$1 out=$2
+    shift 2
+    MT_SOCKET="$W/$m.sock" python3 "$HERE/metrics_client.py" rcpts "$@" >"$out" 2>&1
+    [ "$(grep -c . "$out")" -eq $# ]
+}
+# fetches REGEX: policy fetches of the domains matching REGEX so far
+fetches() {
+    grep -cE "host=mta-sts\\.($1)\\.test \"GET /\\.well-known/mta-sts\\.txt" \
+        "$W/nginx-access.log"
+}
+addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
+    local i
+    for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
+}
+
+echo "1..16"
+redis_start
+start a
+start b
+start c
+
+# ---- 20 fresh domains on three hosts at once: 20 fetches ---------------------
+together() { # together "NAME OUT FROM TO"...: messages sent at once, waited for
+    local p pids=
+    for p in "$@"; do
+        # shellcheck disable=SC2086
+        set -- $p
+        # shellcheck disable=SC2046
+        send "$1" "$2" $(addrs "$3" "$4") &
+        pids="$pids $!"
+    done
+    # shellcheck disable=SC2086
+    wait $pids
+}
+together "a $W/a1.out 01 20" "b $W/b1.out 01 20" "c $W/c1.out 01 20"
+ok "60 RCPTs answered by the three hosts" \
+    "$([ "$(cat "$W"/[abc]1.out | grep -c ' CONTINUE')" = 60 ]; echo $?)"
+sleep 0.5
+got=$(fetches 'd(0[1-9]|1[0-9]|20)')
+ok "20 domains on 3 hosts: 20 policy fetches in all (got $got)" "$([ "$got" = 20 ]; echo $?)"
+ok "every domain's row is in Redis" \
+    "$([ "$(rc --scan --pattern 'mtasts:policy:d*' | grep -c .)" = 20 ]; echo $?)"
+got=0
+for m in a b c; do
+    got=$((got + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM domains WHERE domain LIKE 'd%.test'
+                                       AND mode = 'enforce'")))
+done
+ok "each host keeps the 20 rows in its own file (got $got of 60)" "$([ "$got" = 60 ]; echo $?)"
+"$CTL" -c "$W/c.conf" cache flush d05.test >/dev/null 2>&1
+src=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .source)
+ok "a row another host learnt is shown as from the fleet (got $src)" "$([ "$src" = fleet ]; echo $?)"
+
+# ---- a bumped policy id reaches the other hosts within a second -------------
+send a "$W/a2.out" bob@changing.test && send b "$W/b2.out" bob@changing.test &&
+    send c "$W/c2.out" bob@changing.test
+ok "changing.test asked on the three hosts" $?
+before=$(fetches changing)
+printf 'version: STSv1\nmode: testing\nmx: mx1.changing.test\nmax_age: 3600\n' >"$W/new.txt"
+"$HERE/world.sh" set-policy "$W" changing.test fleet42 "$W/new.txt" >/dev/null
+"$CTL" -c "$W/a.conf" lookup --recheck changing.test >/dev/null 2>&1
+t0=$(date +%s%N)
+seen=
+for ((i = 0; i < 20; i++)); do
+    b=$(sqlite3 "$W/b.sqlite" "SELECT txt_id FROM domains WHERE domain = 'changing.test'")
+    c=$(sqlite3 "$W/c.sqlite" "SELECT txt_id FROM domains WHERE domain = 'changing.test'")
+    [ "$b" = fleet42 ] && [ "$c" = fleet42 ] && { seen=$((($(date +%s%N) - t0) / 1000000)); break; }
+    sleep 0.1
+done
+ok "B and C hold the new id within a second (${seen:-never} ms)" \
+    "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+ok "... learnt from the fleet (their logs say so)" \
+    "$(grep -q 'changing.test: policy id fleet42 from the fleet' "$W/b.log" &&
+       grep -q 'changing.test: policy id fleet42 from the fleet' "$W/c.log"; echo $?)"
+got=$(($(fetches changing) - before))
+ok "one fetch of the new policy in all (got $got)" "$([ "$got" = 1 ]; echo $?)"
+
+# ---- Redis stopped under load -------------------------------------------------
+redis_stop
+t0=$(date +%s%N)
+together "a $W/a3.out 21 30" "b $W/b3.out 21 30" "c $W/c3.out 21 30" "a $W/a4.out 01 10"
+ms=$((($(date +%s%N) - t0) / 1000000))
+ok "Redis down: all 40 RCPTs answered CONTINUE, none refused or tempfailed" \
+    "$([ "$(cat "$W"/[abc]3.out "$W/a4.out" | grep -c ' CONTINUE')" = 40 ]; echo $?)"
+# Each message has 10 fresh domains at most, one lookup each (5 s deadline).
+ok "... within the RCPT deadlines (${ms} ms for 4 messages at once)" "$([ "$ms" -lt 20000 ]; echo $?)"
+ok "... and the link's outage is logged" "$(grep -q 'fleet: Redis unusable' "$W/a.log"; echo $?)"
+redis_start
+back=
+for ((i = 31; i <= 44; i++)); do
+    send a "$W/a5.out" "bob@d$i.test"
+    [ "$(rc exists "mtasts:policy:d$i.test")" = 1 ] && { back=d$i; break; }
+    sleep 1
+done
+ok "Redis restarted: the link recovers by itself (row of ${back:-none} written)" \
+    "$([ -n "$back" ]; echo $?)"
+
+# ---- values planted without the key, or out of range -------------------------
+python3 - "$W/fleet.key" <<'PY' >"$W/plant.sh"
+import hashlib, hmac, shlex, sys
+key = open(sys.argv[1], "rb").read()
+def row(d, max_age, exp):
+    return ('["%s","evil1",1,"none",%d,null,"version: STSv1\\nmode: none\\nmax_age: 1\\n",'
+            '1700000000,%d,1700000000,0,"none",null,null,null,0]' % (d, max_age, exp))
+k1 = "mtasts:policy:d45.test"
+print("redis-cli -s \"$SOCK\" set %s %s" % (k1, shlex.quote("F1 " + "-" * 64 + " " + row("d45.test", 86400, 1700086400))))
+k2 = "mtasts:policy:d46.test"
+j = row("d46.test", 99999999, 4000000000)
+mac = hmac.new(key, k2.encode() + b"\0" + j.encode(), hashlib.sha256).hexdigest()
+print("redis-cli -s \"$SOCK\" set %s %s" % (k2, shlex.quote("F1 " + mac + " " + j)))
+PY
+SOCK=$SOCK sh "$W/plant.sh" >/dev/null
+send b "$W/b6.out" bob@d45.test
+send c "$W/c6.out" bob@d46.test
+ok "an unsigned value is ignored with a warning" \
+    "$(grep -q 'fleet: value of mtasts:policy:d45.test ignored: bad HMAC' "$W/b.log"; echo $?)"
+ok "a signed value out of range is ignored with a warning" \
+    "$(grep -q 'fleet: value of mtasts:policy:d46.test ignored: .*max_age' "$W/c.log"; echo $?)"
+ok "... and both hosts fetched the real policies (enforce kept)" \
+    "$([ "$(fetches 'd4[56]')" = 2 ] &&
+       [ "$(sqlite3 "$W/b.sqlite" "SELECT mode FROM domains WHERE domain = 'd45.test'")" = enforce ] &&
+       [ "$(sqlite3 "$W/c.sqlite" "SELECT mode FROM domains WHERE domain = 'd46.test'")" = enforce ]
+       echo $?)"
+[ "$fails" -eq 0 ]
