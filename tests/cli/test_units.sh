@@ -39,7 +39,7 @@ sockdir=$(dirname "$sock") cachedir=$(dirname "$cache")
 
 # verify UNIT BINARY_PATH: systemd-analyze verify in a scratch root.
 verify() {
-    local r="$TMP/root.$i"
+    r="$TMP/root.$i"
     mkdir -p "$r/lib/systemd" "$r/etc/systemd/system" "$r$2" "$r/bin" "$r/usr/bin" &&
         cp -a /lib/systemd/system "$r/lib/systemd/" &&
         cp "$MILTER" "$r$2/mtasts-milter" && cp /bin/kill "$r/bin/" &&
