@@ -76,7 +76,7 @@ ctl_map(int argc, char **argv)
         free(out);
         return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
-    k = map_query(d, cfg, req, (size_t)n, out, SOCKMAP_MAX_REPLY + 1);
+    k = map_query(d, NULL, cfg, req, (size_t)n, out, SOCKMAP_MAX_REPLY + 1);
     puts(out);
     discover_close(d);
     free(req);
