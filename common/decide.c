@@ -379,6 +379,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->action = v->action;
         out->tls = v->tls;
         out->dane = v->dane;
+        out->pkix = v->pkix;
         out->rule = v->rule;
         out->requiretls = v->requiretls;
         out->requiretls_refused = v->requiretls_refused;
