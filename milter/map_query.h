@@ -27,8 +27,8 @@
  *	authenticates all its MX hosts by WebPKI, DANE ones too: the milter
  *	judges DANE at submission); other domains get NOTFOUND, so Postfix's
  *	own level applies. A route through a map transport enforces DANE
- *	exactly for the dane-only domains (decide.c). p NULL (mtasts-ctl map
- *	without probes): never dane-only.
+ *	exactly for the dane-only domains (decide.c). p NULL (no probes):
+ *	never dane-only.
  *
  *	map_query_as charges the lookups of new domains to who (a map
  *	connection: who->map, discover.h), so the map's caps apply
