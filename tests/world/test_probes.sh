@@ -313,15 +313,22 @@ stop_milter
 # run (for up to probe_timeout_ms). The slots are the process's
 # (probeslots.h), with the newest configuration's bounds: one probe at a
 # time per /24 holds over both engines. The old engine's RCPTs (slow-ask,
-# in the background) start its probes; the SIGHUP comes while they run,
-# and the new engine's RCPTs ask for the same hosts at once.
+# in the background) start its probes, four rounds of two (one per /24);
+# the SIGHUP comes while they run, and the new engine's RCPTs ask for the
+# same hosts: those the old one has not finished it probes itself, beside
+# the old one's probes.
 write_conf reload6 "probe_concurrency = 4" "probe_network_concurrency = 1"
 m0=$(log_lines)
 start_milter reload6 || bail "mtasts-milter (reload6) did not start"
 MT_SOCKET="$W/reload6.sock" PROBE_TIMEOUT_S=$PROBE_TIMEOUT_S RCPT_DEADLINE_S=$RCPT_DEADLINE_S \
     python3 "$HERE/probes_client.py" slow-ask >"$W/reload6.first" 2>&1 &
 first=$!
-sleep 0.5
+# The SIGHUP once the old engine's first probes are under way (a slow host
+# accepted them), never before: then both clients would meet the new engine.
+for ((j = 0; j < 100; j++)); do
+    [ "$(tail -n +"$((m0 + 1))" "$MTS_WORLD_SMTP_LOG" | grep -c ' concurrent slow@')" -ge 1 ] && break
+    sleep 0.1
+done
 sed -i 's/^probe_concurrency = 4$/probe_concurrency = 3/' "$W/reload6.conf"
 kill -HUP "$MPID"
 for ((j = 0; j < 50; j++)); do
