@@ -71,7 +71,7 @@ struct shape {
     uint32_t refs;      /* entries pointing to it (and puts under way) */
     uint32_t hash;
     uint16_t len;
-    char data[]; /* row: struct row_shape, strings; MX: count, names */
+    char data[]; /* row: struct row_shape, strings; MX: count, dnssec code, names */
 };
 
 /* Packed: copied with memcpy. */
@@ -90,7 +90,7 @@ struct row_shape {
 
 struct mx_fix {
     uint32_t fetched_at, expires_at;
-    uint32_t shape; /* the count (one byte), then the hosts */
+    uint32_t shape; /* the count (one byte), the dnssec code (one byte), then the hosts */
 } __attribute__((packed));
 
 static void on_drop(const void *val, size_t len, void *arg);
@@ -593,6 +593,25 @@ cachecopy_get_row(struct cachecopy *h, const char *domain, int64_t now, struct c
 
 /* ------------------------------------------------------------ MX sets */
 
+/* The MX set's dnssec word as one byte of its shape: 0 is "" (not known). */
+static const char *const mx_sec_words[] = {"", "insecure", "secure", "bogus"};
+
+static uint8_t
+mx_sec_code(const char *word)
+{
+    for (uint8_t i = 1; i < sizeof(mx_sec_words) / sizeof(mx_sec_words[0]); i++)
+        if (strcmp(word, mx_sec_words[i]) == 0)
+            return i;
+    return 0;
+}
+
+static void
+mx_sec_word(uint8_t code, char *out, size_t outsz)
+{
+    mts_text_copy(out, outsz,
+                  code < sizeof(mx_sec_words) / sizeof(mx_sec_words[0]) ? mx_sec_words[code] : "");
+}
+
 void
 cachecopy_put_mx(struct cachecopy *h, const struct cache_mxset *m, uint32_t gen,
                 enum shardmap_put_mode mode)
@@ -601,13 +620,16 @@ cachecopy_put_mx(struct cachecopy *h, const struct cache_mxset *m, uint32_t gen,
     struct part part = {.h = h, .is_row = false, .mode = mode};
     struct mx_fix mf = {(uint32_t)m->fetched_at, (uint32_t)m->expires_at, 0};
     struct shape *sh = NULL;
-    size_t off = 1;
-    /* dnssec is not kept: no verdict reads it */
+    size_t off = 2;
+    /* The MX RRset's DNSSEC state is kept: the map's dane-only answer
+     * (danemap.h) needs a secure MX set. Part of the shape (one byte). */
     bool ok = buf != NULL && m->n <= CACHE_MX_MAX && m->n <= UINT8_MAX &&
               fits32(m->fetched_at) && fits32(m->expires_at);
 
-    if (ok)
+    if (ok) {
         buf[0] = (char)(uint8_t)m->n;
+        buf[1] = (char)mx_sec_code(m->dnssec);
+    }
     for (size_t i = 0; ok && i < m->n; i++)
         ok = add_name(buf, &off, m->hosts[i], m->domain);
     if (ok && (sh = shape_get(h, buf, off)) != NULL) {
@@ -643,7 +665,8 @@ copy_mx(const void *val, size_t len, void *arg)
     m->expires_at = mf.expires_at;
     sh = shape_at(o->h, mf.shape);
     n = (uint8_t)sh->data[0];
-    p = sh->data + 1;
+    mx_sec_word((uint8_t)sh->data[1], m->dnssec, sizeof(m->dnssec));
+    p = sh->data + 2;
     if ((m->hosts = calloc(n ? n : 1, sizeof(*m->hosts))) == NULL)
         return;
     for (m->n = 0; m->n < n; m->n++)

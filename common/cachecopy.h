@@ -82,7 +82,8 @@ bool cachecopy_get_row(struct cachecopy *h, const char *domain, int64_t now, str
 void cachecopy_put_row(struct cachecopy *h, const struct cache_entry *e, uint32_t gen, int64_t now,
                       enum shardmap_put_mode mode);
 
-/* The MX set of domain (whatever its expiry; dnssec ""); free with cache_mxset_free. */
+/* The MX set of domain (whatever its expiry, with its dnssec word); free with
+ * cache_mxset_free. */
 bool cachecopy_get_mx(struct cachecopy *h, const char *domain, struct cache_mxset *m);
 void cachecopy_put_mx(struct cachecopy *h, const struct cache_mxset *m, uint32_t gen,
                      enum shardmap_put_mode mode);

@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "clock.h"
+#include "danemap.h"
 #include "probes.h"
 
 const struct nametab decide_effect_names[] = {
@@ -170,6 +171,7 @@ struct gather {
     bool dane_expected[DISCOVER_MAX_MX];	/* verdict_facts.dane_expected */
     struct probes_host *ph;	/* DISCOVER_MAX_MX, when probes are on */
     int n_mx;			/* -1: not looked up (yet) */
+    bool mx_secure;		/* the MX RRset was DNSSEC-secure (discover_mx_sec_as) */
 };
 
 /*
@@ -189,7 +191,8 @@ gather_mx(struct gather *g)
     int64_t n_asked = 0;
 
     g->n_mx = clock_ms_until(g->deadline) > 0
-                  ? discover_mx_as(ctx->discover, g->domain, g->deadline, g->s->who, g->mx, &err)
+                  ? discover_mx_sec_as(ctx->discover, g->domain, g->deadline, g->s->who, g->mx,
+                                       &g->mx_secure, &err)
                   : -1;
     for (int i = 0; i < g->n_mx; i++) {
         g->mxp[i] = g->mx[i];
@@ -239,10 +242,34 @@ gather_mx(struct gather *g)
  * again, until the deadline: the first message to a domain is answered
  * from its probes, and the rule's unknown= applies only at the deadline.
  */
+/*
+ * Our map answers "dane-only" for a domain DANE decides at every MX host
+ * (danemap.h, the same rule over the same memory as map_query.c): a
+ * route through a map transport then enforces DANE, and no longer
+ * WebPKI's "secure match=" (verdict_route_enforces with the map: the
+ * transport, or an enforcing relay). Judged again with every probe result.
+ */
+static void
+route_dane(struct gather *g)
+{
+    const struct decide_ctx *ctx = g->ctx;
+    char scratch[sizeof(g->route)];
+
+    if (g->ph == NULL || g->n_mx <= 0 || g->n_mx > ctx->cfg->probe_hosts_per_domain ||
+        !danemap_only(g->st, g->mx_secure, g->mxp, (size_t)g->n_mx, g->ph))
+        return;
+    g->f.route_enforces_dane =
+        verdict_route_enforces_dane(ctx->cfg, ctx->map_routes, g->r->mailer, g->r->host,
+                                    g->domain, false) ||
+        verdict_route_enforces(ctx->cfg, ctx->map_routes, g->r->mailer, g->r->host, g->domain,
+                               scratch, sizeof(scratch));
+}
+
 static void
 judge_waiting(struct gather *g, struct verdict *out)
 {
     for (;;) {
+        route_dane(g);
         verdict_decide(g->ctx->rules, &g->f, out);
         if (g->ph == NULL || g->n_mx <= 0 || out->outcome != VERDICT_UNKNOWN ||
             g->st->status == STATUS_UNKNOWN ||
@@ -352,6 +379,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->action = v->action;
         out->tls = v->tls;
         out->dane = v->dane;
+        out->pkix = v->pkix;
         out->rule = v->rule;
         out->requiretls = v->requiretls;
         out->requiretls_refused = v->requiretls_refused;

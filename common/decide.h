@@ -137,6 +137,7 @@ struct decision {
     enum verdict_action action;	/* the verdict's action; TAG when untouched */
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
     int dane;			/* enum tlsa_dane DANE decided by (verdict.h); 0: it did not */
+    int pkix;			/* with dane: WebPKI-valid 1, not 0, not known -1 (verdict.h) */
     const struct rules_rule *rule;	/* the verdict's rule; NULL: built-in default */
     bool requiretls_asked;	/* the session's requiretls */
     enum verdict_outcome requiretls;	/* if asked and judged: is the path authenticated */

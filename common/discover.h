@@ -199,6 +199,16 @@ int discover_mx(struct discover *d, const char *domain, const struct timespec *d
  */
 int discover_mx_as(struct discover *d, const char *domain, const struct timespec *deadline,
                    const struct discover_caller *who, char hosts[][254], struct mts_err *err);
+/*
+ * discover_mx_as (deadline NULL: discover_mx_at_once), and in *secure
+ * whether the MX RRset (or, without MX records, the DNSSEC-proven
+ * absence of any) was DNSSEC-secure when it was looked up. The state is
+ * kept with the set, in memory and in the cache row (mx_sets.dnssec); a
+ * row without it reads as not secure.
+ */
+int discover_mx_sec_as(struct discover *d, const char *domain, const struct timespec *deadline,
+                       const struct discover_caller *who, char hosts[][254], bool *secure,
+                       struct mts_err *err);
 
 
 #endif

@@ -112,12 +112,15 @@ discover_mx_refresh(struct discover *d, const char *domain, bool if_missing)
     cache_mxset_free(&m);
 }
 
-/* Copies m's hosts out; queues its refresh when past three quarters of its TTL. */
+/* Copies m's hosts (and whether DNSSEC proved them) out; queues its
+ * refresh when past three quarters of its TTL. */
 static int
-mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hosts[][254])
+mx_answer(struct discover *d, const struct cache_mxset *m, int64_t now, char hosts[][254],
+          bool *secure)
 {
     int n = 0;
 
+    *secure = strcmp(m->dnssec, dns_sec_name(DNS_SEC_SECURE)) == 0;
     for (size_t i = 0; i < m->n && n < DISCOVER_MAX_MX; i++)
         mts_text_copy(hosts[n++], 254, m->hosts[i]);
     if (d->cache != NULL && now >= m->fetched_at + (m->expires_at - m->fetched_at) * 3 / 4)
@@ -164,7 +167,8 @@ mx_uncharge(struct discover *d, const struct discover_caller *who)
 /* deadline NULL: memory only, -1 (err untouched) when it does not hold a live set. */
 static int
 lookup_mx(struct discover *d, const char *domain, const struct timespec *deadline,
-          const struct discover_caller *who, char hosts[][254], struct mts_err *err)
+          const struct discover_caller *who, char hosts[][254], bool *secure,
+          struct mts_err *err)
 {
     char norm[MXMATCH_NAME_MAX + 1];
     struct cache_mxset m;
@@ -178,7 +182,7 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         /* Memory, then the shared cache: a warm recipient waits for no DNS. */
         cachecopy_freshen(d->hot);
         if (cachecopy_get_mx(d->hot, norm, &m) && now < m.expires_at) {
-            n = mx_answer(d, &m, now, hosts);
+            n = mx_answer(d, &m, now, hosts, secure);
             cache_mxset_free(&m);
             return n;
         }
@@ -189,7 +193,7 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
         if (cache_get_mx(d->cache, norm, &m, NULL) == CACHE_OK) {
             cachecopy_put_mx(d->hot, &m, gen, SHARDMAP_ADD);
             if (now < m.expires_at) {
-                n = mx_answer(d, &m, now, hosts);
+                n = mx_answer(d, &m, now, hosts, secure);
                 cache_mxset_free(&m);
                 return n;
             }
@@ -214,7 +218,7 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
      * recipient has just waited for, keeps the set itself right after. */
     if (d->cache != NULL)
         (void)discover_queue_mx_if_missing(d, norm);
-    n = mx_answer(d, &m, INT64_MIN, hosts);
+    n = mx_answer(d, &m, INT64_MIN, hosts, secure);
     cache_mxset_free(&m);
     return n;
 }
@@ -223,19 +227,35 @@ int
 discover_mx_at_once(struct discover *d, const char *domain, char hosts[][254])
 {
     struct mts_err err;
+    bool secure;
 
-    return lookup_mx(d, domain, NULL, NULL, hosts, &err);
+    return lookup_mx(d, domain, NULL, NULL, hosts, &secure, &err);
+}
+
+int
+discover_mx_sec_as(struct discover *d, const char *domain, const struct timespec *deadline,
+                   const struct discover_caller *who, char hosts[][254], bool *secure,
+                   struct mts_err *err)
+{
+    const struct timespec *outer;
+    int n;
+
+    *secure = false;
+    if (deadline == NULL)
+        return lookup_mx(d, domain, NULL, NULL, hosts, secure, err);
+    outer = cache_bound_waits(deadline);
+    n = lookup_mx(d, domain, deadline, who, hosts, secure, err);
+    (void)cache_bound_waits(outer);
+    return n;
 }
 
 int
 discover_mx_as(struct discover *d, const char *domain, const struct timespec *deadline,
                const struct discover_caller *who, char hosts[][254], struct mts_err *err)
 {
-    const struct timespec *outer = cache_bound_waits(deadline);
-    int n = lookup_mx(d, domain, deadline, who, hosts, err);
+    bool secure;
 
-    (void)cache_bound_waits(outer);
-    return n;
+    return discover_mx_sec_as(d, domain, deadline, who, hosts, &secure, err);
 }
 
 int

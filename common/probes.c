@@ -479,6 +479,17 @@ probes_get_stats(struct probes *p, struct probes_stats *out)
 
 /* ------------------------------------------------------------ open, close */
 
+/* probeslots' wake: another engine freed a slot of network key. */
+static void
+slot_freed(void *arg, const char *key)
+{
+    struct probes *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    probes_unpark(p, key);
+    pthread_mutex_unlock(&p->mu);
+}
+
 int
 probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
             struct probes **out, struct mts_err *err)
@@ -538,12 +549,18 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         mts_err_set(err, "out of memory");
         goto fail;
     }
-    p->nets = calloc((size_t)p->n_workers, sizeof(*p->nets));
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
-    if (p->nets == NULL || p->workers == NULL) {
+    if (p->workers == NULL) {
         mts_err_set(err, "out of memory");
         goto fail;
     }
+    /* The newest configuration's bounds hold for the whole process, also
+     * over the probes an engine a reload replaced still runs (probeslots.h). */
+    probeslots_configure((int)cfg->probe_concurrency, (int)cfg->probe_network_concurrency);
+    p->slots_watch.wake = slot_freed;
+    p->slots_watch.arg = p;
+    probeslots_watch(&p->slots_watch);
+    p->watching = true;
     for (int i = 0; i < p->n_workers; i++)
         if (pthread_create(&p->workers[i], NULL, worker, p) != 0) {
             mts_err_set(err, "cannot start probe threads");
@@ -586,6 +603,9 @@ probes_close(struct probes *p)
         pthread_join(p->workers[i], NULL);
     if (p->have_refresher)
         pthread_join(p->refresher, NULL);
+    /* Waits for a wake under way from another engine (it holds mu). */
+    if (p->watching)
+        probeslots_unwatch(&p->slots_watch);
     for (size_t k = 0; k < N_SHARDS; k++) {
         for (size_t b = 0; b < SHARD_BUCKETS; b++)
             while (p->shards[k].buckets[b] != NULL) {
@@ -604,7 +624,6 @@ probes_close(struct probes *p)
         dns_close(p->dns);
     if (p->cap != NULL)
         lookupq_cap_free(p->cap);
-    free(p->nets);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);

@@ -14,6 +14,7 @@
 #include "dns.h"
 #include "lookupq.h"
 #include "probeconf.h"
+#include "probeslots.h"
 #include "tlsa.h"
 #include "probes.h"
 
@@ -53,11 +54,6 @@ struct shard {
     size_t n;
 };
 
-struct net {
-    char key[NET_KEY_MAX];
-    int running;
-};
-
 struct probes {
     const struct config *cfg;
     struct probes_seam seam;
@@ -78,7 +74,8 @@ struct probes {
     struct entry *parked, *parked_tail; /* jobs waiting for a slot of their network */
     int busy;                  /* jobs running */
     int running;               /* probes running */
-    struct net *nets;          /* probe_concurrency slots */
+    struct probeslots_watcher slots_watch; /* woken when another engine frees a slot */
+    bool watching;             /* slots_watch is registered */
     int64_t data_version;     /* of the shared cache, at the last sync */
     int64_t synced_at;        /* when rows were last looked for */
     bool stop;
@@ -109,6 +106,8 @@ struct job {
 void probes_job_start(struct probes *p, const char *host, struct job *j);
 bool probes_job_run(struct probes *p, struct entry *e, struct job *j);
 void probes_fill_host(const struct probecache_host *sum, struct probes_host *res);
+/* Under mu: the jobs parked on network key (or on any slot) go back to their lanes. */
+void probes_unpark(struct probes *p, const char *key);
 /* The real seam: DNS (p->dns), tlsprobe, time(). */
 int probes_real_resolve(void *arg, const char *host, const struct timespec *deadline,
                         char addrs[][PROBECACHE_ADDRESS_MAX], size_t max, struct mts_err *err);

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "probeslots.h"
 
 /* ------------------------------------------------------------ real seam */
 
@@ -92,34 +93,8 @@ net_key(const char *address, char *key, size_t keysz)
         mts_text_set(key, keysz, "%s", address);
 }
 
-/* A free slot of the address's network, or NULL when the network is at
- * probe_network_concurrency (the caller parks the job). Under p->mu. */
-static struct net *
-net_try(struct probes *p, const char *key)
-{
-    struct net *free_slot = NULL, *mine = NULL;
-
-    for (int i = 0; i < p->n_workers; i++) {
-        if (p->nets[i].running > 0 && strcmp(p->nets[i].key, key) == 0)
-            mine = &p->nets[i];
-        else if (p->nets[i].running == 0 && free_slot == NULL)
-            free_slot = &p->nets[i];
-    }
-    if (mine == NULL && free_slot != NULL) {
-        mine = free_slot;
-        snprintf(mine->key, sizeof(mine->key), "%s", key);
-    }
-    /* Every running probe holds a slot and runs on a worker, so a new
-     * network always finds one: mine is NULL only for a busy network. */
-    if (mine == NULL || mine->running >= p->cfg->probe_network_concurrency)
-        return NULL;
-    mine->running++;
-    if (mine->running > p->stats.network_max)
-        p->stats.network_max = mine->running;
-    return mine;
-}
-
-/* Under p->mu: e waits for a slot of its network, off every lane. */
+/* Under p->mu: e waits for a slot of its network (key; "": any slot, the
+ * process was at probe_concurrency), off every lane. */
 static void
 park(struct probes *p, struct entry *e, const char *key)
 {
@@ -133,16 +108,18 @@ park(struct probes *p, struct entry *e, const char *key)
     p->parked_tail = e;
 }
 
-/* Under p->mu: a slot of network key came free; the jobs parked on it go
- * back to the head of their lanes (they waited their turn), in order. */
-static void
-unpark(struct probes *p, const char *key)
+/* Under p->mu: a slot of network key came free (in this engine or in
+ * another, probeslots.h); the jobs parked on it, and those waiting for any
+ * slot, go back to the head of their lanes (they waited their turn), in
+ * order. */
+void
+probes_unpark(struct probes *p, const char *key)
 {
     struct entry *back = NULL, *back_tail = NULL;
 
     for (struct entry *e = p->parked, *next; e != NULL; e = next) {
         next = e->qnext;
-        if (strcmp(e->park_key, key) != 0)
+        if (e->park_key[0] != '\0' && strcmp(e->park_key, key) != 0)
             continue;
         if (e->qprev != NULL)
             e->qprev->qnext = e->qnext;
@@ -254,18 +231,29 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
         struct tlsprobe_result *r = calloc(1, sizeof(*r));
         struct tlsprobe_grade g;
         char key[NET_KEY_MAX];
-        struct net *slot;
+        enum probeslots_take t;
         struct timespec dl;
 
         if (r == NULL)
             continue;
         net_key(addr, key, sizeof(key));
+        /* The slots are the process's (probeslots.h): an engine a reload
+         * replaced still counts while its last probes run. Taken under
+         * p->mu, so a slot freed by another engine (its wake takes p->mu)
+         * finds the job parked. */
         pthread_mutex_lock(&p->mu);
-        if ((slot = net_try(p, key)) == NULL) {
-            park(p, e, key);
+        if ((t = probeslots_take(key)) != PROBESLOTS_OK) {
+            park(p, e, t == PROBESLOTS_NETWORK_BUSY ? key : "");
             pthread_mutex_unlock(&p->mu);
             free(r);
             return false;
+        }
+        {
+            int all, net;
+
+            probeslots_counts(&all, &net);
+            if (net > p->stats.network_max)
+                p->stats.network_max = net;
         }
         p->running++;
         p->stats.probes++;
@@ -278,9 +266,11 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
 
         pthread_mutex_lock(&p->mu);
         p->running--;
-        slot->running--;
-        unpark(p, key);
+        probeslots_give(key);
+        probes_unpark(p, key);
         pthread_mutex_unlock(&p->mu);
+        /* Other engines' jobs parked on it (never under p->mu: see probeslots.h). */
+        probeslots_notify(key, &p->slots_watch);
 
         /* The row names what was asked, whatever the probe filled in. */
         snprintf(r->mx_host, sizeof(r->mx_host), "%s", host);

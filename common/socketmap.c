@@ -255,6 +255,12 @@ sockmap_answer(const struct sockmap_answer_in *in, char *out, size_t outsz)
     char pats[256];
     int matched = 0;
 
+    /* RFC 7672 through Postfix's own DANE: every MX host is decided by
+     * its TLSA records (danemap.h), so DANE wins over MTA-STS (RFC 8461 §2). */
+    if (in->dane_only && r->status != STATUS_UNKNOWN) {
+        mts_text_copy(out, outsz, "OK dane-only");
+        return SOCKMAP_OK;
+    }
     switch (r->status) {
     case STATUS_TESTING:
     case STATUS_NONE:

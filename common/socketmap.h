@@ -30,6 +30,9 @@
  *	§3.3: nothing valid is cached, deliver as though there were no
  *	policy). With tlsrpt, Postfix 3.10's TLSRPT attributes
  *	follow (policy_type, policy_domain, policy_string, mx_host_pattern).
+ *	With dane_only (the caller's danemap_only) a known status gives
+ *	"OK dane-only" instead, without TLSRPT attributes (Postfix reports
+ *	DANE's own policy from the TLSA records).
  *
  * DIAGNOSTICS
  *	Functions that can fail return -1 with a
@@ -92,6 +95,7 @@ struct sockmap_answer_in {
     const char *mx_error;
     bool tlsrpt;		/* add the TLSRPT attributes */
     bool unknown_notfound;	/* an unknown status: NOTFOUND, not TEMP (map_unknown) */
+    bool dane_only;		/* DANE decides every MX host (danemap.h): "OK dane-only" */
 };
 
 /* The reply text (no netstring framing) into out (outsz > 64). */

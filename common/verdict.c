@@ -115,6 +115,15 @@ dane_only(const struct verdict_facts *f, size_t i)
            f->route_enforces && !f->route_enforces_dane;
 }
 
+/* WebPKI's view of a host DANE decided (probes.h pkix), for people. */
+static int
+host_pkix(const struct verdict_facts *f, size_t i)
+{
+    const struct probes_host *h = &f->probe[i];
+
+    return h->state != PROBES_KNOWN || h->grade == TLSPROBE_GRADE_UNKNOWN ? -1 : h->pkix;
+}
+
 static enum verdict_tls
 host_tls_sts(const struct verdict_facts *f, size_t i)
 {
@@ -334,6 +343,7 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
         if ((t = host_tls(f, i)) == VERDICT_TLS_VERIFIED) {
             out->tls = VERDICT_TLS_VERIFIED;
             out->dane = f->probe[i].dane;
+            out->pkix = host_pkix(f, i);
             *passed = true;
             return true;
         }
@@ -355,6 +365,7 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
         return false;
     }
     out->dane = f->probe[first_fail].dane;
+    out->pkix = host_pkix(f, first_fail);
     host_why(f, first_fail, out, why, sizeof(why));
     set_outcome(out, r->on_fail, VERDICT_FAIL,
                 "%s has DANE (TLSA records) and no MX host passes authenticated TLS: %s%s", d,

@@ -155,6 +155,8 @@ struct verdict {
     enum verdict_tls tls;	/* what the path showed */
     int dane;			/* enum tlsa_dane of the host DANE decided by; 0 (none): DANE
 				   did not decide */
+    int pkix;			/* with dane: that host's certificate is WebPKI-valid (1), not
+				   (0), not known (-1): explain and check show it beside DANE */
     const struct rules_rule *rule;	/* NULL: the built-in default */
     /* With facts.requiretls: whether the path is authenticated (PASS, FAIL,
      * UNKNOWN), and whether REQUIRETLS made the action (reply X.7.30). */

@@ -70,6 +70,7 @@ struct check_host {
     char why[TLSPROBE_REASON_MAX]; /* the reason of the probe that gave the grade */
     struct tlsa_set tlsa;      /* its TLSA records (RFC 7672) */
     enum tlsa_dane dane;       /* and the DANE outcome of its probes */
+    int pkix;                  /* WebPKI-valid at every judged address: 1, 0; -1 none judged */
 };
 
 struct check {

@@ -34,6 +34,11 @@ check_dane_host(const struct check *c, struct check_host *h)
 {
     bool judged = false;
 
+    /* WebPKI's view, whatever DANE says (the probe row's pkix): shown beside it. */
+    h->pkix = -1;
+    for (size_t k = h->first; k < h->first + h->n_probes; k++)
+        if (c->probes[k].g.grade != TLSPROBE_GRADE_UNKNOWN)
+            h->pkix = (h->pkix != 0 && c->probes[k].g.pkix) ? 1 : 0;
     h->dane = TLSA_DANE_NONE;
     if (h->tlsa.state == TLSA_FAILED) {
         h->dane = TLSA_DANE_LOOKUP_FAILED;
@@ -121,11 +126,12 @@ check_dane_print(const struct check_host *h)
     }
     printf("  TLSA:   %s: %s%s%s\n", h->tlsa.owner, tlsa_state_name(h->tlsa.state),
            recs[0] != '\0' ? ": " : "", recs[0] != '\0' ? recs : h->tlsa.why);
-    printf("  DANE:   %s%s\n", tlsa_dane_name(h->dane),
+    printf("  DANE:   %s%s; WebPKI-valid: %s\n", tlsa_dane_name(h->dane),
            h->dane == TLSA_DANE_NONE ? " (WebPKI and MTA-STS decide)" :
            h->dane == TLSA_DANE_UNUSABLE ? " (no usable record: TLS required, not authenticated)" :
            h->dane == TLSA_DANE_LOOKUP_FAILED ? " (dnssec-invalid: the host must not be used)" :
-           h->dane == TLSA_DANE_FAILED ? " (tlsa-invalid: no record matched)" : "");
+           h->dane == TLSA_DANE_FAILED ? " (tlsa-invalid: no record matched)" : "",
+           h->pkix < 0 ? "unknown" : h->pkix ? "yes" : "no");
 }
 
 void
@@ -154,4 +160,5 @@ check_dane_json(json_t *jh, const struct check_host *h)
     json_object_set_new(t, "why", ctl_json_text(h->tlsa.why));
     json_object_set_new(jh, "tlsa", t);
     json_object_set_new(jh, "dane", json_string(tlsa_dane_name(h->dane)));
+    json_object_set_new(jh, "pkix", h->pkix < 0 ? json_null() : json_boolean(h->pkix == 1));
 }

@@ -80,6 +80,9 @@ explain_json(const char *rcpt, const struct decision *d)
     /* The DANE outcome the verdict rests on (the tag's dane=); null: none. */
     json_object_set_new(o, "dane", d->dane != TLSA_DANE_NONE ?
                         json_string(tlsa_dane_name((enum tlsa_dane)d->dane)) : json_null());
+    /* Beside it, WebPKI's view of the same host (the probe row's pkix). */
+    json_object_set_new(o, "pkix", d->dane == TLSA_DANE_NONE || d->pkix < 0 ? json_null() :
+                        json_boolean(d->pkix == 1));
     /* RFC 8689: is the path authenticated; null without --requiretls. */
     json_object_set_new(o, "requiretls", requiretls_judged(d) ?
                         json_string(verdict_outcome_name(d->requiretls)) : json_null());
@@ -98,7 +101,8 @@ print_text(const char *rcpt, const struct decision *d)
     if (d->tls != VERDICT_TLS_UNSEEN)
         printf("  tls: %s\n", verdict_tls_name(d->tls));
     if (d->dane != TLSA_DANE_NONE)
-        printf("  dane: %s\n", tlsa_dane_name((enum tlsa_dane)d->dane));
+        printf("  dane: %s (WebPKI-valid: %s)\n", tlsa_dane_name((enum tlsa_dane)d->dane),
+               d->pkix < 0 ? "unknown" : d->pkix ? "yes" : "no");
     if (requiretls_judged(d))
         printf("  requiretls: %s\n", verdict_outcome_name(d->requiretls));
     if (replied(d))

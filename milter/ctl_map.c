@@ -2,6 +2,10 @@
  * ctl_map - `mtasts-ctl map [--name NAME] DOMAIN`: the answer the policy
  * map (map_socket) gives for DOMAIN, computed by the same code the map
  * listener runs (map_query), with the same deadline (map_deadline_ms).
+ * With mx_probes, the probes the dane-only answer reads come from the
+ * shared cache's rows (probes_load_on_miss), as the milter's memory would
+ * hold them; a host without live rows is probed, and the command waits
+ * for that probe (probe_timeout_ms) when it ends.
  *
  * Exit status: 0 OK (an enforce policy), 1 NOTFOUND, 3 TEMP, 2 usage,
  * configuration error or PERM, 4 the cache cannot be opened.
@@ -15,6 +19,7 @@
 
 #include "discover.h"
 #include "map_query.h"
+#include "probes.h"
 
 static void
 map_usage(FILE *to)
@@ -35,6 +40,7 @@ ctl_map(int argc, char **argv)
     const char *name = "postfix";
     struct config *cfg;
     struct discover *d;
+    struct probes *p = NULL;
     struct mts_err err;
     char *req, *out;
     int c, n;
@@ -76,8 +82,19 @@ ctl_map(int argc, char **argv)
         free(out);
         return c == DISCOVER_OPEN_CACHE_ERROR ? CTL_EXIT_CACHE : CTL_EXIT_USAGE;
     }
-    k = map_query(d, cfg, req, (size_t)n, out, SOCKMAP_MAX_REPLY + 1);
+    if (cfg->mx_probes) {
+        if (probes_open(cfg, NULL, PROBES_NO_REFRESHER, &p, &err) != 0) {
+            fprintf(stderr, "mtasts-ctl: %s\n", err.msg);
+            discover_close(d);
+            free(req);
+            free(out);
+            return CTL_EXIT_USAGE;
+        }
+        probes_load_on_miss(p);
+    }
+    k = map_query(d, p, cfg, req, (size_t)n, out, SOCKMAP_MAX_REPLY + 1);
     puts(out);
+    probes_close(p);
     discover_close(d);
     free(req);
     free(out);

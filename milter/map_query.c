@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "danemap.h"
 #include "domain.h"
 #include "log.h"
 #include "runtime.h"
@@ -36,12 +37,38 @@ unknown_notfound(const struct config *cfg, const char *domain)
     return (cfg->map_unknown == CONFIG_MAP_UNKNOWN_NOTFOUND) != except;
 }
 
+/*
+ * Does DANE decide every MX host (danemap.h)? Their probes from memory; a
+ * host not probed yet is queued by probes_get, so a later answer may be
+ * dane-only. No more hosts than the milter probes for one domain.
+ */
+static bool
+dane_only(struct probes *p, const struct config *cfg, const struct status_result *res,
+          const char (*hosts)[254], int n, bool secure)
+{
+    struct probes_host ph;
+
+    if (p == NULL || !secure || n <= 0 || (int64_t)n > cfg->probe_hosts_per_domain ||
+        res->status == STATUS_UNKNOWN)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!danemap_host(res, hosts[i], NULL))
+            return false;
+        probes_get(p, hosts[i], &ph);
+        if (!danemap_host(res, hosts[i], &ph))
+            return false;
+    }
+    /* danemap_only's rule, one probe in memory at a time. */
+    return true;
+}
+
 /* With at_once, memory alone: false (out untouched) when that cannot answer. */
 static bool
-query(struct discover *d, const struct config *cfg, const struct discover_caller *who,
-      const char *req, size_t len, char *out, size_t outsz, bool at_once,
-      enum sockmap_reply *kind)
+query(struct discover *d, struct probes *p, const struct config *cfg,
+      const struct discover_caller *who, const char *req, size_t len, char *out, size_t outsz,
+      bool at_once, enum sockmap_reply *kind)
 {
+    bool secure = false;
     char name[SOCKMAP_MAX_NAME + 1], key[SOCKMAP_MAX_KEY + 1], domain[DOMAIN_NAME_MAX + 1];
     char hosts[DISCOVER_MAX_MX][254];
     struct status_result res;
@@ -78,21 +105,25 @@ query(struct discover *d, const struct config *cfg, const struct discover_caller
     if (at_once) {
         if (!discover_lookup_at_once(d, domain, &res))
             return false;
-        /* Only a definite answer from memory: anything else waits, as before. */
+        /* Only a definite answer from memory: anything else waits, as before.
+         * With probes, every domain's MX set counts (dane-only). */
         if (res.status == STATUS_UNKNOWN ||
-            (res.status == STATUS_ENFORCE &&
-             (in.n_mx = discover_mx_at_once(d, domain, hosts)) < 0)) {
+            ((res.status == STATUS_ENFORCE || p != NULL) &&
+             (in.n_mx = discover_mx_sec_as(d, domain, NULL, NULL, hosts, &secure, &err)) < 0)) {
             status_result_free(&res);
             return false;
         }
     } else {
         deadline = clock_deadline_after((int)cfg->map_deadline_ms);
         discover_lookup_as(d, domain, &deadline, 0, who, &res);
-        if (res.status == STATUS_ENFORCE) {
-            in.n_mx = discover_mx_as(d, domain, &deadline, who, hosts, &err);
+        /* Without an enforce policy a failed MX lookup changes nothing:
+         * NOTFOUND, as without DANE. */
+        if (res.status == STATUS_ENFORCE || (p != NULL && res.status != STATUS_UNKNOWN)) {
+            in.n_mx = discover_mx_sec_as(d, domain, &deadline, who, hosts, &secure, &err);
             in.mx_error = err.msg;
         }
     }
+    in.dane_only = dane_only(p, cfg, &res, (const char (*)[254])hosts, in.n_mx, secure);
     k = sockmap_answer(&in, out, outsz);
     /* A TEMP defers mail, and an unknown status given as NOTFOUND lets it
      * go without MTA-STS: both are worth a line at info. */
@@ -108,29 +139,30 @@ query(struct discover *d, const struct config *cfg, const struct discover_caller
 }
 
 enum sockmap_reply
-map_query_as(struct discover *d, const struct config *cfg, const struct discover_caller *who,
-             const char *req, size_t len, char *out, size_t outsz)
+map_query_as(struct discover *d, struct probes *p, const struct config *cfg,
+             const struct discover_caller *who, const char *req, size_t len, char *out,
+             size_t outsz)
 {
     enum sockmap_reply k = SOCKMAP_TEMP;
 
-    (void)query(d, cfg, who, req, len, out, outsz, false, &k);
+    (void)query(d, p, cfg, who, req, len, out, outsz, false, &k);
     return k;
 }
 
 enum sockmap_reply
-map_query(struct discover *d, const struct config *cfg, const char *req, size_t len,
-          char *out, size_t outsz)
+map_query(struct discover *d, struct probes *p, const struct config *cfg, const char *req,
+          size_t len, char *out, size_t outsz)
 {
-    return map_query_as(d, cfg, NULL, req, len, out, outsz);
+    return map_query_as(d, p, cfg, NULL, req, len, out, outsz);
 }
 
 bool
-map_query_at_once(struct discover *d, const struct config *cfg, const char *req, size_t len,
-                  char *out, size_t outsz)
+map_query_at_once(struct discover *d, struct probes *p, const struct config *cfg,
+                  const char *req, size_t len, char *out, size_t outsz)
 {
     enum sockmap_reply k;
 
-    return query(d, cfg, NULL, req, len, out, outsz, true, &k);
+    return query(d, p, cfg, NULL, req, len, out, outsz, true, &k);
 }
 
 /* ------------------------------------------------------------ the map listener's */
@@ -149,7 +181,7 @@ map_query_answer(const char *req, size_t len, unsigned long conn, char *out, siz
         sockmap_reply_text(SOCKMAP_TEMP, "mtasts-milter is starting", out, outsz);
         return;
     }
-    (void)map_query_as(rt->discover, rt->cfg, &who, req, len, out, outsz);
+    (void)map_query_as(rt->discover, rt->probes, rt->cfg, &who, req, len, out, outsz);
     runtime_unref(rt);
 }
 
@@ -163,7 +195,7 @@ map_query_answer_at_once(const char *req, size_t len, char *out, size_t outsz, v
     (void)arg;
     if (rt == NULL)
         return false;
-    answered = map_query_at_once(rt->discover, rt->cfg, req, len, out, outsz);
+    answered = map_query_at_once(rt->discover, rt->probes, rt->cfg, req, len, out, outsz);
     runtime_unref(rt);
     return answered;
 }

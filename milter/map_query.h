@@ -6,8 +6,8 @@
  *
  * SYNOPSIS
  *	char out[SOCKMAP_MAX_REPLY + 1];
- *	enum sockmap_reply k = map_query(d, cfg, "postfix example.com", 19,
- *	                                 out, sizeof(out));
+ *	enum sockmap_reply k = map_query(d, probes_or_NULL, cfg, "postfix example.com",
+ *	                                 19, out, sizeof(out));
  *
  * DESCRIPTION
  *	The key becomes a policy domain (socketmap.h); the domain's status
@@ -17,12 +17,18 @@
  *	never for Sendmail's map name "sts". An unknown status is TEMP or
  *	NOTFOUND as map_unknown and map_unknown_except say for the domain.
  *
- *	DANE (RFC 7672): the answer is the same with or without TLSA records.
- *	An enforce domain gets "secure match=..." (Postfix then authenticates
- *	all its MX hosts by WebPKI, DANE ones too: the milter judges DANE at
- *	submission); other domains get NOTFOUND, so Postfix's own level
- *	(dane) applies. A route through a map transport therefore does not
- *	enforce DANE for an enforce domain (verdict_route_enforces_dane).
+ *	DANE (RFC 7672), with probes (p, mx_probes = yes): a domain whose MX
+ *	RRset is DNSSEC-secure and every one of whose MX hosts DANE decides
+ *	(usable TLSA records, or a failed TLSA lookup; for an enforce policy
+ *	every host matching it) gets "OK dane-only" (danemap.h has the rule
+ *	and why; the MX set is then looked up for every domain, and the
+ *	probes of its hosts are queued from here). Otherwise, as without
+ *	TLSA records: an enforce domain gets "secure match=..." (Postfix then
+ *	authenticates all its MX hosts by WebPKI, DANE ones too: the milter
+ *	judges DANE at submission); other domains get NOTFOUND, so Postfix's
+ *	own level applies. A route through a map transport enforces DANE
+ *	exactly for the dane-only domains (decide.c). p NULL (no probes):
+ *	never dane-only.
  *
  *	map_query_as charges the lookups of new domains to who (a map
  *	connection: who->map, discover.h), so the map's caps apply
@@ -47,15 +53,16 @@
 
 #include "config.h"
 #include "discover.h"
+#include "probes.h"
 #include "socketmap.h"
 
-enum sockmap_reply map_query(struct discover *d, const struct config *cfg, const char *req,
-                             size_t len, char *out, size_t outsz);
-enum sockmap_reply map_query_as(struct discover *d, const struct config *cfg,
+enum sockmap_reply map_query(struct discover *d, struct probes *p, const struct config *cfg,
+                             const char *req, size_t len, char *out, size_t outsz);
+enum sockmap_reply map_query_as(struct discover *d, struct probes *p, const struct config *cfg,
                                 const struct discover_caller *who, const char *req,
                                 size_t len, char *out, size_t outsz);
-bool map_query_at_once(struct discover *d, const struct config *cfg, const char *req,
-                       size_t len, char *out, size_t outsz);
+bool map_query_at_once(struct discover *d, struct probes *p, const struct config *cfg,
+                       const char *req, size_t len, char *out, size_t outsz);
 
 /*
  * The map listener's answer functions (mapserver.h): the same, under the

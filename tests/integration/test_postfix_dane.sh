@@ -15,10 +15,10 @@
 # means the TLS connection Postfix logged, as in test_postfix_probes.sh.
 #
 # Then the map's route (smtp_tls_policy_maps = the milter's socketmap,
-# Postfix still at dane): for stsdaneee.test (MTA-STS enforce, its MX the
-# self-signed DANE-EE server) the map answers "secure match=", WebPKI, so
-# the milter defers and Postfix with the milter off defers too; at dane
-# alone (above) both deliver, DANE-verified.
+# Postfix at may): the map answers "dane-only" for the domains DANE decides
+# at every MX host (danemap.h), and Postfix delivers those over DANE or
+# defers them itself, as the milter judges them; the others keep their
+# answer (NOTFOUND here).
 #
 # Then the same Postfix without a dane level (may): the milter learns that
 # no transport enforces DANE and defers a DANE domain ("does not enforce
@@ -141,14 +141,22 @@ while IFS=: read -r d _ _ _; do
     diag "$d | ${REPLY[$d]} | ${RESULT[$d]:-}"
 done <<<"$CASES"
 
-# ---- the map's route: Postfix at dane asks the milter's policy map first,
-# which answers "secure match=..." for an MTA-STS enforce domain: WebPKI
-# replaces DANE there. stsdaneee.test (enforce, its MX the self-signed
-# DANE-EE server): DANE verifies it, WebPKI does not, so the milter defers
-# (certificate-not-trusted, DANE-verified) and Postfix with the milter off
-# defers it too (never a verified connection). stsdane.test (DANE on a
-# WebPKI-valid certificate) is accepted and delivered by WebPKI.
+# ---- the map's route: Postfix at smtp_tls_security_level = may asks the
+# milter's policy map (danemap.h): a domain whose MX RRset is DNSSEC-secure
+# and every one of whose MX hosts DANE decides (usable TLSA records, or a
+# failed TLSA lookup; for an enforce policy every host matching it) is
+# answered "dane-only", so Postfix itself requires DANE there: daneee.test
+# and stsdaneee.test (self-signed, DANE-EE; for stsdaneee.test DANE wins
+# over MTA-STS, RFC 8461 §2) are delivered over DANE-verified TLS, and
+# danebad.test / stsdanebad.test (TLSA mismatch: WebPKI would pass) and
+# danefail.test (TLSA lookup SERVFAIL) are deferred by Postfix itself.
+# danepkix.test (no usable TLSA) and daneinsecure.test (TLSA in an unsigned
+# zone) keep NOTFOUND: Postfix's own level.
 MAP="$E2E_DIR/map.sock"
+PMDIR="$E2E_DIR/postmap"
+mkdir -p "$PMDIR" && : >"$PMDIR/main.cf"
+e2e postconf "$E2E_DIR" submit "smtp_tls_security_level = may" >/dev/null ||
+    bail "postconf smtp_tls_security_level = may failed"
 e2e postconf "$E2E_DIR" submit "smtp_tls_policy_maps = socketmap:unix:$MAP:postfix" >/dev/null ||
     bail "postconf smtp_tls_policy_maps failed"
 milter_restart "map_socket = unix:$MAP"
@@ -157,31 +165,102 @@ chmod 0666 "$MAP"
 ok "map route: the milter learnt that smtp enforces MTA-STS through its map" \
     wait_grep 5 "$LOG" 'transports enforcing MTA-STS through the policy map \(from postconf\): (.*, )?smtp(,|$)' ||
     diag_file "$LOG"
-rcpt_only stsdaneee.test
-wait_grep 30 "$LOG" "probe mx\.stsdaneee\.test\[" >/dev/null || diag "no probe of mx.stsdaneee.test"
-rcpt_only stsdaneee.test
-ok "map route: stsdaneee.test (DANE-verified, not WebPKI-valid): the milter defers (450 4.7.5 certificate-not-trusted)" \
-    grep -Eq '^<\*\* +450 4\.7\.5 MTA-STS: stsdaneee\.test .*mx\.stsdaneee\.test: certificate-not-trusted \(DANE-verified' "$OUT" ||
-    diag_file "$OUT"
-MAPREPLY=$(rcpt_reply "$OUT")
-rcpt_only stsdane.test
-wait_grep 30 "$LOG" "probe mx\.stsdane\.test\[" >/dev/null
-rcpt_only stsdane.test
-ok "map route: stsdane.test (DANE and WebPKI-valid): the milter accepts (250)" rcpt_is "$OUT" 250 ||
-    diag_file "$OUT"
+# mapq DOMAIN: what Postfix's own socketmap client (postmap) gets ("" for NOTFOUND)
+mapq() { postmap -c "$PMDIR" -q "$1" "socketmap:unix:$MAP:postfix" 2>&1; }
+
+# DOMAIN:MX HOST:the map's answer:the milter at RCPT:Postfix with the map
+MAPCASES="daneee.test:mx.daneee.test:OK dane-only:accept:verified
+daneta.test:mx.daneta.test:OK dane-only:accept:verified
+stsdane.test:mx.stsdane.test:OK dane-only:accept:verified
+stsdaneee.test:mx.stsdaneee.test:OK dane-only:accept:verified
+danebad.test:mx.danebad.test:OK dane-only:defer:deferred
+danefail.test:mx.danefail.test:OK dane-only:defer:deferred
+stsdanebad.test:mx.stsdanebad.test:OK dane-only:defer:deferred
+danepkix.test:mx.danepkix.test:NOTFOUND:accept:tls
+daneinsecure.test:mx2.insecure.test:NOTFOUND:accept:tls"
+# The map's first answer starts the probes (as an RCPT does); then both judge.
+while IFS=: read -r d _ _ _ _; do mapq "$d" >/dev/null; rcpt_only "$d"; done <<<"$MAPCASES"
+while IFS=: read -r _ h _ _ _; do
+    wait_grep 30 "$LOG" "probe $(esc "$h")\\[" >/dev/null || diag "no probe of $h"
+done <<<"$MAPCASES"
+declare -A MAPANS
+while IFS=: read -r d h ans want how; do
+    got=$(mapq "$d")
+    MAPANS[$d]=${got:-NOTFOUND}
+    if [ "$ans" = NOTFOUND ]; then
+        ok "map: $d answered NOTFOUND (no dane-only: $h has no usable TLSA)" [ -z "$got" ] ||
+            diag "map answered: $got"
+    else
+        # postmap prints the value without "OK "
+        ok "map: $d answered \"$ans\"" [ "$got" = "${ans#OK }" ] || diag "map answered: $got"
+    fi
+    rcpt_only "$d"
+    REPLY[$d]=$(rcpt_reply "$OUT")
+    if [ "$want" = accept ]; then
+        ok "map route: $d: the milter accepts at RCPT (250)" rcpt_is "$OUT" 250 || diag_file "$OUT"
+    else
+        ok "map route: $d: the milter defers at RCPT (450 4.7.5) naming $h and DANE" \
+            grep -Eq "^<\\*\\* +450 4\\.7\\.5 MTA-STS: $(esc "$d") .*$(esc "$h"): DANE" "$OUT" ||
+            diag_file "$OUT"
+    fi
+done <<<"$MAPCASES"
+
+# What the milter accepts Postfix delivers, over DANE where the map said
+# dane-only; what it defers, Postfix with the map (milter off) defers
+# itself, before any MAIL (the TLSA records do not authenticate the host).
+# Only Postfix's log lines from here count: the dane level above verified
+# the same hosts.
+mark=$(wc -l <"$PLOG")
+since_mark() { tail -n +"$((mark + 1))" "$PLOG" >"$E2E_DIR/submit.since"; }
+# wait_since SECS RE: a line of Postfix's log since the mark matches RE
+wait_since() {
+    local i
+    for ((i = 0; i < $1 * 2; i++)); do
+        since_mark
+        grep -Eq -- "$2" "$E2E_DIR/submit.since" && return 0
+        [ $((i % 4)) = 3 ] && ns postqueue -c "$E2E_DIR/submit" -f >/dev/null 2>&1
+        sleep 0.5
+    done
+    diag "no line matching /$2/ in Postfix's log since the map's route began, after $1 s"
+    return 1
+}
+while IFS=: read -r d h _ want how; do
+    [ "$want" = accept ] || continue
+    tok=$(token)
+    submit "$OUT" --to "bob@$d" --header "Subject: $tok" --body "$tok"
+    ok "map route: $d: accepted with its message (250 queued)" grep -Eq '^<- +250 .*queued' "$OUT" ||
+        diag_file "$OUT"
+    if [ "$how" = verified ]; then
+        ok "map route, Postfix at may: $d reached $h over DANE-verified TLS" \
+            wait_since 30 "Verified TLS connection established to $(esc "$h")\\[" ||
+            diag "$(grep -E "$(esc "$h")" "$PLOG" | tail -n3)"
+    else
+        ok "map route, Postfix at may: $d reached $h over TLS" \
+            wait_since 30 "(Anonymous|Untrusted|Trusted|Verified) TLS connection established to $(esc "$h")\\["
+    fi
+done <<<"$MAPCASES"
 e2e milters "$E2E_DIR" off >/dev/null || bail "e2e.sh milters off failed"
-tok=$(token)
-submit "$OUT" --to "bob@stsdaneee.test" --header "Subject: $tok" --body "$tok"
-ok "map route, milter off: Postfix queues bob@stsdaneee.test (250)" grep -Eq '^<- +250 .*queued' "$OUT" ||
-    diag_file "$OUT"
-# Its own queue id: the earlier deliveries there (dane) were deferred too,
-# by the server refusing MAIL after a verified TLS session.
-qid=$(sed -n 's/^<- *250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' "$OUT" | tail -n1)
-ok "map route, milter off: Postfix defers stsdaneee.test itself over the certificate (secure match=: WebPKI)" \
-    wait_grep 60 "$PLOG" "${qid:-NOQUEUE}: to=<bob@stsdaneee\.test>.*status=deferred \(.*([Cc]ertificate|TLS)" ||
-    diag "$(grep -E "${qid:-NOQUEUE}: to=" "$PLOG" | tail -n2)"
-diag "map route | stsdaneee.test | milter: $MAPREPLY | Postfix: $(grep -E "${qid:-NOQUEUE}: to=<bob@stsdaneee\.test>.*status=deferred" "$PLOG" | tail -n1 | sed -E 's/.*status=deferred/deferred/' | cut -c1-110)"
+declare -A MAPRESULT
+while IFS=: read -r d h _ want _; do
+    [ "$want" = defer ] || continue
+    tok=$(token)
+    submit "$OUT" --to "bob@$d" --header "Subject: $tok" --body "$tok"
+    qid=$(sed -n 's/^<- *250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' "$OUT" | tail -n1)
+    ok "map route, milter off: Postfix queues bob@$d (250)" [ -n "$qid" ] || diag_file "$OUT"
+    # Deferred by Postfix's DANE (a TLS or TLSA reason), not by the
+    # server's refusal of MAIL after a TLS session (as at level may).
+    ok "map route, milter off: Postfix defers $d itself over DANE (never verified, never MAIL)" \
+        wait_grep 60 "$PLOG" "${qid:-NOQUEUE}: to=<bob@$(esc "$d")>.*status=deferred \\((.*([Cc]ertificate|TLSA|TLS)|.*DNSSEC|.*[Dd]ane)" ||
+        diag "$(grep -E "${qid:-NOQUEUE}: to=" "$PLOG" | tail -n2)"
+    MAPRESULT[$d]=$(grep -E "${qid:-NOQUEUE}: to=<bob@$(esc "$d")>.*status=deferred" "$PLOG" | tail -n1 |
+        sed -E 's/.*status=deferred/deferred/' | cut -c1-110)
+done <<<"$MAPCASES"
 e2e milters "$E2E_DIR" on >/dev/null || bail "e2e.sh milters on failed"
+diag "map route (Postfix at may) | the map | the milter's RCPT answer | Postfix with the map"
+while IFS=: read -r d h _ _ _; do
+    since_mark
+    diag "$d | ${MAPANS[$d]} | ${REPLY[$d]} | ${MAPRESULT[$d]:-$(grep -Eo "[A-Za-z]+ TLS connection established to $(esc "$h")" "$E2E_DIR/submit.since" | tail -n1)}"
+done <<<"$MAPCASES"
 e2e postconf "$E2E_DIR" submit "smtp_tls_policy_maps = texthash:$E2E_DIR/submit/tls_policy" >/dev/null ||
     bail "postconf smtp_tls_policy_maps (back) failed"
 

@@ -246,73 +246,87 @@ struct answer_case {
     enum sockmap_reply kind;
     const char *want;		/* the whole answer, or (TEMP) a part of it */
     bool unknown_notfound;	/* map_unknown = notfound */
+    bool dane_only;		/* danemap_only held (map_query.c) */
 };
 
 static const struct answer_case answer_cases[] = {
     { "enforce, one MX", STATUS_ENFORCE, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
-      SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname", false },
+      SOCKMAP_OK, "OK secure match=mx1.example.com servername=hostname", false, false },
     { "enforce, two MX", STATUS_ENFORCE, {"mx1.example.com", "mx2.example.com"}, 2,
       {"mx2.example.com", "mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com:mx2.example.com servername=hostname", false },
+      "OK secure match=mx1.example.com:mx2.example.com servername=hostname", false, false },
     { "wildcard, one label matches", STATUS_ENFORCE, {"*.mx.example.com"}, 1,
       {"a.mx.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=a.mx.example.com servername=hostname", false },
+      "OK secure match=a.mx.example.com servername=hostname", false, false },
     { "wildcard is never .domain", STATUS_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 3,
       {"mx1.example.com", "b.mx.example.com", "a.b.mx.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname", false },
-    { "wildcard does not match its parent", STATUS_ENFORCE, {"*.example.com", "mx.other.net", false },
+      "OK secure match=b.mx.example.com:mx1.example.com servername=hostname", false, false },
+    { "wildcard does not match its parent", STATUS_ENFORCE, {"*.example.com", "mx.other.net", false, false },
       2, {"example.com", "mx.other.net"}, false, SOCKMAP_OK,
-      "OK secure match=mx.other.net servername=hostname", false },
+      "OK secure match=mx.other.net servername=hostname", false, false },
     { "MX not in the policy left out", STATUS_ENFORCE, {"mx1.example.com"}, 2,
       {"evil.example.net", "mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com servername=hostname", false },
+      "OK secure match=mx1.example.com servername=hostname", false, false },
     { "duplicate MX once", STATUS_ENFORCE, {"*.example.com"}, 3,
       {"a.example.com", "a.example.com", "b.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=a.example.com:b.example.com servername=hostname", false },
+      "OK secure match=a.example.com:b.example.com servername=hostname", false, false },
     { "implicit MX (the domain)", STATUS_ENFORCE, {"example.com"}, 1, {"example.com"}, false,
-      SOCKMAP_OK, "OK secure match=example.com servername=hostname", false },
+      SOCKMAP_OK, "OK secure match=example.com servername=hostname", false, false },
     { "no MX matches: TEMP", STATUS_ENFORCE, {"mx.elsewhere.test", "*.elsewhere.test"}, 1,
       {"mx1.mxmismatch.test"}, false, SOCKMAP_TEMP,
       "TEMP no MX host of example.com matches its MTA-STS policy "
-      "(mx: mx.elsewhere.test *.elsewhere.test)", false },
+      "(mx: mx.elsewhere.test *.elsewhere.test)", false, false },
     { "wildcard two labels deep only: TEMP", STATUS_ENFORCE, {"*.example.com"}, 1,
-      {"a.b.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host of example.com matches", false },
+      {"a.b.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host of example.com matches", false, false },
     { "null MX: TEMP", STATUS_ENFORCE, {"*.example.com"}, 1, {"."}, false, SOCKMAP_TEMP,
-      "TEMP no MX host", false },
+      "TEMP no MX host", false, false },
     { "MX unknown: TEMP", STATUS_ENFORCE, {"mx1.example.com"}, -1, {NULL}, false,
-      SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL", false },
+      SOCKMAP_TEMP, "TEMP MX hosts of example.com unknown: SERVFAIL", false, false },
     { "tlsrpt", STATUS_ENFORCE, {"mx1.example.com", "*.mx.example.com"}, 2,
       {"mx1.example.com", "b.mx.example.com"}, true, SOCKMAP_OK,
       "OK secure match=b.mx.example.com:mx1.example.com servername=hostname "
       "policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com "
       "mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } "
       "{ policy_string = mode: enforce } { policy_string = mx: mx1.example.com } "
-      "{ policy_string = mx: *.mx.example.com } { policy_string = max_age: 86400 }", false },
+      "{ policy_string = mx: *.mx.example.com } { policy_string = max_age: 86400 }", false, false },
     { "tlsrpt, no match: still TEMP", STATUS_ENFORCE, {"mx1.example.com"}, 1,
-      {"mx2.example.com"}, true, SOCKMAP_TEMP, "TEMP no MX host", false },
+      {"mx2.example.com"}, true, SOCKMAP_TEMP, "TEMP no MX host", false, false },
     { "testing", STATUS_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
-      SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", false, false },
     { "testing, tlsrpt", STATUS_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, true,
-      SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "none", STATUS_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "absent", STATUS_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
-    { "failed", STATUS_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", false, false },
+    { "none", STATUS_NONE, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false, false },
+    { "absent", STATUS_ABSENT, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false, false },
+    { "failed", STATUS_FAILED, {NULL}, 0, {NULL}, false, SOCKMAP_NOTFOUND, "NOTFOUND ", false, false },
     { "unknown", STATUS_UNKNOWN, {NULL}, 0, {NULL}, false, SOCKMAP_TEMP,
-      "TEMP MTA-STS status of example.com unknown: SERVFAIL", false },
+      "TEMP MTA-STS status of example.com unknown: SERVFAIL", false, false },
     /* map_unknown = notfound: only an unknown status changes (RFC 8461 §3.3);
      * a known enforce policy whose MX hosts fail or are unknown stays TEMP. */
     { "unknown, map_unknown = notfound", STATUS_UNKNOWN, {NULL}, 0, {NULL}, false,
-      SOCKMAP_NOTFOUND, "NOTFOUND ", true },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", true, false },
     { "unknown, map_unknown = notfound, tlsrpt", STATUS_UNKNOWN, {NULL}, 0, {NULL}, true,
-      SOCKMAP_NOTFOUND, "NOTFOUND ", true },
+      SOCKMAP_NOTFOUND, "NOTFOUND ", true, false },
     { "enforce, MX unknown, map_unknown = notfound: TEMP", STATUS_ENFORCE,
       {"mx1.example.com"}, -1, {NULL}, false, SOCKMAP_TEMP,
-      "TEMP MX hosts of example.com unknown: SERVFAIL", true },
+      "TEMP MX hosts of example.com unknown: SERVFAIL", true, false },
     { "enforce, no MX matches, map_unknown = notfound: TEMP", STATUS_ENFORCE,
-      {"mx1.example.com"}, 1, {"mx2.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host", true },
+      {"mx1.example.com"}, 1, {"mx2.example.com"}, false, SOCKMAP_TEMP, "TEMP no MX host", true, false },
     { "enforce, map_unknown = notfound: OK", STATUS_ENFORCE, {"mx1.example.com"}, 1,
       {"mx1.example.com"}, false, SOCKMAP_OK,
-      "OK secure match=mx1.example.com servername=hostname", true },
+      "OK secure match=mx1.example.com servername=hostname", true, false },
+    /* DANE decides every MX host (danemap.h): Postfix's own DANE, RFC 8461 §2. */
+    { "dane-only, enforce", STATUS_ENFORCE, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
+      SOCKMAP_OK, "OK dane-only", false, true },
+    { "dane-only, enforce, tlsrpt: no STS attributes", STATUS_ENFORCE, {"mx1.example.com"}, 1,
+      {"mx1.example.com"}, true, SOCKMAP_OK, "OK dane-only", false, true },
+    { "dane-only, absent", STATUS_ABSENT, {NULL}, 1, {"mx1.example.com"}, false, SOCKMAP_OK,
+      "OK dane-only", false, true },
+    { "dane-only, testing", STATUS_TESTING, {"mx1.example.com"}, 1, {"mx1.example.com"}, false,
+      SOCKMAP_OK, "OK dane-only", false, true },
+    { "dane-only, failed (RFC 8461 §3.3)", STATUS_FAILED, {NULL}, 1, {"mx1.example.com"}, false,
+      SOCKMAP_OK, "OK dane-only", false, true },
+    { "dane-only never for an unknown status", STATUS_UNKNOWN, {NULL}, 1, {"mx1.example.com"},
+      false, SOCKMAP_TEMP, "TEMP MTA-STS status of example.com unknown", false, true },
 };
 
 static void
@@ -348,6 +362,7 @@ run_answer_case(void **state)
     in.mx_error = "SERVFAIL";
     in.tlsrpt = c->tlsrpt;
     in.unknown_notfound = c->unknown_notfound;
+    in.dane_only = c->dane_only;
     got = sockmap_answer(&in, out, SOCKMAP_MAX_REPLY + 1);
     if (got != c->kind)
         fail_msg("answer %s \"%s\", want %s", sockmap_reply_name(got), out,

@@ -121,6 +121,10 @@ stop_milter
 jq -e '.[0].action == "defer" and .[0].dane == "failed" and (.[0].reason | test("DANE")) and .[1].verdict == "pass" and .[1].dane == "verified"' \
     "$W/explain.json" >/dev/null
 ok "mtasts-ctl explain names DANE: danebad defer dane=failed, daneee pass dane=verified" $?
+# Beside DANE, WebPKI's view of the same host (the probe row's pkix):
+# danebad's certificate is WebPKI-valid, daneee's self-signed one is not.
+jq -e '.[0].pkix == true and .[1].pkix == false' "$W/explain.json" >/dev/null
+ok "mtasts-ctl explain shows pkix beside dane: danebad true, daneee false" $?
 
 # ---- mtasts-ctl check ---------------------------------------------------------
 # check DOMAIN JQ-EXPR LABEL
@@ -150,6 +154,10 @@ check stsdanebad.test '.sender.action == "defer" and .hosts[0].dane == "failed" 
 grep -q "  TLSA:   _25._tcp.mx.danebad.test: secure: 3 1 1 " "$W/check.txt" &&
     grep -q "  DANE:   failed (tlsa-invalid" "$W/check.txt"
 ok "check danebad.test (text): the TLSA records with their DNSSEC state and the DANE result" $?
+grep -q "  DANE:   failed (tlsa-invalid: no record matched); WebPKI-valid: yes" "$W/check.txt" &&
+    jq -e '.hosts[0].pkix == false' "$W/check.daneee.test.json" >/dev/null &&
+    jq -e '.hosts[0].pkix == true' "$W/check.stsdane.test.json" >/dev/null
+ok "check shows WebPKI beside DANE: danebad (text) yes, daneee (JSON) false, stsdane (JSON) true" $?
 sed 's/^/# /' "$W/check.txt" | head -30
 
 echo "1..$N"

@@ -35,6 +35,10 @@
 #            /24) hold, each host is probed once.
 #   reload   three SIGHUPs while the slow probes run: the probe engine is
 #            kept, so no host is probed twice and the bounds still hold.
+#   reload6  a SIGHUP that changes probe_concurrency while the slow probes
+#            run: a new engine beside the old one's running probes, and
+#            still one probe at a time per /24 (the process's slots,
+#            probeslots.h).
 #
 # Needs root (the test world); skipped otherwise. TAP output.
 set -u
@@ -303,6 +307,43 @@ ok "reload: the bounds hold across the reloads ($TOTAL_MAX at once, $NET_MAX to 
 [ "$t1" -le "$t0" ]
 ok "reload: no threads added by the reloads ($t0 before, $t1 after)" $?
 stop_milter
+
+# ---- phase 6: a reload that changes the probe options --------------------------
+# A new probe engine replaces the old one while the old one's probes still
+# run (for up to probe_timeout_ms). The slots are the process's
+# (probeslots.h), with the newest configuration's bounds: one probe at a
+# time per /24 holds over both engines. The old engine's RCPTs (slow-ask,
+# in the background) start its probes, four rounds of two (one per /24);
+# the SIGHUP comes while they run, and the new engine's RCPTs ask for the
+# same hosts: those the old one has not finished it probes itself, beside
+# the old one's probes.
+write_conf reload6 "probe_concurrency = 4" "probe_network_concurrency = 1"
+m0=$(log_lines)
+start_milter reload6 || bail "mtasts-milter (reload6) did not start"
+MT_SOCKET="$W/reload6.sock" PROBE_TIMEOUT_S=$PROBE_TIMEOUT_S RCPT_DEADLINE_S=$RCPT_DEADLINE_S \
+    python3 "$HERE/probes_client.py" slow-ask >"$W/reload6.first" 2>&1 &
+first=$!
+# The SIGHUP once the old engine's first probes are under way (a slow host
+# accepted them), never before: then both clients would meet the new engine.
+for ((j = 0; j < 100; j++)); do
+    [ "$(tail -n +"$((m0 + 1))" "$MTS_WORLD_SMTP_LOG" | grep -c ' concurrent slow@')" -ge 1 ] && break
+    sleep 0.1
+done
+sed -i 's/^probe_concurrency = 4$/probe_concurrency = 3/' "$W/reload6.conf"
+kill -HUP "$MPID"
+for ((j = 0; j < 50; j++)); do
+    grep -q "configuration reloaded" "$W/reload6.log" && break
+    sleep 0.1
+done
+grep -q "reload: .*probe_concurrency.* changed: a new discovery engine" "$W/reload6.log"
+ok "reload6: probe_concurrency 4 -> 3: a new engine while the old one's probes run" $?
+client reload6 slow-ask
+wait "$first"
+client reload6 slow
+stop_milter
+peaks "$m0"
+[ "$NET_MAX" -eq 1 ] && [ "$TOTAL_MAX" -le 3 ]
+ok "reload6: across the old and the new engine, one probe at a time per /24 ($NET_MAX seen), at most 3 at once ($TOTAL_MAX seen)" $?
 
 echo "1..$N"
 exit $((FAILS > 0))
