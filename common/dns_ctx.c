@@ -65,7 +65,13 @@ ubx_free(struct ubx *x)
     if (x == NULL)
         return;
     if (x->thread_started) {
-        (void)write(x->stop_pipe[1], "x", 1);
+        /* The thread stops only when this byte arrives: retry a write a
+         * signal cut short (a fresh pipe has room for one byte). */
+        ssize_t w;
+
+        do
+            w = write(x->stop_pipe[1], "x", 1);
+        while (w < 0 && errno == EINTR);
         pthread_join(x->thread, NULL);
     }
     if (x->stop_pipe[0] >= 0)
