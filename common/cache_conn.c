@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Schema steps, applied in order; step N takes version N-1 to N. Append only. */
 static const char *const migrations[] = {
@@ -670,10 +671,11 @@ heal_both_locked(struct cache *c)
         swap_connection(c, old);
         c->stand_in = true;
         if (ours) {
-            if (move_aside(c->path, moved, sizeof(moved), &err) == 0)
+            if (move_aside(c->path, moved, sizeof(moved), &err) == 0) {
+                metrics_cache_healed();
                 log_msg(LOG_WARNING, "cache %s is corrupt: moved aside to %s; a fresh one "
                         "is created", c->path, moved);
-            else
+            } else
                 log_msg(LOG_ERR, "cache %s is corrupt: %s", c->path, err.msg);
         } else {
             log_msg(LOG_WARNING, "cache %s was found corrupt and has already been replaced; "
@@ -703,6 +705,8 @@ cache_open_healing(const char *path, int busy_timeout_ms, struct cache **out, ch
     st = cache_check_file(path, busy_timeout_ms, &why);
     if (st == CACHE_CORRUPT && move_aside(path, moved, movedsz, err) != 0)
         return CACHE_CORRUPT;
+    if (st == CACHE_CORRUPT)
+        metrics_cache_healed();
     if ((st = open_common(path, busy_timeout_ms, false, out, err)) == CACHE_OK)
         (*out)->heal = true;
     return st;

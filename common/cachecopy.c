@@ -42,6 +42,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "metrics_now.h"
 #include "mxmatch.h"
 
 #define VAL_MAX 2048 /* a bigger part is simply not kept in memory */
@@ -481,6 +483,7 @@ put_part(struct cachecopy *h, const char *domain, struct part *p, struct shape *
         shardmap_del(h->map, domain); /* never leave an older copy behind */
     if (sh != NULL && !p->stored)
         shape_unref(h, sh);
+    metrics_now_memory_entries(shardmap_count_relaxed(h->map));
 }
 
 void
@@ -579,13 +582,17 @@ cachecopy_get_row(struct cachecopy *h, const char *domain, int64_t now, struct c
     struct row_out o = {h, e, domain, false};
 
     memset(e, 0, sizeof(*e));
-    if (!shardmap_get(h->map, domain, now, copy_row, &o))
+    if (!shardmap_get(h->map, domain, now, copy_row, &o)) {
+        metrics_memory(false);
         return false;
+    }
     if (!o.ok) {
         cache_entry_free(e);
         memset(e, 0, sizeof(*e));
+        metrics_memory(false);
         return false;
     }
+    metrics_memory(true);
     mts_text_copy(e->domain, sizeof(e->domain), domain);
     e->last_used = now;
     return true;

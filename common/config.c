@@ -128,6 +128,7 @@ static const struct opt options[] = {
     NUM(memory_cache_domains, OPT_INT, "100000", 100, 10000000, ENGINE),
     STR(metrics_socket, "", START),
     DERIVED_LIST(metrics_allow_clients, "", check_allow_lists, START),
+    NUM(metrics_cache_rows_interval, OPT_SECONDS, "30s", 1, 86400, RUNTIME),
     TYPED(stats, OPT_BOOL, "yes", START),
     NUM(stats_retention, OPT_SECONDS, "400d", 86400, 315576000, START),
     NUM(stats_max_rows, OPT_INT, "1000000", 0, 1000000000, START),

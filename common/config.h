@@ -113,6 +113,7 @@ struct config {
     /* the metrics endpoint (metricsd.h) */
     char *metrics_socket;	/* "": off; inet:PORT@HOST or unix:PATH */
     struct config_list metrics_allow_clients;	/* inet: who may scrape; empty: anyone */
+    int64_t metrics_cache_rows_interval;	/* seconds a scrape reuses the cache's row counts */
 
     /* verdict statistics in the shared cache (statsd.h) */
     int stats;

@@ -12,6 +12,7 @@
 #include "address.h"
 #include "clock.h"
 #include "danemap.h"
+#include "metrics.h"
 #include "probes.h"
 
 const struct nametab decide_effect_names[] = {
@@ -291,6 +292,7 @@ gather_and_judge(struct gather *g, struct verdict *out)
     /* DANE (RFC 7672) may demand a path of any domain: its MX hosts' probes
      * carry their TLSA outcome (the mta-sts requirement only, verdict.h). */
     bool dane_req = ctx->probes != NULL && (rule == NULL || rule->req == RULES_REQ_MTA_STS);
+    char old_id[POLICY_ID_MAX + 1];	/* the policy id before a §5 re-check */
     struct status_result *st = g->st;
 
     g->tls_req = tls_req;
@@ -327,12 +329,18 @@ gather_and_judge(struct gather *g, struct verdict *out)
         if (out->action != VERDICT_REJECT || !out->permanent || pass == 1 || st->rechecked)
             break;
         /* RFC 8461 §5: no permanent failure before checking for a new policy. */
+        mts_text_copy(old_id, sizeof(old_id), st->txt_id);
         status_result_free(st);
-        if (clock_ms_until(g->deadline) <= 0)
+        if (clock_ms_until(g->deadline) <= 0) {
             st->rechecked = false;
-        else
+            metrics_recheck(METRICS_RECHECK_NO_TIME);
+        } else {
             discover_lookup_as(ctx->discover, g->domain, g->deadline, DISCOVER_RECHECK,
                                g->s->who, st);
+            metrics_recheck(!st->rechecked ? METRICS_RECHECK_INCOMPLETE
+                            : strcmp(old_id, st->txt_id) != 0 ? METRICS_RECHECK_NEW_POLICY
+                                                               : METRICS_RECHECK_SAME);
+        }
         if (!st->rechecked) {
             out->action = VERDICT_DEFER;
             out->permanent = false;

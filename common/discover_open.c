@@ -49,6 +49,7 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
     }
     d->refs = 1;
     d->cfg = config_ref((struct config *)cfg);
+    d->q.publish = true;	/* its queue depths and waits are the metrics (lookupq.h) */
     d->flags = flags;
     d->now = wall_clock;
     pthread_mutex_init(&d->mu, NULL);

@@ -15,6 +15,7 @@
  */
 #include "dns.h"
 #include "clock.h"
+#include "metrics_now.h"
 #include "config.h"
 #include "dns_int.h"
 #include "nametab.h"
@@ -595,6 +596,12 @@ query_many(struct dns *d, const char *name, const enum dns_type *types, size_t n
         query_once(x, name, types, n, &deadline, timeout_ms, ans, errs);
     }
     ubx_put(d, x);
+    /* The resolver's state for the metrics: answered, or not (metrics_now.h). */
+    for (i = 0; i < n; i++)
+        if (ans[i].status == DNS_SERVFAIL || ans[i].status == DNS_TIMEOUT ||
+            ans[i].status == DNS_ERROR)
+            break;
+    metrics_now_resolver(i == n);
     return 0;
 }
 

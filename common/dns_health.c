@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "dnsask.h"
 #include "log.h"
+#include "metrics_now.h"
 
 void
 dns_health(struct dns *d, struct dns_health *out)
@@ -153,7 +154,9 @@ dns_health_check(struct dns *d, struct ubx *x, const char *name, enum dns_type t
     if (old != NULL)
         ubx_put(d, old);	/* it was current: drop that reference */
     ubx_free(fresh);		/* built, but not needed after all */
-    if (renewed)
+    if (renewed) {
+        metrics_now_resolver_renewed();
         log_renewal(d, d->servers[i], name, type, st, rcode);
+    }
     return renewed;
 }

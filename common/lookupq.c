@@ -8,10 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+#include "metrics_now.h"
+
 /* ------------------------------------------------------------ lanes */
 
 static const enum lookupq_lane recipient_lanes[] = {LOOKUPQ_WAITED, LOOKUPQ_ABANDONED};
 static const enum lookupq_lane refresh_lanes[] = {LOOKUPQ_REFRESH};
+
+/* The lane's depth and head for a scrape (metrics_now.h). */
+static void
+publish(const struct lookupq *q, int l)
+{
+    const struct lookupq_item *h = q->lane[l].head;
+
+    if (q->publish)
+        metrics_now_queue((enum metrics_queue)(METRICS_Q_LOOKUP_WAITED + l), q->lane[l].n,
+                          h != NULL ? h->since_us : 0);
+}
 
 static void
 unlink_item(struct lookupq *q, struct lookupq_item *it)
@@ -29,13 +43,16 @@ unlink_item(struct lookupq *q, struct lookupq_item *it)
     q->lane[l].n--;
     it->prev = it->next = NULL;
     it->lane = 0;
+    publish(q, l);
 }
 
 void
 lookupq_push(struct lookupq *q, struct lookupq_item *it, enum lookupq_lane lane)
 {
     if (it->lane != 0)
-        unlink_item(q, it);
+        unlink_item(q, it);	/* a move: its first enqueue time stays */
+    else if (q->publish)
+        it->since_us = metrics_clock_us();
     it->next = NULL;
     it->prev = q->lane[lane].tail;
     if (it->prev != NULL)
@@ -45,6 +62,7 @@ lookupq_push(struct lookupq *q, struct lookupq_item *it, enum lookupq_lane lane)
     q->lane[lane].tail = it;
     q->lane[lane].n++;
     it->lane = (int)lane + 1;
+    publish(q, (int)lane);
 }
 
 bool

@@ -36,6 +36,10 @@
  *	A cap of 0 means none. Memory: one entry per sender or connection
  *	with a lookup in flight, or refused within the last log interval.
  *
+ *	Metrics. With publish set (the live engine's queue), each change of a
+ *	lane publishes its depth and its head's first enqueue time
+ *	(metrics_now_queue), so a scrape reads them without the caller's mutex.
+ *
  *	Neither part locks: the caller (discover.c) holds its mutex.
  */
 #ifndef MTS_LOOKUPQ_H
@@ -56,6 +60,7 @@ enum lookupq_lane {
 struct lookupq_item {
     struct lookupq_item *prev, *next;
     int lane;			/* enum lookupq_lane + 1; 0: not queued */
+    int64_t since_us;		/* first queued (metrics_clock_us); kept across moves */
 };
 
 struct lookupq {
@@ -63,6 +68,7 @@ struct lookupq {
         struct lookupq_item *head, *tail;
         size_t n;
     } lane[LOOKUPQ_LANES];
+    bool publish;		/* each lane's depth and head's wait as metrics (metrics_now.h) */
 };
 
 /* Which lanes a worker takes from, in order. */

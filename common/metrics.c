@@ -12,6 +12,8 @@
 
 #include "action.h"
 #include "decide.h"
+#include "metrics_now.h"
+#include "metrics_rows.h"
 #include "nametab.h"
 #include "rules.h"
 #include "status.h"
@@ -33,6 +35,7 @@ static const char *const scope_w[] = {"in-scope", "unreadable", "internal-error"
 static const char *const grade_w[] = {"good", "weak", "unverified", "fail", "unknown"};
 static const char *const dane_w[] = {"none", "verified", "failed", "unusable", "lookup-failed"};
 static const char *const map_w[] = {"ok", "notfound", "temp", "timeout", "perm", "other"};
+static const char *const recheck_w[] = {"new-policy", "same-policy", "incomplete", "no-time"};
 static const char *const cap_w[] = {"per-sender", "per-connection", "map-lookups", "map-connection"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -71,6 +74,10 @@ static struct {
     struct hist probe_time;
     uint64_t cap[N(cap_w)];
     uint64_t cache_write_errors;
+    uint64_t cache_healed;
+    uint64_t memory[2];		/* misses, hits */
+    uint64_t recheck[N(recheck_w)];
+    uint64_t map_refused;
 } m = {
     .rcpt_wait = {short_le, N(short_le), {0}, 0, 0},
     .map_time = {short_le, N(short_le), {0}, 0, 0},
@@ -142,6 +149,7 @@ void
 metrics_rcpt(const struct decision *d, int64_t t0_us)
 {
     ADD(m.scope[idx((int)d->scope, N(scope_w))], 1);
+    metrics_now_rcpt(d->scope == DECIDE_IN_SCOPE, (int)d->effect);
     if (d->scope == DECIDE_IN_SCOPE)
         ADD(m.rcpt[idx((int)d->effect, N_EFFECT)][idx((int)d->outcome, N_OUTCOME)]
                   [idx((int)d->status, N_STATUS)][idx((int)metrics_path_of(d), N_PATH)]
@@ -175,6 +183,7 @@ metrics_lookup(int status, int64_t usec)
 {
     ADD(m.lookup[idx(status, N_STATUS)], 1);
     hist_add(&m.lookup_time, usec);
+    metrics_now_lookup(usec);
 }
 
 void
@@ -202,6 +211,30 @@ void
 metrics_cache_write_error(void)
 {
     ADD(m.cache_write_errors, 1);
+}
+
+void
+metrics_cache_healed(void)
+{
+    ADD(m.cache_healed, 1);
+}
+
+void
+metrics_memory(bool hit)
+{
+    ADD(m.memory[hit ? 1 : 0], 1);
+}
+
+void
+metrics_recheck(enum metrics_recheck result)
+{
+    ADD(m.recheck[idx((int)result, N(recheck_w))], 1);
+}
+
+void
+metrics_map_refused(void)
+{
+    ADD(m.map_refused, 1);
 }
 
 /* ------------------------------------------------------------ text */
@@ -270,6 +303,7 @@ metrics_render(char **text, size_t *len)
 {
     static const char *const no_yes[] = {"refused", "applied"};
     static const char *const fail_ok[] = {"failed", "ok"};
+    static const char *const miss_hit[] = {"miss", "hit"};
     FILE *f;
 
     *text = NULL;
@@ -308,6 +342,18 @@ metrics_render(char **text, size_t *len)
             (unsigned long long)GET(m.cache_write_errors));
     by_word(f, "mtasts_reloads_total", "Configuration reloads, applied or refused.", "result",
             no_yes, m.reload, 2);
+    head(f, "mtasts_cache_healed_total", "counter",
+         "Corrupt cache files set aside and replaced by a fresh one.");
+    fprintf(f, "mtasts_cache_healed_total %llu\n", (unsigned long long)GET(m.cache_healed));
+    by_word(f, "mtasts_memory_reads_total", "Reads of the memory copy of the cache, by result "
+            "(a miss goes to the database).", "result", miss_hit, m.memory, 2);
+    by_word(f, "mtasts_rechecks_total", "RFC 8461 section 5 re-checks for a new policy before "
+            "a permanent failure, by result.", "result", recheck_w, m.recheck, N(recheck_w));
+    head(f, "mtasts_map_clients_refused_total", "counter",
+         "Policy map connections refused: map_max_clients open and none idle.");
+    fprintf(f, "mtasts_map_clients_refused_total %llu\n", (unsigned long long)GET(m.map_refused));
+    metrics_now_render(f);
+    metrics_rows_render(f);
     if (ferror(f)) {
         fclose(f);
         free(*text);

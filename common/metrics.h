@@ -9,6 +9,8 @@
  *	metrics_reload(ok);  metrics_map(reply, usec);  metrics_fetch(ok, usec);
  *	metrics_lookup(status, usec);
  *	metrics_probe(grade, dane, usec);  metrics_cache_write_error();
+ *	metrics_cache_healed();  metrics_memory(hit);  metrics_recheck(result);
+ *	metrics_map_refused();
  *	metrics_render(&text, &len);			at a scrape; free(text)
  *
  * DESCRIPTION
@@ -32,6 +34,10 @@
  *
  *	Histograms have fixed buckets in seconds: RCPT waits and map answers
  *	0.001 .. 10, lookups, policy fetches and probes 0.01 .. 60.
+ *
+ *	The gauges of the present (queues, resolver, recent recipients) are
+ *	metrics_now.h's, the cache's rows metrics_rows.h's; metrics_render
+ *	writes theirs too.
  *
  * DIAGNOSTICS
  *	metrics_render returns -1 when memory runs out.
@@ -98,6 +104,24 @@ void metrics_cap(enum metrics_cap kind);
 
 /* A cache write that failed. */
 void metrics_cache_write_error(void);
+
+/* A corrupt cache file set aside and replaced (cache.h, cache_open_healing). */
+void metrics_cache_healed(void);
+
+/* A read of the memory copy of the cache (cachecopy.h): found or not. */
+void metrics_memory(bool hit);
+
+/* RFC 8461 §5: a re-check for a new policy before a permanent failure. */
+enum metrics_recheck {
+    METRICS_RECHECK_NEW_POLICY,	/* completed: a policy other than the cached one */
+    METRICS_RECHECK_SAME,	/* completed: the cached policy stands */
+    METRICS_RECHECK_INCOMPLETE,	/* DNS or the fetch did not complete: deferred */
+    METRICS_RECHECK_NO_TIME	/* the RCPT's deadline had passed: deferred */
+};
+void metrics_recheck(enum metrics_recheck result);
+
+/* A policy map client refused (map_max_clients, none idle to close). */
+void metrics_map_refused(void);
 
 /* The whole text (malloc'd, *len bytes, NUL-terminated); -1: out of memory. */
 int metrics_render(char **text, size_t *len);

@@ -26,6 +26,8 @@
 #include "clock.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_now.h"
 #include "probeconf.h"
 
 /* ------------------------------------------------------------ table */
@@ -106,6 +108,16 @@ entry_for(struct probes *p, struct shard *s, unsigned h, const char *host)
     return e;
 }
 
+/* Under mu: a lane's depth and head for a scrape (metrics_now.h). */
+void
+probes_publish_lane(struct probes *p, int lane)
+{
+    const struct entry *h = p->q[lane].head;
+
+    metrics_now_queue((enum metrics_queue)(METRICS_Q_PROBE_FIRST + lane), p->q[lane].n,
+                      h != NULL ? h->queued_us : 0);
+}
+
 /* Under mu. */
 static void
 lane_unlink(struct probes *p, struct entry *e)
@@ -119,6 +131,8 @@ lane_unlink(struct probes *p, struct entry *e)
     else
         p->q[e->lane].tail = e->qprev;
     e->qprev = e->qnext = NULL;
+    p->q[e->lane].n--;
+    probes_publish_lane(p, e->lane);
 }
 
 /* Under mu. */
@@ -133,6 +147,8 @@ lane_append(struct probes *p, struct entry *e, enum probes_lane lane)
     else
         p->q[lane].head = e;
     p->q[lane].tail = e;
+    p->q[lane].n++;
+    probes_publish_lane(p, (int)lane);
 }
 
 /* Under mu: the next job, first-contact probes before refreshes. */
@@ -200,6 +216,7 @@ probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane, const c
             e->charged = true;
         }
         atomic_store(&e->state, E_QUEUED);
+        e->queued_us = metrics_clock_us();
         lane_append(p, e, lane);
         pthread_cond_signal(&p->work_cv);
     } else if (atomic_load(&e->state) == E_QUEUED && e->lane > (int)lane) {

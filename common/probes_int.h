@@ -41,6 +41,7 @@ struct entry {
     struct entry *next;        /* hash chain; under the shard lock */
     struct entry *qprev, *qnext; /* queue; under mu */
     int lane;                  /* enum probes_lane: queued in, or back to after parking */
+    int64_t queued_us;         /* first queued (metrics_clock_us); under mu */
     struct job *job;           /* while E_RUNNING: the job, also while parked */
     char park_key[NET_KEY_MAX]; /* parked: the network it waits for; under mu */
     char *ch_sender;           /* the job is charged to (lookupq_cap); under mu */
@@ -70,6 +71,7 @@ struct probes {
     size_t max_per_shard;
     struct {
         struct entry *head, *tail;
+        size_t n;                /* entries in the lane; under mu */
     } q[LANES];
     struct entry *parked, *parked_tail; /* jobs waiting for a slot of their network */
     int busy;                  /* jobs running */
@@ -127,6 +129,8 @@ struct entry *probes_find(struct shard *s, unsigned h, const char *host);
 /* Under e's shard's write lock; takes mu. An entry queued in a later
  * lane moves up to lane; one running is left alone. A new job is charged
  * to sender and conn (NULL, 0: nobody); false when a cap refuses it. */
+/* Under mu: a lane's depth and its head's wait, published for a scrape. */
+void probes_publish_lane(struct probes *p, int lane);
 bool probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane,
                     const char *sender, uint64_t conn);
 /* The live rows of host from the shared cache into its entry. */

@@ -148,6 +148,8 @@ probes_unpark(struct probes *p, const char *key)
         else
             p->q[l].tail = e;
         p->q[l].head = e;
+        p->q[l].n++;
+        probes_publish_lane(p, l);
     }
     if (back != NULL)
         pthread_cond_broadcast(&p->work_cv);

@@ -117,6 +117,8 @@ void shardmap_del(struct shardmap *m, const char *key);
 
 /* Entries held, of any generation. */
 size_t shardmap_count(struct shardmap *m);
+/* The same without a lock (a moment old), for a caller that must not wait. */
+size_t shardmap_count_relaxed(struct shardmap *m);
 
 /* What the entries hold, for tests and the benchmark. */
 struct shardmap_stats {

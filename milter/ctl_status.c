@@ -31,7 +31,23 @@ struct figures {
     double wait_sum, wait_count;
     double fetch_ok, fetch_failed, probes, map_requests, map_temp, caps, cache_errors;
     double reloads_ok, reloads_refused;
+    /* the present (metrics_now.h, metrics_rows.h) */
+    double rcpts_minute, rcpts_hour, minute_by_action[5], hour_by_action[5];
+    double queue_depth[5], queue_wait[5];
+    char resolver[64];
+    double resolver_failed_run;
+    bool have_rows[5];
+    double rows[5], rows_age;
+    double memory_entries, memory_hits, memory_misses, healed;
+    double slowest_lookup;
+    double rechecks[4], map_refused;
 };
+
+static const char *const queue_w[] = {"lookup-waited", "lookup-abandoned", "lookup-refresh",
+                                      "probe-first", "probe-refresh"};
+static const char *const table_w[] = {"domains", "mx_sets", "mx_probes", "tls_probes",
+                                      "verdict_stats"};
+static const char *const recheck_w[] = {"new-policy", "same-policy", "incomplete", "no-time"};
 
 static const char *const action_w[] = {"tag", "defer", "reject", "hold", "untouched"};
 static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
@@ -119,12 +135,61 @@ is(const char *line, const char *family)
     return strncmp(line, family, n) == 0 && (line[n] == '{' || line[n] == ' ');
 }
 
+/* The gauges of the present: one sample line l of value v. */
+static void
+read_now(const char *l, double v, struct figures *f)
+{
+    char w[64];
+    int i;
+
+    if (is(l, "mtasts_rcpts_last_minute"))
+        f->rcpts_minute = v;
+    else if (is(l, "mtasts_rcpts_last_hour"))
+        f->rcpts_hour = v;
+    else if (is(l, "mtasts_recipients_last_minute") && label(l, "action", w, sizeof(w)) &&
+             (i = word_index(action_w, 5, w)) >= 0)
+        f->minute_by_action[i] = v;
+    else if (is(l, "mtasts_recipients_last_hour") && label(l, "action", w, sizeof(w)) &&
+             (i = word_index(action_w, 5, w)) >= 0)
+        f->hour_by_action[i] = v;
+    else if (is(l, "mtasts_queue_depth") && label(l, "queue", w, sizeof(w)) &&
+             (i = word_index(queue_w, 5, w)) >= 0)
+        f->queue_depth[i] = v;
+    else if (is(l, "mtasts_queue_oldest_wait_seconds") && label(l, "queue", w, sizeof(w)) &&
+             (i = word_index(queue_w, 5, w)) >= 0)
+        f->queue_wait[i] = v;
+    else if (is(l, "mtasts_resolver_state") && v == 1 && label(l, "state", w, sizeof(w)))
+        snprintf(f->resolver, sizeof(f->resolver), "%s", w);
+    else if (is(l, "mtasts_resolver_failed_in_a_row"))
+        f->resolver_failed_run = v;
+    else if (is(l, "mtasts_cache_rows") && label(l, "table", w, sizeof(w)) &&
+             (i = word_index(table_w, 5, w)) >= 0) {
+        f->rows[i] = v;
+        f->have_rows[i] = true;
+    } else if (is(l, "mtasts_cache_rows_age_seconds"))
+        f->rows_age = v;
+    else if (is(l, "mtasts_memory_entries"))
+        f->memory_entries = v;
+    else if (is(l, "mtasts_memory_reads_total") && label(l, "result", w, sizeof(w)))
+        *(strcmp(w, "hit") == 0 ? &f->memory_hits : &f->memory_misses) += v;
+    else if (is(l, "mtasts_cache_healed_total"))
+        f->healed = v;
+    else if (is(l, "mtasts_lookup_slowest_last_hour_seconds"))
+        f->slowest_lookup = v;
+    else if (is(l, "mtasts_rechecks_total") && label(l, "result", w, sizeof(w)) &&
+             (i = word_index(recheck_w, 4, w)) >= 0)
+        f->rechecks[i] = v;
+    else if (is(l, "mtasts_map_clients_refused_total"))
+        f->map_refused = v;
+}
+
 static void
 read_figures(char *text, struct figures *f)
 {
     char *save = NULL, w[64];
 
     memset(f, 0, sizeof(*f));
+    f->rows_age = -1;	/* a milter without the rows says nothing of them */
     for (char *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
         const char *sp = strrchr(l, ' ');
         double v;
@@ -171,6 +236,8 @@ read_figures(char *text, struct figures *f)
             f->cache_errors = v;
         else if (is(l, "mtasts_reloads_total") && label(l, "result", w, sizeof(w)))
             *(strcmp(w, "applied") == 0 ? &f->reloads_ok : &f->reloads_refused) += v;
+        else
+            read_now(l, v, f);
     }
 }
 
@@ -195,14 +262,80 @@ print_text(const struct figures *f, const char *spec)
            f->by_path[4], f->by_path[5]);
     printf("  not judged:       %.0f out of scope, %.0f unreadable, %.0f internal errors\n",
            f->scope_out, f->unreadable, f->internal);
+    printf("last minute:        %.0f RCPTs; judged: tag %.0f, defer %.0f, reject %.0f, hold "
+           "%.0f\n", f->rcpts_minute, f->minute_by_action[0], f->minute_by_action[1],
+           f->minute_by_action[2], f->minute_by_action[3]);
+    printf("last hour:          %.0f RCPTs; judged: tag %.0f, defer %.0f, reject %.0f, hold "
+           "%.0f\n", f->rcpts_hour, f->hour_by_action[0], f->hour_by_action[1],
+           f->hour_by_action[2], f->hour_by_action[3]);
+    printf("queues:             lookups %.0f waited (oldest %.1f s), %.0f abandoned, %.0f "
+           "refresh; probes %.0f first (oldest %.1f s), %.0f refresh\n", f->queue_depth[0],
+           f->queue_wait[0], f->queue_depth[1], f->queue_depth[2], f->queue_depth[3],
+           f->queue_wait[3], f->queue_depth[4]);
+    printf("resolver:           %s", f->resolver[0] ? f->resolver : "unknown");
+    if (f->resolver_failed_run > 0)
+        printf(" (%.0f lookups failed in a row)", f->resolver_failed_run);
+    printf("\n");
+    printf("slowest lookup:     %.3f s in the last hour\n", f->slowest_lookup);
+    printf("cache rows:        ");
+    for (size_t i = 0, shown = 0; i < 5; i++)
+        if (f->have_rows[i])
+            printf("%s %s %.0f", shown++ ? "," : "", table_w[i], f->rows[i]);
+    printf(f->rows_age >= 0 ? " (counted %.0f s ago)\n" : " not read yet\n", f->rows_age);
+    printf("memory:             %.0f domains; %.0f hits, %.0f misses\n", f->memory_entries,
+           f->memory_hits, f->memory_misses);
+    printf("§5 re-checks:       %.0f new policy, %.0f same policy, %.0f incomplete, %.0f no "
+           "time\n", f->rechecks[0], f->rechecks[1], f->rechecks[2], f->rechecks[3]);
     printf("RCPT wait:          %.1f ms on average over %.0f RCPTs\n",
            f->wait_count > 0 ? f->wait_sum * 1000 / f->wait_count : 0.0, f->wait_count);
     printf("policy fetches:     %.0f ok, %.0f failed\n", f->fetch_ok, f->fetch_failed);
     printf("MX probes:          %.0f\n", f->probes);
-    printf("policy map:         %.0f requests (%.0f TEMP)\n", f->map_requests, f->map_temp);
+    printf("policy map:         %.0f requests (%.0f TEMP), %.0f clients refused\n",
+           f->map_requests, f->map_temp, f->map_refused);
     printf("caps hit:           %.0f\n", f->caps);
-    printf("cache write errors: %.0f\n", f->cache_errors);
+    printf("cache write errors: %.0f; corrupt files healed: %.0f\n", f->cache_errors,
+           f->healed);
     printf("reloads:            %.0f applied, %.0f refused\n", f->reloads_ok, f->reloads_refused);
+}
+
+/* A json object of n counts named by w. */
+static json_t *
+json_counts(const char *const *w, const double *v, size_t n)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, w[i], json_integer((json_int_t)v[i]));
+    return o;
+}
+
+/* The present's figures into o (mtasts-ctl(1), status --json). */
+static void
+json_now(json_t *o, const struct figures *f)
+{
+    json_t *q = json_object(), *rows = json_object();
+
+    json_object_set_new(o, "last_minute", json_pack("{s:I, s:o}", "rcpts",
+        (json_int_t)f->rcpts_minute, "by_action", json_counts(action_w, f->minute_by_action, 4)));
+    json_object_set_new(o, "last_hour", json_pack("{s:I, s:o}", "rcpts",
+        (json_int_t)f->rcpts_hour, "by_action", json_counts(action_w, f->hour_by_action, 4)));
+    for (size_t i = 0; i < 5; i++)
+        json_object_set_new(q, queue_w[i], json_pack("{s:I, s:f}", "depth",
+            (json_int_t)f->queue_depth[i], "oldest_wait_seconds", f->queue_wait[i]));
+    json_object_set_new(o, "queues", q);
+    json_object_set_new(o, "resolver", json_pack("{s:s, s:I}", "state",
+        f->resolver[0] ? f->resolver : "unknown", "failed_in_a_row",
+        (json_int_t)f->resolver_failed_run));
+    json_object_set_new(o, "slowest_lookup_seconds", json_real(f->slowest_lookup));
+    for (size_t i = 0; i < 5; i++)
+        if (f->have_rows[i])
+            json_object_set_new(rows, table_w[i], json_integer((json_int_t)f->rows[i]));
+    json_object_set_new(o, "cache", json_pack("{s:o, s:f, s:I, s:I, s:I, s:I}", "rows", rows,
+        "rows_age_seconds", f->rows_age, "memory_entries", (json_int_t)f->memory_entries,
+        "memory_hits", (json_int_t)f->memory_hits, "memory_misses",
+        (json_int_t)f->memory_misses, "healed", (json_int_t)f->healed));
+    json_object_set_new(o, "rechecks", json_counts(recheck_w, f->rechecks, 4));
+    json_object_set_new(o, "map_clients_refused", json_integer((json_int_t)f->map_refused));
 }
 
 static void
@@ -235,6 +368,7 @@ print_json(const struct figures *f, const char *spec)
     json_object_set_new(o, "cache_write_errors", json_integer((json_int_t)f->cache_errors));
     json_object_set_new(o, "reloads", json_pack("{s:I, s:I}", "applied",
         (json_int_t)f->reloads_ok, "refused", (json_int_t)f->reloads_refused));
+    json_now(o, f);
     ctl_print_json(o);
     json_decref(o);
 }

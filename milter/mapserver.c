@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "netacl.h"
 
 static int64_t
@@ -148,6 +149,7 @@ accept_all(struct maploop *lp)
             evict = oldest != INT64_MAX;
             if (!evict) {
                 close(fd);
+                metrics_map_refused();
                 if (t - ms->full_logged >= 10000) {
                     log_msg(LOG_WARNING, "map: %d connections open (map_max_clients), none "
                             "idle; refusing new ones",

@@ -41,6 +41,7 @@
 #include "miltersock.h"
 #include "netacl.h"
 #include "metrics.h"
+#include "metrics_rows.h"
 #include "metricsd.h"
 #include "reload.h"
 #include "statsd.h"
@@ -412,6 +413,7 @@ main(int argc, char **argv)
         log_msg(LOG_ERR, "verdict statistics not kept: %s", err.msg);
     runtime_install(rt);
     metrics_start();
+    metrics_rows_configure(rt->cfg->cache_db, rt->cfg->metrics_cache_rows_interval);
     /* Before libmilter's signal thread exists (see the top of this file). */
     if (reload_start(o.config, log_map_routes, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);

@@ -18,6 +18,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_rows.h"
 
 static const char *reload_path;
 static void (*reload_after)(const struct runtime *rt);
@@ -83,6 +84,7 @@ reload_thread(void *arg)
             log_msg(LOG_ERR, "reload refused, the running configuration stays: %s", err.msg);
         } else {
             log_set_level(rt->cfg->log_level);
+            metrics_rows_configure(rt->cfg->cache_db, rt->cfg->metrics_cache_rows_interval);
             /* The CA file is parsed once and kept (cafile.h): read it again. */
             fetch_reload_trust();
             log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);

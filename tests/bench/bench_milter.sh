@@ -32,6 +32,14 @@
 #         BENCH_BASELINE=DIR (another tree's build directory) its
 #         mtasts-milter alternates with this one, run by run; medians.
 #
+#   scrape: as warm (mtasts-milter only, metrics_socket on), at 8
+#         connections (BENCH_SCRAPE_CONNECTIONS), BENCH_SCRAPE_RUNS (5)
+#         pairs of runs, alternating: one with nobody scraping, one with a
+#         GET /metrics every second (BENCH_SCRAPE_EVERY) throughout; the
+#         medians of RCPT/s, p50 and p99 of each and the ratios with /
+#         without (issue 18: a scrape does not change the warm ratio beyond
+#         noise), the scrapes made, the page's size and its series.
+#
 # Brings up the test world in a network namespace of its own and stops
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
 #
@@ -39,7 +47,7 @@
 # BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
-# to run: "warm dane first cold rss"), BENCH_PERF=FILE (perf record -g the
+# to run: "warm dane first cold rss scrape"), BENCH_PERF=FILE (perf record -g the
 # milter during one extra warm run at the last connection count, into
 # FILE.warm and FILE.dane),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
@@ -65,7 +73,7 @@ BASELINE=${BENCH_BASELINE:-}
 RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
 FIRST_RUNS=${BENCH_FIRST_RUNS:-7}
 FIRST_DOMAINS=${BENCH_FIRST_DOMAINS:-goodmx.test stsdane.test}
-PARTS=${BENCH_PARTS:-warm dane first cold rss}
+PARTS=${BENCH_PARTS:-warm dane first cold rss scrape}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
@@ -269,6 +277,55 @@ warm_case() {
 if part warm; then
     conf warm
     warm_case warm "$W/domains" "warm cache: 50 enforce domains (d01..d50.test, mx_probes = no) prefetched" || exit 1
+fi
+
+# ---------------------------------------------------------------- scrape
+# The warm case at 8 connections, with and without a scrape of /metrics
+# every second, alternating run by run (issue 18). Numbers only.
+SCRAPE_PORT=19464
+scrape_loop() { # every BENCH_SCRAPE_EVERY seconds a GET /metrics; counts into $W/scrapes
+    local k=0
+    while :; do
+        curl -s -o /dev/null "http://127.0.0.1:$SCRAPE_PORT/metrics" && k=$((k + 1))
+        echo "$k" >"$W/scrapes"
+        sleep "${BENCH_SCRAPE_EVERY:-1}"
+    done
+}
+if part scrape; then
+    c=${BENCH_SCRAPE_CONNECTIONS:-8}
+    sruns=${BENCH_SCRAPE_RUNS:-5}
+    per=$(((MESSAGES + c - 1) / c))
+    conf scrape "metrics_socket = inet:$SCRAPE_PORT@127.0.0.1"
+    "$CTL" -c "$W/scrape.conf" prefetch "$W/domains" >"$W/scrape-prefetch.out" 2>&1 ||
+        { say "prefetch failed:"; cat "$W/scrape-prefetch.out"; exit 1; }
+    start_milter scrape || exit 1
+    load scrape "$W/scrape-warmup.out" -c 1 -m 100 -r "$RCPTS" -D "$W/domains" || exit 1
+    say "scrape: warm cache (50 enforce domains), $c connections, $((per * c)) messages x $RCPTS RCPTs a run,"
+    say "  $sruns pairs of runs alternating: nobody scraping / GET /metrics every ${BENCH_SCRAPE_EVERY:-1} s"
+    a_rate=() a_p50=() a_p99=() b_rate=() b_p50=() b_p99=() scrapes=0
+    for ((r = 1; r <= sruns; r++)); do
+        load scrape "$W/scrape-off-r$r.out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains" || exit 1
+        a_rate+=("$(field "$W/scrape-off-r$r.out" rcpt_per_s)") a_p50+=("$(field "$W/scrape-off-r$r.out" rcpt_p50_us)")
+        a_p99+=("$(field "$W/scrape-off-r$r.out" rcpt_p99_us)")
+        echo 0 >"$W/scrapes"
+        scrape_loop &
+        PIDS[scraper]=$!
+        load scrape "$W/scrape-on-r$r.out" -c "$c" -m "$per" -r "$RCPTS" -D "$W/domains" || exit 1
+        stop scraper
+        scrapes=$((scrapes + $(cat "$W/scrapes")))
+        b_rate+=("$(field "$W/scrape-on-r$r.out" rcpt_per_s)") b_p50+=("$(field "$W/scrape-on-r$r.out" rcpt_p50_us)")
+        b_p99+=("$(field "$W/scrape-on-r$r.out" rcpt_p99_us)")
+    done
+    ar=$(median "${a_rate[@]}") ap50=$(median "${a_p50[@]}") ap99=$(median "${a_p99[@]}")
+    br=$(median "${b_rate[@]}") bp50=$(median "${b_p50[@]}") bp99=$(median "${b_p99[@]}")
+    printf 'bench_milter:   no scrape         %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+        "$ar" "$ap50" "$ap99" "${a_rate[*]}"
+    printf 'bench_milter:   scrape every %ss  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+        "${BENCH_SCRAPE_EVERY:-1}" "$br" "$bp50" "$bp99" "${b_rate[*]}"
+    say "  ratio with / without scrapes: RCPT/s $(ratio "$br" "$ar"), p50 $(ratio "$bp50" "$ap50"), p99 $(ratio "$bp99" "$ap99")"
+    curl -s -o "$W/scrape-page" "http://127.0.0.1:$SCRAPE_PORT/metrics"
+    say "  $scrapes scrapes during the runs; the page: $(wc -c <"$W/scrape-page") bytes, $(grep -vc '^#' "$W/scrape-page") samples"
+    stop scrape
 fi
 
 # ---------------------------------------------------------------- dane

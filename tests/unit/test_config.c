@@ -343,7 +343,7 @@ dump_lists_every_option(void **state)
     int n = 0;
 
     config_dump(cfg, count_line, &n);
-    assert_int_equal(n, 86);
+    assert_int_equal(n, 87);
     config_unref(cfg);
 }
 

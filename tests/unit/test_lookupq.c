@@ -133,7 +133,7 @@ static void
 move_of_running_job(void **state)
 {
     struct lookupq q;
-    struct job j = {{NULL, NULL, 0}, 'a'};
+    struct job j = {{NULL, NULL, 0, 0}, 'a'};
 
     (void)state;
     memset(&q, 0, sizeof(q));

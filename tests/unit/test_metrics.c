@@ -8,6 +8,7 @@
 
 #include "decide.h"
 #include "metrics.h"
+#include "metrics_now.h"
 #include "tlsa.h"
 #include "tlsprobe.h"
 
@@ -150,6 +151,113 @@ test_probe_fetch_cap_reload(void **state)
     free(t);
 }
 
+/* The sample as a double (gauges with fractions), or -1. */
+static double
+sample_d(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+
+    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return atof(p + n + 1);
+    return -1;
+}
+
+/* The gauges of the present: queues, resolver, memory, the last minute's
+ * recipients exactly, the slowest lookup; and the new counters. */
+static void
+test_now(void **state)
+{
+    struct decision d;
+    char *t, *before;
+
+    (void)state;
+    /* Queues: the depth as published, the wait from the head's time. */
+    metrics_now_queue(METRICS_Q_LOOKUP_WAITED, 3, metrics_clock_us() - 2000000);
+    metrics_now_queue(METRICS_Q_PROBE_FIRST, 0, metrics_clock_us() - 2000000);
+    metrics_now_queue(METRICS_QUEUES, 7, 1);	/* no such queue: ignored */
+    t = render();
+    assert_int_equal(sample(t, "mtasts_queue_depth{queue=\"lookup-waited\"}"), 3);
+    assert_true(sample_d(t, "mtasts_queue_oldest_wait_seconds{queue=\"lookup-waited\"}") >= 2.0);
+    assert_true(sample_d(t, "mtasts_queue_oldest_wait_seconds{queue=\"lookup-waited\"}") < 60.0);
+    assert_int_equal(sample(t, "mtasts_queue_depth{queue=\"probe-first\"}"), 0);
+    /* Empty: no wait, whatever time came with it. */
+    assert_true(sample_d(t, "mtasts_queue_oldest_wait_seconds{queue=\"probe-first\"}") == 0.0);
+    free(t);
+    metrics_now_queue(METRICS_Q_LOOKUP_WAITED, 0, 0);
+
+    /* Resolver: unknown, ok, degraded, down, ok again; renewed. */
+    assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_UNKNOWN);
+    metrics_now_resolver(true);
+    assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_OK);
+    for (int i = 1; i < METRICS_NOW_DOWN_AFTER; i++) {
+        metrics_now_resolver(false);
+        assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_DEGRADED);
+    }
+    metrics_now_resolver(false);
+    assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_DOWN);
+    t = render();
+    assert_int_equal(sample(t, "mtasts_resolver_state{state=\"down\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_resolver_state{state=\"ok\"}"), 0);
+    assert_int_equal(sample(t, "mtasts_resolver_failed_in_a_row"), METRICS_NOW_DOWN_AFTER);
+    free(t);
+    metrics_now_resolver(true);
+    assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_OK);
+    metrics_now_resolver_renewed();
+    assert_int_equal(metrics_now_resolver_state(), METRICS_RESOLVER_RENEWED);
+
+    /* The last minute and hour: exactly what was decided. */
+    before = render();
+    memset(&d, 0, sizeof(d));
+    d.scope = DECIDE_IN_SCOPE;
+    d.effect = DECIDE_DEFER;
+    for (int i = 0; i < 7; i++)
+        metrics_rcpt(&d, metrics_clock_us());
+    d.effect = DECIDE_TAG;
+    metrics_rcpt(&d, metrics_clock_us());
+    d.scope = DECIDE_LOCAL_DOMAIN;
+    d.effect = DECIDE_UNTOUCHED;
+    metrics_rcpt(&d, metrics_clock_us());
+    metrics_now_memory_entries(42);
+    metrics_now_lookup(2500000);
+    metrics_now_lookup(1000);
+    metrics_cache_healed();
+    metrics_memory(true);
+    metrics_memory(true);
+    metrics_memory(false);
+    metrics_recheck(METRICS_RECHECK_SAME);
+    metrics_recheck(METRICS_RECHECK_INCOMPLETE);
+    metrics_recheck((enum metrics_recheck)99);	/* out of range: the last word */
+    metrics_map_refused();
+    t = render();
+    assert_int_equal(sample(t, "mtasts_rcpts_last_minute") -
+                     sample(before, "mtasts_rcpts_last_minute"), 9);
+    assert_int_equal(sample(t, "mtasts_rcpts_last_hour") -
+                     sample(before, "mtasts_rcpts_last_hour"), 9);
+    assert_int_equal(sample(t, "mtasts_recipients_last_minute{action=\"defer\"}") -
+                     sample(before, "mtasts_recipients_last_minute{action=\"defer\"}"), 7);
+    assert_int_equal(sample(t, "mtasts_recipients_last_hour{action=\"tag\"}") -
+                     sample(before, "mtasts_recipients_last_hour{action=\"tag\"}"), 1);
+    /* Out of scope: a RCPT, not a judged recipient. */
+    assert_int_equal(sample(t, "mtasts_recipients_last_minute{action=\"untouched\"}") -
+                     sample(before, "mtasts_recipients_last_minute{action=\"untouched\"}"), 0);
+    assert_int_equal(sample(t, "mtasts_memory_entries"), 42);
+    assert_true(sample_d(t, "mtasts_lookup_slowest_last_hour_seconds") >= 2.5);
+    assert_int_equal(sample(t, "mtasts_cache_healed_total"), 1);
+    assert_int_equal(sample(t, "mtasts_memory_reads_total{result=\"hit\"}"), 2);
+    assert_int_equal(sample(t, "mtasts_memory_reads_total{result=\"miss\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_rechecks_total{result=\"same-policy\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_rechecks_total{result=\"incomplete\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_rechecks_total{result=\"no-time\"}"), 1);
+    assert_int_equal(sample(t, "mtasts_rechecks_total{result=\"new-policy\"}"), 0);
+    assert_int_equal(sample(t, "mtasts_map_clients_refused_total"), 1);
+    /* No cache file configured: no rows, and an age of -1. */
+    assert_int_equal(sample(t, "mtasts_cache_rows{table=\"domains\"}"), -1);
+    assert_true(sample_d(t, "mtasts_cache_rows_age_seconds") == -1.0);
+    free(before);
+    free(t);
+}
+
 /* Every combination of the recipient labels, once: each is its own series,
  * and every series has a HELP and a TYPE line before it. */
 static void
@@ -203,7 +311,7 @@ test_full_spread(void **state)
                   "series in all\n", judged, rcpt_series, series);
 }
 
-#define N_TESTS (N_ROWS(path_cases) + 3)
+#define N_TESTS (N_ROWS(path_cases) + 4)
 
 static struct CMUnitTest tests[N_TESTS];
 static char test_names[N_TESTS][UNIT_NAME_MAX];
@@ -215,6 +323,7 @@ main(void)
     static const struct CMUnitTest singles[] = {
         cmocka_unit_test(test_map_words),
         cmocka_unit_test(test_probe_fetch_cap_reload),
+        cmocka_unit_test(test_now),
         cmocka_unit_test(test_full_spread),
     };
 
