@@ -87,10 +87,13 @@ reload_thread(void *arg)
             metrics_rows_configure(rt->cfg->cache_db, rt->cfg->metrics_cache_rows_interval);
             /* The CA file is parsed once and kept (cafile.h): read it again. */
             fetch_reload_trust();
-            log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
             if (reload_after != NULL)
                 reload_after(rt);
+            /* Said once new connections get it (tests and operators wait
+             * for this line, then connect); rt stays current until this
+             * thread's next reload, so its path is still there. */
             runtime_install(rt);
+            log_msg(LOG_NOTICE, "configuration reloaded from %s", rt->cfg->path);
         }
     }
     return NULL;
