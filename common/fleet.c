@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "fleet_codec.h"
 #include "log.h"
+#include "probecache.h"
 
 #define KEY_MAX 600
 #define WAIT_POLL_MS 50
@@ -211,15 +212,15 @@ fleet_get_row(struct fleet *f, const char *domain, int64_t now, struct cache_ent
     return make_key(f, rkey, "policy:", domain) && get_row(f, rkey, now, e, &absent);
 }
 
-bool
-fleet_lock(struct fleet *f, const char *domain, int ms)
+static bool
+take_lock(struct fleet *f, const char *kind, const char *name, int ms)
 {
     char rkey[KEY_MAX], px[24];
     const char *argv[6] = {"SET", rkey, f->token, "NX", "PX", px};
     redisReply *r;
     bool mine;
 
-    if (!make_key(f, rkey, "lock:policy:", domain))
+    if (!make_key(f, rkey, kind, name))
         return true;
     snprintf(px, sizeof(px), "%d", ms > 0 ? ms : 1);
     if ((r = fleet_link_command(f->link, 6, argv, NULL)) == NULL)
@@ -231,26 +232,30 @@ fleet_lock(struct fleet *f, const char *domain, int ms)
 }
 
 bool
-fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
-               struct cache_entry *e)
+fleet_lock(struct fleet *f, const char *domain, int ms)
 {
-    char rkey[KEY_MAX], lkey[KEY_MAX];
-    struct timespec end = clock_deadline_after(ms);
-    bool absent;
+    return take_lock(f, "lock:policy:", domain, ms);
+}
 
-    memset(e, 0, sizeof(*e));
-    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
-        return false;
+/* Reads the value of a key: 1 found and good, 0 absent, -1 refused or
+ * Redis away. */
+typedef int (*try_fn)(struct fleet *f, const char *rkey, int64_t now, void *ctx);
+
+/* Polls rkey for at most ms while another host holds lkey. */
+static bool
+wait_value(struct fleet *f, const char *rkey, const char *lkey, int ms, int64_t (*now)(void),
+           try_fn try, void *ctx)
+{
+    struct timespec end = clock_deadline_after(ms);
+
     for (;;) {
         const char *argv[2] = {"EXISTS", lkey};
         redisReply *r;
         bool held;
-        int left;
+        int left, got;
 
-        if (get_row(f, rkey, now(), e, &absent))
-            return true;
-        if (!absent)
-            return false; /* refused, or Redis away: fetch ourselves */
+        if ((got = try(f, rkey, now(), ctx)) != 0)
+            return got > 0; /* refused, or Redis away: fetch ourselves */
         /* The holder gave up (released or expired) without a row. */
         if ((r = fleet_link_command(f->link, 2, argv, NULL)) == NULL)
             return false;
@@ -259,12 +264,34 @@ fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void)
         /* The holder writes the row, then lets the lock go: a lock gone
          * since our GET may mean the row is there now. */
         if (!held)
-            return get_row(f, rkey, now(), e, &absent);
+            return try(f, rkey, now(), ctx) > 0;
         if ((left = clock_ms_until(&end)) <= 0)
             return false;
         struct timespec nap = {0, (long)(left < WAIT_POLL_MS ? left : WAIT_POLL_MS) * 1000000L};
         nanosleep(&nap, NULL);
     }
+}
+
+static int
+try_row(struct fleet *f, const char *rkey, int64_t now, void *ctx)
+{
+    bool absent;
+
+    if (get_row(f, rkey, now, ctx, &absent))
+        return 1;
+    return absent ? 0 : -1;
+}
+
+bool
+fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
+               struct cache_entry *e)
+{
+    char rkey[KEY_MAX], lkey[KEY_MAX];
+
+    memset(e, 0, sizeof(*e));
+    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
+        return false;
+    return wait_value(f, rkey, lkey, ms, now, try_row, e);
 }
 
 static void enqueue(struct fleet *f, struct qitem *it);
@@ -298,6 +325,114 @@ fleet_unlock(struct fleet *f, const char *domain)
     if (it == NULL)
         return;
     if (!make_key(f, it->lock, "lock:policy:", domain)) {
+        free(it);
+        return;
+    }
+    enqueue(f, it);
+}
+
+/* ------------------------------------------------------------ probes */
+
+struct probe_ctx {
+    int port;
+    struct probecache_row *rows;
+    size_t *n;
+};
+
+static int
+try_probe(struct fleet *f, const char *rkey, int64_t now, void *arg)
+{
+    struct probe_ctx *c = arg;
+    const char *argv[2] = {"GET", rkey};
+    redisReply *r = fleet_link_command(f->link, 2, argv, NULL);
+    struct mts_err err;
+    int got = -1;
+
+    *c->n = 0;
+    if (r != NULL && r->type == REDIS_REPLY_NIL)
+        got = 0;
+    else if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        if (fleet_codec_tls_decode(&f->key, rkey, r->str, r->len, now, c->port, c->rows, c->n,
+                                   &err)) {
+            got = 1;
+            pthread_mutex_lock(&f->mu);
+            f->rows_read++;
+            pthread_mutex_unlock(&f->mu);
+        } else {
+            refused(f, rkey, err.msg);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return got;
+}
+
+bool
+fleet_get_probe(struct fleet *f, const char *host, int port, int64_t now,
+                struct probecache_row *rows, size_t *n)
+{
+    char rkey[KEY_MAX];
+    struct probe_ctx c = {port, rows, n};
+
+    *n = 0;
+    return make_key(f, rkey, "probe:", host) && try_probe(f, rkey, now, &c) > 0;
+}
+
+bool
+fleet_lock_probe(struct fleet *f, const char *host, int ms)
+{
+    return take_lock(f, "lock:probe:", host, ms);
+}
+
+bool
+fleet_wait_probe(struct fleet *f, const char *host, int port, int ms, int64_t (*now)(void),
+                 struct probecache_row *rows, size_t *n)
+{
+    char rkey[KEY_MAX], lkey[KEY_MAX];
+    struct probe_ctx c = {port, rows, n};
+
+    *n = 0;
+    if (!make_key(f, rkey, "probe:", host) || !make_key(f, lkey, "lock:probe:", host))
+        return false;
+    return wait_value(f, rkey, lkey, ms, now, try_probe, &c);
+}
+
+void
+fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, int64_t now,
+                bool publish)
+{
+    struct qitem *it;
+    struct mts_err err;
+    int64_t ttl;
+
+    if (n == 0 || (it = calloc(1, sizeof(*it))) == NULL)
+        return;
+    /* Redis lets the value go with its first row's end. */
+    ttl = rows[0].expires_at;
+    for (size_t i = 1; i < n; i++)
+        if (rows[i].expires_at < ttl)
+            ttl = rows[i].expires_at;
+    ttl -= now;
+    if (!make_key(f, it->key, "probe:", rows[0].host) ||
+        !make_key(f, it->lock, "lock:probe:", rows[0].host) ||
+        (it->val = fleet_codec_tls_encode(&f->key, it->key, rows, n, &it->len, &err)) == NULL) {
+        free(it);
+        return;
+    }
+    if (publish)
+        snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
+    snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
+    enqueue(f, it);
+}
+
+void
+fleet_unlock_probe(struct fleet *f, const char *host)
+{
+    struct qitem *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        return;
+    if (!make_key(f, it->lock, "lock:probe:", host)) {
         free(it);
         return;
     }
