@@ -21,6 +21,7 @@
 #define WAIT_POLL_MS 50
 #define SUB_WAKE_MS 1000
 #define REFUSAL_LOG_SECONDS 60
+#define RESYNC_TRY_MS 1000
 
 /* Deletes the lock only if it is still this host's (it may have expired
  * and been taken by another). */
@@ -36,6 +37,7 @@ struct qitem {
     char *val;
     size_t len;
     char ttl[24];		/* PX, milliseconds */
+    int64_t expires_at;		/* wall seconds: ttl again at a resynchronisation */
 };
 
 struct fleet {
@@ -55,6 +57,12 @@ struct fleet {
     bool sub_started;
     fleet_event_fn fn;
     void *fn_arg;
+
+    /* Rows learnt while Redis was away (the writer's only), at most
+     * FLEET_RESYNC_MAX, a key once: written when the link comes back. */
+    struct qitem *outage;
+    size_t n_outage;
+    uint64_t outage_lost;		/* rows beyond the bound */
 
     /* counts (under mu) */
     uint64_t rows_read, rows_refused, rows_written, events, dropped;
@@ -165,6 +173,13 @@ fleet_close(struct fleet *f)
         struct qitem *it = f->head;
 
         f->head = it->next;
+        free(it->val);
+        free(it);
+    }
+    while (f->outage != NULL) {
+        struct qitem *it = f->outage;
+
+        f->outage = it->next;
         free(it->val);
         free(it);
     }
@@ -311,6 +326,7 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
         free(it);
         return;
     }
+    it->expires_at = e->expires_at;
     if (publish)
         snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
@@ -419,6 +435,7 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
         free(it);
         return;
     }
+    it->expires_at = now + ttl;
     if (publish)
         snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
@@ -465,8 +482,9 @@ enqueue(struct fleet *f, struct qitem *it)
     pthread_mutex_unlock(&f->mu);
 }
 
-/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each. */
-static void
+/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each;
+ * false when Redis is away. */
+static bool
 send_batch(struct fleet *f, struct qitem *batch)
 {
     struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
@@ -492,7 +510,107 @@ send_batch(struct fleet *f, struct qitem *batch)
         pthread_mutex_lock(&f->mu);
         f->rows_written += rows;
         pthread_mutex_unlock(&f->mu);
+        return true;
     }
+    return false;
+}
+
+/*
+ * The rows of a batch Redis did not take, kept for later (the writer
+ * thread's own list): a key learnt again replaces its older value;
+ * beyond FLEET_RESYNC_MAX keys they are counted, not kept. The rest is
+ * freed.
+ */
+static void
+keep_for_resync(struct fleet *f, struct qitem *batch)
+{
+    while (batch != NULL) {
+        struct qitem *it = batch, *old;
+
+        batch = it->next;
+        it->next = NULL;
+        if (it->val == NULL) { /* a lock's release: the lock expires by itself */
+            free(it);
+            continue;
+        }
+        for (old = f->outage; old != NULL && strcmp(old->key, it->key) != 0; old = old->next)
+            ;
+        if (old != NULL) {
+            free(old->val);
+            old->val = it->val;
+            old->len = it->len;
+            old->expires_at = it->expires_at;
+            free(it);
+        } else if (f->n_outage < FLEET_RESYNC_MAX) {
+            it->next = f->outage;
+            f->outage = it;
+            f->n_outage++;
+        } else {
+            f->outage_lost++;
+            free(it->val);
+            free(it);
+        }
+    }
+}
+
+/*
+ * The link is back: what was learnt meanwhile goes to Redis, SET NX (a
+ * value another host wrote while this one was cut off is as new or newer:
+ * it stays), at most a pipeline's worth a round. False while Redis is away.
+ */
+static bool
+resync(struct fleet *f)
+{
+    struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
+    redisReply *replies[FLEET_LINK_PIPELINE_MAX];
+    char px[FLEET_LINK_PIPELINE_MAX][24];
+    struct qitem *sent[FLEET_LINK_PIPELINE_MAX];
+    int64_t now = (int64_t)time(NULL);
+    size_t n = 0, written = 0;
+
+    memset(cmds, 0, sizeof(cmds));
+    for (struct qitem **pp = &f->outage; *pp != NULL && n < FLEET_LINK_PIPELINE_MAX;) {
+        struct qitem *it = *pp;
+
+        *pp = it->next;
+        f->n_outage--;
+        if (it->expires_at <= now) { /* no longer worth sharing */
+            free(it->val);
+            free(it);
+            continue;
+        }
+        snprintf(px[n], sizeof(px[n]), "%lld", (long long)(it->expires_at - now) * 1000);
+        cmds[n] = (struct fleet_cmd){6, {"SET", it->key, it->val, "NX", "PX", px[n]},
+                                     {3, strlen(it->key), it->len, 2, 2, strlen(px[n])}};
+        sent[n++] = it;
+    }
+    if (n > 0 && fleet_link_pipeline(f->link, n, cmds, replies) != 0) {
+        for (size_t i = 0; i < n; i++) { /* not taken: back on the list */
+            sent[i]->next = f->outage;
+            f->outage = sent[i];
+            f->n_outage++;
+        }
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        written += replies[i] != NULL && replies[i]->type == REDIS_REPLY_STATUS;
+        freeReplyObject(replies[i]);
+        free(sent[i]->val);
+        free(sent[i]);
+    }
+    if (f->outage == NULL) {
+        log_msg(LOG_NOTICE, "fleet: resynchronised: %zu row(s) learnt while Redis was away "
+                "written, %zu already there", written, n - written);
+        if (f->outage_lost > 0)
+            log_msg(LOG_WARNING, "fleet: %llu row(s) learnt while Redis was away were not "
+                    "shared (more than %d keys)", (unsigned long long)f->outage_lost,
+                    FLEET_RESYNC_MAX);
+        f->outage_lost = 0;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->rows_written += written;
+    pthread_mutex_unlock(&f->mu);
+    return true;
 }
 
 static void *
@@ -505,8 +623,22 @@ writer_main(void *arg)
         struct qitem *batch, *last;
         size_t n = 1;
 
-        while (f->head == NULL && !f->stopping)
-            pthread_cond_wait(&f->cv, &f->mu);
+        while (f->head == NULL && !f->stopping) {
+            struct timespec dl;
+
+            if (f->outage == NULL) {
+                pthread_cond_wait(&f->cv, &f->mu);
+                continue;
+            }
+            /* Rows wait for the link: try it once a second (the breaker
+             * says when it is worth a connection). */
+            dl = clock_deadline_after(RESYNC_TRY_MS);
+            if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT) {
+                pthread_mutex_unlock(&f->mu);
+                (void)resync(f);
+                pthread_mutex_lock(&f->mu);
+            }
+        }
         if (f->head == NULL)
             break;
         /* At most 3 commands an item in one pipeline. */
@@ -521,7 +653,12 @@ writer_main(void *arg)
         f->queued -= n;
         last->next = NULL;
         pthread_mutex_unlock(&f->mu);
-        send_batch(f, batch);
+        if (!send_batch(f, batch)) {
+            keep_for_resync(f, batch);
+            batch = NULL;
+        } else if (f->outage != NULL) {
+            (void)resync(f);
+        }
         while (batch != NULL) {
             struct qitem *it = batch;
 

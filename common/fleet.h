@@ -35,6 +35,14 @@
  *	help, not the truth); the writer thread sends what is queued in one
  *	pipeline (SET, the lock's release, PUBLISH) and waits for the next.
  *
+ *	Resynchronisation: rows the writer could not send (Redis away) are
+ *	kept, the latest value of each key, at most FLEET_RESYNC_MAX keys
+ *	(beyond, they are counted and a warning says how many were not
+ *	shared); the writer tries the link once a second while it holds
+ *	some, and when Redis answers again writes them with SET NX (a value
+ *	another host wrote meanwhile is kept) and their remaining life, then
+ *	logs how many it wrote.
+ *
  *	fleet_subscribe starts the subscriber thread, on a link of its own: it
  *	calls fn(kind, name, arg) for each message of the channel (its own
  *	included), and subscribes again by itself when the link comes back.
@@ -63,6 +71,7 @@
 #include "fleet_link.h"
 
 #define FLEET_QUEUE_MAX 4096
+#define FLEET_RESYNC_MAX 1024
 
 struct fleet;
 
