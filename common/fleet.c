@@ -371,6 +371,14 @@ try_probe(struct fleet *f, const char *rkey, int64_t now, void *arg)
         if (fleet_codec_tls_decode(&f->key, rkey, r->str, r->len, now, c->port, c->rows, c->n,
                                    &err)) {
             got = 1;
+            /* Rows in the last quarter of their life are being refreshed
+             * (by the lock's holder, or soon): as good as absent. */
+            for (size_t i = 0; i < *c->n; i++)
+                if (c->rows[i].expires_at - (c->rows[i].expires_at - c->rows[i].probed_at) / 4 <=
+                    now)
+                    got = 0;
+            if (got == 0)
+                *c->n = 0;
             pthread_mutex_lock(&f->mu);
             f->rows_read++;
             pthread_mutex_unlock(&f->mu);

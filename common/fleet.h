@@ -102,7 +102,9 @@ void fleet_unlock(struct fleet *f, const char *domain);
  * holds a host's rows for one port (fleet_codec_tls_*), expiring with
  * the earliest row; <fleet_prefix>lock:probe:<host> is its probe lock;
  * "probe <host>" on the channel says that a host's result changed.
- * rows: room for PROBECACHE_ADDR_MAX.
+ * Rows in the last quarter of their life count as absent (the probe
+ * engine refreshes such a host; fleet_wait_probe waits for the fresh
+ * ones). rows: room for PROBECACHE_ADDR_MAX.
  */
 struct probecache_row;
 bool fleet_get_probe(struct fleet *f, const char *host, int port, int64_t now,

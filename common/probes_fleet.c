@@ -67,8 +67,8 @@ probes_fleet_start(struct probes *p, const char *host, struct job *j)
 
     if (p->fleet == NULL)
         return false;
-    if (fleet_get_probe(p->fleet, host, port, now, j->rows, &n))
-        return take_rows(p, j, n);
+    if (fleet_get_probe(p->fleet, host, port, now, j->rows, &n) && take_rows(p, j, n))
+        return true;
     /* Nobody has it: this milter probes, unless another holds the lock;
      * then its rows are awaited for as long as its job can take. */
     if (fleet_lock_probe(p->fleet, host, bound)) {
@@ -76,8 +76,9 @@ probes_fleet_start(struct probes *p, const char *host, struct job *j)
         /* The holder may have written and let go between GET and lock. */
         return fleet_get_probe(p->fleet, host, port, now, j->rows, &n) && take_rows(p, j, n);
     }
-    if (fleet_wait_probe(p->fleet, host, port, bound, p->seam.now, j->rows, &n))
-        return take_rows(p, j, n);
+    if (fleet_wait_probe(p->fleet, host, port, bound, p->seam.now, j->rows, &n) &&
+        take_rows(p, j, n))
+        return true;
     j->n = 0;
     return false;
 }
