@@ -15,11 +15,13 @@
 #include "clock.h"
 #include "fleet_codec.h"
 #include "log.h"
+#include "probecache.h"
 
 #define KEY_MAX 600
 #define WAIT_POLL_MS 50
 #define SUB_WAKE_MS 1000
 #define REFUSAL_LOG_SECONDS 60
+#define RESYNC_TRY_MS 1000
 
 /* Deletes the lock only if it is still this host's (it may have expired
  * and been taken by another). */
@@ -35,6 +37,7 @@ struct qitem {
     char *val;
     size_t len;
     char ttl[24];		/* PX, milliseconds */
+    int64_t expires_at;		/* wall seconds: ttl again at a resynchronisation */
 };
 
 struct fleet {
@@ -54,6 +57,12 @@ struct fleet {
     bool sub_started;
     fleet_event_fn fn;
     void *fn_arg;
+
+    /* Rows learnt while Redis was away (the writer's only), at most
+     * FLEET_RESYNC_MAX, a key once: written when the link comes back. */
+    struct qitem *outage;
+    size_t n_outage;
+    uint64_t outage_lost;		/* rows beyond the bound */
 
     /* counts (under mu) */
     uint64_t rows_read, rows_refused, rows_written, events, dropped;
@@ -167,6 +176,13 @@ fleet_close(struct fleet *f)
         free(it->val);
         free(it);
     }
+    while (f->outage != NULL) {
+        struct qitem *it = f->outage;
+
+        f->outage = it->next;
+        free(it->val);
+        free(it);
+    }
     fleet_link_close(f->link);
     fleet_link_close(f->sub_link);
     memset(&f->key, 0, sizeof(f->key));
@@ -211,15 +227,15 @@ fleet_get_row(struct fleet *f, const char *domain, int64_t now, struct cache_ent
     return make_key(f, rkey, "policy:", domain) && get_row(f, rkey, now, e, &absent);
 }
 
-bool
-fleet_lock(struct fleet *f, const char *domain, int ms)
+static bool
+take_lock(struct fleet *f, const char *kind, const char *name, int ms)
 {
     char rkey[KEY_MAX], px[24];
     const char *argv[6] = {"SET", rkey, f->token, "NX", "PX", px};
     redisReply *r;
     bool mine;
 
-    if (!make_key(f, rkey, "lock:policy:", domain))
+    if (!make_key(f, rkey, kind, name))
         return true;
     snprintf(px, sizeof(px), "%d", ms > 0 ? ms : 1);
     if ((r = fleet_link_command(f->link, 6, argv, NULL)) == NULL)
@@ -231,26 +247,30 @@ fleet_lock(struct fleet *f, const char *domain, int ms)
 }
 
 bool
-fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
-               struct cache_entry *e)
+fleet_lock(struct fleet *f, const char *domain, int ms)
 {
-    char rkey[KEY_MAX], lkey[KEY_MAX];
-    struct timespec end = clock_deadline_after(ms);
-    bool absent;
+    return take_lock(f, "lock:policy:", domain, ms);
+}
 
-    memset(e, 0, sizeof(*e));
-    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
-        return false;
+/* Reads the value of a key: 1 found and good, 0 absent, -1 refused or
+ * Redis away. */
+typedef int (*try_fn)(struct fleet *f, const char *rkey, int64_t now, void *ctx);
+
+/* Polls rkey for at most ms while another host holds lkey. */
+static bool
+wait_value(struct fleet *f, const char *rkey, const char *lkey, int ms, int64_t (*now)(void),
+           try_fn try, void *ctx)
+{
+    struct timespec end = clock_deadline_after(ms);
+
     for (;;) {
         const char *argv[2] = {"EXISTS", lkey};
         redisReply *r;
         bool held;
-        int left;
+        int left, got;
 
-        if (get_row(f, rkey, now(), e, &absent))
-            return true;
-        if (!absent)
-            return false; /* refused, or Redis away: fetch ourselves */
+        if ((got = try(f, rkey, now(), ctx)) != 0)
+            return got > 0; /* refused, or Redis away: fetch ourselves */
         /* The holder gave up (released or expired) without a row. */
         if ((r = fleet_link_command(f->link, 2, argv, NULL)) == NULL)
             return false;
@@ -259,12 +279,34 @@ fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void)
         /* The holder writes the row, then lets the lock go: a lock gone
          * since our GET may mean the row is there now. */
         if (!held)
-            return get_row(f, rkey, now(), e, &absent);
+            return try(f, rkey, now(), ctx) > 0;
         if ((left = clock_ms_until(&end)) <= 0)
             return false;
         struct timespec nap = {0, (long)(left < WAIT_POLL_MS ? left : WAIT_POLL_MS) * 1000000L};
         nanosleep(&nap, NULL);
     }
+}
+
+static int
+try_row(struct fleet *f, const char *rkey, int64_t now, void *ctx)
+{
+    bool absent;
+
+    if (get_row(f, rkey, now, ctx, &absent))
+        return 1;
+    return absent ? 0 : -1;
+}
+
+bool
+fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
+               struct cache_entry *e)
+{
+    char rkey[KEY_MAX], lkey[KEY_MAX];
+
+    memset(e, 0, sizeof(*e));
+    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
+        return false;
+    return wait_value(f, rkey, lkey, ms, now, try_row, e);
 }
 
 static void enqueue(struct fleet *f, struct qitem *it);
@@ -284,6 +326,7 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
         free(it);
         return;
     }
+    it->expires_at = e->expires_at;
     if (publish)
         snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
@@ -298,6 +341,123 @@ fleet_unlock(struct fleet *f, const char *domain)
     if (it == NULL)
         return;
     if (!make_key(f, it->lock, "lock:policy:", domain)) {
+        free(it);
+        return;
+    }
+    enqueue(f, it);
+}
+
+/* ------------------------------------------------------------ probes */
+
+struct probe_ctx {
+    int port;
+    struct probecache_row *rows;
+    size_t *n;
+};
+
+static int
+try_probe(struct fleet *f, const char *rkey, int64_t now, void *arg)
+{
+    struct probe_ctx *c = arg;
+    const char *argv[2] = {"GET", rkey};
+    redisReply *r = fleet_link_command(f->link, 2, argv, NULL);
+    struct mts_err err;
+    int got = -1;
+
+    *c->n = 0;
+    if (r != NULL && r->type == REDIS_REPLY_NIL)
+        got = 0;
+    else if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        if (fleet_codec_tls_decode(&f->key, rkey, r->str, r->len, now, c->port, c->rows, c->n,
+                                   &err)) {
+            got = 1;
+            /* Rows in the last quarter of their life are being refreshed
+             * (by the lock's holder, or soon): as good as absent. */
+            for (size_t i = 0; i < *c->n; i++)
+                if (c->rows[i].expires_at - (c->rows[i].expires_at - c->rows[i].probed_at) / 4 <=
+                    now)
+                    got = 0;
+            if (got == 0)
+                *c->n = 0;
+            pthread_mutex_lock(&f->mu);
+            f->rows_read++;
+            pthread_mutex_unlock(&f->mu);
+        } else {
+            refused(f, rkey, err.msg);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return got;
+}
+
+bool
+fleet_get_probe(struct fleet *f, const char *host, int port, int64_t now,
+                struct probecache_row *rows, size_t *n)
+{
+    char rkey[KEY_MAX];
+    struct probe_ctx c = {port, rows, n};
+
+    *n = 0;
+    return make_key(f, rkey, "probe:", host) && try_probe(f, rkey, now, &c) > 0;
+}
+
+bool
+fleet_lock_probe(struct fleet *f, const char *host, int ms)
+{
+    return take_lock(f, "lock:probe:", host, ms);
+}
+
+bool
+fleet_wait_probe(struct fleet *f, const char *host, int port, int ms, int64_t (*now)(void),
+                 struct probecache_row *rows, size_t *n)
+{
+    char rkey[KEY_MAX], lkey[KEY_MAX];
+    struct probe_ctx c = {port, rows, n};
+
+    *n = 0;
+    if (!make_key(f, rkey, "probe:", host) || !make_key(f, lkey, "lock:probe:", host))
+        return false;
+    return wait_value(f, rkey, lkey, ms, now, try_probe, &c);
+}
+
+void
+fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, int64_t now,
+                bool publish)
+{
+    struct qitem *it;
+    struct mts_err err;
+    int64_t ttl;
+
+    if (n == 0 || (it = calloc(1, sizeof(*it))) == NULL)
+        return;
+    /* Redis lets the value go with its first row's end. */
+    ttl = rows[0].expires_at;
+    for (size_t i = 1; i < n; i++)
+        if (rows[i].expires_at < ttl)
+            ttl = rows[i].expires_at;
+    ttl -= now;
+    if (!make_key(f, it->key, "probe:", rows[0].host) ||
+        !make_key(f, it->lock, "lock:probe:", rows[0].host) ||
+        (it->val = fleet_codec_tls_encode(&f->key, it->key, rows, n, &it->len, &err)) == NULL) {
+        free(it);
+        return;
+    }
+    it->expires_at = now + ttl;
+    if (publish)
+        snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
+    snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
+    enqueue(f, it);
+}
+
+void
+fleet_unlock_probe(struct fleet *f, const char *host)
+{
+    struct qitem *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        return;
+    if (!make_key(f, it->lock, "lock:probe:", host)) {
         free(it);
         return;
     }
@@ -330,8 +490,9 @@ enqueue(struct fleet *f, struct qitem *it)
     pthread_mutex_unlock(&f->mu);
 }
 
-/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each. */
-static void
+/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each;
+ * false when Redis is away. */
+static bool
 send_batch(struct fleet *f, struct qitem *batch)
 {
     struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
@@ -357,7 +518,107 @@ send_batch(struct fleet *f, struct qitem *batch)
         pthread_mutex_lock(&f->mu);
         f->rows_written += rows;
         pthread_mutex_unlock(&f->mu);
+        return true;
     }
+    return false;
+}
+
+/*
+ * The rows of a batch Redis did not take, kept for later (the writer
+ * thread's own list): a key learnt again replaces its older value;
+ * beyond FLEET_RESYNC_MAX keys they are counted, not kept. The rest is
+ * freed.
+ */
+static void
+keep_for_resync(struct fleet *f, struct qitem *batch)
+{
+    while (batch != NULL) {
+        struct qitem *it = batch, *old;
+
+        batch = it->next;
+        it->next = NULL;
+        if (it->val == NULL) { /* a lock's release: the lock expires by itself */
+            free(it);
+            continue;
+        }
+        for (old = f->outage; old != NULL && strcmp(old->key, it->key) != 0; old = old->next)
+            ;
+        if (old != NULL) {
+            free(old->val);
+            old->val = it->val;
+            old->len = it->len;
+            old->expires_at = it->expires_at;
+            free(it);
+        } else if (f->n_outage < FLEET_RESYNC_MAX) {
+            it->next = f->outage;
+            f->outage = it;
+            f->n_outage++;
+        } else {
+            f->outage_lost++;
+            free(it->val);
+            free(it);
+        }
+    }
+}
+
+/*
+ * The link is back: what was learnt meanwhile goes to Redis, SET NX (a
+ * value another host wrote while this one was cut off is as new or newer:
+ * it stays), at most a pipeline's worth a round. False while Redis is away.
+ */
+static bool
+resync(struct fleet *f)
+{
+    struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
+    redisReply *replies[FLEET_LINK_PIPELINE_MAX];
+    char px[FLEET_LINK_PIPELINE_MAX][24];
+    struct qitem *sent[FLEET_LINK_PIPELINE_MAX];
+    int64_t now = (int64_t)time(NULL);
+    size_t n = 0, written = 0;
+
+    memset(cmds, 0, sizeof(cmds));
+    for (struct qitem **pp = &f->outage; *pp != NULL && n < FLEET_LINK_PIPELINE_MAX;) {
+        struct qitem *it = *pp;
+
+        *pp = it->next;
+        f->n_outage--;
+        if (it->expires_at <= now) { /* no longer worth sharing */
+            free(it->val);
+            free(it);
+            continue;
+        }
+        snprintf(px[n], sizeof(px[n]), "%lld", (long long)(it->expires_at - now) * 1000);
+        cmds[n] = (struct fleet_cmd){6, {"SET", it->key, it->val, "NX", "PX", px[n]},
+                                     {3, strlen(it->key), it->len, 2, 2, strlen(px[n])}};
+        sent[n++] = it;
+    }
+    if (n > 0 && fleet_link_pipeline(f->link, n, cmds, replies) != 0) {
+        for (size_t i = 0; i < n; i++) { /* not taken: back on the list */
+            sent[i]->next = f->outage;
+            f->outage = sent[i];
+            f->n_outage++;
+        }
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        written += replies[i] != NULL && replies[i]->type == REDIS_REPLY_STATUS;
+        freeReplyObject(replies[i]);
+        free(sent[i]->val);
+        free(sent[i]);
+    }
+    if (f->outage == NULL) {
+        log_msg(LOG_NOTICE, "fleet: resynchronised: %zu row(s) learnt while Redis was away "
+                "written, %zu already there", written, n - written);
+        if (f->outage_lost > 0)
+            log_msg(LOG_WARNING, "fleet: %llu row(s) learnt while Redis was away were not "
+                    "shared (more than %d keys)", (unsigned long long)f->outage_lost,
+                    FLEET_RESYNC_MAX);
+        f->outage_lost = 0;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->rows_written += written;
+    pthread_mutex_unlock(&f->mu);
+    return true;
 }
 
 static void *
@@ -370,8 +631,22 @@ writer_main(void *arg)
         struct qitem *batch, *last;
         size_t n = 1;
 
-        while (f->head == NULL && !f->stopping)
-            pthread_cond_wait(&f->cv, &f->mu);
+        while (f->head == NULL && !f->stopping) {
+            struct timespec dl;
+
+            if (f->outage == NULL) {
+                pthread_cond_wait(&f->cv, &f->mu);
+                continue;
+            }
+            /* Rows wait for the link: try it once a second (the breaker
+             * says when it is worth a connection). */
+            dl = clock_deadline_after(RESYNC_TRY_MS);
+            if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT) {
+                pthread_mutex_unlock(&f->mu);
+                (void)resync(f);
+                pthread_mutex_lock(&f->mu);
+            }
+        }
         if (f->head == NULL)
             break;
         /* At most 3 commands an item in one pipeline. */
@@ -386,7 +661,12 @@ writer_main(void *arg)
         f->queued -= n;
         last->next = NULL;
         pthread_mutex_unlock(&f->mu);
-        send_batch(f, batch);
+        if (!send_batch(f, batch)) {
+            keep_for_resync(f, batch);
+            batch = NULL;
+        } else if (f->outage != NULL) {
+            (void)resync(f);
+        }
         while (batch != NULL) {
             struct qitem *it = batch;
 

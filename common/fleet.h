@@ -11,6 +11,8 @@
  *	fleet_lock(f, domain, ms);           true: fetch it yourself
  *	fleet_wait_row(f, domain, ms, now_fn, &e);
  *	fleet_put_row(f, &e, publish);       queued for the writer thread
+ *	fleet_get_probe / fleet_lock_probe / fleet_wait_probe /
+ *	fleet_put_probe / fleet_unlock_probe: the same for MX probe results
  *	fleet_subscribe(f, fn, arg);         news from the other hosts
  *	fleet_state(f, &st);
  *	fleet_close(f);
@@ -33,6 +35,14 @@
  *	help, not the truth); the writer thread sends what is queued in one
  *	pipeline (SET, the lock's release, PUBLISH) and waits for the next.
  *
+ *	Resynchronisation: rows the writer could not send (Redis away) are
+ *	kept, the latest value of each key, at most FLEET_RESYNC_MAX keys
+ *	(beyond, they are counted and a warning says how many were not
+ *	shared); the writer tries the link once a second while it holds
+ *	some, and when Redis answers again writes them with SET NX (a value
+ *	another host wrote meanwhile is kept) and their remaining life, then
+ *	logs how many it wrote.
+ *
  *	fleet_subscribe starts the subscriber thread, on a link of its own: it
  *	calls fn(kind, name, arg) for each message of the channel (its own
  *	included), and subscribes again by itself when the link comes back.
@@ -52,6 +62,7 @@
 #define MTS_FLEET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -60,6 +71,7 @@
 #include "fleet_link.h"
 
 #define FLEET_QUEUE_MAX 4096
+#define FLEET_RESYNC_MAX 1024
 
 struct fleet;
 
@@ -84,6 +96,26 @@ void fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bo
 /* Queues the release of this host's fetch lock of domain (nothing learnt
  * worth sharing): the others stop waiting and look it up themselves. */
 void fleet_unlock(struct fleet *f, const char *domain);
+
+/*
+ * MX probe results (probecache.h), the same way: <fleet_prefix>probe:<host>
+ * holds a host's rows for one port (fleet_codec_tls_*), expiring with
+ * the earliest row; <fleet_prefix>lock:probe:<host> is its probe lock;
+ * "probe <host>" on the channel says that a host's result changed.
+ * Rows in the last quarter of their life count as absent (the probe
+ * engine refreshes such a host; fleet_wait_probe waits for the fresh
+ * ones). rows: room for PROBECACHE_ADDR_MAX.
+ */
+struct probecache_row;
+bool fleet_get_probe(struct fleet *f, const char *host, int port, int64_t now,
+                     struct probecache_row *rows, size_t *n);
+bool fleet_lock_probe(struct fleet *f, const char *host, int ms);
+bool fleet_wait_probe(struct fleet *f, const char *host, int port, int ms, int64_t (*now)(void),
+                      struct probecache_row *rows, size_t *n);
+/* rows[0..n) of one host; releases its probe lock. */
+void fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, int64_t now,
+                     bool publish);
+void fleet_unlock_probe(struct fleet *f, const char *host);
 
 typedef void (*fleet_event_fn)(const char *kind, const char *name, void *arg);
 int fleet_subscribe(struct fleet *f, fleet_event_fn fn, void *arg, struct mts_err *err);

@@ -14,6 +14,7 @@
 
 #include "cache_row.h"
 #include "policy.h"
+#include "probecache.h"
 
 #define MAC_HEX 64
 #define HEAD "F1 "
@@ -121,11 +122,13 @@ encode_vals(const struct fleet_key *k, const char *rkey, const struct cache_val 
 
 /*
  * Checks the head and the MAC of val, and parses its n column values into
- * v (texts pointing into *ap, which the caller json_decref's).
+ * v (texts pointing into *ap, which the caller json_decref's). With rows:
+ * 1 to *rows rows of n columns each, one after the other (v holds n *
+ * *rows), and *rows says how many came.
  */
 static bool
 decode_vals(const struct fleet_key *k, const char *rkey, const char *val, size_t len,
-            struct cache_val *v, size_t n, json_t **ap, struct mts_err *err)
+            struct cache_val *v, size_t n, size_t *rows, json_t **ap, struct mts_err *err)
 {
     char mac[MAC_HEX + 1];
     const char *json = val + HEAD_LEN + MAC_HEX + 1;
@@ -156,6 +159,17 @@ decode_vals(const struct fleet_key *k, const char *rkey, const char *val, size_t
     }
     /* No NUL inside strings (jansson refuses \u0000 without JSON_ALLOW_NUL). */
     a = json_loadb(json, jlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (a != NULL && json_is_array(a) && rows != NULL) {
+        size_t got = json_array_size(a);
+
+        if (got == 0 || got % n != 0 || got / n > *rows) {
+            mts_err_set(err, "not 1 to %zu rows of %zu columns", *rows, n);
+            json_decref(a);
+            return false;
+        }
+        *rows = got / n;
+        n = got;
+    }
     if (a == NULL || !json_is_array(a) || json_array_size(a) != n) {
         mts_err_set(err, "not a row of %zu columns%s%s", n, a == NULL ? ": " : "",
                     a == NULL ? jerr.text : "");
@@ -223,7 +237,7 @@ fleet_codec_row_decode(const struct fleet_key *k, const char *rkey, const char *
     int64_t latest = soon + (int64_t)POLICY_MAX_AGE_LIMIT;
 
     memset(e, 0, sizeof(*e));
-    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_DOMAIN_NCOLS, &a, err))
+    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_DOMAIN_NCOLS, NULL, &a, err))
         return false;
     ok = cache_row_decode(v, e, err);
     json_decref(a);
@@ -263,7 +277,7 @@ fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char
     bool ok;
 
     memset(p, 0, sizeof(*p));
-    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_PROBE_NCOLS, &a, err))
+    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_PROBE_NCOLS, NULL, &a, err))
         return false;
     ok = cache_probe_decode(v, p, err) && cache_row_name_ok("MX host", p->host, err);
     json_decref(a);
@@ -281,4 +295,60 @@ fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char
         return true;
     memset(p, 0, sizeof(*p));
     return false;
+}
+
+char *
+fleet_codec_tls_encode(const struct fleet_key *k, const char *rkey,
+                       const struct probecache_row *rows, size_t n, size_t *len,
+                       struct mts_err *err)
+{
+    struct cache_val v[PROBECACHE_ADDR_MAX * CACHE_TLS_PROBE_NCOLS];
+
+    if (n == 0 || n > PROBECACHE_ADDR_MAX) {
+        mts_err_set(err, "probe value: %zu rows (1 to %d)", n, PROBECACHE_ADDR_MAX);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (probecache_row_encode(&rows[i], &v[i * CACHE_TLS_PROBE_NCOLS], err) != 0)
+            return NULL;
+    return encode_vals(k, rkey, v, n * CACHE_TLS_PROBE_NCOLS, len, err);
+}
+
+bool
+fleet_codec_tls_decode(const struct fleet_key *k, const char *rkey, const char *val, size_t len,
+                       int64_t now, int port, struct probecache_row *rows, size_t *n,
+                       struct mts_err *err)
+{
+    struct cache_val v[PROBECACHE_ADDR_MAX * CACHE_TLS_PROBE_NCOLS];
+    size_t got = PROBECACHE_ADDR_MAX;
+    json_t *a;
+    bool ok = true;
+
+    *n = 0;
+    if (!decode_vals(k, rkey, val, len, v, CACHE_TLS_PROBE_NCOLS, &got, &a, err))
+        return false;
+    for (size_t i = 0; ok && i < got; i++) {
+        struct probecache_row *r = &rows[i];
+
+        if (!probecache_row_decode(&v[i * CACHE_TLS_PROBE_NCOLS], r))
+            mts_err_set(err, "probe row %zu: a column out of range", i);
+        else if (strcmp(r->host, name_of(rkey)) != 0)
+            mts_err_set(err, "probe of %s under the key of %s", r->host, name_of(rkey));
+        else if (r->port != port)
+            mts_err_set(err, "probe of %s: port %d, not %d", r->host, r->port, port);
+        else if (r->probed_at > now + FLEET_CODEC_CLOCK_SKEW)
+            mts_err_set(err, "probe of %s: a time in the future", r->host);
+        else if (r->expires_at > r->probed_at + FLEET_CODEC_PROBE_LIFE_MAX)
+            mts_err_set(err, "probe of %s: expires out of range", r->host);
+        else
+            continue;
+        ok = false;
+    }
+    json_decref(a);
+    if (!ok) {
+        memset(rows, 0, sizeof(*rows) * got);
+        return false;
+    }
+    *n = got;
+    return true;
 }

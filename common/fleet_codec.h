@@ -11,6 +11,8 @@
  *	fleet_codec_row_decode(&k, rkey, v, len, now, &entry, &err);
  *	fleet_codec_probe_encode(&k, rkey, &probe, &len, &err);
  *	fleet_codec_probe_decode(&k, rkey, v, len, now, &probe, &err);
+ *	fleet_codec_tls_encode(&k, rkey, rows, n, &len, &err);
+ *	fleet_codec_tls_decode(&k, rkey, v, len, now, port, rows, &n, &err);
  *
  * DESCRIPTION
  *	A value is "F1 <mac> <json>": the cache_row column values (cache_row.h)
@@ -25,6 +27,12 @@
  *	its times may not lie in the future beyond FLEET_CODEC_CLOCK_SKEW nor
  *	expire later than the longest life such a row can have. With a key,
  *	a value without a valid MAC is refused.
+ *
+ *	The MX probe results of one host (probecache.h: one row an address,
+ *	at most PROBECACHE_ADDR_MAX) are one value: the rows' column values
+ *	one row after the other in the one array, each row checked as a
+ *	row of the file (probecache_row_decode), for the host of the key and
+ *	the probe port asked, with the same time bounds.
  *
  * DIAGNOSTICS
  *	Encoders return NULL with a reason; decoders false with a reason, the
@@ -70,5 +78,14 @@ char *fleet_codec_probe_encode(const struct fleet_key *k, const char *rkey,
 bool fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char *val,
                               size_t len, int64_t now, struct cache_probe *p,
                               struct mts_err *err);
+
+struct probecache_row;
+char *fleet_codec_tls_encode(const struct fleet_key *k, const char *rkey,
+                             const struct probecache_row *rows, size_t n, size_t *len,
+                             struct mts_err *err);
+/* rows: room for PROBECACHE_ADDR_MAX. */
+bool fleet_codec_tls_decode(const struct fleet_key *k, const char *rkey, const char *val,
+                            size_t len, int64_t now, int port, struct probecache_row *rows,
+                            size_t *n, struct mts_err *err);
 
 #endif

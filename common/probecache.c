@@ -114,16 +114,14 @@ int_val(struct cache_val *v, int64_t i)
     v->i = i;
 }
 
-enum cache_status
-probecache_put(struct cache *c, const struct probecache_row *row, struct mts_err *err)
+int
+probecache_row_encode(const struct probecache_row *row, struct cache_val *v, struct mts_err *err)
 {
-    struct cache_val v[CACHE_TLS_PROBE_NCOLS];
-
-    memset(v, 0, sizeof(v));
+    memset(v, 0, sizeof(*v) * CACHE_TLS_PROBE_NCOLS);
     if (row->host[0] == '\0' || row->address[0] == '\0' || row->port <= 0 ||
         row->port > 65535) {
         mts_err_set(err, "probe row: host, address and port are required");
-        return CACHE_ERROR;
+        return -1;
     }
     text_val(&v[0], row->host);
     text_val(&v[1], row->address);
@@ -143,6 +141,16 @@ probecache_put(struct cache *c, const struct probecache_row *row, struct mts_err
     text_val(&v[15], row->dane_detail);
     text_val(&v[16], row->tlsa);
     int_val(&v[17], row->pkix);
+    return 0;
+}
+
+enum cache_status
+probecache_put(struct cache *c, const struct probecache_row *row, struct mts_err *err)
+{
+    struct cache_val v[CACHE_TLS_PROBE_NCOLS];
+
+    if (probecache_row_encode(row, v, err) != 0)
+        return CACHE_ERROR;
     return cache_put_tls_probe(c, v, err);
 }
 
@@ -228,8 +236,8 @@ decode_pkix(const struct cache_val *v, struct probecache_row *r)
     return true;
 }
 
-static bool
-decode(const struct cache_val *v, struct probecache_row *r)
+bool
+probecache_row_decode(const struct cache_val *v, struct probecache_row *r)
 {
     char word[32];
     int64_t port, rfc, tls;
@@ -273,7 +281,7 @@ collect(const struct cache_val *v, void *arg)
 
     if (g->n >= g->max)
         return;
-    if (decode(v, &g->rows[g->n]))
+    if (probecache_row_decode(v, &g->rows[g->n]))
         g->n++;
     else
         g->n_bad++;
@@ -304,7 +312,7 @@ list_one(const struct cache_val *v, void *arg)
     struct list_ctx *l = arg;
     struct probecache_row row;
 
-    if (decode(v, &row))
+    if (probecache_row_decode(v, &row))
         l->fn(&row, l->arg);
     else
         l->n_bad++;

@@ -107,6 +107,14 @@ void probecache_row_dane(struct probecache_row *row, const struct tlsa_set *t,
 enum cache_status probecache_put(struct cache *c, const struct probecache_row *row,
                                  struct mts_err *err);
 
+/* A row as its CACHE_TLS_PROBE_NCOLS column values (cache_row.h; texts
+ * point into row) and back with every check of a stored row: what the
+ * file holds and what the fleet shares (fleet_codec.h) are read alike. */
+struct cache_val;
+int probecache_row_encode(const struct probecache_row *row, struct cache_val *v,
+                          struct mts_err *err);
+bool probecache_row_decode(const struct cache_val *v, struct probecache_row *r);
+
 /* Up to max rows of host:port in rows[], count in *n; invalid rows in *n_bad. */
 enum cache_status probecache_get(struct cache *c, const char *host, int port,
                                  struct probecache_row *rows, size_t max, size_t *n,

@@ -25,6 +25,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "dns.h"
+#include "fleet.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_now.h"
@@ -453,6 +454,8 @@ worker(void *arg)
             pthread_mutex_lock(&p->mu);	/* parked: e and j wait for a slot */
             continue;
         }
+        if (j != NULL)
+            probes_fleet_learnt(p, e, j);
         /* A running or parked entry is never evicted, so e is still ours. */
         if (j != NULL && j->res.state == PROBES_KNOWN) {
             struct shard *sh = probes_shard_of(p, probes_hash(e->host));
@@ -559,6 +562,8 @@ probes_open(const struct config *cfg, const struct probes_seam *seam, int flags,
         (void)cache_data_version(p->cache, &p->data_version, err);
         probes_preload(p);
     }
+    if (probes_fleet_open(p, !(flags & PROBES_NO_REFRESHER), err) != 0)
+        goto fail;
     p->synced_at = p->seam.now();
     if ((cfg->probes_per_sender > 0 || cfg->probes_per_connection > 0) &&
         (p->cap = lookupq_cap_new((unsigned)cfg->probes_per_sender,
@@ -623,6 +628,9 @@ probes_close(struct probes *p)
     /* Waits for a wake under way from another engine (it holds mu). */
     if (p->watching)
         probeslots_unwatch(&p->slots_watch);
+    /* Before the table goes: the subscriber reads it; what the workers
+     * queued for Redis is sent if it can be. */
+    fleet_close(p->fleet);
     for (size_t k = 0; k < N_SHARDS; k++) {
         for (size_t b = 0; b < SHARD_BUCKETS; b++)
             while (p->shards[k].buckets[b] != NULL) {

@@ -41,6 +41,15 @@
  *	(probecache.h: probe_ttl for a result an MTA-STS sender accepts,
  *	probe_failure_ttl for any other).
  *
+ *	With fleet_redis (and a shared cache), a host the shared cache has no
+ *	such rows for is asked of the fleet next (fleet.h: its rows another
+ *	milter probed, checked like the file's); on a miss the worker takes
+ *	the host's probe lock and probes, or, when another milter holds it,
+ *	waits for its rows as long as a job can take (then probes itself).
+ *	What a probe learns goes to Redis from the fleet's writer thread, and
+ *	a result whose grade or DANE outcome changed is announced: the others
+ *	replace theirs in memory, for the hosts they hold.
+ *
  *	probes_open loads the live rows of the shared cache (at most SYNC_MAX
  *	hosts, probed within probe_ttl) into memory, so that a restart or a
  *	reload (a new probes) does not make every path unknown again.
@@ -124,6 +133,7 @@ struct probes_stats {
     uint64_t probes;       /* tlsprobe runs (one per address) */
     uint64_t jobs;         /* host jobs run */
     uint64_t cache_loads;  /* jobs answered by live rows of the shared cache */
+    uint64_t fleet_loads;  /* jobs answered by rows of the fleet (fleet.h) */
     int running_max;       /* most probes at once */
     int network_max;       /* most probes at once to one network */
 };

@@ -83,6 +83,7 @@ struct probes {
     bool stop;
     int refs;                 /* probes_share; the last probes_close closes */
     bool load_on_miss;        /* probes_load_on_miss */
+    struct fleet *fleet;      /* with fleet_redis and a cache (fleet.h), else NULL */
     struct probes_stats stats;
     pthread_t *workers;
     int n_workers;
@@ -100,6 +101,8 @@ struct job {
     size_t n;                  /* rows */
     struct probes_host res;    /* when done */
     bool done;
+    bool probed;               /* rows[] come from probes run by this job */
+    bool fleet_locked;         /* this milter holds the host's probe lock */
 };
 
 /* probes_job.c: the job's start (the shared cache's live rows, else the
@@ -137,6 +140,16 @@ bool probes_enqueue(struct probes *p, struct entry *e, enum probes_lane lane,
 void probes_load_now(struct probes *p, const char *host, int64_t now);
 /* At open: the live rows of the shared cache into memory. */
 void probes_preload(struct probes *p);
+/* probes_fleet.c: the fleet's hooks. probes_fleet_open: the fleet, with a
+ * cache and fleet_redis (subscribe: news from the others). probes_fleet_start:
+ * true when Redis had the host's rows (j done), else the job probes
+ * (j->fleet_locked when ours is the lock). probes_fleet_learnt: a job's
+ * end (its rows to Redis, or the lock's release). probes_fleet_event: the
+ * subscriber's callback (fleet.h). */
+int probes_fleet_open(struct probes *p, bool subscribe, struct mts_err *err);
+bool probes_fleet_start(struct probes *p, const char *host, struct job *j);
+void probes_fleet_learnt(struct probes *p, struct entry *e, const struct job *j);
+void probes_fleet_event(const char *kind, const char *name, void *arg);
 /* The refresher thread's body. */
 void *probes_refresher(void *arg);
 

@@ -180,6 +180,9 @@ probes_job_start(struct probes *p, const char *host, struct job *j)
             return;
         }
     }
+    /* Another milter of the fleet may have probed it, or be probing it. */
+    if (probes_fleet_start(p, host, j))
+        return;
     j->n = 0;
     dl = clock_deadline_after((int)p->cfg->dns_timeout_ms);
     j->n_addr = p->seam.resolve(p->seam.arg, host, &dl, j->addrs, PROBECACHE_ADDR_MAX, &err);
@@ -301,6 +304,7 @@ probes_job_run(struct probes *p, struct entry *e, struct job *j)
     } else {
         probecache_summarise(j->rows, j->n, &sum);
         probes_fill_host(&sum, &j->res);
+        j->probed = true;
     }
     j->done = true;
     return true;

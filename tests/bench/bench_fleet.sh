@@ -2,8 +2,10 @@
 # bench_fleet.sh - issue 20: three milter processes (own SQLite files) ask
 # for the same 50 cold domains at once (d01.test .. d50.test of the test
 # world), without and with a fleet on one redis-server: policy fetches
-# (nginx's access log) in all (MX probes are off: the world's d*.test MX
-# hosts have no SMTP server, and probe results are not shared yet), and
+# (nginx's access log) in all (MX probes off: the world's d*.test MX
+# hosts have no SMTP server); then, with mx_probes, the same three ask for
+# the world's probe domains (their MX hosts on 127.0.50.N): probe
+# connections (the world's smtp.log) without and with the fleet; and
 # the warm RCPT time with the fleet on against the fleet off (memory hits
 # never touch Redis: the ratio should stay near 1).
 # Needs root (the test world) and redis-server; skipped otherwise.
@@ -83,7 +85,61 @@ round() { # round MODE (off|on): prints fetches, warm ms
     kill $mp; wait $mp 2>/dev/null
     rm -f "$W"/[abc].sock
 }
+PDOMS="goodmx expiredmx wrongnamemx nostarttls tls10mx shared1 mixedmx mismatchmx tls11mx untrustedmx"
+PADDRS=$(for d in $PDOMS; do echo "bob@$d.test"; done)
+accepts() { grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null || echo 0; }
+probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done
+    local m a0 t0 n pids= mp=
+    redis-cli -s "$SOCK" flushall >/dev/null
+    for m in a b c; do
+        {
+            grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
+            echo "cache_db = $W/p$1-$m.sqlite"
+            echo "enforcing_transports = smtp"
+            echo "rcpt_deadline_ms = 20s"
+            echo "mx_probes = yes"
+            echo "probe_timeout_ms = 5s"
+            echo "stats = no"
+            [ "$1" = on ] && echo "fleet_redis = unix:$SOCK" &&
+                echo "fleet_key_file = $W/fleet.key"
+        } >"$W/p$1-$m.conf"
+        "$MILTER" -f -v -c "$W/p$1-$m.conf" -p "unix:$W/$m.sock" >"$W/p$1-$m.log" 2>&1 </dev/null &
+        mp="$mp $!"
+    done
+    PIDS="$PIDS $mp"
+    for m in a b c; do
+        for ((i = 0; i < 100; i++)); do [ -S "$W/$m.sock" ] && break; sleep 0.1; done
+    done
+    sleep 0.5
+    a0=$(accepts)
+    t0=$(date +%s%N)
+    for m in a b c; do
+        # shellcheck disable=SC2086
+        MT_SOCKET="$W/$m.sock" python3 "$WORLD/metrics_client.py" rcpts $PADDRS >/dev/null 2>&1 &
+        pids="$pids $!"
+    done
+    # shellcheck disable=SC2086
+    wait $pids
+    # until each process has a result for every MX host (its probe or the fleet's rows)
+    for ((i = 0; i < 300; i++)); do
+        n=0
+        for m in a b c; do
+            n=$((n + $(sqlite3 "$W/p$1-$m.sqlite" "SELECT count(DISTINCT host) FROM tls_probes" 2>/dev/null || echo 0)))
+        done
+        [ "$n" -ge "$NHOSTS3" ] && break
+        sleep 0.1
+    done
+    echo "$(($(accepts) - a0)) $((($(date +%s%N) - t0) / 1000000))"
+    # shellcheck disable=SC2086
+    kill $mp; wait $mp 2>/dev/null
+    rm -f "$W"/[abc].sock
+}
+# the MX hosts of PDOMS (mx.provider.test is shared), three processes
+NHOSTS3=$((3 * 10))
+read -r p_off pt_off < <(probe_round off)
+read -r p_on pt_on < <(probe_round on)
 read -r f_off w_off < <(round off)
 read -r f_on w_on < <(round on)
 echo "bench_fleet: 3 processes x 50 cold domains: policy fetches $f_off without the fleet, $f_on with it"
+echo "bench_fleet: 3 processes x 10 probe domains (mx_probes): probe connections $p_off without the fleet ($pt_off ms), $p_on with it ($pt_on ms)"
 echo "bench_fleet: warm, 10 messages x 50 RCPTs on one process: $w_off ms fleet off, $w_on ms fleet on; ratio off/on $(echo "scale=2; $w_off / $w_on" | bc -l)"

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "fleet_codec.h"
+#include "probecache.h"
 #include "mxmatch.h"
 
 #define NOW INT64_C(1800000000)
@@ -347,6 +348,105 @@ key_file(void **state)
     assert_false(k.set);
 }
 
+/* Two addresses of mx1.partner.example on port 25, probed now for a day. */
+static void
+tls_rows_of(struct probecache_row *r)
+{
+    memset(r, 0, 2 * sizeof(*r));
+    for (int i = 0; i < 2; i++) {
+        snprintf(r[i].host, sizeof(r[i].host), "mx1.partner.example");
+        snprintf(r[i].address, sizeof(r[i].address), "192.0.2.%d", 10 + i);
+        r[i].port = 25;
+        r[i].status = TLSPROBE_OK;
+        r[i].grade = TLSPROBE_GRADE_GOOD;
+        r[i].rfc8461 = r[i].pkix = r[i].tls = true;
+        snprintf(r[i].protocol, sizeof(r[i].protocol), "TLSv1.3");
+        snprintf(r[i].reason, sizeof(r[i].reason), "fine \"quoted\" \\ text");
+        r[i].probed_at = NOW;
+        r[i].expires_at = NOW + 86400;
+        r[i].dane = TLSA_DANE_NONE;
+    }
+    r[1].grade = TLSPROBE_GRADE_FAIL;
+    r[1].dane = TLSA_DANE_FAILED;
+    snprintf(r[1].dane_detail, sizeof(r[1].dane_detail), "no record matched");
+}
+
+static void
+round_trip_tls_rows(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    struct probecache_row r[PROBECACHE_ADDR_MAX + 1], back[PROBECACHE_ADDR_MAX];
+    const char *rk = "mtasts:probe:mx1.partner.example";
+    struct mts_err err;
+    size_t len, n;
+    char *v;
+
+    (void)state;
+    tls_rows_of(r);
+    v = fleet_codec_tls_encode(&k, rk, r, 2, &len, &err);
+    assert_non_null(v);
+    assert_true(fleet_codec_tls_decode(&k, rk, v, len, NOW, 25, back, &n, &err));
+    assert_int_equal(n, 2);
+    assert_memory_equal(back, r, 2 * sizeof(r[0]));
+    /* another port, another host's key, no key, a broken MAC */
+    assert_false(fleet_codec_tls_decode(&k, rk, v, len, NOW, 587, back, &n, &err));
+    assert_non_null(strstr(err.msg, "port"));
+    assert_false(fleet_codec_tls_decode(&no_key, "mtasts:probe:mx2.partner.example", v, len,
+                                        NOW, 25, back, &n, &err));
+    assert_non_null(strstr(err.msg, "under the key"));
+    v[10] = v[10] == 'a' ? 'b' : 'a';
+    assert_false(fleet_codec_tls_decode(&k, rk, v, len, NOW, 25, back, &n, &err));
+    assert_int_equal(n, 0);
+    free(v);
+    /* a time in the future, a life beyond the bound, a bad grade word */
+    tls_rows_of(r);
+    r[1].probed_at = NOW + 3600;
+    v = fleet_codec_tls_encode(&no_key, rk, r, 2, &len, &err);
+    assert_false(fleet_codec_tls_decode(&no_key, rk, v, len, NOW, 25, back, &n, &err));
+    free(v);
+    tls_rows_of(r);
+    r[0].expires_at = NOW + 365 * 86400;
+    v = fleet_codec_tls_encode(&no_key, rk, r, 2, &len, &err);
+    assert_false(fleet_codec_tls_decode(&no_key, rk, v, len, NOW, 25, back, &n, &err));
+    free(v);
+    tls_rows_of(r);
+    v = fleet_codec_tls_encode(&no_key, rk, r, 1, &len, &err);
+    {
+        char *g = strstr(v, "\"good\"");
+
+        assert_non_null(g);
+        memcpy(g, "\"gold\"", 6);
+    }
+    assert_false(fleet_codec_tls_decode(&no_key, rk, v, len, NOW, 25, back, &n, &err));
+    free(v);
+    /* no rows, more rows than a host keeps */
+    assert_null(fleet_codec_tls_encode(&no_key, rk, r, 0, &len, &err));
+    assert_null(fleet_codec_tls_encode(&no_key, rk, r, PROBECACHE_ADDR_MAX + 1, &len, &err));
+    /* a value of 5 rows' columns (more than a host keeps), and one a column short */
+    {
+        char *one = fleet_codec_tls_encode(&no_key, rk, r, 1, &len, &err), *inner, buf[20000];
+        size_t ilen;
+        int off;
+
+        assert_non_null(one);
+        inner = strchr(one, '[') + 1;
+        ilen = strlen(inner) - 1; /* without the closing ']' */
+        off = snprintf(buf, sizeof(buf), "%.68s[", one);
+        for (int i = 0; i < PROBECACHE_ADDR_MAX + 1; i++)
+            off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%s%.*s", i ? "," : "",
+                            (int)ilen, inner);
+        off += snprintf(buf + off, sizeof(buf) - (size_t)off, "]");
+        assert_false(fleet_codec_tls_decode(&no_key, rk, buf, (size_t)off, NOW, 25, back, &n,
+                                            &err));
+        assert_non_null(strstr(err.msg, "rows of"));
+        off = snprintf(buf, sizeof(buf), "%.68s[%.*s]", one, (int)(strrchr(inner, ',') - inner),
+                       inner);
+        assert_false(fleet_codec_tls_decode(&no_key, rk, buf, (size_t)off, NOW, 25, back, &n,
+                                            &err));
+        free(one);
+    }
+}
+
 int
 main(void)
 {
@@ -358,6 +458,7 @@ main(void)
         cmocka_unit_test(hmac_checked),
         cmocka_unit_test(truncated_and_huge),
         cmocka_unit_test(key_file),
+        cmocka_unit_test(round_trip_tls_rows),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,10 +9,16 @@
 #     A's file) reaches B's and C's memory and file within a second (pub/sub),
 #     with no fetch of theirs.
 #   - Redis stopped under load: every RCPT answered, none with an error,
-#     none past its deadline, the same verdicts; restarted: the link recovers
-#     by itself (rows reach Redis again).
+#     none past its deadline, the same verdicts; restarted: what the hosts
+#     learnt meanwhile is written to Redis within seconds (resynchronised),
+#     and the link recovers by itself (rows reach Redis again).
 #   - a value planted without the fleet key, and one signed but out of range,
 #     are ignored with a warning: the host fetches for itself.
+#   - MX probes (mx_probes = yes, milters restarted): 6 fresh domains whose
+#     MX hosts have 7 addresses asked on all three at once: one probe per
+#     address in all (the world's smtp.log), not three; the rows are in
+#     Redis. A changed result (grade and DANE outcome) published under
+#     the fleet key reaches B's and C's memory within a second.
 #
 # Needs root (the test world) and redis-server; skipped otherwise. TAP output.
 set -u
@@ -66,21 +72,24 @@ redis_stop() {
 }
 rc() { redis-cli -s "$SOCK" "$@"; }
 
-conf() { # conf NAME
+conf() { # conf NAME [LINE...]
+    local name=$1
+    shift
     {
         grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
-        echo "cache_db = $W/$1.sqlite"
+        echo "cache_db = $W/$name.sqlite"
         echo "enforcing_transports = smtp"
         echo "rcpt_deadline_ms = 5s"
-        echo "mx_probes = no"
+        case " $* " in *" mx_probes "*) ;; *) echo "mx_probes = no" ;; esac
         echo "stats = no"
         echo "fleet_redis = unix:$SOCK"
         echo "fleet_key_file = $W/fleet.key"
         echo "fleet_timeout_ms = 100ms"
-    } >"$W/$1.conf"
+        for l in "$@"; do echo "$l"; done
+    } >"$W/$name.conf"
 }
-start() { # start NAME: sets the pid in ${NAME}PID
-    conf "$1"
+start() { # start NAME [LINE...]: sets the pid in ${NAME}PID
+    conf "$@"
     "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
     eval "${1^^}PID=$!"
     for ((i = 0; i < 100; i++)); do
@@ -106,7 +115,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..16"
+echo "1..23"
 redis_start
 start a
 start b
@@ -178,6 +187,16 @@ ok "Redis down: all 40 RCPTs answered CONTINUE, none refused or tempfailed" \
 ok "... within the RCPT deadlines (${ms} ms for 4 messages at once)" "$([ "$ms" -lt 20000 ]; echo $?)"
 ok "... and the link's outage is logged" "$(grep -q 'fleet: Redis unusable' "$W/a.log"; echo $?)"
 redis_start
+# What the hosts learnt while Redis was down reaches it, with no new RCPT.
+# (the link's back-off after the outage comes first: up to 8 s here)
+for ((i = 0; i < 150; i++)); do
+    kept=$(rc --scan --pattern 'mtasts:policy:d2[1-9].test' | grep -c .)
+    [ "$kept" = 9 ] && break
+    sleep 0.1
+done
+ok "Redis back: the rows learnt during the outage are written to it within 15 s ($kept of 9)" \
+    "$([ "$kept" = 9 ]; echo $?)"
+ok "... and the log says so" "$(grep -q 'fleet: resynchronised: ' "$W/a.log"; echo $?)"
 back=
 for ((i = 31; i <= 44; i++)); do
     send a "$W/a5.out" "bob@d$i.test"
@@ -213,4 +232,83 @@ ok "... and both hosts fetched the real policies (enforce kept)" \
        [ "$(sqlite3 "$W/b.sqlite" "SELECT mode FROM domains WHERE domain = 'd45.test'")" = enforce ] &&
        [ "$(sqlite3 "$W/c.sqlite" "SELECT mode FROM domains WHERE domain = 'd46.test'")" = enforce ]
        echo $?)"
+
+# ---- MX probe results: one probe per address for the fleet --------------------
+for m in a b c; do
+    p=${m^^}PID
+    kill "${!p}" && wait "${!p}" 2>/dev/null
+    eval "${m^^}PID="
+    rm -f "$W/$m.sock"
+done
+probe_conf=("mx_probes = yes" "probe_timeout_ms = 5s" "probe_concurrency = 4")
+start a "${probe_conf[@]}"
+start b "${probe_conf[@]}"
+start c "${probe_conf[@]}"
+# accepts: connections the world's SMTP servers accepted from probes, by address
+accepts() {
+    grep -oE " accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 " "$MTS_WORLD_SMTP_LOG" 2>/dev/null |
+        awk '{print $2}' | sed 's/.*@//' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' '
+}
+PROBED="goodmx expiredmx wrongnamemx nostarttls tls10mx shared1"
+lines0=$(wc -l <"$MTS_WORLD_SMTP_LOG" 2>/dev/null || echo 0)
+pdoms=$(for d in $PROBED; do echo "bob@$d.test"; done)
+# shellcheck disable=SC2086
+{ send a "$W/a7.out" $pdoms & p1=$!; send b "$W/b7.out" $pdoms & p2=$!
+  send c "$W/c7.out" $pdoms & p3=$!; wait $p1 $p2 $p3; }
+# Each milter ends with a result for every host (its own probe, or the fleet's rows).
+for ((i = 0; i < 150; i++)); do
+    have=0
+    for m in a b c; do
+        have=$((have + $(sqlite3 "$W/$m.sqlite" "SELECT count(DISTINCT host) FROM tls_probes
+                                         WHERE host IN ('mx.goodmx.test','mx.expiredmx.test',
+                                         'mx.wrongnamemx.test','mx.nostarttls.test',
+                                         'mx.tls10mx.test','mx.provider.test')" 2>/dev/null || echo 0)))
+    done
+    [ "$have" = 18 ] && break
+    sleep 0.2
+done
+ok "the 6 MX hosts' results are in the three files ($have of 18)" "$([ "$have" = 18 ]; echo $?)"
+tail -n +"$((lines0 + 1))" "$MTS_WORLD_SMTP_LOG" >"$W/smtp.new"
+got=$(grep -cE " accept [a-z0-9]*@127\.0\.50\.[1-8]:25 " "$W/smtp.new")
+per=$(grep -oE " accept [a-z0-9]*@127\.0\.50\.[1-8]:25 " "$W/smtp.new" | sort | uniq -c |
+      awk '$1 != 1' | grep -c .)
+ok "6 domains, 7 MX addresses, 3 milters: 7 probe connections in all, one per address (got $got)" \
+    "$([ "$got" = 7 ] && [ "$per" = 0 ]; echo $?)"
+ok "every MX host's result is in Redis" \
+    "$([ "$(rc --scan --pattern 'mtasts:probe:*' | grep -c .)" = 6 ]; echo $?)"
+ok "... mx.goodmx.test[127.0.50.2] probed by one milter of the three" \
+    "$([ "$(cat "$W"/[abc].log | grep -c 'probe mx\.goodmx\.test\[127\.0\.50\.2\]')" = 1 ]; echo $?)"
+
+# A changed result (another milter's later probe: fail, DANE failed) for
+# mx.goodmx.test, signed with the fleet key, published on the channel.
+python3 - "$W/fleet.key" "$(rc get mtasts:probe:mx.goodmx.test)" <<'PY' >"$W/change.json"
+import hashlib, hmac, json, sys
+key = open(sys.argv[1], "rb").read()
+v = sys.argv[2]
+assert v.startswith("F1 ")
+rows = json.loads(v[3 + 64 + 1:])
+for i in range(0, len(rows), 18):
+    rows[i + 3] = "untrusted"
+    rows[i + 4] = "fail"
+    rows[i + 5] = 0
+    rows[i + 7] = "certificate not trusted (changed for the test)"
+    rows[i + 12] += 1
+    rows[i + 14] = "failed"
+    rows[i + 17] = 0
+j = json.dumps(rows, separators=(",", ":"))
+k = "mtasts:probe:mx.goodmx.test"
+print("F1 " + hmac.new(key, k.encode() + b"\0" + j.encode(), hashlib.sha256).hexdigest() + " " + j)
+PY
+rc set mtasts:probe:mx.goodmx.test "$(cat "$W/change.json")" px 600000 >/dev/null
+t0=$(date +%s%N)
+rc publish mtasts:events "probe mx.goodmx.test" >/dev/null
+seen=
+for ((i = 0; i < 20; i++)); do
+    grep -q 'mx.goodmx.test: probe result fail, DANE failed, from the fleet' "$W/b.log" &&
+        grep -q 'mx.goodmx.test: probe result fail, DANE failed, from the fleet' "$W/c.log" &&
+        { seen=$((($(date +%s%N) - t0) / 1000000)); break; }
+    sleep 0.1
+done
+ok "a changed probe result reaches B's and C's memory within a second (${seen:-never} ms)" \
+    "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
 [ "$fails" -eq 0 ]
