@@ -9,7 +9,9 @@
 #                    mx.nostarttls.test
 #   testing.test     1 recipient, accepted: tag, not-required
 #
-# report --format json and csv hold exactly these counts.
+# report --format json and csv hold exactly these counts, and the metrics
+# endpoint's recipient counters moved by exactly these RCPTs (issue 18:
+# "counters move by exactly the RCPTs sent through the real Postfix").
 #
 # Everything runs in a network namespace of its own (lib.sh). TAP output.
 set -u
@@ -30,7 +32,8 @@ e2e milter-start "$E2E_DIR" \
     "mx_probes = yes" \
     "probe_timeout_ms = 5s" \
     "stats = yes" \
-    "stats_flush_interval = 1h" >/dev/null || bail "the milter did not start"
+    "stats_flush_interval = 1h" \
+    "metrics_socket = inet:9467@127.0.0.1" >/dev/null || bail "the milter did not start"
 MAIL="$E2E_DIR/mail"
 OUT="$E2E_DIR/swaks.out"
 DB=$(sed -n 's/^cache_db = //p' "$MTS_E2E_MILTER_CONF" | tail -n1)
@@ -44,6 +47,13 @@ submit "$OUT" --to carol@nostarttls.test,dave@nostarttls.test --quit-after RCPT
 ok "nostarttls.test: 450 at RCPT" rcpt_is "$OUT" 450 || diag_file "$OUT"
 submit "$OUT" --to bob@testing.test --quit-after RCPT
 ok "testing.test: accepted at RCPT (250)" rcpt_is "$OUT" 250 || diag_file "$OUT"
+
+# The milter's counters, read as Prometheus would (the namespace's loopback).
+page=$(ns curl -s --max-time 5 http://127.0.0.1:9467/metrics 2>&1)
+sum_of() { printf '%s\n' "$page" | grep "^mtasts_recipients_total{$1" | awk '{ s += $2 } END { print s + 0 }'; }
+got="$(sum_of '') $(sum_of 'action="tag"') $(sum_of 'action="defer",outcome="fail"') $(sum_of '.*path="mta-sts"')"
+ok "metrics: recipients 5, tag 3, defer/fail 2, mta-sts path 2 ($got)" test "$got" = "5 3 2 2" ||
+    diag "$(printf '%s\n' "$page" | grep '^mtasts_recipients_total' | head -20)"
 
 e2e milter-stop "$E2E_DIR"
 ok "the milter wrote its counts at its stop (SIGTERM)" \
