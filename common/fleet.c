@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "fleet_codec.h"
 #include "log.h"
+#include "metrics_fleet.h"
 #include "probecache.h"
 
 #define KEY_MAX 600
@@ -95,6 +96,7 @@ refused(struct fleet *f, const char *rkey, const char *why)
     uint64_t skipped = 0;
     bool log_it = false;
 
+    metrics_fleet_refused();
     pthread_mutex_lock(&f->mu);
     f->rows_refused++;
     if (f->refusal_logged_at == 0 || now - f->refusal_logged_at >= REFUSAL_LOG_SECONDS) {

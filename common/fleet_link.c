@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics_fleet.h"
 
 #define FLEET_PASSWORD_MAX 512
 
@@ -33,6 +34,8 @@ struct fleet_link {
     int64_t retry_at_ms;	/* breaker open until then (monotonic) */
     int backoff_ms;		/* the next back-off; 0: no failure in a row */
     bool down_logged;		/* the outage was logged; its end will be */
+    bool counted;		/* counted in metrics_fleet (configured) */
+    bool is_down;		/* failed, not yet connected again (metrics_fleet) */
     uint64_t failures, commands;
     char last_error[128];
 };
@@ -169,6 +172,10 @@ fleet_link_open(const struct config *cfg, struct fleet_link **out, struct mts_er
         fleet_link_close(l);
         return -1;
     }
+    if (l->configured) {
+        metrics_fleet_link_open();
+        l->counted = true;
+    }
     *out = l;
     return 0;
 }
@@ -180,6 +187,8 @@ fleet_link_close(struct fleet_link *l)
         return;
     if (l->c != NULL)
         redisFree(l->c);
+    if (l->counted)
+        metrics_fleet_link_close(l->is_down);
     explicit_bzero(l->password, sizeof(l->password));
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -199,6 +208,9 @@ fail(struct fleet_link *l, const char *why)
                     : l->backoff_ms * 2;
     l->retry_at_ms = mono_ms() + l->backoff_ms;
     mts_text_copy(l->last_error, sizeof(l->last_error), why);
+    if (l->counted)
+        metrics_fleet_link_down(l->is_down, l->backoff_ms);
+    l->is_down = true;
     if (!l->down_logged) {
         log_msg(LOG_WARNING, "fleet: Redis unusable (%s): carrying on with the local cache", why);
         l->down_logged = true;
@@ -261,6 +273,9 @@ ensure(struct fleet_link *l)
     if (l->down_logged)
         log_msg(LOG_NOTICE, "fleet: Redis is back");
     l->down_logged = false;
+    if (l->counted)
+        metrics_fleet_link_up(l->is_down);
+    l->is_down = false;
     l->backoff_ms = 0;
     l->retry_at_ms = 0;
     return true;

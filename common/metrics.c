@@ -12,6 +12,7 @@
 
 #include "action.h"
 #include "decide.h"
+#include "metrics_fleet.h"
 #include "metrics_now.h"
 #include "metrics_rows.h"
 #include "nametab.h"
@@ -353,6 +354,7 @@ metrics_render(char **text, size_t *len)
          "Policy map connections refused: map_max_clients open and none idle.");
     fprintf(f, "mtasts_map_clients_refused_total %llu\n", (unsigned long long)GET(m.map_refused));
     metrics_now_render(f);
+    metrics_fleet_render(f);
     metrics_rows_render(f);
     if (ferror(f)) {
         fclose(f);

@@ -41,6 +41,8 @@ struct figures {
     double memory_entries, memory_hits, memory_misses, healed;
     double slowest_lookup;
     double rechecks[4], map_refused;
+    char fleet[64];		/* metrics_fleet.h; "" from a milter without it */
+    double fleet_since, fleet_retry_at, fleet_refused;
 };
 
 static const char *const queue_w[] = {"lookup-waited", "lookup-abandoned", "lookup-refresh",
@@ -181,6 +183,39 @@ read_now(const char *l, double v, struct figures *f)
         f->rechecks[i] = v;
     else if (is(l, "mtasts_map_clients_refused_total"))
         f->map_refused = v;
+    else if (is(l, "mtasts_fleet_link_state") && v == 1 && label(l, "state", w, sizeof(w)))
+        snprintf(f->fleet, sizeof(f->fleet), "%s", w);
+    else if (is(l, "mtasts_fleet_link_down_since_seconds"))
+        f->fleet_since = v;
+    else if (is(l, "mtasts_fleet_link_retry_at_seconds"))
+        f->fleet_retry_at = v;
+    else if (is(l, "mtasts_fleet_values_refused_total"))
+        f->fleet_refused = v;
+}
+
+/* Seconds until the fleet link is tried again (0: now or not down). */
+static long long
+fleet_retry_in(const struct figures *f)
+{
+    long long in = (long long)f->fleet_retry_at - (long long)time(NULL);
+
+    return in > 0 ? in : 0;
+}
+
+static void
+print_fleet(const struct figures *f)
+{
+    char since[32];
+
+    if (strcmp(f->fleet, "down") == 0) {
+        ctl_fmt_time((int64_t)f->fleet_since, since, sizeof(since));
+        printf("fleet:              down since %s, retry in %lld s", since, fleet_retry_in(f));
+    } else {
+        printf("fleet:              %s", f->fleet[0] ? f->fleet : "off");
+    }
+    if (f->fleet_refused > 0)
+        printf(" (%.0f values refused)", f->fleet_refused);
+    printf("\n");
 }
 
 static void
@@ -296,6 +331,7 @@ print_text(const struct figures *f, const char *spec)
     printf("cache write errors: %.0f; corrupt files healed: %.0f\n", f->cache_errors,
            f->healed);
     printf("reloads:            %.0f applied, %.0f refused\n", f->reloads_ok, f->reloads_refused);
+    print_fleet(f);
 }
 
 /* A json object of n counts named by w. */
@@ -336,6 +372,10 @@ json_now(json_t *o, const struct figures *f)
         (json_int_t)f->memory_misses, "healed", (json_int_t)f->healed));
     json_object_set_new(o, "rechecks", json_counts(recheck_w, f->rechecks, 4));
     json_object_set_new(o, "map_clients_refused", json_integer((json_int_t)f->map_refused));
+    json_object_set_new(o, "fleet", json_pack("{s:s, s:I, s:I, s:I}", "state",
+        f->fleet[0] ? f->fleet : "off", "down_since", (json_int_t)f->fleet_since,
+        "retry_in_seconds", (json_int_t)fleet_retry_in(f), "values_refused",
+        (json_int_t)f->fleet_refused));
 }
 
 static void

@@ -39,6 +39,11 @@
 #         medians of RCPT/s, p50 and p99 of each and the ratios with /
 #         without (issue 18: a scrape does not change the warm ratio beyond
 #         noise), the scrapes made, the page's size and its series.
+#   fleet: as warm, with fleet_redis set to a redis-server on a unix socket
+#         that the bench starts (and stops by PID) and a fleet key: the warm
+#         RCPT ratio to the no-op milter with the fleet on (issue 20; the
+#         RCPT path reads memory and SQLite first, Redis only behind them).
+#         Skipped when redis-server is not installed.
 #
 # Brings up the test world in a network namespace of its own and stops
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
@@ -47,7 +52,7 @@
 # BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
-# to run: "warm dane first cold rss scrape"), BENCH_PERF=FILE (perf record -g the
+# to run: "warm dane first cold rss scrape fleet"), BENCH_PERF=FILE (perf record -g the
 # milter during one extra warm run at the last connection count, into
 # FILE.warm and FILE.dane),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
@@ -73,7 +78,7 @@ BASELINE=${BENCH_BASELINE:-}
 RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
 FIRST_RUNS=${BENCH_FIRST_RUNS:-7}
 FIRST_DOMAINS=${BENCH_FIRST_DOMAINS:-goodmx.test stsdane.test}
-PARTS=${BENCH_PARTS:-warm dane first cold rss scrape}
+PARTS=${BENCH_PARTS:-warm dane first cold rss scrape fleet}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
@@ -277,6 +282,29 @@ warm_case() {
 if part warm; then
     conf warm
     warm_case warm "$W/domains" "warm cache: 50 enforce domains (d01..d50.test, mx_probes = no) prefetched" || exit 1
+fi
+
+# ---------------------------------------------------------------- fleet
+# The warm case with the fleet on (issue 20): a redis-server of the bench's
+# own on a unix socket, fleet_redis and a fleet key set.
+if part fleet; then
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        say "fleet: skipped (redis-server not installed)"
+    else
+        redis-server --port 0 --unixsocket "$W/redis.sock" --unixsocketperm 700 --save "" \
+            --appendonly no --dir "$W" --logfile "$W/redis.log" --daemonize no &
+        PIDS[redis]=$!
+        for ((i = 0; i < 50; i++)); do
+            redis-cli -s "$W/redis.sock" ping 2>/dev/null | grep -q PONG && break
+            sleep 0.1
+        done
+        head -c 32 /dev/urandom >"$W/fleet.key"
+        conf fleet "fleet_redis = unix:$W/redis.sock" "fleet_key_file = $W/fleet.key"
+        warm_case fleet "$W/domains" \
+            "warm cache, fleet on (fleet_redis on a unix socket): 50 enforce domains (d01..d50.test, mx_probes = no) prefetched" || exit 1
+        say "  rows in Redis after the runs: $(redis-cli -s "$W/redis.sock" --scan --pattern '*policy:*' | grep -c .)"
+        stop redis
+    fi
 fi
 
 # ---------------------------------------------------------------- scrape

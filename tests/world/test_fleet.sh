@@ -71,6 +71,10 @@ redis_stop() {
     RPID=
 }
 rc() { redis-cli -s "$SOCK" "$@"; }
+fleet_json() { # fleet_json NAME KEY: status --json's fleet.KEY of milter NAME
+    "$CTL" -c "$W/$1.conf" status --json 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["fleet"][sys.argv[1]])' "$2"
+}
 
 conf() { # conf NAME [LINE...]
     local name=$1
@@ -85,6 +89,7 @@ conf() { # conf NAME [LINE...]
         echo "fleet_redis = unix:$SOCK"
         echo "fleet_key_file = $W/fleet.key"
         echo "fleet_timeout_ms = 100ms"
+        echo "metrics_socket = unix:$W/$name.metrics"
         for l in "$@"; do echo "$l"; done
     } >"$W/$name.conf"
 }
@@ -115,7 +120,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..23"
+echo "1..28"
 redis_start
 start a
 start b
@@ -176,6 +181,10 @@ ok "... learnt from the fleet (their logs say so)" \
 got=$(($(fetches changing) - before))
 ok "one fetch of the new policy in all (got $got)" "$([ "$got" = 1 ]; echo $?)"
 
+"$CTL" -c "$W/a.conf" status >"$W/status1.out" 2>&1
+ok "status: the fleet link is up ($(grep '^fleet:' "$W/status1.out"))" \
+    "$(grep -Eq '^fleet: +up$' "$W/status1.out"; echo $?)"
+
 # ---- Redis stopped under load -------------------------------------------------
 redis_stop
 t0=$(date +%s%N)
@@ -186,6 +195,11 @@ ok "Redis down: all 40 RCPTs answered CONTINUE, none refused or tempfailed" \
 # Each message has 10 fresh domains at most, one lookup each (5 s deadline).
 ok "... within the RCPT deadlines (${ms} ms for 4 messages at once)" "$([ "$ms" -lt 20000 ]; echo $?)"
 ok "... and the link's outage is logged" "$(grep -q 'fleet: Redis unusable' "$W/a.log"; echo $?)"
+"$CTL" -c "$W/a.conf" status >"$W/status2.out" 2>&1
+ok "status: the link is down, with its start and next try ($(grep '^fleet:' "$W/status2.out"))" \
+    "$(grep -Eq '^fleet: +down since [0-9]{4}-.*, retry in [0-9]+ s$' "$W/status2.out"; echo $?)"
+ok "... and status --json says so (fleet.state $(fleet_json a state))" \
+    "$([ "$(fleet_json a state)" = down ] && [ "$(fleet_json a down_since)" -gt 0 ]; echo $?)"
 redis_start
 # What the hosts learnt while Redis was down reaches it, with no new RCPT.
 # (the link's back-off after the outage comes first: up to 8 s here)
@@ -205,6 +219,14 @@ for ((i = 31; i <= 44; i++)); do
 done
 ok "Redis restarted: the link recovers by itself (row of ${back:-none} written)" \
     "$([ -n "$back" ]; echo $?)"
+# Every link of the milter (the subscriber's too) is back within its back-off.
+for ((i = 0; i < 150; i++)); do
+    "$CTL" -c "$W/a.conf" status >"$W/status3.out" 2>&1
+    grep -Eq '^fleet: +up$' "$W/status3.out" && break
+    sleep 0.1
+done
+ok "status: the link is up again ($(grep '^fleet:' "$W/status3.out"))" \
+    "$(grep -Eq '^fleet: +up$' "$W/status3.out"; echo $?)"
 
 # ---- values planted without the key, or out of range -------------------------
 python3 - "$W/fleet.key" <<'PY' >"$W/plant.sh"
@@ -227,6 +249,8 @@ ok "an unsigned value is ignored with a warning" \
     "$(grep -q 'fleet: value of mtasts:policy:d45.test ignored: bad HMAC' "$W/b.log"; echo $?)"
 ok "a signed value out of range is ignored with a warning" \
     "$(grep -q 'fleet: value of mtasts:policy:d46.test ignored: .*max_age' "$W/c.log"; echo $?)"
+ok "... counted as refused in metrics and status (b: $(fleet_json b values_refused), c: $(fleet_json c values_refused))" \
+    "$([ "$(fleet_json b values_refused)" -ge 1 ] && [ "$(fleet_json c values_refused)" -ge 1 ]; echo $?)"
 ok "... and both hosts fetched the real policies (enforce kept)" \
     "$([ "$(fetches 'd4[56]')" = 2 ] &&
        [ "$(sqlite3 "$W/b.sqlite" "SELECT mode FROM domains WHERE domain = 'd45.test'")" = enforce ] &&
