@@ -322,9 +322,11 @@ hour=$(($(value "$W/l_end" mtasts_rcpts_last_hour) - $(value "$W/l_start" mtasts
 waits=$(($(value "$W/l_end" mtasts_rcpt_wait_seconds_count) - $(value "$W/l_start" mtasts_rcpt_wait_seconds_count)))
 ok "the load was counted: the last hour grew by exactly the RCPTs decided ($hour = $waits of 8 x 6 x 4 = 192; last minute $moving during the load, $(value "$W/l_end" mtasts_rcpts_last_minute) after)" \
     "$([ "$hour" = "$waits" ] && [ "$waits" -gt 0 ]; echo $?)"
-ok "the reload during the load was applied, the last minute's count went on across it ($before_hup before it)" \
+# Not "grew": on a fast machine the load may be over before the SIGHUP; a
+# reload that reset the counts would drop them below what was seen before.
+ok "the reload during the load was applied, the last minute's count was not reset by it ($before_hup before it, $(value "$W/l_end" mtasts_rcpts_last_minute) after)" \
     "$([ "$(value "$W/l_end" 'mtasts_reloads_total{result="applied"}')" = 2 ] &&
-       [ "$before_hup" -gt 0 ] && [ "$(value "$W/l_end" mtasts_rcpts_last_minute)" -gt "$before_hup" ]; echo $?)"
+       [ "$before_hup" -gt 0 ] && [ "$(value "$W/l_end" mtasts_rcpts_last_minute)" -ge "$before_hup" ]; echo $?)"
 promtool_now "$W/l_end" "the page after the load is valid"
 
 # ---- the resolver stopped ------------------------------------------------------
