@@ -4,6 +4,7 @@
 #include "stats.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +39,42 @@ copy(char *dst, size_t dstsz, const char *src)
     dst[n] = '\0';
 }
 
+/*
+ * Arithmetic, not gmtime_r: glibc's gmtime_r takes the process's tzset lock,
+ * and this runs on every RCPT on every connection's thread. The civil date
+ * of a day count (days since 1970-01-01), by 400-year eras of 146,097 days.
+ */
 void
 stats_day(time_t t, char day[11])
 {
-    struct tm tm;
+    int64_t z = (int64_t)t / 86400 - ((int64_t)t % 86400 < 0);
+    int64_t era, doe, yoe, y, doy, mp, d, m;
 
-    if (gmtime_r(&t, &tm) == NULL || strftime(day, 11, "%Y-%m-%d", &tm) != 10)
+    if (t < 0 || z > 2932896) { /* before 1970 or after 9999-12-31 */
         copy(day, 11, "1970-01-01");
+        return;
+    }
+    z += 719468; /* days from 0000-03-01 */
+    era = z / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    day[0] = (char)('0' + y / 1000);
+    day[1] = (char)('0' + y / 100 % 10);
+    day[2] = (char)('0' + y / 10 % 10);
+    day[3] = (char)('0' + y % 10);
+    day[4] = '-';
+    day[5] = (char)('0' + m / 10);
+    day[6] = (char)('0' + m % 10);
+    day[7] = '-';
+    day[8] = (char)('0' + d / 10);
+    day[9] = (char)('0' + d % 10);
+    day[10] = '\0';
 }
 
 void

@@ -531,7 +531,9 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
     struct conn *c = conn_get(ctx);
-    char *hdr = NULL;
+    /* Bounded fields (a 253-byte domain, a policy id, words): no malloc a
+     * header, on every message. */
+    char hdr[1024];
     const char *name;
 
     if (c == NULL || c->rt == NULL)
@@ -549,9 +551,10 @@ mlfi_eom(SMFICTX *ctx)
     /* Inserted from the last: each lands at the top, so they read in order. */
     for (size_t i = c->n_tags; i-- > 0;) {
         const struct tag *t = &c->tags[i];
+        int n;
 
-        if (asprintf(&hdr, "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; action=%s%s%s%s"
-                     "%s%s%s%s%s", t->domain, status_kind_name(t->status),
+        n = snprintf(hdr, sizeof(hdr), "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; "
+                     "action=%s%s%s%s%s%s%s%s%s", t->domain, status_kind_name(t->status),
                      t->txt_id[0] ? "; id=" : "", t->txt_id, rules_req_name(t->req),
                      verdict_outcome_name(t->outcome),
                      nametab_name(decide_effect_names, (int)t->effect),
@@ -563,11 +566,13 @@ mlfi_eom(SMFICTX *ctx)
                      /* tls= and dane= stay the last fields. */
                      t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "", verdict_tls_name(t->tls),
                      t->dane != TLSA_DANE_NONE ? "; dane=" : "",
-                     t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "") < 0)
-            break;
-        if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
+                     t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "");
+
+        if (n < 0 || (size_t)n >= sizeof(hdr))
+            log_msg(LOG_ERR, "%s: the %s header of %s does not fit: not added", c->qid, name,
+                    t->domain);
+        else if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
             log_msg(LOG_ERR, "%s: cannot add the %s header", c->qid, name);
-        free(hdr);
     }
     if (c->tls_required_no && c->n_tags > 0)
         log_msg(LOG_INFO, "%s: TLS-Required: No%s", c->qid, c->requiretls ?

@@ -203,6 +203,9 @@ rss_maps() {
          END {for (f in r) if (r[f] >= 64) printf "%7.0f kB  %s\n", r[f], f}' \
         "/proc/$1/smaps" 2>/dev/null | sort -rn
 }
+# hdrs FILE: header modifications a message in miltload's output FILE
+hdrs() { awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
+    END {if (v["messages"] > 0) printf "%.1f", v["modifications"] / v["messages"]; else print "-"}' "$1"; }
 replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*' "$1" | head -n 1; }
 
 # ---------------------------------------------------------------- warm
@@ -215,10 +218,13 @@ warm_case() {
     "$CTL" -c "$W/$n.conf" prefetch "$domains" >"$W/$n-prefetch.out" 2>&1 ||
         { say "prefetch failed:"; cat "$W/$n-prefetch.out"; return 1; }
     start_milter "$n" || return 1
-    rm -f "$W/noop.sock"
+    rm -f "$W/noop.sock" "$W/tagnoop.sock"
     "$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
     PIDS[noop]=$!
-    for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && break; sleep 0.05; done
+    # the second baseline: a no-op that writes mtasts-milter's tag headers
+    "$NOOP" -T -p "unix:$W/tagnoop.sock" 2>"$W/tagnoop.log" &
+    PIDS[tagnoop]=$!
+    for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && [ -S "$W/tagnoop.sock" ] && break; sleep 0.05; done
 
     say "$what"
     say "  ($(grep '^prefetched' "$W/$n-prefetch.out")), enforcing_transports = smtp,"
@@ -227,13 +233,15 @@ warm_case() {
     # one pass over every domain first (the milter's resolver learns the MX sets)
     load "$n" "$W/$n-warmup.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
     load noop "$W/$n-warmup-noop.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
+    load tagnoop "$W/$n-warmup-tagnoop.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
     say "  warm-up, mtasts-milter's RCPT replies: $(replies "$W/$n-warmup.out")"
 
     for c in $CONNECTIONS; do
         per=$(((MESSAGES + c - 1) / c))
         local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
+        local -a t_rate=() t_p50=() t_p99=() t_cpu=()
         for ((r = 1; r <= RUNS; r++)); do
-            for f in "$n" noop; do
+            for f in "$n" noop tagnoop; do
                 out="$W/$n-$f-c$c-r$r.out"
                 c0=$(proc_cpu_ns "${PIDS[$f]}")
                 load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
@@ -243,9 +251,12 @@ warm_case() {
                 if [ "$f" = "$n" ]; then
                     m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
                     m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu")
-                else
+                elif [ "$f" = noop ]; then
                     n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
                     n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu")
+                else
+                    t_rate+=("$(field "$out" rcpt_per_s)") t_p50+=("$(field "$out" rcpt_p50_us)")
+                    t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu")
                 fi
             done
         done
@@ -260,8 +271,15 @@ warm_case() {
         mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
         say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
         say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
+        tr=$(median "${t_rate[@]}") tp50=$(median "${t_p50[@]}") tp99=$(median "${t_p99[@]}")
+        tc=$(median "${t_cpu[@]}")
+        printf 'bench_milter:   no-op tagging %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+            "$tr" "$tp50" "$tp99" "${t_rate[*]}"
+        say "  (no-op tagging: the no-op milter writing one tag header a recipient domain, as"
+        say "  mtasts-milter does, $(hdrs "$W/$n-$n-c$c-r$RUNS.out") a message, against the no-op's 1: what the verdicts cost apart from the headers)"
+        say "  ratio mtasts-milter / no-op tagging: RCPT/s $(ratio "$mr" "$tr"), p50 $(ratio "$mp50" "$tp50"), p99 $(ratio "$mp99" "$tp99"), filter CPU $(ratio "$mc" "$tc") ($tc ns)"
         say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
-        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu
+        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu
     done
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
@@ -277,6 +295,7 @@ warm_case() {
     fi
     stop "$n"
     stop noop
+    stop tagnoop
 }
 
 if part warm; then

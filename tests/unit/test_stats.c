@@ -43,6 +43,43 @@ count_of(const struct stats_row *rows, size_t n, const char *domain)
     return c;
 }
 
+/* stats_day's arithmetic against gmtime_r's calendar, second by second at
+ * the edges (leap days, centuries, 2038) and a day and a bit apart over
+ * 1970-2400; out of range gives the epoch's day. */
+static void
+day_is_gmtime_day(void **state)
+{
+    static const int64_t edges[] = {0, 68169599, 68169600, 951782399, 951782400, 951868800,
+                                    2147483647, 2147483648, 4107542399, 4107542400,
+                                    4107628800, 253402300799};
+    char got[11], want[11];
+    struct tm tm;
+    time_t t;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        for (int64_t d = -1; d <= 1; d++) {
+            t = (time_t)(edges[i] + d);
+            if (t < 0 || t > (time_t)253402300799)
+                continue;
+            assert_non_null(gmtime_r(&t, &tm));
+            assert_int_equal(strftime(want, sizeof(want), "%Y-%m-%d", &tm), 10);
+            stats_day(t, got);
+            assert_string_equal(got, want);
+        }
+    }
+    for (t = 0; t < (time_t)13569465600; t += 86400 + 3607) { /* to 2400-01-01 */
+        assert_non_null(gmtime_r(&t, &tm));
+        assert_int_equal(strftime(want, sizeof(want), "%Y-%m-%d", &tm), 10);
+        stats_day(t, got);
+        assert_string_equal(got, want);
+    }
+    stats_day((time_t)-1, got);
+    assert_string_equal(got, "1970-01-01");
+    stats_day((time_t)253402300800, got);
+    assert_string_equal(got, "1970-01-01");
+}
+
 static void
 same_key_adds_up(void **state)
 {
@@ -269,6 +306,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(day_is_gmtime_day),
         cmocka_unit_test(same_key_adds_up),
         cmocka_unit_test(overflow_is_bounded),
         cmocka_unit_test(key_of_decision),
