@@ -101,6 +101,15 @@ noop -a -x || echo "Bail out! noop_milter -a -x did not come up"
 run "every step with replies, SMFIR_SKIP on the body" 0 'continue=50' \
     'message_replies: continue=10' 'errors=0' -- -s "$S" -m 10 -r 5
 
+noop -T || echo "Bail out! noop_milter -T did not come up"
+# 4 RCPTs a message over 3 domains (one twice, in another case): 3 tag headers
+run "-T: one tag header a distinct recipient domain" 0 'continue=40' \
+    'message_replies: continue=10' 'modifications=30' 'errors=0' \
+    -- -s "$S" -m 10 -r 4 -d a.test,b.test,A.TEST,c.test --headers "$T/tags"
+[ "$(grep -c '^MTA-STS-Status: domain=' "$T/tags")" -eq 30 ] &&
+    [ "$(grep -ci '^MTA-STS-Status: domain=a.test;' "$T/tags")" -eq 10 ]
+ok "-T: the tag headers name each domain once a message" $?
+
 run "usage error: exit status 2" 2 -- -s "$S" -c 0
 run "nothing listening: exit status 1 and the reason" 1 'errors=1' \
     -- -s "unix:$T/nothing.sock" -m 1
