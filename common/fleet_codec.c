@@ -258,46 +258,6 @@ fleet_codec_row_decode(const struct fleet_key *k, const char *rkey, const char *
 }
 
 char *
-fleet_codec_probe_encode(const struct fleet_key *k, const char *rkey, const struct cache_probe *p,
-                         size_t *len, struct mts_err *err)
-{
-    struct cache_val v[CACHE_ROW_PROBE_NCOLS];
-
-    if (cache_probe_encode(p, v, err) != 0)
-        return NULL;
-    return encode_vals(k, rkey, v, CACHE_ROW_PROBE_NCOLS, len, err);
-}
-
-bool
-fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char *val,
-                         size_t len, int64_t now, struct cache_probe *p, struct mts_err *err)
-{
-    struct cache_val v[CACHE_ROW_PROBE_NCOLS];
-    json_t *a;
-    bool ok;
-
-    memset(p, 0, sizeof(*p));
-    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_PROBE_NCOLS, NULL, &a, err))
-        return false;
-    ok = cache_probe_decode(v, p, err) && cache_row_name_ok("MX host", p->host, err);
-    json_decref(a);
-    if (!ok) {
-        memset(p, 0, sizeof(*p));
-        return false;
-    }
-    if (strcmp(p->host, name_of(rkey)) != 0)
-        mts_err_set(err, "probe of %s under the key of %s", p->host, name_of(rkey));
-    else if (p->probed_at > now + FLEET_CODEC_CLOCK_SKEW)
-        mts_err_set(err, "probe of %s: a time in the future", p->host);
-    else if (p->expires_at > p->probed_at + FLEET_CODEC_PROBE_LIFE_MAX)
-        mts_err_set(err, "probe of %s: expires out of range", p->host);
-    else
-        return true;
-    memset(p, 0, sizeof(*p));
-    return false;
-}
-
-char *
 fleet_codec_tls_encode(const struct fleet_key *k, const char *rkey,
                        const struct probecache_row *rows, size_t n, size_t *len,
                        struct mts_err *err)

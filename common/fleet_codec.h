@@ -9,8 +9,6 @@
  *	fleet_key_load(cfg->fleet_key_file, &k, &err);   "" : unsigned
  *	char *v = fleet_codec_row_encode(&k, rkey, &entry, &len, &err);
  *	fleet_codec_row_decode(&k, rkey, v, len, now, &entry, &err);
- *	fleet_codec_probe_encode(&k, rkey, &probe, &len, &err);
- *	fleet_codec_probe_decode(&k, rkey, v, len, now, &probe, &err);
  *	fleet_codec_tls_encode(&k, rkey, rows, n, &len, &err);
  *	fleet_codec_tls_decode(&k, rkey, v, len, now, port, rows, &n, &err);
  *
@@ -22,7 +20,7 @@
  *	MAC stops a signed value from being replayed under another domain.
  *
  *	Nothing read is trusted more than a cache row: the column values go
- *	through cache_row_decode / cache_probe_decode (every range and syntax
+ *	through cache_row_decode (every range and syntax
  *	check of a row), the row must name the domain (host) of its key, and
  *	its times may not lie in the future beyond FLEET_CODEC_CLOCK_SKEW nor
  *	expire later than the longest life such a row can have. With a key,
@@ -72,12 +70,6 @@ char *fleet_codec_row_encode(const struct fleet_key *k, const char *rkey,
                              const struct cache_entry *e, size_t *len, struct mts_err *err);
 bool fleet_codec_row_decode(const struct fleet_key *k, const char *rkey, const char *val,
                             size_t len, int64_t now, struct cache_entry *e, struct mts_err *err);
-
-char *fleet_codec_probe_encode(const struct fleet_key *k, const char *rkey,
-                               const struct cache_probe *p, size_t *len, struct mts_err *err);
-bool fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char *val,
-                              size_t len, int64_t now, struct cache_probe *p,
-                              struct mts_err *err);
 
 struct probecache_row;
 char *fleet_codec_tls_encode(const struct fleet_key *k, const char *rkey,

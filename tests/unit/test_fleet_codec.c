@@ -121,41 +121,6 @@ round_trip_negative(void **state)
     free(v);
 }
 
-static void
-round_trip_probe(void **state)
-{
-    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
-    struct cache_probe p, back;
-    struct mts_err err;
-    const char *rk = "mtasts:probe:mx1.partner.example";
-    size_t len;
-    char *v;
-
-    memset(&p, 0, sizeof(p));
-    snprintf(p.host, sizeof(p.host), "mx1.partner.example");
-    p.probed_at = NOW;
-    p.expires_at = NOW + 86400;
-    p.starttls = true;
-    snprintf(p.tls_version, sizeof(p.tls_version), "TLSv1.3");
-    p.cert_valid = true;
-    v = fleet_codec_probe_encode(&k, rk, &p, &len, &err);
-    assert_non_null(v);
-    assert_true(fleet_codec_probe_decode(&k, rk, v, len, NOW, &back, &err));
-    assert_memory_equal(&back, &p, sizeof(p));
-    /* the same value under another host's key */
-    assert_false(fleet_codec_probe_decode(&k, "mtasts:probe:mx2.partner.example", v, len, NOW,
-                                          &back, &err));
-    assert_false(fleet_codec_probe_decode(&no_key, "mtasts:probe:mx2.partner.example", v, len,
-                                          NOW, &back, &err));
-    assert_non_null(strstr(err.msg, "under the key"));
-    /* a probe result that claims to live a year */
-    p.expires_at = NOW + 365 * 86400;
-    free(v);
-    v = fleet_codec_probe_encode(&no_key, rk, &p, &len, &err);
-    assert_false(fleet_codec_probe_decode(&no_key, rk, v, len, NOW, &back, &err));
-    free(v);
-}
-
 /* Values planted by hand: "F1 <64 dashes> <json>", unsigned. */
 static char *
 planted(const char *json, size_t *len)
@@ -453,7 +418,6 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_row),
         cmocka_unit_test(round_trip_negative),
-        cmocka_unit_test(round_trip_probe),
         cmocka_unit_test(refused_rows),
         cmocka_unit_test(hmac_checked),
         cmocka_unit_test(truncated_and_huge),
