@@ -33,7 +33,8 @@ discover_fleet_row(struct discover *d, const char *domain, int64_t now, struct c
 }
 
 bool
-discover_fleet_mx(struct discover *d, const char *domain, int ms, struct cache_mxset *m)
+discover_fleet_mx(struct discover *d, const char *domain, int ms, int wait_ms,
+                  struct cache_mxset *m)
 {
     memset(m, 0, sizeof(*m));
     if (d->fleet == NULL)
@@ -43,7 +44,7 @@ discover_fleet_mx(struct discover *d, const char *domain, int ms, struct cache_m
     /* As for a policy: one host resolves, the others wait for its set. */
     if (fleet_lock_mx(d->fleet, domain, ms > 0 ? ms : 1))
         return fleet_get_mx(d->fleet, domain, d->now(), m);
-    return fleet_wait_mx(d->fleet, domain, ms, d->now, m);
+    return fleet_wait_mx(d->fleet, domain, wait_ms, d->now, m);
 }
 
 bool

@@ -124,7 +124,8 @@ discover_mx_refresh(struct discover *d, const char *domain, bool if_missing)
         cache_mxset_free(&m);
     }
     /* Another host of the fleet may have resolved it (or be at it). */
-    if (discover_fleet_mx(d, domain, discover_lookup_bound_ms(d->cfg), &m)) {
+    if (discover_fleet_mx(d, domain, discover_lookup_bound_ms(d->cfg),
+                          discover_lookup_bound_ms(d->cfg), &m)) {
         mx_store(d, &m, gen);
         cache_mxset_free(&m);
         return;
@@ -224,8 +225,9 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
     if (deadline == NULL)
         return -1;
     /* Cold here: another host of the fleet may have it (or be resolving
-     * it: its set is awaited within our deadline). */
-    if (discover_fleet_mx(d, norm, clock_ms_until(deadline), &m)) {
+     * it: its set is awaited for half what is left, the rest kept for our
+     * own lookup should the holder give up or die). */
+    if (discover_fleet_mx(d, norm, clock_ms_until(deadline), clock_ms_until(deadline) / 2, &m)) {
         mx_store(d, &m, gen);
         n = mx_answer(d, &m, now, hosts, secure);
         cache_mxset_free(&m);
