@@ -48,7 +48,11 @@ ADDRS=$(seq -w 1 50 | sed 's/^/bob@d/; s/$/.test/')
 fetches() { grep -cE 'host=mta-sts\.d[0-9][0-9]\.test "GET /\.well-known/mta-sts\.txt' \
     "$W/nginx-access.log"; }
 # dnsq TYPE REGEX: the world's resolver's client queries of TYPE for names matching REGEX
-dnsq() { grep -cE " ($2)\. $1 IN" "$MTS_WORLD_UNBOUND_LOG" 2>/dev/null || echo 0; }
+dnsq() {
+    local n
+    n=$(grep -cE " ($2)\. $1 IN" "$MTS_WORLD_UNBOUND_LOG" 2>/dev/null)
+    echo "${n:-0}"
+}
 send() { # send NAME: the 50 RCPTs in one message
     # shellcheck disable=SC2086
     MT_SOCKET="$W/$1.sock" python3 "$WORLD/metrics_client.py" rcpts $ADDRS >/dev/null 2>&1
@@ -91,7 +95,11 @@ round() { # round MODE (off|on): prints fetches, warm ms, MX queries
 }
 PDOMS="goodmx expiredmx wrongnamemx nostarttls tls10mx shared1 mixedmx mismatchmx tls11mx untrustedmx"
 PADDRS=$(for d in $PDOMS; do echo "bob@$d.test"; done)
-accepts() { grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null || echo 0; }
+accepts() { # grep -c prints 0 (and fails) without a match: "|| echo 0" would print it twice
+    local n
+    n=$(grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null)
+    echo "${n:-0}"
+}
 probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done, TLSA queries
     local m a0 q0 t0 n pids= mp=
     redis-cli -s "$SOCK" flushall >/dev/null
