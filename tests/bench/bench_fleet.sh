@@ -6,7 +6,7 @@
 # hosts have no SMTP server); then, with mx_probes, the same three ask for
 # the world's probe domains (their MX hosts on 127.0.50.N): probe
 # connections (the world's smtp.log) without and with the fleet; the MX
-# and TLSA queries of those rounds (the world's unbound log); and
+# queries of the 50 cold domains (the world's unbound log); and
 # the warm RCPT time with the fleet on against the fleet off (memory hits
 # never touch Redis: the ratio should stay near 1).
 # Needs root (the test world) and redis-server; skipped otherwise.
@@ -100,8 +100,8 @@ accepts() { # grep -c prints 0 (and fails) without a match: "|| echo 0" would pr
     n=$(grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null)
     echo "${n:-0}"
 }
-probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done, TLSA queries
-    local m a0 q0 t0 n pids= mp=
+probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done
+    local m a0 t0 n pids= mp=
     redis-cli -s "$SOCK" flushall >/dev/null
     for m in a b c; do
         {
@@ -124,7 +124,6 @@ probe_round() { # probe_round MODE (off|on): prints probe connections, ms until 
     done
     sleep 0.5
     a0=$(accepts)
-    q0=$(dnsq TLSA '_25\._tcp\.[a-z0-9.]+')
     t0=$(date +%s%N)
     for m in a b c; do
         # shellcheck disable=SC2086
@@ -142,19 +141,18 @@ probe_round() { # probe_round MODE (off|on): prints probe connections, ms until 
         [ "$n" -ge "$NHOSTS3" ] && break
         sleep 0.1
     done
-    echo "$(($(accepts) - a0)) $((($(date +%s%N) - t0) / 1000000)) $(($(dnsq TLSA '_25\._tcp\.[a-z0-9.]+') - q0))"
+    echo "$(($(accepts) - a0)) $((($(date +%s%N) - t0) / 1000000))"
     # shellcheck disable=SC2086
     kill $mp; wait $mp 2>/dev/null
     rm -f "$W"/[abc].sock
 }
 # the MX hosts of PDOMS (mx.provider.test is shared), three processes
 NHOSTS3=$((3 * 10))
-read -r p_off pt_off t_off < <(probe_round off)
-read -r p_on pt_on t_on < <(probe_round on)
+read -r p_off pt_off < <(probe_round off)
+read -r p_on pt_on < <(probe_round on)
 read -r f_off w_off m_off < <(round off)
 read -r f_on w_on m_on < <(round on)
 echo "bench_fleet: 3 processes x 50 cold domains: policy fetches $f_off without the fleet, $f_on with it"
 echo "bench_fleet: 3 processes x 50 cold domains: MX resolutions $m_off without the fleet, $m_on with it"
-echo "bench_fleet: 3 processes x 10 probe domains: TLSA queries $t_off without the fleet, $t_on with it"
 echo "bench_fleet: 3 processes x 10 probe domains (mx_probes): probe connections $p_off without the fleet ($pt_off ms), $p_on with it ($pt_on ms)"
 echo "bench_fleet: warm, 10 messages x 50 RCPTs on one process: $w_off ms fleet off, $w_on ms fleet on; ratio off/on $(echo "scale=2; $w_off / $w_on" | bc -l)"
