@@ -24,7 +24,8 @@
 #     address in all (the world's smtp.log), not three; the rows are in
 #     Redis. A changed result (grade and DANE outcome) published under
 #     the fleet key reaches B's and C's memory within a second.
-#   - TLSA results: a value planted for a host of the unsigned zone
+#   - TLSA results: a probe's secure TLSA answer is in Redis, signed; a
+#     value planted for a host of the unsigned zone
 #     insecure.test that claims a secure TLSA RRset (it would make the
 #     host's DANE fail) is refused (bad HMAC) by a keyed milter, and never
 #     read by a milter without fleet_key_file; both see DANE none. That
@@ -132,7 +133,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..38"
+echo "1..39"
 redis_start
 start a
 start b
@@ -381,6 +382,19 @@ for ((i = 0; i < 20; i++)); do
 done
 ok "a changed probe result reaches B's and C's memory within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+
+# ---- TLSA results: what a probe's lookup found goes to Redis, signed -----------
+send a "$W/a9.out" bob@dd01.test
+for ((i = 0; i < 50; i++)); do
+    tv=$(rc get mtasts:tlsa:25:mx.dd01.test)
+    [ -n "$tv" ] && break
+    sleep 0.2
+done
+ok "a host's secure TLSA RRset is shared, signed, with its record (${tv:0:100}...)" \
+    "$(printf '%s' "$tv" | python3 -c 'import json, sys
+v = sys.stdin.read()
+a = json.loads(v[68:])
+sys.exit(0 if v[3:67] != "-" * 64 and a[0] == "mx.dd01.test" and a[4] == 2 and a[9].startswith("3 1 1 ") else 1)'; echo $?)"
 
 # ---- TLSA results: a planted value cannot make an insecure host secure ------
 # A secure-looking TLSA RRset for mx1.insecure.test (unsigned zone): taken,
