@@ -2,7 +2,8 @@
  * discover_fleet - discover's hooks into the fleet (fleet.h): a domain
  * neither memory nor SQLite holds is asked of Redis before DNS and HTTPS,
  * one host of the fleet fetches it while the others wait, what a host
- * learns goes to Redis, and news from the other hosts reaches memory.
+ * learns goes to Redis, and news from the other hosts reaches memory. MX
+ * sets the same way (discover_mx.c keeps and shares what it resolves).
  * See discover_int.h.
  */
 #include <string.h>
@@ -29,6 +30,21 @@ discover_fleet_row(struct discover *d, const char *domain, int64_t now, struct c
          * between our GET and our lock: look once more. */
         return fleet_get_row(d->fleet, domain, now, e);
     return fleet_wait_row(d->fleet, domain, bound, d->now, e);
+}
+
+bool
+discover_fleet_mx(struct discover *d, const char *domain, int ms, int wait_ms,
+                  struct cache_mxset *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (d->fleet == NULL)
+        return false;
+    if (fleet_get_mx(d->fleet, domain, d->now(), m))
+        return true;
+    /* As for a policy: one host resolves, the others wait for its set. */
+    if (fleet_lock_mx(d->fleet, domain, ms > 0 ? ms : 1))
+        return fleet_get_mx(d->fleet, domain, d->now(), m);
+    return fleet_wait_mx(d->fleet, domain, wait_ms, d->now, m);
 }
 
 bool

@@ -130,6 +130,11 @@ void discover_refusal(struct discover *d, const struct discover_caller *who,
 struct fleet;
 bool discover_fleet_row(struct discover *d, const char *domain, int64_t now,
                         struct cache_entry *e);
+/* domain's MX set from the fleet: read, or awaited for at most wait_ms
+ * when another host holds its lock (else this host takes it for ms);
+ * false: resolve it (and fleet_put_mx). */
+bool discover_fleet_mx(struct discover *d, const char *domain, int ms, int wait_ms,
+                       struct cache_mxset *m);
 bool discover_fleet_fresh(const struct discover *d, const struct cache_entry *e, int64_t now,
                           struct status_result *res);
 void discover_fleet_learnt(struct discover *d, const struct cache_entry *before, bool had_row,

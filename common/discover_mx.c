@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "discover_int.h"
 #include "dns.h"
+#include "fleet.h"
 #include "domain.h"
 #include "cachecopy.h"
 #include "log.h"
@@ -85,6 +86,21 @@ mx_store(struct discover *d, const struct cache_mxset *m, uint32_t gen)
     cachewq_put_mx(d->wq, m);
 }
 
+/* A set this host resolved: kept, and shared with the fleet (which also
+ * lets its lock go); none (DNS failed): the lock goes, nothing else. */
+static void
+mx_learnt(struct discover *d, const struct cache_mxset *m, uint32_t gen, const char *domain)
+{
+    if (m != NULL)
+        mx_store(d, m, gen);
+    if (d->fleet == NULL)
+        return;
+    if (m != NULL && m->n > 0)
+        fleet_put_mx(d->fleet, m, d->now());
+    else
+        fleet_unlock_mx(d->fleet, domain);
+}
+
 /*
  * A job of a worker: resolves domain's MX set and keeps it; with
  * if_missing, only when neither memory nor the shared cache has one.
@@ -107,8 +123,14 @@ discover_mx_refresh(struct discover *d, const char *domain, bool if_missing)
         }
         cache_mxset_free(&m);
     }
-    if (mx_resolve(d, domain, NULL, &m, &err) == 0)
+    /* Another host of the fleet may have resolved it (or be at it). */
+    if (discover_fleet_mx(d, domain, discover_lookup_bound_ms(d->cfg),
+                          discover_lookup_bound_ms(d->cfg), &m)) {
         mx_store(d, &m, gen);
+        cache_mxset_free(&m);
+        return;
+    }
+    mx_learnt(d, mx_resolve(d, domain, NULL, &m, &err) == 0 ? &m : NULL, gen, domain);
     cache_mxset_free(&m);
 }
 
@@ -202,6 +224,15 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
     }
     if (deadline == NULL)
         return -1;
+    /* Cold here: another host of the fleet may have it (or be resolving
+     * it: its set is awaited for half what is left, the rest kept for our
+     * own lookup should the holder give up or die). */
+    if (discover_fleet_mx(d, norm, clock_ms_until(deadline), clock_ms_until(deadline) / 2, &m)) {
+        mx_store(d, &m, gen);
+        n = mx_answer(d, &m, now, hosts, secure);
+        cache_mxset_free(&m);
+        return n;
+    }
     /* A cold domain: DNS, within the caller's deadline, counted like a
      * new domain's policy lookup (one sender must not flood the resolver). */
     if (!mx_charge(d, who, err))
@@ -210,8 +241,14 @@ lookup_mx(struct discover *d, const char *domain, const struct timespec *deadlin
     mx_uncharge(d, who);
     if (n != 0) {
         cache_mxset_free(&m);
+        if (d->fleet != NULL)
+            fleet_unlock_mx(d->fleet, norm);
         return -1;
     }
+    /* To the fleet at once (queued: the writer thread sends it); memory
+     * and the file get it from the worker below. */
+    if (d->fleet != NULL && m.n > 0)
+        fleet_put_mx(d->fleet, &m, now);
     /* Kept by a worker (it asks DNS again, from libunbound's cache): a write
      * may wait busy_timeout_ms, which no recipient's thread does. Only if
      * still missing then: the lookup of an enforce policy, which this

@@ -3,6 +3,7 @@
  * and subscriber threads; see fleet.h.
  */
 #include "fleet.h"
+#include "fleet_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +19,6 @@
 #include "metrics_fleet.h"
 #include "probecache.h"
 
-#define KEY_MAX 600
 #define WAIT_POLL_MS 50
 #define SUB_WAKE_MS 1000
 #define REFUSAL_LOG_SECONDS 60
@@ -30,47 +30,6 @@ static const char unlock_script[] =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end";
 
-struct qitem {
-    struct qitem *next;
-    char key[KEY_MAX];
-    char lock[KEY_MAX];
-    char event[KEY_MAX];	/* "" : nothing to publish */
-    char *val;
-    size_t len;
-    char ttl[24];		/* PX, milliseconds */
-    int64_t expires_at;		/* wall seconds: ttl again at a resynchronisation */
-};
-
-struct fleet {
-    struct fleet_link *link;		/* lookups and the writer */
-    struct fleet_link *sub_link;	/* the subscriber's own */
-    struct fleet_key key;
-    char prefix[128];
-    char channel[160];
-    char token[128];			/* this host's lock value */
-
-    pthread_mutex_t mu;
-    pthread_cond_t cv;			/* the writer: an item, or stop */
-    struct qitem *head, *tail;
-    size_t queued;
-    bool stopping;
-    pthread_t writer, subscriber;
-    bool sub_started;
-    fleet_event_fn fn;
-    void *fn_arg;
-
-    /* Rows learnt while Redis was away (the writer's only), at most
-     * FLEET_RESYNC_MAX, a key once: written when the link comes back. */
-    struct qitem *outage;
-    size_t n_outage;
-    uint64_t outage_lost;		/* rows beyond the bound */
-
-    /* counts (under mu) */
-    uint64_t rows_read, rows_refused, rows_written, events, dropped;
-    int64_t refusal_logged_at;		/* monotonic seconds */
-    uint64_t refusals_unlogged;
-};
-
 static int64_t
 mono_s(void)
 {
@@ -80,8 +39,8 @@ mono_s(void)
     return (int64_t)ts.tv_sec;
 }
 
-static bool
-make_key(const struct fleet *f, char *out, const char *kind, const char *name)
+bool
+fleet_make_key(const struct fleet *f, char *out, const char *kind, const char *name)
 {
     int n = snprintf(out, KEY_MAX, "%s%s%s", f->prefix, kind, name);
 
@@ -89,8 +48,8 @@ make_key(const struct fleet *f, char *out, const char *kind, const char *name)
 }
 
 /* A value refused: a warning, at most one a minute. */
-static void
-refused(struct fleet *f, const char *rkey, const char *why)
+void
+fleet_refused(struct fleet *f, const char *rkey, const char *why)
 {
     int64_t now = mono_s();
     uint64_t skipped = 0;
@@ -207,7 +166,7 @@ get_row(struct fleet *f, const char *rkey, int64_t now, struct cache_entry *e, b
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
         ok = fleet_codec_row_decode(&f->key, rkey, r->str, r->len, now, e, &err);
         if (!ok)
-            refused(f, rkey, err.msg);
+            fleet_refused(f, rkey, err.msg);
         else {
             pthread_mutex_lock(&f->mu);
             f->rows_read++;
@@ -226,18 +185,18 @@ fleet_get_row(struct fleet *f, const char *domain, int64_t now, struct cache_ent
     bool absent;
 
     memset(e, 0, sizeof(*e));
-    return make_key(f, rkey, "policy:", domain) && get_row(f, rkey, now, e, &absent);
+    return fleet_make_key(f, rkey, "policy:", domain) && get_row(f, rkey, now, e, &absent);
 }
 
-static bool
-take_lock(struct fleet *f, const char *kind, const char *name, int ms)
+bool
+fleet_take_lock(struct fleet *f, const char *kind, const char *name, int ms)
 {
     char rkey[KEY_MAX], px[24];
     const char *argv[6] = {"SET", rkey, f->token, "NX", "PX", px};
     redisReply *r;
     bool mine;
 
-    if (!make_key(f, rkey, kind, name))
+    if (!fleet_make_key(f, rkey, kind, name))
         return true;
     snprintf(px, sizeof(px), "%d", ms > 0 ? ms : 1);
     if ((r = fleet_link_command(f->link, 6, argv, NULL)) == NULL)
@@ -251,17 +210,13 @@ take_lock(struct fleet *f, const char *kind, const char *name, int ms)
 bool
 fleet_lock(struct fleet *f, const char *domain, int ms)
 {
-    return take_lock(f, "lock:policy:", domain, ms);
+    return fleet_take_lock(f, "lock:policy:", domain, ms);
 }
 
-/* Reads the value of a key: 1 found and good, 0 absent, -1 refused or
- * Redis away. */
-typedef int (*try_fn)(struct fleet *f, const char *rkey, int64_t now, void *ctx);
-
 /* Polls rkey for at most ms while another host holds lkey. */
-static bool
-wait_value(struct fleet *f, const char *rkey, const char *lkey, int ms, int64_t (*now)(void),
-           try_fn try, void *ctx)
+bool
+fleet_wait_value(struct fleet *f, const char *rkey, const char *lkey, int ms, int64_t (*now)(void),
+           fleet_try_fn try, void *ctx)
 {
     struct timespec end = clock_deadline_after(ms);
 
@@ -306,12 +261,10 @@ fleet_wait_row(struct fleet *f, const char *domain, int ms, int64_t (*now)(void)
     char rkey[KEY_MAX], lkey[KEY_MAX];
 
     memset(e, 0, sizeof(*e));
-    if (!make_key(f, rkey, "policy:", domain) || !make_key(f, lkey, "lock:policy:", domain))
+    if (!fleet_make_key(f, rkey, "policy:", domain) || !fleet_make_key(f, lkey, "lock:policy:", domain))
         return false;
-    return wait_value(f, rkey, lkey, ms, now, try_row, e);
+    return fleet_wait_value(f, rkey, lkey, ms, now, try_row, e);
 }
-
-static void enqueue(struct fleet *f, struct qitem *it);
 
 void
 fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool publish)
@@ -322,8 +275,8 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
 
     if (it == NULL)
         return;
-    if (!make_key(f, it->key, "policy:", e->domain) ||
-        !make_key(f, it->lock, "lock:policy:", e->domain) ||
+    if (!fleet_make_key(f, it->key, "policy:", e->domain) ||
+        !fleet_make_key(f, it->lock, "lock:policy:", e->domain) ||
         (it->val = fleet_codec_row_encode(&f->key, it->key, e, &it->len, &err)) == NULL) {
         free(it);
         return;
@@ -332,7 +285,7 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
     if (publish)
         snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
-    enqueue(f, it);
+    fleet_enqueue(f, it);
 }
 
 void
@@ -342,11 +295,11 @@ fleet_unlock(struct fleet *f, const char *domain)
 
     if (it == NULL)
         return;
-    if (!make_key(f, it->lock, "lock:policy:", domain)) {
+    if (!fleet_make_key(f, it->lock, "lock:policy:", domain)) {
         free(it);
         return;
     }
-    enqueue(f, it);
+    fleet_enqueue(f, it);
 }
 
 /* ------------------------------------------------------------ probes */
@@ -385,7 +338,7 @@ try_probe(struct fleet *f, const char *rkey, int64_t now, void *arg)
             f->rows_read++;
             pthread_mutex_unlock(&f->mu);
         } else {
-            refused(f, rkey, err.msg);
+            fleet_refused(f, rkey, err.msg);
         }
     }
     if (r != NULL)
@@ -401,13 +354,13 @@ fleet_get_probe(struct fleet *f, const char *host, int port, int64_t now,
     struct probe_ctx c = {port, rows, n};
 
     *n = 0;
-    return make_key(f, rkey, "probe:", host) && try_probe(f, rkey, now, &c) > 0;
+    return fleet_make_key(f, rkey, "probe:", host) && try_probe(f, rkey, now, &c) > 0;
 }
 
 bool
 fleet_lock_probe(struct fleet *f, const char *host, int ms)
 {
-    return take_lock(f, "lock:probe:", host, ms);
+    return fleet_take_lock(f, "lock:probe:", host, ms);
 }
 
 bool
@@ -418,9 +371,9 @@ fleet_wait_probe(struct fleet *f, const char *host, int port, int ms, int64_t (*
     struct probe_ctx c = {port, rows, n};
 
     *n = 0;
-    if (!make_key(f, rkey, "probe:", host) || !make_key(f, lkey, "lock:probe:", host))
+    if (!fleet_make_key(f, rkey, "probe:", host) || !fleet_make_key(f, lkey, "lock:probe:", host))
         return false;
-    return wait_value(f, rkey, lkey, ms, now, try_probe, &c);
+    return fleet_wait_value(f, rkey, lkey, ms, now, try_probe, &c);
 }
 
 void
@@ -439,8 +392,8 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
         if (rows[i].expires_at < ttl)
             ttl = rows[i].expires_at;
     ttl -= now;
-    if (!make_key(f, it->key, "probe:", rows[0].host) ||
-        !make_key(f, it->lock, "lock:probe:", rows[0].host) ||
+    if (!fleet_make_key(f, it->key, "probe:", rows[0].host) ||
+        !fleet_make_key(f, it->lock, "lock:probe:", rows[0].host) ||
         (it->val = fleet_codec_tls_encode(&f->key, it->key, rows, n, &it->len, &err)) == NULL) {
         free(it);
         return;
@@ -449,7 +402,7 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
     if (publish)
         snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
-    enqueue(f, it);
+    fleet_enqueue(f, it);
 }
 
 void
@@ -459,16 +412,16 @@ fleet_unlock_probe(struct fleet *f, const char *host)
 
     if (it == NULL)
         return;
-    if (!make_key(f, it->lock, "lock:probe:", host)) {
+    if (!fleet_make_key(f, it->lock, "lock:probe:", host)) {
         free(it);
         return;
     }
-    enqueue(f, it);
+    fleet_enqueue(f, it);
 }
 
 /* Queues it for the writer; the oldest goes when the queue is full. */
-static void
-enqueue(struct fleet *f, struct qitem *it)
+void
+fleet_enqueue(struct fleet *f, struct qitem *it)
 {
     pthread_mutex_lock(&f->mu);
     if (f->queued >= FLEET_QUEUE_MAX) {
@@ -506,9 +459,10 @@ send_batch(struct fleet *f, struct qitem *batch)
         if (it->val != NULL) /* else only the lock's release (fleet_unlock) */
             cmds[n++] = (struct fleet_cmd){5, {"SET", it->key, it->val, "PX", it->ttl},
                                            {3, strlen(it->key), it->len, 2, strlen(it->ttl)}};
-        cmds[n++] = (struct fleet_cmd){5, {"EVAL", unlock_script, "1", it->lock, f->token},
-                                       {4, sizeof(unlock_script) - 1, 1, strlen(it->lock),
-                                        strlen(f->token)}};
+        if (it->lock[0] != '\0') /* else a value no lock guards (a TLSA result) */
+            cmds[n++] = (struct fleet_cmd){5, {"EVAL", unlock_script, "1", it->lock, f->token},
+                                           {4, sizeof(unlock_script) - 1, 1, strlen(it->lock),
+                                            strlen(f->token)}};
         if (it->event[0] != '\0')
             cmds[n++] = (struct fleet_cmd){3, {"PUBLISH", f->channel, it->event},
                                            {7, strlen(f->channel), strlen(it->event)}};
@@ -693,20 +647,51 @@ stopping(struct fleet *f)
     return s;
 }
 
-/* One message of the channel: ["message", channel, "KIND NAME"]. */
+/* A message of no known shape on the channel (another program's, or a
+ * writer's mistake): skipped, a warning at most once a minute. */
+static void
+garbage(struct fleet *f, const char *why)
+{
+    int64_t now = mono_s();
+    uint64_t skipped = 0;
+    bool log_it = false;
+
+    pthread_mutex_lock(&f->mu);
+    if (f->garbage_logged_at == 0 || now - f->garbage_logged_at >= REFUSAL_LOG_SECONDS) {
+        log_it = true;
+        skipped = f->garbage_unlogged;
+        f->garbage_unlogged = 0;
+        f->garbage_logged_at = now;
+    } else {
+        f->garbage_unlogged++;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (log_it)
+        log_msg(LOG_WARNING, "fleet: message on %s ignored: %s (%llu more not logged)",
+                f->channel, why, (unsigned long long)skipped);
+}
+
+/* One message of the channel: ["message", channel, "KIND NAME"], KIND
+ * one of ours and NAME a name; anything else is skipped with a warning. */
 static void
 deliver(struct fleet *f, const redisReply *r)
 {
-    char kind[16], name[256];
+    char kind[16], name[256], rest[2];
     const redisReply *m;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
-        return;
+        return; /* a subscription's confirmation, not a message */
     m = r->element[2];
-    if (m->type != REDIS_REPLY_STRING || m->len >= sizeof(name) ||
-        sscanf(m->str, "%15s %255s", kind, name) != 2)
+    if (m->type != REDIS_REPLY_STRING || m->len >= sizeof(name) || strlen(m->str) != m->len ||
+        sscanf(m->str, "%15s %255s %1s", kind, name, rest) != 2) {
+        garbage(f, "not KIND NAME");
         return;
+    }
+    if (strcmp(kind, "policy") != 0 && strcmp(kind, "probe") != 0) {
+        garbage(f, "unknown kind");
+        return;
+    }
     pthread_mutex_lock(&f->mu);
     f->events++;
     pthread_mutex_unlock(&f->mu);

@@ -1,6 +1,7 @@
 /*
- * fleet - what the hosts of a fleet share through Redis: policy rows, a
- * lock per domain so that one host fetches for all, and news of changes.
+ * fleet - what the hosts of a fleet share through Redis: policy rows, MX
+ * sets, TLSA results and probe results, a lock per domain (host) so that
+ * one host fetches for all, and news of changes.
  *
  * SYNOPSIS
  *	#include "fleet.h"
@@ -13,6 +14,9 @@
  *	fleet_put_row(f, &e, publish);       queued for the writer thread
  *	fleet_get_probe / fleet_lock_probe / fleet_wait_probe /
  *	fleet_put_probe / fleet_unlock_probe: the same for MX probe results
+ *	fleet_get_mx / fleet_lock_mx / fleet_wait_mx / fleet_put_mx /
+ *	fleet_unlock_mx: the same for MX sets; fleet_get_tlsa /
+ *	fleet_put_tlsa: a host's TLSA result
  *	fleet_subscribe(f, fn, arg);         news from the other hosts
  *	fleet_state(f, &st);
  *	fleet_close(f);
@@ -46,6 +50,8 @@
  *	fleet_subscribe starts the subscriber thread, on a link of its own: it
  *	calls fn(kind, name, arg) for each message of the channel (its own
  *	included), and subscribes again by itself when the link comes back.
+ *	A message that is not "KIND NAME" with a KIND of ours (policy,
+ *	probe) is skipped with a warning, at most one a minute.
  *
  *	Threads: the writer (started by fleet_open) and the subscriber
  *	(fleet_subscribe); fleet_close sets the stop flag, wakes the writer,
@@ -116,6 +122,34 @@ bool fleet_wait_probe(struct fleet *f, const char *host, int port, int ms, int64
 void fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, int64_t now,
                      bool publish);
 void fleet_unlock_probe(struct fleet *f, const char *host);
+
+/*
+ * MX sets (cache.h, table mx_sets) and TLSA results (tlsa.h), what DNS
+ * told one host: <fleet_prefix>mx:<domain> holds a domain's set
+ * (fleet_codec_mx_*), with <fleet_prefix>lock:mx:<domain> its lock, as
+ * for policies; <fleet_prefix>tlsa:<port>:<host> a host's TLSA result,
+ * no lock (the probe lock already makes one host of the fleet look a
+ * host's TLSA up for its probe). Each expires in Redis with its DNS TTL
+ * (at most FLEET_CODEC_DNS_LIFE_MAX); a set in the last quarter of its
+ * life counts as absent (being resolved again). Without fleet_key_file a
+ * set that claims DNSSEC is not written (and refused if read), and TLSA
+ * results are neither written nor read: whether DANE applies to a host
+ * is not taken from a writer nobody can tell. A failed TLSA lookup is
+ * never shared; fleet_put_mx releases the lock of the domain (with no
+ * value when the set's life is over).
+ */
+struct cache_mxset;
+struct tlsa_set;
+bool fleet_get_mx(struct fleet *f, const char *domain, int64_t now, struct cache_mxset *m);
+bool fleet_lock_mx(struct fleet *f, const char *domain, int ms);
+bool fleet_wait_mx(struct fleet *f, const char *domain, int ms, int64_t (*now)(void),
+                   struct cache_mxset *m);
+void fleet_put_mx(struct fleet *f, const struct cache_mxset *m, int64_t now);
+void fleet_unlock_mx(struct fleet *f, const char *domain);
+/* t->ttl: the result's remaining life. */
+bool fleet_get_tlsa(struct fleet *f, const char *host, int port, int64_t now, struct tlsa_set *t);
+void fleet_put_tlsa(struct fleet *f, const char *host, int port, const struct tlsa_set *t,
+                    int64_t now);
 
 typedef void (*fleet_event_fn)(const char *kind, const char *name, void *arg);
 int fleet_subscribe(struct fleet *f, fleet_event_fn fn, void *arg, struct mts_err *err);

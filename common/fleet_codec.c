@@ -15,6 +15,7 @@
 #include "cache_row.h"
 #include "policy.h"
 #include "probecache.h"
+#include "tlsa.h"
 
 #define MAC_HEX 64
 #define HEAD "F1 "
@@ -258,46 +259,6 @@ fleet_codec_row_decode(const struct fleet_key *k, const char *rkey, const char *
 }
 
 char *
-fleet_codec_probe_encode(const struct fleet_key *k, const char *rkey, const struct cache_probe *p,
-                         size_t *len, struct mts_err *err)
-{
-    struct cache_val v[CACHE_ROW_PROBE_NCOLS];
-
-    if (cache_probe_encode(p, v, err) != 0)
-        return NULL;
-    return encode_vals(k, rkey, v, CACHE_ROW_PROBE_NCOLS, len, err);
-}
-
-bool
-fleet_codec_probe_decode(const struct fleet_key *k, const char *rkey, const char *val,
-                         size_t len, int64_t now, struct cache_probe *p, struct mts_err *err)
-{
-    struct cache_val v[CACHE_ROW_PROBE_NCOLS];
-    json_t *a;
-    bool ok;
-
-    memset(p, 0, sizeof(*p));
-    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_PROBE_NCOLS, NULL, &a, err))
-        return false;
-    ok = cache_probe_decode(v, p, err) && cache_row_name_ok("MX host", p->host, err);
-    json_decref(a);
-    if (!ok) {
-        memset(p, 0, sizeof(*p));
-        return false;
-    }
-    if (strcmp(p->host, name_of(rkey)) != 0)
-        mts_err_set(err, "probe of %s under the key of %s", p->host, name_of(rkey));
-    else if (p->probed_at > now + FLEET_CODEC_CLOCK_SKEW)
-        mts_err_set(err, "probe of %s: a time in the future", p->host);
-    else if (p->expires_at > p->probed_at + FLEET_CODEC_PROBE_LIFE_MAX)
-        mts_err_set(err, "probe of %s: expires out of range", p->host);
-    else
-        return true;
-    memset(p, 0, sizeof(*p));
-    return false;
-}
-
-char *
 fleet_codec_tls_encode(const struct fleet_key *k, const char *rkey,
                        const struct probecache_row *rows, size_t n, size_t *len,
                        struct mts_err *err)
@@ -351,4 +312,227 @@ fleet_codec_tls_decode(const struct fleet_key *k, const char *rkey, const char *
     }
     *n = got;
     return true;
+}
+
+char *
+fleet_codec_mx_encode(const struct fleet_key *k, const char *rkey, const struct cache_mxset *m,
+                      size_t *len, struct mts_err *err)
+{
+    struct cache_val v[CACHE_ROW_MX_NCOLS];
+    char *joined, *out;
+
+    if (cache_mxset_encode(m, v, &joined, err) != 0)
+        return NULL;
+    out = encode_vals(k, rkey, v, CACHE_ROW_MX_NCOLS, len, err);
+    free(joined);
+    return out;
+}
+
+bool
+fleet_codec_mx_decode(const struct fleet_key *k, const char *rkey, const char *val, size_t len,
+                      int64_t now, struct cache_mxset *m, struct mts_err *err)
+{
+    struct cache_val v[CACHE_ROW_MX_NCOLS];
+    json_t *a;
+    bool ok;
+
+    memset(m, 0, sizeof(*m));
+    if (!decode_vals(k, rkey, val, len, v, CACHE_ROW_MX_NCOLS, NULL, &a, err))
+        return false;
+    ok = cache_mxset_decode(v, m, err);
+    json_decref(a);
+    if (!ok)
+        return false;
+    if (strcmp(m->domain, name_of(rkey)) != 0)
+        mts_err_set(err, "MX set of %s under the key of %s", m->domain, name_of(rkey));
+    else if (m->fetched_at > now + FLEET_CODEC_CLOCK_SKEW)
+        mts_err_set(err, "MX set of %s: a time in the future", m->domain);
+    else if (m->expires_at < m->fetched_at ||
+             m->expires_at > m->fetched_at + FLEET_CODEC_DNS_LIFE_MAX)
+        mts_err_set(err, "MX set of %s: expires out of range", m->domain);
+    else if (!k->set && strcmp(m->dnssec, "secure") == 0)
+        /* Anyone who can write to Redis could say so: only the key proves
+         * that a host of the fleet saw the signatures validate. */
+        mts_err_set(err, "MX set of %s: claims DNSSEC without the fleet key", m->domain);
+    else
+        return true;
+    cache_mxset_free(m);
+    memset(m, 0, sizeof(*m));
+    return false;
+}
+
+/* The columns of a TLSA value. */
+enum {
+    TV_HOST, TV_PORT, TV_FETCHED, TV_EXPIRES, TV_STATE, TV_BASE, TV_OWNER, TV_DROPPED, TV_WHY,
+    TV_RECS, TV_NCOLS
+};
+#define TLSA_RECS_TEXT_MAX (TLSA_RECS_MAX * (TLSA_DATA_MAX * 2 + 16))
+
+static void
+text_col(struct cache_val *v, const char *s)
+{
+    *v = (struct cache_val){CACHE_VAL_TEXT, 0, s, strlen(s)};
+}
+
+char *
+fleet_codec_tlsa_encode(const struct fleet_key *k, const char *rkey, const char *host, int port,
+                        const struct tlsa_set *t, int64_t fetched_at, int64_t expires_at,
+                        size_t *len, struct mts_err *err)
+{
+    struct cache_val v[TV_NCOLS];
+    char *recs, *out;
+    size_t at = 0;
+
+    if (t->n > TLSA_RECS_MAX || (recs = malloc(TLSA_RECS_TEXT_MAX + 1)) == NULL) {
+        mts_err_set(err, "TLSA value: too many records, or out of memory");
+        return NULL;
+    }
+    recs[0] = '\0';
+    /* "usage selector mtype hex;..." : every byte, not tlsa_set_text's cut form. */
+    for (size_t i = 0; i < t->n; i++) {
+        const struct tlsa_rec *r = &t->rec[i];
+
+        at += (size_t)snprintf(recs + at, TLSA_RECS_TEXT_MAX + 1 - at, "%s%u %u %u ",
+                               i > 0 ? ";" : "", r->usage, r->selector, r->mtype);
+        for (size_t j = 0; j < r->len && j < TLSA_DATA_MAX; j++)
+            at += (size_t)snprintf(recs + at, TLSA_RECS_TEXT_MAX + 1 - at, "%02x", r->data[j]);
+    }
+    text_col(&v[TV_HOST], host);
+    v[TV_PORT] = (struct cache_val){CACHE_VAL_INT, port, NULL, 0};
+    v[TV_FETCHED] = (struct cache_val){CACHE_VAL_INT, fetched_at, NULL, 0};
+    v[TV_EXPIRES] = (struct cache_val){CACHE_VAL_INT, expires_at, NULL, 0};
+    v[TV_STATE] = (struct cache_val){CACHE_VAL_INT, (int64_t)t->state, NULL, 0};
+    text_col(&v[TV_BASE], t->base);
+    text_col(&v[TV_OWNER], t->owner);
+    v[TV_DROPPED] = (struct cache_val){CACHE_VAL_INT, (int64_t)t->n_dropped, NULL, 0};
+    text_col(&v[TV_WHY], t->why);
+    text_col(&v[TV_RECS], recs);
+    out = encode_vals(k, rkey, v, TV_NCOLS, len, err);
+    free(recs);
+    return out;
+}
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One "u s m hex" into r, through tlsa_parse_rdata (its checks, and usable). */
+static bool
+rec_parse(const char *s, size_t len, struct tlsa_rec *r)
+{
+    unsigned char rd[TLSA_DATA_MAX + 3];
+    unsigned u, sel, mt;
+    int used = 0;
+    size_t n = 0;
+    char head[24];
+
+    if (len < 6 || len >= sizeof(head) + TLSA_DATA_MAX * 2)
+        return false;
+    snprintf(head, sizeof(head), "%.*s", (int)(len < sizeof(head) - 1 ? len : sizeof(head) - 1),
+             s);
+    if (sscanf(head, "%3u %3u %3u %n", &u, &sel, &mt, &used) != 3 || used == 0 || u > 255 ||
+        sel > 255 || mt > 255 || (len - (size_t)used) % 2 != 0 ||
+        (len - (size_t)used) / 2 > TLSA_DATA_MAX)
+        return false;
+    rd[0] = (unsigned char)u;
+    rd[1] = (unsigned char)sel;
+    rd[2] = (unsigned char)mt;
+    for (size_t i = (size_t)used; i < len; i += 2) {
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return false;
+        rd[3 + n++] = (unsigned char)(hi * 16 + lo);
+    }
+    return tlsa_parse_rdata(rd, 3 + n, r) == 0;
+}
+
+/* A text column of at most max bytes, printable, into out (max + 1 bytes). */
+static bool
+text_in(const struct cache_val *v, char *out, size_t max)
+{
+    if (v->type != CACHE_VAL_TEXT || v->text == NULL || v->len > max)
+        return false;
+    for (size_t i = 0; i < v->len; i++)
+        if ((unsigned char)v->text[i] < 0x20 || v->text[i] == 0x7f)
+            return false;
+    memcpy(out, v->text, v->len);
+    out[v->len] = '\0';
+    return true;
+}
+
+bool
+fleet_codec_tlsa_decode(const struct fleet_key *k, const char *rkey, const char *val, size_t len,
+                        int64_t now, int port, struct tlsa_set *t, int64_t *expires_at,
+                        struct mts_err *err)
+{
+    struct cache_val v[TV_NCOLS];
+    char host[CACHE_DOMAIN_MAX + 1];
+    json_t *a;
+    bool ok = false;
+
+    memset(t, 0, sizeof(*t));
+    *expires_at = 0;
+    if (!k->set) {
+        /* A TLSA answer says whether DANE applies: without the key a
+         * writer could turn it off (or on) for any host. */
+        mts_err_set(err, "TLSA results are shared only with the fleet key");
+        return false;
+    }
+    if (!decode_vals(k, rkey, val, len, v, TV_NCOLS, NULL, &a, err))
+        return false;
+    if (!text_in(&v[TV_HOST], host, CACHE_DOMAIN_MAX) ||
+        !cache_row_name_ok("MX host", host, err) || v[TV_PORT].type != CACHE_VAL_INT ||
+        v[TV_FETCHED].type != CACHE_VAL_INT || v[TV_EXPIRES].type != CACHE_VAL_INT ||
+        v[TV_STATE].type != CACHE_VAL_INT || v[TV_DROPPED].type != CACHE_VAL_INT ||
+        !text_in(&v[TV_BASE], t->base, TLSA_NAME_MAX) ||
+        !text_in(&v[TV_OWNER], t->owner, sizeof(t->owner) - 1) ||
+        !text_in(&v[TV_WHY], t->why, TLSA_WHY_MAX - 1) || v[TV_RECS].type != CACHE_VAL_TEXT ||
+        v[TV_RECS].len > TLSA_RECS_TEXT_MAX)
+        mts_err_set(err, "TLSA value: a column has the wrong type or length");
+    else if (strcmp(host, name_of(rkey)) != 0)
+        mts_err_set(err, "TLSA of %s under the key of %s", host, name_of(rkey));
+    else if (v[TV_PORT].i != port)
+        mts_err_set(err, "TLSA of %s: port %lld, not %d", host, (long long)v[TV_PORT].i, port);
+    else if (v[TV_FETCHED].i > now + FLEET_CODEC_CLOCK_SKEW || v[TV_FETCHED].i < 0)
+        mts_err_set(err, "TLSA of %s: a time in the future", host);
+    else if (v[TV_EXPIRES].i < v[TV_FETCHED].i ||
+             v[TV_EXPIRES].i > v[TV_FETCHED].i + FLEET_CODEC_DNS_LIFE_MAX)
+        mts_err_set(err, "TLSA of %s: expires out of range", host);
+    else if (v[TV_STATE].i != TLSA_INSECURE && v[TV_STATE].i != TLSA_NONE &&
+             v[TV_STATE].i != TLSA_SECURE)
+        /* A failed lookup may be the writer's resolver alone: never shared. */
+        mts_err_set(err, "TLSA of %s: state %lld out of range", host, (long long)v[TV_STATE].i);
+    else if (v[TV_DROPPED].i < 0 || v[TV_DROPPED].i > 255)
+        mts_err_set(err, "TLSA of %s: dropped count out of range", host);
+    else
+        ok = true;
+    for (size_t at = 0; ok && at < v[TV_RECS].len;) {
+        const char *s = v[TV_RECS].text + at, *semi;
+        size_t n = v[TV_RECS].len - at;
+
+        if ((semi = memchr(s, ';', n)) != NULL)
+            n = (size_t)(semi - s);
+        if (t->n >= TLSA_RECS_MAX || v[TV_STATE].i != TLSA_SECURE ||
+            !rec_parse(s, n, &t->rec[t->n])) {
+            mts_err_set(err, "TLSA of %s: record %zu invalid", host, t->n);
+            ok = false;
+        } else {
+            t->n_usable += t->rec[t->n].usable;
+            t->n++;
+        }
+        at += n + (semi != NULL);
+    }
+    if (ok) {
+        t->state = (enum tlsa_state)v[TV_STATE].i;
+        t->n_dropped = (size_t)v[TV_DROPPED].i;
+        t->ttl = (uint32_t)(v[TV_EXPIRES].i - v[TV_FETCHED].i);
+        *expires_at = v[TV_EXPIRES].i;
+    } else {
+        memset(t, 0, sizeof(*t));
+    }
+    json_decref(a);
+    return ok;
 }

@@ -381,7 +381,7 @@ probes_dane_expected(struct probes *p, const char *host, const struct timespec *
         return false;
     if (clock_ms_until(deadline) < clock_ms_until(&dl))
         dl = *deadline;
-    p->seam.tlsa(p->seam.arg, host, (int)p->cfg->probe_port, &dl, t);
+    probes_fleet_tlsa(p, host, &dl, t);
     expected = (t->state == TLSA_SECURE && t->n_usable > 0) || t->state == TLSA_FAILED;
     free(t);
     return expected;

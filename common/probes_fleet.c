@@ -4,7 +4,8 @@
  * Redis before it is probed, one milter of the fleet probes it while the
  * others wait for its rows, what a probe learns goes to Redis, and a
  * changed result (grade or DANE outcome) from another milter reaches
- * memory. See probes_int.h.
+ * memory. A host's TLSA result too (with the fleet key only, fleet.h).
+ * See probes_int.h.
  */
 #include "probes_int.h"
 
@@ -81,6 +82,19 @@ probes_fleet_start(struct probes *p, const char *host, struct job *j)
         return true;
     j->n = 0;
     return false;
+}
+
+void
+probes_fleet_tlsa(struct probes *p, const char *host, const struct timespec *dl,
+                  struct tlsa_set *t)
+{
+    int port = (int)p->cfg->probe_port;
+
+    if (p->fleet != NULL && fleet_get_tlsa(p->fleet, host, port, p->seam.now(), t))
+        return;
+    p->seam.tlsa(p->seam.arg, host, port, dl, t);
+    if (p->fleet != NULL)
+        fleet_put_tlsa(p->fleet, host, port, t, p->seam.now());
 }
 
 void

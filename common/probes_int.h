@@ -148,6 +148,9 @@ void probes_preload(struct probes *p);
  * subscriber's callback (fleet.h). */
 int probes_fleet_open(struct probes *p, bool subscribe, struct mts_err *err);
 bool probes_fleet_start(struct probes *p, const char *host, struct job *j);
+/* host's TLSA result: from the fleet, else p->seam.tlsa (and shared). */
+void probes_fleet_tlsa(struct probes *p, const char *host, const struct timespec *dl,
+                       struct tlsa_set *t);
 void probes_fleet_learnt(struct probes *p, struct entry *e, const struct job *j);
 void probes_fleet_event(const char *kind, const char *name, void *arg);
 /* The refresher thread's body. */

@@ -214,9 +214,9 @@ probes_job_start(struct probes *p, const char *host, struct job *j)
     }
     /* RFC 7672 §2.2: TLSA records, in a DNS timeout of their own. */
     if (p->seam.tlsa != NULL && (j->tlsa = calloc(1, sizeof(*j->tlsa))) != NULL)
-        p->seam.tlsa(p->seam.arg, host, (int)p->cfg->probe_port,
-                     (struct timespec[]){clock_deadline_after((int)p->cfg->dns_timeout_ms)},
-                     j->tlsa);
+        probes_fleet_tlsa(p, host,
+                          (struct timespec[]){clock_deadline_after((int)p->cfg->dns_timeout_ms)},
+                          j->tlsa);
 }
 
 /*

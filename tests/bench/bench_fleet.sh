@@ -5,7 +5,8 @@
 # (nginx's access log) in all (MX probes off: the world's d*.test MX
 # hosts have no SMTP server); then, with mx_probes, the same three ask for
 # the world's probe domains (their MX hosts on 127.0.50.N): probe
-# connections (the world's smtp.log) without and with the fleet; and
+# connections (the world's smtp.log) without and with the fleet; the MX
+# queries of the 50 cold domains (the world's unbound log); and
 # the warm RCPT time with the fleet on against the fleet off (memory hits
 # never touch Redis: the ratio should stay near 1).
 # Needs root (the test world) and redis-server; skipped otherwise.
@@ -46,12 +47,18 @@ ADDRS=$(seq -w 1 50 | sed 's/^/bob@d/; s/$/.test/')
 
 fetches() { grep -cE 'host=mta-sts\.d[0-9][0-9]\.test "GET /\.well-known/mta-sts\.txt' \
     "$W/nginx-access.log"; }
+# dnsq TYPE REGEX: the world's resolver's client queries of TYPE for names matching REGEX
+dnsq() {
+    local n
+    n=$(grep -cE " ($2)\. $1 IN" "$MTS_WORLD_UNBOUND_LOG" 2>/dev/null)
+    echo "${n:-0}"
+}
 send() { # send NAME: the 50 RCPTs in one message
     # shellcheck disable=SC2086
     MT_SOCKET="$W/$1.sock" python3 "$WORLD/metrics_client.py" rcpts $ADDRS >/dev/null 2>&1
 }
-round() { # round MODE (off|on): prints fetches, warm ms
-    local m f0 t0 t1 pids= mp=
+round() { # round MODE (off|on): prints fetches, warm ms, MX queries
+    local m f0 q0 t0 t1 pids= mp=
     redis-cli -s "$SOCK" flushall >/dev/null
     for m in a b c; do
         {
@@ -73,6 +80,7 @@ round() { # round MODE (off|on): prints fetches, warm ms
     done
     sleep 0.5
     f0=$(fetches)
+    q0=$(dnsq MX 'd[0-9][0-9]\.test')
     for m in a b c; do send "$m" & pids="$pids $!"; done
     # shellcheck disable=SC2086
     wait $pids
@@ -80,14 +88,18 @@ round() { # round MODE (off|on): prints fetches, warm ms
     t0=$(date +%s%N)
     for ((i = 0; i < 10; i++)); do send a; done
     t1=$(date +%s%N)
-    echo "$(($(fetches) - f0)) $(((t1 - t0) / 1000000))"
+    echo "$(($(fetches) - f0)) $(((t1 - t0) / 1000000)) $(($(dnsq MX 'd[0-9][0-9]\.test') - q0))"
     # shellcheck disable=SC2086
     kill $mp; wait $mp 2>/dev/null
     rm -f "$W"/[abc].sock
 }
 PDOMS="goodmx expiredmx wrongnamemx nostarttls tls10mx shared1 mixedmx mismatchmx tls11mx untrustedmx"
 PADDRS=$(for d in $PDOMS; do echo "bob@$d.test"; done)
-accepts() { grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null || echo 0; }
+accepts() { # grep -c prints 0 (and fails) without a match: "|| echo 0" would print it twice
+    local n
+    n=$(grep -cE ' accept [a-z0-9]*@127\.0\.50\.[0-9]+:25 ' "$MTS_WORLD_SMTP_LOG" 2>/dev/null)
+    echo "${n:-0}"
+}
 probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done
     local m a0 t0 n pids= mp=
     redis-cli -s "$SOCK" flushall >/dev/null
@@ -138,8 +150,9 @@ probe_round() { # probe_round MODE (off|on): prints probe connections, ms until 
 NHOSTS3=$((3 * 10))
 read -r p_off pt_off < <(probe_round off)
 read -r p_on pt_on < <(probe_round on)
-read -r f_off w_off < <(round off)
-read -r f_on w_on < <(round on)
+read -r f_off w_off m_off < <(round off)
+read -r f_on w_on m_on < <(round on)
 echo "bench_fleet: 3 processes x 50 cold domains: policy fetches $f_off without the fleet, $f_on with it"
+echo "bench_fleet: 3 processes x 50 cold domains: MX resolutions $m_off without the fleet, $m_on with it"
 echo "bench_fleet: 3 processes x 10 probe domains (mx_probes): probe connections $p_off without the fleet ($pt_off ms), $p_on with it ($pt_on ms)"
 echo "bench_fleet: warm, 10 messages x 50 RCPTs on one process: $w_off ms fleet off, $w_on ms fleet on; ratio off/on $(echo "scale=2; $w_off / $w_on" | bc -l)"

@@ -16,6 +16,7 @@
 
 #include "fleet_codec.h"
 #include "probecache.h"
+#include "tlsa.h"
 #include "mxmatch.h"
 
 #define NOW INT64_C(1800000000)
@@ -118,41 +119,6 @@ round_trip_negative(void **state)
     assert_string_equal(back.fetch_failed_id, "abc1");
     assert_string_equal(back.last_error, "HTTP 404");
     cache_entry_free(&back);
-    free(v);
-}
-
-static void
-round_trip_probe(void **state)
-{
-    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
-    struct cache_probe p, back;
-    struct mts_err err;
-    const char *rk = "mtasts:probe:mx1.partner.example";
-    size_t len;
-    char *v;
-
-    memset(&p, 0, sizeof(p));
-    snprintf(p.host, sizeof(p.host), "mx1.partner.example");
-    p.probed_at = NOW;
-    p.expires_at = NOW + 86400;
-    p.starttls = true;
-    snprintf(p.tls_version, sizeof(p.tls_version), "TLSv1.3");
-    p.cert_valid = true;
-    v = fleet_codec_probe_encode(&k, rk, &p, &len, &err);
-    assert_non_null(v);
-    assert_true(fleet_codec_probe_decode(&k, rk, v, len, NOW, &back, &err));
-    assert_memory_equal(&back, &p, sizeof(p));
-    /* the same value under another host's key */
-    assert_false(fleet_codec_probe_decode(&k, "mtasts:probe:mx2.partner.example", v, len, NOW,
-                                          &back, &err));
-    assert_false(fleet_codec_probe_decode(&no_key, "mtasts:probe:mx2.partner.example", v, len,
-                                          NOW, &back, &err));
-    assert_non_null(strstr(err.msg, "under the key"));
-    /* a probe result that claims to live a year */
-    p.expires_at = NOW + 365 * 86400;
-    free(v);
-    v = fleet_codec_probe_encode(&no_key, rk, &p, &len, &err);
-    assert_false(fleet_codec_probe_decode(&no_key, rk, v, len, NOW, &back, &err));
     free(v);
 }
 
@@ -447,18 +413,155 @@ round_trip_tls_rows(void **state)
     }
 }
 
+/* A signed MX set of two hosts, secure, for an hour. */
+static void
+mx_of(struct cache_mxset *m)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->domain, sizeof(m->domain), "partner.example");
+    m->hosts = calloc(2, sizeof(char *));
+    m->hosts[0] = strdup("mx1.partner.example");
+    m->hosts[1] = strdup("mx2.partner.example");
+    m->n = 2;
+    m->fetched_at = NOW - 60;
+    m->expires_at = NOW - 60 + 3600;
+    snprintf(m->dnssec, sizeof(m->dnssec), "secure");
+}
+
+static void
+round_trip_mx(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    const char *rk = "mtasts:mx:partner.example";
+    struct cache_mxset m, back;
+    struct mts_err err;
+    size_t len;
+    char *v;
+
+    (void)state;
+    mx_of(&m);
+    v = fleet_codec_mx_encode(&k, rk, &m, &len, &err);
+    assert_non_null(v);
+    assert_true(fleet_codec_mx_decode(&k, rk, v, len, NOW, &back, &err));
+    assert_int_equal(back.n, 2);
+    assert_string_equal(back.hosts[1], "mx2.partner.example");
+    assert_string_equal(back.dnssec, "secure");
+    assert_true(back.expires_at == m.expires_at && back.fetched_at == m.fetched_at);
+    cache_mxset_free(&back);
+    /* under another domain's key; the MAC binds the key */
+    assert_false(fleet_codec_mx_decode(&k, "mtasts:mx:other.example", v, len, NOW, &back, &err));
+    free(v);
+    /* unsigned: a secure claim is refused, an insecure set is read */
+    v = fleet_codec_mx_encode(&no_key, rk, &m, &len, &err);
+    assert_false(fleet_codec_mx_decode(&no_key, rk, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "without the fleet key"));
+    assert_false(fleet_codec_mx_decode(&k, rk, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "bad HMAC"));
+    free(v);
+    snprintf(m.dnssec, sizeof(m.dnssec), "insecure");
+    v = fleet_codec_mx_encode(&no_key, rk, &m, &len, &err);
+    assert_true(fleet_codec_mx_decode(&no_key, rk, v, len, NOW, &back, &err));
+    cache_mxset_free(&back);
+    free(v);
+    /* a set that claims to live a week, or fetched tomorrow */
+    m.expires_at = m.fetched_at + 7 * 86400;
+    v = fleet_codec_mx_encode(&k, rk, &m, &len, &err);
+    assert_false(fleet_codec_mx_decode(&k, rk, v, len, NOW, &back, &err));
+    assert_non_null(strstr(err.msg, "expires out of range"));
+    free(v);
+    m.fetched_at = NOW + 86400;
+    m.expires_at = m.fetched_at + 60;
+    v = fleet_codec_mx_encode(&k, rk, &m, &len, &err);
+    assert_false(fleet_codec_mx_decode(&k, rk, v, len, NOW, &back, &err));
+    free(v);
+    cache_mxset_free(&m);
+    /* planted: a host that is not a name */
+    v = planted("[\"partner.example\",\"mx1 partner\",1799999940,1800003540,\"insecure\"]",
+                &len);
+    assert_false(fleet_codec_mx_decode(&no_key, rk, v, len, NOW, &back, &err));
+    free(v);
+}
+
+static void
+round_trip_tlsa(void **state)
+{
+    struct fleet_key k = key_of("0123456789abcdef-fleet-key");
+    const char *rk = "mtasts:tlsa:25:mx1.partner.example";
+    struct tlsa_set t, back;
+    struct mts_err err;
+    int64_t until;
+    size_t len;
+    char *v;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    t.state = TLSA_SECURE;
+    snprintf(t.base, sizeof(t.base), "mx1.partner.example");
+    snprintf(t.owner, sizeof(t.owner), "_25._tcp.mx1.partner.example");
+    t.n = 2;
+    t.rec[0] = (struct tlsa_rec){3, 1, 1, true, 32, {0}};
+    memset(t.rec[0].data, 0xab, 32);
+    t.rec[1] = (struct tlsa_rec){1, 0, 1, false, 32, {0}};
+    memset(t.rec[1].data, 0x01, 32);
+    t.n_usable = 1;
+    v = fleet_codec_tlsa_encode(&k, rk, "mx1.partner.example", 25, &t, NOW - 10, NOW + 290, &len,
+                                &err);
+    assert_non_null(v);
+    assert_true(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    assert_int_equal(back.state, TLSA_SECURE);
+    assert_int_equal(back.n, 2);
+    assert_int_equal(back.n_usable, 1);
+    assert_true(back.rec[0].usable && !back.rec[1].usable);
+    assert_memory_equal(back.rec[0].data, t.rec[0].data, 32);
+    assert_string_equal(back.owner, t.owner);
+    assert_true(until == NOW + 290);
+    /* another port, another host's key, no key at all */
+    assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 587, &back, &until, &err));
+    assert_false(fleet_codec_tlsa_decode(&k, "mtasts:tlsa:25:mx2.partner.example", v, len, NOW,
+                                         25, &back, &until, &err));
+    assert_false(fleet_codec_tlsa_decode(&no_key, rk, v, len, NOW, 25, &back, &until, &err));
+    assert_non_null(strstr(err.msg, "only with the fleet key"));
+    free(v);
+    /* unsigned, read with the key: refused */
+    v = fleet_codec_tlsa_encode(&no_key, rk, "mx1.partner.example", 25, &t, NOW - 10, NOW + 290,
+                                &len, &err);
+    assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    free(v);
+    /* a failed lookup, records on an insecure answer, a life of a week */
+    t.state = TLSA_FAILED;
+    v = fleet_codec_tlsa_encode(&k, rk, "mx1.partner.example", 25, &t, NOW, NOW + 60, &len, &err);
+    assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    free(v);
+    t.state = TLSA_INSECURE;
+    v = fleet_codec_tlsa_encode(&k, rk, "mx1.partner.example", 25, &t, NOW, NOW + 60, &len, &err);
+    assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    free(v);
+    t.state = TLSA_SECURE;
+    v = fleet_codec_tlsa_encode(&k, rk, "mx1.partner.example", 25, &t, NOW, NOW + 7 * 86400,
+                                &len, &err);
+    assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    free(v);
+    /* a digest of the wrong length for its matching type (SHA-256: 32) */
+    t.rec[0].len = 31;
+    v = fleet_codec_tlsa_encode(&k, rk, "mx1.partner.example", 25, &t, NOW, NOW + 60, &len, &err);
+    assert_true(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 25, &back, &until, &err));
+    assert_false(back.rec[0].usable); /* recomputed, never read */
+    free(v);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_row),
         cmocka_unit_test(round_trip_negative),
-        cmocka_unit_test(round_trip_probe),
         cmocka_unit_test(refused_rows),
         cmocka_unit_test(hmac_checked),
         cmocka_unit_test(truncated_and_huge),
         cmocka_unit_test(key_file),
         cmocka_unit_test(round_trip_tls_rows),
+        cmocka_unit_test(round_trip_mx),
+        cmocka_unit_test(round_trip_tlsa),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,11 +14,23 @@
 #     and the link recovers by itself (rows reach Redis again).
 #   - a value planted without the fleet key, and one signed but out of range,
 #     are ignored with a warning: the host fetches for itself.
+#   - MX sets: the 20 fresh domains' MX RRsets resolved once each for the
+#     fleet (the world's unbound log: 20 MX queries, not 60); an MX set
+#     planted without the key is ignored with a warning.
+#   - a message of no known shape on the channel is ignored with a warning,
+#     and the next real change still arrives.
 #   - MX probes (mx_probes = yes, milters restarted): 6 fresh domains whose
 #     MX hosts have 7 addresses asked on all three at once: one probe per
 #     address in all (the world's smtp.log), not three; the rows are in
 #     Redis. A changed result (grade and DANE outcome) published under
 #     the fleet key reaches B's and C's memory within a second.
+#   - TLSA results: a probe's secure TLSA answer is in Redis, signed; a
+#     value planted for a host of the unsigned zone
+#     insecure.test that claims a secure TLSA RRset (it would make the
+#     host's DANE fail) is refused (bad HMAC) by a keyed milter, and never
+#     read by a milter without fleet_key_file; both see DANE none. That
+#     milter also refuses, with a warning, an unsigned MX set claiming
+#     DNSSEC.
 #
 # Needs root (the test world) and redis-server; skipped otherwise. TAP output.
 set -u
@@ -39,10 +51,10 @@ fi
 . "$HERE/suite.sh"
 suite_enter_netns mts-fleet "$@"
 
-APID= BPID= CPID= RPID=
+APID= BPID= CPID= DPID= RPID=
 cleanup() {
     local p
-    for p in $APID $BPID $CPID $RPID; do
+    for p in $APID $BPID $CPID $DPID $RPID; do
         kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     "$HERE/world.sh" down "$W" >/dev/null 2>&1
@@ -76,9 +88,10 @@ fleet_json() { # fleet_json NAME KEY: status --json's fleet.KEY of milter NAME
         python3 -c 'import json, sys; print(json.load(sys.stdin)["fleet"][sys.argv[1]])' "$2"
 }
 
-conf() { # conf NAME [LINE...]
-    local name=$1
+conf() { # conf NAME [nokey] [LINE...]
+    local name=$1 key=yes
     shift
+    [ "${1:-}" = nokey ] && { key=no; shift; }
     {
         grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
         echo "cache_db = $W/$name.sqlite"
@@ -87,7 +100,7 @@ conf() { # conf NAME [LINE...]
         case " $* " in *" mx_probes "*) ;; *) echo "mx_probes = no" ;; esac
         echo "stats = no"
         echo "fleet_redis = unix:$SOCK"
-        echo "fleet_key_file = $W/fleet.key"
+        [ "$key" = no ] || echo "fleet_key_file = $W/fleet.key"
         echo "fleet_timeout_ms = 100ms"
         echo "metrics_socket = unix:$W/$name.metrics"
         for l in "$@"; do echo "$l"; done
@@ -120,7 +133,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..28"
+echo "1..39"
 redis_start
 start a
 start b
@@ -152,6 +165,20 @@ for m in a b c; do
     got=$((got + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM domains WHERE domain LIKE 'd%.test'
                                        AND mode = 'enforce'")))
 done
+# MX queries the world's resolver answered for the domains matching REGEX
+mxq() { grep -cE " ($1)\.test\. MX IN" "$MTS_WORLD_UNBOUND_LOG"; }
+got=$(mxq 'd(0[1-9]|1[0-9]|20)')
+ok "20 domains on 3 hosts: 20 MX resolutions in all, one per MX set (got $got)" \
+    "$([ "$got" = 20 ]; echo $?)"
+ok "every domain's MX set is in Redis" \
+    "$([ "$(rc --scan --pattern 'mtasts:mx:d*' | grep -c .)" = 20 ]; echo $?)"
+got=0
+for m in a b c; do
+    got=$((got + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM mx_sets WHERE domain LIKE 'd%.test'
+                                       AND hosts = 'mx1.' || domain AND dnssec = 'secure'")))
+done
+ok "each host keeps the 20 MX sets, secure, in its own file (got $got of 60)" \
+    "$([ "$got" = 60 ]; echo $?)"
 ok "each host keeps the 20 rows in its own file (got $got of 60)" "$([ "$got" = 60 ]; echo $?)"
 "$CTL" -c "$W/c.conf" cache flush d05.test >/dev/null 2>&1
 src=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .source)
@@ -162,6 +189,10 @@ send a "$W/a2.out" bob@changing.test && send b "$W/b2.out" bob@changing.test &&
     send c "$W/c2.out" bob@changing.test
 ok "changing.test asked on the three hosts" $?
 before=$(fetches changing)
+# Messages of no known shape first: skipped with a warning, the real one arrives.
+rc publish mtasts:events "garbage" >/dev/null
+rc publish mtasts:events "policy" >/dev/null
+rc publish mtasts:events "bogus changing.test" >/dev/null
 printf 'version: STSv1\nmode: testing\nmx: mx1.changing.test\nmax_age: 3600\n' >"$W/new.txt"
 "$HERE/world.sh" set-policy "$W" changing.test fleet42 "$W/new.txt" >/dev/null
 "$CTL" -c "$W/a.conf" lookup --recheck changing.test >/dev/null 2>&1
@@ -175,6 +206,9 @@ for ((i = 0; i < 20; i++)); do
 done
 ok "B and C hold the new id within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+ok "messages of no known shape on the channel are ignored with a warning" \
+    "$(grep -q 'fleet: message on mtasts:events ignored: not KIND NAME' "$W/b.log" &&
+       grep -q 'fleet: message on mtasts:events ignored: not KIND NAME' "$W/c.log"; echo $?)"
 ok "... learnt from the fleet (their logs say so)" \
     "$(grep -q 'changing.test: policy id fleet42 from the fleet' "$W/b.log" &&
        grep -q 'changing.test: policy id fleet42 from the fleet' "$W/c.log"; echo $?)"
@@ -257,6 +291,19 @@ ok "... and both hosts fetched the real policies (enforce kept)" \
        [ "$(sqlite3 "$W/c.sqlite" "SELECT mode FROM domains WHERE domain = 'd46.test'")" = enforce ]
        echo $?)"
 
+# An MX set planted without the key (hosts elsewhere): A ignores it, resolves.
+rc set mtasts:mx:d47.test "F1 $(printf -- '-%.0s' $(seq 64)) [\"d47.test\",\"mx.evil.example\",$(date +%s),$(($(date +%s) + 3000)),\"insecure\"]" >/dev/null
+send a "$W/a8.out" bob@d47.test
+for ((i = 0; i < 30; i++)); do
+    h=$(sqlite3 "$W/a.sqlite" "SELECT hosts FROM mx_sets WHERE domain = 'd47.test'")
+    [ -n "$h" ] && break
+    sleep 0.1
+done
+ok "an MX set planted without the key is ignored with a warning" \
+    "$(grep -q 'fleet: value of mtasts:mx:d47.test ignored: bad HMAC' "$W/a.log"; echo $?)"
+ok "... the host resolved it itself (file: ${h:-none}; one MX query)" \
+    "$([ "$h" = mx1.d47.test ] && [ "$(mxq d47)" = 1 ]; echo $?)"
+
 # ---- MX probe results: one probe per address for the fleet --------------------
 for m in a b c; do
     p=${m^^}PID
@@ -335,4 +382,48 @@ for ((i = 0; i < 20; i++)); do
 done
 ok "a changed probe result reaches B's and C's memory within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+
+# ---- TLSA results: what a probe's lookup found goes to Redis, signed -----------
+send a "$W/a9.out" bob@dd01.test
+for ((i = 0; i < 50; i++)); do
+    tv=$(rc get mtasts:tlsa:25:mx.dd01.test)
+    [ -n "$tv" ] && break
+    sleep 0.2
+done
+ok "a host's secure TLSA RRset is shared, signed, with its record (${tv:0:100}...)" \
+    "$(printf '%s' "$tv" | python3 -c 'import json, sys
+v = sys.stdin.read()
+a = json.loads(v[68:])
+sys.exit(0 if v[3:67] != "-" * 64 and a[0] == "mx.dd01.test" and a[4] == 2 and a[9].startswith("3 1 1 ") else 1)'; echo $?)"
+
+# ---- TLSA results: a planted value cannot make an insecure host secure ------
+# A secure-looking TLSA RRset for mx1.insecure.test (unsigned zone): taken,
+# it would fail the host's DANE (the record matches nothing).
+plant_tlsa() {
+    local now
+    now=$(date +%s)
+    rc set mtasts:tlsa:25:mx1.insecure.test "F1 $(printf -- '-%.0s' $(seq 64)) [\"mx1.insecure.test\",25,$now,$((now + 3000)),2,\"mx1.insecure.test\",\"_25._tcp.mx1.insecure.test\",0,\"\",\"3 1 1 $(printf 'ab%.0s' $(seq 32))\"]" >/dev/null
+}
+dane_of() { # dane_of NAME: the DANE outcome of mx1.insecure.test in NAME's file
+    sqlite3 "$W/$1.sqlite" "SELECT group_concat(DISTINCT dane) FROM tls_probes
+                            WHERE host = 'mx1.insecure.test'" 2>/dev/null
+}
+plant_tlsa
+send b "$W/b9.out" bob@insecure.test
+for ((i = 0; i < 50; i++)); do [ -n "$(dane_of b)" ] && break; sleep 0.2; done
+ok "a TLSA value planted without the key is ignored with a warning" \
+    "$(grep -q 'fleet: value of mtasts:tlsa:25:mx1.insecure.test ignored: bad HMAC' "$W/b.log"; echo $?)"
+ok "... the insecure host keeps DANE none ($(dane_of b)), not failed (reply: $(tr '\n' ' ' <"$W/b9.out"))" \
+    "$([ "$(dane_of b)" = none ]; echo $?)"
+start d nokey "${probe_conf[@]}"
+plant_tlsa
+rc del mtasts:probe:mx1.insecure.test >/dev/null
+now=$(date +%s)
+rc set mtasts:mx:d48.test "F1 $(printf -- '-%.0s' $(seq 64)) [\"d48.test\",\"mx.evil.example\",$now,$((now + 3000)),\"secure\"]" >/dev/null
+send d "$W/d9.out" bob@insecure.test bob@d48.test
+for ((i = 0; i < 50; i++)); do [ -n "$(dane_of d)" ] && break; sleep 0.2; done
+ok "without fleet_key_file a milter reads no TLSA value: DANE none ($(dane_of d)), no warning" \
+    "$([ "$(dane_of d)" = none ] && ! grep -q 'mtasts:tlsa:' "$W/d.log"; echo $?)"
+ok "... and refuses an unsigned MX set that claims DNSSEC, with a warning" \
+    "$(grep -q 'fleet: value of mtasts:mx:d48.test ignored: MX set of d48.test: claims DNSSEC without the fleet key' "$W/d.log"; echo $?)"
 [ "$fails" -eq 0 ]
