@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "log.h"
 #include "metrics_fleet.h"
+#include "sigpipe.h"
 
 #define FLEET_PASSWORD_MAX 512
 
@@ -55,42 +55,6 @@ tv_of(int ms)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     return tv;
-}
-
-/*
- * hiredis writes with write(2), which raises SIGPIPE when Redis has gone
- * (mtasts-ctl does not ignore it): blocked for this thread while a link
- * writes, and one we caused swallowed (as tlsprobe.c does for OpenSSL).
- */
-struct pipe_guard {
-    sigset_t old;
-    bool was_pending;
-};
-
-static void
-pipe_block(struct pipe_guard *g)
-{
-    sigset_t set, pending;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void
-pipe_restore(struct pipe_guard *g)
-{
-    static const struct timespec zero = {0, 0};
-    sigset_t set, pending;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
-        (void)sigtimedwait(&set, NULL, &zero);
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 /* unix:PATH or tcp:HOST:PORT, bounds checked. */
@@ -290,14 +254,19 @@ server_trouble(const redisReply *r)
             strncmp(r->str, "MISCONF", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0);
 }
 
+/*
+ * hiredis writes with write(2), which raises SIGPIPE when Redis has gone
+ * (mtasts-ctl does not ignore it): every command and pipeline runs under a
+ * sigpipe guard (sigpipe.h).
+ */
 redisReply *
 fleet_link_command(struct fleet_link *l, int argc, const char **argv, const size_t *lens)
 {
     redisReply *r = NULL;
-    struct pipe_guard g;
+    struct sigpipe_guard g;
 
     pthread_mutex_lock(&l->mu);
-    pipe_block(&g);
+    sigpipe_block(&g);
     if (ensure(l)) {
         r = redisCommandArgv(l->c, argc, argv, lens);
         if (r == NULL) {
@@ -313,7 +282,7 @@ fleet_link_command(struct fleet_link *l, int argc, const char **argv, const size
             l->commands++;
         }
     }
-    pipe_restore(&g);
+    sigpipe_restore(&g);
     pthread_mutex_unlock(&l->mu);
     return r;
 }
@@ -323,14 +292,14 @@ fleet_link_pipeline(struct fleet_link *l, size_t n, const struct fleet_cmd *cmds
                     redisReply **replies)
 {
     int rc = -1;
-    struct pipe_guard g;
+    struct sigpipe_guard g;
 
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
     if (n > FLEET_LINK_PIPELINE_MAX)
         return -1;
     pthread_mutex_lock(&l->mu);
-    pipe_block(&g);
+    sigpipe_block(&g);
     if (ensure(l)) {
         size_t i;
 
@@ -362,7 +331,7 @@ fleet_link_pipeline(struct fleet_link *l, size_t n, const struct fleet_cmd *cmds
             fail(l, why);
         }
     }
-    pipe_restore(&g);
+    sigpipe_restore(&g);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }

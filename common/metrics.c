@@ -29,7 +29,6 @@
 static const char *const effect_w[] = {"untouched", "tag", "defer", "reject", "hold"};
 static const char *const outcome_w[] = {"pass", "not-required", "fail", "unknown"};
 static const char *const status_w[] = {"enforce", "testing", "none", "absent", "failed", "unknown"};
-static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
 static const char *const req_w[] = {"none", "tls", "verified-tls", "mta-sts"};
 static const char *const scope_w[] = {"in-scope", "unreadable", "internal-error", "not-in-act-on",
                                       "null-address", "no-domain", "local-domain"};
@@ -43,7 +42,7 @@ static const char *const cap_w[] = {"per-sender", "per-connection", "map-lookups
 #define N_EFFECT N(effect_w)
 #define N_OUTCOME N(outcome_w)
 #define N_STATUS N(status_w)
-#define N_PATH N(path_w)
+#define N_PATH ((size_t)METRICS_NPATHS)
 #define N_REQ N(req_w)
 
 /* A histogram with fixed upper bounds in seconds (the last is +Inf). */
@@ -113,6 +112,16 @@ metrics_start(void)
 {
     __atomic_store_n(&m.start, (int64_t)time(NULL), __ATOMIC_RELAXED);
 }
+
+const struct nametab metrics_path_names[] = {
+    {"dane", METRICS_PATH_DANE},
+    {"mta-sts", METRICS_PATH_MTA_STS},
+    {"verified-tls", METRICS_PATH_VERIFIED_TLS},
+    {"tls", METRICS_PATH_TLS},
+    {"none", METRICS_PATH_NONE},
+    {"unknown", METRICS_PATH_UNKNOWN},
+    {NULL, -1},
+};
 
 enum metrics_path
 metrics_path_of(const struct decision *d)
@@ -294,7 +303,7 @@ rcpt_text(FILE *f)
                                     "mtasts_recipients_total{action=\"%s\",outcome=\"%s\","
                                     "status=\"%s\",path=\"%s\",requirement=\"%s\","
                                     "dry_run=\"%s\"} %llu\n",
-                                    effect_w[e], outcome_w[o], status_w[s], path_w[p], req_w[r],
+                                    effect_w[e], outcome_w[o], status_w[s], nametab_name(metrics_path_names, (int)p), req_w[r],
                                     y ? "yes" : "no", (unsigned long long)v);
                         }
 }

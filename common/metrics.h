@@ -50,6 +50,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "nametab.h"
+
 struct decision;
 
 enum metrics_path {
@@ -60,6 +62,11 @@ enum metrics_path {
     METRICS_PATH_NONE,
     METRICS_PATH_UNKNOWN
 };
+#define METRICS_NPATHS (METRICS_PATH_UNKNOWN + 1)
+
+/* The path kinds' words (dane, mta-sts, ...), as metrics, the statistics
+ * (stats.h) and mtasts-ctl spell them: the one table of them. */
+extern const struct nametab metrics_path_names[];
 
 /* Caps on work in flight, by kind (discover.h, probes.h, the map). */
 enum metrics_cap {

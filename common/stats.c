@@ -14,9 +14,6 @@
 #include "rules.h"
 #include "verdict.h"
 
-/* In the order of enum metrics_path (metrics.h). */
-static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
-
 struct stats {
     pthread_mutex_t mu;
     size_t max_keys;	/* ordinary keys allowed */
@@ -90,7 +87,8 @@ stats_key_of(const struct decision *d, time_t now, struct stats_key *k)
     copy(k->action, sizeof(k->action), w != NULL ? w : "unknown");
     w = verdict_outcome_name(d->outcome);
     copy(k->outcome, sizeof(k->outcome), w != NULL ? w : "unknown");
-    copy(k->path, sizeof(k->path), p < sizeof(path_w) / sizeof(path_w[0]) ? path_w[p] : "unknown");
+    copy(k->path, sizeof(k->path),
+         p < METRICS_NPATHS ? nametab_name(metrics_path_names, (int)p) : "unknown");
     copy(k->rule, sizeof(k->rule),
          d->rule == NULL ? "default" : d->rule->where[0] != '\0' ? d->rule->where : "rule");
     k->dry_run = d->dry_run;

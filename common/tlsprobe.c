@@ -19,8 +19,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +33,7 @@
 
 #include "err.h"
 #include "mxmatch.h"
+#include "sigpipe.h"
 #include "tlsprobe_cert.h"
 
 #define IOBUF 4096       /* read buffer: more than one whole line (LINE_MAX + CRLF) */
@@ -672,40 +671,8 @@ dialogue(struct conn *c, const struct tlsprobe_options *o, SSL_CTX *ctx)
 
 /*
  * SSL_write writes with write(2), which raises SIGPIPE on a connection the
- * server reset. Block it for this thread while we run and swallow one that
- * we caused, the way curl does: no process-wide handler is touched.
+ * server reset: the run is under a sigpipe guard (sigpipe.h).
  */
-struct sigpipe_guard {
-    sigset_t old;
-    bool was_pending;
-};
-
-static void
-sigpipe_block(struct sigpipe_guard *g)
-{
-    sigset_t set, pending;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void
-sigpipe_restore(struct sigpipe_guard *g)
-{
-    static const struct timespec zero = {0, 0};
-    sigset_t set, pending;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pending);
-    if (!g->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
-        (void)sigtimedwait(&set, NULL, &zero);
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
 int
 tlsprobe_run(const struct tlsprobe_options *o, const char *mx_host, const char *address,
              int port, const struct timespec *deadline, struct tlsprobe_result *out)

@@ -28,6 +28,7 @@
 #include "cache_stats.h"
 #include "config.h"
 #include "decide.h"
+#include "metrics.h"
 #include "nametab.h"
 #include "probecache.h"
 #include "stats.h"
@@ -47,17 +48,6 @@ static const struct nametab format_names[] = {
     {"html", FORMAT_HTML}, {"json", FORMAT_JSON}, {"csv", FORMAT_CSV}, {NULL, -1},
 };
 
-/* The path kinds as stats.c writes them (metrics_path_of's order). */
-static const struct nametab path_names[] = {
-    {"dane", CTL_REPORT_PATH_DANE},
-    {"mta-sts", CTL_REPORT_PATH_MTA_STS},
-    {"verified-tls", CTL_REPORT_PATH_VERIFIED_TLS},
-    {"tls", CTL_REPORT_PATH_TLS},
-    {"none", CTL_REPORT_PATH_NONE},
-    {"unknown", CTL_REPORT_PATH_UNKNOWN},
-    {NULL, -1},
-};
-
 static const struct nametab need_names[] = {
     {"mta-sts-enforce", CTL_REPORT_NEED_MTA_STS_ENFORCE},
     {"fix-policy", CTL_REPORT_NEED_FIX_POLICY},
@@ -74,7 +64,7 @@ static const struct nametab need_names[] = {
 const char *
 ctl_report_path_name(int p)
 {
-    return nametab_name(path_names, p);
+    return nametab_name(metrics_path_names, p);
 }
 
 const char *
@@ -206,7 +196,7 @@ add_row(const struct stats_row *row, void *arg)
     struct ctl_report *r = g->r;
     int a = nametab_code(decide_effect_names, NAMETAB_EXACT, row->k.action);
     int o = nametab_code(verdict_outcome_names, NAMETAB_EXACT, row->k.outcome);
-    int p = nametab_code(path_names, NAMETAB_EXACT, row->k.path);
+    int p = nametab_code(metrics_path_names, NAMETAB_EXACT, row->k.path);
     uint64_t n = row->count;
     struct ctl_report_day *d;
     struct ctl_report_rule *ru;

@@ -30,17 +30,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "metrics.h"
 #include "stats.h"
 
-/* The path kinds of stats.h, best first (metrics.h DESCRIPTION). */
+/* The path kinds of stats.h, best first: metrics.h's, whose words are
+ * metrics_path_names. */
 enum ctl_report_path {
-    CTL_REPORT_PATH_DANE,
-    CTL_REPORT_PATH_MTA_STS,
-    CTL_REPORT_PATH_VERIFIED_TLS,
-    CTL_REPORT_PATH_TLS,
-    CTL_REPORT_PATH_NONE,
-    CTL_REPORT_PATH_UNKNOWN,
-    CTL_REPORT_NPATHS
+    CTL_REPORT_PATH_DANE = METRICS_PATH_DANE,
+    CTL_REPORT_PATH_MTA_STS = METRICS_PATH_MTA_STS,
+    CTL_REPORT_PATH_VERIFIED_TLS = METRICS_PATH_VERIFIED_TLS,
+    CTL_REPORT_PATH_TLS = METRICS_PATH_TLS,
+    CTL_REPORT_PATH_NONE = METRICS_PATH_NONE,
+    CTL_REPORT_PATH_UNKNOWN = METRICS_PATH_UNKNOWN,
+    CTL_REPORT_NPATHS = METRICS_NPATHS
 };
 #define CTL_REPORT_NACTIONS 5  /* decide_effect_names: untouched .. hold */
 #define CTL_REPORT_NOUTCOMES 4 /* verdict_outcome_names: pass .. unknown */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "metrics.h"
 
 #define PAGE_MAX (8 * 1024 * 1024)	/* far above the full label spread (metrics.h) */
 #define STATUS_TIMEOUT_MS 5000
@@ -27,7 +28,7 @@ struct page {
 struct figures {
     char version[64];
     long long start;
-    double judged, dry_run, by_action[5], by_path[6], scope_out, unreadable, internal;
+    double judged, dry_run, by_action[5], by_path[METRICS_NPATHS], scope_out, unreadable, internal;
     double wait_sum, wait_count;
     double fetch_ok, fetch_failed, probes, map_requests, map_temp, caps, cache_errors;
     double reloads_ok, reloads_refused;
@@ -52,7 +53,6 @@ static const char *const table_w[] = {"domains", "mx_sets", "mx_probes", "tls_pr
 static const char *const recheck_w[] = {"new-policy", "same-policy", "incomplete", "no-time"};
 
 static const char *const action_w[] = {"tag", "defer", "reject", "hold", "untouched"};
-static const char *const path_w[] = {"dane", "mta-sts", "verified-tls", "tls", "none", "unknown"};
 
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
@@ -242,7 +242,7 @@ read_figures(char *text, struct figures *f)
             if (label(l, "action", w, sizeof(w)) &&
                 (i = word_index(action_w, 5, w)) >= 0)
                 f->by_action[i] += v;
-            if (label(l, "path", w, sizeof(w)) && (i = word_index(path_w, 6, w)) >= 0)
+            if (label(l, "path", w, sizeof(w)) && (i = nametab_code(metrics_path_names, NAMETAB_EXACT, w)) >= 0)
                 f->by_path[i] += v;
             if (label(l, "dry_run", w, sizeof(w)) && strcmp(w, "yes") == 0)
                 f->dry_run += v;
@@ -385,8 +385,9 @@ print_json(const struct figures *f, const char *spec)
 
     for (size_t i = 0; i < 4; i++)
         json_object_set_new(act, action_w[i], json_integer((json_int_t)f->by_action[i]));
-    for (size_t i = 0; i < 6; i++)
-        json_object_set_new(path, path_w[i], json_integer((json_int_t)f->by_path[i]));
+    for (int i = 0; i < METRICS_NPATHS; i++)
+        json_object_set_new(path, nametab_name(metrics_path_names, i),
+                            json_integer((json_int_t)f->by_path[i]));
     json_object_set_new(o, "running", json_true());
     json_object_set_new(o, "metrics_socket", json_string(spec));
     json_object_set_new(o, "version", json_string(f->version));

@@ -57,28 +57,48 @@ send() { # send NAME: the 50 RCPTs in one message
     # shellcheck disable=SC2086
     MT_SOCKET="$W/$1.sock" python3 "$WORLD/metrics_client.py" rcpts $ADDRS >/dev/null 2>&1
 }
-round() { # round MODE (off|on): prints fetches, warm ms, MX queries
-    local m f0 q0 t0 t1 pids= mp=
+# start3 PREFIX MODE FLAGS [LINE...]: Redis emptied, then three milters a, b,
+# c (mtasts-milter FLAGS) on unix:$W/{a,b,c}.sock, each with the world's
+# configuration, its own $W/PREFIXMODE-X.sqlite, the LINEs, and with
+# MODE=on the fleet; their pids in MP (and PIDS, for cleanup); returns once
+# the three sockets are there (10 s at most each) and half a second more.
+start3() {
+    local pre=$1 mode=$2 flags=$3 m l
+    shift 3
+    MP=
     redis-cli -s "$SOCK" flushall >/dev/null
     for m in a b c; do
         {
             grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
-            echo "cache_db = $W/$1-$m.sqlite"
+            echo "cache_db = $W/$pre$mode-$m.sqlite"
             echo "enforcing_transports = smtp"
             echo "rcpt_deadline_ms = 20s"
-            echo "mx_probes = no"
+            for l in "$@"; do echo "$l"; done
             echo "stats = no"
-            [ "$1" = on ] && echo "fleet_redis = unix:$SOCK" &&
+            [ "$mode" = on ] && echo "fleet_redis = unix:$SOCK" &&
                 echo "fleet_key_file = $W/fleet.key"
-        } >"$W/$1-$m.conf"
-        "$MILTER" -f -c "$W/$1-$m.conf" -p "unix:$W/$m.sock" >"$W/$1-$m.log" 2>&1 </dev/null &
-        mp="$mp $!"
+        } >"$W/$pre$mode-$m.conf"
+        # shellcheck disable=SC2086
+        "$MILTER" $flags -c "$W/$pre$mode-$m.conf" -p "unix:$W/$m.sock" \
+            >"$W/$pre$mode-$m.log" 2>&1 </dev/null &
+        MP="$MP $!"
     done
-    PIDS="$PIDS $mp"
+    PIDS="$PIDS $MP"
     for m in a b c; do
         for ((i = 0; i < 100; i++)); do [ -S "$W/$m.sock" ] && break; sleep 0.1; done
     done
     sleep 0.5
+}
+stop3() { # stop3: the three milters of start3 stopped, their sockets gone
+    # shellcheck disable=SC2086
+    kill $MP
+    # shellcheck disable=SC2086
+    wait $MP 2>/dev/null
+    rm -f "$W"/[abc].sock
+}
+round() { # round MODE (off|on): prints fetches, warm ms, MX queries
+    local m f0 q0 t0 t1 pids=
+    start3 "" "$1" -f "mx_probes = no"
     f0=$(fetches)
     q0=$(dnsq MX 'd[0-9][0-9]\.test')
     for m in a b c; do send "$m" & pids="$pids $!"; done
@@ -89,9 +109,7 @@ round() { # round MODE (off|on): prints fetches, warm ms, MX queries
     for ((i = 0; i < 10; i++)); do send a; done
     t1=$(date +%s%N)
     echo "$(($(fetches) - f0)) $(((t1 - t0) / 1000000)) $(($(dnsq MX 'd[0-9][0-9]\.test') - q0))"
-    # shellcheck disable=SC2086
-    kill $mp; wait $mp 2>/dev/null
-    rm -f "$W"/[abc].sock
+    stop3
 }
 PDOMS="goodmx expiredmx wrongnamemx nostarttls tls10mx shared1 mixedmx mismatchmx tls11mx untrustedmx"
 PADDRS=$(for d in $PDOMS; do echo "bob@$d.test"; done)
@@ -101,28 +119,8 @@ accepts() { # grep -c prints 0 (and fails) without a match: "|| echo 0" would pr
     echo "${n:-0}"
 }
 probe_round() { # probe_round MODE (off|on): prints probe connections, ms until all done
-    local m a0 t0 n pids= mp=
-    redis-cli -s "$SOCK" flushall >/dev/null
-    for m in a b c; do
-        {
-            grep -v -e '^#' -e '^cache_db' "$MTS_WORLD_CONF"
-            echo "cache_db = $W/p$1-$m.sqlite"
-            echo "enforcing_transports = smtp"
-            echo "rcpt_deadline_ms = 20s"
-            echo "mx_probes = yes"
-            echo "probe_timeout_ms = 5s"
-            echo "stats = no"
-            [ "$1" = on ] && echo "fleet_redis = unix:$SOCK" &&
-                echo "fleet_key_file = $W/fleet.key"
-        } >"$W/p$1-$m.conf"
-        "$MILTER" -f -v -c "$W/p$1-$m.conf" -p "unix:$W/$m.sock" >"$W/p$1-$m.log" 2>&1 </dev/null &
-        mp="$mp $!"
-    done
-    PIDS="$PIDS $mp"
-    for m in a b c; do
-        for ((i = 0; i < 100; i++)); do [ -S "$W/$m.sock" ] && break; sleep 0.1; done
-    done
-    sleep 0.5
+    local m a0 t0 n pids=
+    start3 p "$1" "-f -v" "mx_probes = yes" "probe_timeout_ms = 5s"
     a0=$(accepts)
     t0=$(date +%s%N)
     for m in a b c; do
@@ -142,9 +140,7 @@ probe_round() { # probe_round MODE (off|on): prints probe connections, ms until 
         sleep 0.1
     done
     echo "$(($(accepts) - a0)) $((($(date +%s%N) - t0) / 1000000))"
-    # shellcheck disable=SC2086
-    kill $mp; wait $mp 2>/dev/null
-    rm -f "$W"/[abc].sock
+    stop3
 }
 # the MX hosts of PDOMS (mx.provider.test is shared), three processes
 NHOSTS3=$((3 * 10))

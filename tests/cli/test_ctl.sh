@@ -4,44 +4,8 @@
 #
 # Needs jq to read the JSON (installed by .ci/install-deps).
 set -u
-CTL="${top_builddir:-.}/milter/mtasts-ctl"
-MILTER="${top_builddir:-.}/milter/mtasts-milter"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-n=0
-fails=0
-
-ok() {		# ok LABEL CONDITION-EXIT-STATUS
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        fails=$((fails + 1))
-    fi
-}
-
-# run EXPECTED-STATUS LABEL CMD...: checks the exit status, keeps output.
-run() {
-    want=$1 label=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    [ "$got" -eq "$want" ]
-    ok "$label (exit $want, got $got)" $?
-}
-
-# has LABEL FILE PATTERN: the file contains the fixed string.
-has() {
-    grep -qF -- "$3" "$2"
-    ok "$1" $?
-}
-
-# jqtrue LABEL FILTER: the filter evaluates to true on the last JSON output.
-jqtrue() {
-    [ "$(jq -r "$2" "$TMP/out" 2>/dev/null)" = "true" ]
-    ok "$1" $?
-}
+# shellcheck source=clilib.sh
+. "$(dirname "$0")/clilib.sh"
 
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n' >"$TMP/rfc.txt"
 printf 'version: STSv1\nmode: enforce\nmx: mail.example.com\n' >"$TMP/nomaxage.txt"

@@ -9,41 +9,8 @@
 #
 # Needs sqlite3, jq and python3 (installed by .ci/install-deps).
 set -u
-CTL="${top_builddir:-.}/milter/mtasts-ctl"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-n=0
-fails=0
-
-ok() {		# ok LABEL CONDITION-EXIT-STATUS
-    n=$((n + 1))
-    if [ "$2" -eq 0 ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        fails=$((fails + 1))
-    fi
-}
-
-# run EXPECTED-STATUS LABEL CMD...: checks the exit status, keeps output.
-run() {
-    want=$1 label=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    [ "$got" -eq "$want" ]
-    ok "$label (exit $want, got $got)" $?
-}
-
-# has LABEL FILE STRING / hasnt LABEL FILE STRING: a fixed string.
-has() {
-    grep -qF -- "$3" "$2"
-    ok "$1" $?
-}
-hasnt() {
-    ! grep -qiF -- "$3" "$2"
-    ok "$1" $?
-}
+# shellcheck source=clilib.sh
+. "$(dirname "$0")/clilib.sh"
 
 conf() { # conf NAME CACHE_DB
     printf 'cache_db = %s\ncache_busy_timeout_ms = 200ms\n' "$2" >"$TMP/$1.conf"

@@ -20,27 +20,28 @@ struct path_case {
     enum verdict_tls tls;
     int dane;
     enum metrics_path want;
+    const char *word;	/* its word in metrics, statistics rows and mtasts-ctl */
 };
 
 static const struct path_case path_cases[] = {
     {"DANE verified and passed", STATUS_NONE, VERDICT_PASS, RULES_REQ_MTA_STS,
-     VERDICT_TLS_VERIFIED, TLSA_DANE_VERIFIED, METRICS_PATH_DANE},
+     VERDICT_TLS_VERIFIED, TLSA_DANE_VERIFIED, METRICS_PATH_DANE, "dane"},
     {"DANE failed is not the DANE path", STATUS_NONE, VERDICT_FAIL, RULES_REQ_MTA_STS,
-     VERDICT_TLS_UNVERIFIED, TLSA_DANE_FAILED, METRICS_PATH_TLS},
+     VERDICT_TLS_UNVERIFIED, TLSA_DANE_FAILED, METRICS_PATH_TLS, "tls"},
     {"enforce, mta-sts passed", STATUS_ENFORCE, VERDICT_PASS, RULES_REQ_MTA_STS,
-     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_MTA_STS},
+     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_MTA_STS, "mta-sts"},
     {"enforce, mta-sts failed, probes verified", STATUS_ENFORCE, VERDICT_FAIL,
-     RULES_REQ_MTA_STS, VERDICT_TLS_VERIFIED, 0, METRICS_PATH_VERIFIED_TLS},
+     RULES_REQ_MTA_STS, VERDICT_TLS_VERIFIED, 0, METRICS_PATH_VERIFIED_TLS, "verified-tls"},
     {"require=tls passed, unverified", STATUS_ABSENT, VERDICT_PASS, RULES_REQ_TLS,
-     VERDICT_TLS_UNVERIFIED, 0, METRICS_PATH_TLS},
+     VERDICT_TLS_UNVERIFIED, 0, METRICS_PATH_TLS, "tls"},
     {"no STARTTLS", STATUS_ABSENT, VERDICT_FAIL, RULES_REQ_TLS, VERDICT_TLS_NONE, 0,
-     METRICS_PATH_NONE},
+     METRICS_PATH_NONE, "none"},
     {"probe not done yet", STATUS_ENFORCE, VERDICT_UNKNOWN, RULES_REQ_MTA_STS,
-     VERDICT_TLS_UNKNOWN, 0, METRICS_PATH_UNKNOWN},
+     VERDICT_TLS_UNKNOWN, 0, METRICS_PATH_UNKNOWN, "unknown"},
     {"absent, probes off", STATUS_ABSENT, VERDICT_NOT_REQUIRED, RULES_REQ_MTA_STS,
-     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_NONE},
+     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_NONE, "none"},
     {"status unknown, probes off", STATUS_UNKNOWN, VERDICT_UNKNOWN, RULES_REQ_MTA_STS,
-     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_UNKNOWN},
+     VERDICT_TLS_UNSEEN, 0, METRICS_PATH_UNKNOWN, "unknown"},
 };
 
 static void
@@ -57,6 +58,9 @@ run_path_case(void **state)
     d.tls = c->tls;
     d.dane = c->dane;
     assert_int_equal(metrics_path_of(&d), c->want);
+    /* The words are stored in the cache (stats.h): spelled once, never renamed. */
+    assert_string_equal(nametab_name(metrics_path_names, (int)c->want), c->word);
+    assert_int_equal(nametab_code(metrics_path_names, NAMETAB_EXACT, c->word), (int)c->want);
 }
 
 /* The sample value of the series line that starts with "series ", or -1. */

@@ -7,6 +7,7 @@
 #	suite_enter_netns mts-name "$@"	# re-runs the script inside; returns there
 #	ok "label" $status		# one TAP line; counts failures in $fails
 #	bail "why"			# Bail out! and exit 1
+#	suite_milter_start NAME PIDVAR	# $MILTER on $W/NAME.conf, $W/NAME.sock
 
 # suite_enter_netns PREFIX ARGS...: outside a namespace, runs this script
 # again inside a new one (loopback up) and exits with its status.
@@ -32,3 +33,23 @@ ok() {
     if [ "$2" -eq 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
 }
 bail() { echo "Bail out! $*"; exit 1; }
+
+# suite_milter_start NAME PIDVAR: starts "$MILTER" -f -v with $W/NAME.conf
+# on unix:$W/NAME.sock, its output in $W/NAME.log, and puts its pid in the
+# variable named PIDVAR at once (so the caller's cleanup stops it even when
+# it does not start); returns once the socket is there and the log says
+# "listening on" (the cache is open and migrated by then), at most 10 s,
+# else (or as soon as the milter has ended) shows the log and bails.
+suite_milter_start() {
+    local name=$1 pid i
+    "$MILTER" -f -v -c "$W/$name.conf" -p "unix:$W/$name.sock" >"$W/$name.log" 2>&1 </dev/null &
+    pid=$!
+    printf -v "$2" '%s' "$pid"
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$W/$name.sock" ] && grep -q 'listening on' "$W/$name.log" && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sed 's/^/# /' "$W/$name.log"
+    bail "milter $name did not start"
+}

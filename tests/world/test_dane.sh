@@ -68,13 +68,7 @@ rm -f "$W.up.log"
     echo "probe_concurrency = 4"
 } >"$W/dane.conf"
 
-"$MILTER" -f -v -c "$W/dane.conf" -p "unix:$W/dane.sock" >"$W/dane.log" 2>&1 </dev/null &
-MPID=$!
-for ((i = 0; i < 100; i++)); do
-    [ -S "$W/dane.sock" ] && break
-    kill -0 "$MPID" 2>/dev/null || { sed 's/^/# /' "$W/dane.log"; bail "mtasts-milter did not start"; }
-    sleep 0.1
-done
+suite_milter_start dane MPID
 
 N=0 FAILS=0
 client() {

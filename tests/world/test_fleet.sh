@@ -108,14 +108,7 @@ conf() { # conf NAME [nokey] [LINE...]
 }
 start() { # start NAME [LINE...]: sets the pid in ${NAME}PID
     conf "$@"
-    "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
-    eval "${1^^}PID=$!"
-    for ((i = 0; i < 100; i++)); do
-        [ -S "$W/$1.sock" ] && grep -q 'listening on' "$W/$1.log" && return 0
-        sleep 0.1
-    done
-    sed 's/^/# /' "$W/$1.log"
-    bail "milter $1 did not start"
+    suite_milter_start "$1" "${1^^}PID"
 }
 send() { # send NAME OUT ADDRESS...: one message through milter NAME
     local m=$1 out=$2

@@ -94,17 +94,9 @@ write_conf() {
     } >"$W/$v.conf"
 }
 
-# start_milter NAME: waits (10 s at most) for its socket.
+# start_milter NAME: $W/NAME.conf on $W/NAME.sock; bails if it does not start.
 start_milter() {
-    local v=$1 i
-    "$MILTER" -f -v -c "$W/$v.conf" -p "unix:$W/$v.sock" >"$W/$v.log" 2>&1 </dev/null &
-    MPID=$!
-    for ((i = 0; i < 100; i++)); do
-        [ -S "$W/$v.sock" ] && return 0
-        kill -0 "$MPID" 2>/dev/null || { sed 's/^/# /' "$W/$v.log"; MPID=; return 1; }
-        sleep 0.1
-    done
-    return 1
+    suite_milter_start "$1" MPID
 }
 
 # provider_accepts: connections the world's SMTP server accepted at mx.provider.test.
@@ -141,7 +133,7 @@ ok() {
 # (it also warms the world's resolver for goodmx.test: phase 1's first RCPT
 # to it then differs from this one by the probe, not by DNS)
 write_conf off "mx_probes = no"
-start_milter off || bail "mtasts-milter (off) did not start"
+start_milter off
 client off first-off
 stop_milter
 
@@ -155,7 +147,7 @@ ok "mtasts-ctl prefetch with mx_probes = yes probes mx.goodmx.test into the shar
 # ---- phase 1: MTA-STS enforce domains under the built-in rule --------------
 write_conf enforce "rule = rcpt=shared2.test require=tls"
 a0=$(provider_accepts)
-start_milter enforce || bail "mtasts-milter (enforce) did not start"
+start_milter enforce
 client enforce
 a1=$(provider_accepts)
 [ $((a1 - a0)) -eq 1 ]
@@ -177,7 +169,7 @@ jq -e '.[0].verdict == "pass" and .[0].tls == "verified" and .[1].action == "def
     "$W/explain.json" >/dev/null
 ok "mtasts-ctl explain reads the cached probes: goodmx pass tls=verified, nostarttls defer tls=none" $?
 rm -f "$W/enforce.sock"
-start_milter enforce || bail "mtasts-milter (enforce) did not start again"
+start_milter enforce
 client enforce restart
 stop_milter
 
@@ -185,7 +177,7 @@ stop_milter
 "$HERE/world.sh" set-policy "$W" expiredmx.test - - >/dev/null 2>&1 || bail "set-policy failed"
 write_conf rules "rule = rcpt=expiredmx.test require=verified-tls fail=reject" \
     "rule = rcpt=wrongnamemx.test require=tls" "rule = rcpt=nullmx.test require=tls"
-start_milter rules || bail "mtasts-milter (rules) did not start"
+start_milter rules
 client rules
 grep -q "rcpt domain=expiredmx.test status=absent requirement=verified-tls verdict=fail action=reject" "$W/rules.log"
 ok "expiredmx.test was judged without MTA-STS (status=absent)" $?
@@ -193,7 +185,7 @@ stop_milter
 
 # ---- phase 3: the probe's edge hosts, through the milter ---------------------
 write_conf edges
-start_milter edges || bail "mtasts-milter (edges) did not start"
+start_milter edges
 client edges
 for h in tls11mx untrustedmx hugebannermx binarybannermx endlessmx longlinemx hangtlsmx dripmx; do
     grep -q "probe mx.$h.test\[127\.0\.50\.[0-9]*\]:25: [a-z]*: " "$W/edges.log" || echo "# no probe line for mx.$h.test"
@@ -210,7 +202,7 @@ write_conf private
 sed -i '/^probe_allow_networks/d' "$W/private.conf"
 goodmx_accepts() { grep -Ec " accept [a-z0-9]*@127\.0\.50\.[23]:25 " "$MTS_WORLD_SMTP_LOG"; }
 a0=$(goodmx_accepts)
-start_milter private || bail "mtasts-milter (private) did not start"
+start_milter private
 client private
 sleep 0.5
 a1=$(goodmx_accepts)
@@ -254,7 +246,7 @@ once_each() { [ "$(slow_accepts "$1" | grep -o '=1 ' | wc -l)" -eq 8 ]; }
 
 write_conf bounds32 "probe_concurrency = 3" "probe_network_concurrency = 2"
 m0=$(log_lines)
-start_milter bounds32 || bail "mtasts-milter (bounds32) did not start"
+start_milter bounds32
 client bounds32 slow-ask
 client bounds32 slow
 stop_milter
@@ -267,7 +259,7 @@ ok "each slow host probed once: $(slow_accepts "$m0")" $r
 
 write_conf bounds41 "probe_concurrency = 4" "probe_network_concurrency = 1"
 m0=$(log_lines)
-start_milter bounds41 || bail "mtasts-milter (bounds41) did not start"
+start_milter bounds41
 client bounds41 slow-ask
 client bounds41 slow
 stop_milter
@@ -281,7 +273,7 @@ ok "probe_concurrency = 4, probe_network_concurrency = 1: one probe at a time pe
 # probed twice and the bounds hold across the reloads.
 write_conf reload "probe_concurrency = 3" "probe_network_concurrency = 2"
 m0=$(log_lines)
-start_milter reload || bail "mtasts-milter (reload) did not start"
+start_milter reload
 threads() { awk '/^Threads:/ {print $2}' "/proc/$MPID/status"; }
 client reload slow-ask
 sleep 0.5
@@ -319,7 +311,7 @@ stop_milter
 # the old one's probes.
 write_conf reload6 "probe_concurrency = 4" "probe_network_concurrency = 1"
 m0=$(log_lines)
-start_milter reload6 || bail "mtasts-milter (reload6) did not start"
+start_milter reload6
 MT_SOCKET="$W/reload6.sock" PROBE_TIMEOUT_S=$PROBE_TIMEOUT_S RCPT_DEADLINE_S=$RCPT_DEADLINE_S \
     python3 "$HERE/probes_client.py" slow-ask >"$W/reload6.first" 2>&1 &
 first=$!

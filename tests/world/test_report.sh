@@ -72,14 +72,7 @@ conf() { # conf NAME STATS
 conf warm no
 conf count yes
 start() { # start NAME
-    "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
-    MPID=$!
-    for ((i = 0; i < 100; i++)); do
-        [ -S "$W/$1.sock" ] && grep -q 'listening on' "$W/$1.log" && return 0
-        sleep 0.1
-    done
-    sed 's/^/# /' "$W/$1.log"
-    bail "milter $1 did not start"
+    suite_milter_start "$1" MPID
 }
 send() { # send NAME ADDRESS...
     local m=$1

@@ -64,15 +64,7 @@ conf() { # conf FILE INTERVAL
 conf "$W/a.conf" 1s
 conf "$W/b.conf" 1h
 start() { # start NAME: sets the pid in ${NAME}PID
-    "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
-    eval "${1^^}PID=$!"
-    for ((i = 0; i < 100; i++)); do
-        # Listening: the cache is open (and migrated) by then.
-        [ -S "$W/$1.sock" ] && grep -q 'listening on' "$W/$1.log" && return 0
-        sleep 0.1
-    done
-    sed 's/^/# /' "$W/$1.log"
-    bail "milter $1 did not start"
+    suite_milter_start "$1" "${1^^}PID"
 }
 send() { # send NAME ADDRESS...
     local m=$1
