@@ -95,7 +95,10 @@ conf() { # conf NAME [LINE...]
 }
 start() { # start NAME [LINE...]: sets the pid in ${NAME}PID
     conf "$@"
-    "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
+    # Each milter is a host of its own name (milter-NAME, a UTS namespace):
+    # what it shares carries that name, the others keep it with the rows.
+    unshare --uts sh -c 'hostname "$0" && exec "$@"' "milter-$1" \
+        "$MILTER" -f -v -c "$W/$1.conf" -p "unix:$W/$1.sock" >"$W/$1.log" 2>&1 </dev/null &
     eval "${1^^}PID=$!"
     for ((i = 0; i < 100; i++)); do
         [ -S "$W/$1.sock" ] && grep -q 'listening on' "$W/$1.log" && return 0
@@ -120,7 +123,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..28"
+echo "1..35"
 redis_start
 start a
 start b
@@ -156,6 +159,30 @@ ok "each host keeps the 20 rows in its own file (got $got of 60)" "$([ "$got" = 
 "$CTL" -c "$W/c.conf" cache flush d05.test >/dev/null 2>&1
 src=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .source)
 ok "a row another host learnt is shown as from the fleet (got $src)" "$([ "$src" = fleet ]; echo $?)"
+by=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .fleet_host)
+ok "... with the name of the host that learnt it (got $by)" \
+    "$(case $by in milter-a | milter-b) echo 0 ;; *) echo 1 ;; esac)"
+
+# ---- which facts came from the fleet, kept with the rows (schema 7) ----------
+send a "$W/a8.out" bob@d47.test && send b "$W/b8.out" bob@d47.test
+ok "d47.test asked on A, then on B" $?
+explain() { "$CTL" -c "$W/$1.conf" explain --auth alice --mailer smtp "${@:2}" bob@d47.test; }
+explain a >"$W/explain-a.out" 2>&1
+explain b >"$W/explain-b.out" 2>&1
+ok "A's explain: the policy was fetched here ($(grep policy: "$W/explain-a.out"))" \
+    "$(grep -Eq '^  policy: fetched here$' "$W/explain-a.out"; echo $?)"
+ok "B's explain (another process, B's file): from the fleet, learnt by milter-a ($(grep policy: "$W/explain-b.out"))" \
+    "$(grep -Eq '^  policy: from the fleet, learnt by milter-a$' "$W/explain-b.out"; echo $?)"
+ok "... and explain --json says so (policy_source, policy_fleet_host)" \
+    "$([ "$(explain b --json | jq -r '.[0].policy_source + " " + .[0].policy_fleet_host')" = \
+         "fleet milter-a" ] &&
+       [ "$(explain a --json |
+           jq -r '.[0].policy_source + " " + (.[0].policy_fleet_host | tostring)')" = "fetched null" ]
+       echo $?)"
+ok "the files keep it: source NULL in A's row, milter-a in B's" \
+    "$([ "$(sqlite3 "$W/a.sqlite" "SELECT ifnull(source, 'NULL') FROM domains WHERE domain = 'd47.test'")" = NULL ] &&
+       [ "$(sqlite3 "$W/b.sqlite" "SELECT source FROM domains WHERE domain = 'd47.test'")" = milter-a ]
+       echo $?)"
 
 # ---- a bumped policy id reaches the other hosts within a second -------------
 send a "$W/a2.out" bob@changing.test && send b "$W/b2.out" bob@changing.test &&
@@ -234,7 +261,7 @@ import hashlib, hmac, shlex, sys
 key = open(sys.argv[1], "rb").read()
 def row(d, max_age, exp):
     return ('["%s","evil1",1,"none",%d,null,"version: STSv1\\nmode: none\\nmax_age: 1\\n",'
-            '1700000000,%d,1700000000,0,"none",null,null,null,0]' % (d, max_age, exp))
+            '1700000000,%d,1700000000,0,"none",null,null,null,0,null]' % (d, max_age, exp))
 k1 = "mtasts:policy:d45.test"
 print("redis-cli -s \"$SOCK\" set %s %s" % (k1, shlex.quote("F1 " + "-" * 64 + " " + row("d45.test", 86400, 1700086400))))
 k2 = "mtasts:policy:d46.test"
@@ -302,6 +329,18 @@ ok "every MX host's result is in Redis" \
     "$([ "$(rc --scan --pattern 'mtasts:probe:*' | grep -c .)" = 6 ]; echo $?)"
 ok "... mx.goodmx.test[127.0.50.2] probed by one milter of the three" \
     "$([ "$(cat "$W"/[abc].log | grep -c 'probe mx\.goodmx\.test\[127\.0\.50\.2\]')" = 1 ]; echo $?)"
+own=0 fleet=0
+six="host IN ('mx.goodmx.test','mx.expiredmx.test','mx.wrongnamemx.test','mx.nostarttls.test',
+              'mx.tls10mx.test','mx.provider.test')"
+for m in a b c; do
+    own=$((own + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM tls_probes
+                                           WHERE $six AND source IS NULL")))
+    fleet=$((fleet + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM tls_probes WHERE $six
+                                               AND source IN ('milter-a','milter-b','milter-c')
+                                               AND source != 'milter-$m'")))
+done
+ok "probe rows keep their source: 7 probed here, 14 from the fleet with the prober's name (got $own, $fleet)" \
+    "$([ "$own" = 7 ] && [ "$fleet" = 14 ]; echo $?)"
 
 # A changed result (another milter's later probe: fail, DANE failed) for
 # mx.goodmx.test, signed with the fleet key, published on the channel.
@@ -311,7 +350,7 @@ key = open(sys.argv[1], "rb").read()
 v = sys.argv[2]
 assert v.startswith("F1 ")
 rows = json.loads(v[3 + 64 + 1:])
-for i in range(0, len(rows), 18):
+for i in range(0, len(rows), 19):
     rows[i + 3] = "untrusted"
     rows[i + 4] = "fail"
     rows[i + 5] = 0
