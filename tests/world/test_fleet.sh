@@ -123,7 +123,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..35"
+echo "1..41"
 redis_start
 start a
 start b
@@ -374,4 +374,42 @@ for ((i = 0; i < 20; i++)); do
 done
 ok "a changed probe result reaches B's and C's memory within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+# ---- one fleet per process, kept across reloads ------------------------------
+# Discover and the probe engine share one fleet: one link for lookups and
+# the writer, one for the subscriber, per milter (3 milters, and redis-cli).
+clients=$(rc client list | grep -c .)
+ok "one link pair per milter, lookups and probes together ($clients Redis clients for 3 milters and redis-cli)" \
+    "$([ "$clients" = 7 ]; echo $?)"
+ok "... opened once by each milter (its log)" \
+    "$(r=0; for m in a b c; do
+           [ "$(grep -c 'fleet: Redis at .*, one link pair for the lookups and the MX probes' \
+                "$W/$m.log")" = 1 ] || r=1
+       done; echo $r)"
+threads() { ls "/proc/$APID/task" | grep -c .; }
+hup() { # hup N: the Nth reload of A, waited for; an engine option changed
+    # (probe_concurrency 3, 4, 3, 4), so that each makes new engines
+    sed -i "s/^probe_concurrency = .*/probe_concurrency = $((4 - $1 % 2))/" "$W/a.conf"
+    kill -HUP "$APID"
+    for ((i = 0; i < 100; i++)); do
+        [ "$(grep -c 'configuration reloaded' "$W/a.log")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+hup 1 && hup 2 && sleep 2
+t2=$(threads)
+hup 3 && hup 4 && hup 5 && hup 6 && sleep 2
+t6=$(threads)
+ok "A reloaded 6 times (SIGHUP), each with new engines: $(grep -c 'a new discovery engine' "$W/a.log") logged" \
+    "$([ "$(grep -c 'configuration reloaded' "$W/a.log")" -ge 6 ] &&
+       [ "$(grep -c 'a new discovery engine' "$W/a.log")" -ge 6 ]; echo $?)"
+# The worker pools grow and shrink by a thread or so; a leak of the
+# fleet's pair would be 8 more after 4 reloads.
+ok "... no thread left behind: $t2 threads after the 2nd reload, $t6 after the 6th" \
+    "$([ "$t6" -le $((t2 + 1)) ]; echo $?)"
+ok "... the fleet outlived the engines: not opened again, still $(rc client list | grep -c .) Redis clients" \
+    "$([ "$(grep -c 'fleet: Redis at ' "$W/a.log")" = 1 ] && [ "$(rc client list | grep -c .)" = 7 ]; echo $?)"
+send a "$W/a9.out" bob@goodmx.test bob@d48.test
+ok "... and the reloaded A still uses it (d48.test's row in Redis)" \
+    "$([ "$(rc exists mtasts:policy:d48.test)" = 1 ]; echo $?)"
 [ "$fails" -eq 0 ]
