@@ -43,6 +43,10 @@
  *	timestamps the refresh logic needs), one per probed MX host, and one
  *	per domain's MX set (its hosts, with the expiry its DNS TTL gave;
  *	deleting a domain's row deletes its MX set).
+ *	A domain row and a STARTTLS probe row (schema 7) keep their source:
+ *	NULL when this host learnt them (DNS, HTTPS, its own probe), else the
+ *	name of the host of the fleet that did, as its value in Redis said
+ *	(fleet.h); a row of schema 6 reads as learnt here.
  *	Statuses and modes are enums and the mx list an array here; their
  *	words, and the list joined with '\n', exist only in the database
  *	(cache_row.c converts). The database is in
@@ -101,11 +105,14 @@
 #include "policy.h"
 #include "status.h"
 
-#define CACHE_SCHEMA_VERSION 6
+#define CACHE_SCHEMA_VERSION 7
 #define CACHE_DOMAIN_MAX 253            /* RFC 1035 name, no trailing dot */
 #define CACHE_TEXT_MAX POLICY_MAX_BYTES /* policy_text and mx */
 /* The latest time a row may hold: 9999-12-31T23:59:59Z; the earliest is 0. */
 #define CACHE_TIME_MAX INT64_C(253402300799)
+/* A row's source: "" learnt by this host, else the host of the fleet that
+ * learnt it (fleet.h), a lower-case name of at most 63 bytes. */
+#define CACHE_SOURCE_MAX STATUS_ORIGIN_MAX
 
 enum cache_status {
     CACHE_OK = 0,
@@ -140,6 +147,7 @@ struct cache_entry {
     char last_error[256];
     char fetch_failed_id[POLICY_ID_MAX + 1]; /* §3.3 back-off per TXT id */
     int64_t fetch_failed_at;
+    char source[CACHE_SOURCE_MAX]; /* "" learnt here, else the fleet host's name */
 };
 
 /* One row of table mx_probes. */
@@ -299,10 +307,10 @@ enum cache_status cache_data_version(struct cache *c, int64_t *version, struct m
  * The SQL layer only moves the values (struct cache_val, cache_row.h);
  * probecache.c encodes and checks them, in this column order.
  */
-#define CACHE_TLS_PROBE_NCOLS 18
+#define CACHE_TLS_PROBE_NCOLS 19
 #define CACHE_TLS_PROBE_COLUMNS                                                                    \
     "host, address, port, status, grade, rfc8461, tls, reason, protocol, cipher, cert_names,"     \
-    " cert_not_after, probed_at, expires_at, dane, dane_detail, tlsa, pkix"
+    " cert_not_after, probed_at, expires_at, dane, dane_detail, tlsa, pkix, source"
 struct cache_val;
 typedef void (*cache_vals_fn)(const struct cache_val *v, void *arg);
 

@@ -65,6 +65,10 @@ static const char *const migrations[] = {
     " action TEXT NOT NULL, outcome TEXT NOT NULL, path TEXT NOT NULL, rule TEXT NOT NULL,"
     " dry_run INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (day, domain, action, outcome, path, rule, dry_run));",
+    /* 7: where a row came from (cache.h): NULL learnt here, else the fleet
+     * host that learnt it; older rows read as learnt here. */
+    "ALTER TABLE domains ADD COLUMN source TEXT;"
+    "ALTER TABLE tls_probes ADD COLUMN source TEXT;",
 };
 
 _Static_assert(NELEM(migrations) == CACHE_SCHEMA_VERSION, "one migration step per version");
@@ -86,14 +90,15 @@ static const char *const stmt_sql[ST_N] = {
      */
     [ST_PUT] =
         "INSERT INTO domains (" DOMAIN_COLS ") VALUES"
-        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+        " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
         " ON CONFLICT(domain) DO UPDATE SET txt_id=excluded.txt_id,"
         " has_policy=excluded.has_policy, mode=excluded.mode, max_age=excluded.max_age,"
         " mx=excluded.mx, policy_text=excluded.policy_text,"
         " fetched_at=excluded.fetched_at, expires_at=excluded.expires_at,"
         " checked_at=excluded.checked_at, last_used=MAX(last_used, excluded.last_used),"
         " status=excluded.status, dnssec=excluded.dnssec, last_error=excluded.last_error,"
-        " fetch_failed_id=excluded.fetch_failed_id, fetch_failed_at=excluded.fetch_failed_at"
+        " fetch_failed_id=excluded.fetch_failed_id, fetch_failed_at=excluded.fetch_failed_at,"
+        " source=excluded.source"
         " WHERE excluded.fetched_at >= domains.fetched_at",
     [ST_TOUCH] = "UPDATE domains SET last_used = MAX(last_used, ?2) WHERE domain = ?1",
     [ST_DELETE] = "DELETE FROM domains WHERE domain = ?1",
@@ -115,7 +120,7 @@ static const char *const stmt_sql[ST_N] = {
                   " dnssec=excluded.dnssec WHERE excluded.fetched_at >= mx_sets.fetched_at",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_PUT_TLS_PROBE] = "INSERT OR REPLACE INTO tls_probes (" CACHE_TLS_PROBE_COLUMNS ") VALUES"
-                         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+                         " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
     [ST_GET_TLS_PROBES] = "SELECT " CACHE_TLS_PROBE_COLUMNS " FROM tls_probes"
                           " WHERE host = ?1 AND port = ?2 ORDER BY address LIMIT ?3",
     [ST_PURGE_TLS_PROBES] = "DELETE FROM tls_probes WHERE expires_at < ?1",

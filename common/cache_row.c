@@ -8,6 +8,7 @@
  */
 #include "cache_row.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static const struct col domain_cols[] = {
     COL(cache_entry, last_used, K_TIME),   COL(cache_entry, status, K_STATUS),
     COL(cache_entry, dnssec, K_STR),      COL(cache_entry, last_error, K_CUT),
     COL(cache_entry, fetch_failed_id, K_STR), COL(cache_entry, fetch_failed_at, K_TIME),
+    COL(cache_entry, source, K_STR),
 };
 static const struct col probe_cols[] = {
     COL(cache_probe, host, K_STR),        COL(cache_probe, probed_at, K_TIME),
@@ -88,6 +90,27 @@ cache_row_name_ok(const char *what, const char *d, struct mts_err *err)
         return false;
     }
     return true;
+}
+
+bool
+cache_row_source_ok(const char *s)
+{
+    size_t n = strnlen(s, CACHE_SOURCE_MAX);
+
+    return n < CACHE_SOURCE_MAX && strspn(s, LOWER DIGITS "-._") == n;
+}
+
+void
+cache_row_source_from(char *dst, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < CACHE_SOURCE_MAX - 1 && name[i] != '\0'; i++) {
+        char c = (char)tolower((unsigned char)name[i]);
+
+        dst[i] = strchr(LOWER DIGITS "-._", c) != NULL ? c : '-';
+    }
+    dst[i] = '\0';
 }
 
 char *
@@ -195,6 +218,8 @@ entry_ok(const struct cache_entry *e, struct mts_err *err)
             bad = "status";
         else if (e->dnssec[0] != '\0' && nametab_code(dnssec_names, NAMETAB_EXACT, e->dnssec) < 0)
             bad = "dnssec";
+        else if (!cache_row_source_ok(e->source))
+            bad = "source";
         /* The patterns go into policy-map answers (match=) and MX
          * matching as they are: a row written by anything else than our
          * policy parser must hold patterns that parser would accept. */

@@ -43,14 +43,15 @@
 
 #include "cache.h"
 
-#define CACHE_ROW_DOMAIN_NCOLS 16
+#define CACHE_ROW_DOMAIN_NCOLS 17
 #define CACHE_ROW_PROBE_NCOLS 7
 #define CACHE_ROW_MX_NCOLS 5
 
 /* The columns, in the order of the values. */
 #define CACHE_ROW_DOMAIN_COLUMNS                                                                   \
     "domain, txt_id, has_policy, mode, max_age, mx, policy_text, fetched_at, expires_at,"          \
-    " checked_at, last_used, status, dnssec, last_error, fetch_failed_id, fetch_failed_at"
+    " checked_at, last_used, status, dnssec, last_error, fetch_failed_id, fetch_failed_at,"     \
+    " source"
 #define CACHE_ROW_PROBE_COLUMNS                                                                    \
     "host, probed_at, expires_at, starttls, tls_version, cert_valid, error"
 #define CACHE_ROW_MX_COLUMNS "domain, hosts, fetched_at, expires_at, dnssec"
@@ -89,6 +90,13 @@ int cache_mxset_encode(const struct cache_mxset *m, struct cache_val *v, char **
 bool cache_mxset_decode(const struct cache_val *v, struct cache_mxset *m, struct mts_err *err);
 
 /* Is d (what: "domain" or "MX host") a key as stored: lower-case A-labels? */
+/* A source (cache.h): "" or a name of lower-case letters, digits, '-', '.'
+ * and '_' shorter than CACHE_SOURCE_MAX; what a person reads is this. */
+bool cache_row_source_ok(const char *s);
+/* name (a host name) made such a source in dst[CACHE_SOURCE_MAX]: lower
+ * case, any other byte '-', cut to fit. */
+void cache_row_source_from(char *dst, const char *name);
+
 bool cache_row_name_ok(const char *what, const char *d, struct mts_err *err);
 
 #endif

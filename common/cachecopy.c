@@ -87,7 +87,7 @@ struct row_shape {
     uint32_t max_age;
     uint8_t has_policy, mode, has_status, status;
     uint16_t n_mx;
-    /* then dnssec, last_error, the MX patterns */
+    /* then dnssec, last_error, source, the MX patterns */
 } __attribute__((packed));
 
 struct mx_fix {
@@ -503,7 +503,8 @@ cachecopy_put_row(struct cachecopy *h, const struct cache_entry *e, uint32_t gen
 
     if (ok)
         memcpy(buf, &rs, sizeof(rs));
-    ok = ok && add_str(buf, &off, e->dnssec) && add_str(buf, &off, e->last_error);
+    ok = ok && add_str(buf, &off, e->dnssec) && add_str(buf, &off, e->last_error) &&
+         add_str(buf, &off, e->source);
     for (size_t i = 0; ok && i < rs.n_mx; i++)
         ok = add_name(buf, &off, e->mx[i], e->domain);
     if (ok && (sh = shape_get(h, buf, off)) != NULL) {
@@ -561,6 +562,7 @@ copy_row(const void *val, size_t len, void *arg)
     p = sh->data + sizeof(rs);
     p = take_str(p, e->dnssec, sizeof(e->dnssec));
     p = take_str(p, e->last_error, sizeof(e->last_error));
+    p = take_str(p, e->source, sizeof(e->source));
     o->ok = true;
     if (rs.n_mx > 0) {
         if ((e->mx = calloc(rs.n_mx, sizeof(*e->mx))) == NULL) {

@@ -388,6 +388,10 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->tls = v->tls;
         out->dane = v->dane;
         out->pkix = v->pkix;
+        mts_text_copy(out->origin, sizeof(out->origin), st->origin);
+        for (int i = 0; ph != NULL && i < g->n_mx && out->probe_origin[0] == '\0'; i++)
+            if (ph[i].state == PROBES_KNOWN)
+                mts_text_copy(out->probe_origin, sizeof(out->probe_origin), ph[i].source);
         out->rule = v->rule;
         out->requiretls = v->requiretls;
         out->requiretls_refused = v->requiretls_refused;

@@ -138,6 +138,9 @@ struct decision {
     enum verdict_tls tls;	/* what the MX probes showed; UNSEEN when not looked */
     int dane;			/* enum tlsa_dane DANE decided by (verdict.h); 0: it did not */
     int pkix;			/* with dane: WebPKI-valid 1, not 0, not known -1 (verdict.h) */
+    char origin[STATUS_ORIGIN_MAX];	/* the policy row's source (status.h): "" learnt here */
+    char probe_origin[STATUS_ORIGIN_MAX];	/* the first MX probe result from the fleet:
+						   its host; "" none */
     const struct rules_rule *rule;	/* the verdict's rule; NULL: built-in default */
     bool requiretls_asked;	/* the session's requiretls */
     enum verdict_outcome requiretls;	/* if asked and judged: is the path authenticated */

@@ -156,6 +156,12 @@ refresh(struct discover *d, const char *domain, bool used, struct status_result 
     before.n_mx = 0;
     before.policy_text = NULL;
     refresh_step(d->cfg, &io, &e, now, res);
+    /* What this host learnt itself is its own (cache.h, source); a TXT
+     * check that only confirms the fleet's row keeps the row's source. */
+    if (strcmp(before.txt_id, e.txt_id) != 0 || before.fetched_at != e.fetched_at ||
+        before.has_status != e.has_status || before.status != e.status ||
+        before.has_policy != e.has_policy)
+        e.source[0] = res->origin[0] = '\0';
     discover_fleet_learnt(d, &before, cs == CACHE_OK, &e, res, now);
     if (used)
         e.last_used = now;

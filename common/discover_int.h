@@ -40,7 +40,8 @@ struct discover {
     struct cache *cache;
     struct cachecopy *hot;		/* with a cache: what recipients use, in memory */
     struct cachewq *wq;			/* with a cache: its writes, off the workers (cachewq.h) */
-    struct fleet *fleet;		/* with fleet_redis: the fleet's Redis (fleet.h), else NULL */
+    struct fleet *fleet;		/* with fleet_redis: the process's fleet (fleet_share.h), else NULL */
+    bool fleet_listening;		/* discover_fleet_event is one of its listeners */
     struct dns *dns;
     struct fetch_options fopts;
     char user_agent[64];

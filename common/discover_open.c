@@ -20,7 +20,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "discover_int.h"
-#include "fleet.h"
+#include "fleet_share.h"
 
 static int64_t
 wall_clock(void)
@@ -82,13 +82,16 @@ discover_open(const struct config *cfg, int flags, struct discover **out, struct
         (d->wq = cachewq_open(d->cache, (size_t)cfg->cache_write_queue_max, "lookups", err)) ==
             NULL)
         goto fail;
-    /* The fleet is a cache too: not without one (DISCOVER_NO_CACHE). */
-    if (d->cache != NULL && fleet_open(cfg, &d->fleet, err) != 0)
+    /* The fleet is a cache too: not without one (DISCOVER_NO_CACHE). The
+     * process's one, shared with the probe engine (fleet_share.h). */
+    if (d->cache != NULL && fleet_share_get(cfg, &d->fleet, err) != 0)
         goto fail;
     /* Only a daemon keeps memory that news from the fleet can update. */
-    if (d->fleet != NULL && (flags & DISCOVER_REFRESHER) && d->hot != NULL &&
-        fleet_subscribe(d->fleet, discover_fleet_event, d, err) != 0)
-        goto fail;
+    if (d->fleet != NULL && (flags & DISCOVER_REFRESHER) && d->hot != NULL) {
+        if (fleet_share_listen(d->fleet, discover_fleet_event, d, err) != 0)
+            goto fail;
+        d->fleet_listening = true;
+    }
     dns_options_from(cfg, &dopts);
     if (dns_open(&dopts, &d->dns, err) != 0)
         goto fail;
@@ -191,8 +194,11 @@ discover_close(struct discover *d)
     free(d->workers);
     free(d->worker_ended);
     discover_cap_close(d);
-    /* Its subscriber writes to memory and the queue: it stops before them. */
-    fleet_close(d->fleet);
+    /* Its news write to memory and the queue: they stop before them. The
+     * fleet itself may live on, for the probe engine or the next reload. */
+    if (d->fleet_listening)
+        fleet_share_unlisten(d->fleet, discover_fleet_event, d);
+    fleet_share_put(d->fleet);
     /* The workers are gone: their last rows reach the file, within a bound. */
     cachewq_close(d->wq, d->cfg->cache_busy_timeout_ms);
     if (d->hot != NULL)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_row.h"
 #include "clock.h"
 #include "fleet_codec.h"
 #include "log.h"
@@ -98,6 +99,7 @@ fleet_open(const struct config *cfg, struct fleet **out, struct mts_err *err)
         snprintf(host, sizeof(host), "?");
     host[sizeof(host) - 1] = '\0';
     snprintf(f->token, sizeof(f->token), "%.63s:%ld", host, (long)getpid());
+    cache_row_source_from(f->source, host); /* the others keep it with the rows */
     pthread_mutex_init(&f->mu, NULL);
     clock_cond_init(&f->cv);
     if (fleet_key_load(cfg->fleet_key_file, &f->key, err) != 0 ||
@@ -272,12 +274,17 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
     struct qitem *it = calloc(1, sizeof(*it));
     struct mts_err err;
     int64_t ttl = e->expires_at - now;
+    struct cache_entry sent = *e; /* shallow: only encoded */
 
     if (it == NULL)
         return;
+    /* A row this host learnt goes out under its name; one it had from
+     * the fleet keeps the name of the host that learnt it. */
+    if (sent.source[0] == '\0')
+        memcpy(sent.source, f->source, sizeof(sent.source));
     if (!fleet_make_key(f, it->key, "policy:", e->domain) ||
         !fleet_make_key(f, it->lock, "lock:policy:", e->domain) ||
-        (it->val = fleet_codec_row_encode(&f->key, it->key, e, &it->len, &err)) == NULL) {
+        (it->val = fleet_codec_row_encode(&f->key, it->key, &sent, &it->len, &err)) == NULL) {
         free(it);
         return;
     }
@@ -381,11 +388,22 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
                 bool publish)
 {
     struct qitem *it;
+    struct probecache_row *sent;
     struct mts_err err;
     int64_t ttl;
 
-    if (n == 0 || (it = calloc(1, sizeof(*it))) == NULL)
+    if (n == 0 || n > PROBECACHE_ADDR_MAX || (sent = malloc(n * sizeof(*sent))) == NULL)
         return;
+    if ((it = calloc(1, sizeof(*it))) == NULL) {
+        free(sent);
+        return;
+    }
+    /* Under this host's name, as fleet_put_row. */
+    memcpy(sent, rows, n * sizeof(*sent));
+    for (size_t i = 0; i < n; i++)
+        if (sent[i].source[0] == '\0')
+            memcpy(sent[i].source, f->source, sizeof(sent[i].source));
+    rows = sent;
     /* Redis lets the value go with its first row's end. */
     ttl = rows[0].expires_at;
     for (size_t i = 1; i < n; i++)
@@ -395,6 +413,7 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
     if (!fleet_make_key(f, it->key, "probe:", rows[0].host) ||
         !fleet_make_key(f, it->lock, "lock:probe:", rows[0].host) ||
         (it->val = fleet_codec_tls_encode(&f->key, it->key, rows, n, &it->len, &err)) == NULL) {
+        free(sent);
         free(it);
         return;
     }
@@ -402,6 +421,7 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
     if (publish)
         snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
+    free(sent);
     fleet_enqueue(f, it);
 }
 

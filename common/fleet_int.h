@@ -35,6 +35,7 @@ struct fleet {
     char prefix[128];
     char channel[160];
     char token[128];			/* this host's lock value */
+    char source[CACHE_SOURCE_MAX];	/* this host's name in what it shares */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;			/* the writer: an item, or stop */

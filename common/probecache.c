@@ -119,8 +119,8 @@ probecache_row_encode(const struct probecache_row *row, struct cache_val *v, str
 {
     memset(v, 0, sizeof(*v) * CACHE_TLS_PROBE_NCOLS);
     if (row->host[0] == '\0' || row->address[0] == '\0' || row->port <= 0 ||
-        row->port > 65535) {
-        mts_err_set(err, "probe row: host, address and port are required");
+        row->port > 65535 || !cache_row_source_ok(row->source)) {
+        mts_err_set(err, "probe row: host, address and port are required, a valid source");
         return -1;
     }
     text_val(&v[0], row->host);
@@ -141,6 +141,7 @@ probecache_row_encode(const struct probecache_row *row, struct cache_val *v, str
     text_val(&v[15], row->dane_detail);
     text_val(&v[16], row->tlsa);
     int_val(&v[17], row->pkix);
+    text_val(&v[18], row->source);
     return 0;
 }
 
@@ -266,7 +267,9 @@ probecache_row_decode(const struct cache_val *v, struct probecache_row *r)
            get_text(&v[9], r->cipher, sizeof(r->cipher), false) &&
            get_text(&v[10], r->cert_names, sizeof(r->cert_names), true) &&
            get_int(&v[11], &r->cert_not_after) && get_int(&v[12], &r->probed_at) &&
-           get_int(&v[13], &r->expires_at) && decode_dane(v, r) && decode_pkix(v, r);
+           get_int(&v[13], &r->expires_at) && decode_dane(v, r) && decode_pkix(v, r) &&
+           get_text(&v[18], r->source, sizeof(r->source), false) &&
+           cache_row_source_ok(r->source);
 }
 
 struct get_ctx {

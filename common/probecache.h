@@ -78,6 +78,8 @@ struct probecache_row {
     enum tlsa_dane dane;
     char dane_detail[PROBECACHE_DANE_MAX];
     char tlsa[PROBECACHE_TLSA_MAX];
+    /* "" probed by this host, else the fleet host that did (cache.h) */
+    char source[CACHE_SOURCE_MAX];
 };
 
 /* What a host's rows say together (see DESCRIPTION). */

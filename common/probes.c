@@ -628,9 +628,9 @@ probes_close(struct probes *p)
     /* Waits for a wake under way from another engine (it holds mu). */
     if (p->watching)
         probeslots_unwatch(&p->slots_watch);
-    /* Before the table goes: the subscriber reads it; what the workers
-     * queued for Redis is sent if it can be. */
-    fleet_close(p->fleet);
+    /* Before the table goes: the news read it. What the workers queued
+     * for Redis is sent by the fleet's writer, which may outlive us. */
+    probes_fleet_close(p);
     for (size_t k = 0; k < N_SHARDS; k++) {
         for (size_t b = 0; b < SHARD_BUCKETS; b++)
             while (p->shards[k].buckets[b] != NULL) {

@@ -127,6 +127,7 @@ struct probes_host {
     int64_t probed_at, expires_at;
     enum tlsa_dane dane;          /* DANE outcome (tlsa.h) of the address graded */
     char dane_detail[PROBECACHE_DANE_MAX]; /* the matching record, or why not */
+    char source[CACHE_SOURCE_MAX]; /* the graded row's (probecache.h): "" probed here */
 };
 
 struct probes_stats {

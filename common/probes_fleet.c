@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "fleet.h"
+#include "fleet_share.h"
 #include "log.h"
 
 /*
@@ -31,12 +31,25 @@ probes_fleet_open(struct probes *p, bool subscribe, struct mts_err *err)
 {
     if (p->cache == NULL)
         return 0; /* like discover: no fleet without a cache */
-    if (fleet_open(p->cfg, &p->fleet, err) != 0)
+    /* The process's fleet, discover's too (fleet_share.h). */
+    if (fleet_share_get(p->cfg, &p->fleet, err) != 0)
         return -1;
-    if (p->fleet != NULL && subscribe &&
-        fleet_subscribe(p->fleet, probes_fleet_event, p, err) != 0)
-        return -1;
+    if (p->fleet != NULL && subscribe) {
+        if (fleet_share_listen(p->fleet, probes_fleet_event, p, err) != 0)
+            return -1;
+        p->fleet_listening = true;
+    }
     return 0;
+}
+
+void
+probes_fleet_close(struct probes *p)
+{
+    if (p->fleet_listening)
+        fleet_share_unlisten(p->fleet, probes_fleet_event, p);
+    p->fleet_listening = false;
+    fleet_share_put(p->fleet);
+    p->fleet = NULL;
 }
 
 /* Rows read from Redis, as rows from the file: allowed addresses only,

@@ -83,7 +83,8 @@ struct probes {
     bool stop;
     int refs;                 /* probes_share; the last probes_close closes */
     bool load_on_miss;        /* probes_load_on_miss */
-    struct fleet *fleet;      /* with fleet_redis and a cache (fleet.h), else NULL */
+    struct fleet *fleet;      /* with fleet_redis and a cache: the process's (fleet_share.h) */
+    bool fleet_listening;     /* probes_fleet_event is one of its listeners */
     struct probes_stats stats;
     pthread_t *workers;
     int n_workers;
@@ -145,8 +146,10 @@ void probes_preload(struct probes *p);
  * true when Redis had the host's rows (j done), else the job probes
  * (j->fleet_locked when ours is the lock). probes_fleet_learnt: a job's
  * end (its rows to Redis, or the lock's release). probes_fleet_event: the
- * subscriber's callback (fleet.h). */
+ * subscriber's callback (fleet.h). probes_fleet_close: no more news, and
+ * this engine's reference let go. */
 int probes_fleet_open(struct probes *p, bool subscribe, struct mts_err *err);
+void probes_fleet_close(struct probes *p);
 bool probes_fleet_start(struct probes *p, const char *host, struct job *j);
 /* host's TLSA result: from the fleet, else p->seam.tlsa (and shared). */
 void probes_fleet_tlsa(struct probes *p, const char *host, const struct timespec *dl,

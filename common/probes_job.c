@@ -325,6 +325,7 @@ probes_fill_host(const struct probecache_host *sum, struct probes_host *res)
     snprintf(res->protocol, sizeof(res->protocol), "%s", sum->worst->protocol);
     res->dane = sum->worst->dane;
     snprintf(res->dane_detail, sizeof(res->dane_detail), "%s", sum->worst->dane_detail);
+    snprintf(res->source, sizeof(res->source), "%s", sum->worst->source);
     res->probed_at = sum->probed_at;
     res->expires_at = sum->expires_at;
 }

@@ -37,6 +37,7 @@ result_from_row(struct status_result *res, const struct cache_entry *e)
     res->checked_at = e->checked_at;
     mts_text_copy(res->dnssec, sizeof(res->dnssec), e->dnssec);
     mts_text_copy(res->error, sizeof(res->error), e->last_error);
+    mts_text_copy(res->origin, sizeof(res->origin), e->source);
 }
 
 bool

@@ -48,6 +48,9 @@ enum status_source {
     STATUS_FROM_FLEET	/* a row another host of the fleet learnt (fleet.h) */
 };
 
+/* The longest origin, with its NUL (cache.h, CACHE_SOURCE_MAX). */
+#define STATUS_ORIGIN_MAX 64
+
 struct status_result {
     enum status_kind status;
     enum status_source source;
@@ -62,6 +65,8 @@ struct status_result {
     char dnssec[16];		/* "secure", "insecure" or "" (not known) */
     char error[256];		/* why, or "" */
     bool rechecked;		/* DISCOVER_RECHECK: the TXT id check completed */
+    char origin[STATUS_ORIGIN_MAX];	/* the row's source: "" learnt here, else
+					   the host of the fleet that learnt it */
 };
 
 /* "enforce", "testing", "none", "absent", "failed", "unknown"; {NULL, -1}. */

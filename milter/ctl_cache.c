@@ -47,6 +47,7 @@ entry_json(const struct cache_entry *e)
     json_object_set_new(o, "last_error", ctl_json_text(e->last_error));
     json_object_set_new(o, "fetch_failed_id", ctl_json_text(e->fetch_failed_id));
     json_object_set_new(o, "fetch_failed_at", json_integer(e->fetch_failed_at));
+    json_object_set_new(o, "source", ctl_json_text(e->source));
     return o;
 }
 
@@ -77,6 +78,7 @@ probe_json(const struct probecache_row *r)
                                                                 : json_null());
     json_object_set_new(o, "probed_at", json_integer(r->probed_at));
     json_object_set_new(o, "expires_at", json_integer(r->expires_at));
+    json_object_set_new(o, "source", ctl_json_text(r->source));
     return o;
 }
 

@@ -86,6 +86,14 @@ explain_json(const char *rcpt, const struct decision *d)
     /* RFC 8689: is the path authenticated; null without --requiretls. */
     json_object_set_new(o, "requiretls", requiretls_judged(d) ?
                         json_string(verdict_outcome_name(d->requiretls)) : json_null());
+    /* Who learnt the facts (cache.h, source): null this host, else the
+     * name of the host of the fleet that did. */
+    json_object_set_new(o, "policy_source", !judged(d) || !has_domain ? json_null() :
+                        json_string(d->origin[0] ? "fleet" : "fetched"));
+    json_object_set_new(o, "policy_fleet_host", judged(d) && d->origin[0] ?
+                        json_string(d->origin) : json_null());
+    json_object_set_new(o, "probe_fleet_host", d->probe_origin[0] ?
+                        json_string(d->probe_origin) : json_null());
     return o;
 }
 
@@ -98,6 +106,11 @@ print_text(const char *rcpt, const struct decision *d)
         printf("  domain %s, status %s, requirement %s, verdict %s, rule %s\n", d->domain,
                status_kind_name(d->status), rules_req_name(d->req),
                verdict_outcome_name(d->outcome), rule_name(d));
+    if (d->domain[0] != '\0' && judged(d))
+        printf("  policy: %s%s\n", d->origin[0] ? "from the fleet, learnt by " : "fetched here",
+               d->origin);
+    if (d->probe_origin[0] != '\0')
+        printf("  probes: from the fleet, probed by %s\n", d->probe_origin);
     if (d->tls != VERDICT_TLS_UNSEEN)
         printf("  tls: %s\n", verdict_tls_name(d->tls));
     if (d->dane != TLSA_DANE_NONE)

@@ -37,6 +37,8 @@ result_json(const struct status_result *r)
                         json_string(r->source == STATUS_FROM_CACHE   ? "cache"
                                     : r->source == STATUS_FROM_FLEET ? "fleet"
                                                                      : "fresh"));
+    /* The row's source (cache.h): null this host, else the fleet host. */
+    json_object_set_new(o, "fleet_host", json_str_or_null(r->origin));
     json_object_set_new(o, "dnssec", json_str_or_null(r->dnssec));
     json_object_set_new(o, "txt_id", json_str_or_null(r->txt_id));
     if (r->has_policy) {
@@ -69,6 +71,7 @@ result_print(const struct status_result *r)
            r->source == STATUS_FROM_CACHE   ? "cache"
            : r->source == STATUS_FROM_FLEET ? "from the fleet"
                                             : "fresh lookup");
+    printf("learnt:  %s%s\n", r->origin[0] ? "from the fleet, by " : "fetched here", r->origin);
     printf("dnssec:  %s\n", r->dnssec[0] ? r->dnssec : "-");
     printf("txt id:  %s\n", r->txt_id[0] ? r->txt_id : "-");
     if (r->has_policy) {

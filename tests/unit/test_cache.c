@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_row.h"
 #include "probecache.h"
 #include "mxmatch.h"
 
@@ -788,6 +789,28 @@ test_future_version_refused(void **state)
     assert_int_equal(raw_int(path, "PRAGMA user_version"), 99);
 }
 
+/* The tables as schema 3 made them (cache_conn.c, steps 1 to 3). */
+#define SCHEMA3_SQL \
+    "CREATE TABLE tls_probes (host TEXT NOT NULL, address TEXT NOT NULL," \
+    " port INTEGER NOT NULL, status TEXT NOT NULL, grade TEXT NOT NULL," \
+    " rfc8461 INTEGER NOT NULL DEFAULT 0, tls INTEGER NOT NULL DEFAULT 0, reason TEXT," \
+    " protocol TEXT, cipher TEXT, cert_names TEXT, cert_not_after INTEGER NOT NULL" \
+    " DEFAULT 0, probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL" \
+    " DEFAULT 0, PRIMARY KEY (host, address, port));" \
+    "CREATE TABLE domains (domain TEXT PRIMARY KEY NOT NULL, txt_id TEXT," \
+    " has_policy INTEGER NOT NULL DEFAULT 0, mode TEXT, max_age INTEGER NOT NULL DEFAULT 0," \
+    " mx TEXT, policy_text TEXT, fetched_at INTEGER NOT NULL DEFAULT 0," \
+    " expires_at INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0," \
+    " last_used INTEGER NOT NULL DEFAULT 0, status TEXT, dnssec TEXT, last_error TEXT," \
+    " fetch_failed_id TEXT, fetch_failed_at INTEGER NOT NULL DEFAULT 0);" \
+    "CREATE TABLE mx_probes (host TEXT PRIMARY KEY NOT NULL," \
+    " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0," \
+    " starttls INTEGER NOT NULL DEFAULT 0, tls_version TEXT," \
+    " cert_valid INTEGER NOT NULL DEFAULT 0, error TEXT);" \
+    "CREATE TABLE mx_sets (domain TEXT PRIMARY KEY NOT NULL, hosts TEXT NOT NULL," \
+    " fetched_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0," \
+    " dnssec TEXT);"
+
 /* Schema 4 adds DANE to the probe rows: a version-3 file with a probe row
  * migrates, and its row reads back with no DANE (a NULL dane word). */
 static void
@@ -801,25 +824,7 @@ test_migrate_3_to_4_keeps_probe_rows(void **state)
 
     (void)state;
     db_path(path, sizeof(path));
-    raw_exec(path, "CREATE TABLE tls_probes (host TEXT NOT NULL, address TEXT NOT NULL,"
-             " port INTEGER NOT NULL, status TEXT NOT NULL, grade TEXT NOT NULL,"
-             " rfc8461 INTEGER NOT NULL DEFAULT 0, tls INTEGER NOT NULL DEFAULT 0, reason TEXT,"
-             " protocol TEXT, cipher TEXT, cert_names TEXT, cert_not_after INTEGER NOT NULL"
-             " DEFAULT 0, probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL"
-             " DEFAULT 0, PRIMARY KEY (host, address, port));"
-             "CREATE TABLE domains (domain TEXT PRIMARY KEY NOT NULL, txt_id TEXT,"
-             " has_policy INTEGER NOT NULL DEFAULT 0, mode TEXT, max_age INTEGER NOT NULL DEFAULT 0,"
-             " mx TEXT, policy_text TEXT, fetched_at INTEGER NOT NULL DEFAULT 0,"
-             " expires_at INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0,"
-             " last_used INTEGER NOT NULL DEFAULT 0, status TEXT, dnssec TEXT, last_error TEXT,"
-             " fetch_failed_id TEXT, fetch_failed_at INTEGER NOT NULL DEFAULT 0);"
-             "CREATE TABLE mx_probes (host TEXT PRIMARY KEY NOT NULL,"
-             " probed_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
-             " starttls INTEGER NOT NULL DEFAULT 0, tls_version TEXT,"
-             " cert_valid INTEGER NOT NULL DEFAULT 0, error TEXT);"
-             "CREATE TABLE mx_sets (domain TEXT PRIMARY KEY NOT NULL, hosts TEXT NOT NULL,"
-             " fetched_at INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0,"
-             " dnssec TEXT);"
+    raw_exec(path, SCHEMA3_SQL
              "INSERT INTO tls_probes VALUES ('mx.old.test', '192.0.2.1', 25, 'ok', 'good', 1, 1,"
              " NULL, 'TLSv1.3', NULL, NULL, 0, 100, 200);"
              "PRAGMA user_version = 3;");
@@ -868,6 +873,105 @@ test_migrate_3_to_4_keeps_probe_rows(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(n_bad, 1);
     cache_close(c);
+}
+
+/* Schema 7: a database of schema 6 opens, its rows read as learnt here
+ * (source NULL), and gains the source of domain and probe rows. */
+static void
+test_migrate_6_to_7_adds_source(void **state)
+{
+    char path[256];
+    struct cache *c = NULL;
+    struct cache_entry e;
+    struct mts_err err;
+    struct probecache_row rows[2];
+    size_t n = 0, n_bad = 0;
+
+    (void)state;
+    db_path(path, sizeof(path));
+    raw_exec(path, SCHEMA3_SQL
+             "ALTER TABLE tls_probes ADD COLUMN dane TEXT;"
+             "ALTER TABLE tls_probes ADD COLUMN dane_detail TEXT;"
+             "ALTER TABLE tls_probes ADD COLUMN tlsa TEXT;"
+             "ALTER TABLE tls_probes ADD COLUMN pkix INTEGER;"
+             "CREATE TABLE verdict_stats (day TEXT NOT NULL, domain TEXT NOT NULL,"
+             " action TEXT NOT NULL, outcome TEXT NOT NULL, path TEXT NOT NULL, rule TEXT NOT NULL,"
+             " dry_run INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
+             " PRIMARY KEY (day, domain, action, outcome, path, rule, dry_run));"
+             "INSERT INTO domains VALUES ('old.test', 'id1', 1, 'enforce', 86400, 'mx.old.test',"
+             " 'version: STSv1', 100, 86500, 100, 100, 'enforce', 'secure', NULL, NULL, 0);"
+             "INSERT INTO tls_probes VALUES ('mx.old.test', '192.0.2.1', 25, 'ok', 'good', 1, 1,"
+             " NULL, 'TLSv1.3', NULL, NULL, 0, 100, 200, 'none', NULL, NULL, 1);"
+             "PRAGMA user_version = 6;");
+    /* A reader cannot migrate: it says so. */
+    assert_int_equal(cache_open_readonly(path, 1000, &c, &err), CACHE_ERROR);
+    assert_int_equal(cache_open(path, 1000, &c, &err), CACHE_OK);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('domains')"
+                                   " WHERE name = 'source'"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('tls_probes')"
+                                   " WHERE name = 'source'"), 1);
+    /* The old rows are kept, learnt here. */
+    assert_int_equal(cache_get(c, "old.test", &e, &err), CACHE_OK);
+    assert_string_equal(e.txt_id, "id1");
+    assert_string_equal(e.source, "");
+    /* A row from the fleet keeps the name of the host that learnt it. */
+    snprintf(e.source, sizeof(e.source), "milter-a.example");
+    e.fetched_at++;
+    assert_int_equal(cache_put(c, &e, &err), CACHE_OK);
+    cache_entry_free(&e);
+    assert_int_equal(cache_get(c, "old.test", &e, &err), CACHE_OK);
+    assert_string_equal(e.source, "milter-a.example");
+    /* Relearnt here: NULL again in the file. */
+    e.source[0] = '\0';
+    e.fetched_at++;
+    assert_int_equal(cache_put(c, &e, &err), CACHE_OK);
+    assert_int_equal(raw_int(path, "SELECT source IS NULL FROM domains"), 1);
+    cache_entry_free(&e);
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(n_bad, 0);
+    assert_string_equal(rows[0].source, "");
+    snprintf(rows[0].source, sizeof(rows[0].source), "milter-b");
+    assert_int_equal(probecache_put(c, &rows[0], &err), CACHE_OK);
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].source, "milter-b");
+    /* A source that is no name (a person reads it) makes the row invalid. */
+    raw_exec(path, "UPDATE domains SET source = 'Milter A'; UPDATE tls_probes SET source = 'x\ny'");
+    assert_int_equal(cache_get(c, "old.test", &e, &err), CACHE_BAD_ROW);
+    assert_non_null(strstr(err.msg, "source"));
+    assert_int_equal(probecache_get(c, "mx.old.test", 25, rows, 2, &n, &n_bad, &err), CACHE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(n_bad, 1);
+    /* ... and one is never written. */
+    snprintf(rows[0].host, sizeof(rows[0].host), "mx.old.test");
+    snprintf(rows[0].address, sizeof(rows[0].address), "192.0.2.1");
+    rows[0].port = 25;
+    snprintf(rows[0].source, sizeof(rows[0].source), "Milter B");
+    assert_int_equal(probecache_put(c, &rows[0], &err), CACHE_ERROR);
+    cache_close(c);
+}
+
+/* A host name made a source: lower case, other bytes '-', cut to fit. */
+static void
+test_source_from_host_name(void **state)
+{
+    char s[CACHE_SOURCE_MAX], longname[200];
+
+    (void)state;
+    cache_row_source_from(s, "MX-1.Example.ORG");
+    assert_string_equal(s, "mx-1.example.org");
+    assert_true(cache_row_source_ok(s));
+    cache_row_source_from(s, "a b\tc/d");
+    assert_string_equal(s, "a-b-c-d");
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    cache_row_source_from(s, longname);
+    assert_int_equal(strlen(s), CACHE_SOURCE_MAX - 1);
+    assert_true(cache_row_source_ok(s));
+    assert_true(cache_row_source_ok(""));
+    assert_false(cache_row_source_ok("A"));
 }
 
 static void
@@ -1590,6 +1694,8 @@ main(void)
         T(test_invalid_put_refused),
         T(test_schema_version_and_mode),
         T(test_migrate_3_to_4_keeps_probe_rows),
+        T(test_migrate_6_to_7_adds_source),
+        T(test_source_from_host_name),
         T(test_wal_mode),
         T(test_future_version_refused),
         T(test_not_a_database),

@@ -73,6 +73,8 @@ round_trip_row(void **state)
         char *v;
 
         row_of(&e);
+        /* The writer's name travels with the row (cache.h, source). */
+        snprintf(e.source, sizeof(e.source), "mta-2.partner.example");
         v = fleet_codec_row_encode(keys[i], RKEY, &e, &len, &err);
         assert_non_null(v);
         assert_true(fleet_codec_row_decode(keys[i], RKEY, v, len, NOW, &back, &err));
@@ -87,6 +89,7 @@ round_trip_row(void **state)
         assert_int_equal(back.expires_at, e.expires_at);
         assert_int_equal(back.status, STATUS_ENFORCE);
         assert_string_equal(back.dnssec, "secure");
+        assert_string_equal(back.source, "mta-2.partner.example");
         cache_entry_free(&back);
         cache_entry_free(&e);
         free(v);
@@ -142,52 +145,55 @@ struct bad_case {
 
 /* The columns (cache_row.h): domain, txt_id, has_policy, mode, max_age, mx,
  * policy_text, fetched_at, expires_at, checked_at, last_used, status,
- * dnssec, last_error, fetch_failed_id, fetch_failed_at */
+ * dnssec, last_error, fetch_failed_id, fetch_failed_at, source */
 static const struct bad_case bad_rows[] = {
     {"valid (the control)",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", NULL},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", NULL},
     {"max_age beyond RFC 8461's limit",
      "[\"partner.example\",\"id1\",1,\"enforce\",99999999,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "max_age"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "max_age"},
     {"expires long after max_age",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1830000000,1800000000,0,\"enforce\",null,null,null,0]", "expires"},
+     "1800000000,1830000000,1800000000,0,\"enforce\",null,null,null,0,null]", "expires"},
     {"fetched in the future",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800090000,1800100000,1800000000,0,\"enforce\",null,null,null,0]", "future"},
+     "1800090000,1800100000,1800000000,0,\"enforce\",null,null,null,0,null]", "future"},
     {"negative answer for ten years",
      "[\"partner.example\",\"\",0,null,0,null,null,"
-     "0,2115000000,1800000000,0,\"absent\",null,null,null,0]", "expires"},
+     "0,2115000000,1800000000,0,\"absent\",null,null,null,0,null]", "expires"},
     {"another domain's row",
      "[\"evil.example\",\"id1\",1,\"enforce\",86400,\"mx.evil.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "under the key"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "under the key"},
     {"unknown mode",
      "[\"partner.example\",\"id1\",1,\"strict\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "mode"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "mode"},
     {"bad mx pattern",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx..partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "mx"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "mx"},
     {"txt id not alphanumeric",
      "[\"partner.example\",\"id-1;\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "txt_id"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "txt_id"},
     {"NUL in a string",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\\u0000y\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "row"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "row"},
     {"a real number for a time",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1.8e9,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "integer"},
+     "1.8e9,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "integer"},
     {"negative time",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "-5,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "range"},
+     "-5,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "range"},
     {"one column short",
      "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null]", "columns"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "columns"},
     {"an object, not an array", "{\"domain\":\"partner.example\"}", "columns"},
     {"not JSON", "[\"partner.example\",", "columns"},
     {"upper-case domain",
      "[\"Partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
-     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0]", "domain"},
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,null]", "domain"},
+    {"a source that is no host name (a person reads it)",
+     "[\"partner.example\",\"id1\",1,\"enforce\",86400,\"mx.partner.example\",\"x\","
+     "1800000000,1800086400,1800000000,0,\"enforce\",null,null,null,0,\"Evil\\nHost\"]", "source"},
 };
 
 static void

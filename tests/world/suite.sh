@@ -34,17 +34,19 @@ ok() {
 }
 bail() { echo "Bail out! $*"; exit 1; }
 
-# suite_milter_start NAME PIDVAR: starts "$MILTER" -f -v with $W/NAME.conf
+# suite_milter_start NAME PIDVAR [COMMAND...]: starts "$MILTER" -f -v (under
+# COMMAND when given, e.g. unshare ...) with $W/NAME.conf
 # on unix:$W/NAME.sock, its output in $W/NAME.log, and puts its pid in the
 # variable named PIDVAR at once (so the caller's cleanup stops it even when
 # it does not start); returns once the socket is there and the log says
 # "listening on" (the cache is open and migrated by then), at most 10 s,
 # else (or as soon as the milter has ended) shows the log and bails.
 suite_milter_start() {
-    local name=$1 pid i
-    "$MILTER" -f -v -c "$W/$name.conf" -p "unix:$W/$name.sock" >"$W/$name.log" 2>&1 </dev/null &
+    local name=$1 pidvar=$2 pid i
+    shift 2 # the rest: a command the milter runs under (e.g. unshare ...)
+    "$@" "$MILTER" -f -v -c "$W/$name.conf" -p "unix:$W/$name.sock" >"$W/$name.log" 2>&1 </dev/null &
     pid=$!
-    printf -v "$2" '%s' "$pid"
+    printf -v "$pidvar" '%s' "$pid"
     for ((i = 0; i < 100; i++)); do
         [ -S "$W/$name.sock" ] && grep -q 'listening on' "$W/$name.log" && return 0
         kill -0 "$pid" 2>/dev/null || break

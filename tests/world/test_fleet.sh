@@ -108,7 +108,9 @@ conf() { # conf NAME [nokey] [LINE...]
 }
 start() { # start NAME [LINE...]: sets the pid in ${NAME}PID
     conf "$@"
-    suite_milter_start "$1" "${1^^}PID"
+    # Each milter is a host of its own name (milter-NAME, a UTS namespace):
+    # what it shares carries that name, the others keep it with the rows.
+    suite_milter_start "$1" "${1^^}PID" unshare --uts sh -c 'hostname "$0" && exec "$@"' "milter-$1"
 }
 send() { # send NAME OUT ADDRESS...: one message through milter NAME
     local m=$1 out=$2
@@ -126,7 +128,7 @@ addrs() { # addrs FROM TO: bob@dFROM.test .. bob@dTO.test
     for i in $(seq -w "$1" "$2"); do echo "bob@d$i.test"; done
 }
 
-echo "1..39"
+echo "1..52"
 redis_start
 start a
 start b
@@ -176,6 +178,30 @@ ok "each host keeps the 20 rows in its own file (got $got of 60)" "$([ "$got" = 
 "$CTL" -c "$W/c.conf" cache flush d05.test >/dev/null 2>&1
 src=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .source)
 ok "a row another host learnt is shown as from the fleet (got $src)" "$([ "$src" = fleet ]; echo $?)"
+by=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .fleet_host)
+ok "... with the name of the host that learnt it (got $by)" \
+    "$(case $by in milter-a | milter-b) echo 0 ;; *) echo 1 ;; esac)"
+
+# ---- which facts came from the fleet, kept with the rows (schema 7) ----------
+send a "$W/a8.out" bob@d47.test && send b "$W/b8.out" bob@d47.test
+ok "d47.test asked on A, then on B" $?
+explain() { "$CTL" -c "$W/$1.conf" explain --auth alice --mailer smtp "${@:2}" bob@d47.test; }
+explain a >"$W/explain-a.out" 2>&1
+explain b >"$W/explain-b.out" 2>&1
+ok "A's explain: the policy was fetched here ($(grep policy: "$W/explain-a.out"))" \
+    "$(grep -Eq '^  policy: fetched here$' "$W/explain-a.out"; echo $?)"
+ok "B's explain (another process, B's file): from the fleet, learnt by milter-a ($(grep policy: "$W/explain-b.out"))" \
+    "$(grep -Eq '^  policy: from the fleet, learnt by milter-a$' "$W/explain-b.out"; echo $?)"
+ok "... and explain --json says so (policy_source, policy_fleet_host)" \
+    "$([ "$(explain b --json | jq -r '.[0].policy_source + " " + .[0].policy_fleet_host')" = \
+         "fleet milter-a" ] &&
+       [ "$(explain a --json |
+           jq -r '.[0].policy_source + " " + (.[0].policy_fleet_host | tostring)')" = "fetched null" ]
+       echo $?)"
+ok "the files keep it: source NULL in A's row, milter-a in B's" \
+    "$([ "$(sqlite3 "$W/a.sqlite" "SELECT ifnull(source, 'NULL') FROM domains WHERE domain = 'd47.test'")" = NULL ] &&
+       [ "$(sqlite3 "$W/b.sqlite" "SELECT source FROM domains WHERE domain = 'd47.test'")" = milter-a ]
+       echo $?)"
 
 # ---- a bumped policy id reaches the other hosts within a second -------------
 send a "$W/a2.out" bob@changing.test && send b "$W/b2.out" bob@changing.test &&
@@ -261,7 +287,7 @@ import hashlib, hmac, shlex, sys
 key = open(sys.argv[1], "rb").read()
 def row(d, max_age, exp):
     return ('["%s","evil1",1,"none",%d,null,"version: STSv1\\nmode: none\\nmax_age: 1\\n",'
-            '1700000000,%d,1700000000,0,"none",null,null,null,0]' % (d, max_age, exp))
+            '1700000000,%d,1700000000,0,"none",null,null,null,0,null]' % (d, max_age, exp))
 k1 = "mtasts:policy:d45.test"
 print("redis-cli -s \"$SOCK\" set %s %s" % (k1, shlex.quote("F1 " + "-" * 64 + " " + row("d45.test", 86400, 1700086400))))
 k2 = "mtasts:policy:d46.test"
@@ -342,6 +368,18 @@ ok "every MX host's result is in Redis" \
     "$([ "$(rc --scan --pattern 'mtasts:probe:*' | grep -c .)" = 6 ]; echo $?)"
 ok "... mx.goodmx.test[127.0.50.2] probed by one milter of the three" \
     "$([ "$(cat "$W"/[abc].log | grep -c 'probe mx\.goodmx\.test\[127\.0\.50\.2\]')" = 1 ]; echo $?)"
+own=0 fleet=0
+six="host IN ('mx.goodmx.test','mx.expiredmx.test','mx.wrongnamemx.test','mx.nostarttls.test',
+              'mx.tls10mx.test','mx.provider.test')"
+for m in a b c; do
+    own=$((own + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM tls_probes
+                                           WHERE $six AND source IS NULL")))
+    fleet=$((fleet + $(sqlite3 "$W/$m.sqlite" "SELECT count(*) FROM tls_probes WHERE $six
+                                               AND source IN ('milter-a','milter-b','milter-c')
+                                               AND source != 'milter-$m'")))
+done
+ok "probe rows keep their source: 7 probed here, 14 from the fleet with the prober's name (got $own, $fleet)" \
+    "$([ "$own" = 7 ] && [ "$fleet" = 14 ]; echo $?)"
 
 # A changed result (another milter's later probe: fail, DANE failed) for
 # mx.goodmx.test, signed with the fleet key, published on the channel.
@@ -351,7 +389,7 @@ key = open(sys.argv[1], "rb").read()
 v = sys.argv[2]
 assert v.startswith("F1 ")
 rows = json.loads(v[3 + 64 + 1:])
-for i in range(0, len(rows), 18):
+for i in range(0, len(rows), 19):
     rows[i + 3] = "untrusted"
     rows[i + 4] = "fail"
     rows[i + 5] = 0
@@ -375,9 +413,47 @@ for ((i = 0; i < 20; i++)); do
 done
 ok "a changed probe result reaches B's and C's memory within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
+# ---- one fleet per process, kept across reloads ------------------------------
+# Discover and the probe engine share one fleet: one link for lookups and
+# the writer, one for the subscriber, per milter (3 milters, and redis-cli).
+clients=$(rc client list | grep -c .)
+ok "one link pair per milter, lookups and probes together ($clients Redis clients for 3 milters and redis-cli)" \
+    "$([ "$clients" = 7 ]; echo $?)"
+ok "... opened once by each milter (its log)" \
+    "$(r=0; for m in a b c; do
+           [ "$(grep -c 'fleet: Redis at .*, one link pair for the lookups and the MX probes' \
+                "$W/$m.log")" = 1 ] || r=1
+       done; echo $r)"
+threads() { ls "/proc/$APID/task" | grep -c .; }
+hup() { # hup N: the Nth reload of A, waited for; an engine option changed
+    # (probe_concurrency 3, 4, 3, 4), so that each makes new engines
+    sed -i "s/^probe_concurrency = .*/probe_concurrency = $((4 - $1 % 2))/" "$W/a.conf"
+    kill -HUP "$APID"
+    for ((i = 0; i < 100; i++)); do
+        [ "$(grep -c 'configuration reloaded' "$W/a.log")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+hup 1 && hup 2 && sleep 2
+t2=$(threads)
+hup 3 && hup 4 && hup 5 && hup 6 && sleep 2
+t6=$(threads)
+ok "A reloaded 6 times (SIGHUP), each with new engines: $(grep -c 'a new discovery engine' "$W/a.log") logged" \
+    "$([ "$(grep -c 'configuration reloaded' "$W/a.log")" -ge 6 ] &&
+       [ "$(grep -c 'a new discovery engine' "$W/a.log")" -ge 6 ]; echo $?)"
+# The worker pools grow and shrink by a thread or so; a leak of the
+# fleet's pair would be 8 more after 4 reloads.
+ok "... no thread left behind: $t2 threads after the 2nd reload, $t6 after the 6th" \
+    "$([ "$t6" -le $((t2 + 1)) ]; echo $?)"
+ok "... the fleet outlived the engines: not opened again, still $(rc client list | grep -c .) Redis clients" \
+    "$([ "$(grep -c 'fleet: Redis at ' "$W/a.log")" = 1 ] && [ "$(rc client list | grep -c .)" = 7 ]; echo $?)"
+send a "$W/a9.out" bob@goodmx.test bob@d48.test
+ok "... and the reloaded A still uses it (d48.test's row in Redis)" \
+    "$([ "$(rc exists mtasts:policy:d48.test)" = 1 ]; echo $?)"
 
 # ---- TLSA results: what a probe's lookup found goes to Redis, signed -----------
-send a "$W/a9.out" bob@dd01.test
+send a "$W/a10.out" bob@dd01.test
 for ((i = 0; i < 50; i++)); do
     tv=$(rc get mtasts:tlsa:25:mx.dd01.test)
     [ -n "$tv" ] && break
