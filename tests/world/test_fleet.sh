@@ -311,17 +311,17 @@ ok "... and both hosts fetched the real policies (enforce kept)" \
        echo $?)"
 
 # An MX set planted without the key (hosts elsewhere): A ignores it, resolves.
-rc set mtasts:mx:d47.test "F1 $(printf -- '-%.0s' $(seq 64)) [\"d47.test\",\"mx.evil.example\",$(date +%s),$(($(date +%s) + 3000)),\"insecure\"]" >/dev/null
-send a "$W/a8.out" bob@d47.test
+rc set mtasts:mx:d44.test "F1 $(printf -- '-%.0s' $(seq 64)) [\"d44.test\",\"mx.evil.example\",$(date +%s),$(($(date +%s) + 3000)),\"insecure\"]" >/dev/null
+send a "$W/a11.out" bob@d44.test
 for ((i = 0; i < 30; i++)); do
-    h=$(sqlite3 "$W/a.sqlite" "SELECT hosts FROM mx_sets WHERE domain = 'd47.test'")
+    h=$(sqlite3 "$W/a.sqlite" "SELECT hosts FROM mx_sets WHERE domain = 'd44.test'")
     [ -n "$h" ] && break
     sleep 0.1
 done
 ok "an MX set planted without the key is ignored with a warning" \
-    "$(grep -q 'fleet: value of mtasts:mx:d47.test ignored: bad HMAC' "$W/a.log"; echo $?)"
+    "$(grep -q 'fleet: value of mtasts:mx:d44.test ignored: bad HMAC' "$W/a.log"; echo $?)"
 ok "... the host resolved it itself (file: ${h:-none}; one MX query)" \
-    "$([ "$h" = mx1.d47.test ] && [ "$(mxq d47)" = 1 ]; echo $?)"
+    "$([ "$h" = mx1.d44.test ] && [ "$(mxq d44)" = 1 ]; echo $?)"
 
 # ---- MX probe results: one probe per address for the fleet --------------------
 for m in a b c; do
