@@ -25,24 +25,36 @@
 SM_ROOT=${MTS_SENDMAIL_ROOT:-/var/cache/mtasts-test/sendmail}
 
 sm_fetch() {
-    local t d
+    local t d tmp
     for t in m4 unshare dpkg-deb; do
         command -v "$t" >/dev/null || { echo "1..0 # SKIP $t is not installed"; exit 0; }
     done
     SENDMAIL="$SM_ROOT/root/usr/libexec/sendmail/sendmail"
     CF_DIR="$SM_ROOT/root/usr/share/sendmail/cf"
     if [ ! -x "$SENDMAIL" ]; then
-        mkdir -p "$SM_ROOT/debs"
-        if ! (cd "$SM_ROOT/debs" && apt-get download sendmail-bin sendmail-cf libwrap0) \
-            >"$SM_ROOT/download.log" 2>&1; then
-            echo "1..0 # SKIP cannot fetch Sendmail (apt-get download sendmail-bin sendmail-cf libwrap0): $(tail -n1 "$SM_ROOT/download.log")"
+        # Fetched and unpacked in a folder of this run's own, then renamed
+        # into place: suites running side by side (test_sendmail and
+        # test_sendmail_deliver, or two trees' suites in CI) may both get
+        # here; the first rename wins, the others' copies are dropped.
+        mkdir -p "$SM_ROOT" || { echo "Bail out! cannot create $SM_ROOT"; exit 1; }
+        tmp=$(mktemp -d "$SM_ROOT/fetch.XXXXXX") || { echo "Bail out! mktemp in $SM_ROOT failed"; exit 1; }
+        mkdir -p "$tmp/debs"
+        if ! (cd "$tmp/debs" && apt-get download sendmail-bin sendmail-cf libwrap0) \
+            >"$tmp/download.log" 2>&1; then
+            echo "1..0 # SKIP cannot fetch Sendmail (apt-get download sendmail-bin sendmail-cf libwrap0): $(tail -n1 "$tmp/download.log")"
+            rm -rf "$tmp"
             exit 0
         fi
-        for d in "$SM_ROOT"/debs/*.deb; do
-            dpkg-deb -x "$d" "$SM_ROOT/root" || { echo "Bail out! dpkg-deb -x $d failed"; exit 1; }
+        for d in "$tmp"/debs/*.deb; do
+            dpkg-deb -x "$d" "$tmp/root" || { rm -rf "$tmp"; echo "Bail out! dpkg-deb -x $d failed"; exit 1; }
         done
         # setgid: the loader would ignore LD_LIBRARY_PATH (libwrap.so.0 is unpacked too)
-        chmod 0755 "$SENDMAIL"
+        chmod 0755 "$tmp/root/usr/libexec/sendmail/sendmail"
+        if ! mv -T "$tmp/root" "$SM_ROOT/root" 2>/dev/null && [ ! -x "$SENDMAIL" ]; then
+            # a partial unpack (an older smlib.sh unpacked in place): replaced
+            rm -rf "$SM_ROOT/root" && mv -T "$tmp/root" "$SM_ROOT/root"
+        fi
+        rm -rf "$tmp"
     fi
     [ -x "$SENDMAIL" ] || { echo "1..0 # SKIP no unpacked Sendmail in $SM_ROOT"; exit 0; }
     export LD_LIBRARY_PATH="$SM_ROOT/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
