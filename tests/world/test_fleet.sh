@@ -163,8 +163,11 @@ done
 # MX queries the world's resolver answered for the domains matching REGEX
 mxq() { grep -cE " ($1)\.test\. MX IN" "$MTS_WORLD_UNBOUND_LOG"; }
 got=$(mxq 'd(0[1-9]|1[0-9]|20)')
-ok "20 domains on 3 hosts: 20 MX resolutions in all, one per MX set (got $got)" \
-    "$([ "$got" = 20 ]; echo $?)"
+# One per MX set; a host whose wait for the holder ran out (half of what its
+# RCPT had left) resolves for itself, by design: under a loaded machine one
+# or two more. Without the fleet: 60.
+ok "20 domains on 3 hosts: an MX resolution per MX set, not per host (got $got: 20, at most 23)" \
+    "$([ "$got" -ge 20 ] && [ "$got" -le 23 ]; echo $?)"
 ok "every domain's MX set is in Redis" \
     "$([ "$(rc --scan --pattern 'mtasts:mx:d*' | grep -c .)" = 20 ]; echo $?)"
 got=0
@@ -179,8 +182,14 @@ ok "each host keeps the 20 rows in its own file (got $got of 60)" "$([ "$got" = 
 src=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .source)
 ok "a row another host learnt is shown as from the fleet (got $src)" "$([ "$src" = fleet ]; echo $?)"
 by=$("$CTL" -c "$W/c.conf" lookup --json d05.test | jq -r .fleet_host)
-ok "... with the name of the host that learnt it (got $by)" \
-    "$(case $by in milter-a | milter-b) echo 0 ;; *) echo 1 ;; esac)"
+# The learner: A or B if its file keeps the row as its own (no source), else C.
+learner=milter-c
+for m in a b; do
+    [ "$(sqlite3 "$W/$m.sqlite" "SELECT ifnull(source, 'NULL') FROM domains WHERE domain = 'd05.test'")" = NULL ] &&
+        learner=milter-$m
+done
+ok "... with the name of the host that learnt it (got $by, learnt by $learner)" \
+    "$([ "$by" = "$learner" ]; echo $?)"
 
 # ---- which facts came from the fleet, kept with the rows (schema 7) ----------
 send a "$W/a8.out" bob@d47.test && send b "$W/b8.out" bob@d47.test
