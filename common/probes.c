@@ -487,6 +487,12 @@ probes_drain(struct probes *p)
     while (p->busy > 0 || !queue_empty(p))
         pthread_cond_wait(&p->idle_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    /* And written: the rows go to the file from the write queue's thread; a
+     * caller that reads or writes the file next (a tool, another process)
+     * must not have them land after its own writes. */
+    if (p->wq != NULL)
+        (void)cachewq_flush(p->wq, (struct timespec[]){clock_deadline_after(
+                                       (int)p->cfg->cache_busy_timeout_ms + 1000)});
 }
 
 void

@@ -201,7 +201,9 @@ void probes_refresh(struct probes *p);
  */
 void probes_load_on_miss(struct probes *p);
 
-/* Waits until nothing is queued or running. */
+/* Waits until nothing is queued or running, and what the probes learnt is
+ * written to the shared cache (the writes bounded by cache_busy_timeout_ms
+ * and a second). */
 void probes_drain(struct probes *p);
 
 void probes_get_stats(struct probes *p, struct probes_stats *out);
