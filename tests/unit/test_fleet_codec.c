@@ -456,6 +456,10 @@ round_trip_mx(void **state)
     cache_mxset_free(&back);
     /* under another domain's key; the MAC binds the key */
     assert_false(fleet_codec_mx_decode(&k, "mtasts:mx:other.example", v, len, NOW, &back, &err));
+    /* cut anywhere: refused */
+    for (size_t cut = 0; cut < len; cut++)
+        if (fleet_codec_mx_decode(&k, rk, v, cut, NOW, &back, &err))
+            fail_msg("an MX value cut at %zu of %zu bytes was accepted", cut, len);
     free(v);
     /* unsigned: a secure claim is refused, an insecure set is read */
     v = fleet_codec_mx_encode(&no_key, rk, &m, &len, &err);
@@ -521,6 +525,10 @@ round_trip_tlsa(void **state)
     assert_memory_equal(back.rec[0].data, t.rec[0].data, 32);
     assert_string_equal(back.owner, t.owner);
     assert_true(until == NOW + 290);
+    /* cut anywhere: refused */
+    for (size_t cut = 0; cut < len; cut++)
+        if (fleet_codec_tlsa_decode(&k, rk, v, cut, NOW, 25, &back, &until, &err))
+            fail_msg("a TLSA value cut at %zu of %zu bytes was accepted", cut, len);
     /* another port, another host's key, no key at all */
     assert_false(fleet_codec_tlsa_decode(&k, rk, v, len, NOW, 587, &back, &until, &err));
     assert_false(fleet_codec_tlsa_decode(&k, "mtasts:tlsa:25:mx2.partner.example", v, len, NOW,
