@@ -195,6 +195,8 @@ gather_mx(struct gather *g)
                   ? discover_mx_sec_as(ctx->discover, g->domain, g->deadline, g->s->who, g->mx,
                                        &g->mx_secure, &err)
                   : -1;
+    if (g->ph != NULL && g->n_mx > 0)
+        memset(g->ph, 0, (size_t)g->n_mx * sizeof(*g->ph));
     for (int i = 0; i < g->n_mx; i++) {
         g->mxp[i] = g->mx[i];
         any_match = any_match ||
@@ -352,36 +354,51 @@ gather_and_judge(struct gather *g, struct verdict *out)
     }
 }
 
+/* What judge works with, in one allocation: its MX names and probe
+ * results are 30 KB, which the warm path must not clear on every recipient
+ * (gather_mx clears the entries of the hosts the domain has). */
+struct judge_work {
+    struct verdict v;
+    struct status_result st;
+    struct gather g;
+    char mx[DISCOVER_MAX_MX][254];
+    struct probes_host ph[DISCOVER_MAX_MX];
+};
+
 /* Looks the domain up and judges it (out->domain is set and in scope). */
 static void
 judge(const struct decide_ctx *ctx, const struct decide_session *s,
       const struct decide_rcpt *r, const struct timespec *deadline, struct decision *out)
 {
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
-    struct verdict *v = calloc(1, sizeof(*v));
-    struct status_result *st = calloc(1, sizeof(*st));
-    struct gather *g = calloc(1, sizeof(*g));
-    char (*mx)[254] = calloc(DISCOVER_MAX_MX, sizeof(*mx));
-    struct probes_host *ph = ctx->probes ? calloc(DISCOVER_MAX_MX, sizeof(*ph)) : NULL;
+    struct judge_work *w = malloc(sizeof(*w));
 
-    if (v == NULL || st == NULL || g == NULL || mx == NULL || (ctx->probes != NULL && ph == NULL)) {
+    if (w == NULL) {
         out->scope = DECIDE_INTERNAL_ERROR;
         out->action = decide_internal_error_action(ctx->cfg);
-        mts_text_set(out->reason, sizeof(out->reason), "internal error (out of memory)");
-        mts_text_set(out->why, sizeof(out->why), "%s", out->reason);
+        mts_text_copy(out->reason, sizeof(out->reason), "internal error (out of memory)");
+        mts_text_copy(out->why, sizeof(out->why), out->reason);
     } else {
+        struct verdict *v = &w->v;
+        struct status_result *st = &w->st;
+        struct gather *g = &w->g;
+        struct probes_host *ph = ctx->probes ? w->ph : NULL;
+
+        memset(v, 0, sizeof(*v));
+        memset(st, 0, sizeof(*st));
+        memset(g, 0, sizeof(*g));
         g->ctx = ctx;
         g->s = s;
         g->r = r;
         g->domain = out->domain;
         g->deadline = deadline;
         g->st = st;
-        g->mx = mx;
+        g->mx = w->mx;
         g->ph = ph;
         gather_and_judge(g, v);
         out->scope = DECIDE_IN_SCOPE;
         out->status = st->status;
-        mts_text_set(out->txt_id, sizeof(out->txt_id), "%s", st->txt_id);
+        mts_text_copy(out->txt_id, sizeof(out->txt_id), st->txt_id);
         out->req = v->req;
         out->outcome = v->outcome;
         out->action = v->action;
@@ -395,18 +412,14 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         out->rule = v->rule;
         out->requiretls = v->requiretls;
         out->requiretls_refused = v->requiretls_refused;
-        mts_text_set(out->reason, sizeof(out->reason), "%s", v->reason);
+        mts_text_copy(out->reason, sizeof(out->reason), v->reason);
         /* The probe's details are for the log, never the reply. */
-        mts_text_set(out->why, sizeof(out->why), "%s%s%s", v->reason,
-                     v->detail[0] != '\0' ? "; probe: " : "", v->detail);
+        mts_text_join(out->why, sizeof(out->why), v->reason,
+                      v->detail[0] != '\0' ? "; probe: " : "", v->detail, (const char *)NULL);
         status_result_free(st);
     }
     public_reason(out);
-    free(ph);
-    free(mx);
-    free(g);
-    free(st);
-    free(v);
+    free(w);
 }
 
 void

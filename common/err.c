@@ -44,6 +44,30 @@ mts_text_copy(char *out, size_t outsz, const char *s)
     out[n] = '\0';
 }
 
+size_t
+mts_text_join(char *out, size_t outsz, ...)
+{
+    va_list ap;
+    const char *s;
+    size_t len = 0;
+
+    va_start(ap, outsz);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        size_t n = strlen(s);
+
+        if (len + 1 < outsz) {
+            size_t room = outsz - 1 - len;
+
+            memcpy(out + len, s, n < room ? n : room);
+        }
+        len += n;
+    }
+    va_end(ap);
+    if (outsz > 0)
+        out[len < outsz ? len : outsz - 1] = '\0';
+    return len;
+}
+
 void
 mts_err_clear(struct mts_err *err)
 {

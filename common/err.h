@@ -40,6 +40,15 @@ void mts_text_set(char *out, size_t outsz, const char *fmt, ...)
  */
 void mts_text_copy(char *out, size_t outsz, const char *s);
 
+/*
+ * The strings given, up to the NULL that ends the list, one after another
+ * into out, cut at outsz - 1 bytes (always terminated), as snprintf with
+ * only "%s" conversions would; returns the length the whole text has (>=
+ * outsz: it was cut). No printf either: for the texts made on every
+ * recipient (a log entry, a tag header, a route's name).
+ */
+size_t mts_text_join(char *out, size_t outsz, ...) __attribute__((sentinel));
+
 /* Clears err so that msg is the empty string. */
 void mts_err_clear(struct mts_err *err);
 

@@ -22,6 +22,7 @@ struct stats {
     size_t nslots;	/* hash slots, a power of two >= 2 * cap */
     struct stats_row *rows;
     uint32_t *slot;	/* row index + 1; 0: empty */
+    uint64_t *hash;	/* each row's key's hash_key, compared before its strings */
     uint64_t dropped;
 };
 
@@ -109,9 +110,12 @@ stats_new(size_t max_keys)
         ;
     s->rows = calloc(s->cap, sizeof(*s->rows));
     s->slot = calloc(s->nslots, sizeof(*s->slot));
-    if (s->rows == NULL || s->slot == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+    s->hash = calloc(s->cap, sizeof(*s->hash));
+    if (s->rows == NULL || s->slot == NULL || s->hash == NULL ||
+        pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s->rows);
         free(s->slot);
+        free(s->hash);
         free(s);
         return NULL;
     }
@@ -126,6 +130,7 @@ stats_free(struct stats *s)
     pthread_mutex_destroy(&s->mu);
     free(s->rows);
     free(s->slot);
+    free(s->hash);
     free(s);
 }
 
@@ -163,28 +168,32 @@ same(const struct stats_key *a, const struct stats_key *b)
            strcmp(a->rule, b->rule) == 0;
 }
 
-/* The slot holding k, or the empty slot where it would go; under mu. */
+/* The slot holding k (whose hash_key is h), or the empty slot where it
+ * would go; under mu. */
 static size_t
-find(const struct stats *s, const struct stats_key *k)
+find(const struct stats *s, const struct stats_key *k, uint64_t h)
 {
-    size_t i = (size_t)hash_key(k) & (s->nslots - 1);
+    size_t i = (size_t)h & (s->nslots - 1);
 
-    while (s->slot[i] != 0 && !same(&s->rows[s->slot[i] - 1].k, k))
+    while (s->slot[i] != 0 &&
+           !(s->hash[s->slot[i] - 1] == h && same(&s->rows[s->slot[i] - 1].k, k)))
         i = (i + 1) & (s->nslots - 1);
     return i;
 }
 
-/* Adds n to k, making room if allowed (overflow: an overflow key); under mu. */
+/* Adds n to k (hash_key h), making room if allowed (overflow: an overflow
+ * key); under mu. */
 static bool
-add_locked(struct stats *s, const struct stats_key *k, uint64_t n, bool overflow)
+add_locked(struct stats *s, const struct stats_key *k, uint64_t h, uint64_t n, bool overflow)
 {
-    size_t i = find(s, k);
+    size_t i = find(s, k, h);
 
     if (s->slot[i] == 0) {
         if (overflow ? s->n_overflow >= STATS_OVERFLOW_KEYS : s->n - s->n_overflow >= s->max_keys)
             return false;
         s->rows[s->n].k = *k;
         s->rows[s->n].count = 0;
+        s->hash[s->n] = h;
         s->slot[i] = (uint32_t)++s->n;
         if (overflow)
             s->n_overflow++;
@@ -197,16 +206,20 @@ void
 stats_add(struct stats *s, const struct stats_key *k, uint64_t n)
 {
     struct stats_key o;
-    bool is_overflow = strcmp(k->domain, STATS_OVERFLOW) == 0;
+    bool is_overflow;
+    uint64_t h;
 
     if (s == NULL || n == 0)
         return;
+    /* Hashed before the lock: every recipient of every connection adds. */
+    is_overflow = strcmp(k->domain, STATS_OVERFLOW) == 0;
+    h = hash_key(k);
     pthread_mutex_lock(&s->mu);
-    if (!add_locked(s, k, n, is_overflow)) {
+    if (!add_locked(s, k, h, n, is_overflow)) {
         o = *k;
         copy(o.domain, sizeof(o.domain), STATS_OVERFLOW);
         o.rule[0] = '\0';
-        if (is_overflow || !add_locked(s, &o, n, true))
+        if (is_overflow || !add_locked(s, &o, hash_key(&o), n, true))
             s->dropped += n;
     }
     pthread_mutex_unlock(&s->mu);

@@ -595,7 +595,7 @@ verdict_route_enforces(const struct config *cfg, const struct maproute *map,
     size_t hl;
 
     route_of(cfg, &mailer, &host, route, sizeof(route));
-    snprintf(desc, descsz, "%s:%s", mailer ? mailer : "", host);
+    mts_text_join(desc, descsz, mailer ? mailer : "", ":", host, (const char *)NULL);
     if (mailer != NULL && list_has(&cfg->enforcing_transports, mailer, strlen(mailer)))
         return true;
     h = hop_name(host, &hl);

@@ -93,19 +93,17 @@ rcptlog_flush(struct conn *c)
 static size_t
 decision_text(const struct decision *d, char *out, size_t outsz)
 {
-    int n = snprintf(out, outsz, "rcpt domain=%s status=%s requirement=%s verdict=%s action=%s%s "
-                     "rule=%s: %s", d->domain, status_kind_name(d->status),
-                     rules_req_name(d->req), verdict_outcome_name(d->outcome),
-                     verdict_action_name(d->action),
-                     d->dry_run ? " (dry run: not applied)" : "",
-                     d->rule ? d->rule->where : "default", d->why);
+    size_t n = mts_text_join(out, outsz, "rcpt domain=", d->domain,
+                             " status=", status_kind_name(d->status),
+                             " requirement=", rules_req_name(d->req),
+                             " verdict=", verdict_outcome_name(d->outcome),
+                             " action=", verdict_action_name(d->action),
+                             d->dry_run ? " (dry run: not applied)" : "",
+                             " rule=", d->rule ? d->rule->where : "default",
+                             ": ", d->why, (const char *)NULL);
 
-    if (n < 0) {
-        out[0] = '\0';
-        return 0;
-    }
     /* A cut entry is still worth logging. */
-    return (size_t)n < outsz ? (size_t)n : outsz - 1;
+    return n < outsz ? n : outsz - 1;
 }
 
 static void
@@ -419,7 +417,7 @@ record_tag(struct conn *c, const struct decision *d)
     if (t != NULL && (!t->set || (int)d->action >= tag_severity(t))) {
         t->set = true;
         t->status = d->status;
-        snprintf(t->txt_id, sizeof(t->txt_id), "%s", d->txt_id);
+        mts_text_copy(t->txt_id, sizeof(t->txt_id), d->txt_id);
         t->req = d->req;
         t->outcome = d->outcome;
         t->action = d->action;
@@ -551,24 +549,27 @@ mlfi_eom(SMFICTX *ctx)
     /* Inserted from the last: each lands at the top, so they read in order. */
     for (size_t i = c->n_tags; i-- > 0;) {
         const struct tag *t = &c->tags[i];
-        int n;
+        size_t n;
 
-        n = snprintf(hdr, sizeof(hdr), "domain=%s; status=%s%s%s; requirement=%s; verdict=%s; "
-                     "action=%s%s%s%s%s%s%s%s%s", t->domain, status_kind_name(t->status),
-                     t->txt_id[0] ? "; id=" : "", t->txt_id, rules_req_name(t->req),
-                     verdict_outcome_name(t->outcome),
-                     nametab_name(decide_effect_names, (int)t->effect),
-                     t->dry_run ? "; dry-run=yes" : "",
-                     c->requiretls ? "; requiretls=" : "",
-                     c->requiretls ? verdict_outcome_name(t->requiretls) : "",
-                     /* RFC 8689: with REQUIRETLS the header is ignored. */
-                     c->tls_required_no && !c->requiretls ? "; tls-required=no" : "",
-                     /* tls= and dane= stay the last fields. */
-                     t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "", verdict_tls_name(t->tls),
-                     t->dane != TLSA_DANE_NONE ? "; dane=" : "",
-                     t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "");
+        n = mts_text_join(hdr, sizeof(hdr), "domain=", t->domain,
+                          "; status=", status_kind_name(t->status),
+                          t->txt_id[0] ? "; id=" : "", t->txt_id,
+                          "; requirement=", rules_req_name(t->req),
+                          "; verdict=", verdict_outcome_name(t->outcome),
+                          "; action=", nametab_name(decide_effect_names, (int)t->effect),
+                          t->dry_run ? "; dry-run=yes" : "",
+                          c->requiretls ? "; requiretls=" : "",
+                          c->requiretls ? verdict_outcome_name(t->requiretls) : "",
+                          /* RFC 8689: with REQUIRETLS the header is ignored. */
+                          c->tls_required_no && !c->requiretls ? "; tls-required=no" : "",
+                          /* tls= and dane= stay the last fields. */
+                          t->tls != VERDICT_TLS_UNSEEN ? "; tls=" : "",
+                          t->tls != VERDICT_TLS_UNSEEN ? verdict_tls_name(t->tls) : "",
+                          t->dane != TLSA_DANE_NONE ? "; dane=" : "",
+                          t->dane != TLSA_DANE_NONE ? tlsa_dane_name((enum tlsa_dane)t->dane) : "",
+                          (const char *)NULL);
 
-        if (n < 0 || (size_t)n >= sizeof(hdr))
+        if (n >= sizeof(hdr))
             log_msg(LOG_ERR, "%s: the %s header of %s does not fit: not added", c->qid, name,
                     t->domain);
         else if (smfi.insheader(ctx, 0, (char *)name, hdr) != MI_SUCCESS)
