@@ -157,7 +157,7 @@ update_qid(SMFICTX *ctx, struct conn *c)
     const char *i = macro(ctx, "i");
 
     if (i != NULL)
-        snprintf(c->qid, sizeof(c->qid), "%s", i);
+        mts_text_copy(c->qid, sizeof(c->qid), i);
 }
 
 static struct conn *
@@ -361,7 +361,7 @@ tag_for(struct conn *c, const char *domain)
     c->tags = t;
     t = &c->tags[c->n_tags++];
     memset(t, 0, sizeof(*t));
-    snprintf(t->domain, sizeof(t->domain), "%s", domain);
+    mts_text_copy(t->domain, sizeof(t->domain), domain);
     return t;
 }
 
