@@ -354,10 +354,10 @@ gather_and_judge(struct gather *g, struct verdict *out)
     }
 }
 
-/* What judge works with, in one allocation: its MX names and probe
- * results are 30 KB, which the warm path must not clear on every recipient
- * (gather_mx clears the entries of the hosts the domain has). */
-struct judge_work {
+/* What judge works with, in one block: its MX names and probe results are
+ * 30 KB, which the warm path must neither allocate nor clear on every
+ * recipient (gather_mx clears the entries of the hosts the domain has). */
+struct decide_work {
     struct verdict v;
     struct status_result st;
     struct gather g;
@@ -371,7 +371,7 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
       const struct decide_rcpt *r, const struct timespec *deadline, struct decision *out)
 {
     /* On the heap: this runs on libmilter threads, whose stacks may be small. */
-    struct judge_work *w = malloc(sizeof(*w));
+    struct decide_work *w = s->work != NULL ? s->work : malloc(sizeof(*w));
 
     if (w == NULL) {
         out->scope = DECIDE_INTERNAL_ERROR;
@@ -419,6 +419,19 @@ judge(const struct decide_ctx *ctx, const struct decide_session *s,
         status_result_free(st);
     }
     public_reason(out);
+    if (w != s->work)
+        free(w);
+}
+
+struct decide_work *
+decide_work_new(void)
+{
+    return malloc(sizeof(struct decide_work));
+}
+
+void
+decide_work_free(struct decide_work *w)
+{
     free(w);
 }
 

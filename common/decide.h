@@ -95,6 +95,10 @@ struct decide_session {
     /* who asks, for the caps on lookups in flight (discover.h); NULL: no cap */
     const struct discover_caller *who;
     bool requiretls;		/* MAIL FROM carried REQUIRETLS (RFC 8689) */
+    /* Scratch a caller that decides many recipients lends (decide_work_new):
+     * judging one needs about 31 KB, which the milter keeps a connection
+     * rather than allocate a recipient. NULL: allocated for each. */
+    struct decide_work *work;
 };
 
 /* One recipient, with the route the MTA resolved for it. */
@@ -164,6 +168,11 @@ bool decide_in_scope(const struct config *cfg, const struct decide_session *s);
 
 /* The action when the milter itself fails (on_internal_error). */
 enum verdict_action decide_internal_error_action(const struct config *cfg);
+
+/* Scratch for decide_session.work, for one thread at a time; NULL when out
+ * of memory (the session then goes without). */
+struct decide_work *decide_work_new(void);
+void decide_work_free(struct decide_work *w);
 
 /* Decides one recipient; lookups wait until deadline (CLOCK_MONOTONIC). */
 void decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,

@@ -156,7 +156,7 @@ ctl_explain(int argc, char **argv)
         {"daemon", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
         {"requiretls", no_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
-    struct decide_session s = {"", NULL, NULL, false, NULL, false};
+    struct decide_session s = {"", NULL, NULL, false, NULL, false, NULL};
     const char *mailer = NULL, *host = NULL;
     struct runtime *rt;
     struct mts_err err;

@@ -70,6 +70,7 @@ struct conn {
     char rcptlog[RCPTLOG_MAX];
     size_t rcptlog_len;
     struct decision dec;	/* the recipient being decided: no allocation per RCPT */
+    struct decide_work *work;	/* decide's scratch, from the first recipient on */
 };
 
 /*
@@ -141,7 +142,7 @@ message_reset(struct conn *c)
     c->untagged = 0;
     c->act = false;
     c->requiretls = c->tls_required_no = false;
-    snprintf(c->qid, sizeof(c->qid), "NOQUEUE");
+    mts_text_copy(c->qid, sizeof(c->qid), "NOQUEUE");
 }
 
 static const char *
@@ -291,7 +292,7 @@ static struct decide_session
 session_of(const struct conn *c)
 {
     struct decide_session s = {c->sender, c->auth, c->daemon, c->non_smtpd, NULL,
-                               c->requiretls};
+                               c->requiretls, c->work};
 
     return s;
 }
@@ -450,6 +451,8 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
     deadline = clock_deadline_after((int)c->rt->cfg->rcpt_deadline_ms);
     update_qid(ctx, c);
     d = &c->dec;
+    if (c->work == NULL)
+        c->work = decide_work_new(); /* NULL: decide allocates its own */
     s = session_of(c);
     /* Caps on lookups in flight: per authenticated user, else client address. */
     who.sender = c->auth != NULL ? c->auth : c->client[0] != '\0' ? c->client : NULL;
@@ -615,6 +618,7 @@ mlfi_close(SMFICTX *ctx)
     if (c != NULL) {
         message_reset(c);
         runtime_unref(c->rt);
+        decide_work_free(c->work);
         free(c);
         smfi.setpriv(ctx, NULL);
     }

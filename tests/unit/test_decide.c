@@ -184,7 +184,7 @@ explain(const struct equiv_case *c)
 {
     struct runtime *rt = runtime_current();
     struct decide_session s = {"alice@sender.example", c->session->auth, c->session->daemon,
-                               c->session->non_smtpd, NULL, false};
+                               c->session->non_smtpd, NULL, false, NULL};
     json_t *arr = json_array(), *o;
 
     assert_non_null(rt);
