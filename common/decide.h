@@ -30,6 +30,8 @@
  *	rule's unknown= apply. A reject that rests on a cached policy is
  *	final only after the TXT id was re-checked (RFC 8461 §5), within the
  *	same deadline; when that cannot be done the answer is a deferral.
+ *	No wait on the shared cache outlives the deadline (cache_bound_waits
+ *	for the whole decision: the probe rows read on a miss too).
  *	A refusal (defer, reject) of non-SMTP mail becomes a hold; with
  *	dry_run it is not applied (the milter tags and accepts). Every
  *	refusal comes with a checked SMTP reply (defer_reply / reject_reply,

@@ -58,8 +58,9 @@
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
 # to run: "warm dane first cold rss scrape fleet"), BENCH_PERF=FILE (perf record -g the
-# milter during one extra warm run at the last connection count, into
-# FILE.warm and FILE.dane),
+# milter, then the tagging no-op, during one extra run each at the last
+# connection count, into FILE.PART.PART and FILE.PART.tagnoop),
+# BENCH_DANE_EXTRA (one more configuration line for the dane part),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
@@ -289,14 +290,18 @@ warm_case() {
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
     if [ -n "${BENCH_PERF:-}" ]; then
-        local perf_pid
-        perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$n" -p "${PIDS[$n]}" >"$W/perf.log" 2>&1 &
-        perf_pid=$!
-        sleep 0.5
-        load "$n" "$W/$n-perf-run.out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains"
-        kill -INT "$perf_pid"
-        wait "$perf_pid"
-        say "perf profile of one more $n run ($c connection(s)) in $BENCH_PERF.$n"
+        # the milter, then the tagging no-op: the same load, so that the two
+        # profiles' sample counts compare
+        local perf_pid f
+        for f in "$n" tagnoop; do
+            perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$n.$f" -p "${PIDS[$f]}" >"$W/perf.log" 2>&1 &
+            perf_pid=$!
+            sleep 0.5
+            load "$f" "$W/$n-perf-run-$f.out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains"
+            kill -INT "$perf_pid"
+            wait "$perf_pid"
+            say "perf profile of one more $f run ($c connection(s)) in $BENCH_PERF.$n.$f"
+        done
     fi
     stop "$n"
     stop noop
@@ -387,7 +392,7 @@ fi
 # that every RCPT's verdict rests on a probe result and TLSA data in memory.
 if part dane; then
     seq -w 1 50 | sed 's/^/dd/; s/$/.test/' >"$W/dane-domains"
-    conf dane "mx_probes = yes"
+    conf dane "mx_probes = yes" ${BENCH_DANE_EXTRA:+"$BENCH_DANE_EXTRA"}
     warm_case dane "$W/dane-domains" \
         "warm cache, probes and DANE on: 50 enforce domains with TLSA (dd01..dd50.test) prefetched and probed" || exit 1
 fi
