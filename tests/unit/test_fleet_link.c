@@ -21,82 +21,11 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "unit_redis.h"
 #include "fleet_link.h"
 
-struct fixture {
-    char dir[64];
-    char sock[128];
-    pid_t pid;
-};
-
-static void server_stop(struct fixture *f);
-
-/* redis-server with requirepass, on f->sock; false when it is not installed. */
-static bool
-server_start(struct fixture *f)
-{
-    f->pid = fork();
-    assert_true(f->pid >= 0);
-    if (f->pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", f->sock,
-               "--save", "", "--appendonly", "no", "--dir", f->dir, "--requirepass",
-               "s3cret pass", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        int st;
-
-        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
-            f->pid = 0;
-            return false; /* not installed, or could not start */
-        }
-        if (access(f->sock, F_OK) == 0)
-            return true;
-        usleep(50000);
-    }
-    server_stop(f);
-    return false;
-}
-
-static void
-server_stop(struct fixture *f)
-{
-    kill(f->pid, SIGTERM);
-    waitpid(f->pid, NULL, 0);
-    f->pid = 0;
-    unlink(f->sock);
-}
-
-static int
-setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_fleet_link.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->sock, sizeof(f->sock), "%s/redis.sock", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-    char cmd[128];
-
-    if (f->pid > 0) /* a check failed with the server up */
-        server_stop(f);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
-
 static struct config *
-cfg_for(struct fixture *f, const char *password, int db)
+cfg_for(struct unit_redis *f, const char *password, int db)
 {
     char path[160], pw[160];
     FILE *fp;
@@ -130,7 +59,7 @@ cmd2(struct fleet_link *l, const char *a, const char *b)
 static void
 auth_select_pipeline(void **state)
 {
-    struct fixture *f = *state;
+    struct unit_redis *f = *state;
     struct config *cfg;
     struct fleet_link *l;
     struct fleet_link_state st;
@@ -142,7 +71,7 @@ auth_select_pipeline(void **state)
         {1, {"DBSIZE"}, {6}},
     };
 
-    if (!server_start(f))
+    if (!unit_redis_start(f, "s3cret pass"))
         skip();
     cfg = cfg_for(f, "s3cret pass", 3);
     assert_int_equal(fleet_link_open(cfg, &l, &err), 0);
@@ -172,20 +101,20 @@ auth_select_pipeline(void **state)
     assert_non_null(strstr(st.last_error, "AUTH"));
     fleet_link_close(l);
     config_unref(cfg);
-    server_stop(f);
+    unit_redis_stop(f);
 }
 
 static void
 breaker(void **state)
 {
-    struct fixture *f = *state;
+    struct unit_redis *f = *state;
     struct config *cfg;
     struct fleet_link *l;
     struct fleet_link_state st;
     struct mts_err err;
     redisReply *r;
 
-    if (!server_start(f))
+    if (!unit_redis_start(f, "s3cret pass"))
         skip();
     cfg = cfg_for(f, "s3cret pass", 0);
     assert_int_equal(fleet_link_open(cfg, &l, &err), 0);
@@ -193,7 +122,7 @@ breaker(void **state)
     assert_non_null(r);
     freeReplyObject(r);
 
-    server_stop(f);
+    unit_redis_stop(f);
     assert_null(cmd2(l, "GET", "k")); /* the failure that opens the breaker */
     fleet_link_state(l, &st);
     assert_false(st.up);
@@ -212,7 +141,7 @@ breaker(void **state)
     assert_int_equal(st.backoff_ms, 2 * FLEET_LINK_BACKOFF_MIN_MS);
 
     /* the server is back: after the back-off the link reconnects by itself */
-    assert_true(server_start(f));
+    assert_true(unit_redis_start(f, "s3cret pass"));
     usleep((2 * FLEET_LINK_BACKOFF_MIN_MS + 100) * 1000);
     r = cmd2(l, "GET", "k");
     assert_non_null(r);
@@ -222,7 +151,7 @@ breaker(void **state)
     assert_int_equal(st.backoff_ms, 0);
     fleet_link_close(l);
     config_unref(cfg);
-    server_stop(f);
+    unit_redis_stop(f);
 }
 
 static void
@@ -255,8 +184,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_addresses),
-        cmocka_unit_test_setup_teardown(auth_select_pipeline, setup, teardown),
-        cmocka_unit_test_setup_teardown(breaker, setup, teardown),
+        cmocka_unit_test_setup_teardown(auth_select_pipeline,
+                                        unit_redis_setup, unit_redis_teardown),
+        cmocka_unit_test_setup_teardown(breaker,
+                                        unit_redis_setup, unit_redis_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

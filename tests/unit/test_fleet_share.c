@@ -25,68 +25,8 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
+#include "unit_redis.h"
 #include "fleet_share.h"
-
-struct fixture {
-    char dir[64];
-    char sock[128];
-    pid_t pid;
-};
-
-static bool
-server_start(struct fixture *f)
-{
-    f->pid = fork();
-    assert_true(f->pid >= 0);
-    if (f->pid == 0) {
-        if (freopen("/dev/null", "w", stdout) == NULL)
-            _exit(126);
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", f->sock, "--save",
-               "", "--appendonly", "no", "--dir", f->dir, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        int st;
-
-        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
-            f->pid = 0;
-            return false;
-        }
-        if (access(f->sock, F_OK) == 0)
-            return true;
-        usleep(50000);
-    }
-    return false;
-}
-
-static int
-setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_fleet_share.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->sock, sizeof(f->sock), "%s/redis.sock", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-    char cmd[128];
-
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        waitpid(f->pid, NULL, 0);
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -100,7 +40,7 @@ write_file(const char *path, const char *text)
 
 /* A configuration for the fixture's Redis, with prefix and the key file. */
 static struct config *
-cfg_for(struct fixture *f, const char *prefix)
+cfg_for(struct unit_redis *f, const char *prefix)
 {
     char path[160], key[160];
     struct config *cfg;
@@ -157,7 +97,7 @@ on_news(const char *kind, const char *name, void *arg)
 }
 
 static void
-publish(struct fixture *f, const char *channel, const char *msg)
+publish(struct unit_redis *f, const char *channel, const char *msg)
 {
     redisContext *c = redisConnectUnix(f->sock);
     redisReply *r;
@@ -182,7 +122,7 @@ heard(struct heard *h, int n)
 static void
 one_fleet_per_configuration(void **state)
 {
-    struct fixture *f = *state;
+    struct unit_redis *f = *state;
     struct config *cfg, *cfg2, *other;
     struct fleet *a, *b, *c, *d;
     struct heard h1 = {0}, h2 = {0};
@@ -190,7 +130,7 @@ one_fleet_per_configuration(void **state)
     char key[160];
     int base, with;
 
-    if (!server_start(f))
+    if (!unit_redis_start(f, NULL))
         skip();
     snprintf(key, sizeof(key), "%s/key", f->dir);
     write_file(key, "0123456789abcdef-first-key");
@@ -270,7 +210,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(one_fleet_per_configuration, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_fleet_per_configuration,
+                                        unit_redis_setup, unit_redis_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
