@@ -477,10 +477,11 @@ decide_recipient(const struct decide_ctx *ctx, const struct decide_session *s,
             return;
         }
         {
-            /* Every read of the shared cache on the way (the status, the MX
-             * set, a probe row on a miss) waits at most until the deadline:
-             * the probe rows were read without a bound, behind the probe
-             * engine's writes, and an RCPT was answered 1.6 s late. */
+            /* Every read of the shared cache on the way waits at most until
+             * the deadline, not only the status and MX set reads that bound
+             * themselves: explain reads probe rows on a miss
+             * (probes_load_on_miss) on the probe engine's connection, which
+             * its write queue holds through SQLite's busy wait. */
             const struct timespec *outer = cache_bound_waits(deadline);
 
             judge(ctx, s, r, deadline, out);
