@@ -618,7 +618,7 @@ lookup(struct discover *d, const char *domain, const struct timespec *deadline, 
     }
     if (cs == CACHE_OK) {
         /* The last use is in memory; the refresh thread writes it (cachecopy.h). */
-        if (refresh_status_from_row(&e, now, res)) {
+        if (refresh_status_take_row(&e, now, res)) {
             bool due = e.checked_at + d->cfg->check_interval <= now ||
                        (e.has_policy && e.expires_at - d->cfg->refresh_margin <= now);
             bool recheck = (flags & DISCOVER_RECHECK) && res->has_policy;

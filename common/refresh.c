@@ -58,6 +58,25 @@ refresh_status_from_row(const struct cache_entry *e, int64_t now, struct status_
     return true;
 }
 
+bool
+refresh_status_take_row(struct cache_entry *e, int64_t now, struct status_result *res)
+{
+    char **mx = e->mx;
+    size_t n = e->n_mx;
+    bool answers;
+
+    e->mx = NULL;
+    e->n_mx = 0;
+    answers = refresh_status_from_row(e, now, res);
+    if (answers && res->has_policy && mx != NULL) {
+        res->mx = mx;
+        res->n_mx = n;
+    } else {
+        mxmatch_list_free(mx, n);
+    }
+    return answers;
+}
+
 /* Records a fetch (or policy) failure for txt_id, keeping any cached policy. */
 static void
 note_fetch_failure(const struct config *cfg, struct cache_entry *e, bool have_policy,

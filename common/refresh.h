@@ -91,6 +91,11 @@ void refresh_step(const struct config *cfg, const struct refresh_io *io, struct 
 bool refresh_status_from_row(const struct cache_entry *e, int64_t now,
                              struct status_result *res);
 
+/* The same, moving e's MX patterns into res rather than copying them (e
+ * keeps none afterwards): for the warm path, whose row is a fresh copy
+ * the caller frees next. */
+bool refresh_status_take_row(struct cache_entry *e, int64_t now, struct status_result *res);
+
 /* Where the background refresher's next round starts. */
 struct refresh_cursor {
     char after[CACHE_DOMAIN_MAX + 1]; /* "" = the first row */
