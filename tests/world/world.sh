@@ -21,6 +21,12 @@
 #                            one line saying why (what ip said, a hint) and
 #                            exits 1. The suites bail out with that line.
 #
+# With MTS_WORLD_CACHE=DIR in the environment (make check sets it), up keeps
+# the keys and certificates it made (about 190 openssl and ldns-keygen runs,
+# most of its time) under DIR, one set per world.sh and day, and the next up
+# copies them instead: every world of one test suite has the same CA, keys
+# and certificates; zones are still signed afresh at each up.
+#
 # See tests/world/README for the domains, addresses and ports.
 set -euo pipefail
 
@@ -197,6 +203,10 @@ port_busy() {
 # ---- DNS -------------------------------------------------------------------
 
 RR() { echo "$*" >>"$DIR/zones/test.base"; }
+# mint ARGS...: openssl ARGS, which makes a key and certificate, unless this
+# up copied them from MTS_WORLD_CACHE (cache_get)
+CACHED=
+mint() { [ -n "$CACHED" ] || openssl "$@"; }
 # put FILE, append FILE: write (add) the here-document on stdin to FILE
 # without a process: up writes hundreds of them, and a cat for each (a fork
 # and an exec) was most of up's time under a loaded test suite
@@ -246,7 +256,7 @@ make_ca() {
     : >"$c/index.txt"
     echo 1000 >"$c/serial"
     SERIAL_BASE="$(date +%s)"
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    mint req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
         -keyout "$c/ca.key" -out "$DIR/ca.crt" -days 3650 -sha256 \
         -subj "/O=mtasts-milter test world/CN=MTA-STS World Test CA" \
         -addext "basicConstraints=critical,CA:TRUE" \
@@ -284,14 +294,14 @@ leaf() {
         local ext="$DIR/certs/$name.ext" csr="$DIR/certs/$name.csr"
         printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\nauthorityKeyIdentifier=keyid\n' \
             "$sans" >"$ext"
-        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        mint req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
             -keyout "$key" -out "$csr" -subj "/CN=$san" 2>/dev/null
-        openssl ca -batch -config "$DIR/ca/ca.cnf" -notext \
+        mint ca -batch -config "$DIR/ca/ca.cnf" -notext \
             -startdate 20200101000000Z -enddate 20200201000000Z \
             -extfile "$ext" -in "$csr" -out "$crt" 2>/dev/null
         rm -f "$csr" "$ext"
     else
-        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        mint req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
             -keyout "$key" -out "$crt" -subj "/CN=$san" \
             -CA "$DIR/ca.crt" -CAkey "$DIR/ca/ca.key" -days 365 -sha256 \
             -set_serial "$((SERIAL_BASE * 1000 + LEAF_SERIAL))" \
@@ -304,7 +314,7 @@ leaf() {
 
 selfsigned() {
     local name="$1" san="$2"
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    mint req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
         -keyout "$DIR/certs/$name.key" -out "$DIR/certs/$name.crt" -days 365 \
         -subj "/CN=$san" -addext "subjectAltName=DNS:$san" \
         -addext "basicConstraints=critical,CA:FALSE" \
@@ -682,13 +692,13 @@ build_dane_domains() {
     local c="$DIR/certs" h ee pkix
     selfsigned dane-ee not-the-mx.invalid
     mkdir -p "$DIR/daneca"
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    mint req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
         -keyout "$DIR/daneca/ca.key" -out "$DIR/daneca/ca.crt" -days 3650 -sha256 \
         -subj "/O=mtasts-milter test world/CN=Private DANE-TA CA" \
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
     LEAF_SERIAL=$((LEAF_SERIAL + 1))
-    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    mint req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
         -keyout "$c/mx.daneta.test.key" -out "$c/mx.daneta.test.leaf" -subj "/CN=mx.daneta.test" \
         -CA "$DIR/daneca/ca.crt" -CAkey "$DIR/daneca/ca.key" -days 365 -sha256 \
         -set_serial "$((SERIAL_BASE * 1000 + LEAF_SERIAL))" \
@@ -741,14 +751,14 @@ other_ca_leaf() {
     local o="$DIR/otherca"
     if [ ! -f "$o/ca.crt" ]; then
         mkdir -p "$o"
-        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        mint req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
             -keyout "$o/ca.key" -out "$o/ca.crt" -days 3650 -sha256 \
             -subj "/O=mtasts-milter test world/CN=Untrusted Other CA" \
             -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
     fi
     LEAF_SERIAL=$((LEAF_SERIAL + 1))
-    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    mint req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
         -keyout "$DIR/certs/$1.key" -out "$DIR/certs/$1.crt" -subj "/CN=$2" \
         -CA "$o/ca.crt" -CAkey "$o/ca.key" -days 365 -sha256 \
         -set_serial "$((SERIAL_BASE * 1000 + LEAF_SERIAL))" \
@@ -796,7 +806,7 @@ vhost_patch_chunked() {
 make_keys() {
     local k
     mkdir -p "$DIR/keys"
-    (
+    [ -n "$CACHED" ] || (
         cd "$DIR/keys"
         k="$(ldns-keygen -a ECDSAP256SHA256 -k test.)"; echo "$k" >test.ksk
         k="$(ldns-keygen -a ECDSAP256SHA256 test.)"; echo "$k" >test.zsk
@@ -1092,6 +1102,33 @@ check_ports() {
     fi
 }
 
+# cache_get: when MTS_WORLD_CACHE holds this world.sh's keys and
+# certificates of today, copies them into DIR and sets CACHED (mint and
+# make_keys then keep them); cache_put, after a build without them, stores
+# DIR's there (a whole directory renamed into place: readers never see half
+# of one, and of two builds at once the second is dropped)
+cache_dir() {
+    local sum today
+    sum=$(cksum <"${BASH_SOURCE[0]}")
+    printf -v today '%(%Y%m%d)T' -1
+    CACHE_DIR="$MTS_WORLD_CACHE/${sum// /-}-$today"
+}
+cache_get() {
+    [ -n "${MTS_WORLD_CACHE:-}" ] || return 0
+    cache_dir
+    [ -d "$CACHE_DIR" ] || return 0
+    cp -a "$CACHE_DIR/." "$DIR/"
+    CACHED=1
+}
+cache_put() {
+    [ -n "${MTS_WORLD_CACHE:-}" ] && [ -z "$CACHED" ] || return 0
+    local tmp
+    mkdir -p "$MTS_WORLD_CACHE"
+    tmp=$(mktemp -d "$CACHE_DIR.XXXXXX")
+    { cp -a "$DIR/ca" "$DIR/ca.crt" "$DIR/certs" "$DIR/otherca" "$DIR/daneca" "$DIR/keys" "$tmp/" &&
+        mv -T "$tmp" "$CACHE_DIR" 2>/dev/null; } || rm -rf "$tmp"
+}
+
 cmd_up() {
     need_tools
     [ "$(id -u)" = 0 ] || die "must run as root (binds port 53 and 443)"
@@ -1105,12 +1142,14 @@ cmd_up() {
     echo 1 >"$DIR/state/serial"
     : >"$DIR/zones/test.base"
 
+    cache_get
     make_ca
     leaf default.invalid default.invalid
     nginx_head
     make_keys
     build_domains
     echo "}" >>"$DIR/nginx.conf"
+    cache_put
 
     build_test_zone >/dev/null
     sign_zone "$DIR/zones/bogus.test.zone" bogus.test. \
