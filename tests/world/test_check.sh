@@ -206,11 +206,36 @@ is "probe: no-starttls, fail" '.status == "no-starttls" and .grade.grade == "fai
 probe_edge() {
     local host=$1 status=$2 stage=$3 why=$4 max=$5 grade=${6:-fail} want=${7:-1}
     run probe --json --timeout 3000 "mx.$host.test"
+    probe_edge_judge "$@"
+}
+# probe_edge_judge: probe_edge's checks on the last run
+probe_edge_judge() {
+    local host=$1 status=$2 stage=$3 why=$4 max=$5 grade=${6:-fail} want=${7:-1}
     is "probe $host: $status in stage $stage, grade $grade, the reason says \"$why\"" \
         ".status == \"$status\" and .stage == \"$stage\" and (.reason | test(\"$why\")) and .grade.grade == \"$grade\""
     [ "$rc" -eq "$want" ] && [ "$ms" -lt "$max" ]
     ok "probe $host: exit $want (got $rc), within $max ms (took $ms ms)" $?
 }
+# bg_run NAME ARGS...: run in the background (its own files); bg_end NAME
+# waits for it and makes it the last run ($OUT, $ERR, $rc, $ms). The runs that
+# only a deadline ends wait for it side by side, not one after another.
+bg_run() {
+    local name=$1
+    shift
+    (OUT=$W/bg-$name.out ERR=$W/bg-$name.err; run "$@"; echo "$rc $ms" >"$W/bg-$name.rc") &
+    printf -v "BG_$name" '%s' $!
+}
+bg_end() {
+    local pid="BG_$1"
+    wait "${!pid}"
+    cp "$W/bg-$1.out" "$OUT"
+    cp "$W/bg-$1.err" "$ERR"
+    read -r rc ms <"$W/bg-$1.rc"
+}
+# only the deadline ends dripmx and hangtlsmx (below): started now, judged there
+bg_run dripmx probe --json --timeout 3000 mx.dripmx.test
+bg_run hangtlsmx probe --json --timeout 3000 mx.hangtlsmx.test
+bg_run hangtlscheck check --json --timeout 3000 --store hangtlsmx.test
 # TLS 1.1 only and an unknown CA complete a handshake: fast
 probe_edge tls11mx tls-too-old handshake "TLS too old: the server negotiated TLSv1\\\\.1" 2500
 is "probe tls11mx: the session is seen (TLSv1.1), TLS 1.2+ not met" \
@@ -228,14 +253,16 @@ probe_edge binarybannermx bad-reply greeting "not an SMTP reply.*\\\\\\\\x00" 25
 # only the deadline ends these two: a banner dripping under every bound, and
 # a server that says 220 to STARTTLS and never sends a ServerHello
 # (a timeout at the greeting is unknown: a busy server looks the same)
-probe_edge dripmx timeout greeting "timed out after 3[0-9]{3} ms waiting for the greeting \\\\(220\\\\): [0-9]+ lines of a reply came, never its last line" 5000 unknown 3
-probe_edge hangtlsmx timeout handshake "timed out after 3[0-9]{3} ms in the TLS handshake" 5000
+bg_end dripmx
+probe_edge_judge dripmx timeout greeting "timed out after 3[0-9]{3} ms waiting for the greeting \\\\(220\\\\): [0-9]+ lines of a reply came, never its last line" 5000 unknown 3
+bg_end hangtlsmx
+probe_edge_judge hangtlsmx timeout handshake "timed out after 3[0-9]{3} ms in the TLS handshake" 5000
 is "probe hangtlsmx: STARTTLS was offered and answered, no TLS session" '.starttls == true and .tls == null'
 grep -q "hangtls@127.0.50.16:25 STARTTLS" "$MTS_WORLD_SMTP_LOG"
 ok "hangtlsmx: the server saw STARTTLS (the hang is after it)" $?
 ! grep -Eq "@127\.0\.50\.1[0-7]:25 (MAIL|RCPT|DATA)" "$MTS_WORLD_SMTP_LOG"
 ok "the edge hosts never saw MAIL, RCPT or DATA" $?
-check hangtlsmx.test --timeout 3000 --store
+bg_end hangtlscheck
 is "check hangtlsmx.test: fail, defer naming the host and the TLS handshake timeout" \
     '.grade == "fail" and .sender.action == "defer" and (.sender.summary | test("mx.hangtlsmx.test: timed out after [0-9]+ ms in the TLS handshake"))'
 check untrustedmx.test --timeout 3000 --store
