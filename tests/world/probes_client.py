@@ -338,9 +338,25 @@ def phase_slow_ask():
         t.start()
     for t in threads:
         t.join()
-    check(all(v is not None and v[3] < deadline + 1.0 and
-              (v[0] == CONTINUE or v[1].startswith("450 4.7.5 ")) for v in r),
-          "slow1..8.test, asked at once: each answered within the RCPT deadline",
+    # Debian's libmilter runs callbacks on a worker pool (_FFR_WORKERS_POOL,
+    # libmilter/worker.c): when several sessions become ready together, its
+    # count of idle workers can be stale, and a session then waits for a
+    # worker until another session's callback returns, at most one RCPT
+    # deadline here: the RCPT's own deadline starts only then (seen in CI:
+    # slow7 answered after 4.74 s, 1.74 s of it before its callback began).
+    # So an answer after the deadline must be the deadline's own answer (not
+    # probed yet, 450): a milter that waited for the probe past its deadline
+    # would have answered from the probe (accepted, tls=verified).
+    def in_time(v):
+        if v is None or not (v[0] == CONTINUE or v[1].startswith("450 4.7.5 ")):
+            return False
+        if v[3] < deadline + 1.0:
+            return True
+        return (v[3] < 2 * deadline + 1.0 and v[0] == REPLYCODE
+                and "not probed yet" in v[1])
+    check(all(in_time(v) for v in r),
+          "slow1..8.test, asked at once: each answered within the RCPT deadline "
+          "(or at its own deadline, once libmilter's pool started its callback)",
           "\n".join(show(v) if v else "no answer" for v in r))
 
 
