@@ -77,15 +77,17 @@ struct conn {
  * One log line a message for its tagged recipients (the refusals are
  * logged at once, one line each, at notice): a line per recipient cost a
  * write per RCPT, which was most of the gap to a no-op milter. The line is
- * written when the message ends (end of message, abort, next MAIL, close)
- * or when the next entry would not fit.
+ * queued when the message ends (end of message, abort, next MAIL, close)
+ * or when the next entry would not fit, and written by the log's thread
+ * (log_later): the end of message's reply does not wait for the write.
+ * A connection's lines are all written when it closes.
  */
 static void
 rcptlog_flush(struct conn *c)
 {
     if (c->rcptlog_len == 0)
         return;
-    log_msg(LOG_INFO, "%s: %s", c->qid, c->rcptlog);
+    log_later(LOG_INFO, "%s: %s", c->qid, c->rcptlog);
     c->rcptlog_len = 0;
     c->rcptlog[0] = '\0';
 }
@@ -621,6 +623,8 @@ mlfi_close(SMFICTX *ctx)
         decide_work_free(c->work);
         free(c);
         smfi.setpriv(ctx, NULL);
+        /* Whoever reads the log after a session ends finds all its lines. */
+        log_flush();
     }
     return SMFIS_CONTINUE;
 }

@@ -401,6 +401,10 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Log lines are written off the connections' threads from here on;
+     * exit (each return below) writes what is still queued. */
+    if (log_start_writer() == 0)
+        atexit(log_stop_writer);
 
     if (discover_global_init(&err) != 0 || runtime_build(o.config, true, &rt, &err) != 0) {
         log_msg(LOG_ERR, "cannot start: %s", err.msg);

@@ -61,6 +61,8 @@
 # milter, then the tagging no-op, during one extra run each at the last
 # connection count, into FILE.PART.PART and FILE.PART.tagnoop),
 # BENCH_DANE_EXTRA (one more configuration line for the dane part),
+# BENCH_LOG_PIPE=1 (mtasts-milter's stderr goes through a pipe to a cat
+# writing the file, as a systemd service's goes to journald),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
@@ -157,7 +159,11 @@ conf() {
 start_milter() {
     local n=$1 bin=${2:-$MILTER} i p
     rm -f "$W/$n.sock"
-    "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
+    if [ -n "${BENCH_LOG_PIPE:-}" ]; then
+        "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" 2> >(cat >"$W/$n.log") </dev/null &
+    else
+        "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
+    fi
     p=$!
     PIDS[$n]=$p
     for ((i = 0; i < 100; i++)); do
@@ -245,7 +251,7 @@ warm_case() {
     for c in $CONNECTIONS; do
         per=$(((MESSAGES + c - 1) / c))
         local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
-        local -a t_rate=() t_p50=() t_p99=() t_cpu=()
+        local -a t_rate=() t_p50=() t_p99=() t_cpu=() m_eom=() n_eom=() t_eom=()
         for ((r = 1; r <= RUNS; r++)); do
             for f in "$n" noop tagnoop; do
                 out="$W/$n-$f-c$c-r$r.out"
@@ -256,13 +262,13 @@ warm_case() {
                 cpu=$((($(proc_cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
                 if [ "$f" = "$n" ]; then
                     m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
-                    m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu")
+                    m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu") m_eom+=("$(field "$out" eom)")
                 elif [ "$f" = noop ]; then
                     n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
-                    n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu")
+                    n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu") n_eom+=("$(field "$out" eom)")
                 else
                     t_rate+=("$(field "$out" rcpt_per_s)") t_p50+=("$(field "$out" rcpt_p50_us)")
-                    t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu")
+                    t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu") t_eom+=("$(field "$out" eom)")
                 fi
             done
         done
@@ -284,8 +290,9 @@ warm_case() {
         say "  (no-op tagging: the no-op milter writing one tag header a recipient domain, as"
         say "  mtasts-milter does, $(hdrs "$W/$n-$n-c$c-r$RUNS.out") a message, against the no-op's 1: what the verdicts cost apart from the headers)"
         say "  ratio mtasts-milter / no-op tagging: RCPT/s $(ratio "$mr" "$tr"), p50 $(ratio "$mp50" "$tp50"), p99 $(ratio "$mp99" "$tp99"), filter CPU $(ratio "$mc" "$tc") ($tc ns)"
+        say "  end of message to its last reply, mean: mtasts-milter $(median "${m_eom[@]}") us, no-op $(median "${n_eom[@]}") us, no-op tagging $(median "${t_eom[@]}") us (medians of the runs)"
         say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
-        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu
+        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu m_eom n_eom t_eom
     done
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"

@@ -22,7 +22,10 @@
  *
  *	Prints, after all connections are done: RCPT/s, p50 / p99 / max of
  *	the RCPT latency (from sending SMFIC_RCPT to reading its reply),
- *	messages/s, and the RCPT and EOM replies by kind, as key=value words.
+ *	messages/s, and the RCPT and EOM replies by kind, as key=value words;
+ *	then the mean time from sending MAIL (after the ABORT before it), a
+ *	header, and EOM to reading the filter's (last) reply: where a
+ *	message's time goes besides its RCPTs.
  *	Connection set-up (OPTNEG, CONNECT, HELO) is not timed.
  *
  * DIAGNOSTICS
@@ -128,6 +131,9 @@ dump_header(const char *name, const char *value)
 }
 
 /* One milter connection. */
+/* the steps timed apart from RCPT */
+enum { STEP_MAIL, STEP_HEADER, STEP_EOM, STEP_N };
+
 struct conn {
     int id, fd;
     uint32_t version, actions, proto; /* what the filter chose */
@@ -150,6 +156,9 @@ struct conn {
      * too slow can line it up with what else happened then) */
     uint64_t slow_ns, slow_sent_ns;
     const char *slow_domain;
+    /* time from sending each kind of step to its reply, summed: where a
+     * message's time goes (MAIL includes the ABORT before it) */
+    uint64_t step_ns[STEP_N], step_n[STEP_N];
     unsigned long rcpt_kind[K_N], final_kind[K_N], no_rcpt, mods, messages_done;
     bool ok;
 };
@@ -163,6 +172,15 @@ now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000U + (uint64_t)ts.tv_nsec;
+}
+
+static void
+step_took(struct conn *c, int which, enum kind k, uint64_t sent_at)
+{
+    if (k == K_NOREPLY || sent_at == 0)
+        return;
+    c->step_ns[which] += now_ns() - sent_at;
+    c->step_n[which]++;
 }
 
 __attribute__((format(printf, 2, 3))) static int
@@ -843,6 +861,7 @@ message(struct conn *c, int m)
     enum kind k;
     char from[300];
     int accepted = 0;
+    uint64_t t_step;
 
     (void)snprintf(c->qid, sizeof(c->qid), "%03X%07X", (unsigned)c->id & 0xfff,
                    (unsigned)m & 0xfffffff);
@@ -850,8 +869,10 @@ message(struct conn *c, int m)
     c->skip_body = false;
     if ((size_t)snprintf(from, sizeof(from), "<%s>", opt.sender) >= sizeof(from))
         return fail(c, "sender too long");
-    if (step(c, SMFIM_ENVFROM, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL, &k, NULL, 1, from) != 0)
+    t_step = 0;
+    if (step(c, SMFIM_ENVFROM, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL, &k, &t_step, 1, from) != 0)
         return -1;
+    step_took(c, STEP_MAIL, k, t_step);
     if (k != K_CONTINUE && k != K_NOREPLY) {
         count_final(c, k);
         goto done;
@@ -903,9 +924,11 @@ message(struct conn *c, int m)
 
             (void)snprintf(val, sizeof(val), "%s%s", c->proto & SMFIP_HDR_LEADSPC ? " " : "",
                            hdrs[i][1]);
-            if (step(c, SMFIM_EOH, SMFIC_HEADER, SMFIP_NOHDRS, SMFIP_NR_HDR, &k, NULL, 2,
+            t_step = 0;
+            if (step(c, SMFIM_EOH, SMFIC_HEADER, SMFIP_NOHDRS, SMFIP_NR_HDR, &k, &t_step, 2,
                      hdrs[i][0], val) != 0)
                 return -1;
+            step_took(c, STEP_HEADER, k, t_step);
             if (k != K_CONTINUE && k != K_NOREPLY) {
                 count_final(c, k);
                 goto done;
@@ -940,9 +963,12 @@ message(struct conn *c, int m)
         size_t mark;
 
         if (put_macros(c, SMFIM_EOM, SMFIC_BODYEOB) != 0 ||
-            pkt_begin(c, SMFIC_BODYEOB, &mark) != 0 || pkt_end(c, mark) != 0 ||
-            flush_out(c) != 0 || eom_replies(c, &k) != 0)
+            pkt_begin(c, SMFIC_BODYEOB, &mark) != 0 || pkt_end(c, mark) != 0)
             return -1;
+        t_step = now_ns();
+        if (flush_out(c) != 0 || eom_replies(c, &k) != 0)
+            return -1;
+        step_took(c, STEP_EOM, K_CONTINUE, t_step);
         count_final(c, k);
     }
 done:
@@ -1113,7 +1139,7 @@ main(int argc, char **argv)
     };
     struct conn **conns;
     pthread_t *tids;
-    uint64_t t0, t1, *all;
+    uint64_t t0, t1, *all, step_ns[STEP_N] = {0}, step_n[STEP_N] = {0};
     uint64_t slow_ns = 0, slow_sent_ns = 0;
     const char *slow_domain = NULL;
     int slow_conn = -1;
@@ -1226,6 +1252,10 @@ main(int argc, char **argv)
             ek[k] += c->final_kind[k];
         }
         mods += c->mods;
+        for (int w = 0; w < STEP_N; w++) {
+            step_ns[w] += c->step_ns[w];
+            step_n[w] += c->step_n[w];
+        }
         no_rcpt += c->no_rcpt;
         msgs += c->messages_done;
         if (c->fd >= 0)
@@ -1262,6 +1292,10 @@ main(int argc, char **argv)
                "no_rcpt=%lu modifications=%lu errors=%d\n",
                ek[K_CONTINUE], ek[K_ACCEPT], ek[K_TEMPFAIL], ek[K_REJECT],
                ek[K_DISCARD] + ek[K_SKIP] + ek[K_NOREPLY], no_rcpt, mods, failed);
+        printf("step_mean_us: mail=%.1f header=%.1f eom=%.1f\n",
+               step_n[STEP_MAIL] ? (double)step_ns[STEP_MAIL] / 1e3 / (double)step_n[STEP_MAIL] : 0,
+               step_n[STEP_HEADER] ? (double)step_ns[STEP_HEADER] / 1e3 / (double)step_n[STEP_HEADER] : 0,
+               step_n[STEP_EOM] ? (double)step_ns[STEP_EOM] / 1e3 / (double)step_n[STEP_EOM] : 0);
     }
     free(all);
     free(conns);
