@@ -3,7 +3,7 @@
  * facts the caller gathered (status, MX set, probes). Pure: no I/O.
  *
  * SYNOPSIS
- *	if (danemap_only(&status, mx_secure, mx, n_mx, probe))
+ *	if (danemap_only(&status, mx_secure, mx, n_mx, probe, mx_allowed))
  *	    ... the map answers "OK dane-only" ...
  *	danemap_host(&status, mx[i], NULL); danemap_host(&status, mx[i], &probe_i);
  *
@@ -48,8 +48,10 @@
 #include "probes.h"
 #include "status.h"
 
+/* mx_allowed[i]: status_result_mx_allows(st, mx[i]) as the caller worked
+ * it out (verdict_facts.mx_allowed); NULL: worked out here. */
 bool danemap_only(const struct status_result *st, bool mx_secure, const char *const *mx,
-                  size_t n_mx, const struct probes_host *probe);
+                  size_t n_mx, const struct probes_host *probe, const bool *mx_allowed);
 
 /* The rule for one MX host; probe NULL: only what its name says (a null
  * MX, an enforce policy it does not match), before asking for its probe. */

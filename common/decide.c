@@ -171,6 +171,7 @@ struct gather {
     bool tls_req;		/* the rule requires tls or verified-tls */
     bool dane_req;		/* DANE may demand a path (the mta-sts requirement) */
     bool dane_expected[DISCOVER_MAX_MX];	/* verdict_facts.dane_expected */
+    bool mx_allowed[DISCOVER_MAX_MX];	/* verdict_facts.mx_allowed */
     struct probes_host *ph;	/* DISCOVER_MAX_MX, when probes are on */
     int n_mx;			/* -1: not looked up (yet) */
     bool mx_secure;		/* the MX RRset was DNSSEC-secure (discover_mx_sec_as) */
@@ -198,10 +199,12 @@ gather_mx(struct gather *g)
                   : -1;
     if (g->ph != NULL && g->n_mx > 0)
         memset(g->ph, 0, (size_t)g->n_mx * sizeof(*g->ph));
+    /* Each host matched against the policy once a recipient: the
+     * verdict asks it several times (verdict_facts.mx_allowed). */
     for (int i = 0; i < g->n_mx; i++) {
         g->mxp[i] = g->mx[i];
-        any_match = any_match ||
-                    (st->status == STATUS_ENFORCE && status_result_mx_allows(st, g->mx[i]));
+        g->mx_allowed[i] = status_result_mx_allows(st, g->mx[i]);
+        any_match = any_match || (st->status == STATUS_ENFORCE && g->mx_allowed[i]);
     }
     for (int i = 0; g->ph != NULL && i < g->n_mx; i++) {
         const struct discover_caller *who = g->s->who;
@@ -211,7 +214,7 @@ gather_mx(struct gather *g)
             continue;
         g->ph[i].state = PROBES_NOT_YET;
         if (st->status == STATUS_ENFORCE &&
-            (!any_match ? !g->tls_req : !status_result_mx_allows(st, g->mx[i]))) {
+            (!any_match ? !g->tls_req : !g->mx_allowed[i])) {
             mts_text_set(g->ph[i].reason, sizeof(g->ph[i].reason),
                          "%s is not probed: it does not decide the verdict", g->mx[i]);
             continue;
@@ -236,6 +239,7 @@ gather_mx(struct gather *g)
         g->dane_expected[i] = g->probed[i] != NULL && g->ph[i].state == PROBES_NOT_YET &&
                               probes_dane_expected(ctx->probes, g->mx[i], g->deadline);
     g->f.dane_expected = g->dane_expected;
+    g->f.mx_allowed = g->mx_allowed;
     g->f.mx_known = g->n_mx >= 0;
     g->f.n_mx = g->n_mx > 0 ? (size_t)g->n_mx : 0;
 }
@@ -260,7 +264,7 @@ route_dane(struct gather *g)
     char scratch[sizeof(g->route)];
 
     if (g->ph == NULL || g->n_mx <= 0 || g->n_mx > ctx->cfg->probe_hosts_per_domain ||
-        !danemap_only(g->st, g->mx_secure, g->mxp, (size_t)g->n_mx, g->ph))
+        !danemap_only(g->st, g->mx_secure, g->mxp, (size_t)g->n_mx, g->ph, g->mx_allowed))
         return;
     g->f.route_enforces_dane =
         verdict_route_enforces_dane(ctx->cfg, ctx->map_routes, g->r->mailer, g->r->host,

@@ -179,12 +179,19 @@ host_why(const struct verdict_facts *f, size_t i, struct verdict *v, char *out, 
                      tlsprobe_grade_name(h->grade), h->reason[0] ? ": " : "", h->reason);
 }
 
+/* Does mx[i] match the policy's mx patterns? */
+static bool
+mx_allows(const struct verdict_facts *f, size_t i)
+{
+    return f->mx_allowed != NULL ? f->mx_allowed[i] : status_result_mx_allows(f->status, f->mx[i]);
+}
+
 /* Is mx[i] one the mail can go to: a host matching an enforce policy (when
  * one does), else any. */
 static bool
 considered(const struct verdict_facts *f, size_t i, bool any_match)
 {
-    return !any_match || status_result_mx_allows(f->status, f->mx[i]);
+    return !any_match || mx_allows(f, i);
 }
 
 /* require=tls / verified-tls: every MX host the mail can go to. */
@@ -211,7 +218,7 @@ judge_tls_every_host(const struct rules_rule *r, const struct verdict_facts *f, 
         return;
     }
     for (size_t i = 0; f->status->status == STATUS_ENFORCE && i < f->n_mx && !any_match; i++)
-        any_match = status_result_mx_allows(f->status, f->mx[i]);
+        any_match = mx_allows(f, i);
     for (size_t i = 0; i < f->n_mx; i++) {
         enum verdict_tls t;
 
@@ -271,7 +278,7 @@ enforce_tls(const struct rules_rule *r, const struct verdict_facts *f, struct ve
     for (size_t i = 0; i < f->n_mx; i++) {
         enum verdict_tls t;
 
-        if (!status_result_mx_allows(f->status, f->mx[i]))
+        if (!mx_allows(f, i))
             continue;
         t = host_tls_sts(f, i);
         if (t == VERDICT_TLS_VERIFIED) {
@@ -325,7 +332,7 @@ dane_gate(const struct rules_rule *r, const struct verdict_facts *f, struct verd
     if (!f->probes_on || !f->mx_known)
         return true;
     for (size_t i = 0; f->status->status == STATUS_ENFORCE && i < f->n_mx && !any_match; i++)
-        any_match = status_result_mx_allows(f->status, f->mx[i]);
+        any_match = mx_allows(f, i);
     /* A host not probed yet whose TLSA records say DANE applies makes a
      * domain with DANE too: its first message waits for that probe. */
     for (size_t i = 0; i < f->n_mx && !dane; i++)
@@ -431,7 +438,7 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
         return;
     }
     for (size_t i = 0; i < f->n_mx && !any_match; i++)
-        any_match = status_result_mx_allows(st, f->mx[i]);
+        any_match = mx_allows(f, i);
     if (!any_match) {
         /* It can never be delivered under this policy: a permanent failure,
          * except where a rule asks for something milder. */

@@ -129,6 +129,11 @@ struct verdict_facts {
     bool mx_known;		/* the MX lookup answered */
     size_t n_mx;
     const char *const *mx;	/* the domain's MX hosts */
+    /* mx_allowed[i]: status_result_mx_allows(status, mx[i]), worked out
+     * once by the caller (each is a name match against every pattern of
+     * the policy, and the verdict asks it of a host several times);
+     * NULL: the verdict works it out. */
+    const bool *mx_allowed;
     bool route_enforces;
     bool route_enforces_dane;	/* verdict_route_enforces_dane */
     const char *route;		/* "smtp:[relay.example]" */

@@ -1228,6 +1228,23 @@ run_probe_case(void **state)
     make_status(&st, c->status, POLICY_MX);
     memset(&v, 0xa5, sizeof(v));
     verdict_decide(rules, &f, &v);
+    /* The hosts' matches worked out before, as decide.c does
+     * (verdict_facts.mx_allowed): the same verdict, word for word. */
+    {
+        bool allowed[2];
+        struct verdict again;
+
+        for (size_t i = 0; i < n; i++)
+            allowed[i] = status_result_mx_allows(&st, c->mx[i]);
+        f.mx_allowed = allowed;
+        verdict_decide(rules, &f, &again);
+        f.mx_allowed = NULL;
+        if (again.action != v.action || again.outcome != v.outcome || again.tls != v.tls ||
+            strcmp(again.reason, v.reason) != 0)
+            fail_msg("with mx_allowed: %s (%s); without: %s (%s)",
+                     verdict_action_name(again.action), again.reason,
+                     verdict_action_name(v.action), v.reason);
+    }
     assert_action(&v, c->action, c->outcome, c->permanent);
     if (v.tls != c->tls)
         fail_msg("tls=%s, want tls=%s (%s)", verdict_tls_name(v.tls), verdict_tls_name(c->tls),
