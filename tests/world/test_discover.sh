@@ -348,5 +348,5 @@ kill "$mpid"; wait "$mpid" 2>/dev/null
 ok "a resolver that passes DNSSEC: no such warning at start" $?
 kill "$strip_pid" 2>/dev/null; wait "$strip_pid" 2>/dev/null
 
-[ "$n" -eq 80 ] || echo "# planned 80, ran $n"
+[ "$n" -eq 82 ] || echo "# planned 82, ran $n"
 [ "$fails" -eq 0 ]
