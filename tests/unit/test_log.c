@@ -73,11 +73,11 @@ without_writer_lines_are_written_at_once(void **state)
 
     (void)state;
     log_later(LOG_INFO, "before-start later line");
-    log_msg(LOG_INFO, "before-start msg line\nwith a newline");
+    log_msg(LOG_INFO, "before-start msg line\nwith a newline\rand a return");
     now = log_now();
     assert_non_null(strstr(now, "test_log: info: before-start later line\n"));
     /* Remote text never starts a line of its own. */
-    assert_non_null(strstr(now, "test_log: info: before-start msg line with a newline\n"));
+    assert_non_null(strstr(now, "test_log: info: before-start msg line with a newline and a return\n"));
     free(now);
 }
 
@@ -127,6 +127,31 @@ log_flush_writes_what_waits(void **state)
     now = log_now();
     assert_non_null(strstr(now, "flush-1\nt"));
     assert_non_null(strstr(now, "flush-2\n"));
+    free(now);
+}
+
+static void
+long_lines_are_cut_to_one_line(void **state)
+{
+    char big[3000], *now, *at, *eol;
+
+    (void)state;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[100] = '\n'; /* replaced, as in a short line */
+    log_later(LOG_INFO, "long-later %s", big);
+    log_msg(LOG_WARNING, "long-msg %s", big);
+    now = log_now();
+    for (const char *tag = "long-later "; tag != NULL;
+         tag = strcmp(tag, "long-later ") == 0 ? "long-msg " : NULL) {
+        at = strstr(now, tag);
+        assert_non_null(at);
+        eol = strchr(at, '\n');
+        assert_non_null(eol);
+        /* Cut (a line is at most about 1 KiB), and the next line whole. */
+        assert_true(eol - at > 900 && eol - at < 1100);
+        assert_true(eol[1] == '\0' || strncmp(eol + 1, "test_log: ", 10) == 0);
+    }
     free(now);
 }
 
@@ -239,6 +264,7 @@ main(void)
         cmocka_unit_test(log_msg_writes_queued_lines_first),
         cmocka_unit_test(later_lines_reach_the_file_without_a_flush),
         cmocka_unit_test(log_flush_writes_what_waits),
+        cmocka_unit_test(long_lines_are_cut_to_one_line),
         cmocka_unit_test(many_threads_lose_nothing_and_keep_their_order),
         cmocka_unit_test(after_stop_lines_are_written_at_once),
     };
