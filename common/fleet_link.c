@@ -370,6 +370,14 @@ fleet_link_read(struct fleet_link *l, int timeout_ms, bool *timed_out)
 }
 
 void
+fleet_link_retry_now(struct fleet_link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->retry_at_ms = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
 fleet_link_state(struct fleet_link *l, struct fleet_link_state *out)
 {
     memset(out, 0, sizeof(*out));
