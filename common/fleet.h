@@ -70,7 +70,8 @@
  *	sends what is queued, then writes what it holds from an outage
  *	(resynchronisation, the PUBLISH of the changes with it), trying at
  *	once whatever the link's back-off says, then whenever the breaker
- *	lets it: tries start within FLEET_CLOSE_WAIT_MS of fleet_close, and
+ *	lets it (it stops when the breaker's next try falls later): tries
+ *	start within FLEET_CLOSE_WAIT_MS of fleet_close, and
  *	the last one lasts at most its own timeouts (connect, AUTH, SELECT,
  *	the pipeline: fleet_timeout_ms each). So fleet_close returns within
  *	FLEET_CLOSE_WAIT_MS plus a few fleet_timeout_ms when Redis is dead

@@ -97,6 +97,7 @@ struct fleet_link_state {
     uint64_t failures;		/* failures since start */
     uint64_t commands;		/* commands answered */
     int backoff_ms;		/* the current back-off, 0 when up */
+    int retry_in_ms;		/* until the breaker lets a command try, 0: now */
     char last_error[128];	/* why it last went down; "" never */
 };
 void fleet_link_state(struct fleet_link *l, struct fleet_link_state *out);

@@ -102,7 +102,8 @@ send_batch(struct fleet *f, struct qitem *batch)
 /*
  * Closing: the queue is sent (what Redis did not take went to the outage
  * list); the outage list is written while the link lets it, tries
- * starting until f->close_by (fleet_close logs what is left).
+ * starting until f->close_by; when the breaker's next try falls after
+ * it, there is nothing to wait for (fleet_close logs what is left).
  */
 static void
 drain(struct fleet *f)
@@ -111,9 +112,14 @@ drain(struct fleet *f)
 
     while (f->outage != NULL && (left = clock_ms_until(&f->close_by)) > 0) {
         struct timespec nap = {0, (long)(left < CLOSE_POLL_MS ? left : CLOSE_POLL_MS) * 1000000L};
+        struct fleet_link_state st;
 
-        if (!fleet_outage_resync(f))
-            nanosleep(&nap, NULL);
+        if (fleet_outage_resync(f))
+            continue;
+        fleet_link_state(f->link, &st);
+        if (st.retry_in_ms >= left)
+            break;
+        nanosleep(&nap, NULL);
     }
 }
 
