@@ -32,6 +32,7 @@
 #include "config.h"
 #include "fleet.h"
 #include "fleet_codec.h"
+#include "probecache.h"
 #include "unit_redis.h"
 #include "fleet_share.h"
 
@@ -493,6 +494,78 @@ resync_publishes_the_changes(void **state)
     config_unref(cfg);
 }
 
+/* Two rows of one MX host at port 25 (two addresses), probed at probed_at. */
+static void
+probe_rows_of(struct probecache_row *r, const char *host, int64_t probed_at,
+              enum tlsprobe_grade_word grade)
+{
+    memset(r, 0, 2 * sizeof(*r));
+    for (int i = 0; i < 2; i++) {
+        snprintf(r[i].host, sizeof(r[i].host), "%s", host);
+        snprintf(r[i].address, sizeof(r[i].address), "192.0.2.%d", 10 + i);
+        r[i].port = 25;
+        r[i].status = TLSPROBE_OK;
+        r[i].grade = grade;
+        r[i].rfc8461 = r[i].pkix = r[i].tls = true;
+        snprintf(r[i].protocol, sizeof(r[i].protocol), "TLSv1.3");
+        r[i].probed_at = probed_at;
+        r[i].expires_at = probed_at + 86400;
+        r[i].dane = TLSA_DANE_NONE;
+    }
+}
+
+/* The same for MX probe results: a changed result learnt during the
+ * outage replaces an older one in Redis and is told once. */
+static void
+resync_publishes_probe_changes(void **state)
+{
+    struct unit_redis *f = *state;
+    struct config *cfg;
+    struct fleet *fl;
+    struct mts_err err;
+    struct fleet_key k;
+    struct probecache_row rows[PROBECACHE_ADDR_MAX];
+    redisContext *sub, *c;
+    redisReply *r;
+    char key[160], heard_msgs[256], *v;
+    int64_t now = (int64_t)time(NULL);
+    size_t n, len;
+
+    snprintf(key, sizeof(key), "%s/key", f->dir);
+    write_file(key, "0123456789abcdef-probe-key");
+    cfg = cfg_for(f, "t6:");
+    assert_int_equal(fleet_open(cfg, &fl, &err), 0);
+    probe_rows_of(rows, "mx1.p.example", now - 10, TLSPROBE_GRADE_FAIL);
+    fleet_put_probe(fl, rows, 2, now, true);
+    assert_true(wait_failure(fl));
+    if (!unit_redis_start(f, NULL)) {
+        fleet_close(fl);
+        config_unref(cfg);
+        skip();
+    }
+    /* Another host's result from before the outage. */
+    assert_int_equal(fleet_key_load(key, &k, &err), 0);
+    probe_rows_of(rows, "mx1.p.example", now - 3600, TLSPROBE_GRADE_GOOD);
+    v = fleet_codec_tls_encode(&k, "t6:probe:mx1.p.example", rows, 2, &len, &err);
+    assert_non_null(v);
+    c = redisConnectUnix(f->sock);
+    assert_true(c != NULL && c->err == 0);
+    r = redisCommand(c, "SET t6:probe:mx1.p.example %b PX 3600000", v, len);
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+    free(v);
+    sub = subscribe(f, "t6:events");
+    assert_int_equal(messages(sub, 3000, heard_msgs, sizeof(heard_msgs)), 1);
+    assert_string_equal(heard_msgs, "probe mx1.p.example");
+    assert_true(fleet_get_probe(fl, "mx1.p.example", 25, (int64_t)time(NULL), rows, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].probed_at, now - 10);
+    assert_int_equal(rows[0].grade, TLSPROBE_GRADE_FAIL);
+    fleet_close(fl);
+    config_unref(cfg);
+}
+
 int
 main(void)
 {
@@ -504,6 +577,8 @@ main(void)
         cmocka_unit_test_setup_teardown(close_gives_up_on_a_hung_redis,
                                         unit_redis_setup, unit_redis_teardown),
         cmocka_unit_test_setup_teardown(resync_publishes_the_changes,
+                                        unit_redis_setup, unit_redis_teardown),
+        cmocka_unit_test_setup_teardown(resync_publishes_probe_changes,
                                         unit_redis_setup, unit_redis_teardown),
     };
 
