@@ -23,13 +23,6 @@
 #define WAIT_POLL_MS 50
 #define SUB_WAKE_MS 1000
 #define REFUSAL_LOG_SECONDS 60
-#define RESYNC_TRY_MS 1000
-
-/* Deletes the lock only if it is still this host's (it may have expired
- * and been taken by another). */
-static const char unlock_script[] =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
-    "else return 0 end";
 
 static int64_t
 mono_s(void)
@@ -73,8 +66,6 @@ fleet_refused(struct fleet *f, const char *rkey, const char *why)
                 why, (unsigned long long)skipped);
 }
 
-static void *writer_main(void *arg);
-
 int
 fleet_open(const struct config *cfg, struct fleet **out, struct mts_err *err)
 {
@@ -105,7 +96,7 @@ fleet_open(const struct config *cfg, struct fleet **out, struct mts_err *err)
     if (fleet_key_load(cfg->fleet_key_file, &f->key, err) != 0 ||
         fleet_link_open(cfg, &f->link, err) != 0 || fleet_link_open(cfg, &f->sub_link, err) != 0)
         goto fail;
-    if (pthread_create(&f->writer, NULL, writer_main, f) != 0) {
+    if (pthread_create(&f->writer, NULL, fleet_writer_main, f) != 0) {
         mts_err_set(err, "fleet: cannot start the writer thread");
         goto fail;
     }
@@ -123,29 +114,28 @@ fail:
 void
 fleet_close(struct fleet *f)
 {
+    size_t lost = 0;
+
     if (f == NULL)
         return;
+    /* Nothing waits on the link any more: the writer's first try at
+     * what it holds need not wait for the breaker's back-off. */
+    fleet_link_retry_now(f->link);
     pthread_mutex_lock(&f->mu);
+    f->close_by = clock_deadline_after(FLEET_CLOSE_WAIT_MS);
     f->stopping = true;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->writer, NULL);
     if (f->sub_started)
         pthread_join(f->subscriber, NULL);
-    while (f->head != NULL) {
-        struct qitem *it = f->head;
-
-        f->head = it->next;
-        free(it->val);
-        free(it);
-    }
-    while (f->outage != NULL) {
-        struct qitem *it = f->outage;
-
-        f->outage = it->next;
-        free(it->val);
-        free(it);
-    }
+    for (struct qitem *it = f->head; it != NULL; it = it->next)
+        lost += it->val != NULL;
+    fleet_items_free(f->head);
+    lost += fleet_outage_free(f);
+    if (lost > 0) /* said once, here: nothing dropped without a word */
+        log_msg(LOG_WARNING, "fleet: %zu row(s) learnt here not shared: Redis did not take them "
+                "within %d ms of the fleet's close", lost, FLEET_CLOSE_WAIT_MS);
     fleet_link_close(f->link);
     fleet_link_close(f->sub_link);
     memset(&f->key, 0, sizeof(f->key));
@@ -289,6 +279,8 @@ fleet_put_row(struct fleet *f, const struct cache_entry *e, int64_t now, bool pu
         return;
     }
     it->expires_at = e->expires_at;
+    it->kind = FLEET_QPOLICY;
+    it->learnt_at = e->checked_at;
     if (publish)
         snprintf(it->event, sizeof(it->event), "policy %s", e->domain);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
@@ -418,6 +410,11 @@ fleet_put_probe(struct fleet *f, const struct probecache_row *rows, size_t n, in
         return;
     }
     it->expires_at = now + ttl;
+    it->kind = FLEET_QPROBE;
+    it->port = rows[0].port;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].probed_at > it->learnt_at)
+            it->learnt_at = rows[i].probed_at;
     if (publish)
         snprintf(it->event, sizeof(it->event), "probe %s", rows[0].host);
     snprintf(it->ttl, sizeof(it->ttl), "%lld", (long long)(ttl > 1 ? ttl : 1) * 1000);
@@ -437,223 +434,6 @@ fleet_unlock_probe(struct fleet *f, const char *host)
         return;
     }
     fleet_enqueue(f, it);
-}
-
-/* Queues it for the writer; the oldest goes when the queue is full. */
-void
-fleet_enqueue(struct fleet *f, struct qitem *it)
-{
-    pthread_mutex_lock(&f->mu);
-    if (f->queued >= FLEET_QUEUE_MAX) {
-        struct qitem *old = f->head;
-
-        f->head = old->next;
-        if (f->head == NULL)
-            f->tail = NULL;
-        f->queued--;
-        f->dropped++;
-        free(old->val);
-        free(old);
-    }
-    if (f->tail != NULL)
-        f->tail->next = it;
-    else
-        f->head = it;
-    f->tail = it;
-    f->queued++;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-/* Sends up to a pipeline's worth of items: SET, unlock, PUBLISH each;
- * false when Redis is away. */
-static bool
-send_batch(struct fleet *f, struct qitem *batch)
-{
-    struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
-    redisReply *replies[FLEET_LINK_PIPELINE_MAX];
-    size_t n = 0, rows = 0;
-
-    memset(cmds, 0, sizeof(cmds));
-    for (struct qitem *it = batch; it != NULL; it = it->next) {
-        if (it->val != NULL) /* else only the lock's release (fleet_unlock) */
-            cmds[n++] = (struct fleet_cmd){5, {"SET", it->key, it->val, "PX", it->ttl},
-                                           {3, strlen(it->key), it->len, 2, strlen(it->ttl)}};
-        if (it->lock[0] != '\0') /* else a value no lock guards (a TLSA result) */
-            cmds[n++] = (struct fleet_cmd){5, {"EVAL", unlock_script, "1", it->lock, f->token},
-                                           {4, sizeof(unlock_script) - 1, 1, strlen(it->lock),
-                                            strlen(f->token)}};
-        if (it->event[0] != '\0')
-            cmds[n++] = (struct fleet_cmd){3, {"PUBLISH", f->channel, it->event},
-                                           {7, strlen(f->channel), strlen(it->event)}};
-        rows += it->val != NULL;
-    }
-    if (fleet_link_pipeline(f->link, n, cmds, replies) == 0) {
-        for (size_t i = 0; i < n; i++)
-            freeReplyObject(replies[i]);
-        pthread_mutex_lock(&f->mu);
-        f->rows_written += rows;
-        pthread_mutex_unlock(&f->mu);
-        return true;
-    }
-    return false;
-}
-
-/*
- * The rows of a batch Redis did not take, kept for later (the writer
- * thread's own list): a key learnt again replaces its older value;
- * beyond FLEET_RESYNC_MAX keys they are counted, not kept. The rest is
- * freed.
- */
-static void
-keep_for_resync(struct fleet *f, struct qitem *batch)
-{
-    while (batch != NULL) {
-        struct qitem *it = batch, *old;
-
-        batch = it->next;
-        it->next = NULL;
-        if (it->val == NULL) { /* a lock's release: the lock expires by itself */
-            free(it);
-            continue;
-        }
-        for (old = f->outage; old != NULL && strcmp(old->key, it->key) != 0; old = old->next)
-            ;
-        if (old != NULL) {
-            free(old->val);
-            old->val = it->val;
-            old->len = it->len;
-            old->expires_at = it->expires_at;
-            free(it);
-        } else if (f->n_outage < FLEET_RESYNC_MAX) {
-            it->next = f->outage;
-            f->outage = it;
-            f->n_outage++;
-        } else {
-            f->outage_lost++;
-            free(it->val);
-            free(it);
-        }
-    }
-}
-
-/*
- * The link is back: what was learnt meanwhile goes to Redis, SET NX (a
- * value another host wrote while this one was cut off is as new or newer:
- * it stays), at most a pipeline's worth a round. False while Redis is away.
- */
-static bool
-resync(struct fleet *f)
-{
-    struct fleet_cmd cmds[FLEET_LINK_PIPELINE_MAX];
-    redisReply *replies[FLEET_LINK_PIPELINE_MAX];
-    char px[FLEET_LINK_PIPELINE_MAX][24];
-    struct qitem *sent[FLEET_LINK_PIPELINE_MAX];
-    int64_t now = (int64_t)time(NULL);
-    size_t n = 0, written = 0;
-
-    memset(cmds, 0, sizeof(cmds));
-    for (struct qitem **pp = &f->outage; *pp != NULL && n < FLEET_LINK_PIPELINE_MAX;) {
-        struct qitem *it = *pp;
-
-        *pp = it->next;
-        f->n_outage--;
-        if (it->expires_at <= now) { /* no longer worth sharing */
-            free(it->val);
-            free(it);
-            continue;
-        }
-        snprintf(px[n], sizeof(px[n]), "%lld", (long long)(it->expires_at - now) * 1000);
-        cmds[n] = (struct fleet_cmd){6, {"SET", it->key, it->val, "NX", "PX", px[n]},
-                                     {3, strlen(it->key), it->len, 2, 2, strlen(px[n])}};
-        sent[n++] = it;
-    }
-    if (n > 0 && fleet_link_pipeline(f->link, n, cmds, replies) != 0) {
-        for (size_t i = 0; i < n; i++) { /* not taken: back on the list */
-            sent[i]->next = f->outage;
-            f->outage = sent[i];
-            f->n_outage++;
-        }
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        written += replies[i] != NULL && replies[i]->type == REDIS_REPLY_STATUS;
-        freeReplyObject(replies[i]);
-        free(sent[i]->val);
-        free(sent[i]);
-    }
-    if (f->outage == NULL) {
-        log_msg(LOG_NOTICE, "fleet: resynchronised: %zu row(s) learnt while Redis was away "
-                "written, %zu already there", written, n - written);
-        if (f->outage_lost > 0)
-            log_msg(LOG_WARNING, "fleet: %llu row(s) learnt while Redis was away were not "
-                    "shared (more than %d keys)", (unsigned long long)f->outage_lost,
-                    FLEET_RESYNC_MAX);
-        f->outage_lost = 0;
-    }
-    pthread_mutex_lock(&f->mu);
-    f->rows_written += written;
-    pthread_mutex_unlock(&f->mu);
-    return true;
-}
-
-static void *
-writer_main(void *arg)
-{
-    struct fleet *f = arg;
-
-    pthread_mutex_lock(&f->mu);
-    for (;;) {
-        struct qitem *batch, *last;
-        size_t n = 1;
-
-        while (f->head == NULL && !f->stopping) {
-            struct timespec dl;
-
-            if (f->outage == NULL) {
-                pthread_cond_wait(&f->cv, &f->mu);
-                continue;
-            }
-            /* Rows wait for the link: try it once a second (the breaker
-             * says when it is worth a connection). */
-            dl = clock_deadline_after(RESYNC_TRY_MS);
-            if (pthread_cond_timedwait(&f->cv, &f->mu, &dl) == ETIMEDOUT) {
-                pthread_mutex_unlock(&f->mu);
-                (void)resync(f);
-                pthread_mutex_lock(&f->mu);
-            }
-        }
-        if (f->head == NULL)
-            break;
-        /* At most 3 commands an item in one pipeline. */
-        batch = last = f->head;
-        while (last->next != NULL && n < FLEET_LINK_PIPELINE_MAX / 3) {
-            last = last->next;
-            n++;
-        }
-        f->head = last->next;
-        if (f->head == NULL)
-            f->tail = NULL;
-        f->queued -= n;
-        last->next = NULL;
-        pthread_mutex_unlock(&f->mu);
-        if (!send_batch(f, batch)) {
-            keep_for_resync(f, batch);
-            batch = NULL;
-        } else if (f->outage != NULL) {
-            (void)resync(f);
-        }
-        while (batch != NULL) {
-            struct qitem *it = batch;
-
-            batch = it->next;
-            free(it->val);
-            free(it);
-        }
-        pthread_mutex_lock(&f->mu);
-    }
-    pthread_mutex_unlock(&f->mu);
-    return NULL;
 }
 
 static bool

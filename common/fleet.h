@@ -43,10 +43,18 @@
  *	kept, the latest value of each key, at most FLEET_RESYNC_MAX keys
  *	(beyond, they are counted and a warning says how many were not
  *	shared); the writer tries the link once a second while it holds
- *	some, and when Redis answers again writes them with SET NX (a value
- *	another host wrote meanwhile is kept) and their remaining life, then
- *	logs how many it wrote.
- *
+ *	some, and when Redis answers again writes them with their remaining
+ *	life, then logs how many it wrote and told. A row that was not
+ *	published goes with SET NX (a value another host wrote meanwhile is
+ *	kept). A change (a row queued with publish, even if a later value of
+ *	its key was not) is news the others missed: Redis's value is read
+ *	first; if it was learnt no later than ours (a row's checked_at, a
+ *	probe's latest probed_at) ours replaces it and its PUBLISH is sent,
+ *	in one step (a script: a value written between the read and the
+ *	write stays); else Redis's newer value stays, told by its writer.
+ *	So the others hear at most one message a key, however many changes
+ *	the outage saw, and at most FLEET_RESYNC_MAX in all.
+
  *	fleet_subscribe starts the subscriber thread, on a link of its own: it
  *	calls fn(kind, name, arg) for each message of the channel (its own
  *	included), and subscribes again by itself when the link comes back.
@@ -55,9 +63,21 @@
  *
  *	Threads: the writer (started by fleet_open) and the subscriber
  *	(fleet_subscribe); fleet_close sets the stop flag, wakes the writer,
- *	joins both (the subscriber wakes at least once a second), sending
- *	what is still queued if the link is up.
+ *	joins both (the subscriber wakes at least once a second).
  *
+ *	Close: what this host learnt is not dropped at its exit without a
+ *	try (a one-shot mtasts-ctl learns and exits at once). The writer
+ *	sends what is queued, then writes what it holds from an outage
+ *	(resynchronisation, the PUBLISH of the changes with it), trying at
+ *	once whatever the link's back-off says, then whenever the breaker
+ *	lets it (it stops when the breaker's next try falls later): tries
+ *	start within FLEET_CLOSE_WAIT_MS of fleet_close, and
+ *	the last one lasts at most its own timeouts (connect, AUTH, SELECT,
+ *	the pipeline: fleet_timeout_ms each). So fleet_close returns within
+ *	FLEET_CLOSE_WAIT_MS plus a few fleet_timeout_ms when Redis is dead
+ *	or hung, at once when the writer holds nothing; the rows it could
+ *	not send are counted in one warning.
+
  * DIAGNOSTICS
  *	fleet_open returns -1 with a reason (bad fleet_redis, unreadable
  *	password or key file, no thread). A value read that fails its checks
@@ -78,6 +98,8 @@
 
 #define FLEET_QUEUE_MAX 4096
 #define FLEET_RESYNC_MAX 1024
+/* How long fleet_close keeps trying to send what the writer holds. */
+#define FLEET_CLOSE_WAIT_MS 2000
 
 struct fleet;
 

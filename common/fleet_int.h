@@ -1,14 +1,16 @@
 /*
- * fleet_int - what the fleet's files (fleet.c: the link's users, the
- * writer and the subscriber; fleet_dns.c: MX sets and TLSA results) share
- * and nothing else sees: the handle, the writer's queue items, and the
- * helpers both use. See fleet.h for the interface.
+ * fleet_int - what the fleet's files (fleet.c: the link's users and the
+ * subscriber; fleet_dns.c: MX sets and TLSA results; fleet_writer.c: the
+ * writer thread; fleet_outage.c: what it holds while Redis is away)
+ * share and nothing else sees: the handle, the writer's queue items, and
+ * the helpers they use. See fleet.h for the interface.
  */
 #ifndef MTS_FLEET_INT_H
 #define MTS_FLEET_INT_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +18,10 @@
 #include "fleet_codec.h"
 
 #define KEY_MAX 600
+
+/* What a queue item's value is, for reading another host's value of the
+ * same key back (fleet_outage.c compares their times). */
+enum fleet_qkind { FLEET_QOTHER, FLEET_QPOLICY, FLEET_QPROBE };
 
 struct qitem {
     struct qitem *next;
@@ -26,6 +32,9 @@ struct qitem {
     size_t len;
     char ttl[24];		/* PX, milliseconds */
     int64_t expires_at;		/* wall seconds: ttl again at a resynchronisation */
+    enum fleet_qkind kind;
+    int port;			/* FLEET_QPROBE: the rows' port */
+    int64_t learnt_at;		/* wall seconds: the row's checked_at, the rows' last probed_at */
 };
 
 struct fleet {
@@ -42,6 +51,7 @@ struct fleet {
     struct qitem *head, *tail;
     size_t queued;
     bool stopping;
+    struct timespec close_by;		/* stopping: the writer's last try starts before */
     pthread_t writer, subscriber;
     bool sub_started;
     fleet_event_fn fn;
@@ -52,6 +62,7 @@ struct fleet {
     struct qitem *outage;
     size_t n_outage;
     uint64_t outage_lost;		/* rows beyond the bound */
+    uint64_t rs_written, rs_kept, rs_told;	/* this resynchronisation's counts */
 
     /* counts (under mu) */
     uint64_t rows_read, rows_refused, rows_written, events, dropped;
@@ -81,5 +92,20 @@ bool fleet_wait_value(struct fleet *f, const char *rkey, const char *lkey, int m
 
 /* Queues it for the writer (it owns it then). */
 void fleet_enqueue(struct fleet *f, struct qitem *it);
+
+/* The writer thread (fleet_writer.c): started by fleet_open, returns when
+ * stopping, once it sent what it held or f->close_by passed. */
+void *fleet_writer_main(void *arg);
+
+/* Frees a list of items. */
+void fleet_items_free(struct qitem *it);
+
+/* The outage list (fleet_outage.c), the writer's own: keep takes the
+ * rows of a batch Redis did not take (the rest is freed); resync writes
+ * up to a pipeline's worth of them, false while Redis is away; free
+ * empties it and says how many rows were in it or beyond its bound. */
+void fleet_outage_keep(struct fleet *f, struct qitem *batch);
+bool fleet_outage_resync(struct fleet *f);
+size_t fleet_outage_free(struct fleet *f);
 
 #endif

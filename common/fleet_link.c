@@ -370,6 +370,14 @@ fleet_link_read(struct fleet_link *l, int timeout_ms, bool *timed_out)
 }
 
 void
+fleet_link_retry_now(struct fleet_link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->retry_at_ms = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
 fleet_link_state(struct fleet_link *l, struct fleet_link_state *out)
 {
     memset(out, 0, sizeof(*out));
@@ -379,6 +387,11 @@ fleet_link_state(struct fleet_link *l, struct fleet_link_state *out)
     out->failures = l->failures;
     out->commands = l->commands;
     out->backoff_ms = l->c != NULL ? 0 : l->backoff_ms;
+    if (l->c == NULL && l->retry_at_ms != 0) {
+        int64_t in = l->retry_at_ms - mono_ms();
+
+        out->retry_in_ms = in > 0 ? (int)in : 0;
+    }
     mts_text_copy(out->last_error, sizeof(out->last_error), l->last_error);
     pthread_mutex_unlock(&l->mu);
 }

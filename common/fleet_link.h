@@ -11,6 +11,7 @@
  *	... freeReplyObject(r) ...
  *	fleet_link_pipeline(l, n, cmds, replies); n commands, one round trip
  *	fleet_link_state(l, &st);
+ *	fleet_link_retry_now(l);                  the next command may connect
  *	fleet_link_close(l);
  *
  * DESCRIPTION
@@ -54,11 +55,12 @@
 
 struct fleet_link;
 
-/* One command of a pipeline, as its arguments. */
+/* One command of a pipeline, as its arguments (an EVAL of a script with
+ * its key and five arguments at most). */
 struct fleet_cmd {
     int argc;
-    const char *argv[8];
-    size_t len[8];
+    const char *argv[10];
+    size_t len[10];
 };
 
 int fleet_link_open(const struct config *cfg, struct fleet_link **out, struct mts_err *err);
@@ -82,12 +84,20 @@ int fleet_link_pipeline(struct fleet_link *l, size_t n, const struct fleet_cmd *
  */
 redisReply *fleet_link_read(struct fleet_link *l, int timeout_ms, bool *timed_out);
 
+/*
+ * Ends the breaker's back-off: the next command connects again at once.
+ * For a last try at close (fleet_close): nobody waits on the link any
+ * more, so one more try costs no caller anything.
+ */
+void fleet_link_retry_now(struct fleet_link *l);
+
 struct fleet_link_state {
     bool configured;		/* fleet_redis is set */
     bool up;			/* connected, breaker closed */
     uint64_t failures;		/* failures since start */
     uint64_t commands;		/* commands answered */
     int backoff_ms;		/* the current back-off, 0 when up */
+    int retry_in_ms;		/* until the breaker lets a command try, 0: now */
     char last_error[128];	/* why it last went down; "" never */
 };
 void fleet_link_state(struct fleet_link *l, struct fleet_link_state *out);
