@@ -101,6 +101,22 @@ rcpt_reply() {
 # rcpt_is FILE CODE: that answer begins with CODE
 rcpt_is() { rcpt_reply "$1" | grep -q "^$2 "; }
 
+# mx_settled [SECS]: waits, at most SECS (10), until the receiving Postfix
+# (every world MX) has nothing in its queue, so that whatever it accepted is
+# in the mailbox files. A check that a message never reached the MX runs
+# after this, once the sender's attempt has ended (deferred), rather than
+# after a fixed sleep: only a message the MX had already accepted could still
+# appear, and a retry is at least minimal_backoff_time (5 s) away.
+mx_settled() {
+    local secs=${1:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        ns postqueue -c "$E2E_DIR/mx" -p 2>/dev/null | grep -q '^Mail queue is empty' && return 0
+        sleep 0.1
+    done
+    diag "the MX's queue is not empty after $secs s: $(ns postqueue -c "$E2E_DIR/mx" -p 2>&1 | tail -n 3 | tr '\n' ' ')"
+    return 1
+}
+
 wait_grep() {
     local secs="$1" file="$2" re="$3" i
     for ((i = 0; i < secs * 2; i++)); do

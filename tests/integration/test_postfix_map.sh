@@ -122,7 +122,7 @@ ok "dry run: mxmismatch.test deferred by Postfix's smtp client (status=deferred,
     wait_grep 20 "$LOG" "$qid: to=<bob@mxmismatch\.test>.*status=deferred.*(TLS|policy)"
 ok "dry run: mxmismatch.test: Postfix says why (the map's TEMP reason)" \
     grep -Eq 'no MX host of mxmismatch\.test matches its MTA-STS policy' "$LOG"
-sleep 3
+mx_settled
 ok "dry run: mxmismatch.test never reached an MX" \
     sh -c "! grep -q '$tok' '$MAIL/mxmismatch.test' 2>/dev/null"
 got=$(ns "$CTL" -c "$E2E_DIR/milter.conf" map mxmismatch.test 2>/dev/null)
@@ -161,7 +161,7 @@ ok "map_unknown = temp (default): stsservfail.test deferred by Postfix's smtp cl
 ok "map_unknown = temp: Postfix says why (the map's TEMP reason)" \
     grep -q 'MTA-STS status of stsservfail.test unknown' "$LOG"
 diag "Postfix: $(grep -m1 'MTA-STS status of stsservfail.test unknown' "$LOG" | sed 's/.*\]: //')"
-sleep 2
+mx_settled
 ok "map_unknown = temp: stsservfail.test never reached the MX" \
     sh -c "! grep -q '$tok' '$MAIL/stsservfail.test' 2>/dev/null"
 diag "Postfix: $(grep -E "$qid: to=<bob@stsservfail" "$LOG" | tail -n1 | sed 's/.*: to=/to=/')"
@@ -186,7 +186,7 @@ submit "$OUT" --to bob@stsservfail.test --header "Subject: $tok" --body "$tok"
 qid=$(queue_id)
 ok "map_unknown = notfound, map_unknown_except = stsservfail.test: deferred again (TEMP)" \
     wait_grep 20 "$LOG" "$qid: to=<bob@stsservfail\.test>.*status=deferred"
-sleep 2
+mx_settled
 ok "... and it never reached the MX" sh -c "! grep -q '$tok' '$MAIL/stsservfail.test' 2>/dev/null"
 diag "Postfix: $(grep -E "$qid: to=<bob@stsservfail" "$LOG" | tail -n1 | sed 's/.*: to=/to=/')"
 start_milter "dry_run = yes"

@@ -47,7 +47,7 @@ tok=$(token)
 deliver mxmismatch.test "$tok"
 ok "mxmismatch.test: Sendmail defers it (the map's TEMP: 450 4.7.0 STS lookup temp fail)" \
     grep -q 'Deferred: 450 4.7.0 .*STS lookup temp fail' "$SM/mxmismatch.test.out" || diag_file "$SM/mxmismatch.test.out" 30
-sleep 2
+mx_settled
 ok "mxmismatch.test: never reached the MX" sh -c "! grep -q '$tok' '$E2E_DIR/mail/mxmismatch.test' 2>/dev/null"
 
 # ---- the control: an MX certificate Sendmail cannot verify ----------------------
@@ -60,7 +60,7 @@ ok "system CAs only: enforce.test deferred after STARTTLS (FEATURE(sts) demands 
     sh -c "! grep -q 'Sent (' '$SM2/enforce.test.out' &&
            grep -q 'Deferred: 403 4.7.0 authentication failed' '$SM2/enforce.test.out'" ||
     diag_file "$SM2/enforce.test.out" 30
-sleep 2
+mx_settled
 ok "system CAs only: enforce.test never reached the MX" sh -c "! grep -q '$tok' '$E2E_DIR/mail/enforce.test'"
 tok=$(token)
 deliver testing.test "$tok" "$SM2"
