@@ -4,7 +4,9 @@
 -- later recipient of that domain gets its real status.
 --
 -- config: deadline (rcpt_deadline_ms = 500ms)
--- log: DDL1: rcpt domain=hang\.test status=unknown .*action=defer .*did not finish within 500 ms
+-- (The log gives the time the lookup itself had: the deadline less what the
+-- RCPT spent before the lookup began, which a loaded ASan build can make 499.)
+-- log: DDL1: rcpt domain=hang\.test status=unknown .*action=defer .*did not finish within (4[0-9][0-9]|500) ms
 -- log: DDL2: rcpt domain=hang\.test status=failed .*action=tag
 dofile(os.getenv("MT_LIB"))
 
