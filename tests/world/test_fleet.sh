@@ -235,6 +235,11 @@ for ((i = 0; i < 20; i++)); do
     [ "$b" = fleet42 ] && [ "$c" = fleet42 ] && { seen=$((($(date +%s%N) - t0) / 1000000)); break; }
     sleep 0.1
 done
+# (When not: each file's row and its check time, against A's: a change the
+# others ignored as no newer than theirs shows here.)
+[ -n "$seen" ] || for h in a b c; do
+    echo "# $h: $(sqlite3 "$W/$h.sqlite" "SELECT txt_id, checked_at FROM domains WHERE domain = 'changing.test'")"
+done
 ok "B and C hold the new id within a second (${seen:-never} ms)" \
     "$([ -n "$seen" ] && [ "$seen" -le 1000 ]; echo $?)"
 ok "messages of no known shape on the channel are ignored with a warning" \
