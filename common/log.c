@@ -26,9 +26,9 @@ static int log_level = LOG_INFO;
 
 /*
  * The writer (log_start_writer): lines are appended to `front` under mu;
- * whoever writes them out (the writer thread, or a caller whose line is an
- * error or does not fit) holds io, and swaps front and back under mu while
- * holding it. So one batch is written at a time, batches in the order they
+ * whoever writes them out (the writer thread, a log_msg caller, log_flush,
+ * or a caller whose line does not fit) holds io, and swaps front and back
+ * under mu while holding it. So one batch is written at a time, batches in the order they
  * were taken, and appenders never wait for a write. An entry is, for
  * stderr, the line as it is written; for syslog, its level as one byte,
  * then the line; each ends with a newline.
