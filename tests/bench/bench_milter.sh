@@ -8,7 +8,10 @@
 #   warm: the test world's 50 enforce domains (d01..d50.test) prefetched,
 #         enforcing_transports = smtp, so every recipient is tagged; RUNS
 #         runs of each filter at each connection count; prints the medians
-#         of RCPT/s, p50 and p99, and milter / no-op ratios, and each
+#         of RCPT/s, p50 and p99, and milter / no-op ratios (of the medians,
+#         and the median of each run's ratio to the baseline run beside it:
+#         odd runs start with the milter, even runs end with it, so that a
+#         drift of the machine's speed cancels in the pairs), and each
 #         filter's CPU time a RCPT (all its threads, /proc/PID/stat: the
 #         figure a loaded machine changes least); then each process's VmRSS.
 #         A second baseline runs in the same alternation: the no-op milter
@@ -54,7 +57,7 @@
 # everything it started, by PID. Needs root. Prints numbers, asserts none.
 #
 # Environment: BENCH_MESSAGES (per case, split over the connections; 4000),
-# BENCH_RCPTS (per message; 5), BENCH_RUNS (3), BENCH_CONNECTIONS ("1 8"),
+# BENCH_RCPTS (per message; 5), BENCH_RUNS (5), BENCH_CONNECTIONS ("1 8"),
 # BENCH_COLD_SINGLES (5), BENCH_RSS_DOMAINS (100000; miltload takes at most
 # 100000), BENCH_KEEP=1 (keep the scratch directory), BENCH_PARTS (the parts
 # to run: "warm dane first cold rss scrape fleet"), BENCH_PERF=FILE (perf record -g the
@@ -78,7 +81,7 @@ NOOP="$BUILD/tests/bench/noop_milter"
 WORLD_SH="$HERE/../world/world.sh"
 MESSAGES=${BENCH_MESSAGES:-4000}
 RCPTS=${BENCH_RCPTS:-5}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 8}
 COLD_SINGLES=${BENCH_COLD_SINGLES:-5}
 COLD_RUNS=${BENCH_COLD_RUNS:-1}
@@ -188,6 +191,7 @@ load() {
 # field FILE KEY: the value of KEY=VALUE in FILE
 field() { grep -o "\b$2=[0-9.]*" "$1" | head -n 1 | cut -d= -f2; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+minmax() { printf '%s\n' "$@" | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo ".." hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
 # cpu_ns PID: CPU time of all the process's threads so far (schedstat, ns)
@@ -252,8 +256,12 @@ warm_case() {
         per=$(((MESSAGES + c - 1) / c))
         local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
         local -a t_rate=() t_p50=() t_p99=() t_cpu=() m_eom=() n_eom=() t_eom=()
+        local -a pair=() tpair=() order
         for ((r = 1; r <= RUNS; r++)); do
-            for f in "$n" noop tagnoop; do
+            # Odd runs milter first, even runs last: a drift of the machine's
+            # speed over a pair of runs favours neither side.
+            if ((r % 2)); then order=("$n" noop tagnoop); else order=(tagnoop noop "$n"); fi
+            for f in "${order[@]}"; do
                 out="$W/$n-$f-c$c-r$r.out"
                 c0=$(proc_cpu_ns "${PIDS[$f]}")
                 load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
@@ -271,6 +279,8 @@ warm_case() {
                     t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu") t_eom+=("$(field "$out" eom)")
                 fi
             done
+            pair+=("$(ratio "${m_rate[r - 1]}" "${n_rate[r - 1]}")")
+            tpair+=("$(ratio "${m_rate[r - 1]}" "${t_rate[r - 1]}")")
         done
         mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
         nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
@@ -280,6 +290,7 @@ warm_case() {
         printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
             "$nr" "$np50" "$np99" "${n_rate[*]}"
         say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
+        say "  paired RCPT/s ratio (each run to the no-op's run beside it): median $(median "${pair[@]}"), range $(minmax "${pair[@]}") (runs: ${pair[*]})"
         mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
         say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
         say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
@@ -290,9 +301,10 @@ warm_case() {
         say "  (no-op tagging: the no-op milter writing one tag header a recipient domain, as"
         say "  mtasts-milter does, $(hdrs "$W/$n-$n-c$c-r$RUNS.out") a message, against the no-op's 1: what the verdicts cost apart from the headers)"
         say "  ratio mtasts-milter / no-op tagging: RCPT/s $(ratio "$mr" "$tr"), p50 $(ratio "$mp50" "$tp50"), p99 $(ratio "$mp99" "$tp99"), filter CPU $(ratio "$mc" "$tc") ($tc ns)"
+        say "  paired RCPT/s ratio to the no-op tagging: median $(median "${tpair[@]}"), range $(minmax "${tpair[@]}") (runs: ${tpair[*]})"
         say "  end of message to its last reply, mean: mtasts-milter $(median "${m_eom[@]}") us, no-op $(median "${n_eom[@]}") us, no-op tagging $(median "${t_eom[@]}") us (medians of the runs)"
         say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
-        unset m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu m_eom n_eom t_eom
+        unset pair tpair m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu m_eom n_eom t_eom
     done
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
