@@ -48,10 +48,20 @@ size_t
 mts_text_join(char *out, size_t outsz, ...)
 {
     va_list ap;
+    size_t len;
+
+    va_start(ap, outsz);
+    len = mts_text_vjoin(out, outsz, ap);
+    va_end(ap);
+    return len;
+}
+
+size_t
+mts_text_vjoin(char *out, size_t outsz, va_list ap)
+{
     const char *s;
     size_t len = 0;
 
-    va_start(ap, outsz);
     while ((s = va_arg(ap, const char *)) != NULL) {
         size_t n = strlen(s);
 
@@ -62,7 +72,6 @@ mts_text_join(char *out, size_t outsz, ...)
         }
         len += n;
     }
-    va_end(ap);
     if (outsz > 0)
         out[len < outsz ? len : outsz - 1] = '\0';
     return len;

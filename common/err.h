@@ -14,6 +14,7 @@
 #ifndef MTS_ERR_H
 #define MTS_ERR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define MTS_ERR_MAX 256
@@ -48,6 +49,8 @@ void mts_text_copy(char *out, size_t outsz, const char *s);
  * recipient (a log entry, a tag header, a route's name).
  */
 size_t mts_text_join(char *out, size_t outsz, ...) __attribute__((sentinel));
+/* The same over a va_list (for functions that take the strings themselves). */
+size_t mts_text_vjoin(char *out, size_t outsz, va_list ap);
 
 /* Clears err so that msg is the empty string. */
 void mts_err_clear(struct mts_err *err);

@@ -169,16 +169,12 @@ mxmatch_domain_normalize(const char *in, size_t len, char *out, size_t outsz,
     return normalize(in, len, NAME_DOMAIN, "domain", out, outsz, err);
 }
 
-bool
-mxmatch_match(const char *pattern, const char *host)
+/* Does pattern match h, a host already normalised? */
+static bool
+match_normalized(const char *pattern, const char *h)
 {
-    char h[MXMATCH_NAME_MAX + 1];
     const char *dot;
 
-    if (pattern == NULL || host == NULL)
-        return false;
-    if (mxmatch_host_normalize(host, strlen(host), h, sizeof(h), NULL) != 0)
-        return false;
     if (pattern[0] != '*')
         return strcasecmp(pattern, h) == 0;
     /* "*.rest" matches exactly one label followed by ".rest". */
@@ -189,12 +185,30 @@ mxmatch_match(const char *pattern, const char *host)
 }
 
 bool
+mxmatch_match(const char *pattern, const char *host)
+{
+    char h[MXMATCH_NAME_MAX + 1];
+
+    if (pattern == NULL || host == NULL)
+        return false;
+    if (mxmatch_host_normalize(host, strlen(host), h, sizeof(h), NULL) != 0)
+        return false;
+    return match_normalized(pattern, h);
+}
+
+bool
 mxmatch_any(char *const *pats, size_t n, const char *host)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(pats[i]);
+    char h[MXMATCH_NAME_MAX + 1];
 
-        if (len > 0 && len <= MXMATCH_NAME_MAX && mxmatch_match(pats[i], host))
+    /* The host is normalised once for the whole list: the verdict asks
+     * this for every MX host of every recipient. */
+    if (n == 0 || host == NULL || mxmatch_host_normalize(host, strlen(host), h, sizeof(h), NULL) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = pats[i] != NULL ? strlen(pats[i]) : 0;
+
+        if (len > 0 && len <= MXMATCH_NAME_MAX && match_normalized(pats[i], h))
             return true;
     }
     return false;

@@ -79,6 +79,27 @@ set_outcome(struct verdict *v, enum verdict_action a, enum verdict_outcome o, co
     va_end(ap);
 }
 
+/*
+ * The same with the reason given as strings to join, up to a NULL: no
+ * printf for the outcomes of the warm path (a pass, nothing required),
+ * which every recipient of a tagged domain takes.
+ */
+static void
+set_outcome_join(struct verdict *v, enum verdict_action a, enum verdict_outcome o, ...)
+    __attribute__((sentinel));
+
+static void
+set_outcome_join(struct verdict *v, enum verdict_action a, enum verdict_outcome o, ...)
+{
+    va_list ap;
+
+    v->action = a;
+    v->outcome = o;
+    va_start(ap, o);
+    (void)mts_text_vjoin(v->reason, sizeof(v->reason), ap);
+    va_end(ap);
+}
+
 /* What one host's probe showed. "." (null MX, RFC 7505) takes no mail at all. */
 static enum verdict_tls
 host_tls(const struct verdict_facts *f, size_t i)
@@ -261,8 +282,8 @@ judge_tls_every_host(const struct rules_rule *r, const struct verdict_facts *f, 
                     f->route ? f->route : "(unknown)");
         return;
     }
-    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: %s: every MX host and the route comply", d,
-                req);
+    set_outcome_join(out, VERDICT_TAG, VERDICT_PASS, d, ": ", req,
+                     ": every MX host and the route comply", (const char *)NULL);
 }
 
 /* MTA-STS enforce with probes: one matching host passes verified TLS.
@@ -397,8 +418,8 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
     out->req = r->req;
 
     if (r->req == RULES_REQ_NONE) {
-        set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED,
-                    "%s: no transport security required (%s)", d, r->where);
+        set_outcome_join(out, VERDICT_TAG, VERDICT_NOT_REQUIRED, d,
+                         ": no transport security required (", r->where, ")", (const char *)NULL);
         return;
     }
     if (r->req == RULES_REQ_TLS || r->req == RULES_REQ_VERIFIED_TLS) {
@@ -422,14 +443,14 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
         return;
     }
     if (st->status != STATUS_ENFORCE && dane_passed) {
-        set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: DANE (RFC 7672): an MX host passes "
-                    "authenticated TLS", d);
+        set_outcome_join(out, VERDICT_TAG, VERDICT_PASS, d,
+                         ": DANE (RFC 7672): an MX host passes authenticated TLS", (const char *)NULL);
         return;
     }
     if (st->status != STATUS_ENFORCE) {
         /* absent, failed (RFC 8461 §3.3), none, testing: nothing demanded. */
-        set_outcome(out, VERDICT_TAG, VERDICT_NOT_REQUIRED, "%s: MTA-STS %s, nothing required",
-                    d, status_kind_name(st->status));
+        set_outcome_join(out, VERDICT_TAG, VERDICT_NOT_REQUIRED, d, ": MTA-STS ",
+                         status_kind_name(st->status), ", nothing required", (const char *)NULL);
         return;
     }
     if (!f->mx_known) {
@@ -453,8 +474,9 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
     if (f->probes_on && !enforce_tls(r, f, out))
         return;
     if (!f->route_enforces && dane_decided && f->route_enforces_dane) {
-        set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: DANE (RFC 7672): an MX host passes "
-                    "authenticated TLS and the route enforces DANE", d);
+        set_outcome_join(out, VERDICT_TAG, VERDICT_PASS, d,
+                         ": DANE (RFC 7672): an MX host passes authenticated TLS and the route "
+                         "enforces DANE", (const char *)NULL);
         return;
     }
     if (!f->route_enforces) {
@@ -464,8 +486,8 @@ judge_rule(const struct rules *rules, const struct verdict_facts *f,
         out->permanent = r->on_fail == VERDICT_REJECT;
         return;
     }
-    set_outcome(out, VERDICT_TAG, VERDICT_PASS, "%s: MTA-STS enforce, MX%s and route comply", d,
-                f->probes_on ? ", MX TLS" : "");
+    set_outcome_join(out, VERDICT_TAG, VERDICT_PASS, d, ": MTA-STS enforce, MX",
+                     f->probes_on ? ", MX TLS" : "", " and route comply", (const char *)NULL);
 }
 
 /*

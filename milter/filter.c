@@ -62,6 +62,7 @@ struct conn {
     bool tls_required_no;	/* a "TLS-Required: No" header (RFC 8689) */
     char qid[64];
     size_t n_tags;
+    size_t cap_tags;		/* tags[]'s room, kept from message to message */
     struct tag *tags;
     int forged;			/* copies of our header that came with it */
     size_t untagged;		/* recipients past MAX_TAGS domains: no tag */
@@ -135,10 +136,8 @@ message_reset(struct conn *c)
     free(c->sender);
     free(c->auth);
     free(c->daemon);
-    free(c->tags);
     free(c->hold_reason);
     c->sender = c->auth = c->daemon = c->hold_reason = NULL;
-    c->tags = NULL;
     c->n_tags = 0;
     c->forged = 0;
     c->untagged = 0;
@@ -358,10 +357,18 @@ tag_for(struct conn *c, const char *domain)
             return &c->tags[i];
     if (c->n_tags == MAX_TAGS)
         return NULL;
-    t = realloc(c->tags, (c->n_tags + 1) * sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    c->tags = t;
+    if (c->n_tags == c->cap_tags) {
+        /* Grown by doubling and kept for the connection's next messages:
+         * no allocation a recipient. */
+        size_t cap = c->cap_tags < 4 ? 4 : c->cap_tags * 2;
+
+        if (cap > MAX_TAGS)
+            cap = MAX_TAGS;
+        if ((t = realloc(c->tags, cap * sizeof(*t))) == NULL)
+            return NULL;
+        c->tags = t;
+        c->cap_tags = cap;
+    }
     t = &c->tags[c->n_tags++];
     memset(t, 0, sizeof(*t));
     mts_text_copy(t->domain, sizeof(t->domain), domain);
@@ -621,6 +628,7 @@ mlfi_close(SMFICTX *ctx)
         message_reset(c);
         runtime_unref(c->rt);
         decide_work_free(c->work);
+        free(c->tags);
         free(c);
         smfi.setpriv(ctx, NULL);
         /* Whoever reads the log after a session ends finds all its lines. */

@@ -68,6 +68,7 @@
 # writing the file, as a systemd service's goes to journald),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
+# BENCH_PIN=F:L (filters on CPUs F, miltload on L; see below),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
 # mapping: every shared library, the heap, anonymous mappings).
 set -u
@@ -90,6 +91,15 @@ RSS_DOMAINS=${BENCH_RSS_DOMAINS:-100000}
 FIRST_RUNS=${BENCH_FIRST_RUNS:-7}
 FIRST_DOMAINS=${BENCH_FIRST_DOMAINS:-goodmx.test stsdane.test}
 PARTS=${BENCH_PARTS:-warm dane first cold rss scrape fleet}
+# BENCH_PIN=F:L: every filter (mtasts-milter and the no-ops) runs on CPU
+# list F and miltload on L (taskset -c), e.g. 1:0; default: no pinning. On
+# a small VM the scheduler's choice of placing the two ends of a round trip
+# on one CPU or two changes its latency run to run; pinned, every filter
+# gets the same placement.
+PIN_FILTER=(env) PIN_LOAD=(env)
+if [ -n "${BENCH_PIN:-}" ]; then
+    PIN_FILTER=(taskset -c "${BENCH_PIN%%:*}") PIN_LOAD=(taskset -c "${BENCH_PIN#*:}")
+fi
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
@@ -163,9 +173,9 @@ start_milter() {
     local n=$1 bin=${2:-$MILTER} i p
     rm -f "$W/$n.sock"
     if [ -n "${BENCH_LOG_PIPE:-}" ]; then
-        "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" 2> >(cat >"$W/$n.log") </dev/null &
+        "${PIN_FILTER[@]}" "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" 2> >(cat >"$W/$n.log") </dev/null &
     else
-        "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
+        "${PIN_FILTER[@]}" "$bin" -f -c "$W/$n.conf" -p "unix:$W/$n.sock" >"$W/$n.log" 2>&1 </dev/null &
     fi
     p=$!
     PIDS[$n]=$p
@@ -183,7 +193,7 @@ start_milter() {
 load() {
     local n=$1 out=$2
     shift 2
-    timeout 300 "$LOAD" -s "unix:$W/$n.sock" "$@" >"$out" 2>&1
+    timeout 300 "${PIN_LOAD[@]}" "$LOAD" -s "unix:$W/$n.sock" "$@" >"$out" 2>&1
     local rc=$?
     [ $rc -eq 0 ] || { say "miltload against $n failed ($rc):"; sed 's/^/  /' "$out"; }
     return $rc
@@ -235,10 +245,10 @@ warm_case() {
         { say "prefetch failed:"; cat "$W/$n-prefetch.out"; return 1; }
     start_milter "$n" || return 1
     rm -f "$W/noop.sock" "$W/tagnoop.sock"
-    "$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
+    "${PIN_FILTER[@]}" "$NOOP" -p "unix:$W/noop.sock" 2>"$W/noop.log" &
     PIDS[noop]=$!
     # the second baseline: a no-op that writes mtasts-milter's tag headers
-    "$NOOP" -T -p "unix:$W/tagnoop.sock" 2>"$W/tagnoop.log" &
+    "${PIN_FILTER[@]}" "$NOOP" -T -p "unix:$W/tagnoop.sock" 2>"$W/tagnoop.log" &
     PIDS[tagnoop]=$!
     for ((i = 0; i < 100; i++)); do [ -S "$W/noop.sock" ] && [ -S "$W/tagnoop.sock" ] && break; sleep 0.05; done
 

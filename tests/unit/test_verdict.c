@@ -1008,7 +1008,8 @@ struct probe_case {
 #define MX_OTHER "mx2.pool.sts-hosting.test"
 static const struct probe_case probe_cases[] = {
     { "enforce, the matching MX verified", NULL, STATUS_ENFORCE, { MX_OK }, { P_GOOD }, true,
-      VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "MX TLS", NULL },
+      VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED,
+      DOMAIN ": MTA-STS enforce, MX, MX TLS and route comply", NULL },
     { "enforce, verified, route does not enforce", NULL, STATUS_ENFORCE, { MX_OK }, { P_GOOD },
       false, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_VERIFIED, ROUTE, NULL },
     { "enforce, the only MX unverified: defer naming it", NULL, STATUS_ENFORCE, { MX_OK },
@@ -1046,9 +1047,11 @@ static const struct probe_case probe_cases[] = {
       STATUS_ABSENT, { MX_OK }, { P_PRIVATE }, true, VERDICT_DEFER, VERDICT_UNKNOWN, false,
       VERDICT_TLS_UNKNOWN, "not probed: private address", NULL },
     { "testing domain: nothing demanded, MX not looked at", NULL, STATUS_TESTING, { MX_OK },
-      { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL, NULL },
+      { P_NOTLS }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN,
+      DOMAIN ": MTA-STS testing, nothing required", NULL },
     { "tls: unverified is enough", "rcpt=* require=tls", STATUS_ABSENT, { MX_OK },
-      { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED, NULL, NULL },
+      { P_UNVERIFIED }, true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_UNVERIFIED,
+      DOMAIN ": tls: every MX host and the route comply", NULL },
     { "tls: one MX without STARTTLS fails", "rcpt=* require=tls", STATUS_ABSENT,
       { MX_OK, MX_OTHER }, { P_GOOD, P_NOTLS }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_NONE, MX_OTHER, NULL },
@@ -1074,7 +1077,8 @@ static const struct probe_case probe_cases[] = {
       true, VERDICT_DEFER, VERDICT_FAIL, false, VERDICT_TLS_NONE, "null MX", NULL },
     /* DANE (RFC 7672) */
     { "dane: no MTA-STS, DANE verified: pass", NULL, STATUS_ABSENT, { MX_OK }, { P_DANE_OK },
-      true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED, "DANE", NULL },
+      true, VERDICT_TAG, VERDICT_PASS, false, VERDICT_TLS_VERIFIED,
+      DOMAIN ": DANE (RFC 7672): an MX host passes authenticated TLS", NULL },
     { "dane: no MTA-STS, TLSA does not match: defer naming host and DANE", NULL,
       STATUS_ABSENT, { MX_OK }, { P_DANE_BAD }, true, VERDICT_DEFER, VERDICT_FAIL, false,
       VERDICT_TLS_UNVERIFIED, MX_OK ": DANE failed (tlsa-invalid)",
@@ -1121,8 +1125,8 @@ static const struct probe_case probe_cases[] = {
       { MX_OK, MX_OTHER }, { P_NOT_YET_DANE, P_GOOD }, true, VERDICT_TAG, VERDICT_PASS, false,
       VERDICT_TLS_VERIFIED, NULL, NULL },
     { "dane: require=none ignores DANE", "rcpt=* require=none", STATUS_ABSENT, { MX_OK },
-      { P_DANE_BAD }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN, NULL,
-      NULL },
+      { P_DANE_BAD }, true, VERDICT_TAG, VERDICT_NOT_REQUIRED, false, VERDICT_TLS_UNSEEN,
+      DOMAIN ": no transport security required (", NULL },
 };
 
 static void
