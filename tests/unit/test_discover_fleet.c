@@ -39,9 +39,9 @@
 #include "config.h"
 #include "discover.h"
 #include "fleet.h"
-#include "fleet_codec.h"
 #include "fleet_share.h"
 #include "log.h"
+#include "unit_fleet.h"
 #include "unit_redis.h"
 
 #define DOMAIN "a.example"
@@ -204,32 +204,6 @@ config_in(const struct unit_redis *f)
     return cfg;
 }
 
-/* An enforce policy of DOMAIN with id, for a day from fetched_at. */
-static void
-row_of(struct cache_entry *e, const char *id, int64_t fetched_at, int64_t checked_at)
-{
-    memset(e, 0, sizeof(*e));
-    snprintf(e->domain, sizeof(e->domain), "%s", DOMAIN);
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", id);
-    e->has_policy = true;
-    e->mode = POLICY_MODE_ENFORCE;
-    e->max_age = 86400;
-    e->mx = calloc(1, sizeof(char *));
-    assert_non_null(e->mx);
-    e->mx[0] = strdup("mx1.a.example");
-    assert_non_null(e->mx[0]);
-    e->n_mx = 1;
-    e->policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.a.example\nmax_age: 86400\n");
-    assert_non_null(e->policy_text);
-    e->fetched_at = fetched_at;
-    e->expires_at = fetched_at + 86400;
-    e->checked_at = checked_at;
-    e->last_used = checked_at;
-    e->has_status = true;
-    e->status = STATUS_ENFORCE;
-    snprintf(e->dnssec, sizeof(e->dnssec), "insecure");
-}
-
 /* Our row in the cache file, before discover opens it. */
 static void
 seed(const struct config *cfg, int64_t t)
@@ -240,7 +214,8 @@ seed(const struct config *cfg, int64_t t)
 
     if (cache_open(cfg->cache_db, 5000, &c, &err) != CACHE_OK)
         fail_msg("cache_open: %s", err.msg);
-    row_of(&e, "id1", t, t);
+    unit_fleet_row(&e, DOMAIN, "id1", t, t);
+    e.last_used = t;
     assert_int_equal(cache_put(c, &e, &err), CACHE_OK);
     cache_entry_free(&e);
     cache_close(c);
@@ -290,34 +265,25 @@ subscribed(const struct unit_redis *f, struct heard *h)
 /*
  * Another host's row of DOMAIN (signed with the fleet's key) and its news,
  * as that host's writer sends them: SET, then PUBLISH; then SYNC_MSG on
- * the same connection. The subscriber calls the listeners one message at
- * a time, in order: once SYNC_MSG is heard, discover has handled the news.
+ * the PUBLISH's connection. The subscriber calls the listeners one message
+ * at a time, in order: once SYNC_MSG is heard, discover has handled the news.
  */
 static void
 announce(const struct config *cfg, const struct unit_redis *f, const char *id, int64_t fetched_at,
          int64_t checked_at)
 {
-    const char *rkey = PREFIX "policy:" DOMAIN;
-    struct fleet_key k;
     struct cache_entry e;
-    struct mts_err err;
-    redisContext *c = redisConnectUnix(f->sock);
-    char *v;
-    size_t len;
+    redisContext *c;
 
-    assert_true(c != NULL && c->err == 0);
-    assert_int_equal(fleet_key_load(cfg->fleet_key_file, &k, &err), 0);
-    row_of(&e, id, fetched_at, checked_at);
+    unit_fleet_row(&e, DOMAIN, id, fetched_at, checked_at);
     snprintf(e.source, sizeof(e.source), "other.host");
-    v = fleet_codec_row_encode(&k, rkey, &e, &len, &err);
-    if (v == NULL)
-        fail_msg("fleet_codec_row_encode: %s", err.msg);
-    freeReplyObject(command(c, "SET %s %b PX 3600000", rkey, v, len));
+    unit_fleet_set(f->sock, cfg->fleet_key_file, PREFIX "policy:" DOMAIN, &e);
+    cache_entry_free(&e);
+    c = redisConnectUnix(f->sock);
+    assert_true(c != NULL && c->err == 0);
     freeReplyObject(command(c, "PUBLISH %s %s", PREFIX "events", "policy " DOMAIN));
     freeReplyObject(command(c, "PUBLISH %s %s", PREFIX "events", SYNC_MSG));
     redisFree(c);
-    free(v);
-    cache_entry_free(&e);
 }
 
 /* ---- the test ------------------------------------------------------------ */

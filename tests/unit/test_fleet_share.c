@@ -33,6 +33,7 @@
 #include "fleet.h"
 #include "fleet_codec.h"
 #include "probecache.h"
+#include "unit_fleet.h"
 #include "unit_redis.h"
 #include "fleet_share.h"
 
@@ -225,36 +226,14 @@ mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* An enforce policy of domain with id, checked at checked_at, for a day. */
-static void
-row_of(struct cache_entry *e, const char *domain, const char *id, int64_t checked_at)
-{
-    memset(e, 0, sizeof(*e));
-    snprintf(e->domain, sizeof(e->domain), "%s", domain);
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", id);
-    e->has_policy = true;
-    e->mode = POLICY_MODE_ENFORCE;
-    e->max_age = 86400;
-    e->mx = calloc(1, sizeof(char *));
-    assert_non_null(e->mx);
-    e->mx[0] = strdup("mx1.example");
-    e->n_mx = 1;
-    e->policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.example\nmax_age: 86400\n");
-    e->fetched_at = checked_at;
-    e->expires_at = checked_at + 86400;
-    e->checked_at = checked_at;
-    e->has_status = true;
-    e->status = STATUS_ENFORCE;
-    snprintf(e->dnssec, sizeof(e->dnssec), "insecure");
-}
-
-/* fleet_put_row of a row made by row_of. */
+/* fleet_put_row of an enforce policy of domain with id, fetched and
+ * checked at checked_at (unit_fleet_row). */
 static void
 put(struct fleet *fl, const char *domain, const char *id, int64_t checked_at, bool publish)
 {
     struct cache_entry e;
 
-    row_of(&e, domain, id, checked_at);
+    unit_fleet_row(&e, domain, id, checked_at, checked_at);
     fleet_put_row(fl, &e, (int64_t)time(NULL), publish);
     cache_entry_free(&e);
 }
@@ -264,24 +243,10 @@ static void
 plant(struct unit_redis *f, const char *key, const char *rkey, const char *domain, const char *id,
       int64_t checked_at)
 {
-    struct fleet_key k;
     struct cache_entry e;
-    struct mts_err err;
-    redisContext *c = redisConnectUnix(f->sock);
-    redisReply *r;
-    char *v;
-    size_t len;
 
-    assert_int_equal(fleet_key_load(key, &k, &err), 0);
-    row_of(&e, domain, id, checked_at);
-    v = fleet_codec_row_encode(&k, rkey, &e, &len, &err);
-    assert_non_null(v);
-    assert_true(c != NULL && c->err == 0);
-    r = redisCommand(c, "SET %s %b PX 3600000", rkey, v, len);
-    assert_non_null(r);
-    freeReplyObject(r);
-    redisFree(c);
-    free(v);
+    unit_fleet_row(&e, domain, id, checked_at, checked_at);
+    unit_fleet_set(f->sock, key, rkey, &e);
     cache_entry_free(&e);
 }
 
