@@ -33,6 +33,7 @@
 #include "fleet.h"
 #include "fleet_codec.h"
 #include "probecache.h"
+#include "unit_fleet.h"
 #include "unit_redis.h"
 #include "fleet_share.h"
 
@@ -225,36 +226,14 @@ mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* An enforce policy of domain with id, checked at checked_at, for a day. */
-static void
-row_of(struct cache_entry *e, const char *domain, const char *id, int64_t checked_at)
-{
-    memset(e, 0, sizeof(*e));
-    snprintf(e->domain, sizeof(e->domain), "%s", domain);
-    snprintf(e->txt_id, sizeof(e->txt_id), "%s", id);
-    e->has_policy = true;
-    e->mode = POLICY_MODE_ENFORCE;
-    e->max_age = 86400;
-    e->mx = calloc(1, sizeof(char *));
-    assert_non_null(e->mx);
-    e->mx[0] = strdup("mx1.example");
-    e->n_mx = 1;
-    e->policy_text = strdup("version: STSv1\nmode: enforce\nmx: mx1.example\nmax_age: 86400\n");
-    e->fetched_at = checked_at;
-    e->expires_at = checked_at + 86400;
-    e->checked_at = checked_at;
-    e->has_status = true;
-    e->status = STATUS_ENFORCE;
-    snprintf(e->dnssec, sizeof(e->dnssec), "insecure");
-}
-
-/* fleet_put_row of a row made by row_of. */
+/* fleet_put_row of an enforce policy of domain with id, fetched and
+ * checked at checked_at (unit_fleet_row). */
 static void
 put(struct fleet *fl, const char *domain, const char *id, int64_t checked_at, bool publish)
 {
     struct cache_entry e;
 
-    row_of(&e, domain, id, checked_at);
+    unit_fleet_row(&e, domain, id, checked_at, checked_at);
     fleet_put_row(fl, &e, (int64_t)time(NULL), publish);
     cache_entry_free(&e);
 }
@@ -264,24 +243,10 @@ static void
 plant(struct unit_redis *f, const char *key, const char *rkey, const char *domain, const char *id,
       int64_t checked_at)
 {
-    struct fleet_key k;
     struct cache_entry e;
-    struct mts_err err;
-    redisContext *c = redisConnectUnix(f->sock);
-    redisReply *r;
-    char *v;
-    size_t len;
 
-    assert_int_equal(fleet_key_load(key, &k, &err), 0);
-    row_of(&e, domain, id, checked_at);
-    v = fleet_codec_row_encode(&k, rkey, &e, &len, &err);
-    assert_non_null(v);
-    assert_true(c != NULL && c->err == 0);
-    r = redisCommand(c, "SET %s %b PX 3600000", rkey, v, len);
-    assert_non_null(r);
-    freeReplyObject(r);
-    redisFree(c);
-    free(v);
+    unit_fleet_row(&e, domain, id, checked_at, checked_at);
+    unit_fleet_set(f->sock, key, rkey, &e);
     cache_entry_free(&e);
 }
 
@@ -368,6 +333,36 @@ id_in_redis(struct config *cfg, const char *domain, char *out, size_t size)
     fleet_close(g);
 }
 
+/* A fleet of its own for prefix, signing with a key file of key_text
+ * (cfg_for's path): whether Redis is up is the caller's. */
+static struct fleet *
+fleet_for(struct unit_redis *f, const char *key_text, const char *prefix, struct config **cfg)
+{
+    char key[160];
+    struct fleet *fl;
+    struct mts_err err;
+
+    snprintf(key, sizeof(key), "%s/key", f->dir);
+    write_file(key, key_text);
+    *cfg = cfg_for(f, prefix);
+    assert_int_equal(fleet_open(*cfg, &fl, &err), 0);
+    return fl;
+}
+
+/* What fl learnt with no Redis yet waits in its writer (it failed once);
+ * then Redis comes up. Skips the test, fl and cfg closed, when
+ * redis-server is not installed. */
+static void
+redis_comes_up(struct unit_redis *f, struct fleet *fl, struct config *cfg)
+{
+    assert_true(wait_failure(fl));
+    if (!unit_redis_start(f, NULL)) {
+        fleet_close(fl);
+        config_unref(cfg);
+        skip();
+    }
+}
+
 /*
  * A one-shot process (mtasts-ctl lookup --recheck): Redis cannot be
  * reached when it learns a new id; Redis comes up before it exits;
@@ -380,22 +375,13 @@ close_sends_what_it_held(void **state)
     struct unit_redis *f = *state;
     struct config *cfg;
     struct fleet *fl;
-    struct mts_err err;
     redisContext *sub;
-    char key[160], id[64], heard_msgs[256];
+    char id[64], heard_msgs[256];
     int64_t t0, took;
 
-    snprintf(key, sizeof(key), "%s/key", f->dir);
-    write_file(key, "0123456789abcdef-close-key");
-    cfg = cfg_for(f, "t3:");
-    assert_int_equal(fleet_open(cfg, &fl, &err), 0);
+    fl = fleet_for(f, "0123456789abcdef-close-key", "t3:", &cfg);
     put(fl, "a.example", "idnew", (int64_t)time(NULL), true);
-    assert_true(wait_failure(fl));	/* no Redis yet: the row waits */
-    if (!unit_redis_start(f, NULL)) {
-        fleet_close(fl);
-        config_unref(cfg);
-        skip();
-    }
+    redis_comes_up(f, fl, cfg);	/* no Redis until now: the row waited */
     sub = subscribe(f, "t3:events");
     t0 = mono_ms();
     fleet_close(fl);
@@ -417,17 +403,12 @@ close_gives_up_on_a_hung_redis(void **state)
     struct unit_redis *f = *state;
     struct config *cfg;
     struct fleet *fl;
-    struct mts_err err;
-    char key[160];
     int64_t t0, took;
     bool failed;
 
     if (!unit_redis_start(f, NULL))
         skip();
-    snprintf(key, sizeof(key), "%s/key", f->dir);
-    write_file(key, "0123456789abcdef-close-key");
-    cfg = cfg_for(f, "t5:");
-    assert_int_equal(fleet_open(cfg, &fl, &err), 0);
+    fl = fleet_for(f, "0123456789abcdef-close-key", "t5:", &cfg);
     kill(f->pid, SIGSTOP);
     put(fl, "h.example", "idh", (int64_t)time(NULL), true);
     failed = wait_failure(fl);
@@ -456,30 +437,21 @@ resync_publishes_the_changes(void **state)
     struct unit_redis *f = *state;
     struct config *cfg;
     struct fleet *fl;
-    struct mts_err err;
     redisContext *sub;
-    char key[160], id[64], heard_msgs[512];
+    char id[64], heard_msgs[512];
     int64_t now = (int64_t)time(NULL);
 
-    snprintf(key, sizeof(key), "%s/key", f->dir);
-    write_file(key, "0123456789abcdef-resync-key");
-    cfg = cfg_for(f, "t4:");
-    assert_int_equal(fleet_open(cfg, &fl, &err), 0);
+    fl = fleet_for(f, "0123456789abcdef-resync-key", "t4:", &cfg);
     put(fl, "b.example", "b2", now - 20, true);
     put(fl, "b.example", "b3", now - 10, true);
     put(fl, "b.example", "b3", now - 5, false);	/* checked again: no change */
     put(fl, "c.example", "c2", now - 10, false);
     put(fl, "d.example", "d2", now - 10, true);
-    assert_true(wait_failure(fl));
-    if (!unit_redis_start(f, NULL)) {
-        fleet_close(fl);
-        config_unref(cfg);
-        skip();
-    }
+    redis_comes_up(f, fl, cfg);
     /* What other hosts wrote before (b, c) and during (d) the outage. */
-    plant(f, key, "t4:policy:b.example", "b.example", "b1", now - 3600);
-    plant(f, key, "t4:policy:c.example", "c.example", "c1", now - 3600);
-    plant(f, key, "t4:policy:d.example", "d.example", "d3", now);
+    plant(f, cfg->fleet_key_file, "t4:policy:b.example", "b.example", "b1", now - 3600);
+    plant(f, cfg->fleet_key_file, "t4:policy:c.example", "c.example", "c1", now - 3600);
+    plant(f, cfg->fleet_key_file, "t4:policy:d.example", "d.example", "d3", now);
     sub = subscribe(f, "t4:events");
     /* The writer tries the link again after its back-off (1 s). */
     assert_int_equal(messages(sub, 3000, heard_msgs, sizeof(heard_msgs)), 1);
@@ -527,24 +499,16 @@ resync_publishes_probe_changes(void **state)
     struct probecache_row rows[PROBECACHE_ADDR_MAX];
     redisContext *sub, *c;
     redisReply *r;
-    char key[160], heard_msgs[256], *v;
+    char heard_msgs[256], *v;
     int64_t now = (int64_t)time(NULL);
     size_t n, len;
 
-    snprintf(key, sizeof(key), "%s/key", f->dir);
-    write_file(key, "0123456789abcdef-probe-key");
-    cfg = cfg_for(f, "t6:");
-    assert_int_equal(fleet_open(cfg, &fl, &err), 0);
+    fl = fleet_for(f, "0123456789abcdef-probe-key", "t6:", &cfg);
     probe_rows_of(rows, "mx1.p.example", now - 10, TLSPROBE_GRADE_FAIL);
     fleet_put_probe(fl, rows, 2, now, true);
-    assert_true(wait_failure(fl));
-    if (!unit_redis_start(f, NULL)) {
-        fleet_close(fl);
-        config_unref(cfg);
-        skip();
-    }
+    redis_comes_up(f, fl, cfg);
     /* Another host's result from before the outage. */
-    assert_int_equal(fleet_key_load(key, &k, &err), 0);
+    assert_int_equal(fleet_key_load(cfg->fleet_key_file, &k, &err), 0);
     probe_rows_of(rows, "mx1.p.example", now - 3600, TLSPROBE_GRADE_GOOD);
     v = fleet_codec_tls_encode(&k, "t6:probe:mx1.p.example", rows, 2, &len, &err);
     assert_non_null(v);
