@@ -13,10 +13,14 @@
 #ifndef MTS_UNIT_REDIS_H
 #define MTS_UNIT_REDIS_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,8 +43,38 @@ unit_redis_stop(struct unit_redis *r)
     unlink(r->sock);
 }
 
-/* The server, with requirepass when password is not NULL; false when it is
- * not installed or did not come up within 5 s. */
+/* Whether the server on sock answers a PING within ms (any reply line:
+ * "+PONG", or "-NOAUTH" with a password). The socket file appears when
+ * redis-server listens, before its event loop runs: a command sent then
+ * waits for the loop, longer than the tests' 100 ms fleet_timeout_ms on a
+ * loaded machine (make -j4 check: breaker's first GET failed). */
+static inline bool
+unit_redis_answers(const char *sock, int ms)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct pollfd p;
+    char c;
+    bool ok = false;
+    int fd;
+
+    if (strlen(sock) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, sock);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "PING\r\n", 6) == 6) {
+        p.fd = fd;
+        p.events = POLLIN;
+        ok = poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 1 && (c == '+' || c == '-');
+    }
+    close(fd);
+    return ok;
+}
+
+/* The server, with requirepass when password is not NULL, answering
+ * commands; false when it is not installed or did not answer within 100
+ * tries 50 ms apart. */
 static inline bool
 unit_redis_start(struct unit_redis *r, const char *password)
 {
@@ -65,7 +99,7 @@ unit_redis_start(struct unit_redis *r, const char *password)
             r->pid = 0;
             return false; /* not installed, or could not start */
         }
-        if (access(r->sock, F_OK) == 0)
+        if (access(r->sock, F_OK) == 0 && unit_redis_answers(r->sock, 50))
             return true;
         usleep(50000);
     }
