@@ -18,7 +18,7 @@
 #define LOG_LINE_MAX 1024
 /* What the writer thread holds at most: a line that does not fit waits
  * until the lines before it are written (as a full stderr pipe did). */
-#define LOG_QUEUE_CAP (64 * 1024)
+#define LOG_QUEUE_CAP (256 * 1024)
 
 static enum log_target log_target = LOG_TO_STDERR;
 static const char *log_ident = "mtasts";
@@ -149,9 +149,12 @@ drain(void)
  * written at once; then it naps for LOG_COALESCE_MS, during which nobody
  * wakes it: under load a batch of lines costs one write, and the callers
  * of log_later make no system call (waking a thread on another CPU cost a
- * message's reply more than the write itself, measured).
+ * message's reply more than the write itself, measured). 20 ms, not 5: each
+ * nap is a timer and a wake, which on a VM cost the thread more than its
+ * writes (perf, the dane bench: its CPU a quarter to a half of 5 ms naps');
+ * the queue holds 20 ms of the fastest bench's lines (~40 KB) many times.
  */
-#define LOG_COALESCE_MS 5
+#define LOG_COALESCE_MS 20
 
 static void *
 writer_main(void *arg)

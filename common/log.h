@@ -15,17 +15,17 @@
  *	an atomic (a reload sets it while connections log).
  *
  *	log_start_writer starts a thread that writes the lines of log_later:
- *	such a line may wait up to 5 ms, so that under load a batch of them
+ *	such a line may wait up to 20 ms, so that under load a batch of them
  *	costs one write and the caller none (the milter's per-message line:
  *	a write a message was its largest cost beyond libmilter's on the warm
  *	path). log_msg's line is written before log_msg returns, with every
- *	line queued before it, so the order of lines is kept. When 64 KiB
+ *	line queued before it, so the order of lines is kept. When 256 KiB
  *	wait unwritten, the caller writes them itself first (a log that
  *	cannot keep up slows the callers, as a full pipe did, and loses
  *	nothing). log_flush writes what is queued now; log_stop_writer ends
  *	the thread and writes the rest, after which log_later writes its
  *	lines at once, as it does when the writer was never started
- *	(mtasts-ctl, tests). A crash loses what waits: at most 5 ms of
+ *	(mtasts-ctl, tests). A crash loses what waits: at most 20 ms of
  *	log_later's lines.
  */
 #ifndef MTS_LOG_H

@@ -88,7 +88,7 @@ log_msg_writes_queued_lines_first(void **state)
 
     (void)state;
     assert_int_equal(log_start_writer(), 0);
-    /* Let the thread reach its first wait, then fill its 5 ms nap. */
+    /* Let the thread reach its first wait, then fill its 20 ms nap. */
     log_later(LOG_INFO, "order-0");
     assert_true(appears_within("order-0\n", 2000));
     log_later(LOG_INFO, "order-A");
@@ -111,7 +111,7 @@ later_lines_reach_the_file_without_a_flush(void **state)
 {
     (void)state;
     log_later(LOG_INFO, "no-flush line");
-    /* Within the nap (5 ms); a loaded machine gets far more. */
+    /* Within the nap (20 ms); a loaded machine gets far more. */
     assert_true(appears_within("no-flush line\n", 2000));
 }
 
@@ -156,7 +156,7 @@ long_lines_are_cut_to_one_line(void **state)
 }
 
 #define THREADS 4
-#define LINES 3000 /* 4 x 3,000 lines of ~90 bytes: far past the 64 KiB queue */
+#define LINES 3000 /* 4 x 3,000 lines of ~90 bytes: far past the 256 KiB queue */
 
 static void *
 logger(void *arg)
