@@ -18,7 +18,8 @@
 #         with -T, which writes one tag header a distinct recipient domain
 #         as mtasts-milter does (about 4.8 a message here: 5 RCPTs among 50
 #         domains) where the plain no-op writes one; its ratio is what the
-#         verdicts cost apart from the headers' protocol traffic.
+#         verdicts cost apart from the headers' protocol traffic, and its
+#         own ratio to the plain no-op (paired) what the headers alone cost.
 #   dane: as warm, with mx_probes = yes and the world's 50 domains with
 #         MTA-STS enforce and a matching DNSSEC-signed TLSA 3 1 1
 #         (dd01..dd50.test), prefetched with their probes: each verdict
@@ -68,7 +69,8 @@
 # writing the file, as a systemd service's goes to journald),
 # BENCH_COLD_RUNS (1), BENCH_BASELINE (none), BENCH_COLD_PERF=FILE (perf
 # record the milter during the last 50-at-once run; BENCH_PERF_OPTS),
-# BENCH_PIN=F:L (filters on CPUs F, miltload on L; see below),
+# BENCH_PIN="F:L ..." (the placements of the warm, dane and fleet cases:
+# filters on CPUs F, miltload on L, "-" the scheduler's choice; see below),
 # BENCH_RSS_MAPS=1 (the RSS case also prints the resident size of each
 # mapping: every shared library, the heap, anonymous mappings).
 set -u
@@ -92,14 +94,33 @@ FIRST_RUNS=${BENCH_FIRST_RUNS:-7}
 FIRST_DOMAINS=${BENCH_FIRST_DOMAINS:-goodmx.test stsdane.test}
 PARTS=${BENCH_PARTS:-warm dane first cold rss scrape fleet}
 # BENCH_PIN=F:L: every filter (mtasts-milter and the no-ops) runs on CPU
-# list F and miltload on L (taskset -c), e.g. 1:0; default: no pinning. On
-# a small VM the scheduler's choice of placing the two ends of a round trip
-# on one CPU or two changes its latency run to run; pinned, every filter
-# gets the same placement.
+# list F and miltload on L (taskset -c), e.g. 1:0; default "-": no pinning.
+# On a small VM the scheduler's choice of placing the two ends of a round
+# trip on one CPU or two changes its latency run to run; pinned, every
+# filter gets the same placement. A list, e.g. "- 1:0 0:0", runs the warm,
+# dane and fleet cases in each placement in turn (the filters' threads are
+# moved with taskset -a -p, miltload started pinned) and ends each case
+# with a table of the paired ratios by placement; the other parts then run
+# unpinned. One F:L pins every part, as before.
+PLACEMENTS=${BENCH_PIN:--}
 PIN_FILTER=(env) PIN_LOAD=(env)
-if [ -n "${BENCH_PIN:-}" ]; then
-    PIN_FILTER=(taskset -c "${BENCH_PIN%%:*}") PIN_LOAD=(taskset -c "${BENCH_PIN#*:}")
+if [ "$(wc -w <<<"$PLACEMENTS")" -eq 1 ] && [ "$PLACEMENTS" != - ]; then
+    PIN_FILTER=(taskset -c "${PLACEMENTS%%:*}") PIN_LOAD=(taskset -c "${PLACEMENTS#*:}")
 fi
+# place PLACEMENT PID...: every thread of each PID on the placement's filter
+# CPUs (new threads inherit it), and PIN_LOAD for miltload's next runs.
+place() {
+    local pl=$1 cpus pid
+    shift
+    if [ "$pl" = - ]; then
+        cpus="0-$(($(nproc) - 1))" PIN_LOAD=(env)
+    else
+        cpus=${pl%%:*} PIN_LOAD=(taskset -c "${pl#*:}")
+    fi
+    for pid in "$@"; do
+        taskset -a -c -p "$cpus" "$pid" >/dev/null || { say "taskset -a -c -p $cpus $pid failed"; return 1; }
+    done
+}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 say() { echo "bench_milter: $*"; }
@@ -240,7 +261,8 @@ replies() { grep -o 'continue=[0-9]* tempfail=[0-9]* reject=[0-9]* other=[0-9]*'
 # RUNS alternating runs of it and of the no-op milter at each connection
 # count: medians of RCPT/s, p50, p99 and the ratios. WHAT says what it is.
 warm_case() {
-    local n=$1 domains=$2 what=$3 c per r f out mr mp50 mp99 nr np50 np99 mc nc i c0 cpu
+    local n=$1 domains=$2 what=$3 c per r f out mr mp50 mp99 nr np50 np99 mc nc i c0 cpu pl
+    local -a table=()
     "$CTL" -c "$W/$n.conf" prefetch "$domains" >"$W/$n-prefetch.out" 2>&1 ||
         { say "prefetch failed:"; cat "$W/$n-prefetch.out"; return 1; }
     start_milter "$n" || return 1
@@ -262,60 +284,75 @@ warm_case() {
     load tagnoop "$W/$n-warmup-tagnoop.out" -c 1 -m 100 -r "$RCPTS" -D "$domains" || return 1
     say "  warm-up, mtasts-milter's RCPT replies: $(replies "$W/$n-warmup.out")"
 
-    for c in $CONNECTIONS; do
-        per=$(((MESSAGES + c - 1) / c))
-        local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
-        local -a t_rate=() t_p50=() t_p99=() t_cpu=() m_eom=() n_eom=() t_eom=()
-        local -a pair=() tpair=() order
-        for ((r = 1; r <= RUNS; r++)); do
-            # Odd runs milter first, even runs last: a drift of the machine's
-            # speed over a pair of runs favours neither side.
-            if ((r % 2)); then order=("$n" noop tagnoop); else order=(tagnoop noop "$n"); fi
-            for f in "${order[@]}"; do
-                out="$W/$n-$f-c$c-r$r.out"
-                c0=$(proc_cpu_ns "${PIDS[$f]}")
-                load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
-                # the filter's CPU (all its threads) per RCPT, in ns: what
-                # the machine's load changes least
-                cpu=$((($(proc_cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
-                if [ "$f" = "$n" ]; then
-                    m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
-                    m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu") m_eom+=("$(field "$out" eom)")
-                elif [ "$f" = noop ]; then
-                    n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
-                    n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu") n_eom+=("$(field "$out" eom)")
-                else
-                    t_rate+=("$(field "$out" rcpt_per_s)") t_p50+=("$(field "$out" rcpt_p50_us)")
-                    t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu") t_eom+=("$(field "$out" eom)")
-                fi
+    for pl in $PLACEMENTS; do
+        place "$pl" "${PIDS[$n]}" "${PIDS[noop]}" "${PIDS[tagnoop]}" || return 1
+        [ "$pl" = - ] || say "placement $pl: every filter's threads on CPU(s) ${pl%%:*}, miltload on ${pl#*:}"
+        for c in $CONNECTIONS; do
+            per=$(((MESSAGES + c - 1) / c))
+            local -a m_rate=() m_p50=() m_p99=() n_rate=() n_p50=() n_p99=() m_cpu=() n_cpu=()
+            local -a t_rate=() t_p50=() t_p99=() t_cpu=() m_eom=() n_eom=() t_eom=()
+            local -a pair=() tpair=() tnpair=() order
+            for ((r = 1; r <= RUNS; r++)); do
+                # Odd runs milter first, even runs last: a drift of the machine's
+                # speed over a pair of runs favours neither side.
+                if ((r % 2)); then order=("$n" noop tagnoop); else order=(tagnoop noop "$n"); fi
+                for f in "${order[@]}"; do
+                    out="$W/$n-$f-c$c-r$r.out"
+                    c0=$(proc_cpu_ns "${PIDS[$f]}")
+                    load "$f" "$out" -c "$c" -m "$per" -r "$RCPTS" -D "$domains" || return 1
+                    # the filter's CPU (all its threads) per RCPT, in ns: what
+                    # the machine's load changes least
+                    cpu=$((($(proc_cpu_ns "${PIDS[$f]}") - c0) / (per * c * RCPTS)))
+                    if [ "$f" = "$n" ]; then
+                        m_rate+=("$(field "$out" rcpt_per_s)") m_p50+=("$(field "$out" rcpt_p50_us)")
+                        m_p99+=("$(field "$out" rcpt_p99_us)") m_cpu+=("$cpu") m_eom+=("$(field "$out" eom)")
+                    elif [ "$f" = noop ]; then
+                        n_rate+=("$(field "$out" rcpt_per_s)") n_p50+=("$(field "$out" rcpt_p50_us)")
+                        n_p99+=("$(field "$out" rcpt_p99_us)") n_cpu+=("$cpu") n_eom+=("$(field "$out" eom)")
+                    else
+                        t_rate+=("$(field "$out" rcpt_per_s)") t_p50+=("$(field "$out" rcpt_p50_us)")
+                        t_p99+=("$(field "$out" rcpt_p99_us)") t_cpu+=("$cpu") t_eom+=("$(field "$out" eom)")
+                    fi
+                done
+                pair+=("$(ratio "${m_rate[r - 1]}" "${n_rate[r - 1]}")")
+                tpair+=("$(ratio "${m_rate[r - 1]}" "${t_rate[r - 1]}")")
+                tnpair+=("$(ratio "${t_rate[r - 1]}" "${n_rate[r - 1]}")")
             done
-            pair+=("$(ratio "${m_rate[r - 1]}" "${n_rate[r - 1]}")")
-            tpair+=("$(ratio "${m_rate[r - 1]}" "${t_rate[r - 1]}")")
+            mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
+            nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
+            say "$c connection(s), $((per * c)) messages, $((per * c * RCPTS)) RCPTs:"
+            printf 'bench_milter:   mtasts-milter %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+                "$mr" "$mp50" "$mp99" "${m_rate[*]}"
+            printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+                "$nr" "$np50" "$np99" "${n_rate[*]}"
+            say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
+            say "  paired RCPT/s ratio (each run to the no-op's run beside it): median $(median "${pair[@]}"), range $(minmax "${pair[@]}") (runs: ${pair[*]})"
+            mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
+            say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
+            say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
+            tr=$(median "${t_rate[@]}") tp50=$(median "${t_p50[@]}") tp99=$(median "${t_p99[@]}")
+            tc=$(median "${t_cpu[@]}")
+            printf 'bench_milter:   no-op tagging %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
+                "$tr" "$tp50" "$tp99" "${t_rate[*]}"
+            say "  (no-op tagging: the no-op milter writing one tag header a recipient domain, as"
+            say "  mtasts-milter does, $(hdrs "$W/$n-$n-c$c-r$RUNS.out") a message, against the no-op's 1: what the verdicts cost apart from the headers)"
+            say "  ratio mtasts-milter / no-op tagging: RCPT/s $(ratio "$mr" "$tr"), p50 $(ratio "$mp50" "$tp50"), p99 $(ratio "$mp99" "$tp99"), filter CPU $(ratio "$mc" "$tc") ($tc ns)"
+            say "  paired RCPT/s ratio to the no-op tagging: median $(median "${tpair[@]}"), range $(minmax "${tpair[@]}") (runs: ${tpair[*]})"
+            say "  paired RCPT/s ratio of the no-op tagging to the no-op (the headers alone): median $(median "${tnpair[@]}"), range $(minmax "${tnpair[@]}")"
+            table+=("$(printf '%-9s %5s   %-17s %-17s %s' "$pl" "$c" \
+                "$(median "${pair[@]}") ($(minmax "${pair[@]}"))" \
+                "$(median "${tpair[@]}") ($(minmax "${tpair[@]}"))" \
+                "$(median "${tnpair[@]}") ($(minmax "${tnpair[@]}"))")")
+            say "  end of message to its last reply, mean: mtasts-milter $(median "${m_eom[@]}") us, no-op $(median "${n_eom[@]}") us, no-op tagging $(median "${t_eom[@]}") us (medians of the runs)"
+            say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
+            unset pair tpair tnpair m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu m_eom n_eom t_eom
         done
-        mr=$(median "${m_rate[@]}") mp50=$(median "${m_p50[@]}") mp99=$(median "${m_p99[@]}")
-        nr=$(median "${n_rate[@]}") np50=$(median "${n_p50[@]}") np99=$(median "${n_p99[@]}")
-        say "$c connection(s), $((per * c)) messages, $((per * c * RCPTS)) RCPTs:"
-        printf 'bench_milter:   mtasts-milter %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
-            "$mr" "$mp50" "$mp99" "${m_rate[*]}"
-        printf 'bench_milter:   no-op milter  %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
-            "$nr" "$np50" "$np99" "${n_rate[*]}"
-        say "  ratio mtasts-milter / no-op: RCPT/s $(ratio "$mr" "$nr"), p50 $(ratio "$mp50" "$np50"), p99 $(ratio "$mp99" "$np99")"
-        say "  paired RCPT/s ratio (each run to the no-op's run beside it): median $(median "${pair[@]}"), range $(minmax "${pair[@]}") (runs: ${pair[*]})"
-        mc=$(median "${m_cpu[@]}") nc=$(median "${n_cpu[@]}")
-        say "  filter CPU (all threads) a RCPT, with its share of MAIL, headers and EOM: mtasts-milter $mc ns,"
-        say "    no-op $nc ns, ratio $(ratio "$mc" "$nc") (runs: ${m_cpu[*]} / ${n_cpu[*]})"
-        tr=$(median "${t_rate[@]}") tp50=$(median "${t_p50[@]}") tp99=$(median "${t_p99[@]}")
-        tc=$(median "${t_cpu[@]}")
-        printf 'bench_milter:   no-op tagging %6s RCPT/s  p50 %6s us  p99 %6s us   (runs: %s RCPT/s)\n' \
-            "$tr" "$tp50" "$tp99" "${t_rate[*]}"
-        say "  (no-op tagging: the no-op milter writing one tag header a recipient domain, as"
-        say "  mtasts-milter does, $(hdrs "$W/$n-$n-c$c-r$RUNS.out") a message, against the no-op's 1: what the verdicts cost apart from the headers)"
-        say "  ratio mtasts-milter / no-op tagging: RCPT/s $(ratio "$mr" "$tr"), p50 $(ratio "$mp50" "$tp50"), p99 $(ratio "$mp99" "$tp99"), filter CPU $(ratio "$mc" "$tc") ($tc ns)"
-        say "  paired RCPT/s ratio to the no-op tagging: median $(median "${tpair[@]}"), range $(minmax "${tpair[@]}") (runs: ${tpair[*]})"
-        say "  end of message to its last reply, mean: mtasts-milter $(median "${m_eom[@]}") us, no-op $(median "${n_eom[@]}") us, no-op tagging $(median "${t_eom[@]}") us (medians of the runs)"
-        say "  RCPT replies of the last run: mtasts-milter $(replies "$W/$n-$n-c$c-r$RUNS.out"); no-op $(replies "$W/$n-noop-c$c-r$RUNS.out")"
-        unset pair tpair m_rate m_p50 m_p99 n_rate n_p50 n_p99 m_cpu n_cpu t_rate t_p50 t_p99 t_cpu m_eom n_eom t_eom
     done
+    # the parts after this one run unpinned when there were several placements
+    [ "$(wc -w <<<"$PLACEMENTS")" -eq 1 ] || PIN_LOAD=(env)
+    say "paired RCPT/s ratios by placement, median (range) of $RUNS runs:"
+    say "  placement conns   milter / no-op    milter / tagging  tagging / no-op"
+    for i in "${table[@]}"; do say "  $i"; done
     say "RSS after the runs: mtasts-milter $(rss "${PIDS[$n]}"), no-op milter $(rss "${PIDS[noop]}")"
     say "  ($(grep -c '' "$W/$n.log") lines in mtasts-milter's log)"
     if [ -n "${BENCH_PERF:-}" ]; then
