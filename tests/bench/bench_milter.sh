@@ -103,8 +103,9 @@ PARTS=${BENCH_PARTS:-warm dane first cold rss scrape fleet}
 # with a table of the paired ratios by placement; the other parts then run
 # unpinned. One F:L pins every part, as before.
 PLACEMENTS=${BENCH_PIN:--}
+N_PLACEMENTS=$(wc -w <<<"$PLACEMENTS")
 PIN_FILTER=(env) PIN_LOAD=(env)
-if [ "$(wc -w <<<"$PLACEMENTS")" -eq 1 ] && [ "$PLACEMENTS" != - ]; then
+if [ "$N_PLACEMENTS" -eq 1 ] && [ "$PLACEMENTS" != - ]; then
     PIN_FILTER=(taskset -c "${PLACEMENTS%%:*}") PIN_LOAD=(taskset -c "${PLACEMENTS#*:}")
 fi
 # place PLACEMENT PID...: every thread of each PID on the placement's filter
@@ -349,7 +350,7 @@ warm_case() {
         done
     done
     # the parts after this one run unpinned when there were several placements
-    [ "$(wc -w <<<"$PLACEMENTS")" -eq 1 ] || PIN_LOAD=(env)
+    [ "$N_PLACEMENTS" -eq 1 ] || PIN_LOAD=(env)
     say "paired RCPT/s ratios by placement, median (range) of $RUNS runs:"
     say "  placement conns   milter / no-op    milter / tagging  tagging / no-op"
     for i in "${table[@]}"; do say "  $i"; done
